@@ -1,0 +1,600 @@
+//! The one authorization function.
+//!
+//! Every service calls [`authorize`] with the acting user, the organization the user acts
+//! as, the organization the action is about, and the permission it needs. The answer
+//! covers the three ways one may act on an organization:
+//!
+//! * **own**: the target is the acting organization; the membership's role or
+//!   permissions decide.
+//! * **vendor**: the acting organization is the vendor; vendor staff roles decide.
+//! * **service provider**: the acting organization is the target's partner; the staff
+//!   member's partner permissions decide, and for anything inside the customer's
+//!   organization the customer's grant must include the permission too. A management
+//!   session is nothing more than a partner user acting with the customer as target, so
+//!   it needs no separate code path.
+
+use std::collections::HashSet;
+
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Error, Result, schema};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Permission {
+    // Organization permissions: what members may do in their own organization.
+    RequestPartnerStatus,
+    ManageMembers,
+    ViewAudit,
+    ViewOrganization,
+    EditCompanyDetails,
+    EditCompanySettings,
+    ManageServiceProvider,
+    ViewUsers,
+    EditUsers,
+    CreateUsers,
+    ImportUsers,
+    ManageIntegrations,
+    ManageLicences,
+    DownloadSoftware,
+    // Partner group.
+    ManageCustomers,
+    CreateCustomers,
+    ManagePartnerPortal,
+    // Vendor staff roles.
+    VendorSales,
+    VendorFinance,
+    VendorOps,
+    VendorAdmin,
+}
+
+use Permission::*;
+
+impl Permission {
+    pub const ALL: &'static [Permission] = &[
+        RequestPartnerStatus,
+        ManageMembers,
+        ViewAudit,
+        ViewOrganization,
+        EditCompanyDetails,
+        EditCompanySettings,
+        ManageServiceProvider,
+        ViewUsers,
+        EditUsers,
+        CreateUsers,
+        ImportUsers,
+        ManageIntegrations,
+        ManageLicences,
+        DownloadSoftware,
+        ManageCustomers,
+        CreateCustomers,
+        ManagePartnerPortal,
+        VendorSales,
+        VendorFinance,
+        VendorOps,
+        VendorAdmin,
+    ];
+
+    /// Permissions a partner may hold inside a customer's organization, if granted.
+    pub const DELEGABLE: &'static [Permission] = &[
+        EditCompanyDetails,
+        EditCompanySettings,
+        ViewUsers,
+        EditUsers,
+        CreateUsers,
+        ImportUsers,
+        ManageIntegrations,
+        ManageLicences,
+        ViewAudit,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RequestPartnerStatus => "request_partner_status",
+            ManageMembers => "manage_members",
+            ViewAudit => "view_audit",
+            ViewOrganization => "view_organization",
+            EditCompanyDetails => "edit_company_details",
+            EditCompanySettings => "edit_company_settings",
+            ManageServiceProvider => "manage_service_provider",
+            ViewUsers => "view_users",
+            EditUsers => "edit_users",
+            CreateUsers => "create_users",
+            ImportUsers => "import_users",
+            ManageIntegrations => "manage_integrations",
+            ManageLicences => "manage_licences",
+            DownloadSoftware => "download_software",
+            ManageCustomers => "partner.manage_customers",
+            CreateCustomers => "partner.create_customers",
+            ManagePartnerPortal => "partner.manage_portal",
+            VendorSales => "vendor.sales",
+            VendorFinance => "vendor.finance",
+            VendorOps => "vendor.ops",
+            VendorAdmin => "vendor.admin",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Permission> {
+        Permission::ALL.iter().copied().find(|p| p.as_str() == raw)
+    }
+
+    pub fn is_vendor_role(&self) -> bool {
+        matches!(self, VendorSales | VendorFinance | VendorOps | VendorAdmin)
+    }
+
+    pub fn is_partner_group(&self) -> bool {
+        matches!(
+            self,
+            ManageCustomers | CreateCustomers | ManagePartnerPortal
+        )
+    }
+
+    pub fn is_delegable(&self) -> bool {
+        Permission::DELEGABLE.contains(self)
+    }
+
+    /// Permissions this one includes: "manage partner portal" includes "create
+    /// organizations for customers", which includes "manage customers"; the vendor admin
+    /// role includes the other vendor roles.
+    fn implied(&self) -> &'static [Permission] {
+        match self {
+            ManagePartnerPortal => &[CreateCustomers, ManageCustomers],
+            CreateCustomers => &[ManageCustomers],
+            VendorAdmin => &[VendorSales, VendorFinance, VendorOps],
+            _ => &[],
+        }
+    }
+}
+
+/// Parses stored permission names, ignoring unknown ones.
+pub fn parse_permissions(raw: &[Option<String>]) -> Vec<Permission> {
+    let mut perms: Vec<Permission> = raw
+        .iter()
+        .flatten()
+        .filter_map(|p| Permission::parse(p))
+        .collect();
+    perms.sort();
+    perms.dedup();
+    perms
+}
+
+pub fn permission_names(perms: &[Permission]) -> Vec<Option<String>> {
+    perms.iter().map(|p| Some(p.as_str().to_owned())).collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Administrator,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Administrator => "administrator",
+            Role::Member => "member",
+        }
+    }
+
+    pub fn from_db(raw: &str) -> Role {
+        if raw == "administrator" {
+            Role::Administrator
+        } else {
+            Role::Member
+        }
+    }
+}
+
+/// Who is acting: the authenticated user and the organization they act as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: Uuid,
+    /// `None` when the account has no organization at all.
+    pub acting_org: Option<Uuid>,
+    /// Set during "login as": the partner user who is really acting.
+    pub impersonator: Option<Uuid>,
+}
+
+impl Actor {
+    pub fn new(user_id: Uuid, acting_org: Option<Uuid>) -> Self {
+        Self {
+            user_id,
+            acting_org,
+            impersonator: None,
+        }
+    }
+}
+
+/// How access was granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    Own,
+    Vendor,
+    ServiceProvider,
+}
+
+/// A granted access: the identities the audit log records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub user_id: Uuid,
+    pub acting_org: Uuid,
+    pub target_org: Uuid,
+    pub impersonator: Option<Uuid>,
+    pub via: Via,
+}
+
+/// The permissions a membership holds in its own organization.
+#[derive(Debug, Clone)]
+pub struct Grants {
+    held: HashSet<Permission>,
+}
+
+impl Grants {
+    pub fn holds(&self, perm: Permission) -> bool {
+        self.held.contains(&perm)
+    }
+
+    pub fn to_vec(&self) -> Vec<Permission> {
+        let mut v: Vec<Permission> = self.held.iter().copied().collect();
+        v.sort();
+        v
+    }
+}
+
+/// Facts about an organization that shape what its members may do.
+#[derive(Debug, Clone, Copy)]
+pub struct OrgKind {
+    pub is_vendor: bool,
+    pub is_partner: bool,
+    /// The organization currently has a service provider, which then does what a
+    /// company administrator may not (company details and settings, licences, imports).
+    pub partner_managed: bool,
+}
+
+/// The most a member of this kind of organization can hold: what its administrators hold.
+fn ceiling(kind: OrgKind) -> HashSet<Permission> {
+    let mut held: HashSet<Permission> = [
+        ViewOrganization,
+        DownloadSoftware,
+        RequestPartnerStatus,
+        ManageMembers,
+        ViewAudit,
+        ManageServiceProvider,
+        ViewUsers,
+        EditUsers,
+        CreateUsers,
+        ManageIntegrations,
+    ]
+    .into_iter()
+    .collect();
+    // A company administrator may not change company details or settings, buy or assign
+    // licences, or import users in bulk: the service provider does that. Without a service
+    // provider (and in the partner's and the vendor's own organization) nobody else would.
+    if !kind.partner_managed || kind.is_partner || kind.is_vendor {
+        held.extend([
+            EditCompanyDetails,
+            EditCompanySettings,
+            ManageLicences,
+            ImportUsers,
+        ]);
+    }
+    if kind.is_partner {
+        held.extend([ManagePartnerPortal, CreateCustomers, ManageCustomers]);
+    }
+    if kind.is_vendor {
+        held.extend([VendorAdmin, VendorSales, VendorFinance, VendorOps]);
+    }
+    held
+}
+
+/// Effective permissions of a membership: administrators hold the ceiling, members the
+/// permissions they were given within it, everyone the basics.
+pub fn effective_permissions(role: Role, explicit: &[Permission], kind: OrgKind) -> Grants {
+    let ceiling = ceiling(kind);
+    let mut held: HashSet<Permission> = match role {
+        Role::Administrator => ceiling.clone(),
+        Role::Member => explicit
+            .iter()
+            .copied()
+            .filter(|p| ceiling.contains(p))
+            .collect(),
+    };
+    held.insert(ViewOrganization);
+    held.insert(DownloadSoftware);
+    let implied: Vec<Permission> = held
+        .iter()
+        .flat_map(|p| p.implied().iter().copied())
+        .collect();
+    held.extend(implied);
+    // Partner staff with full portal access manage their own account ("My account") the
+    // way a partner manages a customer.
+    if kind.is_partner && held.contains(&ManagePartnerPortal) {
+        held.extend([
+            EditCompanyDetails,
+            EditCompanySettings,
+            ManageLicences,
+            ImportUsers,
+            ViewUsers,
+            EditUsers,
+            CreateUsers,
+        ]);
+    }
+    Grants { held }
+}
+
+/// Whether a membership with these grants may hand out `perm` to another member.
+pub fn may_grant(grants: &Grants, perm: Permission) -> bool {
+    grants.holds(perm)
+}
+
+/// What a vendor staff role allows across organizations.
+fn vendor_allows(grants: &Grants, perm: Permission) -> bool {
+    if grants.holds(VendorAdmin) {
+        return true;
+    }
+    match perm {
+        VendorSales | VendorFinance | VendorOps => grants.holds(perm),
+        ViewOrganization => {
+            grants.holds(VendorSales) || grants.holds(VendorFinance) || grants.holds(VendorOps)
+        }
+        _ => false,
+    }
+}
+
+/// A membership as read for authorization.
+struct MembershipRow {
+    role: String,
+    permissions: Vec<Option<String>>,
+}
+
+async fn load_membership(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    org_id: Uuid,
+) -> Result<Option<MembershipRow>> {
+    use schema::{memberships as m, organizations as o, users as u};
+    let row = m::table
+        .inner_join(o::table)
+        .inner_join(u::table)
+        .filter(m::user_id.eq(user_id))
+        .filter(m::organization_id.eq(org_id))
+        .filter(m::active.eq(true))
+        .filter(u::active.eq(true))
+        .select((m::role, m::permissions))
+        .first::<(String, Vec<Option<String>>)>(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|(role, permissions)| MembershipRow { role, permissions }))
+}
+
+/// The facts of [`OrgKind`] for one organization.
+pub async fn org_kind(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<OrgKind> {
+    use schema::{organizations as o, partners as p, service_provider_links as l};
+    let is_vendor: bool = o::table
+        .find(org_id)
+        .select(o::is_vendor)
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or(false);
+    let is_partner = p::table
+        .filter(p::organization_id.eq(org_id))
+        .filter(p::status.eq("active"))
+        .count()
+        .get_result::<i64>(conn)
+        .await?
+        > 0;
+    let partner_managed = l::table
+        .filter(l::customer_id.eq(org_id))
+        .filter(l::ended_at.is_null())
+        .count()
+        .get_result::<i64>(conn)
+        .await?
+        > 0;
+    Ok(OrgKind {
+        is_vendor,
+        is_partner,
+        partner_managed,
+    })
+}
+
+/// The effective permissions of `user_id` in `org_id`, if a member.
+pub async fn grants_in(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    org_id: Uuid,
+) -> Result<Option<Grants>> {
+    let Some(membership) = load_membership(conn, user_id, org_id).await? else {
+        return Ok(None);
+    };
+    let kind = org_kind(conn, org_id).await?;
+    let explicit = parse_permissions(&membership.permissions);
+    Ok(Some(effective_permissions(
+        Role::from_db(&membership.role),
+        &explicit,
+        kind,
+    )))
+}
+
+/// The one authorization function. Succeeds with the identities to audit, or fails
+/// with `no_organization` / `not_authorized`.
+pub async fn authorize(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    target_org: Uuid,
+    perm: Permission,
+) -> Result<Access> {
+    let Some(acting_org) = actor.acting_org else {
+        return Err(Error::no_organization());
+    };
+    let Some(grants) = grants_in(conn, actor.user_id, acting_org).await? else {
+        return Err(Error::forbidden());
+    };
+    let access = |via| Access {
+        user_id: actor.user_id,
+        acting_org,
+        target_org,
+        impersonator: actor.impersonator,
+        via,
+    };
+
+    if target_org == acting_org {
+        return if grants.holds(perm) {
+            Ok(access(Via::Own))
+        } else {
+            Err(Error::forbidden())
+        };
+    }
+
+    let acting_kind = org_kind(conn, acting_org).await?;
+    if acting_kind.is_vendor {
+        return if vendor_allows(&grants, perm) {
+            Ok(access(Via::Vendor))
+        } else {
+            Err(Error::forbidden())
+        };
+    }
+
+    if acting_kind.is_partner && grants.holds(ManageCustomers) {
+        use schema::service_provider_links as l;
+        let granted: Option<Vec<Option<String>>> = l::table
+            .filter(l::customer_id.eq(target_org))
+            .filter(l::partner_id.eq(acting_org))
+            .filter(l::ended_at.is_null())
+            .select(l::granted_permissions)
+            .first(conn)
+            .await
+            .optional()?;
+        if let Some(granted) = granted {
+            let allowed = match perm {
+                ViewOrganization => true,
+                p if p.is_partner_group() => grants.holds(p),
+                p if p.is_delegable() => parse_permissions(&granted).contains(&p),
+                _ => false,
+            };
+            if allowed {
+                return Ok(access(Via::ServiceProvider));
+            }
+        }
+    }
+    Err(Error::forbidden())
+}
+
+/// The vendor organization's id.
+pub async fn vendor_org_id(conn: &mut AsyncPgConnection) -> Result<Uuid> {
+    use schema::organizations as o;
+    o::table
+        .filter(o::is_vendor.eq(true))
+        .select(o::id)
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| Error::internal("no vendor organization exists; run the seed"))
+}
+
+/// Authorizes an action that belongs to the vendor (partner requests, billing, ops).
+pub async fn authorize_vendor(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    perm: Permission,
+) -> Result<Access> {
+    let vendor = vendor_org_id(conn).await?;
+    authorize(conn, actor, vendor, perm).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CUSTOMER_WITH_PARTNER: OrgKind = OrgKind {
+        is_vendor: false,
+        is_partner: false,
+        partner_managed: true,
+    };
+    const PARTNER: OrgKind = OrgKind {
+        is_vendor: false,
+        is_partner: true,
+        partner_managed: false,
+    };
+    const VENDOR: OrgKind = OrgKind {
+        is_vendor: true,
+        is_partner: false,
+        partner_managed: false,
+    };
+
+    #[test]
+    fn company_administrator_of_a_partner_managed_customer() {
+        let g = effective_permissions(Role::Administrator, &[], CUSTOMER_WITH_PARTNER);
+        for p in [
+            ViewUsers,
+            EditUsers,
+            CreateUsers,
+            ManageIntegrations,
+            ManageServiceProvider,
+            DownloadSoftware,
+        ] {
+            assert!(g.holds(p), "{p:?}");
+        }
+        for p in [
+            EditCompanyDetails,
+            EditCompanySettings,
+            ManageLicences,
+            ImportUsers,
+            ManageCustomers,
+            VendorAdmin,
+        ] {
+            assert!(!g.holds(p), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn plain_member_sees_only_downloads() {
+        let g = effective_permissions(Role::Member, &[], CUSTOMER_WITH_PARTNER);
+        assert_eq!(g.to_vec(), vec![ViewOrganization, DownloadSoftware]);
+    }
+
+    #[test]
+    fn members_never_exceed_what_an_administrator_could_hold() {
+        let g = effective_permissions(
+            Role::Member,
+            &[EditCompanyDetails, ManageLicences, ViewUsers],
+            CUSTOMER_WITH_PARTNER,
+        );
+        assert!(g.holds(ViewUsers));
+        assert!(!g.holds(EditCompanyDetails) && !g.holds(ManageLicences));
+    }
+
+    #[test]
+    fn partner_permissions_imply_each_other() {
+        let g = effective_permissions(Role::Member, &[ManagePartnerPortal], PARTNER);
+        assert!(g.holds(CreateCustomers) && g.holds(ManageCustomers));
+        let g = effective_permissions(Role::Member, &[CreateCustomers], PARTNER);
+        assert!(g.holds(ManageCustomers) && !g.holds(ManagePartnerPortal));
+    }
+
+    #[test]
+    fn group_permissions_only_count_in_the_right_kind_of_organization() {
+        let g = effective_permissions(
+            Role::Member,
+            &[ManageCustomers, VendorSales],
+            CUSTOMER_WITH_PARTNER,
+        );
+        assert!(!g.holds(ManageCustomers) && !g.holds(VendorSales));
+        let g = effective_permissions(Role::Member, &[VendorSales], VENDOR);
+        assert!(g.holds(VendorSales) && !g.holds(VendorFinance));
+        let g = effective_permissions(Role::Administrator, &[], VENDOR);
+        assert!(g.holds(VendorSales) && g.holds(VendorFinance) && g.holds(VendorOps));
+    }
+
+    #[test]
+    fn permission_names_round_trip() {
+        for p in Permission::ALL {
+            assert_eq!(Permission::parse(p.as_str()), Some(*p));
+        }
+        assert_eq!(Permission::parse("nonsense"), None);
+    }
+}

@@ -1,0 +1,270 @@
+//! Background jobs: definitions, transactional enqueue, bookkeeping and dispatch.
+//!
+//! Jobs are rows in apalis-postgres's `apalis.jobs`, inserted with the caller's
+//! connection so they commit (and notify the worker) together with the change that
+//! caused them, or not at all. Each job type has its own queue with a stable name; the
+//! payload carries ids, and the handler re-reads what it needs.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::{
+    OptionalExtension, QueryableByName, sql_query,
+    sql_types::{BigInt, Binary, Integer, Nullable, Text, Timestamptz},
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Serialize, de::DeserializeOwned};
+use std::sync::Arc;
+
+use crate::{Ctx, Result, config::Config, db::Pool, mail::Mailer};
+
+pub mod definitions;
+
+pub use definitions::*;
+
+/// A job type. `QUEUE` is its stable queue name (never a Rust type name).
+pub trait Job: Serialize + DeserializeOwned + Send + Sync {
+    const QUEUE: &'static str;
+    /// Executions before the job is given up (each failure waits with exponential backoff).
+    const MAX_ATTEMPTS: i32 = 8;
+}
+
+#[derive(QueryableByName)]
+struct JobId {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// Enqueues `job` in the caller's transaction. With an idempotency key, a second
+/// enqueue of the same key on the same queue is a no-op (returns `None`).
+pub async fn enqueue<J: Job>(
+    conn: &mut AsyncPgConnection,
+    job: &J,
+    idempotency_key: Option<&str>,
+) -> Result<Option<String>> {
+    enqueue_at(conn, job, idempotency_key, None).await
+}
+
+/// Like [`enqueue`], to run no earlier than `run_at`.
+pub async fn enqueue_at<J: Job>(
+    conn: &mut AsyncPgConnection,
+    job: &J,
+    idempotency_key: Option<&str>,
+    run_at: Option<DateTime<Utc>>,
+) -> Result<Option<String>> {
+    let payload = serde_json::to_vec(job)?;
+    let id = ulid::Ulid::new().to_string();
+    let inserted: Vec<JobId> = sql_query(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
+         VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, now()), 0, $6)
+         ON CONFLICT (job_type, idempotency_key) DO NOTHING
+         RETURNING id",
+    )
+    .bind::<Text, _>(&id)
+    .bind::<Text, _>(J::QUEUE)
+    .bind::<Binary, _>(payload)
+    .bind::<Integer, _>(J::MAX_ATTEMPTS)
+    .bind::<Nullable<Timestamptz>, _>(run_at)
+    .bind::<Nullable<Text>, _>(idempotency_key)
+    .load(conn)
+    .await?;
+    Ok(inserted.into_iter().next().map(|row| row.id))
+}
+
+/// What a handler needs besides its payload.
+#[derive(Clone)]
+pub struct JobContext {
+    pub ctx: Ctx,
+    pub pool: Pool,
+    pub mailer: Arc<Mailer>,
+}
+
+/// How a job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Retrying cannot help (the payload does not decode, the input is invalid).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+    /// Try again later, with backoff.
+    #[error("{0}")]
+    Retry(String),
+}
+
+impl From<crate::Error> for JobError {
+    fn from(err: crate::Error) -> Self {
+        JobError::Retry(err.to_string())
+    }
+}
+
+fn decode<J: Job>(payload: serde_json::Value) -> std::result::Result<J, JobError> {
+    serde_json::from_value(payload).map_err(|e| {
+        JobError::Permanent(format!(
+            "payload does not decode as a {} job: {e}",
+            J::QUEUE
+        ))
+    })
+}
+
+/// Runs one job of `queue`. The one registry of job types and their handlers.
+pub async fn dispatch(
+    jc: &JobContext,
+    queue: &str,
+    payload: serde_json::Value,
+) -> std::result::Result<(), JobError> {
+    match queue {
+        SendEmail::QUEUE => {
+            let job: SendEmail = decode(payload)?;
+            crate::mail::deliver(jc, job.delivery_id).await
+        }
+        other => Err(JobError::Permanent(format!(
+            "no handler for queue {other:?}"
+        ))),
+    }
+}
+
+/// Every queue the worker consumes.
+pub const QUEUES: &[&str] = &[SendEmail::QUEUE];
+
+/// Delay before the next attempt: base × 2^(attempt-1), capped.
+pub fn backoff(config: &Config, attempt: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
+    config
+        .job_backoff_base
+        .saturating_mul(factor)
+        .min(config.job_backoff_max)
+}
+
+#[derive(QueryableByName)]
+struct RunId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Records that a worker started an execution.
+pub async fn run_started(
+    conn: &mut AsyncPgConnection,
+    job_id: &str,
+    queue: &str,
+    worker: &str,
+    attempt: i32,
+    at: DateTime<Utc>,
+) -> Result<i64> {
+    let row: RunId = sql_query(
+        "INSERT INTO job_runs (job_id, queue, worker, attempt, started_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind::<Text, _>(job_id)
+    .bind::<Text, _>(queue)
+    .bind::<Text, _>(worker)
+    .bind::<Integer, _>(attempt)
+    .bind::<Timestamptz, _>(at)
+    .get_result(conn)
+    .await?;
+    Ok(row.id)
+}
+
+/// Records how an execution ended.
+pub async fn run_finished(
+    conn: &mut AsyncPgConnection,
+    run_id: i64,
+    outcome: &str,
+    error: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sql_query("UPDATE job_runs SET finished_at = $2, outcome = $3, error = $4 WHERE id = $1")
+        .bind::<BigInt, _>(run_id)
+        .bind::<Timestamptz, _>(at)
+        .bind::<Text, _>(outcome)
+        .bind::<Nullable<Text>, _>(error)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct MaxAttempts {
+    #[diesel(sql_type = Integer)]
+    max_attempts: i32,
+}
+
+/// Pushes a failed job's next attempt into the future (apalis re-fetches failed jobs
+/// whose `run_at` has passed, so this is the backoff). Returns whether attempts remain.
+pub async fn schedule_retry(
+    conn: &mut AsyncPgConnection,
+    job_id: &str,
+    attempt: i32,
+    delay: Duration,
+) -> Result<bool> {
+    let row: Option<MaxAttempts> =
+        sql_query("UPDATE apalis.jobs SET run_at = now() + make_interval(secs => $2) WHERE id = $1 RETURNING max_attempts")
+            .bind::<Text, _>(job_id)
+            .bind::<diesel::sql_types::Double, _>(delay.as_secs_f64())
+            .get_result(conn)
+            .await
+            .optional()?;
+    Ok(row.is_some_and(|r| attempt < r.max_attempts))
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub jobs: usize,
+    pub runs: usize,
+    pub workers: usize,
+}
+
+/// Deletes finished jobs past their retention (done ones sooner than failed ones), their
+/// run records, and workers that have been silent for a day and hold no job.
+pub async fn prune(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    config: &Config,
+) -> Result<Pruned> {
+    let done_before = now - chrono::Duration::from_std(config.job_retention).unwrap_or_default();
+    let failed_before =
+        now - chrono::Duration::from_std(config.job_failed_retention).unwrap_or_default();
+    let jobs = sql_query(
+        "DELETE FROM apalis.jobs
+         WHERE (status = 'Done' AND done_at < $1)
+            OR ((status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts)) AND done_at < $2)",
+    )
+    .bind::<Timestamptz, _>(done_before)
+    .bind::<Timestamptz, _>(failed_before)
+    .execute(conn)
+    .await?;
+    let runs = sql_query(
+        "DELETE FROM job_runs r WHERE r.started_at < $1 AND NOT EXISTS (SELECT 1 FROM apalis.jobs j WHERE j.id = r.job_id)",
+    )
+    .bind::<Timestamptz, _>(done_before)
+    .execute(conn)
+    .await?;
+    let workers = sql_query(
+        "DELETE FROM apalis.workers w
+         WHERE w.last_seen < $1 - interval '1 day'
+           AND NOT EXISTS (SELECT 1 FROM apalis.jobs j WHERE j.lock_by = w.id)",
+    )
+    .bind::<Timestamptz, _>(now)
+    .execute(conn)
+    .await?;
+    Ok(Pruned {
+        jobs,
+        runs,
+        workers,
+    })
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Jobs that are waiting, running, or failed and due for another attempt.
+pub async fn unfinished_count(conn: &mut AsyncPgConnection) -> Result<i64> {
+    let row: Count = sql_query(
+        "SELECT count(*) AS n FROM apalis.jobs
+         WHERE status IN ('Pending', 'Queued', 'Running')
+            OR (status = 'Failed' AND attempts < max_attempts AND run_at <= now())",
+    )
+    .get_result(conn)
+    .await?;
+    Ok(row.n)
+}

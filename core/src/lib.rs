@@ -1,0 +1,30 @@
+//! Partnerdesk domain: data layer, services, the one authorization function, jobs and mail.
+//!
+//! `web` and `worker` only translate HTTP requests and jobs into calls of this crate;
+//! neither writes SQL of its own.
+
+pub mod accounts;
+pub mod audit;
+pub mod authz;
+pub mod clock;
+pub mod config;
+pub mod ctx;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod jobs;
+pub mod mail;
+pub mod members;
+pub mod organizations;
+pub mod partners;
+pub mod registrations;
+pub mod schema;
+pub mod seed;
+pub mod telemetry;
+pub mod tokens;
+
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use ctx::Ctx;
+pub use error::{Error, FieldError, Result};

@@ -1,0 +1,221 @@
+//! What each e-mail is about (ids only) and how its template context is built from the
+//! current database state when the worker sends it.
+
+use diesel::{
+    ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl,
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    Ctx, Result, accounts, domain::fixed2, partners::affiliate_link, registrations, schema, tokens,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EmailKind {
+    PartnerRequestReceived {
+        request_id: Uuid,
+    },
+    PartnerRequestApproved {
+        request_id: Uuid,
+    },
+    PartnerRequestRejected {
+        request_id: Uuid,
+    },
+    PartnerRegistrationLink {
+        registration_id: Uuid,
+    },
+    PartnerRegistrationCompleted {
+        registration_id: Uuid,
+    },
+    MemberInvitation {
+        organization_id: Uuid,
+        password_link_id: Uuid,
+    },
+    MemberAdded {
+        organization_id: Uuid,
+        user_id: Uuid,
+    },
+}
+
+impl EmailKind {
+    /// The template folder under `templates/email/`.
+    pub fn template(&self) -> &'static str {
+        match self {
+            EmailKind::PartnerRequestReceived { .. } => "partner_request_received",
+            EmailKind::PartnerRequestApproved { .. } => "partner_request_approved",
+            EmailKind::PartnerRequestRejected { .. } => "partner_request_rejected",
+            EmailKind::PartnerRegistrationLink { .. } => "partner_registration_link",
+            EmailKind::PartnerRegistrationCompleted { .. } => "partner_registration_completed",
+            EmailKind::MemberInvitation { .. } => "member_invitation",
+            EmailKind::MemberAdded { .. } => "member_added",
+        }
+    }
+}
+
+/// The template context, or `None` when the subject no longer exists.
+pub(crate) async fn build(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    kind: &EmailKind,
+) -> Result<Option<Value>> {
+    let portal_url = ctx.config.url("/");
+    let base = |mut v: Value| {
+        v["portal_url"] = json!(portal_url);
+        v["product"] = json!("Partnerdesk");
+        Some(v)
+    };
+    Ok(match kind {
+        EmailKind::PartnerRequestReceived { request_id } => {
+            use schema::partner_requests as r;
+            let row: Option<(String, String)> = r::table
+                .find(request_id)
+                .select((r::company, r::contact_name))
+                .first(conn)
+                .await
+                .optional()?;
+            row.and_then(|(company, contact_name)| {
+                base(json!({ "company": company, "contact_name": contact_name }))
+            })
+        }
+        EmailKind::PartnerRequestApproved { request_id } => {
+            use schema::{partner_requests as r, partners as p};
+            let row = r::table
+                .inner_join(p::table.on(p::organization_id.eq(r::organization_id)))
+                .filter(r::id.eq(request_id))
+                .select((
+                    r::company,
+                    r::contact_name,
+                    p::partner_code,
+                    p::affiliate_code,
+                    p::default_commission_rate,
+                ))
+                .first::<(String, String, String, String, rust_decimal::Decimal)>(conn)
+                .await
+                .optional()?;
+            row.and_then(
+                |(company, contact_name, partner_code, affiliate_code, rate)| {
+                    base(json!({
+                        "company": company,
+                        "contact_name": contact_name,
+                        "partner_code": partner_code,
+                        "affiliate_link": affiliate_link(&ctx.config, &affiliate_code),
+                        "commission_rate": fixed2(rate),
+                    }))
+                },
+            )
+        }
+        EmailKind::PartnerRequestRejected { request_id } => {
+            use schema::partner_requests as r;
+            let row: Option<(String, String, Option<String>)> = r::table
+                .find(request_id)
+                .select((r::company, r::contact_name, r::decision_reason))
+                .first(conn)
+                .await
+                .optional()?;
+            row.and_then(|(company, contact_name, reason)| {
+                base(json!({ "company": company, "contact_name": contact_name, "reason": reason.unwrap_or_default() }))
+            })
+        }
+        EmailKind::PartnerRegistrationLink { registration_id } => {
+            use schema::partner_registrations as g;
+            let row: Option<(i32, chrono::DateTime<chrono::Utc>)> = g::table
+                .find(registration_id)
+                .select((g::generation, g::expires_at))
+                .first(conn)
+                .await
+                .optional()?;
+            row.and_then(|(generation, expires_at)| {
+                let token = tokens::link_token(
+                    ctx.secret(),
+                    registrations::LINK_PURPOSE,
+                    *registration_id,
+                    generation,
+                );
+                base(json!({
+                    "link": ctx.config.url(&format!("/register/partner/{token}")),
+                    "expires_at": expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                }))
+            })
+        }
+        EmailKind::PartnerRegistrationCompleted { registration_id } => {
+            use schema::{organizations as o, partner_registrations as g, users as u};
+            let row = g::table
+                .inner_join(o::table.on(g::organization_id.eq(o::id.nullable())))
+                .inner_join(u::table.on(g::user_id.eq(u::id.nullable())))
+                .filter(g::id.eq(registration_id))
+                .select((o::name, u::first_name))
+                .first::<(String, String)>(conn)
+                .await
+                .optional()?;
+            row.and_then(|(company, first_name)| {
+                base(json!({ "company": company, "first_name": first_name, "login_url": ctx.config.url("/login") }))
+            })
+        }
+        EmailKind::MemberInvitation {
+            organization_id,
+            password_link_id,
+        } => {
+            use schema::{organizations as o, password_links as pl, users as u};
+            let org: Option<String> = o::table
+                .find(organization_id)
+                .select(o::name)
+                .first(conn)
+                .await
+                .optional()?;
+            let link = pl::table
+                .inner_join(u::table)
+                .filter(pl::id.eq(password_link_id))
+                .select((pl::generation, pl::expires_at, u::first_name))
+                .first::<(i32, chrono::DateTime<chrono::Utc>, String)>(conn)
+                .await
+                .optional()?;
+            match (org, link) {
+                (Some(org), Some((generation, expires_at, first_name))) => {
+                    let token = tokens::link_token(
+                        ctx.secret(),
+                        accounts::PASSWORD_LINK_PURPOSE,
+                        *password_link_id,
+                        generation,
+                    );
+                    base(json!({
+                        "organization": org,
+                        "first_name": first_name,
+                        "link": ctx.config.url(&format!("/password/{token}")),
+                        "expires_at": expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    }))
+                }
+                _ => None,
+            }
+        }
+        EmailKind::MemberAdded {
+            organization_id,
+            user_id,
+        } => {
+            use schema::{organizations as o, users as u};
+            let org: Option<String> = o::table
+                .find(organization_id)
+                .select(o::name)
+                .first(conn)
+                .await
+                .optional()?;
+            let user: Option<String> = u::table
+                .find(user_id)
+                .select(u::first_name)
+                .first(conn)
+                .await
+                .optional()?;
+            match (org, user) {
+                (Some(org), Some(first_name)) => base(json!({
+                    "organization": org,
+                    "first_name": first_name,
+                    "login_url": ctx.config.url("/login"),
+                })),
+                _ => None,
+            }
+        }
+    })
+}

@@ -1,0 +1,430 @@
+//! E-mail: queued in the transaction of the event that causes it, rendered from
+//! minijinja templates by the worker, sent over SMTP or into the development outbox.
+//!
+//! Each e-mail event has a unique key; the `email_deliveries` row for that key is
+//! claimed before sending and marked sent afterwards, so a retried or duplicated job
+//! never sends the same e-mail twice.
+
+use std::{path::Path, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use diesel::{
+    BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable,
+    SelectableHelper,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, MultiPart},
+};
+use minijinja::Environment;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{
+    Error, Result,
+    config::Config,
+    domain::{Email, Language},
+    jobs::{self, JobContext, JobError, SendEmail},
+    schema::{email_deliveries, mailbox},
+};
+
+mod messages;
+
+pub use messages::EmailKind;
+
+/// The templates: embedded at build time, or read from TEMPLATES_DIR when configured.
+/// E-mails render strictly (an undefined variable is an error); pages leniently, since
+/// their forms show optional values.
+pub struct Templates {
+    env: Environment<'static>,
+    pages: Environment<'static>,
+}
+
+/// A rendered e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Templates {
+    pub fn embedded() -> Self {
+        let build = |behavior| {
+            let mut env = Environment::new();
+            Self::configure(&mut env, behavior);
+            load_embedded(&mut env);
+            env
+        };
+        Templates {
+            env: build(minijinja::UndefinedBehavior::Strict),
+            pages: build(minijinja::UndefinedBehavior::Chainable),
+        }
+    }
+
+    pub fn from_dir(dir: &Path) -> Self {
+        let build = |behavior| {
+            let mut env = Environment::new();
+            Self::configure(&mut env, behavior);
+            env.set_loader(minijinja::path_loader(dir.to_owned()));
+            env
+        };
+        Templates {
+            env: build(minijinja::UndefinedBehavior::Strict),
+            pages: build(minijinja::UndefinedBehavior::Chainable),
+        }
+    }
+
+    pub fn load(config: &Config) -> Self {
+        match &config.templates_dir {
+            Some(dir) => Self::from_dir(dir),
+            None => Self::embedded(),
+        }
+    }
+
+    fn configure(env: &mut Environment<'static>, undefined: minijinja::UndefinedBehavior) {
+        env.set_undefined_behavior(undefined);
+        env.set_syntax(
+            minijinja::syntax::SyntaxConfig::builder()
+                .trim_blocks(true)
+                .lstrip_blocks(true)
+                .keep_trailing_newline(true)
+                .build()
+                .expect("default delimiters are valid"),
+        );
+    }
+
+    fn exists(&self, name: &str) -> bool {
+        self.env.get_template(name).is_ok()
+    }
+
+    /// `email/<name>/<file>` in the language, falling back to English.
+    fn localized(&self, name: &str, stem: &str, ext: &str, lang: Language) -> String {
+        let specific = format!("email/{name}/{stem}.{}.{ext}", lang.as_str());
+        if lang != Language::En && self.exists(&specific) {
+            specific
+        } else {
+            format!("email/{name}/{stem}.{ext}")
+        }
+    }
+
+    pub fn render_email(&self, name: &str, lang: Language, context: &Value) -> Result<Rendered> {
+        let mut ctx = context.clone();
+        if let Value::Object(map) = &mut ctx {
+            map.insert("lang".into(), Value::String(lang.as_str().into()));
+        }
+        let render = |template: String| -> Result<String> {
+            self.env
+                .get_template(&template)
+                .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
+                .map_err(|e| Error::internal(format!("rendering {template}: {e:#}")))
+        };
+        Ok(Rendered {
+            subject: render(self.localized(name, "subject", "txt", lang))?
+                .trim()
+                .to_owned(),
+            text: render(self.localized(name, "body", "txt", lang))?,
+            html: render(self.localized(name, "body", "html", lang))?,
+        })
+    }
+
+    /// A portal page (`pages/<name>.html`).
+    pub fn render_page(&self, name: &str, context: &Value) -> Result<String> {
+        let template = format!("pages/{name}.html");
+        self.pages
+            .get_template(&template)
+            .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(context))))
+            .map_err(|e| Error::internal(format!("rendering {template}: {e:#}")))
+    }
+}
+
+#[allow(elided_lifetimes_in_paths, unused_variables)]
+fn load_embedded(env: &mut Environment<'static>) {
+    minijinja_embed::load_templates!(*env);
+}
+
+/// Where e-mails go.
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// The development outbox (`mailbox` table), listed by the dev mailbox endpoint.
+    Outbox,
+}
+
+pub struct Mailer {
+    pub transport: Transport,
+    pub from: Mailbox,
+    pub templates: Arc<Templates>,
+}
+
+impl Mailer {
+    pub fn from_config(config: &Config, templates: Arc<Templates>) -> Result<Self> {
+        let from: Mailbox = config
+            .mail_from
+            .parse()
+            .map_err(|e| Error::internal(format!("MAIL_FROM is not a mailbox: {e}")))?;
+        let transport = match &config.smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| Error::internal(format!("SMTP_URL: {e}")))?
+                    .build(),
+            ),
+            None => Transport::Outbox,
+        };
+        Ok(Mailer {
+            transport,
+            from,
+            templates,
+        })
+    }
+}
+
+/// Queues an e-mail in the caller's transaction. The event key names the event
+/// (e.g. `partner_request.approved:<id>`); a second call with the same key does nothing.
+pub async fn queue(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    event_key: &str,
+    recipient: &Email,
+    lang: Language,
+    kind: EmailKind,
+) -> Result<()> {
+    let params = serde_json::to_value(&kind)?;
+    let inserted: Option<Uuid> = diesel::insert_into(email_deliveries::table)
+        .values((
+            email_deliveries::id.eq(Uuid::now_v7()),
+            email_deliveries::event_key.eq(event_key),
+            email_deliveries::template.eq(kind.template()),
+            email_deliveries::recipient.eq(recipient.as_str()),
+            email_deliveries::language.eq(lang.as_str()),
+            email_deliveries::params.eq(params),
+            email_deliveries::created_at.eq(now),
+        ))
+        .on_conflict(email_deliveries::event_key)
+        .do_nothing()
+        .returning(email_deliveries::id)
+        .get_result(conn)
+        .await
+        .optional()?;
+    if let Some(delivery_id) = inserted {
+        jobs::enqueue(conn, &SendEmail { delivery_id }, Some(event_key)).await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = email_deliveries)]
+struct Delivery {
+    id: Uuid,
+    template: String,
+    recipient: String,
+    language: String,
+    params: Value,
+}
+
+/// How long a claim protects a delivery from another worker (a crashed sender's claim
+/// expires after this).
+const CLAIM_TTL: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The `send_email` job: claim the delivery, build and render it, send, mark sent.
+pub async fn deliver(jc: &JobContext, delivery_id: Uuid) -> std::result::Result<(), JobError> {
+    let now = jc.ctx.now();
+    let mut conn = jc
+        .pool
+        .get()
+        .await
+        .map_err(|e| JobError::Retry(e.to_string()))?;
+
+    let claimed: Option<Delivery> = diesel::update(
+        email_deliveries::table
+            .filter(email_deliveries::id.eq(delivery_id))
+            .filter(
+                email_deliveries::status
+                    .eq_any(["queued", "failed"])
+                    .or(email_deliveries::status
+                        .eq("sending")
+                        .and(email_deliveries::claimed_at.lt(now - CLAIM_TTL))),
+            ),
+    )
+    .set((
+        email_deliveries::status.eq("sending"),
+        email_deliveries::attempts.eq(email_deliveries::attempts + 1),
+        email_deliveries::claimed_at.eq(now),
+    ))
+    .returning(Delivery::as_returning())
+    .get_result(&mut conn)
+    .await
+    .optional()
+    .map_err(Error::from)?;
+
+    let Some(delivery) = claimed else {
+        let status: Option<String> = email_deliveries::table
+            .find(delivery_id)
+            .select(email_deliveries::status)
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(Error::from)?;
+        return match status.as_deref() {
+            // Gone, already sent or deliberately skipped: nothing to do.
+            None | Some("sent") | Some("skipped") => Ok(()),
+            // Another worker is sending it right now; look again later.
+            Some(_) => Err(JobError::Retry(format!(
+                "delivery {delivery_id} is being sent by another worker"
+            ))),
+        };
+    };
+
+    match send_claimed(jc, &mut conn, &delivery).await {
+        Ok(outcome) => {
+            tracing::info!(delivery = %delivery.id, template = %delivery.template, ?outcome, "e-mail delivery finished");
+            Ok(())
+        }
+        Err(err) => {
+            let message = err.to_string();
+            let _ = diesel::update(email_deliveries::table.find(delivery.id))
+                .set((
+                    email_deliveries::status.eq("failed"),
+                    email_deliveries::last_error.eq(&message),
+                ))
+                .execute(&mut conn)
+                .await;
+            Err(err)
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Sent,
+    Skipped,
+}
+
+async fn send_claimed(
+    jc: &JobContext,
+    conn: &mut AsyncPgConnection,
+    delivery: &Delivery,
+) -> std::result::Result<Outcome, JobError> {
+    let kind: EmailKind = serde_json::from_value(delivery.params.clone())
+        .map_err(|e| JobError::Permanent(format!("delivery parameters do not decode: {e}")))?;
+    let Some(context) = messages::build(conn, &jc.ctx, &kind).await? else {
+        // What the e-mail was about no longer exists.
+        diesel::update(email_deliveries::table.find(delivery.id))
+            .set(email_deliveries::status.eq("skipped"))
+            .execute(conn)
+            .await
+            .map_err(Error::from)?;
+        return Ok(Outcome::Skipped);
+    };
+    let lang = Language::from_db(&delivery.language);
+    let rendered = jc
+        .mailer
+        .templates
+        .render_email(&delivery.template, lang, &context)?;
+    let message_id = format!("<{}@partnerdesk>", delivery.id);
+    let now = jc.ctx.now();
+
+    match &jc.mailer.transport {
+        Transport::Smtp(smtp) => {
+            let to: Mailbox = delivery.recipient.parse().map_err(|e| {
+                JobError::Permanent(format!(
+                    "recipient {:?} is not a mailbox: {e}",
+                    delivery.recipient
+                ))
+            })?;
+            let message = Message::builder()
+                .from(jc.mailer.from.clone())
+                .to(to)
+                .subject(rendered.subject)
+                .message_id(Some(message_id))
+                .multipart(MultiPart::alternative_plain_html(
+                    rendered.text,
+                    rendered.html,
+                ))
+                .map_err(|e| JobError::Permanent(format!("building the message: {e}")))?;
+            smtp.send(message).await.map_err(|e| {
+                if e.is_permanent() {
+                    JobError::Permanent(format!("SMTP refused: {e}"))
+                } else {
+                    JobError::Retry(format!("SMTP: {e}"))
+                }
+            })?;
+            mark_sent(conn, delivery.id, now).await?;
+        }
+        Transport::Outbox => {
+            let sender = jc.mailer.from.to_string();
+            let delivery_id = delivery.id;
+            let recipient = delivery.recipient.clone();
+            conn.transaction::<_, Error, _>(async |conn| {
+                diesel::insert_into(mailbox::table)
+                    .values((
+                        mailbox::id.eq(Uuid::now_v7()),
+                        mailbox::delivery_id.eq(delivery_id),
+                        mailbox::message_id.eq(&message_id),
+                        mailbox::sender.eq(&sender),
+                        mailbox::recipient.eq(&recipient),
+                        mailbox::subject.eq(&rendered.subject),
+                        mailbox::body_text.eq(&rendered.text),
+                        mailbox::body_html.eq(&rendered.html),
+                        mailbox::created_at.eq(now),
+                    ))
+                    .execute(conn)
+                    .await?;
+                mark_sent(conn, delivery_id, now).await?;
+                Ok(())
+            })
+            .await?;
+        }
+    }
+    Ok(Outcome::Sent)
+}
+
+async fn mark_sent(conn: &mut AsyncPgConnection, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+    diesel::update(email_deliveries::table.find(id))
+        .set((
+            email_deliveries::status.eq("sent"),
+            email_deliveries::sent_at.eq(at),
+            email_deliveries::last_error.eq(None::<String>),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A message in the development outbox.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize)]
+#[diesel(table_name = mailbox)]
+pub struct OutboxMessage {
+    pub id: Uuid,
+    pub message_id: String,
+    pub sender: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The development outbox, newest first, optionally for one recipient.
+pub async fn outbox(
+    conn: &mut AsyncPgConnection,
+    recipient: Option<&str>,
+    limit: i64,
+) -> Result<Vec<OutboxMessage>> {
+    let mut query = mailbox::table
+        .order(mailbox::created_at.desc())
+        .limit(limit.clamp(1, 500))
+        .select(OutboxMessage::as_select())
+        .into_boxed();
+    if let Some(r) = recipient {
+        query = query.filter(mailbox::recipient.eq(r.trim().to_lowercase()));
+    }
+    Ok(query.load(conn).await?)
+}
+
+impl From<lettre::error::Error> for Error {
+    fn from(err: lettre::error::Error) -> Self {
+        Error::internal(format!("mail: {err}"))
+    }
+}

@@ -1,0 +1,238 @@
+//! Organizations: the vendor, partners and customers are all organizations.
+
+use chrono::{DateTime, Utc};
+use diesel::{
+    ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    Ctx, Error, Result,
+    audit::{self, Who},
+    authz::{self, Actor, Permission, Role},
+    domain::{CountryCode, Language, optional_website, required_text},
+    error::{Validator, validated},
+    schema::{memberships, organizations, partners},
+};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = organizations)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+    pub is_vendor: bool,
+    pub active: bool,
+    pub customer_type: String,
+    pub country: Option<String>,
+    pub language: String,
+    pub contact_email: Option<String>,
+    pub website: Option<String>,
+    pub billing_exempt: bool,
+    pub allow_updates: bool,
+    pub allow_beta: bool,
+    pub signup_origin: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The fields of a new organization row.
+#[derive(Debug, Clone)]
+pub struct NewOrganization<'a> {
+    pub name: &'a str,
+    pub country: Option<CountryCode>,
+    pub language: Language,
+    pub contact_email: Option<&'a str>,
+    pub website: Option<&'a str>,
+    pub signup_origin: &'a str,
+    pub customer_type: &'a str,
+    pub affiliate_partner_id: Option<Uuid>,
+    pub is_vendor: bool,
+}
+
+impl Default for NewOrganization<'_> {
+    fn default() -> Self {
+        NewOrganization {
+            name: "",
+            country: None,
+            language: Language::En,
+            contact_email: None,
+            website: None,
+            signup_origin: "direct",
+            customer_type: "CUSTOMER",
+            affiliate_partner_id: None,
+            is_vendor: false,
+        }
+    }
+}
+
+pub(crate) async fn insert(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    new: &NewOrganization<'_>,
+) -> Result<Organization> {
+    Ok(diesel::insert_into(organizations::table)
+        .values((
+            organizations::id.eq(Uuid::now_v7()),
+            organizations::name.eq(new.name),
+            organizations::is_vendor.eq(new.is_vendor),
+            organizations::customer_type.eq(new.customer_type),
+            organizations::country.eq(new.country.map(|c| c.as_str().to_owned())),
+            organizations::language.eq(new.language.as_str()),
+            organizations::contact_email.eq(new.contact_email),
+            organizations::website.eq(new.website),
+            organizations::signup_origin.eq(new.signup_origin),
+            organizations::affiliate_partner_id.eq(new.affiliate_partner_id),
+            organizations::created_at.eq(now),
+            organizations::updated_at.eq(now),
+        ))
+        .returning(Organization::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+pub(crate) async fn insert_membership(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    org_id: Uuid,
+    user_id: Uuid,
+    role: Role,
+    permissions: &[Permission],
+    extension: Option<&str>,
+) -> Result<Uuid> {
+    let id = Uuid::now_v7();
+    diesel::insert_into(memberships::table)
+        .values((
+            memberships::id.eq(id),
+            memberships::organization_id.eq(org_id),
+            memberships::user_id.eq(user_id),
+            memberships::role.eq(role.as_str()),
+            memberships::permissions.eq(authz::permission_names(permissions)),
+            memberships::extension.eq(extension),
+            memberships::created_at.eq(now),
+            memberships::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOrganizationInput {
+    pub name: String,
+    pub country: Option<String>,
+    pub language: Option<String>,
+    pub website: Option<String>,
+    /// The code from a partner's affiliate link the person signed up through.
+    pub affiliate_code: Option<String>,
+}
+
+/// Creates an organization for the calling user, who becomes its administrator
+/// ("Settings > My organization").
+pub async fn create_own(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    user_id: Uuid,
+    input: CreateOrganizationInput,
+) -> Result<Organization> {
+    let mut v = Validator::new();
+    let name = v.check(required_text("name", &input.name, 200));
+    let country = match input
+        .country
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(c) => v.check(CountryCode::parse(c).map(Some)),
+        None => Some(None),
+    };
+    let language = v.check(Language::parse(input.language.as_deref().unwrap_or("en")));
+    let website = v.check(optional_website("website", input.website.as_deref()));
+    let affiliate = match input
+        .affiliate_code
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(code) => {
+            let partner: Option<Uuid> = partners::table
+                .filter(partners::affiliate_code.eq(code.to_ascii_uppercase()))
+                .filter(partners::status.eq("active"))
+                .select(partners::organization_id)
+                .first(conn)
+                .await
+                .optional()?;
+            if partner.is_none() {
+                v.push(crate::FieldError::new(
+                    "affiliate_code",
+                    "unknown_affiliate_code",
+                    "No partner has this affiliate code",
+                ));
+            }
+            partner
+        }
+        None => None,
+    };
+    v.finish()?;
+    let (name, country, language, website) = (
+        validated(name),
+        validated(country),
+        validated(language),
+        validated(website),
+    );
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let org = insert(
+            conn,
+            now,
+            &NewOrganization {
+                name: &name,
+                country,
+                language,
+                website: website.as_deref(),
+                signup_origin: if affiliate.is_some() {
+                    "affiliate"
+                } else {
+                    "direct"
+                },
+                affiliate_partner_id: affiliate,
+                ..Default::default()
+            },
+        )
+        .await?;
+        insert_membership(conn, now, org.id, user_id, Role::Administrator, &[], None).await?;
+        audit::record(
+            conn,
+            now,
+            Who::user(user_id, Some(org.id)),
+            "organization.created",
+            "organization",
+            org.id,
+            json!({ "name": org.name, "country": org.country, "affiliate_partner_id": affiliate }),
+        )
+        .await?;
+        Ok(org)
+    })
+    .await
+}
+
+/// An organization's details, for anyone who may see it.
+pub async fn get(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    org_id: Uuid,
+) -> Result<Organization> {
+    authz::authorize(conn, actor, org_id, Permission::ViewOrganization).await?;
+    find(conn, org_id).await
+}
+
+pub(crate) async fn find(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<Organization> {
+    organizations::table
+        .find(org_id)
+        .select(Organization::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(Error::not_found("organization"))
+}

@@ -1,0 +1,295 @@
+//! Self-registration of a new partner company: an e-mail with a confirmation link, the
+//! registration form behind it, then a confirmation e-mail. Completing the form creates
+//! the account, the organization and an open partner request for the sales team.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    Ctx, Error, Result,
+    accounts::{self, User},
+    audit::{self, Who},
+    authz::Role,
+    domain::{Email, Language, Password, required_text},
+    error::{Validator, validated},
+    mail::{self, EmailKind},
+    organizations::{self, NewOrganization, Organization},
+    partners::{self, PartnerRequest, RequestInput},
+    schema::partner_registrations as reg,
+    tokens,
+};
+
+pub const LINK_PURPOSE: &str = "partner_registration";
+
+fn link_token(ctx: &Ctx, id: Uuid, generation: i32) -> String {
+    tokens::link_token(ctx.secret(), LINK_PURPOSE, id, generation)
+}
+
+/// Sends a registration link to `email`. Asking again while a link is still valid sends
+/// a fresh link and retires the previous one.
+pub async fn start(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    email: &str,
+    language: Option<&str>,
+) -> Result<()> {
+    let mut v = Validator::new();
+    let email = v.check(Email::parse(email));
+    let language = v.check(Language::parse(language.unwrap_or("en")));
+    v.finish()?;
+    let (email, language) = (validated(email), validated(language));
+    let now = ctx.now();
+    let ttl = Duration::from_std(ctx.config.registration_link_ttl).unwrap_or(Duration::hours(48));
+    conn.transaction(async |conn| {
+        let pending: Option<(Uuid, i32)> = reg::table
+            .filter(reg::email.eq(email.as_str()))
+            .filter(reg::completed_at.is_null())
+            .filter(reg::expires_at.gt(now))
+            .order(reg::created_at.desc())
+            .select((reg::id, reg::generation))
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        let (id, generation) = match pending {
+            Some((id, generation)) => {
+                let generation = generation + 1;
+                diesel::update(reg::table.find(id))
+                    .set((
+                        reg::generation.eq(generation),
+                        reg::token_hash.eq(tokens::hash(&link_token(ctx, id, generation))),
+                        reg::expires_at.eq(now + ttl),
+                        reg::language.eq(language.as_str()),
+                    ))
+                    .execute(conn)
+                    .await?;
+                (id, generation)
+            }
+            None => {
+                let id = Uuid::now_v7();
+                diesel::insert_into(reg::table)
+                    .values((
+                        reg::id.eq(id),
+                        reg::email.eq(email.as_str()),
+                        reg::language.eq(language.as_str()),
+                        reg::token_hash.eq(tokens::hash(&link_token(ctx, id, 1))),
+                        reg::generation.eq(1),
+                        reg::expires_at.eq(now + ttl),
+                        reg::created_at.eq(now),
+                    ))
+                    .execute(conn)
+                    .await?;
+                (id, 1)
+            }
+        };
+        audit::record(
+            conn,
+            now,
+            Who::system(None),
+            "partner_registration.link_sent",
+            "partner_registration",
+            id,
+            json!({ "email": email.as_str(), "generation": generation }),
+        )
+        .await?;
+        mail::queue(
+            conn,
+            now,
+            &format!("partner_registration.link:{id}:{generation}"),
+            &email,
+            language,
+            EmailKind::PartnerRegistrationLink {
+                registration_id: id,
+            },
+        )
+        .await
+    })
+    .await
+}
+
+/// What the registration form shows.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub id: Uuid,
+    pub email: String,
+    pub language: Language,
+    pub expires_at: DateTime<Utc>,
+}
+
+async fn open(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    token: &str,
+    lock: bool,
+) -> Result<Registration> {
+    let query = reg::table
+        .filter(reg::token_hash.eq(tokens::hash(token)))
+        .select((
+            reg::id,
+            reg::email,
+            reg::language,
+            reg::expires_at,
+            reg::completed_at,
+        ));
+    type Row = (Uuid, String, String, DateTime<Utc>, Option<DateTime<Utc>>);
+    let row: Option<Row> = if lock {
+        query.for_update().first(conn).await.optional()?
+    } else {
+        query.first(conn).await.optional()?
+    };
+    let Some((id, email, language, expires_at, completed_at)) = row else {
+        return Err(Error::gone(
+            "link_invalid",
+            "This registration link is not valid. Request a new one.",
+        ));
+    };
+    if completed_at.is_some() {
+        return Err(Error::gone(
+            "link_used",
+            "This registration link has already been used. Log in instead.",
+        ));
+    }
+    if expires_at <= ctx.now() {
+        return Err(Error::gone(
+            "link_expired",
+            "This registration link has expired. Request a new one.",
+        ));
+    }
+    Ok(Registration {
+        id,
+        email,
+        language: Language::from_db(&language),
+        expires_at,
+    })
+}
+
+pub async fn inspect(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Result<Registration> {
+    open(conn, ctx, token, false).await
+}
+
+/// The registration form.
+#[derive(Debug, Clone, Default)]
+pub struct CompleteInput {
+    pub first_name: String,
+    pub last_name: String,
+    pub password: String,
+    pub company: String,
+    pub website: Option<String>,
+    pub country: String,
+    pub expected_customers: Option<i64>,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Completed {
+    pub user: User,
+    pub organization: Organization,
+    pub request: PartnerRequest,
+}
+
+/// Completes a registration: account, organization (administrator), open partner
+/// request; then a confirmation e-mail and the request acknowledgement.
+pub async fn complete(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    token: &str,
+    input: CompleteInput,
+) -> Result<Completed> {
+    let registration = open(conn, ctx, token, false).await?;
+    let mut v = Validator::new();
+    let first_name = v.check(required_text("first_name", &input.first_name, 100));
+    let last_name = v.check(required_text("last_name", &input.last_name, 100));
+    let password = v.check(Password::parse(&input.password));
+    let contact_name = format!("{} {}", input.first_name.trim(), input.last_name.trim());
+    let request = partners::validate_request(
+        &RequestInput {
+            company: input.company.clone(),
+            contact_name: if contact_name.trim().is_empty() {
+                "-".into()
+            } else {
+                contact_name
+            },
+            contact_email: registration.email.clone(),
+            website: input.website.clone(),
+            country: input.country.clone(),
+            expected_customers: input.expected_customers,
+            message: input.message.clone(),
+        },
+        &mut v,
+    );
+    v.finish()?;
+    let (first_name, last_name, password, request) = (
+        validated(first_name),
+        validated(last_name),
+        validated(password),
+        validated(request),
+    );
+    let hash = accounts::hash_password(&password).await?;
+    let email = Email::parse(&registration.email).map_err(|e| Error::Validation(vec![e]))?;
+    let now = ctx.now();
+
+    conn.transaction(async |conn| {
+        let registration = open(conn, ctx, token, true).await?;
+        if accounts::find_user_by_email(conn, &email).await?.is_some() {
+            return Err(Error::conflict(
+                "email_taken",
+                Some("email"),
+                "An account with this e-mail address already exists. Log in and request partner status for your organization.",
+            ));
+        }
+        let user = accounts::insert_user(conn, now, &email, Some(hash.clone()), &first_name, &last_name, registration.language).await?;
+        diesel::update(crate::schema::users::table.find(user.id))
+            .set(crate::schema::users::email_verified_at.eq(now))
+            .execute(conn)
+            .await?;
+        let org = organizations::insert(
+            conn,
+            now,
+            &NewOrganization {
+                name: input.company.trim(),
+                country: crate::domain::CountryCode::parse(&input.country).ok(),
+                language: registration.language,
+                contact_email: Some(email.as_str()),
+                website: input.website.as_deref().filter(|w| !w.trim().is_empty()),
+                signup_origin: "partner_registration",
+                ..Default::default()
+            },
+        )
+        .await?;
+        organizations::insert_membership(conn, now, org.id, user.id, Role::Administrator, &[], None).await?;
+        let partner_request = partners::insert_request(conn, now, org.id, user.id, &request).await?;
+        diesel::update(reg::table.find(registration.id))
+            .set((reg::completed_at.eq(now), reg::organization_id.eq(org.id), reg::user_id.eq(user.id)))
+            .execute(conn)
+            .await?;
+        let who = Who::user(user.id, Some(org.id));
+        audit::record(conn, now, who.clone(), "partner_registration.completed", "partner_registration", registration.id, json!({}))
+            .await?;
+        audit::record(conn, now, who.clone(), "organization.created", "organization", org.id, json!({ "name": org.name })).await?;
+        audit::record(
+            conn,
+            now,
+            who,
+            "partner_request.submitted",
+            "partner_request",
+            partner_request.id,
+            json!({ "company": partner_request.company, "country": partner_request.country }),
+        )
+        .await?;
+        mail::queue(
+            conn,
+            now,
+            &format!("partner_registration.completed:{}", registration.id),
+            &email,
+            registration.language,
+            EmailKind::PartnerRegistrationCompleted { registration_id: registration.id },
+        )
+        .await?;
+        partners::queue_received_email(conn, now, &partner_request, registration.language).await?;
+        Ok(Completed { user, organization: org, request: partner_request })
+    })
+    .await
+}

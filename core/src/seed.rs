@@ -1,0 +1,375 @@
+//! Demo data (`seeds/demo.json`): a vendor with sales, finance and ops staff, partners
+//! with staff and customers, and a pending partner request. Loaded into an empty
+//! database only.
+
+use diesel::{ExpressionMethods, QueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    Ctx, Error, Result, accounts,
+    audit::{self, Who},
+    authz::{Permission, Role},
+    domain::{CommissionRate, CountryCode, Email, Language, Password},
+    organizations::{self, NewOrganization},
+    partners::{self, RequestInput},
+    schema::{organizations as orgs, service_provider_links as links},
+};
+
+#[derive(Debug, Deserialize)]
+pub struct Seed {
+    pub vendor: SeedOrganization,
+    #[serde(default)]
+    pub partners: Vec<SeedPartner>,
+    #[serde(default)]
+    pub partner_requests: Vec<SeedPartnerRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SeedOrganization {
+    pub name: String,
+    pub country: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub website: Option<String>,
+    #[serde(default)]
+    pub staff: Vec<SeedPerson>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SeedPerson {
+    pub email: String,
+    pub password: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    /// "administrator" or "member" (default).
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    #[serde(default)]
+    pub extension: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Shown next to the login when `just run` starts.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SeedPartner {
+    #[serde(flatten)]
+    pub organization: SeedOrganization,
+    pub partner_code: String,
+    pub affiliate_code: String,
+    pub default_commission_rate: String,
+    #[serde(default)]
+    pub customers: Vec<SeedCustomer>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SeedCustomer {
+    #[serde(flatten)]
+    pub organization: SeedOrganization,
+    pub commission_rate: String,
+    #[serde(default)]
+    pub debtor_number: Option<String>,
+    #[serde(default)]
+    pub contact_email: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SeedPartnerRequest {
+    pub organization: SeedOrganization,
+    pub expected_customers: i64,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// A login printed for people trying the demo.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub email: String,
+    pub password: String,
+    pub description: String,
+}
+
+fn bad(what: &str, detail: impl std::fmt::Display) -> Error {
+    Error::internal(format!("seed: {what}: {detail}"))
+}
+
+pub async fn is_empty(conn: &mut AsyncPgConnection) -> Result<bool> {
+    let n: i64 = orgs::table.count().get_result(conn).await?;
+    Ok(n == 0)
+}
+
+pub fn parse(json_text: &str) -> Result<Seed> {
+    serde_json::from_str(json_text).map_err(|e| bad("seed file", e))
+}
+
+/// Loads the seed into an empty database in one transaction. Returns the logins, or
+/// `None` when the database already holds data.
+pub async fn load(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    seed: &Seed,
+) -> Result<Option<Vec<Login>>> {
+    if !is_empty(conn).await? {
+        return Ok(None);
+    }
+    // Hash passwords before the transaction: argon2 is deliberately slow.
+    let mut hashes = std::collections::HashMap::new();
+    let people = seed
+        .vendor
+        .staff
+        .iter()
+        .chain(seed.partners.iter().flat_map(|p| {
+            p.organization
+                .staff
+                .iter()
+                .chain(p.customers.iter().flat_map(|c| c.organization.staff.iter()))
+        }))
+        .chain(
+            seed.partner_requests
+                .iter()
+                .flat_map(|r| r.organization.staff.iter()),
+        );
+    for person in people {
+        if let Some(pw) = &person.password {
+            let parsed = Password::parse(pw).map_err(|e| bad(&person.email, e.message))?;
+            hashes.insert(
+                person.email.clone(),
+                accounts::hash_password(&parsed).await?,
+            );
+        }
+    }
+    let now = ctx.now();
+    let logins = conn
+        .transaction(async |conn| {
+            let mut logins = Vec::new();
+            let vendor = create_org(conn, ctx, &seed.vendor, "seed", true).await?;
+            add_people(conn, ctx, vendor, &seed.vendor.staff, &hashes, &mut logins).await?;
+
+            for p in &seed.partners {
+                let org =
+                    create_org(conn, ctx, &p.organization, "partner_registration", false).await?;
+                let rate = CommissionRate::parse(&p.default_commission_rate)
+                    .map_err(|e| bad(&p.organization.name, e.message))?;
+                partners::insert_partner(
+                    conn,
+                    now,
+                    org,
+                    rate.value(),
+                    None,
+                    None,
+                    Some((
+                        &p.partner_code.to_ascii_uppercase(),
+                        &p.affiliate_code.to_ascii_uppercase(),
+                    )),
+                )
+                .await?;
+                add_people(conn, ctx, org, &p.organization.staff, &hashes, &mut logins).await?;
+                for c in &p.customers {
+                    let customer =
+                        create_org(conn, ctx, &c.organization, "created_by_partner", false).await?;
+                    let rate = CommissionRate::parse(&c.commission_rate)
+                        .map_err(|e| bad(&c.organization.name, e.message))?;
+                    let granted: Vec<Option<String>> = Permission::DELEGABLE
+                        .iter()
+                        .map(|p| Some(p.as_str().to_owned()))
+                        .collect();
+                    diesel::insert_into(links::table)
+                        .values((
+                            links::id.eq(Uuid::now_v7()),
+                            links::customer_id.eq(customer),
+                            links::partner_id.eq(org),
+                            links::origin.eq("created_by_partner"),
+                            links::commission_rate.eq(rate.value()),
+                            links::debtor_number.eq(&c.debtor_number),
+                            links::granted_permissions.eq(granted),
+                            links::created_at.eq(now),
+                            links::updated_at.eq(now),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    if let Some(email) = &c.contact_email {
+                        diesel::update(orgs::table.find(customer))
+                            .set(orgs::contact_email.eq(email))
+                            .execute(conn)
+                            .await?;
+                    }
+                    add_people(
+                        conn,
+                        ctx,
+                        customer,
+                        &c.organization.staff,
+                        &hashes,
+                        &mut logins,
+                    )
+                    .await?;
+                }
+            }
+
+            for r in &seed.partner_requests {
+                let org = create_org(conn, ctx, &r.organization, "direct", false).await?;
+                add_people(conn, ctx, org, &r.organization.staff, &hashes, &mut logins).await?;
+                let requester = r
+                    .organization
+                    .staff
+                    .iter()
+                    .next()
+                    .ok_or_else(|| bad(&r.organization.name, "needs a requester"))?;
+                let requester_id = accounts::find_user_by_email(
+                    conn,
+                    &Email::parse(&requester.email)
+                        .map_err(|e| bad(&requester.email, e.message))?,
+                )
+                .await?
+                .ok_or_else(|| bad(&requester.email, "missing"))?
+                .id;
+                let mut v = crate::error::Validator::new();
+                let valid = partners::validate_request(
+                    &RequestInput {
+                        company: r.organization.name.clone(),
+                        contact_name: format!("{} {}", requester.first_name, requester.last_name),
+                        contact_email: requester.email.clone(),
+                        website: r.organization.website.clone(),
+                        country: r.organization.country.clone().unwrap_or_default(),
+                        expected_customers: Some(r.expected_customers),
+                        message: r.message.clone(),
+                    },
+                    &mut v,
+                );
+                v.finish()?;
+                let request = partners::insert_request(
+                    conn,
+                    now,
+                    org,
+                    requester_id,
+                    &crate::error::validated(valid),
+                )
+                .await?;
+                audit::record(
+                    conn,
+                    now,
+                    Who::user(requester_id, Some(org)),
+                    "partner_request.submitted",
+                    "partner_request",
+                    request.id,
+                    json!({}),
+                )
+                .await?;
+            }
+            audit::record(
+                conn,
+                now,
+                Who::system(Some(vendor)),
+                "seed.loaded",
+                "seed",
+                "demo",
+                json!({ "logins": logins.len() }),
+            )
+            .await?;
+            Ok::<_, Error>(logins)
+        })
+        .await?;
+    Ok(Some(logins))
+}
+
+async fn create_org(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    o: &SeedOrganization,
+    origin: &str,
+    vendor: bool,
+) -> Result<Uuid> {
+    let country = o
+        .country
+        .as_deref()
+        .map(CountryCode::parse)
+        .transpose()
+        .map_err(|e| bad(&o.name, e.message))?;
+    let language = Language::parse(o.language.as_deref().unwrap_or("en"))
+        .map_err(|e| bad(&o.name, e.message))?;
+    let org = organizations::insert(
+        conn,
+        ctx.now(),
+        &NewOrganization {
+            name: &o.name,
+            country,
+            language,
+            website: o.website.as_deref(),
+            signup_origin: origin,
+            is_vendor: vendor,
+            customer_type: if vendor { "INTERNAL" } else { "CUSTOMER" },
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(org.id)
+}
+
+async fn add_people(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    org: Uuid,
+    people: &[SeedPerson],
+    hashes: &std::collections::HashMap<String, String>,
+    logins: &mut Vec<Login>,
+) -> Result<()> {
+    let now = ctx.now();
+    for p in people {
+        let email = Email::parse(&p.email).map_err(|e| bad(&p.email, e.message))?;
+        let language = Language::parse(p.language.as_deref().unwrap_or("en"))
+            .map_err(|e| bad(&p.email, e.message))?;
+        let user = match accounts::find_user_by_email(conn, &email).await? {
+            Some(user) => user,
+            None => {
+                accounts::insert_user(
+                    conn,
+                    now,
+                    &email,
+                    hashes.get(&p.email).cloned(),
+                    &p.first_name,
+                    &p.last_name,
+                    language,
+                )
+                .await?
+            }
+        };
+        let role = match p.role.as_deref() {
+            Some("administrator") => Role::Administrator,
+            None | Some("member") => Role::Member,
+            Some(other) => return Err(bad(&p.email, format!("unknown role {other}"))),
+        };
+        let permissions = p
+            .permissions
+            .iter()
+            .map(|name| {
+                Permission::parse(name)
+                    .ok_or_else(|| bad(&p.email, format!("unknown permission {name}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        organizations::insert_membership(
+            conn,
+            now,
+            org,
+            user.id,
+            role,
+            &permissions,
+            p.extension.as_deref(),
+        )
+        .await?;
+        if let Some(password) = &p.password {
+            logins.push(Login {
+                email: email.to_string(),
+                password: password.clone(),
+                description: p.description.clone().unwrap_or_default(),
+            });
+        }
+    }
+    Ok(())
+}

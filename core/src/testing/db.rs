@@ -1,0 +1,227 @@
+//! Per-test databases.
+//!
+//! The first test to need one migrates a template database (named after a hash of our
+//! migrations and apalis's), under an advisory lock so parallel test processes build
+//! it once. Each test then gets `CREATE DATABASE ... TEMPLATE ...`, which takes a
+//! fraction of a second, and drops it when the `TestDb` goes out of scope.
+
+use diesel::migration::MigrationSource;
+use diesel::{QueryableByName, sql_query, sql_types::Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use sha2::{Digest, Sha256};
+
+use crate::db;
+
+const TEMPLATE_PREFIX: &str = "pd_tpl_";
+const TEST_PREFIX: &str = "pd_test_";
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// The server to create test databases on: DATABASE_URL (any database on it), else the
+/// local default.
+fn server_url() -> String {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn migrations_fingerprint() -> String {
+    let mut hasher = Sha256::new();
+    let ours: Vec<Box<dyn diesel::migration::Migration<diesel::pg::Pg>>> =
+        MigrationSource::<diesel::pg::Pg>::migrations(&db::MIGRATIONS)
+            .expect("embedded migrations");
+    for m in &ours {
+        hasher.update(m.name().to_string().as_bytes());
+    }
+    // The embedded migrations carry their SQL; include the files' contents too so an
+    // edited migration rebuilds the template.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let mut files: Vec<_> = walk(&dir);
+    files.sort();
+    for f in files {
+        hasher.update(f.to_string_lossy().as_bytes());
+        hasher.update(std::fs::read(&f).unwrap_or_default());
+    }
+    for m in apalis_postgres::PostgresStorage::migrations().iter() {
+        hasher.update(m.version.to_be_bytes());
+        hasher.update(&*m.checksum);
+    }
+    hex::encode(&hasher.finalize()[..6])
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p))
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    out
+}
+
+fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+async fn database_names(conn: &mut AsyncPgConnection, prefix: &str) -> Vec<String> {
+    let rows: Vec<Name> =
+        sql_query("SELECT datname AS name FROM pg_database WHERE datname LIKE $1")
+            .bind::<Text, _>(format!("{prefix}%"))
+            .load(conn)
+            .await
+            .expect("listing databases");
+    rows.into_iter().map(|r| r.name).collect()
+}
+
+async fn ensure_template(admin_url: &str) -> String {
+    let template = format!("{TEMPLATE_PREFIX}{}", migrations_fingerprint());
+    let mut conn = AsyncPgConnection::establish(admin_url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "tests need PostgreSQL at {} ({e}); run them with `just test`",
+                db::redact(admin_url)
+            )
+        });
+    sql_query("SELECT pg_advisory_lock(7242002)")
+        .execute(&mut conn)
+        .await
+        .expect("template lock");
+
+    // Databases of test processes that died without cleaning up.
+    for name in database_names(&mut conn, TEST_PREFIX).await {
+        let pid = name
+            .trim_start_matches(TEST_PREFIX)
+            .split('_')
+            .next()
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !pid_alive(p)) {
+            let _ = sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                db::quote_ident(&name)
+            ))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+
+    let existing = database_names(&mut conn, TEMPLATE_PREFIX).await;
+    if !existing.contains(&template) {
+        for stale in existing {
+            let _ = sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                db::quote_ident(&stale)
+            ))
+            .execute(&mut conn)
+            .await;
+        }
+        let building = format!("{template}_building");
+        sql_query(format!("CREATE DATABASE {}", db::quote_ident(&building)))
+            .execute(&mut conn)
+            .await
+            .expect("creating the template");
+        let url = db::with_database(admin_url, &building).expect("template url");
+        db::migrate(&url).await.expect("migrating the template");
+        sql_query(format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            db::quote_ident(&building),
+            db::quote_ident(&template)
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("renaming the template");
+    }
+    sql_query("SELECT pg_advisory_unlock(7242002)")
+        .execute(&mut conn)
+        .await
+        .expect("template unlock");
+    template
+}
+
+impl TestDb {
+    /// A fresh, migrated, empty database.
+    pub async fn new() -> TestDb {
+        let (admin_url, _) = db::admin_url(&server_url()).expect("DATABASE_URL names a database");
+        let template = ensure_template(&admin_url).await;
+        let name = format!(
+            "{TEST_PREFIX}{}_{}",
+            std::process::id(),
+            crate::tokens::random_code(8).to_lowercase()
+        );
+        let mut conn = AsyncPgConnection::establish(&admin_url)
+            .await
+            .expect("admin connection");
+        let mut attempts = 0;
+        loop {
+            let created = sql_query(format!(
+                "CREATE DATABASE {} TEMPLATE {}",
+                db::quote_ident(&name),
+                db::quote_ident(&template)
+            ))
+            .execute(&mut conn)
+            .await;
+            match created {
+                Ok(_) => break,
+                // Another process may be connected to the template for a moment.
+                Err(e) if attempts < 50 => {
+                    attempts += 1;
+                    tracing::debug!(%e, "retrying CREATE DATABASE");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("creating test database {name}: {e}"),
+            }
+        }
+        let url = db::with_database(&admin_url, &name).expect("test database url");
+        TestDb {
+            url,
+            name,
+            admin_url,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; do the async work on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url).await {
+                    let _ = sql_query(format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        db::quote_ident(&name)
+                    ))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -1,0 +1,17 @@
+ALTER TABLE apalis.jobs DROP CONSTRAINT IF EXISTS jobs_payload_is_json;
+DROP TABLE dev_clock;
+DROP TABLE job_runs;
+DROP TABLE mailbox;
+DROP TABLE email_deliveries;
+DROP TABLE audit_log;
+DROP TABLE customer_invitations;
+DROP TABLE service_provider_links;
+DROP TABLE partners;
+DROP TABLE partner_requests;
+DROP TABLE partner_registrations;
+DROP TABLE password_links;
+DROP TABLE api_tokens;
+DROP TABLE sessions;
+DROP TABLE memberships;
+DROP TABLE users;
+DROP TABLE organizations;

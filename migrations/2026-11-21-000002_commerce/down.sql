@@ -1,0 +1,13 @@
+DROP TABLE billing_runs;
+DROP TABLE commissions;
+DROP TABLE commission_payouts;
+DROP TABLE integrations;
+DROP TABLE releases;
+DROP TABLE invoices;
+DROP TABLE user_licences;
+DROP TABLE business_licences;
+DROP TABLE quotes;
+DROP TABLE order_lines;
+DROP TABLE orders;
+DROP TABLE trials;
+DROP TABLE modules;

@@ -1,0 +1,67 @@
+//! The JSON API: one `#[OpenApi]` struct per resource, combined once here.
+
+use partnerdesk_core::config::Config;
+use poem_openapi::{
+    ApiResponse, OpenApiService, Tags,
+    payload::Json,
+    types::{ParseFromJSON, ToJSON},
+};
+
+pub mod auth;
+pub mod dev;
+pub mod organizations;
+pub mod partners;
+pub mod registrations;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Sign-up, login, sessions, the current user and API tokens.
+    Auth,
+    /// Organizations, their members and permissions, and their audit log.
+    Organizations,
+    /// Requests for partner status, the sales team's decisions, partner terms.
+    Partners,
+    /// Self-registration of a new partner company.
+    PartnerRegistration,
+    /// Tools for development: the mail outbox.
+    Development,
+}
+
+/// 201 with the created resource.
+#[derive(ApiResponse)]
+pub enum Created<T: ParseFromJSON + ToJSON + Send + Sync> {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<T>),
+}
+
+/// 204 without a body.
+#[derive(ApiResponse)]
+pub enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+pub type Api = (
+    auth::AuthApi,
+    organizations::OrganizationsApi,
+    partners::PartnersApi,
+    registrations::RegistrationApi,
+    dev::DevApi,
+);
+
+pub fn service(config: &Config) -> OpenApiService<Api, ()> {
+    OpenApiService::new(
+        (auth::AuthApi, organizations::OrganizationsApi, partners::PartnersApi, registrations::RegistrationApi, dev::DevApi),
+        "Partnerdesk API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "The partner and reseller portal API. Authenticate with a session cookie (POST /auth/login) or a \
+         bearer token (POST /me/tokens). Choose the organization you act as with the `X-Organization` \
+         header; without it, the session's choice or your first organization is used. Errors are \
+         `application/problem+json` with a stable `code`. Money and rates are strings with two decimals.",
+    )
+    .server(config.url("/api"))
+}

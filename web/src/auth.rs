@@ -1,0 +1,139 @@
+//! Who is calling: a bearer token (API clients) or the portal session cookie. The
+//! X-Organization header chooses which of the caller's organizations they act as.
+
+use partnerdesk_core::{
+    Error as CoreError,
+    accounts::{self, Principal},
+    authz::Actor,
+};
+use poem::{Request, RequestBody, http::header};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme,
+    auth::{ApiKey, Bearer},
+    registry::Registry,
+};
+use uuid::Uuid;
+
+use crate::{AppState, error::ApiError};
+
+pub const SESSION_COOKIE: &str = "pd_session";
+pub const ORGANIZATION_HEADER: &str = "X-Organization";
+
+/// An API token created under /api/me/tokens, sent as `Authorization: Bearer pd_...`.
+#[derive(SecurityScheme)]
+#[oai(rename = "bearerToken", ty = "bearer", bearer_format = "opaque")]
+#[allow(dead_code)]
+struct BearerToken(Bearer);
+
+/// The portal session cookie set by POST /api/auth/login.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "sessionCookie",
+    ty = "api_key",
+    key_name = "pd_session",
+    key_in = "cookie"
+)]
+#[allow(dead_code)]
+struct SessionCookie(ApiKey);
+
+/// The authenticated caller of an endpoint.
+pub struct Auth {
+    pub principal: Principal,
+    pub actor: Actor,
+}
+
+fn cookie_value(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|line| {
+            line.split(';').find_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                (k == name).then(|| v.trim().to_owned())
+            })
+        })
+}
+
+pub(crate) async fn principal_from(
+    req: &Request,
+    state: &AppState,
+) -> Result<Option<Principal>, ApiError> {
+    let mut conn = state.conn().await?;
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let value = value.to_str().unwrap_or_default();
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(|| {
+                ApiError::from(CoreError::unauthenticated(
+                    "invalid_token",
+                    "Use `Authorization: Bearer <token>`",
+                ))
+            })?;
+        return Ok(Some(
+            accounts::resolve_bearer(&mut conn, &state.ctx, token).await?,
+        ));
+    }
+    match cookie_value(req, SESSION_COOKIE) {
+        Some(raw) => Ok(Some(
+            accounts::resolve_session(&mut conn, &state.ctx, &raw).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn requested_org(req: &Request) -> Result<Option<Uuid>, ApiError> {
+    match req.headers().get(ORGANIZATION_HEADER) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| Uuid::parse_str(s.trim()).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_organization_header",
+                    "X-Organization must be an organization id (UUID)",
+                )
+            }),
+    }
+}
+
+impl<'a> ApiExtractor<'a> for Auth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        BearerToken::register(registry);
+        SessionCookie::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec!["bearerToken", "sessionCookie"]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let state = req
+            .data::<AppState>()
+            .expect("AppState is attached to every route");
+        let principal = principal_from(req, state).await?.ok_or_else(|| {
+            ApiError::from(CoreError::unauthenticated(
+                "authentication_required",
+                "Log in or send an API token",
+            ))
+        })?;
+        let org = requested_org(req)?;
+        let mut conn = state.conn().await?;
+        let actor = principal
+            .actor(&mut conn, org)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Auth { principal, actor })
+    }
+}

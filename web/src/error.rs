@@ -1,0 +1,324 @@
+//! problem+json (RFC 9457): every error leaves the service in this one shape, with a
+//! stable `code` and, for validation, the failing fields. 5xx bodies never carry
+//! internals; the detail goes to the log.
+
+use partnerdesk_core::Error as CoreError;
+use poem::{Response, http::StatusCode};
+use poem_openapi::{ApiResponse, Object, payload::Json};
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One failing input field.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct ProblemField {
+    /// The field, as named in the request (`permissions[2]` for list items).
+    pub field: String,
+    /// Stable machine-readable reason, e.g. `required`, `invalid_email`.
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// An error response.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+#[oai(example)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong, for people.
+    pub detail: String,
+    /// Stable machine-readable code; clients branch on this.
+    pub code: String,
+    /// The field a conflict is about, when there is one.
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+    /// Every invalid field, for validation problems.
+    #[oai(skip_serializing_if_is_empty)]
+    pub errors: Vec<ProblemField>,
+}
+
+impl poem_openapi::types::Example for Problem {
+    fn example() -> Self {
+        Problem {
+            kind: "/problems/validation_failed".into(),
+            title: "Unprocessable Content".into(),
+            status: 422,
+            detail: "One or more fields are invalid".into(),
+            code: "validation_failed".into(),
+            field: None,
+            errors: vec![ProblemField {
+                field: "country".into(),
+                code: "invalid_country".into(),
+                message: "Not an ISO 3166-1 alpha-2 country code (for example NL, DE, BE)".into(),
+            }],
+        }
+    }
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("/problems/{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_owned(),
+            field: None,
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// Every error an endpoint can return, documented once for all operations.
+#[derive(ApiResponse, Debug)]
+pub enum ApiError {
+    /// The request is malformed.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Not authenticated: no, an invalid, an expired or a revoked credential.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// Authenticated but not allowed, e.g. `no_organization`, `not_authorized`.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// The resource does not exist.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The request conflicts with the current state.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// A link that was valid once: used, expired or replaced.
+    #[oai(status = 410, content_type = "application/problem+json")]
+    Gone(Json<Problem>),
+    /// One or more fields are invalid; `errors` lists each.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Something failed on our side; the details are in the service log.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+}
+
+impl ApiError {
+    pub fn problem(&self) -> &Problem {
+        match self {
+            ApiError::BadRequest(p)
+            | ApiError::Unauthorized(p)
+            | ApiError::Forbidden(p)
+            | ApiError::NotFound(p)
+            | ApiError::Conflict(p)
+            | ApiError::Gone(p)
+            | ApiError::Unprocessable(p)
+            | ApiError::Internal(p) => &p.0,
+        }
+    }
+
+    pub fn from_problem(problem: Problem) -> Self {
+        let p = Json(problem);
+        match p.0.status {
+            400 => ApiError::BadRequest(p),
+            401 => ApiError::Unauthorized(p),
+            403 => ApiError::Forbidden(p),
+            404 => ApiError::NotFound(p),
+            409 => ApiError::Conflict(p),
+            410 => ApiError::Gone(p),
+            422 => ApiError::Unprocessable(p),
+            _ => ApiError::Internal(p),
+        }
+    }
+
+    pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
+        ApiError::from_problem(Problem::new(StatusCode::BAD_REQUEST, code, detail))
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(err: CoreError) -> Self {
+        let problem = match err {
+            CoreError::NotFound { resource } => Problem::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("The {resource} does not exist"),
+            ),
+            CoreError::Unauthenticated { code, message } => {
+                Problem::new(StatusCode::UNAUTHORIZED, code, message)
+            }
+            CoreError::Forbidden { code, message } => {
+                Problem::new(StatusCode::FORBIDDEN, code, message)
+            }
+            CoreError::Conflict {
+                code,
+                field,
+                message,
+            } => Problem {
+                field,
+                ..Problem::new(StatusCode::CONFLICT, code, message)
+            },
+            CoreError::Gone { code, message } => Problem::new(StatusCode::GONE, code, message),
+            CoreError::Validation(fields) => {
+                let detail = match fields.as_slice() {
+                    [one] => format!("{}: {}", one.field, one.message),
+                    _ => format!("{} fields are invalid", fields.len()),
+                };
+                Problem {
+                    errors: fields
+                        .into_iter()
+                        .map(|f| ProblemField {
+                            field: f.field,
+                            code: f.code.to_owned(),
+                            message: f.message,
+                        })
+                        .collect(),
+                    ..Problem::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "validation_failed",
+                        detail,
+                    )
+                }
+            }
+            CoreError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "Something went wrong on our side. Please try again later.",
+                )
+            }
+        };
+        ApiError::from_problem(problem)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = self.problem();
+        write!(f, "{} {}: {}", p.status, p.code, p.detail)
+    }
+}
+
+pub fn problem_response(problem: Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::json!({
+        "type": problem.kind,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "code": problem.code,
+    });
+    let mut body = body;
+    if let Some(field) = problem.field {
+        body["field"] = serde_json::Value::String(field);
+    }
+    if !problem.errors.is_empty() {
+        body["errors"] = serde_json::Value::Array(
+            problem
+                .errors
+                .into_iter()
+                .map(|e| serde_json::json!({ "field": e.field, "code": e.code, "message": e.message }))
+                .collect(),
+        );
+    }
+    Response::builder()
+        .status(status)
+        .content_type(PROBLEM_JSON)
+        .body(body.to_string())
+}
+
+/// Turns any error that reaches the outside (unknown route, unparsable body, missing
+/// parameter, our own problems) into problem+json.
+pub async fn to_problem(err: poem::Error) -> Response {
+    let status = err.status();
+    let message = err.to_string();
+    let problem = if err.is::<poem_openapi::error::ParseRequestPayloadError>() {
+        body_problem(&message)
+    } else if err.is::<poem_openapi::error::ParseParamError>() {
+        Problem::new(StatusCode::BAD_REQUEST, "invalid_parameter", message)
+    } else if err.is::<poem_openapi::error::ContentTypeError>() {
+        Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as application/json",
+        )
+    } else if !err.has_source() {
+        // A response our own code produced (an `ApiError`, a page): pass it through, but
+        // make sure anything that is not a page ends up as problem+json.
+        let resp = err.into_response();
+        let content_type = resp
+            .headers()
+            .get(poem::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if content_type.starts_with(PROBLEM_JSON) || content_type.starts_with("text/html") {
+            return resp;
+        }
+        generic_problem(resp.status(), &message)
+    } else {
+        generic_problem(status, &message)
+    };
+    problem_response(problem)
+}
+
+fn generic_problem(status: StatusCode, message: &str) -> Problem {
+    if status == StatusCode::NOT_FOUND {
+        Problem::new(status, "not_found", "No such resource")
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        Problem::new(
+            status,
+            "method_not_allowed",
+            "This method is not allowed here",
+        )
+    } else if status.is_server_error() {
+        tracing::error!(%message, "unhandled error");
+        Problem::new(
+            status,
+            "internal_error",
+            "Something went wrong on our side. Please try again later.",
+        )
+    } else {
+        Problem::new(status, "invalid_request", message)
+    }
+}
+
+/// A JSON body that does not match the schema: name the field when the parser did.
+fn body_problem(message: &str) -> Problem {
+    let field = extract_field(message);
+    let detail = format!(
+        "The request body is not valid: {}",
+        message.trim_start_matches("parse request payload error: ")
+    );
+    match field {
+        Some(field) => Problem {
+            errors: vec![ProblemField {
+                field: field.clone(),
+                code: "invalid".into(),
+                message: detail.clone(),
+            }],
+            field: Some(field),
+            ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", detail)
+        },
+        None => Problem::new(StatusCode::BAD_REQUEST, "invalid_body", detail),
+    }
+}
+
+/// poem-openapi names the field as `field `name`` or `(field name)` in its messages.
+fn extract_field(message: &str) -> Option<String> {
+    for marker in ["field `", "field \"", "(field ", "field: "] {
+        if let Some(start) = message.find(marker) {
+            let rest = &message[start + marker.len()..];
+            let end = rest
+                .find(['`', '"', ')', ':', ' ', ','])
+                .unwrap_or(rest.len());
+            let name = rest[..end].trim();
+            if !name.is_empty() {
+                return Some(name.to_owned());
+            }
+        }
+    }
+    None
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,97 @@
+//! `partnerdesk-web`: `serve` (default) runs the web service; `migrate` brings the
+//! database up to date; `seed <file>` loads demo data into an empty database.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use partnerdesk_core::{Ctx, clock::Clock, config::Config, db, mail::Templates, seed, telemetry};
+use partnerdesk_web::{AppState, app};
+use poem::{Server, listener::TcpListener};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    telemetry::init(config.log_format);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("serve") => serve(config).await,
+        Some("migrate") => {
+            let created = db::ensure_database(&config.database_url).await?;
+            db::migrate(&config.database_url).await?;
+            println!(
+                "database {} ({})",
+                if created {
+                    "created and migrated"
+                } else {
+                    "migrated"
+                },
+                db::redact(&config.database_url)
+            );
+            Ok(())
+        }
+        Some("seed") => {
+            let path = args
+                .get(1)
+                .context("usage: partnerdesk-web seed <file.json>")?;
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+            let seed = seed::parse(&text)?;
+            let pool = db::pool(&config.database_url, 2)?;
+            let mut conn = pool.get().await?;
+            let ctx = Ctx::new(config, Clock::system());
+            match seed::load(&mut conn, &ctx, &seed).await? {
+                Some(logins) => {
+                    println!("Demo data loaded. Logins:");
+                    for l in logins {
+                        println!("  {:<34} {:<18} {}", l.email, l.password, l.description);
+                    }
+                }
+                None => println!("The database already holds data; the seed was not loaded."),
+            }
+            Ok(())
+        }
+        Some(other) => {
+            anyhow::bail!("unknown command {other:?}; use serve, migrate or seed <file>")
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    db::migrate(&config.database_url).await?;
+    let pool = db::pool(&config.database_url, config.database_pool_size)?;
+    let templates = Arc::new(Templates::load(&config));
+    let clock = if config.is_development() {
+        Clock::movable()
+    } else {
+        Clock::system()
+    };
+    let addr = config.http_addr;
+    let state = AppState {
+        ctx: Ctx::new(config, clock),
+        pool,
+        templates,
+    };
+    tracing::info!(%addr, "web service listening");
+    Server::new(TcpListener::bind(addr))
+        .run_with_graceful_shutdown(
+            app(state),
+            shutdown_signal(),
+            Some(std::time::Duration::from_secs(10)),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

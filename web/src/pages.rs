@@ -1,0 +1,414 @@
+//! Portal pages: what people reach from the browser and from e-mailed links. They call
+//! the same `core` services as the API.
+
+use partnerdesk_core::{Error as CoreError, accounts, registrations};
+use poem::{
+    IntoResponse, Request, Response, Route, get, handler,
+    http::{StatusCode, header},
+    web::{Data, Form, Html, Path},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{AppState, api::auth::session_cookie, auth};
+
+pub fn routes() -> Route {
+    Route::new()
+        .at("/", get(home))
+        .at("/login", get(login_form).post(login))
+        .at("/logout", poem::post(logout))
+        .at(
+            "/register/partner",
+            get(register_start_form).post(register_start),
+        )
+        .at(
+            "/register/partner/:token",
+            get(register_form).post(register_complete),
+        )
+        .at("/password/:token", get(password_form).post(password_set))
+        .at("/dev/mailbox", get(mailbox))
+}
+
+fn page(state: &AppState, status: StatusCode, name: &str, mut ctx: Value) -> Response {
+    ctx["dev"] = json!(state.ctx.config.is_development());
+    match state.templates.render_page(name, &ctx) {
+        Ok(html) => Html(html).with_status(status).into_response(),
+        Err(err) => {
+            tracing::error!(%err, page = name, "rendering a page failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn redirect(to: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, to)
+        .finish()
+}
+
+/// Renders a service error on a page: field errors next to the form, anything else as a
+/// message.
+fn error_context(err: &CoreError) -> Value {
+    match err {
+        CoreError::Validation(fields) => {
+            let map: serde_json::Map<String, Value> = fields
+                .iter()
+                .map(|f| (f.field.clone(), Value::String(f.message.clone())))
+                .collect();
+            json!({ "field_errors": map, "error": "Please correct the marked fields." })
+        }
+        CoreError::Internal(detail) => {
+            tracing::error!(%detail, "internal error on a page");
+            json!({ "error": "Something went wrong on our side. Please try again later." })
+        }
+        other => json!({ "error": other.to_string() }),
+    }
+}
+
+fn status_of(err: &CoreError) -> StatusCode {
+    match err {
+        CoreError::Gone { .. } => StatusCode::GONE,
+        CoreError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        CoreError::Conflict { .. } => StatusCode::CONFLICT,
+        CoreError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+        CoreError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        CoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+        CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Value::Object(a), Value::Object(b)) = (&mut a, b) {
+        a.extend(b);
+    }
+    a
+}
+
+#[handler]
+async fn home(state: Data<&AppState>, req: &Request) -> Response {
+    let principal = match auth::principal_from(req, &state).await {
+        Ok(Some(p)) => p,
+        _ => return redirect("/login"),
+    };
+    let Ok(mut conn) = state.conn().await else {
+        return page(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "message",
+            json!({ "title": "Unavailable", "message": "The database is not reachable." }),
+        );
+    };
+    let user = accounts::get_user(&mut conn, principal.user_id).await;
+    let orgs = accounts::memberships_of(&mut conn, principal.user_id).await;
+    match (user, orgs) {
+        (Ok(user), Ok(orgs)) => page(
+            &state,
+            StatusCode::OK,
+            "home",
+            json!({
+                "user": { "first_name": user.first_name, "last_name": user.last_name, "email": user.email },
+                "organizations": orgs.iter().map(|m| json!({
+                    "id": m.organization_id, "name": m.organization_name, "role": m.role.as_str(),
+                    "permissions": m.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            }),
+        ),
+        (Err(e), _) | (_, Err(e)) => page(
+            &state,
+            status_of(&e),
+            "message",
+            merge(json!({ "title": "Error" }), error_context(&e)),
+        ),
+    }
+}
+
+#[handler]
+fn login_form(state: Data<&AppState>) -> Response {
+    page(&state, StatusCode::OK, "login", json!({}))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+}
+
+#[handler]
+async fn login(state: Data<&AppState>, req: &Request, Form(form): Form<LoginForm>) -> Response {
+    let Ok(mut conn) = state.conn().await else {
+        return page(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "login",
+            json!({ "error": "The database is not reachable." }),
+        );
+    };
+    let ua = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    match accounts::login(&mut conn, &state.ctx, &form.email, &form.password, ua).await {
+        Ok((_, raw)) => {
+            let mut resp = redirect("/");
+            let cookie =
+                session_cookie(&state, &raw, state.ctx.config.session_ttl.as_secs() as i64);
+            if let Ok(v) = cookie.parse() {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "login",
+            merge(json!({ "email": form.email }), error_context(&e)),
+        ),
+    }
+}
+
+#[handler]
+async fn logout(state: Data<&AppState>, req: &Request) -> Response {
+    if let Ok(Some(principal)) = auth::principal_from(req, &state).await
+        && let Ok(mut conn) = state.conn().await
+    {
+        let _ = accounts::logout(&mut conn, &state.ctx, &principal).await;
+    }
+    let mut resp = redirect("/login");
+    if let Ok(v) = session_cookie(&state, "", 0).parse() {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+#[handler]
+fn register_start_form(state: Data<&AppState>) -> Response {
+    page(&state, StatusCode::OK, "register_start", json!({}))
+}
+
+#[derive(Deserialize)]
+struct StartForm {
+    email: String,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+#[handler]
+async fn register_start(state: Data<&AppState>, Form(form): Form<StartForm>) -> Response {
+    let result = match state.conn().await {
+        Ok(mut conn) => {
+            registrations::start(&mut conn, &state.ctx, &form.email, form.language.as_deref()).await
+        }
+        Err(_) => Err(CoreError::internal("no database connection")),
+    };
+    match result {
+        Ok(()) => page(
+            &state,
+            StatusCode::OK,
+            "register_sent",
+            json!({ "email": form.email }),
+        ),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "register_start",
+            merge(json!({ "email": form.email }), error_context(&e)),
+        ),
+    }
+}
+
+#[handler]
+async fn register_form(state: Data<&AppState>, Path(token): Path<String>) -> Response {
+    let result = match state.conn().await {
+        Ok(mut conn) => registrations::inspect(&mut conn, &state.ctx, &token).await,
+        Err(_) => Err(CoreError::internal("no database connection")),
+    };
+    match result {
+        Ok(r) => page(
+            &state,
+            StatusCode::OK,
+            "register_form",
+            json!({ "email": r.email, "form": {} }),
+        ),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "message",
+            merge(json!({ "title": "Registration link" }), error_context(&e)),
+        ),
+    }
+}
+
+#[derive(Deserialize, serde::Serialize)]
+struct CompleteForm {
+    first_name: String,
+    last_name: String,
+    password: String,
+    company: String,
+    #[serde(default)]
+    website: Option<String>,
+    country: String,
+    #[serde(default)]
+    expected_customers: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[handler]
+async fn register_complete(
+    state: Data<&AppState>,
+    Path(token): Path<String>,
+    Form(form): Form<CompleteForm>,
+) -> Response {
+    let expected = form
+        .expected_customers
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<i64>());
+    let mut conn = match state.conn().await {
+        Ok(c) => c,
+        Err(_) => {
+            return page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "message",
+                json!({ "title": "Unavailable", "error": "Try again later." }),
+            );
+        }
+    };
+    let email = registrations::inspect(&mut conn, &state.ctx, &token)
+        .await
+        .map(|r| r.email)
+        .unwrap_or_default();
+    let mut shown = serde_json::to_value(&form).unwrap_or_default();
+    shown["password"] = json!("");
+    let expected = match expected {
+        Some(Err(_)) => {
+            return page(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "register_form",
+                json!({ "email": email, "form": shown, "error": "Please correct the marked fields.",
+                        "field_errors": { "expected_customers": "Enter a whole number" } }),
+            );
+        }
+        Some(Ok(n)) => Some(n),
+        None => None,
+    };
+    let input = registrations::CompleteInput {
+        first_name: form.first_name,
+        last_name: form.last_name,
+        password: form.password,
+        company: form.company,
+        website: form.website,
+        country: form.country,
+        expected_customers: expected,
+        message: form.message,
+    };
+    match registrations::complete(&mut conn, &state.ctx, &token, input).await {
+        Ok(done) => page(
+            &state,
+            StatusCode::OK,
+            "register_done",
+            json!({ "company": done.organization.name, "email": done.user.email }),
+        ),
+        Err(e @ CoreError::Gone { .. }) => page(
+            &state,
+            StatusCode::GONE,
+            "message",
+            merge(json!({ "title": "Registration link" }), error_context(&e)),
+        ),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "register_form",
+            merge(json!({ "email": email, "form": shown }), error_context(&e)),
+        ),
+    }
+}
+
+#[handler]
+async fn password_form(state: Data<&AppState>, Path(token): Path<String>) -> Response {
+    let result = match state.conn().await {
+        Ok(mut conn) => accounts::inspect_password_link(&mut conn, &state.ctx, &token).await,
+        Err(_) => Err(CoreError::internal("no database connection")),
+    };
+    match result {
+        Ok(info) => page(
+            &state,
+            StatusCode::OK,
+            "password_form",
+            json!({ "email": info.email, "first_name": info.first_name }),
+        ),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "message",
+            merge(json!({ "title": "Set your password" }), error_context(&e)),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    password: String,
+}
+
+#[handler]
+async fn password_set(
+    state: Data<&AppState>,
+    Path(token): Path<String>,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let result = match state.conn().await {
+        Ok(mut conn) => {
+            accounts::set_password_with_link(&mut conn, &state.ctx, &token, &form.password).await
+        }
+        Err(_) => Err(CoreError::internal("no database connection")),
+    };
+    match result {
+        Ok(user) => page(
+            &state,
+            StatusCode::OK,
+            "message",
+            json!({ "title": "Password set", "message": format!("Your password is set. Log in with {}.", user.email), "login": true }),
+        ),
+        Err(e @ CoreError::Validation(_)) => page(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "password_form",
+            error_context(&e),
+        ),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "message",
+            merge(json!({ "title": "Set your password" }), error_context(&e)),
+        ),
+    }
+}
+
+#[handler]
+async fn mailbox(state: Data<&AppState>) -> Response {
+    if !state.ctx.config.is_development() {
+        return (StatusCode::NOT_FOUND, "Not found").into_response();
+    }
+    let mails = match state.conn().await {
+        Ok(mut conn) => partnerdesk_core::mail::outbox(&mut conn, None, 100).await,
+        Err(_) => Err(CoreError::internal("no database connection")),
+    };
+    match mails {
+        Ok(mails) => page(&state, StatusCode::OK, "mailbox", json!({ "mails": mails })),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "message",
+            merge(json!({ "title": "Mailbox" }), error_context(&e)),
+        ),
+    }
+}

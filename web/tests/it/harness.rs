@@ -1,0 +1,405 @@
+//! `TestApp`: the web service and the worker against a fresh database, an SMTP sink, a
+//! movable clock and a small JSON client.
+
+use std::{sync::Arc, time::Duration};
+
+use partnerdesk_core::{
+    Ctx,
+    clock::Clock,
+    config::Config,
+    db::{self, Pool, PooledConn},
+    jobs::{self, JobContext},
+    mail::{Mailer, Templates},
+    seed,
+    testing::{SmtpSink, TestDb},
+};
+use partnerdesk_web::{AppState, app};
+use poem::{
+    Server,
+    listener::{Acceptor, Listener, TcpListener},
+};
+use reqwest::Method;
+use serde_json::Value;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+pub const DEMO_PASSWORD: &str = "partnerdesk-demo";
+
+pub struct Options {
+    /// Send mail through the SMTP sink (default) or into the database outbox.
+    pub smtp: bool,
+    pub development: bool,
+    pub seed_demo: bool,
+    pub extra: Vec<(&'static str, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            smtp: true,
+            development: false,
+            seed_demo: true,
+            extra: Vec::new(),
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub pool: Pool,
+    pub ctx: Ctx,
+    pub smtp: SmtpSink,
+    stop: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+    worker: tokio::task::JoinHandle<()>,
+    // Dropped last: the database outlives the service and worker using it.
+    pub db: TestDb,
+}
+
+impl TestApp {
+    /// The service, the worker and the demo data.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> TestApp {
+        let db = TestDb::new().await;
+        let smtp = SmtpSink::start().await;
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .expect("binding a port");
+        let addr = acceptor.local_addr()[0]
+            .as_socket_addr()
+            .copied()
+            .expect("a TCP address");
+        let base = format!("http://{addr}");
+
+        let mut vars: Vec<(&str, String)> = vec![
+            ("DATABASE_URL", db.url.clone()),
+            (
+                "PARTNERDESK_ENV",
+                if options.development {
+                    "development"
+                } else {
+                    "production"
+                }
+                .into(),
+            ),
+            (
+                "SECRET_KEY",
+                "test-secret-key-that-is-long-enough-0123456789".into(),
+            ),
+            ("PUBLIC_URL", base.clone()),
+            ("HTTP_ADDR", addr.to_string()),
+            ("DATABASE_POOL_SIZE", "8".into()),
+            ("WORKER_POLL_SECONDS", "1".into()),
+            ("WORKER_CONCURRENCY", "4".into()),
+            ("JOB_BACKOFF_BASE_SECONDS", "1".into()),
+            ("JOB_BACKOFF_MAX_SECONDS", "2".into()),
+        ];
+        if options.smtp {
+            vars.push(("SMTP_URL", smtp.url()));
+        }
+        vars.extend(options.extra);
+        let config = Config::from_pairs(vars).expect("test configuration");
+        let pool = db::pool(&config.database_url, config.database_pool_size).expect("pool");
+        let templates = Arc::new(Templates::load(&config));
+        let mailer = Arc::new(Mailer::from_config(&config, templates.clone()).expect("mailer"));
+        let ctx = Ctx::new(config, Clock::movable());
+
+        if options.seed_demo {
+            let seed = seed::parse(include_str!("../../../seeds/demo.json")).expect("demo seed");
+            let mut conn = pool.get().await.expect("connection");
+            seed::load(&mut conn, &ctx, &seed)
+                .await
+                .expect("loading the demo seed")
+                .expect("empty database");
+        }
+
+        let (stop, stop_rx) = watch::channel(false);
+        let state = AppState {
+            ctx: ctx.clone(),
+            pool: pool.clone(),
+            templates,
+        };
+        let mut server_stop = stop_rx.clone();
+        let server = tokio::spawn(async move {
+            let _ = Server::new_with_acceptor(acceptor)
+                .run_with_graceful_shutdown(
+                    app(state),
+                    async move {
+                        let _ = server_stop.changed().await;
+                    },
+                    Some(Duration::from_secs(2)),
+                )
+                .await;
+        });
+        let jc = JobContext {
+            ctx: ctx.clone(),
+            pool: pool.clone(),
+            mailer,
+        };
+        let mut worker_stop = stop_rx;
+        let worker = tokio::spawn(async move {
+            let _ = partnerdesk_worker::run(jc, async move {
+                let _ = worker_stop.changed().await;
+            })
+            .await;
+        });
+        TestApp {
+            base,
+            pool,
+            ctx,
+            smtp,
+            stop,
+            server,
+            worker,
+            db,
+        }
+    }
+
+    pub async fn conn(&self) -> PooledConn {
+        self.pool.get().await.expect("connection")
+    }
+
+    /// Waits until no job is waiting or running.
+    pub async fn settle(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut idle_checks = 0;
+        loop {
+            let n = jobs::unfinished_count(&mut *self.conn().await)
+                .await
+                .expect("counting jobs");
+            idle_checks = if n == 0 { idle_checks + 1 } else { 0 };
+            if idle_checks >= 2 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "jobs did not finish within 30 s ({n} left)"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A client without credentials.
+    pub fn anonymous(&self) -> Client {
+        Client::new(&self.base)
+    }
+
+    /// A client logged in through POST /auth/login (cookie session).
+    pub async fn login(&self, email: &str, password: &str) -> Client {
+        let client = Client::new(&self.base);
+        let r = client
+            .post(
+                "/api/auth/login",
+                serde_json::json!({ "email": email, "password": password }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "login as {email} failed: {}", r.body);
+        client
+    }
+
+    /// A demo user, logged in.
+    pub async fn demo(&self, email: &str) -> Client {
+        self.login(email, DEMO_PASSWORD).await
+    }
+
+    pub async fn org_id(&self, name: &str) -> Uuid {
+        use diesel::{ExpressionMethods, QueryDsl};
+        use diesel_async::RunQueryDsl;
+        use partnerdesk_core::schema::organizations as o;
+        o::table
+            .filter(o::name.eq(name))
+            .select(o::id)
+            .first(&mut self.conn().await)
+            .await
+            .expect("organization exists")
+    }
+
+    pub async fn user_id(&self, email: &str) -> Uuid {
+        use diesel::{ExpressionMethods, QueryDsl};
+        use diesel_async::RunQueryDsl;
+        use partnerdesk_core::schema::users as u;
+        u::table
+            .filter(u::email.eq(email))
+            .select(u::id)
+            .first(&mut self.conn().await)
+            .await
+            .expect("user exists")
+    }
+
+    /// Moves the shared clock forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.ctx.clock.advance(by).expect("movable clock");
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.server.abort();
+        self.worker.abort();
+    }
+}
+
+/// A response: status, parsed JSON body (or the text as a JSON string), headers.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// Asserts a problem+json response with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert!(
+            self.content_type().starts_with("application/problem+json"),
+            "content type {:?}",
+            self.content_type()
+        );
+        assert_eq!(self.code(), code, "unexpected code; body: {}", self.body);
+    }
+
+    /// The fields named in a validation problem.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.body["id"]
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .unwrap_or_else(|| panic!("no id in {}", self.body))
+    }
+}
+
+/// A JSON client with a cookie store, an optional bearer token and organization header.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    bearer: Option<String>,
+    org: Option<Uuid>,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: base.to_owned(),
+            bearer: None,
+            org: None,
+        }
+    }
+
+    /// The same client sending `Authorization: Bearer <token>` and no cookies.
+    pub fn with_bearer(&self, token: &str) -> Client {
+        Client {
+            bearer: Some(token.to_owned()),
+            http: Client::new(&self.base).http,
+            ..self.clone()
+        }
+    }
+
+    /// The same client acting as another organization (X-Organization).
+    pub fn acting_as(&self, org: Uuid) -> Client {
+        Client {
+            org: Some(org),
+            ..self.clone()
+        }
+    }
+
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = &self.bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(org) = self.org {
+            req = req.header("X-Organization", org.to_string());
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Resp {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.request(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.request(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.request(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.request(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.request(Method::DELETE, path, None).await
+    }
+
+    /// Sends a raw body (to test malformed input).
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &'static str) -> Resp {
+        let resp = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        Resp {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        }
+    }
+}

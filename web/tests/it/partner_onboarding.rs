@@ -1,0 +1,350 @@
+//! Requesting partner status, the exact refusals, and the sales team's decision with its
+//! e-mail.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{Options, TestApp};
+
+const NO_ORGANIZATION: &str = "Your account does not yet have an organization";
+const NOT_AUTHORIZED: &str = "You do not have the necessary authorization to view this page";
+
+fn request_form(email: &str) -> serde_json::Value {
+    json!({
+        "company": "Fabrikam Networks",
+        "contact_name": "Frank Bakker",
+        "contact_email": email,
+        "website": "fabrikam.example",
+        "country": "NL",
+        "expected_customers": 40,
+        "message": "We serve 40 dental practices."
+    })
+}
+
+/// An account with an organization it administers.
+async fn org_admin(app: &TestApp, email: &str, org_name: &str) -> crate::harness::Client {
+    let anon = app.anonymous();
+    let r = anon
+        .post("/api/auth/signup", json!({ "email": email, "password": "long enough password", "first_name": "Frank", "last_name": "Bakker" }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let client = app.login(email, "long enough password").await;
+    let r = client
+        .post(
+            "/api/organizations",
+            json!({ "name": org_name, "country": "NL" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    client
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_without_an_organization_is_told_so() {
+    let app = TestApp::spawn().await;
+    app.anonymous()
+        .post("/api/auth/signup", json!({ "email": "solo@example.com", "password": "long enough password", "first_name": "Solo", "last_name": "User" }))
+        .await;
+    let client = app.login("solo@example.com", "long enough password").await;
+
+    for r in [
+        client.get("/api/partner-status").await,
+        client
+            .post("/api/partner-requests", request_form("solo@example.com"))
+            .await,
+    ] {
+        r.assert_problem(403, "no_organization");
+        assert_eq!(r.body["detail"], NO_ORGANIZATION);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_without_the_permission_is_refused_until_granted() {
+    let app = TestApp::spawn().await;
+    // Eva is a plain member of a customer organization.
+    let eva = app.demo("eva@jansen.example").await;
+    for r in [
+        eva.get("/api/partner-status").await,
+        eva.post("/api/partner-requests", request_form("eva@jansen.example"))
+            .await,
+    ] {
+        r.assert_problem(403, "not_authorized");
+        assert_eq!(r.body["detail"], NOT_AUTHORIZED);
+    }
+
+    // Her company administrator grants "request partner status"; now she sees the form.
+    let jan = app.demo("jan@jansen.example").await;
+    let org = app.org_id("Jansen Installatietechniek").await;
+    let eva_id = app.user_id("eva@jansen.example").await;
+    let r = jan
+        .patch(
+            &format!("/api/organizations/{org}/members/{eva_id}"),
+            json!({ "permissions": ["request_partner_status"] }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let r = eva.get("/api/partner-status").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["state"], "eligible");
+    assert_eq!(r.body["prefill"]["company"], "Jansen Installatietechniek");
+    assert_eq!(r.body["prefill"]["contact_email"], "eva@jansen.example");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approval_creates_the_partner_and_emails_the_decision_once() {
+    let app = TestApp::spawn().await;
+    let frank = org_admin(&app, "frank@fabrikam.example", "Fabrikam Networks").await;
+
+    let r = frank
+        .post(
+            "/api/partner-requests",
+            request_form("frank@fabrikam.example"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let request_id = r.id();
+    assert_eq!(r.body["status"], "open");
+    app.smtp
+        .expect_one("frank@fabrikam.example", "We received your partner request")
+        .await;
+
+    // The request waits for sales; a second one is refused.
+    let r = frank.get("/api/partner-status").await;
+    assert_eq!(r.body["state"], "requested");
+    frank
+        .post(
+            "/api/partner-requests",
+            request_form("frank@fabrikam.example"),
+        )
+        .await
+        .assert_problem(409, "partner_request_open");
+
+    let sales = app.demo("sales@vendor.example").await;
+    let open = sales.get("/api/partner-requests?status=open").await;
+    assert_eq!(open.status, 200);
+    let companies: Vec<&str> = open
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["company"].as_str().unwrap())
+        .collect();
+    assert_eq!(companies, ["Contoso Consulting", "Fabrikam Networks"]);
+
+    let r = sales
+        .post(
+            &format!("/api/partner-requests/{request_id}/approve"),
+            json!({ "default_commission_rate": "22.5" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["request"]["status"], "approved");
+    let partner = &r.body["partner"];
+    assert_eq!(partner["default_commission_rate"], "22.50");
+    assert_eq!(partner["status"], "active");
+    let partner_code = partner["partner_code"].as_str().unwrap().to_owned();
+    assert_eq!(partner_code.len(), 8);
+    assert_ne!(partner["partner_code"], partner["affiliate_code"]);
+    assert!(
+        partner["affiliate_link"]
+            .as_str()
+            .unwrap()
+            .ends_with(partner["affiliate_code"].as_str().unwrap())
+    );
+
+    // Deciding twice is refused.
+    sales
+        .post(
+            &format!("/api/partner-requests/{request_id}/reject"),
+            json!({ "reason": "changed my mind" }),
+        )
+        .await
+        .assert_problem(409, "request_decided");
+
+    app.settle().await;
+    let mail = app
+        .smtp
+        .expect_one("frank@fabrikam.example", "is now a partner")
+        .await;
+    assert!(mail.text.contains(&partner_code), "{}", mail.text);
+    assert!(mail.text.contains("22.50 %"));
+    assert!(mail.html.contains(&partner_code));
+    // Exactly once, even after the queue has settled and a little time has passed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.settle().await;
+    let decisions: Vec<_> = app
+        .smtp
+        .to("frank@fabrikam.example")
+        .into_iter()
+        .filter(|m| m.subject.contains("is now a partner"))
+        .collect();
+    assert_eq!(decisions.len(), 1);
+
+    // The organization's administrator now holds the partner permissions.
+    let me = frank.get("/api/me").await;
+    let perms = me.body["organizations"][0]["permissions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(perms.contains(&json!("partner.manage_portal")), "{perms:?}");
+    let status = frank.get("/api/partner-status").await;
+    assert_eq!(status.body["state"], "partner");
+    assert_eq!(
+        status.body["partner"]["partner_code"],
+        partner_code.as_str()
+    );
+
+    // The decision is in the organization's audit log with both identities.
+    let org = me.body["organizations"][0]["organization_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let audit = frank.get(&format!("/api/organizations/{org}/audit")).await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    let approved = audit
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "partner_request.approved")
+        .expect("audited");
+    assert_eq!(
+        approved["actor_user_id"],
+        app.user_id("sales@vendor.example").await.to_string()
+    );
+    assert_eq!(
+        approved["acting_organization_id"],
+        app.org_id("Partnerdesk Software B.V.").await.to_string()
+    );
+    assert_eq!(approved["on_behalf_of_organization_id"], org.as_str());
+    assert_eq!(approved["changes"]["status"]["new"], "approved");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejection_emails_the_reason_once() {
+    let app = TestApp::spawn().await;
+    let sales = app.demo("sales@vendor.example").await;
+    let open = sales.get("/api/partner-requests?status=open").await;
+    let contoso = open
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["company"] == "Contoso Consulting")
+        .unwrap()
+        .clone();
+    let id = contoso["id"].as_str().unwrap();
+
+    sales
+        .post(
+            &format!("/api/partner-requests/{id}/reject"),
+            json!({ "reason": "  " }),
+        )
+        .await
+        .assert_problem(422, "validation_failed");
+    let r = sales
+        .post(
+            &format!("/api/partner-requests/{id}/reject"),
+            json!({ "reason": "We already have enough partners in Flanders." }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "rejected");
+    assert_eq!(
+        r.body["decision_reason"],
+        "We already have enough partners in Flanders."
+    );
+    sales
+        .post(&format!("/api/partner-requests/{id}/approve"), json!({}))
+        .await
+        .assert_problem(409, "request_decided");
+
+    app.settle().await;
+    let mail = app
+        .smtp
+        .expect_one("carla@contoso.example", "Your partner request")
+        .await;
+    assert!(
+        mail.text
+            .contains("We already have enough partners in Flanders.")
+    );
+    assert_eq!(app.smtp.to("carla@contoso.example").len(), 1);
+
+    // Carla may request again now that nothing is open.
+    let carla = app.demo("carla@contoso.example").await;
+    assert_eq!(
+        carla.get("/api/partner-status").await.body["state"],
+        "eligible"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_request_form_names_every_invalid_field() {
+    let app = TestApp::spawn().await;
+    let carla = app.demo("carla@contoso.example").await;
+    // Contoso has an open request; use a fresh organization.
+    let frank = org_admin(&app, "frank@fabrikam.example", "Fabrikam").await;
+    let _ = carla;
+    let r = frank
+        .post(
+            "/api/partner-requests",
+            json!({ "company": " ", "contact_name": "Frank", "contact_email": "not-an-email", "website": "not a url", "country": "XX", "expected_customers": -1 }),
+        )
+        .await;
+    r.assert_problem(422, "validation_failed");
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "company",
+            "contact_email",
+            "country",
+            "expected_customers",
+            "website"
+        ]
+    );
+    // Nothing was written.
+    assert_eq!(
+        frank.get("/api/partner-status").await.body["state"],
+        "eligible"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_approval_lands_in_the_development_mailbox() {
+    // As with `just run`: no SMTP server, development mode, the demo data.
+    let app = TestApp::spawn_with(Options {
+        smtp: false,
+        development: true,
+        ..Options::default()
+    })
+    .await;
+    let sales = app.demo("sales@vendor.example").await;
+    let open = sales.get("/api/partner-requests?status=open").await;
+    let id = open.body[0]["id"].as_str().unwrap().to_owned();
+    let r = sales
+        .post(&format!("/api/partner-requests/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["partner"]["default_commission_rate"], "20.00");
+    app.settle().await;
+
+    let mailbox = app
+        .anonymous()
+        .get("/api/dev/mailbox?to=carla@contoso.example")
+        .await;
+    assert_eq!(mailbox.status, 200, "{}", mailbox.body);
+    let mails = mailbox.body.as_array().unwrap();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(
+        mails[0]["subject"],
+        "Welcome aboard: Contoso Consulting is now a partner"
+    );
+    assert!(
+        app.smtp.messages().is_empty(),
+        "nothing goes over SMTP without SMTP_URL"
+    );
+}

@@ -1,0 +1,151 @@
+//! The worker: one apalis worker per queue (LISTEN/NOTIFY with a polling fallback),
+//! each job handed to `partnerdesk_core::jobs::dispatch`, plus a maintenance loop that
+//! prunes finished jobs. Nothing here knows what a job does.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use apalis::prelude::*;
+use apalis_postgres::PostgresStorage;
+use partnerdesk_core::{
+    config::Config,
+    jobs::{self, JobContext, JobError},
+};
+use rand::RngExt;
+
+/// A name no other worker process shares: host, process id and a random suffix.
+pub fn unique_name() -> String {
+    let host = hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "host".into());
+    let suffix: u32 = rand::rng().random_range(0..0xFFFF);
+    format!("{host}-{}-{suffix:04x}", std::process::id())
+}
+
+/// Which worker and queue a handler runs in.
+#[derive(Clone)]
+struct WorkerInfo {
+    name: Arc<str>,
+    queue: &'static str,
+}
+
+/// Runs every queue until `shutdown` resolves, then lets running jobs finish.
+pub async fn run(
+    jc: JobContext,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_named(jc, unique_name(), shutdown).await
+}
+
+pub async fn run_named(
+    jc: JobContext,
+    name: String,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config: Arc<Config> = jc.ctx.config.clone();
+    let connections = (jobs::QUEUES.len() * (config.worker_concurrency + 2)) as u32;
+    let job_pool = partnerdesk_core::db::job_pool(&config.database_url, connections)?;
+    tracing::info!(worker = %name, queues = ?jobs::QUEUES, "worker starting");
+
+    let mut monitor = Monitor::new().shutdown_timeout(Duration::from_secs(30));
+    for &queue in jobs::QUEUES {
+        let jc = jc.clone();
+        let job_pool = job_pool.clone();
+        let worker_name = format!("{name}:{queue}");
+        let config = config.clone();
+        monitor = monitor.register(move |_restarts| {
+            let storage_config = apalis_postgres::Config::default()
+                .queue(queue)
+                .batch_size(config.worker_concurrency.max(1))
+                .heartbeat_interval(Duration::from_secs(10))
+                .missed_heartbeats(6);
+            let backend = PostgresStorage::<serde_json::Value>::new(&job_pool)
+                .with_config(storage_config)
+                .with_pubsub()
+                .poll_with_interval(config.worker_poll_interval);
+            WorkerBuilder::new(worker_name.as_str())
+                .backend(backend)
+                .data(jc.clone())
+                .data(WorkerInfo {
+                    name: Arc::from(worker_name.as_str()),
+                    queue,
+                })
+                .concurrency(config.worker_concurrency)
+                .build(handle)
+        });
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let maintenance = tokio::spawn(maintenance_loop(jc.clone(), stop_rx));
+    let signal = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        tracing::info!("worker stopping: waiting for running jobs");
+        Ok(())
+    };
+    monitor.run_with_signal(signal).await?;
+    maintenance.await?;
+    tracing::info!(worker = %name, "worker stopped");
+    Ok(())
+}
+
+/// Every job goes through here: record the run, dispatch, schedule a retry with backoff
+/// or give up.
+async fn handle(
+    payload: serde_json::Value,
+    jc: Data<JobContext>,
+    info: Data<WorkerInfo>,
+    task_id: TaskId,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    let job_id = task_id.to_string();
+    let attempt = attempt.current() as i32;
+    let queue = info.queue;
+    let run_id = {
+        let mut conn = jc.pool.get().await?;
+        jobs::run_started(&mut conn, &job_id, queue, &info.name, attempt, jc.ctx.now()).await?
+    };
+    let outcome = jobs::dispatch(&jc, queue, payload).await;
+    let mut conn = jc.pool.get().await?;
+    let now = jc.ctx.now();
+    match outcome {
+        Ok(()) => {
+            jobs::run_finished(&mut conn, run_id, "done", None, now).await?;
+            Ok(())
+        }
+        Err(JobError::Permanent(message)) => {
+            tracing::error!(%queue, job = %job_id, %message, "job failed permanently");
+            jobs::run_finished(&mut conn, run_id, "failed", Some(&message), now).await?;
+            Err(Box::new(AbortError::new(message)))
+        }
+        Err(JobError::Retry(message)) => {
+            let delay = jobs::backoff(&jc.ctx.config, attempt as u32);
+            let retries_left = jobs::schedule_retry(&mut conn, &job_id, attempt, delay).await?;
+            let outcome = if retries_left { "retry" } else { "failed" };
+            tracing::warn!(%queue, job = %job_id, attempt, ?delay, retries_left, %message, "job failed");
+            jobs::run_finished(&mut conn, run_id, outcome, Some(&message), now).await?;
+            Err(message.into())
+        }
+    }
+}
+
+/// Periodic housekeeping: prune finished jobs past their retention.
+async fn maintenance_loop(jc: JobContext, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let interval = jc.ctx.config.maintenance_interval;
+    loop {
+        match jc.pool.get().await {
+            Ok(mut conn) => match jobs::prune(&mut conn, jc.ctx.now(), &jc.ctx.config).await {
+                Ok(pruned) if pruned != jobs::Pruned::default() => {
+                    tracing::info!(?pruned, "pruned finished jobs")
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(%err, "pruning jobs failed"),
+            },
+            Err(err) => tracing::warn!(%err, "maintenance: no database connection"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
