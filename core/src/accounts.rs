@@ -8,10 +8,7 @@ use argon2::{
     password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
 };
 use chrono::{DateTime, Duration, Utc};
-use diesel::{
-    ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl, Queryable, Selectable,
-    SelectableHelper,
-};
+use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
@@ -76,11 +73,7 @@ pub async fn verify_password(stored: Option<String>, password: String) -> bool {
             ),
         };
         let ok = PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
             .unwrap_or(false);
         ok && real
     })
@@ -105,16 +98,8 @@ pub async fn sign_up(conn: &mut AsyncPgConnection, ctx: &Ctx, input: SignUpInput
     let mut v = Validator::new();
     let email = v.check(Email::parse(&input.email));
     let password = v.check(Password::parse(&input.password));
-    let first_name = v.check(crate::domain::required_text(
-        "first_name",
-        &input.first_name,
-        100,
-    ));
-    let last_name = v.check(crate::domain::required_text(
-        "last_name",
-        &input.last_name,
-        100,
-    ));
+    let first_name = v.check(crate::domain::required_text("first_name", &input.first_name, 100));
+    let last_name = v.check(crate::domain::required_text("last_name", &input.last_name, 100));
     let language = v.check(Language::parse(input.language.as_deref().unwrap_or("en")));
     v.finish()?;
     let (email, password, first_name, last_name, language) = (
@@ -127,16 +112,7 @@ pub async fn sign_up(conn: &mut AsyncPgConnection, ctx: &Ctx, input: SignUpInput
     let hash = hash_password(&password).await?;
     let now = ctx.now();
     conn.transaction(async |conn| {
-        let user = insert_user(
-            conn,
-            now,
-            &email,
-            Some(hash),
-            &first_name,
-            &last_name,
-            language,
-        )
-        .await?;
+        let user = insert_user(conn, now, &email, Some(hash), &first_name, &last_name, language).await?;
         audit::record(
             conn,
             now,
@@ -179,10 +155,7 @@ pub(crate) async fn insert_user(
     Ok(user)
 }
 
-pub async fn find_user_by_email(
-    conn: &mut AsyncPgConnection,
-    email: &Email,
-) -> Result<Option<User>> {
+pub async fn find_user_by_email(conn: &mut AsyncPgConnection, email: &Email) -> Result<Option<User>> {
     Ok(users::table
         .filter(users::email.eq(email.as_str()))
         .select(User::as_select())
@@ -222,11 +195,7 @@ impl Principal {
     /// The actor for this request. `requested_org` (the X-Organization header) must be one
     /// of the user's organizations; otherwise the session's choice, else the user's first
     /// organization.
-    pub async fn actor(
-        &self,
-        conn: &mut AsyncPgConnection,
-        requested_org: Option<Uuid>,
-    ) -> Result<Actor> {
+    pub async fn actor(&self, conn: &mut AsyncPgConnection, requested_org: Option<Uuid>) -> Result<Actor> {
         let acting_org = match requested_org {
             Some(org) => {
                 if !is_member(conn, self.user_id, org).await? {
@@ -237,8 +206,7 @@ impl Principal {
             None => {
                 let session_choice = match &self.credential {
                     Credential::Session {
-                        acting_org: Some(org),
-                        ..
+                        acting_org: Some(org), ..
                     } => Some(*org),
                     _ => None,
                 };
@@ -264,10 +232,7 @@ async fn is_member(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uuid) ->
 }
 
 /// The user's first (oldest) active membership.
-pub async fn default_organization(
-    conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-) -> Result<Option<Uuid>> {
+pub async fn default_organization(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<Option<Uuid>> {
     Ok(memberships::table
         .filter(memberships::user_id.eq(user_id))
         .filter(memberships::active.eq(true))
@@ -287,10 +252,7 @@ pub struct MembershipSummary {
     pub permissions: Vec<Permission>,
 }
 
-pub async fn memberships_of(
-    conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-) -> Result<Vec<MembershipSummary>> {
+pub async fn memberships_of(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<Vec<MembershipSummary>> {
     let rows: Vec<(Uuid, String, String)> = memberships::table
         .inner_join(organizations::table)
         .filter(memberships::user_id.eq(user_id))
@@ -330,19 +292,12 @@ pub struct Session {
 }
 
 fn invalid_credentials() -> Error {
-    Error::unauthenticated(
-        "invalid_credentials",
-        "The e-mail address or password is incorrect",
-    )
+    Error::unauthenticated("invalid_credentials", "The e-mail address or password is incorrect")
 }
 
 /// Checks e-mail and password; the same refusal for an unknown account, a wrong
 /// password and a disabled account.
-pub async fn check_credentials(
-    conn: &mut AsyncPgConnection,
-    email: &str,
-    password: &str,
-) -> Result<User> {
+pub async fn check_credentials(conn: &mut AsyncPgConnection, email: &str, password: &str) -> Result<User> {
     let email = Email::parse(email).map_err(|_| invalid_credentials())?;
     let row: Option<(User, Option<String>)> = users::table
         .filter(users::email.eq(email.as_str()))
@@ -381,8 +336,7 @@ pub async fn login(
                 sessions::token_hash.eq(tokens::hash(&raw)),
                 sessions::user_id.eq(user.id),
                 sessions::acting_organization_id.eq(acting),
-                sessions::user_agent
-                    .eq(user_agent.map(|ua| ua.chars().take(300).collect::<String>())),
+                sessions::user_agent.eq(user_agent.map(|ua| ua.chars().take(300).collect::<String>())),
                 sessions::created_at.eq(now),
                 sessions::last_seen_at.eq(now),
                 sessions::expires_at.eq(now + ttl),
@@ -406,11 +360,7 @@ pub async fn login(
 }
 
 /// Resolves a session cookie; refreshes its idle expiry.
-pub async fn resolve_session(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
-    raw: &str,
-) -> Result<Principal> {
+pub async fn resolve_session(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str) -> Result<Principal> {
     let now = ctx.now();
     let row: Option<(Session, DateTime<Utc>, bool)> = sessions::table
         .inner_join(users::table.on(users::id.eq(sessions::user_id)))
@@ -438,18 +388,12 @@ pub async fn resolve_session(
         ));
     }
     if !user_active {
-        return Err(Error::unauthenticated(
-            "account_disabled",
-            "The account is disabled",
-        ));
+        return Err(Error::unauthenticated("account_disabled", "The account is disabled"));
     }
     if now - last_seen > Duration::minutes(1) {
         let ttl = Duration::from_std(ctx.config.session_ttl).unwrap_or(Duration::hours(12));
         diesel::update(sessions::table.find(session.id))
-            .set((
-                sessions::last_seen_at.eq(now),
-                sessions::expires_at.eq(now + ttl),
-            ))
+            .set((sessions::last_seen_at.eq(now), sessions::expires_at.eq(now + ttl)))
             .execute(conn)
             .await?;
     }
@@ -473,14 +417,10 @@ pub async fn logout(conn: &mut AsyncPgConnection, ctx: &Ctx, principal: &Princip
     };
     let now = ctx.now();
     conn.transaction(async |conn| {
-        diesel::update(
-            sessions::table
-                .find(id)
-                .filter(sessions::revoked_at.is_null()),
-        )
-        .set(sessions::revoked_at.eq(now))
-        .execute(conn)
-        .await?;
+        diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
+            .set(sessions::revoked_at.eq(now))
+            .execute(conn)
+            .await?;
         audit::record(
             conn,
             now,
@@ -602,10 +542,7 @@ pub async fn create_api_token(
     .await
 }
 
-pub async fn list_api_tokens(
-    conn: &mut AsyncPgConnection,
-    principal: &Principal,
-) -> Result<Vec<ApiToken>> {
+pub async fn list_api_tokens(conn: &mut AsyncPgConnection, principal: &Principal) -> Result<Vec<ApiToken>> {
     Ok(api_tokens::table
         .filter(api_tokens::user_id.eq(principal.user_id))
         .order(api_tokens::created_at.desc())
@@ -656,11 +593,7 @@ pub async fn revoke_api_token(
 }
 
 /// Resolves a bearer token.
-pub async fn resolve_bearer(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
-    raw: &str,
-) -> Result<Principal> {
+pub async fn resolve_bearer(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str) -> Result<Principal> {
     let now = ctx.now();
     let row: Option<(
         Uuid,
@@ -684,10 +617,7 @@ pub async fn resolve_bearer(
         .await
         .optional()?;
     let Some((id, user_id, revoked_at, expires_at, last_used, user_active)) = row else {
-        return Err(Error::unauthenticated(
-            "invalid_token",
-            "The API token is not valid",
-        ));
+        return Err(Error::unauthenticated("invalid_token", "The API token is not valid"));
     };
     if revoked_at.is_some() {
         return Err(Error::unauthenticated(
@@ -696,16 +626,10 @@ pub async fn resolve_bearer(
         ));
     }
     if expires_at.is_some_and(|e| e <= now) {
-        return Err(Error::unauthenticated(
-            "token_expired",
-            "The API token has expired",
-        ));
+        return Err(Error::unauthenticated("token_expired", "The API token has expired"));
     }
     if !user_active {
-        return Err(Error::unauthenticated(
-            "account_disabled",
-            "The account is disabled",
-        ));
+        return Err(Error::unauthenticated("account_disabled", "The account is disabled"));
     }
     if last_used.is_none_or(|t| now - t > Duration::minutes(1)) {
         diesel::update(api_tokens::table.find(id))
@@ -773,14 +697,7 @@ async fn open_password_link(
             password_links::expires_at,
             password_links::used_at,
         ));
-    type Row = (
-        Uuid,
-        Uuid,
-        String,
-        String,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-    );
+    type Row = (Uuid, Uuid, String, String, DateTime<Utc>, Option<DateTime<Utc>>);
     let row: Option<Row> = if lock {
         query.for_update().first(conn).await.optional()?
     } else {
@@ -796,10 +713,7 @@ async fn open_password_link(
         return Err(Error::gone("link_used", "This link has already been used."));
     }
     if expires_at <= ctx.now() {
-        return Err(Error::gone(
-            "link_expired",
-            "This link has expired. Ask for a new one.",
-        ));
+        return Err(Error::gone("link_expired", "This link has expired. Ask for a new one."));
     }
     Ok(PasswordLinkInfo {
         link_id,
@@ -809,11 +723,7 @@ async fn open_password_link(
     })
 }
 
-pub async fn inspect_password_link(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
-    token: &str,
-) -> Result<PasswordLinkInfo> {
+pub async fn inspect_password_link(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Result<PasswordLinkInfo> {
     open_password_link(conn, ctx, token, false).await
 }
 

@@ -125,10 +125,7 @@ impl Permission {
     }
 
     pub fn is_partner_group(&self) -> bool {
-        matches!(
-            self,
-            ManageCustomers | CreateCustomers | ManagePartnerPortal
-        )
+        matches!(self, ManageCustomers | CreateCustomers | ManagePartnerPortal)
     }
 
     pub fn is_delegable(&self) -> bool {
@@ -150,11 +147,7 @@ impl Permission {
 
 /// Parses stored permission names, ignoring unknown ones.
 pub fn parse_permissions(raw: &[Option<String>]) -> Vec<Permission> {
-    let mut perms: Vec<Permission> = raw
-        .iter()
-        .flatten()
-        .filter_map(|p| Permission::parse(p))
-        .collect();
+    let mut perms: Vec<Permission> = raw.iter().flatten().filter_map(|p| Permission::parse(p)).collect();
     perms.sort();
     perms.dedup();
     perms
@@ -275,12 +268,7 @@ fn ceiling(kind: OrgKind) -> HashSet<Permission> {
     // licences, or import users in bulk: the service provider does that. Without a service
     // provider (and in the partner's and the vendor's own organization) nobody else would.
     if !kind.partner_managed || kind.is_partner || kind.is_vendor {
-        held.extend([
-            EditCompanyDetails,
-            EditCompanySettings,
-            ManageLicences,
-            ImportUsers,
-        ]);
+        held.extend([EditCompanyDetails, EditCompanySettings, ManageLicences, ImportUsers]);
     }
     if kind.is_partner {
         held.extend([ManagePartnerPortal, CreateCustomers, ManageCustomers]);
@@ -297,18 +285,11 @@ pub fn effective_permissions(role: Role, explicit: &[Permission], kind: OrgKind)
     let ceiling = ceiling(kind);
     let mut held: HashSet<Permission> = match role {
         Role::Administrator => ceiling.clone(),
-        Role::Member => explicit
-            .iter()
-            .copied()
-            .filter(|p| ceiling.contains(p))
-            .collect(),
+        Role::Member => explicit.iter().copied().filter(|p| ceiling.contains(p)).collect(),
     };
     held.insert(ViewOrganization);
     held.insert(DownloadSoftware);
-    let implied: Vec<Permission> = held
-        .iter()
-        .flat_map(|p| p.implied().iter().copied())
-        .collect();
+    let implied: Vec<Permission> = held.iter().flat_map(|p| p.implied().iter().copied()).collect();
     held.extend(implied);
     // Partner staff with full portal access manage their own account ("My account") the
     // way a partner manages a customer.
@@ -338,9 +319,7 @@ fn vendor_allows(grants: &Grants, perm: Permission) -> bool {
     }
     match perm {
         VendorSales | VendorFinance | VendorOps => grants.holds(perm),
-        ViewOrganization => {
-            grants.holds(VendorSales) || grants.holds(VendorFinance) || grants.holds(VendorOps)
-        }
+        ViewOrganization => grants.holds(VendorSales) || grants.holds(VendorFinance) || grants.holds(VendorOps),
         _ => false,
     }
 }
@@ -351,11 +330,7 @@ struct MembershipRow {
     permissions: Vec<Option<String>>,
 }
 
-async fn load_membership(
-    conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-    org_id: Uuid,
-) -> Result<Option<MembershipRow>> {
+async fn load_membership(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uuid) -> Result<Option<MembershipRow>> {
     use schema::{memberships as m, organizations as o, users as u};
     let row = m::table
         .inner_join(o::table)
@@ -403,11 +378,7 @@ pub async fn org_kind(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<OrgK
 }
 
 /// The effective permissions of `user_id` in `org_id`, if a member.
-pub async fn grants_in(
-    conn: &mut AsyncPgConnection,
-    user_id: Uuid,
-    org_id: Uuid,
-) -> Result<Option<Grants>> {
+pub async fn grants_in(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uuid) -> Result<Option<Grants>> {
     let Some(membership) = load_membership(conn, user_id, org_id).await? else {
         return Ok(None);
     };
@@ -497,11 +468,7 @@ pub async fn vendor_org_id(conn: &mut AsyncPgConnection) -> Result<Uuid> {
 }
 
 /// Authorizes an action that belongs to the vendor (partner requests, billing, ops).
-pub async fn authorize_vendor(
-    conn: &mut AsyncPgConnection,
-    actor: &Actor,
-    perm: Permission,
-) -> Result<Access> {
+pub async fn authorize_vendor(conn: &mut AsyncPgConnection, actor: &Actor, perm: Permission) -> Result<Access> {
     let vendor = vendor_org_id(conn).await?;
     authorize(conn, actor, vendor, perm).await
 }
@@ -578,11 +545,7 @@ mod tests {
 
     #[test]
     fn group_permissions_only_count_in_the_right_kind_of_organization() {
-        let g = effective_permissions(
-            Role::Member,
-            &[ManageCustomers, VendorSales],
-            CUSTOMER_WITH_PARTNER,
-        );
+        let g = effective_permissions(Role::Member, &[ManageCustomers, VendorSales], CUSTOMER_WITH_PARTNER);
         assert!(!g.holds(ManageCustomers) && !g.holds(VendorSales));
         let g = effective_permissions(Role::Member, &[VendorSales], VENDOR);
         assert!(g.holds(VendorSales) && !g.holds(VendorFinance));

@@ -56,16 +56,14 @@ impl Clock {
                 "The clock only moves forward",
             ));
         }
-        self.offset_ms
-            .fetch_add(by.num_milliseconds(), Ordering::Relaxed);
+        self.offset_ms.fetch_add(by.num_milliseconds(), Ordering::Relaxed);
         Ok(())
     }
 
     /// Sets the offset from the shared development clock row, if this clock is movable.
     pub fn sync_offset(&self, offset: Duration) {
         if self.movable {
-            self.offset_ms
-                .fetch_max(offset.num_milliseconds(), Ordering::Relaxed);
+            self.offset_ms.fetch_max(offset.num_milliseconds(), Ordering::Relaxed);
         }
     }
 }

@@ -71,9 +71,7 @@ impl Config {
     }
 
     /// Builds a configuration from explicit variables (tests), on top of no environment.
-    pub fn from_pairs<'a>(
-        pairs: impl IntoIterator<Item = (&'a str, String)>,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> Result<Self, ConfigError> {
         let map: HashMap<&str, String> = pairs.into_iter().collect();
         Self::from_lookup(|key| map.get(key).cloned())
     }
@@ -102,9 +100,7 @@ impl Config {
         }
         let http_addr_raw = parse("HTTP_ADDR", "127.0.0.1:8080");
         let http_addr = http_addr_raw.parse::<SocketAddr>().unwrap_or_else(|_| {
-            errors.push(format!(
-                "HTTP_ADDR: not a socket address: {http_addr_raw:?}"
-            ));
+            errors.push(format!("HTTP_ADDR: not a socket address: {http_addr_raw:?}"));
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
         let public_raw = parse("PUBLIC_URL", &format!("http://{http_addr}"));
@@ -115,8 +111,7 @@ impl Config {
         let secret_raw = get("SECRET_KEY").unwrap_or_default();
         let secret_key = if secret_raw.is_empty() {
             if environment == Environment::Production {
-                errors
-                    .push("SECRET_KEY: required in production (at least 32 characters)".to_owned());
+                errors.push("SECRET_KEY: required in production (at least 32 characters)".to_owned());
             }
             DEV_SECRET.as_bytes().to_vec()
         } else {
@@ -144,14 +139,15 @@ impl Config {
         let job_backoff_max = Duration::from_secs(number("JOB_BACKOFF_MAX_SECONDS", 3600));
         let worker_concurrency = number("WORKER_CONCURRENCY", 4).max(1) as usize;
         let worker_poll_interval = Duration::from_secs(number("WORKER_POLL_SECONDS", 5).max(1));
-        let maintenance_interval =
-            Duration::from_secs(number("MAINTENANCE_INTERVAL_SECONDS", 60).max(1));
+        let maintenance_interval = Duration::from_secs(number("MAINTENANCE_INTERVAL_SECONDS", 60).max(1));
 
         let rate_raw = parse("DEFAULT_COMMISSION_RATE", "20.00");
         let default_commission_rate = crate::domain::CommissionRate::parse(&rate_raw)
             .map(|r| r.value())
             .unwrap_or_else(|_| {
-                errors.push(format!("DEFAULT_COMMISSION_RATE: expected a percentage 0-100 with at most two decimals, got {rate_raw:?}"));
+                errors.push(format!(
+                    "DEFAULT_COMMISSION_RATE: expected a percentage 0-100 with at most two decimals, got {rate_raw:?}"
+                ));
                 Decimal::new(2000, 2)
             });
 
@@ -173,9 +169,7 @@ impl Config {
             secret_key,
             smtp_url: get("SMTP_URL").filter(|v| !v.trim().is_empty()),
             mail_from: parse("MAIL_FROM", "Partnerdesk <no-reply@partnerdesk.localhost>"),
-            templates_dir: get("TEMPLATES_DIR")
-                .filter(|v| !v.trim().is_empty())
-                .map(PathBuf::from),
+            templates_dir: get("TEMPLATES_DIR").filter(|v| !v.trim().is_empty()).map(PathBuf::from),
             session_ttl,
             registration_link_ttl,
             password_link_ttl,

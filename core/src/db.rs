@@ -84,11 +84,10 @@ pub async fn ensure_database(database_url: &str) -> Result<bool> {
     let mut conn = AsyncPgConnection::establish(&admin_url)
         .await
         .map_err(|e| Error::internal(format!("connecting to {}: {e}", redact(&admin_url))))?;
-    let existing: Vec<Name> =
-        sql_query("SELECT datname AS name FROM pg_database WHERE datname = $1")
-            .bind::<Text, _>(&name)
-            .load(&mut conn)
-            .await?;
+    let existing: Vec<Name> = sql_query("SELECT datname AS name FROM pg_database WHERE datname = $1")
+        .bind::<Text, _>(&name)
+        .load(&mut conn)
+        .await?;
     if existing.iter().any(|n| n.name == name) {
         return Ok(false);
     }
@@ -100,8 +99,7 @@ pub async fn ensure_database(database_url: &str) -> Result<bool> {
 
 /// The URL of the server's `postgres` database and the database name of `database_url`.
 pub fn admin_url(database_url: &str) -> Result<(String, String)> {
-    let mut url =
-        Url::parse(database_url).map_err(|e| Error::internal(format!("DATABASE_URL: {e}")))?;
+    let mut url = Url::parse(database_url).map_err(|e| Error::internal(format!("DATABASE_URL: {e}")))?;
     let name = url.path().trim_start_matches('/').to_owned();
     if name.is_empty() {
         return Err(Error::internal("DATABASE_URL names no database"));
@@ -112,8 +110,7 @@ pub fn admin_url(database_url: &str) -> Result<(String, String)> {
 
 /// The same server with another database name.
 pub fn with_database(database_url: &str, name: &str) -> Result<String> {
-    let mut url =
-        Url::parse(database_url).map_err(|e| Error::internal(format!("DATABASE_URL: {e}")))?;
+    let mut url = Url::parse(database_url).map_err(|e| Error::internal(format!("DATABASE_URL: {e}")))?;
     url.set_path(&format!("/{name}"));
     Ok(url.to_string())
 }

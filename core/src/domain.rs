@@ -19,11 +19,7 @@ impl Email {
     pub fn parse_field(field: &str, raw: &str) -> Result<Self, FieldError> {
         let value = raw.trim().to_lowercase();
         if value.is_empty() {
-            return Err(FieldError::new(
-                field,
-                "required",
-                "An e-mail address is required",
-            ));
+            return Err(FieldError::new(field, "required", "An e-mail address is required"));
         }
         let invalid = || FieldError::new(field, "invalid_email", "Not a valid e-mail address");
         if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -63,22 +59,20 @@ impl fmt::Display for Email {
 
 /// ISO 3166-1 alpha-2 codes (officially assigned).
 const COUNTRIES: &[&str] = &[
-    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
-    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
-    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
-    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
-    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
-    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
-    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
-    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
-    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
-    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
-    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
-    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
-    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
-    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
-    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
-    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ", "BA", "BB", "BD",
+    "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS", "BT", "BV", "BW", "BY", "BZ", "CA",
+    "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN", "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE",
+    "DJ", "DK", "DM", "DO", "DZ", "EC", "EE", "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA",
+    "GB", "GD", "GE", "GF", "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK",
+    "HM", "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM", "JO", "JP",
+    "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC", "LI", "LK", "LR", "LS", "LT",
+    "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK", "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS",
+    "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA", "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ",
+    "OM", "PA", "PE", "PF", "PG", "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS",
+    "RU", "RW", "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS", "ST",
+    "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO", "TR", "TT", "TV", "TW",
+    "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI", "VN", "VU", "WF", "WS", "YE", "YT", "ZA",
+    "ZM", "ZW",
 ];
 
 /// An ISO 3166-1 alpha-2 country code, upper case.
@@ -130,19 +124,10 @@ impl CommissionRate {
     pub fn parse_field(field: &str, raw: &str) -> Result<Self, FieldError> {
         let raw = raw.trim();
         if raw.is_empty() {
-            return Err(FieldError::new(
-                field,
-                "required",
-                "A commission rate is required",
-            ));
+            return Err(FieldError::new(field, "required", "A commission rate is required"));
         }
-        let value = Decimal::from_str(raw).map_err(|_| {
-            FieldError::new(
-                field,
-                "invalid_rate",
-                "Not a number; use a percentage such as 12.50",
-            )
-        })?;
+        let value = Decimal::from_str(raw)
+            .map_err(|_| FieldError::new(field, "invalid_rate", "Not a number; use a percentage such as 12.50"))?;
         Self::from_decimal_field(field, value)
     }
 
@@ -180,11 +165,7 @@ impl Password {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let len = raw.chars().count();
         if len == 0 {
-            return Err(FieldError::new(
-                "password",
-                "required",
-                "A password is required",
-            ));
+            return Err(FieldError::new("password", "required", "A password is required"));
         }
         if len < Self::MIN_LEN {
             return Err(FieldError::new(
@@ -263,28 +244,18 @@ pub fn required_text(field: &str, raw: &str, max: usize) -> Result<String, Field
         return Err(FieldError::new(field, "required", "This field is required"));
     }
     if value.chars().count() > max {
-        return Err(FieldError::new(
-            field,
-            "too_long",
-            format!("At most {max} characters"),
-        ));
+        return Err(FieldError::new(field, "too_long", format!("At most {max} characters")));
     }
     Ok(value.to_owned())
 }
 
 /// Optional text: blank becomes `None`.
-pub fn optional_text(
-    field: &str,
-    raw: Option<&str>,
-    max: usize,
-) -> Result<Option<String>, FieldError> {
+pub fn optional_text(field: &str, raw: Option<&str>, max: usize) -> Result<Option<String>, FieldError> {
     match raw.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(value) if value.chars().count() > max => Err(FieldError::new(
-            field,
-            "too_long",
-            format!("At most {max} characters"),
-        )),
+        Some(value) if value.chars().count() > max => {
+            Err(FieldError::new(field, "too_long", format!("At most {max} characters")))
+        }
         Some(value) => Ok(Some(value.to_owned())),
     }
 }
@@ -306,11 +277,7 @@ pub fn optional_website(field: &str, raw: Option<&str>) -> Result<Option<String>
         {
             Ok(Some(url.to_string()))
         }
-        _ => Err(FieldError::new(
-            field,
-            "invalid_url",
-            "Not a valid web address",
-        )),
+        _ => Err(FieldError::new(field, "invalid_url", "Not a valid web address")),
     }
 }
 
@@ -335,10 +302,7 @@ mod tests {
 
     #[test]
     fn email_is_normalized_and_validated() {
-        assert_eq!(
-            Email::parse("  Ann@Example.COM ").unwrap().as_str(),
-            "ann@example.com"
-        );
+        assert_eq!(Email::parse("  Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
         for bad in [
             "",
             "ann",
@@ -356,50 +320,23 @@ mod tests {
     #[test]
     fn country_codes() {
         assert_eq!(CountryCode::parse("nl").unwrap().as_str(), "NL");
-        assert_eq!(
-            CountryCode::parse("XX").unwrap_err().code,
-            "invalid_country"
-        );
-        assert_eq!(
-            CountryCode::parse("NLD").unwrap_err().code,
-            "invalid_country"
-        );
+        assert_eq!(CountryCode::parse("XX").unwrap_err().code, "invalid_country");
+        assert_eq!(CountryCode::parse("NLD").unwrap_err().code, "invalid_country");
         assert_eq!(CountryCode::parse(" ").unwrap_err().code, "required");
     }
 
     #[test]
     fn commission_rate_bounds_and_scale() {
-        assert_eq!(
-            fixed2(CommissionRate::parse("12.5").unwrap().value()),
-            "12.50"
-        );
-        assert_eq!(
-            fixed2(CommissionRate::parse("100").unwrap().value()),
-            "100.00"
-        );
+        assert_eq!(fixed2(CommissionRate::parse("12.5").unwrap().value()), "12.50");
+        assert_eq!(fixed2(CommissionRate::parse("100").unwrap().value()), "100.00");
         assert_eq!(fixed2(CommissionRate::parse("0").unwrap().value()), "0.00");
-        assert_eq!(
-            CommissionRate::parse("12.345").unwrap_err().code,
-            "invalid_rate"
-        );
-        assert_eq!(
-            CommissionRate::parse("100.01").unwrap_err().code,
-            "invalid_rate"
-        );
-        assert_eq!(
-            CommissionRate::parse("-1").unwrap_err().code,
-            "invalid_rate"
-        );
-        assert_eq!(
-            CommissionRate::parse("abc").unwrap_err().code,
-            "invalid_rate"
-        );
+        assert_eq!(CommissionRate::parse("12.345").unwrap_err().code, "invalid_rate");
+        assert_eq!(CommissionRate::parse("100.01").unwrap_err().code, "invalid_rate");
+        assert_eq!(CommissionRate::parse("-1").unwrap_err().code, "invalid_rate");
+        assert_eq!(CommissionRate::parse("abc").unwrap_err().code, "invalid_rate");
         assert_eq!(CommissionRate::parse("").unwrap_err().code, "required");
         // Trailing zeros beyond two decimals are still two decimals of precision.
-        assert_eq!(
-            fixed2(CommissionRate::parse("12.5000").unwrap().value()),
-            "12.50"
-        );
+        assert_eq!(fixed2(CommissionRate::parse("12.5000").unwrap().value()), "12.50");
     }
 
     #[test]
@@ -412,9 +349,7 @@ mod tests {
     #[test]
     fn websites() {
         assert_eq!(
-            optional_website("website", Some("example.com"))
-                .unwrap()
-                .unwrap(),
+            optional_website("website", Some("example.com")).unwrap().unwrap(),
             "https://example.com/"
         );
         assert!(optional_website("website", Some("not a url")).is_err());

@@ -147,11 +147,7 @@ fn constraint_problem(name: &str) -> Option<(&'static str, &'static str, &'stati
             "trial_exists",
             "A trial for this module has already been used",
         ),
-        "modules_code_key" => (
-            "code",
-            "module_code_taken",
-            "A module with this code already exists",
-        ),
+        "modules_code_key" => ("code", "module_code_taken", "A module with this code already exists"),
         "releases_version_channel_key" => (
             "version",
             "release_exists",
@@ -162,35 +158,19 @@ fn constraint_problem(name: &str) -> Option<(&'static str, &'static str, &'stati
             "licence_exists",
             "The organization already has this business licence",
         ),
-        "user_licences_one_active" => (
-            "user_ids",
-            "licence_exists",
-            "The user already has this licence",
-        ),
+        "user_licences_one_active" => ("user_ids", "licence_exists", "The user already has this licence"),
         "api_tokens_name_not_blank" => ("name", "required", "A name is required"),
         "organizations_name_not_blank" => ("name", "required", "A name is required"),
-        "organizations_country_valid" => (
-            "country",
-            "invalid_country",
-            "Not an ISO 3166-1 alpha-2 country code",
-        ),
-        "organizations_customer_type_valid" => (
-            "customer_type",
-            "invalid_customer_type",
-            "Unknown customer type",
-        ),
-        "organizations_language_valid" | "users_language_valid" => (
-            "language",
-            "invalid_language",
-            "Language must be en, nl or de",
-        ),
+        "organizations_country_valid" => ("country", "invalid_country", "Not an ISO 3166-1 alpha-2 country code"),
+        "organizations_customer_type_valid" => ("customer_type", "invalid_customer_type", "Unknown customer type"),
+        "organizations_language_valid" | "users_language_valid" => {
+            ("language", "invalid_language", "Language must be en, nl or de")
+        }
         "partners_default_commission_rate_valid"
         | "service_provider_links_commission_rate_valid"
-        | "customer_invitations_commission_rate_valid" => (
-            "commission_rate",
-            "invalid_rate",
-            "A rate must be between 0 and 100",
-        ),
+        | "customer_invitations_commission_rate_valid" => {
+            ("commission_rate", "invalid_rate", "A rate must be between 0 and 100")
+        }
         _ => return None,
     })
 }
@@ -198,19 +178,15 @@ fn constraint_problem(name: &str) -> Option<(&'static str, &'static str, &'stati
 impl From<DieselError> for Error {
     fn from(err: DieselError) -> Self {
         match &err {
-            DieselError::NotFound => Error::NotFound {
-                resource: "resource",
-            },
+            DieselError::NotFound => Error::NotFound { resource: "resource" },
             DieselError::DatabaseError(kind, info) => {
                 let problem = info.constraint_name().and_then(constraint_problem);
                 match (kind, problem) {
-                    (DatabaseErrorKind::UniqueViolation, Some((field, code, message))) => {
-                        Error::Conflict {
-                            code,
-                            field: Some(field.to_owned()),
-                            message: message.to_owned(),
-                        }
-                    }
+                    (DatabaseErrorKind::UniqueViolation, Some((field, code, message))) => Error::Conflict {
+                        code,
+                        field: Some(field.to_owned()),
+                        message: message.to_owned(),
+                    },
                     (DatabaseErrorKind::CheckViolation, Some((field, code, message))) => {
                         Error::Validation(vec![FieldError::new(field, code, message)])
                     }

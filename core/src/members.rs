@@ -46,18 +46,7 @@ type MemberRow = (
 );
 
 fn to_member(row: MemberRow) -> Member {
-    let (
-        user_id,
-        email,
-        first_name,
-        last_name,
-        role,
-        perms,
-        extension,
-        active,
-        has_password,
-        created_at,
-    ) = row;
+    let (user_id, email, first_name, last_name, role, perms, extension, active, has_password, created_at) = row;
     Member {
         user_id,
         email,
@@ -72,19 +61,11 @@ fn to_member(row: MemberRow) -> Member {
     }
 }
 
-async fn load(
-    conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-    user_id: Option<Uuid>,
-) -> Result<Vec<Member>> {
+async fn load(conn: &mut AsyncPgConnection, org_id: Uuid, user_id: Option<Uuid>) -> Result<Vec<Member>> {
     let mut query = memberships::table
         .inner_join(users::table)
         .filter(memberships::organization_id.eq(org_id))
-        .order((
-            users::last_name.asc(),
-            users::first_name.asc(),
-            users::id.asc(),
-        ))
+        .order((users::last_name.asc(), users::first_name.asc(), users::id.asc()))
         .select((
             users::id,
             users::email,
@@ -106,11 +87,7 @@ async fn load(
 }
 
 /// The members of an organization.
-pub async fn list(
-    conn: &mut AsyncPgConnection,
-    actor: &Actor,
-    org_id: Uuid,
-) -> Result<Vec<Member>> {
+pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, org_id: Uuid) -> Result<Vec<Member>> {
     authz::authorize(conn, actor, org_id, Permission::ManageMembers).await?;
     load(conn, org_id, None).await
 }
@@ -145,13 +122,11 @@ async fn check_permissions(
                 "permission_not_available",
                 format!("{name} is not available in this organization"),
             )),
-            Some(p) if granter.as_ref().is_some_and(|g| !authz::may_grant(g, p)) => {
-                v.push(FieldError::new(
-                    field,
-                    "permission_not_held",
-                    format!("You cannot give {name}, which you do not hold yourself"),
-                ))
-            }
+            Some(p) if granter.as_ref().is_some_and(|g| !authz::may_grant(g, p)) => v.push(FieldError::new(
+                field,
+                "permission_not_held",
+                format!("You cannot give {name}, which you do not hold yourself"),
+            )),
             Some(p) => out.push(p),
         }
     }
@@ -239,11 +214,7 @@ pub struct UpdateInput {
     pub active: Option<bool>,
 }
 
-async fn other_active_administrators(
-    conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-    except: Uuid,
-) -> Result<i64> {
+async fn other_active_administrators(conn: &mut AsyncPgConnection, org_id: Uuid, except: Uuid) -> Result<i64> {
     Ok(memberships::table
         .filter(memberships::organization_id.eq(org_id))
         .filter(memberships::user_id.ne(except))
@@ -289,7 +260,11 @@ pub async fn update(
             .await
             .optional()?
             .ok_or(Error::not_found("member"))?;
-        let (old_role, old_perms, old_active) = (Role::from_db(&current.0), authz::parse_permissions(&current.1), current.2);
+        let (old_role, old_perms, old_active) = (
+            Role::from_db(&current.0),
+            authz::parse_permissions(&current.1),
+            current.2,
+        );
         let role = input.role.unwrap_or(old_role);
         let active = input.active.unwrap_or(old_active);
         let perms = permissions.clone().unwrap_or_else(|| old_perms.clone());
@@ -299,7 +274,9 @@ pub async fn update(
             return Err(last_administrator());
         }
         diesel::update(
-            memberships::table.filter(memberships::organization_id.eq(org_id)).filter(memberships::user_id.eq(user_id)),
+            memberships::table
+                .filter(memberships::organization_id.eq(org_id))
+                .filter(memberships::user_id.eq(user_id)),
         )
         .set((
             memberships::role.eq(role.as_str()),
@@ -323,19 +300,16 @@ pub async fn update(
             }),
         )
         .await?;
-        load(conn, org_id, Some(user_id)).await?.pop().ok_or(Error::not_found("member"))
+        load(conn, org_id, Some(user_id))
+            .await?
+            .pop()
+            .ok_or(Error::not_found("member"))
     })
     .await
 }
 
 /// Removes a member from the organization (the account remains).
-pub async fn remove(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
-    actor: &Actor,
-    org_id: Uuid,
-    user_id: Uuid,
-) -> Result<()> {
+pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org_id: Uuid, user_id: Uuid) -> Result<()> {
     let access = authz::authorize(conn, actor, org_id, Permission::ManageMembers).await?;
     let now = ctx.now();
     conn.transaction(async |conn| {
@@ -348,8 +322,7 @@ pub async fn remove(
             .await
             .optional()?
             .ok_or(Error::not_found("member"))?;
-        if role == "administrator" && other_active_administrators(conn, org_id, user_id).await? == 0
-        {
+        if role == "administrator" && other_active_administrators(conn, org_id, user_id).await? == 0 {
             return Err(last_administrator());
         }
         diesel::delete(

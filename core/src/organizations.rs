@@ -1,9 +1,7 @@
 //! Organizations: the vendor, partners and customers are all organizations.
 
 use chrono::{DateTime, Utc};
-use diesel::{
-    ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
-};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
@@ -138,23 +136,13 @@ pub async fn create_own(
 ) -> Result<Organization> {
     let mut v = Validator::new();
     let name = v.check(required_text("name", &input.name, 200));
-    let country = match input
-        .country
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
+    let country = match input.country.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(c) => v.check(CountryCode::parse(c).map(Some)),
         None => Some(None),
     };
     let language = v.check(Language::parse(input.language.as_deref().unwrap_or("en")));
     let website = v.check(optional_website("website", input.website.as_deref()));
-    let affiliate = match input
-        .affiliate_code
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
+    let affiliate = match input.affiliate_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(code) => {
             let partner: Option<Uuid> = partners::table
                 .filter(partners::affiliate_code.eq(code.to_ascii_uppercase()))
@@ -191,11 +179,7 @@ pub async fn create_own(
                 country,
                 language,
                 website: website.as_deref(),
-                signup_origin: if affiliate.is_some() {
-                    "affiliate"
-                } else {
-                    "direct"
-                },
+                signup_origin: if affiliate.is_some() { "affiliate" } else { "direct" },
                 affiliate_partner_id: affiliate,
                 ..Default::default()
             },
@@ -218,11 +202,7 @@ pub async fn create_own(
 }
 
 /// An organization's details, for anyone who may see it.
-pub async fn get(
-    conn: &mut AsyncPgConnection,
-    actor: &Actor,
-    org_id: Uuid,
-) -> Result<Organization> {
+pub async fn get(conn: &mut AsyncPgConnection, actor: &Actor, org_id: Uuid) -> Result<Organization> {
     authz::authorize(conn, actor, org_id, Permission::ViewOrganization).await?;
     find(conn, org_id).await
 }

@@ -2,9 +2,7 @@
 //! partner records it creates.
 
 use chrono::{DateTime, Utc};
-use diesel::{
-    ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
-};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -15,10 +13,7 @@ use crate::{
     audit::{self, Who},
     authz::{self, Access, Actor, Permission},
     config::Config,
-    domain::{
-        CommissionRate, CountryCode, Email, Language, fixed2, optional_text, optional_website,
-        required_text,
-    },
+    domain::{CommissionRate, CountryCode, Email, Language, fixed2, optional_text, optional_website, required_text},
     error::{Validator, validated},
     mail::{self, EmailKind},
     organizations,
@@ -142,10 +137,7 @@ async fn current_partner(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<O
         .optional()?)
 }
 
-async fn open_request(
-    conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-) -> Result<Option<PartnerRequest>> {
+async fn open_request(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<Option<PartnerRequest>> {
     Ok(partner_requests::table
         .filter(partner_requests::organization_id.eq(org_id))
         .filter(partner_requests::status.eq("open"))
@@ -226,19 +218,13 @@ pub(crate) async fn queue_received_email(
         &format!("partner_request.received:{}", request.id),
         &to,
         lang,
-        EmailKind::PartnerRequestReceived {
-            request_id: request.id,
-        },
+        EmailKind::PartnerRequestReceived { request_id: request.id },
     )
     .await
 }
 
 async fn org_language(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<Language> {
-    let lang: String = orgs::table
-        .find(org_id)
-        .select(orgs::language)
-        .first(conn)
-        .await?;
+    let lang: String = orgs::table.find(org_id).select(orgs::language).first(conn).await?;
     Ok(Language::from_db(&lang))
 }
 
@@ -297,10 +283,7 @@ pub async fn list_requests(
 ) -> Result<Vec<PartnerRequest>> {
     authz::authorize_vendor(conn, actor, Permission::VendorSales).await?;
     let mut query = partner_requests::table
-        .order((
-            partner_requests::created_at.asc(),
-            partner_requests::id.asc(),
-        ))
+        .order((partner_requests::created_at.asc(), partner_requests::id.asc()))
         .select(PartnerRequest::as_select())
         .into_boxed();
     if let Some(status) = status {
@@ -317,11 +300,7 @@ pub async fn list_requests(
 }
 
 /// One request: for the sales team, or for the organization that made it.
-pub async fn get_request(
-    conn: &mut AsyncPgConnection,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<PartnerRequest> {
+pub async fn get_request(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid) -> Result<PartnerRequest> {
     let request: Option<PartnerRequest> = partner_requests::table
         .find(id)
         .select(PartnerRequest::as_select())
@@ -332,13 +311,7 @@ pub async fn get_request(
         Ok(_) => request.ok_or(Error::not_found("partner request")),
         Err(_) => {
             let request = request.ok_or_else(Error::forbidden)?;
-            authz::authorize(
-                conn,
-                actor,
-                request.organization_id,
-                Permission::RequestPartnerStatus,
-            )
-            .await?;
+            authz::authorize(conn, actor, request.organization_id, Permission::RequestPartnerStatus).await?;
             Ok(request)
         }
     }
@@ -399,10 +372,7 @@ pub(crate) async fn insert_partner(
 ) -> Result<Partner> {
     let (partner_code, affiliate_code) = match codes {
         Some((p, a)) => (p.to_owned(), a.to_owned()),
-        None => (
-            unused_code(conn, false).await?,
-            unused_code(conn, true).await?,
-        ),
+        None => (unused_code(conn, false).await?, unused_code(conn, true).await?),
     };
     let partner = diesel::insert_into(partners::table)
         .values((
@@ -446,10 +416,7 @@ pub async fn approve(
     let now = ctx.now();
     conn.transaction(async |conn| {
         let request = lock_open_request(conn, id).await?;
-        if current_partner(conn, request.organization_id)
-            .await?
-            .is_some()
-        {
+        if current_partner(conn, request.organization_id).await?.is_some() {
             return Err(Error::conflict(
                 "already_partner",
                 None,
@@ -488,9 +455,7 @@ pub async fn approve(
             conn,
             now,
             &request,
-            EmailKind::PartnerRequestApproved {
-                request_id: request.id,
-            },
+            EmailKind::PartnerRequestApproved { request_id: request.id },
         )
         .await?;
         Ok((request, partner))
@@ -516,9 +481,7 @@ pub async fn reject(
             conn,
             now,
             &request,
-            EmailKind::PartnerRequestRejected {
-                request_id: request.id,
-            },
+            EmailKind::PartnerRequestRejected { request_id: request.id },
         )
         .await?;
         Ok(request)
@@ -588,10 +551,7 @@ pub struct PartnerSummary {
     pub country: Option<String>,
 }
 
-pub async fn list_partners(
-    conn: &mut AsyncPgConnection,
-    actor: &Actor,
-) -> Result<Vec<PartnerSummary>> {
+pub async fn list_partners(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<PartnerSummary>> {
     authz::authorize_vendor(conn, actor, Permission::VendorSales).await?;
     let rows: Vec<(Partner, String, Option<String>)> = partners::table
         .inner_join(orgs::table)
@@ -601,11 +561,7 @@ pub async fn list_partners(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(partner, name, country)| PartnerSummary {
-            partner,
-            name,
-            country,
-        })
+        .map(|(partner, name, country)| PartnerSummary { partner, name, country })
         .collect())
 }
 
@@ -621,9 +577,7 @@ pub async fn update_terms(
     let access = authz::authorize_vendor(conn, actor, Permission::VendorSales).await?;
     let mut v = Validator::new();
     let rate = match default_commission_rate {
-        Some(raw) => v.check(
-            CommissionRate::parse_field("default_commission_rate", raw).map(|r| Some(r.value())),
-        ),
+        Some(raw) => v.check(CommissionRate::parse_field("default_commission_rate", raw).map(|r| Some(r.value()))),
         None => Some(None),
     };
     if let Some(s) = status
@@ -661,7 +615,10 @@ pub async fn update_terms(
         audit::record(
             conn,
             now,
-            Who { on_behalf_of: Some(org_id), ..Who::from(&access) },
+            Who {
+                on_behalf_of: Some(org_id),
+                ..Who::from(&access)
+            },
             "partner.terms_updated",
             "partner",
             org_id,

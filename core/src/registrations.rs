@@ -30,12 +30,7 @@ fn link_token(ctx: &Ctx, id: Uuid, generation: i32) -> String {
 
 /// Sends a registration link to `email`. Asking again while a link is still valid sends
 /// a fresh link and retires the previous one.
-pub async fn start(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
-    email: &str,
-    language: Option<&str>,
-) -> Result<()> {
+pub async fn start(conn: &mut AsyncPgConnection, ctx: &Ctx, email: &str, language: Option<&str>) -> Result<()> {
     let mut v = Validator::new();
     let email = v.check(Email::parse(email));
     let language = v.check(Language::parse(language.unwrap_or("en")));
@@ -101,9 +96,7 @@ pub async fn start(
             &format!("partner_registration.link:{id}:{generation}"),
             &email,
             language,
-            EmailKind::PartnerRegistrationLink {
-                registration_id: id,
-            },
+            EmailKind::PartnerRegistrationLink { registration_id: id },
         )
         .await
     })
@@ -119,21 +112,14 @@ pub struct Registration {
     pub expires_at: DateTime<Utc>,
 }
 
-async fn open(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
-    token: &str,
-    lock: bool,
-) -> Result<Registration> {
-    let query = reg::table
-        .filter(reg::token_hash.eq(tokens::hash(token)))
-        .select((
-            reg::id,
-            reg::email,
-            reg::language,
-            reg::expires_at,
-            reg::completed_at,
-        ));
+async fn open(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, lock: bool) -> Result<Registration> {
+    let query = reg::table.filter(reg::token_hash.eq(tokens::hash(token))).select((
+        reg::id,
+        reg::email,
+        reg::language,
+        reg::expires_at,
+        reg::completed_at,
+    ));
     type Row = (Uuid, String, String, DateTime<Utc>, Option<DateTime<Utc>>);
     let row: Option<Row> = if lock {
         query.for_update().first(conn).await.optional()?
@@ -192,12 +178,7 @@ pub struct Completed {
 
 /// Completes a registration: account, organization (administrator), open partner
 /// request; then a confirmation e-mail and the request acknowledgement.
-pub async fn complete(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
-    token: &str,
-    input: CompleteInput,
-) -> Result<Completed> {
+pub async fn complete(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, input: CompleteInput) -> Result<Completed> {
     let registration = open(conn, ctx, token, false).await?;
     let mut v = Validator::new();
     let first_name = v.check(required_text("first_name", &input.first_name, 100));

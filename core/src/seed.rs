@@ -106,17 +106,37 @@ pub async fn is_empty(conn: &mut AsyncPgConnection) -> Result<bool> {
     Ok(n == 0)
 }
 
+/// The people in the seed who have a password, with what they are for.
+pub fn logins(seed: &Seed) -> Vec<Login> {
+    let people = seed
+        .vendor
+        .staff
+        .iter()
+        .chain(seed.partners.iter().flat_map(|p| {
+            p.organization
+                .staff
+                .iter()
+                .chain(p.customers.iter().flat_map(|c| c.organization.staff.iter()))
+        }))
+        .chain(seed.partner_requests.iter().flat_map(|r| r.organization.staff.iter()));
+    people
+        .filter_map(|p| {
+            p.password.as_ref().map(|pw| Login {
+                email: p.email.clone(),
+                password: pw.clone(),
+                description: p.description.clone().unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
 pub fn parse(json_text: &str) -> Result<Seed> {
     serde_json::from_str(json_text).map_err(|e| bad("seed file", e))
 }
 
 /// Loads the seed into an empty database in one transaction. Returns the logins, or
 /// `None` when the database already holds data.
-pub async fn load(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
-    seed: &Seed,
-) -> Result<Option<Vec<Login>>> {
+pub async fn load(conn: &mut AsyncPgConnection, ctx: &Ctx, seed: &Seed) -> Result<Option<Vec<Login>>> {
     if !is_empty(conn).await? {
         return Ok(None);
     }
@@ -132,18 +152,11 @@ pub async fn load(
                 .iter()
                 .chain(p.customers.iter().flat_map(|c| c.organization.staff.iter()))
         }))
-        .chain(
-            seed.partner_requests
-                .iter()
-                .flat_map(|r| r.organization.staff.iter()),
-        );
+        .chain(seed.partner_requests.iter().flat_map(|r| r.organization.staff.iter()));
     for person in people {
         if let Some(pw) = &person.password {
             let parsed = Password::parse(pw).map_err(|e| bad(&person.email, e.message))?;
-            hashes.insert(
-                person.email.clone(),
-                accounts::hash_password(&parsed).await?,
-            );
+            hashes.insert(person.email.clone(), accounts::hash_password(&parsed).await?);
         }
     }
     let now = ctx.now();
@@ -154,8 +167,7 @@ pub async fn load(
             add_people(conn, ctx, vendor, &seed.vendor.staff, &hashes, &mut logins).await?;
 
             for p in &seed.partners {
-                let org =
-                    create_org(conn, ctx, &p.organization, "partner_registration", false).await?;
+                let org = create_org(conn, ctx, &p.organization, "partner_registration", false).await?;
                 let rate = CommissionRate::parse(&p.default_commission_rate)
                     .map_err(|e| bad(&p.organization.name, e.message))?;
                 partners::insert_partner(
@@ -173,10 +185,9 @@ pub async fn load(
                 .await?;
                 add_people(conn, ctx, org, &p.organization.staff, &hashes, &mut logins).await?;
                 for c in &p.customers {
-                    let customer =
-                        create_org(conn, ctx, &c.organization, "created_by_partner", false).await?;
-                    let rate = CommissionRate::parse(&c.commission_rate)
-                        .map_err(|e| bad(&c.organization.name, e.message))?;
+                    let customer = create_org(conn, ctx, &c.organization, "created_by_partner", false).await?;
+                    let rate =
+                        CommissionRate::parse(&c.commission_rate).map_err(|e| bad(&c.organization.name, e.message))?;
                     let granted: Vec<Option<String>> = Permission::DELEGABLE
                         .iter()
                         .map(|p| Some(p.as_str().to_owned()))
@@ -201,15 +212,7 @@ pub async fn load(
                             .execute(conn)
                             .await?;
                     }
-                    add_people(
-                        conn,
-                        ctx,
-                        customer,
-                        &c.organization.staff,
-                        &hashes,
-                        &mut logins,
-                    )
-                    .await?;
+                    add_people(conn, ctx, customer, &c.organization.staff, &hashes, &mut logins).await?;
                 }
             }
 
@@ -224,8 +227,7 @@ pub async fn load(
                     .ok_or_else(|| bad(&r.organization.name, "needs a requester"))?;
                 let requester_id = accounts::find_user_by_email(
                     conn,
-                    &Email::parse(&requester.email)
-                        .map_err(|e| bad(&requester.email, e.message))?,
+                    &Email::parse(&requester.email).map_err(|e| bad(&requester.email, e.message))?,
                 )
                 .await?
                 .ok_or_else(|| bad(&requester.email, "missing"))?
@@ -244,14 +246,8 @@ pub async fn load(
                     &mut v,
                 );
                 v.finish()?;
-                let request = partners::insert_request(
-                    conn,
-                    now,
-                    org,
-                    requester_id,
-                    &crate::error::validated(valid),
-                )
-                .await?;
+                let request =
+                    partners::insert_request(conn, now, org, requester_id, &crate::error::validated(valid)).await?;
                 audit::record(
                     conn,
                     now,
@@ -292,8 +288,7 @@ async fn create_org(
         .map(CountryCode::parse)
         .transpose()
         .map_err(|e| bad(&o.name, e.message))?;
-    let language = Language::parse(o.language.as_deref().unwrap_or("en"))
-        .map_err(|e| bad(&o.name, e.message))?;
+    let language = Language::parse(o.language.as_deref().unwrap_or("en")).map_err(|e| bad(&o.name, e.message))?;
     let org = organizations::insert(
         conn,
         ctx.now(),
@@ -323,8 +318,7 @@ async fn add_people(
     let now = ctx.now();
     for p in people {
         let email = Email::parse(&p.email).map_err(|e| bad(&p.email, e.message))?;
-        let language = Language::parse(p.language.as_deref().unwrap_or("en"))
-            .map_err(|e| bad(&p.email, e.message))?;
+        let language = Language::parse(p.language.as_deref().unwrap_or("en")).map_err(|e| bad(&p.email, e.message))?;
         let user = match accounts::find_user_by_email(conn, &email).await? {
             Some(user) => user,
             None => {
@@ -348,21 +342,9 @@ async fn add_people(
         let permissions = p
             .permissions
             .iter()
-            .map(|name| {
-                Permission::parse(name)
-                    .ok_or_else(|| bad(&p.email, format!("unknown permission {name}")))
-            })
+            .map(|name| Permission::parse(name).ok_or_else(|| bad(&p.email, format!("unknown permission {name}"))))
             .collect::<Result<Vec<_>>>()?;
-        organizations::insert_membership(
-            conn,
-            now,
-            org,
-            user.id,
-            role,
-            &permissions,
-            p.extension.as_deref(),
-        )
-        .await?;
+        organizations::insert_membership(conn, now, org, user.id, role, &permissions, p.extension.as_deref()).await?;
         if let Some(password) = &p.password {
             logins.push(Login {
                 email: email.to_string(),

@@ -48,12 +48,7 @@ fn mac(secret: &[u8], parts: &[&[u8]]) -> HmacSha256 {
 pub fn link_token(secret: &[u8], purpose: &str, id: Uuid, generation: i32) -> String {
     let tag = mac(
         secret,
-        &[
-            b"link",
-            purpose.as_bytes(),
-            id.as_bytes(),
-            &generation.to_be_bytes(),
-        ],
+        &[b"link", purpose.as_bytes(), id.as_bytes(), &generation.to_be_bytes()],
     )
     .finalize()
     .into_bytes();
@@ -86,10 +81,7 @@ mod tests {
         assert_ne!(a, link_token(b"secret-b", "registration", id, 1));
         assert_ne!(a, link_token(b"secret-a", "invitation", id, 1));
         assert_ne!(a, link_token(b"secret-a", "registration", id, 2));
-        assert_ne!(
-            a,
-            link_token(b"secret-a", "registration", Uuid::now_v7(), 1)
-        );
+        assert_ne!(a, link_token(b"secret-a", "registration", Uuid::now_v7(), 1));
         assert_eq!(a.len(), 43);
     }
 
@@ -110,10 +102,9 @@ mod tests {
         );
         let code = random_code(8);
         assert_eq!(code.len(), 8);
-        assert!(code.chars().all(|c| c.is_ascii_alphanumeric()
-            && c != 'O'
-            && c != '0'
-            && c != 'I'
-            && c != '1'));
+        assert!(
+            code.chars()
+                .all(|c| c.is_ascii_alphanumeric() && c != 'O' && c != '0' && c != 'I' && c != '1')
+        );
     }
 }

@@ -27,12 +27,7 @@ struct BearerToken(Bearer);
 
 /// The portal session cookie set by POST /api/auth/login.
 #[derive(SecurityScheme)]
-#[oai(
-    rename = "sessionCookie",
-    ty = "api_key",
-    key_name = "pd_session",
-    key_in = "cookie"
-)]
+#[oai(rename = "sessionCookie", ty = "api_key", key_name = "pd_session", key_in = "cookie")]
 #[allow(dead_code)]
 struct SessionCookie(ApiKey);
 
@@ -55,10 +50,7 @@ fn cookie_value(req: &Request, name: &str) -> Option<String> {
         })
 }
 
-pub(crate) async fn principal_from(
-    req: &Request,
-    state: &AppState,
-) -> Result<Option<Principal>, ApiError> {
+pub(crate) async fn principal_from(req: &Request, state: &AppState) -> Result<Option<Principal>, ApiError> {
     let mut conn = state.conn().await?;
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
         let value = value.to_str().unwrap_or_default();
@@ -71,14 +63,10 @@ pub(crate) async fn principal_from(
                     "Use `Authorization: Bearer <token>`",
                 ))
             })?;
-        return Ok(Some(
-            accounts::resolve_bearer(&mut conn, &state.ctx, token).await?,
-        ));
+        return Ok(Some(accounts::resolve_bearer(&mut conn, &state.ctx, token).await?));
     }
     match cookie_value(req, SESSION_COOKIE) {
-        Some(raw) => Ok(Some(
-            accounts::resolve_session(&mut conn, &state.ctx, &raw).await?,
-        )),
+        Some(raw) => Ok(Some(accounts::resolve_session(&mut conn, &state.ctx, &raw).await?)),
         None => Ok(None),
     }
 }
@@ -119,9 +107,7 @@ impl<'a> ApiExtractor<'a> for Auth {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let state = req
-            .data::<AppState>()
-            .expect("AppState is attached to every route");
+        let state = req.data::<AppState>().expect("AppState is attached to every route");
         let principal = principal_from(req, state).await?.ok_or_else(|| {
             ApiError::from(CoreError::unauthenticated(
                 "authentication_required",
@@ -130,10 +116,7 @@ impl<'a> ApiExtractor<'a> for Auth {
         })?;
         let org = requested_org(req)?;
         let mut conn = state.conn().await?;
-        let actor = principal
-            .actor(&mut conn, org)
-            .await
-            .map_err(ApiError::from)?;
+        let actor = principal.actor(&mut conn, org).await.map_err(ApiError::from)?;
         Ok(Auth { principal, actor })
     }
 }

@@ -144,17 +144,9 @@ impl From<CoreError> for ApiError {
                 "not_found",
                 format!("The {resource} does not exist"),
             ),
-            CoreError::Unauthenticated { code, message } => {
-                Problem::new(StatusCode::UNAUTHORIZED, code, message)
-            }
-            CoreError::Forbidden { code, message } => {
-                Problem::new(StatusCode::FORBIDDEN, code, message)
-            }
-            CoreError::Conflict {
-                code,
-                field,
-                message,
-            } => Problem {
+            CoreError::Unauthenticated { code, message } => Problem::new(StatusCode::UNAUTHORIZED, code, message),
+            CoreError::Forbidden { code, message } => Problem::new(StatusCode::FORBIDDEN, code, message),
+            CoreError::Conflict { code, field, message } => Problem {
                 field,
                 ..Problem::new(StatusCode::CONFLICT, code, message)
             },
@@ -173,11 +165,7 @@ impl From<CoreError> for ApiError {
                             message: f.message,
                         })
                         .collect(),
-                    ..Problem::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "validation_failed",
-                        detail,
-                    )
+                    ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail)
                 }
             }
             CoreError::Internal(detail) => {
@@ -235,7 +223,7 @@ pub async fn to_problem(err: poem::Error) -> Response {
     let message = err.to_string();
     let problem = if err.is::<poem_openapi::error::ParseRequestPayloadError>() {
         body_problem(&message)
-    } else if err.is::<poem_openapi::error::ParseParamError>() {
+    } else if err.is::<poem_openapi::error::ParseParamError>() || err.is::<poem_openapi::error::ParsePathError>() {
         Problem::new(StatusCode::BAD_REQUEST, "invalid_parameter", message)
     } else if err.is::<poem_openapi::error::ContentTypeError>() {
         Problem::new(
@@ -266,11 +254,7 @@ fn generic_problem(status: StatusCode, message: &str) -> Problem {
     if status == StatusCode::NOT_FOUND {
         Problem::new(status, "not_found", "No such resource")
     } else if status == StatusCode::METHOD_NOT_ALLOWED {
-        Problem::new(
-            status,
-            "method_not_allowed",
-            "This method is not allowed here",
-        )
+        Problem::new(status, "method_not_allowed", "This method is not allowed here")
     } else if status.is_server_error() {
         tracing::error!(%message, "unhandled error");
         Problem::new(
@@ -309,9 +293,7 @@ fn extract_field(message: &str) -> Option<String> {
     for marker in ["field `", "field \"", "(field ", "field: "] {
         if let Some(start) = message.find(marker) {
             let rest = &message[start + marker.len()..];
-            let end = rest
-                .find(['`', '"', ')', ':', ' ', ','])
-                .unwrap_or(rest.len());
+            let end = rest.find(['`', '"', ')', ':', ' ', ',']).unwrap_or(rest.len());
             let name = rest[..end].trim();
             if !name.is_empty() {
                 return Some(name.to_owned());

@@ -21,6 +21,7 @@ use poem::{
 
 pub mod api;
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod pages;
 

@@ -1,5 +1,6 @@
-//! `partnerdesk-web`: `serve` (default) runs the web service; `migrate` brings the
-//! database up to date; `seed <file>` loads demo data into an empty database.
+//! `partnerdesk-web`: `serve` (default) runs the web service; `migrate` creates the
+//! database if needed and brings it up to date; `seed <file>` loads demo data into an
+//! empty database; `logins <file>` prints the demo logins.
 
 use std::sync::Arc;
 
@@ -20,39 +21,40 @@ async fn main() -> anyhow::Result<()> {
             db::migrate(&config.database_url).await?;
             println!(
                 "database {} ({})",
-                if created {
-                    "created and migrated"
-                } else {
-                    "migrated"
-                },
+                if created { "created and migrated" } else { "migrated" },
                 db::redact(&config.database_url)
             );
             Ok(())
         }
         Some("seed") => {
-            let path = args
-                .get(1)
-                .context("usage: partnerdesk-web seed <file.json>")?;
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
-            let seed = seed::parse(&text)?;
+            let seed = read_seed(args.get(1))?;
             let pool = db::pool(&config.database_url, 2)?;
             let mut conn = pool.get().await?;
             let ctx = Ctx::new(config, Clock::system());
             match seed::load(&mut conn, &ctx, &seed).await? {
-                Some(logins) => {
-                    println!("Demo data loaded. Logins:");
-                    for l in logins {
-                        println!("  {:<34} {:<18} {}", l.email, l.password, l.description);
-                    }
-                }
-                None => println!("The database already holds data; the seed was not loaded."),
+                Some(_) => println!("Demo data loaded."),
+                None => println!("The database already holds data; the demo data was not loaded again."),
+            }
+            Ok(())
+        }
+        Some("logins") => {
+            let seed = read_seed(args.get(1))?;
+            println!("Demo logins:");
+            for l in seed::logins(&seed) {
+                println!("  {:<28} {:<18} {}", l.email, l.password, l.description);
             }
             Ok(())
         }
         Some(other) => {
-            anyhow::bail!("unknown command {other:?}; use serve, migrate or seed <file>")
+            anyhow::bail!("unknown command {other:?}; use serve, migrate, seed <file> or logins <file>")
         }
     }
+}
+
+fn read_seed(path: Option<&String>) -> anyhow::Result<seed::Seed> {
+    let path = path.context("usage: partnerdesk-web seed|logins <file.json>")?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    Ok(seed::parse(&text)?)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -72,11 +74,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     tracing::info!(%addr, "web service listening");
     Server::new(TcpListener::bind(addr))
-        .run_with_graceful_shutdown(
-            app(state),
-            shutdown_signal(),
-            Some(std::time::Duration::from_secs(10)),
-        )
+        .run_with_graceful_shutdown(app(state), shutdown_signal(), Some(std::time::Duration::from_secs(10)))
         .await?;
     Ok(())
 }
@@ -85,8 +83,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

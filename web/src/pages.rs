@@ -17,14 +17,8 @@ pub fn routes() -> Route {
         .at("/", get(home))
         .at("/login", get(login_form).post(login))
         .at("/logout", poem::post(logout))
-        .at(
-            "/register/partner",
-            get(register_start_form).post(register_start),
-        )
-        .at(
-            "/register/partner/:token",
-            get(register_form).post(register_complete),
-        )
+        .at("/register/partner", get(register_start_form).post(register_start))
+        .at("/register/partner/:token", get(register_form).post(register_complete))
         .at("/password/:token", get(password_form).post(password_set))
         .at("/dev/mailbox", get(mailbox))
 }
@@ -35,11 +29,7 @@ fn page(state: &AppState, status: StatusCode, name: &str, mut ctx: Value) -> Res
         Ok(html) => Html(html).with_status(status).into_response(),
         Err(err) => {
             tracing::error!(%err, page = name, "rendering a page failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong on our side.",
-            )
-                .into_response()
+            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.").into_response()
         }
     }
 }
@@ -148,15 +138,11 @@ async fn login(state: Data<&AppState>, req: &Request, Form(form): Form<LoginForm
             json!({ "error": "The database is not reachable." }),
         );
     };
-    let ua = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
+    let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
     match accounts::login(&mut conn, &state.ctx, &form.email, &form.password, ua).await {
         Ok((_, raw)) => {
             let mut resp = redirect("/");
-            let cookie =
-                session_cookie(&state, &raw, state.ctx.config.session_ttl.as_secs() as i64);
+            let cookie = session_cookie(&state, &raw, state.ctx.config.session_ttl.as_secs() as i64);
             if let Ok(v) = cookie.parse() {
                 resp.headers_mut().insert(header::SET_COOKIE, v);
             }
@@ -200,18 +186,11 @@ struct StartForm {
 #[handler]
 async fn register_start(state: Data<&AppState>, Form(form): Form<StartForm>) -> Response {
     let result = match state.conn().await {
-        Ok(mut conn) => {
-            registrations::start(&mut conn, &state.ctx, &form.email, form.language.as_deref()).await
-        }
+        Ok(mut conn) => registrations::start(&mut conn, &state.ctx, &form.email, form.language.as_deref()).await,
         Err(_) => Err(CoreError::internal("no database connection")),
     };
     match result {
-        Ok(()) => page(
-            &state,
-            StatusCode::OK,
-            "register_sent",
-            json!({ "email": form.email }),
-        ),
+        Ok(()) => page(&state, StatusCode::OK, "register_sent", json!({ "email": form.email })),
         Err(e) => page(
             &state,
             status_of(&e),
@@ -360,15 +339,9 @@ struct PasswordForm {
 }
 
 #[handler]
-async fn password_set(
-    state: Data<&AppState>,
-    Path(token): Path<String>,
-    Form(form): Form<PasswordForm>,
-) -> Response {
+async fn password_set(state: Data<&AppState>, Path(token): Path<String>, Form(form): Form<PasswordForm>) -> Response {
     let result = match state.conn().await {
-        Ok(mut conn) => {
-            accounts::set_password_with_link(&mut conn, &state.ctx, &token, &form.password).await
-        }
+        Ok(mut conn) => accounts::set_password_with_link(&mut conn, &state.ctx, &token, &form.password).await,
         Err(_) => Err(CoreError::internal("no database connection")),
     };
     match result {

@@ -30,10 +30,7 @@ struct WorkerInfo {
 }
 
 /// Runs every queue until `shutdown` resolves, then lets running jobs finish.
-pub async fn run(
-    jc: JobContext,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+pub async fn run(jc: JobContext, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     run_named(jc, unique_name(), shutdown).await
 }
 

@@ -97,28 +97,18 @@ impl From<crate::Error> for JobError {
 }
 
 fn decode<J: Job>(payload: serde_json::Value) -> std::result::Result<J, JobError> {
-    serde_json::from_value(payload).map_err(|e| {
-        JobError::Permanent(format!(
-            "payload does not decode as a {} job: {e}",
-            J::QUEUE
-        ))
-    })
+    serde_json::from_value(payload)
+        .map_err(|e| JobError::Permanent(format!("payload does not decode as a {} job: {e}", J::QUEUE)))
 }
 
 /// Runs one job of `queue`. The one registry of job types and their handlers.
-pub async fn dispatch(
-    jc: &JobContext,
-    queue: &str,
-    payload: serde_json::Value,
-) -> std::result::Result<(), JobError> {
+pub async fn dispatch(jc: &JobContext, queue: &str, payload: serde_json::Value) -> std::result::Result<(), JobError> {
     match queue {
         SendEmail::QUEUE => {
             let job: SendEmail = decode(payload)?;
             crate::mail::deliver(jc, job.delivery_id).await
         }
-        other => Err(JobError::Permanent(format!(
-            "no handler for queue {other:?}"
-        ))),
+        other => Err(JobError::Permanent(format!("no handler for queue {other:?}"))),
     }
 }
 
@@ -188,19 +178,15 @@ struct MaxAttempts {
 
 /// Pushes a failed job's next attempt into the future (apalis re-fetches failed jobs
 /// whose `run_at` has passed, so this is the backoff). Returns whether attempts remain.
-pub async fn schedule_retry(
-    conn: &mut AsyncPgConnection,
-    job_id: &str,
-    attempt: i32,
-    delay: Duration,
-) -> Result<bool> {
-    let row: Option<MaxAttempts> =
-        sql_query("UPDATE apalis.jobs SET run_at = now() + make_interval(secs => $2) WHERE id = $1 RETURNING max_attempts")
-            .bind::<Text, _>(job_id)
-            .bind::<diesel::sql_types::Double, _>(delay.as_secs_f64())
-            .get_result(conn)
-            .await
-            .optional()?;
+pub async fn schedule_retry(conn: &mut AsyncPgConnection, job_id: &str, attempt: i32, delay: Duration) -> Result<bool> {
+    let row: Option<MaxAttempts> = sql_query(
+        "UPDATE apalis.jobs SET run_at = now() + make_interval(secs => $2) WHERE id = $1 RETURNING max_attempts",
+    )
+    .bind::<Text, _>(job_id)
+    .bind::<diesel::sql_types::Double, _>(delay.as_secs_f64())
+    .get_result(conn)
+    .await
+    .optional()?;
     Ok(row.is_some_and(|r| attempt < r.max_attempts))
 }
 
@@ -213,14 +199,9 @@ pub struct Pruned {
 
 /// Deletes finished jobs past their retention (done ones sooner than failed ones), their
 /// run records, and workers that have been silent for a day and hold no job.
-pub async fn prune(
-    conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
-    config: &Config,
-) -> Result<Pruned> {
+pub async fn prune(conn: &mut AsyncPgConnection, now: DateTime<Utc>, config: &Config) -> Result<Pruned> {
     let done_before = now - chrono::Duration::from_std(config.job_retention).unwrap_or_default();
-    let failed_before =
-        now - chrono::Duration::from_std(config.job_failed_retention).unwrap_or_default();
+    let failed_before = now - chrono::Duration::from_std(config.job_failed_retention).unwrap_or_default();
     let jobs = sql_query(
         "DELETE FROM apalis.jobs
          WHERE (status = 'Done' AND done_at < $1)
@@ -244,11 +225,7 @@ pub async fn prune(
     .bind::<Timestamptz, _>(now)
     .execute(conn)
     .await?;
-    Ok(Pruned {
-        jobs,
-        runs,
-        workers,
-    })
+    Ok(Pruned { jobs, runs, workers })
 }
 
 #[derive(QueryableByName)]

@@ -1,17 +1,13 @@
 //! What each e-mail is about (ids only) and how its template context is built from the
 //! current database state when the worker sends it.
 
-use diesel::{
-    ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl,
-};
+use diesel::{ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{
-    Ctx, Result, accounts, domain::fixed2, partners::affiliate_link, registrations, schema, tokens,
-};
+use crate::{Ctx, Result, accounts, domain::fixed2, partners::affiliate_link, registrations, schema, tokens};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -57,11 +53,7 @@ impl EmailKind {
 }
 
 /// The template context, or `None` when the subject no longer exists.
-pub(crate) async fn build(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
-    kind: &EmailKind,
-) -> Result<Option<Value>> {
+pub(crate) async fn build(conn: &mut AsyncPgConnection, ctx: &Ctx, kind: &EmailKind) -> Result<Option<Value>> {
     let portal_url = ctx.config.url("/");
     let base = |mut v: Value| {
         v["portal_url"] = json!(portal_url);
@@ -77,9 +69,7 @@ pub(crate) async fn build(
                 .first(conn)
                 .await
                 .optional()?;
-            row.and_then(|(company, contact_name)| {
-                base(json!({ "company": company, "contact_name": contact_name }))
-            })
+            row.and_then(|(company, contact_name)| base(json!({ "company": company, "contact_name": contact_name })))
         }
         EmailKind::PartnerRequestApproved { request_id } => {
             use schema::{partner_requests as r, partners as p};
@@ -96,17 +86,15 @@ pub(crate) async fn build(
                 .first::<(String, String, String, String, rust_decimal::Decimal)>(conn)
                 .await
                 .optional()?;
-            row.and_then(
-                |(company, contact_name, partner_code, affiliate_code, rate)| {
-                    base(json!({
-                        "company": company,
-                        "contact_name": contact_name,
-                        "partner_code": partner_code,
-                        "affiliate_link": affiliate_link(&ctx.config, &affiliate_code),
-                        "commission_rate": fixed2(rate),
-                    }))
-                },
-            )
+            row.and_then(|(company, contact_name, partner_code, affiliate_code, rate)| {
+                base(json!({
+                    "company": company,
+                    "contact_name": contact_name,
+                    "partner_code": partner_code,
+                    "affiliate_link": affiliate_link(&ctx.config, &affiliate_code),
+                    "commission_rate": fixed2(rate),
+                }))
+            })
         }
         EmailKind::PartnerRequestRejected { request_id } => {
             use schema::partner_requests as r;
@@ -129,12 +117,7 @@ pub(crate) async fn build(
                 .await
                 .optional()?;
             row.and_then(|(generation, expires_at)| {
-                let token = tokens::link_token(
-                    ctx.secret(),
-                    registrations::LINK_PURPOSE,
-                    *registration_id,
-                    generation,
-                );
+                let token = tokens::link_token(ctx.secret(), registrations::LINK_PURPOSE, *registration_id, generation);
                 base(json!({
                     "link": ctx.config.url(&format!("/register/partner/{token}")),
                     "expires_at": expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),

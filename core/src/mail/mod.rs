@@ -9,8 +9,7 @@ use std::{path::Path, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use diesel::{
-    BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable,
-    SelectableHelper,
+    BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use lettre::{
@@ -122,9 +121,7 @@ impl Templates {
                 .map_err(|e| Error::internal(format!("rendering {template}: {e:#}")))
         };
         Ok(Rendered {
-            subject: render(self.localized(name, "subject", "txt", lang))?
-                .trim()
-                .to_owned(),
+            subject: render(self.localized(name, "subject", "txt", lang))?.trim().to_owned(),
             text: render(self.localized(name, "body", "txt", lang))?,
             html: render(self.localized(name, "body", "html", lang))?,
         })
@@ -230,11 +227,7 @@ const CLAIM_TTL: chrono::Duration = chrono::Duration::minutes(10);
 /// The `send_email` job: claim the delivery, build and render it, send, mark sent.
 pub async fn deliver(jc: &JobContext, delivery_id: Uuid) -> std::result::Result<(), JobError> {
     let now = jc.ctx.now();
-    let mut conn = jc
-        .pool
-        .get()
-        .await
-        .map_err(|e| JobError::Retry(e.to_string()))?;
+    let mut conn = jc.pool.get().await.map_err(|e| JobError::Retry(e.to_string()))?;
 
     let claimed: Option<Delivery> = diesel::update(
         email_deliveries::table
@@ -318,30 +311,21 @@ async fn send_claimed(
         return Ok(Outcome::Skipped);
     };
     let lang = Language::from_db(&delivery.language);
-    let rendered = jc
-        .mailer
-        .templates
-        .render_email(&delivery.template, lang, &context)?;
+    let rendered = jc.mailer.templates.render_email(&delivery.template, lang, &context)?;
     let message_id = format!("<{}@partnerdesk>", delivery.id);
     let now = jc.ctx.now();
 
     match &jc.mailer.transport {
         Transport::Smtp(smtp) => {
             let to: Mailbox = delivery.recipient.parse().map_err(|e| {
-                JobError::Permanent(format!(
-                    "recipient {:?} is not a mailbox: {e}",
-                    delivery.recipient
-                ))
+                JobError::Permanent(format!("recipient {:?} is not a mailbox: {e}", delivery.recipient))
             })?;
             let message = Message::builder()
                 .from(jc.mailer.from.clone())
                 .to(to)
                 .subject(rendered.subject)
                 .message_id(Some(message_id))
-                .multipart(MultiPart::alternative_plain_html(
-                    rendered.text,
-                    rendered.html,
-                ))
+                .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))
                 .map_err(|e| JobError::Permanent(format!("building the message: {e}")))?;
             smtp.send(message).await.map_err(|e| {
                 if e.is_permanent() {
@@ -407,11 +391,7 @@ pub struct OutboxMessage {
 }
 
 /// The development outbox, newest first, optionally for one recipient.
-pub async fn outbox(
-    conn: &mut AsyncPgConnection,
-    recipient: Option<&str>,
-    limit: i64,
-) -> Result<Vec<OutboxMessage>> {
+pub async fn outbox(conn: &mut AsyncPgConnection, recipient: Option<&str>, limit: i64) -> Result<Vec<OutboxMessage>> {
     let mut query = mailbox::table
         .order(mailbox::created_at.desc())
         .limit(limit.clamp(1, 500))

@@ -40,8 +40,7 @@ fn server_url() -> String {
 fn migrations_fingerprint() -> String {
     let mut hasher = Sha256::new();
     let ours: Vec<Box<dyn diesel::migration::Migration<diesel::pg::Pg>>> =
-        MigrationSource::<diesel::pg::Pg>::migrations(&db::MIGRATIONS)
-            .expect("embedded migrations");
+        MigrationSource::<diesel::pg::Pg>::migrations(&db::MIGRATIONS).expect("embedded migrations");
     for m in &ours {
         hasher.update(m.name().to_string().as_bytes());
     }
@@ -66,11 +65,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p))
-            } else {
-                out.push(p)
-            }
+            if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
         }
     }
     out
@@ -81,25 +76,22 @@ fn pid_alive(pid: u32) -> bool {
 }
 
 async fn database_names(conn: &mut AsyncPgConnection, prefix: &str) -> Vec<String> {
-    let rows: Vec<Name> =
-        sql_query("SELECT datname AS name FROM pg_database WHERE datname LIKE $1")
-            .bind::<Text, _>(format!("{prefix}%"))
-            .load(conn)
-            .await
-            .expect("listing databases");
+    let rows: Vec<Name> = sql_query("SELECT datname AS name FROM pg_database WHERE datname LIKE $1")
+        .bind::<Text, _>(format!("{prefix}%"))
+        .load(conn)
+        .await
+        .expect("listing databases");
     rows.into_iter().map(|r| r.name).collect()
 }
 
 async fn ensure_template(admin_url: &str) -> String {
     let template = format!("{TEMPLATE_PREFIX}{}", migrations_fingerprint());
-    let mut conn = AsyncPgConnection::establish(admin_url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "tests need PostgreSQL at {} ({e}); run them with `just test`",
-                db::redact(admin_url)
-            )
-        });
+    let mut conn = AsyncPgConnection::establish(admin_url).await.unwrap_or_else(|e| {
+        panic!(
+            "tests need PostgreSQL at {} ({e}); run them with `just test`",
+            db::redact(admin_url)
+        )
+    });
     sql_query("SELECT pg_advisory_lock(7242002)")
         .execute(&mut conn)
         .await
@@ -189,11 +181,7 @@ impl TestDb {
             }
         }
         let url = db::with_database(&admin_url, &name).expect("test database url");
-        TestDb {
-            url,
-            name,
-            admin_url,
-        }
+        TestDb { url, name, admin_url }
     }
 
     pub fn name(&self) -> &str {

@@ -57,9 +57,7 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding the SMTP sink");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding the SMTP sink");
         let addr = listener.local_addr().expect("sink address");
         let shared = Arc::new(Shared::default());
         let accept = shared.clone();
@@ -107,11 +105,7 @@ impl SmtpSink {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.shared.arrived.notified();
-            let matching: Vec<ReceivedMail> = self
-                .messages()
-                .into_iter()
-                .filter(|m| predicate(m))
-                .collect();
+            let matching: Vec<ReceivedMail> = self.messages().into_iter().filter(|m| predicate(m)).collect();
             if matching.len() >= count {
                 return matching;
             }
@@ -133,8 +127,7 @@ impl SmtpSink {
         let address = address.to_lowercase();
         let found = self
             .wait_for(1, Duration::from_secs(15), |m| {
-                m.envelope_to.iter().any(|t| t.to_lowercase() == address)
-                    && m.subject.contains(subject)
+                m.envelope_to.iter().any(|t| t.to_lowercase() == address) && m.subject.contains(subject)
             })
             .await;
         found.into_iter().next().expect("one e-mail")
@@ -201,9 +194,7 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> 
             let mail = ReceivedMail {
                 envelope_from: from.clone(),
                 envelope_to: to.clone(),
-                message_id: parsed
-                    .as_ref()
-                    .and_then(|m| m.message_id().map(str::to_owned)),
+                message_id: parsed.as_ref().and_then(|m| m.message_id().map(str::to_owned)),
                 subject: parsed
                     .as_ref()
                     .and_then(|m| m.subject().map(str::to_owned))
@@ -227,9 +218,7 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> 
             write.write_all(b"221 2.0.0 bye\r\n").await?;
             return Ok(());
         } else {
-            write
-                .write_all(b"502 5.5.2 command not implemented\r\n")
-                .await?;
+            write.write_all(b"502 5.5.2 command not implemented\r\n").await?;
         }
     }
 }

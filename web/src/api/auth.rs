@@ -11,6 +11,7 @@ use super::{ApiTags, Created, NoContent};
 use crate::{
     AppState,
     auth::{Auth, SESSION_COOKIE},
+    body::Body,
     error::ApiResult,
 };
 
@@ -123,11 +124,7 @@ impl From<MembershipSummary> for MembershipView {
             organization_id: m.organization_id,
             organization_name: m.organization_name,
             role: m.role.as_str().into(),
-            permissions: m
-                .permissions
-                .iter()
-                .map(|p| p.as_str().to_owned())
-                .collect(),
+            permissions: m.permissions.iter().map(|p| p.as_str().to_owned()).collect(),
         }
     }
 }
@@ -215,9 +212,7 @@ pub(crate) fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -
     } else {
         ""
     };
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
-    )
+    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
 }
 
 fn user_agent(req: &Request) -> Option<String> {
@@ -234,11 +229,7 @@ impl AuthApi {
     /// The account has no organization yet; create one with POST /organizations, or
     /// register a partner company through /partner-registrations.
     #[oai(path = "/auth/signup", method = "post")]
-    async fn sign_up(
-        &self,
-        state: Data<&AppState>,
-        body: Json<SignUpRequest>,
-    ) -> ApiResult<Created<UserView>> {
+    async fn sign_up(&self, state: Data<&AppState>, body: Body<SignUpRequest>) -> ApiResult<Created<UserView>> {
         let mut conn = state.conn().await?;
         let b = body.0;
         let user = accounts::sign_up(
@@ -261,12 +252,7 @@ impl AuthApi {
     /// Sets the portal session cookie. A wrong password, an unknown e-mail address and a
     /// disabled account all get `invalid_credentials`.
     #[oai(path = "/auth/login", method = "post")]
-    async fn login(
-        &self,
-        state: Data<&AppState>,
-        req: &Request,
-        body: Json<LoginRequest>,
-    ) -> ApiResult<LoginResponse> {
+    async fn login(&self, state: Data<&AppState>, req: &Request, body: Body<LoginRequest>) -> ApiResult<LoginResponse> {
         let mut conn = state.conn().await?;
         let (session, raw) = accounts::login(
             &mut conn,
@@ -317,26 +303,16 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        body: Json<SwitchOrganizationRequest>,
+        body: Body<SwitchOrganizationRequest>,
     ) -> ApiResult<NoContent> {
         let mut conn = state.conn().await?;
-        accounts::switch_organization(
-            &mut conn,
-            &state.ctx,
-            &auth.principal,
-            body.0.organization_id,
-        )
-        .await?;
+        accounts::switch_organization(&mut conn, &state.ctx, &auth.principal, body.0.organization_id).await?;
         Ok(NoContent::NoContent)
     }
 
     /// List my API tokens
     #[oai(path = "/me/tokens", method = "get")]
-    async fn list_tokens(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-    ) -> ApiResult<Json<Vec<ApiTokenView>>> {
+    async fn list_tokens(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<ApiTokenView>>> {
         let mut conn = state.conn().await?;
         let tokens = accounts::list_api_tokens(&mut conn, &auth.principal).await?;
         Ok(Json(tokens.into_iter().map(Into::into).collect()))
@@ -350,7 +326,7 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        body: Json<CreateTokenRequest>,
+        body: Body<CreateTokenRequest>,
     ) -> ApiResult<Created<CreatedToken>> {
         let mut conn = state.conn().await?;
         let (token, raw) = accounts::create_api_token(
@@ -369,15 +345,9 @@ impl AuthApi {
 
     /// Revoke an API token
     #[oai(path = "/me/tokens/:id", method = "delete")]
-    async fn revoke_token(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-        id: Path<Uuid>,
-    ) -> ApiResult<Json<ApiTokenView>> {
+    async fn revoke_token(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<ApiTokenView>> {
         let mut conn = state.conn().await?;
-        let token =
-            accounts::revoke_api_token(&mut conn, &state.ctx, &auth.principal, id.0).await?;
+        let token = accounts::revoke_api_token(&mut conn, &state.ctx, &auth.principal, id.0).await?;
         Ok(Json(token.into()))
     }
 
@@ -404,12 +374,10 @@ impl AuthApi {
         &self,
         state: Data<&AppState>,
         token: Path<String>,
-        body: Json<SetPasswordRequest>,
+        body: Body<SetPasswordRequest>,
     ) -> ApiResult<Json<UserView>> {
         let mut conn = state.conn().await?;
-        let user =
-            accounts::set_password_with_link(&mut conn, &state.ctx, &token.0, &body.0.password)
-                .await?;
+        let user = accounts::set_password_with_link(&mut conn, &state.ctx, &token.0, &body.0.password).await?;
         Ok(Json(user.into()))
     }
 }

@@ -51,9 +51,7 @@ impl DevApi {
                     "Log in or send an API token",
                 ))
             })?;
-            let actor = principal
-                .actor(&mut conn, auth::requested_org(req)?)
-                .await?;
+            let actor = principal.actor(&mut conn, auth::requested_org(req)?).await?;
             authz::authorize_vendor(&mut conn, &actor, Permission::VendorOps).await?;
         }
         let mails = mail::outbox(&mut conn, to.0.as_deref(), limit.0).await?;

@@ -53,7 +53,13 @@ pub type Api = (
 
 pub fn service(config: &Config) -> OpenApiService<Api, ()> {
     OpenApiService::new(
-        (auth::AuthApi, organizations::OrganizationsApi, partners::PartnersApi, registrations::RegistrationApi, dev::DevApi),
+        (
+            auth::AuthApi,
+            organizations::OrganizationsApi,
+            partners::PartnersApi,
+            registrations::RegistrationApi,
+            dev::DevApi,
+        ),
         "Partnerdesk API",
         env!("CARGO_PKG_VERSION"),
     )

@@ -20,6 +20,7 @@ use super::{ApiTags, Created, NoContent};
 use crate::{
     AppState,
     auth::Auth,
+    body::Body,
     error::{ApiError, ApiResult},
 };
 
@@ -112,11 +113,7 @@ impl From<Member> for MemberView {
             first_name: m.first_name,
             last_name: m.last_name,
             role: m.role.as_str().into(),
-            permissions: m
-                .permissions
-                .iter()
-                .map(|p| p.as_str().to_owned())
-                .collect(),
+            permissions: m.permissions.iter().map(|p| p.as_str().to_owned()).collect(),
             extension: m.extension,
             active: m.active,
             has_password: m.has_password,
@@ -130,12 +127,9 @@ fn parse_role(raw: Option<&str>) -> Result<Option<Role>, ApiError> {
         None => Ok(None),
         Some("administrator") => Ok(Some(Role::Administrator)),
         Some("member") => Ok(Some(Role::Member)),
-        Some(_) => Err(partnerdesk_core::Error::field(
-            "role",
-            "invalid_role",
-            "Role must be administrator or member",
-        )
-        .into()),
+        Some(_) => {
+            Err(partnerdesk_core::Error::field("role", "invalid_role", "Role must be administrator or member").into())
+        }
     }
 }
 
@@ -236,7 +230,7 @@ impl OrganizationsApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        body: Json<CreateOrganizationRequest>,
+        body: Body<CreateOrganizationRequest>,
     ) -> ApiResult<Created<OrganizationView>> {
         let mut conn = state.conn().await?;
         let b = body.0;
@@ -258,18 +252,9 @@ impl OrganizationsApi {
 
     /// Get an organization
     #[oai(path = "/organizations/:id", method = "get")]
-    async fn get(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-        id: Path<Uuid>,
-    ) -> ApiResult<Json<OrganizationView>> {
+    async fn get(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<OrganizationView>> {
         let mut conn = state.conn().await?;
-        Ok(Json(
-            organizations::get(&mut conn, &auth.actor, id.0)
-                .await?
-                .into(),
-        ))
+        Ok(Json(organizations::get(&mut conn, &auth.actor, id.0).await?.into()))
     }
 
     /// List members
@@ -297,7 +282,7 @@ impl OrganizationsApi {
         state: Data<&AppState>,
         auth: Auth,
         id: Path<Uuid>,
-        body: Json<InviteMemberRequest>,
+        body: Body<InviteMemberRequest>,
     ) -> ApiResult<Created<MemberView>> {
         let b = body.0;
         let role = parse_role(b.role.as_deref())?;
@@ -330,7 +315,7 @@ impl OrganizationsApi {
         auth: Auth,
         id: Path<Uuid>,
         user_id: Path<Uuid>,
-        body: Json<UpdateMemberRequest>,
+        body: Body<UpdateMemberRequest>,
     ) -> ApiResult<Json<MemberView>> {
         let b = body.0;
         let role = parse_role(b.role.as_deref())?;
@@ -379,8 +364,7 @@ impl OrganizationsApi {
         #[oai(default = "default_limit")] limit: Query<i64>,
     ) -> ApiResult<Json<Vec<AuditEntryView>>> {
         let mut conn = state.conn().await?;
-        let entries =
-            audit::list_for_organization(&mut conn, &auth.actor, id.0, before.0, limit.0).await?;
+        let entries = audit::list_for_organization(&mut conn, &auth.actor, id.0, before.0, limit.0).await?;
         Ok(Json(entries.into_iter().map(Into::into).collect()))
     }
 }

@@ -15,7 +15,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{ApiTags, Created};
-use crate::{AppState, auth::Auth, error::ApiResult};
+use crate::{AppState, auth::Auth, body::Body, error::ApiResult};
 
 pub struct PartnersApi;
 
@@ -215,11 +215,7 @@ impl PartnersApi {
     /// view this page") without the Administrator role or the "request partner status"
     /// permission.
     #[oai(path = "/partner-status", method = "get")]
-    async fn status(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-    ) -> ApiResult<Json<PartnerStatusView>> {
+    async fn status(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<PartnerStatusView>> {
         let mut conn = state.conn().await?;
         let view = match partners::status(&mut conn, &auth.actor).await? {
             PartnerStatus::Eligible { prefill } => PartnerStatusView {
@@ -253,7 +249,7 @@ impl PartnersApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        body: Json<PartnerRequestForm>,
+        body: Body<PartnerRequestForm>,
     ) -> ApiResult<Created<PartnerRequestView>> {
         let b = body.0;
         let mut conn = state.conn().await?;
@@ -292,18 +288,9 @@ impl PartnersApi {
     ///
     /// For the sales team, or for the organization that made it.
     #[oai(path = "/partner-requests/:id", method = "get")]
-    async fn get(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-        id: Path<Uuid>,
-    ) -> ApiResult<Json<PartnerRequestView>> {
+    async fn get(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<PartnerRequestView>> {
         let mut conn = state.conn().await?;
-        Ok(Json(
-            partners::get_request(&mut conn, &auth.actor, id.0)
-                .await?
-                .into(),
-        ))
+        Ok(Json(partners::get_request(&mut conn, &auth.actor, id.0).await?.into()))
     }
 
     /// Approve a partner request (sales)
@@ -316,7 +303,7 @@ impl PartnersApi {
         state: Data<&AppState>,
         auth: Auth,
         id: Path<Uuid>,
-        body: Json<ApproveRequest>,
+        body: Body<ApproveRequest>,
     ) -> ApiResult<Json<ApprovalView>> {
         let mut conn = state.conn().await?;
         let (request, partner) = partners::approve(
@@ -342,28 +329,21 @@ impl PartnersApi {
         state: Data<&AppState>,
         auth: Auth,
         id: Path<Uuid>,
-        body: Json<RejectRequest>,
+        body: Body<RejectRequest>,
     ) -> ApiResult<Json<PartnerRequestView>> {
         let mut conn = state.conn().await?;
-        let request =
-            partners::reject(&mut conn, &state.ctx, &auth.actor, id.0, &body.0.reason).await?;
+        let request = partners::reject(&mut conn, &state.ctx, &auth.actor, id.0, &body.0.reason).await?;
         Ok(Json(request.into()))
     }
 
     /// List partners (sales)
     #[oai(path = "/partners", method = "get")]
-    async fn list_partners(
-        &self,
-        state: Data<&AppState>,
-        auth: Auth,
-    ) -> ApiResult<Json<Vec<PartnerView>>> {
+    async fn list_partners(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<PartnerView>>> {
         let mut conn = state.conn().await?;
         let list = partners::list_partners(&mut conn, &auth.actor).await?;
         Ok(Json(
             list.into_iter()
-                .map(|PartnerSummary { partner, name, .. }| {
-                    partner_view(&state, partner, Some(name))
-                })
+                .map(|PartnerSummary { partner, name, .. }| partner_view(&state, partner, Some(name)))
                 .collect(),
         ))
     }
@@ -375,7 +355,7 @@ impl PartnersApi {
         state: Data<&AppState>,
         auth: Auth,
         organization_id: Path<Uuid>,
-        body: Json<UpdatePartnerRequest>,
+        body: Body<UpdatePartnerRequest>,
     ) -> ApiResult<Json<PartnerView>> {
         let mut conn = state.conn().await?;
         let partner = partners::update_terms(

@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, typ
 use uuid::Uuid;
 
 use super::{ApiTags, Created};
-use crate::{AppState, error::ApiResult};
+use crate::{AppState, body::Body, error::ApiResult};
 
 pub struct RegistrationApi;
 
@@ -91,19 +91,9 @@ impl RegistrationApi {
     ///
     /// Always answers 202, whether or not the address is known.
     #[oai(path = "/partner-registrations", method = "post")]
-    async fn start(
-        &self,
-        state: Data<&AppState>,
-        body: Json<StartRegistrationRequest>,
-    ) -> ApiResult<AcceptedResponse> {
+    async fn start(&self, state: Data<&AppState>, body: Body<StartRegistrationRequest>) -> ApiResult<AcceptedResponse> {
         let mut conn = state.conn().await?;
-        registrations::start(
-            &mut conn,
-            &state.ctx,
-            &body.0.email,
-            body.0.language.as_deref(),
-        )
-        .await?;
+        registrations::start(&mut conn, &state.ctx, &body.0.email, body.0.language.as_deref()).await?;
         Ok(AcceptedResponse::Accepted(Json(Accepted {
             message: "We sent you an e-mail with a link to complete the registration.".into(),
         })))
@@ -113,11 +103,7 @@ impl RegistrationApi {
     ///
     /// `410` with `link_invalid`, `link_used` or `link_expired` when it cannot be used.
     #[oai(path = "/partner-registrations/:token", method = "get")]
-    async fn inspect(
-        &self,
-        state: Data<&AppState>,
-        token: Path<String>,
-    ) -> ApiResult<Json<RegistrationView>> {
+    async fn inspect(&self, state: Data<&AppState>, token: Path<String>) -> ApiResult<Json<RegistrationView>> {
         let mut conn = state.conn().await?;
         let r = registrations::inspect(&mut conn, &state.ctx, &token.0).await?;
         Ok(Json(RegistrationView {
@@ -136,7 +122,7 @@ impl RegistrationApi {
         &self,
         state: Data<&AppState>,
         token: Path<String>,
-        body: Json<CompleteRegistrationRequest>,
+        body: Body<CompleteRegistrationRequest>,
     ) -> ApiResult<Created<CompletedRegistrationView>> {
         let b = body.0;
         let mut conn = state.conn().await?;

@@ -1,1 +1,106 @@
+//! The OpenAPI document, the docs page, health probes and the error format.
 
+use serde_json::json;
+
+use crate::harness::TestApp;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_and_docs_page_are_served() {
+    let app = TestApp::spawn().await;
+    let anon = app.anonymous();
+    let spec = anon.get("/api/openapi.json").await;
+    assert_eq!(spec.status, 200);
+    assert_eq!(spec.body["info"]["title"], "Partnerdesk API");
+    let paths = spec.body["paths"].as_object().unwrap();
+    for path in [
+        "/auth/login",
+        "/partner-requests",
+        "/partner-requests/{id}/approve",
+        "/organizations/{id}/members",
+        "/partner-registrations/{token}",
+    ] {
+        assert!(paths.contains_key(path), "{path} is documented");
+    }
+    // Every operation has a tag, a summary, and documents problem+json errors.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(
+                op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{method} {path} has a tag"
+            );
+            assert!(op["summary"].is_string(), "{method} {path} has a summary");
+            assert!(
+                op["responses"]["500"]["content"]["application/problem+json"].is_object(),
+                "{method} {path} documents its errors"
+            );
+        }
+    }
+    // Request bodies carry examples.
+    let example = &spec.body["components"]["schemas"]["PartnerRequestForm"]["example"];
+    assert_eq!(example["country"], "DE");
+
+    let docs = reqwest::get(format!("{}/api/docs", app.base)).await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger"), "interactive docs");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_and_readiness() {
+    let app = TestApp::spawn_with(crate::harness::Options {
+        seed_demo: false,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        reqwest::get(format!("{}/healthz", app.base)).await.unwrap().status(),
+        200
+    );
+    let ready = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.text().await.unwrap(), "ready");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_problem_json_with_stable_codes() {
+    let app = TestApp::spawn().await;
+    let anon = app.anonymous();
+    anon.get("/api/no-such-thing").await.assert_problem(404, "not_found");
+    anon.post_raw("/api/auth/login", "application/json", "{\"email\": ")
+        .await
+        .assert_problem(400, "invalid_json");
+    anon.post_raw("/api/auth/login", "text/plain", "hello")
+        .await
+        .assert_problem(415, "unsupported_media_type");
+    anon.post_raw("/api/auth/login", "application/json", "[1, 2]")
+        .await
+        .assert_problem(400, "invalid_body");
+
+    // A body that misses required fields names each of them.
+    let r = anon.post("/api/auth/signup", json!({ "email": "x@example.com" })).await;
+    r.assert_problem(422, "validation_failed");
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["first_name", "last_name", "password"]);
+    assert!(
+        r.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["code"] == "required")
+    );
+
+    // A field of the wrong type is named too.
+    let anna = app.demo("anna@northwind.example").await;
+    let r = anna
+        .post("/api/me/tokens", json!({ "name": 7, "expires_in_days": "soon" }))
+        .await;
+    r.assert_problem(422, "validation_failed");
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["expires_in_days", "name"]);
+
+    // A bad path parameter.
+    anna.get("/api/organizations/not-a-uuid")
+        .await
+        .assert_problem(400, "invalid_parameter");
+}

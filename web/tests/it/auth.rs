@@ -1,1 +1,235 @@
+//! Sign-up, login, sessions and API tokens.
 
+use chrono::Duration;
+use serde_json::json;
+
+use crate::harness::{DEMO_PASSWORD, TestApp};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_password_and_unknown_user_get_the_same_refusal() {
+    let app = TestApp::spawn().await;
+    let anon = app.anonymous();
+    let wrong = anon
+        .post(
+            "/api/auth/login",
+            json!({ "email": "sales@vendor.example", "password": "not the password" }),
+        )
+        .await;
+    wrong.assert_problem(401, "invalid_credentials");
+    let unknown = anon
+        .post(
+            "/api/auth/login",
+            json!({ "email": "nobody@vendor.example", "password": DEMO_PASSWORD }),
+        )
+        .await;
+    unknown.assert_problem(401, "invalid_credentials");
+    assert_eq!(wrong.body, unknown.body);
+    // No cookie is set on failure, so the client is still anonymous.
+    anon.get("/api/me").await.assert_problem(401, "authentication_required");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_cookie_identifies_the_user_until_logout() {
+    let app = TestApp::spawn().await;
+    let client = app.anonymous();
+    let r = client
+        .post(
+            "/api/auth/login",
+            json!({ "email": "Anna@Northwind.example ", "password": DEMO_PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cookie = r.headers.get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("pd_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert_eq!(
+        r.body["acting_organization_id"],
+        app.org_id("Northwind IT Services").await.to_string()
+    );
+
+    let me = client.get("/api/me").await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["user"]["email"], "anna@northwind.example");
+    assert_eq!(
+        me.body["organizations"][0]["organization_name"],
+        "Northwind IT Services"
+    );
+    assert_eq!(me.body["organizations"][0]["role"], "administrator");
+
+    let out = client.post("/api/auth/logout", json!({})).await;
+    assert_eq!(out.status, 204);
+    assert!(
+        out.headers
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    client
+        .get("/api/me")
+        .await
+        .assert_problem(401, "authentication_required");
+
+    // The old cookie value itself no longer works.
+    let raw = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("pd_session=")
+        .to_owned();
+    let replay = reqwest::Client::new()
+        .get(format!("{}/api/me", app.base))
+        .header("cookie", format!("pd_session={raw}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401);
+    let body: serde_json::Value = replay.json().await.unwrap();
+    assert_eq!(body["code"], "session_revoked");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_session_expires() {
+    let app = TestApp::spawn().await;
+    let client = app.demo("anna@northwind.example").await;
+    assert_eq!(client.get("/api/me").await.status, 200);
+    app.advance(Duration::hours(11));
+    // Activity moves the idle expiry forward.
+    assert_eq!(client.get("/api/me").await.status, 200);
+    app.advance(Duration::hours(11));
+    assert_eq!(client.get("/api/me").await.status, 200);
+    app.advance(Duration::hours(13));
+    client.get("/api/me").await.assert_problem(401, "session_expired");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_tokens_work_until_revoked_or_expired() {
+    let app = TestApp::spawn().await;
+    let anna = app.demo("anna@northwind.example").await;
+    let r = anna.post("/api/me/tokens", json!({ "name": "CRM integration" })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let token = r.body["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("pd_"));
+    assert!(token.starts_with(r.body["prefix"].as_str().unwrap()));
+    let token_id = r.id();
+
+    let bot = anna.with_bearer(&token);
+    assert_eq!(bot.get("/api/me").await.body["user"]["email"], "anna@northwind.example");
+    let list = anna.get("/api/me/tokens").await;
+    assert_eq!(list.body.as_array().unwrap().len(), 1);
+    assert!(list.body[0].get("token").is_none(), "the raw token is shown once only");
+    assert!(list.body[0]["last_used_at"].is_string());
+
+    let revoked = anna.delete(&format!("/api/me/tokens/{token_id}")).await;
+    assert_eq!(revoked.status, 200);
+    assert!(revoked.body["revoked_at"].is_string());
+    bot.get("/api/me").await.assert_problem(401, "token_revoked");
+
+    anna.with_bearer("pd_made-up")
+        .get("/api/me")
+        .await
+        .assert_problem(401, "invalid_token");
+    anna.post("/api/me/tokens", json!({ "name": " " }))
+        .await
+        .assert_problem(422, "validation_failed");
+    anna.post("/api/me/tokens", json!({ "name": "x", "expires_in_days": 0 }))
+        .await
+        .assert_problem(422, "validation_failed");
+
+    // A token with a lifetime expires.
+    let r = anna
+        .post("/api/me/tokens", json!({ "name": "short", "expires_in_days": 1 }))
+        .await;
+    let short = anna.with_bearer(r.body["token"].as_str().unwrap());
+    assert_eq!(short.get("/api/me").await.status, 200);
+    app.advance(Duration::days(2));
+    short.get("/api/me").await.assert_problem(401, "token_expired");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_up_validates_each_field_and_refuses_a_taken_address() {
+    let app = TestApp::spawn().await;
+    let anon = app.anonymous();
+    let r = anon
+        .post(
+            "/api/auth/signup",
+            json!({ "email": "no", "password": "short", "first_name": "", "last_name": "Doe", "language": "fr" }),
+        )
+        .await;
+    r.assert_problem(422, "validation_failed");
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["email", "first_name", "language", "password"]);
+
+    let r = anon.post("/api/auth/signup", json!({ "email": "ANNA@northwind.example", "password": "long enough password", "first_name": "A", "last_name": "B" })).await;
+    r.assert_problem(409, "email_taken");
+    assert_eq!(r.body["field"], "email");
+
+    let r = anon.post("/api/auth/signup", json!({ "email": "new@example.com", "password": "long enough password", "first_name": "New", "last_name": "Person" })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let me = app
+        .login("new@example.com", "long enough password")
+        .await
+        .get("/api/me")
+        .await;
+    assert_eq!(me.body["organizations"], json!([]));
+    assert!(me.body.get("acting_organization_id").is_none() || me.body["acting_organization_id"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_organization_header_chooses_among_the_callers_organizations() {
+    let app = TestApp::spawn().await;
+    // Anna creates a second organization; she now belongs to two.
+    let anna = app.demo("anna@northwind.example").await;
+    let r = anna
+        .post(
+            "/api/organizations",
+            json!({ "name": "Anna's Side Business", "country": "NL" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let side = r.id();
+    let northwind = app.org_id("Northwind IT Services").await;
+
+    assert_eq!(
+        anna.get("/api/me").await.body["acting_organization_id"],
+        northwind.to_string()
+    );
+    assert_eq!(
+        anna.acting_as(side).get("/api/me").await.body["acting_organization_id"],
+        side.to_string()
+    );
+
+    // The session remembers a switch.
+    assert_eq!(
+        anna.put("/api/me/organization", json!({ "organization_id": side }))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        anna.get("/api/me").await.body["acting_organization_id"],
+        side.to_string()
+    );
+
+    // Someone else's organization cannot be chosen.
+    let alpine = app.org_id("Alpine Systems GmbH").await;
+    anna.acting_as(alpine)
+        .get("/api/me")
+        .await
+        .assert_problem(403, "not_authorized");
+    anna.put("/api/me/organization", json!({ "organization_id": alpine }))
+        .await
+        .assert_problem(403, "not_authorized");
+    let bad = reqwest::Client::new()
+        .get(format!("{}/api/me", app.base))
+        .header("X-Organization", "nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401, "credentials are checked first");
+}

@@ -1,1 +1,360 @@
+//! Every endpoint refuses a caller without the permission and a caller from another
+//! tenant; a final check makes sure no endpoint in the OpenAPI document is left out.
 
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Client, TestApp};
+
+/// Endpoints anyone may call.
+const PUBLIC: &[(&str, &str)] = &[
+    ("post", "/auth/signup"),
+    ("post", "/auth/login"),
+    ("get", "/auth/password-links/{token}"),
+    ("post", "/auth/password-links/{token}"),
+    ("post", "/partner-registrations"),
+    ("get", "/partner-registrations/{token}"),
+    ("post", "/partner-registrations/{token}"),
+];
+
+struct Check<'a> {
+    method: &'static str,
+    template: &'static str,
+    path: String,
+    body: Value,
+    /// Who must be refused, and with which status and code.
+    refused: Vec<(&'a str, &'a Client, u16, &'static str)>,
+}
+
+async fn call(client: &Client, method: &str, path: &str, body: &Value) -> crate::harness::Resp {
+    let path = format!("/api{path}");
+    match method {
+        "get" => client.get(&path).await,
+        "post" => client.post(&path, body.clone()).await,
+        "put" => client.put(&path, body.clone()).await,
+        "patch" => client.patch(&path, body.clone()).await,
+        "delete" => client.delete(&path).await,
+        other => panic!("method {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
+    let app = TestApp::spawn().await;
+    let anon = app.anonymous();
+    let eva = app.demo("eva@jansen.example").await; // plain customer user
+    let anna = app.demo("anna@northwind.example").await; // Northwind partner admin
+    let pieter = app.demo("pieter@northwind.example").await; // Northwind staff, manage customers only
+    let max = app.demo("max@alpine.example").await; // another partner: another tenant
+    let carla = app.demo("carla@contoso.example").await; // requested partner status
+    let sales = app.demo("sales@vendor.example").await;
+    let finance = app.demo("finance@vendor.example").await;
+
+    let northwind = app.org_id("Northwind IT Services").await;
+    let alpine = app.org_id("Alpine Systems GmbH").await;
+    let pieter_id = app.user_id("pieter@northwind.example").await;
+    let request_id = sales.get("/api/partner-requests?status=open").await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token_id = anna.post("/api/me/tokens", json!({ "name": "anna's" })).await.id();
+    let members_before = anna.get(&format!("/api/organizations/{northwind}/members")).await.body;
+    let max_as_northwind = max.acting_as(northwind);
+
+    let invite =
+        json!({ "email": "intruder@example.com", "first_name": "In", "last_name": "Truder", "role": "administrator" });
+    let form = json!({ "company": "X", "contact_name": "X", "contact_email": "x@example.com", "country": "NL", "expected_customers": 1 });
+    let checks = vec![
+        Check {
+            method: "post",
+            template: "/auth/logout",
+            path: "/auth/logout".into(),
+            body: json!({}),
+            refused: vec![("anonymous", &anon, 401, "authentication_required")],
+        },
+        Check {
+            method: "get",
+            template: "/me",
+            path: "/me".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                (
+                    "another tenant's organization",
+                    &max_as_northwind,
+                    403,
+                    "not_authorized",
+                ),
+            ],
+        },
+        Check {
+            method: "put",
+            template: "/me/organization",
+            path: "/me/organization".into(),
+            body: json!({ "organization_id": alpine }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("not a member", &anna, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/me/tokens",
+            path: "/me/tokens".into(),
+            body: json!(null),
+            refused: vec![("anonymous", &anon, 401, "authentication_required")],
+        },
+        Check {
+            method: "post",
+            template: "/me/tokens",
+            path: "/me/tokens".into(),
+            body: json!({ "name": "x" }),
+            refused: vec![("anonymous", &anon, 401, "authentication_required")],
+        },
+        Check {
+            method: "delete",
+            template: "/me/tokens/{id}",
+            path: format!("/me/tokens/{token_id}"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("another user's token", &max, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/organizations",
+            path: "/organizations".into(),
+            body: json!({ "name": "X" }),
+            refused: vec![("anonymous", &anon, 401, "authentication_required")],
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}",
+            path: format!("/organizations/{northwind}"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("another tenant", &max, 403, "not_authorized"),
+                ("a customer", &eva, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}/members",
+            path: format!("/organizations/{northwind}/members"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("staff without manage_members", &pieter, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/organizations/{id}/members",
+            path: format!("/organizations/{northwind}/members"),
+            body: invite.clone(),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("staff without manage_members", &pieter, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "patch",
+            template: "/organizations/{id}/members/{user_id}",
+            path: format!("/organizations/{northwind}/members/{pieter_id}"),
+            body: json!({ "role": "administrator" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("staff without manage_members", &pieter, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "delete",
+            template: "/organizations/{id}/members/{user_id}",
+            path: format!("/organizations/{northwind}/members/{pieter_id}"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("staff without manage_members", &pieter, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}/audit",
+            path: format!("/organizations/{northwind}/audit"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("staff without view_audit", &pieter, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/partner-status",
+            path: "/partner-status".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a plain member", &eva, 403, "not_authorized"),
+                (
+                    "another tenant's organization",
+                    &max_as_northwind,
+                    403,
+                    "not_authorized",
+                ),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/partner-requests",
+            path: "/partner-requests".into(),
+            body: form.clone(),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a plain member", &eva, 403, "not_authorized"),
+                (
+                    "another tenant's organization",
+                    &max_as_northwind,
+                    403,
+                    "not_authorized",
+                ),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/partner-requests",
+            path: "/partner-requests".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a partner", &anna, 403, "not_authorized"),
+                ("vendor finance", &finance, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/partner-requests/{id}",
+            path: format!("/partner-requests/{request_id}"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("another tenant", &max, 403, "not_authorized"),
+                ("vendor finance", &finance, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/partner-requests/{id}/approve",
+            path: format!("/partner-requests/{request_id}/approve"),
+            body: json!({}),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("the requester", &carla, 403, "not_authorized"),
+                ("a partner", &anna, 403, "not_authorized"),
+                ("vendor finance", &finance, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/partner-requests/{id}/reject",
+            path: format!("/partner-requests/{request_id}/reject"),
+            body: json!({ "reason": "no" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("the requester", &carla, 403, "not_authorized"),
+                ("a partner", &anna, 403, "not_authorized"),
+                ("vendor finance", &finance, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/partners",
+            path: "/partners".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a partner", &anna, 403, "not_authorized"),
+                ("vendor finance", &finance, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "patch",
+            template: "/partners/{organization_id}",
+            path: format!("/partners/{northwind}"),
+            body: json!({ "default_commission_rate": "99.00" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("the partner itself", &anna, 403, "not_authorized"),
+                ("vendor finance", &finance, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/dev/mailbox",
+            path: "/dev/mailbox".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a partner", &anna, 403, "not_authorized"),
+                ("vendor sales", &sales, 403, "not_authorized"),
+            ],
+        },
+    ];
+
+    let mut covered = BTreeSet::new();
+    for check in &checks {
+        for (who, client, status, code) in &check.refused {
+            let r = call(client, check.method, &check.path, &check.body).await;
+            assert_eq!(
+                (r.status, r.code()),
+                (*status, *code),
+                "{} {} as {who}: {}",
+                check.method,
+                check.path,
+                r.body
+            );
+        }
+        covered.insert((check.method.to_owned(), check.template.to_owned()));
+    }
+
+    // Nothing a refused call attempted happened.
+    assert_eq!(
+        anna.get(&format!("/api/organizations/{northwind}/members")).await.body,
+        members_before
+    );
+    assert_eq!(
+        sales.get(&format!("/api/partner-requests/{request_id}")).await.body["status"],
+        "open"
+    );
+    let partners = sales.get("/api/partners").await;
+    let nw = partners
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["organization_id"] == northwind.to_string())
+        .unwrap()
+        .clone();
+    assert_eq!(nw["default_commission_rate"], "20.00");
+    assert!(anna.get("/api/me/tokens").await.body[0]["revoked_at"].is_null());
+
+    // Every documented operation is either public or checked above.
+    let spec = anon.get("/api/openapi.json").await.body;
+    let public: BTreeSet<(String, String)> = PUBLIC.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let key = (method.clone(), path.clone());
+            assert!(
+                covered.contains(&key) || public.contains(&key),
+                "{method} {path} has no authorization check in this test"
+            );
+        }
+    }
+}

@@ -53,7 +53,7 @@ pub struct TestApp {
     server: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
     // Dropped last: the database outlives the service and worker using it.
-    pub db: TestDb,
+    _db: TestDb,
 }
 
 impl TestApp {
@@ -86,10 +86,7 @@ impl TestApp {
                 }
                 .into(),
             ),
-            (
-                "SECRET_KEY",
-                "test-secret-key-that-is-long-enough-0123456789".into(),
-            ),
+            ("SECRET_KEY", "test-secret-key-that-is-long-enough-0123456789".into()),
             ("PUBLIC_URL", base.clone()),
             ("HTTP_ADDR", addr.to_string()),
             ("DATABASE_POOL_SIZE", "8".into()),
@@ -267,11 +264,7 @@ impl Resp {
     /// Asserts a problem+json response with this status and code.
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) {
-        assert_eq!(
-            self.status, status,
-            "unexpected status; body: {}",
-            self.body
-        );
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
         assert!(
             self.content_type().starts_with("application/problem+json"),
             "content type {:?}",
@@ -356,11 +349,7 @@ impl Client {
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Resp {
-            status,
-            body,
-            headers,
-        }
+        Resp { status, body, headers }
     }
 
     pub async fn get(&self, path: &str) -> Resp {

@@ -26,15 +26,15 @@ fn request_form(email: &str) -> serde_json::Value {
 async fn org_admin(app: &TestApp, email: &str, org_name: &str) -> crate::harness::Client {
     let anon = app.anonymous();
     let r = anon
-        .post("/api/auth/signup", json!({ "email": email, "password": "long enough password", "first_name": "Frank", "last_name": "Bakker" }))
+        .post(
+            "/api/auth/signup",
+            json!({ "email": email, "password": "long enough password", "first_name": "Frank", "last_name": "Bakker" }),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let client = app.login(email, "long enough password").await;
     let r = client
-        .post(
-            "/api/organizations",
-            json!({ "name": org_name, "country": "NL" }),
-        )
+        .post("/api/organizations", json!({ "name": org_name, "country": "NL" }))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     client
@@ -98,10 +98,7 @@ async fn approval_creates_the_partner_and_emails_the_decision_once() {
     let frank = org_admin(&app, "frank@fabrikam.example", "Fabrikam Networks").await;
 
     let r = frank
-        .post(
-            "/api/partner-requests",
-            request_form("frank@fabrikam.example"),
-        )
+        .post("/api/partner-requests", request_form("frank@fabrikam.example"))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let request_id = r.id();
@@ -114,10 +111,7 @@ async fn approval_creates_the_partner_and_emails_the_decision_once() {
     let r = frank.get("/api/partner-status").await;
     assert_eq!(r.body["state"], "requested");
     frank
-        .post(
-            "/api/partner-requests",
-            request_form("frank@fabrikam.example"),
-        )
+        .post("/api/partner-requests", request_form("frank@fabrikam.example"))
         .await
         .assert_problem(409, "partner_request_open");
 
@@ -164,10 +158,7 @@ async fn approval_creates_the_partner_and_emails_the_decision_once() {
         .assert_problem(409, "request_decided");
 
     app.settle().await;
-    let mail = app
-        .smtp
-        .expect_one("frank@fabrikam.example", "is now a partner")
-        .await;
+    let mail = app.smtp.expect_one("frank@fabrikam.example", "is now a partner").await;
     assert!(mail.text.contains(&partner_code), "{}", mail.text);
     assert!(mail.text.contains("22.50 %"));
     assert!(mail.html.contains(&partner_code));
@@ -184,17 +175,11 @@ async fn approval_creates_the_partner_and_emails_the_decision_once() {
 
     // The organization's administrator now holds the partner permissions.
     let me = frank.get("/api/me").await;
-    let perms = me.body["organizations"][0]["permissions"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let perms = me.body["organizations"][0]["permissions"].as_array().unwrap().clone();
     assert!(perms.contains(&json!("partner.manage_portal")), "{perms:?}");
     let status = frank.get("/api/partner-status").await;
     assert_eq!(status.body["state"], "partner");
-    assert_eq!(
-        status.body["partner"]["partner_code"],
-        partner_code.as_str()
-    );
+    assert_eq!(status.body["partner"]["partner_code"], partner_code.as_str());
 
     // The decision is in the organization's audit log with both identities.
     let org = me.body["organizations"][0]["organization_id"]
@@ -238,10 +223,7 @@ async fn rejection_emails_the_reason_once() {
     let id = contoso["id"].as_str().unwrap();
 
     sales
-        .post(
-            &format!("/api/partner-requests/{id}/reject"),
-            json!({ "reason": "  " }),
-        )
+        .post(&format!("/api/partner-requests/{id}/reject"), json!({ "reason": "  " }))
         .await
         .assert_problem(422, "validation_failed");
     let r = sales
@@ -266,18 +248,12 @@ async fn rejection_emails_the_reason_once() {
         .smtp
         .expect_one("carla@contoso.example", "Your partner request")
         .await;
-    assert!(
-        mail.text
-            .contains("We already have enough partners in Flanders.")
-    );
+    assert!(mail.text.contains("We already have enough partners in Flanders."));
     assert_eq!(app.smtp.to("carla@contoso.example").len(), 1);
 
     // Carla may request again now that nothing is open.
     let carla = app.demo("carla@contoso.example").await;
-    assert_eq!(
-        carla.get("/api/partner-status").await.body["state"],
-        "eligible"
-    );
+    assert_eq!(carla.get("/api/partner-status").await.body["state"], "eligible");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -298,19 +274,10 @@ async fn the_request_form_names_every_invalid_field() {
     fields.sort();
     assert_eq!(
         fields,
-        [
-            "company",
-            "contact_email",
-            "country",
-            "expected_customers",
-            "website"
-        ]
+        ["company", "contact_email", "country", "expected_customers", "website"]
     );
     // Nothing was written.
-    assert_eq!(
-        frank.get("/api/partner-status").await.body["state"],
-        "eligible"
-    );
+    assert_eq!(frank.get("/api/partner-status").await.body["state"], "eligible");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -332,10 +299,7 @@ async fn the_demo_approval_lands_in_the_development_mailbox() {
     assert_eq!(r.body["partner"]["default_commission_rate"], "20.00");
     app.settle().await;
 
-    let mailbox = app
-        .anonymous()
-        .get("/api/dev/mailbox?to=carla@contoso.example")
-        .await;
+    let mailbox = app.anonymous().get("/api/dev/mailbox?to=carla@contoso.example").await;
     assert_eq!(mailbox.status, 200, "{}", mailbox.body);
     let mails = mailbox.body.as_array().unwrap();
     assert_eq!(mails.len(), 1, "{mails:?}");

@@ -1,0 +1,152 @@
+//! `Body<T>`: a JSON request body like poem-openapi's `Json<T>`, but a body that does not
+//! match the schema gets a problem naming each offending field (missing, wrong type,
+//! not one of the allowed values) instead of a parser message.
+
+use poem::{FromRequest, Request, RequestBody, http::StatusCode};
+use poem_openapi::{
+    impl_apirequest_for_payload,
+    payload::{ParsePayload, Payload},
+    registry::{MetaSchema, MetaSchemaRef, Registry},
+    types::{ParseFromJSON, Type},
+};
+use serde_json::Value;
+
+use crate::error::{ApiError, Problem, ProblemField};
+
+pub struct Body<T>(pub T);
+
+impl<T: Type> Payload for Body<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn check_content_type(content_type: &str) -> bool {
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ParseFromJSON> ParsePayload for Body<T> {
+    const IS_REQUIRED: bool = T::IS_REQUIRED;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let data = Vec::<u8>::from_request(request, body).await?;
+        let value: Value = if data.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&data).map_err(|e| {
+                ApiError::bad_request("invalid_json", format!("The request body is not valid JSON: {e}"))
+            })?
+        };
+        match T::parse_from_json(Some(value.clone())) {
+            Ok(parsed) => Ok(Body(parsed)),
+            Err(err) => Err(schema_problem::<T>(&value, err.into_message()).into()),
+        }
+    }
+}
+
+impl_apirequest_for_payload!(Body<T>, T: ParseFromJSON);
+
+fn resolve<'r>(registry: &'r Registry, schema: &'r MetaSchemaRef) -> Option<&'r MetaSchema> {
+    match schema {
+        MetaSchemaRef::Inline(s) => Some(s),
+        MetaSchemaRef::Reference(name) => registry.schemas.get(name),
+    }
+}
+
+fn type_matches(schema: &MetaSchema, value: &Value) -> Option<(&'static str, String)> {
+    let ok = match schema.ty {
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "array" => value.is_array(),
+        "object" => value.is_object(),
+        _ => true,
+    };
+    if !ok {
+        return Some(("invalid_type", format!("Expected {}", article(schema.ty))));
+    }
+    if !schema.enum_items.is_empty() && !schema.enum_items.contains(value) {
+        let allowed: Vec<String> = schema.enum_items.iter().map(|v| v.to_string()).collect();
+        return Some(("invalid_value", format!("Must be one of {}", allowed.join(", "))));
+    }
+    if schema.ty == "integer"
+        && schema.format.is_some_and(|f| f.starts_with("uint"))
+        && value.as_i64().is_some_and(|n| n < 0)
+    {
+        return Some(("out_of_range", "Must not be negative".to_owned()));
+    }
+    None
+}
+
+fn article(ty: &str) -> String {
+    match ty {
+        "integer" => "a whole number".into(),
+        "array" => "a list".into(),
+        "object" => "an object".into(),
+        "boolean" => "true or false".into(),
+        other => format!("a {other}"),
+    }
+}
+
+fn schema_problem<T: Type>(value: &Value, parser_message: String) -> ApiError {
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    let mut fields = Vec::new();
+    let root = T::schema_ref();
+    let schema = resolve(&registry, &root);
+    match (schema, value) {
+        (Some(schema), Value::Object(map)) if schema.ty == "object" => {
+            for (name, prop) in &schema.properties {
+                let present = map.get(*name).filter(|v| !v.is_null());
+                match (present, schema.required.contains(name)) {
+                    (None, true) => fields.push(ProblemField {
+                        field: (*name).to_owned(),
+                        code: "required".into(),
+                        message: "This field is required".into(),
+                    }),
+                    (Some(v), _) => {
+                        if let Some((code, message)) = resolve(&registry, prop).and_then(|s| type_matches(s, v)) {
+                            fields.push(ProblemField {
+                                field: (*name).to_owned(),
+                                code: code.into(),
+                                message,
+                            });
+                        }
+                    }
+                    (None, false) => {}
+                }
+            }
+        }
+        (Some(schema), _) if schema.ty == "object" => {
+            return ApiError::from_problem(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "The request body must be a JSON object",
+            ));
+        }
+        _ => {}
+    }
+    if fields.is_empty() {
+        return ApiError::from_problem(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("The request body does not match the schema: {parser_message}"),
+        ));
+    }
+    let detail = match fields.as_slice() {
+        [one] => format!("{}: {}", one.field, one.message),
+        many => format!("{} fields are invalid", many.len()),
+    };
+    ApiError::from_problem(Problem {
+        errors: fields,
+        ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail)
+    })
+}
