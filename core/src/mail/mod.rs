@@ -85,6 +85,15 @@ impl Templates {
 
     fn configure(env: &mut Environment<'static>, undefined: minijinja::UndefinedBehavior) {
         env.set_undefined_behavior(undefined);
+        // HTML escaping without turning every `/` of a link into `&#x2f;`.
+        env.set_formatter(|out, state, value| {
+            if *state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() && !value.is_undefined() {
+                out.write_str(&escape_html(&value.to_string()))
+                    .map_err(minijinja::Error::from)
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         env.set_syntax(
             minijinja::syntax::SyntaxConfig::builder()
                 .trim_blocks(true)
@@ -135,6 +144,21 @@ impl Templates {
             .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(context))))
             .map_err(|e| Error::internal(format!("rendering {template}: {e:#}")))
     }
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[allow(elided_lifetimes_in_paths, unused_variables)]

@@ -104,3 +104,16 @@ async fn errors_are_problem_json_with_stable_codes() {
         .await
         .assert_problem(400, "invalid_parameter");
 }
+
+/// The API contract is reviewed like code: any change to the document shows up here.
+#[test]
+fn the_openapi_document_matches_its_snapshot() {
+    let config = partnerdesk_core::config::Config::from_pairs([
+        ("DATABASE_URL", "postgres://localhost/unused".to_owned()),
+        ("PARTNERDESK_ENV", "development".to_owned()),
+        ("PUBLIC_URL", "http://localhost:8080".to_owned()),
+    ])
+    .unwrap();
+    let spec: serde_json::Value = serde_json::from_str(&partnerdesk_web::api::service(&config).spec()).unwrap();
+    insta::assert_json_snapshot!("openapi", spec);
+}

@@ -152,7 +152,7 @@ impl TestApp {
             stop,
             server,
             worker,
-            db,
+            _db: db,
         }
     }
 

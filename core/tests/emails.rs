@@ -1,0 +1,100 @@
+//! Every e-mail rendered in every language, snapshotted so that wording and layout
+//! changes are reviewed.
+
+use partnerdesk_core::{domain::Language, mail::Templates};
+use serde_json::{Value, json};
+
+fn samples() -> Vec<(&'static str, Value)> {
+    let base = |v: Value| {
+        let mut v = v;
+        v["portal_url"] = json!("https://portal.example/");
+        v["product"] = json!("Partnerdesk");
+        v
+    };
+    vec![
+        (
+            "partner_request_received",
+            base(json!({ "company": "Fabrikam <Networks>", "contact_name": "Frank" })),
+        ),
+        (
+            "partner_request_approved",
+            base(json!({
+                "company": "Fabrikam", "contact_name": "Frank", "partner_code": "ABCD2345",
+                "affiliate_link": "https://portal.example/a/WXYZ6789", "commission_rate": "22.50"
+            })),
+        ),
+        (
+            "partner_request_rejected",
+            base(
+                json!({ "company": "Fabrikam", "contact_name": "Frank", "reason": "Enough partners in your region." }),
+            ),
+        ),
+        (
+            "partner_registration_link",
+            base(
+                json!({ "link": "https://portal.example/register/partner/TOKEN", "expires_at": "2026-11-23 10:00 UTC" }),
+            ),
+        ),
+        (
+            "partner_registration_completed",
+            base(json!({ "company": "Fabrikam", "first_name": "Frank", "login_url": "https://portal.example/login" })),
+        ),
+        (
+            "member_invitation",
+            base(
+                json!({ "organization": "Northwind", "first_name": "Sophie", "link": "https://portal.example/password/TOKEN", "expires_at": "2026-11-24 10:00 UTC" }),
+            ),
+        ),
+        (
+            "member_added",
+            base(
+                json!({ "organization": "Northwind", "first_name": "Max", "login_url": "https://portal.example/login" }),
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn every_email_renders_in_every_language() {
+    let templates = Templates::embedded();
+    for (name, context) in samples() {
+        for lang in [Language::En, Language::Nl, Language::De] {
+            let r = templates
+                .render_email(name, lang, &context)
+                .unwrap_or_else(|e| panic!("{name} ({lang:?}): {e}"));
+            assert!(
+                !r.subject.is_empty() && !r.subject.contains('\n'),
+                "{name}: one-line subject"
+            );
+            assert!(r.html.contains("<html"), "{name}: HTML uses the base layout");
+            assert!(
+                r.text.contains("https://portal.example/"),
+                "{name}: text footer names the portal"
+            );
+            insta::assert_snapshot!(
+                format!("{name}.{}", lang.as_str()),
+                format!("Subject: {}\n\n{}\n---- html ----\n{}", r.subject, r.text, r.html)
+            );
+        }
+    }
+}
+
+#[test]
+fn html_escapes_what_people_typed_and_text_does_not() {
+    let templates = Templates::embedded();
+    let (_, context) = samples().into_iter().next().unwrap();
+    let r = templates
+        .render_email("partner_request_received", Language::En, &context)
+        .unwrap();
+    assert!(r.html.contains("Fabrikam &lt;Networks&gt;"));
+    assert!(r.text.contains("Fabrikam <Networks>"));
+}
+
+#[test]
+fn a_missing_variable_is_an_error_not_a_blank() {
+    let templates = Templates::embedded();
+    let err = templates
+        .render_email("partner_request_rejected", Language::En, &json!({ "company": "X" }))
+        .unwrap_err();
+    assert!(err.to_string().contains("partner_request_rejected"), "{err}");
+}
