@@ -157,10 +157,20 @@ pub fn permission_names(perms: &[Permission]) -> Vec<Option<String>> {
     perms.iter().map(|p| Some(p.as_str().to_owned())).collect()
 }
 
+/// A membership's role.
+///
+/// * `Administrator`: runs the organization (the person who created or registered it,
+///   and whoever they make administrator); holds everything the organization allows.
+/// * `CompanyAdmin`: the "company administrator" flag a partner sets on a customer's
+///   user: may see the company's users with status and software version, edit names and
+///   internal numbers, create users one at a time, and manage connectors and
+///   integrations; nothing else.
+/// * `Member`: only the permissions given explicitly, plus downloading the software.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     Administrator,
+    CompanyAdmin,
     Member,
 }
 
@@ -168,16 +178,22 @@ impl Role {
     pub fn as_str(&self) -> &'static str {
         match self {
             Role::Administrator => "administrator",
+            Role::CompanyAdmin => "company_admin",
             Role::Member => "member",
         }
     }
 
-    pub fn from_db(raw: &str) -> Role {
-        if raw == "administrator" {
-            Role::Administrator
-        } else {
-            Role::Member
+    pub fn parse(raw: &str) -> Option<Role> {
+        match raw {
+            "administrator" => Some(Role::Administrator),
+            "company_admin" => Some(Role::CompanyAdmin),
+            "member" => Some(Role::Member),
+            _ => None,
         }
+    }
+
+    pub fn from_db(raw: &str) -> Role {
+        Role::parse(raw).unwrap_or(Role::Member)
     }
 }
 
@@ -243,10 +259,20 @@ impl Grants {
 pub struct OrgKind {
     pub is_vendor: bool,
     pub is_partner: bool,
-    /// The organization currently has a service provider, which then does what a
-    /// company administrator may not (company details and settings, licences, imports).
-    pub partner_managed: bool,
 }
+
+/// What a company administrator may do (the Red Cactus list): see the company's users
+/// with status and software version, edit names, add internal numbers, create users one
+/// at a time, manage connectors and integrations. Not: change company details or
+/// settings, buy or assign licences, import users in bulk.
+pub const COMPANY_ADMIN: &[Permission] = &[
+    ViewOrganization,
+    DownloadSoftware,
+    ViewUsers,
+    EditUsers,
+    CreateUsers,
+    ManageIntegrations,
+];
 
 /// The most a member of this kind of organization can hold: what its administrators hold.
 fn ceiling(kind: OrgKind) -> HashSet<Permission> {
@@ -260,16 +286,14 @@ fn ceiling(kind: OrgKind) -> HashSet<Permission> {
         ViewUsers,
         EditUsers,
         CreateUsers,
+        ImportUsers,
         ManageIntegrations,
+        EditCompanyDetails,
+        EditCompanySettings,
+        ManageLicences,
     ]
     .into_iter()
     .collect();
-    // A company administrator may not change company details or settings, buy or assign
-    // licences, or import users in bulk: the service provider does that. Without a service
-    // provider (and in the partner's and the vendor's own organization) nobody else would.
-    if !kind.partner_managed || kind.is_partner || kind.is_vendor {
-        held.extend([EditCompanyDetails, EditCompanySettings, ManageLicences, ImportUsers]);
-    }
     if kind.is_partner {
         held.extend([ManagePartnerPortal, CreateCustomers, ManageCustomers]);
     }
@@ -285,6 +309,7 @@ pub fn effective_permissions(role: Role, explicit: &[Permission], kind: OrgKind)
     let ceiling = ceiling(kind);
     let mut held: HashSet<Permission> = match role {
         Role::Administrator => ceiling.clone(),
+        Role::CompanyAdmin => COMPANY_ADMIN.iter().copied().collect(),
         Role::Member => explicit.iter().copied().filter(|p| ceiling.contains(p)).collect(),
     };
     held.insert(ViewOrganization);
@@ -348,7 +373,7 @@ async fn load_membership(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uu
 
 /// The facts of [`OrgKind`] for one organization.
 pub async fn org_kind(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<OrgKind> {
-    use schema::{organizations as o, partners as p, service_provider_links as l};
+    use schema::{organizations as o, partners as p};
     let is_vendor: bool = o::table
         .find(org_id)
         .select(o::is_vendor)
@@ -363,18 +388,7 @@ pub async fn org_kind(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<OrgK
         .get_result::<i64>(conn)
         .await?
         > 0;
-    let partner_managed = l::table
-        .filter(l::customer_id.eq(org_id))
-        .filter(l::ended_at.is_null())
-        .count()
-        .get_result::<i64>(conn)
-        .await?
-        > 0;
-    Ok(OrgKind {
-        is_vendor,
-        is_partner,
-        partner_managed,
-    })
+    Ok(OrgKind { is_vendor, is_partner })
 }
 
 /// The effective permissions of `user_id` in `org_id`, if a member.
@@ -477,33 +491,23 @@ pub async fn authorize_vendor(conn: &mut AsyncPgConnection, actor: &Actor, perm:
 mod tests {
     use super::*;
 
-    const CUSTOMER_WITH_PARTNER: OrgKind = OrgKind {
+    const CUSTOMER: OrgKind = OrgKind {
         is_vendor: false,
         is_partner: false,
-        partner_managed: true,
     };
     const PARTNER: OrgKind = OrgKind {
         is_vendor: false,
         is_partner: true,
-        partner_managed: false,
     };
     const VENDOR: OrgKind = OrgKind {
         is_vendor: true,
         is_partner: false,
-        partner_managed: false,
     };
 
     #[test]
-    fn company_administrator_of_a_partner_managed_customer() {
-        let g = effective_permissions(Role::Administrator, &[], CUSTOMER_WITH_PARTNER);
-        for p in [
-            ViewUsers,
-            EditUsers,
-            CreateUsers,
-            ManageIntegrations,
-            ManageServiceProvider,
-            DownloadSoftware,
-        ] {
+    fn company_administrator_holds_exactly_the_red_cactus_list() {
+        let g = effective_permissions(Role::CompanyAdmin, &[ManageMembers, ImportUsers], CUSTOMER);
+        for p in [ViewUsers, EditUsers, CreateUsers, ManageIntegrations, DownloadSoftware] {
             assert!(g.holds(p), "{p:?}");
         }
         for p in [
@@ -511,6 +515,9 @@ mod tests {
             EditCompanySettings,
             ManageLicences,
             ImportUsers,
+            ManageMembers,
+            ManageServiceProvider,
+            ViewAudit,
             ManageCustomers,
             VendorAdmin,
         ] {
@@ -519,20 +526,25 @@ mod tests {
     }
 
     #[test]
-    fn plain_member_sees_only_downloads() {
-        let g = effective_permissions(Role::Member, &[], CUSTOMER_WITH_PARTNER);
-        assert_eq!(g.to_vec(), vec![ViewOrganization, DownloadSoftware]);
+    fn the_organization_administrator_runs_the_organization() {
+        let g = effective_permissions(Role::Administrator, &[], CUSTOMER);
+        for p in [
+            EditCompanyDetails,
+            EditCompanySettings,
+            ImportUsers,
+            ManageServiceProvider,
+            ManageMembers,
+            ViewAudit,
+        ] {
+            assert!(g.holds(p), "{p:?}");
+        }
+        assert!(!g.holds(ManageCustomers) && !g.holds(VendorSales));
     }
 
     #[test]
-    fn members_never_exceed_what_an_administrator_could_hold() {
-        let g = effective_permissions(
-            Role::Member,
-            &[EditCompanyDetails, ManageLicences, ViewUsers],
-            CUSTOMER_WITH_PARTNER,
-        );
-        assert!(g.holds(ViewUsers));
-        assert!(!g.holds(EditCompanyDetails) && !g.holds(ManageLicences));
+    fn plain_member_sees_only_downloads() {
+        let g = effective_permissions(Role::Member, &[], CUSTOMER);
+        assert_eq!(g.to_vec(), vec![ViewOrganization, DownloadSoftware]);
     }
 
     #[test]
@@ -545,7 +557,7 @@ mod tests {
 
     #[test]
     fn group_permissions_only_count_in_the_right_kind_of_organization() {
-        let g = effective_permissions(Role::Member, &[ManageCustomers, VendorSales], CUSTOMER_WITH_PARTNER);
+        let g = effective_permissions(Role::Member, &[ManageCustomers, VendorSales], CUSTOMER);
         assert!(!g.holds(ManageCustomers) && !g.holds(VendorSales));
         let g = effective_permissions(Role::Member, &[VendorSales], VENDOR);
         assert!(g.holds(VendorSales) && !g.holds(VendorFinance));

@@ -45,7 +45,7 @@ pub struct SeedPerson {
     pub password: Option<String>,
     pub first_name: String,
     pub last_name: String,
-    /// "administrator" or "member" (default).
+    /// "administrator", "company_admin" or "member" (default).
     #[serde(default)]
     pub role: Option<String>,
     #[serde(default)]
@@ -335,9 +335,8 @@ async fn add_people(
             }
         };
         let role = match p.role.as_deref() {
-            Some("administrator") => Role::Administrator,
-            None | Some("member") => Role::Member,
-            Some(other) => return Err(bad(&p.email, format!("unknown role {other}"))),
+            None => Role::Member,
+            Some(raw) => Role::parse(raw).ok_or_else(|| bad(&p.email, format!("unknown role {raw}")))?,
         };
         let permissions = p
             .permissions

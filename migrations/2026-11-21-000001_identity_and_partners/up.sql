@@ -59,7 +59,7 @@ CREATE TABLE memberships (
     id              uuid PRIMARY KEY,
     organization_id uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
     user_id         uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    role            text NOT NULL CONSTRAINT memberships_role_valid CHECK (role IN ('administrator', 'member')),
+    role            text NOT NULL CONSTRAINT memberships_role_valid CHECK (role IN ('administrator', 'company_admin', 'member')),
     permissions     text[] NOT NULL DEFAULT '{}',
     -- Internal phone number / extension of a customer user.
     extension       text,

@@ -125,11 +125,14 @@ impl From<Member> for MemberView {
 fn parse_role(raw: Option<&str>) -> Result<Option<Role>, ApiError> {
     match raw {
         None => Ok(None),
-        Some("administrator") => Ok(Some(Role::Administrator)),
-        Some("member") => Ok(Some(Role::Member)),
-        Some(_) => {
-            Err(partnerdesk_core::Error::field("role", "invalid_role", "Role must be administrator or member").into())
-        }
+        Some(raw) => Role::parse(raw).map(Some).ok_or_else(|| {
+            partnerdesk_core::Error::field(
+                "role",
+                "invalid_role",
+                "Role must be administrator, company_admin or member",
+            )
+            .into()
+        }),
     }
 }
 
@@ -139,7 +142,7 @@ pub struct InviteMemberRequest {
     pub email: String,
     pub first_name: String,
     pub last_name: String,
-    /// administrator or member (default).
+    /// administrator, company_admin or member (default).
     pub role: Option<String>,
     /// For members, e.g. `request_partner_status`, `manage_members`,
     /// `partner.manage_customers`, `partner.create_customers`, `partner.manage_portal`,
@@ -166,7 +169,7 @@ impl Example for InviteMemberRequest {
 #[derive(Object, Debug)]
 #[oai(example)]
 pub struct UpdateMemberRequest {
-    /// administrator or member.
+    /// administrator, company_admin or member.
     pub role: Option<String>,
     /// Replaces the member's permissions.
     pub permissions: Option<Vec<String>>,

@@ -62,7 +62,7 @@ async fn an_account_without_an_organization_is_told_so() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_member_without_the_permission_is_refused_until_granted() {
     let app = TestApp::spawn().await;
-    // Eva is a plain member of a customer organization.
+    // Eva is a plain user of a customer.
     let eva = app.demo("eva@jansen.example").await;
     for r in [
         eva.get("/api/partner-status").await,
@@ -73,23 +73,41 @@ async fn a_member_without_the_permission_is_refused_until_granted() {
         assert_eq!(r.body["detail"], NOT_AUTHORIZED);
     }
 
-    // Her company administrator grants "request partner status"; now she sees the form.
-    let jan = app.demo("jan@jansen.example").await;
-    let org = app.org_id("Jansen Installatietechniek").await;
-    let eva_id = app.user_id("eva@jansen.example").await;
-    let r = jan
+    // Dave is a member of Frank's organization without permissions.
+    let frank = org_admin(&app, "frank@fabrikam.example", "Fabrikam Networks").await;
+    app.anonymous()
+        .post("/api/auth/signup", json!({ "email": "dave@fabrikam.example", "password": "long enough password", "first_name": "Dave", "last_name": "Smit" }))
+        .await;
+    let org = frank.get("/api/me").await.body["acting_organization_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = frank
+        .post(
+            &format!("/api/organizations/{org}/members"),
+            json!({ "email": "dave@fabrikam.example", "first_name": "Dave", "last_name": "Smit" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let dave = app.login("dave@fabrikam.example", "long enough password").await;
+    let r = dave.get("/api/partner-status").await;
+    r.assert_problem(403, "not_authorized");
+    assert_eq!(r.body["detail"], NOT_AUTHORIZED);
+
+    // His administrator grants "request partner status"; now he sees the form.
+    let dave_id = app.user_id("dave@fabrikam.example").await;
+    let r = frank
         .patch(
-            &format!("/api/organizations/{org}/members/{eva_id}"),
+            &format!("/api/organizations/{org}/members/{dave_id}"),
             json!({ "permissions": ["request_partner_status"] }),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-
-    let r = eva.get("/api/partner-status").await;
+    let r = dave.get("/api/partner-status").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["state"], "eligible");
-    assert_eq!(r.body["prefill"]["company"], "Jansen Installatietechniek");
-    assert_eq!(r.body["prefill"]["contact_email"], "eva@jansen.example");
+    assert_eq!(r.body["prefill"]["company"], "Fabrikam Networks");
+    assert_eq!(r.body["prefill"]["contact_email"], "dave@fabrikam.example");
 }
 
 #[tokio::test(flavor = "multi_thread")]
