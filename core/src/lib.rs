@@ -9,9 +9,12 @@ pub mod authz;
 pub mod clock;
 pub mod config;
 pub mod ctx;
+pub mod customers;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod integrations;
+pub mod invitations;
 pub mod jobs;
 pub mod mail;
 pub mod members;
@@ -20,8 +23,10 @@ pub mod partners;
 pub mod registrations;
 pub mod schema;
 pub mod seed;
+pub mod service_providers;
 pub mod telemetry;
 pub mod tokens;
+pub mod users;
 
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -47,6 +47,7 @@ pub struct NewOrganization<'a> {
     pub customer_type: &'a str,
     pub affiliate_partner_id: Option<Uuid>,
     pub is_vendor: bool,
+    pub active: bool,
 }
 
 impl Default for NewOrganization<'_> {
@@ -61,6 +62,7 @@ impl Default for NewOrganization<'_> {
             customer_type: "CUSTOMER",
             affiliate_partner_id: None,
             is_vendor: false,
+            active: true,
         }
     }
 }
@@ -75,6 +77,7 @@ pub(crate) async fn insert(
             organizations::id.eq(Uuid::now_v7()),
             organizations::name.eq(new.name),
             organizations::is_vendor.eq(new.is_vendor),
+            organizations::active.eq(new.active),
             organizations::customer_type.eq(new.customer_type),
             organizations::country.eq(new.country.map(|c| c.as_str().to_owned())),
             organizations::language.eq(new.language.as_str()),
@@ -205,6 +208,127 @@ pub async fn create_own(
 pub async fn get(conn: &mut AsyncPgConnection, actor: &Actor, org_id: Uuid) -> Result<Organization> {
     authz::authorize(conn, actor, org_id, Permission::ViewOrganization).await?;
     find(conn, org_id).await
+}
+
+/// The organization's own details.
+#[derive(Debug, Clone, Default)]
+pub struct DetailsInput {
+    pub name: Option<String>,
+    pub country: Option<String>,
+    pub language: Option<String>,
+    pub contact_email: Option<String>,
+    pub website: Option<String>,
+}
+
+/// Changes company details (not for a company administrator; for the organization's
+/// administrator, the partner with the customer's grant, or the vendor).
+pub async fn update_details(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org_id: Uuid,
+    input: DetailsInput,
+) -> Result<Organization> {
+    let access = authz::authorize(conn, actor, org_id, Permission::EditCompanyDetails).await?;
+    let mut v = Validator::new();
+    let name = input.name.as_deref().map(|n| v.check(required_text("name", n, 200)));
+    let country = input.country.as_deref().map(|c| {
+        if c.trim().is_empty() {
+            Some(None)
+        } else {
+            v.check(CountryCode::parse(c).map(Some))
+        }
+    });
+    let language = input.language.as_deref().map(|l| v.check(Language::parse(l)));
+    let contact = input.contact_email.as_deref().map(|e| {
+        if e.trim().is_empty() {
+            Some(None)
+        } else {
+            v.check(crate::domain::Email::parse_field("contact_email", e).map(Some))
+        }
+    });
+    let website = input
+        .website
+        .as_deref()
+        .map(|w| v.check(optional_website("website", Some(w))));
+    v.finish()?;
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let old = find(conn, org_id).await?;
+        let name = name.flatten().unwrap_or(old.name.clone());
+        let country = country.flatten().map(|c| c.map(|c| c.as_str().to_owned())).unwrap_or(old.country.clone());
+        let language = language.flatten().map(|l| l.as_str().to_owned()).unwrap_or(old.language.clone());
+        let contact = contact.flatten().map(|c| c.map(|e| e.into_inner())).unwrap_or(old.contact_email.clone());
+        let website = website.flatten().unwrap_or(old.website.clone());
+        let org = diesel::update(organizations::table.find(org_id))
+            .set((
+                organizations::name.eq(&name),
+                organizations::country.eq(&country),
+                organizations::language.eq(&language),
+                organizations::contact_email.eq(&contact),
+                organizations::website.eq(&website),
+                organizations::updated_at.eq(now),
+            ))
+            .returning(Organization::as_returning())
+            .get_result(conn)
+            .await?;
+        audit::record(
+            conn,
+            now,
+            &access,
+            "organization.details_updated",
+            "organization",
+            org_id,
+            json!({
+                "old": { "name": old.name, "country": old.country, "language": old.language, "contact_email": old.contact_email, "website": old.website },
+                "new": { "name": org.name, "country": org.country, "language": org.language, "contact_email": org.contact_email, "website": org.website },
+            }),
+        )
+        .await?;
+        Ok(org)
+    })
+    .await
+}
+
+/// Changes company settings: whether the software may update itself and whether beta
+/// versions are offered.
+pub async fn update_settings(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org_id: Uuid,
+    allow_updates: Option<bool>,
+    allow_beta: Option<bool>,
+) -> Result<Organization> {
+    let access = authz::authorize(conn, actor, org_id, Permission::EditCompanySettings).await?;
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let old = find(conn, org_id).await?;
+        let org = diesel::update(organizations::table.find(org_id))
+            .set((
+                organizations::allow_updates.eq(allow_updates.unwrap_or(old.allow_updates)),
+                organizations::allow_beta.eq(allow_beta.unwrap_or(old.allow_beta)),
+                organizations::updated_at.eq(now),
+            ))
+            .returning(Organization::as_returning())
+            .get_result(conn)
+            .await?;
+        audit::record(
+            conn,
+            now,
+            &access,
+            "organization.settings_updated",
+            "organization",
+            org_id,
+            json!({
+                "allow_updates": { "old": old.allow_updates, "new": org.allow_updates },
+                "allow_beta": { "old": old.allow_beta, "new": org.allow_beta },
+            }),
+        )
+        .await?;
+        Ok(org)
+    })
+    .await
 }
 
 pub(crate) async fn find(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<Organization> {

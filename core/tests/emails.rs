@@ -51,6 +51,31 @@ fn samples() -> Vec<(&'static str, Value)> {
                 json!({ "organization": "Northwind", "first_name": "Max", "login_url": "https://portal.example/login" }),
             ),
         ),
+        (
+            "customer_invitation",
+            base(json!({
+                "company": "Visser Transport", "contact_name": "Vera Visser", "partner": "Northwind IT Services",
+                "link": "https://portal.example/register/customer/TOKEN", "expires_at": "2026-12-05 10:00 UTC"
+            })),
+        ),
+        (
+            "customer_registered",
+            base(
+                json!({ "company": "Visser Transport", "email": "vera@visser.example", "first_name": "Anna", "customers_url": "https://portal.example/" }),
+            ),
+        ),
+        (
+            "service_provider_added",
+            base(
+                json!({ "company": "Olsen Bakery", "partner": "Northwind", "first_name": "Olga", "for_partner": false }),
+            ),
+        ),
+        (
+            "service_provider_removed",
+            base(
+                json!({ "company": "Olsen Bakery", "partner": "Northwind", "first_name": "Anna", "for_partner": true }),
+            ),
+        ),
     ]
 }
 

@@ -1,7 +1,7 @@
 //! Portal pages: what people reach from the browser and from e-mailed links. They call
 //! the same `core` services as the API.
 
-use partnerdesk_core::{Error as CoreError, accounts, registrations};
+use partnerdesk_core::{Error as CoreError, accounts, invitations, registrations};
 use poem::{
     IntoResponse, Request, Response, Route, get, handler,
     http::{StatusCode, header},
@@ -19,6 +19,7 @@ pub fn routes() -> Route {
         .at("/logout", poem::post(logout))
         .at("/register/partner", get(register_start_form).post(register_start))
         .at("/register/partner/:token", get(register_form).post(register_complete))
+        .at("/register/customer/:token", get(customer_form).post(customer_accept))
         .at("/password/:token", get(password_form).post(password_set))
         .at("/dev/mailbox", get(mailbox))
 }
@@ -383,5 +384,88 @@ async fn mailbox(state: Data<&AppState>) -> Response {
             "message",
             merge(json!({ "title": "Mailbox" }), error_context(&e)),
         ),
+    }
+}
+
+#[handler]
+async fn customer_form(state: Data<&AppState>, Path(token): Path<String>) -> Response {
+    let result = match state.conn().await {
+        Ok(mut conn) => invitations::inspect(&mut conn, &state.ctx, &token).await,
+        Err(_) => Err(CoreError::internal("no database connection")),
+    };
+    match result {
+        Ok(p) => page(
+            &state,
+            StatusCode::OK,
+            "customer_register",
+            json!({ "email": p.email, "partner": p.partner_name, "form": { "company_name": p.company_name } }),
+        ),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "message",
+            merge(json!({ "title": "Invitation" }), error_context(&e)),
+        ),
+    }
+}
+
+#[derive(Deserialize, serde::Serialize)]
+struct AcceptForm {
+    first_name: String,
+    last_name: String,
+    password: String,
+    company_name: String,
+    #[serde(default)]
+    country: Option<String>,
+}
+
+#[handler]
+async fn customer_accept(state: Data<&AppState>, Path(token): Path<String>, Form(form): Form<AcceptForm>) -> Response {
+    let mut conn = match state.conn().await {
+        Ok(c) => c,
+        Err(_) => {
+            return page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "message",
+                json!({ "title": "Unavailable", "error": "Try again later." }),
+            );
+        }
+    };
+    let preview = invitations::inspect(&mut conn, &state.ctx, &token).await;
+    let mut shown = serde_json::to_value(&form).unwrap_or_default();
+    shown["password"] = json!("");
+    let input = invitations::AcceptInput {
+        first_name: form.first_name,
+        last_name: form.last_name,
+        password: form.password,
+        company_name: Some(form.company_name),
+        country: form.country.filter(|c| !c.trim().is_empty()),
+    };
+    match invitations::accept(&mut conn, &state.ctx, &token, input).await {
+        Ok(done) => page(
+            &state,
+            StatusCode::OK,
+            "message",
+            json!({ "title": "Welcome", "message": format!("{} has been created. You can log in now.", done.organization.name), "login": true }),
+        ),
+        Err(e @ CoreError::Gone { .. }) => page(
+            &state,
+            StatusCode::GONE,
+            "message",
+            merge(json!({ "title": "Invitation" }), error_context(&e)),
+        ),
+        Err(e) => {
+            let (email, partner) = preview.map(|p| (p.email, p.partner_name)).unwrap_or_default();
+            page(
+                &state,
+                status_of(&e),
+                "customer_register",
+                merge(
+                    json!({ "email": email, "partner": partner, "form": shown }),
+                    error_context(&e),
+                ),
+            )
+        }
     }
 }

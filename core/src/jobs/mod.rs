@@ -71,6 +71,36 @@ pub async fn enqueue_at<J: Job>(
     Ok(inserted.into_iter().next().map(|row| row.id))
 }
 
+/// Enqueues many jobs of one type with a single statement.
+pub async fn enqueue_many<J: Job>(conn: &mut AsyncPgConnection, jobs: &[(J, Option<String>)]) -> Result<usize> {
+    use diesel::sql_types::Array;
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(jobs.len());
+    let mut payloads = Vec::with_capacity(jobs.len());
+    let mut keys: Vec<Option<String>> = Vec::with_capacity(jobs.len());
+    for (job, key) in jobs {
+        ids.push(ulid::Ulid::new().to_string());
+        payloads.push(serde_json::to_vec(job)?);
+        keys.push(key.clone());
+    }
+    let n = sql_query(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, idempotency_key)
+         SELECT id, $2, job, 'Pending', 0, $3, now(), 0, key
+         FROM unnest($1::text[], $4::bytea[], $5::text[]) AS t(id, job, key)
+         ON CONFLICT (job_type, idempotency_key) DO NOTHING",
+    )
+    .bind::<Array<Text>, _>(&ids)
+    .bind::<Text, _>(J::QUEUE)
+    .bind::<Integer, _>(J::MAX_ATTEMPTS)
+    .bind::<Array<Binary>, _>(&payloads)
+    .bind::<Array<Nullable<Text>>, _>(&keys)
+    .execute(conn)
+    .await?;
+    Ok(n)
+}
+
 /// What a handler needs besides its payload.
 #[derive(Clone)]
 pub struct JobContext {

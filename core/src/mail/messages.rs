@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{Ctx, Result, accounts, domain::fixed2, partners::affiliate_link, registrations, schema, tokens};
+use crate::{
+    Ctx, Result, accounts, domain::fixed2, invitations, partners::affiliate_link, registrations, schema, tokens,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -35,6 +37,23 @@ pub enum EmailKind {
         organization_id: Uuid,
         user_id: Uuid,
     },
+    CustomerInvitation {
+        invitation_id: Uuid,
+    },
+    CustomerRegistered {
+        invitation_id: Uuid,
+        user_id: Uuid,
+    },
+    ServiceProviderAdded {
+        link_id: Uuid,
+        user_id: Option<Uuid>,
+        for_partner: bool,
+    },
+    ServiceProviderRemoved {
+        link_id: Uuid,
+        user_id: Option<Uuid>,
+        for_partner: bool,
+    },
 }
 
 impl EmailKind {
@@ -48,6 +67,10 @@ impl EmailKind {
             EmailKind::PartnerRegistrationCompleted { .. } => "partner_registration_completed",
             EmailKind::MemberInvitation { .. } => "member_invitation",
             EmailKind::MemberAdded { .. } => "member_added",
+            EmailKind::CustomerInvitation { .. } => "customer_invitation",
+            EmailKind::CustomerRegistered { .. } => "customer_registered",
+            EmailKind::ServiceProviderAdded { .. } => "service_provider_added",
+            EmailKind::ServiceProviderRemoved { .. } => "service_provider_removed",
         }
     }
 }
@@ -199,6 +222,87 @@ pub(crate) async fn build(conn: &mut AsyncPgConnection, ctx: &Ctx, kind: &EmailK
                 })),
                 _ => None,
             }
+        }
+        EmailKind::CustomerInvitation { invitation_id } => {
+            use schema::{customer_invitations as i, organizations as o};
+            let row = i::table
+                .inner_join(o::table.on(o::id.eq(i::partner_id)))
+                .filter(i::id.eq(invitation_id))
+                .select((i::company_name, i::contact_name, i::generation, i::expires_at, o::name))
+                .first::<(String, Option<String>, i32, chrono::DateTime<chrono::Utc>, String)>(conn)
+                .await
+                .optional()?;
+            row.and_then(|(company, contact_name, generation, expires_at, partner)| {
+                let token = tokens::link_token(ctx.secret(), invitations::LINK_PURPOSE, *invitation_id, generation);
+                base(json!({
+                    "company": company,
+                    "contact_name": contact_name.unwrap_or_default(),
+                    "partner": partner,
+                    "link": ctx.config.url(&format!("/register/customer/{token}")),
+                    "expires_at": expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                }))
+            })
+        }
+        EmailKind::CustomerRegistered { invitation_id, user_id } => {
+            use schema::{customer_invitations as i, organizations as o, users as u};
+            let row = i::table
+                .inner_join(o::table.on(i::organization_id.eq(o::id.nullable())))
+                .filter(i::id.eq(invitation_id))
+                .select((o::name, i::email))
+                .first::<(String, String)>(conn)
+                .await
+                .optional()?;
+            let first_name: Option<String> = u::table
+                .find(user_id)
+                .select(u::first_name)
+                .first(conn)
+                .await
+                .optional()?;
+            match (row, first_name) {
+                (Some((company, email)), Some(first_name)) => base(json!({
+                    "company": company,
+                    "email": email,
+                    "first_name": first_name,
+                    "customers_url": ctx.config.url("/"),
+                })),
+                _ => None,
+            }
+        }
+        EmailKind::ServiceProviderAdded {
+            link_id,
+            user_id,
+            for_partner,
+        }
+        | EmailKind::ServiceProviderRemoved {
+            link_id,
+            user_id,
+            for_partner,
+        } => {
+            use schema::{organizations as o, service_provider_links as l, users as u};
+            let names = l::table
+                .filter(l::id.eq(link_id))
+                .select((l::customer_id, l::partner_id))
+                .first::<(Uuid, Uuid)>(conn)
+                .await
+                .optional()?;
+            let Some((customer_id, partner_id)) = names else {
+                return Ok(None);
+            };
+            let company: String = o::table.find(customer_id).select(o::name).first(conn).await?;
+            let partner: String = o::table.find(partner_id).select(o::name).first(conn).await?;
+            let first_name: String = match user_id {
+                Some(id) => u::table
+                    .find(id)
+                    .select(u::first_name)
+                    .first(conn)
+                    .await
+                    .optional()?
+                    .unwrap_or_default(),
+                None => String::new(),
+            };
+            base(
+                json!({ "company": company, "partner": partner, "first_name": first_name, "for_partner": for_partner }),
+            )
         }
     })
 }

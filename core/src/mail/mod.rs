@@ -234,6 +234,68 @@ pub async fn queue(
     Ok(())
 }
 
+/// One e-mail to queue with [`queue_many`].
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub event_key: String,
+    pub recipient: Email,
+    pub lang: Language,
+    pub kind: EmailKind,
+}
+
+/// Queues many e-mails with two statements (deliveries, then jobs), in the caller's
+/// transaction. Events already queued are skipped.
+pub async fn queue_many(conn: &mut AsyncPgConnection, now: DateTime<Utc>, emails: Vec<Outgoing>) -> Result<usize> {
+    use diesel::sql_types::{Array, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
+    if emails.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(emails.len());
+    let mut keys = Vec::with_capacity(emails.len());
+    let mut templates = Vec::with_capacity(emails.len());
+    let mut recipients = Vec::with_capacity(emails.len());
+    let mut langs = Vec::with_capacity(emails.len());
+    let mut params = Vec::with_capacity(emails.len());
+    for e in emails {
+        ids.push(Uuid::now_v7());
+        templates.push(e.kind.template().to_owned());
+        params.push(serde_json::to_value(&e.kind)?);
+        keys.push(e.event_key);
+        recipients.push(e.recipient.into_inner());
+        langs.push(e.lang.as_str().to_owned());
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Inserted {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+        #[diesel(sql_type = Text)]
+        event_key: String,
+    }
+    let inserted: Vec<Inserted> = diesel::sql_query(
+        "INSERT INTO email_deliveries (id, event_key, template, recipient, language, params, created_at)
+         SELECT id, event_key, template, recipient, language, params, $7
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])
+              AS t(id, event_key, template, recipient, language, params)
+         ON CONFLICT (event_key) DO NOTHING
+         RETURNING id, event_key",
+    )
+    .bind::<Array<SqlUuid>, _>(&ids)
+    .bind::<Array<Text>, _>(&keys)
+    .bind::<Array<Text>, _>(&templates)
+    .bind::<Array<Text>, _>(&recipients)
+    .bind::<Array<Text>, _>(&langs)
+    .bind::<Array<Jsonb>, _>(&params)
+    .bind::<Timestamptz, _>(now)
+    .load(conn)
+    .await?;
+    let jobs: Vec<(SendEmail, Option<String>)> = inserted
+        .iter()
+        .map(|r| (SendEmail { delivery_id: r.id }, Some(r.event_key.clone())))
+        .collect();
+    jobs::enqueue_many(conn, &jobs).await?;
+    Ok(inserted.len())
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = email_deliveries)]
 struct Delivery {

@@ -8,10 +8,13 @@ use poem_openapi::{
 };
 
 pub mod auth;
+pub mod customers;
 pub mod dev;
+pub mod invitations;
 pub mod organizations;
 pub mod partners;
 pub mod registrations;
+pub mod users;
 
 #[derive(Tags)]
 pub enum ApiTags {
@@ -23,6 +26,12 @@ pub enum ApiTags {
     Partners,
     /// Self-registration of a new partner company.
     PartnerRegistration,
+    /// My customers: adding, editing, listing, activating; the partner's own account.
+    Customers,
+    /// Inviting customers by e-mail, and registering through an invitation.
+    CustomerInvitations,
+    /// Users of an organization: overview, adding, CSV import; the software heartbeat.
+    Users,
     /// Tools for development: the mail outbox.
     Development,
 }
@@ -46,8 +55,12 @@ pub enum NoContent {
 pub type Api = (
     auth::AuthApi,
     organizations::OrganizationsApi,
+    organizations::CompanyApi,
     partners::PartnersApi,
     registrations::RegistrationApi,
+    customers::CustomersApi,
+    invitations::InvitationsApi,
+    users::UsersApi,
     dev::DevApi,
 );
 
@@ -56,8 +69,12 @@ pub fn service(config: &Config) -> OpenApiService<Api, ()> {
         (
             auth::AuthApi,
             organizations::OrganizationsApi,
+            organizations::CompanyApi,
             partners::PartnersApi,
             registrations::RegistrationApi,
+            customers::CustomersApi,
+            invitations::InvitationsApi,
+            users::UsersApi,
             dev::DevApi,
         ),
         "Partnerdesk API",

@@ -4,8 +4,10 @@ use chrono::{DateTime, Utc};
 use partnerdesk_core::{
     audit::{self, AuditEntry},
     authz::Role,
+    integrations::{self, Integration, IntegrationInput},
     members::{self, InviteInput, Member, UpdateInput},
-    organizations::{self, CreateOrganizationInput, Organization},
+    organizations::{self, CreateOrganizationInput, DetailsInput, Organization},
+    service_providers::{self, ServiceProvider},
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -374,4 +376,385 @@ impl OrganizationsApi {
 
 fn default_limit() -> i64 {
     50
+}
+
+// ---------------------------------------------------------------------------------
+// Company details and settings, service provider, integrations
+
+pub struct CompanyApi;
+
+#[derive(Object, Debug, Default)]
+#[oai(example)]
+pub struct UpdateOrganizationRequest {
+    pub name: Option<String>,
+    pub country: Option<String>,
+    pub language: Option<String>,
+    pub contact_email: Option<String>,
+    pub website: Option<String>,
+}
+
+impl Example for UpdateOrganizationRequest {
+    fn example() -> Self {
+        UpdateOrganizationRequest {
+            name: Some("Jansen Installatietechniek B.V.".into()),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+pub struct SettingsView {
+    /// The installed software may update itself.
+    pub allow_updates: bool,
+    /// Beta versions are offered.
+    pub allow_beta: bool,
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
+pub struct UpdateSettingsRequest {
+    pub allow_updates: Option<bool>,
+    pub allow_beta: Option<bool>,
+}
+
+impl Example for UpdateSettingsRequest {
+    fn example() -> Self {
+        UpdateSettingsRequest {
+            allow_updates: Some(true),
+            allow_beta: Some(false),
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+pub struct ServiceProviderView {
+    pub partner_id: Uuid,
+    pub name: String,
+    pub partner_code: String,
+    pub country: Option<String>,
+    pub website: Option<String>,
+    /// invitation, created_by_partner or chosen_by_customer.
+    pub origin: String,
+    pub since: DateTime<Utc>,
+    /// What the partner may do inside your organization.
+    pub granted_permissions: Vec<String>,
+}
+
+impl From<ServiceProvider> for ServiceProviderView {
+    fn from(s: ServiceProvider) -> Self {
+        ServiceProviderView {
+            partner_id: s.partner_id,
+            name: s.name,
+            partner_code: s.partner_code,
+            country: s.country,
+            website: s.website,
+            origin: s.origin,
+            since: s.since,
+            granted_permissions: s.granted_permissions.iter().map(|p| p.as_str().to_owned()).collect(),
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+pub struct ServiceProviderState {
+    /// Absent when the organization has no service provider.
+    #[oai(skip_serializing_if_is_none)]
+    pub service_provider: Option<ServiceProviderView>,
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
+pub struct ChooseServiceProviderRequest {
+    /// The partner's public partner code.
+    pub partner_code: String,
+}
+
+impl Example for ChooseServiceProviderRequest {
+    fn example() -> Self {
+        ChooseServiceProviderRequest {
+            partner_code: "NORTHWND".into(),
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
+pub struct GrantsRequest {
+    /// Any of edit_company_details, edit_company_settings, view_users, edit_users,
+    /// create_users, import_users, manage_integrations, manage_licences, view_audit.
+    pub permissions: Vec<String>,
+}
+
+impl Example for GrantsRequest {
+    fn example() -> Self {
+        GrantsRequest {
+            permissions: vec!["view_users".into(), "create_users".into(), "edit_users".into()],
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+pub struct IntegrationView {
+    pub id: Uuid,
+    /// phone_connector, crm or erp.
+    pub kind: String,
+    pub name: String,
+    pub settings: serde_json::Value,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Integration> for IntegrationView {
+    fn from(i: Integration) -> Self {
+        IntegrationView {
+            id: i.id,
+            kind: i.kind,
+            name: i.name,
+            settings: i.settings,
+            active: i.active,
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
+pub struct IntegrationRequest {
+    /// phone_connector, crm or erp (required when creating).
+    pub kind: Option<String>,
+    /// Required when creating.
+    pub name: Option<String>,
+    /// Connector settings, a JSON object.
+    pub settings: Option<serde_json::Value>,
+    pub active: Option<bool>,
+}
+
+impl Example for IntegrationRequest {
+    fn example() -> Self {
+        IntegrationRequest {
+            kind: Some("crm".into()),
+            name: Some("HubSpot".into()),
+            settings: Some(serde_json::json!({ "portal_id": "12345" })),
+            active: Some(true),
+        }
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Organizations")]
+impl CompanyApi {
+    /// Change company details
+    ///
+    /// Not for company administrators: the organization's administrator, the partner
+    /// with the customer's grant, or the vendor.
+    #[oai(path = "/organizations/:id", method = "patch")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        body: Body<UpdateOrganizationRequest>,
+    ) -> ApiResult<Json<OrganizationView>> {
+        let b = body.0;
+        let mut conn = state.conn().await?;
+        let org = organizations::update_details(
+            &mut conn,
+            &state.ctx,
+            &auth.actor,
+            id.0,
+            DetailsInput {
+                name: b.name,
+                country: b.country,
+                language: b.language,
+                contact_email: b.contact_email,
+                website: b.website,
+            },
+        )
+        .await?;
+        Ok(Json(org.into()))
+    }
+
+    /// Get company settings
+    #[oai(path = "/organizations/:id/settings", method = "get")]
+    async fn settings(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<SettingsView>> {
+        let mut conn = state.conn().await?;
+        let org = organizations::get(&mut conn, &auth.actor, id.0).await?;
+        Ok(Json(SettingsView {
+            allow_updates: org.allow_updates,
+            allow_beta: org.allow_beta,
+        }))
+    }
+
+    /// Change company settings
+    ///
+    /// Allow updates and allow beta versions. Not for company administrators.
+    #[oai(path = "/organizations/:id/settings", method = "put")]
+    async fn update_settings(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        body: Body<UpdateSettingsRequest>,
+    ) -> ApiResult<Json<SettingsView>> {
+        let mut conn = state.conn().await?;
+        let org = organizations::update_settings(
+            &mut conn,
+            &state.ctx,
+            &auth.actor,
+            id.0,
+            body.0.allow_updates,
+            body.0.allow_beta,
+        )
+        .await?;
+        Ok(Json(SettingsView {
+            allow_updates: org.allow_updates,
+            allow_beta: org.allow_beta,
+        }))
+    }
+
+    /// My service provider
+    #[oai(path = "/organizations/:id/service-provider", method = "get")]
+    async fn service_provider(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<ServiceProviderState>> {
+        let mut conn = state.conn().await?;
+        let sp = service_providers::get(&mut conn, &auth.actor, id.0).await?;
+        Ok(Json(ServiceProviderState {
+            service_provider: sp.map(Into::into),
+        }))
+    }
+
+    /// Choose a service provider
+    ///
+    /// By the partner's public partner code. One service provider at a time: remove the
+    /// current one first. Both sides are e-mailed. The partner may do nothing inside your
+    /// organization until you grant it.
+    #[oai(path = "/organizations/:id/service-provider", method = "put")]
+    async fn choose(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        body: Body<ChooseServiceProviderRequest>,
+    ) -> ApiResult<Json<ServiceProviderView>> {
+        let mut conn = state.conn().await?;
+        let sp = service_providers::choose(&mut conn, &state.ctx, &auth.actor, id.0, &body.0.partner_code).await?;
+        Ok(Json(sp.into()))
+    }
+
+    /// Remove the service provider
+    ///
+    /// The partner can no longer act for you; both sides are e-mailed.
+    #[oai(path = "/organizations/:id/service-provider", method = "delete")]
+    async fn remove(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<NoContent> {
+        let mut conn = state.conn().await?;
+        service_providers::remove(&mut conn, &state.ctx, &auth.actor, id.0).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Decide what the service provider may do
+    #[oai(path = "/organizations/:id/service-provider/grants", method = "put")]
+    async fn grants(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        body: Body<GrantsRequest>,
+    ) -> ApiResult<Json<ServiceProviderView>> {
+        let mut conn = state.conn().await?;
+        let sp = service_providers::set_grants(&mut conn, &state.ctx, &auth.actor, id.0, &body.0.permissions).await?;
+        Ok(Json(sp.into()))
+    }
+
+    /// List connectors and integrations
+    #[oai(path = "/organizations/:id/integrations", method = "get")]
+    async fn integrations(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<Vec<IntegrationView>>> {
+        let mut conn = state.conn().await?;
+        Ok(Json(
+            integrations::list(&mut conn, &auth.actor, id.0)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        ))
+    }
+
+    /// Add a connector or integration
+    #[oai(path = "/organizations/:id/integrations", method = "post")]
+    async fn add_integration(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        body: Body<IntegrationRequest>,
+    ) -> ApiResult<Created<IntegrationView>> {
+        let b = body.0;
+        let mut conn = state.conn().await?;
+        let i = integrations::create(
+            &mut conn,
+            &state.ctx,
+            &auth.actor,
+            id.0,
+            IntegrationInput {
+                kind: b.kind,
+                name: b.name,
+                settings: b.settings,
+                active: b.active,
+            },
+        )
+        .await?;
+        Ok(Created::Created(Json(i.into())))
+    }
+
+    /// Change a connector or integration
+    #[oai(path = "/organizations/:id/integrations/:integration_id", method = "patch")]
+    async fn update_integration(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        integration_id: Path<Uuid>,
+        body: Body<IntegrationRequest>,
+    ) -> ApiResult<Json<IntegrationView>> {
+        let b = body.0;
+        let mut conn = state.conn().await?;
+        let i = integrations::update(
+            &mut conn,
+            &state.ctx,
+            &auth.actor,
+            id.0,
+            integration_id.0,
+            IntegrationInput {
+                kind: b.kind,
+                name: b.name,
+                settings: b.settings,
+                active: b.active,
+            },
+        )
+        .await?;
+        Ok(Json(i.into()))
+    }
+
+    /// Remove a connector or integration
+    #[oai(path = "/organizations/:id/integrations/:integration_id", method = "delete")]
+    async fn delete_integration(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        integration_id: Path<Uuid>,
+    ) -> ApiResult<NoContent> {
+        let mut conn = state.conn().await?;
+        integrations::delete(&mut conn, &state.ctx, &auth.actor, id.0, integration_id.0).await?;
+        Ok(NoContent::NoContent)
+    }
 }

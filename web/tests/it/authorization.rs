@@ -16,6 +16,8 @@ const PUBLIC: &[(&str, &str)] = &[
     ("post", "/partner-registrations"),
     ("get", "/partner-registrations/{token}"),
     ("post", "/partner-registrations/{token}"),
+    ("get", "/customer-registrations/{token}"),
+    ("post", "/customer-registrations/{token}"),
 ];
 
 struct Check<'a> {
@@ -35,6 +37,11 @@ async fn call(client: &Client, method: &str, path: &str, body: &Value) -> crate:
         "put" => client.put(&path, body.clone()).await,
         "patch" => client.patch(&path, body.clone()).await,
         "delete" => client.delete(&path).await,
+        "post_csv" => {
+            client
+                .post_bytes(&path, "text/csv", body.as_str().unwrap_or_default().as_bytes().to_vec())
+                .await
+        }
         other => panic!("method {other}"),
     }
 }
@@ -61,6 +68,24 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
     let token_id = anna.post("/api/me/tokens", json!({ "name": "anna's" })).await.id();
     let members_before = anna.get(&format!("/api/organizations/{northwind}/members")).await.body;
     let max_as_northwind = max.acting_as(northwind);
+    let jan = app.demo("jan@jansen.example").await; // company administrator
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let eva_id = app.user_id("eva@jansen.example").await;
+    let invitation = anna
+        .post(
+            "/api/customer-invitations",
+            json!({ "email": "new@example.com", "company_name": "New" }),
+        )
+        .await
+        .id();
+    let integration = jan
+        .post(
+            &format!("/api/organizations/{jansen}/integrations"),
+            json!({ "kind": "crm", "name": "CRM" }),
+        )
+        .await
+        .id();
+    let customers_before = anna.get("/api/customers?status=both").await.body;
 
     let invite =
         json!({ "email": "intruder@example.com", "first_name": "In", "last_name": "Truder", "role": "administrator" });
@@ -308,8 +333,302 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         },
     ];
 
+    let customer = |name: &str| json!({ "name": name, "active": true, "commission_rate": "10" });
+    let checks2 = vec![
+        Check {
+            method: "get",
+            template: "/customers",
+            path: "/customers".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a customer user", &eva, 403, "not_authorized"),
+                ("vendor finance", &finance, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/customers",
+            path: "/customers".into(),
+            body: customer("X"),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("staff without create", &pieter, 403, "not_authorized"),
+                ("a customer user", &eva, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/customers/{id}",
+            path: format!("/customers/{jansen}"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("another tenant", &max, 404, "not_found"),
+                ("a customer user", &eva, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "patch",
+            template: "/customers/{id}",
+            path: format!("/customers/{jansen}"),
+            body: json!({ "commission_rate": "99" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("staff without create", &pieter, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/customers/{id}/activate",
+            path: format!("/customers/{jansen}/activate"),
+            body: json!({}),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("staff without create", &pieter, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/customers/{id}/deactivate",
+            path: format!("/customers/{jansen}/deactivate"),
+            body: json!({}),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("staff without create", &pieter, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/my-account",
+            path: "/my-account".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a customer", &jan, 403, "not_authorized"),
+                ("the vendor", &finance, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/customer-invitations",
+            path: "/customer-invitations".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a customer", &jan, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/customer-invitations",
+            path: "/customer-invitations".into(),
+            body: json!({ "email": "x@example.com", "company_name": "X" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("staff without create", &pieter, 403, "not_authorized"),
+                ("a customer", &jan, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/customer-invitations/{id}/resend",
+            path: format!("/customer-invitations/{invitation}/resend"),
+            body: json!({}),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("staff without create", &pieter, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/customer-invitations/{id}/revoke",
+            path: format!("/customer-invitations/{invitation}/revoke"),
+            body: json!({}),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("staff without create", &pieter, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "patch",
+            template: "/organizations/{id}",
+            path: format!("/organizations/{jansen}"),
+            body: json!({ "name": "X" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}/settings",
+            path: format!("/organizations/{jansen}/settings"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "put",
+            template: "/organizations/{id}/settings",
+            path: format!("/organizations/{jansen}/settings"),
+            body: json!({ "allow_beta": false }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}/service-provider",
+            path: format!("/organizations/{jansen}/service-provider"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "put",
+            template: "/organizations/{id}/service-provider",
+            path: format!("/organizations/{jansen}/service-provider"),
+            body: json!({ "partner_code": "ALPINESY" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "delete",
+            template: "/organizations/{id}/service-provider",
+            path: format!("/organizations/{jansen}/service-provider"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("the partner", &anna, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "put",
+            template: "/organizations/{id}/service-provider/grants",
+            path: format!("/organizations/{jansen}/service-provider/grants"),
+            body: json!({ "permissions": [] }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("the partner", &anna, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}/integrations",
+            path: format!("/organizations/{jansen}/integrations"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a plain user", &eva, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/organizations/{id}/integrations",
+            path: format!("/organizations/{jansen}/integrations"),
+            body: json!({ "kind": "erp", "name": "X" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a plain user", &eva, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "patch",
+            template: "/organizations/{id}/integrations/{integration_id}",
+            path: format!("/organizations/{jansen}/integrations/{integration}"),
+            body: json!({ "active": false }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a plain user", &eva, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "delete",
+            template: "/organizations/{id}/integrations/{integration_id}",
+            path: format!("/organizations/{jansen}/integrations/{integration}"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a plain user", &eva, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}/users",
+            path: format!("/organizations/{jansen}/users"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a plain user", &eva, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/organizations/{id}/users",
+            path: format!("/organizations/{jansen}/users"),
+            body: json!({ "email": "x@jansen.example", "first_name": "X", "last_name": "Y" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a plain user", &eva, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post_csv",
+            template: "/organizations/{id}/users/import",
+            path: format!("/organizations/{jansen}/users/import"),
+            body: json!("email,first_name,last_name\nx@jansen.example,X,Y\n"),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "patch",
+            template: "/organizations/{id}/users/{user_id}",
+            path: format!("/organizations/{jansen}/users/{eva_id}"),
+            body: json!({ "first_name": "X" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a plain user", &eva, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/client/heartbeat",
+            path: "/client/heartbeat".into(),
+            body: json!({ "software_version": "1" }),
+            refused: vec![("anonymous", &anon, 401, "authentication_required")],
+        },
+    ];
+
     let mut covered = BTreeSet::new();
-    for check in &checks {
+    for check in checks.iter().chain(&checks2) {
         for (who, client, status, code) in &check.refused {
             let r = call(client, check.method, &check.path, &check.body).await;
             assert_eq!(
@@ -321,7 +640,12 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
                 r.body
             );
         }
-        covered.insert((check.method.to_owned(), check.template.to_owned()));
+        let method = if check.method == "post_csv" {
+            "post"
+        } else {
+            check.method
+        };
+        covered.insert((method.to_owned(), check.template.to_owned()));
     }
 
     // Nothing a refused call attempted happened.
@@ -344,6 +668,14 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         .clone();
     assert_eq!(nw["default_commission_rate"], "20.00");
     assert!(anna.get("/api/me/tokens").await.body[0]["revoked_at"].is_null());
+    assert_eq!(anna.get("/api/customers?status=both").await.body, customers_before);
+    assert_eq!(anna.get("/api/customer-invitations").await.body[0]["status"], "open");
+    assert_eq!(
+        jan.get(&format!("/api/organizations/{jansen}/integrations")).await.body[0]["active"],
+        true
+    );
+    let users = jan.get(&format!("/api/organizations/{jansen}/users")).await.body;
+    assert_eq!(users.as_array().unwrap().len(), 2, "no user was added");
 
     // Every documented operation is either public or checked above.
     let spec = anon.get("/api/openapi.json").await.body;

@@ -227,6 +227,15 @@ impl TestApp {
             .expect("user exists")
     }
 
+    /// Runs SQL against the test database (fixtures the API cannot create yet).
+    pub async fn sql(&self, statement: &str) {
+        use diesel_async::RunQueryDsl;
+        diesel::sql_query(statement)
+            .execute(&mut self.conn().await)
+            .await
+            .expect("fixture SQL");
+    }
+
     /// Moves the shared clock forward.
     pub fn advance(&self, by: chrono::Duration) {
         self.ctx.clock.advance(by).expect("movable clock");
@@ -370,6 +379,30 @@ impl Client {
 
     pub async fn delete(&self, path: &str) -> Resp {
         self.request(Method::DELETE, path, None).await
+    }
+
+    /// Sends a body as is, with its content type (CSV files).
+    pub async fn post_bytes(&self, path: &str, content_type: &str, body: Vec<u8>) -> Resp {
+        let mut req = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = &self.bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(org) = self.org {
+            req = req.header("X-Organization", org.to_string());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        Resp {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        }
     }
 
     /// Sends a raw body (to test malformed input).

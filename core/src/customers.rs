@@ -1,0 +1,664 @@
+//! "My customers": the organizations that have the acting partner as their service
+//! provider. Creating and editing them, listing them with filter, search, sort and
+//! keyset paging, activating and deactivating, and the partner's own account.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use diesel::{
+    ExpressionMethods, OptionalExtension, QueryDsl, QueryableByName, sql_query,
+    sql_types::{BigInt, Bool, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid},
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    Ctx, Error, FieldError, Result, audit,
+    authz::{self, Access, Actor, Permission},
+    domain::{CommissionRate, CountryCode, Email, Language, fixed2, optional_text, required_text},
+    error::Validator,
+    organizations::{self, NewOrganization, Organization},
+    schema::{
+        business_licences, customer_invitations, organizations as orgs, service_provider_links as links, user_licences,
+    },
+};
+
+pub const CUSTOMER_TYPES: &[&str] = &["CUSTOMER", "PROSPECT", "PARTNER", "TEST", "INTERNAL"];
+
+/// The customer form (DBSync's "Add customer" plus Red Cactus's debtor number and
+/// country). On create, `name`, `active` and `commission_rate` are required; on edit
+/// every field is optional and only the given ones change.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerInput {
+    pub name: Option<String>,
+    pub active: Option<bool>,
+    pub commission_rate: Option<String>,
+    pub customer_type: Option<String>,
+    pub partner_account_id: Option<Uuid>,
+    pub country: Option<String>,
+    pub debtor_number: Option<String>,
+    pub contact_email: Option<String>,
+    pub language: Option<String>,
+}
+
+/// A customer as the partner sees it (a row of My customers).
+#[derive(Debug, Clone, QueryableByName, Serialize)]
+pub struct Customer {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Bool)]
+    pub active: bool,
+    #[diesel(sql_type = Text)]
+    pub customer_type: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub country: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub language: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub contact_email: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = SqlUuid)]
+    pub partner_id: Uuid,
+    /// invitation, created_by_partner or chosen_by_customer.
+    #[diesel(sql_type = Text)]
+    pub origin: String,
+    #[diesel(sql_type = Numeric)]
+    pub commission_rate: Decimal,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub debtor_number: Option<String>,
+    /// The primary contact: the first administrator, else the first company administrator.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub contact_name: Option<String>,
+    /// User licences in use.
+    #[diesel(sql_type = BigInt)]
+    pub seats_used: i64,
+    /// User licences in total (credits included).
+    #[diesel(sql_type = BigInt)]
+    pub seats_total: i64,
+    /// The earliest end of a running trial or licence.
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub coming_expiry: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub granted_permissions: Option<String>,
+}
+
+impl Customer {
+    /// What the customer allows its partner to do inside its organization.
+    pub fn granted(&self) -> Vec<Permission> {
+        self.granted_permissions
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter_map(Permission::parse)
+            .collect()
+    }
+}
+
+/// The columns of a customer row; `$1` is the partner.
+const SELECT: &str = "
+    SELECT o.id, o.name, o.active, o.customer_type, o.country::text AS country, o.language, o.contact_email,
+           o.created_at, l.partner_id, l.origin, l.commission_rate, l.debtor_number,
+           (SELECT trim(u.first_name || ' ' || u.last_name) FROM memberships m JOIN users u ON u.id = m.user_id
+             WHERE m.organization_id = o.id AND m.active AND m.role IN ('administrator', 'company_admin')
+             ORDER BY m.role = 'administrator' DESC, m.created_at, m.id LIMIT 1) AS contact_name,
+           (SELECT count(*) FROM user_licences ul WHERE ul.organization_id = o.id AND ul.active AND ul.user_id IS NOT NULL) AS seats_used,
+           (SELECT count(*) FROM user_licences ul WHERE ul.organization_id = o.id AND ul.active) AS seats_total,
+           (SELECT min(e) FROM (
+                SELECT t.ends_at AS e FROM trials t WHERE t.organization_id = o.id AND t.status = 'active'
+                UNION ALL SELECT b.ends_at FROM business_licences b WHERE b.organization_id = o.id AND b.active
+                UNION ALL SELECT ul.ends_at FROM user_licences ul WHERE ul.organization_id = o.id AND ul.active) x) AS coming_expiry,
+           array_to_string(l.granted_permissions, ',') AS granted_permissions
+    FROM service_provider_links l JOIN organizations o ON o.id = l.customer_id
+    WHERE l.partner_id = $1 AND l.ended_at IS NULL";
+
+async fn load_one(conn: &mut AsyncPgConnection, partner: Uuid, customer: Uuid) -> Result<Customer> {
+    sql_query(format!("{SELECT} AND o.id = $2"))
+        .bind::<SqlUuid, _>(partner)
+        .bind::<SqlUuid, _>(customer)
+        .get_result(conn)
+        .await
+        .optional()?
+        .ok_or(Error::not_found("customer"))
+}
+
+/// The partner the actor acts as.
+fn partner_of(actor: &Actor) -> Result<Uuid> {
+    actor.acting_org.ok_or_else(Error::no_organization)
+}
+
+fn check_type(v: &mut Validator, raw: Option<&str>) -> Option<String> {
+    let raw = raw.map(|t| t.trim().to_ascii_uppercase())?;
+    if CUSTOMER_TYPES.contains(&raw.as_str()) {
+        Some(raw)
+    } else {
+        v.push(FieldError::new(
+            "customer_type",
+            "invalid_customer_type",
+            format!("Customer type must be one of {}", CUSTOMER_TYPES.join(", ")),
+        ));
+        None
+    }
+}
+
+/// A debtor number must be unique among the partner's current customers and open
+/// invitations (the same number at two partners is fine).
+pub(crate) async fn debtor_number_taken(
+    conn: &mut AsyncPgConnection,
+    partner: Uuid,
+    number: &str,
+    except_customer: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let mut q = links::table
+        .filter(links::partner_id.eq(partner))
+        .filter(links::ended_at.is_null())
+        .filter(links::debtor_number.eq(number))
+        .into_boxed();
+    if let Some(c) = except_customer {
+        q = q.filter(links::customer_id.ne(c));
+    }
+    let in_links: i64 = q.count().get_result(conn).await?;
+    let in_invitations: i64 = customer_invitations::table
+        .filter(customer_invitations::partner_id.eq(partner))
+        .filter(customer_invitations::debtor_number.eq(number))
+        .filter(customer_invitations::accepted_at.is_null())
+        .filter(customer_invitations::revoked_at.is_null())
+        .filter(customer_invitations::expires_at.gt(now))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(in_links + in_invitations > 0)
+}
+
+pub(crate) fn debtor_number_conflict() -> Error {
+    Error::conflict(
+        "debtor_number_taken",
+        Some("debtor_number"),
+        "This debtor number is already used for another of your customers",
+    )
+}
+
+/// Validated form fields (each `Some` when given and valid).
+#[derive(Default)]
+struct Valid {
+    name: Option<String>,
+    active: Option<bool>,
+    rate: Option<Decimal>,
+    customer_type: Option<String>,
+    country: Option<Option<CountryCode>>,
+    debtor_number: Option<Option<String>>,
+    contact_email: Option<Option<Email>>,
+    language: Option<Language>,
+}
+
+fn validate(input: &CustomerInput, creating: bool, partner: Uuid) -> Result<Valid> {
+    let mut v = Validator::new();
+    let mut out = Valid::default();
+    match (&input.name, creating) {
+        (Some(n), _) => out.name = v.check(required_text("name", n, 200)),
+        (None, true) => v.push(FieldError::new("name", "required", "A name is required")),
+        _ => {}
+    }
+    match (input.active, creating) {
+        (None, true) => v.push(FieldError::new(
+            "active",
+            "required",
+            "Say whether the customer is active",
+        )),
+        (a, _) => out.active = a,
+    }
+    match (&input.commission_rate, creating) {
+        (Some(r), _) => out.rate = v.check(CommissionRate::parse(r)).map(|r| r.value()),
+        (None, true) => v.push(FieldError::new(
+            "commission_rate",
+            "required",
+            "A partner commission rate is required",
+        )),
+        _ => {}
+    }
+    out.customer_type = check_type(&mut v, input.customer_type.as_deref());
+    if let Some(c) = &input.country {
+        out.country = if c.trim().is_empty() {
+            Some(None)
+        } else {
+            v.check(CountryCode::parse(c)).map(Some)
+        };
+    }
+    if let Some(d) = &input.debtor_number {
+        out.debtor_number = v.check(optional_text("debtor_number", Some(d), 50));
+    }
+    if let Some(e) = &input.contact_email {
+        out.contact_email = if e.trim().is_empty() {
+            Some(None)
+        } else {
+            v.check(Email::parse_field("contact_email", e)).map(Some)
+        };
+    }
+    if let Some(l) = &input.language {
+        out.language = v.check(Language::parse(l));
+    }
+    if let Some(account) = input.partner_account_id
+        && account != partner
+    {
+        v.push(FieldError::new(
+            "partner_account_id",
+            "invalid_partner_account",
+            "Customers are created for the partner account you act as",
+        ));
+    }
+    v.finish()?;
+    Ok(out)
+}
+
+/// Creates a customer for the acting partner ("Add customer").
+pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, input: CustomerInput) -> Result<Customer> {
+    let partner = partner_of(actor)?;
+    let access = authz::authorize(conn, actor, partner, Permission::CreateCustomers).await?;
+    let valid = validate(&input, true, partner)?;
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let debtor = valid.debtor_number.clone().flatten();
+        if let Some(d) = &debtor
+            && debtor_number_taken(conn, partner, d, None, now).await?
+        {
+            return Err(debtor_number_conflict());
+        }
+        let contact = valid.contact_email.clone().flatten();
+        let org = organizations::insert(
+            conn,
+            now,
+            &NewOrganization {
+                name: valid.name.as_deref().unwrap_or_default(),
+                country: valid.country.flatten(),
+                language: valid.language.unwrap_or_default(),
+                contact_email: contact.as_ref().map(Email::as_str),
+                signup_origin: "created_by_partner",
+                customer_type: valid.customer_type.as_deref().unwrap_or("CUSTOMER"),
+                active: valid.active.unwrap_or(true),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let rate = valid.rate.unwrap_or_default();
+        insert_link(conn, now, org.id, partner, "created_by_partner", rate, debtor.as_deref(), Permission::DELEGABLE, Some(actor.user_id))
+            .await?;
+        audit::record(
+            conn,
+            now,
+            &Access { target_org: org.id, ..access.clone() },
+            "customer.created",
+            "organization",
+            org.id,
+            json!({
+                "name": org.name, "active": org.active, "commission_rate": fixed2(rate), "customer_type": org.customer_type,
+                "country": org.country, "debtor_number": debtor, "contact_email": org.contact_email, "language": org.language,
+            }),
+        )
+        .await?;
+        load_one(conn, partner, org.id).await
+    })
+    .await
+}
+
+/// Inserts the service-provider link between a customer and a partner.
+pub(crate) async fn insert_link(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    customer: Uuid,
+    partner: Uuid,
+    origin: &str,
+    rate: Decimal,
+    debtor_number: Option<&str>,
+    granted: &[Permission],
+    created_by: Option<Uuid>,
+) -> Result<Uuid> {
+    let id = Uuid::now_v7();
+    diesel::insert_into(links::table)
+        .values((
+            links::id.eq(id),
+            links::customer_id.eq(customer),
+            links::partner_id.eq(partner),
+            links::origin.eq(origin),
+            links::commission_rate.eq(rate),
+            links::debtor_number.eq(debtor_number),
+            links::granted_permissions.eq(authz::permission_names(granted)),
+            links::created_by.eq(created_by),
+            links::created_at.eq(now),
+            links::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// One customer of the acting partner.
+pub async fn get(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid) -> Result<Customer> {
+    let partner = partner_of(actor)?;
+    authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
+    load_one(conn, partner, id).await
+}
+
+fn changed<T: Serialize + PartialEq>(changes: &mut serde_json::Map<String, Value>, field: &str, old: &T, new: &T) {
+    if old != new {
+        changes.insert(field.to_owned(), json!({ "old": old, "new": new }));
+    }
+}
+
+/// Edits a customer. The partner's own fields (rate, debtor number, type, active) need
+/// "create organizations for customers"; the organization's details (name, country,
+/// language, contact) also need the customer's grant to edit company details.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    id: Uuid,
+    input: CustomerInput,
+) -> Result<Customer> {
+    let partner = partner_of(actor)?;
+    let access = authz::authorize(conn, actor, partner, Permission::CreateCustomers).await?;
+    let current = load_one(conn, partner, id).await?;
+    let valid = validate(&input, false, partner)?;
+    let touches_details =
+        valid.name.is_some() || valid.country.is_some() || valid.language.is_some() || valid.contact_email.is_some();
+    if touches_details {
+        authz::authorize(conn, actor, id, Permission::EditCompanyDetails).await?;
+    }
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let mut changes = serde_json::Map::new();
+        if let Some(Some(d)) = &valid.debtor_number
+            && current.debtor_number.as_deref() != Some(d.as_str())
+            && debtor_number_taken(conn, partner, d, Some(id), now).await?
+        {
+            return Err(debtor_number_conflict());
+        }
+        let name = valid.name.clone().unwrap_or(current.name.clone());
+        let country = valid
+            .country
+            .map(|c| c.map(|c| c.as_str().to_owned()))
+            .unwrap_or(current.country.clone());
+        let language = valid
+            .language
+            .map(|l| l.as_str().to_owned())
+            .unwrap_or(current.language.clone());
+        let contact = valid
+            .contact_email
+            .clone()
+            .map(|e| e.map(Email::into_inner))
+            .unwrap_or(current.contact_email.clone());
+        let ctype = valid.customer_type.clone().unwrap_or(current.customer_type.clone());
+        let active = valid.active.unwrap_or(current.active);
+        let rate = valid.rate.unwrap_or(current.commission_rate);
+        let debtor = valid.debtor_number.clone().unwrap_or(current.debtor_number.clone());
+        changed(&mut changes, "name", &current.name, &name);
+        changed(&mut changes, "country", &current.country, &country);
+        changed(&mut changes, "language", &current.language, &language);
+        changed(&mut changes, "contact_email", &current.contact_email, &contact);
+        changed(&mut changes, "customer_type", &current.customer_type, &ctype);
+        changed(&mut changes, "active", &current.active, &active);
+        changed(
+            &mut changes,
+            "commission_rate",
+            &fixed2(current.commission_rate),
+            &fixed2(rate),
+        );
+        changed(&mut changes, "debtor_number", &current.debtor_number, &debtor);
+        if changes.is_empty() {
+            return Ok(current.clone());
+        }
+        diesel::update(orgs::table.find(id))
+            .set((
+                orgs::name.eq(&name),
+                orgs::country.eq(&country),
+                orgs::language.eq(&language),
+                orgs::contact_email.eq(&contact),
+                orgs::customer_type.eq(&ctype),
+                orgs::active.eq(active),
+                orgs::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+        diesel::update(
+            links::table
+                .filter(links::customer_id.eq(id))
+                .filter(links::ended_at.is_null()),
+        )
+        .set((
+            links::commission_rate.eq(rate),
+            links::debtor_number.eq(&debtor),
+            links::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+        if current.active && !active {
+            let switched = deactivate_licences(conn, id, now).await?;
+            changes.insert("licences_deactivated".into(), json!(switched));
+        }
+        let action = match (current.active, active) {
+            (true, false) => "customer.deactivated",
+            (false, true) => "customer.activated",
+            _ => "customer.updated",
+        };
+        audit::record(
+            conn,
+            now,
+            &Access {
+                target_org: id,
+                ..access.clone()
+            },
+            action,
+            "organization",
+            id,
+            Value::Object(changes),
+        )
+        .await?;
+        load_one(conn, partner, id).await
+    })
+    .await
+}
+
+/// Switches off every licence of an organization (deactivating a customer does this in
+/// the same transaction). Returns how many were switched off.
+pub(crate) async fn deactivate_licences(conn: &mut AsyncPgConnection, org: Uuid, now: DateTime<Utc>) -> Result<usize> {
+    let business = diesel::update(
+        business_licences::table
+            .filter(business_licences::organization_id.eq(org))
+            .filter(business_licences::active.eq(true)),
+    )
+    .set((
+        business_licences::active.eq(false),
+        business_licences::deactivated_at.eq(now),
+    ))
+    .execute(conn)
+    .await?;
+    let users = diesel::update(
+        user_licences::table
+            .filter(user_licences::organization_id.eq(org))
+            .filter(user_licences::active.eq(true)),
+    )
+    .set((user_licences::active.eq(false), user_licences::deactivated_at.eq(now)))
+    .execute(conn)
+    .await?;
+    Ok(business + users)
+}
+
+/// Which customers to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusFilter {
+    #[default]
+    Active,
+    Inactive,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    #[default]
+    Name,
+    Created,
+    Expiry,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub status: StatusFilter,
+    pub search: Option<String>,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub limit: i64,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Where the previous page ended: the sort value and the id of its last row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Cursor {
+    sort: SortKey,
+    desc: bool,
+    key: Option<String>,
+    id: Uuid,
+}
+
+fn sort_value(c: &Customer, sort: SortKey) -> Option<String> {
+    match sort {
+        SortKey::Name => Some(c.name.to_lowercase()),
+        SortKey::Created => Some(c.created_at.to_rfc3339()),
+        SortKey::Expiry => c.coming_expiry.map(|e| e.to_rfc3339()),
+    }
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// My customers: filter active / non-active / both, search on name and debtor number,
+/// sort by name, created or coming expiry (empty expiries last), keyset paging that
+/// stays stable while customers are added.
+pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, query: ListQuery) -> Result<Page<Customer>> {
+    let partner = partner_of(actor)?;
+    authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
+    let limit = query.limit.clamp(1, 200);
+    let cursor: Option<Cursor> = match &query.cursor {
+        None => None,
+        Some(raw) => {
+            let c: Cursor = URL_SAFE_NO_PAD
+                .decode(raw)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| Error::field("cursor", "invalid_cursor", "Not a cursor from a previous page"))?;
+            if c.sort != query.sort || c.desc != query.descending {
+                return Err(Error::field(
+                    "cursor",
+                    "invalid_cursor",
+                    "The cursor belongs to another sort order",
+                ));
+            }
+            Some(c)
+        }
+    };
+    let (key_expr, key_type) = match query.sort {
+        SortKey::Name => ("lower(name)", "text"),
+        SortKey::Created => ("created_at", "timestamptz"),
+        SortKey::Expiry => ("coming_expiry", "timestamptz"),
+    };
+    let (cmp, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
+    // $1 partner, $2 active filter, $3 search pattern, $4 cursor key, $5 cursor id, $6 limit.
+    let keyset = match &cursor {
+        None => "TRUE".to_owned(),
+        Some(Cursor { key: None, .. }) => format!("({key_expr} IS NULL AND id {cmp} $5)"),
+        Some(Cursor { key: Some(_), .. }) => format!(
+            "({key_expr} {cmp} $4::{key_type} OR ({key_expr} = $4::{key_type} AND id {cmp} $5) OR {key_expr} IS NULL)"
+        ),
+    };
+    let sql = format!(
+        "SELECT * FROM ({SELECT}
+            AND ($2::boolean IS NULL OR o.active = $2)
+            AND ($3::text IS NULL OR o.name ILIKE $3 OR l.debtor_number ILIKE $3)) c
+         WHERE {keyset}
+         ORDER BY {key_expr} {dir} NULLS LAST, id {dir}
+         LIMIT $6"
+    );
+    let active = match query.status {
+        StatusFilter::Active => Some(true),
+        StatusFilter::Inactive => Some(false),
+        StatusFilter::Both => None,
+    };
+    let pattern = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("%{}%", escape_like(s)));
+    let mut rows: Vec<Customer> = sql_query(sql)
+        .bind::<SqlUuid, _>(partner)
+        .bind::<Nullable<Bool>, _>(active)
+        .bind::<Nullable<Text>, _>(pattern)
+        .bind::<Nullable<Text>, _>(cursor.as_ref().and_then(|c| c.key.clone()))
+        .bind::<SqlUuid, _>(cursor.as_ref().map(|c| c.id).unwrap_or_default())
+        .bind::<BigInt, _>(limit + 1)
+        .load(conn)
+        .await?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|last| {
+            let c = Cursor {
+                sort: query.sort,
+                desc: query.descending,
+                key: sort_value(last, query.sort),
+                id: last.id,
+            };
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).expect("cursor serializes"))
+        })
+    } else {
+        None
+    };
+    Ok(Page {
+        items: rows,
+        next_cursor,
+    })
+}
+
+/// The partner's own organization used as a customer ("My account"): never billed.
+#[derive(Debug, Clone)]
+pub struct MyAccount {
+    pub organization: Organization,
+    pub seats_used: i64,
+    pub seats_total: i64,
+}
+
+pub async fn my_account(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<MyAccount> {
+    let partner = partner_of(actor)?;
+    authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
+    let organization = organizations::find(conn, partner).await?;
+    let seats_used: i64 = user_licences::table
+        .filter(user_licences::organization_id.eq(partner))
+        .filter(user_licences::active.eq(true))
+        .filter(user_licences::user_id.is_not_null())
+        .count()
+        .get_result(conn)
+        .await?;
+    let seats_total: i64 = user_licences::table
+        .filter(user_licences::organization_id.eq(partner))
+        .filter(user_licences::active.eq(true))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(MyAccount {
+        organization,
+        seats_used,
+        seats_total,
+    })
+}

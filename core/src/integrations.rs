@@ -1,0 +1,188 @@
+//! Connectors and integrations (phone connector, CRM, ERP) a company manages.
+
+use chrono::{DateTime, Utc};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    Ctx, Error, FieldError, Result, audit,
+    authz::{self, Actor, Permission},
+    domain::required_text,
+    error::{Validator, validated},
+    schema::integrations,
+};
+
+pub const KINDS: &[&str] = &["phone_connector", "crm", "erp"];
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = integrations)]
+pub struct Integration {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub kind: String,
+    pub name: String,
+    pub settings: Value,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IntegrationInput {
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub settings: Option<Value>,
+    pub active: Option<bool>,
+}
+
+fn check_kind(v: &mut Validator, kind: &str) {
+    if !KINDS.contains(&kind) {
+        v.push(FieldError::new(
+            "kind",
+            "invalid_kind",
+            format!("Kind must be one of {}", KINDS.join(", ")),
+        ));
+    }
+}
+
+fn check_settings(v: &mut Validator, settings: &Option<Value>) {
+    if let Some(s) = settings
+        && !s.is_object()
+    {
+        v.push(FieldError::new(
+            "settings",
+            "invalid_settings",
+            "Settings must be a JSON object",
+        ));
+    }
+}
+
+pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Result<Vec<Integration>> {
+    authz::authorize(conn, actor, org, Permission::ManageIntegrations).await?;
+    Ok(integrations::table
+        .filter(integrations::organization_id.eq(org))
+        .order(integrations::created_at.asc())
+        .select(Integration::as_select())
+        .load(conn)
+        .await?)
+}
+
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org: Uuid,
+    input: IntegrationInput,
+) -> Result<Integration> {
+    let access = authz::authorize(conn, actor, org, Permission::ManageIntegrations).await?;
+    let mut v = Validator::new();
+    let kind = input.kind.clone().unwrap_or_default();
+    check_kind(&mut v, &kind);
+    let name = v.check(required_text("name", input.name.as_deref().unwrap_or(""), 100));
+    check_settings(&mut v, &input.settings);
+    v.finish()?;
+    let name = validated(name);
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let row = diesel::insert_into(integrations::table)
+            .values((
+                integrations::id.eq(Uuid::now_v7()),
+                integrations::organization_id.eq(org),
+                integrations::kind.eq(&kind),
+                integrations::name.eq(&name),
+                integrations::settings.eq(input.settings.clone().unwrap_or_else(|| json!({}))),
+                integrations::active.eq(input.active.unwrap_or(true)),
+                integrations::created_at.eq(now),
+                integrations::updated_at.eq(now),
+            ))
+            .returning(Integration::as_returning())
+            .get_result(conn)
+            .await?;
+        audit::record(
+            conn,
+            now,
+            &access,
+            "integration.created",
+            "integration",
+            row.id,
+            json!({ "kind": row.kind, "name": row.name }),
+        )
+        .await?;
+        Ok(row)
+    })
+    .await
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org: Uuid,
+    id: Uuid,
+    input: IntegrationInput,
+) -> Result<Integration> {
+    let access = authz::authorize(conn, actor, org, Permission::ManageIntegrations).await?;
+    let mut v = Validator::new();
+    if let Some(kind) = &input.kind {
+        check_kind(&mut v, kind);
+    }
+    let name = input.name.as_deref().map(|n| v.check(required_text("name", n, 100)));
+    check_settings(&mut v, &input.settings);
+    v.finish()?;
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let old: Integration = integrations::table
+            .filter(integrations::id.eq(id))
+            .filter(integrations::organization_id.eq(org))
+            .select(Integration::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(Error::not_found("integration"))?;
+        let row = diesel::update(integrations::table.find(id))
+            .set((
+                integrations::kind.eq(input.kind.clone().unwrap_or(old.kind.clone())),
+                integrations::name.eq(name.clone().flatten().unwrap_or(old.name.clone())),
+                integrations::settings.eq(input.settings.clone().unwrap_or(old.settings.clone())),
+                integrations::active.eq(input.active.unwrap_or(old.active)),
+                integrations::updated_at.eq(now),
+            ))
+            .returning(Integration::as_returning())
+            .get_result(conn)
+            .await?;
+        audit::record(
+            conn,
+            now,
+            &access,
+            "integration.updated",
+            "integration",
+            id,
+            json!({ "old": { "kind": old.kind, "name": old.name, "active": old.active }, "new": { "kind": row.kind, "name": row.name, "active": row.active } }),
+        )
+        .await?;
+        Ok(row)
+    })
+    .await
+}
+
+pub async fn delete(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org: Uuid, id: Uuid) -> Result<()> {
+    let access = authz::authorize(conn, actor, org, Permission::ManageIntegrations).await?;
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let n = diesel::delete(
+            integrations::table
+                .filter(integrations::id.eq(id))
+                .filter(integrations::organization_id.eq(org)),
+        )
+        .execute(conn)
+        .await?;
+        if n == 0 {
+            return Err(Error::not_found("integration"));
+        }
+        audit::record(conn, now, &access, "integration.deleted", "integration", id, json!({})).await
+    })
+    .await
+}

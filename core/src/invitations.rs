@@ -1,0 +1,525 @@
+//! Inviting a customer by e-mail ("Create organization"): a registration link in the
+//! customer's language; registering through it creates the organization and its first
+//! administrator and makes the inviting partner its service provider. Links are single
+//! use, stored only as a hash, expire, and can be resent (the old link stops working)
+//! or revoked.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    Ctx, Error, FieldError, Result, accounts,
+    audit::{self, Who},
+    authz::{self, Actor, Permission, Role},
+    customers::{self, CUSTOMER_TYPES},
+    domain::{CommissionRate, CountryCode, Email, Language, Password, optional_text, required_text},
+    error::{Validator, validated},
+    mail::{self, EmailKind},
+    organizations::{self, NewOrganization, Organization},
+    schema::{customer_invitations as inv, organizations as orgs, partners, users},
+    tokens,
+};
+
+pub const LINK_PURPOSE: &str = "customer_invitation";
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = inv)]
+pub struct Invitation {
+    pub id: Uuid,
+    pub partner_id: Uuid,
+    pub invited_by: Option<Uuid>,
+    pub email: String,
+    pub company_name: String,
+    pub contact_name: Option<String>,
+    pub language: String,
+    pub country: Option<String>,
+    pub commission_rate: Decimal,
+    pub debtor_number: Option<String>,
+    pub customer_type: String,
+    pub generation: i32,
+    pub expires_at: DateTime<Utc>,
+    pub sent_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub organization_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Invitation {
+    /// open, accepted, revoked or expired.
+    pub fn status(&self, now: DateTime<Utc>) -> &'static str {
+        if self.accepted_at.is_some() {
+            "accepted"
+        } else if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.expires_at <= now {
+            "expired"
+        } else {
+            "open"
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InvitationInput {
+    pub email: String,
+    pub company_name: String,
+    pub contact_name: Option<String>,
+    pub language: Option<String>,
+    pub country: Option<String>,
+    /// Defaults to the partner's default commission rate.
+    pub commission_rate: Option<String>,
+    pub debtor_number: Option<String>,
+    pub customer_type: Option<String>,
+}
+
+fn link_token(ctx: &Ctx, id: Uuid, generation: i32) -> String {
+    tokens::link_token(ctx.secret(), LINK_PURPOSE, id, generation)
+}
+
+fn ttl(ctx: &Ctx) -> Duration {
+    Duration::from_std(ctx.config.invitation_ttl).unwrap_or(Duration::days(14))
+}
+
+async fn queue_invitation_email(conn: &mut AsyncPgConnection, now: DateTime<Utc>, i: &Invitation) -> Result<()> {
+    let to = Email::parse(&i.email).map_err(|e| Error::Validation(vec![e]))?;
+    mail::queue(
+        conn,
+        now,
+        &format!("customer_invitation:{}:{}", i.id, i.generation),
+        &to,
+        Language::from_db(&i.language),
+        EmailKind::CustomerInvitation { invitation_id: i.id },
+    )
+    .await
+}
+
+/// Invites a customer; the e-mail goes out in the customer's language.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    input: InvitationInput,
+) -> Result<Invitation> {
+    let partner = actor.acting_org.ok_or_else(Error::no_organization)?;
+    let access = authz::authorize(conn, actor, partner, Permission::CreateCustomers).await?;
+    let mut v = Validator::new();
+    let email = v.check(Email::parse(&input.email));
+    let company = v.check(required_text("company_name", &input.company_name, 200));
+    let contact = v.check(optional_text("contact_name", input.contact_name.as_deref(), 200));
+    let language = v.check(Language::parse(input.language.as_deref().unwrap_or("en")));
+    let country = match input.country.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => v.check(CountryCode::parse(c).map(Some)),
+        None => Some(None),
+    };
+    let rate = match &input.commission_rate {
+        Some(r) => v.check(CommissionRate::parse(r).map(|r| Some(r.value()))),
+        None => Some(None),
+    };
+    let debtor = v.check(optional_text("debtor_number", input.debtor_number.as_deref(), 50));
+    let ctype = input
+        .customer_type
+        .as_deref()
+        .map(|t| t.trim().to_ascii_uppercase())
+        .unwrap_or_else(|| "CUSTOMER".into());
+    if !CUSTOMER_TYPES.contains(&ctype.as_str()) {
+        v.push(FieldError::new(
+            "customer_type",
+            "invalid_customer_type",
+            format!("Customer type must be one of {}", CUSTOMER_TYPES.join(", ")),
+        ));
+    }
+    v.finish()?;
+    let (email, company, contact, language, country, rate, debtor) = (
+        validated(email),
+        validated(company),
+        validated(contact),
+        validated(language),
+        validated(country),
+        validated(rate),
+        validated(debtor),
+    );
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        if let Some(d) = &debtor
+            && customers::debtor_number_taken(conn, partner, d, None, now).await?
+        {
+            return Err(customers::debtor_number_conflict());
+        }
+        let rate = match rate {
+            Some(r) => r,
+            None => partners::table.find(partner).select(partners::default_commission_rate).first(conn).await?,
+        };
+        let id = Uuid::now_v7();
+        let invitation = diesel::insert_into(inv::table)
+            .values((
+                inv::id.eq(id),
+                inv::partner_id.eq(partner),
+                inv::invited_by.eq(actor.user_id),
+                inv::email.eq(email.as_str()),
+                inv::company_name.eq(&company),
+                inv::contact_name.eq(&contact),
+                inv::language.eq(language.as_str()),
+                inv::country.eq(country.map(|c| c.as_str().to_owned())),
+                inv::commission_rate.eq(rate),
+                inv::debtor_number.eq(&debtor),
+                inv::customer_type.eq(&ctype),
+                inv::token_hash.eq(tokens::hash(&link_token(ctx, id, 1))),
+                inv::generation.eq(1),
+                inv::expires_at.eq(now + ttl(ctx)),
+                inv::sent_at.eq(now),
+                inv::created_at.eq(now),
+            ))
+            .returning(Invitation::as_returning())
+            .get_result(conn)
+            .await?;
+        audit::record(
+            conn,
+            now,
+            &access,
+            "customer_invitation.created",
+            "customer_invitation",
+            id,
+            json!({ "email": invitation.email, "company_name": invitation.company_name, "language": invitation.language }),
+        )
+        .await?;
+        queue_invitation_email(conn, now, &invitation).await?;
+        Ok(invitation)
+    })
+    .await
+}
+
+/// The acting partner's invitations with a status (default: open ones), newest first.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    status: Option<&str>,
+) -> Result<Vec<Invitation>> {
+    let partner = actor.acting_org.ok_or_else(Error::no_organization)?;
+    authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
+    let status = status.unwrap_or("open");
+    if !["open", "accepted", "revoked", "expired", "all"].contains(&status) {
+        return Err(Error::field(
+            "status",
+            "invalid_status",
+            "Status must be open, accepted, revoked, expired or all",
+        ));
+    }
+    let all: Vec<Invitation> = inv::table
+        .filter(inv::partner_id.eq(partner))
+        .order((inv::created_at.desc(), inv::id.desc()))
+        .select(Invitation::as_select())
+        .load(conn)
+        .await?;
+    let now = ctx.now();
+    Ok(all
+        .into_iter()
+        .filter(|i| status == "all" || i.status(now) == status)
+        .collect())
+}
+
+async fn lock_own(conn: &mut AsyncPgConnection, partner: Uuid, id: Uuid) -> Result<Invitation> {
+    inv::table
+        .filter(inv::id.eq(id))
+        .filter(inv::partner_id.eq(partner))
+        .select(Invitation::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(Error::not_found("invitation"))
+}
+
+/// Sends a fresh link (open or expired invitations); the previous link stops working.
+pub async fn resend(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: Uuid) -> Result<Invitation> {
+    let partner = actor.acting_org.ok_or_else(Error::no_organization)?;
+    let access = authz::authorize(conn, actor, partner, Permission::CreateCustomers).await?;
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let current = lock_own(conn, partner, id).await?;
+        match current.status(now) {
+            "accepted" => {
+                return Err(Error::conflict(
+                    "invitation_accepted",
+                    None,
+                    "This invitation was already accepted",
+                ));
+            }
+            "revoked" => {
+                return Err(Error::conflict(
+                    "invitation_revoked",
+                    None,
+                    "This invitation was revoked",
+                ));
+            }
+            _ => {}
+        }
+        let generation = current.generation + 1;
+        let invitation = diesel::update(inv::table.find(id))
+            .set((
+                inv::generation.eq(generation),
+                inv::token_hash.eq(tokens::hash(&link_token(ctx, id, generation))),
+                inv::expires_at.eq(now + ttl(ctx)),
+                inv::sent_at.eq(now),
+            ))
+            .returning(Invitation::as_returning())
+            .get_result(conn)
+            .await?;
+        audit::record(
+            conn,
+            now,
+            &access,
+            "customer_invitation.resent",
+            "customer_invitation",
+            id,
+            json!({ "generation": generation }),
+        )
+        .await?;
+        queue_invitation_email(conn, now, &invitation).await?;
+        Ok(invitation)
+    })
+    .await
+}
+
+/// Revokes an open invitation; its link stops working.
+pub async fn revoke(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: Uuid) -> Result<Invitation> {
+    let partner = actor.acting_org.ok_or_else(Error::no_organization)?;
+    let access = authz::authorize(conn, actor, partner, Permission::CreateCustomers).await?;
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let current = lock_own(conn, partner, id).await?;
+        if current.accepted_at.is_some() {
+            return Err(Error::conflict(
+                "invitation_accepted",
+                None,
+                "This invitation was already accepted",
+            ));
+        }
+        if current.revoked_at.is_some() {
+            return Ok(current.clone());
+        }
+        let invitation = diesel::update(inv::table.find(id))
+            .set(inv::revoked_at.eq(now))
+            .returning(Invitation::as_returning())
+            .get_result(conn)
+            .await?;
+        audit::record(
+            conn,
+            now,
+            &access,
+            "customer_invitation.revoked",
+            "customer_invitation",
+            id,
+            json!({}),
+        )
+        .await?;
+        Ok(invitation)
+    })
+    .await
+}
+
+/// What the registration page shows.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub email: String,
+    pub company_name: String,
+    pub contact_name: Option<String>,
+    pub language: Language,
+    pub partner_name: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+async fn open_link(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, lock: bool) -> Result<Invitation> {
+    let query = inv::table
+        .filter(inv::token_hash.eq(tokens::hash(token)))
+        .select(Invitation::as_select());
+    let found: Option<Invitation> = if lock {
+        query.for_update().first(conn).await.optional()?
+    } else {
+        query.first(conn).await.optional()?
+    };
+    let Some(invitation) = found else {
+        return Err(Error::gone(
+            "link_invalid",
+            "This invitation link is not valid. Ask your partner for a new one.",
+        ));
+    };
+    match invitation.status(ctx.now()) {
+        "accepted" => Err(Error::gone(
+            "link_used",
+            "This invitation has already been used. Log in instead.",
+        )),
+        "revoked" => Err(Error::gone(
+            "link_revoked",
+            "This invitation was withdrawn. Ask your partner for a new one.",
+        )),
+        "expired" => Err(Error::gone(
+            "link_expired",
+            "This invitation has expired. Ask your partner for a new one.",
+        )),
+        _ => Ok(invitation),
+    }
+}
+
+pub async fn inspect(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Result<Preview> {
+    let i = open_link(conn, ctx, token, false).await?;
+    let partner_name: String = orgs::table.find(i.partner_id).select(orgs::name).first(conn).await?;
+    Ok(Preview {
+        email: i.email,
+        company_name: i.company_name,
+        contact_name: i.contact_name,
+        language: Language::from_db(&i.language),
+        partner_name,
+        expires_at: i.expires_at,
+    })
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AcceptInput {
+    pub first_name: String,
+    pub last_name: String,
+    pub password: String,
+    /// Defaults to the company name in the invitation.
+    pub company_name: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub user: accounts::User,
+    pub organization: Organization,
+}
+
+/// Registers through an invitation: the organization, its first administrator, and the
+/// inviting partner as service provider (origin: invitation). The customer decides
+/// later what the partner may do inside its organization.
+pub async fn accept(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, input: AcceptInput) -> Result<Accepted> {
+    let preview = open_link(conn, ctx, token, false).await?;
+    let mut v = Validator::new();
+    let first = v.check(required_text("first_name", &input.first_name, 100));
+    let last = v.check(required_text("last_name", &input.last_name, 100));
+    let password = v.check(Password::parse(&input.password));
+    let company = v.check(required_text(
+        "company_name",
+        input.company_name.as_deref().unwrap_or(&preview.company_name),
+        200,
+    ));
+    let country = match input
+        .country
+        .as_deref()
+        .or(preview.country.as_deref())
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(c) => v.check(CountryCode::parse(c).map(Some)),
+        None => Some(None),
+    };
+    v.finish()?;
+    let (first, last, password, company, country) = (
+        validated(first),
+        validated(last),
+        validated(password),
+        validated(company),
+        validated(country),
+    );
+    let hash = accounts::hash_password(&password).await?;
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let i = open_link(conn, ctx, token, true).await?;
+        let email = Email::parse(&i.email).map_err(|e| Error::Validation(vec![e]))?;
+        if accounts::find_user_by_email(conn, &email).await?.is_some() {
+            return Err(Error::conflict(
+                "email_taken",
+                Some("email"),
+                "An account with this e-mail address already exists. Log in and choose your service provider under My service provider.",
+            ));
+        }
+        let language = Language::from_db(&i.language);
+        let user = accounts::insert_user(conn, now, &email, Some(hash.clone()), &first, &last, language).await?;
+        diesel::update(users::table.find(user.id)).set(users::email_verified_at.eq(now)).execute(conn).await?;
+        let org = organizations::insert(
+            conn,
+            now,
+            &NewOrganization {
+                name: &company,
+                country,
+                language,
+                contact_email: Some(email.as_str()),
+                signup_origin: "invitation",
+                customer_type: &i.customer_type,
+                ..Default::default()
+            },
+        )
+        .await?;
+        organizations::insert_membership(conn, now, org.id, user.id, Role::Administrator, &[], None).await?;
+        // A debtor number given to another customer since the invitation was sent is dropped.
+        let debtor = match &i.debtor_number {
+            Some(d) => {
+                use crate::schema::service_provider_links as l;
+                let used: i64 = l::table
+                    .filter(l::partner_id.eq(i.partner_id))
+                    .filter(l::ended_at.is_null())
+                    .filter(l::debtor_number.eq(d))
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                (used == 0).then(|| d.clone())
+            }
+            None => None,
+        };
+        let link = customers::insert_link(conn, now, org.id, i.partner_id, "invitation", i.commission_rate, debtor.as_deref(), &[], None).await?;
+        diesel::update(inv::table.find(i.id))
+            .set((inv::accepted_at.eq(now), inv::organization_id.eq(org.id)))
+            .execute(conn)
+            .await?;
+        let who = Who::user(user.id, Some(org.id));
+        audit::record(conn, now, who.clone(), "customer_invitation.accepted", "customer_invitation", i.id, json!({ "organization_id": org.id })).await?;
+        audit::record(conn, now, who.clone(), "organization.created", "organization", org.id, json!({ "name": org.name, "signup_origin": "invitation" })).await?;
+        audit::record(
+            conn,
+            now,
+            who,
+            "service_provider.linked",
+            "service_provider_link",
+            link,
+            json!({ "partner_id": i.partner_id, "origin": "invitation", "debtor_number": debtor }),
+        )
+        .await?;
+        // Tell the partner: the person who invited, else the partner's administrators.
+        let mut recipients: Vec<(Uuid, String, String)> = Vec::new();
+        if let Some(inviter) = i.invited_by
+            && let Some(row) = users::table
+                .find(inviter)
+                .filter(users::active.eq(true))
+                .select((users::id, users::email, users::language))
+                .first::<(Uuid, String, String)>(conn)
+                .await
+                .optional()?
+        {
+            recipients.push(row);
+        }
+        if recipients.is_empty() {
+            recipients = crate::service_providers::administrators(conn, i.partner_id).await?;
+        }
+        for (user_id, address, lang) in recipients {
+            if let Ok(to) = Email::parse(&address) {
+                mail::queue(
+                    conn,
+                    now,
+                    &format!("customer_registered:{}:{user_id}", i.id),
+                    &to,
+                    Language::from_db(&lang),
+                    EmailKind::CustomerRegistered { invitation_id: i.id, user_id },
+                )
+                .await?;
+            }
+        }
+        Ok(Accepted { user, organization: org })
+    })
+    .await
+}

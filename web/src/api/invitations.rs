@@ -1,0 +1,257 @@
+//! Inviting customers by e-mail, and the public side of the registration link.
+
+use chrono::{DateTime, Utc};
+use partnerdesk_core::{
+    domain::fixed2,
+    invitations::{self, AcceptInput, Invitation, InvitationInput},
+};
+use poem::web::Data;
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+    types::Example,
+};
+use uuid::Uuid;
+
+use super::{ApiTags, Created};
+use crate::{AppState, auth::Auth, body::Body, error::ApiResult};
+
+pub struct InvitationsApi;
+
+#[derive(Object, Debug)]
+pub struct InvitationView {
+    pub id: Uuid,
+    pub email: String,
+    pub company_name: String,
+    pub contact_name: Option<String>,
+    pub language: String,
+    pub country: Option<String>,
+    /// Percent, two decimals.
+    pub commission_rate: String,
+    pub debtor_number: Option<String>,
+    pub customer_type: String,
+    /// open, accepted, revoked or expired.
+    pub status: String,
+    pub sent_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The customer's organization once accepted.
+    pub organization_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn view(i: Invitation, now: DateTime<Utc>) -> InvitationView {
+    InvitationView {
+        status: i.status(now).to_owned(),
+        id: i.id,
+        email: i.email,
+        company_name: i.company_name,
+        contact_name: i.contact_name,
+        language: i.language,
+        country: i.country,
+        commission_rate: fixed2(i.commission_rate),
+        debtor_number: i.debtor_number,
+        customer_type: i.customer_type,
+        sent_at: i.sent_at,
+        expires_at: i.expires_at,
+        accepted_at: i.accepted_at,
+        revoked_at: i.revoked_at,
+        organization_id: i.organization_id,
+        created_at: i.created_at,
+    }
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
+pub struct InviteCustomerRequest {
+    pub email: String,
+    pub company_name: String,
+    pub contact_name: Option<String>,
+    /// Language of the e-mail and the customer: en (default), nl or de.
+    pub language: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+    /// Percent; defaults to your default commission rate.
+    pub commission_rate: Option<String>,
+    pub debtor_number: Option<String>,
+    /// CUSTOMER (default), PROSPECT, PARTNER, TEST or INTERNAL.
+    pub customer_type: Option<String>,
+}
+
+impl Example for InviteCustomerRequest {
+    fn example() -> Self {
+        InviteCustomerRequest {
+            email: "info@bakkerij-devries.example".into(),
+            company_name: "Bakkerij de Vries".into(),
+            contact_name: Some("Kees de Vries".into()),
+            language: Some("nl".into()),
+            country: Some("NL".into()),
+            commission_rate: Some("12.50".into()),
+            debtor_number: Some("D-1002".into()),
+            customer_type: None,
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+pub struct InvitationPreview {
+    pub email: String,
+    pub company_name: String,
+    pub contact_name: Option<String>,
+    pub language: String,
+    /// The partner that invited you and will be your service provider.
+    pub partner_name: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
+pub struct AcceptInvitationRequest {
+    pub first_name: String,
+    pub last_name: String,
+    /// At least 10 characters.
+    pub password: String,
+    /// Defaults to the company name in the invitation.
+    pub company_name: Option<String>,
+    pub country: Option<String>,
+}
+
+impl Example for AcceptInvitationRequest {
+    fn example() -> Self {
+        AcceptInvitationRequest {
+            first_name: "Kees".into(),
+            last_name: "de Vries".into(),
+            password: "a long passphrase".into(),
+            company_name: None,
+            country: Some("NL".into()),
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+pub struct AcceptedView {
+    pub user_id: Uuid,
+    pub organization_id: Uuid,
+}
+
+#[OpenApi(tag = "ApiTags::CustomerInvitations")]
+impl InvitationsApi {
+    /// List invitations
+    ///
+    /// Default: the open ones (sent, not yet registered). `status` may be open, accepted,
+    /// revoked, expired or all.
+    #[oai(path = "/customer-invitations", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        status: Query<Option<String>>,
+    ) -> ApiResult<Json<Vec<InvitationView>>> {
+        let mut conn = state.conn().await?;
+        let now = state.ctx.now();
+        let list = invitations::list(&mut conn, &state.ctx, &auth.actor, status.0.as_deref()).await?;
+        Ok(Json(list.into_iter().map(|i| view(i, now)).collect()))
+    }
+
+    /// Invite a customer ("Create organization")
+    ///
+    /// The customer receives an e-mail in its language with a registration link; who
+    /// registers through it has you as service provider. Needs "create organizations for
+    /// customers".
+    #[oai(path = "/customer-invitations", method = "post")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: Body<InviteCustomerRequest>,
+    ) -> ApiResult<Created<InvitationView>> {
+        let b = body.0;
+        let mut conn = state.conn().await?;
+        let invitation = invitations::create(
+            &mut conn,
+            &state.ctx,
+            &auth.actor,
+            InvitationInput {
+                email: b.email,
+                company_name: b.company_name,
+                contact_name: b.contact_name,
+                language: b.language,
+                country: b.country,
+                commission_rate: b.commission_rate,
+                debtor_number: b.debtor_number,
+                customer_type: b.customer_type,
+            },
+        )
+        .await?;
+        Ok(Created::Created(Json(view(invitation, state.ctx.now()))))
+    }
+
+    /// Resend an invitation
+    ///
+    /// A new link with a new expiry; the previous link stops working.
+    #[oai(path = "/customer-invitations/:id/resend", method = "post")]
+    async fn resend(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<InvitationView>> {
+        let mut conn = state.conn().await?;
+        let invitation = invitations::resend(&mut conn, &state.ctx, &auth.actor, id.0).await?;
+        Ok(Json(view(invitation, state.ctx.now())))
+    }
+
+    /// Revoke an invitation
+    #[oai(path = "/customer-invitations/:id/revoke", method = "post")]
+    async fn revoke(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<InvitationView>> {
+        let mut conn = state.conn().await?;
+        let invitation = invitations::revoke(&mut conn, &state.ctx, &auth.actor, id.0).await?;
+        Ok(Json(view(invitation, state.ctx.now())))
+    }
+
+    /// Check an invitation link
+    ///
+    /// `410` with `link_invalid`, `link_used`, `link_revoked` or `link_expired`.
+    #[oai(path = "/customer-registrations/:token", method = "get")]
+    async fn inspect(&self, state: Data<&AppState>, token: Path<String>) -> ApiResult<Json<InvitationPreview>> {
+        let mut conn = state.conn().await?;
+        let p = invitations::inspect(&mut conn, &state.ctx, &token.0).await?;
+        Ok(Json(InvitationPreview {
+            email: p.email,
+            company_name: p.company_name,
+            contact_name: p.contact_name,
+            language: p.language.as_str().into(),
+            partner_name: p.partner_name,
+            expires_at: p.expires_at,
+        }))
+    }
+
+    /// Register through an invitation
+    ///
+    /// Creates your organization with you as its administrator; the inviting partner
+    /// becomes your service provider. The link works once.
+    #[oai(path = "/customer-registrations/:token", method = "post")]
+    async fn accept(
+        &self,
+        state: Data<&AppState>,
+        token: Path<String>,
+        body: Body<AcceptInvitationRequest>,
+    ) -> ApiResult<Created<AcceptedView>> {
+        let b = body.0;
+        let mut conn = state.conn().await?;
+        let done = invitations::accept(
+            &mut conn,
+            &state.ctx,
+            &token.0,
+            AcceptInput {
+                first_name: b.first_name,
+                last_name: b.last_name,
+                password: b.password,
+                company_name: b.company_name,
+                country: b.country,
+            },
+        )
+        .await?;
+        Ok(Created::Created(Json(AcceptedView {
+            user_id: done.user.id,
+            organization_id: done.organization.id,
+        })))
+    }
+}

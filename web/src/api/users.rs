@@ -1,0 +1,323 @@
+//! Users of an organization (a customer, or a partner's own account): the overview,
+//! adding one, importing many from CSV, editing; and the heartbeat of the installed
+//! software.
+
+use chrono::{DateTime, Utc};
+use partnerdesk_core::users::{self, ImportReport, UserInput, UserOverview, UserPatch};
+use poem::{FromRequest, Request, RequestBody, web::Data};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi, impl_apirequest_for_payload,
+    param::{Path, Query},
+    payload::{Json, ParsePayload, Payload},
+    registry::{MetaSchema, MetaSchemaRef},
+    types::Example,
+};
+use uuid::Uuid;
+
+use super::{ApiTags, Created, NoContent};
+use crate::{AppState, auth::Auth, body::Body, error::ApiResult};
+
+pub struct UsersApi;
+
+/// A CSV file sent as the request body (`text/csv`).
+pub struct CsvFile(pub Vec<u8>);
+
+impl Payload for CsvFile {
+    const CONTENT_TYPE: &'static str = "text/csv";
+
+    fn check_content_type(content_type: &str) -> bool {
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        matches!(essence, "text/csv" | "application/csv" | "text/plain")
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "binary")))
+    }
+}
+
+impl ParsePayload for CsvFile {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        Ok(CsvFile(Vec::<u8>::from_request(request, body).await?))
+    }
+}
+
+impl_apirequest_for_payload!(CsvFile);
+
+#[derive(Object, Debug)]
+pub struct UserOverviewView {
+    pub user_id: Uuid,
+    /// Seen by the installed software within the last five minutes.
+    pub online: bool,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// Codes of the modules the user has a licence for.
+    pub activated_modules: Vec<String>,
+    /// Internal phone number.
+    pub extension: Option<String>,
+    pub last_online: Option<DateTime<Utc>>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub software_version: Option<String>,
+    pub company_admin: bool,
+    /// administrator, company_admin or member.
+    pub role: String,
+    /// False until the user has set a password.
+    pub has_password: bool,
+}
+
+fn view(u: UserOverview, now: DateTime<Utc>) -> UserOverviewView {
+    UserOverviewView {
+        online: u.online(now),
+        company_admin: u.company_admin(),
+        activated_modules: u.activated_modules(),
+        user_id: u.user_id,
+        email: u.email,
+        first_name: u.first_name,
+        last_name: u.last_name,
+        extension: u.extension,
+        last_online: u.last_seen_at,
+        active: u.active,
+        created_at: u.created_at,
+        software_version: u.software_version,
+        role: u.role,
+        has_password: u.has_password,
+    }
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
+pub struct AddUserRequest {
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// Internal phone number.
+    pub extension: Option<String>,
+    /// Company administrator: sees the users, edits names and extensions, creates users
+    /// one at a time, manages connectors and integrations.
+    #[oai(default)]
+    pub company_admin: bool,
+    /// Language of the invitation e-mail; defaults to the organization's.
+    pub language: Option<String>,
+}
+
+impl Example for AddUserRequest {
+    fn example() -> Self {
+        AddUserRequest {
+            email: "eva@jansen.example".into(),
+            first_name: "Eva".into(),
+            last_name: "Jansen".into(),
+            extension: Some("202".into()),
+            company_admin: false,
+            language: Some("nl".into()),
+        }
+    }
+}
+
+#[derive(Object, Debug, Default)]
+#[oai(example)]
+pub struct UpdateUserRequest {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// An empty string removes the extension.
+    pub extension: Option<String>,
+    pub language: Option<String>,
+    pub company_admin: Option<bool>,
+    pub active: Option<bool>,
+}
+
+impl Example for UpdateUserRequest {
+    fn example() -> Self {
+        UpdateUserRequest {
+            extension: Some("210".into()),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+pub struct SkippedRow {
+    /// Line in the file; the header is line 1.
+    pub line: u64,
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Object, Debug)]
+pub struct ImportResult {
+    /// Data rows in the file.
+    pub rows: u64,
+    pub imported: u64,
+    /// Of the imported, people who already had an account (added, not created).
+    pub existing_accounts: u64,
+    /// Invalid rows left out (only with `valid_only=true`).
+    pub skipped: Vec<SkippedRow>,
+}
+
+impl From<ImportReport> for ImportResult {
+    fn from(r: ImportReport) -> Self {
+        ImportResult {
+            rows: r.rows as u64,
+            imported: r.imported as u64,
+            existing_accounts: r.existing_accounts as u64,
+            skipped: r
+                .skipped
+                .into_iter()
+                .map(|e| SkippedRow {
+                    line: e.line as u64,
+                    field: e.field,
+                    code: e.code.into(),
+                    message: e.message,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ImportResponse {
+    /// Imported; invitation e-mails are on their way.
+    #[oai(status = 201)]
+    Imported(Json<ImportResult>),
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
+pub struct HeartbeatRequest {
+    /// The version of the installed software.
+    pub software_version: Option<String>,
+}
+
+impl Example for HeartbeatRequest {
+    fn example() -> Self {
+        HeartbeatRequest {
+            software_version: Some("4.12.1".into()),
+        }
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Users")]
+impl UsersApi {
+    /// User overview
+    ///
+    /// Status (online/offline), e-mail, names, activated modules, extension, last online,
+    /// active, created, software version.
+    #[oai(path = "/organizations/:id/users", method = "get")]
+    async fn list(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<Vec<UserOverviewView>>> {
+        let mut conn = state.conn().await?;
+        let now = state.ctx.now();
+        let list = users::overview(&mut conn, &auth.actor, id.0).await?;
+        Ok(Json(list.into_iter().map(|u| view(u, now)).collect()))
+    }
+
+    /// Add a user
+    ///
+    /// The user gets an e-mail with a link to set a password.
+    #[oai(path = "/organizations/:id/users", method = "post")]
+    async fn add(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        body: Body<AddUserRequest>,
+    ) -> ApiResult<Created<UserOverviewView>> {
+        let b = body.0;
+        let mut conn = state.conn().await?;
+        let user = users::add(
+            &mut conn,
+            &state.ctx,
+            &auth.actor,
+            id.0,
+            UserInput {
+                email: b.email,
+                first_name: b.first_name,
+                last_name: b.last_name,
+                extension: b.extension,
+                company_admin: b.company_admin,
+                language: b.language,
+            },
+        )
+        .await?;
+        Ok(Created::Created(Json(view(user, state.ctx.now()))))
+    }
+
+    /// Import users from CSV
+    ///
+    /// Send the file as `text/csv` (UTF-8, with or without BOM; comma or semicolon).
+    /// Columns: email, first_name, last_name, extension, company_admin; up to 10,000 rows.
+    /// When any row is invalid nothing is imported and the problem lists every bad field
+    /// as `rows[<line>].<column>`; with `valid_only=true` the valid rows are imported and
+    /// the others reported.
+    #[oai(path = "/organizations/:id/users/import", method = "post")]
+    async fn import(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        #[oai(default)] valid_only: Query<bool>,
+        file: CsvFile,
+    ) -> ApiResult<ImportResponse> {
+        let mut conn = state.conn().await?;
+        let report = users::import(&mut conn, &state.ctx, &auth.actor, id.0, &file.0, valid_only.0).await?;
+        Ok(ImportResponse::Imported(Json(report.into())))
+    }
+
+    /// Edit a user
+    ///
+    /// Names, extension and language need "edit users"; the company administrator flag
+    /// and the active flag are for the organization's administrator or its partner.
+    #[oai(path = "/organizations/:id/users/:user_id", method = "patch")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        user_id: Path<Uuid>,
+        body: Body<UpdateUserRequest>,
+    ) -> ApiResult<Json<UserOverviewView>> {
+        let b = body.0;
+        let mut conn = state.conn().await?;
+        let user = users::update(
+            &mut conn,
+            &state.ctx,
+            &auth.actor,
+            id.0,
+            user_id.0,
+            UserPatch {
+                first_name: b.first_name,
+                last_name: b.last_name,
+                extension: b.extension,
+                language: b.language,
+                company_admin: b.company_admin,
+                active: b.active,
+            },
+        )
+        .await?;
+        Ok(Json(view(user, state.ctx.now())))
+    }
+
+    /// Report that the software runs
+    ///
+    /// Called by the installed software with the user's API token: the user shows as
+    /// online, with this version, in the user overview.
+    #[oai(path = "/client/heartbeat", method = "post")]
+    async fn heartbeat(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: Body<HeartbeatRequest>,
+    ) -> ApiResult<NoContent> {
+        let mut conn = state.conn().await?;
+        users::heartbeat(
+            &mut conn,
+            &state.ctx,
+            auth.principal.user_id,
+            body.0.software_version.as_deref(),
+        )
+        .await?;
+        Ok(NoContent::NoContent)
+    }
+}
