@@ -592,17 +592,20 @@ pub async fn revoke_api_token(
     .await
 }
 
+/// id, user, revoked, expires, last used, user active.
+type TokenRow = (
+    Uuid,
+    Uuid,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    bool,
+);
+
 /// Resolves a bearer token.
 pub async fn resolve_bearer(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str) -> Result<Principal> {
     let now = ctx.now();
-    let row: Option<(
-        Uuid,
-        Uuid,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        bool,
-    )> = api_tokens::table
+    let row: Option<TokenRow> = api_tokens::table
         .inner_join(users::table)
         .filter(api_tokens::token_hash.eq(tokens::hash(raw.trim())))
         .select((

@@ -219,11 +219,7 @@ pub async fn load(conn: &mut AsyncPgConnection, ctx: &Ctx, seed: &Seed) -> Resul
             for r in &seed.partner_requests {
                 let org = create_org(conn, ctx, &r.organization, "direct", false).await?;
                 add_people(conn, ctx, org, &r.organization.staff, &hashes, &mut logins).await?;
-                let requester = r
-                    .organization
-                    .staff
-                    .iter()
-                    .next()
+                let requester = <[SeedPerson]>::first(&r.organization.staff)
                     .ok_or_else(|| bad(&r.organization.name, "needs a requester"))?;
                 let requester_id = accounts::find_user_by_email(
                     conn,

@@ -5,15 +5,7 @@
 
 use std::time::Instant;
 
-use partnerdesk_core::{
-    Ctx,
-    authz::Actor,
-    clock::Clock,
-    config::Config,
-    db, seed,
-    testing::TestDb,
-    users,
-};
+use partnerdesk_core::{Ctx, authz::Actor, clock::Clock, config::Config, db, seed, testing::TestDb, users};
 
 const ROWS: usize = 10_000;
 
@@ -29,7 +21,10 @@ async fn main() {
     let ctx = Ctx::new(config, Clock::system());
     let mut conn = pool.get().await.expect("connection");
     let demo = seed::parse(include_str!("../../seeds/demo.json")).expect("seed");
-    seed::load(&mut conn, &ctx, &demo).await.expect("seed").expect("empty database");
+    seed::load(&mut conn, &ctx, &demo)
+        .await
+        .expect("seed")
+        .expect("empty database");
 
     let ids = |sql: &str| sql.to_owned();
     #[derive(diesel::QueryableByName)]
@@ -38,10 +33,12 @@ async fn main() {
         id: uuid::Uuid,
     }
     use diesel_async::RunQueryDsl;
-    let org: Id = diesel::sql_query(ids("SELECT id FROM organizations WHERE name = 'Jansen Installatietechniek'"))
-        .get_result(&mut conn)
-        .await
-        .expect("customer");
+    let org: Id = diesel::sql_query(ids(
+        "SELECT id FROM organizations WHERE name = 'Jansen Installatietechniek'",
+    ))
+    .get_result(&mut conn)
+    .await
+    .expect("customer");
     let partner: Id = diesel::sql_query(ids("SELECT id FROM organizations WHERE name = 'Northwind IT Services'"))
         .get_result(&mut conn)
         .await
@@ -54,11 +51,17 @@ async fn main() {
 
     let mut csv = String::from("\u{feff}email;first_name;last_name;extension;company_admin\n");
     for i in 0..ROWS {
-        csv.push_str(&format!("user{i}@bench.example;User;Number {i};{};{}\n", 1000 + i, if i % 50 == 0 { "yes" } else { "no" }));
+        csv.push_str(&format!(
+            "user{i}@bench.example;User;Number {i};{};{}\n",
+            1000 + i,
+            if i % 50 == 0 { "yes" } else { "no" }
+        ));
     }
 
     let started = Instant::now();
-    let report = users::import(&mut conn, &ctx, &actor, org.id, csv.as_bytes(), false).await.expect("import");
+    let report = users::import(&mut conn, &ctx, &actor, org.id, csv.as_bytes(), false)
+        .await
+        .expect("import");
     let elapsed = started.elapsed();
     assert_eq!(report.imported, ROWS);
     println!(
@@ -74,7 +77,9 @@ async fn main() {
     let started = Instant::now();
     let refused = users::import(&mut conn, &ctx, &actor, org.id, csv.as_bytes(), false).await;
     let elapsed = started.elapsed();
-    let Err(partnerdesk_core::Error::Validation(errors)) = refused else { panic!("a re-import is refused") };
+    let Err(partnerdesk_core::Error::Validation(errors)) = refused else {
+        panic!("a re-import is refused")
+    };
     println!(
         "csv import, all {} rows refused: {} problems reported in {:.0} ms",
         ROWS,

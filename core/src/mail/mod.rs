@@ -67,7 +67,7 @@ impl Templates {
         let build = |behavior| {
             let mut env = Environment::new();
             Self::configure(&mut env, behavior);
-            env.set_loader(minijinja::path_loader(dir.to_owned()));
+            env.set_loader(minijinja::path_loader(dir));
             env
         };
         Templates {
