@@ -18,6 +18,9 @@ run:
     export PARTNERDESK_ENV="${PARTNERDESK_ENV:-development}"
     export HTTP_ADDR="${HTTP_ADDR:-127.0.0.1:8080}"
     export PUBLIC_URL="${PUBLIC_URL:-http://$HTTP_ADDR}"
+    # Quick reactions for a demo: trial reminders appear seconds after `just clock`.
+    export MAINTENANCE_INTERVAL_SECONDS="${MAINTENANCE_INTERVAL_SECONDS:-5}"
+    export WORKER_POLL_SECONDS="${WORKER_POLL_SECONDS:-2}"
     cargo build --bins
     target/debug/partnerdesk-web migrate
     target/debug/partnerdesk-web seed seeds/demo.json
@@ -47,6 +50,16 @@ run:
     target/debug/partnerdesk-web logins seeds/demo.json
     wait "$web" "$worker" || true
     stop
+
+# Development only: move the clock of a running `just run` forward, e.g. `just clock 23d`.
+clock duration:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    server="$(just _postgres)"
+    export DATABASE_URL="${DATABASE_URL:-$server/partnerdesk}"
+    export PARTNERDESK_ENV="${PARTNERDESK_ENV:-development}"
+    cargo build --quiet --bin partnerdesk-web
+    target/debug/partnerdesk-web clock {{duration}}
 
 # Run the whole test suite against real PostgreSQL (extra arguments go to nextest).
 test *args:

@@ -44,6 +44,14 @@ pub struct Config {
     pub worker_poll_interval: Duration,
     pub maintenance_interval: Duration,
     pub log_format: LogFormat,
+    pub trial_days: u32,
+    pub trial_max_users: i32,
+    /// Days before a trial's end that reminders go out (1 = on the last day).
+    pub trial_reminder_days: Vec<u32>,
+    pub quote_ttl: Duration,
+    pub payment_provider: crate::orders::PaymentProvider,
+    pub payment_due_days: u32,
+    pub download_link_ttl: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -141,6 +149,35 @@ impl Config {
         let worker_poll_interval = Duration::from_secs(number("WORKER_POLL_SECONDS", 5).max(1));
         let maintenance_interval = Duration::from_secs(number("MAINTENANCE_INTERVAL_SECONDS", 60).max(1));
 
+        let trial_days = number("TRIAL_DAYS", 30).max(1) as u32;
+        let trial_max_users = number("TRIAL_MAX_USERS", 5).max(1) as i32;
+        let quote_ttl = Duration::from_secs(60 * number("QUOTE_TTL_MINUTES", 30).max(1));
+        let payment_due_days = number("PAYMENT_DUE_DAYS", 14) as u32;
+        let download_link_ttl = hours(number("DOWNLOAD_LINK_TTL_HOURS", 168).max(1));
+        let reminders_raw = parse("TRIAL_REMINDER_DAYS", "7,1");
+        let trial_reminder_days: Vec<u32> = reminders_raw
+            .split(',')
+            .map(|d| d.trim().parse::<u32>().ok().filter(|d| *d >= 1))
+            .collect::<Option<Vec<u32>>>()
+            .unwrap_or_else(|| {
+                errors.push(format!(
+                    "TRIAL_REMINDER_DAYS: expected days such as 7,1 (1 = the last day), got {reminders_raw:?}"
+                ));
+                vec![7, 1]
+            });
+        let provider_default = if environment == Environment::Development {
+            "test"
+        } else {
+            "bank_transfer"
+        };
+        let provider_raw = parse("PAYMENT_PROVIDER", provider_default);
+        let payment_provider = crate::orders::PaymentProvider::parse(&provider_raw).unwrap_or_else(|| {
+            errors.push(format!(
+                "PAYMENT_PROVIDER: expected bank_transfer or test, got {provider_raw:?}"
+            ));
+            crate::orders::PaymentProvider::BankTransfer
+        });
+
         let rate_raw = parse("DEFAULT_COMMISSION_RATE", "20.00");
         let default_commission_rate = crate::domain::CommissionRate::parse(&rate_raw)
             .map(|r| r.value())
@@ -183,6 +220,13 @@ impl Config {
             worker_poll_interval,
             maintenance_interval,
             log_format,
+            trial_days,
+            trial_max_users,
+            trial_reminder_days,
+            quote_ttl,
+            payment_provider,
+            payment_due_days,
+            download_link_ttl,
         };
         if errors.is_empty() {
             Ok(config)

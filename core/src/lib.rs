@@ -11,21 +11,27 @@ pub mod config;
 pub mod ctx;
 pub mod customers;
 pub mod db;
+pub mod devclock;
 pub mod domain;
 pub mod error;
 pub mod integrations;
 pub mod invitations;
 pub mod jobs;
+pub mod licences;
 pub mod mail;
 pub mod members;
+pub mod modules;
+pub mod orders;
 pub mod organizations;
 pub mod partners;
 pub mod registrations;
+pub mod releases;
 pub mod schema;
 pub mod seed;
 pub mod service_providers;
 pub mod telemetry;
 pub mod tokens;
+pub mod trials;
 pub mod users;
 
 #[cfg(feature = "test-support")]

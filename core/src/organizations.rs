@@ -304,9 +304,21 @@ pub async fn update_settings(
     let now = ctx.now();
     conn.transaction(async |conn| {
         let old = find(conn, org_id).await?;
+        let old_frozen: Option<DateTime<Utc>> = organizations::table
+            .find(org_id)
+            .select(organizations::updates_frozen_at)
+            .first(conn)
+            .await?;
         let org = diesel::update(organizations::table.find(org_id))
             .set((
                 organizations::allow_updates.eq(allow_updates.unwrap_or(old.allow_updates)),
+                organizations::updates_frozen_at.eq(
+                    match (old.allow_updates, allow_updates.unwrap_or(old.allow_updates)) {
+                        (true, false) => Some(now),
+                        (_, true) => None,
+                        (false, false) => old_frozen,
+                    },
+                ),
                 organizations::allow_beta.eq(allow_beta.unwrap_or(old.allow_beta)),
                 organizations::updated_at.eq(now),
             ))

@@ -265,6 +265,7 @@ diesel::table! {
         total -> Numeric,
         status -> Text,
         created_at -> Timestamptz,
+        quote_id -> Nullable<Uuid>,
     }
 }
 
@@ -287,6 +288,7 @@ diesel::table! {
         affiliate_partner_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        updates_frozen_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -505,7 +507,6 @@ diesel::joinable!(partners -> organizations (organization_id));
 diesel::joinable!(partners -> partner_requests (request_id));
 diesel::joinable!(partners -> users (approved_by));
 diesel::joinable!(password_links -> users (user_id));
-diesel::joinable!(quotes -> orders (order_id));
 diesel::joinable!(quotes -> users (created_by));
 diesel::joinable!(releases -> users (published_by));
 diesel::joinable!(service_provider_links -> organizations (customer_id));

@@ -25,6 +25,32 @@ pub struct Seed {
     pub partners: Vec<SeedPartner>,
     #[serde(default)]
     pub partner_requests: Vec<SeedPartnerRequest>,
+    #[serde(default)]
+    pub modules: Vec<SeedModule>,
+    #[serde(default)]
+    pub releases: Vec<SeedRelease>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SeedModule {
+    pub code: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub business_price: String,
+    pub user_price: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SeedRelease {
+    pub version: String,
+    pub channel: String,
+    #[serde(default)]
+    pub notes: String,
+    pub file_location: String,
+    /// How long ago it was published.
+    #[serde(default)]
+    pub days_ago: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,6 +280,38 @@ pub async fn load(conn: &mut AsyncPgConnection, ctx: &Ctx, seed: &Seed) -> Resul
                     json!({}),
                 )
                 .await?;
+            }
+            for m in &seed.modules {
+                let business = crate::modules::parse_price("business_price", &m.business_price)
+                    .map_err(|e| bad(&m.code, e.message))?;
+                let user =
+                    crate::modules::parse_price("user_price", &m.user_price).map_err(|e| bad(&m.code, e.message))?;
+                diesel::insert_into(crate::schema::modules::table)
+                    .values((
+                        crate::schema::modules::id.eq(Uuid::now_v7()),
+                        crate::schema::modules::code.eq(&m.code),
+                        crate::schema::modules::name.eq(&m.name),
+                        crate::schema::modules::description.eq(&m.description),
+                        crate::schema::modules::business_price.eq(business),
+                        crate::schema::modules::user_price.eq(user),
+                        crate::schema::modules::created_at.eq(now),
+                        crate::schema::modules::updated_at.eq(now),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+            for r in &seed.releases {
+                diesel::insert_into(crate::schema::releases::table)
+                    .values((
+                        crate::schema::releases::id.eq(Uuid::now_v7()),
+                        crate::schema::releases::version.eq(&r.version),
+                        crate::schema::releases::channel.eq(&r.channel),
+                        crate::schema::releases::notes_md.eq(&r.notes),
+                        crate::schema::releases::file_location.eq(&r.file_location),
+                        crate::schema::releases::published_at.eq(now - chrono::Duration::days(r.days_ago)),
+                    ))
+                    .execute(conn)
+                    .await?;
             }
             audit::record(
                 conn,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::{
-    ExpressionMethods, QueryDsl, QueryableByName, sql_query,
+    ExpressionMethods, OptionalExtension, QueryDsl, QueryableByName, sql_query,
     sql_types::{Array, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -765,6 +765,127 @@ pub async fn import(
         )
         .await?;
         Ok(ImportReport { rows: total, imported: accepted.len(), existing_accounts: existing, skipped: errors.clone() })
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------
+// Profiles (the installed software's settings per user) and cloning them
+
+/// A user's profile document.
+pub async fn profile(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    org: Uuid,
+    user_id: Uuid,
+) -> Result<serde_json::Value> {
+    authz::authorize(conn, actor, org, Permission::ViewUsers).await?;
+    member_profile(conn, org, user_id).await
+}
+
+async fn member_profile(conn: &mut AsyncPgConnection, org: Uuid, user_id: Uuid) -> Result<serde_json::Value> {
+    let found: Option<serde_json::Value> = users::table
+        .inner_join(memberships::table)
+        .filter(memberships::organization_id.eq(org))
+        .filter(users::id.eq(user_id))
+        .select(users::profile)
+        .first(conn)
+        .await
+        .optional()?;
+    found.ok_or(Error::not_found("user"))
+}
+
+/// Replaces a user's profile document (a JSON object).
+pub async fn set_profile(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org: Uuid,
+    user_id: Uuid,
+    profile: serde_json::Value,
+) -> Result<serde_json::Value> {
+    let access = authz::authorize(conn, actor, org, Permission::EditUsers).await?;
+    if !profile.is_object() {
+        return Err(Error::field("profile", "invalid_profile", "A profile is a JSON object"));
+    }
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        member_profile(conn, org, user_id).await?;
+        diesel::update(users::table.find(user_id))
+            .set((users::profile.eq(&profile), users::updated_at.eq(now)))
+            .execute(conn)
+            .await?;
+        audit::record(conn, now, &access, "user.profile_set", "user", user_id, json!({})).await?;
+        Ok(profile.clone())
+    })
+    .await
+}
+
+/// Copies one user's profile to the selected users, in one transaction ("clone
+/// profiles"): an exact copy, user-specific settings included.
+pub async fn clone_profile(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org: Uuid,
+    source: Uuid,
+    targets: &[Uuid],
+) -> Result<usize> {
+    let access = authz::authorize(conn, actor, org, Permission::EditUsers).await?;
+    if targets.is_empty() {
+        return Err(Error::field(
+            "user_ids",
+            "no_users",
+            "Select the users to copy the profile to",
+        ));
+    }
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let profile = member_profile(conn, org, source).await?;
+        let members: Vec<Uuid> = memberships::table
+            .filter(memberships::organization_id.eq(org))
+            .filter(memberships::user_id.eq_any(targets))
+            .select(memberships::user_id)
+            .load(conn)
+            .await?;
+        let errors: Vec<FieldError> = targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !members.contains(t) || **t == source)
+            .map(|(i, t)| {
+                if *t == source {
+                    FieldError::new(
+                        format!("user_ids[{i}]"),
+                        "is_source",
+                        "The profile is copied from this user",
+                    )
+                } else {
+                    FieldError::new(
+                        format!("user_ids[{i}]"),
+                        "not_a_member",
+                        format!("{t} is not a user of this organization"),
+                    )
+                }
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let n = diesel::update(users::table.filter(users::id.eq_any(targets)))
+            .set((users::profile.eq(&profile), users::updated_at.eq(now)))
+            .execute(conn)
+            .await?;
+        audit::record(
+            conn,
+            now,
+            &access,
+            "user.profile_cloned",
+            "user",
+            source,
+            json!({ "to": targets }),
+        )
+        .await?;
+        Ok(n)
     })
     .await
 }

@@ -76,6 +76,47 @@ fn samples() -> Vec<(&'static str, Value)> {
                 json!({ "company": "Olsen Bakery", "partner": "Northwind", "first_name": "Anna", "for_partner": true }),
             ),
         ),
+        (
+            "trial_started",
+            base(
+                json!({ "company": "Jansen", "module": "CRM connector", "ends_at": "2026-12-21 10:00 UTC", "ends_on": "2026-12-21", "days": 0, "max_users": 5 }),
+            ),
+        ),
+        (
+            "trial_ending",
+            base(
+                json!({ "company": "Jansen", "module": "CRM connector", "ends_at": "2026-12-21 10:00 UTC", "ends_on": "2026-12-21", "days": 7, "max_users": 5 }),
+            ),
+        ),
+        (
+            "trial_ends_today",
+            base(
+                json!({ "company": "Jansen", "module": "CRM connector", "ends_at": "2026-12-21 10:00 UTC", "ends_on": "2026-12-21", "days": 1, "max_users": 5 }),
+            ),
+        ),
+        (
+            "trial_ended",
+            base(
+                json!({ "company": "Jansen", "module": "CRM connector", "ends_at": "2026-12-21 10:00 UTC", "ends_on": "2026-12-21", "days": 0, "max_users": 5 }),
+            ),
+        ),
+        (
+            "order_confirmation",
+            base(json!({
+                "company": "Jansen", "order_number": 1042, "currency": "EUR", "total": "41.13", "invoice_number": "INV-2026-000042",
+                "due_on": "2026-12-05", "payment_url": "https://portal.example/pay/TOKEN",
+                "lines": [
+                    { "description": "CRM connector business licence", "quantity": 1, "amount": "25.00" },
+                    { "description": "CRM connector user licences", "quantity": 2, "amount": "16.13" }
+                ]
+            })),
+        ),
+        (
+            "invoice_paid",
+            base(
+                json!({ "company": "Jansen", "invoice_number": "INV-2026-000042", "currency": "EUR", "amount": "41.13", "paid_on": "2026-11-21" }),
+            ),
+        ),
     ]
 }
 

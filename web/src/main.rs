@@ -45,10 +45,37 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some("clock") => {
+            let by = args
+                .get(1)
+                .and_then(|d| partnerdesk_core::devclock::parse_duration(d.trim_start_matches('+')))
+                .context("usage: partnerdesk-web clock <duration>, e.g. 7d, 36h, 1d12h")?;
+            if !config.is_development() {
+                anyhow::bail!("the clock only moves in development mode (PARTNERDESK_ENV=development)");
+            }
+            let pool = db::pool(&config.database_url, 1)?;
+            let mut conn = pool.get().await?;
+            let ctx = Ctx::new(config, Clock::movable());
+            let total = partnerdesk_core::devclock::advance(&mut conn, &ctx, by).await?;
+            println!(
+                "The development clock is now {} ahead: it reads {}.",
+                humanize(total),
+                ctx.now().format("%Y-%m-%d %H:%M UTC")
+            );
+            println!("The web service and the worker pick this up within a few seconds.");
+            Ok(())
+        }
         Some(other) => {
-            anyhow::bail!("unknown command {other:?}; use serve, migrate, seed <file> or logins <file>")
+            anyhow::bail!(
+                "unknown command {other:?}; use serve, migrate, seed <file>, logins <file> or clock <duration>"
+            )
         }
     }
+}
+
+fn humanize(d: chrono::Duration) -> String {
+    let (days, hours, minutes) = (d.num_days(), d.num_hours() % 24, d.num_minutes() % 60);
+    format!("{days}d {hours}h {minutes}m")
 }
 
 fn read_seed(path: Option<&String>) -> anyhow::Result<seed::Seed> {
@@ -72,6 +99,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         pool,
         templates,
     };
+    if state.ctx.config.is_development() {
+        // Follow the development clock moved by `just clock` or another process.
+        let (ctx, pool) = (state.ctx.clone(), state.pool.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Ok(mut conn) = pool.get().await {
+                    let _ = partnerdesk_core::devclock::sync(&mut conn, &ctx).await;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        });
+    }
     tracing::info!(%addr, "web service listening");
     Server::new(TcpListener::bind(addr))
         .run_with_graceful_shutdown(app(state), shutdown_signal(), Some(std::time::Duration::from_secs(10)))

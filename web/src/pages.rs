@@ -1,7 +1,7 @@
 //! Portal pages: what people reach from the browser and from e-mailed links. They call
 //! the same `core` services as the API.
 
-use partnerdesk_core::{Error as CoreError, accounts, invitations, registrations};
+use partnerdesk_core::{Error as CoreError, accounts, domain::fixed2, invitations, orders, registrations, releases};
 use poem::{
     IntoResponse, Request, Response, Route, get, handler,
     http::{StatusCode, header},
@@ -22,6 +22,8 @@ pub fn routes() -> Route {
         .at("/register/customer/:token", get(customer_form).post(customer_accept))
         .at("/password/:token", get(password_form).post(password_set))
         .at("/dev/mailbox", get(mailbox))
+        .at("/pay/:token", get(payment_page).post(payment_submit))
+        .at("/downloads/:release", get(download))
 }
 
 fn page(state: &AppState, status: StatusCode, name: &str, mut ctx: Value) -> Response {
@@ -467,5 +469,103 @@ async fn customer_accept(state: Data<&AppState>, Path(token): Path<String>, Form
                 ),
             )
         }
+    }
+}
+
+fn payment_context(p: &orders::PaymentPage) -> Value {
+    json!({
+        "customer": p.customer,
+        "order_number": p.order_number,
+        "number": p.invoice.number,
+        "status": p.invoice.status,
+        "currency": p.invoice.currency,
+        "amount": fixed2(p.invoice.amount),
+        "due_on": p.invoice.due_at.format("%Y-%m-%d").to_string(),
+        "paid_on": p.invoice.paid_at.map(|d| d.format("%Y-%m-%d").to_string()),
+        "pays_online": p.pays_online,
+        "lines": p.lines.iter().map(|l| json!({
+            "description": l.description, "quantity": l.quantity, "unit_price": fixed2(l.unit_price), "amount": fixed2(l.amount),
+            "period": format!("{} – {}", l.period_start, l.period_end),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[handler]
+async fn payment_page(state: Data<&AppState>, Path(token): Path<String>) -> Response {
+    let result = match state.conn().await {
+        Ok(mut conn) => orders::payment_page(&mut conn, &state.ctx, &token).await,
+        Err(_) => Err(CoreError::internal("no database connection")),
+    };
+    match result {
+        Ok(p) => page(&state, StatusCode::OK, "invoice", payment_context(&p)),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "message",
+            merge(json!({ "title": "Invoice" }), error_context(&e)),
+        ),
+    }
+}
+
+#[handler]
+async fn payment_submit(state: Data<&AppState>, Path(token): Path<String>) -> Response {
+    let Ok(mut conn) = state.conn().await else {
+        return page(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "message",
+            json!({ "title": "Unavailable", "error": "Try again later." }),
+        );
+    };
+    let paid = orders::pay(&mut conn, &state.ctx, &token).await;
+    match (paid, orders::payment_page(&mut conn, &state.ctx, &token).await) {
+        (Ok(_), Ok(p)) => page(
+            &state,
+            StatusCode::OK,
+            "invoice",
+            merge(payment_context(&p), json!({ "just_paid": true })),
+        ),
+        (Err(e), Ok(p)) => page(
+            &state,
+            status_of(&e),
+            "invoice",
+            merge(payment_context(&p), error_context(&e)),
+        ),
+        (_, Err(e)) => page(
+            &state,
+            status_of(&e),
+            "message",
+            merge(json!({ "title": "Invoice" }), error_context(&e)),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct DownloadQuery {
+    expires: i64,
+    sig: String,
+}
+
+#[handler]
+async fn download(
+    state: Data<&AppState>,
+    Path(release): Path<uuid::Uuid>,
+    poem::web::Query(q): poem::web::Query<DownloadQuery>,
+) -> Response {
+    let result = match state.conn().await {
+        Ok(mut conn) => releases::resolve_download(&mut conn, &state.ctx, release, q.expires, &q.sig).await,
+        Err(_) => Err(CoreError::internal("no database connection")),
+    };
+    match result {
+        Ok(location) => Response::builder()
+            .status(StatusCode::FOUND)
+            .header(header::LOCATION, location)
+            .finish(),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "message",
+            merge(json!({ "title": "Download" }), error_context(&e)),
+        ),
     }
 }

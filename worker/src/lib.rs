@@ -86,6 +86,12 @@ pub async fn run_named(
     Ok(())
 }
 
+/// Job bookkeeping follows real time, like apalis's own columns (the database clock),
+/// not the business clock that development and tests may move forward.
+fn wall_clock() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
 /// Every job goes through here: record the run, dispatch, schedule a retry with backoff
 /// or give up.
 async fn handle(
@@ -100,11 +106,11 @@ async fn handle(
     let queue = info.queue;
     let run_id = {
         let mut conn = jc.pool.get().await?;
-        jobs::run_started(&mut conn, &job_id, queue, &info.name, attempt, jc.ctx.now()).await?
+        jobs::run_started(&mut conn, &job_id, queue, &info.name, attempt, wall_clock()).await?
     };
     let outcome = jobs::dispatch(&jc, queue, payload).await;
     let mut conn = jc.pool.get().await?;
-    let now = jc.ctx.now();
+    let now = wall_clock();
     match outcome {
         Ok(()) => {
             jobs::run_finished(&mut conn, run_id, "done", None, now).await?;
@@ -126,18 +132,30 @@ async fn handle(
     }
 }
 
-/// Periodic housekeeping: prune finished jobs past their retention.
+/// Periodic housekeeping: follow the development clock, send trial reminders and end
+/// trials whose time is up, prune finished jobs past their retention. Every step is safe
+/// to run in several workers at once.
 async fn maintenance_loop(jc: JobContext, mut stop: tokio::sync::watch::Receiver<bool>) {
     let interval = jc.ctx.config.maintenance_interval;
     loop {
         match jc.pool.get().await {
-            Ok(mut conn) => match jobs::prune(&mut conn, jc.ctx.now(), &jc.ctx.config).await {
-                Ok(pruned) if pruned != jobs::Pruned::default() => {
-                    tracing::info!(?pruned, "pruned finished jobs")
+            Ok(mut conn) => {
+                if let Err(err) = partnerdesk_core::devclock::sync(&mut conn, &jc.ctx).await {
+                    tracing::warn!(%err, "reading the development clock failed");
                 }
-                Ok(_) => {}
-                Err(err) => tracing::warn!(%err, "pruning jobs failed"),
-            },
+                match partnerdesk_core::trials::sweep(&mut conn, &jc.ctx).await {
+                    Ok(sweep) if sweep != partnerdesk_core::trials::Sweep::default() => {
+                        tracing::info!(?sweep, "trials swept")
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(%err, "sweeping trials failed"),
+                }
+                match jobs::prune(&mut conn, wall_clock(), &jc.ctx.config).await {
+                    Ok(pruned) if pruned != jobs::Pruned::default() => tracing::info!(?pruned, "pruned finished jobs"),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(%err, "pruning jobs failed"),
+                }
+            }
             Err(err) => tracing::warn!(%err, "maintenance: no database connection"),
         }
         tokio::select! {

@@ -54,6 +54,22 @@ pub enum EmailKind {
         user_id: Option<Uuid>,
         for_partner: bool,
     },
+    TrialStarted {
+        trial_id: Uuid,
+    },
+    TrialReminder {
+        trial_id: Uuid,
+        days: u32,
+    },
+    TrialEnded {
+        trial_id: Uuid,
+    },
+    OrderConfirmation {
+        order_id: Uuid,
+    },
+    InvoicePaid {
+        invoice_id: Uuid,
+    },
 }
 
 impl EmailKind {
@@ -71,6 +87,12 @@ impl EmailKind {
             EmailKind::CustomerRegistered { .. } => "customer_registered",
             EmailKind::ServiceProviderAdded { .. } => "service_provider_added",
             EmailKind::ServiceProviderRemoved { .. } => "service_provider_removed",
+            EmailKind::TrialStarted { .. } => "trial_started",
+            EmailKind::TrialReminder { days: 1, .. } => "trial_ends_today",
+            EmailKind::TrialReminder { .. } => "trial_ending",
+            EmailKind::TrialEnded { .. } => "trial_ended",
+            EmailKind::OrderConfirmation { .. } => "order_confirmation",
+            EmailKind::InvoicePaid { .. } => "invoice_paid",
         }
     }
 }
@@ -303,6 +325,104 @@ pub(crate) async fn build(conn: &mut AsyncPgConnection, ctx: &Ctx, kind: &EmailK
             base(
                 json!({ "company": company, "partner": partner, "first_name": first_name, "for_partner": for_partner }),
             )
+        }
+        EmailKind::TrialStarted { trial_id }
+        | EmailKind::TrialReminder { trial_id, .. }
+        | EmailKind::TrialEnded { trial_id } => {
+            use schema::{modules as m, organizations as o, trials as t};
+            let row = t::table
+                .inner_join(o::table.on(o::id.eq(t::organization_id)))
+                .inner_join(m::table.on(m::id.eq(t::module_id)))
+                .filter(t::id.eq(trial_id))
+                .select((o::name, m::name, t::ends_at, t::max_users))
+                .first::<(String, String, chrono::DateTime<chrono::Utc>, i32)>(conn)
+                .await
+                .optional()?;
+            let days = match kind {
+                EmailKind::TrialReminder { days, .. } => *days,
+                _ => 0,
+            };
+            row.and_then(|(company, module, ends_at, max_users)| {
+                base(json!({
+                    "company": company,
+                    "module": module,
+                    "ends_at": ends_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                    "ends_on": ends_at.format("%Y-%m-%d").to_string(),
+                    "days": days,
+                    "max_users": max_users,
+                }))
+            })
+        }
+        EmailKind::OrderConfirmation { order_id } => {
+            use schema::{invoices as i, order_lines as l, orders as ord, organizations as o};
+            let head = ord::table
+                .inner_join(o::table.on(o::id.eq(ord::organization_id)))
+                .inner_join(i::table.on(i::order_id.eq(ord::id)))
+                .filter(ord::id.eq(order_id))
+                .select((
+                    o::name,
+                    ord::number,
+                    ord::currency,
+                    ord::total,
+                    i::id,
+                    i::number,
+                    i::due_at,
+                ))
+                .first::<(
+                    String,
+                    i64,
+                    String,
+                    rust_decimal::Decimal,
+                    Uuid,
+                    String,
+                    chrono::DateTime<chrono::Utc>,
+                )>(conn)
+                .await
+                .optional()?;
+            let Some((company, number, currency, total, invoice_id, invoice_number, due_at)) = head else {
+                return Ok(None);
+            };
+            let lines: Vec<(String, i32, rust_decimal::Decimal)> = l::table
+                .filter(l::order_id.eq(order_id))
+                .order(l::id.asc())
+                .select((l::description, l::quantity, l::amount))
+                .load(conn)
+                .await?;
+            base(json!({
+                "company": company,
+                "order_number": number,
+                "currency": currency,
+                "total": fixed2(total),
+                "invoice_number": invoice_number,
+                "due_on": due_at.format("%Y-%m-%d").to_string(),
+                "payment_url": crate::orders::payment_url(&ctx.config, ctx.secret(), invoice_id),
+                "lines": lines.iter().map(|(d, q, a)| json!({ "description": d, "quantity": q, "amount": fixed2(*a) })).collect::<Vec<_>>(),
+            }))
+        }
+        EmailKind::InvoicePaid { invoice_id } => {
+            use schema::{invoices as i, organizations as o};
+            let row = i::table
+                .inner_join(o::table.on(o::id.eq(i::organization_id)))
+                .filter(i::id.eq(invoice_id))
+                .select((o::name, i::number, i::currency, i::amount, i::paid_at))
+                .first::<(
+                    String,
+                    String,
+                    String,
+                    rust_decimal::Decimal,
+                    Option<chrono::DateTime<chrono::Utc>>,
+                )>(conn)
+                .await
+                .optional()?;
+            row.and_then(|(company, number, currency, amount, paid_at)| {
+                base(json!({
+                    "company": company,
+                    "invoice_number": number,
+                    "currency": currency,
+                    "amount": fixed2(amount),
+                    "paid_on": paid_at.map(|p| p.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+                }))
+            })
         }
     })
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use partnerdesk_core::{
     authz::{self, Permission},
-    mail,
+    devclock, mail,
 };
 use poem::{Request, web::Data};
 use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
@@ -31,6 +31,47 @@ pub struct MailView {
 
 #[OpenApi(tag = "ApiTags::Development")]
 impl DevApi {
+    /// The development clock
+    ///
+    /// Only in development mode (404 otherwise).
+    #[oai(path = "/dev/clock", method = "get")]
+    async fn clock(&self, state: Data<&AppState>) -> ApiResult<Json<ClockView>> {
+        if !state.ctx.config.is_development() {
+            return Err(partnerdesk_core::Error::not_found("resource").into());
+        }
+        let mut conn = state.conn().await?;
+        devclock::sync(&mut conn, &state.ctx).await?;
+        Ok(Json(ClockView {
+            now: state.ctx.now(),
+            offset_seconds: state.ctx.clock.offset().num_seconds(),
+        }))
+    }
+
+    /// Move the development clock forward
+    ///
+    /// To see trial reminders and expiry without waiting. Only in development mode (404
+    /// otherwise); production has no way to move time.
+    #[oai(path = "/dev/clock", method = "post")]
+    async fn advance(
+        &self,
+        state: Data<&AppState>,
+        body: crate::body::Body<AdvanceClockRequest>,
+    ) -> ApiResult<Json<ClockView>> {
+        let by = devclock::parse_duration(&body.0.by).ok_or_else(|| {
+            ApiError::from(partnerdesk_core::Error::field(
+                "by",
+                "invalid_duration",
+                "Use a duration such as 7d, 36h or 90m",
+            ))
+        })?;
+        let mut conn = state.conn().await?;
+        let total = devclock::advance(&mut conn, &state.ctx, by).await?;
+        Ok(Json(ClockView {
+            now: state.ctx.now(),
+            offset_seconds: total.num_seconds(),
+        }))
+    }
+
     /// Read the mail outbox
     ///
     /// E-mails the worker "sent" while SMTP_URL is unset, newest first. Open to anyone in
@@ -71,6 +112,20 @@ impl DevApi {
                 .collect(),
         ))
     }
+}
+
+#[derive(Object, Debug)]
+pub struct ClockView {
+    /// What the service takes as now.
+    pub now: DateTime<Utc>,
+    /// How far the development clock is ahead of real time.
+    pub offset_seconds: i64,
+}
+
+#[derive(Object, Debug)]
+pub struct AdvanceClockRequest {
+    /// A duration such as `7d`, `36h`, `1d12h` or `90m`.
+    pub by: String,
 }
 
 fn default_limit() -> i64 {

@@ -8,9 +8,11 @@ use poem_openapi::{
 };
 
 pub mod auth;
+pub mod catalogue;
 pub mod customers;
 pub mod dev;
 pub mod invitations;
+pub mod licences;
 pub mod organizations;
 pub mod partners;
 pub mod registrations;
@@ -30,8 +32,12 @@ pub enum ApiTags {
     Customers,
     /// Inviting customers by e-mail, and registering through an invitation.
     CustomerInvitations,
-    /// Users of an organization: overview, adding, CSV import; the software heartbeat.
+    /// Users of an organization: overview, adding, CSV import, profiles; the software heartbeat.
     Users,
+    /// Licences, quotes, credits, trials, orders, invoices and payment links.
+    Licences,
+    /// The module catalogue, software releases and downloads.
+    Catalogue,
     /// Tools for development: the mail outbox.
     Development,
 }
@@ -61,6 +67,8 @@ pub type Api = (
     customers::CustomersApi,
     invitations::InvitationsApi,
     users::UsersApi,
+    licences::LicencesApi,
+    catalogue::CatalogueApi,
     dev::DevApi,
 );
 
@@ -75,6 +83,8 @@ pub fn service(config: &Config) -> OpenApiService<Api, ()> {
             customers::CustomersApi,
             invitations::InvitationsApi,
             users::UsersApi,
+            licences::LicencesApi,
+            catalogue::CatalogueApi,
             dev::DevApi,
         ),
         "Partnerdesk API",

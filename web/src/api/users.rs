@@ -186,6 +186,40 @@ pub enum ImportResponse {
 
 #[derive(Object, Debug)]
 #[oai(example)]
+pub struct ProfileBody {
+    /// A JSON object.
+    pub profile: serde_json::Value,
+}
+
+impl Example for ProfileBody {
+    fn example() -> Self {
+        ProfileBody {
+            profile: serde_json::json!({ "dial_prefix": "0", "crm": { "popup": true } }),
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
+pub struct CloneProfileRequest {
+    pub user_ids: Vec<Uuid>,
+}
+
+impl Example for CloneProfileRequest {
+    fn example() -> Self {
+        CloneProfileRequest {
+            user_ids: vec![Uuid::nil()],
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+pub struct ClonedView {
+    pub updated: u64,
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
 pub struct HeartbeatRequest {
     /// The version of the installed software.
     pub software_version: Option<String>,
@@ -297,6 +331,55 @@ impl UsersApi {
         )
         .await?;
         Ok(Json(view(user, state.ctx.now())))
+    }
+
+    /// A user's profile
+    ///
+    /// The installed software's settings for this user (a JSON document).
+    #[oai(path = "/organizations/:id/users/:user_id/profile", method = "get")]
+    async fn profile(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        user_id: Path<Uuid>,
+    ) -> ApiResult<Json<ProfileBody>> {
+        let mut conn = state.conn().await?;
+        Ok(Json(ProfileBody {
+            profile: users::profile(&mut conn, &auth.actor, id.0, user_id.0).await?,
+        }))
+    }
+
+    /// Replace a user's profile
+    #[oai(path = "/organizations/:id/users/:user_id/profile", method = "put")]
+    async fn set_profile(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        user_id: Path<Uuid>,
+        body: Body<ProfileBody>,
+    ) -> ApiResult<Json<ProfileBody>> {
+        let mut conn = state.conn().await?;
+        let profile = users::set_profile(&mut conn, &state.ctx, &auth.actor, id.0, user_id.0, body.0.profile).await?;
+        Ok(Json(ProfileBody { profile }))
+    }
+
+    /// Clone a profile to other users
+    ///
+    /// An exact copy of this user's profile to every selected user, in one transaction.
+    #[oai(path = "/organizations/:id/users/:user_id/clone-profile", method = "post")]
+    async fn clone_profile(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        user_id: Path<Uuid>,
+        body: Body<CloneProfileRequest>,
+    ) -> ApiResult<Json<ClonedView>> {
+        let mut conn = state.conn().await?;
+        let n = users::clone_profile(&mut conn, &state.ctx, &auth.actor, id.0, user_id.0, &body.0.user_ids).await?;
+        Ok(Json(ClonedView { updated: n as u64 }))
     }
 
     /// Report that the software runs

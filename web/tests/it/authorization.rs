@@ -18,6 +18,8 @@ const PUBLIC: &[(&str, &str)] = &[
     ("post", "/partner-registrations/{token}"),
     ("get", "/customer-registrations/{token}"),
     ("post", "/customer-registrations/{token}"),
+    ("get", "/payments/{token}"),
+    ("post", "/payments/{token}/pay"),
 ];
 
 struct Check<'a> {
@@ -85,6 +87,59 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         )
         .await
         .id();
+
+    // Licences, a trial, an order and an open quote at Jansen.
+    let module = |code: &str| {
+        let code = code.to_owned();
+        let anna = anna.clone();
+        async move {
+            anna.get("/api/modules")
+                .await
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["code"] == code.as_str())
+                .unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let (crm, rec) = (module("CRM").await, module("REC").await);
+    let q = anna
+        .post(&format!("/api/organizations/{jansen}/quotes"), json!({ "items": [{ "type": "business", "module_id": crm }, { "type": "users", "module_id": crm, "all_users": true }] }))
+        .await;
+    let order = anna
+        .post(
+            &format!("/api/quotes/{}/confirm", q.body["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await
+        .body;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    let invoice_id = order["invoice"]["id"].as_str().unwrap().to_owned();
+    let overview = anna.get(&format!("/api/organizations/{jansen}/licences")).await.body;
+    let business_licence = overview[0]["business_licence_id"].as_str().unwrap().to_owned();
+    let user_licence = overview[0]["users"][0]["id"].as_str().unwrap().to_owned();
+    let trial = anna
+        .post(
+            &format!("/api/organizations/{jansen}/trials"),
+            json!({ "module_id": rec }),
+        )
+        .await
+        .id();
+    let open_quote = anna
+        .post(
+            &format!("/api/organizations/{jansen}/quotes"),
+            json!({ "items": [{ "type": "credits", "module_id": crm, "quantity": 2 }] }),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let licences_before = anna.get(&format!("/api/organizations/{jansen}/licences")).await.body;
     let customers_before = anna.get("/api/customers?status=both").await.body;
 
     let invite =
@@ -627,8 +682,304 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         },
     ];
 
+    let checks3 = vec![
+        Check {
+            method: "get",
+            template: "/modules",
+            path: "/modules".into(),
+            body: json!(null),
+            refused: vec![("anonymous", &anon, 401, "authentication_required")],
+        },
+        Check {
+            method: "post",
+            template: "/modules",
+            path: "/modules".into(),
+            body: json!({ "code": "X", "name": "X", "business_price": "1", "user_price": "1" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a partner", &anna, 403, "not_authorized"),
+                ("vendor finance", &finance, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "patch",
+            template: "/modules/{id}",
+            path: format!("/modules/{crm}"),
+            body: json!({ "business_price": "0" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a partner", &anna, 403, "not_authorized"),
+                ("vendor sales", &sales, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/software",
+            path: "/software".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                (
+                    "another tenant's organization",
+                    &max_as_northwind,
+                    403,
+                    "not_authorized",
+                ),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/releases",
+            path: "/releases".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a partner", &anna, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/releases",
+            path: "/releases".into(),
+            body: json!({ "version": "9", "channel": "stable", "file_location": "https://x.example/9" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a partner", &anna, 403, "not_authorized"),
+                ("vendor sales", &sales, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}/licences",
+            path: format!("/organizations/{jansen}/licences"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a plain user", &eva, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/organizations/{id}/quotes",
+            path: format!("/organizations/{jansen}/quotes"),
+            body: json!({ "items": [{ "type": "business", "module_id": rec }] }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/quotes/{id}",
+            path: format!("/quotes/{open_quote}"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 404, "not_found"),
+                ("another tenant", &max, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/quotes/{id}/confirm",
+            path: format!("/quotes/{open_quote}/confirm"),
+            body: json!({}),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 404, "not_found"),
+                ("another tenant", &max, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/organizations/{id}/business-licences/{licence_id}/deactivate",
+            path: format!("/organizations/{jansen}/business-licences/{business_licence}/deactivate"),
+            body: json!({}),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/organizations/{id}/user-licences/{licence_id}/deactivate",
+            path: format!("/organizations/{jansen}/user-licences/{user_licence}/deactivate"),
+            body: json!({}),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/organizations/{id}/credits/assign",
+            path: format!("/organizations/{jansen}/credits/assign"),
+            body: json!({ "module_id": crm, "user_ids": [eva_id] }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/trials",
+            path: "/trials".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a customer", &jan, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}/trials",
+            path: format!("/organizations/{jansen}/trials"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/organizations/{id}/trials",
+            path: format!("/organizations/{jansen}/trials"),
+            body: json!({ "module_id": crm }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/organizations/{id}/trials/{trial_id}/users",
+            path: format!("/organizations/{jansen}/trials/{trial}/users"),
+            body: json!({ "user_ids": [eva_id] }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/organizations/{id}/trials/{trial_id}/upgrade-quote",
+            path: format!("/organizations/{jansen}/trials/{trial}/upgrade-quote"),
+            body: json!({}),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}/orders",
+            path: format!("/organizations/{jansen}/orders"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/orders/{id}",
+            path: format!("/orders/{order_id}"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("company administrator", &jan, 404, "not_found"),
+                ("another tenant", &max, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/invoices",
+            path: "/invoices".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a partner", &anna, 403, "not_authorized"),
+                ("vendor sales", &sales, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/invoices/{id}/mark-paid",
+            path: format!("/invoices/{invoice_id}/mark-paid"),
+            body: json!({ "reference": "x" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a partner", &anna, 403, "not_authorized"),
+                ("vendor sales", &sales, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}/users/{user_id}/profile",
+            path: format!("/organizations/{jansen}/users/{eva_id}/profile"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a plain user", &eva, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "put",
+            template: "/organizations/{id}/users/{user_id}/profile",
+            path: format!("/organizations/{jansen}/users/{eva_id}/profile"),
+            body: json!({ "profile": { "x": 1 } }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a plain user", &eva, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/organizations/{id}/users/{user_id}/clone-profile",
+            path: format!("/organizations/{jansen}/users/{eva_id}/clone-profile"),
+            body: json!({ "user_ids": [eva_id] }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a plain user", &eva, 403, "not_authorized"),
+                ("another tenant", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/dev/clock",
+            path: "/dev/clock".into(),
+            body: json!(null),
+            refused: vec![
+                ("anyone in production", &anon, 404, "not_found"),
+                ("vendor admin in production", &finance, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/dev/clock",
+            path: "/dev/clock".into(),
+            body: json!({ "by": "1d" }),
+            refused: vec![
+                ("anyone in production", &anon, 404, "not_found"),
+                ("vendor finance in production", &finance, 404, "not_found"),
+            ],
+        },
+    ];
+
     let mut covered = BTreeSet::new();
-    for check in checks.iter().chain(&checks2) {
+    for check in checks.iter().chain(&checks2).chain(&checks3) {
         for (who, client, status, code) in &check.refused {
             let r = call(client, check.method, &check.path, &check.body).await;
             assert_eq!(
@@ -676,6 +1027,17 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
     );
     let users = jan.get(&format!("/api/organizations/{jansen}/users")).await.body;
     assert_eq!(users.as_array().unwrap().len(), 2, "no user was added");
+    assert_eq!(
+        anna.get(&format!("/api/organizations/{jansen}/licences")).await.body,
+        licences_before,
+        "no licence changed"
+    );
+    assert_eq!(
+        anna.get(&format!("/api/quotes/{open_quote}")).await.body["confirmed_at"],
+        Value::Null
+    );
+    let modules = anna.get("/api/modules").await.body;
+    assert_eq!(modules[0]["business_price"], "25.00");
 
     // Every documented operation is either public or checked above.
     let spec = anon.get("/api/openapi.json").await.body;

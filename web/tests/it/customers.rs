@@ -226,18 +226,17 @@ async fn edits_are_audited_and_deactivation_switches_licences_off() {
     let anna = app.demo("anna@northwind.example").await;
     let jansen = app.org_id("Jansen Installatietechniek").await;
     // A module and licences, as the licences capability will create them.
-    app.sql("INSERT INTO modules (id, code, name, business_price, user_price, created_at, updated_at) VALUES ('00000000-0000-7000-8000-000000000001', 'CRM', 'CRM connector', 10, 2.5, now(), now())").await;
     app.sql(&format!(
-        "INSERT INTO business_licences (id, organization_id, module_id, kind, starts_at, created_at) VALUES (gen_random_uuid(), '{jansen}', '00000000-0000-7000-8000-000000000001', 'paid', now(), now())"
+        "INSERT INTO business_licences (id, organization_id, module_id, kind, starts_at, created_at) VALUES (gen_random_uuid(), '{jansen}', (SELECT id FROM modules WHERE code = 'CRM'), 'paid', now(), now())"
     ))
     .await;
     app.sql(&format!(
         "INSERT INTO user_licences (id, organization_id, module_id, user_id, kind, starts_at, ends_at, created_at)
-           SELECT gen_random_uuid(), '{jansen}', '00000000-0000-7000-8000-000000000001', u.id, 'paid', now(), now() + interval '20 days', now() FROM users u WHERE u.email = 'jan@jansen.example'"
+           SELECT gen_random_uuid(), '{jansen}', (SELECT id FROM modules WHERE code = 'CRM'), u.id, 'paid', now(), now() + interval '20 days', now() FROM users u WHERE u.email = 'jan@jansen.example'"
     ))
     .await;
     app.sql(&format!(
-        "INSERT INTO user_licences (id, organization_id, module_id, kind, starts_at, created_at) VALUES (gen_random_uuid(), '{jansen}', '00000000-0000-7000-8000-000000000001', 'paid', now(), now())"
+        "INSERT INTO user_licences (id, organization_id, module_id, kind, starts_at, created_at) VALUES (gen_random_uuid(), '{jansen}', (SELECT id FROM modules WHERE code = 'CRM'), 'paid', now(), now())"
     ))
     .await;
     let before = anna.get(&format!("/api/customers/{jansen}")).await;
@@ -457,11 +456,10 @@ async fn filters_search_sort_and_keyset_paging() {
         let n = n.to_owned();
         async move { app.org_id(&n).await }
     };
-    app.sql("INSERT INTO modules (id, code, name, business_price, user_price, created_at, updated_at) VALUES ('00000000-0000-7000-8000-000000000001', 'CRM', 'CRM', 10, 2, now(), now())").await;
     for (name, days) in [("Charlie", 20), ("Delta", 5), ("Bravo", 40)] {
         let id = id_of(name).await;
         app.sql(&format!(
-            "INSERT INTO trials (id, organization_id, module_id, max_users, starts_at, ends_at, created_at) VALUES (gen_random_uuid(), '{id}', '00000000-0000-7000-8000-000000000001', 5, now(), now() + interval '{days} days', now())"
+            "INSERT INTO trials (id, organization_id, module_id, max_users, starts_at, ends_at, created_at) VALUES (gen_random_uuid(), '{id}', (SELECT id FROM modules WHERE code = 'CRM'), 5, now(), now() + interval '{days} days', now())"
         ))
         .await;
     }

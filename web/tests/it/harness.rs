@@ -49,6 +49,7 @@ pub struct TestApp {
     pub pool: Pool,
     pub ctx: Ctx,
     pub smtp: SmtpSink,
+    mailer: Arc<Mailer>,
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
@@ -135,7 +136,7 @@ impl TestApp {
         let jc = JobContext {
             ctx: ctx.clone(),
             pool: pool.clone(),
-            mailer,
+            mailer: mailer.clone(),
         };
         let mut worker_stop = stop_rx;
         let worker = tokio::spawn(async move {
@@ -149,6 +150,7 @@ impl TestApp {
             pool,
             ctx,
             smtp,
+            mailer,
             stop,
             server,
             worker,
@@ -234,6 +236,24 @@ impl TestApp {
             .execute(&mut self.conn().await)
             .await
             .expect("fixture SQL");
+    }
+
+    /// Starts one more worker on the same database and clock (a second worker process,
+    /// as far as the queues are concerned). Send `true` to stop it.
+    pub fn start_extra_worker(&self) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+        let (stop, mut rx) = watch::channel(false);
+        let jc = JobContext {
+            ctx: self.ctx.clone(),
+            pool: self.pool.clone(),
+            mailer: self.mailer.clone(),
+        };
+        let handle = tokio::spawn(async move {
+            let _ = partnerdesk_worker::run(jc, async move {
+                let _ = rx.changed().await;
+            })
+            .await;
+        });
+        (stop, handle)
     }
 
     /// Moves the shared clock forward.

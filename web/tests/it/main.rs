@@ -8,6 +8,7 @@ mod auth;
 mod authorization;
 mod customers;
 mod invitations;
+mod licences;
 mod members;
 mod partner_onboarding;
 mod registration;

@@ -1,0 +1,974 @@
+//! Licences: business licences (organization × module), user licences (user × module)
+//! and credits (user licences prepared without a user). Every paid activation is first
+//! quoted (per month and for the rest of the current month) and only happens when the
+//! caller confirms that quote; confirming creates the order, its invoice and the
+//! licences in one transaction.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use diesel::{
+    ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable,
+    SelectableHelper,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::{
+    Ctx, Error, FieldError, Result, audit,
+    authz::{self, Access, Actor, Permission},
+    error::Validator,
+    modules::{self, Module},
+    orders::{self, Order},
+    schema::{business_licences as bl, memberships, organizations as orgs, quotes, trials, user_licences as ul},
+};
+
+/// The most credits one quote prepares.
+pub const MAX_CREDITS: i32 = 1000;
+
+/// What a quote asks for.
+#[derive(Debug, Clone)]
+pub enum ItemRequest {
+    Business {
+        module_id: Uuid,
+    },
+    Users {
+        module_id: Uuid,
+        user_ids: Vec<Uuid>,
+        all_users: bool,
+    },
+    Credits {
+        module_id: Uuid,
+        quantity: i32,
+    },
+}
+
+/// A resolved quote item (stored with the quote and replayed on confirmation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Item {
+    Business { module_id: Uuid },
+    Users { module_id: Uuid, user_ids: Vec<Uuid> },
+    Credits { module_id: Uuid, quantity: i32 },
+    UpgradeTrial { trial_id: Uuid },
+}
+
+/// One line of a quote or order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub module_id: Uuid,
+    pub module_code: String,
+    /// business, user or credit.
+    pub licence_kind: String,
+    pub description: String,
+    pub quantity: i32,
+    /// Monthly price of one licence.
+    pub unit_price: Decimal,
+    /// unit price × quantity.
+    pub monthly_amount: Decimal,
+    /// What the rest of the current month costs, rounded half-up to cents.
+    pub amount: Decimal,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = quotes)]
+pub struct QuoteRow {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub created_by: Option<Uuid>,
+    pub acting_organization_id: Option<Uuid>,
+    pub action: serde_json::Value,
+    pub lines: serde_json::Value,
+    pub currency: String,
+    pub monthly_total: Decimal,
+    pub period_total: Decimal,
+    pub fingerprint: String,
+    pub expires_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub order_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Quote {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub items: Vec<Item>,
+    pub lines: Vec<Line>,
+    pub currency: String,
+    pub monthly_total: Decimal,
+    pub period_total: Decimal,
+    pub expires_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub order_id: Option<Uuid>,
+}
+
+impl TryFrom<QuoteRow> for Quote {
+    type Error = Error;
+
+    fn try_from(q: QuoteRow) -> Result<Quote> {
+        Ok(Quote {
+            id: q.id,
+            organization_id: q.organization_id,
+            items: serde_json::from_value(q.action)?,
+            lines: serde_json::from_value(q.lines)?,
+            currency: q.currency,
+            monthly_total: q.monthly_total,
+            period_total: q.period_total,
+            expires_at: q.expires_at,
+            confirmed_at: q.confirmed_at,
+            order_id: q.order_id,
+        })
+    }
+}
+
+/// The billing period a purchase starts in: today to the end of the month.
+pub fn current_period(now: DateTime<Utc>) -> (NaiveDate, NaiveDate, i64, i64) {
+    let today = now.date_naive();
+    let first_next = if today.month() == 12 {
+        NaiveDate::from_ymd_opt(today.year() + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(today.year(), today.month() + 1, 1)
+    }
+    .expect("valid date");
+    let end = first_next - Duration::days(1);
+    let days_in_month = i64::from(end.day());
+    let remaining = (end - today).num_days() + 1;
+    (today, end, remaining, days_in_month)
+}
+
+/// Money rounded half-up to cents.
+pub fn cents(value: Decimal) -> Decimal {
+    let mut v = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    v.rescale(2);
+    v
+}
+
+fn line(m: &Module, kind: &str, quantity: i32, description: String, now: DateTime<Utc>) -> Line {
+    let (start, end, remaining, days) = current_period(now);
+    let unit = if kind == "business" {
+        m.business_price
+    } else {
+        m.user_price
+    };
+    let monthly = unit * Decimal::from(quantity);
+    let amount = cents(monthly * Decimal::from(remaining) / Decimal::from(days));
+    Line {
+        module_id: m.id,
+        module_code: m.code.clone(),
+        licence_kind: kind.to_owned(),
+        description,
+        quantity,
+        unit_price: unit,
+        monthly_amount: cents(monthly),
+        amount,
+        period_start: start,
+        period_end: end,
+    }
+}
+
+async fn active_business(conn: &mut AsyncPgConnection, org: Uuid, module: Uuid) -> Result<Option<(Uuid, String)>> {
+    Ok(bl::table
+        .filter(bl::organization_id.eq(org))
+        .filter(bl::module_id.eq(module))
+        .filter(bl::active.eq(true))
+        .select((bl::id, bl::kind))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Active members of the organization among `ids` (or all when `ids` is empty and
+/// `all` is set), in the order given.
+async fn members(conn: &mut AsyncPgConnection, org: Uuid) -> Result<Vec<Uuid>> {
+    Ok(memberships::table
+        .filter(memberships::organization_id.eq(org))
+        .filter(memberships::active.eq(true))
+        .order((memberships::created_at.asc(), memberships::id.asc()))
+        .select(memberships::user_id)
+        .load(conn)
+        .await?)
+}
+
+async fn licensed_users(conn: &mut AsyncPgConnection, org: Uuid, module: Uuid) -> Result<Vec<Uuid>> {
+    Ok(ul::table
+        .filter(ul::organization_id.eq(org))
+        .filter(ul::module_id.eq(module))
+        .filter(ul::active.eq(true))
+        .filter(ul::user_id.is_not_null())
+        .select(ul::user_id.assume_not_null())
+        .load(conn)
+        .await?)
+}
+
+async fn ensure_active_customer(conn: &mut AsyncPgConnection, org: Uuid) -> Result<()> {
+    let active: bool = orgs::table
+        .find(org)
+        .select(orgs::active)
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(Error::not_found("organization"))?;
+    if !active {
+        return Err(Error::conflict(
+            "organization_inactive",
+            None,
+            "The organization is deactivated; activate it first",
+        ));
+    }
+    Ok(())
+}
+
+/// Validates the request against the current state and prices it. The same function
+/// replays a stored quote on confirmation: if the answer differs, the quote is stale.
+async fn price(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    items: &[Item],
+    now: DateTime<Utc>,
+    v: &mut Validator,
+) -> Result<(Vec<Line>, String)> {
+    let mut lines = Vec::new();
+    let mut currency: Option<String> = None;
+    let mut business_in_quote: Vec<Uuid> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let field = |f: &str| format!("items[{i}].{f}");
+        let module_id = match item {
+            Item::Business { module_id } | Item::Users { module_id, .. } | Item::Credits { module_id, .. } => {
+                *module_id
+            }
+            Item::UpgradeTrial { trial_id } => {
+                let trial: Option<(Uuid, String)> = trials::table
+                    .filter(trials::id.eq(trial_id))
+                    .filter(trials::organization_id.eq(org))
+                    .select((trials::module_id, trials::status))
+                    .first(conn)
+                    .await
+                    .optional()?;
+                match trial {
+                    Some((module_id, status)) if status == "active" => {
+                        let m = modules::get(conn, module_id).await?;
+                        let users: Vec<Uuid> = ul::table
+                            .filter(ul::trial_id.eq(trial_id))
+                            .filter(ul::active.eq(true))
+                            .filter(ul::user_id.is_not_null())
+                            .select(ul::user_id.assume_not_null())
+                            .load(conn)
+                            .await?;
+                        check_currency(&mut currency, &m, &field("trial_id"), v);
+                        lines.push(line(
+                            &m,
+                            "business",
+                            1,
+                            format!("{} business licence (was a trial)", m.name),
+                            now,
+                        ));
+                        if !users.is_empty() {
+                            lines.push(line(
+                                &m,
+                                "user",
+                                users.len() as i32,
+                                format!("{} user licences (were trial users)", m.name),
+                                now,
+                            ));
+                        }
+                    }
+                    Some(_) => v.push(FieldError::new(
+                        field("trial_id"),
+                        "trial_not_active",
+                        "Only a running trial can be upgraded",
+                    )),
+                    None => v.push(FieldError::new(
+                        field("trial_id"),
+                        "not_found",
+                        "No such trial for this organization",
+                    )),
+                }
+                continue;
+            }
+        };
+        let module: Option<Module> = modules::get(conn, module_id).await.ok().filter(|m| m.active);
+        let Some(m) = module else {
+            v.push(FieldError::new(
+                field("module_id"),
+                "unknown_module",
+                "No active module with this id",
+            ));
+            continue;
+        };
+        check_currency(&mut currency, &m, &field("module_id"), v);
+        let business = active_business(conn, org, module_id).await?;
+        let paid_business =
+            matches!(&business, Some((_, kind)) if kind == "paid") || business_in_quote.contains(&module_id);
+        match item {
+            Item::Business { .. } => match business {
+                Some((_, kind)) if kind == "trial" => v.push(FieldError::new(
+                    field("module_id"),
+                    "trial_active",
+                    "A trial runs for this module; upgrade the trial instead",
+                )),
+                Some(_) => v.push(FieldError::new(
+                    field("module_id"),
+                    "licence_exists",
+                    "The organization already has this business licence",
+                )),
+                None if business_in_quote.contains(&module_id) => v.push(FieldError::new(
+                    field("module_id"),
+                    "duplicate_item",
+                    "This business licence is already in the quote",
+                )),
+                None => {
+                    business_in_quote.push(module_id);
+                    lines.push(line(&m, "business", 1, format!("{} business licence", m.name), now));
+                }
+            },
+            Item::Users { user_ids, .. } => {
+                if !paid_business {
+                    v.push(FieldError::new(
+                        field("module_id"),
+                        "business_licence_required",
+                        "Activate the business licence for this module first",
+                    ));
+                    continue;
+                }
+                let org_members = members(conn, org).await?;
+                let licensed = licensed_users(conn, org, module_id).await?;
+                if user_ids.is_empty() {
+                    v.push(FieldError::new(field("user_ids"), "no_users", "No users to license"));
+                    continue;
+                }
+                for u in user_ids {
+                    if !org_members.contains(u) {
+                        v.push(FieldError::new(
+                            field("user_ids"),
+                            "not_a_member",
+                            format!("{u} is not an active user of this organization"),
+                        ));
+                    } else if licensed.contains(u) {
+                        v.push(FieldError::new(
+                            field("user_ids"),
+                            "licence_exists",
+                            format!("{u} already has this licence"),
+                        ));
+                    }
+                }
+                lines.push(line(
+                    &m,
+                    "user",
+                    user_ids.len() as i32,
+                    format!("{} user licences", m.name),
+                    now,
+                ));
+            }
+            Item::Credits { quantity, .. } => {
+                if !paid_business {
+                    v.push(FieldError::new(
+                        field("module_id"),
+                        "business_licence_required",
+                        "Activate the business licence for this module first",
+                    ));
+                    continue;
+                }
+                if !(1..=MAX_CREDITS).contains(quantity) {
+                    v.push(FieldError::new(
+                        field("quantity"),
+                        "out_of_range",
+                        format!("Between 1 and {MAX_CREDITS}"),
+                    ));
+                    continue;
+                }
+                lines.push(line(
+                    &m,
+                    "credit",
+                    *quantity,
+                    format!("{} credits (user licences to assign later)", m.name),
+                    now,
+                ));
+            }
+            Item::UpgradeTrial { .. } => unreachable!("handled above"),
+        }
+    }
+    Ok((lines, currency.unwrap_or_else(|| "EUR".to_owned())))
+}
+
+fn check_currency(current: &mut Option<String>, m: &Module, field: &str, v: &mut Validator) {
+    match current {
+        None => *current = Some(m.currency.clone()),
+        Some(c) if *c != m.currency => v.push(FieldError::new(
+            field,
+            "mixed_currencies",
+            "All items of a quote must be in one currency",
+        )),
+        _ => {}
+    }
+}
+
+/// Resolves "all users" to the active members without a licence for the module.
+async fn resolve(conn: &mut AsyncPgConnection, org: Uuid, requests: Vec<ItemRequest>) -> Result<Vec<Item>> {
+    let mut items = Vec::new();
+    for r in requests {
+        items.push(match r {
+            ItemRequest::Business { module_id } => Item::Business { module_id },
+            ItemRequest::Credits { module_id, quantity } => Item::Credits { module_id, quantity },
+            ItemRequest::Users {
+                module_id,
+                user_ids,
+                all_users,
+            } => {
+                let mut ids = user_ids;
+                if all_users {
+                    let licensed = licensed_users(conn, org, module_id).await?;
+                    for m in members(conn, org).await? {
+                        if !licensed.contains(&m) && !ids.contains(&m) {
+                            ids.push(m);
+                        }
+                    }
+                }
+                ids.dedup();
+                Item::Users {
+                    module_id,
+                    user_ids: ids,
+                }
+            }
+        });
+    }
+    Ok(items)
+}
+
+fn fingerprint(items: &[Item], lines: &[Line]) -> String {
+    let bytes = serde_json::to_vec(&(items, lines)).unwrap_or_default();
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn quote_ttl(ctx: &Ctx) -> Duration {
+    Duration::from_std(ctx.config.quote_ttl).unwrap_or(Duration::minutes(30))
+}
+
+async fn store_quote(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    access: &Access,
+    org: Uuid,
+    items: Vec<Item>,
+    lines: Vec<Line>,
+    currency: String,
+) -> Result<Quote> {
+    let now = ctx.now();
+    let monthly_total = cents(lines.iter().map(|l| l.monthly_amount).sum());
+    let period_total = cents(lines.iter().map(|l| l.amount).sum());
+    let row = diesel::insert_into(quotes::table)
+        .values((
+            quotes::id.eq(Uuid::now_v7()),
+            quotes::organization_id.eq(org),
+            quotes::created_by.eq(access.user_id),
+            quotes::acting_organization_id.eq(access.acting_org),
+            quotes::action.eq(serde_json::to_value(&items)?),
+            quotes::lines.eq(serde_json::to_value(&lines)?),
+            quotes::currency.eq(&currency),
+            quotes::monthly_total.eq(monthly_total),
+            quotes::period_total.eq(period_total),
+            quotes::fingerprint.eq(fingerprint(&items, &lines)),
+            quotes::expires_at.eq(now + quote_ttl(ctx)),
+            quotes::created_at.eq(now),
+        ))
+        .returning(QuoteRow::as_returning())
+        .get_result(conn)
+        .await?;
+    audit::record(
+        conn,
+        now,
+        access,
+        "quote.created",
+        "quote",
+        row.id,
+        json!({ "items": items, "monthly_total": crate::domain::fixed2(monthly_total), "period_total": crate::domain::fixed2(period_total) }),
+    )
+    .await?;
+    row.try_into()
+}
+
+/// Prices what the caller asks for. Nothing is activated until the quote is confirmed.
+pub async fn quote(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org: Uuid,
+    requests: Vec<ItemRequest>,
+) -> Result<Quote> {
+    let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
+    if requests.is_empty() {
+        return Err(Error::field("items", "required", "Ask for at least one item"));
+    }
+    ensure_active_customer(conn, org).await?;
+    let items = resolve(conn, org, requests).await?;
+    let mut v = Validator::new();
+    let (lines, currency) = price(conn, org, &items, ctx.now(), &mut v).await?;
+    v.finish()?;
+    conn.transaction(async |conn| {
+        store_quote(conn, ctx, &access, org, items.clone(), lines.clone(), currency.clone()).await
+    })
+    .await
+}
+
+/// Quotes turning a running trial into paid licences for the business and every user
+/// assigned to the trial.
+pub async fn quote_upgrade(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org: Uuid,
+    trial_id: Uuid,
+) -> Result<Quote> {
+    let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
+    ensure_active_customer(conn, org).await?;
+    let items = vec![Item::UpgradeTrial { trial_id }];
+    let mut v = Validator::new();
+    let (lines, currency) = price(conn, org, &items, ctx.now(), &mut v).await?;
+    v.finish()?;
+    conn.transaction(async |conn| {
+        store_quote(conn, ctx, &access, org, items.clone(), lines.clone(), currency.clone()).await
+    })
+    .await
+}
+
+/// Confirms a quote: the licences, the order with its lines and the invoice, in one
+/// transaction. Refused when the quote belongs to someone else (not found), was
+/// already confirmed, has expired, or no longer matches prices and state (stale).
+pub async fn confirm(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, quote_id: Uuid) -> Result<Order> {
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let row: QuoteRow = quotes::table
+            .find(quote_id)
+            .select(QuoteRow::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(Error::not_found("quote"))?;
+        if row.acting_organization_id != actor.acting_org {
+            return Err(Error::not_found("quote"));
+        }
+        let access = authz::authorize(conn, actor, row.organization_id, Permission::ManageLicences)
+            .await
+            .map_err(|_| Error::not_found("quote"))?;
+        if row.confirmed_at.is_some() {
+            return Err(Error::conflict(
+                "quote_confirmed",
+                None,
+                "This quote was already confirmed",
+            ));
+        }
+        if row.expires_at <= now {
+            return Err(Error::conflict(
+                "quote_expired",
+                None,
+                "This quote has expired; ask for a new one",
+            ));
+        }
+        let org = row.organization_id;
+        ensure_active_customer(conn, org).await?;
+        let quote: Quote = row.clone().try_into()?;
+        let mut v = Validator::new();
+        let (lines, _) = price(conn, org, &quote.items, now, &mut v).await?;
+        if !v.is_valid() || fingerprint(&quote.items, &lines) != row.fingerprint {
+            return Err(Error::conflict(
+                "quote_stale",
+                None,
+                "Prices or licences changed since this quote; ask for a new one",
+            ));
+        }
+        let source = match quote.items.as_slice() {
+            [Item::UpgradeTrial { .. }] => "trial_upgrade",
+            items if items.iter().all(|i| matches!(i, Item::Credits { .. })) => "credits",
+            _ if access.via == authz::Via::ServiceProvider => "add_products",
+            _ => "activation",
+        };
+        let order = orders::create(
+            conn,
+            ctx,
+            &access,
+            org,
+            source,
+            &quote.currency,
+            &quote.lines,
+            Some(quote.id),
+        )
+        .await?;
+        for item in &quote.items {
+            apply(conn, now, &access, org, item, order.id).await?;
+        }
+        diesel::update(quotes::table.find(quote_id))
+            .set((quotes::confirmed_at.eq(now), quotes::order_id.eq(order.id)))
+            .execute(conn)
+            .await?;
+        Ok(order)
+    })
+    .await
+}
+
+/// Carries out one confirmed item.
+async fn apply(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    access: &Access,
+    org: Uuid,
+    item: &Item,
+    order_id: Uuid,
+) -> Result<()> {
+    match item {
+        Item::Business { module_id } => {
+            let id = Uuid::now_v7();
+            diesel::insert_into(bl::table)
+                .values((
+                    bl::id.eq(id),
+                    bl::organization_id.eq(org),
+                    bl::module_id.eq(module_id),
+                    bl::kind.eq("paid"),
+                    bl::order_id.eq(order_id),
+                    bl::starts_at.eq(now),
+                    bl::created_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+            audit::record(
+                conn,
+                now,
+                access,
+                "licence.business_activated",
+                "business_licence",
+                id,
+                json!({ "module_id": module_id, "order_id": order_id }),
+            )
+            .await
+        }
+        Item::Users { module_id, user_ids } => {
+            for user in user_ids {
+                insert_user_licence(conn, now, org, *module_id, Some(*user), order_id).await?;
+            }
+            audit::record(
+                conn,
+                now,
+                access,
+                "licence.users_activated",
+                "organization",
+                org,
+                json!({ "module_id": module_id, "user_ids": user_ids, "order_id": order_id }),
+            )
+            .await
+        }
+        Item::Credits { module_id, quantity } => {
+            for _ in 0..*quantity {
+                insert_user_licence(conn, now, org, *module_id, None, order_id).await?;
+            }
+            audit::record(
+                conn,
+                now,
+                access,
+                "licence.credits_added",
+                "organization",
+                org,
+                json!({ "module_id": module_id, "quantity": quantity, "order_id": order_id }),
+            )
+            .await
+        }
+        Item::UpgradeTrial { trial_id } => {
+            crate::trials::convert_to_paid(conn, now, access, org, *trial_id, order_id).await
+        }
+    }
+}
+
+async fn insert_user_licence(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    org: Uuid,
+    module: Uuid,
+    user: Option<Uuid>,
+    order: Uuid,
+) -> Result<()> {
+    diesel::insert_into(ul::table)
+        .values((
+            ul::id.eq(Uuid::now_v7()),
+            ul::organization_id.eq(org),
+            ul::module_id.eq(module),
+            ul::user_id.eq(user),
+            ul::kind.eq("paid"),
+            ul::order_id.eq(order),
+            ul::starts_at.eq(now),
+            ul::assigned_at.eq(user.map(|_| now)),
+            ul::created_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Assigns credits to users: each user takes one unassigned credit of the module.
+/// Concurrent assignments never take the same credit, and never more than exist.
+pub async fn assign_credits(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org: Uuid,
+    module_id: Uuid,
+    user_ids: &[Uuid],
+) -> Result<usize> {
+    let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
+    if user_ids.is_empty() {
+        return Err(Error::field(
+            "user_ids",
+            "no_users",
+            "Name the users to assign credits to",
+        ));
+    }
+    ensure_active_customer(conn, org).await?;
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let org_members = members(conn, org).await?;
+        let licensed = licensed_users(conn, org, module_id).await?;
+        let mut v = Validator::new();
+        for u in user_ids {
+            if !org_members.contains(u) {
+                v.push(FieldError::new(
+                    "user_ids",
+                    "not_a_member",
+                    format!("{u} is not an active user of this organization"),
+                ));
+            } else if licensed.contains(u) {
+                v.push(FieldError::new(
+                    "user_ids",
+                    "licence_exists",
+                    format!("{u} already has this licence"),
+                ));
+            }
+        }
+        v.finish()?;
+        let credits: Vec<Uuid> = ul::table
+            .filter(ul::organization_id.eq(org))
+            .filter(ul::module_id.eq(module_id))
+            .filter(ul::active.eq(true))
+            .filter(ul::user_id.is_null())
+            .order(ul::created_at.asc())
+            .limit(user_ids.len() as i64)
+            .select(ul::id)
+            .for_update()
+            .skip_locked()
+            .load(conn)
+            .await?;
+        if credits.len() < user_ids.len() {
+            return Err(Error::conflict(
+                "not_enough_credits",
+                Some("user_ids"),
+                format!(
+                    "{} credits are free for this module; {} are needed",
+                    credits.len(),
+                    user_ids.len()
+                ),
+            ));
+        }
+        for (credit, user) in credits.iter().zip(user_ids) {
+            diesel::update(ul::table.find(credit))
+                .set((ul::user_id.eq(user), ul::assigned_at.eq(now)))
+                .execute(conn)
+                .await?;
+        }
+        audit::record(
+            conn,
+            now,
+            &access,
+            "licence.credits_assigned",
+            "organization",
+            org,
+            json!({ "module_id": module_id, "user_ids": user_ids }),
+        )
+        .await?;
+        Ok(credits.len())
+    })
+    .await
+}
+
+/// Switches off a business licence, and with it the module's user licences and credits.
+pub async fn deactivate_business(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org: Uuid,
+    licence_id: Uuid,
+) -> Result<usize> {
+    let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let module: Uuid = bl::table
+            .filter(bl::id.eq(licence_id))
+            .filter(bl::organization_id.eq(org))
+            .filter(bl::active.eq(true))
+            .select(bl::module_id)
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(Error::not_found("licence"))?;
+        diesel::update(bl::table.find(licence_id))
+            .set((bl::active.eq(false), bl::deactivated_at.eq(now)))
+            .execute(conn)
+            .await?;
+        let users = diesel::update(
+            ul::table
+                .filter(ul::organization_id.eq(org))
+                .filter(ul::module_id.eq(module))
+                .filter(ul::active.eq(true)),
+        )
+        .set((ul::active.eq(false), ul::deactivated_at.eq(now)))
+        .execute(conn)
+        .await?;
+        audit::record(
+            conn,
+            now,
+            &access,
+            "licence.business_deactivated",
+            "business_licence",
+            licence_id,
+            json!({ "module_id": module, "user_licences_deactivated": users }),
+        )
+        .await?;
+        Ok(users + 1)
+    })
+    .await
+}
+
+/// Switches off one user licence (or credit).
+pub async fn deactivate_user_licence(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org: Uuid,
+    licence_id: Uuid,
+) -> Result<()> {
+    let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let n = diesel::update(
+            ul::table
+                .filter(ul::id.eq(licence_id))
+                .filter(ul::organization_id.eq(org))
+                .filter(ul::active.eq(true)),
+        )
+        .set((ul::active.eq(false), ul::deactivated_at.eq(now)))
+        .execute(conn)
+        .await?;
+        if n == 0 {
+            return Err(Error::not_found("licence"));
+        }
+        audit::record(
+            conn,
+            now,
+            &access,
+            "licence.user_deactivated",
+            "user_licence",
+            licence_id,
+            json!({}),
+        )
+        .await
+    })
+    .await
+}
+
+/// The licence overview of an organization, per module.
+#[derive(Debug, Clone)]
+pub struct ModuleLicences {
+    pub module: Module,
+    pub business_licence_id: Option<Uuid>,
+    /// paid or trial.
+    pub business_kind: Option<String>,
+    pub business_ends_at: Option<DateTime<Utc>>,
+    pub users: Vec<UserLicence>,
+    /// Credits not yet assigned.
+    pub free_credits: i64,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct UserLicence {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub email: String,
+    pub kind: String,
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+pub async fn overview(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Result<Vec<ModuleLicences>> {
+    authz::authorize(conn, actor, org, Permission::ViewUsers)
+        .await
+        .or(authz::authorize(conn, actor, org, Permission::ManageLicences).await)?;
+    let business: Vec<(Uuid, Uuid, String, Option<DateTime<Utc>>)> = bl::table
+        .filter(bl::organization_id.eq(org))
+        .filter(bl::active.eq(true))
+        .select((bl::id, bl::module_id, bl::kind, bl::ends_at))
+        .load(conn)
+        .await?;
+    let users: Vec<(Uuid, UserLicence)> = ul::table
+        .inner_join(crate::schema::users::table.on(crate::schema::users::id.nullable().eq(ul::user_id)))
+        .filter(ul::organization_id.eq(org))
+        .filter(ul::active.eq(true))
+        .order(crate::schema::users::email.asc())
+        .select((
+            ul::module_id,
+            (
+                ul::id,
+                crate::schema::users::id,
+                crate::schema::users::email,
+                ul::kind,
+                ul::ends_at,
+            ),
+        ))
+        .load(conn)
+        .await?;
+    let credits: Vec<(Uuid, i64)> = ul::table
+        .filter(ul::organization_id.eq(org))
+        .filter(ul::active.eq(true))
+        .filter(ul::user_id.is_null())
+        .group_by(ul::module_id)
+        .select((ul::module_id, diesel::dsl::count_star()))
+        .load(conn)
+        .await?;
+    let mut module_ids: Vec<Uuid> = business
+        .iter()
+        .map(|b| b.1)
+        .chain(users.iter().map(|u| u.0))
+        .chain(credits.iter().map(|c| c.0))
+        .collect();
+    module_ids.sort();
+    module_ids.dedup();
+    let mut out = Vec::new();
+    for module_id in module_ids {
+        let module = modules::get(conn, module_id).await?;
+        let b = business.iter().find(|b| b.1 == module_id);
+        out.push(ModuleLicences {
+            module,
+            business_licence_id: b.map(|b| b.0),
+            business_kind: b.map(|b| b.2.clone()),
+            business_ends_at: b.and_then(|b| b.3),
+            users: users.iter().filter(|u| u.0 == module_id).map(|u| u.1.clone()).collect(),
+            free_credits: credits.iter().find(|c| c.0 == module_id).map(|c| c.1).unwrap_or(0),
+        });
+    }
+    out.sort_by(|a, b| a.module.code.cmp(&b.module.code));
+    Ok(out)
+}
+
+/// Whoever may see a quote: it belongs to the organization it prices.
+pub async fn get_quote(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid) -> Result<Quote> {
+    let row: QuoteRow = quotes::table
+        .find(id)
+        .select(QuoteRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(Error::not_found("quote"))?;
+    authz::authorize(conn, actor, row.organization_id, Permission::ManageLicences)
+        .await
+        .map_err(|_| Error::not_found("quote"))?;
+    row.try_into()
+}

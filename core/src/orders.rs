@@ -1,0 +1,523 @@
+//! Orders, their lines and invoices, and paying them. Every order gets an invoice with a
+//! public, unguessable payment link; the payment goes through a provider: manual bank
+//! transfer (finance marks the invoice paid) or, for development and tests, a provider
+//! that pays at once. The paid state is recorded with its time.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use diesel::{
+    ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper, sql_query,
+    sql_types::BigInt,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use rust_decimal::Decimal;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    Ctx, Error, Result,
+    audit::{self, Who},
+    authz::{self, Access, Actor, Permission},
+    config::Config,
+    domain::{Email, Language, fixed2},
+    licences::{Line, cents},
+    mail::{self, EmailKind, Outgoing},
+    schema::{invoices, order_lines, orders, organizations as orgs, service_provider_links as links},
+    tokens,
+};
+
+pub const PAYMENT_PURPOSE: &str = "payment";
+
+/// How invoices are paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentProvider {
+    /// The customer transfers the amount; finance marks the invoice paid.
+    BankTransfer,
+    /// Pays at once from the payment page (development and tests).
+    Test,
+}
+
+impl PaymentProvider {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "bank_transfer" => Some(PaymentProvider::BankTransfer),
+            "test" => Some(PaymentProvider::Test),
+            _ => None,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            PaymentProvider::BankTransfer => "bank_transfer",
+            PaymentProvider::Test => "test",
+        }
+    }
+
+    /// Whether the payment page itself can take the payment.
+    pub fn pays_online(&self) -> bool {
+        matches!(self, PaymentProvider::Test)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = orders)]
+pub struct Order {
+    pub id: Uuid,
+    pub number: i64,
+    pub organization_id: Uuid,
+    pub partner_id: Option<Uuid>,
+    pub created_by: Option<Uuid>,
+    pub source: String,
+    pub currency: String,
+    pub total: Decimal,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = order_lines)]
+pub struct OrderLine {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub module_id: Uuid,
+    pub licence_kind: String,
+    pub description: String,
+    pub quantity: i32,
+    pub unit_price: Decimal,
+    pub amount: Decimal,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = invoices)]
+pub struct Invoice {
+    pub id: Uuid,
+    pub number: String,
+    pub order_id: Uuid,
+    pub organization_id: Uuid,
+    pub currency: String,
+    pub amount: Decimal,
+    pub status: String,
+    pub payment_provider: String,
+    pub provider_reference: Option<String>,
+    pub due_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The public payment link of an invoice (derived, so it can be shown again).
+pub fn payment_url(config: &Config, secret: &[u8], invoice_id: Uuid) -> String {
+    config.url(&format!(
+        "/pay/{}",
+        tokens::link_token(secret, PAYMENT_PURPOSE, invoice_id, 1)
+    ))
+}
+
+/// Creates an order with its lines and invoice, and queues the confirmation e-mail.
+pub(crate) async fn create(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    access: &Access,
+    org: Uuid,
+    source: &str,
+    currency: &str,
+    lines: &[Line],
+    quote_id: Option<Uuid>,
+) -> Result<Order> {
+    let now = ctx.now();
+    let total = cents(lines.iter().map(|l| l.amount).sum());
+    let partner: Option<Uuid> = links::table
+        .filter(links::customer_id.eq(org))
+        .filter(links::ended_at.is_null())
+        .select(links::partner_id)
+        .first(conn)
+        .await
+        .optional()?;
+    let order = diesel::insert_into(orders::table)
+        .values((
+            orders::id.eq(Uuid::now_v7()),
+            orders::organization_id.eq(org),
+            orders::partner_id.eq(partner),
+            orders::created_by.eq(access.user_id),
+            orders::source.eq(source),
+            orders::currency.eq(currency),
+            orders::total.eq(total),
+            orders::created_at.eq(now),
+            orders::quote_id.eq(quote_id),
+        ))
+        .returning(Order::as_returning())
+        .get_result(conn)
+        .await?;
+    for l in lines {
+        diesel::insert_into(order_lines::table)
+            .values((
+                order_lines::id.eq(Uuid::now_v7()),
+                order_lines::order_id.eq(order.id),
+                order_lines::module_id.eq(l.module_id),
+                order_lines::licence_kind.eq(&l.licence_kind),
+                order_lines::description.eq(&l.description),
+                order_lines::quantity.eq(l.quantity),
+                order_lines::unit_price.eq(l.unit_price),
+                order_lines::amount.eq(l.amount),
+                order_lines::period_start.eq(l.period_start),
+                order_lines::period_end.eq(l.period_end),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Seq {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let seq: Seq = sql_query("SELECT nextval('invoice_number_seq') AS n")
+        .get_result(conn)
+        .await?;
+    let invoice_id = Uuid::now_v7();
+    let number = format!("INV-{}-{:06}", now.year(), seq.n);
+    let due = Duration::days(i64::from(ctx.config.payment_due_days));
+    diesel::insert_into(invoices::table)
+        .values((
+            invoices::id.eq(invoice_id),
+            invoices::number.eq(&number),
+            invoices::order_id.eq(order.id),
+            invoices::organization_id.eq(org),
+            invoices::currency.eq(currency),
+            invoices::amount.eq(total),
+            invoices::payment_token_hash.eq(tokens::hash(&tokens::link_token(
+                ctx.secret(),
+                PAYMENT_PURPOSE,
+                invoice_id,
+                1,
+            ))),
+            invoices::payment_provider.eq(ctx.config.payment_provider.name()),
+            invoices::due_at.eq(now + due),
+            invoices::created_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    audit::record(
+        conn,
+        now,
+        access,
+        "order.created",
+        "order",
+        order.id,
+        json!({ "number": order.number, "source": source, "total": fixed2(total), "currency": currency, "invoice": number }),
+    )
+    .await?;
+    let recipients = order_recipients(conn, org, partner).await?;
+    let outgoing = recipients
+        .into_iter()
+        .map(|(email, lang)| Outgoing {
+            event_key: format!("order.confirmation:{}:{}", order.id, email.as_str()),
+            recipient: email,
+            lang,
+            kind: EmailKind::OrderConfirmation { order_id: order.id },
+        })
+        .collect();
+    mail::queue_many(conn, now, outgoing).await?;
+    Ok(order)
+}
+
+/// Who hears about an order or payment: the customer's administrators (or its contact
+/// address) and the partner's administrators.
+pub(crate) async fn order_recipients(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    partner: Option<Uuid>,
+) -> Result<Vec<(Email, Language)>> {
+    let mut out: Vec<(Email, Language)> = Vec::new();
+    let mut add = |address: &str, lang: &str| {
+        if let Ok(e) = Email::parse(address)
+            && !out.iter().any(|(o, _)| o == &e)
+        {
+            out.push((e, Language::from_db(lang)));
+        }
+    };
+    let admins = crate::service_providers::administrators(conn, org).await?;
+    if admins.is_empty() {
+        let (contact, lang): (Option<String>, String) = orgs::table
+            .find(org)
+            .select((orgs::contact_email, orgs::language))
+            .first(conn)
+            .await?;
+        if let Some(c) = contact {
+            add(&c, &lang);
+        }
+    }
+    for (_, e, l) in &admins {
+        add(e, l);
+    }
+    if let Some(p) = partner {
+        for (_, e, l) in crate::service_providers::administrators(conn, p).await? {
+            add(&e, &l);
+        }
+    }
+    Ok(out)
+}
+
+/// An order with its lines, invoice and payment link.
+#[derive(Debug, Clone)]
+pub struct OrderDetails {
+    pub order: Order,
+    pub lines: Vec<OrderLine>,
+    pub invoice: Invoice,
+    pub payment_url: String,
+}
+
+async fn details(conn: &mut AsyncPgConnection, ctx: &Ctx, order: Order) -> Result<OrderDetails> {
+    let lines = order_lines::table
+        .filter(order_lines::order_id.eq(order.id))
+        .order(order_lines::id.asc())
+        .select(OrderLine::as_select())
+        .load(conn)
+        .await?;
+    let invoice: Invoice = invoices::table
+        .filter(invoices::order_id.eq(order.id))
+        .select(Invoice::as_select())
+        .first(conn)
+        .await?;
+    let payment_url = payment_url(&ctx.config, ctx.secret(), invoice.id);
+    Ok(OrderDetails {
+        order,
+        lines,
+        invoice,
+        payment_url,
+    })
+}
+
+/// The orders of an organization, newest first.
+pub async fn list(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org: Uuid) -> Result<Vec<OrderDetails>> {
+    authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
+    let list: Vec<Order> = orders::table
+        .filter(orders::organization_id.eq(org))
+        .order(orders::created_at.desc())
+        .select(Order::as_select())
+        .load(conn)
+        .await?;
+    let mut out = Vec::with_capacity(list.len());
+    for o in list {
+        out.push(details(conn, ctx, o).await?);
+    }
+    Ok(out)
+}
+
+/// One order, for whoever manages the organization's licences, or vendor finance.
+pub async fn get(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: Uuid) -> Result<OrderDetails> {
+    let order: Order = orders::table
+        .find(id)
+        .select(Order::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(Error::not_found("order"))?;
+    if authz::authorize_vendor(conn, actor, Permission::VendorFinance)
+        .await
+        .is_err()
+    {
+        authz::authorize(conn, actor, order.organization_id, Permission::ManageLicences)
+            .await
+            .map_err(|_| Error::not_found("order"))?;
+    }
+    details(conn, ctx, order).await
+}
+
+/// What the public payment page shows.
+#[derive(Debug, Clone)]
+pub struct PaymentPage {
+    pub invoice: Invoice,
+    pub lines: Vec<OrderLine>,
+    pub customer: String,
+    pub order_number: i64,
+    pub pays_online: bool,
+}
+
+async fn invoice_for_token(conn: &mut AsyncPgConnection, token: &str, lock: bool) -> Result<Invoice> {
+    let q = invoices::table
+        .filter(invoices::payment_token_hash.eq(tokens::hash(token)))
+        .select(Invoice::as_select());
+    let found: Option<Invoice> = if lock {
+        q.for_update().first(conn).await.optional()?
+    } else {
+        q.first(conn).await.optional()?
+    };
+    found.ok_or(Error::not_found("invoice"))
+}
+
+/// The invoice behind a payment link.
+pub async fn payment_page(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Result<PaymentPage> {
+    let invoice = invoice_for_token(conn, token, false).await?;
+    let lines = order_lines::table
+        .filter(order_lines::order_id.eq(invoice.order_id))
+        .order(order_lines::id.asc())
+        .select(OrderLine::as_select())
+        .load(conn)
+        .await?;
+    let customer: String = orgs::table
+        .find(invoice.organization_id)
+        .select(orgs::name)
+        .first(conn)
+        .await?;
+    let order_number: i64 = orders::table
+        .find(invoice.order_id)
+        .select(orders::number)
+        .first(conn)
+        .await?;
+    let pays_online = PaymentProvider::parse(&invoice.payment_provider)
+        .unwrap_or(PaymentProvider::BankTransfer)
+        .pays_online()
+        && ctx.config.payment_provider.pays_online();
+    Ok(PaymentPage {
+        invoice,
+        lines,
+        customer,
+        order_number,
+        pays_online,
+    })
+}
+
+async fn mark(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    who: Who,
+    invoice: &Invoice,
+    reference: &str,
+) -> Result<Invoice> {
+    if invoice.status == "paid" {
+        return Err(Error::conflict(
+            "invoice_paid",
+            None,
+            "This invoice has already been paid",
+        ));
+    }
+    if invoice.status != "open" {
+        return Err(Error::conflict(
+            "invoice_not_open",
+            None,
+            format!("This invoice is {}", invoice.status),
+        ));
+    }
+    let paid = diesel::update(invoices::table.find(invoice.id))
+        .set((
+            invoices::status.eq("paid"),
+            invoices::paid_at.eq(now),
+            invoices::provider_reference.eq(reference),
+        ))
+        .returning(Invoice::as_returning())
+        .get_result(conn)
+        .await?;
+    diesel::update(orders::table.find(invoice.order_id))
+        .set(orders::status.eq("paid"))
+        .execute(conn)
+        .await?;
+    audit::record(
+        conn,
+        now,
+        who,
+        "invoice.paid",
+        "invoice",
+        invoice.id,
+        json!({ "number": invoice.number, "amount": fixed2(invoice.amount), "currency": invoice.currency, "reference": reference }),
+    )
+    .await?;
+    let partner: Option<Uuid> = orders::table
+        .find(invoice.order_id)
+        .select(orders::partner_id)
+        .first(conn)
+        .await?;
+    let outgoing = order_recipients(conn, invoice.organization_id, partner)
+        .await?
+        .into_iter()
+        .map(|(email, lang)| Outgoing {
+            event_key: format!("invoice.paid:{}:{}", invoice.id, email.as_str()),
+            recipient: email,
+            lang,
+            kind: EmailKind::InvoicePaid { invoice_id: invoice.id },
+        })
+        .collect();
+    mail::queue_many(conn, now, outgoing).await?;
+    Ok(paid)
+}
+
+/// Pays through the payment link (providers that pay online). Paying twice is refused.
+pub async fn pay(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Result<Invoice> {
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let invoice = invoice_for_token(conn, token, true).await?;
+        let online = PaymentProvider::parse(&invoice.payment_provider).is_some_and(|p| p.pays_online())
+            && ctx.config.payment_provider.pays_online();
+        if invoice.status == "open" && !online {
+            return Err(Error::conflict(
+                "pay_by_bank_transfer",
+                None,
+                format!(
+                    "Pay {} {} by bank transfer quoting {}",
+                    invoice.currency,
+                    fixed2(invoice.amount),
+                    invoice.number
+                ),
+            ));
+        }
+        let reference = format!("test-{}", Uuid::now_v7());
+        mark(
+            conn,
+            now,
+            Who::system(Some(invoice.organization_id)),
+            &invoice,
+            &reference,
+        )
+        .await
+    })
+    .await
+}
+
+/// Finance records a bank transfer.
+pub async fn mark_paid(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    invoice_id: Uuid,
+    reference: &str,
+) -> Result<Invoice> {
+    let access = authz::authorize_vendor(conn, actor, Permission::VendorFinance).await?;
+    let reference =
+        crate::domain::required_text("reference", reference, 200).map_err(|e| Error::Validation(vec![e]))?;
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let invoice: Invoice = invoices::table
+            .find(invoice_id)
+            .select(Invoice::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(Error::not_found("invoice"))?;
+        let who = Who {
+            on_behalf_of: Some(invoice.organization_id),
+            ..Who::from(&access)
+        };
+        mark(conn, now, who, &invoice, &reference).await
+    })
+    .await
+}
+
+/// Invoices for finance, newest first, optionally by status.
+pub async fn list_invoices(conn: &mut AsyncPgConnection, actor: &Actor, status: Option<&str>) -> Result<Vec<Invoice>> {
+    authz::authorize_vendor(conn, actor, Permission::VendorFinance).await?;
+    let mut q = invoices::table
+        .order(invoices::created_at.desc())
+        .select(Invoice::as_select())
+        .into_boxed();
+    if let Some(s) = status {
+        if !["open", "paid", "void"].contains(&s) {
+            return Err(Error::field(
+                "status",
+                "invalid_status",
+                "Status must be open, paid or void",
+            ));
+        }
+        q = q.filter(invoices::status.eq(s.to_owned()));
+    }
+    Ok(q.load(conn).await?)
+}

@@ -1,0 +1,526 @@
+//! Trials: free, per customer and module, for a limited time and number of users, one
+//! per module per customer. The users and the partner get reminders before the end and
+//! on the last day; at the end the trial licences switch off. A trial can be upgraded
+//! to paid licences in one action (see `licences::quote_upgrade`).
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::{
+    ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl, Queryable, QueryableByName,
+    Selectable, SelectableHelper, sql_query,
+    sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid},
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    Ctx, Error, FieldError, Result,
+    audit::{self, Who},
+    authz::{self, Access, Actor, Permission},
+    domain::{Email, Language},
+    mail::{self, EmailKind, Outgoing},
+    modules,
+    schema::{
+        business_licences as bl, memberships, organizations as orgs, service_provider_links as links, trials,
+        user_licences as ul, users,
+    },
+};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = trials)]
+pub struct Trial {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub module_id: Uuid,
+    pub max_users: i32,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub status: String,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+async fn get_in(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid, lock: bool) -> Result<Trial> {
+    let q = trials::table
+        .filter(trials::id.eq(id))
+        .filter(trials::organization_id.eq(org))
+        .select(Trial::as_select());
+    let t: Option<Trial> = if lock {
+        q.for_update().first(conn).await.optional()?
+    } else {
+        q.first(conn).await.optional()?
+    };
+    t.ok_or(Error::not_found("trial"))
+}
+
+/// Starts a trial of a module for a customer: the trial business licence.
+pub async fn start(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org: Uuid,
+    module_id: Uuid,
+) -> Result<Trial> {
+    let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
+    let module = modules::get(conn, module_id)
+        .await
+        .ok()
+        .filter(|m| m.active)
+        .ok_or_else(|| Error::field("module_id", "unknown_module", "No active module with this id"))?;
+    let active: bool = orgs::table.find(org).select(orgs::active).first(conn).await?;
+    if !active {
+        return Err(Error::conflict(
+            "organization_inactive",
+            None,
+            "The organization is deactivated; activate it first",
+        ));
+    }
+    let now = ctx.now();
+    let days = Duration::days(i64::from(ctx.config.trial_days));
+    conn.transaction(async |conn| {
+        let used: i64 = trials::table
+            .filter(trials::organization_id.eq(org))
+            .filter(trials::module_id.eq(module_id))
+            .count()
+            .get_result(conn)
+            .await?;
+        if used > 0 {
+            return Err(Error::conflict(
+                "trial_exists",
+                Some("module_id"),
+                "A trial for this module has already been used",
+            ));
+        }
+        let licensed: i64 = bl::table
+            .filter(bl::organization_id.eq(org))
+            .filter(bl::module_id.eq(module_id))
+            .filter(bl::active.eq(true))
+            .count()
+            .get_result(conn)
+            .await?;
+        if licensed > 0 {
+            return Err(Error::conflict(
+                "licence_exists",
+                Some("module_id"),
+                "The organization already has this module",
+            ));
+        }
+        let trial = diesel::insert_into(trials::table)
+            .values((
+                trials::id.eq(Uuid::now_v7()),
+                trials::organization_id.eq(org),
+                trials::module_id.eq(module_id),
+                trials::max_users.eq(ctx.config.trial_max_users),
+                trials::starts_at.eq(now),
+                trials::ends_at.eq(now + days),
+                trials::created_by.eq(actor.user_id),
+                trials::created_at.eq(now),
+            ))
+            .returning(Trial::as_returning())
+            .get_result(conn)
+            .await?;
+        diesel::insert_into(bl::table)
+            .values((
+                bl::id.eq(Uuid::now_v7()),
+                bl::organization_id.eq(org),
+                bl::module_id.eq(module_id),
+                bl::kind.eq("trial"),
+                bl::trial_id.eq(trial.id),
+                bl::starts_at.eq(now),
+                bl::ends_at.eq(trial.ends_at),
+                bl::created_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+        audit::record(
+            conn,
+            now,
+            &access,
+            "trial.started",
+            "trial",
+            trial.id,
+            json!({ "module": module.code, "ends_at": trial.ends_at, "max_users": trial.max_users }),
+        )
+        .await?;
+        notify(
+            conn,
+            now,
+            &trial,
+            "started",
+            EmailKind::TrialStarted { trial_id: trial.id },
+        )
+        .await?;
+        Ok(trial)
+    })
+    .await
+}
+
+/// Gives users a trial user licence (at most the trial's user limit).
+pub async fn assign_users(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org: Uuid,
+    trial_id: Uuid,
+    user_ids: &[Uuid],
+) -> Result<Trial> {
+    let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
+    if user_ids.is_empty() {
+        return Err(Error::field(
+            "user_ids",
+            "no_users",
+            "Name the users to give a trial licence",
+        ));
+    }
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        // Locking the trial serializes concurrent assignments against the user limit.
+        let trial = get_in(conn, org, trial_id, true).await?;
+        if trial.status != "active" || trial.ends_at <= now {
+            return Err(Error::conflict(
+                "trial_not_active",
+                None,
+                "This trial is no longer running",
+            ));
+        }
+        let members: Vec<Uuid> = memberships::table
+            .filter(memberships::organization_id.eq(org))
+            .filter(memberships::active.eq(true))
+            .select(memberships::user_id)
+            .load(conn)
+            .await?;
+        let assigned: Vec<Uuid> = ul::table
+            .filter(ul::trial_id.eq(trial_id))
+            .filter(ul::active.eq(true))
+            .filter(ul::user_id.is_not_null())
+            .select(ul::user_id.assume_not_null())
+            .load(conn)
+            .await?;
+        let mut errors = Vec::new();
+        for u in user_ids {
+            if !members.contains(u) {
+                errors.push(FieldError::new(
+                    "user_ids",
+                    "not_a_member",
+                    format!("{u} is not an active user of this organization"),
+                ));
+            } else if assigned.contains(u) {
+                errors.push(FieldError::new(
+                    "user_ids",
+                    "licence_exists",
+                    format!("{u} already takes part in this trial"),
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        if assigned.len() + user_ids.len() > trial.max_users as usize {
+            return Err(Error::conflict(
+                "trial_user_limit",
+                Some("user_ids"),
+                format!(
+                    "A trial is for at most {} users; {} already take part",
+                    trial.max_users,
+                    assigned.len()
+                ),
+            ));
+        }
+        for u in user_ids {
+            diesel::insert_into(ul::table)
+                .values((
+                    ul::id.eq(Uuid::now_v7()),
+                    ul::organization_id.eq(org),
+                    ul::module_id.eq(trial.module_id),
+                    ul::user_id.eq(u),
+                    ul::kind.eq("trial"),
+                    ul::trial_id.eq(trial.id),
+                    ul::starts_at.eq(now),
+                    ul::ends_at.eq(trial.ends_at),
+                    ul::assigned_at.eq(now),
+                    ul::created_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        audit::record(
+            conn,
+            now,
+            &access,
+            "trial.users_assigned",
+            "trial",
+            trial.id,
+            json!({ "user_ids": user_ids }),
+        )
+        .await?;
+        Ok(trial)
+    })
+    .await
+}
+
+/// Turns a trial's licences into paid ones, keeping the assignments (called when an
+/// upgrade quote is confirmed).
+pub(crate) async fn convert_to_paid(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    access: &Access,
+    org: Uuid,
+    trial_id: Uuid,
+    order_id: Uuid,
+) -> Result<()> {
+    let n = diesel::update(
+        trials::table
+            .filter(trials::id.eq(trial_id))
+            .filter(trials::organization_id.eq(org))
+            .filter(trials::status.eq("active")),
+    )
+    .set((trials::status.eq("upgraded"), trials::ended_at.eq(now)))
+    .execute(conn)
+    .await?;
+    if n == 0 {
+        return Err(Error::conflict(
+            "trial_not_active",
+            None,
+            "This trial is no longer running",
+        ));
+    }
+    diesel::update(bl::table.filter(bl::trial_id.eq(trial_id)).filter(bl::active.eq(true)))
+        .set((
+            bl::kind.eq("paid"),
+            bl::ends_at.eq(None::<DateTime<Utc>>),
+            bl::order_id.eq(order_id),
+        ))
+        .execute(conn)
+        .await?;
+    let users = diesel::update(ul::table.filter(ul::trial_id.eq(trial_id)).filter(ul::active.eq(true)))
+        .set((
+            ul::kind.eq("paid"),
+            ul::ends_at.eq(None::<DateTime<Utc>>),
+            ul::order_id.eq(order_id),
+        ))
+        .execute(conn)
+        .await?;
+    audit::record(
+        conn,
+        now,
+        access,
+        "trial.upgraded",
+        "trial",
+        trial_id,
+        json!({ "order_id": order_id, "user_licences_kept": users }),
+    )
+    .await
+}
+
+/// A row of the partner's trials overview.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct TrialRow {
+    #[diesel(sql_type = SqlUuid)]
+    pub trial_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub organization_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub company: String,
+    #[diesel(sql_type = Text)]
+    pub module_code: String,
+    #[diesel(sql_type = Text)]
+    pub module_name: String,
+    #[diesel(sql_type = BigInt)]
+    pub users_assigned: i64,
+    #[diesel(sql_type = Integer)]
+    pub max_users: i32,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub expires_at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Bool)]
+    pub active: bool,
+}
+
+/// The partner's trials overview: company, users assigned, created, expires, active.
+pub async fn overview(conn: &mut AsyncPgConnection, actor: &Actor, active_only: Option<bool>) -> Result<Vec<TrialRow>> {
+    let partner = actor.acting_org.ok_or_else(Error::no_organization)?;
+    authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
+    Ok(sql_query(
+        "SELECT t.id AS trial_id, t.organization_id, o.name AS company, m.code AS module_code, m.name AS module_name,
+                (SELECT count(*) FROM user_licences ul WHERE ul.trial_id = t.id AND ul.user_id IS NOT NULL AND (ul.active OR t.status <> 'active')) AS users_assigned,
+                t.max_users, t.created_at, t.ends_at AS expires_at, t.status, (t.status = 'active') AS active
+         FROM trials t
+         JOIN organizations o ON o.id = t.organization_id
+         JOIN modules m ON m.id = t.module_id
+         JOIN service_provider_links l ON l.customer_id = t.organization_id AND l.ended_at IS NULL AND l.partner_id = $1
+         WHERE ($2::boolean IS NULL OR (t.status = 'active') = $2)
+         ORDER BY t.ends_at, t.id",
+    )
+    .bind::<SqlUuid, _>(partner)
+    .bind::<Nullable<Bool>, _>(active_only)
+    .load(conn)
+    .await?)
+}
+
+/// Trials of one organization.
+pub async fn for_organization(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Result<Vec<Trial>> {
+    authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
+    Ok(trials::table
+        .filter(trials::organization_id.eq(org))
+        .order(trials::created_at.asc())
+        .select(Trial::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// The people a trial e-mail goes to: its users, the partner's administrators and
+/// whoever started it (or the customer's administrators when no partner serves it).
+async fn recipients(conn: &mut AsyncPgConnection, trial: &Trial) -> Result<Vec<(Email, Language)>> {
+    let mut people: Vec<(String, String)> = ul::table
+        .inner_join(users::table.on(users::id.nullable().eq(ul::user_id)))
+        .filter(ul::trial_id.eq(trial.id))
+        .filter(ul::user_id.is_not_null())
+        .filter(users::active.eq(true))
+        .select((users::email, users::language))
+        .load(conn)
+        .await?;
+    let partner: Option<Uuid> = links::table
+        .filter(links::customer_id.eq(trial.organization_id))
+        .filter(links::ended_at.is_null())
+        .select(links::partner_id)
+        .first(conn)
+        .await
+        .optional()?;
+    let org_for_admins = partner.unwrap_or(trial.organization_id);
+    people.extend(
+        crate::service_providers::administrators(conn, org_for_admins)
+            .await?
+            .into_iter()
+            .map(|(_, e, l)| (e, l)),
+    );
+    if let Some(starter) = trial.created_by
+        && let Some(row) = users::table
+            .find(starter)
+            .filter(users::active.eq(true))
+            .select((users::email, users::language))
+            .first(conn)
+            .await
+            .optional()?
+    {
+        people.push(row);
+    }
+    let mut out: Vec<(Email, Language)> = Vec::new();
+    for (e, l) in people {
+        if let Ok(email) = Email::parse(&e)
+            && !out.iter().any(|(o, _)| o == &email)
+        {
+            out.push((email, Language::from_db(&l)));
+        }
+    }
+    Ok(out)
+}
+
+async fn notify(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    trial: &Trial,
+    event: &str,
+    kind: EmailKind,
+) -> Result<usize> {
+    let outgoing: Vec<Outgoing> = recipients(conn, trial)
+        .await?
+        .into_iter()
+        .map(|(email, lang)| Outgoing {
+            event_key: format!("trial.{event}:{}:{}", trial.id, email.as_str()),
+            recipient: email,
+            lang,
+            kind: kind.clone(),
+        })
+        .collect();
+    mail::queue_many(conn, now, outgoing).await
+}
+
+/// What a sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sweep {
+    pub reminders_queued: usize,
+    pub trials_ended: usize,
+}
+
+/// Sends due reminders and ends trials whose time is up. Safe to run from several
+/// workers at once and as often as wanted: each reminder has its own e-mail event key
+/// and a trial ends in one conditional update.
+pub async fn sweep(conn: &mut AsyncPgConnection, ctx: &Ctx) -> Result<Sweep> {
+    let now = ctx.now();
+    let mut report = Sweep::default();
+    let mut offsets = ctx.config.trial_reminder_days.clone();
+    offsets.sort_unstable();
+
+    let running: Vec<Trial> = trials::table
+        .filter(trials::status.eq("active"))
+        .select(Trial::as_select())
+        .load(conn)
+        .await?;
+    for trial in running {
+        if trial.ends_at <= now {
+            let ended = conn
+                .transaction(async |conn| {
+                    let n = diesel::update(
+                        trials::table
+                            .filter(trials::id.eq(trial.id))
+                            .filter(trials::status.eq("active")),
+                    )
+                    .set((trials::status.eq("ended"), trials::ended_at.eq(now)))
+                    .execute(conn)
+                    .await?;
+                    if n == 0 {
+                        return Ok::<_, Error>(false);
+                    }
+                    // Recipients are read before the licences switch off.
+                    let kind = EmailKind::TrialEnded { trial_id: trial.id };
+                    notify(conn, now, &trial, "ended", kind).await?;
+                    diesel::update(bl::table.filter(bl::trial_id.eq(trial.id)).filter(bl::active.eq(true)))
+                        .set((bl::active.eq(false), bl::deactivated_at.eq(now)))
+                        .execute(conn)
+                        .await?;
+                    let users = diesel::update(ul::table.filter(ul::trial_id.eq(trial.id)).filter(ul::active.eq(true)))
+                        .set((ul::active.eq(false), ul::deactivated_at.eq(now)))
+                        .execute(conn)
+                        .await?;
+                    audit::record(
+                        conn,
+                        now,
+                        Who::system(Some(trial.organization_id)),
+                        "trial.ended",
+                        "trial",
+                        trial.id,
+                        json!({ "user_licences_deactivated": users }),
+                    )
+                    .await?;
+                    Ok(true)
+                })
+                .await?;
+            report.trials_ended += usize::from(ended);
+            continue;
+        }
+        // The most pressing reminder that is due: with 7 and 1, "7 days left" from a week
+        // before the end, "last day" from a day before.
+        let due = offsets
+            .iter()
+            .copied()
+            .find(|d| now >= trial.ends_at - Duration::days(i64::from(*d)));
+        if let Some(days) = due {
+            report.reminders_queued += notify(
+                conn,
+                now,
+                &trial,
+                &format!("reminder.{days}"),
+                EmailKind::TrialReminder {
+                    trial_id: trial.id,
+                    days,
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(report)
+}
