@@ -182,9 +182,8 @@ async fn active_business(conn: &mut AsyncPgConnection, org: Uuid, module: Uuid) 
         .optional()?)
 }
 
-/// Active members of the organization among `ids` (or all when `ids` is empty and
-/// `all` is set), in the order given.
-async fn members(conn: &mut AsyncPgConnection, org: Uuid) -> Result<Vec<Uuid>> {
+/// The organization's active members, oldest first.
+pub(crate) async fn members(conn: &mut AsyncPgConnection, org: Uuid) -> Result<Vec<Uuid>> {
     Ok(memberships::table
         .filter(memberships::organization_id.eq(org))
         .filter(memberships::active.eq(true))

@@ -21,8 +21,8 @@ use crate::{
     mail::{self, EmailKind, Outgoing},
     modules,
     schema::{
-        business_licences as bl, memberships, organizations as orgs, service_provider_links as links, trials,
-        user_licences as ul, users,
+        business_licences as bl, organizations as orgs, service_provider_links as links, trials, user_licences as ul,
+        users,
     },
 };
 
@@ -184,12 +184,7 @@ pub async fn assign_users(
                 "This trial is no longer running",
             ));
         }
-        let members: Vec<Uuid> = memberships::table
-            .filter(memberships::organization_id.eq(org))
-            .filter(memberships::active.eq(true))
-            .select(memberships::user_id)
-            .load(conn)
-            .await?;
+        let members = crate::licences::members(conn, org).await?;
         let assigned: Vec<Uuid> = ul::table
             .filter(ul::trial_id.eq(trial_id))
             .filter(ul::active.eq(true))

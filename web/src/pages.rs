@@ -37,6 +37,16 @@ fn page(state: &AppState, status: StatusCode, name: &str, mut ctx: Value) -> Res
     }
 }
 
+/// The page shown when the database cannot be reached.
+fn unavailable(state: &AppState) -> Response {
+    page(
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "message",
+        json!({ "title": "Unavailable", "error": "The service cannot reach its database. Try again later." }),
+    )
+}
+
 fn redirect(to: &str) -> Response {
     Response::builder()
         .status(StatusCode::SEE_OTHER)
@@ -89,12 +99,7 @@ async fn home(state: Data<&AppState>, req: &Request) -> Response {
         _ => return redirect("/login"),
     };
     let Ok(mut conn) = state.conn().await else {
-        return page(
-            &state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "message",
-            json!({ "title": "Unavailable", "message": "The database is not reachable." }),
-        );
+        return unavailable(&state);
     };
     let user = accounts::get_user(&mut conn, principal.user_id).await;
     let orgs = accounts::memberships_of(&mut conn, principal.user_id).await;
@@ -188,10 +193,10 @@ struct StartForm {
 
 #[handler]
 async fn register_start(state: Data<&AppState>, Form(form): Form<StartForm>) -> Response {
-    let result = match state.conn().await {
-        Ok(mut conn) => registrations::start(&mut conn, &state.ctx, &form.email, form.language.as_deref()).await,
-        Err(_) => Err(CoreError::internal("no database connection")),
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
     };
+    let result = registrations::start(&mut conn, &state.ctx, &form.email, form.language.as_deref()).await;
     match result {
         Ok(()) => page(&state, StatusCode::OK, "register_sent", json!({ "email": form.email })),
         Err(e) => page(
@@ -205,10 +210,10 @@ async fn register_start(state: Data<&AppState>, Form(form): Form<StartForm>) -> 
 
 #[handler]
 async fn register_form(state: Data<&AppState>, Path(token): Path<String>) -> Response {
-    let result = match state.conn().await {
-        Ok(mut conn) => registrations::inspect(&mut conn, &state.ctx, &token).await,
-        Err(_) => Err(CoreError::internal("no database connection")),
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
     };
+    let result = registrations::inspect(&mut conn, &state.ctx, &token).await;
     match result {
         Ok(r) => page(
             &state,
@@ -252,16 +257,8 @@ async fn register_complete(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<i64>());
-    let mut conn = match state.conn().await {
-        Ok(c) => c,
-        Err(_) => {
-            return page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "message",
-                json!({ "title": "Unavailable", "error": "Try again later." }),
-            );
-        }
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
     };
     let email = registrations::inspect(&mut conn, &state.ctx, &token)
         .await
@@ -316,10 +313,10 @@ async fn register_complete(
 
 #[handler]
 async fn password_form(state: Data<&AppState>, Path(token): Path<String>) -> Response {
-    let result = match state.conn().await {
-        Ok(mut conn) => accounts::inspect_password_link(&mut conn, &state.ctx, &token).await,
-        Err(_) => Err(CoreError::internal("no database connection")),
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
     };
+    let result = accounts::inspect_password_link(&mut conn, &state.ctx, &token).await;
     match result {
         Ok(info) => page(
             &state,
@@ -343,10 +340,10 @@ struct PasswordForm {
 
 #[handler]
 async fn password_set(state: Data<&AppState>, Path(token): Path<String>, Form(form): Form<PasswordForm>) -> Response {
-    let result = match state.conn().await {
-        Ok(mut conn) => accounts::set_password_with_link(&mut conn, &state.ctx, &token, &form.password).await,
-        Err(_) => Err(CoreError::internal("no database connection")),
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
     };
+    let result = accounts::set_password_with_link(&mut conn, &state.ctx, &token, &form.password).await;
     match result {
         Ok(user) => page(
             &state,
@@ -374,10 +371,10 @@ async fn mailbox(state: Data<&AppState>) -> Response {
     if !state.ctx.config.is_development() {
         return (StatusCode::NOT_FOUND, "Not found").into_response();
     }
-    let mails = match state.conn().await {
-        Ok(mut conn) => partnerdesk_core::mail::outbox(&mut conn, None, 100).await,
-        Err(_) => Err(CoreError::internal("no database connection")),
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
     };
+    let mails = partnerdesk_core::mail::outbox(&mut conn, None, 100).await;
     match mails {
         Ok(mails) => page(&state, StatusCode::OK, "mailbox", json!({ "mails": mails })),
         Err(e) => page(
@@ -391,10 +388,10 @@ async fn mailbox(state: Data<&AppState>) -> Response {
 
 #[handler]
 async fn customer_form(state: Data<&AppState>, Path(token): Path<String>) -> Response {
-    let result = match state.conn().await {
-        Ok(mut conn) => invitations::inspect(&mut conn, &state.ctx, &token).await,
-        Err(_) => Err(CoreError::internal("no database connection")),
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
     };
+    let result = invitations::inspect(&mut conn, &state.ctx, &token).await;
     match result {
         Ok(p) => page(
             &state,
@@ -423,16 +420,8 @@ struct AcceptForm {
 
 #[handler]
 async fn customer_accept(state: Data<&AppState>, Path(token): Path<String>, Form(form): Form<AcceptForm>) -> Response {
-    let mut conn = match state.conn().await {
-        Ok(c) => c,
-        Err(_) => {
-            return page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "message",
-                json!({ "title": "Unavailable", "error": "Try again later." }),
-            );
-        }
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
     };
     let preview = invitations::inspect(&mut conn, &state.ctx, &token).await;
     let mut shown = serde_json::to_value(&form).unwrap_or_default();
@@ -492,10 +481,10 @@ fn payment_context(p: &orders::PaymentPage) -> Value {
 
 #[handler]
 async fn payment_page(state: Data<&AppState>, Path(token): Path<String>) -> Response {
-    let result = match state.conn().await {
-        Ok(mut conn) => orders::payment_page(&mut conn, &state.ctx, &token).await,
-        Err(_) => Err(CoreError::internal("no database connection")),
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
     };
+    let result = orders::payment_page(&mut conn, &state.ctx, &token).await;
     match result {
         Ok(p) => page(&state, StatusCode::OK, "invoice", payment_context(&p)),
         Err(e) => page(
@@ -510,12 +499,7 @@ async fn payment_page(state: Data<&AppState>, Path(token): Path<String>) -> Resp
 #[handler]
 async fn payment_submit(state: Data<&AppState>, Path(token): Path<String>) -> Response {
     let Ok(mut conn) = state.conn().await else {
-        return page(
-            &state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "message",
-            json!({ "title": "Unavailable", "error": "Try again later." }),
-        );
+        return unavailable(&state);
     };
     let paid = orders::pay(&mut conn, &state.ctx, &token).await;
     match (paid, orders::payment_page(&mut conn, &state.ctx, &token).await) {
@@ -552,10 +536,10 @@ async fn download(
     Path(release): Path<uuid::Uuid>,
     poem::web::Query(q): poem::web::Query<DownloadQuery>,
 ) -> Response {
-    let result = match state.conn().await {
-        Ok(mut conn) => releases::resolve_download(&mut conn, &state.ctx, release, q.expires, &q.sig).await,
-        Err(_) => Err(CoreError::internal("no database connection")),
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
     };
+    let result = releases::resolve_download(&mut conn, &state.ctx, release, q.expires, &q.sig).await;
     match result {
         Ok(location) => Response::builder()
             .status(StatusCode::FOUND)

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use partnerdesk_core::{
     domain::fixed2,
     licences::{self, ItemRequest, Line, ModuleLicences, Quote},
-    orders::{self, Invoice, OrderDetails},
+    orders::{self, Invoice, OrderDetails, OrderLine},
     trials::{self, Trial, TrialRow},
 };
 use poem::web::Data;
@@ -230,6 +230,21 @@ pub struct OrderLineView {
     pub period_end: NaiveDate,
 }
 
+impl From<OrderLine> for OrderLineView {
+    fn from(l: OrderLine) -> Self {
+        OrderLineView {
+            module_id: l.module_id,
+            licence_kind: l.licence_kind,
+            description: l.description,
+            quantity: l.quantity,
+            unit_price: fixed2(l.unit_price),
+            amount: fixed2(l.amount),
+            period_start: l.period_start,
+            period_end: l.period_end,
+        }
+    }
+}
+
 #[derive(Object, Debug)]
 pub struct OrderView {
     pub id: Uuid,
@@ -261,20 +276,7 @@ impl From<OrderDetails> for OrderView {
             total: fixed2(d.order.total),
             status: d.order.status,
             created_at: d.order.created_at,
-            lines: d
-                .lines
-                .into_iter()
-                .map(|l| OrderLineView {
-                    module_id: l.module_id,
-                    licence_kind: l.licence_kind,
-                    description: l.description,
-                    quantity: l.quantity,
-                    unit_price: fixed2(l.unit_price),
-                    amount: fixed2(l.amount),
-                    period_start: l.period_start,
-                    period_end: l.period_end,
-                })
-                .collect(),
+            lines: d.lines.into_iter().map(Into::into).collect(),
             invoice: d.invoice.into(),
             payment_url: d.payment_url,
         }
@@ -704,20 +706,7 @@ impl LicencesApi {
             customer: p.customer,
             order_number: p.order_number,
             pays_online: p.pays_online,
-            lines: p
-                .lines
-                .into_iter()
-                .map(|l| OrderLineView {
-                    module_id: l.module_id,
-                    licence_kind: l.licence_kind,
-                    description: l.description,
-                    quantity: l.quantity,
-                    unit_price: fixed2(l.unit_price),
-                    amount: fixed2(l.amount),
-                    period_start: l.period_start,
-                    period_end: l.period_end,
-                })
-                .collect(),
+            lines: p.lines.into_iter().map(Into::into).collect(),
             invoice: p.invoice.into(),
         }))
     }
