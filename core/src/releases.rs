@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use pulldown_cmark::{Event, Options, Parser, html};
+use pulldown_cmark::{Event, Options, Parser, Tag, html};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -36,11 +36,41 @@ pub struct Release {
     pub published_at: DateTime<Utc>,
 }
 
-/// Release notes as HTML. Raw HTML in the Markdown is shown as text, not run.
+/// Release notes as HTML. Raw HTML in the Markdown is shown as text, not run, and links
+/// or images other than http(s) and mailto lose their target.
 pub fn render_notes(markdown: &str) -> String {
+    fn safe(url: &str) -> bool {
+        let lower = url.trim().to_ascii_lowercase();
+        lower.starts_with("https://")
+            || lower.starts_with("http://")
+            || lower.starts_with("mailto:")
+            || lower.starts_with('#')
+    }
     let parser =
         Parser::new_ext(markdown, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).map(|event| match event {
             Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) if !safe(&dest_url) => Event::Start(Tag::Link {
+                link_type,
+                dest_url: "#".into(),
+                title,
+                id,
+            }),
+            Event::Start(Tag::Image {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) if !safe(&dest_url) => Event::Start(Tag::Image {
+                link_type,
+                dest_url: "#".into(),
+                title,
+                id,
+            }),
             other => other,
         });
     let mut out = String::new();
@@ -189,4 +219,25 @@ pub async fn resolve_download(
         .optional()?
         .ok_or(Error::not_found("release"))?;
     Ok(location)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render_notes;
+
+    #[test]
+    fn notes_render_markdown_but_not_scripts() {
+        let html = render_notes(
+            "## New\n- **bold** [docs](https://vendor.example/docs)\n\n<script>alert(1)</script>\n\nSee [x](javascript:alert(1)) ![i](data:x)",
+        );
+        assert!(html.contains("<h2>New</h2>") && html.contains("<strong>bold</strong>"));
+        assert!(html.contains(r#"href="https://vendor.example/docs""#));
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(
+            !html.contains("href=\"javascript:") && !html.contains("src=\"data:"),
+            "{html}"
+        );
+        assert!(html.contains(r##"<a href="#">x</a>"##), "{html}");
+    }
 }
