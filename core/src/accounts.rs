@@ -1,5 +1,9 @@
-//! Accounts: sign-up, passwords (argon2id), portal sessions, API bearer tokens and
-//! set-password links.
+//! Accounts: passwords (argon2id, bounded and off the connection), log-in with
+//! throttling, portal sessions, API bearer tokens, set-password and reset links, and
+//! what a person changes about themselves.
+//!
+//! An account is one person. Names, language and password belong to the person; what
+//! an organization sets for them lives on the membership (see `memberships`).
 
 use std::sync::OnceLock;
 
@@ -17,13 +21,16 @@ use crate::{
     Ctx, Error, Result,
     audit::{self, Who},
     authz::{self, Actor, Permission, Role},
-    domain::{Email, Language, Password},
+    db::Pool,
+    domain::{Email, Language, Password, required_text},
     error::{Validator, validated},
-    schema::{api_tokens, memberships, organizations, password_links, sessions, users},
-    tokens,
+    mail::{self, EmailKind},
+    memberships,
+    schema::{api_tokens, memberships as m, organizations, password_links, sessions, users},
+    throttle, tokens,
 };
 
-pub const PASSWORD_LINK_PURPOSE: &str = "password";
+pub use crate::memberships::PASSWORD_LINK_PURPOSE;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -40,10 +47,24 @@ pub struct User {
 // ---------------------------------------------------------------------------------
 // Passwords
 
-/// Hashes a password with argon2id (default OWASP parameters) off the async threads.
-pub async fn hash_password(password: &Password) -> Result<String> {
+/// Waits for a hashing slot: at most `PASSWORD_HASH_CONCURRENCY` hashes (about 19 MiB
+/// each) run at once; a caller that waits longer than the pool wait gets 503.
+async fn hashing_slot(ctx: &Ctx) -> Result<tokio::sync::OwnedSemaphorePermit> {
+    let wait = ctx.config.database_pool_timeout.max(std::time::Duration::from_secs(5));
+    match tokio::time::timeout(wait, ctx.hashing.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) => Err(Error::internal("the hashing semaphore is closed")),
+        Err(_) => Err(Error::busy("no password hashing slot became free in time")),
+    }
+}
+
+/// Hashes a password with argon2id (default OWASP parameters) on the blocking pool.
+/// Callers hold no database connection while this runs.
+pub async fn hash_password(ctx: &Ctx, password: &Password) -> Result<String> {
     let raw = password.expose().to_owned();
+    let permit = hashing_slot(ctx).await?;
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         Argon2::default()
             .hash_password(raw.as_bytes())
             .map(|h| h.to_string())
@@ -55,9 +76,11 @@ pub async fn hash_password(password: &Password) -> Result<String> {
 
 /// Verifies a password against a stored hash. With no stored hash, a dummy hash is
 /// checked so that unknown accounts take as long as known ones.
-pub async fn verify_password(stored: Option<String>, password: String) -> bool {
+pub async fn verify_password(ctx: &Ctx, stored: Option<String>, password: String) -> Result<bool> {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    tokio::task::spawn_blocking(move || {
+    let permit = hashing_slot(ctx).await?;
+    Ok(tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let (hash, real) = match stored {
             Some(h) => (h, true),
             None => (
@@ -78,57 +101,11 @@ pub async fn verify_password(stored: Option<String>, password: String) -> bool {
         ok && real
     })
     .await
-    .unwrap_or(false)
+    .unwrap_or(false))
 }
 
-// ---------------------------------------------------------------------------------
-// Sign-up
-
-#[derive(Debug, Clone)]
-pub struct SignUpInput {
-    pub email: String,
-    pub password: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub language: Option<String>,
-}
-
-/// Creates an account (without an organization yet).
-pub async fn sign_up(conn: &mut AsyncPgConnection, ctx: &Ctx, input: SignUpInput) -> Result<User> {
-    let mut v = Validator::new();
-    let email = v.check(Email::parse(&input.email));
-    let password = v.check(Password::parse(&input.password));
-    let first_name = v.check(crate::domain::required_text("first_name", &input.first_name, 100));
-    let last_name = v.check(crate::domain::required_text("last_name", &input.last_name, 100));
-    let language = v.check(Language::parse(input.language.as_deref().unwrap_or("en")));
-    v.finish()?;
-    let (email, password, first_name, last_name, language) = (
-        validated(email),
-        validated(password),
-        validated(first_name),
-        validated(last_name),
-        validated(language),
-    );
-    let hash = hash_password(&password).await?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let user = insert_user(conn, now, &email, Some(hash), &first_name, &last_name, language).await?;
-        audit::record(
-            conn,
-            now,
-            Who::user(user.id, None),
-            "user.signed_up",
-            "user",
-            user.id,
-            json!({ "email": user.email }),
-        )
-        .await?;
-        Ok(user)
-    })
-    .await
-}
-
-/// Inserts a user row; a taken e-mail address is a 409 on `email`.
+/// Inserts the account of a person who proved their address (sign-up confirmation,
+/// registration or invitation link); a taken address is a 409 on `email`.
 pub(crate) async fn insert_user(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
@@ -146,6 +123,7 @@ pub(crate) async fn insert_user(
             users::first_name.eq(first_name),
             users::last_name.eq(last_name),
             users::language.eq(language.as_str()),
+            users::email_verified_at.eq(Some(now)),
             users::created_at.eq(now),
             users::updated_at.eq(now),
         ))
@@ -180,8 +158,15 @@ pub async fn get_user(conn: &mut AsyncPgConnection, id: Uuid) -> Result<User> {
 /// How a request authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    Session { id: Uuid, acting_org: Option<Uuid> },
-    Token { id: Uuid },
+    Session {
+        id: Uuid,
+        acting_org: Option<Uuid>,
+    },
+    /// An API token acts for the organization it was created in.
+    Token {
+        id: Uuid,
+        organization_id: Option<Uuid>,
+    },
 }
 
 /// An authenticated user.
@@ -192,13 +177,24 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The actor for this request. `requested_org` (the X-Organization header) must be one
-    /// of the user's organizations; otherwise the session's choice, else the user's first
-    /// organization.
+    /// The actor for this request. A token acts for its own organization (a different
+    /// `X-Organization` is refused). Otherwise `requested_org` (the X-Organization
+    /// header) must be one of the user's organizations; without it the session's
+    /// choice, else the user's first organization.
     pub async fn actor(&self, conn: &mut AsyncPgConnection, requested_org: Option<Uuid>) -> Result<Actor> {
+        if let Credential::Token {
+            organization_id: Some(org),
+            ..
+        } = &self.credential
+        {
+            if requested_org.is_some_and(|r| r != *org) || !memberships::is_member(conn, self.user_id, *org).await? {
+                return Err(Error::forbidden());
+            }
+            return Ok(Actor::new(self.user_id, Some(*org)));
+        }
         let acting_org = match requested_org {
             Some(org) => {
-                if !is_member(conn, self.user_id, org).await? {
+                if !memberships::is_member(conn, self.user_id, org).await? {
                     return Err(Error::forbidden());
                 }
                 Some(org)
@@ -211,36 +207,20 @@ impl Principal {
                     _ => None,
                 };
                 match session_choice {
-                    Some(org) if is_member(conn, self.user_id, org).await? => Some(org),
-                    _ => default_organization(conn, self.user_id).await?,
+                    Some(org) if memberships::is_member(conn, self.user_id, org).await? => Some(org),
+                    _ => memberships::default_organization(conn, self.user_id).await?,
                 }
             }
         };
         Ok(Actor::new(self.user_id, acting_org))
     }
-}
 
-async fn is_member(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uuid) -> Result<bool> {
-    let n: i64 = memberships::table
-        .filter(memberships::user_id.eq(user_id))
-        .filter(memberships::organization_id.eq(org_id))
-        .filter(memberships::active.eq(true))
-        .count()
-        .get_result(conn)
-        .await?;
-    Ok(n > 0)
-}
-
-/// The user's first (oldest) active membership.
-pub async fn default_organization(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<Option<Uuid>> {
-    Ok(memberships::table
-        .filter(memberships::user_id.eq(user_id))
-        .filter(memberships::active.eq(true))
-        .order((memberships::created_at.asc(), memberships::id.asc()))
-        .select(memberships::organization_id)
-        .first(conn)
-        .await
-        .optional()?)
+    fn session_id(&self) -> Option<Uuid> {
+        match self.credential {
+            Credential::Session { id, .. } => Some(id),
+            Credential::Token { .. } => None,
+        }
+    }
 }
 
 /// One of the user's organizations with what the user may do there.
@@ -252,13 +232,15 @@ pub struct MembershipSummary {
     pub permissions: Vec<Permission>,
 }
 
+/// The organizations the user belongs to (accepted memberships).
 pub async fn memberships_of(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<Vec<MembershipSummary>> {
-    let rows: Vec<(Uuid, String, String)> = memberships::table
+    let rows: Vec<(Uuid, String, String)> = m::table
         .inner_join(organizations::table)
-        .filter(memberships::user_id.eq(user_id))
-        .filter(memberships::active.eq(true))
-        .order((memberships::created_at.asc(), memberships::id.asc()))
-        .select((organizations::id, organizations::name, memberships::role))
+        .filter(m::user_id.eq(user_id))
+        .filter(m::active.eq(true))
+        .filter(m::accepted_at.is_not_null())
+        .order((m::created_at.asc(), m::id.asc()))
+        .select((organizations::id, organizations::name, m::role))
         .load(conn)
         .await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -278,7 +260,7 @@ pub async fn memberships_of(conn: &mut AsyncPgConnection, user_id: Uuid) -> Resu
 }
 
 // ---------------------------------------------------------------------------------
-// Sessions
+// Log-in and sessions
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sessions)]
@@ -295,48 +277,81 @@ fn invalid_credentials() -> Error {
     Error::unauthenticated("invalid_credentials", "The e-mail address or password is incorrect")
 }
 
-/// Checks e-mail and password; the same refusal for an unknown account, a wrong
-/// password and a disabled account.
-pub async fn check_credentials(conn: &mut AsyncPgConnection, email: &str, password: &str) -> Result<User> {
-    let email = Email::parse(email).map_err(|_| invalid_credentials())?;
-    let row: Option<(User, Option<String>)> = users::table
-        .filter(users::email.eq(email.as_str()))
-        .select((User::as_select(), users::password_hash))
-        .first(conn)
-        .await
-        .optional()?;
-    let (user, hash) = match row {
-        Some((user, hash)) => (Some(user), hash),
-        None => (None, None),
-    };
-    let ok = verify_password(hash, password.to_owned()).await;
-    match user {
-        Some(user) if ok && user.active => Ok(user),
-        _ => Err(invalid_credentials()),
-    }
+/// A log-in attempt.
+#[derive(Debug, Clone, Default)]
+pub struct LoginInput {
+    pub email: String,
+    pub password: String,
+    pub user_agent: Option<String>,
+    /// The client's address, for throttling.
+    pub client_address: Option<String>,
+    /// The session cookie the browser already had: it ends, so the session id is new
+    /// after every log-in.
+    pub previous_session: Option<String>,
 }
 
-/// Logs in: returns the session and the raw token for the cookie.
-pub async fn login(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
-    email: &str,
-    password: &str,
-    user_agent: Option<&str>,
-) -> Result<(Session, String)> {
-    let user = check_credentials(conn, email, password).await?;
+/// id, password hash, account active, address confirmed.
+type CredentialRow = (Uuid, Option<String>, bool, Option<DateTime<Utc>>);
+
+/// Logs in: checks throttling, then the password without holding a connection, then
+/// opens a new session. Returns the session and the raw token for the cookie. An
+/// unknown address, a wrong password, an unconfirmed or disabled account all get the
+/// same refusal.
+pub async fn login(pool: &Pool, ctx: &Ctx, input: LoginInput) -> Result<(Session, String)> {
+    let email = Email::parse(&input.email).ok();
+    let keys = throttle::Keys::new(ctx, email.as_ref(), input.client_address.as_deref());
+    let row: Option<CredentialRow> = {
+        let mut conn = pool.get().await?;
+        throttle::check(&mut conn, ctx, &keys).await?;
+        match &email {
+            Some(email) => users::table
+                .filter(users::email.eq(email.as_str()))
+                .select((users::id, users::password_hash, users::active, users::email_verified_at))
+                .first(&mut conn)
+                .await
+                .optional()?,
+            None => None,
+        }
+    };
+    let (user_id, hash, usable) = match row {
+        Some((id, hash, active, verified)) => (Some(id), hash, active && verified.is_some()),
+        None => (None, None, false),
+    };
+    let password_ok = verify_password(ctx, hash, input.password.clone()).await?;
+    let mut conn = pool.get().await?;
+    let user_id = match user_id {
+        Some(id) if password_ok && usable => id,
+        _ => {
+            throttle::record_failure(&mut conn, ctx, &keys).await?;
+            return Err(invalid_credentials());
+        }
+    };
+    throttle::record_success(&mut conn, &keys).await?;
     let now = ctx.now();
     let raw = tokens::random_token();
     let ttl = Duration::from_std(ctx.config.session_ttl).unwrap_or(Duration::hours(12));
     conn.transaction(async |conn| {
-        let acting = default_organization(conn, user.id).await?;
+        if let Some(previous) = input.previous_session.as_deref() {
+            diesel::update(
+                sessions::table
+                    .filter(sessions::token_hash.eq(tokens::hash(previous)))
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .set(sessions::revoked_at.eq(now))
+            .execute(conn)
+            .await?;
+        }
+        let acting = memberships::default_organization(conn, user_id).await?;
         let session = diesel::insert_into(sessions::table)
             .values((
                 sessions::id.eq(Uuid::now_v7()),
                 sessions::token_hash.eq(tokens::hash(&raw)),
-                sessions::user_id.eq(user.id),
+                sessions::user_id.eq(user_id),
                 sessions::acting_organization_id.eq(acting),
-                sessions::user_agent.eq(user_agent.map(|ua| ua.chars().take(300).collect::<String>())),
+                sessions::user_agent.eq(input
+                    .user_agent
+                    .as_deref()
+                    .map(|ua| ua.chars().take(300).collect::<String>())),
                 sessions::created_at.eq(now),
                 sessions::last_seen_at.eq(now),
                 sessions::expires_at.eq(now + ttl),
@@ -347,7 +362,7 @@ pub async fn login(
         audit::record(
             conn,
             now,
-            Who::user(user.id, acting),
+            Who::user(user_id, acting),
             "session.created",
             "session",
             session.id,
@@ -359,7 +374,8 @@ pub async fn login(
     .await
 }
 
-/// Resolves a session cookie; refreshes its idle expiry.
+/// Resolves a session cookie; refreshes its idle expiry. A session ends when idle for
+/// `SESSION_TTL_HOURS`, and in any case `SESSION_MAX_HOURS` after log-in.
 pub async fn resolve_session(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str) -> Result<Principal> {
     let now = ctx.now();
     let row: Option<(Session, DateTime<Utc>, bool)> = sessions::table
@@ -381,7 +397,8 @@ pub async fn resolve_session(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str)
             "The session has ended; log in again",
         ));
     }
-    if session.expires_at <= now {
+    let max_age = Duration::from_std(ctx.config.session_max_age).unwrap_or(Duration::days(7));
+    if session.expires_at <= now || session.created_at + max_age <= now {
         return Err(Error::unauthenticated(
             "session_expired",
             "The session has expired; log in again",
@@ -393,7 +410,10 @@ pub async fn resolve_session(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str)
     if now - last_seen > Duration::minutes(1) {
         let ttl = Duration::from_std(ctx.config.session_ttl).unwrap_or(Duration::hours(12));
         diesel::update(sessions::table.find(session.id))
-            .set((sessions::last_seen_at.eq(now), sessions::expires_at.eq(now + ttl)))
+            .set((
+                sessions::last_seen_at.eq(now),
+                sessions::expires_at.eq((now + ttl).min(session.created_at + max_age)),
+            ))
             .execute(conn)
             .await?;
     }
@@ -435,6 +455,25 @@ pub async fn logout(conn: &mut AsyncPgConnection, ctx: &Ctx, principal: &Princip
     .await
 }
 
+/// Ends every session of a user except `keep` (after a password change). Returns how
+/// many ended.
+async fn end_other_sessions(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<usize> {
+    Ok(diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::id.ne(keep.unwrap_or_default())),
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(conn)
+    .await?)
+}
+
 /// Chooses the organization a portal session acts as.
 pub async fn switch_organization(
     conn: &mut AsyncPgConnection,
@@ -449,7 +488,7 @@ pub async fn switch_organization(
             "API clients choose the organization with the X-Organization header",
         ));
     };
-    if !is_member(conn, principal.user_id, org_id).await? {
+    if !memberships::is_member(conn, principal.user_id, org_id).await? {
         return Err(Error::forbidden());
     }
     let now = ctx.now();
@@ -473,6 +512,115 @@ pub async fn switch_organization(
 }
 
 // ---------------------------------------------------------------------------------
+// What a person changes about themselves
+
+/// The person's own names and language.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileInput {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub language: Option<String>,
+}
+
+/// Changes the caller's own names or language.
+pub async fn update_me(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, input: ProfileInput) -> Result<User> {
+    let mut v = Validator::new();
+    let first = input
+        .first_name
+        .as_deref()
+        .map(|f| v.check(required_text("first_name", f, 100)));
+    let last = input
+        .last_name
+        .as_deref()
+        .map(|l| v.check(required_text("last_name", l, 100)));
+    let language = input.language.as_deref().map(|l| v.check(Language::parse(l)));
+    v.finish()?;
+    let now = ctx.now();
+    conn.transaction(async |conn| {
+        let old: User = users::table
+            .find(user_id)
+            .select(User::as_select())
+            .for_update()
+            .first(conn)
+            .await?;
+        let first = first.flatten().unwrap_or(old.first_name.clone());
+        let last = last.flatten().unwrap_or(old.last_name.clone());
+        let language = language
+            .flatten()
+            .map(|l| l.as_str().to_owned())
+            .unwrap_or(old.language.clone());
+        let user = diesel::update(users::table.find(user_id))
+            .set((
+                users::first_name.eq(&first),
+                users::last_name.eq(&last),
+                users::language.eq(&language),
+                users::updated_at.eq(now),
+            ))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await?;
+        audit::record(
+            conn,
+            now,
+            Who::user(user_id, None),
+            "user.profile_updated",
+            "user",
+            user_id,
+            json!({
+                "old": { "first_name": old.first_name, "last_name": old.last_name, "language": old.language },
+                "new": { "first_name": user.first_name, "last_name": user.last_name, "language": user.language },
+            }),
+        )
+        .await?;
+        Ok(user)
+    })
+    .await
+}
+
+/// Changes the caller's password after checking the current one; every other session
+/// of the person ends.
+pub async fn change_password(pool: &Pool, ctx: &Ctx, principal: &Principal, current: &str, new: &str) -> Result<usize> {
+    let new = Password::parse(new).map_err(|e| Error::Validation(vec![e]))?;
+    let stored: Option<String> = {
+        let mut conn = pool.get().await?;
+        users::table
+            .find(principal.user_id)
+            .select(users::password_hash)
+            .first(&mut conn)
+            .await?
+    };
+    if !verify_password(ctx, stored, current.to_owned()).await? {
+        return Err(Error::field(
+            "current_password",
+            "wrong_password",
+            "This is not your current password",
+        ));
+    }
+    let hash = hash_password(ctx, &new).await?;
+    let now = ctx.now();
+    let mut conn = pool.get().await?;
+    conn.transaction(async |conn| {
+        diesel::update(users::table.find(principal.user_id))
+            .set((users::password_hash.eq(Some(&hash)), users::updated_at.eq(now)))
+            .execute(conn)
+            .await?;
+        let ended = end_other_sessions(conn, now, principal.user_id, principal.session_id()).await?;
+        audit::record(
+            conn,
+            now,
+            Who::user(principal.user_id, None),
+            "user.password_changed",
+            "user",
+            principal.user_id,
+            json!({ "sessions_ended": ended }),
+        )
+        .await?;
+        Ok(ended)
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------
 // API tokens
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -481,6 +629,7 @@ pub struct ApiToken {
     pub id: Uuid,
     pub name: String,
     pub token_prefix: String,
+    pub organization_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -489,11 +638,12 @@ pub struct ApiToken {
 
 const TOKEN_PREFIX: &str = "pd_";
 
-/// Creates a bearer token for the caller; the raw token is returned once.
+/// Creates a bearer token for the caller, acting for the organization the caller acts
+/// as now; the raw token is returned once.
 pub async fn create_api_token(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
-    principal: &Principal,
+    actor: &Actor,
     name: &str,
     expires_in_days: Option<u32>,
 ) -> Result<(ApiToken, String)> {
@@ -517,7 +667,8 @@ pub async fn create_api_token(
         let token = diesel::insert_into(api_tokens::table)
             .values((
                 api_tokens::id.eq(Uuid::now_v7()),
-                api_tokens::user_id.eq(principal.user_id),
+                api_tokens::user_id.eq(actor.user_id),
+                api_tokens::organization_id.eq(actor.acting_org),
                 api_tokens::name.eq(&name),
                 api_tokens::token_hash.eq(tokens::hash(&raw)),
                 api_tokens::token_prefix.eq(&raw[..TOKEN_PREFIX.len() + 6]),
@@ -530,11 +681,11 @@ pub async fn create_api_token(
         audit::record(
             conn,
             now,
-            Who::user(principal.user_id, None),
+            Who::user(actor.user_id, actor.acting_org),
             "api_token.created",
             "api_token",
             token.id,
-            json!({ "name": name }),
+            json!({ "name": name, "organization_id": actor.acting_org }),
         )
         .await?;
         Ok((token, raw.clone()))
@@ -580,7 +731,7 @@ pub async fn revoke_api_token(
         audit::record(
             conn,
             now,
-            Who::user(principal.user_id, None),
+            Who::user(principal.user_id, token.organization_id),
             "api_token.revoked",
             "api_token",
             token_id,
@@ -592,10 +743,11 @@ pub async fn revoke_api_token(
     .await
 }
 
-/// id, user, revoked, expires, last used, user active.
+/// id, user, organization, revoked, expires, last used, user active.
 type TokenRow = (
     Uuid,
     Uuid,
+    Option<Uuid>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
@@ -611,6 +763,7 @@ pub async fn resolve_bearer(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str) 
         .select((
             api_tokens::id,
             api_tokens::user_id,
+            api_tokens::organization_id,
             api_tokens::revoked_at,
             api_tokens::expires_at,
             api_tokens::last_used_at,
@@ -619,7 +772,7 @@ pub async fn resolve_bearer(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str) 
         .first(conn)
         .await
         .optional()?;
-    let Some((id, user_id, revoked_at, expires_at, last_used, user_active)) = row else {
+    let Some((id, user_id, organization_id, revoked_at, expires_at, last_used, user_active)) = row else {
         return Err(Error::unauthenticated("invalid_token", "The API token is not valid"));
     };
     if revoked_at.is_some() {
@@ -642,38 +795,12 @@ pub async fn resolve_bearer(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str) 
     }
     Ok(Principal {
         user_id,
-        credential: Credential::Token { id },
+        credential: Credential::Token { id, organization_id },
     })
 }
 
 // ---------------------------------------------------------------------------------
-// Set-password links
-
-/// Creates a set-password link for a user; the caller queues the e-mail.
-pub async fn create_password_link(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
-    user_id: Uuid,
-    purpose: &str,
-) -> Result<Uuid> {
-    let now = ctx.now();
-    let id = Uuid::now_v7();
-    let token = tokens::link_token(ctx.secret(), PASSWORD_LINK_PURPOSE, id, 1);
-    let ttl = Duration::from_std(ctx.config.password_link_ttl).unwrap_or(Duration::hours(72));
-    diesel::insert_into(password_links::table)
-        .values((
-            password_links::id.eq(id),
-            password_links::user_id.eq(user_id),
-            password_links::token_hash.eq(tokens::hash(&token)),
-            password_links::generation.eq(1),
-            password_links::purpose.eq(purpose),
-            password_links::expires_at.eq(now + ttl),
-            password_links::created_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(id)
-}
+// Set-password links: invitations of new addresses and password resets
 
 #[derive(Debug, Clone)]
 pub struct PasswordLinkInfo {
@@ -681,7 +808,19 @@ pub struct PasswordLinkInfo {
     pub user_id: Uuid,
     pub email: String,
     pub first_name: String,
+    /// The membership an invitation link accepts.
+    pub membership_id: Option<Uuid>,
 }
+
+type PasswordLinkRow = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    Option<Uuid>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
 
 async fn open_password_link(
     conn: &mut AsyncPgConnection,
@@ -697,16 +836,16 @@ async fn open_password_link(
             users::id,
             users::email,
             users::first_name,
+            password_links::membership_id,
             password_links::expires_at,
             password_links::used_at,
         ));
-    type Row = (Uuid, Uuid, String, String, DateTime<Utc>, Option<DateTime<Utc>>);
-    let row: Option<Row> = if lock {
+    let row: Option<PasswordLinkRow> = if lock {
         query.for_update().first(conn).await.optional()?
     } else {
         query.first(conn).await.optional()?
     };
-    let Some((link_id, user_id, email, first_name, expires_at, used_at)) = row else {
+    let Some((link_id, user_id, email, first_name, membership_id, expires_at, used_at)) = row else {
         return Err(Error::gone(
             "link_invalid",
             "This link is not valid. Ask for a new one.",
@@ -723,6 +862,7 @@ async fn open_password_link(
         user_id,
         email,
         first_name,
+        membership_id,
     })
 }
 
@@ -730,16 +870,18 @@ pub async fn inspect_password_link(conn: &mut AsyncPgConnection, ctx: &Ctx, toke
     open_password_link(conn, ctx, token, false).await
 }
 
-/// Sets the password through a link; the link works once.
-pub async fn set_password_with_link(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
-    token: &str,
-    password: &str,
-) -> Result<User> {
+/// Sets the password through a link; the link works once. It confirms the address,
+/// accepts the membership an invitation link was sent for, and ends every session the
+/// account had.
+pub async fn set_password_with_link(pool: &Pool, ctx: &Ctx, token: &str, password: &str) -> Result<User> {
     let password = Password::parse(password).map_err(|e| Error::Validation(vec![e]))?;
-    let hash = hash_password(&password).await?;
+    {
+        let mut conn = pool.get().await?;
+        open_password_link(&mut conn, ctx, token, false).await?;
+    }
+    let hash = hash_password(ctx, &password).await?;
     let now = ctx.now();
+    let mut conn = pool.get().await?;
     conn.transaction(async |conn| {
         let info = open_password_link(conn, ctx, token, true).await?;
         diesel::update(password_links::table.find(info.link_id))
@@ -755,7 +897,20 @@ pub async fn set_password_with_link(
             .returning(User::as_returning())
             .get_result(conn)
             .await?;
-        let org = default_organization(conn, user.id).await?;
+        let ended = end_other_sessions(conn, now, user.id, None).await?;
+        let accepted_org: Option<Uuid> = match info.membership_id {
+            Some(membership) if memberships::mark_accepted(conn, now, membership).await? => m::table
+                .find(membership)
+                .select(m::organization_id)
+                .first(conn)
+                .await
+                .optional()?,
+            _ => None,
+        };
+        let org = match accepted_org {
+            Some(org) => Some(org),
+            None => memberships::default_organization(conn, user.id).await?,
+        };
         audit::record(
             conn,
             now,
@@ -763,10 +918,101 @@ pub async fn set_password_with_link(
             "user.password_set",
             "user",
             user.id,
-            json!({}),
+            json!({ "sessions_ended": ended, "membership_accepted": accepted_org }),
         )
         .await?;
+        if let (Some(org), Some(membership)) = (accepted_org, info.membership_id) {
+            audit::record(
+                conn,
+                now,
+                Who::user(user.id, Some(org)),
+                "membership.accepted",
+                "membership",
+                membership,
+                json!({ "through": "password_link" }),
+            )
+            .await?;
+        }
         Ok(user)
+    })
+    .await
+}
+
+/// "Forgot password": e-mails a single-use reset link to an account's address, and a
+/// short note to an address without an account, so the answer never tells whether an
+/// account exists. Older reset links of the account stop working.
+pub async fn request_password_reset(conn: &mut AsyncPgConnection, ctx: &Ctx, email: &str) -> Result<()> {
+    let email = Email::parse(email).map_err(|e| Error::Validation(vec![e]))?;
+    let now = ctx.now();
+    let ttl = Duration::from_std(ctx.config.password_reset_ttl).unwrap_or(Duration::hours(1));
+    conn.transaction(async |conn| {
+        mail::check_address_rate(conn, ctx, &email).await?;
+        let user: Option<(Uuid, String)> = users::table
+            .filter(users::email.eq(email.as_str()))
+            .filter(users::active.eq(true))
+            .select((users::id, users::language))
+            .first(conn)
+            .await
+            .optional()?;
+        let event = Uuid::now_v7();
+        match user {
+            Some((user_id, language)) => {
+                diesel::update(
+                    password_links::table
+                        .filter(password_links::user_id.eq(user_id))
+                        .filter(password_links::purpose.eq("reset"))
+                        .filter(password_links::used_at.is_null()),
+                )
+                .set(password_links::used_at.eq(now))
+                .execute(conn)
+                .await?;
+                let token = tokens::link_token(ctx.secret(), PASSWORD_LINK_PURPOSE, event, 1);
+                diesel::insert_into(password_links::table)
+                    .values((
+                        password_links::id.eq(event),
+                        password_links::user_id.eq(user_id),
+                        password_links::token_hash.eq(tokens::hash(&token)),
+                        password_links::generation.eq(1),
+                        password_links::purpose.eq("reset"),
+                        password_links::expires_at.eq(now + ttl),
+                        password_links::created_at.eq(now),
+                    ))
+                    .execute(conn)
+                    .await?;
+                audit::record(
+                    conn,
+                    now,
+                    Who::system(None),
+                    "user.password_reset_requested",
+                    "user",
+                    user_id,
+                    json!({}),
+                )
+                .await?;
+                mail::queue(
+                    conn,
+                    now,
+                    &format!("password_reset:{event}"),
+                    &email,
+                    Language::from_db(&language),
+                    EmailKind::PasswordReset {
+                        password_link_id: event,
+                    },
+                )
+                .await
+            }
+            None => {
+                mail::queue(
+                    conn,
+                    now,
+                    &format!("password_reset.no_account:{event}"),
+                    &email,
+                    Language::En,
+                    EmailKind::PasswordResetNoAccount {},
+                )
+                .await
+            }
+        }
     })
     .await
 }

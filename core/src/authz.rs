@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
+use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -39,6 +39,12 @@ pub enum Permission {
     ManageIntegrations,
     ManageLicences,
     DownloadSoftware,
+    /// Activate or deactivate the organization and change its customer type (a partner
+    /// holds it for customers it created, or when the customer granted it).
+    EditCompanyStatus,
+    /// Give or take the Administrator role or the company-administrator flag, or change
+    /// an administrator. Only administrators hold it; it cannot be given to a member.
+    AssignRoles,
     // Partner group.
     ManageCustomers,
     CreateCustomers,
@@ -68,6 +74,7 @@ impl Permission {
         ManageIntegrations,
         ManageLicences,
         DownloadSoftware,
+        EditCompanyStatus,
         ManageCustomers,
         CreateCustomers,
         ManagePartnerPortal,
@@ -88,6 +95,7 @@ impl Permission {
         ManageIntegrations,
         ManageLicences,
         ViewAudit,
+        EditCompanyStatus,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -106,6 +114,8 @@ impl Permission {
             ManageIntegrations => "manage_integrations",
             ManageLicences => "manage_licences",
             DownloadSoftware => "download_software",
+            EditCompanyStatus => "edit_company_status",
+            AssignRoles => "assign_roles",
             ManageCustomers => "partner.manage_customers",
             CreateCustomers => "partner.create_customers",
             ManagePartnerPortal => "partner.manage_portal",
@@ -116,8 +126,16 @@ impl Permission {
         }
     }
 
+    /// A permission that can be given to a member or granted to a partner (not
+    /// `assign_roles`, which only administrators hold).
     pub fn parse(raw: &str) -> Option<Permission> {
         Permission::ALL.iter().copied().find(|p| p.as_str() == raw)
+    }
+
+    /// What an inactive organization cannot do: buy or manage licences and trials, and
+    /// its members cannot download the software.
+    pub fn blocked_when_inactive(&self) -> bool {
+        matches!(self, ManageLicences | DownloadSoftware)
     }
 
     pub fn is_vendor_role(&self) -> bool {
@@ -308,7 +326,11 @@ fn ceiling(kind: OrgKind) -> HashSet<Permission> {
 pub fn effective_permissions(role: Role, explicit: &[Permission], kind: OrgKind) -> Grants {
     let ceiling = ceiling(kind);
     let mut held: HashSet<Permission> = match role {
-        Role::Administrator => ceiling.clone(),
+        Role::Administrator => {
+            let mut all = ceiling.clone();
+            all.insert(AssignRoles);
+            all
+        }
         Role::CompanyAdmin => COMPANY_ADMIN.iter().copied().collect(),
         Role::Member => explicit.iter().copied().filter(|p| ceiling.contains(p)).collect(),
     };
@@ -316,6 +338,10 @@ pub fn effective_permissions(role: Role, explicit: &[Permission], kind: OrgKind)
     held.insert(DownloadSoftware);
     let implied: Vec<Permission> = held.iter().flat_map(|p| p.implied().iter().copied()).collect();
     held.extend(implied);
+    // The vendor's administrators run the vendor organization.
+    if kind.is_vendor && held.contains(&VendorAdmin) {
+        held.insert(AssignRoles);
+    }
     // Partner staff with full portal access manage their own account ("My account") the
     // way a partner manages a customer.
     if kind.is_partner && held.contains(&ManagePartnerPortal) {
@@ -345,6 +371,7 @@ fn vendor_allows(grants: &Grants, perm: Permission) -> bool {
     match perm {
         VendorSales | VendorFinance | VendorOps => grants.holds(perm),
         ViewOrganization => grants.holds(VendorSales) || grants.holds(VendorFinance) || grants.holds(VendorOps),
+        EditCompanyStatus => grants.holds(VendorSales),
         _ => false,
     }
 }
@@ -355,14 +382,17 @@ struct MembershipRow {
     permissions: Vec<Option<String>>,
 }
 
+/// The accepted, active membership of an active account: a pending membership grants
+/// nothing.
 async fn load_membership(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uuid) -> Result<Option<MembershipRow>> {
     use schema::{memberships as m, organizations as o, users as u};
     let row = m::table
         .inner_join(o::table)
-        .inner_join(u::table)
+        .inner_join(u::table.on(u::id.eq(m::user_id)))
         .filter(m::user_id.eq(user_id))
         .filter(m::organization_id.eq(org_id))
         .filter(m::active.eq(true))
+        .filter(m::accepted_at.is_not_null())
         .filter(u::active.eq(true))
         .select((m::role, m::permissions))
         .first::<(String, Vec<Option<String>>)>(conn)
@@ -427,46 +457,78 @@ pub async fn authorize(
         via,
     };
 
-    if target_org == acting_org {
-        return if grants.holds(perm) {
-            Ok(access(Via::Own))
+    let via = if target_org == acting_org {
+        grants.holds(perm).then_some(Via::Own)
+    } else {
+        let acting_kind = org_kind(conn, acting_org).await?;
+        if acting_kind.is_vendor {
+            vendor_allows(&grants, perm).then_some(Via::Vendor)
+        } else if acting_kind.is_partner && grants.holds(ManageCustomers) {
+            service_provider_allows(conn, &grants, acting_org, target_org, perm)
+                .await?
+                .then_some(Via::ServiceProvider)
         } else {
-            Err(Error::forbidden())
-        };
-    }
-
-    let acting_kind = org_kind(conn, acting_org).await?;
-    if acting_kind.is_vendor {
-        return if vendor_allows(&grants, perm) {
-            Ok(access(Via::Vendor))
-        } else {
-            Err(Error::forbidden())
-        };
-    }
-
-    if acting_kind.is_partner && grants.holds(ManageCustomers) {
-        use schema::service_provider_links as l;
-        let granted: Option<Vec<Option<String>>> = l::table
-            .filter(l::customer_id.eq(target_org))
-            .filter(l::partner_id.eq(acting_org))
-            .filter(l::ended_at.is_null())
-            .select(l::granted_permissions)
-            .first(conn)
-            .await
-            .optional()?;
-        if let Some(granted) = granted {
-            let allowed = match perm {
-                ViewOrganization => true,
-                p if p.is_partner_group() => grants.holds(p),
-                p if p.is_delegable() => parse_permissions(&granted).contains(&p),
-                _ => false,
-            };
-            if allowed {
-                return Ok(access(Via::ServiceProvider));
-            }
+            None
         }
+    };
+    let Some(via) = via else {
+        return Err(Error::forbidden());
+    };
+    if perm.blocked_when_inactive() && !organization_active(conn, target_org).await? {
+        return Err(Error::conflict(
+            "organization_inactive",
+            None,
+            "The organization is deactivated; activate it first",
+        ));
     }
-    Err(Error::forbidden())
+    Ok(access(via))
+}
+
+/// What a partner may do inside a customer it serves: the partner group as its staff
+/// member holds it; delegable permissions as far as the customer granted them (a
+/// partner that created the customer may always change its status); company
+/// administrators are set under the "edit users" grant.
+async fn service_provider_allows(
+    conn: &mut AsyncPgConnection,
+    grants: &Grants,
+    partner: Uuid,
+    customer: Uuid,
+    perm: Permission,
+) -> Result<bool> {
+    use schema::service_provider_links as l;
+    let link: Option<(String, Vec<Option<String>>)> = l::table
+        .filter(l::customer_id.eq(customer))
+        .filter(l::partner_id.eq(partner))
+        .filter(l::ended_at.is_null())
+        .select((l::origin, l::granted_permissions))
+        .first(conn)
+        .await
+        .optional()?;
+    let Some((origin, granted)) = link else {
+        return Ok(false);
+    };
+    let granted = parse_permissions(&granted);
+    Ok(match perm {
+        ViewOrganization => true,
+        p if p.is_partner_group() => grants.holds(p),
+        EditCompanyStatus => origin == "created_by_partner" || granted.contains(&EditCompanyStatus),
+        AssignRoles => granted.contains(&EditUsers),
+        p if p.is_delegable() => granted.contains(&p),
+        _ => false,
+    })
+}
+
+/// Whether an organization is active (deactivated customers are blocked from what
+/// [`Permission::blocked_when_inactive`] lists).
+async fn organization_active(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<bool> {
+    use schema::organizations as o;
+    Ok(o::table
+        .find(org_id)
+        .select(o::active)
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or(false))
 }
 
 /// The vendor organization's id.

@@ -361,15 +361,23 @@ pub async fn update(
 ) -> Result<Customer> {
     let partner = partner_of(actor)?;
     let access = authz::authorize(conn, actor, partner, Permission::CreateCustomers).await?;
-    let current = load_one(conn, partner, id).await?;
+    let seen = load_one(conn, partner, id).await?;
     let valid = validate(&input, false, partner)?;
     let touches_details =
         valid.name.is_some() || valid.country.is_some() || valid.language.is_some() || valid.contact_email.is_some();
     if touches_details {
         authz::authorize(conn, actor, id, Permission::EditCompanyDetails).await?;
     }
+    let touches_status = valid.active.is_some_and(|a| a != seen.active)
+        || valid.customer_type.as_ref().is_some_and(|t| *t != seen.customer_type);
+    if touches_status {
+        authz::authorize(conn, actor, id, Permission::EditCompanyStatus).await?;
+    }
     let now = ctx.now();
     conn.transaction(async |conn| {
+        // The customer's row and its link are locked, so the audit's before is true.
+        lock_customer(conn, partner, id).await?;
+        let current = load_one(conn, partner, id).await?;
         let mut changes = serde_json::Map::new();
         if let Some(Some(d)) = &valid.debtor_number
             && current.debtor_number.as_deref() != Some(d.as_str())
@@ -462,6 +470,26 @@ pub async fn update(
     .await
 }
 
+async fn lock_customer(conn: &mut AsyncPgConnection, partner: Uuid, id: Uuid) -> Result<()> {
+    links::table
+        .filter(links::customer_id.eq(id))
+        .filter(links::partner_id.eq(partner))
+        .filter(links::ended_at.is_null())
+        .select(links::id)
+        .for_update()
+        .first::<Uuid>(conn)
+        .await
+        .optional()?
+        .ok_or(Error::not_found("customer"))?;
+    orgs::table
+        .find(id)
+        .select(orgs::id)
+        .for_update()
+        .first::<Uuid>(conn)
+        .await?;
+    Ok(())
+}
+
 /// Switches off every licence of an organization (deactivating a customer does this in
 /// the same transaction). Returns how many were switched off.
 pub(crate) async fn deactivate_licences(conn: &mut AsyncPgConnection, org: Uuid, now: DateTime<Utc>) -> Result<usize> {
@@ -551,6 +579,9 @@ pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, query: ListQuery)
     let partner = partner_of(actor)?;
     authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
     let limit = query.limit.clamp(1, 200);
+    if let Some(search) = &query.search {
+        crate::domain::storable("search", search).map_err(|e| Error::Validation(vec![e]))?;
+    }
     let cursor: Option<Cursor> = match &query.cursor {
         None => None,
         Some(raw) => {
@@ -558,11 +589,13 @@ pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, query: ListQuery)
                 .decode(raw)
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok())
-                .ok_or_else(|| Error::field("cursor", "invalid_cursor", "Not a cursor from a previous page"))?;
+                .ok_or_else(|| {
+                    Error::bad_request("invalid_cursor", Some("cursor"), "Not a cursor from a previous page")
+                })?;
             if c.sort != query.sort || c.desc != query.descending {
-                return Err(Error::field(
-                    "cursor",
+                return Err(Error::bad_request(
                     "invalid_cursor",
+                    Some("cursor"),
                     "The cursor belongs to another sort order",
                 ));
             }

@@ -1,30 +1,125 @@
 //! Connection pool, embedded migrations (ours and apalis's) and database creation.
 
-use diesel::{QueryableByName, sql_query, sql_types::Text};
+use std::time::Duration;
+
+use diesel::{ConnectionError, QueryableByName, sql_query, sql_types::Text};
 use diesel_async::{
-    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl,
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
     pooled_connection::{
-        AsyncDieselConnectionManager,
+        AsyncDieselConnectionManager, ManagerConfig,
         deadpool::{Object, Pool as DeadPool},
     },
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use url::Url;
 
-use crate::{Error, Result};
+use crate::{Error, Result, config::Config};
 
-pub type Pool = DeadPool<AsyncPgConnection>;
 pub type PooledConn = Object<AsyncPgConnection>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
-/// A pool of diesel-async connections.
-pub fn pool(database_url: &str, size: usize) -> Result<Pool> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
-    Pool::builder(manager)
-        .max_size(size)
+/// How a pool behaves under load.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub size: usize,
+    /// How long `get` waits for a free connection before the caller gets 503.
+    pub wait: Duration,
+    /// Longest a statement may run on a pooled connection.
+    pub statement_timeout: Duration,
+    /// Longest a statement waits for a lock.
+    pub lock_timeout: Duration,
+}
+
+impl PoolSettings {
+    pub fn from_config(config: &Config) -> Self {
+        PoolSettings {
+            size: config.database_pool_size,
+            wait: config.database_pool_timeout,
+            statement_timeout: config.database_statement_timeout,
+            lock_timeout: config.database_lock_timeout,
+        }
+    }
+
+    /// A small pool for one-off commands (migrate, seed, clock).
+    pub fn small() -> Self {
+        PoolSettings {
+            size: 2,
+            wait: Duration::from_secs(30),
+            statement_timeout: Duration::from_secs(600),
+            lock_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A pool of diesel-async connections whose `get` gives up after the configured wait,
+/// and whose connections carry statement and lock timeouts, so one slow transaction
+/// or a busy pool never freezes every request.
+#[derive(Clone)]
+pub struct Pool {
+    inner: DeadPool<AsyncPgConnection>,
+    wait: Duration,
+}
+
+impl Pool {
+    /// A connection, or `Unavailable` (503) when none becomes free within the wait.
+    pub async fn get(&self) -> Result<PooledConn> {
+        match tokio::time::timeout(self.wait, self.inner.get()).await {
+            Ok(conn) => Ok(conn?),
+            Err(_) => Err(Error::busy("no database connection became free in time")),
+        }
+    }
+
+    /// Connections open, free, and requests waiting for one.
+    pub fn status(&self) -> PoolStatus {
+        let s = self.inner.status();
+        PoolStatus {
+            max_size: s.max_size,
+            size: s.size,
+            available: s.available,
+            waiting: s.waiting,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub max_size: usize,
+    pub size: usize,
+    pub available: usize,
+    pub waiting: usize,
+}
+
+/// A pool for the service's configuration.
+pub fn pool_for(config: &Config) -> Result<Pool> {
+    pool(&config.database_url, PoolSettings::from_config(config))
+}
+
+pub fn pool(database_url: &str, settings: PoolSettings) -> Result<Pool> {
+    let statement_ms = settings.statement_timeout.as_millis();
+    let lock_ms = settings.lock_timeout.as_millis();
+    let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+    manager_config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        Box::pin(async move {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            conn.batch_execute(&format!(
+                "SET statement_timeout = {statement_ms}; SET lock_timeout = {lock_ms}"
+            ))
+            .await
+            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        })
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, manager_config);
+    let inner = DeadPool::builder(manager)
+        .max_size(settings.size.max(1))
         .build()
-        .map_err(|e| Error::internal(format!("building the database pool: {e}")))
+        .map_err(|e| Error::internal(format!("building the database pool: {e}")))?;
+    Ok(Pool {
+        inner,
+        wait: settings.wait,
+    })
 }
 
 /// A pool of sqlx connections for apalis-postgres (job storage and LISTEN/NOTIFY).
@@ -132,9 +227,14 @@ pub fn redact(database_url: &str) -> String {
     }
 }
 
-/// `SELECT 1` through the pool: the readiness probe.
-pub async fn ping(pool: &Pool) -> Result<()> {
-    let mut conn = pool.get().await?;
-    sql_query("SELECT 1").execute(&mut conn).await?;
-    Ok(())
+/// `SELECT 1` through the pool, within `within`: the readiness probe.
+pub async fn ping(pool: &Pool, within: Duration) -> Result<()> {
+    let probe = async {
+        let mut conn = pool.get().await?;
+        sql_query("SELECT 1").execute(&mut conn).await?;
+        Ok::<_, Error>(())
+    };
+    tokio::time::timeout(within, probe)
+        .await
+        .map_err(|_| Error::busy("the readiness probe timed out"))?
 }

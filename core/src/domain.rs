@@ -237,8 +237,26 @@ impl Language {
     }
 }
 
+fn invalid_characters(field: &str) -> FieldError {
+    FieldError::new(
+        field,
+        "invalid_characters",
+        "Contains characters that are not allowed (a NUL byte)",
+    )
+}
+
+/// Text PostgreSQL can store: no NUL byte.
+pub fn storable(field: &str, raw: &str) -> Result<(), FieldError> {
+    if raw.contains('\0') {
+        Err(invalid_characters(field))
+    } else {
+        Ok(())
+    }
+}
+
 /// A required, trimmed piece of text with a maximum length.
 pub fn required_text(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
+    storable(field, raw)?;
     let value = raw.trim();
     if value.is_empty() {
         return Err(FieldError::new(field, "required", "This field is required"));
@@ -251,6 +269,9 @@ pub fn required_text(field: &str, raw: &str, max: usize) -> Result<String, Field
 
 /// Optional text: blank becomes `None`.
 pub fn optional_text(field: &str, raw: Option<&str>, max: usize) -> Result<Option<String>, FieldError> {
+    if let Some(raw) = raw {
+        storable(field, raw)?;
+    }
     match raw.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(value) if value.chars().count() > max => {
@@ -279,6 +300,27 @@ pub fn optional_website(field: &str, raw: Option<&str>) -> Result<Option<String>
         }
         _ => Err(FieldError::new(field, "invalid_url", "Not a valid web address")),
     }
+}
+
+/// A free-form JSON object (profiles, integration settings) of at most `max_bytes`
+/// serialized, without NUL characters. Returns its serialized size.
+pub fn json_object(field: &str, value: &serde_json::Value, max_bytes: usize) -> Result<usize, FieldError> {
+    if !value.is_object() {
+        return Err(FieldError::new(field, "invalid_object", "Must be a JSON object"));
+    }
+    let text = value.to_string();
+    if text.len() > max_bytes {
+        return Err(FieldError::new(
+            field,
+            "too_large",
+            format!("At most {} KiB", max_bytes / 1024),
+        ));
+    }
+    // A NUL character inside a string is written as \u0000 in JSON text.
+    if text.contains("\\u0000") {
+        return Err(invalid_characters(field));
+    }
+    Ok(text.len())
 }
 
 /// Money and rates as text with exactly two decimals (12.50, never 12.5).
@@ -344,6 +386,30 @@ mod tests {
         assert_eq!(fixed2(Decimal::from_str("2.345").unwrap()), "2.35");
         assert_eq!(fixed2(Decimal::from_str("2.344").unwrap()), "2.34");
         assert_eq!(fixed2(Decimal::from_str("7").unwrap()), "7.00");
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_with_the_field_named() {
+        assert_eq!(
+            required_text("first_name", "A\0B", 10).unwrap_err().code,
+            "invalid_characters"
+        );
+        assert_eq!(
+            optional_text("extension", Some("1\0"), 10).unwrap_err().field,
+            "extension"
+        );
+        assert!(Email::parse("a\0@example.com").is_err());
+        let doc = serde_json::json!({ "a": "x\u{0}y" });
+        assert_eq!(
+            json_object("profile", &doc, 1024).unwrap_err().code,
+            "invalid_characters"
+        );
+        assert_eq!(
+            json_object("profile", &serde_json::json!([1]), 1024).unwrap_err().code,
+            "invalid_object"
+        );
+        let big = serde_json::json!({ "a": "x".repeat(2000) });
+        assert_eq!(json_object("profile", &big, 1024).unwrap_err().code, "too_large");
     }
 
     #[test]

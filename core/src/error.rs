@@ -53,6 +53,28 @@ pub enum Error {
     /// A link or resource that existed but can no longer be used (410).
     #[error("{message}")]
     Gone { code: &'static str, message: String },
+    /// The request itself is malformed, e.g. a paging cursor that was not issued (400).
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        field: Option<String>,
+        message: String,
+    },
+    /// Too many attempts; try again after `retry_after` seconds (429).
+    #[error("{message}")]
+    TooManyRequests {
+        code: &'static str,
+        message: String,
+        retry_after: u64,
+    },
+    /// The service is too busy right now (no free database connection, a lock held too
+    /// long); try again after `retry_after` seconds (503).
+    #[error("{message}")]
+    Unavailable {
+        code: &'static str,
+        message: String,
+        retry_after: u64,
+    },
     /// Anything else; the detail is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -96,6 +118,32 @@ impl Error {
         Error::Gone {
             code,
             message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, field: Option<&str>, message: impl Into<String>) -> Self {
+        Error::BadRequest {
+            code,
+            field: field.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+
+    pub fn too_many(code: &'static str, message: impl Into<String>, retry_after: u64) -> Self {
+        Error::TooManyRequests {
+            code,
+            message: message.into(),
+            retry_after: retry_after.max(1),
+        }
+    }
+
+    /// The database is busy: no connection within the wait, or a lock held too long.
+    pub fn busy(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!(%detail, "database busy");
+        Error::Unavailable {
+            code: "service_busy",
+            message: "The service is busy; please try again in a moment".to_owned(),
+            retry_after: 2,
         }
     }
 
@@ -190,6 +238,13 @@ impl From<DieselError> for Error {
                     (DatabaseErrorKind::CheckViolation, Some((field, code, message))) => {
                         Error::Validation(vec![FieldError::new(field, code, message)])
                     }
+                    // lock_timeout and statement_timeout (SQLSTATE 55P03 and 57014;
+                    // diesel reports them by message only).
+                    (DatabaseErrorKind::Unknown, _)
+                        if info.message().contains("lock timeout") || info.message().contains("statement timeout") =>
+                    {
+                        Error::busy(info.message())
+                    }
                     _ => Error::Internal(err.to_string()),
                 }
             }
@@ -200,7 +255,11 @@ impl From<DieselError> for Error {
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for Error {
     fn from(err: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        Error::Internal(format!("database pool: {err}"))
+        use diesel_async::pooled_connection::deadpool::PoolError;
+        match err {
+            PoolError::Timeout(_) => Error::busy("no database connection became free in time"),
+            other => Error::Internal(format!("database pool: {other}")),
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use crate::{
     audit::{self, Who},
     authz::{self, Actor, Permission, Role},
     customers::{self, CUSTOMER_TYPES},
+    db::Pool,
     domain::{CommissionRate, CountryCode, Email, Language, Password, optional_text, required_text},
     error::{Validator, validated},
     mail::{self, EmailKind},
@@ -332,6 +333,9 @@ pub struct Preview {
     pub language: Language,
     pub partner_name: String,
     pub expires_at: DateTime<Utc>,
+    /// The address has an account: the person logs in and registers the company with
+    /// it (only the holder of the e-mailed link learns this).
+    pub has_account: bool,
 }
 
 async fn open_link(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, lock: bool) -> Result<Invitation> {
@@ -366,9 +370,17 @@ async fn open_link(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, lock: b
     }
 }
 
+async fn account_of(conn: &mut AsyncPgConnection, i: &Invitation) -> Result<Option<accounts::User>> {
+    match Email::parse(&i.email) {
+        Ok(email) => accounts::find_user_by_email(conn, &email).await,
+        Err(_) => Ok(None),
+    }
+}
+
 pub async fn inspect(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Result<Preview> {
     let i = open_link(conn, ctx, token, false).await?;
     let partner_name: String = orgs::table.find(i.partner_id).select(orgs::name).first(conn).await?;
+    let has_account = account_of(conn, &i).await?.is_some();
     Ok(Preview {
         email: i.email,
         company_name: i.company_name,
@@ -376,11 +388,13 @@ pub async fn inspect(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Re
         language: Language::from_db(&i.language),
         partner_name,
         expires_at: i.expires_at,
+        has_account,
     })
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct AcceptInput {
+    /// For a new account: the person's names and password.
     pub first_name: String,
     pub last_name: String,
     pub password: String,
@@ -395,15 +409,34 @@ pub struct Accepted {
     pub organization: Organization,
 }
 
+fn log_in_first() -> Error {
+    Error::conflict(
+        "log_in_first",
+        None,
+        "This address has an account. Log in with it and open the invitation link again to register the company with your account.",
+    )
+}
+
+/// Who registers: a new account (names and password hashed beforehand) or the
+/// logged-in person whose account has the invited address.
+enum Registrant {
+    New { first: String, last: String, hash: String },
+    Existing(accounts::User),
+}
+
 /// Registers through an invitation: the organization, its first administrator, and the
-/// inviting partner as service provider (origin: invitation). The customer decides
-/// later what the partner may do inside its organization.
-pub async fn accept(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, input: AcceptInput) -> Result<Accepted> {
-    let preview = open_link(conn, ctx, token, false).await?;
+/// inviting partner as service provider (origin: invitation). When the invited address
+/// has an account, the person logs in (`caller`) and registers with that account; a new
+/// address gets an account with the names and password of the form. The customer
+/// decides later what the partner may do inside its organization.
+pub async fn accept(pool: &Pool, ctx: &Ctx, token: &str, caller: Option<Uuid>, input: AcceptInput) -> Result<Accepted> {
+    let (preview, existing) = {
+        let mut conn = pool.get().await?;
+        let preview = open_link(&mut conn, ctx, token, false).await?;
+        let existing = account_of(&mut conn, &preview).await?;
+        (preview, existing)
+    };
     let mut v = Validator::new();
-    let first = v.check(required_text("first_name", &input.first_name, 100));
-    let last = v.check(required_text("last_name", &input.last_name, 100));
-    let password = v.check(Password::parse(&input.password));
     let company = v.check(required_text(
         "company_name",
         input.company_name.as_deref().unwrap_or(&preview.company_name),
@@ -419,29 +452,50 @@ pub async fn accept(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, input:
         Some(c) => v.check(CountryCode::parse(c).map(Some)),
         None => Some(None),
     };
-    v.finish()?;
-    let (first, last, password, company, country) = (
-        validated(first),
-        validated(last),
-        validated(password),
-        validated(company),
-        validated(country),
-    );
-    let hash = accounts::hash_password(&password).await?;
+    let registrant = match existing {
+        Some(user) => {
+            v.finish()?;
+            match caller {
+                Some(id) if id == user.id => Registrant::Existing(user),
+                Some(_) => {
+                    return Err(Error::Forbidden {
+                        code: "invitation_for_another_account",
+                        message: "This invitation is for another address. Log in with the address it was sent to."
+                            .into(),
+                    });
+                }
+                None => return Err(log_in_first()),
+            }
+        }
+        None => {
+            let first = v.check(required_text("first_name", &input.first_name, 100));
+            let last = v.check(required_text("last_name", &input.last_name, 100));
+            let password = v.check(Password::parse(&input.password));
+            v.finish()?;
+            let hash = accounts::hash_password(ctx, &validated(password)).await?;
+            Registrant::New {
+                first: validated(first),
+                last: validated(last),
+                hash,
+            }
+        }
+    };
+    let (company, country) = (validated(company), validated(country));
     let now = ctx.now();
+    let mut conn = pool.get().await?;
     conn.transaction(async |conn| {
         let i = open_link(conn, ctx, token, true).await?;
         let email = Email::parse(&i.email).map_err(|e| Error::Validation(vec![e]))?;
-        if accounts::find_user_by_email(conn, &email).await?.is_some() {
-            return Err(Error::conflict(
-                "email_taken",
-                Some("email"),
-                "An account with this e-mail address already exists. Log in and choose your service provider under My service provider.",
-            ));
-        }
         let language = Language::from_db(&i.language);
-        let user = accounts::insert_user(conn, now, &email, Some(hash.clone()), &first, &last, language).await?;
-        diesel::update(users::table.find(user.id)).set(users::email_verified_at.eq(now)).execute(conn).await?;
+        let user = match &registrant {
+            Registrant::Existing(user) => user.clone(),
+            Registrant::New { first, last, hash } => {
+                if accounts::find_user_by_email(conn, &email).await?.is_some() {
+                    return Err(log_in_first());
+                }
+                accounts::insert_user(conn, now, &email, Some(hash.clone()), first, last, language).await?
+            }
+        };
         let org = organizations::insert(
             conn,
             now,
@@ -456,7 +510,7 @@ pub async fn accept(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, input:
             },
         )
         .await?;
-        organizations::insert_membership(conn, now, org.id, user.id, Role::Administrator, &[], None).await?;
+        crate::memberships::insert_active(conn, now, org.id, user.id, Role::Administrator, &[], None).await?;
         // A debtor number given to another customer since the invitation was sent is dropped.
         let debtor = match &i.debtor_number {
             Some(d) => {
@@ -472,14 +526,43 @@ pub async fn accept(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, input:
             }
             None => None,
         };
-        let link = customers::insert_link(conn, now, org.id, i.partner_id, "invitation", i.commission_rate, debtor.as_deref(), &[], None).await?;
+        let link = customers::insert_link(
+            conn,
+            now,
+            org.id,
+            i.partner_id,
+            "invitation",
+            i.commission_rate,
+            debtor.as_deref(),
+            &[],
+            None,
+        )
+        .await?;
         diesel::update(inv::table.find(i.id))
             .set((inv::accepted_at.eq(now), inv::organization_id.eq(org.id)))
             .execute(conn)
             .await?;
         let who = Who::user(user.id, Some(org.id));
-        audit::record(conn, now, who.clone(), "customer_invitation.accepted", "customer_invitation", i.id, json!({ "organization_id": org.id })).await?;
-        audit::record(conn, now, who.clone(), "organization.created", "organization", org.id, json!({ "name": org.name, "signup_origin": "invitation" })).await?;
+        audit::record(
+            conn,
+            now,
+            who.clone(),
+            "customer_invitation.accepted",
+            "customer_invitation",
+            i.id,
+            json!({ "organization_id": org.id }),
+        )
+        .await?;
+        audit::record(
+            conn,
+            now,
+            who.clone(),
+            "organization.created",
+            "organization",
+            org.id,
+            json!({ "name": org.name, "signup_origin": "invitation" }),
+        )
+        .await?;
         audit::record(
             conn,
             now,
@@ -504,7 +587,7 @@ pub async fn accept(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, input:
             recipients.push(row);
         }
         if recipients.is_empty() {
-            recipients = crate::service_providers::administrators(conn, i.partner_id).await?;
+            recipients = crate::memberships::administrators(conn, i.partner_id).await?;
         }
         for (user_id, address, lang) in recipients {
             if let Ok(to) = Email::parse(&address) {
@@ -514,12 +597,18 @@ pub async fn accept(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, input:
                     &format!("customer_registered:{}:{user_id}", i.id),
                     &to,
                     Language::from_db(&lang),
-                    EmailKind::CustomerRegistered { invitation_id: i.id, user_id },
+                    EmailKind::CustomerRegistered {
+                        invitation_id: i.id,
+                        user_id,
+                    },
                 )
                 .await?;
             }
         }
-        Ok(Accepted { user, organization: org })
+        Ok(Accepted {
+            user,
+            organization: org,
+        })
     })
     .await
 }

@@ -7,7 +7,8 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use diesel::{
     ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable,
-    SelectableHelper,
+    SelectableHelper, sql_query,
+    sql_types::{Array, Nullable, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -20,13 +21,18 @@ use crate::{
     Ctx, Error, FieldError, Result, audit,
     authz::{self, Access, Actor, Permission},
     error::Validator,
+    memberships,
     modules::{self, Module},
     orders::{self, Order},
-    schema::{business_licences as bl, memberships, organizations as orgs, quotes, trials, user_licences as ul},
+    schema::{business_licences as bl, quotes, trials, user_licences as ul},
 };
 
 /// The most credits one quote prepares.
 pub const MAX_CREDITS: i32 = 1000;
+/// The most items one quote holds.
+pub const MAX_QUOTE_ITEMS: usize = 20;
+/// The most users one item licenses.
+pub const MAX_USERS_PER_ITEM: usize = 10_000;
 
 /// What a quote asks for.
 #[derive(Debug, Clone)]
@@ -182,17 +188,6 @@ async fn active_business(conn: &mut AsyncPgConnection, org: Uuid, module: Uuid) 
         .optional()?)
 }
 
-/// The organization's active members, oldest first.
-pub(crate) async fn members(conn: &mut AsyncPgConnection, org: Uuid) -> Result<Vec<Uuid>> {
-    Ok(memberships::table
-        .filter(memberships::organization_id.eq(org))
-        .filter(memberships::active.eq(true))
-        .order((memberships::created_at.asc(), memberships::id.asc()))
-        .select(memberships::user_id)
-        .load(conn)
-        .await?)
-}
-
 async fn licensed_users(conn: &mut AsyncPgConnection, org: Uuid, module: Uuid) -> Result<Vec<Uuid>> {
     Ok(ul::table
         .filter(ul::organization_id.eq(org))
@@ -204,20 +199,32 @@ async fn licensed_users(conn: &mut AsyncPgConnection, org: Uuid, module: Uuid) -
         .await?)
 }
 
-async fn ensure_active_customer(conn: &mut AsyncPgConnection, org: Uuid) -> Result<()> {
-    let active: bool = orgs::table
-        .find(org)
-        .select(orgs::active)
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(Error::not_found("organization"))?;
-    if !active {
-        return Err(Error::conflict(
-            "organization_inactive",
-            None,
-            "The organization is deactivated; activate it first",
-        ));
+/// Checks that each user is an accepted, active member of the organization and does
+/// not hold the module yet: the one place licences and credits check who may get one.
+async fn check_licensable(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    module: Uuid,
+    user_ids: &[Uuid],
+    field: &str,
+    v: &mut Validator,
+) -> Result<()> {
+    let org_members = memberships::active_member_ids(conn, org).await?;
+    let licensed = licensed_users(conn, org, module).await?;
+    for u in user_ids {
+        if !org_members.contains(u) {
+            v.push(FieldError::new(
+                field,
+                "not_a_member",
+                format!("{u} is not an active user of this organization"),
+            ));
+        } else if licensed.contains(u) {
+            v.push(FieldError::new(
+                field,
+                "licence_exists",
+                format!("{u} already has this licence"),
+            ));
+        }
     }
     Ok(())
 }
@@ -334,27 +341,19 @@ async fn price(
                     ));
                     continue;
                 }
-                let org_members = members(conn, org).await?;
-                let licensed = licensed_users(conn, org, module_id).await?;
                 if user_ids.is_empty() {
                     v.push(FieldError::new(field("user_ids"), "no_users", "No users to license"));
                     continue;
                 }
-                for u in user_ids {
-                    if !org_members.contains(u) {
-                        v.push(FieldError::new(
-                            field("user_ids"),
-                            "not_a_member",
-                            format!("{u} is not an active user of this organization"),
-                        ));
-                    } else if licensed.contains(u) {
-                        v.push(FieldError::new(
-                            field("user_ids"),
-                            "licence_exists",
-                            format!("{u} already has this licence"),
-                        ));
-                    }
+                if user_ids.len() > MAX_USERS_PER_ITEM {
+                    v.push(FieldError::new(
+                        field("user_ids"),
+                        "too_many",
+                        format!("At most {MAX_USERS_PER_ITEM} users per item"),
+                    ));
+                    continue;
                 }
+                check_licensable(conn, org, module_id, user_ids, &field("user_ids"), v).await?;
                 lines.push(line(
                     &m,
                     "user",
@@ -421,7 +420,7 @@ async fn resolve(conn: &mut AsyncPgConnection, org: Uuid, requests: Vec<ItemRequ
                 let mut ids = user_ids;
                 if all_users {
                     let licensed = licensed_users(conn, org, module_id).await?;
-                    for m in members(conn, org).await? {
+                    for m in memberships::active_member_ids(conn, org).await? {
                         if !licensed.contains(&m) && !ids.contains(&m) {
                             ids.push(m);
                         }
@@ -502,7 +501,13 @@ pub async fn quote(
     if requests.is_empty() {
         return Err(Error::field("items", "required", "Ask for at least one item"));
     }
-    ensure_active_customer(conn, org).await?;
+    if requests.len() > MAX_QUOTE_ITEMS {
+        return Err(Error::field(
+            "items",
+            "too_many",
+            format!("At most {MAX_QUOTE_ITEMS} items per quote"),
+        ));
+    }
     let items = resolve(conn, org, requests).await?;
     let mut v = Validator::new();
     let (lines, currency) = price(conn, org, &items, ctx.now(), &mut v).await?;
@@ -523,7 +528,6 @@ pub async fn quote_upgrade(
     trial_id: Uuid,
 ) -> Result<Quote> {
     let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
-    ensure_active_customer(conn, org).await?;
     let items = vec![Item::UpgradeTrial { trial_id }];
     let mut v = Validator::new();
     let (lines, currency) = price(conn, org, &items, ctx.now(), &mut v).await?;
@@ -569,7 +573,6 @@ pub async fn confirm(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, quo
             ));
         }
         let org = row.organization_id;
-        ensure_active_customer(conn, org).await?;
         let quote: Quote = row.clone().try_into()?;
         let mut v = Validator::new();
         let (lines, _) = price(conn, org, &quote.items, now, &mut v).await?;
@@ -645,9 +648,8 @@ async fn apply(
             .await
         }
         Item::Users { module_id, user_ids } => {
-            for user in user_ids {
-                insert_user_licence(conn, now, org, *module_id, Some(*user), order_id).await?;
-            }
+            let users: Vec<Option<Uuid>> = user_ids.iter().copied().map(Some).collect();
+            insert_user_licences(conn, now, org, *module_id, &users, order_id).await?;
             audit::record(
                 conn,
                 now,
@@ -660,9 +662,8 @@ async fn apply(
             .await
         }
         Item::Credits { module_id, quantity } => {
-            for _ in 0..*quantity {
-                insert_user_licence(conn, now, org, *module_id, None, order_id).await?;
-            }
+            let credits = vec![None; *quantity as usize];
+            insert_user_licences(conn, now, org, *module_id, &credits, order_id).await?;
             audit::record(
                 conn,
                 now,
@@ -680,33 +681,36 @@ async fn apply(
     }
 }
 
-async fn insert_user_licence(
+/// Inserts paid user licences (a `None` user is a credit) with one statement.
+async fn insert_user_licences(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
     org: Uuid,
     module: Uuid,
-    user: Option<Uuid>,
+    users: &[Option<Uuid>],
     order: Uuid,
 ) -> Result<()> {
-    diesel::insert_into(ul::table)
-        .values((
-            ul::id.eq(Uuid::now_v7()),
-            ul::organization_id.eq(org),
-            ul::module_id.eq(module),
-            ul::user_id.eq(user),
-            ul::kind.eq("paid"),
-            ul::order_id.eq(order),
-            ul::starts_at.eq(now),
-            ul::assigned_at.eq(user.map(|_| now)),
-            ul::created_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
+    let ids: Vec<Uuid> = users.iter().map(|_| Uuid::now_v7()).collect();
+    sql_query(
+        "INSERT INTO user_licences (id, organization_id, module_id, user_id, kind, order_id, starts_at, assigned_at, created_at)
+         SELECT id, $3, $4, user_id, 'paid', $5, $6, CASE WHEN user_id IS NULL THEN NULL ELSE $6 END, $6
+         FROM unnest($1::uuid[], $2::uuid[]) AS t(id, user_id)",
+    )
+    .bind::<Array<SqlUuid>, _>(&ids)
+    .bind::<Array<Nullable<SqlUuid>>, _>(users)
+    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(module)
+    .bind::<SqlUuid, _>(order)
+    .bind::<Timestamptz, _>(now)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Assigns credits to users: each user takes one unassigned credit of the module.
-/// Concurrent assignments never take the same credit, and never more than exist.
+/// Assignments for one organization and module take turns (they lock its business
+/// licence), so a request is refused only when too few credits are really free, and
+/// never more are assigned than were bought.
 pub async fn assign_credits(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
@@ -723,38 +727,43 @@ pub async fn assign_credits(
             "Name the users to assign credits to",
         ));
     }
-    ensure_active_customer(conn, org).await?;
+    if user_ids.len() > MAX_USERS_PER_ITEM {
+        return Err(Error::field(
+            "user_ids",
+            "too_many",
+            format!("At most {MAX_USERS_PER_ITEM} users at once"),
+        ));
+    }
+    let mut unique = user_ids.to_vec();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != user_ids.len() {
+        return Err(Error::field("user_ids", "duplicate_user", "A user is named twice"));
+    }
     let now = ctx.now();
     conn.transaction(async |conn| {
-        let org_members = members(conn, org).await?;
-        let licensed = licensed_users(conn, org, module_id).await?;
+        // The business licence is the turnstile for this organization and module.
+        bl::table
+            .filter(bl::organization_id.eq(org))
+            .filter(bl::module_id.eq(module_id))
+            .filter(bl::active.eq(true))
+            .select(bl::id)
+            .for_update()
+            .first::<Uuid>(conn)
+            .await
+            .optional()?;
         let mut v = Validator::new();
-        for u in user_ids {
-            if !org_members.contains(u) {
-                v.push(FieldError::new(
-                    "user_ids",
-                    "not_a_member",
-                    format!("{u} is not an active user of this organization"),
-                ));
-            } else if licensed.contains(u) {
-                v.push(FieldError::new(
-                    "user_ids",
-                    "licence_exists",
-                    format!("{u} already has this licence"),
-                ));
-            }
-        }
+        check_licensable(conn, org, module_id, user_ids, "user_ids", &mut v).await?;
         v.finish()?;
         let credits: Vec<Uuid> = ul::table
             .filter(ul::organization_id.eq(org))
             .filter(ul::module_id.eq(module_id))
             .filter(ul::active.eq(true))
             .filter(ul::user_id.is_null())
-            .order(ul::created_at.asc())
+            .order((ul::created_at.asc(), ul::id.asc()))
             .limit(user_ids.len() as i64)
             .select(ul::id)
             .for_update()
-            .skip_locked()
             .load(conn)
             .await?;
         if credits.len() < user_ids.len() {
@@ -768,12 +777,16 @@ pub async fn assign_credits(
                 ),
             ));
         }
-        for (credit, user) in credits.iter().zip(user_ids) {
-            diesel::update(ul::table.find(credit))
-                .set((ul::user_id.eq(user), ul::assigned_at.eq(now)))
-                .execute(conn)
-                .await?;
-        }
+        let assigned = sql_query(
+            "UPDATE user_licences ul SET user_id = t.user_id, assigned_at = $3
+             FROM unnest($1::uuid[], $2::uuid[]) AS t(id, user_id)
+             WHERE ul.id = t.id AND ul.user_id IS NULL",
+        )
+        .bind::<Array<SqlUuid>, _>(&credits)
+        .bind::<Array<SqlUuid>, _>(user_ids)
+        .bind::<Timestamptz, _>(now)
+        .execute(conn)
+        .await?;
         audit::record(
             conn,
             now,
@@ -784,7 +797,7 @@ pub async fn assign_credits(
             json!({ "module_id": module_id, "user_ids": user_ids }),
         )
         .await?;
-        Ok(credits.len())
+        Ok(assigned)
     })
     .await
 }
@@ -897,10 +910,17 @@ pub struct UserLicence {
     pub ends_at: Option<DateTime<Utc>>,
 }
 
+/// Reading an organization's licences and trials: whoever sees its users or manages its
+/// licences (also while it is deactivated).
+async fn authorize_reading(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Result<Access> {
+    match authz::authorize(conn, actor, org, Permission::ViewUsers).await {
+        Ok(access) => Ok(access),
+        Err(_) => authz::authorize(conn, actor, org, Permission::ManageLicences).await,
+    }
+}
+
 pub async fn overview(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Result<Vec<ModuleLicences>> {
-    authz::authorize(conn, actor, org, Permission::ViewUsers)
-        .await
-        .or(authz::authorize(conn, actor, org, Permission::ManageLicences).await)?;
+    authorize_reading(conn, actor, org).await?;
     let business: Vec<(Uuid, Uuid, String, Option<DateTime<Utc>>)> = bl::table
         .filter(bl::organization_id.eq(org))
         .filter(bl::active.eq(true))

@@ -1,25 +1,34 @@
-//! Members of an organization: listed, invited and given permissions by an administrator.
+//! Members of an organization, as its administrators manage them: the list, inviting,
+//! roles and permissions, removing. The person's side (accepting, declining, leaving)
+//! is in `memberships`.
+//!
+//! Rules: nobody changes their own role, permissions or status; only administrators
+//! (for the vendor, vendor administrators) give or take the Administrator role or the
+//! company-administrator flag, or change an administrator; nobody hands out a
+//! permission they do not hold; an organization keeps an active administrator.
 
 use chrono::{DateTime, Utc};
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
+use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    Ctx, Error, FieldError, Result, accounts, audit,
+    Ctx, Error, FieldError, Result, audit,
     authz::{self, Access, Actor, Permission, Role, Via},
     domain::{Email, Language, required_text},
     error::{Validator, validated},
-    mail::{self, EmailKind},
-    organizations,
-    schema::{memberships, users},
+    mail,
+    memberships::{self, NewMember},
+    schema::{memberships as m, users},
 };
 
 #[derive(Debug, Clone)]
 pub struct Member {
     pub user_id: Uuid,
+    /// The person's address; for a pending member, the address the organization typed.
     pub email: String,
+    /// Empty while the membership is pending.
     pub first_name: String,
     pub last_name: String,
     pub role: Role,
@@ -27,56 +36,65 @@ pub struct Member {
     pub permissions: Vec<Permission>,
     pub extension: Option<String>,
     pub active: bool,
-    /// False until an invited member has set a password.
-    pub has_password: bool,
+    /// False until the person accepted the membership.
+    pub accepted: bool,
     pub created_at: DateTime<Utc>,
 }
 
 type MemberRow = (
     Uuid,
     String,
+    Option<String>,
     String,
     String,
     String,
     Vec<Option<String>>,
     Option<String>,
     bool,
-    bool,
+    Option<DateTime<Utc>>,
     DateTime<Utc>,
 );
 
 fn to_member(row: MemberRow) -> Member {
-    let (user_id, email, first_name, last_name, role, perms, extension, active, has_password, created_at) = row;
+    let (user_id, email, invited_email, first_name, last_name, role, perms, extension, active, accepted_at, created_at) =
+        row;
+    let accepted = accepted_at.is_some();
     Member {
         user_id,
-        email,
-        first_name,
-        last_name,
+        // Until the person accepts, the organization sees only what it typed itself.
+        email: if accepted {
+            email
+        } else {
+            invited_email.unwrap_or(email)
+        },
+        first_name: if accepted { first_name } else { String::new() },
+        last_name: if accepted { last_name } else { String::new() },
         role: Role::from_db(&role),
         permissions: authz::parse_permissions(&perms),
         extension,
         active,
-        has_password,
+        accepted,
         created_at,
     }
 }
 
 async fn load(conn: &mut AsyncPgConnection, org_id: Uuid, user_id: Option<Uuid>) -> Result<Vec<Member>> {
-    let mut query = memberships::table
-        .inner_join(users::table)
-        .filter(memberships::organization_id.eq(org_id))
+    let mut query = m::table
+        .inner_join(users::table.on(users::id.eq(m::user_id)))
+        .filter(m::organization_id.eq(org_id))
         .order((users::last_name.asc(), users::first_name.asc(), users::id.asc()))
         .select((
             users::id,
             users::email,
+            m::invited_email,
             users::first_name,
             users::last_name,
-            memberships::role,
-            memberships::permissions,
-            memberships::extension,
-            memberships::active,
-            users::password_hash.is_not_null(),
-            memberships::created_at,
+            m::role,
+            m::permissions,
+            m::extension,
+            m::active,
+            m::accepted_at,
+            m::created_at,
         ))
         .into_boxed();
     if let Some(user_id) = user_id {
@@ -86,7 +104,14 @@ async fn load(conn: &mut AsyncPgConnection, org_id: Uuid, user_id: Option<Uuid>)
     Ok(rows.into_iter().map(to_member).collect())
 }
 
-/// The members of an organization.
+async fn load_one(conn: &mut AsyncPgConnection, org_id: Uuid, user_id: Uuid) -> Result<Member> {
+    load(conn, org_id, Some(user_id))
+        .await?
+        .pop()
+        .ok_or(Error::not_found("member"))
+}
+
+/// The members of an organization, pending ones included.
 pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, org_id: Uuid) -> Result<Vec<Member>> {
     authz::authorize(conn, actor, org_id, Permission::ManageMembers).await?;
     load(conn, org_id, None).await
@@ -135,6 +160,36 @@ async fn check_permissions(
     Ok(out)
 }
 
+fn administrators_only() -> Error {
+    Error::Forbidden {
+        code: "not_authorized",
+        message: "Only the organization's administrators can give or take the administrator role or the company administrator flag, or change an administrator".into(),
+    }
+}
+
+fn not_yourself() -> Error {
+    Error::Forbidden {
+        code: "own_membership",
+        message: "You cannot change your own role, permissions or status; ask another administrator".into(),
+    }
+}
+
+/// Requires the right to assign roles (administrators; vendor administrators for the
+/// vendor; a partner the customer granted "edit users").
+pub(crate) async fn require_role_assignment(conn: &mut AsyncPgConnection, actor: &Actor, org_id: Uuid) -> Result<()> {
+    authz::authorize(conn, actor, org_id, Permission::AssignRoles)
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            Error::Forbidden { .. } => administrators_only(),
+            other => other,
+        })
+}
+
+fn is_elevated(role: Role) -> bool {
+    matches!(role, Role::Administrator | Role::CompanyAdmin)
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct InviteInput {
     pub email: String,
@@ -145,8 +200,9 @@ pub struct InviteInput {
     pub language: Option<String>,
 }
 
-/// Invites a person into the organization. A new person gets an account and a link to
-/// set a password; someone who already has an account is added and told so.
+/// Invites a person into the organization. The membership is pending until the person
+/// accepts (a new address: by setting a password through the e-mailed link); the answer
+/// is the same whether or not the address has an account.
 pub async fn invite(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
@@ -155,54 +211,50 @@ pub async fn invite(
     input: InviteInput,
 ) -> Result<Member> {
     let access = authz::authorize(conn, actor, org_id, Permission::ManageMembers).await?;
+    let role = input.role.unwrap_or(Role::Member);
+    if is_elevated(role) {
+        require_role_assignment(conn, actor, org_id).await?;
+    }
     let mut v = Validator::new();
     let email = v.check(Email::parse(&input.email));
     let first_name = v.check(required_text("first_name", &input.first_name, 100));
     let last_name = v.check(required_text("last_name", &input.last_name, 100));
     let language = v.check(Language::parse(input.language.as_deref().unwrap_or("en")));
-    let role = input.role.unwrap_or(Role::Member);
     let permissions = check_permissions(conn, &access, org_id, &input.permissions, &mut v).await?;
     v.finish()?;
-    let (email, first_name, last_name, language) = (
-        validated(email),
-        validated(first_name),
-        validated(last_name),
-        validated(language),
-    );
-    let now = ctx.now();
-    let permissions = if role == Role::Administrator {
-        Vec::new()
-    } else {
-        permissions
+    let person = NewMember {
+        email: validated(email),
+        first_name: validated(first_name),
+        last_name: validated(last_name),
+        language: validated(language),
+        role,
+        permissions: if role == Role::Administrator {
+            Vec::new()
+        } else {
+            permissions
+        },
+        extension: None,
     };
-
+    let now = ctx.now();
     conn.transaction(async |conn| {
-        let existing = accounts::find_user_by_email(conn, &email).await?;
-        let (user_id, kind) = match existing {
-            Some(user) => {
-                organizations::insert_membership(conn, now, org_id, user.id, role, &permissions, None).await?;
-                (user.id, EmailKind::MemberAdded { organization_id: org_id, user_id: user.id })
-            }
-            None => {
-                let user = accounts::insert_user(conn, now, &email, None, &first_name, &last_name, language).await?;
-                organizations::insert_membership(conn, now, org_id, user.id, role, &permissions, None).await?;
-                let link = accounts::create_password_link(conn, ctx, user.id, "invitation").await?;
-                (user.id, EmailKind::MemberInvitation { organization_id: org_id, password_link_id: link })
-            }
-        };
+        mail::check_address_rate(conn, ctx, &person.email).await?;
+        let added = memberships::add_people(conn, ctx, org_id, actor.user_id, std::slice::from_ref(&person)).await?;
+        let user_id = added[0].user_id;
         audit::record(
             conn,
             now,
             &access,
             "member.invited",
-            "user",
-            user_id,
-            json!({ "email": email.as_str(), "role": role.as_str(), "permissions": authz::permission_names(&permissions) }),
+            "membership",
+            added[0].membership_id,
+            json!({
+                "email": person.email.as_str(),
+                "role": role.as_str(),
+                "permissions": authz::permission_names(&person.permissions),
+            }),
         )
         .await?;
-        mail::queue(conn, now, &format!("member.invited:{org_id}:{user_id}"), &email, language, kind).await?;
-        let member = load(conn, org_id, Some(user_id)).await?.pop().ok_or(Error::not_found("member"))?;
-        Ok(member)
+        load_one(conn, org_id, user_id).await
     })
     .await
 }
@@ -212,25 +264,6 @@ pub struct UpdateInput {
     pub role: Option<Role>,
     pub permissions: Option<Vec<String>>,
     pub active: Option<bool>,
-}
-
-async fn other_active_administrators(conn: &mut AsyncPgConnection, org_id: Uuid, except: Uuid) -> Result<i64> {
-    Ok(memberships::table
-        .filter(memberships::organization_id.eq(org_id))
-        .filter(memberships::user_id.ne(except))
-        .filter(memberships::role.eq("administrator"))
-        .filter(memberships::active.eq(true))
-        .count()
-        .get_result(conn)
-        .await?)
-}
-
-fn last_administrator() -> Error {
-    Error::conflict(
-        "last_administrator",
-        Some("role"),
-        "An organization keeps at least one active administrator",
-    )
 }
 
 /// Changes a member's role, permissions or active flag.
@@ -243,6 +276,9 @@ pub async fn update(
     input: UpdateInput,
 ) -> Result<Member> {
     let access = authz::authorize(conn, actor, org_id, Permission::ManageMembers).await?;
+    if user_id == actor.user_id {
+        return Err(not_yourself());
+    }
     let mut v = Validator::new();
     let permissions = match &input.permissions {
         Some(names) => Some(check_permissions(conn, &access, org_id, names, &mut v).await?),
@@ -251,10 +287,10 @@ pub async fn update(
     v.finish()?;
     let now = ctx.now();
     conn.transaction(async |conn| {
-        let current: (String, Vec<Option<String>>, bool) = memberships::table
-            .filter(memberships::organization_id.eq(org_id))
-            .filter(memberships::user_id.eq(user_id))
-            .select((memberships::role, memberships::permissions, memberships::active))
+        let current: (String, Vec<Option<String>>, bool) = m::table
+            .filter(m::organization_id.eq(org_id))
+            .filter(m::user_id.eq(user_id))
+            .select((m::role, m::permissions, m::active))
             .for_update()
             .first(conn)
             .await
@@ -268,21 +304,24 @@ pub async fn update(
         let role = input.role.unwrap_or(old_role);
         let active = input.active.unwrap_or(old_active);
         let perms = permissions.clone().unwrap_or_else(|| old_perms.clone());
+        if is_elevated(old_role) || is_elevated(role) {
+            require_role_assignment(conn, actor, org_id).await?;
+        }
         let was_admin = old_role == Role::Administrator && old_active;
         let stays_admin = role == Role::Administrator && active;
-        if was_admin && !stays_admin && other_active_administrators(conn, org_id, user_id).await? == 0 {
-            return Err(last_administrator());
+        if was_admin && !stays_admin && memberships::other_active_administrators(conn, org_id, user_id).await? == 0 {
+            return Err(memberships::last_administrator("role"));
         }
         diesel::update(
-            memberships::table
-                .filter(memberships::organization_id.eq(org_id))
-                .filter(memberships::user_id.eq(user_id)),
+            m::table
+                .filter(m::organization_id.eq(org_id))
+                .filter(m::user_id.eq(user_id)),
         )
         .set((
-            memberships::role.eq(role.as_str()),
-            memberships::permissions.eq(authz::permission_names(&perms)),
-            memberships::active.eq(active),
-            memberships::updated_at.eq(now),
+            m::role.eq(role.as_str()),
+            m::permissions.eq(authz::permission_names(&perms)),
+            m::active.eq(active),
+            m::updated_at.eq(now),
         ))
         .execute(conn)
         .await?;
@@ -300,38 +339,33 @@ pub async fn update(
             }),
         )
         .await?;
-        load(conn, org_id, Some(user_id))
-            .await?
-            .pop()
-            .ok_or(Error::not_found("member"))
+        load_one(conn, org_id, user_id).await
     })
     .await
 }
 
-/// Removes a member from the organization (the account remains).
+/// Removes a member (pending or accepted) from the organization; the account remains.
 pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org_id: Uuid, user_id: Uuid) -> Result<()> {
     let access = authz::authorize(conn, actor, org_id, Permission::ManageMembers).await?;
     let now = ctx.now();
     conn.transaction(async |conn| {
-        let role: String = memberships::table
-            .filter(memberships::organization_id.eq(org_id))
-            .filter(memberships::user_id.eq(user_id))
-            .select(memberships::role)
+        let (membership_id, role): (Uuid, String) = m::table
+            .filter(m::organization_id.eq(org_id))
+            .filter(m::user_id.eq(user_id))
+            .select((m::id, m::role))
             .for_update()
             .first(conn)
             .await
             .optional()?
             .ok_or(Error::not_found("member"))?;
-        if role == "administrator" && other_active_administrators(conn, org_id, user_id).await? == 0 {
-            return Err(last_administrator());
+        let role = Role::from_db(&role);
+        if is_elevated(role) && user_id != actor.user_id {
+            require_role_assignment(conn, actor, org_id).await?;
         }
-        diesel::delete(
-            memberships::table
-                .filter(memberships::organization_id.eq(org_id))
-                .filter(memberships::user_id.eq(user_id)),
-        )
-        .execute(conn)
-        .await?;
+        if role == Role::Administrator && memberships::other_active_administrators(conn, org_id, user_id).await? == 0 {
+            return Err(memberships::last_administrator("role"));
+        }
+        diesel::delete(m::table.find(membership_id)).execute(conn).await?;
         audit::record(
             conn,
             now,
@@ -339,7 +373,7 @@ pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org_
             "member.removed",
             "user",
             user_id,
-            json!({ "role": role }),
+            json!({ "role": role.as_str(), "membership_id": membership_id }),
         )
         .await
     })

@@ -27,36 +27,7 @@ use crate::{
 
 pub const PAYMENT_PURPOSE: &str = "payment";
 
-/// How invoices are paid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaymentProvider {
-    /// The customer transfers the amount; finance marks the invoice paid.
-    BankTransfer,
-    /// Pays at once from the payment page (development and tests).
-    Test,
-}
-
-impl PaymentProvider {
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "bank_transfer" => Some(PaymentProvider::BankTransfer),
-            "test" => Some(PaymentProvider::Test),
-            _ => None,
-        }
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            PaymentProvider::BankTransfer => "bank_transfer",
-            PaymentProvider::Test => "test",
-        }
-    }
-
-    /// Whether the payment page itself can take the payment.
-    pub fn pays_online(&self) -> bool {
-        matches!(self, PaymentProvider::Test)
-    }
-}
+pub use crate::config::PaymentProvider;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = orders)]
@@ -235,7 +206,7 @@ pub(crate) async fn order_recipients(
             out.push((e, Language::from_db(lang)));
         }
     };
-    let admins = crate::service_providers::administrators(conn, org).await?;
+    let admins = crate::memberships::administrators(conn, org).await?;
     if admins.is_empty() {
         let (contact, lang): (Option<String>, String) = orgs::table
             .find(org)
@@ -250,7 +221,7 @@ pub(crate) async fn order_recipients(
         add(e, l);
     }
     if let Some(p) = partner {
-        for (_, e, l) in crate::service_providers::administrators(conn, p).await? {
+        for (_, e, l) in crate::memberships::administrators(conn, p).await? {
             add(&e, &l);
         }
     }

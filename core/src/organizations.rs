@@ -12,7 +12,7 @@ use crate::{
     authz::{self, Actor, Permission, Role},
     domain::{CountryCode, Language, optional_website, required_text},
     error::{Validator, validated},
-    schema::{memberships, organizations, partners},
+    schema::{organizations, partners},
 };
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -93,32 +93,6 @@ pub(crate) async fn insert(
         .await?)
 }
 
-pub(crate) async fn insert_membership(
-    conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
-    org_id: Uuid,
-    user_id: Uuid,
-    role: Role,
-    permissions: &[Permission],
-    extension: Option<&str>,
-) -> Result<Uuid> {
-    let id = Uuid::now_v7();
-    diesel::insert_into(memberships::table)
-        .values((
-            memberships::id.eq(id),
-            memberships::organization_id.eq(org_id),
-            memberships::user_id.eq(user_id),
-            memberships::role.eq(role.as_str()),
-            memberships::permissions.eq(authz::permission_names(permissions)),
-            memberships::extension.eq(extension),
-            memberships::created_at.eq(now),
-            memberships::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(id)
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct CreateOrganizationInput {
     pub name: String,
@@ -188,7 +162,7 @@ pub async fn create_own(
             },
         )
         .await?;
-        insert_membership(conn, now, org.id, user_id, Role::Administrator, &[], None).await?;
+        crate::memberships::insert_active(conn, now, org.id, user_id, Role::Administrator, &[], None).await?;
         audit::record(
             conn,
             now,
@@ -254,7 +228,7 @@ pub async fn update_details(
     v.finish()?;
     let now = ctx.now();
     conn.transaction(async |conn| {
-        let old = find(conn, org_id).await?;
+        let old = find_for_update(conn, org_id).await?;
         let name = name.flatten().unwrap_or(old.name.clone());
         let country = country.flatten().map(|c| c.map(|c| c.as_str().to_owned())).unwrap_or(old.country.clone());
         let language = language.flatten().map(|l| l.as_str().to_owned()).unwrap_or(old.language.clone());
@@ -303,7 +277,7 @@ pub async fn update_settings(
     let access = authz::authorize(conn, actor, org_id, Permission::EditCompanySettings).await?;
     let now = ctx.now();
     conn.transaction(async |conn| {
-        let old = find(conn, org_id).await?;
+        let old = find_for_update(conn, org_id).await?;
         let old_frozen: Option<DateTime<Utc>> = organizations::table
             .find(org_id)
             .select(organizations::updates_frozen_at)
@@ -341,6 +315,19 @@ pub async fn update_settings(
         Ok(org)
     })
     .await
+}
+
+/// Reads an organization and locks its row until the transaction ends, so that an
+/// edit's before and after are what really changed.
+pub(crate) async fn find_for_update(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<Organization> {
+    organizations::table
+        .find(org_id)
+        .select(Organization::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(Error::not_found("organization"))
 }
 
 pub(crate) async fn find(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<Organization> {

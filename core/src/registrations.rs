@@ -13,6 +13,7 @@ use crate::{
     accounts::{self, User},
     audit::{self, Who},
     authz::Role,
+    db::Pool,
     domain::{Email, Language, Password, required_text},
     error::{Validator, validated},
     mail::{self, EmailKind},
@@ -29,7 +30,9 @@ fn link_token(ctx: &Ctx, id: Uuid, generation: i32) -> String {
 }
 
 /// Sends a registration link to `email`. Asking again while a link is still valid sends
-/// a fresh link and retires the previous one.
+/// a fresh link and retires the previous one. An address that has an account gets a
+/// note to log in and request partner status instead; the caller is answered the same
+/// way either way.
 pub async fn start(conn: &mut AsyncPgConnection, ctx: &Ctx, email: &str, language: Option<&str>) -> Result<()> {
     let mut v = Validator::new();
     let email = v.check(Email::parse(email));
@@ -39,6 +42,24 @@ pub async fn start(conn: &mut AsyncPgConnection, ctx: &Ctx, email: &str, languag
     let now = ctx.now();
     let ttl = Duration::from_std(ctx.config.registration_link_ttl).unwrap_or(Duration::hours(48));
     conn.transaction(async |conn| {
+        mail::check_address_rate(conn, ctx, &email).await?;
+        let account_language: Option<String> = crate::schema::users::table
+            .filter(crate::schema::users::email.eq(email.as_str()))
+            .select(crate::schema::users::language)
+            .first(conn)
+            .await
+            .optional()?;
+        if let Some(account_language) = account_language {
+            return mail::queue(
+                conn,
+                now,
+                &format!("partner_registration.existing_account:{}", Uuid::now_v7()),
+                &email,
+                Language::from_db(&account_language),
+                EmailKind::PartnerRegistrationExistingAccount {},
+            )
+            .await;
+        }
         let pending: Option<(Uuid, i32)> = reg::table
             .filter(reg::email.eq(email.as_str()))
             .filter(reg::completed_at.is_null())
@@ -178,8 +199,8 @@ pub struct Completed {
 
 /// Completes a registration: account, organization (administrator), open partner
 /// request; then a confirmation e-mail and the request acknowledgement.
-pub async fn complete(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, input: CompleteInput) -> Result<Completed> {
-    let registration = open(conn, ctx, token, false).await?;
+pub async fn complete(pool: &Pool, ctx: &Ctx, token: &str, input: CompleteInput) -> Result<Completed> {
+    let registration = open(&mut *pool.get().await?, ctx, token, false).await?;
     let mut v = Validator::new();
     let first_name = v.check(required_text("first_name", &input.first_name, 100));
     let last_name = v.check(required_text("last_name", &input.last_name, 100));
@@ -208,10 +229,10 @@ pub async fn complete(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, inpu
         validated(password),
         validated(request),
     );
-    let hash = accounts::hash_password(&password).await?;
+    let hash = accounts::hash_password(ctx, &password).await?;
     let email = Email::parse(&registration.email).map_err(|e| Error::Validation(vec![e]))?;
     let now = ctx.now();
-
+    let mut conn = pool.get().await?;
     conn.transaction(async |conn| {
         let registration = open(conn, ctx, token, true).await?;
         if accounts::find_user_by_email(conn, &email).await?.is_some() {
@@ -222,10 +243,6 @@ pub async fn complete(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, inpu
             ));
         }
         let user = accounts::insert_user(conn, now, &email, Some(hash.clone()), &first_name, &last_name, registration.language).await?;
-        diesel::update(crate::schema::users::table.find(user.id))
-            .set(crate::schema::users::email_verified_at.eq(now))
-            .execute(conn)
-            .await?;
         let org = organizations::insert(
             conn,
             now,
@@ -240,7 +257,7 @@ pub async fn complete(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, inpu
             },
         )
         .await?;
-        organizations::insert_membership(conn, now, org.id, user.id, Role::Administrator, &[], None).await?;
+        crate::memberships::insert_active(conn, now, org.id, user.id, Role::Administrator, &[], None).await?;
         let partner_request = partners::insert_request(conn, now, org.id, user.id, &request).await?;
         diesel::update(reg::table.find(registration.id))
             .set((reg::completed_at.eq(now), reg::organization_id.eq(org.id), reg::user_id.eq(user.id)))

@@ -11,6 +11,7 @@ diesel::table! {
         last_used_at -> Nullable<Timestamptz>,
         expires_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        organization_id -> Nullable<Uuid>,
     }
 }
 
@@ -194,6 +195,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    login_throttle (key) {
+        key -> Text,
+        failures -> Int4,
+        window_started_at -> Timestamptz,
+        blocked_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     mailbox (id) {
         id -> Uuid,
         delivery_id -> Nullable<Uuid>,
@@ -218,6 +228,15 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        invited_email -> Nullable<Text>,
+        invited_by -> Nullable<Uuid>,
+        accepted_at -> Nullable<Timestamptz>,
+        invite_generation -> Int4,
+        invite_token_hash -> Nullable<Text>,
+        invite_expires_at -> Nullable<Timestamptz>,
+        profile -> Jsonb,
+        last_seen_at -> Nullable<Timestamptz>,
+        software_version -> Nullable<Text>,
     }
 }
 
@@ -353,6 +372,7 @@ diesel::table! {
         expires_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        membership_id -> Nullable<Uuid>,
     }
 }
 
@@ -423,6 +443,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    signups (id) {
+        id -> Uuid,
+        email -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        language -> Text,
+        password_hash -> Text,
+        token_hash -> Text,
+        expires_at -> Timestamptz,
+        confirmed_at -> Nullable<Timestamptz>,
+        user_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     trials (id) {
         id -> Uuid,
         organization_id -> Uuid,
@@ -465,14 +501,13 @@ diesel::table! {
         language -> Text,
         active -> Bool,
         email_verified_at -> Nullable<Timestamptz>,
-        last_seen_at -> Nullable<Timestamptz>,
-        software_version -> Nullable<Text>,
-        profile -> Jsonb,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        managed_by_organization_id -> Nullable<Uuid>,
     }
 }
 
+diesel::joinable!(api_tokens -> organizations (organization_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(billing_runs -> users (requested_by));
 diesel::joinable!(business_licences -> modules (module_id));
@@ -494,7 +529,6 @@ diesel::joinable!(invoices -> orders (order_id));
 diesel::joinable!(invoices -> organizations (organization_id));
 diesel::joinable!(mailbox -> email_deliveries (delivery_id));
 diesel::joinable!(memberships -> organizations (organization_id));
-diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(order_lines -> modules (module_id));
 diesel::joinable!(order_lines -> orders (order_id));
 diesel::joinable!(orders -> organizations (organization_id));
@@ -506,11 +540,13 @@ diesel::joinable!(partner_requests -> organizations (organization_id));
 diesel::joinable!(partners -> organizations (organization_id));
 diesel::joinable!(partners -> partner_requests (request_id));
 diesel::joinable!(partners -> users (approved_by));
+diesel::joinable!(password_links -> memberships (membership_id));
 diesel::joinable!(password_links -> users (user_id));
 diesel::joinable!(quotes -> users (created_by));
 diesel::joinable!(releases -> users (published_by));
 diesel::joinable!(service_provider_links -> organizations (customer_id));
 diesel::joinable!(service_provider_links -> partners (partner_id));
+diesel::joinable!(signups -> users (user_id));
 diesel::joinable!(trials -> modules (module_id));
 diesel::joinable!(trials -> organizations (organization_id));
 diesel::joinable!(trials -> users (created_by));
@@ -519,6 +555,7 @@ diesel::joinable!(user_licences -> orders (order_id));
 diesel::joinable!(user_licences -> organizations (organization_id));
 diesel::joinable!(user_licences -> trials (trial_id));
 diesel::joinable!(user_licences -> users (user_id));
+diesel::joinable!(users -> organizations (managed_by_organization_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
@@ -533,6 +570,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     integrations,
     invoices,
     job_runs,
+    login_throttle,
     mailbox,
     memberships,
     modules,
@@ -547,6 +585,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     releases,
     service_provider_links,
     sessions,
+    signups,
     trials,
     user_licences,
     users,

@@ -182,7 +182,7 @@ pub async fn load(conn: &mut AsyncPgConnection, ctx: &Ctx, seed: &Seed) -> Resul
     for person in people {
         if let Some(pw) = &person.password {
             let parsed = Password::parse(pw).map_err(|e| bad(&person.email, e.message))?;
-            hashes.insert(person.email.clone(), accounts::hash_password(&parsed).await?);
+            hashes.insert(person.email.clone(), accounts::hash_password(ctx, &parsed).await?);
         }
     }
     let now = ctx.now();
@@ -376,7 +376,7 @@ async fn add_people(
         let user = match accounts::find_user_by_email(conn, &email).await? {
             Some(user) => user,
             None => {
-                accounts::insert_user(
+                let user = accounts::insert_user(
                     conn,
                     now,
                     &email,
@@ -385,7 +385,13 @@ async fn add_people(
                     &p.last_name,
                     language,
                 )
-                .await?
+                .await?;
+                // The organization that lists a person first created the account.
+                diesel::update(crate::schema::users::table.find(user.id))
+                    .set(crate::schema::users::managed_by_organization_id.eq(org))
+                    .execute(conn)
+                    .await?;
+                user
             }
         };
         let role = match p.role.as_deref() {
@@ -397,7 +403,7 @@ async fn add_people(
             .iter()
             .map(|name| Permission::parse(name).ok_or_else(|| bad(&p.email, format!("unknown permission {name}"))))
             .collect::<Result<Vec<_>>>()?;
-        organizations::insert_membership(conn, now, org, user.id, role, &permissions, p.extension.as_deref()).await?;
+        crate::memberships::insert_active(conn, now, org, user.id, role, &permissions, p.extension.as_deref()).await?;
         if let Some(password) = &p.password {
             logins.push(Login {
                 email: email.to_string(),

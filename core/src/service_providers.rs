@@ -16,7 +16,7 @@ use crate::{
     domain::{Email, Language},
     error::Validator,
     mail::{self, EmailKind, Outgoing},
-    schema::{memberships, organizations as orgs, partners, service_provider_links as links, users},
+    schema::{organizations as orgs, partners, service_provider_links as links},
 };
 
 #[derive(Debug, Clone)]
@@ -85,20 +85,6 @@ pub async fn get(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Resu
     current(conn, org).await
 }
 
-/// Active administrators of an organization: (user id, e-mail, language).
-pub(crate) async fn administrators(conn: &mut AsyncPgConnection, org: Uuid) -> Result<Vec<(Uuid, String, String)>> {
-    Ok(memberships::table
-        .inner_join(users::table)
-        .filter(memberships::organization_id.eq(org))
-        .filter(memberships::role.eq("administrator"))
-        .filter(memberships::active.eq(true))
-        .filter(users::active.eq(true))
-        .order(memberships::created_at.asc())
-        .select((users::id, users::email, users::language))
-        .load(conn)
-        .await?)
-}
-
 /// E-mails both sides: the customer's administrators (or its contact address) and the
 /// partner's administrators.
 async fn notify(
@@ -116,7 +102,7 @@ async fn notify(
         "service_provider.removed"
     };
     for (side_org, for_partner) in [(customer, false), (partner, true)] {
-        let mut recipients: Vec<(Option<Uuid>, String, String)> = administrators(conn, side_org)
+        let mut recipients: Vec<(Option<Uuid>, String, String)> = crate::memberships::administrators(conn, side_org)
             .await?
             .into_iter()
             .map(|(id, e, l)| (Some(id), e, l))

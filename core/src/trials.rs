@@ -20,10 +20,7 @@ use crate::{
     domain::{Email, Language},
     mail::{self, EmailKind, Outgoing},
     modules,
-    schema::{
-        business_licences as bl, organizations as orgs, service_provider_links as links, trials, user_licences as ul,
-        users,
-    },
+    schema::{business_licences as bl, service_provider_links as links, trials, user_licences as ul, users},
 };
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -68,14 +65,6 @@ pub async fn start(
         .ok()
         .filter(|m| m.active)
         .ok_or_else(|| Error::field("module_id", "unknown_module", "No active module with this id"))?;
-    let active: bool = orgs::table.find(org).select(orgs::active).first(conn).await?;
-    if !active {
-        return Err(Error::conflict(
-            "organization_inactive",
-            None,
-            "The organization is deactivated; activate it first",
-        ));
-    }
     let now = ctx.now();
     let days = Duration::days(i64::from(ctx.config.trial_days));
     conn.transaction(async |conn| {
@@ -184,7 +173,7 @@ pub async fn assign_users(
                 "This trial is no longer running",
             ));
         }
-        let members = crate::licences::members(conn, org).await?;
+        let members = crate::memberships::active_member_ids(conn, org).await?;
         let assigned: Vec<Uuid> = ul::table
             .filter(ul::trial_id.eq(trial_id))
             .filter(ul::active.eq(true))
@@ -387,7 +376,7 @@ async fn recipients(conn: &mut AsyncPgConnection, trial: &Trial) -> Result<Vec<(
         .optional()?;
     let org_for_admins = partner.unwrap_or(trial.organization_id);
     people.extend(
-        crate::service_providers::administrators(conn, org_for_admins)
+        crate::memberships::administrators(conn, org_for_admins)
             .await?
             .into_iter()
             .map(|(_, e, l)| (e, l)),

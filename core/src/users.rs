@@ -1,7 +1,14 @@
 //! Users of a customer: add one, import many from CSV, the user overview, edits, and the
 //! heartbeat the installed software sends.
+//!
+//! What the overview shows is the person's membership in this organization: the role
+//! (company administrator flag), extension, profile, active flag, presence and software
+//! version belong to the membership, so nothing one organization sets or sees leaks
+//! into another. Until the person accepts, the organization sees only the address it
+//! typed. Names and language belong to the person; an organization edits them only for
+//! an account it created and that is a member nowhere else.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::{
@@ -13,18 +20,20 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    Ctx, Error, FieldError, Result, accounts,
+    Ctx, Error, FieldError, Result,
     audit::{self, Who},
-    authz::{self, Access, Actor, Permission, Role, Via},
-    domain::{Email, Language, optional_text, required_text},
+    authz::{self, Actor, Permission, Role},
+    domain::{Email, Language, json_object, optional_text, required_text},
     error::{Validator, validated},
-    mail::{self, EmailKind, Outgoing},
-    schema::{memberships, organizations as orgs, users},
-    tokens,
+    mail, members,
+    memberships::{self, NewMember},
+    schema::{memberships as ms, organizations as orgs, users},
 };
 
 /// The most rows one import takes.
 pub const MAX_IMPORT_ROWS: usize = 10_000;
+/// The largest profile document, serialized.
+pub const MAX_PROFILE_BYTES: usize = 64 * 1024;
 
 /// A user as the overview shows it.
 #[derive(Debug, Clone, QueryableByName)]
@@ -49,8 +58,9 @@ pub struct UserOverview {
     pub software_version: Option<String>,
     #[diesel(sql_type = Timestamptz)]
     pub created_at: DateTime<Utc>,
+    /// The person has not accepted the membership yet.
     #[diesel(sql_type = Bool)]
-    pub has_password: bool,
+    pub pending: bool,
     /// Codes of the modules the user holds an active licence for, comma-separated.
     #[diesel(sql_type = Text)]
     pub modules: String,
@@ -63,7 +73,7 @@ impl UserOverview {
     }
 
     pub fn company_admin(&self) -> bool {
-        self.role == "company_admin"
+        self.role == Role::CompanyAdmin.as_str()
     }
 
     pub fn activated_modules(&self) -> Vec<String> {
@@ -75,10 +85,14 @@ impl UserOverview {
     }
 }
 
+/// A pending membership shows only the address the organization typed.
 const OVERVIEW: &str = "
-    SELECT u.id AS user_id, u.email, u.first_name, u.last_name, m.extension, m.role,
-           (m.active AND u.active) AS active, u.last_seen_at, u.software_version, m.created_at,
-           u.password_hash IS NOT NULL AS has_password,
+    SELECT u.id AS user_id,
+           CASE WHEN m.accepted_at IS NULL THEN coalesce(m.invited_email, u.email) ELSE u.email END AS email,
+           CASE WHEN m.accepted_at IS NULL THEN '' ELSE u.first_name END AS first_name,
+           CASE WHEN m.accepted_at IS NULL THEN '' ELSE u.last_name END AS last_name,
+           m.extension, m.role, (m.active AND (m.accepted_at IS NULL OR u.active)) AS active,
+           m.last_seen_at, m.software_version, m.created_at, m.accepted_at IS NULL AS pending,
            COALESCE((SELECT string_agg(md.code, ',' ORDER BY md.code)
                      FROM user_licences ul JOIN modules md ON md.id = ul.module_id
                      WHERE ul.user_id = u.id AND ul.organization_id = m.organization_id AND ul.active), '') AS modules
@@ -87,7 +101,10 @@ const OVERVIEW: &str = "
 
 async fn load(conn: &mut AsyncPgConnection, org: Uuid, user: Option<Uuid>) -> Result<Vec<UserOverview>> {
     Ok(sql_query(format!(
-        "{OVERVIEW} AND ($2::uuid IS NULL OR u.id = $2) ORDER BY lower(u.last_name), lower(u.first_name), u.id"
+        "{OVERVIEW} AND ($2::uuid IS NULL OR u.id = $2)
+         ORDER BY m.accepted_at IS NULL,
+                  CASE WHEN m.accepted_at IS NULL THEN coalesce(m.invited_email, u.email) ELSE lower(u.last_name) END,
+                  lower(u.first_name), u.id"
     ))
     .bind::<SqlUuid, _>(org)
     .bind::<Nullable<SqlUuid>, _>(user)
@@ -95,30 +112,15 @@ async fn load(conn: &mut AsyncPgConnection, org: Uuid, user: Option<Uuid>) -> Re
     .await?)
 }
 
+async fn load_one(conn: &mut AsyncPgConnection, org: Uuid, user: Uuid) -> Result<UserOverview> {
+    load(conn, org, Some(user)).await?.pop().ok_or(Error::not_found("user"))
+}
+
 /// The user overview: status, e-mail, names, modules, extension, last online, active,
 /// created, software version.
 pub async fn overview(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Result<Vec<UserOverview>> {
     authz::authorize(conn, actor, org, Permission::ViewUsers).await?;
     load(conn, org, None).await
-}
-
-/// Making someone a company administrator (or changing whether a user is active) is for
-/// the organization's administrator, its service provider or the vendor; a company
-/// administrator creates plain users only.
-async fn may_assign_roles(conn: &mut AsyncPgConnection, access: &Access) -> Result<bool> {
-    if access.via != Via::Own {
-        return Ok(true);
-    }
-    Ok(authz::grants_in(conn, access.user_id, access.acting_org)
-        .await?
-        .is_some_and(|g| g.holds(Permission::ManageMembers)))
-}
-
-fn not_allowed_company_admin() -> Error {
-    Error::Forbidden {
-        code: "not_authorized",
-        message: "Only the organization's administrator or its partner can make company administrators".into(),
-    }
 }
 
 async fn org_language(conn: &mut AsyncPgConnection, org: Uuid) -> Result<Language> {
@@ -136,8 +138,9 @@ pub struct UserInput {
     pub language: Option<String>,
 }
 
-/// Adds one user. A new person gets an e-mail with a link to set a password; someone
-/// with an account elsewhere is added and told so.
+/// Adds one user. The membership is pending until the person accepts (a new address:
+/// by setting a password through the e-mailed link); the answer is the same whether or
+/// not the address has an account.
 pub async fn add(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
@@ -146,8 +149,8 @@ pub async fn add(
     input: UserInput,
 ) -> Result<UserOverview> {
     let access = authz::authorize(conn, actor, org, Permission::CreateUsers).await?;
-    if input.company_admin && !may_assign_roles(conn, &access).await? {
-        return Err(not_allowed_company_admin());
+    if input.company_admin {
+        members::require_role_assignment(conn, actor, org).await?;
     }
     let mut v = Validator::new();
     let email = v.check(Email::parse(&input.email));
@@ -166,41 +169,38 @@ pub async fn add(
         validated(extension),
         validated(language),
     );
-    let role = if input.company_admin {
-        Role::CompanyAdmin
-    } else {
-        Role::Member
-    };
     let now = ctx.now();
     conn.transaction(async |conn| {
         let language = match language {
             Some(l) => l,
             None => org_language(conn, org).await?,
         };
-        let (user_id, kind) = match accounts::find_user_by_email(conn, &email).await? {
-            Some(user) => {
-                crate::organizations::insert_membership(conn, now, org, user.id, role, &[], extension.as_deref()).await?;
-                (user.id, EmailKind::MemberAdded { organization_id: org, user_id: user.id })
-            }
-            None => {
-                let user = accounts::insert_user(conn, now, &email, None, &first, &last, language).await?;
-                crate::organizations::insert_membership(conn, now, org, user.id, role, &[], extension.as_deref()).await?;
-                let link = accounts::create_password_link(conn, ctx, user.id, "invitation").await?;
-                (user.id, EmailKind::MemberInvitation { organization_id: org, password_link_id: link })
-            }
+        mail::check_address_rate(conn, ctx, &email).await?;
+        let person = NewMember {
+            email: email.clone(),
+            first_name: first.clone(),
+            last_name: last.clone(),
+            language,
+            role: if input.company_admin {
+                Role::CompanyAdmin
+            } else {
+                Role::Member
+            },
+            permissions: Vec::new(),
+            extension: extension.clone(),
         };
+        let added = memberships::add_people(conn, ctx, org, actor.user_id, std::slice::from_ref(&person)).await?;
         audit::record(
             conn,
             now,
             &access,
             "user.created",
-            "user",
-            user_id,
+            "membership",
+            added[0].membership_id,
             json!({ "email": email.as_str(), "first_name": first, "last_name": last, "extension": extension, "company_admin": input.company_admin }),
         )
         .await?;
-        mail::queue(conn, now, &format!("user.added:{org}:{user_id}"), &email, language, kind).await?;
-        load(conn, org, Some(user_id)).await?.pop().ok_or(Error::not_found("user"))
+        load_one(conn, org, added[0].user_id).await
     })
     .await
 }
@@ -215,8 +215,37 @@ pub struct UserPatch {
     pub active: Option<bool>,
 }
 
-/// Edits a user: names, extension and language need "edit users"; the company
-/// administrator flag and the active flag need the right to assign roles.
+/// Whether the organization manages the account exclusively: it created the account
+/// and the person is a member of no other organization.
+async fn manages_exclusively(conn: &mut AsyncPgConnection, org: Uuid, user_id: Uuid) -> Result<bool> {
+    let managed_by: Option<Uuid> = users::table
+        .find(user_id)
+        .select(users::managed_by_organization_id)
+        .first(conn)
+        .await?;
+    if managed_by != Some(org) {
+        return Ok(false);
+    }
+    let elsewhere: i64 = ms::table
+        .filter(ms::user_id.eq(user_id))
+        .filter(ms::organization_id.ne(org))
+        .filter(ms::accepted_at.is_not_null())
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(elsewhere == 0)
+}
+
+fn not_managed() -> Error {
+    Error::Forbidden {
+        code: "account_not_managed",
+        message: "Names and language belong to the person; only they can change them, since this organization does not manage the account".into(),
+    }
+}
+
+/// Edits a user. Extension needs "edit users"; names and language also need the
+/// account to be managed by this organization alone; the company administrator flag
+/// and the active flag need the right to assign roles, and nobody changes their own.
 pub async fn update(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
@@ -226,11 +255,14 @@ pub async fn update(
     patch: UserPatch,
 ) -> Result<UserOverview> {
     let access = authz::authorize(conn, actor, org, Permission::EditUsers).await?;
-    if (patch.company_admin.is_some() || patch.active.is_some()) && !may_assign_roles(conn, &access).await? {
-        return Err(Error::Forbidden {
-            code: "not_authorized",
-            message: "Only the organization's administrator or its partner can change roles or deactivate users".into(),
-        });
+    if patch.company_admin.is_some() || patch.active.is_some() {
+        if user_id == actor.user_id {
+            return Err(Error::Forbidden {
+                code: "own_membership",
+                message: "You cannot change your own role or status; ask an administrator".into(),
+            });
+        }
+        members::require_role_assignment(conn, actor, org).await?;
     }
     let mut v = Validator::new();
     let first = patch
@@ -249,47 +281,61 @@ pub async fn update(
     v.finish()?;
     let now = ctx.now();
     conn.transaction(async |conn| {
-        let before = load(conn, org, Some(user_id))
-            .await?
-            .pop()
+        ms::table
+            .filter(ms::organization_id.eq(org))
+            .filter(ms::user_id.eq(user_id))
+            .select(ms::id)
+            .for_update()
+            .first::<Uuid>(conn)
+            .await
+            .optional()?
             .ok_or(Error::not_found("user"))?;
+        let before = load_one(conn, org, user_id).await?;
         let mut changes = serde_json::Map::new();
-        let mut user_changed = false;
-        let first = first.flatten().unwrap_or(before.first_name.clone());
-        let last = last.flatten().unwrap_or(before.last_name.clone());
-        if first != before.first_name || last != before.last_name {
-            changes.insert(
-                "name".into(),
-                json!({ "old": [before.first_name, before.last_name], "new": [first, last] }),
-            );
-            user_changed = true;
-        }
-        if let Some(Some(lang)) = language {
-            changes.insert("language".into(), json!(lang.as_str()));
-            diesel::update(users::table.find(user_id))
-                .set(users::language.eq(lang.as_str()))
-                .execute(conn)
+        let membership = ms::table
+            .filter(ms::organization_id.eq(org))
+            .filter(ms::user_id.eq(user_id));
+
+        let wants_person = first.is_some() || last.is_some() || language.is_some();
+        if wants_person {
+            if !manages_exclusively(conn, org, user_id).await? {
+                return Err(not_managed());
+            }
+            let (old_first, old_last, old_lang): (String, String, String) = users::table
+                .find(user_id)
+                .select((users::first_name, users::last_name, users::language))
+                .for_update()
+                .first(conn)
                 .await?;
+            let new_first = first.clone().flatten().unwrap_or(old_first.clone());
+            let new_last = last.clone().flatten().unwrap_or(old_last.clone());
+            let new_lang = language
+                .flatten()
+                .map(|l| l.as_str().to_owned())
+                .unwrap_or(old_lang.clone());
+            if (&new_first, &new_last, &new_lang) != (&old_first, &old_last, &old_lang) {
+                changes.insert(
+                    "name".into(),
+                    json!({ "old": [old_first, old_last], "new": [new_first, new_last] }),
+                );
+                changes.insert("language".into(), json!({ "old": old_lang, "new": new_lang }));
+                diesel::update(users::table.find(user_id))
+                    .set((
+                        users::first_name.eq(&new_first),
+                        users::last_name.eq(&new_last),
+                        users::language.eq(&new_lang),
+                        users::updated_at.eq(now),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
         }
-        if user_changed {
-            diesel::update(users::table.find(user_id))
-                .set((
-                    users::first_name.eq(&first),
-                    users::last_name.eq(&last),
-                    users::updated_at.eq(now),
-                ))
-                .execute(conn)
-                .await?;
-        }
-        let membership = memberships::table
-            .filter(memberships::organization_id.eq(org))
-            .filter(memberships::user_id.eq(user_id));
         if let Some(ext) = extension {
             let ext = ext.flatten();
             if ext != before.extension {
                 changes.insert("extension".into(), json!({ "old": before.extension, "new": ext }));
                 diesel::update(membership)
-                    .set(memberships::extension.eq(&ext))
+                    .set((ms::extension.eq(&ext), ms::updated_at.eq(now)))
                     .execute(conn)
                     .await?;
             }
@@ -310,7 +356,7 @@ pub async fn update(
             if new_role != role {
                 changes.insert("role".into(), json!({ "old": role.as_str(), "new": new_role.as_str() }));
                 diesel::update(membership)
-                    .set(memberships::role.eq(new_role.as_str()))
+                    .set((ms::role.eq(new_role.as_str()), ms::updated_at.eq(now)))
                     .execute(conn)
                     .await?;
             }
@@ -318,26 +364,15 @@ pub async fn update(
         if let Some(active) = patch.active
             && active != before.active
         {
-            if !active && before.role == "administrator" {
-                let others: i64 = memberships::table
-                    .filter(memberships::organization_id.eq(org))
-                    .filter(memberships::user_id.ne(user_id))
-                    .filter(memberships::role.eq("administrator"))
-                    .filter(memberships::active.eq(true))
-                    .count()
-                    .get_result(conn)
-                    .await?;
-                if others == 0 {
-                    return Err(Error::conflict(
-                        "last_administrator",
-                        Some("active"),
-                        "An organization keeps at least one active administrator",
-                    ));
-                }
+            if !active
+                && before.role == Role::Administrator.as_str()
+                && memberships::other_active_administrators(conn, org, user_id).await? == 0
+            {
+                return Err(memberships::last_administrator("active"));
             }
             changes.insert("active".into(), json!({ "old": before.active, "new": active }));
             diesel::update(membership)
-                .set((memberships::active.eq(active), memberships::updated_at.eq(now)))
+                .set((ms::active.eq(active), ms::updated_at.eq(now)))
                 .execute(conn)
                 .await?;
         }
@@ -353,39 +388,42 @@ pub async fn update(
             )
             .await?;
         }
-        load(conn, org, Some(user_id))
-            .await?
-            .pop()
-            .ok_or(Error::not_found("user"))
+        load_one(conn, org, user_id).await
     })
     .await
 }
 
-/// What the installed software reports: the user is online and runs this version.
-pub async fn heartbeat(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, version: Option<&str>) -> Result<()> {
+/// What the installed software reports, for the organization its token acts for: the
+/// user is online and runs this version.
+pub async fn heartbeat(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, version: Option<&str>) -> Result<()> {
+    let org = actor.acting_org.ok_or_else(Error::no_organization)?;
     let version = optional_text("software_version", version, 50).map_err(|e| Error::Validation(vec![e]))?;
     let now = ctx.now();
     conn.transaction(async |conn| {
-        let previous: Option<String> = users::table
-            .find(user_id)
-            .select(users::software_version)
+        let (membership_id, previous): (Uuid, Option<String>) = ms::table
+            .filter(ms::organization_id.eq(org))
+            .filter(ms::user_id.eq(actor.user_id))
+            .filter(ms::accepted_at.is_not_null())
+            .select((ms::id, ms::software_version))
+            .for_update()
             .first(conn)
-            .await?;
+            .await
+            .optional()?
+            .ok_or_else(Error::forbidden)?;
         let version = version.clone().or(previous.clone());
-        diesel::update(users::table.find(user_id))
-            .set((users::last_seen_at.eq(now), users::software_version.eq(&version)))
+        diesel::update(ms::table.find(membership_id))
+            .set((ms::last_seen_at.eq(now), ms::software_version.eq(&version)))
             .execute(conn)
             .await?;
         // Presence is not a change worth a log line each minute; a new version is.
         if version != previous {
-            let org = accounts::default_organization(conn, user_id).await?;
             audit::record(
                 conn,
                 now,
-                Who::user(user_id, org),
+                Who::user(actor.user_id, Some(org)),
                 "user.software_version_reported",
                 "user",
-                user_id,
+                actor.user_id,
                 json!({ "old": previous, "new": version }),
             )
             .await?;
@@ -403,8 +441,6 @@ pub async fn heartbeat(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, v
 pub struct ImportReport {
     pub rows: usize,
     pub imported: usize,
-    /// Rows for people who already had an account elsewhere (added, not created).
-    pub existing_accounts: usize,
     /// Invalid rows left out (only with `valid_only`).
     pub skipped: Vec<RowError>,
 }
@@ -608,8 +644,8 @@ fn parse_csv(bytes: &[u8]) -> Result<(Vec<Row>, Vec<RowError>, usize)> {
 
 /// Imports users from CSV (columns email, first_name, last_name, extension,
 /// company_admin). Nothing is imported when any row is invalid, unless `valid_only`:
-/// then the valid rows are imported and the others reported. Invitation e-mails are
-/// queued in the same transaction.
+/// then the valid rows are imported and the others reported. Everyone is added as a
+/// pending member with an invitation e-mail, in the same transaction.
 pub async fn import(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
@@ -620,134 +656,78 @@ pub async fn import(
 ) -> Result<ImportReport> {
     let access = authz::authorize(conn, actor, org, Permission::ImportUsers).await?;
     let (rows, mut errors, total) = parse_csv(file)?;
-    let may_assign = may_assign_roles(conn, &access).await?;
+    let may_assign = members::require_role_assignment(conn, actor, org).await.is_ok();
     let now = ctx.now();
     conn.transaction(async |conn| {
-        // Rows for people who are already users of this company.
         let emails: Vec<String> = rows.iter().map(|r| r.email.as_str().to_owned()).collect();
         #[derive(QueryableByName)]
         struct Known {
-            #[diesel(sql_type = SqlUuid)]
-            id: Uuid,
             #[diesel(sql_type = Text)]
             email: String,
-            #[diesel(sql_type = Bool)]
-            member: bool,
         }
-        let known: Vec<Known> = sql_query(
-            "SELECT u.id, u.email, EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.organization_id = $2) AS member
-             FROM users u WHERE u.email = ANY($1)",
+        let members: HashSet<String> = sql_query(
+            "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
+             WHERE m.organization_id = $2 AND u.email = ANY($1)",
         )
         .bind::<Array<Text>, _>(&emails)
         .bind::<SqlUuid, _>(org)
-        .load(conn)
-        .await?;
-        let known: HashMap<String, (Uuid, bool)> = known.into_iter().map(|k| (k.email, (k.id, k.member))).collect();
+        .load::<Known>(conn)
+        .await?
+        .into_iter()
+        .map(|k| k.email)
+        .collect();
+        let over_limit = mail::addresses_over_limit(conn, ctx, &emails).await?;
         let mut accepted = Vec::new();
         for row in &rows {
-            if known.get(row.email.as_str()).is_some_and(|(_, member)| *member) {
-                errors.push(RowError::new(row.line, "email", "already_a_user", "already a user of this company"));
+            if members.contains(row.email.as_str()) {
+                errors.push(RowError::new(
+                    row.line,
+                    "email",
+                    "already_a_user",
+                    "already a user of this company",
+                ));
             } else if row.company_admin && !may_assign {
-                errors.push(RowError::new(row.line, "company_admin", "not_allowed", "you cannot make company administrators"));
+                errors.push(RowError::new(
+                    row.line,
+                    "company_admin",
+                    "not_allowed",
+                    "you cannot make company administrators",
+                ));
+            } else if over_limit.contains(row.email.as_str()) {
+                errors.push(RowError::new(
+                    row.line,
+                    "email",
+                    "too_many_emails",
+                    "too many e-mails went to this address in the last hour",
+                ));
             } else {
-                accepted.push(row.clone());
+                accepted.push(row);
             }
         }
         errors.sort_by_key(|e| e.line);
         if !errors.is_empty() && !valid_only {
-            return Err(Error::Validation(errors.clone().into_iter().map(RowError::into_field_error).collect()));
+            return Err(Error::Validation(
+                errors.clone().into_iter().map(RowError::into_field_error).collect(),
+            ));
         }
-
         let language = org_language(conn, org).await?;
-        let mut new_ids = Vec::new();
-        let mut new_emails = Vec::new();
-        let mut new_first = Vec::new();
-        let mut new_last = Vec::new();
-        let mut member_users = Vec::new();
-        let mut member_roles = Vec::new();
-        let mut member_ext: Vec<Option<String>> = Vec::new();
-        let mut outgoing = Vec::new();
-        let mut link_ids = Vec::new();
-        let mut link_users = Vec::new();
-        let mut link_hashes = Vec::new();
-        let mut existing = 0;
-        for row in &accepted {
-            let role = if row.company_admin { Role::CompanyAdmin } else { Role::Member };
-            let user_id = match known.get(row.email.as_str()) {
-                Some((id, _)) => {
-                    existing += 1;
-                    outgoing.push(Outgoing {
-                        event_key: format!("user.added:{org}:{id}"),
-                        recipient: row.email.clone(),
-                        lang: language,
-                        kind: EmailKind::MemberAdded { organization_id: org, user_id: *id },
-                    });
-                    *id
-                }
-                None => {
-                    let id = Uuid::now_v7();
-                    new_ids.push(id);
-                    new_emails.push(row.email.as_str().to_owned());
-                    new_first.push(row.first_name.clone());
-                    new_last.push(row.last_name.clone());
-                    let link_id = Uuid::now_v7();
-                    link_ids.push(link_id);
-                    link_users.push(id);
-                    link_hashes.push(tokens::hash(&tokens::link_token(ctx.secret(), accounts::PASSWORD_LINK_PURPOSE, link_id, 1)));
-                    outgoing.push(Outgoing {
-                        event_key: format!("user.added:{org}:{id}"),
-                        recipient: row.email.clone(),
-                        lang: language,
-                        kind: EmailKind::MemberInvitation { organization_id: org, password_link_id: link_id },
-                    });
-                    id
-                }
-            };
-            member_users.push(user_id);
-            member_roles.push(role.as_str().to_owned());
-            member_ext.push(row.extension.clone());
-        }
-        sql_query(
-            "INSERT INTO users (id, email, first_name, last_name, language, created_at, updated_at)
-             SELECT id, email, first_name, last_name, $5, $6, $6 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
-                 AS t(id, email, first_name, last_name)",
-        )
-        .bind::<Array<SqlUuid>, _>(&new_ids)
-        .bind::<Array<Text>, _>(&new_emails)
-        .bind::<Array<Text>, _>(&new_first)
-        .bind::<Array<Text>, _>(&new_last)
-        .bind::<Text, _>(language.as_str())
-        .bind::<Timestamptz, _>(now)
-        .execute(conn)
-        .await?;
-        let membership_ids: Vec<Uuid> = member_users.iter().map(|_| Uuid::now_v7()).collect();
-        sql_query(
-            "INSERT INTO memberships (id, organization_id, user_id, role, extension, created_at, updated_at)
-             SELECT id, $5, user_id, role, extension, $6, $6 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
-                 AS t(id, user_id, role, extension)",
-        )
-        .bind::<Array<SqlUuid>, _>(&membership_ids)
-        .bind::<Array<SqlUuid>, _>(&member_users)
-        .bind::<Array<Text>, _>(&member_roles)
-        .bind::<Array<Nullable<Text>>, _>(&member_ext)
-        .bind::<SqlUuid, _>(org)
-        .bind::<Timestamptz, _>(now)
-        .execute(conn)
-        .await?;
-        let ttl = Duration::from_std(ctx.config.password_link_ttl).unwrap_or(Duration::hours(72));
-        sql_query(
-            "INSERT INTO password_links (id, user_id, token_hash, generation, purpose, expires_at, created_at)
-             SELECT id, user_id, token_hash, 1, 'invitation', $4, $5 FROM unnest($1::uuid[], $2::uuid[], $3::text[])
-                 AS t(id, user_id, token_hash)",
-        )
-        .bind::<Array<SqlUuid>, _>(&link_ids)
-        .bind::<Array<SqlUuid>, _>(&link_users)
-        .bind::<Array<Text>, _>(&link_hashes)
-        .bind::<Timestamptz, _>(now + ttl)
-        .bind::<Timestamptz, _>(now)
-        .execute(conn)
-        .await?;
-        mail::queue_many(conn, now, outgoing).await?;
+        let people: Vec<NewMember> = accepted
+            .iter()
+            .map(|row| NewMember {
+                email: row.email.clone(),
+                first_name: row.first_name.clone(),
+                last_name: row.last_name.clone(),
+                language,
+                role: if row.company_admin {
+                    Role::CompanyAdmin
+                } else {
+                    Role::Member
+                },
+                permissions: Vec::new(),
+                extension: row.extension.clone(),
+            })
+            .collect();
+        memberships::add_people(conn, ctx, org, actor.user_id, &people).await?;
         audit::record(
             conn,
             now,
@@ -758,21 +738,24 @@ pub async fn import(
             json!({
                 "rows": total,
                 "imported": accepted.len(),
-                "existing_accounts": existing,
                 "skipped_lines": errors.iter().map(|e| e.line).collect::<std::collections::BTreeSet<_>>(),
                 "emails": accepted.iter().map(|r| r.email.as_str()).collect::<Vec<_>>(),
             }),
         )
         .await?;
-        Ok(ImportReport { rows: total, imported: accepted.len(), existing_accounts: existing, skipped: errors.clone() })
+        Ok(ImportReport {
+            rows: total,
+            imported: accepted.len(),
+            skipped: errors.clone(),
+        })
     })
     .await
 }
 
 // ---------------------------------------------------------------------------------
-// Profiles (the installed software's settings per user) and cloning them
+// Profiles (the installed software's settings per user and organization) and cloning
 
-/// A user's profile document.
+/// A user's profile document in this organization.
 pub async fn profile(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
@@ -780,22 +763,28 @@ pub async fn profile(
     user_id: Uuid,
 ) -> Result<serde_json::Value> {
     authz::authorize(conn, actor, org, Permission::ViewUsers).await?;
-    member_profile(conn, org, user_id).await
+    member_profile(conn, org, user_id, false).await
 }
 
-async fn member_profile(conn: &mut AsyncPgConnection, org: Uuid, user_id: Uuid) -> Result<serde_json::Value> {
-    let found: Option<serde_json::Value> = users::table
-        .inner_join(memberships::table)
-        .filter(memberships::organization_id.eq(org))
-        .filter(users::id.eq(user_id))
-        .select(users::profile)
-        .first(conn)
-        .await
-        .optional()?;
+async fn member_profile(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    user_id: Uuid,
+    lock: bool,
+) -> Result<serde_json::Value> {
+    let query = ms::table
+        .filter(ms::organization_id.eq(org))
+        .filter(ms::user_id.eq(user_id))
+        .select(ms::profile);
+    let found: Option<serde_json::Value> = if lock {
+        query.for_update().first(conn).await.optional()?
+    } else {
+        query.first(conn).await.optional()?
+    };
     found.ok_or(Error::not_found("user"))
 }
 
-/// Replaces a user's profile document (a JSON object).
+/// Replaces a user's profile document (a JSON object of at most 64 KiB).
 pub async fn set_profile(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
@@ -805,24 +794,35 @@ pub async fn set_profile(
     profile: serde_json::Value,
 ) -> Result<serde_json::Value> {
     let access = authz::authorize(conn, actor, org, Permission::EditUsers).await?;
-    if !profile.is_object() {
-        return Err(Error::field("profile", "invalid_profile", "A profile is a JSON object"));
-    }
+    let size = json_object("profile", &profile, MAX_PROFILE_BYTES).map_err(|e| Error::Validation(vec![e]))?;
     let now = ctx.now();
     conn.transaction(async |conn| {
-        member_profile(conn, org, user_id).await?;
-        diesel::update(users::table.find(user_id))
-            .set((users::profile.eq(&profile), users::updated_at.eq(now)))
-            .execute(conn)
-            .await?;
-        audit::record(conn, now, &access, "user.profile_set", "user", user_id, json!({})).await?;
+        let old = member_profile(conn, org, user_id, true).await?;
+        diesel::update(
+            ms::table
+                .filter(ms::organization_id.eq(org))
+                .filter(ms::user_id.eq(user_id)),
+        )
+        .set((ms::profile.eq(&profile), ms::updated_at.eq(now)))
+        .execute(conn)
+        .await?;
+        audit::record(
+            conn,
+            now,
+            &access,
+            "user.profile_set",
+            "user",
+            user_id,
+            json!({ "bytes": { "old": old.to_string().len(), "new": size } }),
+        )
+        .await?;
         Ok(profile.clone())
     })
     .await
 }
 
-/// Copies one user's profile to the selected users, in one transaction ("clone
-/// profiles"): an exact copy, user-specific settings included.
+/// Copies one user's profile to the selected users of the same organization, in one
+/// transaction ("clone profiles"): an exact copy, user-specific settings included.
 pub async fn clone_profile(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
@@ -841,11 +841,12 @@ pub async fn clone_profile(
     }
     let now = ctx.now();
     conn.transaction(async |conn| {
-        let profile = member_profile(conn, org, source).await?;
-        let members: Vec<Uuid> = memberships::table
-            .filter(memberships::organization_id.eq(org))
-            .filter(memberships::user_id.eq_any(targets))
-            .select(memberships::user_id)
+        let profile = member_profile(conn, org, source, false).await?;
+        let members: Vec<Uuid> = ms::table
+            .filter(ms::organization_id.eq(org))
+            .filter(ms::user_id.eq_any(targets))
+            .select(ms::user_id)
+            .for_update()
             .load(conn)
             .await?;
         let errors: Vec<FieldError> = targets
@@ -871,10 +872,14 @@ pub async fn clone_profile(
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
-        let n = diesel::update(users::table.filter(users::id.eq_any(targets)))
-            .set((users::profile.eq(&profile), users::updated_at.eq(now)))
-            .execute(conn)
-            .await?;
+        let n = diesel::update(
+            ms::table
+                .filter(ms::organization_id.eq(org))
+                .filter(ms::user_id.eq_any(targets)),
+        )
+        .set((ms::profile.eq(&profile), ms::updated_at.eq(now)))
+        .execute(conn)
+        .await?;
         audit::record(
             conn,
             now,

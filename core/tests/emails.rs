@@ -36,6 +36,12 @@ fn samples() -> Vec<(&'static str, Value)> {
             ),
         ),
         (
+            "partner_registration_existing_account",
+            base(
+                json!({ "login_url": "https://portal.example/login", "reset_url": "https://portal.example/password/forgot" }),
+            ),
+        ),
+        (
             "partner_registration_completed",
             base(json!({ "company": "Fabrikam", "first_name": "Frank", "login_url": "https://portal.example/login" })),
         ),
@@ -46,10 +52,34 @@ fn samples() -> Vec<(&'static str, Value)> {
             ),
         ),
         (
-            "member_added",
+            "membership_invitation",
+            base(json!({
+                "organization": "Northwind", "first_name": "Max", "inviter": "Anna de Vries",
+                "link": "https://portal.example/invitations/TOKEN", "expires_at": "2026-12-05 10:00 UTC"
+            })),
+        ),
+        (
+            "signup_confirmation",
             base(
-                json!({ "organization": "Northwind", "first_name": "Max", "login_url": "https://portal.example/login" }),
+                json!({ "first_name": "Lena", "link": "https://portal.example/signup/confirm/TOKEN", "expires_at": "2026-11-22 10:00 UTC" }),
             ),
+        ),
+        (
+            "signup_existing_account",
+            base(json!({
+                "first_name": "Lena", "login_url": "https://portal.example/login",
+                "reset_url": "https://portal.example/password/forgot"
+            })),
+        ),
+        (
+            "password_reset",
+            base(
+                json!({ "first_name": "Lena", "link": "https://portal.example/password/TOKEN", "expires_at": "2026-11-21 11:00 UTC" }),
+            ),
+        ),
+        (
+            "password_reset_no_account",
+            base(json!({ "signup_url": "https://portal.example/signup" })),
         ),
         (
             "customer_invitation",

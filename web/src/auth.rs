@@ -37,6 +37,11 @@ pub struct Auth {
     pub actor: Actor,
 }
 
+/// The raw session cookie the browser sent, if any.
+pub(crate) fn session_cookie(req: &Request) -> Option<String> {
+    cookie_value(req, SESSION_COOKIE)
+}
+
 fn cookie_value(req: &Request, name: &str) -> Option<String> {
     req.headers()
         .get_all(header::COOKIE)
@@ -52,6 +57,15 @@ fn cookie_value(req: &Request, name: &str) -> Option<String> {
 
 pub(crate) async fn principal_from(req: &Request, state: &AppState) -> Result<Option<Principal>, ApiError> {
     let mut conn = state.conn().await?;
+    principal_on(&mut conn, req, state).await
+}
+
+/// The caller, read with the request's one connection.
+pub(crate) async fn principal_on(
+    conn: &mut diesel_async::AsyncPgConnection,
+    req: &Request,
+    state: &AppState,
+) -> Result<Option<Principal>, ApiError> {
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
         let value = value.to_str().unwrap_or_default();
         let token = value
@@ -63,10 +77,10 @@ pub(crate) async fn principal_from(req: &Request, state: &AppState) -> Result<Op
                     "Use `Authorization: Bearer <token>`",
                 ))
             })?;
-        return Ok(Some(accounts::resolve_bearer(&mut conn, &state.ctx, token).await?));
+        return Ok(Some(accounts::resolve_bearer(conn, &state.ctx, token).await?));
     }
     match cookie_value(req, SESSION_COOKIE) {
-        Some(raw) => Ok(Some(accounts::resolve_session(&mut conn, &state.ctx, &raw).await?)),
+        Some(raw) => Ok(Some(accounts::resolve_session(conn, &state.ctx, &raw).await?)),
         None => Ok(None),
     }
 }
@@ -108,14 +122,14 @@ impl<'a> ApiExtractor<'a> for Auth {
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         let state = req.data::<AppState>().expect("AppState is attached to every route");
-        let principal = principal_from(req, state).await?.ok_or_else(|| {
+        let mut conn = state.conn().await?;
+        let principal = principal_on(&mut conn, req, state).await?.ok_or_else(|| {
             ApiError::from(CoreError::unauthenticated(
                 "authentication_required",
                 "Log in or send an API token",
             ))
         })?;
         let org = requested_org(req)?;
-        let mut conn = state.conn().await?;
         let actor = principal.actor(&mut conn, org).await.map_err(ApiError::from)?;
         Ok(Auth { principal, actor })
     }

@@ -1,6 +1,8 @@
 //! `Body<T>`: a JSON request body like poem-openapi's `Json<T>`, but a body that does not
 //! match the schema gets a problem naming each offending field (missing, wrong type,
-//! not one of the allowed values) instead of a parser message.
+//! not one of the allowed values) instead of a parser message, and text with a NUL
+//! character (which PostgreSQL cannot store) is refused with its field named. The body
+//! arrives size-limited by the `limits` middleware and is parsed once, without copies.
 
 use poem::{FromRequest, Request, RequestBody, http::StatusCode};
 use poem_openapi::{
@@ -37,21 +39,57 @@ impl<T: ParseFromJSON> ParsePayload for Body<T> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let data = Vec::<u8>::from_request(request, body).await?;
-        let value: Value = if data.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&data).map_err(|e| {
-                ApiError::bad_request("invalid_json", format!("The request body is not valid JSON: {e}"))
-            })?
+        let parse = |data: &[u8]| -> Result<Value, ApiError> {
+            if data.is_empty() {
+                return Ok(Value::Null);
+            }
+            serde_json::from_slice(data)
+                .map_err(|e| ApiError::bad_request("invalid_json", format!("The request body is not valid JSON: {e}")))
         };
-        match T::parse_from_json(Some(value.clone())) {
+        let value = parse(&data)?;
+        if let Some(field) = nul_field(&value, String::new()) {
+            return Err(ApiError::from(partnerdesk_core::Error::field(
+                &field,
+                "invalid_characters",
+                "Contains characters that are not allowed (a NUL byte)",
+            ))
+            .into());
+        }
+        match T::parse_from_json(Some(value)) {
             Ok(parsed) => Ok(Body(parsed)),
-            Err(err) => Err(schema_problem::<T>(&value, err.into_message()).into()),
+            // Parse again to explain the failure; the good path keeps one copy only.
+            Err(err) => Err(schema_problem::<T>(&parse(&data)?, err.into_message()).into()),
         }
     }
 }
 
 impl_apirequest_for_payload!(Body<T>, T: ParseFromJSON);
+
+/// The path of the first string (or key) holding a NUL character: `name`,
+/// `items[2].name`.
+fn nul_field(value: &Value, path: String) -> Option<String> {
+    let here = |p: &str| if p.is_empty() { "body".to_owned() } else { p.to_owned() };
+    match value {
+        Value::String(s) if s.contains('\0') => Some(here(&path)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_field(v, format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                Some(here(&path))
+            } else {
+                nul_field(v, p)
+            }
+        }),
+        _ => None,
+    }
+}
 
 fn resolve<'r>(registry: &'r Registry, schema: &'r MetaSchemaRef) -> Option<&'r MetaSchema> {
     match schema {

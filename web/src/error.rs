@@ -40,6 +40,9 @@ pub struct Problem {
     /// Every invalid field, for validation problems.
     #[oai(skip_serializing_if_is_empty)]
     pub errors: Vec<ProblemField>,
+    /// Seconds to wait before trying again (sent as the Retry-After header).
+    #[oai(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl poem_openapi::types::Example for Problem {
@@ -56,6 +59,7 @@ impl poem_openapi::types::Example for Problem {
                 code: "invalid_country".into(),
                 message: "Not an ISO 3166-1 alpha-2 country code (for example NL, DE, BE)".into(),
             }],
+            retry_after: None,
         }
     }
 }
@@ -70,6 +74,7 @@ impl Problem {
             code: code.to_owned(),
             field: None,
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 }
@@ -92,15 +97,28 @@ pub enum ApiError {
     /// The request conflicts with the current state.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
+    /// The request body did not arrive in time.
+    #[oai(status = 408, content_type = "application/problem+json")]
+    RequestTimeout(Json<Problem>),
     /// A link that was valid once: used, expired or replaced.
     #[oai(status = 410, content_type = "application/problem+json")]
     Gone(Json<Problem>),
+    /// The request body is larger than allowed.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
     /// One or more fields are invalid; `errors` lists each.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
+    /// Too many attempts (log-ins, e-mails to one address); wait as Retry-After says.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// Something failed on our side; the details are in the service log.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
+    /// The service is busy (no database connection free in time, a lock held too long);
+    /// try again after Retry-After seconds.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 impl ApiError {
@@ -111,22 +129,31 @@ impl ApiError {
             | ApiError::Forbidden(p)
             | ApiError::NotFound(p)
             | ApiError::Conflict(p)
+            | ApiError::RequestTimeout(p)
             | ApiError::Gone(p)
+            | ApiError::PayloadTooLarge(p)
             | ApiError::Unprocessable(p)
-            | ApiError::Internal(p) => &p.0,
+            | ApiError::TooManyRequests(p, _)
+            | ApiError::Internal(p)
+            | ApiError::Unavailable(p, _) => &p.0,
         }
     }
 
     pub fn from_problem(problem: Problem) -> Self {
+        let retry_after = problem.retry_after.unwrap_or(1);
         let p = Json(problem);
         match p.0.status {
             400 => ApiError::BadRequest(p),
             401 => ApiError::Unauthorized(p),
             403 => ApiError::Forbidden(p),
             404 => ApiError::NotFound(p),
+            408 => ApiError::RequestTimeout(p),
             409 => ApiError::Conflict(p),
             410 => ApiError::Gone(p),
+            413 => ApiError::PayloadTooLarge(p),
             422 => ApiError::Unprocessable(p),
+            429 => ApiError::TooManyRequests(p, retry_after),
+            503 => ApiError::Unavailable(p, retry_after),
             _ => ApiError::Internal(p),
         }
     }
@@ -136,21 +163,49 @@ impl ApiError {
     }
 }
 
+/// The HTTP status of a service error: the one mapping the API and the pages share.
+pub fn status_of(err: &CoreError) -> StatusCode {
+    match err {
+        CoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+        CoreError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+        CoreError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        CoreError::Conflict { .. } => StatusCode::CONFLICT,
+        CoreError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        CoreError::Gone { .. } => StatusCode::GONE,
+        CoreError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+        CoreError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+        CoreError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl From<CoreError> for ApiError {
     fn from(err: CoreError) -> Self {
+        let status = status_of(&err);
         let problem = match err {
-            CoreError::NotFound { resource } => Problem::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("The {resource} does not exist"),
-            ),
-            CoreError::Unauthenticated { code, message } => Problem::new(StatusCode::UNAUTHORIZED, code, message),
-            CoreError::Forbidden { code, message } => Problem::new(StatusCode::FORBIDDEN, code, message),
-            CoreError::Conflict { code, field, message } => Problem {
+            CoreError::NotFound { resource } => {
+                Problem::new(status, "not_found", format!("The {resource} does not exist"))
+            }
+            CoreError::Unauthenticated { code, message }
+            | CoreError::Forbidden { code, message }
+            | CoreError::Gone { code, message } => Problem::new(status, code, message),
+            CoreError::Conflict { code, field, message } | CoreError::BadRequest { code, field, message } => Problem {
                 field,
-                ..Problem::new(StatusCode::CONFLICT, code, message)
+                ..Problem::new(status, code, message)
             },
-            CoreError::Gone { code, message } => Problem::new(StatusCode::GONE, code, message),
+            CoreError::TooManyRequests {
+                code,
+                message,
+                retry_after,
+            }
+            | CoreError::Unavailable {
+                code,
+                message,
+                retry_after,
+            } => Problem {
+                retry_after: Some(retry_after),
+                ..Problem::new(status, code, message)
+            },
             CoreError::Validation(fields) => {
                 let detail = match fields.as_slice() {
                     [one] => format!("{}: {}", one.field, one.message),
@@ -165,13 +220,13 @@ impl From<CoreError> for ApiError {
                             message: f.message,
                         })
                         .collect(),
-                    ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail)
+                    ..Problem::new(status, "validation_failed", detail)
                 }
             }
             CoreError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                    status,
                     "internal_error",
                     "Something went wrong on our side. Please try again later.",
                 )
@@ -210,10 +265,11 @@ pub fn problem_response(problem: Problem) -> Response {
                 .collect(),
         );
     }
-    Response::builder()
-        .status(status)
-        .content_type(PROBLEM_JSON)
-        .body(body.to_string())
+    let mut builder = Response::builder().status(status).content_type(PROBLEM_JSON);
+    if let Some(seconds) = problem.retry_after {
+        builder = builder.header(poem::http::header::RETRY_AFTER, seconds.to_string());
+    }
+    builder.body(body.to_string())
 }
 
 /// Turns any error that reaches the outside (unknown route, unparsable body, missing

@@ -5,7 +5,7 @@
 //! * `/healthz`, `/readyz`: liveness and readiness.
 //! * Everything else: the portal pages people reach from e-mails and the browser.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use partnerdesk_core::{
     Ctx,
@@ -13,9 +13,7 @@ use partnerdesk_core::{
     mail::Templates,
 };
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Response, Route, get, handler,
-    http::StatusCode,
-    middleware::{AddData, Tracing},
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, http::StatusCode, middleware::AddData,
     web::Data,
 };
 
@@ -23,9 +21,13 @@ pub mod api;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod middleware;
 pub mod pages;
 
 use error::ApiError;
+
+/// How long `/readyz` waits for the database before it answers 503.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Shared by every request.
 #[derive(Clone)]
@@ -36,11 +38,22 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// A database connection, or 503 when none becomes free within the pool's wait.
+    /// A request holds at most one at a time.
     pub async fn conn(&self) -> Result<PooledConn, ApiError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| ApiError::from(partnerdesk_core::Error::from(e)))
+        self.pool.get().await.map_err(ApiError::from)
+    }
+
+    /// The client's address: the socket's peer, or with `TRUST_PROXY_HEADERS` the last
+    /// address a reverse proxy added to X-Forwarded-For.
+    pub fn client_address(&self, req: &Request) -> Option<String> {
+        if self.ctx.config.limits.trust_proxy_headers
+            && let Some(forwarded) = req.header("x-forwarded-for")
+            && let Some(last) = forwarded.rsplit(',').next().map(str::trim).filter(|a| !a.is_empty())
+        {
+            return Some(last.chars().take(64).collect());
+        }
+        req.remote_addr().as_socket_addr().map(|a| a.ip().to_string())
     }
 }
 
@@ -51,7 +64,7 @@ fn healthz() -> &'static str {
 
 #[handler]
 async fn readyz(state: Data<&AppState>) -> Response {
-    match db::ping(&state.pool).await {
+    match db::ping(&state.pool, READINESS_TIMEOUT).await {
         Ok(()) => "ready".into_response(),
         Err(err) => {
             tracing::warn!(%err, "readiness check failed");
@@ -73,6 +86,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/readyz", get(readyz))
         .nest("/", pages::routes())
         .catch_all_error(error::to_problem)
+        .around(middleware::limits)
+        .around(middleware::dev_only)
         .with(AddData::new(state))
-        .with(Tracing)
+        .around(middleware::log_requests)
 }

@@ -28,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Some("seed") => {
             let seed = read_seed(args.get(1))?;
-            let pool = db::pool(&config.database_url, 2)?;
+            let pool = db::pool(&config.database_url, db::PoolSettings::small())?;
             let mut conn = pool.get().await?;
             let ctx = Ctx::new(config, Clock::system());
             match seed::load(&mut conn, &ctx, &seed).await? {
@@ -53,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
             if !config.is_development() {
                 anyhow::bail!("the clock only moves in development mode (PARTNERDESK_ENV=development)");
             }
-            let pool = db::pool(&config.database_url, 1)?;
+            let pool = db::pool(&config.database_url, db::PoolSettings::small())?;
             let mut conn = pool.get().await?;
             let ctx = Ctx::new(config, Clock::movable());
             let total = partnerdesk_core::devclock::advance(&mut conn, &ctx, by).await?;
@@ -86,7 +86,7 @@ fn read_seed(path: Option<&String>) -> anyhow::Result<seed::Seed> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     db::migrate(&config.database_url).await?;
-    let pool = db::pool(&config.database_url, config.database_pool_size)?;
+    let pool = db::pool_for(&config)?;
     let templates = Arc::new(Templates::load(&config));
     let clock = if config.is_development() {
         Clock::movable()

@@ -1,7 +1,9 @@
 //! Portal pages: what people reach from the browser and from e-mailed links. They call
 //! the same `core` services as the API.
 
-use partnerdesk_core::{Error as CoreError, accounts, domain::fixed2, invitations, orders, registrations, releases};
+use partnerdesk_core::{
+    Error as CoreError, accounts, domain::fixed2, invitations, memberships, orders, registrations, releases, signups,
+};
 use poem::{
     IntoResponse, Request, Response, Route, get, handler,
     http::{StatusCode, header},
@@ -10,13 +12,23 @@ use poem::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{AppState, api::auth::session_cookie, auth};
+use crate::{
+    AppState,
+    api::auth::{login_input, session_cookie},
+    auth,
+    error::status_of,
+};
 
 pub fn routes() -> Route {
     Route::new()
         .at("/", get(home))
         .at("/login", get(login_form).post(login))
         .at("/logout", poem::post(logout))
+        .at("/signup", get(signup_form).post(signup))
+        .at("/signup/confirm/:token", get(signup_confirm_form).post(signup_confirm))
+        .at("/password/forgot", get(forgot_form).post(forgot))
+        .at("/invitations/:token", get(invitation_page).post(invitation_answer))
+        .at("/memberships/:org/:answer", poem::post(membership_answer))
         .at("/register/partner", get(register_start_form).post(register_start))
         .at("/register/partner/:token", get(register_form).post(register_complete))
         .at("/register/customer/:token", get(customer_form).post(customer_accept))
@@ -73,18 +85,6 @@ fn error_context(err: &CoreError) -> Value {
     }
 }
 
-fn status_of(err: &CoreError) -> StatusCode {
-    match err {
-        CoreError::Gone { .. } => StatusCode::GONE,
-        CoreError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        CoreError::Conflict { .. } => StatusCode::CONFLICT,
-        CoreError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-        CoreError::Forbidden { .. } => StatusCode::FORBIDDEN,
-        CoreError::NotFound { .. } => StatusCode::NOT_FOUND,
-        CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
 fn merge(mut a: Value, b: Value) -> Value {
     if let (Value::Object(a), Value::Object(b)) = (&mut a, b) {
         a.extend(b);
@@ -103,8 +103,9 @@ async fn home(state: Data<&AppState>, req: &Request) -> Response {
     };
     let user = accounts::get_user(&mut conn, principal.user_id).await;
     let orgs = accounts::memberships_of(&mut conn, principal.user_id).await;
-    match (user, orgs) {
-        (Ok(user), Ok(orgs)) => page(
+    let pending = memberships::pending_for(&mut conn, principal.user_id).await;
+    match (user, orgs, pending) {
+        (Ok(user), Ok(orgs), Ok(pending)) => page(
             &state,
             StatusCode::OK,
             "home",
@@ -114,9 +115,13 @@ async fn home(state: Data<&AppState>, req: &Request) -> Response {
                     "id": m.organization_id, "name": m.organization_name, "role": m.role.as_str(),
                     "permissions": m.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
+                "pending": pending.iter().map(|p| json!({
+                    "id": p.organization_id, "name": p.organization_name,
+                    "invited_at": p.invited_at.format("%Y-%m-%d").to_string(),
+                })).collect::<Vec<_>>(),
             }),
         ),
-        (Err(e), _) | (_, Err(e)) => page(
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => page(
             &state,
             status_of(&e),
             "message",
@@ -125,31 +130,42 @@ async fn home(state: Data<&AppState>, req: &Request) -> Response {
     }
 }
 
+/// Where to go after logging in: a path on this site only.
+fn local_path(next: Option<&str>) -> Option<String> {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .map(str::to_owned)
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
 #[handler]
-fn login_form(state: Data<&AppState>) -> Response {
-    page(&state, StatusCode::OK, "login", json!({}))
+fn login_form(state: Data<&AppState>, poem::web::Query(q): poem::web::Query<NextQuery>) -> Response {
+    page(
+        &state,
+        StatusCode::OK,
+        "login",
+        json!({ "next": local_path(q.next.as_deref()) }),
+    )
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
     email: String,
     password: String,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 #[handler]
 async fn login(state: Data<&AppState>, req: &Request, Form(form): Form<LoginForm>) -> Response {
-    let Ok(mut conn) = state.conn().await else {
-        return page(
-            &state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "login",
-            json!({ "error": "The database is not reachable." }),
-        );
-    };
-    let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
-    match accounts::login(&mut conn, &state.ctx, &form.email, &form.password, ua).await {
+    let next = local_path(form.next.as_deref());
+    let input = login_input(&state, req, form.email.clone(), form.password);
+    match accounts::login(&state.pool, &state.ctx, input).await {
         Ok((_, raw)) => {
-            let mut resp = redirect("/");
+            let mut resp = redirect(next.as_deref().unwrap_or("/"));
             let cookie = session_cookie(&state, &raw, state.ctx.config.session_ttl.as_secs() as i64);
             if let Ok(v) = cookie.parse() {
                 resp.headers_mut().insert(header::SET_COOKIE, v);
@@ -160,7 +176,7 @@ async fn login(state: Data<&AppState>, req: &Request, Form(form): Form<LoginForm
             &state,
             status_of(&e),
             "login",
-            merge(json!({ "email": form.email }), error_context(&e)),
+            merge(json!({ "email": form.email, "next": next }), error_context(&e)),
         ),
     }
 }
@@ -197,6 +213,7 @@ async fn register_start(state: Data<&AppState>, Form(form): Form<StartForm>) -> 
         return unavailable(&state);
     };
     let result = registrations::start(&mut conn, &state.ctx, &form.email, form.language.as_deref()).await;
+    drop(conn);
     match result {
         Ok(()) => page(&state, StatusCode::OK, "register_sent", json!({ "email": form.email })),
         Err(e) => page(
@@ -289,7 +306,8 @@ async fn register_complete(
         expected_customers: expected,
         message: form.message,
     };
-    match registrations::complete(&mut conn, &state.ctx, &token, input).await {
+    drop(conn);
+    match registrations::complete(&state.pool, &state.ctx, &token, input).await {
         Ok(done) => page(
             &state,
             StatusCode::OK,
@@ -340,10 +358,7 @@ struct PasswordForm {
 
 #[handler]
 async fn password_set(state: Data<&AppState>, Path(token): Path<String>, Form(form): Form<PasswordForm>) -> Response {
-    let Ok(mut conn) = state.conn().await else {
-        return unavailable(&state);
-    };
-    let result = accounts::set_password_with_link(&mut conn, &state.ctx, &token, &form.password).await;
+    let result = accounts::set_password_with_link(&state.pool, &state.ctx, &token, &form.password).await;
     match result {
         Ok(user) => page(
             &state,
@@ -386,8 +401,14 @@ async fn mailbox(state: Data<&AppState>) -> Response {
     }
 }
 
+/// The person the browser is logged in as, if any.
+async fn caller(state: &AppState, req: &Request) -> Option<uuid::Uuid> {
+    auth::principal_from(req, state).await.ok().flatten().map(|p| p.user_id)
+}
+
 #[handler]
-async fn customer_form(state: Data<&AppState>, Path(token): Path<String>) -> Response {
+async fn customer_form(state: Data<&AppState>, req: &Request, Path(token): Path<String>) -> Response {
+    let logged_in = caller(&state, req).await.is_some();
     let Ok(mut conn) = state.conn().await else {
         return unavailable(&state);
     };
@@ -397,7 +418,10 @@ async fn customer_form(state: Data<&AppState>, Path(token): Path<String>) -> Res
             &state,
             StatusCode::OK,
             "customer_register",
-            json!({ "email": p.email, "partner": p.partner_name, "form": { "company_name": p.company_name } }),
+            json!({
+                "email": p.email, "partner": p.partner_name, "form": { "company_name": p.company_name },
+                "has_account": p.has_account, "logged_in": logged_in, "next": req.uri().path(),
+            }),
         ),
         Err(e) => page(
             &state,
@@ -410,8 +434,11 @@ async fn customer_form(state: Data<&AppState>, Path(token): Path<String>) -> Res
 
 #[derive(Deserialize, serde::Serialize)]
 struct AcceptForm {
+    #[serde(default)]
     first_name: String,
+    #[serde(default)]
     last_name: String,
+    #[serde(default)]
     password: String,
     company_name: String,
     #[serde(default)]
@@ -419,11 +446,17 @@ struct AcceptForm {
 }
 
 #[handler]
-async fn customer_accept(state: Data<&AppState>, Path(token): Path<String>, Form(form): Form<AcceptForm>) -> Response {
-    let Ok(mut conn) = state.conn().await else {
-        return unavailable(&state);
+async fn customer_accept(
+    state: Data<&AppState>,
+    req: &Request,
+    Path(token): Path<String>,
+    Form(form): Form<AcceptForm>,
+) -> Response {
+    let user = caller(&state, req).await;
+    let preview = match state.conn().await {
+        Ok(mut conn) => invitations::inspect(&mut conn, &state.ctx, &token).await,
+        Err(_) => return unavailable(&state),
     };
-    let preview = invitations::inspect(&mut conn, &state.ctx, &token).await;
     let mut shown = serde_json::to_value(&form).unwrap_or_default();
     shown["password"] = json!("");
     let input = invitations::AcceptInput {
@@ -433,7 +466,7 @@ async fn customer_accept(state: Data<&AppState>, Path(token): Path<String>, Form
         company_name: Some(form.company_name),
         country: form.country.filter(|c| !c.trim().is_empty()),
     };
-    match invitations::accept(&mut conn, &state.ctx, &token, input).await {
+    match invitations::accept(&state.pool, &state.ctx, &token, user, input).await {
         Ok(done) => page(
             &state,
             StatusCode::OK,
@@ -447,13 +480,18 @@ async fn customer_accept(state: Data<&AppState>, Path(token): Path<String>, Form
             merge(json!({ "title": "Invitation" }), error_context(&e)),
         ),
         Err(e) => {
-            let (email, partner) = preview.map(|p| (p.email, p.partner_name)).unwrap_or_default();
+            let (email, partner, has_account) = preview
+                .map(|p| (p.email, p.partner_name, p.has_account))
+                .unwrap_or_default();
             page(
                 &state,
                 status_of(&e),
                 "customer_register",
                 merge(
-                    json!({ "email": email, "partner": partner, "form": shown }),
+                    json!({
+                        "email": email, "partner": partner, "form": shown, "has_account": has_account,
+                        "logged_in": user.is_some(), "next": req.uri().path(),
+                    }),
                     error_context(&e),
                 ),
             )
@@ -550,6 +588,213 @@ async fn download(
             status_of(&e),
             "message",
             merge(json!({ "title": "Download" }), error_context(&e)),
+        ),
+    }
+}
+
+#[derive(Deserialize, serde::Serialize, Default)]
+struct SignupForm {
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+#[handler]
+fn signup_form(state: Data<&AppState>) -> Response {
+    page(&state, StatusCode::OK, "signup", json!({ "form": {} }))
+}
+
+#[handler]
+async fn signup(state: Data<&AppState>, Form(form): Form<SignupForm>) -> Response {
+    let mut shown = serde_json::to_value(&form).unwrap_or_default();
+    shown["password"] = json!("");
+    let input = signups::SignUpInput {
+        email: form.email.clone(),
+        password: form.password,
+        first_name: form.first_name,
+        last_name: form.last_name,
+        language: form.language,
+    };
+    match signups::start(&state.pool, &state.ctx, input).await {
+        Ok(()) => page(&state, StatusCode::OK, "register_sent", json!({ "email": form.email })),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "signup",
+            merge(json!({ "form": shown }), error_context(&e)),
+        ),
+    }
+}
+
+#[handler]
+async fn signup_confirm_form(state: Data<&AppState>, Path(token): Path<String>) -> Response {
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
+    };
+    match signups::inspect(&mut conn, &state.ctx, &token).await {
+        Ok(p) => page(
+            &state,
+            StatusCode::OK,
+            "signup_confirm",
+            json!({ "email": p.email, "first_name": p.first_name }),
+        ),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "message",
+            merge(json!({ "title": "Confirm your e-mail address" }), error_context(&e)),
+        ),
+    }
+}
+
+#[handler]
+async fn signup_confirm(state: Data<&AppState>, Path(token): Path<String>) -> Response {
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
+    };
+    match signups::confirm(&mut conn, &state.ctx, &token).await {
+        Ok(user) => page(
+            &state,
+            StatusCode::OK,
+            "message",
+            json!({ "title": "Account created", "message": format!("Your address {} is confirmed. Log in to go on.", user.email), "login": true }),
+        ),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "message",
+            merge(
+                json!({ "title": "Confirm your e-mail address", "login": true }),
+                error_context(&e),
+            ),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct ForgotForm {
+    email: String,
+}
+
+#[handler]
+fn forgot_form(state: Data<&AppState>) -> Response {
+    page(&state, StatusCode::OK, "password_forgot", json!({}))
+}
+
+#[handler]
+async fn forgot(state: Data<&AppState>, Form(form): Form<ForgotForm>) -> Response {
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
+    };
+    match accounts::request_password_reset(&mut conn, &state.ctx, &form.email).await {
+        Ok(()) => page(&state, StatusCode::OK, "register_sent", json!({ "email": form.email })),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "password_forgot",
+            merge(json!({ "email": form.email }), error_context(&e)),
+        ),
+    }
+}
+
+#[handler]
+async fn invitation_page(state: Data<&AppState>, req: &Request, Path(token): Path<String>) -> Response {
+    let user = caller(&state, req).await;
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
+    };
+    match memberships::inspect_link(&mut conn, &state.ctx, &token).await {
+        Ok(p) => page(
+            &state,
+            StatusCode::OK,
+            "invitation",
+            json!({
+                "organization": p.organization_name, "email": p.email,
+                "logged_in": user.is_some(), "next": req.uri().path(),
+            }),
+        ),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "message",
+            merge(json!({ "title": "Invitation", "login": true }), error_context(&e)),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct AnswerForm {
+    answer: String,
+}
+
+#[handler]
+async fn invitation_answer(
+    state: Data<&AppState>,
+    req: &Request,
+    Path(token): Path<String>,
+    Form(form): Form<AnswerForm>,
+) -> Response {
+    let Some(user) = caller(&state, req).await else {
+        return redirect(&format!("/login?next={}", req.uri().path()));
+    };
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
+    };
+    let result = match form.answer.as_str() {
+        "accept" => memberships::accept_link(&mut conn, &state.ctx, user, &token)
+            .await
+            .map(|_| ()),
+        _ => match memberships::inspect_link(&mut conn, &state.ctx, &token).await {
+            Ok(p) if p.user_id == user => memberships::decline(&mut conn, &state.ctx, user, p.organization_id).await,
+            Ok(_) => Err(CoreError::Forbidden {
+                code: "invitation_for_another_account",
+                message: "This invitation is for another account.".into(),
+            }),
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => redirect("/"),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "message",
+            merge(json!({ "title": "Invitation" }), error_context(&e)),
+        ),
+    }
+}
+
+#[handler]
+async fn membership_answer(
+    state: Data<&AppState>,
+    req: &Request,
+    Path((org, answer)): Path<(uuid::Uuid, String)>,
+) -> Response {
+    let Some(user) = caller(&state, req).await else {
+        return redirect("/login");
+    };
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
+    };
+    let result = match answer.as_str() {
+        "accept" => memberships::accept(&mut conn, &state.ctx, user, org).await,
+        "decline" => memberships::decline(&mut conn, &state.ctx, user, org).await,
+        _ => Err(CoreError::not_found("page")),
+    };
+    match result {
+        Ok(()) => redirect("/"),
+        Err(e) => page(
+            &state,
+            status_of(&e),
+            "message",
+            merge(json!({ "title": "Invitation" }), error_context(&e)),
         ),
     }
 }

@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     telemetry::init(config.log_format);
     db::migrate(&config.database_url).await?;
-    let pool = db::pool(&config.database_url, config.database_pool_size)?;
+    let pool = db::pool_for(&config)?;
     let templates = Arc::new(Templates::load(&config));
     let mailer = Arc::new(Mailer::from_config(&config, templates)?);
     let clock = if config.is_development() {

@@ -32,7 +32,6 @@ struct Setup {
     pool: Pool,
     ctx: Ctx,
     jc: JobContext,
-    org: Uuid,
     user: Uuid,
 }
 
@@ -45,9 +44,10 @@ async fn setup() -> Setup {
         ("SMTP_URL", smtp.url()),
         ("WORKER_POLL_SECONDS", "1".to_owned()),
         ("JOB_BACKOFF_BASE_SECONDS", "1".to_owned()),
+        ("ALLOW_HTTP_PUBLIC_URL", "true".to_owned()),
     ])
     .expect("config");
-    let pool = db::pool(&config.database_url, 8).expect("pool");
+    let pool = db::pool_for(&config).expect("pool");
     let mailer = Arc::new(Mailer::from_config(&config, Arc::new(Templates::load(&config))).expect("mailer"));
     let ctx = Ctx::new(config, Clock::movable());
     let seed = seed::parse(
@@ -59,7 +59,7 @@ async fn setup() -> Setup {
         .await
         .expect("seed")
         .expect("empty");
-    let (org, user) = ids(&pool).await;
+    let user = ids(&pool).await;
     let jc = JobContext {
         ctx: ctx.clone(),
         pool: pool.clone(),
@@ -71,7 +71,6 @@ async fn setup() -> Setup {
         pool,
         ctx,
         jc,
-        org,
         user,
     }
 }
@@ -79,17 +78,15 @@ async fn setup() -> Setup {
 #[derive(QueryableByName)]
 struct Ids {
     #[diesel(sql_type = diesel::sql_types::Uuid)]
-    org: Uuid,
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
     usr: Uuid,
 }
 
-async fn ids(pool: &Pool) -> (Uuid, Uuid) {
-    let row: Ids = sql_query("SELECT m.organization_id AS org, m.user_id AS usr FROM memberships m LIMIT 1")
+async fn ids(pool: &Pool) -> Uuid {
+    let row: Ids = sql_query("SELECT m.user_id AS usr FROM memberships m LIMIT 1")
         .get_result(&mut pool.get().await.unwrap())
         .await
         .unwrap();
-    (row.org, row.usr)
+    row.usr
 }
 
 fn start_worker(jc: JobContext) -> (watch::Sender<bool>, tokio::task::JoinHandle<anyhow::Result<()>>) {
@@ -108,10 +105,7 @@ async fn queue_email(conn: &mut AsyncPgConnection, s: &Setup, key: &str, to: &st
         key,
         &to,
         Language::En,
-        EmailKind::MemberAdded {
-            organization_id: s.org,
-            user_id: s.user,
-        },
+        EmailKind::SignupExistingAccount { user_id: s.user },
     )
     .await
 }
@@ -189,7 +183,7 @@ async fn a_committed_job_runs_and_a_rolled_back_one_leaves_nothing() {
     let (stop, worker) = start_worker(s.jc.clone());
     let mail = s
         .smtp
-        .expect_one("kept@example.com", "You now have access to Vendor")
+        .expect_one("kept@example.com", "You already have an account at Partnerdesk")
         .await;
     assert_eq!(mail.envelope_from, "no-reply@partnerdesk.localhost");
     settle(&s.pool, Duration::from_secs(10)).await;
@@ -238,7 +232,9 @@ async fn a_payload_that_does_not_decode_fails_and_the_worker_goes_on() {
     drop(conn);
 
     let (stop, worker) = start_worker(s.jc.clone());
-    s.smtp.expect_one("next@example.com", "You now have access").await;
+    s.smtp
+        .expect_one("next@example.com", "You already have an account")
+        .await;
     settle(&s.pool, Duration::from_secs(10)).await;
 
     #[derive(QueryableByName)]
@@ -269,7 +265,9 @@ async fn a_temporary_smtp_failure_is_retried_after_a_backoff_and_sent_once() {
         .await
         .unwrap();
     let (stop, worker) = start_worker(s.jc.clone());
-    s.smtp.expect_one("retry@example.com", "You now have access").await;
+    s.smtp
+        .expect_one("retry@example.com", "You already have an account")
+        .await;
     settle(&s.pool, Duration::from_secs(15)).await;
     assert_eq!(s.smtp.to("retry@example.com").len(), 1);
 
@@ -316,6 +314,7 @@ async fn two_worker_processes_never_run_the_same_job_twice() {
             .env("SMTP_URL", s.smtp.url())
             .env("WORKER_CONCURRENCY", "4")
             .env("WORKER_POLL_SECONDS", "1")
+            .env("ALLOW_HTTP_PUBLIC_URL", "true")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -416,7 +415,9 @@ async fn finished_jobs_are_pruned_after_their_retention() {
         .unwrap();
     drop(conn);
     let (stop, worker) = start_worker(s.jc.clone());
-    s.smtp.expect_one("prune@example.com", "You now have access").await;
+    s.smtp
+        .expect_one("prune@example.com", "You already have an account")
+        .await;
     settle(&s.pool, Duration::from_secs(10)).await;
     stop.send(true).unwrap();
     worker.await.unwrap().unwrap();

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    Ctx, Result, accounts, domain::fixed2, invitations, partners::affiliate_link, registrations, schema, tokens,
+    Ctx, Result, accounts, domain::fixed2, invitations, memberships, partners::affiliate_link, registrations, schema,
+    signups, tokens,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -33,10 +34,24 @@ pub enum EmailKind {
         organization_id: Uuid,
         password_link_id: Uuid,
     },
-    MemberAdded {
-        organization_id: Uuid,
+    /// A person with an account is asked to join an organization.
+    MembershipInvitation {
+        membership_id: Uuid,
+    },
+    SignupConfirmation {
+        signup_id: Uuid,
+    },
+    /// Someone signed up with an address that has an account.
+    SignupExistingAccount {
         user_id: Uuid,
     },
+    PasswordReset {
+        password_link_id: Uuid,
+    },
+    /// Someone asked to reset the password of an address without an account.
+    PasswordResetNoAccount {},
+    /// Someone asked to register a partner company with an address that has an account.
+    PartnerRegistrationExistingAccount {},
     CustomerInvitation {
         invitation_id: Uuid,
     },
@@ -72,6 +87,20 @@ pub enum EmailKind {
     },
 }
 
+/// Templates of e-mails that go to an address a caller typed: at most
+/// `EMAILS_PER_ADDRESS_PER_HOUR` of them per address.
+pub const TYPED_ADDRESS_TEMPLATES: &[&str] = &[
+    "signup_confirmation",
+    "signup_existing_account",
+    "password_reset",
+    "password_reset_no_account",
+    "partner_registration_link",
+    "partner_registration_existing_account",
+    "member_invitation",
+    "membership_invitation",
+    "customer_invitation",
+];
+
 impl EmailKind {
     /// The template folder under `templates/email/`.
     pub fn template(&self) -> &'static str {
@@ -82,7 +111,12 @@ impl EmailKind {
             EmailKind::PartnerRegistrationLink { .. } => "partner_registration_link",
             EmailKind::PartnerRegistrationCompleted { .. } => "partner_registration_completed",
             EmailKind::MemberInvitation { .. } => "member_invitation",
-            EmailKind::MemberAdded { .. } => "member_added",
+            EmailKind::MembershipInvitation { .. } => "membership_invitation",
+            EmailKind::SignupConfirmation { .. } => "signup_confirmation",
+            EmailKind::SignupExistingAccount { .. } => "signup_existing_account",
+            EmailKind::PasswordReset { .. } => "password_reset",
+            EmailKind::PasswordResetNoAccount {} => "password_reset_no_account",
+            EmailKind::PartnerRegistrationExistingAccount {} => "partner_registration_existing_account",
             EmailKind::CustomerInvitation { .. } => "customer_invitation",
             EmailKind::CustomerRegistered { .. } => "customer_registered",
             EmailKind::ServiceProviderAdded { .. } => "service_provider_added",
@@ -219,32 +253,109 @@ pub(crate) async fn build(conn: &mut AsyncPgConnection, ctx: &Ctx, kind: &EmailK
                 _ => None,
             }
         }
-        EmailKind::MemberAdded {
-            organization_id,
-            user_id,
-        } => {
-            use schema::{organizations as o, users as u};
-            let org: Option<String> = o::table
-                .find(organization_id)
-                .select(o::name)
-                .first(conn)
+        EmailKind::MembershipInvitation { membership_id } => {
+            use schema::{memberships as m, organizations as o, users as u};
+            let row = m::table
+                .inner_join(o::table.on(o::id.eq(m::organization_id)))
+                .inner_join(u::table.on(u::id.eq(m::user_id)))
+                .filter(m::id.eq(membership_id))
+                .filter(m::accepted_at.is_null())
+                .select((
+                    o::name,
+                    u::first_name,
+                    m::invited_by,
+                    m::invite_generation,
+                    m::invite_expires_at,
+                ))
+                .first::<(String, String, Option<Uuid>, i32, Option<chrono::DateTime<chrono::Utc>>)>(conn)
                 .await
                 .optional()?;
-            let user: Option<String> = u::table
+            let Some((organization, first_name, invited_by, generation, expires_at)) = row else {
+                return Ok(None);
+            };
+            let inviter: String = match invited_by {
+                Some(id) => u::table
+                    .find(id)
+                    .select((u::first_name, u::last_name))
+                    .first::<(String, String)>(conn)
+                    .await
+                    .optional()?
+                    .map(|(f, l)| format!("{f} {l}").trim().to_owned())
+                    .unwrap_or_default(),
+                None => String::new(),
+            };
+            let token = tokens::link_token(ctx.secret(), memberships::LINK_PURPOSE, *membership_id, generation);
+            base(json!({
+                "organization": organization,
+                "first_name": first_name,
+                "inviter": inviter,
+                "link": ctx.config.url(&format!("/invitations/{token}")),
+                "expires_at": expires_at.map(|e| e.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default(),
+            }))
+        }
+        EmailKind::SignupConfirmation { signup_id } => {
+            use schema::signups as s;
+            let row = s::table
+                .find(signup_id)
+                .filter(s::confirmed_at.is_null())
+                .select((s::first_name, s::expires_at))
+                .first::<(String, chrono::DateTime<chrono::Utc>)>(conn)
+                .await
+                .optional()?;
+            row.and_then(|(first_name, expires_at)| {
+                let token = tokens::link_token(ctx.secret(), signups::LINK_PURPOSE, *signup_id, 1);
+                base(json!({
+                    "first_name": first_name,
+                    "link": ctx.config.url(&format!("/signup/confirm/{token}")),
+                    "expires_at": expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                }))
+            })
+        }
+        EmailKind::SignupExistingAccount { user_id } => {
+            use schema::users as u;
+            let first_name: Option<String> = u::table
                 .find(user_id)
                 .select(u::first_name)
                 .first(conn)
                 .await
                 .optional()?;
-            match (org, user) {
-                (Some(org), Some(first_name)) => base(json!({
-                    "organization": org,
+            first_name.and_then(|first_name| {
+                base(json!({
                     "first_name": first_name,
                     "login_url": ctx.config.url("/login"),
-                })),
-                _ => None,
-            }
+                    "reset_url": ctx.config.url("/password/forgot"),
+                }))
+            })
         }
+        EmailKind::PasswordReset { password_link_id } => {
+            use schema::{password_links as pl, users as u};
+            let link = pl::table
+                .inner_join(u::table)
+                .filter(pl::id.eq(password_link_id))
+                .filter(pl::used_at.is_null())
+                .select((pl::generation, pl::expires_at, u::first_name))
+                .first::<(i32, chrono::DateTime<chrono::Utc>, String)>(conn)
+                .await
+                .optional()?;
+            link.and_then(|(generation, expires_at, first_name)| {
+                let token = tokens::link_token(
+                    ctx.secret(),
+                    accounts::PASSWORD_LINK_PURPOSE,
+                    *password_link_id,
+                    generation,
+                );
+                base(json!({
+                    "first_name": first_name,
+                    "link": ctx.config.url(&format!("/password/{token}")),
+                    "expires_at": expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                }))
+            })
+        }
+        EmailKind::PasswordResetNoAccount {} => base(json!({ "signup_url": ctx.config.url("/signup") })),
+        EmailKind::PartnerRegistrationExistingAccount {} => base(json!({
+            "login_url": ctx.config.url("/login"),
+            "reset_url": ctx.config.url("/password/forgot"),
+        })),
         EmailKind::CustomerInvitation { invitation_id } => {
             use schema::{customer_invitations as i, organizations as o};
             let row = i::table

@@ -31,7 +31,7 @@ use crate::{
 
 mod messages;
 
-pub use messages::EmailKind;
+pub use messages::{EmailKind, TYPED_ADDRESS_TEMPLATES};
 
 /// The templates: embedded at build time, or read from TEMPLATES_DIR when configured.
 /// E-mails render strictly (an undefined variable is an error); pages leniently, since
@@ -232,6 +232,72 @@ pub async fn queue(
         jobs::enqueue(conn, &SendEmail { delivery_id }, Some(event_key)).await?;
     }
     Ok(())
+}
+
+#[derive(diesel::QueryableByName)]
+struct SentCount {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+    oldest: Option<DateTime<Utc>>,
+}
+
+/// The per-address limit on e-mails to typed addresses (sign-up, registration, password
+/// reset, invitations): refuses with 429 once `EMAILS_PER_ADDRESS_PER_HOUR` went to
+/// this address in the last hour. Call inside the transaction that queues the e-mail;
+/// concurrent requests for one address take turns.
+pub async fn check_address_rate(conn: &mut AsyncPgConnection, ctx: &crate::Ctx, address: &Email) -> Result<()> {
+    use diesel::sql_types::{Array, Text, Timestamptz};
+    let now = ctx.now();
+    let since = now - chrono::Duration::hours(1);
+    diesel::sql_query("SELECT pg_advisory_xact_lock(7242100, hashtext($1))")
+        .bind::<Text, _>(address.as_str())
+        .execute(conn)
+        .await?;
+    let sent: SentCount = diesel::sql_query(
+        "SELECT count(*) AS n, min(created_at) AS oldest FROM email_deliveries
+         WHERE recipient = $1 AND created_at > $2 AND template = ANY($3)",
+    )
+    .bind::<Text, _>(address.as_str())
+    .bind::<Timestamptz, _>(since)
+    .bind::<Array<Text>, _>(TYPED_ADDRESS_TEMPLATES)
+    .get_result(conn)
+    .await?;
+    if sent.n >= i64::from(ctx.config.limits.emails_per_address_per_hour) {
+        let free_at = sent.oldest.unwrap_or(now) + chrono::Duration::hours(1);
+        return Err(Error::too_many(
+            "too_many_emails",
+            "Too many e-mails went to this address in the last hour; try again later",
+            (free_at - now).num_seconds().max(1) as u64,
+        ));
+    }
+    Ok(())
+}
+
+/// Of `addresses`, those that reached the per-address limit (for batch imports).
+pub async fn addresses_over_limit(
+    conn: &mut AsyncPgConnection,
+    ctx: &crate::Ctx,
+    addresses: &[String],
+) -> Result<std::collections::HashSet<String>> {
+    use diesel::sql_types::{Array, BigInt, Text, Timestamptz};
+    #[derive(diesel::QueryableByName)]
+    struct Over {
+        #[diesel(sql_type = Text)]
+        recipient: String,
+    }
+    let rows: Vec<Over> = diesel::sql_query(
+        "SELECT recipient FROM email_deliveries
+         WHERE recipient = ANY($1) AND created_at > $2 AND template = ANY($3)
+         GROUP BY recipient HAVING count(*) >= $4",
+    )
+    .bind::<Array<Text>, _>(addresses)
+    .bind::<Timestamptz, _>(ctx.now() - chrono::Duration::hours(1))
+    .bind::<Array<Text>, _>(TYPED_ADDRESS_TEMPLATES)
+    .bind::<BigInt, _>(i64::from(ctx.config.limits.emails_per_address_per_hour))
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.recipient).collect())
 }
 
 /// One e-mail to queue with [`queue_many`].

@@ -1,16 +1,20 @@
-//! Sign-up, login, logout, the current user, organization switching, API tokens and
-//! set-password links.
+//! Sign-up with a confirmed address, log-in, log-out, the current person (names,
+//! password, invitations, organizations), API tokens, set-password and reset links.
 
 use chrono::{DateTime, Utc};
-use partnerdesk_core::accounts::{self, ApiToken, MembershipSummary, SignUpInput, User};
+use partnerdesk_core::{
+    accounts::{self, ApiToken, LoginInput, MembershipSummary, ProfileInput, User},
+    memberships::{self, PendingMembership},
+    signups::{self, SignUpInput},
+};
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
 use uuid::Uuid;
 
-use super::{ApiTags, Created, NoContent};
+use super::{AcceptedResponse, ApiTags, NoContent};
 use crate::{
     AppState,
-    auth::{Auth, SESSION_COOKIE},
+    auth::{self as session_auth, Auth, SESSION_COOKIE},
     body::Body,
     error::ApiResult,
 };
@@ -93,6 +97,82 @@ pub struct LoginResult {
     pub session_expires_at: DateTime<Utc>,
 }
 
+#[derive(Object, Debug)]
+pub struct SignupView {
+    pub email: String,
+    pub first_name: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
+pub struct PasswordResetRequest {
+    pub email: String,
+}
+
+impl Example for PasswordResetRequest {
+    fn example() -> Self {
+        PasswordResetRequest {
+            email: "ann@example.com".into(),
+        }
+    }
+}
+
+#[derive(Object, Debug, Default)]
+#[oai(example)]
+pub struct UpdateMeRequest {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// en, nl or de.
+    pub language: Option<String>,
+}
+
+impl Example for UpdateMeRequest {
+    fn example() -> Self {
+        UpdateMeRequest {
+            language: Some("nl".into()),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// At least 10 characters.
+    pub new_password: String,
+}
+
+impl Example for ChangePasswordRequest {
+    fn example() -> Self {
+        ChangePasswordRequest {
+            current_password: "correct horse battery".into(),
+            new_password: "a new and longer passphrase".into(),
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+pub struct PasswordChanged {
+    /// Your other sessions that ended.
+    pub sessions_ended: u64,
+}
+
+#[derive(Object, Debug)]
+pub struct MembershipInvitationView {
+    pub organization_id: Uuid,
+    pub organization_name: String,
+    /// The address the organization invited.
+    pub email: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Object, Debug)]
+pub struct JoinedView {
+    pub organization_id: Uuid,
+}
+
 #[derive(ApiResponse)]
 pub enum LoginResponse {
     /// Logged in; the session cookie is set (HttpOnly, SameSite=Lax).
@@ -129,12 +209,33 @@ impl From<MembershipSummary> for MembershipView {
     }
 }
 
+/// An organization that asked you to join it.
+#[derive(Object, Debug)]
+pub struct PendingInvitationView {
+    pub organization_id: Uuid,
+    pub organization_name: String,
+    pub invited_at: DateTime<Utc>,
+}
+
+impl From<PendingMembership> for PendingInvitationView {
+    fn from(p: PendingMembership) -> Self {
+        PendingInvitationView {
+            organization_id: p.organization_id,
+            organization_name: p.organization_name,
+            invited_at: p.invited_at,
+        }
+    }
+}
+
 #[derive(Object, Debug)]
 pub struct MeView {
     pub user: UserView,
     /// The organization this request acts as.
     pub acting_organization_id: Option<Uuid>,
+    /// The organizations you belong to.
     pub organizations: Vec<MembershipView>,
+    /// Organizations waiting for you to accept or decline their invitation.
+    pub pending_invitations: Vec<PendingInvitationView>,
 }
 
 #[derive(Object, Debug)]
@@ -166,6 +267,8 @@ pub struct ApiTokenView {
     pub name: String,
     /// The first characters of the token, to recognize it.
     pub prefix: String,
+    /// The organization the token acts for (the one you acted as when you created it).
+    pub organization_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -178,6 +281,7 @@ impl From<ApiToken> for ApiTokenView {
             id: t.id,
             name: t.name,
             prefix: t.token_prefix,
+            organization_id: t.organization_id,
             created_at: t.created_at,
             last_used_at: t.last_used_at,
             expires_at: t.expires_at,
@@ -222,18 +326,32 @@ fn user_agent(req: &Request) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A log-in attempt from this request: client address and the session it replaces.
+pub(crate) fn login_input(state: &AppState, req: &Request, email: String, password: String) -> LoginInput {
+    LoginInput {
+        email,
+        password,
+        user_agent: user_agent(req),
+        client_address: state.client_address(req),
+        previous_session: session_auth::session_cookie(req),
+    }
+}
+
+const CHECK_YOUR_EMAIL: &str = "We sent an e-mail to this address. Follow its link to go on.";
+
 #[OpenApi(tag = "ApiTags::Auth")]
 impl AuthApi {
-    /// Create an account
+    /// Sign up
     ///
-    /// The account has no organization yet; create one with POST /organizations, or
-    /// register a partner company through /partner-registrations.
+    /// E-mails a link that confirms the address; the account exists (and can log in)
+    /// only once the link is used. The answer is the same whether or not the address
+    /// already has an account (that address gets a note instead of a link). At most
+    /// `EMAILS_PER_ADDRESS_PER_HOUR` such e-mails go to one address per hour (429).
     #[oai(path = "/auth/signup", method = "post")]
-    async fn sign_up(&self, state: Data<&AppState>, body: Body<SignUpRequest>) -> ApiResult<Created<UserView>> {
-        let mut conn = state.conn().await?;
+    async fn sign_up(&self, state: Data<&AppState>, body: Body<SignUpRequest>) -> ApiResult<AcceptedResponse> {
         let b = body.0;
-        let user = accounts::sign_up(
-            &mut conn,
+        signups::start(
+            &state.pool,
             &state.ctx,
             SignUpInput {
                 email: b.email,
@@ -244,24 +362,42 @@ impl AuthApi {
             },
         )
         .await?;
-        Ok(Created::Created(Json(user.into())))
+        Ok(AcceptedResponse::accepted(CHECK_YOUR_EMAIL))
+    }
+
+    /// Check a sign-up confirmation link
+    #[oai(path = "/auth/signups/:token", method = "get")]
+    async fn inspect_signup(&self, state: Data<&AppState>, token: Path<String>) -> ApiResult<Json<SignupView>> {
+        let mut conn = state.conn().await?;
+        let p = signups::inspect(&mut conn, &state.ctx, &token.0).await?;
+        Ok(Json(SignupView {
+            email: p.email,
+            first_name: p.first_name,
+            expires_at: p.expires_at,
+        }))
+    }
+
+    /// Confirm a sign-up
+    ///
+    /// Creates the account with the password chosen at sign-up. The link works once.
+    #[oai(path = "/auth/signups/:token/confirm", method = "post")]
+    async fn confirm_signup(&self, state: Data<&AppState>, token: Path<String>) -> ApiResult<Json<UserView>> {
+        let mut conn = state.conn().await?;
+        Ok(Json(signups::confirm(&mut conn, &state.ctx, &token.0).await?.into()))
     }
 
     /// Log in
     ///
-    /// Sets the portal session cookie. A wrong password, an unknown e-mail address and a
-    /// disabled account all get `invalid_credentials`.
+    /// Sets the portal session cookie (a new session every time). A wrong password, an
+    /// unknown address and an unconfirmed or disabled account all get
+    /// `invalid_credentials`; repeated failures per account and per client address are
+    /// answered 429 with Retry-After for a growing time.
     #[oai(path = "/auth/login", method = "post")]
     async fn login(&self, state: Data<&AppState>, req: &Request, body: Body<LoginRequest>) -> ApiResult<LoginResponse> {
+        let b = body.0;
+        let input = login_input(&state, req, b.email, b.password);
+        let (session, raw) = accounts::login(&state.pool, &state.ctx, input).await?;
         let mut conn = state.conn().await?;
-        let (session, raw) = accounts::login(
-            &mut conn,
-            &state.ctx,
-            &body.0.email,
-            &body.0.password,
-            user_agent(req).as_deref(),
-        )
-        .await?;
         let user = accounts::get_user(&mut conn, session.user_id).await?;
         let max_age = state.ctx.config.session_ttl.as_secs() as i64;
         Ok(LoginResponse::Ok(
@@ -282,17 +418,149 @@ impl AuthApi {
         Ok(LogoutResponse::Ok(session_cookie(&state, "", 0)))
     }
 
+    /// Forgot password
+    ///
+    /// E-mails a single-use link to set a new password. The answer is the same whether
+    /// or not the address has an account.
+    #[oai(path = "/auth/password-reset", method = "post")]
+    async fn request_password_reset(
+        &self,
+        state: Data<&AppState>,
+        body: Body<PasswordResetRequest>,
+    ) -> ApiResult<AcceptedResponse> {
+        let mut conn = state.conn().await?;
+        accounts::request_password_reset(&mut conn, &state.ctx, &body.0.email).await?;
+        Ok(AcceptedResponse::accepted(CHECK_YOUR_EMAIL))
+    }
+
     /// Who am I
     #[oai(path = "/me", method = "get")]
     async fn me(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<MeView>> {
         let mut conn = state.conn().await?;
         let user = accounts::get_user(&mut conn, auth.principal.user_id).await?;
         let organizations = accounts::memberships_of(&mut conn, user.id).await?;
+        let pending = memberships::pending_for(&mut conn, user.id).await?;
         Ok(Json(MeView {
             user: user.into(),
             acting_organization_id: auth.actor.acting_org,
             organizations: organizations.into_iter().map(Into::into).collect(),
+            pending_invitations: pending.into_iter().map(Into::into).collect(),
         }))
+    }
+
+    /// Change my names or language
+    #[oai(path = "/me", method = "patch")]
+    async fn update_me(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: Body<UpdateMeRequest>,
+    ) -> ApiResult<Json<UserView>> {
+        let b = body.0;
+        let mut conn = state.conn().await?;
+        let user = accounts::update_me(
+            &mut conn,
+            &state.ctx,
+            auth.principal.user_id,
+            ProfileInput {
+                first_name: b.first_name,
+                last_name: b.last_name,
+                language: b.language,
+            },
+        )
+        .await?;
+        Ok(Json(user.into()))
+    }
+
+    /// Change my password
+    ///
+    /// Needs the current password. Every other session of yours ends.
+    #[oai(path = "/me/password", method = "put")]
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: Body<ChangePasswordRequest>,
+    ) -> ApiResult<Json<PasswordChanged>> {
+        let ended = accounts::change_password(
+            &state.pool,
+            &state.ctx,
+            &auth.principal,
+            &body.0.current_password,
+            &body.0.new_password,
+        )
+        .await?;
+        Ok(Json(PasswordChanged {
+            sessions_ended: ended as u64,
+        }))
+    }
+
+    /// Accept an invitation to join an organization
+    #[oai(path = "/me/invitations/:organization_id/accept", method = "post")]
+    async fn accept_invitation(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        organization_id: Path<Uuid>,
+    ) -> ApiResult<NoContent> {
+        let mut conn = state.conn().await?;
+        memberships::accept(&mut conn, &state.ctx, auth.principal.user_id, organization_id.0).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Decline an invitation to join an organization
+    #[oai(path = "/me/invitations/:organization_id/decline", method = "post")]
+    async fn decline_invitation(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        organization_id: Path<Uuid>,
+    ) -> ApiResult<NoContent> {
+        let mut conn = state.conn().await?;
+        memberships::decline(&mut conn, &state.ctx, auth.principal.user_id, organization_id.0).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Leave an organization
+    ///
+    /// Not as its last administrator (409 `last_administrator`).
+    #[oai(path = "/me/memberships/:organization_id", method = "delete")]
+    async fn leave(&self, state: Data<&AppState>, auth: Auth, organization_id: Path<Uuid>) -> ApiResult<NoContent> {
+        let mut conn = state.conn().await?;
+        memberships::leave(&mut conn, &state.ctx, auth.principal.user_id, organization_id.0).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Check an invitation link
+    #[oai(path = "/membership-invitations/:token", method = "get")]
+    async fn inspect_membership_invitation(
+        &self,
+        state: Data<&AppState>,
+        token: Path<String>,
+    ) -> ApiResult<Json<MembershipInvitationView>> {
+        let mut conn = state.conn().await?;
+        let p = memberships::inspect_link(&mut conn, &state.ctx, &token.0).await?;
+        Ok(Json(MembershipInvitationView {
+            organization_id: p.organization_id,
+            organization_name: p.organization_name,
+            email: p.email,
+            expires_at: p.expires_at,
+        }))
+    }
+
+    /// Accept an invitation through its link
+    ///
+    /// Log in as the invited account first; the link is for that account only.
+    #[oai(path = "/membership-invitations/:token/accept", method = "post")]
+    async fn accept_membership_invitation(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        token: Path<String>,
+    ) -> ApiResult<Json<JoinedView>> {
+        let mut conn = state.conn().await?;
+        let organization_id = memberships::accept_link(&mut conn, &state.ctx, auth.principal.user_id, &token.0).await?;
+        Ok(Json(JoinedView { organization_id }))
     }
 
     /// Switch the session's organization
@@ -320,24 +588,20 @@ impl AuthApi {
 
     /// Create an API token
     ///
-    /// The token acts with the same rights as you. It is shown once.
+    /// The token acts with the same rights as you, for the organization you act as now.
+    /// It is shown once.
     #[oai(path = "/me/tokens", method = "post")]
     async fn create_token(
         &self,
         state: Data<&AppState>,
         auth: Auth,
         body: Body<CreateTokenRequest>,
-    ) -> ApiResult<Created<CreatedToken>> {
+    ) -> ApiResult<super::Created<CreatedToken>> {
         let mut conn = state.conn().await?;
-        let (token, raw) = accounts::create_api_token(
-            &mut conn,
-            &state.ctx,
-            &auth.principal,
-            &body.0.name,
-            body.0.expires_in_days,
-        )
-        .await?;
-        Ok(Created::Created(Json(CreatedToken {
+        let (token, raw) =
+            accounts::create_api_token(&mut conn, &state.ctx, &auth.actor, &body.0.name, body.0.expires_in_days)
+                .await?;
+        Ok(super::Created::Created(Json(CreatedToken {
             token: raw,
             details: token.into(),
         })))
@@ -368,7 +632,8 @@ impl AuthApi {
 
     /// Set a password through a link
     ///
-    /// The link from an invitation e-mail works once and expires.
+    /// The link from an invitation or a password reset works once and expires. An
+    /// invitation link also accepts the invitation; every session of the account ends.
     #[oai(path = "/auth/password-links/:token", method = "post")]
     async fn set_password(
         &self,
@@ -376,8 +641,7 @@ impl AuthApi {
         token: Path<String>,
         body: Body<SetPasswordRequest>,
     ) -> ApiResult<Json<UserView>> {
-        let mut conn = state.conn().await?;
-        let user = accounts::set_password_with_link(&mut conn, &state.ctx, &token.0, &body.0.password).await?;
+        let user = accounts::set_password_with_link(&state.pool, &state.ctx, &token.0, &body.0.password).await?;
         Ok(Json(user.into()))
     }
 }

@@ -104,14 +104,21 @@ pub struct InvitationPreview {
     /// The partner that invited you and will be your service provider.
     pub partner_name: String,
     pub expires_at: DateTime<Utc>,
+    /// The address has an account: log in with it and register the company with it.
+    pub has_account: bool,
 }
 
 #[derive(Object, Debug)]
 #[oai(example)]
 pub struct AcceptInvitationRequest {
+    /// For a new account.
+    #[oai(default)]
     pub first_name: String,
+    /// For a new account.
+    #[oai(default)]
     pub last_name: String,
-    /// At least 10 characters.
+    /// For a new account: at least 10 characters.
+    #[oai(default)]
     pub password: String,
     /// Defaults to the company name in the invitation.
     pub company_name: Option<String>,
@@ -220,26 +227,35 @@ impl InvitationsApi {
             language: p.language.as_str().into(),
             partner_name: p.partner_name,
             expires_at: p.expires_at,
+            has_account: p.has_account,
         }))
     }
 
     /// Register through an invitation
     ///
     /// Creates your organization with you as its administrator; the inviting partner
-    /// becomes your service provider. The link works once.
+    /// becomes your service provider. The link works once. When the invited address
+    /// already has an account (`has_account` in the check), log in with it first (session
+    /// cookie or bearer token) and send only the company fields; otherwise
+    /// `log_in_first` (409). A new address sends names and a password.
     #[oai(path = "/customer-registrations/:token", method = "post")]
     async fn accept(
         &self,
         state: Data<&AppState>,
+        req: &poem::Request,
         token: Path<String>,
         body: Body<AcceptInvitationRequest>,
     ) -> ApiResult<Created<AcceptedView>> {
         let b = body.0;
-        let mut conn = state.conn().await?;
+        let caller = match crate::auth::principal_from(req, &state).await {
+            Ok(Some(principal)) => Some(principal.user_id),
+            _ => None,
+        };
         let done = invitations::accept(
-            &mut conn,
+            &state.pool,
             &state.ctx,
             &token.0,
+            caller,
             AcceptInput {
                 first_name: b.first_name,
                 last_name: b.last_name,

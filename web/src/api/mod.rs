@@ -2,7 +2,7 @@
 
 use partnerdesk_core::config::Config;
 use poem_openapi::{
-    ApiResponse, OpenApiService, Tags,
+    ApiResponse, Object, OpenApiService, Tags,
     payload::Json,
     types::{ParseFromJSON, ToJSON},
 };
@@ -48,6 +48,28 @@ pub enum Created<T: ParseFromJSON + ToJSON + Send + Sync> {
     /// Created.
     #[oai(status = 201)]
     Created(Json<T>),
+}
+
+#[derive(Object, Debug)]
+pub struct Accepted {
+    /// What happens next, for people.
+    pub message: String,
+}
+
+/// 202: the request is taken; an e-mail is on its way.
+#[derive(ApiResponse)]
+pub enum AcceptedResponse {
+    /// Accepted; an e-mail is on its way.
+    #[oai(status = 202)]
+    Accepted(Json<Accepted>),
+}
+
+impl AcceptedResponse {
+    pub fn accepted(message: &str) -> Self {
+        AcceptedResponse::Accepted(Json(Accepted {
+            message: message.to_owned(),
+        }))
+    }
 }
 
 /// 204 without a body.

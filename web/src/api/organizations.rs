@@ -102,8 +102,9 @@ pub struct MemberView {
     pub permissions: Vec<String>,
     pub extension: Option<String>,
     pub active: bool,
-    /// False while an invited person has not set a password yet.
-    pub has_password: bool,
+    /// The person has not accepted the invitation yet: only the address you typed is
+    /// shown, and the membership grants nothing.
+    pub pending: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -118,7 +119,7 @@ impl From<Member> for MemberView {
             permissions: m.permissions.iter().map(|p| p.as_str().to_owned()).collect(),
             extension: m.extension,
             active: m.active,
-            has_password: m.has_password,
+            pending: !m.accepted,
             created_at: m.created_at,
         }
     }
@@ -279,8 +280,11 @@ impl OrganizationsApi {
 
     /// Invite a member
     ///
-    /// A new person receives an e-mail with a link to set a password; someone with an
-    /// account is added and told so. You can only give permissions you hold yourself.
+    /// The membership is pending until the person accepts: a new address receives a
+    /// link to set a password (which accepts), an address with an account a link to
+    /// accept. Until then you see only the address you typed; the answer is the same
+    /// either way. You can only give permissions you hold yourself; only administrators
+    /// invite administrators or company administrators.
     #[oai(path = "/organizations/:id/members", method = "post")]
     async fn invite_member(
         &self,

@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use partnerdesk_core::registrations::{self, CompleteInput};
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
 use uuid::Uuid;
 
-use super::{ApiTags, Created};
+use super::{AcceptedResponse, ApiTags, Created};
 use crate::{AppState, body::Body, error::ApiResult};
 
 pub struct RegistrationApi;
@@ -26,18 +26,6 @@ impl Example for StartRegistrationRequest {
             language: Some("en".into()),
         }
     }
-}
-
-#[derive(Object, Debug)]
-pub struct Accepted {
-    pub message: String,
-}
-
-#[derive(ApiResponse)]
-pub enum AcceptedResponse {
-    /// The e-mail is on its way.
-    #[oai(status = 202)]
-    Accepted(Json<Accepted>),
 }
 
 #[derive(Object, Debug)]
@@ -94,9 +82,9 @@ impl RegistrationApi {
     async fn start(&self, state: Data<&AppState>, body: Body<StartRegistrationRequest>) -> ApiResult<AcceptedResponse> {
         let mut conn = state.conn().await?;
         registrations::start(&mut conn, &state.ctx, &body.0.email, body.0.language.as_deref()).await?;
-        Ok(AcceptedResponse::Accepted(Json(Accepted {
-            message: "We sent you an e-mail with a link to complete the registration.".into(),
-        })))
+        Ok(AcceptedResponse::accepted(
+            "We sent you an e-mail with a link to complete the registration.",
+        ))
     }
 
     /// Check a registration link
@@ -125,9 +113,8 @@ impl RegistrationApi {
         body: Body<CompleteRegistrationRequest>,
     ) -> ApiResult<Created<CompletedRegistrationView>> {
         let b = body.0;
-        let mut conn = state.conn().await?;
         let done = registrations::complete(
-            &mut conn,
+            &state.pool,
             &state.ctx,
             &token.0,
             CompleteInput {

@@ -64,8 +64,8 @@ pub struct UserOverviewView {
     pub company_admin: bool,
     /// administrator, company_admin or member.
     pub role: String,
-    /// False until the user has set a password.
-    pub has_password: bool,
+    /// The person has not accepted yet: only the address you typed is shown.
+    pub pending: bool,
 }
 
 fn view(u: UserOverview, now: DateTime<Utc>) -> UserOverviewView {
@@ -83,7 +83,7 @@ fn view(u: UserOverview, now: DateTime<Utc>) -> UserOverviewView {
         created_at: u.created_at,
         software_version: u.software_version,
         role: u.role,
-        has_password: u.has_password,
+        pending: u.pending,
     }
 }
 
@@ -151,8 +151,6 @@ pub struct ImportResult {
     /// Data rows in the file.
     pub rows: u64,
     pub imported: u64,
-    /// Of the imported, people who already had an account (added, not created).
-    pub existing_accounts: u64,
     /// Invalid rows left out (only with `valid_only=true`).
     pub skipped: Vec<SkippedRow>,
 }
@@ -162,7 +160,6 @@ impl From<ImportReport> for ImportResult {
         ImportResult {
             rows: r.rows as u64,
             imported: r.imported as u64,
-            existing_accounts: r.existing_accounts as u64,
             skipped: r
                 .skipped
                 .into_iter()
@@ -385,7 +382,8 @@ impl UsersApi {
     /// Report that the software runs
     ///
     /// Called by the installed software with the user's API token: the user shows as
-    /// online, with this version, in the user overview.
+    /// online, with this version, in the user overview of the organization the token
+    /// acts for (and nowhere else).
     #[oai(path = "/client/heartbeat", method = "post")]
     async fn heartbeat(
         &self,
@@ -394,13 +392,7 @@ impl UsersApi {
         body: Body<HeartbeatRequest>,
     ) -> ApiResult<NoContent> {
         let mut conn = state.conn().await?;
-        users::heartbeat(
-            &mut conn,
-            &state.ctx,
-            auth.principal.user_id,
-            body.0.software_version.as_deref(),
-        )
-        .await?;
+        users::heartbeat(&mut conn, &state.ctx, &auth.actor, body.0.software_version.as_deref()).await?;
         Ok(NoContent::NoContent)
     }
 }

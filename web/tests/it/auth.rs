@@ -151,7 +151,7 @@ async fn api_tokens_work_until_revoked_or_expired() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sign_up_validates_each_field_and_refuses_a_taken_address() {
+async fn sign_up_validates_each_field_and_confirms_the_address_before_the_account_exists() {
     let app = TestApp::spawn().await;
     let anon = app.anonymous();
     let r = anon
@@ -165,12 +165,44 @@ async fn sign_up_validates_each_field_and_refuses_a_taken_address() {
     fields.sort();
     assert_eq!(fields, ["email", "first_name", "language", "password"]);
 
-    let r = anon.post("/api/auth/signup", json!({ "email": "ANNA@northwind.example", "password": "long enough password", "first_name": "A", "last_name": "B" })).await;
-    r.assert_problem(409, "email_taken");
-    assert_eq!(r.body["field"], "email");
+    // A taken address and a new one are answered the same way: no account enumeration.
+    let taken = anon.post("/api/auth/signup", json!({ "email": "ANNA@northwind.example", "password": "long enough password", "first_name": "A", "last_name": "B" })).await;
+    let new = anon.post("/api/auth/signup", json!({ "email": "new@example.com", "password": "long enough password", "first_name": "New", "last_name": "Person" })).await;
+    assert_eq!(taken.status, 202, "{}", taken.body);
+    assert_eq!((taken.status, &taken.body), (new.status, &new.body));
+    // Anna is told she has an account; her password is untouched.
+    let note = app
+        .smtp
+        .expect_one("anna@northwind.example", "U heeft al een account")
+        .await;
+    assert!(
+        note.text.contains(&format!("{}/password/forgot", app.base)),
+        "{}",
+        note.text
+    );
+    app.demo("anna@northwind.example").await;
 
-    let r = anon.post("/api/auth/signup", json!({ "email": "new@example.com", "password": "long enough password", "first_name": "New", "last_name": "Person" })).await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    // Until the address is confirmed there is no account to log in to.
+    anon.post(
+        "/api/auth/login",
+        json!({ "email": "new@example.com", "password": "long enough password" }),
+    )
+    .await
+    .assert_problem(401, "invalid_credentials");
+    let token = app
+        .link_token("new@example.com", "Confirm your e-mail address", "/signup/confirm/")
+        .await;
+    let info = anon.get(&format!("/api/auth/signups/{token}")).await;
+    assert_eq!(info.status, 200, "{}", info.body);
+    assert_eq!(info.body["email"], "new@example.com");
+    let confirmed = anon
+        .post(&format!("/api/auth/signups/{token}/confirm"), json!({}))
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    assert_eq!(confirmed.body["first_name"], "New");
+    anon.post(&format!("/api/auth/signups/{token}/confirm"), json!({}))
+        .await
+        .assert_problem(410, "link_used");
     let me = app
         .login("new@example.com", "long enough password")
         .await

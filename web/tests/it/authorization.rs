@@ -10,6 +10,10 @@ use crate::harness::{Client, TestApp};
 /// Endpoints anyone may call.
 const PUBLIC: &[(&str, &str)] = &[
     ("post", "/auth/signup"),
+    ("get", "/auth/signups/{token}"),
+    ("post", "/auth/signups/{token}/confirm"),
+    ("post", "/auth/password-reset"),
+    ("get", "/membership-invitations/{token}"),
     ("post", "/auth/login"),
     ("get", "/auth/password-links/{token}"),
     ("post", "/auth/password-links/{token}"),
@@ -381,9 +385,63 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             path: "/dev/mailbox".into(),
             body: json!(null),
             refused: vec![
+                ("anyone in production", &anon, 404, "not_found"),
+                ("a partner in production", &anna, 404, "not_found"),
+                ("vendor sales in production", &sales, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "patch",
+            template: "/me",
+            path: "/me".into(),
+            body: json!({ "first_name": "X" }),
+            refused: vec![("anonymous", &anon, 401, "authentication_required")],
+        },
+        Check {
+            method: "put",
+            template: "/me/password",
+            path: "/me/password".into(),
+            body: json!({ "current_password": "x", "new_password": "long enough password" }),
+            refused: vec![("anonymous", &anon, 401, "authentication_required")],
+        },
+        Check {
+            method: "post",
+            template: "/me/invitations/{organization_id}/accept",
+            path: format!("/me/invitations/{alpine}/accept"),
+            body: json!({}),
+            refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
-                ("a partner", &anna, 403, "not_authorized"),
-                ("vendor sales", &sales, 403, "not_authorized"),
+                ("someone not invited", &anna, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/me/invitations/{organization_id}/decline",
+            path: format!("/me/invitations/{alpine}/decline"),
+            body: json!({}),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("someone not invited", &anna, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "delete",
+            template: "/me/memberships/{organization_id}",
+            path: format!("/me/memberships/{alpine}"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("not a member", &anna, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/membership-invitations/{token}/accept",
+            path: "/membership-invitations/not-a-token/accept".into(),
+            body: json!({}),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("with a link that is not valid", &anna, 410, "link_invalid"),
             ],
         },
     ];

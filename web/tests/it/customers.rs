@@ -367,10 +367,7 @@ async fn staff_need_the_create_permission_to_add_or_edit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn customers_who_only_came_through_the_affiliate_link_are_not_listed() {
     let app = TestApp::spawn().await;
-    app.anonymous()
-        .post("/api/auth/signup", json!({ "email": "aff@example.com", "password": "long enough password", "first_name": "A", "last_name": "F" }))
-        .await;
-    let aff = app.login("aff@example.com", "long enough password").await;
+    let aff = app.sign_up("aff@example.com", "A", "F", "long enough password").await;
     let r = aff
         .post(
             "/api/organizations",
@@ -513,12 +510,15 @@ async fn filters_search_sort_and_keyset_paging() {
         }
     }
 
-    get("cursor=garbage").await.assert_problem(422, "validation_failed");
+    // A cursor that was not issued for this query is a malformed request, not a field error.
+    let garbage = get("cursor=garbage").await;
+    garbage.assert_problem(400, "invalid_cursor");
+    assert_eq!(garbage.body["field"], "cursor");
     let first = get("limit=1").await;
     let c = first.body["next_cursor"].as_str().unwrap();
     get(&format!("limit=1&sort=created&cursor={c}"))
         .await
-        .assert_problem(422, "validation_failed");
+        .assert_problem(400, "invalid_cursor");
 }
 
 #[tokio::test(flavor = "multi_thread")]

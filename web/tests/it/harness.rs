@@ -64,6 +64,10 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> TestApp {
+        // Logs of the service and the worker, when a test is run with RUST_LOG set.
+        if std::env::var_os("RUST_LOG").is_some() {
+            partnerdesk_core::telemetry::init(partnerdesk_core::config::LogFormat::Text);
+        }
         let db = TestDb::new().await;
         let smtp = SmtpSink::start().await;
         let acceptor = TcpListener::bind("127.0.0.1:0")
@@ -98,10 +102,17 @@ impl TestApp {
         ];
         if options.smtp {
             vars.push(("SMTP_URL", smtp.url()));
+        } else {
+            vars.push(("MAIL_OUTBOX", "true".into()));
         }
-        vars.extend(options.extra);
+        // The test service listens on plain http on this machine.
+        vars.push(("ALLOW_HTTP_PUBLIC_URL", "true".into()));
+        for (key, value) in options.extra {
+            vars.retain(|(k, _)| *k != key);
+            vars.push((key, value));
+        }
         let config = Config::from_pairs(vars).expect("test configuration");
-        let pool = db::pool(&config.database_url, config.database_pool_size).expect("pool");
+        let pool = db::pool_for(&config).expect("pool");
         let templates = Arc::new(Templates::load(&config));
         let mailer = Arc::new(Mailer::from_config(&config, templates.clone()).expect("mailer"));
         let ctx = Ctx::new(config, Clock::movable());
@@ -198,6 +209,69 @@ impl TestApp {
             .await;
         assert_eq!(r.status, 200, "login as {email} failed: {}", r.body);
         client
+    }
+
+    /// The token at the end of the newest link starting with `path` (e.g.
+    /// `/signup/confirm/`) in an e-mail to `address` whose subject contains `subject`.
+    pub async fn link_token(&self, address: &str, subject: &str, path: &str) -> String {
+        let address = address.to_lowercase();
+        let prefix = format!("{}{path}", self.base);
+        let mails = self
+            .smtp
+            .wait_for(1, Duration::from_secs(15), |m| {
+                m.envelope_to.iter().any(|t| t.to_lowercase() == address) && m.subject.contains(subject)
+            })
+            .await;
+        mails
+            .last()
+            .and_then(|m| m.link(&prefix))
+            .unwrap_or_else(|| panic!("no {path} link in the e-mail to {address}"))
+            .trim_start_matches(&prefix)
+            .to_owned()
+    }
+
+    /// Signs up through the API, confirms through the e-mailed link, and logs in.
+    pub async fn sign_up(&self, email: &str, first_name: &str, last_name: &str, password: &str) -> Client {
+        let anon = self.anonymous();
+        let r = anon
+            .post(
+                "/api/auth/signup",
+                serde_json::json!({ "email": email, "password": password, "first_name": first_name, "last_name": last_name }),
+            )
+            .await;
+        assert_eq!(r.status, 202, "sign-up of {email}: {}", r.body);
+        let token = self
+            .link_token(email, "Confirm your e-mail address", "/signup/confirm/")
+            .await;
+        let r = anon
+            .post(&format!("/api/auth/signups/{token}/confirm"), serde_json::json!({}))
+            .await;
+        assert_eq!(r.status, 200, "confirming {email}: {}", r.body);
+        self.login(email, password).await
+    }
+
+    /// New people an organization added set their password through the e-mailed link,
+    /// which accepts their membership.
+    pub async fn set_passwords(&self, emails: &[String]) {
+        for email in emails {
+            let token = self.link_token(email, "", "/password/").await;
+            let r = self
+                .anonymous()
+                .post(
+                    &format!("/api/auth/password-links/{token}"),
+                    serde_json::json!({ "password": "a long enough password" }),
+                )
+                .await;
+            assert_eq!(r.status, 200, "setting the password of {email}: {}", r.body);
+        }
+    }
+
+    /// The client's person accepts the invitation of `org`.
+    pub async fn accept_invitation(&self, client: &Client, org: Uuid) {
+        let r = client
+            .post(&format!("/api/me/invitations/{org}/accept"), serde_json::json!({}))
+            .await;
+        assert_eq!(r.status, 204, "accepting the invitation of {org}: {}", r.body);
     }
 
     /// A demo user, logged in.

@@ -298,7 +298,8 @@ async fn the_done_when_journey_through_the_development_mailbox() {
         .collect();
     assert_eq!(
         emails,
-        ["cees@newco.example", "ann@newco.example", "owner@newco.example"]
+        ["owner@newco.example", "ann@newco.example", "cees@newco.example"],
+        "the owner, then the imported people, pending until they accept"
     );
 }
 

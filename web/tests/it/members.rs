@@ -21,7 +21,12 @@ async fn an_invited_person_sets_a_password_through_the_link_once() {
     assert_eq!(r.body["email"], "sophie@northwind.example");
     assert_eq!(r.body["role"], "member");
     assert_eq!(r.body["permissions"], json!(["partner.create_customers"]));
-    assert_eq!(r.body["has_password"], false);
+    // Pending until she sets her password: only the address Anna typed is shown.
+    assert_eq!(r.body["pending"], true);
+    assert_eq!(
+        (r.body["first_name"].as_str(), r.body["last_name"].as_str()),
+        (Some(""), Some(""))
+    );
 
     let mail = app
         .smtp
@@ -86,31 +91,134 @@ async fn an_invited_person_sets_a_password_through_the_link_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn someone_with_an_account_is_added_and_told() {
+async fn someone_with_an_account_joins_only_after_accepting() {
     let app = TestApp::spawn().await;
     let anna = app.demo("anna@northwind.example").await;
     let northwind = app.org_id("Northwind IT Services").await;
-    let r = anna
+    let url = format!("/api/organizations/{northwind}/members");
+    // Max has an account (Alpine's administrator); a new address is answered alike.
+    let max = anna
         .post(
-            &format!("/api/organizations/{northwind}/members"),
-            json!({ "email": "max@alpine.example", "first_name": "Max", "last_name": "Huber" }),
+            &url,
+            json!({ "email": "max@alpine.example", "first_name": "Maximilian", "last_name": "H" }),
         )
         .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["has_password"], true);
-    app.smtp
-        .expect_one("max@alpine.example", "You now have access to Northwind IT Services")
+    let new = anna
+        .post(
+            &url,
+            json!({ "email": "nieuw@northwind.example", "first_name": "Nieuw", "last_name": "N" }),
+        )
         .await;
+    assert_eq!((max.status, new.status), (201, 201), "{} {}", max.body, new.body);
+    let shape = |b: &serde_json::Value| {
+        let mut b = b.clone();
+        for key in ["user_id", "email", "created_at"] {
+            b.as_object_mut().unwrap().remove(key);
+        }
+        b
+    };
+    assert_eq!(shape(&max.body), shape(&new.body), "no account enumeration");
+    assert_eq!(max.body["pending"], true);
+    assert_eq!(max.body["first_name"], "", "Northwind does not see his name yet");
+
+    // He is asked, in his own language; until he accepts he gains nothing.
+    let mail = app
+        .smtp
+        .expect_one("max@alpine.example", "Einladung, Northwind IT Services beizutreten")
+        .await;
+    let link = mail
+        .link(&format!("{}/invitations/", app.base))
+        .expect("an invitation link");
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    let max_client = app.demo("max@alpine.example").await;
+    let me = max_client.get("/api/me").await.body;
+    assert_eq!(
+        me["pending_invitations"][0]["organization_name"],
+        "Northwind IT Services"
+    );
+    assert!(
+        !me["organizations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["organization_name"] == "Northwind IT Services")
+    );
+    max_client
+        .acting_as(northwind)
+        .get(&format!("/api/organizations/{northwind}"))
+        .await
+        .assert_problem(403, "not_authorized");
+
+    // The link is his alone.
+    anna.post(&format!("/api/membership-invitations/{token}/accept"), json!({}))
+        .await
+        .assert_problem(403, "invitation_for_another_account");
+    let joined = max_client
+        .post(&format!("/api/membership-invitations/{token}/accept"), json!({}))
+        .await;
+    assert_eq!(joined.status, 200, "{}", joined.body);
+    assert_eq!(joined.body["organization_id"], northwind.to_string());
+    assert_eq!(
+        max_client
+            .acting_as(northwind)
+            .get(&format!("/api/organizations/{northwind}"))
+            .await
+            .status,
+        200
+    );
+    let listed = anna.get(&url).await.body;
+    let max_row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "max@alpine.example")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (max_row["pending"].as_bool(), max_row["first_name"].as_str()),
+        (Some(false), Some("Max"))
+    );
 
     // Adding the same person twice is a conflict on the e-mail field.
     let again = anna
         .post(
-            &format!("/api/organizations/{northwind}/members"),
+            &url,
             json!({ "email": "max@alpine.example", "first_name": "Max", "last_name": "Huber" }),
         )
         .await;
     again.assert_problem(409, "already_member");
     assert_eq!(again.body["field"], "email");
+
+    // Removed and added again, he is asked again (one e-mail per membership).
+    let max_id = app.user_id("max@alpine.example").await;
+    assert_eq!(anna.delete(&format!("{url}/{max_id}")).await.status, 204);
+    let r = anna
+        .post(
+            &url,
+            json!({ "email": "max@alpine.example", "first_name": "Max", "last_name": "Huber" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    app.smtp
+        .wait_for(2, std::time::Duration::from_secs(15), |m| {
+            m.envelope_to.contains(&"max@alpine.example".to_owned()) && m.subject.contains("Einladung")
+        })
+        .await;
+
+    // He may also decline; then the organization may invite again later.
+    app.smtp
+        .expect_one("nieuw@northwind.example", "Northwind IT Services")
+        .await;
+    let decline = max_client
+        .post(&format!("/api/me/invitations/{northwind}/decline"), json!({}))
+        .await;
+    assert_eq!(decline.status, 204, "{}", decline.body);
+    assert!(
+        max_client.get("/api/me").await.body["pending_invitations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -161,23 +269,41 @@ async fn an_organization_keeps_an_administrator() {
     let anna = app.demo("anna@northwind.example").await;
     let url = format!("/api/organizations/{northwind}/members");
 
+    // Nobody changes their own role or status, administrators included.
     anna.patch(&format!("{url}/{anna_id}"), json!({ "role": "member" }))
         .await
-        .assert_problem(409, "last_administrator");
+        .assert_problem(403, "own_membership");
     anna.patch(&format!("{url}/{anna_id}"), json!({ "active": false }))
         .await
-        .assert_problem(409, "last_administrator");
+        .assert_problem(403, "own_membership");
+    // The last administrator can neither leave nor be removed, demoted or deactivated,
+    // not even by the vendor's administrator.
     anna.delete(&format!("{url}/{anna_id}"))
         .await
         .assert_problem(409, "last_administrator");
+    anna.delete(&format!("/api/me/memberships/{northwind}"))
+        .await
+        .assert_problem(409, "last_administrator");
+    let vendor_admin = app.demo("admin@vendor.example").await;
+    for change in [json!({ "role": "member" }), json!({ "active": false })] {
+        vendor_admin
+            .patch(&format!("{url}/{anna_id}"), change)
+            .await
+            .assert_problem(409, "last_administrator");
+    }
+    vendor_admin
+        .delete(&format!("{url}/{anna_id}"))
+        .await
+        .assert_problem(409, "last_administrator");
 
-    // With a second administrator, Anna may step down.
+    // With a second administrator, the other one may demote Anna.
     let r = anna
         .patch(&format!("{url}/{pieter_id}"), json!({ "role": "administrator" }))
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["role"], "administrator");
-    let r = anna
+    let pieter = app.demo("pieter@northwind.example").await;
+    let r = pieter
         .patch(
             &format!("{url}/{anna_id}"),
             json!({ "role": "member", "permissions": ["partner.manage_customers"] }),
@@ -186,7 +312,6 @@ async fn an_organization_keeps_an_administrator() {
     assert_eq!(r.status, 200, "{}", r.body);
     // Anna no longer manages members.
     anna.get(&url).await.assert_problem(403, "not_authorized");
-    let pieter = app.demo("pieter@northwind.example").await;
     assert_eq!(pieter.delete(&format!("{url}/{anna_id}")).await.status, 204);
     let names: Vec<String> = pieter
         .get(&url)
@@ -201,4 +326,79 @@ async fn an_organization_keeps_an_administrator() {
     anna.get("/api/partner-status")
         .await
         .assert_problem(403, "no_organization");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_who_manages_members_cannot_promote_anyone() {
+    let app = TestApp::spawn().await;
+    let northwind = app.org_id("Northwind IT Services").await;
+    let anna_id = app.user_id("anna@northwind.example").await;
+    let pieter_id = app.user_id("pieter@northwind.example").await;
+    let anna = app.demo("anna@northwind.example").await;
+    let url = format!("/api/organizations/{northwind}/members");
+    // Pieter may manage members, nothing more.
+    let r = anna
+        .patch(
+            &format!("{url}/{pieter_id}"),
+            json!({ "permissions": ["partner.manage_customers", "manage_members"] }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let pieter = app.demo("pieter@northwind.example").await;
+
+    // Not himself...
+    for change in [
+        json!({ "role": "administrator" }),
+        json!({ "permissions": ["partner.manage_customers", "manage_members", "partner.manage_portal"] }),
+    ] {
+        pieter
+            .patch(&format!("{url}/{pieter_id}"), change)
+            .await
+            .assert_problem(403, "own_membership");
+    }
+    // ...nor anyone else: no administrators or company administrators, by invitation or
+    // promotion, and no change to an administrator.
+    let sophie = pieter
+        .post(
+            &url,
+            json!({ "email": "sophie@northwind.example", "first_name": "Sophie", "last_name": "V" }),
+        )
+        .await;
+    assert_eq!(sophie.status, 201, "{}", sophie.body);
+    let sophie_id = sophie.body["user_id"].as_str().unwrap().to_owned();
+    for role in ["administrator", "company_admin"] {
+        pieter
+            .patch(&format!("{url}/{sophie_id}"), json!({ "role": role }))
+            .await
+            .assert_problem(403, "not_authorized");
+        pieter
+            .post(
+                &url,
+                json!({ "email": format!("{role}@northwind.example"), "first_name": "A", "last_name": "B", "role": role }),
+            )
+            .await
+            .assert_problem(403, "not_authorized");
+    }
+    pieter
+        .patch(&format!("{url}/{anna_id}"), json!({ "active": false }))
+        .await
+        .assert_problem(403, "not_authorized");
+    pieter
+        .delete(&format!("{url}/{anna_id}"))
+        .await
+        .assert_problem(403, "not_authorized");
+    // Nothing changed.
+    let members = anna.get(&url).await.body;
+    let role_of = |email: &str| {
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["email"] == email)
+            .map(|m| (m["role"].as_str().unwrap().to_owned(), m["active"].as_bool().unwrap()))
+    };
+    assert_eq!(role_of("anna@northwind.example"), Some(("administrator".into(), true)));
+    assert_eq!(role_of("pieter@northwind.example"), Some(("member".into(), true)));
+    assert_eq!(role_of("sophie@northwind.example"), Some(("member".into(), true)));
+    assert_eq!(role_of("administrator@northwind.example"), None);
 }

@@ -24,15 +24,7 @@ fn request_form(email: &str) -> serde_json::Value {
 
 /// An account with an organization it administers.
 async fn org_admin(app: &TestApp, email: &str, org_name: &str) -> crate::harness::Client {
-    let anon = app.anonymous();
-    let r = anon
-        .post(
-            "/api/auth/signup",
-            json!({ "email": email, "password": "long enough password", "first_name": "Frank", "last_name": "Bakker" }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let client = app.login(email, "long enough password").await;
+    let client = app.sign_up(email, "Frank", "Bakker", "long enough password").await;
     let r = client
         .post("/api/organizations", json!({ "name": org_name, "country": "NL" }))
         .await;
@@ -43,10 +35,9 @@ async fn org_admin(app: &TestApp, email: &str, org_name: &str) -> crate::harness
 #[tokio::test(flavor = "multi_thread")]
 async fn an_account_without_an_organization_is_told_so() {
     let app = TestApp::spawn().await;
-    app.anonymous()
-        .post("/api/auth/signup", json!({ "email": "solo@example.com", "password": "long enough password", "first_name": "Solo", "last_name": "User" }))
+    let client = app
+        .sign_up("solo@example.com", "Solo", "User", "long enough password")
         .await;
-    let client = app.login("solo@example.com", "long enough password").await;
 
     for r in [
         client.get("/api/partner-status").await,
@@ -75,8 +66,8 @@ async fn a_member_without_the_permission_is_refused_until_granted() {
 
     // Dave is a member of Frank's organization without permissions.
     let frank = org_admin(&app, "frank@fabrikam.example", "Fabrikam Networks").await;
-    app.anonymous()
-        .post("/api/auth/signup", json!({ "email": "dave@fabrikam.example", "password": "long enough password", "first_name": "Dave", "last_name": "Smit" }))
+    let dave = app
+        .sign_up("dave@fabrikam.example", "Dave", "Smit", "long enough password")
         .await;
     let org = frank.get("/api/me").await.body["acting_organization_id"]
         .as_str()
@@ -89,7 +80,11 @@ async fn a_member_without_the_permission_is_refused_until_granted() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let dave = app.login("dave@fabrikam.example", "long enough password").await;
+    // Dave has an account: he joins only once he accepts.
+    dave.get("/api/partner-status")
+        .await
+        .assert_problem(403, "no_organization");
+    app.accept_invitation(&dave, org.parse().unwrap()).await;
     let r = dave.get("/api/partner-status").await;
     r.assert_problem(403, "not_authorized");
     assert_eq!(r.body["detail"], NOT_AUTHORIZED);

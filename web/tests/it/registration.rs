@@ -134,18 +134,42 @@ async fn expired_replaced_and_unknown_links_are_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_existing_account_is_sent_to_log_in() {
     let app = TestApp::spawn().await;
-    let token = request_link(&app, "anna@northwind.example").await;
-    let r = app
-        .anonymous()
-        .post(&format!("/api/partner-registrations/{token}"), form())
+    // Asking with an address that has an account is answered like any other address;
+    // the mailbox gets a note to log in instead of a registration link.
+    let anon = app.anonymous();
+    let known = anon
+        .post(
+            "/api/partner-registrations",
+            json!({ "email": "anna@northwind.example" }),
+        )
         .await;
+    let unknown = anon
+        .post(
+            "/api/partner-registrations",
+            json!({ "email": "nobody@fabrikam.example" }),
+        )
+        .await;
+    assert_eq!((known.status, &known.body), (unknown.status, &unknown.body));
+    let note = app
+        .smtp
+        .expect_one("anna@northwind.example", "u heeft al een account")
+        .await;
+    assert!(note.text.contains(&format!("{}/login", app.base)), "{}", note.text);
+    assert!(
+        !note.text.contains("/register/partner/"),
+        "no registration link: {}",
+        note.text
+    );
+
+    // An address that got an account after its link went out is sent to log in at the
+    // end, and the link keeps working (nothing was half-written).
+    let token = request_link(&app, "late@fabrikam.example").await;
+    app.sign_up("late@fabrikam.example", "Late", "Comer", "long enough password")
+        .await;
+    let r = anon.post(&format!("/api/partner-registrations/{token}"), form()).await;
     r.assert_problem(409, "email_taken");
-    // The link still works for a later attempt (nothing was half-written).
     assert_eq!(
-        app.anonymous()
-            .get(&format!("/api/partner-registrations/{token}"))
-            .await
-            .status,
+        anon.get(&format!("/api/partner-registrations/{token}")).await.status,
         200
     );
 }

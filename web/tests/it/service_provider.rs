@@ -7,10 +7,9 @@ use crate::harness::{Client, TestApp};
 
 /// A self-registered company with its administrator.
 async fn own_company(app: &TestApp) -> (Client, uuid::Uuid) {
-    app.anonymous()
-        .post("/api/auth/signup", json!({ "email": "olga@olsen.example", "password": "long enough password", "first_name": "Olga", "last_name": "Olsen" }))
+    let olga = app
+        .sign_up("olga@olsen.example", "Olga", "Olsen", "long enough password")
         .await;
-    let olga = app.login("olga@olsen.example", "long enough password").await;
     let r = olga
         .post("/api/organizations", json!({ "name": "Olsen Bakery", "country": "DK" }))
         .await;

@@ -1,0 +1,222 @@
+//! What every request passes through before a handler sees it:
+//!
+//! * `dev_only`: development endpoints answer 404 in production before anything else.
+//! * `limits`: the body is read up to a limit (1 MiB by default, more for the CSV
+//!   import) within a deadline, so a large or trickling body costs neither memory nor a
+//!   worker for long: 413 or 408 problem+json. Query strings and form bodies with a NUL
+//!   character are refused with 422 naming the parameter.
+//! * `log_requests`: one log line per request, with the secret tokens of e-mailed and
+//!   payment links redacted from the path.
+
+use std::{sync::Arc, time::Instant};
+
+use futures::StreamExt;
+use partnerdesk_core::Error as CoreError;
+use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
+use tracing::Instrument;
+
+use crate::{
+    AppState,
+    error::{ApiError, Problem, problem_response},
+};
+
+fn state(req: &Request) -> &AppState {
+    req.data::<AppState>().expect("AppState is attached to every route")
+}
+
+/// Development endpoints: 404 in production, before parsing or touching the database.
+pub async fn dev_only<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let path = req.uri().path();
+    let dev_path = path == "/api/dev" || path.starts_with("/api/dev/") || path == "/dev" || path.starts_with("/dev/");
+    if dev_path && !state(&req).ctx.config.is_development() {
+        return Ok(problem_response(Problem::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "No such resource",
+        )));
+    }
+    ep.call(req).await.map(IntoResponse::into_response)
+}
+
+/// The CSV import takes a larger body than everything else.
+fn is_import(path: &str) -> bool {
+    path.starts_with("/api/organizations/") && path.ends_with("/users/import")
+}
+
+fn nul_problem(name: &str) -> Response {
+    ApiError::from(CoreError::field(
+        name,
+        "invalid_characters",
+        "Contains characters that are not allowed (a NUL byte)",
+    ))
+    .into_response()
+}
+
+/// The first query or form parameter with a NUL character in its name or value.
+fn nul_parameter(encoded: &[u8]) -> Option<String> {
+    url::form_urlencoded::parse(encoded)
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        .map(|(k, _)| k.replace('\0', ""))
+}
+
+/// Body size, body deadline and NUL characters in parameters.
+pub async fn limits<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let limits = state(&req).ctx.config.limits.clone();
+    if let Some(name) = req.uri().query().and_then(|q| nul_parameter(q.as_bytes())) {
+        return Ok(nul_problem(&name));
+    }
+    let limit = if is_import(req.uri().path()) {
+        limits.max_import_bytes
+    } else {
+        limits.max_body_bytes
+    };
+    let too_large = || {
+        problem_response(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The request body is larger than {limit} bytes"),
+        ))
+    };
+    let declared = req
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Ok(too_large());
+    }
+    let deadline = tokio::time::Instant::now() + limits.body_read_timeout;
+    let mut stream = req.take_body().into_bytes_stream();
+    let mut body: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => {
+                return Ok(problem_response(Problem::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "The request body did not arrive in time",
+                )));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(err))) => {
+                return Ok(problem_response(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    format!("The request body could not be read: {err}"),
+                )));
+            }
+            Ok(Some(Ok(chunk))) => {
+                if body.len() + chunk.len() > limit {
+                    return Ok(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+    }
+    let is_form = req
+        .content_type()
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if is_form && let Some(name) = nul_parameter(&body) {
+        return Ok(nul_problem(&name));
+    }
+    req.set_body(body);
+    ep.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Paths whose next segment is a secret token.
+const TOKEN_PREFIXES: &[&str] = &[
+    "/pay/",
+    "/password/",
+    "/register/partner/",
+    "/register/customer/",
+    "/invitations/",
+    "/signup/confirm/",
+    "/api/auth/password-links/",
+    "/api/auth/signups/",
+    "/api/payments/",
+    "/api/partner-registrations/",
+    "/api/customer-registrations/",
+    "/api/membership-invitations/",
+];
+
+/// Query parameters that carry a secret.
+const SECRET_PARAMETERS: &[&str] = &["sig", "token"];
+
+/// The path and query of a request as logs may show them: tokens replaced by `***`.
+pub fn redact(path: &str, query: Option<&str>) -> String {
+    let mut out = path.to_owned();
+    for prefix in TOKEN_PREFIXES {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let (token, tail) = rest.split_once('/').map_or((rest, ""), |(t, tail)| (t, tail));
+            if !token.is_empty() && token != "forgot" {
+                out = if tail.is_empty() {
+                    format!("{prefix}***")
+                } else {
+                    format!("{prefix}***/{tail}")
+                };
+            }
+            break;
+        }
+    }
+    if let Some(query) = query.filter(|q| !q.is_empty()) {
+        let parts: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if SECRET_PARAMETERS.contains(&k) => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&parts.join("&"));
+    }
+    out
+}
+
+/// One line per request: method, redacted path, status and duration.
+pub async fn log_requests<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let method = req.method().clone();
+    let path = redact(req.uri().path(), req.uri().query());
+    let started = Instant::now();
+    let span = tracing::info_span!("request", %method, %path);
+    let result = ep
+        .call(req)
+        .instrument(span.clone())
+        .await
+        .map(IntoResponse::into_response);
+    let ms = started.elapsed().as_millis() as u64;
+    let _entered = span.enter();
+    match &result {
+        Ok(resp) => tracing::info!(status = resp.status().as_u16(), duration_ms = ms, "request finished"),
+        Err(err) => tracing::info!(status = err.status().as_u16(), duration_ms = ms, "request failed"),
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_in_paths_and_queries_are_redacted() {
+        assert_eq!(redact("/pay/abc123", None), "/pay/***");
+        assert_eq!(redact("/api/payments/abc123/pay", None), "/api/payments/***/pay");
+        assert_eq!(redact("/password/forgot", None), "/password/forgot");
+        assert_eq!(redact("/password/s3cr3t", None), "/password/***");
+        assert_eq!(redact("/register/customer/tok", None), "/register/customer/***");
+        assert_eq!(redact("/invitations/tok", None), "/invitations/***");
+        assert_eq!(
+            redact("/downloads/0190-aa", Some("expires=1&sig=abcdef")),
+            "/downloads/0190-aa?expires=1&sig=***"
+        );
+        assert_eq!(
+            redact("/api/customers", Some("status=both")),
+            "/api/customers?status=both"
+        );
+    }
+
+    #[test]
+    fn nul_characters_in_parameters_are_found() {
+        assert_eq!(nul_parameter(b"search=a%00b&x=1").as_deref(), Some("search"));
+        assert_eq!(nul_parameter(b"search=ab"), None);
+    }
+}
