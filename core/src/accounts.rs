@@ -7,10 +7,6 @@
 
 use std::sync::OnceLock;
 
-use argon2::{
-    Argon2,
-    password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
-};
 use chrono::{DateTime, Duration, Utc};
 use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -24,6 +20,7 @@ use crate::{
     db::Pool,
     domain::{Email, Language, Password, required_text},
     error::{Validator, validated},
+    hashing::argon,
     mail::{self, EmailKind},
     memberships,
     schema::{api_tokens, memberships as m, organizations, password_links, sessions, users},
@@ -47,61 +44,33 @@ pub struct User {
 // ---------------------------------------------------------------------------------
 // Passwords
 
-/// Waits for a hashing slot: at most `PASSWORD_HASH_CONCURRENCY` hashes (about 19 MiB
-/// each) run at once; a caller that waits longer than the pool wait gets 503.
-async fn hashing_slot(ctx: &Ctx) -> Result<tokio::sync::OwnedSemaphorePermit> {
-    let wait = ctx.config.database_pool_timeout.max(std::time::Duration::from_secs(5));
-    match tokio::time::timeout(wait, ctx.hashing.clone().acquire_owned()).await {
-        Ok(Ok(permit)) => Ok(permit),
-        Ok(Err(_)) => Err(Error::internal("the hashing semaphore is closed")),
-        Err(_) => Err(Error::busy("no password hashing slot became free in time")),
-    }
-}
-
-/// Hashes a password with argon2id (default OWASP parameters) on the blocking pool.
+/// Hashes a password with argon2id (default OWASP parameters) on the hashing threads.
 /// Callers hold no database connection while this runs.
 pub async fn hash_password(ctx: &Ctx, password: &Password) -> Result<String> {
     let raw = password.expose().to_owned();
-    let permit = hashing_slot(ctx).await?;
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        Argon2::default()
-            .hash_password(raw.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| Error::internal(format!("hashing a password: {e}")))
-    })
-    .await
-    .map_err(|e| Error::internal(format!("hashing task: {e}")))?
+    ctx.hashing
+        .run(move || argon::hash(raw.as_bytes()).map_err(|e| Error::internal(format!("hashing a password: {e}"))))
+        .await?
 }
 
 /// Verifies a password against a stored hash. With no stored hash, a dummy hash is
 /// checked so that unknown accounts take as long as known ones.
 pub async fn verify_password(ctx: &Ctx, stored: Option<String>, password: String) -> Result<bool> {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    let permit = hashing_slot(ctx).await?;
-    Ok(tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let (hash, real) = match stored {
-            Some(h) => (h, true),
-            None => (
-                DUMMY
-                    .get_or_init(|| {
-                        Argon2::default()
-                            .hash_password(b"not a real password")
-                            .map(|h| h.to_string())
-                            .unwrap_or_default()
-                    })
-                    .clone(),
-                false,
-            ),
-        };
-        let ok = PasswordHash::new(&hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-            .unwrap_or(false);
-        ok && real
-    })
-    .await
-    .unwrap_or(false))
+    ctx.hashing
+        .run(move || {
+            let (hash, real) = match stored {
+                Some(h) => (h, true),
+                None => (
+                    DUMMY
+                        .get_or_init(|| argon::hash(b"not a real password").unwrap_or_default())
+                        .clone(),
+                    false,
+                ),
+            };
+            argon::verify(password.as_bytes(), &hash) && real
+        })
+        .await
 }
 
 /// Inserts the account of a person who proved their address (sign-up confirmation,

@@ -4,21 +4,23 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Semaphore;
 
-use crate::{clock::Clock, config::Config};
+use crate::{clock::Clock, config::Config, hashing::HashPool};
 
 #[derive(Clone)]
 pub struct Ctx {
     pub config: Arc<Config>,
     pub clock: Clock,
-    /// Password hashes computed at once in this process (each takes about 19 MiB).
-    pub hashing: Arc<Semaphore>,
+    /// The threads that hash passwords (each hash takes about 19 MiB).
+    pub hashing: Arc<HashPool>,
 }
 
 impl Ctx {
     pub fn new(config: Config, clock: Clock) -> Self {
-        let hashing = Arc::new(Semaphore::new(config.limits.password_hash_concurrency));
+        let hashing = Arc::new(HashPool::new(
+            config.limits.password_hash_concurrency,
+            config.database_pool_timeout.max(std::time::Duration::from_secs(5)),
+        ));
         Self {
             config: Arc::new(config),
             clock,

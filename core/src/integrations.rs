@@ -47,15 +47,12 @@ fn check_kind(v: &mut Validator, kind: &str) {
     }
 }
 
+/// The largest settings document, serialized.
+pub const MAX_SETTINGS_BYTES: usize = 64 * 1024;
+
 fn check_settings(v: &mut Validator, settings: &Option<Value>) {
-    if let Some(s) = settings
-        && !s.is_object()
-    {
-        v.push(FieldError::new(
-            "settings",
-            "invalid_settings",
-            "Settings must be a JSON object",
-        ));
+    if let Some(s) = settings {
+        v.check(crate::domain::json_object("settings", s, MAX_SETTINGS_BYTES));
     }
 }
 

@@ -146,6 +146,7 @@ pub async fn create(
     );
     let now = ctx.now();
     conn.transaction(async |conn| {
+        mail::check_address_rate(conn, ctx, &email).await?;
         if let Some(d) = &debtor
             && customers::debtor_number_taken(conn, partner, d, None, now).await?
         {
@@ -259,6 +260,9 @@ pub async fn resend(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: 
                 ));
             }
             _ => {}
+        }
+        if let Ok(to) = Email::parse(&current.email) {
+            mail::check_address_rate(conn, ctx, &to).await?;
         }
         let generation = current.generation + 1;
         let invitation = diesel::update(inv::table.find(id))

@@ -15,6 +15,7 @@ pub mod db;
 pub mod devclock;
 pub mod domain;
 pub mod error;
+pub mod hashing;
 pub mod integrations;
 pub mod invitations;
 pub mod jobs;

@@ -193,7 +193,14 @@ pub async fn update(
     v.finish()?;
     let now = ctx.now();
     conn.transaction(async |conn| {
-        let old = get(conn, id).await?;
+        let old: Module = modules::table
+            .find(id)
+            .select(Module::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(Error::not_found("module"))?;
         let m = diesel::update(modules::table.find(id))
             .set((
                 modules::name.eq(name.clone().flatten().unwrap_or(old.name.clone())),

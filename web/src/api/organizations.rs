@@ -485,7 +485,8 @@ impl Example for ChooseServiceProviderRequest {
 #[oai(example)]
 pub struct GrantsRequest {
     /// Any of edit_company_details, edit_company_settings, view_users, edit_users,
-    /// create_users, import_users, manage_integrations, manage_licences, view_audit.
+    /// create_users, import_users, manage_integrations, manage_licences, view_audit,
+    /// edit_company_status (activate, deactivate, change the customer type).
     pub permissions: Vec<String>,
 }
 

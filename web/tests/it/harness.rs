@@ -219,7 +219,9 @@ impl TestApp {
         let mails = self
             .smtp
             .wait_for(1, Duration::from_secs(15), |m| {
-                m.envelope_to.iter().any(|t| t.to_lowercase() == address) && m.subject.contains(subject)
+                m.envelope_to.iter().any(|t| t.to_lowercase() == address)
+                    && m.subject.contains(subject)
+                    && m.link(&prefix).is_some()
             })
             .await;
         mails

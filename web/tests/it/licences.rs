@@ -420,6 +420,36 @@ async fn concurrent_assignments_never_take_more_credits_than_exist() {
     assert_eq!(crm["users"].as_array().unwrap().len(), 5);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_assignments_all_succeed_while_enough_credits_are_free() {
+    let s = shop().await;
+    buy(
+        &s.anna,
+        s.jansen,
+        json!([{ "type": "business", "module_id": s.crm }, { "type": "credits", "module_id": s.crm, "quantity": 6 }]),
+    )
+    .await;
+    let users = add_users(&s, 6).await;
+    let url = format!("/api/organizations/{}/credits/assign", s.jansen);
+    let attempts = users.iter().map(|u| {
+        let (client, url, module) = (s.anna.clone(), url.clone(), s.crm);
+        let u = *u;
+        tokio::spawn(async move { client.post(&url, json!({ "module_id": module, "user_ids": [u] })).await })
+    });
+    let statuses: Vec<(u16, String)> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| {
+            let r = r.unwrap();
+            (r.status, r.code().to_owned())
+        })
+        .collect();
+    assert!(statuses.iter().all(|(s, _)| *s == 200), "none refused: {statuses:?}");
+    let crm = module_entry(&licences(&s).await, "CRM").clone();
+    assert_eq!(crm["free_credits"], 0);
+    assert_eq!(crm["users"].as_array().unwrap().len(), 6);
+}
+
 // --- Trials -----------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod abuse;
 mod api_docs;
 mod auth;
 mod authorization;
@@ -12,5 +13,7 @@ mod licences;
 mod members;
 mod partner_onboarding;
 mod registration;
+mod resilience;
 mod service_provider;
+mod tenancy;
 mod users;

@@ -1,0 +1,296 @@
+//! Abuse resistance: throttled log-ins, a bounded number of e-mails per typed address,
+//! password reset, and sessions that end when they should.
+
+use chrono::Duration;
+use serde_json::json;
+
+use crate::harness::{DEMO_PASSWORD, Options, TestApp};
+
+fn login(email: &str, password: &str) -> serde_json::Value {
+    json!({ "email": email, "password": password })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_wrong_passwords_are_throttled() {
+    let app = TestApp::spawn().await;
+    let anon = app.anonymous();
+    let anna = "anna@northwind.example";
+    for _ in 0..5 {
+        anon.post("/api/auth/login", login(anna, "wrong password"))
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    // The sixth failure blocks the account for a while; meanwhile even the right
+    // password is not looked at.
+    anon.post("/api/auth/login", login(anna, "wrong password"))
+        .await
+        .assert_problem(401, "invalid_credentials");
+    let blocked = anon.post("/api/auth/login", login(anna, DEMO_PASSWORD)).await;
+    blocked.assert_problem(429, "too_many_attempts");
+    let wait: i64 = blocked.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    // Each further failure doubles the wait.
+    app.advance(Duration::seconds(3));
+    anon.post("/api/auth/login", login(anna, "wrong password"))
+        .await
+        .assert_problem(401, "invalid_credentials");
+    let blocked = anon.post("/api/auth/login", login(anna, DEMO_PASSWORD)).await;
+    blocked.assert_problem(429, "too_many_attempts");
+    let wait: i64 = blocked.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((3..=4).contains(&wait), "Retry-After {wait}");
+    // Once the wait is over the right password works and the count starts again.
+    app.advance(Duration::seconds(5));
+    assert_eq!(
+        anon.post("/api/auth/login", login(anna, DEMO_PASSWORD)).await.status,
+        200
+    );
+    anon.post("/api/auth/login", login(anna, "wrong password"))
+        .await
+        .assert_problem(401, "invalid_credentials");
+
+    // Per client address too: guessing across many accounts from one place is slowed.
+    let app = TestApp::spawn_with(Options {
+        extra: vec![("LOGIN_FAILURES_PER_ADDRESS", "3".into())],
+        ..Default::default()
+    })
+    .await;
+    let anon = app.anonymous();
+    for who in ["a@example.com", "b@example.com", "c@example.com", "d@example.com"] {
+        anon.post("/api/auth/login", login(who, "guess"))
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    anon.post("/api/auth/login", login("sales@vendor.example", DEMO_PASSWORD))
+        .await
+        .assert_problem(429, "too_many_attempts");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_requests_for_one_address_send_a_bounded_number_of_emails() {
+    let app = TestApp::spawn().await;
+    let anon = app.anonymous();
+    let target = "victim@fabrikam.example";
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            anon.post("/api/partner-registrations", json!({ "email": target }))
+                .await
+                .status,
+        );
+    }
+    // Sign-up and password reset for the same address count toward the same limit.
+    statuses.push(
+        anon.post(
+            "/api/auth/signup",
+            json!({ "email": target, "password": "long enough password", "first_name": "V", "last_name": "T" }),
+        )
+        .await
+        .status,
+    );
+    let refused = anon.post("/api/auth/password-reset", json!({ "email": target })).await;
+    refused.assert_problem(429, "too_many_emails");
+    assert!(refused.headers.get("retry-after").is_some());
+    anon.post("/api/partner-registrations", json!({ "email": target }))
+        .await
+        .assert_problem(429, "too_many_emails");
+    assert_eq!(statuses, [202, 202, 202, 202, 202]);
+    app.settle().await;
+    let sent = app
+        .smtp
+        .messages()
+        .iter()
+        .filter(|m| m.envelope_to.contains(&target.to_owned()))
+        .count();
+    assert_eq!(sent, 5, "the default limit is five an hour");
+
+    // An hour later the address may be written to again.
+    app.advance(Duration::minutes(61));
+    assert_eq!(
+        anon.post("/api/partner-registrations", json!({ "email": target }))
+            .await
+            .status,
+        202
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forgotten_password_is_reset_once_through_the_emailed_link() {
+    let app = TestApp::spawn().await;
+    let anon = app.anonymous();
+    let logged_in = app.demo("sales@vendor.example").await;
+
+    // A known and an unknown address are answered alike.
+    let known = anon
+        .post("/api/auth/password-reset", json!({ "email": "sales@vendor.example" }))
+        .await;
+    let unknown = anon
+        .post("/api/auth/password-reset", json!({ "email": "nobody@vendor.example" }))
+        .await;
+    assert_eq!(known.status, 202, "{}", known.body);
+    assert_eq!((known.status, &known.body), (unknown.status, &unknown.body));
+    let note = app
+        .smtp
+        .expect_one("nobody@vendor.example", "Password reset request")
+        .await;
+    assert!(note.text.contains(&format!("{}/signup", app.base)), "{}", note.text);
+
+    let token = app
+        .link_token("sales@vendor.example", "Reset your password", "/password/")
+        .await;
+    let r = anon
+        .post(
+            &format!("/api/auth/password-links/{token}"),
+            json!({ "password": "a brand new passphrase" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    anon.post(
+        &format!("/api/auth/password-links/{token}"),
+        json!({ "password": "another passphrase" }),
+    )
+    .await
+    .assert_problem(410, "link_used");
+    // The old password and the sessions it opened are gone.
+    logged_in.get("/api/me").await.assert_problem(401, "session_revoked");
+    anon.post("/api/auth/login", login("sales@vendor.example", DEMO_PASSWORD))
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.login("sales@vendor.example", "a brand new passphrase").await;
+
+    // A second request retires the previous link.
+    anon.post("/api/auth/password-reset", json!({ "email": "finance@vendor.example" }))
+        .await;
+    let first = app
+        .link_token("finance@vendor.example", "Reset your password", "/password/")
+        .await;
+    anon.post("/api/auth/password-reset", json!({ "email": "finance@vendor.example" }))
+        .await;
+    app.smtp
+        .wait_for(2, std::time::Duration::from_secs(15), |m| {
+            m.envelope_to.contains(&"finance@vendor.example".to_owned())
+        })
+        .await;
+    anon.post(
+        &format!("/api/auth/password-links/{first}"),
+        json!({ "password": "a brand new passphrase" }),
+    )
+    .await
+    .assert_problem(410, "link_used");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changing_the_password_ends_the_other_sessions() {
+    let app = TestApp::spawn().await;
+    let laptop = app.demo("anna@northwind.example").await;
+    let phone = app.demo("anna@northwind.example").await;
+    let token = laptop.post("/api/me/tokens", json!({ "name": "crm" })).await.body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    laptop
+        .put(
+            "/api/me/password",
+            json!({ "current_password": "wrong", "new_password": "a brand new passphrase" }),
+        )
+        .await
+        .assert_problem(422, "validation_failed");
+    let r = laptop
+        .put(
+            "/api/me/password",
+            json!({ "current_password": DEMO_PASSWORD, "new_password": "a brand new passphrase" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["sessions_ended"], 1);
+    assert_eq!(laptop.get("/api/me").await.status, 200, "this session goes on");
+    phone.get("/api/me").await.assert_problem(401, "session_revoked");
+    assert_eq!(
+        laptop.with_bearer(&token).get("/api/me").await.status,
+        200,
+        "API tokens stay"
+    );
+    app.login("anna@northwind.example", "a brand new passphrase").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_is_new_after_login_and_ends_after_its_absolute_lifetime() {
+    let app = TestApp::spawn_with(Options {
+        extra: vec![("SESSION_MAX_HOURS", "24".into())],
+        ..Default::default()
+    })
+    .await;
+    let client = app.demo("anna@northwind.example").await;
+    let cookie = |r: &crate::harness::Resp| {
+        r.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let first = client
+        .post("/api/auth/login", login("anna@northwind.example", DEMO_PASSWORD))
+        .await;
+    let second = client
+        .post("/api/auth/login", login("anna@northwind.example", DEMO_PASSWORD))
+        .await;
+    assert_ne!(cookie(&first), cookie(&second), "a new session id after each log-in");
+    // The session the browser had before is over.
+    let replay = reqwest::Client::new()
+        .get(format!("{}/api/me", app.base))
+        .header("cookie", cookie(&first))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401);
+
+    // Active all day, the session still ends 24 hours after log-in.
+    for _ in 0..2 {
+        app.advance(Duration::hours(11));
+        assert_eq!(client.get("/api/me").await.status, 200);
+    }
+    app.advance(Duration::hours(3));
+    client.get("/api/me").await.assert_problem(401, "session_expired");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn production_refuses_to_start_with_unsafe_settings() {
+    let safe = [
+        ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+        ("PARTNERDESK_ENV", "production"),
+        ("SECRET_KEY", "a-production-secret-of-at-least-32-chars"),
+        ("PUBLIC_URL", "https://portal.example"),
+        ("SMTP_URL", "smtp://127.0.0.1:1"),
+    ];
+    let unsafe_settings: [(&str, &str, &str); 4] = [
+        ("PAYMENT_PROVIDER", "test", "PAYMENT_PROVIDER"),
+        ("SMTP_URL", "", "SMTP_URL"),
+        (
+            "SECRET_KEY",
+            "partnerdesk-development-secret-do-not-use-in-production",
+            "SECRET_KEY",
+        ),
+        ("PUBLIC_URL", "http://portal.example", "PUBLIC_URL"),
+    ];
+    for (key, value, named) in unsafe_settings {
+        {
+            let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_partnerdesk-web"));
+            command.env_clear().arg("serve");
+            for (k, v) in safe {
+                command.env(k, v);
+            }
+            command.env(key, value);
+            let out = tokio::time::timeout(std::time::Duration::from_secs(20), command.output())
+                .await
+                .expect("start-up refuses quickly")
+                .expect("running the binary");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{key}={value:?} was accepted");
+            assert!(
+                stderr.contains(named) && stderr.contains("invalid configuration"),
+                "{key}={value:?}: {stderr}"
+            );
+        }
+    }
+}
