@@ -294,3 +294,50 @@ async fn production_refuses_to_start_with_unsafe_settings() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_session_cookie_is_secure_behind_https() {
+    let app = TestApp::spawn_with(Options {
+        extra: vec![("PUBLIC_URL", "https://portal.example".into())],
+        ..Default::default()
+    })
+    .await;
+    let r = app
+        .anonymous()
+        .post("/api/auth/login", login("anna@northwind.example", DEMO_PASSWORD))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cookie = r.headers["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly"), "{cookie}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quote_holds_a_bounded_number_of_items() {
+    let app = TestApp::spawn().await;
+    let anna = app.demo("anna@northwind.example").await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let crm = anna.get("/api/modules").await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let items: Vec<_> = (0..21)
+        .map(|_| json!({ "type": "credits", "module_id": crm, "quantity": 1 }))
+        .collect();
+    let r = anna
+        .post(
+            &format!("/api/organizations/{jansen}/quotes"),
+            json!({ "items": items }),
+        )
+        .await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "items");
+    assert_eq!(r.body["errors"][0]["code"], "too_many");
+    let r = anna
+        .post(
+            &format!("/api/organizations/{jansen}/quotes"),
+            json!({ "items": [{ "type": "business", "module_id": crm }, { "type": "credits", "module_id": crm, "quantity": 1001 }] }),
+        )
+        .await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "items[1].quantity");
+}
