@@ -91,10 +91,11 @@ schema:
     cargo fmt -- core/src/schema.rs
     echo "core/src/schema.rs regenerated"
 
-# Format and lint.
+# Format, lint, and check that core's modules form no cycle.
 check:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo test -q -p partnerdesk-core --test module_graph
 
 # Prints the PostgreSQL server URL (without a database), starting a private cluster if needed.
 [private]

@@ -1,5 +1,6 @@
 fn main() {
-    // E-mail and page templates are embedded in the binaries at build time.
-    minijinja_embed::embed_templates!("../templates");
+    // E-mail templates are embedded in the binaries at build time (the web crate embeds
+    // its page templates itself).
+    minijinja_embed::embed_templates!("../templates/email");
     println!("cargo:rerun-if-changed=../migrations");
 }

@@ -21,13 +21,12 @@ use crate::{
     domain::{Email, Language, Password, required_text},
     error::{Validator, validated},
     hashing::argon,
+    links::Link,
     mail::{self, EmailKind},
     memberships,
     schema::{api_tokens, memberships as m, organizations, password_links, sessions, users},
     throttle, tokens,
 };
-
-pub use crate::memberships::PASSWORD_LINK_PURPOSE;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -935,12 +934,12 @@ pub async fn request_password_reset(conn: &mut AsyncPgConnection, ctx: &Ctx, ema
                 .set(password_links::used_at.eq(now))
                 .execute(conn)
                 .await?;
-                let token = tokens::link_token(ctx.secret(), PASSWORD_LINK_PURPOSE, event, 1);
+                let token_hash = Link::Password.token_hash(ctx.secret(), event, 1);
                 diesel::insert_into(password_links::table)
                     .values((
                         password_links::id.eq(event),
                         password_links::user_id.eq(user_id),
-                        password_links::token_hash.eq(tokens::hash(&token)),
+                        password_links::token_hash.eq(token_hash),
                         password_links::generation.eq(1),
                         password_links::purpose.eq("reset"),
                         password_links::expires_at.eq(now + ttl),
@@ -984,4 +983,53 @@ pub async fn request_password_reset(conn: &mut AsyncPgConnection, ctx: &Ctx, ema
         }
     })
     .await
+}
+
+// ---------------------------------------------------------------------------------
+// E-mails about passwords
+
+use crate::{config::Config, domain::format_time, links::Page};
+
+/// A link to choose a new password.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PasswordResetEmail {
+    pub first_name: String,
+    pub link: String,
+    pub expires_at: String,
+}
+
+impl PasswordResetEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, config: &Config, password_link_id: Uuid) -> Result<Option<Self>> {
+        let row: Option<(i32, DateTime<Utc>, String)> = password_links::table
+            .inner_join(users::table)
+            .filter(password_links::id.eq(password_link_id))
+            .filter(password_links::used_at.is_null())
+            .select((
+                password_links::generation,
+                password_links::expires_at,
+                users::first_name,
+            ))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(row.map(|(generation, expires_at, first_name)| PasswordResetEmail {
+            first_name,
+            link: Link::Password.url(config, password_link_id, generation),
+            expires_at: format_time(expires_at),
+        }))
+    }
+}
+
+/// Someone asked to reset the password of an address without an account.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NoAccountEmail {
+    pub signup_url: String,
+}
+
+impl NoAccountEmail {
+    pub fn new(config: &Config) -> Self {
+        NoAccountEmail {
+            signup_url: Page::SignUp.url(config),
+        }
+    }
 }

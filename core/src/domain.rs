@@ -2,7 +2,7 @@
 
 use std::{fmt, str::FromStr};
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::FieldError;
@@ -323,11 +323,19 @@ pub fn json_object(field: &str, value: &serde_json::Value, max_bytes: usize) -> 
     Ok(text.len())
 }
 
+/// A moment as e-mails and pages show it: `2026-12-05 10:00 UTC`.
+pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A day as e-mails and pages show it: `2026-12-05`.
+pub fn format_date(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
 /// Money and rates as text with exactly two decimals (12.50, never 12.5).
 pub fn fixed2(value: Decimal) -> String {
-    let mut v = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-    v.rescale(2);
-    v.to_string()
+    crate::pricing::cents(value).to_string()
 }
 
 #[cfg(test)]

@@ -19,13 +19,12 @@ use crate::{
     db::Pool,
     domain::{CommissionRate, CountryCode, Email, Language, Password, optional_text, required_text},
     error::{Validator, validated},
+    links::Link,
     mail::{self, EmailKind},
     organizations::{self, NewOrganization, Organization},
     schema::{customer_invitations as inv, organizations as orgs, partners, users},
     tokens,
 };
-
-pub const LINK_PURPOSE: &str = "customer_invitation";
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = inv)]
@@ -76,10 +75,6 @@ pub struct InvitationInput {
     pub commission_rate: Option<String>,
     pub debtor_number: Option<String>,
     pub customer_type: Option<String>,
-}
-
-fn link_token(ctx: &Ctx, id: Uuid, generation: i32) -> String {
-    tokens::link_token(ctx.secret(), LINK_PURPOSE, id, generation)
 }
 
 fn ttl(ctx: &Ctx) -> Duration {
@@ -170,7 +165,7 @@ pub async fn create(
                 inv::commission_rate.eq(rate),
                 inv::debtor_number.eq(&debtor),
                 inv::customer_type.eq(&ctype),
-                inv::token_hash.eq(tokens::hash(&link_token(ctx, id, 1))),
+                inv::token_hash.eq(Link::CustomerRegistration.token_hash(ctx.secret(), id, 1)),
                 inv::generation.eq(1),
                 inv::expires_at.eq(now + ttl(ctx)),
                 inv::sent_at.eq(now),
@@ -268,7 +263,7 @@ pub async fn resend(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: 
         let invitation = diesel::update(inv::table.find(id))
             .set((
                 inv::generation.eq(generation),
-                inv::token_hash.eq(tokens::hash(&link_token(ctx, id, generation))),
+                inv::token_hash.eq(Link::CustomerRegistration.token_hash(ctx.secret(), id, generation)),
                 inv::expires_at.eq(now + ttl(ctx)),
                 inv::sent_at.eq(now),
             ))
@@ -615,4 +610,89 @@ pub async fn accept(pool: &Pool, ctx: &Ctx, token: &str, caller: Option<Uuid>, i
         })
     })
     .await
+}
+
+// ---------------------------------------------------------------------------------
+// E-mails about a customer invitation
+
+use crate::{config::Config, domain::format_time, links::Page};
+use diesel::{JoinOnDsl, NullableExpressionMethods};
+
+/// To the invited customer: the registration link.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InvitationEmail {
+    pub company: String,
+    pub contact_name: String,
+    pub partner: String,
+    pub link: String,
+    pub expires_at: String,
+}
+
+impl InvitationEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, config: &Config, invitation_id: Uuid) -> Result<Option<Self>> {
+        type Row = (String, Option<String>, i32, DateTime<Utc>, String);
+        let row: Option<Row> = inv::table
+            .inner_join(orgs::table.on(orgs::id.eq(inv::partner_id)))
+            .filter(inv::id.eq(invitation_id))
+            .select((
+                inv::company_name,
+                inv::contact_name,
+                inv::generation,
+                inv::expires_at,
+                orgs::name,
+            ))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(row.map(
+            |(company, contact_name, generation, expires_at, partner)| InvitationEmail {
+                company,
+                contact_name: contact_name.unwrap_or_default(),
+                partner,
+                link: Link::CustomerRegistration.url(config, invitation_id, generation),
+                expires_at: format_time(expires_at),
+            },
+        ))
+    }
+}
+
+/// To the partner: the invited customer registered.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RegisteredEmail {
+    pub company: String,
+    pub email: String,
+    pub first_name: String,
+    pub customers_url: String,
+}
+
+impl RegisteredEmail {
+    pub async fn load(
+        conn: &mut AsyncPgConnection,
+        config: &Config,
+        invitation_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<Self>> {
+        let row: Option<(String, String)> = inv::table
+            .inner_join(orgs::table.on(inv::organization_id.eq(orgs::id.nullable())))
+            .filter(inv::id.eq(invitation_id))
+            .select((orgs::name, inv::email))
+            .first(conn)
+            .await
+            .optional()?;
+        let first_name: Option<String> = users::table
+            .find(user_id)
+            .select(users::first_name)
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(match (row, first_name) {
+            (Some((company, email)), Some(first_name)) => Some(RegisteredEmail {
+                company,
+                email,
+                first_name,
+                customers_url: Page::Portal.url(config),
+            }),
+            _ => None,
+        })
+    }
 }

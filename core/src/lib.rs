@@ -4,6 +4,7 @@
 //! neither writes SQL of its own.
 
 pub mod accounts;
+pub mod app;
 pub mod audit;
 pub mod authz;
 pub mod clock;
@@ -14,12 +15,14 @@ pub mod customers;
 pub mod db;
 pub mod devclock;
 pub mod domain;
+pub mod emails;
 pub mod error;
 pub mod hashing;
 pub mod integrations;
 pub mod invitations;
 pub mod jobs;
 pub mod licences;
+pub mod links;
 pub mod mail;
 pub mod members;
 pub mod memberships;
@@ -27,6 +30,7 @@ pub mod modules;
 pub mod orders;
 pub mod organizations;
 pub mod partners;
+pub mod pricing;
 pub mod registrations;
 pub mod releases;
 pub mod schema;
@@ -34,6 +38,7 @@ pub mod seed;
 pub mod service_providers;
 pub mod signups;
 pub mod telemetry;
+pub mod templating;
 pub mod throttle;
 pub mod tokens;
 pub mod trials;

@@ -4,14 +4,14 @@
 //! caller confirms that quote; confirming creates the order, its invoice and the
 //! licences in one transaction.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use diesel::{
     ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable,
     SelectableHelper, sql_query,
     sql_types::{Array, Nullable, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -24,6 +24,7 @@ use crate::{
     memberships,
     modules::{self, Module},
     orders::{self, Order},
+    pricing::{self, Line, cents},
     schema::{business_licences as bl, quotes, trials, user_licences as ul},
 };
 
@@ -59,25 +60,6 @@ pub enum Item {
     Users { module_id: Uuid, user_ids: Vec<Uuid> },
     Credits { module_id: Uuid, quantity: i32 },
     UpgradeTrial { trial_id: Uuid },
-}
-
-/// One line of a quote or order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Line {
-    pub module_id: Uuid,
-    pub module_code: String,
-    /// business, user or credit.
-    pub licence_kind: String,
-    pub description: String,
-    pub quantity: i32,
-    /// Monthly price of one licence.
-    pub unit_price: Decimal,
-    /// unit price × quantity.
-    pub monthly_amount: Decimal,
-    /// What the rest of the current month costs, rounded half-up to cents.
-    pub amount: Decimal,
-    pub period_start: NaiveDate,
-    pub period_end: NaiveDate,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -132,49 +114,13 @@ impl TryFrom<QuoteRow> for Quote {
     }
 }
 
-/// The billing period a purchase starts in: today to the end of the month.
-pub fn current_period(now: DateTime<Utc>) -> (NaiveDate, NaiveDate, i64, i64) {
-    let today = now.date_naive();
-    let first_next = if today.month() == 12 {
-        NaiveDate::from_ymd_opt(today.year() + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(today.year(), today.month() + 1, 1)
-    }
-    .expect("valid date");
-    let end = first_next - Duration::days(1);
-    let days_in_month = i64::from(end.day());
-    let remaining = (end - today).num_days() + 1;
-    (today, end, remaining, days_in_month)
-}
-
-/// Money rounded half-up to cents.
-pub fn cents(value: Decimal) -> Decimal {
-    let mut v = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-    v.rescale(2);
-    v
-}
-
 fn line(m: &Module, kind: &str, quantity: i32, description: String, now: DateTime<Utc>) -> Line {
-    let (start, end, remaining, days) = current_period(now);
     let unit = if kind == "business" {
         m.business_price
     } else {
         m.user_price
     };
-    let monthly = unit * Decimal::from(quantity);
-    let amount = cents(monthly * Decimal::from(remaining) / Decimal::from(days));
-    Line {
-        module_id: m.id,
-        module_code: m.code.clone(),
-        licence_kind: kind.to_owned(),
-        description,
-        quantity,
-        unit_price: unit,
-        monthly_amount: cents(monthly),
-        amount,
-        period_start: start,
-        period_end: end,
-    }
+    Line::new(m.id, &m.code, kind, unit, quantity, description, now)
 }
 
 async fn active_business(conn: &mut AsyncPgConnection, org: Uuid, module: Uuid) -> Result<Option<(Uuid, String)>> {
@@ -457,7 +403,7 @@ async fn store_quote(
 ) -> Result<Quote> {
     let now = ctx.now();
     let monthly_total = cents(lines.iter().map(|l| l.monthly_amount).sum());
-    let period_total = cents(lines.iter().map(|l| l.amount).sum());
+    let period_total = pricing::total(&lines);
     let row = diesel::insert_into(quotes::table)
         .values((
             quotes::id.eq(Uuid::now_v7()),

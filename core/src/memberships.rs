@@ -32,15 +32,11 @@ use crate::{
     audit::{self, Who},
     authz::{self, Permission, Role},
     domain::{Email, Language},
+    links::Link,
     mail::{self, EmailKind, Outgoing},
     schema::{memberships as m, organizations as orgs, users},
     tokens,
 };
-
-/// Purpose of the token in a membership invitation link.
-pub const LINK_PURPOSE: &str = "membership_invitation";
-/// Purpose of set-password links (shared with password resets).
-pub const PASSWORD_LINK_PURPOSE: &str = "password";
 
 /// Inserts an accepted membership (a person creating or registering an organization
 /// themselves, or the demo seed).
@@ -135,12 +131,7 @@ pub(crate) async fn add_people(
         let (user_id, token_hash, kind, lang) = match existing.get(p.email.as_str()) {
             Some((id, lang)) => (
                 *id,
-                Some(tokens::hash(&tokens::link_token(
-                    ctx.secret(),
-                    LINK_PURPOSE,
-                    membership_id,
-                    1,
-                ))),
+                Some(Link::MembershipInvitation.token_hash(ctx.secret(), membership_id, 1)),
                 EmailKind::MembershipInvitation { membership_id },
                 Language::from_db(lang),
             ),
@@ -284,12 +275,7 @@ impl PasswordLinks {
         self.ids.push(id);
         self.users.push(user);
         self.memberships.push(membership);
-        self.hashes.push(tokens::hash(&tokens::link_token(
-            ctx.secret(),
-            PASSWORD_LINK_PURPOSE,
-            id,
-            1,
-        )));
+        self.hashes.push(Link::Password.token_hash(ctx.secret(), id, 1));
     }
 
     async fn insert(&self, conn: &mut AsyncPgConnection, now: DateTime<Utc>, expires: DateTime<Utc>) -> Result<()> {
@@ -639,4 +625,104 @@ pub async fn leave(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, org_i
         .await
     })
     .await
+}
+
+// ---------------------------------------------------------------------------------
+// E-mails about joining an organization
+
+use crate::{config::Config, domain::format_time};
+
+/// A new address: set a password (which accepts the membership).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemberInvitationEmail {
+    pub organization: String,
+    pub first_name: String,
+    pub link: String,
+    pub expires_at: String,
+}
+
+impl MemberInvitationEmail {
+    pub async fn load(
+        conn: &mut AsyncPgConnection,
+        config: &Config,
+        organization_id: Uuid,
+        password_link_id: Uuid,
+    ) -> Result<Option<Self>> {
+        use crate::schema::password_links as pl;
+        let organization: Option<String> = orgs::table
+            .find(organization_id)
+            .select(orgs::name)
+            .first(conn)
+            .await
+            .optional()?;
+        let link: Option<(i32, DateTime<Utc>, String)> = pl::table
+            .inner_join(users::table.on(users::id.eq(pl::user_id)))
+            .filter(pl::id.eq(password_link_id))
+            .select((pl::generation, pl::expires_at, users::first_name))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(match (organization, link) {
+            (Some(organization), Some((generation, expires_at, first_name))) => Some(MemberInvitationEmail {
+                organization,
+                first_name,
+                link: Link::Password.url(config, password_link_id, generation),
+                expires_at: format_time(expires_at),
+            }),
+            _ => None,
+        })
+    }
+}
+
+/// An address with an account: accept or decline joining.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MembershipInvitationEmail {
+    pub organization: String,
+    pub first_name: String,
+    /// Who invited, or empty.
+    pub inviter: String,
+    pub link: String,
+    pub expires_at: String,
+}
+
+impl MembershipInvitationEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, config: &Config, membership_id: Uuid) -> Result<Option<Self>> {
+        type Row = (String, String, Option<Uuid>, i32, Option<DateTime<Utc>>);
+        let row: Option<Row> = m::table
+            .inner_join(orgs::table.on(orgs::id.eq(m::organization_id)))
+            .inner_join(users::table.on(users::id.eq(m::user_id)))
+            .filter(m::id.eq(membership_id))
+            .filter(m::accepted_at.is_null())
+            .select((
+                orgs::name,
+                users::first_name,
+                m::invited_by,
+                m::invite_generation,
+                m::invite_expires_at,
+            ))
+            .first(conn)
+            .await
+            .optional()?;
+        let Some((organization, first_name, invited_by, generation, expires_at)) = row else {
+            return Ok(None);
+        };
+        let inviter = match invited_by {
+            Some(id) => users::table
+                .find(id)
+                .select((users::first_name, users::last_name))
+                .first::<(String, String)>(conn)
+                .await
+                .optional()?
+                .map(|(f, l)| format!("{f} {l}").trim().to_owned())
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        Ok(Some(MembershipInvitationEmail {
+            organization,
+            first_name,
+            inviter,
+            link: Link::MembershipInvitation.url(config, membership_id, generation),
+            expires_at: expires_at.map(format_time).unwrap_or_default(),
+        }))
+    }
 }

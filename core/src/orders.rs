@@ -19,13 +19,12 @@ use crate::{
     authz::{self, Access, Actor, Permission},
     config::Config,
     domain::{Email, Language, fixed2},
-    licences::{Line, cents},
+    links::Link,
     mail::{self, EmailKind, Outgoing},
+    pricing::{self, Line},
     schema::{invoices, order_lines, orders, organizations as orgs, service_provider_links as links},
     tokens,
 };
-
-pub const PAYMENT_PURPOSE: &str = "payment";
 
 pub use crate::config::PaymentProvider;
 
@@ -77,11 +76,8 @@ pub struct Invoice {
 }
 
 /// The public payment link of an invoice (derived, so it can be shown again).
-pub fn payment_url(config: &Config, secret: &[u8], invoice_id: Uuid) -> String {
-    config.url(&format!(
-        "/pay/{}",
-        tokens::link_token(secret, PAYMENT_PURPOSE, invoice_id, 1)
-    ))
+pub fn payment_url(config: &Config, invoice_id: Uuid) -> String {
+    Link::Payment.url(config, invoice_id, 1)
 }
 
 /// Creates an order with its lines and invoice, and queues the confirmation e-mail.
@@ -96,7 +92,7 @@ pub(crate) async fn create(
     quote_id: Option<Uuid>,
 ) -> Result<Order> {
     let now = ctx.now();
-    let total = cents(lines.iter().map(|l| l.amount).sum());
+    let total = pricing::total(lines);
     let partner: Option<Uuid> = links::table
         .filter(links::customer_id.eq(org))
         .filter(links::ended_at.is_null())
@@ -155,12 +151,7 @@ pub(crate) async fn create(
             invoices::organization_id.eq(org),
             invoices::currency.eq(currency),
             invoices::amount.eq(total),
-            invoices::payment_token_hash.eq(tokens::hash(&tokens::link_token(
-                ctx.secret(),
-                PAYMENT_PURPOSE,
-                invoice_id,
-                1,
-            ))),
+            invoices::payment_token_hash.eq(Link::Payment.token_hash(ctx.secret(), invoice_id, 1)),
             invoices::payment_provider.eq(ctx.config.payment_provider.name()),
             invoices::due_at.eq(now + due),
             invoices::created_at.eq(now),
@@ -249,7 +240,7 @@ async fn details(conn: &mut AsyncPgConnection, ctx: &Ctx, order: Order) -> Resul
         .select(Invoice::as_select())
         .first(conn)
         .await?;
-    let payment_url = payment_url(&ctx.config, ctx.secret(), invoice.id);
+    let payment_url = payment_url(&ctx.config, invoice.id);
     Ok(OrderDetails {
         order,
         lines,
@@ -491,4 +482,117 @@ pub async fn list_invoices(conn: &mut AsyncPgConnection, actor: &Actor, status: 
         q = q.filter(invoices::status.eq(s.to_owned()));
     }
     Ok(q.load(conn).await?)
+}
+
+// ---------------------------------------------------------------------------------
+// E-mails about orders and invoices
+
+use crate::domain::format_date;
+use diesel::JoinOnDsl;
+
+/// One line of an order confirmation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OrderEmailLine {
+    pub description: String,
+    pub quantity: i32,
+    pub amount: String,
+}
+
+/// The order with its invoice and payment link.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConfirmationEmail {
+    pub company: String,
+    pub order_number: i64,
+    pub currency: String,
+    pub total: String,
+    pub invoice_number: String,
+    pub due_on: String,
+    pub payment_url: String,
+    pub lines: Vec<OrderEmailLine>,
+}
+
+impl ConfirmationEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, config: &Config, order_id: Uuid) -> Result<Option<Self>> {
+        type Head = (String, i64, String, Decimal, Uuid, String, DateTime<Utc>);
+        let head: Option<Head> = orders::table
+            .inner_join(orgs::table.on(orgs::id.eq(orders::organization_id)))
+            .inner_join(invoices::table.on(invoices::order_id.eq(orders::id)))
+            .filter(orders::id.eq(order_id))
+            .select((
+                orgs::name,
+                orders::number,
+                orders::currency,
+                orders::total,
+                invoices::id,
+                invoices::number,
+                invoices::due_at,
+            ))
+            .first(conn)
+            .await
+            .optional()?;
+        let Some((company, order_number, currency, total, invoice_id, invoice_number, due_at)) = head else {
+            return Ok(None);
+        };
+        let lines: Vec<(String, i32, Decimal)> = order_lines::table
+            .filter(order_lines::order_id.eq(order_id))
+            .order(order_lines::id.asc())
+            .select((order_lines::description, order_lines::quantity, order_lines::amount))
+            .load(conn)
+            .await?;
+        Ok(Some(ConfirmationEmail {
+            company,
+            order_number,
+            currency,
+            total: fixed2(total),
+            invoice_number,
+            due_on: format_date(due_at),
+            payment_url: payment_url(config, invoice_id),
+            lines: lines
+                .into_iter()
+                .map(|(description, quantity, amount)| OrderEmailLine {
+                    description,
+                    quantity,
+                    amount: fixed2(amount),
+                })
+                .collect(),
+        }))
+    }
+}
+
+/// The invoice is paid.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InvoicePaidEmail {
+    pub company: String,
+    pub invoice_number: String,
+    pub currency: String,
+    pub amount: String,
+    pub paid_on: String,
+}
+
+impl InvoicePaidEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, invoice_id: Uuid) -> Result<Option<Self>> {
+        type Row = (String, String, String, Decimal, Option<DateTime<Utc>>);
+        let row: Option<Row> = invoices::table
+            .inner_join(orgs::table.on(orgs::id.eq(invoices::organization_id)))
+            .filter(invoices::id.eq(invoice_id))
+            .select((
+                orgs::name,
+                invoices::number,
+                invoices::currency,
+                invoices::amount,
+                invoices::paid_at,
+            ))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(row.map(
+            |(company, invoice_number, currency, amount, paid_at)| InvoicePaidEmail {
+                company,
+                invoice_number,
+                currency,
+                amount: fixed2(amount),
+                paid_on: paid_at.map(format_date).unwrap_or_default(),
+            },
+        ))
+    }
 }

@@ -21,11 +21,6 @@ use crate::{
     tokens,
 };
 
-/// The public affiliate link of a partner.
-pub fn affiliate_link(config: &Config, affiliate_code: &str) -> String {
-    config.url(&format!("/a/{affiliate_code}"))
-}
-
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = partner_requests)]
 pub struct PartnerRequest {
@@ -631,4 +626,94 @@ pub async fn update_terms(
         Ok(partner)
     })
     .await
+}
+
+// ---------------------------------------------------------------------------------
+// E-mails about a partner request
+
+use crate::links;
+use diesel::JoinOnDsl;
+
+/// To the requester: the request arrived.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RequestReceivedEmail {
+    pub company: String,
+    pub contact_name: String,
+}
+
+impl RequestReceivedEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, request_id: Uuid) -> Result<Option<Self>> {
+        let row: Option<(String, String)> = partner_requests::table
+            .find(request_id)
+            .select((partner_requests::company, partner_requests::contact_name))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(row.map(|(company, contact_name)| RequestReceivedEmail { company, contact_name }))
+    }
+}
+
+/// To the requester: approved, with the partner code, affiliate link and rate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RequestApprovedEmail {
+    pub company: String,
+    pub contact_name: String,
+    pub partner_code: String,
+    pub affiliate_link: String,
+    pub commission_rate: String,
+}
+
+impl RequestApprovedEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, config: &Config, request_id: Uuid) -> Result<Option<Self>> {
+        let row: Option<(String, String, String, String, Decimal)> = partner_requests::table
+            .inner_join(partners::table.on(partners::organization_id.eq(partner_requests::organization_id)))
+            .filter(partner_requests::id.eq(request_id))
+            .select((
+                partner_requests::company,
+                partner_requests::contact_name,
+                partners::partner_code,
+                partners::affiliate_code,
+                partners::default_commission_rate,
+            ))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(row.map(
+            |(company, contact_name, partner_code, affiliate_code, rate)| RequestApprovedEmail {
+                company,
+                contact_name,
+                partner_code,
+                affiliate_link: links::affiliate(config, &affiliate_code),
+                commission_rate: fixed2(rate),
+            },
+        ))
+    }
+}
+
+/// To the requester: rejected, with the reason.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RequestRejectedEmail {
+    pub company: String,
+    pub contact_name: String,
+    pub reason: String,
+}
+
+impl RequestRejectedEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, request_id: Uuid) -> Result<Option<Self>> {
+        let row: Option<(String, String, Option<String>)> = partner_requests::table
+            .find(request_id)
+            .select((
+                partner_requests::company,
+                partner_requests::contact_name,
+                partner_requests::decision_reason,
+            ))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(row.map(|(company, contact_name, reason)| RequestRejectedEmail {
+            company,
+            contact_name,
+            reason: reason.unwrap_or_default(),
+        }))
+    }
 }

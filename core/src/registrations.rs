@@ -16,18 +16,13 @@ use crate::{
     db::Pool,
     domain::{Email, Language, Password, required_text},
     error::{Validator, validated},
+    links::Link,
     mail::{self, EmailKind},
     organizations::{self, NewOrganization, Organization},
     partners::{self, PartnerRequest, RequestInput},
     schema::partner_registrations as reg,
     tokens,
 };
-
-pub const LINK_PURPOSE: &str = "partner_registration";
-
-fn link_token(ctx: &Ctx, id: Uuid, generation: i32) -> String {
-    tokens::link_token(ctx.secret(), LINK_PURPOSE, id, generation)
-}
 
 /// Sends a registration link to `email`. Asking again while a link is still valid sends
 /// a fresh link and retires the previous one. An address that has an account gets a
@@ -76,7 +71,7 @@ pub async fn start(conn: &mut AsyncPgConnection, ctx: &Ctx, email: &str, languag
                 diesel::update(reg::table.find(id))
                     .set((
                         reg::generation.eq(generation),
-                        reg::token_hash.eq(tokens::hash(&link_token(ctx, id, generation))),
+                        reg::token_hash.eq(Link::PartnerRegistration.token_hash(ctx.secret(), id, generation)),
                         reg::expires_at.eq(now + ttl),
                         reg::language.eq(language.as_str()),
                     ))
@@ -91,7 +86,7 @@ pub async fn start(conn: &mut AsyncPgConnection, ctx: &Ctx, email: &str, languag
                         reg::id.eq(id),
                         reg::email.eq(email.as_str()),
                         reg::language.eq(language.as_str()),
-                        reg::token_hash.eq(tokens::hash(&link_token(ctx, id, 1))),
+                        reg::token_hash.eq(Link::PartnerRegistration.token_hash(ctx.secret(), id, 1)),
                         reg::generation.eq(1),
                         reg::expires_at.eq(now + ttl),
                         reg::created_at.eq(now),
@@ -290,4 +285,75 @@ pub async fn complete(pool: &Pool, ctx: &Ctx, token: &str, input: CompleteInput)
         Ok(Completed { user, organization: org, request: partner_request })
     })
     .await
+}
+
+// ---------------------------------------------------------------------------------
+// E-mails about a partner registration
+
+use crate::{config::Config, domain::format_time, links::Page};
+use diesel::{JoinOnDsl, NullableExpressionMethods};
+
+/// The link to the registration form.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LinkEmail {
+    pub link: String,
+    pub expires_at: String,
+}
+
+impl LinkEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, config: &Config, registration_id: Uuid) -> Result<Option<Self>> {
+        let row: Option<(i32, DateTime<Utc>)> = reg::table
+            .find(registration_id)
+            .select((reg::generation, reg::expires_at))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(row.map(|(generation, expires_at)| LinkEmail {
+            link: Link::PartnerRegistration.url(config, registration_id, generation),
+            expires_at: format_time(expires_at),
+        }))
+    }
+}
+
+/// The registration is complete and waits for the sales team.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CompletedEmail {
+    pub company: String,
+    pub first_name: String,
+    pub login_url: String,
+}
+
+impl CompletedEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, config: &Config, registration_id: Uuid) -> Result<Option<Self>> {
+        use crate::schema::{organizations as o, users as u};
+        let row: Option<(String, String)> = reg::table
+            .inner_join(o::table.on(reg::organization_id.eq(o::id.nullable())))
+            .inner_join(u::table.on(reg::user_id.eq(u::id.nullable())))
+            .filter(reg::id.eq(registration_id))
+            .select((o::name, u::first_name))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(row.map(|(company, first_name)| CompletedEmail {
+            company,
+            first_name,
+            login_url: Page::Login.url(config),
+        }))
+    }
+}
+
+/// The address already has an account: log in and request partner status.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExistingAccountEmail {
+    pub login_url: String,
+    pub reset_url: String,
+}
+
+impl ExistingAccountEmail {
+    pub fn new(config: &Config) -> Self {
+        ExistingAccountEmail {
+            login_url: Page::Login.url(config),
+            reset_url: Page::ForgotPassword.url(config),
+        }
+    }
 }

@@ -16,13 +16,11 @@ use crate::{
     config::Config,
     domain::required_text,
     error::{Validator, validated},
-    organizations,
+    links, organizations,
     schema::releases,
-    tokens,
 };
 
 pub const CHANNELS: &[&str] = &["alpha", "beta", "stable"];
-const DOWNLOAD_PURPOSE: &str = "download";
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = releases)]
@@ -180,15 +178,10 @@ pub async fn visible(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<
     Ok(q.load(conn).await?)
 }
 
-fn message(release: Uuid, expires: i64) -> String {
-    format!("{release}:{expires}")
-}
-
 /// A download link that works until it expires (DOWNLOAD_LINK_TTL_HOURS).
-pub fn download_url(config: &Config, secret: &[u8], release: Uuid, now: DateTime<Utc>) -> String {
+pub fn download_url(config: &Config, release: Uuid, now: DateTime<Utc>) -> String {
     let expires = (now + Duration::from_std(config.download_link_ttl).unwrap_or(Duration::days(7))).timestamp();
-    let sig = tokens::sign(secret, DOWNLOAD_PURPOSE, &message(release, expires));
-    config.url(&format!("/downloads/{release}?expires={expires}&sig={sig}"))
+    links::download(config, release, expires)
 }
 
 /// Checks a download link; the file's location when valid.
@@ -199,7 +192,7 @@ pub async fn resolve_download(
     expires: i64,
     sig: &str,
 ) -> Result<String> {
-    if !tokens::verify(ctx.secret(), DOWNLOAD_PURPOSE, &message(release, expires), sig) {
+    if !links::download_signature_valid(&ctx.config, release, expires, sig) {
         return Err(Error::Forbidden {
             code: "invalid_signature",
             message: "This download link is not valid".into(),

@@ -304,3 +304,54 @@ pub async fn set_grants(
     })
     .await
 }
+
+// ---------------------------------------------------------------------------------
+// E-mails to both sides when a service provider is added or removed
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServiceProviderEmail {
+    pub company: String,
+    pub partner: String,
+    /// The recipient's first name, or empty for an organization's contact address.
+    pub first_name: String,
+    /// Written to the partner (else to the customer).
+    pub for_partner: bool,
+}
+
+impl ServiceProviderEmail {
+    pub async fn load(
+        conn: &mut AsyncPgConnection,
+        link_id: Uuid,
+        user_id: Option<Uuid>,
+        for_partner: bool,
+    ) -> Result<Option<Self>> {
+        use crate::schema::users;
+        let sides: Option<(Uuid, Uuid)> = links::table
+            .filter(links::id.eq(link_id))
+            .select((links::customer_id, links::partner_id))
+            .first(conn)
+            .await
+            .optional()?;
+        let Some((customer_id, partner_id)) = sides else {
+            return Ok(None);
+        };
+        let company: String = orgs::table.find(customer_id).select(orgs::name).first(conn).await?;
+        let partner: String = orgs::table.find(partner_id).select(orgs::name).first(conn).await?;
+        let first_name = match user_id {
+            Some(id) => users::table
+                .find(id)
+                .select(users::first_name)
+                .first(conn)
+                .await
+                .optional()?
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        Ok(Some(ServiceProviderEmail {
+            company,
+            partner,
+            first_name,
+            for_partner,
+        }))
+    }
+}

@@ -19,12 +19,11 @@ use crate::{
     db::Pool,
     domain::{Email, Language, Password, required_text},
     error::{Validator, validated},
+    links::Link,
     mail::{self, EmailKind},
     schema::{signups as s, users},
     tokens,
 };
-
-pub const LINK_PURPOSE: &str = "signup";
 
 #[derive(Debug, Clone, Default)]
 pub struct SignUpInput {
@@ -85,7 +84,7 @@ pub async fn start(pool: &Pool, ctx: &Ctx, input: SignUpInput) -> Result<()> {
                 s::last_name.eq(&last_name),
                 s::language.eq(language.as_str()),
                 s::password_hash.eq(&hash),
-                s::token_hash.eq(tokens::hash(&tokens::link_token(ctx.secret(), LINK_PURPOSE, id, 1))),
+                s::token_hash.eq(Link::SignupConfirmation.token_hash(ctx.secret(), id, 1)),
                 s::expires_at.eq(now + ttl),
                 s::created_at.eq(now),
             ))
@@ -215,4 +214,58 @@ pub async fn confirm(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Re
         Ok(user)
     })
     .await
+}
+
+// ---------------------------------------------------------------------------------
+// E-mails about a sign-up
+
+use crate::{config::Config, domain::format_time, links::Page};
+
+/// The confirmation link.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConfirmationEmail {
+    pub first_name: String,
+    pub link: String,
+    pub expires_at: String,
+}
+
+impl ConfirmationEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, config: &Config, signup_id: Uuid) -> Result<Option<Self>> {
+        let row: Option<(String, DateTime<Utc>)> = s::table
+            .find(signup_id)
+            .filter(s::confirmed_at.is_null())
+            .select((s::first_name, s::expires_at))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(row.map(|(first_name, expires_at)| ConfirmationEmail {
+            first_name,
+            link: Link::SignupConfirmation.url(config, signup_id, 1),
+            expires_at: format_time(expires_at),
+        }))
+    }
+}
+
+/// The address already has an account.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExistingAccountEmail {
+    pub first_name: String,
+    pub login_url: String,
+    pub reset_url: String,
+}
+
+impl ExistingAccountEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, config: &Config, user_id: Uuid) -> Result<Option<Self>> {
+        let first_name: Option<String> = users::table
+            .find(user_id)
+            .select(users::first_name)
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(first_name.map(|first_name| ExistingAccountEmail {
+            first_name,
+            login_url: Page::Login.url(config),
+            reset_url: Page::ForgotPassword.url(config),
+        }))
+    }
 }

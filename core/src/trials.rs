@@ -508,3 +508,41 @@ pub async fn sweep(conn: &mut AsyncPgConnection, ctx: &Ctx) -> Result<Sweep> {
     }
     Ok(report)
 }
+
+// ---------------------------------------------------------------------------------
+// E-mails about a trial (started, ending in some days, ends today, ended)
+
+use crate::domain::{format_date, format_time};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrialEmail {
+    pub company: String,
+    pub module: String,
+    pub ends_at: String,
+    pub ends_on: String,
+    /// Days left, for reminders (0 otherwise).
+    pub days: u32,
+    pub max_users: i32,
+}
+
+impl TrialEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, trial_id: Uuid, days: u32) -> Result<Option<Self>> {
+        use crate::schema::{modules as m, organizations as o};
+        let row: Option<(String, String, DateTime<Utc>, i32)> = trials::table
+            .inner_join(o::table.on(o::id.eq(trials::organization_id)))
+            .inner_join(m::table.on(m::id.eq(trials::module_id)))
+            .filter(trials::id.eq(trial_id))
+            .select((o::name, m::name, trials::ends_at, trials::max_users))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(row.map(|(company, module, ends_at, max_users)| TrialEmail {
+            company,
+            module,
+            ends_at: format_time(ends_at),
+            ends_on: format_date(ends_at),
+            days,
+            max_users,
+        }))
+    }
+}

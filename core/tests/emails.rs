@@ -1,151 +1,191 @@
 //! Every e-mail rendered in every language, snapshotted so that wording and layout
 //! changes are reviewed.
 
-use partnerdesk_core::{domain::Language, mail::Templates};
+use partnerdesk_core::{
+    accounts,
+    domain::Language,
+    invitations,
+    mail::{self, Templates},
+    memberships, orders, partners, registrations, service_providers, signups, trials,
+};
+use serde::Serialize;
 use serde_json::{Value, json};
 
+/// The same context types the worker sends, filled with sample values.
 fn samples() -> Vec<(&'static str, Value)> {
-    let base = |v: Value| {
-        let mut v = v;
-        v["portal_url"] = json!("https://portal.example/");
-        v["product"] = json!("Partnerdesk");
-        v
+    fn ctx<T: Serialize>(context: T) -> Value {
+        mail::with_base(serde_json::to_value(context).unwrap(), "https://portal.example/")
+    }
+    let url = |path: &str| format!("https://portal.example{path}");
+    let trial = |days| trials::TrialEmail {
+        company: "Jansen".into(),
+        module: "CRM connector".into(),
+        ends_at: "2026-12-21 10:00 UTC".into(),
+        ends_on: "2026-12-21".into(),
+        days,
+        max_users: 5,
+    };
+    let provider = |first_name: &str, for_partner| service_providers::ServiceProviderEmail {
+        company: "Olsen Bakery".into(),
+        partner: "Northwind".into(),
+        first_name: first_name.into(),
+        for_partner,
     };
     vec![
         (
             "partner_request_received",
-            base(json!({ "company": "Fabrikam <Networks>", "contact_name": "Frank" })),
+            ctx(partners::RequestReceivedEmail {
+                company: "Fabrikam <Networks>".into(),
+                contact_name: "Frank".into(),
+            }),
         ),
         (
             "partner_request_approved",
-            base(json!({
-                "company": "Fabrikam", "contact_name": "Frank", "partner_code": "ABCD2345",
-                "affiliate_link": "https://portal.example/a/WXYZ6789", "commission_rate": "22.50"
-            })),
+            ctx(partners::RequestApprovedEmail {
+                company: "Fabrikam".into(),
+                contact_name: "Frank".into(),
+                partner_code: "ABCD2345".into(),
+                affiliate_link: url("/a/WXYZ6789"),
+                commission_rate: "22.50".into(),
+            }),
         ),
         (
             "partner_request_rejected",
-            base(
-                json!({ "company": "Fabrikam", "contact_name": "Frank", "reason": "Enough partners in your region." }),
-            ),
+            ctx(partners::RequestRejectedEmail {
+                company: "Fabrikam".into(),
+                contact_name: "Frank".into(),
+                reason: "Enough partners in your region.".into(),
+            }),
         ),
         (
             "partner_registration_link",
-            base(
-                json!({ "link": "https://portal.example/register/partner/TOKEN", "expires_at": "2026-11-23 10:00 UTC" }),
-            ),
+            ctx(registrations::LinkEmail {
+                link: url("/register/partner/TOKEN"),
+                expires_at: "2026-11-23 10:00 UTC".into(),
+            }),
         ),
         (
             "partner_registration_existing_account",
-            base(
-                json!({ "login_url": "https://portal.example/login", "reset_url": "https://portal.example/password/forgot" }),
-            ),
+            ctx(registrations::ExistingAccountEmail {
+                login_url: url("/login"),
+                reset_url: url("/password/forgot"),
+            }),
         ),
         (
             "partner_registration_completed",
-            base(json!({ "company": "Fabrikam", "first_name": "Frank", "login_url": "https://portal.example/login" })),
+            ctx(registrations::CompletedEmail {
+                company: "Fabrikam".into(),
+                first_name: "Frank".into(),
+                login_url: url("/login"),
+            }),
         ),
         (
             "member_invitation",
-            base(
-                json!({ "organization": "Northwind", "first_name": "Sophie", "link": "https://portal.example/password/TOKEN", "expires_at": "2026-11-24 10:00 UTC" }),
-            ),
+            ctx(memberships::MemberInvitationEmail {
+                organization: "Northwind".into(),
+                first_name: "Sophie".into(),
+                link: url("/password/TOKEN"),
+                expires_at: "2026-11-24 10:00 UTC".into(),
+            }),
         ),
         (
             "membership_invitation",
-            base(json!({
-                "organization": "Northwind", "first_name": "Max", "inviter": "Anna de Vries",
-                "link": "https://portal.example/invitations/TOKEN", "expires_at": "2026-12-05 10:00 UTC"
-            })),
+            ctx(memberships::MembershipInvitationEmail {
+                organization: "Northwind".into(),
+                first_name: "Max".into(),
+                inviter: "Anna de Vries".into(),
+                link: url("/invitations/TOKEN"),
+                expires_at: "2026-12-05 10:00 UTC".into(),
+            }),
         ),
         (
             "signup_confirmation",
-            base(
-                json!({ "first_name": "Lena", "link": "https://portal.example/signup/confirm/TOKEN", "expires_at": "2026-11-22 10:00 UTC" }),
-            ),
+            ctx(signups::ConfirmationEmail {
+                first_name: "Ann".into(),
+                link: url("/signup/confirm/TOKEN"),
+                expires_at: "2026-11-23 10:00 UTC".into(),
+            }),
         ),
         (
             "signup_existing_account",
-            base(json!({
-                "first_name": "Lena", "login_url": "https://portal.example/login",
-                "reset_url": "https://portal.example/password/forgot"
-            })),
+            ctx(signups::ExistingAccountEmail {
+                first_name: "Ann".into(),
+                login_url: url("/login"),
+                reset_url: url("/password/forgot"),
+            }),
         ),
         (
             "password_reset",
-            base(
-                json!({ "first_name": "Lena", "link": "https://portal.example/password/TOKEN", "expires_at": "2026-11-21 11:00 UTC" }),
-            ),
+            ctx(accounts::PasswordResetEmail {
+                first_name: "Ann".into(),
+                link: url("/password/TOKEN"),
+                expires_at: "2026-11-21 11:00 UTC".into(),
+            }),
         ),
         (
             "password_reset_no_account",
-            base(json!({ "signup_url": "https://portal.example/signup" })),
+            ctx(accounts::NoAccountEmail {
+                signup_url: url("/signup"),
+            }),
         ),
         (
             "customer_invitation",
-            base(json!({
-                "company": "Visser Transport", "contact_name": "Vera Visser", "partner": "Northwind IT Services",
-                "link": "https://portal.example/register/customer/TOKEN", "expires_at": "2026-12-05 10:00 UTC"
-            })),
+            ctx(invitations::InvitationEmail {
+                company: "Visser Transport".into(),
+                contact_name: "Vera Visser".into(),
+                partner: "Northwind IT Services".into(),
+                link: url("/register/customer/TOKEN"),
+                expires_at: "2026-12-05 10:00 UTC".into(),
+            }),
         ),
         (
             "customer_registered",
-            base(
-                json!({ "company": "Visser Transport", "email": "vera@visser.example", "first_name": "Anna", "customers_url": "https://portal.example/" }),
-            ),
+            ctx(invitations::RegisteredEmail {
+                company: "Visser Transport".into(),
+                email: "vera@visser.example".into(),
+                first_name: "Anna".into(),
+                customers_url: url("/"),
+            }),
         ),
-        (
-            "service_provider_added",
-            base(
-                json!({ "company": "Olsen Bakery", "partner": "Northwind", "first_name": "Olga", "for_partner": false }),
-            ),
-        ),
-        (
-            "service_provider_removed",
-            base(
-                json!({ "company": "Olsen Bakery", "partner": "Northwind", "first_name": "Anna", "for_partner": true }),
-            ),
-        ),
-        (
-            "trial_started",
-            base(
-                json!({ "company": "Jansen", "module": "CRM connector", "ends_at": "2026-12-21 10:00 UTC", "ends_on": "2026-12-21", "days": 0, "max_users": 5 }),
-            ),
-        ),
-        (
-            "trial_ending",
-            base(
-                json!({ "company": "Jansen", "module": "CRM connector", "ends_at": "2026-12-21 10:00 UTC", "ends_on": "2026-12-21", "days": 7, "max_users": 5 }),
-            ),
-        ),
-        (
-            "trial_ends_today",
-            base(
-                json!({ "company": "Jansen", "module": "CRM connector", "ends_at": "2026-12-21 10:00 UTC", "ends_on": "2026-12-21", "days": 1, "max_users": 5 }),
-            ),
-        ),
-        (
-            "trial_ended",
-            base(
-                json!({ "company": "Jansen", "module": "CRM connector", "ends_at": "2026-12-21 10:00 UTC", "ends_on": "2026-12-21", "days": 0, "max_users": 5 }),
-            ),
-        ),
+        ("service_provider_added", ctx(provider("Olga", false))),
+        ("service_provider_removed", ctx(provider("Anna", true))),
+        ("trial_started", ctx(trial(0))),
+        ("trial_ending", ctx(trial(7))),
+        ("trial_ends_today", ctx(trial(1))),
+        ("trial_ended", ctx(trial(0))),
         (
             "order_confirmation",
-            base(json!({
-                "company": "Jansen", "order_number": 1042, "currency": "EUR", "total": "41.13", "invoice_number": "INV-2026-000042",
-                "due_on": "2026-12-05", "payment_url": "https://portal.example/pay/TOKEN",
-                "lines": [
-                    { "description": "CRM connector business licence", "quantity": 1, "amount": "25.00" },
-                    { "description": "CRM connector user licences", "quantity": 2, "amount": "16.13" }
-                ]
-            })),
+            ctx(orders::ConfirmationEmail {
+                company: "Jansen".into(),
+                order_number: 1042,
+                currency: "EUR".into(),
+                total: "41.13".into(),
+                invoice_number: "INV-2026-000042".into(),
+                due_on: "2026-12-05".into(),
+                payment_url: url("/pay/TOKEN"),
+                lines: vec![
+                    orders::OrderEmailLine {
+                        description: "CRM connector business licence".into(),
+                        quantity: 1,
+                        amount: "25.00".into(),
+                    },
+                    orders::OrderEmailLine {
+                        description: "CRM connector user licences".into(),
+                        quantity: 2,
+                        amount: "16.13".into(),
+                    },
+                ],
+            }),
         ),
         (
             "invoice_paid",
-            base(
-                json!({ "company": "Jansen", "invoice_number": "INV-2026-000042", "currency": "EUR", "amount": "41.13", "paid_on": "2026-11-21" }),
-            ),
+            ctx(orders::InvoicePaidEmail {
+                company: "Jansen".into(),
+                invoice_number: "INV-2026-000042".into(),
+                currency: "EUR".into(),
+                amount: "41.13".into(),
+                paid_on: "2026-11-21".into(),
+            }),
         ),
     ]
 }
@@ -184,6 +224,21 @@ fn html_escapes_what_people_typed_and_text_does_not() {
         .unwrap();
     assert!(r.html.contains("Fabrikam &lt;Networks&gt;"));
     assert!(r.text.contains("Fabrikam <Networks>"));
+}
+
+#[test]
+fn every_template_folder_has_a_sample() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates/email");
+    let mut folders: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    let mut sampled: Vec<String> = samples().into_iter().map(|(name, _)| name.to_owned()).collect();
+    sampled.sort();
+    assert_eq!(folders, sampled);
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::{sync::Arc, time::Duration};
 
 use partnerdesk_core::{
     Ctx,
+    app::App,
     db::{self, Pool, PooledConn},
-    mail::Templates,
 };
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, http::StatusCode, middleware::AddData,
@@ -23,6 +23,7 @@ pub mod body;
 pub mod error;
 pub mod middleware;
 pub mod pages;
+pub mod templates;
 
 use error::ApiError;
 
@@ -34,10 +35,18 @@ const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct AppState {
     pub ctx: Ctx,
     pub pool: Pool,
-    pub templates: Arc<Templates>,
+    pub pages: Arc<templates::PageTemplates>,
 }
 
 impl AppState {
+    pub fn new(app: &App) -> Self {
+        AppState {
+            ctx: app.ctx.clone(),
+            pool: app.pool.clone(),
+            pages: Arc::new(templates::PageTemplates::load(&app.ctx.config)),
+        }
+    }
+
     /// A database connection, or 503 when none becomes free within the pool's wait.
     /// A request holds at most one at a time.
     pub async fn conn(&self) -> Result<PooledConn, ApiError> {

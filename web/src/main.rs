@@ -2,10 +2,14 @@
 //! database if needed and brings it up to date; `seed <file>` loads demo data into an
 //! empty database; `logins <file>` prints the demo logins.
 
-use std::sync::Arc;
-
 use anyhow::Context;
-use partnerdesk_core::{Ctx, clock::Clock, config::Config, db, mail::Templates, seed, telemetry};
+use partnerdesk_core::{
+    Ctx,
+    app::{App, shutdown_signal},
+    clock::Clock,
+    config::Config,
+    db, seed, telemetry,
+};
 use partnerdesk_web::{AppState, app};
 use poem::{Server, listener::TcpListener};
 
@@ -86,19 +90,8 @@ fn read_seed(path: Option<&String>) -> anyhow::Result<seed::Seed> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     db::migrate(&config.database_url).await?;
-    let pool = db::pool_for(&config)?;
-    let templates = Arc::new(Templates::load(&config));
-    let clock = if config.is_development() {
-        Clock::movable()
-    } else {
-        Clock::system()
-    };
     let addr = config.http_addr;
-    let state = AppState {
-        ctx: Ctx::new(config, clock),
-        pool,
-        templates,
-    };
+    let state = AppState::new(&App::build(config)?);
     if state.ctx.config.is_development() {
         // Follow the development clock moved by `just clock` or another process.
         let (ctx, pool) = (state.ctx.clone(), state.pool.clone());
@@ -116,19 +109,4 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .run_with_graceful_shutdown(app(state), shutdown_signal(), Some(std::time::Duration::from_secs(10)))
         .await?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

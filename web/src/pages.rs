@@ -36,11 +36,12 @@ pub fn routes() -> Route {
         .at("/dev/mailbox", get(mailbox))
         .at("/pay/:token", get(payment_page).post(payment_submit))
         .at("/downloads/:release", get(download))
+        .at("/a/:code", get(affiliate_landing))
 }
 
 fn page(state: &AppState, status: StatusCode, name: &str, mut ctx: Value) -> Response {
     ctx["dev"] = json!(state.ctx.config.is_development());
-    match state.templates.render_page(name, &ctx) {
+    match state.pages.render(name, &ctx) {
         Ok(html) => Html(html).with_status(status).into_response(),
         Err(err) => {
             tracing::error!(%err, page = name, "rendering a page failed");
@@ -797,4 +798,11 @@ async fn membership_answer(
             merge(json!({ "title": "Invitation" }), error_context(&e)),
         ),
     }
+}
+
+/// A partner's affiliate link lands the visitor on sign-up. (Counting visits and
+/// attributing sign-ups to the partner belong to the commissions work.)
+#[handler]
+fn affiliate_landing(Path(_code): Path<String>) -> Response {
+    redirect(partnerdesk_core::links::Page::SignUp.path())
 }

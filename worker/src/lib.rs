@@ -1,16 +1,19 @@
 //! The worker: one apalis worker per queue (LISTEN/NOTIFY with a polling fallback),
-//! each job handed to `partnerdesk_core::jobs::dispatch`, plus a maintenance loop that
-//! prunes finished jobs. Nothing here knows what a job does.
+//! each job handed to the function its queue names in [`registry`], plus a maintenance
+//! loop that prunes finished jobs.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use partnerdesk_core::{
+    app::App,
     config::Config,
-    jobs::{self, JobContext, JobError},
+    jobs::{self, JobError},
 };
 use rand::RngExt;
+
+pub mod registry;
 
 /// A name no other worker process shares: host, process id and a random suffix.
 pub fn unique_name() -> String {
@@ -30,23 +33,23 @@ struct WorkerInfo {
 }
 
 /// Runs every queue until `shutdown` resolves, then lets running jobs finish.
-pub async fn run(jc: JobContext, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    run_named(jc, unique_name(), shutdown).await
+pub async fn run(app: App, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    run_named(app, unique_name(), shutdown).await
 }
 
 pub async fn run_named(
-    jc: JobContext,
+    app: App,
     name: String,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let config: Arc<Config> = jc.ctx.config.clone();
-    let connections = (jobs::QUEUES.len() * (config.worker_concurrency + 2)) as u32;
+    let config: Arc<Config> = app.ctx.config.clone();
+    let connections = (registry::QUEUES.len() * (config.worker_concurrency + 2)) as u32;
     let job_pool = partnerdesk_core::db::job_pool(&config.database_url, connections)?;
-    tracing::info!(worker = %name, queues = ?jobs::QUEUES, "worker starting");
+    tracing::info!(worker = %name, queues = ?registry::QUEUES, "worker starting");
 
     let mut monitor = Monitor::new().shutdown_timeout(Duration::from_secs(30));
-    for &queue in jobs::QUEUES {
-        let jc = jc.clone();
+    for &queue in registry::QUEUES {
+        let app = app.clone();
         let job_pool = job_pool.clone();
         let worker_name = format!("{name}:{queue}");
         let config = config.clone();
@@ -62,7 +65,7 @@ pub async fn run_named(
                 .poll_with_interval(config.worker_poll_interval);
             WorkerBuilder::new(worker_name.as_str())
                 .backend(backend)
-                .data(jc.clone())
+                .data(app.clone())
                 .data(WorkerInfo {
                     name: Arc::from(worker_name.as_str()),
                     queue,
@@ -73,7 +76,7 @@ pub async fn run_named(
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let maintenance = tokio::spawn(maintenance_loop(jc.clone(), stop_rx));
+    let maintenance = tokio::spawn(maintenance_loop(app.clone(), stop_rx));
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -96,7 +99,7 @@ fn wall_clock() -> chrono::DateTime<chrono::Utc> {
 /// or give up.
 async fn handle(
     payload: serde_json::Value,
-    jc: Data<JobContext>,
+    app: Data<App>,
     info: Data<WorkerInfo>,
     task_id: TaskId,
     attempt: Attempt,
@@ -105,11 +108,11 @@ async fn handle(
     let attempt = attempt.current() as i32;
     let queue = info.queue;
     let run_id = {
-        let mut conn = jc.pool.get().await?;
+        let mut conn = app.pool.get().await?;
         jobs::run_started(&mut conn, &job_id, queue, &info.name, attempt, wall_clock()).await?
     };
-    let outcome = jobs::dispatch(&jc, queue, payload).await;
-    let mut conn = jc.pool.get().await?;
+    let outcome = registry::run(&app, queue, payload).await;
+    let mut conn = app.pool.get().await?;
     let now = wall_clock();
     match outcome {
         Ok(()) => {
@@ -122,7 +125,7 @@ async fn handle(
             Err(Box::new(AbortError::new(message)))
         }
         Err(JobError::Retry(message)) => {
-            let delay = jobs::backoff(&jc.ctx.config, attempt as u32);
+            let delay = jobs::backoff(&app.ctx.config, attempt as u32);
             let retries_left = jobs::schedule_retry(&mut conn, &job_id, attempt, delay).await?;
             let outcome = if retries_left { "retry" } else { "failed" };
             tracing::warn!(%queue, job = %job_id, attempt, ?delay, retries_left, %message, "job failed");
@@ -135,22 +138,22 @@ async fn handle(
 /// Periodic housekeeping: follow the development clock, send trial reminders and end
 /// trials whose time is up, prune finished jobs past their retention. Every step is safe
 /// to run in several workers at once.
-async fn maintenance_loop(jc: JobContext, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let interval = jc.ctx.config.maintenance_interval;
+async fn maintenance_loop(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let interval = app.ctx.config.maintenance_interval;
     loop {
-        match jc.pool.get().await {
+        match app.pool.get().await {
             Ok(mut conn) => {
-                if let Err(err) = partnerdesk_core::devclock::sync(&mut conn, &jc.ctx).await {
+                if let Err(err) = partnerdesk_core::devclock::sync(&mut conn, &app.ctx).await {
                     tracing::warn!(%err, "reading the development clock failed");
                 }
-                match partnerdesk_core::trials::sweep(&mut conn, &jc.ctx).await {
+                match partnerdesk_core::trials::sweep(&mut conn, &app.ctx).await {
                     Ok(sweep) if sweep != partnerdesk_core::trials::Sweep::default() => {
                         tracing::info!(?sweep, "trials swept")
                     }
                     Ok(_) => {}
                     Err(err) => tracing::warn!(%err, "sweeping trials failed"),
                 }
-                match jobs::prune(&mut conn, wall_clock(), &jc.ctx.config).await {
+                match jobs::prune(&mut conn, wall_clock(), &app.ctx.config).await {
                     Ok(pruned) if pruned != jobs::Pruned::default() => tracing::info!(?pruned, "pruned finished jobs"),
                     Ok(_) => {}
                     Err(err) => tracing::warn!(%err, "pruning jobs failed"),

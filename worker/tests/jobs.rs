@@ -2,7 +2,7 @@
 //! payloads that do not decode, retries with backoff, two worker processes sharing a
 //! queue, and retention.
 
-use std::{process::Stdio, sync::Arc, time::Duration};
+use std::{process::Stdio, time::Duration};
 
 use diesel::{
     QueryableByName, sql_query,
@@ -11,12 +11,13 @@ use diesel::{
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use partnerdesk_core::{
     Ctx, Error,
+    app::App,
     clock::Clock,
     config::Config,
-    db::{self, Pool},
+    db::Pool,
     domain::{Email, Language},
-    jobs::{self, Job, JobContext},
-    mail::{self, EmailKind, Mailer, Templates},
+    jobs::{self, Job},
+    mail::{self, EmailKind},
     seed,
     testing::{SmtpSink, TestDb},
 };
@@ -31,7 +32,7 @@ struct Setup {
     smtp: SmtpSink,
     pool: Pool,
     ctx: Ctx,
-    jc: JobContext,
+    app: App,
     user: Uuid,
 }
 
@@ -47,9 +48,8 @@ async fn setup() -> Setup {
         ("ALLOW_HTTP_PUBLIC_URL", "true".to_owned()),
     ])
     .expect("config");
-    let pool = db::pool_for(&config).expect("pool");
-    let mailer = Arc::new(Mailer::from_config(&config, Arc::new(Templates::load(&config))).expect("mailer"));
-    let ctx = Ctx::new(config, Clock::movable());
+    let app = App::build_with_clock(config, Clock::movable()).expect("the application");
+    let (pool, ctx) = (app.pool.clone(), app.ctx.clone());
     let seed = seed::parse(
         r#"{ "vendor": { "name": "Vendor", "country": "NL",
               "staff": [{ "email": "ops@vendor.example", "first_name": "Otto", "last_name": "Ops", "role": "administrator" }] } }"#,
@@ -60,17 +60,12 @@ async fn setup() -> Setup {
         .expect("seed")
         .expect("empty");
     let user = ids(&pool).await;
-    let jc = JobContext {
-        ctx: ctx.clone(),
-        pool: pool.clone(),
-        mailer,
-    };
     Setup {
         db,
         smtp,
         pool,
         ctx,
-        jc,
+        app,
         user,
     }
 }
@@ -89,9 +84,9 @@ async fn ids(pool: &Pool) -> Uuid {
     row.usr
 }
 
-fn start_worker(jc: JobContext) -> (watch::Sender<bool>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+fn start_worker(app: App) -> (watch::Sender<bool>, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let (stop, mut rx) = watch::channel(false);
-    let handle = tokio::spawn(partnerdesk_worker::run(jc, async move {
+    let handle = tokio::spawn(partnerdesk_worker::run(app, async move {
         let _ = rx.changed().await;
     }));
     (stop, handle)
@@ -180,7 +175,7 @@ async fn a_committed_job_runs_and_a_rolled_back_one_leaves_nothing() {
         1
     );
 
-    let (stop, worker) = start_worker(s.jc.clone());
+    let (stop, worker) = start_worker(s.app.clone());
     let mail = s
         .smtp
         .expect_one("kept@example.com", "You already have an account at Partnerdesk")
@@ -231,7 +226,7 @@ async fn a_payload_that_does_not_decode_fails_and_the_worker_goes_on() {
     assert!(raw.is_err(), "a non-JSON payload must be refused");
     drop(conn);
 
-    let (stop, worker) = start_worker(s.jc.clone());
+    let (stop, worker) = start_worker(s.app.clone());
     s.smtp
         .expect_one("next@example.com", "You already have an account")
         .await;
@@ -264,7 +259,7 @@ async fn a_temporary_smtp_failure_is_retried_after_a_backoff_and_sent_once() {
     queue_email(&mut s.pool.get().await.unwrap(), &s, "test:retry", "retry@example.com")
         .await
         .unwrap();
-    let (stop, worker) = start_worker(s.jc.clone());
+    let (stop, worker) = start_worker(s.app.clone());
     s.smtp
         .expect_one("retry@example.com", "You already have an account")
         .await;
@@ -414,7 +409,7 @@ async fn finished_jobs_are_pruned_after_their_retention() {
         .await
         .unwrap();
     drop(conn);
-    let (stop, worker) = start_worker(s.jc.clone());
+    let (stop, worker) = start_worker(s.app.clone());
     s.smtp
         .expect_one("prune@example.com", "You already have an account")
         .await;

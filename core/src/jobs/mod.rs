@@ -1,4 +1,5 @@
-//! Background jobs: definitions, transactional enqueue, bookkeeping and dispatch.
+//! Background jobs: payload types, transactional enqueue and bookkeeping. Which function
+//! runs each queue is the worker's registry (`partnerdesk_worker::registry`).
 //!
 //! Jobs are rows in apalis-postgres's `apalis.jobs`, inserted with the caller's
 //! connection so they commit (and notify the worker) together with the change that
@@ -14,9 +15,8 @@ use diesel::{
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Serialize, de::DeserializeOwned};
-use std::sync::Arc;
 
-use crate::{Ctx, Result, config::Config, db::Pool, mail::Mailer};
+use crate::{Result, config::Config};
 
 pub mod definitions;
 
@@ -101,14 +101,6 @@ pub async fn enqueue_many<J: Job>(conn: &mut AsyncPgConnection, jobs: &[(J, Opti
     Ok(n)
 }
 
-/// What a handler needs besides its payload.
-#[derive(Clone)]
-pub struct JobContext {
-    pub ctx: Ctx,
-    pub pool: Pool,
-    pub mailer: Arc<Mailer>,
-}
-
 /// How a job failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -126,24 +118,12 @@ impl From<crate::Error> for JobError {
     }
 }
 
-fn decode<J: Job>(payload: serde_json::Value) -> std::result::Result<J, JobError> {
+/// Decodes a payload inside the handler, so a payload that does not decode fails its
+/// job permanently instead of stopping the worker.
+pub fn decode<J: Job>(payload: serde_json::Value) -> std::result::Result<J, JobError> {
     serde_json::from_value(payload)
         .map_err(|e| JobError::Permanent(format!("payload does not decode as a {} job: {e}", J::QUEUE)))
 }
-
-/// Runs one job of `queue`. The one registry of job types and their handlers.
-pub async fn dispatch(jc: &JobContext, queue: &str, payload: serde_json::Value) -> std::result::Result<(), JobError> {
-    match queue {
-        SendEmail::QUEUE => {
-            let job: SendEmail = decode(payload)?;
-            crate::mail::deliver(jc, job.delivery_id).await
-        }
-        other => Err(JobError::Permanent(format!("no handler for queue {other:?}"))),
-    }
-}
-
-/// Every queue the worker consumes.
-pub const QUEUES: &[&str] = &[SendEmail::QUEUE];
 
 /// Delay before the next attempt: base × 2^(attempt-1), capped.
 pub fn backoff(config: &Config, attempt: u32) -> Duration {

@@ -22,23 +22,24 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    Error, Result,
+    Ctx, Error, Result,
     config::Config,
+    db::Pool,
     domain::{Email, Language},
-    jobs::{self, JobContext, JobError, SendEmail},
+    jobs::{self, JobError, SendEmail},
     schema::{email_deliveries, mailbox},
+    templating,
 };
 
-mod messages;
+mod kinds;
 
-pub use messages::{EmailKind, TYPED_ADDRESS_TEMPLATES};
+pub use kinds::{EmailKind, TYPED_ADDRESS_TEMPLATES};
 
-/// The templates: embedded at build time, or read from TEMPLATES_DIR when configured.
-/// E-mails render strictly (an undefined variable is an error); pages leniently, since
-/// their forms show optional values.
+/// The e-mail templates (`templates/email/<name>/...`): embedded at build time, or read
+/// from `TEMPLATES_DIR/email` when configured. They render strictly: an undefined
+/// variable is an error.
 pub struct Templates {
     env: Environment<'static>,
-    pages: Environment<'static>,
 }
 
 /// A rendered e-mail.
@@ -51,29 +52,15 @@ pub struct Rendered {
 
 impl Templates {
     pub fn embedded() -> Self {
-        let build = |behavior| {
-            let mut env = Environment::new();
-            Self::configure(&mut env, behavior);
-            load_embedded(&mut env);
-            env
-        };
-        Templates {
-            env: build(minijinja::UndefinedBehavior::Strict),
-            pages: build(minijinja::UndefinedBehavior::Chainable),
-        }
+        let mut env = templating::environment(minijinja::UndefinedBehavior::Strict);
+        load_embedded(&mut env);
+        Templates { env }
     }
 
     pub fn from_dir(dir: &Path) -> Self {
-        let build = |behavior| {
-            let mut env = Environment::new();
-            Self::configure(&mut env, behavior);
-            env.set_loader(minijinja::path_loader(dir));
-            env
-        };
-        Templates {
-            env: build(minijinja::UndefinedBehavior::Strict),
-            pages: build(minijinja::UndefinedBehavior::Chainable),
-        }
+        let mut env = templating::environment(minijinja::UndefinedBehavior::Strict);
+        env.set_loader(minijinja::path_loader(dir.join("email")));
+        Templates { env }
     }
 
     pub fn load(config: &Config) -> Self {
@@ -83,38 +70,17 @@ impl Templates {
         }
     }
 
-    fn configure(env: &mut Environment<'static>, undefined: minijinja::UndefinedBehavior) {
-        env.set_undefined_behavior(undefined);
-        // HTML escaping without turning every `/` of a link into `&#x2f;`.
-        env.set_formatter(|out, state, value| {
-            if *state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() && !value.is_undefined() {
-                out.write_str(&escape_html(&value.to_string()))
-                    .map_err(minijinja::Error::from)
-            } else {
-                minijinja::escape_formatter(out, state, value)
-            }
-        });
-        env.set_syntax(
-            minijinja::syntax::SyntaxConfig::builder()
-                .trim_blocks(true)
-                .lstrip_blocks(true)
-                .keep_trailing_newline(true)
-                .build()
-                .expect("default delimiters are valid"),
-        );
-    }
-
     fn exists(&self, name: &str) -> bool {
         self.env.get_template(name).is_ok()
     }
 
-    /// `email/<name>/<file>` in the language, falling back to English.
+    /// `<name>/<stem>.<lang>.<ext>`, falling back to English.
     fn localized(&self, name: &str, stem: &str, ext: &str, lang: Language) -> String {
-        let specific = format!("email/{name}/{stem}.{}.{ext}", lang.as_str());
+        let specific = format!("{name}/{stem}.{}.{ext}", lang.as_str());
         if lang != Language::En && self.exists(&specific) {
             specific
         } else {
-            format!("email/{name}/{stem}.{ext}")
+            format!("{name}/{stem}.{ext}")
         }
     }
 
@@ -135,30 +101,6 @@ impl Templates {
             html: render(self.localized(name, "body", "html", lang))?,
         })
     }
-
-    /// A portal page (`pages/<name>.html`).
-    pub fn render_page(&self, name: &str, context: &Value) -> Result<String> {
-        let template = format!("pages/{name}.html");
-        self.pages
-            .get_template(&template)
-            .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(context))))
-            .map_err(|e| Error::internal(format!("rendering {template}: {e:#}")))
-    }
-}
-
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[allow(elided_lifetimes_in_paths, unused_variables)]
@@ -376,10 +318,34 @@ struct Delivery {
 /// expires after this).
 const CLAIM_TTL: chrono::Duration = chrono::Duration::minutes(10);
 
+/// Loads the template context of an e-mail kind from the current database state; `None`
+/// when what the e-mail was about no longer exists. Supplied by `emails`, which knows
+/// every kind's domain.
+pub type ContextLoader = for<'a> fn(
+    &'a mut AsyncPgConnection,
+    &'a Ctx,
+    &'a EmailKind,
+) -> futures::future::BoxFuture<'a, Result<Option<Value>>>;
+
+/// What every e-mail template may use besides its own context.
+pub fn with_base(mut context: Value, portal_url: &str) -> Value {
+    if let Value::Object(map) = &mut context {
+        map.insert("portal_url".into(), Value::String(portal_url.to_owned()));
+        map.insert("product".into(), Value::String("Partnerdesk".into()));
+    }
+    context
+}
+
 /// The `send_email` job: claim the delivery, build and render it, send, mark sent.
-pub async fn deliver(jc: &JobContext, delivery_id: Uuid) -> std::result::Result<(), JobError> {
-    let now = jc.ctx.now();
-    let mut conn = jc.pool.get().await.map_err(|e| JobError::Retry(e.to_string()))?;
+pub async fn deliver(
+    ctx: &Ctx,
+    pool: &Pool,
+    mailer: &Mailer,
+    load: ContextLoader,
+    delivery_id: Uuid,
+) -> std::result::Result<(), JobError> {
+    let now = ctx.now();
+    let mut conn = pool.get().await.map_err(|e| JobError::Retry(e.to_string()))?;
 
     let claimed: Option<Delivery> = diesel::update(
         email_deliveries::table
@@ -421,7 +387,7 @@ pub async fn deliver(jc: &JobContext, delivery_id: Uuid) -> std::result::Result<
         };
     };
 
-    match send_claimed(jc, &mut conn, &delivery).await {
+    match send_claimed(ctx, mailer, load, &mut conn, &delivery).await {
         Ok(outcome) => {
             tracing::info!(delivery = %delivery.id, template = %delivery.template, ?outcome, "e-mail delivery finished");
             Ok(())
@@ -447,13 +413,15 @@ enum Outcome {
 }
 
 async fn send_claimed(
-    jc: &JobContext,
+    ctx: &Ctx,
+    mailer: &Mailer,
+    load: ContextLoader,
     conn: &mut AsyncPgConnection,
     delivery: &Delivery,
 ) -> std::result::Result<Outcome, JobError> {
     let kind: EmailKind = serde_json::from_value(delivery.params.clone())
         .map_err(|e| JobError::Permanent(format!("delivery parameters do not decode: {e}")))?;
-    let Some(context) = messages::build(conn, &jc.ctx, &kind).await? else {
+    let Some(context) = load(conn, ctx, &kind).await? else {
         // What the e-mail was about no longer exists.
         diesel::update(email_deliveries::table.find(delivery.id))
             .set(email_deliveries::status.eq("skipped"))
@@ -463,17 +431,18 @@ async fn send_claimed(
         return Ok(Outcome::Skipped);
     };
     let lang = Language::from_db(&delivery.language);
-    let rendered = jc.mailer.templates.render_email(&delivery.template, lang, &context)?;
+    let context = with_base(context, &ctx.config.url("/"));
+    let rendered = mailer.templates.render_email(&delivery.template, lang, &context)?;
     let message_id = format!("<{}@partnerdesk>", delivery.id);
-    let now = jc.ctx.now();
+    let now = ctx.now();
 
-    match &jc.mailer.transport {
+    match &mailer.transport {
         Transport::Smtp(smtp) => {
             let to: Mailbox = delivery.recipient.parse().map_err(|e| {
                 JobError::Permanent(format!("recipient {:?} is not a mailbox: {e}", delivery.recipient))
             })?;
             let message = Message::builder()
-                .from(jc.mailer.from.clone())
+                .from(mailer.from.clone())
                 .to(to)
                 .subject(rendered.subject)
                 .message_id(Some(message_id))
@@ -489,7 +458,7 @@ async fn send_claimed(
             mark_sent(conn, delivery.id, now).await?;
         }
         Transport::Outbox => {
-            let sender = jc.mailer.from.to_string();
+            let sender = mailer.from.to_string();
             let delivery_id = delivery.id;
             let recipient = delivery.recipient.clone();
             conn.transaction::<_, Error, _>(async |conn| {

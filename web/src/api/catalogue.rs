@@ -89,7 +89,7 @@ pub struct ReleaseView {
 
 fn release_view(state: &AppState, r: Release) -> ReleaseView {
     ReleaseView {
-        download_url: releases::download_url(&state.ctx.config, state.ctx.secret(), r.id, state.ctx.now()),
+        download_url: releases::download_url(&state.ctx.config, r.id, state.ctx.now()),
         notes_html: releases::render_notes(&r.notes_md),
         id: r.id,
         version: r.version,

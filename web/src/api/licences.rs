@@ -3,8 +3,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use partnerdesk_core::{
     domain::fixed2,
-    licences::{self, ItemRequest, Line, ModuleLicences, Quote},
+    licences::{self, ItemRequest, ModuleLicences, Quote},
     orders::{self, Invoice, OrderDetails, OrderLine},
+    pricing::Line,
     trials::{self, Trial, TrialRow},
 };
 use poem::web::Data;

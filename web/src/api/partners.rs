@@ -121,7 +121,7 @@ fn partner_view(state: &AppState, p: Partner, name: Option<String>) -> PartnerVi
         organization_id: p.organization_id,
         name,
         status: p.status,
-        affiliate_link: partners::affiliate_link(&state.ctx.config, &p.affiliate_code),
+        affiliate_link: partnerdesk_core::links::affiliate(&state.ctx.config, &p.affiliate_code),
         partner_code: p.partner_code,
         affiliate_code: p.affiliate_code,
         default_commission_rate: fixed2(p.default_commission_rate),

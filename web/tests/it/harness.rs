@@ -1,16 +1,15 @@
 //! `TestApp`: the web service and the worker against a fresh database, an SMTP sink, a
 //! movable clock and a small JSON client.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use partnerdesk_core::{
     Ctx,
+    app::App,
     clock::Clock,
     config::Config,
-    db::{self, Pool, PooledConn},
-    jobs::{self, JobContext},
-    mail::{Mailer, Templates},
-    seed,
+    db::{Pool, PooledConn},
+    jobs, seed,
     testing::{SmtpSink, TestDb},
 };
 use partnerdesk_web::{AppState, app};
@@ -49,7 +48,7 @@ pub struct TestApp {
     pub pool: Pool,
     pub ctx: Ctx,
     pub smtp: SmtpSink,
-    mailer: Arc<Mailer>,
+    application: App,
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
@@ -112,10 +111,8 @@ impl TestApp {
             vars.push((key, value));
         }
         let config = Config::from_pairs(vars).expect("test configuration");
-        let pool = db::pool_for(&config).expect("pool");
-        let templates = Arc::new(Templates::load(&config));
-        let mailer = Arc::new(Mailer::from_config(&config, templates.clone()).expect("mailer"));
-        let ctx = Ctx::new(config, Clock::movable());
+        let application = App::build_with_clock(config, Clock::movable()).expect("the application");
+        let (pool, ctx) = (application.pool.clone(), application.ctx.clone());
 
         if options.seed_demo {
             let seed = seed::parse(include_str!("../../../seeds/demo.json")).expect("demo seed");
@@ -127,11 +124,7 @@ impl TestApp {
         }
 
         let (stop, stop_rx) = watch::channel(false);
-        let state = AppState {
-            ctx: ctx.clone(),
-            pool: pool.clone(),
-            templates,
-        };
+        let state = AppState::new(&application);
         let mut server_stop = stop_rx.clone();
         let server = tokio::spawn(async move {
             let _ = Server::new_with_acceptor(acceptor)
@@ -144,14 +137,10 @@ impl TestApp {
                 )
                 .await;
         });
-        let jc = JobContext {
-            ctx: ctx.clone(),
-            pool: pool.clone(),
-            mailer: mailer.clone(),
-        };
         let mut worker_stop = stop_rx;
+        let worker_app = application.clone();
         let worker = tokio::spawn(async move {
-            let _ = partnerdesk_worker::run(jc, async move {
+            let _ = partnerdesk_worker::run(worker_app, async move {
                 let _ = worker_stop.changed().await;
             })
             .await;
@@ -161,7 +150,7 @@ impl TestApp {
             pool,
             ctx,
             smtp,
-            mailer,
+            application,
             stop,
             server,
             worker,
@@ -318,13 +307,9 @@ impl TestApp {
     /// as far as the queues are concerned). Send `true` to stop it.
     pub fn start_extra_worker(&self) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
         let (stop, mut rx) = watch::channel(false);
-        let jc = JobContext {
-            ctx: self.ctx.clone(),
-            pool: self.pool.clone(),
-            mailer: self.mailer.clone(),
-        };
+        let worker_app = self.application.clone();
         let handle = tokio::spawn(async move {
-            let _ = partnerdesk_worker::run(jc, async move {
+            let _ = partnerdesk_worker::run(worker_app, async move {
                 let _ = rx.changed().await;
             })
             .await;

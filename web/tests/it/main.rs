@@ -10,6 +10,7 @@ mod authorization;
 mod customers;
 mod invitations;
 mod licences;
+mod links;
 mod members;
 mod partner_onboarding;
 mod registration;

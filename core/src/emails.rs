@@ -1,0 +1,102 @@
+//! Which domain builds the context of each e-mail kind: the one place that knows every
+//! kind. The worker sends an e-mail through [`deliver`]; everything below it (queueing,
+//! claiming, rendering, SMTP) is in `mail`, and each context is a typed struct next to
+//! its domain.
+
+use diesel_async::AsyncPgConnection;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{
+    Ctx, Result, accounts,
+    db::Pool,
+    invitations,
+    jobs::JobError,
+    mail::{self, EmailKind, Mailer},
+    memberships, orders, partners, registrations, service_providers, signups, trials,
+};
+
+/// Sends one queued e-mail (the `send_email` job).
+pub async fn deliver(ctx: &Ctx, pool: &Pool, mailer: &Mailer, delivery_id: Uuid) -> std::result::Result<(), JobError> {
+    mail::deliver(ctx, pool, mailer, load, delivery_id).await
+}
+
+fn load<'a>(
+    conn: &'a mut AsyncPgConnection,
+    ctx: &'a Ctx,
+    kind: &'a EmailKind,
+) -> BoxFuture<'a, Result<Option<Value>>> {
+    Box::pin(context(conn, ctx, kind))
+}
+
+fn value<T: Serialize>(context: Option<T>) -> Result<Option<Value>> {
+    context.map(|c| serde_json::to_value(c).map_err(Into::into)).transpose()
+}
+
+/// The template context of an e-mail, or `None` when what it was about is gone.
+pub async fn context(conn: &mut AsyncPgConnection, ctx: &Ctx, kind: &EmailKind) -> Result<Option<Value>> {
+    let config = &ctx.config;
+    match *kind {
+        EmailKind::PartnerRequestReceived { request_id } => {
+            value(partners::RequestReceivedEmail::load(conn, request_id).await?)
+        }
+        EmailKind::PartnerRequestApproved { request_id } => {
+            value(partners::RequestApprovedEmail::load(conn, config, request_id).await?)
+        }
+        EmailKind::PartnerRequestRejected { request_id } => {
+            value(partners::RequestRejectedEmail::load(conn, request_id).await?)
+        }
+        EmailKind::PartnerRegistrationLink { registration_id } => {
+            value(registrations::LinkEmail::load(conn, config, registration_id).await?)
+        }
+        EmailKind::PartnerRegistrationCompleted { registration_id } => {
+            value(registrations::CompletedEmail::load(conn, config, registration_id).await?)
+        }
+        EmailKind::PartnerRegistrationExistingAccount {} => {
+            value(Some(registrations::ExistingAccountEmail::new(config)))
+        }
+        EmailKind::MemberInvitation {
+            organization_id,
+            password_link_id,
+        } => value(memberships::MemberInvitationEmail::load(conn, config, organization_id, password_link_id).await?),
+        EmailKind::MembershipInvitation { membership_id } => {
+            value(memberships::MembershipInvitationEmail::load(conn, config, membership_id).await?)
+        }
+        EmailKind::SignupConfirmation { signup_id } => {
+            value(signups::ConfirmationEmail::load(conn, config, signup_id).await?)
+        }
+        EmailKind::SignupExistingAccount { user_id } => {
+            value(signups::ExistingAccountEmail::load(conn, config, user_id).await?)
+        }
+        EmailKind::PasswordReset { password_link_id } => {
+            value(accounts::PasswordResetEmail::load(conn, config, password_link_id).await?)
+        }
+        EmailKind::PasswordResetNoAccount {} => value(Some(accounts::NoAccountEmail::new(config))),
+        EmailKind::CustomerInvitation { invitation_id } => {
+            value(invitations::InvitationEmail::load(conn, config, invitation_id).await?)
+        }
+        EmailKind::CustomerRegistered { invitation_id, user_id } => {
+            value(invitations::RegisteredEmail::load(conn, config, invitation_id, user_id).await?)
+        }
+        EmailKind::ServiceProviderAdded {
+            link_id,
+            user_id,
+            for_partner,
+        }
+        | EmailKind::ServiceProviderRemoved {
+            link_id,
+            user_id,
+            for_partner,
+        } => value(service_providers::ServiceProviderEmail::load(conn, link_id, user_id, for_partner).await?),
+        EmailKind::TrialStarted { trial_id } | EmailKind::TrialEnded { trial_id } => {
+            value(trials::TrialEmail::load(conn, trial_id, 0).await?)
+        }
+        EmailKind::TrialReminder { trial_id, days } => value(trials::TrialEmail::load(conn, trial_id, days).await?),
+        EmailKind::OrderConfirmation { order_id } => {
+            value(orders::ConfirmationEmail::load(conn, config, order_id).await?)
+        }
+        EmailKind::InvoicePaid { invoice_id } => value(orders::InvoicePaidEmail::load(conn, invoice_id).await?),
+    }
+}

@@ -1,0 +1,36 @@
+//! The portal's page templates (`templates/pages/*.html`): embedded at build time, or
+//! read from `TEMPLATES_DIR/pages` when configured. Pages render leniently, since their
+//! forms show optional values.
+
+use minijinja::{Environment, UndefinedBehavior};
+use partnerdesk_core::{Error, Result, config::Config, templating};
+use serde_json::Value;
+
+pub struct PageTemplates {
+    env: Environment<'static>,
+}
+
+impl PageTemplates {
+    pub fn load(config: &Config) -> Self {
+        let mut env = templating::environment(UndefinedBehavior::Chainable);
+        match &config.templates_dir {
+            Some(dir) => env.set_loader(minijinja::path_loader(dir.join("pages"))),
+            None => load_embedded(&mut env),
+        }
+        PageTemplates { env }
+    }
+
+    /// The page `<name>.html`.
+    pub fn render(&self, name: &str, context: &Value) -> Result<String> {
+        let template = format!("{name}.html");
+        self.env
+            .get_template(&template)
+            .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(context))))
+            .map_err(|e| Error::internal(format!("rendering {template}: {e:#}")))
+    }
+}
+
+#[allow(elided_lifetimes_in_paths, unused_variables)]
+fn load_embedded(env: &mut Environment<'static>) {
+    minijinja_embed::load_templates!(*env);
+}
