@@ -17,73 +17,47 @@ use std::collections::HashSet;
 
 use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{Error, Result, schema};
+use crate::{Error, Result, schema, values::CustomerOrigin};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Permission {
-    // Organization permissions: what members may do in their own organization.
-    RequestPartnerStatus,
-    ManageMembers,
-    ViewAudit,
-    ViewOrganization,
-    EditCompanyDetails,
-    EditCompanySettings,
-    ManageServiceProvider,
-    ViewUsers,
-    EditUsers,
-    CreateUsers,
-    ImportUsers,
-    ManageIntegrations,
-    ManageLicences,
-    DownloadSoftware,
-    /// Activate or deactivate the organization and change its customer type (a partner
-    /// holds it for customers it created, or when the customer granted it).
-    EditCompanyStatus,
-    /// Give or take the Administrator role or the company-administrator flag, or change
-    /// an administrator. Only administrators hold it; it cannot be given to a member.
-    AssignRoles,
-    // Partner group.
-    ManageCustomers,
-    CreateCustomers,
-    ManagePartnerPortal,
-    // Vendor staff roles.
-    VendorSales,
-    VendorFinance,
-    VendorOps,
-    VendorAdmin,
+crate::text_enum! {
+    /// What a member may do. The names are the API's and the database's.
+    pub enum Permission {
+        RequestPartnerStatus = "request_partner_status",
+        ManageMembers = "manage_members",
+        ViewAudit = "view_audit",
+        ViewOrganization = "view_organization",
+        EditCompanyDetails = "edit_company_details",
+        EditCompanySettings = "edit_company_settings",
+        ManageServiceProvider = "manage_service_provider",
+        ViewUsers = "view_users",
+        EditUsers = "edit_users",
+        CreateUsers = "create_users",
+        ImportUsers = "import_users",
+        ManageIntegrations = "manage_integrations",
+        ManageLicences = "manage_licences",
+        DownloadSoftware = "download_software",
+        /// Activate or deactivate the organization and change its customer type (a
+        /// partner holds it for customers it created, or when the customer granted it).
+        EditCompanyStatus = "edit_company_status",
+        /// Give or take the Administrator role or the company-administrator flag, or
+        /// change an administrator. Only administrators hold it; it cannot be given.
+        AssignRoles = "assign_roles",
+        ManageCustomers = "partner.manage_customers",
+        CreateCustomers = "partner.create_customers",
+        ManagePartnerPortal = "partner.manage_portal",
+        VendorSales = "vendor.sales",
+        VendorFinance = "vendor.finance",
+        VendorOps = "vendor.ops",
+        VendorAdmin = "vendor.admin",
+    }
 }
 
 use Permission::*;
 
 impl Permission {
-    pub const ALL: &'static [Permission] = &[
-        RequestPartnerStatus,
-        ManageMembers,
-        ViewAudit,
-        ViewOrganization,
-        EditCompanyDetails,
-        EditCompanySettings,
-        ManageServiceProvider,
-        ViewUsers,
-        EditUsers,
-        CreateUsers,
-        ImportUsers,
-        ManageIntegrations,
-        ManageLicences,
-        DownloadSoftware,
-        EditCompanyStatus,
-        ManageCustomers,
-        CreateCustomers,
-        ManagePartnerPortal,
-        VendorSales,
-        VendorFinance,
-        VendorOps,
-        VendorAdmin,
-    ];
-
     /// Permissions a partner may hold inside a customer's organization, if granted.
     pub const DELEGABLE: &'static [Permission] = &[
         EditCompanyDetails,
@@ -98,38 +72,10 @@ impl Permission {
         EditCompanyStatus,
     ];
 
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            RequestPartnerStatus => "request_partner_status",
-            ManageMembers => "manage_members",
-            ViewAudit => "view_audit",
-            ViewOrganization => "view_organization",
-            EditCompanyDetails => "edit_company_details",
-            EditCompanySettings => "edit_company_settings",
-            ManageServiceProvider => "manage_service_provider",
-            ViewUsers => "view_users",
-            EditUsers => "edit_users",
-            CreateUsers => "create_users",
-            ImportUsers => "import_users",
-            ManageIntegrations => "manage_integrations",
-            ManageLicences => "manage_licences",
-            DownloadSoftware => "download_software",
-            EditCompanyStatus => "edit_company_status",
-            AssignRoles => "assign_roles",
-            ManageCustomers => "partner.manage_customers",
-            CreateCustomers => "partner.create_customers",
-            ManagePartnerPortal => "partner.manage_portal",
-            VendorSales => "vendor.sales",
-            VendorFinance => "vendor.finance",
-            VendorOps => "vendor.ops",
-            VendorAdmin => "vendor.admin",
-        }
-    }
-
-    /// A permission that can be given to a member or granted to a partner (not
-    /// `assign_roles`, which only administrators hold).
-    pub fn parse(raw: &str) -> Option<Permission> {
-        Permission::ALL.iter().copied().find(|p| p.as_str() == raw)
+    /// A permission that can be given to a member or granted to a partner: any but
+    /// `assign_roles`, which only administrators hold.
+    pub fn parse_grantable(raw: &str) -> Option<Permission> {
+        Permission::parse(raw).filter(|p| *p != AssignRoles)
     }
 
     /// What an inactive organization cannot do: buy or manage licences and trials, and
@@ -175,41 +121,24 @@ pub fn permission_names(perms: &[Permission]) -> Vec<Option<String>> {
     perms.iter().map(|p| Some(p.as_str().to_owned())).collect()
 }
 
-/// A membership's role.
-///
-/// * `Administrator`: runs the organization (the person who created or registered it,
-///   and whoever they make administrator); holds everything the organization allows.
-/// * `CompanyAdmin`: the "company administrator" flag a partner sets on a customer's
-///   user: may see the company's users with status and software version, edit names and
-///   internal numbers, create users one at a time, and manage connectors and
-///   integrations; nothing else.
-/// * `Member`: only the permissions given explicitly, plus downloading the software.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Administrator,
-    CompanyAdmin,
-    Member,
+crate::text_enum! {
+    /// A membership's role.
+    ///
+    /// * `Administrator`: runs the organization (the person who created or registered
+    ///   it, and whoever they make administrator); holds everything it allows.
+    /// * `CompanyAdmin`: the "company administrator" flag a partner sets on a
+    ///   customer's user: may see the company's users with status and software version,
+    ///   edit names and internal numbers, create users one at a time, and manage
+    ///   connectors and integrations; nothing else.
+    /// * `Member`: only the permissions given explicitly, plus downloading the software.
+    pub enum Role {
+        Administrator = "administrator",
+        CompanyAdmin = "company_admin",
+        Member = "member",
+    }
 }
 
 impl Role {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Role::Administrator => "administrator",
-            Role::CompanyAdmin => "company_admin",
-            Role::Member => "member",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Role> {
-        match raw {
-            "administrator" => Some(Role::Administrator),
-            "company_admin" => Some(Role::CompanyAdmin),
-            "member" => Some(Role::Member),
-            _ => None,
-        }
-    }
-
     pub fn from_db(raw: &str) -> Role {
         Role::parse(raw).unwrap_or(Role::Member)
     }
@@ -413,7 +342,7 @@ pub async fn org_kind(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<OrgK
         .unwrap_or(false);
     let is_partner = p::table
         .filter(p::organization_id.eq(org_id))
-        .filter(p::status.eq("active"))
+        .filter(p::status.eq(crate::values::PartnerStanding::Active))
         .count()
         .get_result::<i64>(conn)
         .await?
@@ -496,7 +425,7 @@ async fn service_provider_allows(
     perm: Permission,
 ) -> Result<bool> {
     use schema::service_provider_links as l;
-    let link: Option<(String, Vec<Option<String>>)> = l::table
+    let link: Option<(CustomerOrigin, Vec<Option<String>>)> = l::table
         .filter(l::customer_id.eq(customer))
         .filter(l::partner_id.eq(partner))
         .filter(l::ended_at.is_null())
@@ -511,7 +440,7 @@ async fn service_provider_allows(
     Ok(match perm {
         ViewOrganization => true,
         p if p.is_partner_group() => grants.holds(p),
-        EditCompanyStatus => origin == "created_by_partner" || granted.contains(&EditCompanyStatus),
+        EditCompanyStatus => origin == CustomerOrigin::CreatedByPartner || granted.contains(&EditCompanyStatus),
         AssignRoles => granted.contains(&EditUsers),
         p if p.is_delegable() => granted.contains(&p),
         _ => false,

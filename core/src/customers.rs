@@ -23,9 +23,8 @@ use crate::{
     schema::{
         business_licences, customer_invitations, organizations as orgs, service_provider_links as links, user_licences,
     },
+    values::{CustomerOrigin, CustomerType},
 };
-
-pub const CUSTOMER_TYPES: &[&str] = &["CUSTOMER", "PROSPECT", "PARTNER", "TEST", "INTERNAL"];
 
 /// The customer form (DBSync's "Add customer" plus Red Cactus's debtor number and
 /// country). On create, `name`, `active` and `commission_rate` are required; on edit
@@ -53,7 +52,7 @@ pub struct Customer {
     #[diesel(sql_type = Bool)]
     pub active: bool,
     #[diesel(sql_type = Text)]
-    pub customer_type: String,
+    pub customer_type: CustomerType,
     #[diesel(sql_type = Nullable<Text>)]
     pub country: Option<String>,
     #[diesel(sql_type = Text)]
@@ -66,7 +65,7 @@ pub struct Customer {
     pub partner_id: Uuid,
     /// invitation, created_by_partner or chosen_by_customer.
     #[diesel(sql_type = Text)]
-    pub origin: String,
+    pub origin: CustomerOrigin,
     #[diesel(sql_type = Numeric)]
     pub commission_rate: Decimal,
     #[diesel(sql_type = Nullable<Text>)]
@@ -131,18 +130,18 @@ fn partner_of(actor: &Actor) -> Result<Uuid> {
     actor.acting_org.ok_or_else(Error::no_organization)
 }
 
-fn check_type(v: &mut Validator, raw: Option<&str>) -> Option<String> {
+/// A customer type as typed (any case).
+pub(crate) fn check_type(v: &mut Validator, raw: Option<&str>) -> Option<CustomerType> {
     let raw = raw.map(|t| t.trim().to_ascii_uppercase())?;
-    if CUSTOMER_TYPES.contains(&raw.as_str()) {
-        Some(raw)
-    } else {
+    let parsed = CustomerType::parse(&raw);
+    if parsed.is_none() {
         v.push(FieldError::new(
             "customer_type",
             "invalid_customer_type",
-            format!("Customer type must be one of {}", CUSTOMER_TYPES.join(", ")),
+            format!("Customer type must be one of {}", CustomerType::listed()),
         ));
-        None
     }
+    parsed
 }
 
 /// A debtor number must be unique among the partner's current customers and open
@@ -189,7 +188,7 @@ struct Valid {
     name: Option<String>,
     active: Option<bool>,
     rate: Option<Decimal>,
-    customer_type: Option<String>,
+    customer_type: Option<CustomerType>,
     country: Option<Option<CountryCode>>,
     debtor_number: Option<Option<String>>,
     contact_email: Option<Option<Email>>,
@@ -278,14 +277,14 @@ pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inpu
                 language: valid.language.unwrap_or_default(),
                 contact_email: contact.as_ref().map(Email::as_str),
                 signup_origin: "created_by_partner",
-                customer_type: valid.customer_type.as_deref().unwrap_or("CUSTOMER"),
+                customer_type: valid.customer_type.unwrap_or(CustomerType::Customer),
                 active: valid.active.unwrap_or(true),
                 ..Default::default()
             },
         )
         .await?;
         let rate = valid.rate.unwrap_or_default();
-        insert_link(conn, now, org.id, partner, "created_by_partner", rate, debtor.as_deref(), Permission::DELEGABLE, Some(actor.user_id))
+        insert_link(conn, now, org.id, partner, CustomerOrigin::CreatedByPartner, rate, debtor.as_deref(), Permission::DELEGABLE, Some(actor.user_id))
             .await?;
         audit::record(
             conn,
@@ -311,7 +310,7 @@ pub(crate) async fn insert_link(
     now: DateTime<Utc>,
     customer: Uuid,
     partner: Uuid,
-    origin: &str,
+    origin: CustomerOrigin,
     rate: Decimal,
     debtor_number: Option<&str>,
     granted: &[Permission],
@@ -368,8 +367,8 @@ pub async fn update(
     if touches_details {
         authz::authorize(conn, actor, id, Permission::EditCompanyDetails).await?;
     }
-    let touches_status = valid.active.is_some_and(|a| a != seen.active)
-        || valid.customer_type.as_ref().is_some_and(|t| *t != seen.customer_type);
+    let touches_status =
+        valid.active.is_some_and(|a| a != seen.active) || valid.customer_type.is_some_and(|t| t != seen.customer_type);
     if touches_status {
         authz::authorize(conn, actor, id, Permission::EditCompanyStatus).await?;
     }
@@ -399,7 +398,7 @@ pub async fn update(
             .clone()
             .map(|e| e.map(Email::into_inner))
             .unwrap_or(current.contact_email.clone());
-        let ctype = valid.customer_type.clone().unwrap_or(current.customer_type.clone());
+        let ctype = valid.customer_type.unwrap_or(current.customer_type);
         let active = valid.active.unwrap_or(current.active);
         let rate = valid.rate.unwrap_or(current.commission_rate);
         let debtor = valid.debtor_number.clone().unwrap_or(current.debtor_number.clone());
@@ -425,7 +424,7 @@ pub async fn update(
                 orgs::country.eq(&country),
                 orgs::language.eq(&language),
                 orgs::contact_email.eq(&contact),
-                orgs::customer_type.eq(&ctype),
+                orgs::customer_type.eq(ctype),
                 orgs::active.eq(active),
                 orgs::updated_at.eq(now),
             ))

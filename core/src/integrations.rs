@@ -12,16 +12,15 @@ use crate::{
     domain::required_text,
     error::{Validator, validated},
     schema::integrations,
+    values::IntegrationKind,
 };
-
-pub const KINDS: &[&str] = &["phone_connector", "crm", "erp"];
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = integrations)]
 pub struct Integration {
     pub id: Uuid,
     pub organization_id: Uuid,
-    pub kind: String,
+    pub kind: IntegrationKind,
     pub name: String,
     pub settings: Value,
     pub active: bool,
@@ -31,20 +30,10 @@ pub struct Integration {
 
 #[derive(Debug, Clone, Default)]
 pub struct IntegrationInput {
-    pub kind: Option<String>,
+    pub kind: Option<IntegrationKind>,
     pub name: Option<String>,
     pub settings: Option<Value>,
     pub active: Option<bool>,
-}
-
-fn check_kind(v: &mut Validator, kind: &str) {
-    if !KINDS.contains(&kind) {
-        v.push(FieldError::new(
-            "kind",
-            "invalid_kind",
-            format!("Kind must be one of {}", KINDS.join(", ")),
-        ));
-    }
 }
 
 /// The largest settings document, serialized.
@@ -75,8 +64,14 @@ pub async fn create(
 ) -> Result<Integration> {
     let access = authz::authorize(conn, actor, org, Permission::ManageIntegrations).await?;
     let mut v = Validator::new();
-    let kind = input.kind.clone().unwrap_or_default();
-    check_kind(&mut v, &kind);
+    let kind = input.kind;
+    if kind.is_none() {
+        v.push(FieldError::new(
+            "kind",
+            "required",
+            format!("Kind must be one of {}", IntegrationKind::listed()),
+        ));
+    }
     let name = v.check(required_text("name", input.name.as_deref().unwrap_or(""), 100));
     check_settings(&mut v, &input.settings);
     v.finish()?;
@@ -87,7 +82,7 @@ pub async fn create(
             .values((
                 integrations::id.eq(Uuid::now_v7()),
                 integrations::organization_id.eq(org),
-                integrations::kind.eq(&kind),
+                integrations::kind.eq(validated(kind)),
                 integrations::name.eq(&name),
                 integrations::settings.eq(input.settings.clone().unwrap_or_else(|| json!({}))),
                 integrations::active.eq(input.active.unwrap_or(true)),
@@ -122,9 +117,6 @@ pub async fn update(
 ) -> Result<Integration> {
     let access = authz::authorize(conn, actor, org, Permission::ManageIntegrations).await?;
     let mut v = Validator::new();
-    if let Some(kind) = &input.kind {
-        check_kind(&mut v, kind);
-    }
     let name = input.name.as_deref().map(|n| v.check(required_text("name", n, 100)));
     check_settings(&mut v, &input.settings);
     v.finish()?;
@@ -141,7 +133,7 @@ pub async fn update(
             .ok_or(Error::not_found("integration"))?;
         let row = diesel::update(integrations::table.find(id))
             .set((
-                integrations::kind.eq(input.kind.clone().unwrap_or(old.kind.clone())),
+                integrations::kind.eq(input.kind.unwrap_or(old.kind)),
                 integrations::name.eq(name.clone().flatten().unwrap_or(old.name.clone())),
                 integrations::settings.eq(input.settings.clone().unwrap_or(old.settings.clone())),
                 integrations::active.eq(input.active.unwrap_or(old.active)),

@@ -12,10 +12,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    Ctx, Error, FieldError, Result, accounts,
+    Ctx, Error, Result, accounts,
     audit::{self, Who},
     authz::{self, Actor, Permission, Role},
-    customers::{self, CUSTOMER_TYPES},
+    customers,
     db::Pool,
     domain::{CommissionRate, CountryCode, Email, Language, Password, optional_text, required_text},
     error::{Validator, validated},
@@ -24,6 +24,7 @@ use crate::{
     organizations::{self, NewOrganization, Organization},
     schema::{customer_invitations as inv, organizations as orgs, partners, users},
     tokens,
+    values::{CustomerOrigin, CustomerType, InvitationStatus},
 };
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -39,7 +40,7 @@ pub struct Invitation {
     pub country: Option<String>,
     pub commission_rate: Decimal,
     pub debtor_number: Option<String>,
-    pub customer_type: String,
+    pub customer_type: CustomerType,
     pub generation: i32,
     pub expires_at: DateTime<Utc>,
     pub sent_at: DateTime<Utc>,
@@ -51,15 +52,15 @@ pub struct Invitation {
 
 impl Invitation {
     /// open, accepted, revoked or expired.
-    pub fn status(&self, now: DateTime<Utc>) -> &'static str {
+    pub fn status(&self, now: DateTime<Utc>) -> InvitationStatus {
         if self.accepted_at.is_some() {
-            "accepted"
+            InvitationStatus::Accepted
         } else if self.revoked_at.is_some() {
-            "revoked"
+            InvitationStatus::Revoked
         } else if self.expires_at <= now {
-            "expired"
+            InvitationStatus::Expired
         } else {
-            "open"
+            InvitationStatus::Open
         }
     }
 }
@@ -117,18 +118,7 @@ pub async fn create(
         None => Some(None),
     };
     let debtor = v.check(optional_text("debtor_number", input.debtor_number.as_deref(), 50));
-    let ctype = input
-        .customer_type
-        .as_deref()
-        .map(|t| t.trim().to_ascii_uppercase())
-        .unwrap_or_else(|| "CUSTOMER".into());
-    if !CUSTOMER_TYPES.contains(&ctype.as_str()) {
-        v.push(FieldError::new(
-            "customer_type",
-            "invalid_customer_type",
-            format!("Customer type must be one of {}", CUSTOMER_TYPES.join(", ")),
-        ));
-    }
+    let ctype = customers::check_type(&mut v, input.customer_type.as_deref()).unwrap_or(CustomerType::Customer);
     v.finish()?;
     let (email, company, contact, language, country, rate, debtor) = (
         validated(email),
@@ -164,7 +154,7 @@ pub async fn create(
                 inv::country.eq(country.map(|c| c.as_str().to_owned())),
                 inv::commission_rate.eq(rate),
                 inv::debtor_number.eq(&debtor),
-                inv::customer_type.eq(&ctype),
+                inv::customer_type.eq(ctype),
                 inv::token_hash.eq(Link::CustomerRegistration.token_hash(ctx.secret(), id, 1)),
                 inv::generation.eq(1),
                 inv::expires_at.eq(now + ttl(ctx)),
@@ -216,7 +206,7 @@ pub async fn list(
     let now = ctx.now();
     Ok(all
         .into_iter()
-        .filter(|i| status == "all" || i.status(now) == status)
+        .filter(|i| status == "all" || i.status(now).as_str() == status)
         .collect())
 }
 
@@ -240,14 +230,14 @@ pub async fn resend(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: 
     conn.transaction(async |conn| {
         let current = lock_own(conn, partner, id).await?;
         match current.status(now) {
-            "accepted" => {
+            InvitationStatus::Accepted => {
                 return Err(Error::conflict(
                     "invitation_accepted",
                     None,
                     "This invitation was already accepted",
                 ));
             }
-            "revoked" => {
+            InvitationStatus::Revoked => {
                 return Err(Error::conflict(
                     "invitation_revoked",
                     None,
@@ -353,15 +343,15 @@ async fn open_link(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str, lock: b
         ));
     };
     match invitation.status(ctx.now()) {
-        "accepted" => Err(Error::gone(
+        InvitationStatus::Accepted => Err(Error::gone(
             "link_used",
             "This invitation has already been used. Log in instead.",
         )),
-        "revoked" => Err(Error::gone(
+        InvitationStatus::Revoked => Err(Error::gone(
             "link_revoked",
             "This invitation was withdrawn. Ask your partner for a new one.",
         )),
-        "expired" => Err(Error::gone(
+        InvitationStatus::Expired => Err(Error::gone(
             "link_expired",
             "This invitation has expired. Ask your partner for a new one.",
         )),
@@ -504,7 +494,7 @@ pub async fn accept(pool: &Pool, ctx: &Ctx, token: &str, caller: Option<Uuid>, i
                 language,
                 contact_email: Some(email.as_str()),
                 signup_origin: "invitation",
-                customer_type: &i.customer_type,
+                customer_type: i.customer_type,
                 ..Default::default()
             },
         )
@@ -530,7 +520,7 @@ pub async fn accept(pool: &Pool, ctx: &Ctx, token: &str, caller: Option<Uuid>, i
             now,
             org.id,
             i.partner_id,
-            "invitation",
+            CustomerOrigin::Invitation,
             i.commission_rate,
             debtor.as_deref(),
             &[],

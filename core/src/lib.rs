@@ -43,6 +43,7 @@ pub mod throttle;
 pub mod tokens;
 pub mod trials;
 pub mod users;
+pub mod values;
 
 #[cfg(feature = "test-support")]
 pub mod testing;

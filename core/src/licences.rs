@@ -26,6 +26,7 @@ use crate::{
     orders::{self, Order},
     pricing::{self, Line, cents},
     schema::{business_licences as bl, quotes, trials, user_licences as ul},
+    values::{LicenceKind, LicencePlan, OrderSource, TrialStatus},
 };
 
 /// The most credits one quote prepares.
@@ -114,8 +115,8 @@ impl TryFrom<QuoteRow> for Quote {
     }
 }
 
-fn line(m: &Module, kind: &str, quantity: i32, description: String, now: DateTime<Utc>) -> Line {
-    let unit = if kind == "business" {
+fn line(m: &Module, kind: LicenceKind, quantity: i32, description: String, now: DateTime<Utc>) -> Line {
+    let unit = if kind == LicenceKind::Business {
         m.business_price
     } else {
         m.user_price
@@ -123,7 +124,7 @@ fn line(m: &Module, kind: &str, quantity: i32, description: String, now: DateTim
     Line::new(m.id, &m.code, kind, unit, quantity, description, now)
 }
 
-async fn active_business(conn: &mut AsyncPgConnection, org: Uuid, module: Uuid) -> Result<Option<(Uuid, String)>> {
+async fn active_business(conn: &mut AsyncPgConnection, org: Uuid, module: Uuid) -> Result<Option<(Uuid, LicencePlan)>> {
     Ok(bl::table
         .filter(bl::organization_id.eq(org))
         .filter(bl::module_id.eq(module))
@@ -194,7 +195,7 @@ async fn price(
                 *module_id
             }
             Item::UpgradeTrial { trial_id } => {
-                let trial: Option<(Uuid, String)> = trials::table
+                let trial: Option<(Uuid, TrialStatus)> = trials::table
                     .filter(trials::id.eq(trial_id))
                     .filter(trials::organization_id.eq(org))
                     .select((trials::module_id, trials::status))
@@ -202,7 +203,7 @@ async fn price(
                     .await
                     .optional()?;
                 match trial {
-                    Some((module_id, status)) if status == "active" => {
+                    Some((module_id, TrialStatus::Active)) => {
                         let m = modules::get(conn, module_id).await?;
                         let users: Vec<Uuid> = ul::table
                             .filter(ul::trial_id.eq(trial_id))
@@ -214,7 +215,7 @@ async fn price(
                         check_currency(&mut currency, &m, &field("trial_id"), v);
                         lines.push(line(
                             &m,
-                            "business",
+                            LicenceKind::Business,
                             1,
                             format!("{} business licence (was a trial)", m.name),
                             now,
@@ -222,7 +223,7 @@ async fn price(
                         if !users.is_empty() {
                             lines.push(line(
                                 &m,
-                                "user",
+                                LicenceKind::User,
                                 users.len() as i32,
                                 format!("{} user licences (were trial users)", m.name),
                                 now,
@@ -254,11 +255,10 @@ async fn price(
         };
         check_currency(&mut currency, &m, &field("module_id"), v);
         let business = active_business(conn, org, module_id).await?;
-        let paid_business =
-            matches!(&business, Some((_, kind)) if kind == "paid") || business_in_quote.contains(&module_id);
+        let paid_business = matches!(&business, Some((_, LicencePlan::Paid))) || business_in_quote.contains(&module_id);
         match item {
             Item::Business { .. } => match business {
-                Some((_, kind)) if kind == "trial" => v.push(FieldError::new(
+                Some((_, LicencePlan::Trial)) => v.push(FieldError::new(
                     field("module_id"),
                     "trial_active",
                     "A trial runs for this module; upgrade the trial instead",
@@ -275,7 +275,13 @@ async fn price(
                 )),
                 None => {
                     business_in_quote.push(module_id);
-                    lines.push(line(&m, "business", 1, format!("{} business licence", m.name), now));
+                    lines.push(line(
+                        &m,
+                        LicenceKind::Business,
+                        1,
+                        format!("{} business licence", m.name),
+                        now,
+                    ));
                 }
             },
             Item::Users { user_ids, .. } => {
@@ -302,7 +308,7 @@ async fn price(
                 check_licensable(conn, org, module_id, user_ids, &field("user_ids"), v).await?;
                 lines.push(line(
                     &m,
-                    "user",
+                    LicenceKind::User,
                     user_ids.len() as i32,
                     format!("{} user licences", m.name),
                     now,
@@ -327,7 +333,7 @@ async fn price(
                 }
                 lines.push(line(
                     &m,
-                    "credit",
+                    LicenceKind::Credit,
                     *quantity,
                     format!("{} credits (user licences to assign later)", m.name),
                     now,
@@ -530,10 +536,10 @@ pub async fn confirm(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, quo
             ));
         }
         let source = match quote.items.as_slice() {
-            [Item::UpgradeTrial { .. }] => "trial_upgrade",
-            items if items.iter().all(|i| matches!(i, Item::Credits { .. })) => "credits",
-            _ if access.via == authz::Via::ServiceProvider => "add_products",
-            _ => "activation",
+            [Item::UpgradeTrial { .. }] => OrderSource::TrialUpgrade,
+            items if items.iter().all(|i| matches!(i, Item::Credits { .. })) => OrderSource::Credits,
+            _ if access.via == authz::Via::ServiceProvider => OrderSource::AddProducts,
+            _ => OrderSource::Activation,
         };
         let order = orders::create(
             conn,
@@ -575,7 +581,7 @@ async fn apply(
                     bl::id.eq(id),
                     bl::organization_id.eq(org),
                     bl::module_id.eq(module_id),
-                    bl::kind.eq("paid"),
+                    bl::kind.eq(LicencePlan::Paid),
                     bl::order_id.eq(order_id),
                     bl::starts_at.eq(now),
                     bl::created_at.eq(now),
@@ -840,7 +846,7 @@ pub struct ModuleLicences {
     pub module: Module,
     pub business_licence_id: Option<Uuid>,
     /// paid or trial.
-    pub business_kind: Option<String>,
+    pub business_kind: Option<LicencePlan>,
     pub business_ends_at: Option<DateTime<Utc>>,
     pub users: Vec<UserLicence>,
     /// Credits not yet assigned.
@@ -852,7 +858,7 @@ pub struct UserLicence {
     pub id: Uuid,
     pub user_id: Uuid,
     pub email: String,
-    pub kind: String,
+    pub kind: LicencePlan,
     pub ends_at: Option<DateTime<Utc>>,
 }
 
@@ -867,7 +873,7 @@ async fn authorize_reading(conn: &mut AsyncPgConnection, actor: &Actor, org: Uui
 
 pub async fn overview(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Result<Vec<ModuleLicences>> {
     authorize_reading(conn, actor, org).await?;
-    let business: Vec<(Uuid, Uuid, String, Option<DateTime<Utc>>)> = bl::table
+    let business: Vec<(Uuid, Uuid, LicencePlan, Option<DateTime<Utc>>)> = bl::table
         .filter(bl::organization_id.eq(org))
         .filter(bl::active.eq(true))
         .select((bl::id, bl::module_id, bl::kind, bl::ends_at))
@@ -913,7 +919,7 @@ pub async fn overview(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) ->
         out.push(ModuleLicences {
             module,
             business_licence_id: b.map(|b| b.0),
-            business_kind: b.map(|b| b.2.clone()),
+            business_kind: b.map(|b| b.2),
             business_ends_at: b.and_then(|b| b.3),
             users: users.iter().filter(|u| u.0 == module_id).map(|u| u.1.clone()).collect(),
             free_credits: credits.iter().find(|c| c.0 == module_id).map(|c| c.1).unwrap_or(0),

@@ -136,7 +136,7 @@ async fn check_permissions(
     let mut out = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let field = format!("permissions[{i}]");
-        match Permission::parse(name.trim()) {
+        match Permission::parse_grantable(name.trim()) {
             None => v.push(FieldError::new(
                 field,
                 "unknown_permission",

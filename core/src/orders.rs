@@ -24,6 +24,7 @@ use crate::{
     pricing::{self, Line},
     schema::{invoices, order_lines, orders, organizations as orgs, service_provider_links as links},
     tokens,
+    values::{InvoiceStatus, LicenceKind, OrderSource, OrderStatus},
 };
 
 pub use crate::config::PaymentProvider;
@@ -36,10 +37,10 @@ pub struct Order {
     pub organization_id: Uuid,
     pub partner_id: Option<Uuid>,
     pub created_by: Option<Uuid>,
-    pub source: String,
+    pub source: OrderSource,
     pub currency: String,
     pub total: Decimal,
-    pub status: String,
+    pub status: OrderStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -49,7 +50,7 @@ pub struct OrderLine {
     pub id: Uuid,
     pub order_id: Uuid,
     pub module_id: Uuid,
-    pub licence_kind: String,
+    pub licence_kind: LicenceKind,
     pub description: String,
     pub quantity: i32,
     pub unit_price: Decimal,
@@ -67,7 +68,7 @@ pub struct Invoice {
     pub organization_id: Uuid,
     pub currency: String,
     pub amount: Decimal,
-    pub status: String,
+    pub status: InvoiceStatus,
     pub payment_provider: String,
     pub provider_reference: Option<String>,
     pub due_at: DateTime<Utc>,
@@ -86,7 +87,7 @@ pub(crate) async fn create(
     ctx: &Ctx,
     access: &Access,
     org: Uuid,
-    source: &str,
+    source: OrderSource,
     currency: &str,
     lines: &[Line],
     quote_id: Option<Uuid>,
@@ -346,14 +347,14 @@ async fn mark(
     invoice: &Invoice,
     reference: &str,
 ) -> Result<Invoice> {
-    if invoice.status == "paid" {
+    if invoice.status == InvoiceStatus::Paid {
         return Err(Error::conflict(
             "invoice_paid",
             None,
             "This invoice has already been paid",
         ));
     }
-    if invoice.status != "open" {
+    if invoice.status != InvoiceStatus::Open {
         return Err(Error::conflict(
             "invoice_not_open",
             None,
@@ -362,7 +363,7 @@ async fn mark(
     }
     let paid = diesel::update(invoices::table.find(invoice.id))
         .set((
-            invoices::status.eq("paid"),
+            invoices::status.eq(InvoiceStatus::Paid),
             invoices::paid_at.eq(now),
             invoices::provider_reference.eq(reference),
         ))
@@ -370,7 +371,7 @@ async fn mark(
         .get_result(conn)
         .await?;
     diesel::update(orders::table.find(invoice.order_id))
-        .set(orders::status.eq("paid"))
+        .set(orders::status.eq(OrderStatus::Paid))
         .execute(conn)
         .await?;
     audit::record(
@@ -409,7 +410,7 @@ pub async fn pay(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Result
         let invoice = invoice_for_token(conn, token, true).await?;
         let online = PaymentProvider::parse(&invoice.payment_provider).is_some_and(|p| p.pays_online())
             && ctx.config.payment_provider.pays_online();
-        if invoice.status == "open" && !online {
+        if invoice.status == InvoiceStatus::Open && !online {
             return Err(Error::conflict(
                 "pay_by_bank_transfer",
                 None,
@@ -465,21 +466,18 @@ pub async fn mark_paid(
 }
 
 /// Invoices for finance, newest first, optionally by status.
-pub async fn list_invoices(conn: &mut AsyncPgConnection, actor: &Actor, status: Option<&str>) -> Result<Vec<Invoice>> {
+pub async fn list_invoices(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    status: Option<InvoiceStatus>,
+) -> Result<Vec<Invoice>> {
     authz::authorize_vendor(conn, actor, Permission::VendorFinance).await?;
     let mut q = invoices::table
         .order(invoices::created_at.desc())
         .select(Invoice::as_select())
         .into_boxed();
-    if let Some(s) = status {
-        if !["open", "paid", "void"].contains(&s) {
-            return Err(Error::field(
-                "status",
-                "invalid_status",
-                "Status must be open, paid or void",
-            ));
-        }
-        q = q.filter(invoices::status.eq(s.to_owned()));
+    if let Some(status) = status {
+        q = q.filter(invoices::status.eq(status));
     }
     Ok(q.load(conn).await?)
 }

@@ -13,6 +13,7 @@ use crate::{
     domain::{CountryCode, Language, optional_website, required_text},
     error::{Validator, validated},
     schema::{organizations, partners},
+    values::CustomerType,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -22,7 +23,7 @@ pub struct Organization {
     pub name: String,
     pub is_vendor: bool,
     pub active: bool,
-    pub customer_type: String,
+    pub customer_type: CustomerType,
     pub country: Option<String>,
     pub language: String,
     pub contact_email: Option<String>,
@@ -44,7 +45,7 @@ pub struct NewOrganization<'a> {
     pub contact_email: Option<&'a str>,
     pub website: Option<&'a str>,
     pub signup_origin: &'a str,
-    pub customer_type: &'a str,
+    pub customer_type: CustomerType,
     pub affiliate_partner_id: Option<Uuid>,
     pub is_vendor: bool,
     pub active: bool,
@@ -59,7 +60,7 @@ impl Default for NewOrganization<'_> {
             contact_email: None,
             website: None,
             signup_origin: "direct",
-            customer_type: "CUSTOMER",
+            customer_type: CustomerType::Customer,
             affiliate_partner_id: None,
             is_vendor: false,
             active: true,
@@ -123,7 +124,7 @@ pub async fn create_own(
         Some(code) => {
             let partner: Option<Uuid> = partners::table
                 .filter(partners::affiliate_code.eq(code.to_ascii_uppercase()))
-                .filter(partners::status.eq("active"))
+                .filter(partners::status.eq(crate::values::PartnerStanding::Active))
                 .select(partners::organization_id)
                 .first(conn)
                 .await

@@ -19,6 +19,7 @@ use crate::{
     organizations,
     schema::{organizations as orgs, partner_requests, partners, users},
     tokens,
+    values::{PartnerRequestStatus, PartnerStanding},
 };
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -34,7 +35,7 @@ pub struct PartnerRequest {
     pub country: String,
     pub expected_customers: i32,
     pub message: Option<String>,
-    pub status: String,
+    pub status: PartnerRequestStatus,
     pub decided_by: Option<Uuid>,
     pub decided_at: Option<DateTime<Utc>>,
     pub decision_reason: Option<String>,
@@ -45,7 +46,7 @@ pub struct PartnerRequest {
 #[diesel(table_name = partners)]
 pub struct Partner {
     pub organization_id: Uuid,
-    pub status: String,
+    pub status: PartnerStanding,
     pub partner_code: String,
     pub affiliate_code: String,
     pub default_commission_rate: Decimal,
@@ -135,7 +136,7 @@ async fn current_partner(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<O
 async fn open_request(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<Option<PartnerRequest>> {
     Ok(partner_requests::table
         .filter(partner_requests::organization_id.eq(org_id))
-        .filter(partner_requests::status.eq("open"))
+        .filter(partner_requests::status.eq(PartnerRequestStatus::Open))
         .select(PartnerRequest::as_select())
         .first(conn)
         .await
@@ -274,7 +275,7 @@ pub async fn submit_request(
 pub async fn list_requests(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    status: Option<&str>,
+    status: Option<PartnerRequestStatus>,
 ) -> Result<Vec<PartnerRequest>> {
     authz::authorize_vendor(conn, actor, Permission::VendorSales).await?;
     let mut query = partner_requests::table
@@ -282,14 +283,7 @@ pub async fn list_requests(
         .select(PartnerRequest::as_select())
         .into_boxed();
     if let Some(status) = status {
-        if !["open", "approved", "rejected"].contains(&status) {
-            return Err(Error::field(
-                "status",
-                "invalid_status",
-                "Status must be open, approved or rejected",
-            ));
-        }
-        query = query.filter(partner_requests::status.eq(status.to_owned()));
+        query = query.filter(partner_requests::status.eq(status));
     }
     Ok(query.load(conn).await?)
 }
@@ -321,7 +315,7 @@ async fn lock_open_request(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Par
         .await
         .optional()?
         .ok_or(Error::not_found("partner request"))?;
-    if request.status != "open" {
+    if request.status != PartnerRequestStatus::Open {
         return Err(Error::conflict(
             "request_decided",
             None,
@@ -428,7 +422,7 @@ pub async fn approve(
             None,
         )
         .await?;
-        let request = decide(conn, now, &access, request, "approved", None).await?;
+        let request = decide(conn, now, &access, request, PartnerRequestStatus::Approved, None).await?;
         audit::record(
             conn,
             now,
@@ -471,7 +465,15 @@ pub async fn reject(
     let now = ctx.now();
     conn.transaction(async |conn| {
         let request = lock_open_request(conn, id).await?;
-        let request = decide(conn, now, &access, request, "rejected", Some(&reason)).await?;
+        let request = decide(
+            conn,
+            now,
+            &access,
+            request,
+            PartnerRequestStatus::Rejected,
+            Some(&reason),
+        )
+        .await?;
         queue_decision_email(
             conn,
             now,
@@ -489,7 +491,7 @@ async fn decide(
     now: DateTime<Utc>,
     access: &Access,
     request: PartnerRequest,
-    status: &str,
+    status: PartnerRequestStatus,
     reason: Option<&str>,
 ) -> Result<PartnerRequest> {
     let updated = diesel::update(partner_requests::table.find(request.id))
@@ -567,7 +569,7 @@ pub async fn update_terms(
     actor: &Actor,
     org_id: Uuid,
     default_commission_rate: Option<&str>,
-    status: Option<&str>,
+    status: Option<PartnerStanding>,
 ) -> Result<Partner> {
     let access = authz::authorize_vendor(conn, actor, Permission::VendorSales).await?;
     let mut v = Validator::new();
@@ -575,15 +577,6 @@ pub async fn update_terms(
         Some(raw) => v.check(CommissionRate::parse_field("default_commission_rate", raw).map(|r| Some(r.value()))),
         None => Some(None),
     };
-    if let Some(s) = status
-        && !["active", "suspended"].contains(&s)
-    {
-        v.push(FieldError::new(
-            "status",
-            "invalid_status",
-            "Status must be active or suspended",
-        ));
-    }
     v.finish()?;
     let rate = validated(rate);
     let now = ctx.now();
@@ -597,11 +590,11 @@ pub async fn update_terms(
             .optional()?
             .ok_or(Error::not_found("partner"))?;
         let new_rate = rate.unwrap_or(old.default_commission_rate);
-        let new_status = status.unwrap_or(&old.status).to_owned();
+        let new_status = status.unwrap_or(old.status);
         let partner = diesel::update(partners::table.find(org_id))
             .set((
                 partners::default_commission_rate.eq(new_rate),
-                partners::status.eq(&new_status),
+                partners::status.eq(new_status),
                 partners::updated_at.eq(now),
             ))
             .returning(Partner::as_returning())

@@ -7,6 +7,8 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::values::LicenceKind;
+
 /// Money rounded half-up to cents, always with two decimals.
 pub fn cents(value: Decimal) -> Decimal {
     let mut v = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
@@ -53,8 +55,7 @@ impl Period {
 pub struct Line {
     pub module_id: Uuid,
     pub module_code: String,
-    /// business, user or credit.
-    pub licence_kind: String,
+    pub licence_kind: LicenceKind,
     pub description: String,
     pub quantity: i32,
     /// Monthly price of one licence.
@@ -72,7 +73,7 @@ impl Line {
     pub fn new(
         module_id: Uuid,
         module_code: &str,
-        licence_kind: &str,
+        licence_kind: LicenceKind,
         unit_price: Decimal,
         quantity: i32,
         description: String,
@@ -83,7 +84,7 @@ impl Line {
         Line {
             module_id,
             module_code: module_code.to_owned(),
-            licence_kind: licence_kind.to_owned(),
+            licence_kind,
             description,
             quantity,
             unit_price,
@@ -119,7 +120,7 @@ mod tests {
         let line = Line::new(
             Uuid::nil(),
             "CRM",
-            "user",
+            LicenceKind::User,
             Decimal::from_str("13.50").unwrap(),
             3,
             "x".into(),

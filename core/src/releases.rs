@@ -18,16 +18,15 @@ use crate::{
     error::{Validator, validated},
     links, organizations,
     schema::releases,
+    values::{Channel, CustomerType},
 };
-
-pub const CHANNELS: &[&str] = &["alpha", "beta", "stable"];
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = releases)]
 pub struct Release {
     pub id: Uuid,
     pub version: String,
-    pub channel: String,
+    pub channel: Channel,
     pub notes_md: String,
     pub file_location: String,
     pub published_by: Option<Uuid>,
@@ -89,12 +88,12 @@ pub async fn publish(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inp
     let access = authz::authorize_vendor(conn, actor, Permission::VendorAdmin).await?;
     let mut v = Validator::new();
     let version = v.check(required_text("version", &input.version, 50));
-    let channel = input.channel.trim().to_lowercase();
-    if !CHANNELS.contains(&channel.as_str()) {
+    let channel = Channel::parse(&input.channel.trim().to_lowercase());
+    if channel.is_none() {
         v.push(FieldError::new(
             "channel",
             "invalid_channel",
-            "Channel must be alpha, beta or stable",
+            format!("Channel must be {}", Channel::listed()),
         ));
     }
     let location = v.check(required_text("file_location", &input.file_location, 2000));
@@ -114,7 +113,7 @@ pub async fn publish(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inp
             .values((
                 releases::id.eq(Uuid::now_v7()),
                 releases::version.eq(validated(version.clone())),
-                releases::channel.eq(&channel),
+                releases::channel.eq(validated(channel)),
                 releases::notes_md.eq(input.notes_md.clone().unwrap_or_default()),
                 releases::file_location.eq(validated(location.clone())),
                 releases::published_by.eq(actor.user_id),
@@ -158,12 +157,12 @@ pub async fn visible(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<
         .select(crate::schema::organizations::updates_frozen_at)
         .first(conn)
         .await?;
-    let mut channels = vec!["stable"];
+    let mut channels = vec![Channel::Stable];
     if org.allow_beta {
-        channels.push("beta");
+        channels.push(Channel::Beta);
     }
-    if org.is_vendor || org.customer_type == "TEST" {
-        channels.push("alpha");
+    if org.is_vendor || org.customer_type == CustomerType::Test {
+        channels.push(Channel::Alpha);
     }
     let mut q = releases::table
         .filter(releases::channel.eq_any(channels))

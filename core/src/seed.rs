@@ -223,7 +223,7 @@ pub async fn load(conn: &mut AsyncPgConnection, ctx: &Ctx, seed: &Seed) -> Resul
                             links::id.eq(Uuid::now_v7()),
                             links::customer_id.eq(customer),
                             links::partner_id.eq(org),
-                            links::origin.eq("created_by_partner"),
+                            links::origin.eq(crate::values::CustomerOrigin::CreatedByPartner),
                             links::commission_rate.eq(rate.value()),
                             links::debtor_number.eq(&c.debtor_number),
                             links::granted_permissions.eq(granted),
@@ -353,7 +353,11 @@ async fn create_org(
             website: o.website.as_deref(),
             signup_origin: origin,
             is_vendor: vendor,
-            customer_type: if vendor { "INTERNAL" } else { "CUSTOMER" },
+            customer_type: if vendor {
+                crate::values::CustomerType::Internal
+            } else {
+                crate::values::CustomerType::Customer
+            },
             ..Default::default()
         },
     )
@@ -401,7 +405,9 @@ async fn add_people(
         let permissions = p
             .permissions
             .iter()
-            .map(|name| Permission::parse(name).ok_or_else(|| bad(&p.email, format!("unknown permission {name}"))))
+            .map(|name| {
+                Permission::parse_grantable(name).ok_or_else(|| bad(&p.email, format!("unknown permission {name}")))
+            })
             .collect::<Result<Vec<_>>>()?;
         crate::memberships::insert_active(conn, now, org, user.id, role, &permissions, p.extension.as_deref()).await?;
         if let Some(password) = &p.password {

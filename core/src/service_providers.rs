@@ -17,6 +17,7 @@ use crate::{
     error::Validator,
     mail::{self, EmailKind, Outgoing},
     schema::{organizations as orgs, partners, service_provider_links as links},
+    values::CustomerOrigin,
 };
 
 #[derive(Debug, Clone)]
@@ -27,7 +28,7 @@ pub struct ServiceProvider {
     pub partner_code: String,
     pub country: Option<String>,
     pub website: Option<String>,
-    pub origin: String,
+    pub origin: CustomerOrigin,
     pub since: DateTime<Utc>,
     pub granted_permissions: Vec<Permission>,
 }
@@ -39,7 +40,7 @@ type Row = (
     String,
     Option<String>,
     Option<String>,
-    String,
+    CustomerOrigin,
     DateTime<Utc>,
     Vec<Option<String>>,
 );
@@ -163,7 +164,7 @@ pub async fn choose(
     }
     let partner: Option<(Uuid, rust_decimal::Decimal)> = partners::table
         .filter(partners::partner_code.eq(&code))
-        .filter(partners::status.eq("active"))
+        .filter(partners::status.eq(crate::values::PartnerStanding::Active))
         .select((partners::organization_id, partners::default_commission_rate))
         .first(conn)
         .await
@@ -196,7 +197,7 @@ pub async fn choose(
             now,
             org,
             partner_id,
-            "chosen_by_customer",
+            CustomerOrigin::ChosenByCustomer,
             rate,
             None,
             &[],

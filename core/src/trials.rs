@@ -21,6 +21,7 @@ use crate::{
     mail::{self, EmailKind, Outgoing},
     modules,
     schema::{business_licences as bl, service_provider_links as links, trials, user_licences as ul, users},
+    values::{LicencePlan, TrialStatus},
 };
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -32,7 +33,7 @@ pub struct Trial {
     pub max_users: i32,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
-    pub status: String,
+    pub status: TrialStatus,
     pub ended_at: Option<DateTime<Utc>>,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -114,7 +115,7 @@ pub async fn start(
                 bl::id.eq(Uuid::now_v7()),
                 bl::organization_id.eq(org),
                 bl::module_id.eq(module_id),
-                bl::kind.eq("trial"),
+                bl::kind.eq(LicencePlan::Trial),
                 bl::trial_id.eq(trial.id),
                 bl::starts_at.eq(now),
                 bl::ends_at.eq(trial.ends_at),
@@ -166,7 +167,7 @@ pub async fn assign_users(
     conn.transaction(async |conn| {
         // Locking the trial serializes concurrent assignments against the user limit.
         let trial = get_in(conn, org, trial_id, true).await?;
-        if trial.status != "active" || trial.ends_at <= now {
+        if trial.status != TrialStatus::Active || trial.ends_at <= now {
             return Err(Error::conflict(
                 "trial_not_active",
                 None,
@@ -218,7 +219,7 @@ pub async fn assign_users(
                     ul::organization_id.eq(org),
                     ul::module_id.eq(trial.module_id),
                     ul::user_id.eq(u),
-                    ul::kind.eq("trial"),
+                    ul::kind.eq(LicencePlan::Trial),
                     ul::trial_id.eq(trial.id),
                     ul::starts_at.eq(now),
                     ul::ends_at.eq(trial.ends_at),
@@ -257,9 +258,9 @@ pub(crate) async fn convert_to_paid(
         trials::table
             .filter(trials::id.eq(trial_id))
             .filter(trials::organization_id.eq(org))
-            .filter(trials::status.eq("active")),
+            .filter(trials::status.eq(TrialStatus::Active)),
     )
-    .set((trials::status.eq("upgraded"), trials::ended_at.eq(now)))
+    .set((trials::status.eq(TrialStatus::Upgraded), trials::ended_at.eq(now)))
     .execute(conn)
     .await?;
     if n == 0 {
@@ -271,7 +272,7 @@ pub(crate) async fn convert_to_paid(
     }
     diesel::update(bl::table.filter(bl::trial_id.eq(trial_id)).filter(bl::active.eq(true)))
         .set((
-            bl::kind.eq("paid"),
+            bl::kind.eq(LicencePlan::Paid),
             bl::ends_at.eq(None::<DateTime<Utc>>),
             bl::order_id.eq(order_id),
         ))
@@ -279,7 +280,7 @@ pub(crate) async fn convert_to_paid(
         .await?;
     let users = diesel::update(ul::table.filter(ul::trial_id.eq(trial_id)).filter(ul::active.eq(true)))
         .set((
-            ul::kind.eq("paid"),
+            ul::kind.eq(LicencePlan::Paid),
             ul::ends_at.eq(None::<DateTime<Utc>>),
             ul::order_id.eq(order_id),
         ))
@@ -319,7 +320,7 @@ pub struct TrialRow {
     #[diesel(sql_type = Timestamptz)]
     pub expires_at: DateTime<Utc>,
     #[diesel(sql_type = Text)]
-    pub status: String,
+    pub status: TrialStatus,
     #[diesel(sql_type = Bool)]
     pub active: bool,
 }
@@ -440,7 +441,7 @@ pub async fn sweep(conn: &mut AsyncPgConnection, ctx: &Ctx) -> Result<Sweep> {
     offsets.sort_unstable();
 
     let running: Vec<Trial> = trials::table
-        .filter(trials::status.eq("active"))
+        .filter(trials::status.eq(TrialStatus::Active))
         .select(Trial::as_select())
         .load(conn)
         .await?;
@@ -451,9 +452,9 @@ pub async fn sweep(conn: &mut AsyncPgConnection, ctx: &Ctx) -> Result<Sweep> {
                     let n = diesel::update(
                         trials::table
                             .filter(trials::id.eq(trial.id))
-                            .filter(trials::status.eq("active")),
+                            .filter(trials::status.eq(TrialStatus::Active)),
                     )
-                    .set((trials::status.eq("ended"), trials::ended_at.eq(now)))
+                    .set((trials::status.eq(TrialStatus::Ended), trials::ended_at.eq(now)))
                     .execute(conn)
                     .await?;
                     if n == 0 {

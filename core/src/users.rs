@@ -49,7 +49,7 @@ pub struct UserOverview {
     #[diesel(sql_type = Nullable<Text>)]
     pub extension: Option<String>,
     #[diesel(sql_type = Text)]
-    pub role: String,
+    pub role: Role,
     #[diesel(sql_type = Bool)]
     pub active: bool,
     #[diesel(sql_type = Nullable<Timestamptz>)]
@@ -73,7 +73,7 @@ impl UserOverview {
     }
 
     pub fn company_admin(&self) -> bool {
-        self.role == Role::CompanyAdmin.as_str()
+        self.role == Role::CompanyAdmin
     }
 
     pub fn activated_modules(&self) -> Vec<String> {
@@ -341,7 +341,7 @@ pub async fn update(
             }
         }
         if let Some(flag) = patch.company_admin {
-            let role = Role::from_db(&before.role);
+            let role = before.role;
             let new_role = match (role, flag) {
                 (Role::Administrator, _) => {
                     return Err(Error::conflict(
@@ -365,7 +365,7 @@ pub async fn update(
             && active != before.active
         {
             if !active
-                && before.role == Role::Administrator.as_str()
+                && before.role == Role::Administrator
                 && memberships::other_active_administrators(conn, org, user_id).await? == 0
             {
                 return Err(memberships::last_administrator("active"));

@@ -91,8 +91,15 @@ fn nul_field(value: &Value, path: String) -> Option<String> {
     }
 }
 
+/// The schema behind a reference, also when a described field wraps it in `allOf`.
 fn resolve<'r>(registry: &'r Registry, schema: &'r MetaSchemaRef) -> Option<&'r MetaSchema> {
     match schema {
+        MetaSchemaRef::Inline(s) if s.ty.is_empty() && !s.all_of.is_empty() => s
+            .all_of
+            .iter()
+            .filter_map(|part| resolve(registry, part))
+            .find(|part| !part.ty.is_empty())
+            .or(Some(s)),
         MetaSchemaRef::Inline(s) => Some(s),
         MetaSchemaRef::Reference(name) => registry.schemas.get(name),
     }

@@ -2,6 +2,7 @@
 //! password, invitations, organizations), API tokens, set-password and reset links.
 
 use chrono::{DateTime, Utc};
+use partnerdesk_core::authz::{Permission, Role};
 use partnerdesk_core::{
     accounts::{self, ApiToken, LoginInput, MembershipSummary, ProfileInput, User},
     memberships::{self, PendingMembership},
@@ -193,9 +194,9 @@ pub struct MembershipView {
     pub organization_id: Uuid,
     pub organization_name: String,
     /// administrator or member.
-    pub role: String,
+    pub role: Role,
     /// What the caller may do there (administrators: everything their organization allows).
-    pub permissions: Vec<String>,
+    pub permissions: Vec<Permission>,
 }
 
 impl From<MembershipSummary> for MembershipView {
@@ -203,8 +204,8 @@ impl From<MembershipSummary> for MembershipView {
         MembershipView {
             organization_id: m.organization_id,
             organization_name: m.organization_name,
-            role: m.role.as_str().into(),
-            permissions: m.permissions.iter().map(|p| p.as_str().to_owned()).collect(),
+            role: m.role,
+            permissions: m.permissions,
         }
     }
 }

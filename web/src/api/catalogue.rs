@@ -2,6 +2,7 @@
 //! may download.
 
 use chrono::{DateTime, Utc};
+use partnerdesk_core::values::Channel;
 use partnerdesk_core::{
     domain::fixed2,
     modules::{self, Module, ModuleInput},
@@ -78,7 +79,7 @@ pub struct ReleaseView {
     pub id: Uuid,
     pub version: String,
     /// alpha, beta or stable.
-    pub channel: String,
+    pub channel: Channel,
     pub notes_markdown: String,
     /// The release notes rendered as HTML.
     pub notes_html: String,

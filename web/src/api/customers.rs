@@ -2,6 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use partnerdesk_core::{
+    authz::Permission,
+    values::{CustomerOrigin, CustomerType},
+};
+use partnerdesk_core::{
     customers::{self, Customer, CustomerInput, ListQuery, SortKey, StatusFilter},
     domain::fixed2,
 };
@@ -36,7 +40,7 @@ pub struct CustomerView {
     /// The primary contact (the first administrator or company administrator).
     pub name: Option<String>,
     pub active: bool,
-    pub customer_type: String,
+    pub customer_type: CustomerType,
     pub usage: Usage,
     /// The earliest end of a running trial or licence.
     pub coming_expiry_date: Option<DateTime<Utc>>,
@@ -44,20 +48,20 @@ pub struct CustomerView {
     pub debtor_number: Option<String>,
     pub country: Option<String>,
     /// invitation, created_by_partner or chosen_by_customer.
-    pub origin: String,
+    pub origin: CustomerOrigin,
     /// Percent, two decimals.
     pub commission_rate: String,
     pub language: String,
     pub contact_email: Option<String>,
     /// What the customer allows you to do inside its organization.
-    pub granted_permissions: Vec<String>,
+    pub granted_permissions: Vec<Permission>,
     pub partner_account_id: Uuid,
     pub created_at: DateTime<Utc>,
 }
 
 impl From<Customer> for CustomerView {
     fn from(c: Customer) -> Self {
-        let granted = c.granted().iter().map(|p| p.as_str().to_owned()).collect();
+        let granted = c.granted();
         CustomerView {
             id: c.id,
             company: c.name,

@@ -1,6 +1,7 @@
 //! Inviting customers by e-mail, and the public side of the registration link.
 
 use chrono::{DateTime, Utc};
+use partnerdesk_core::values::{CustomerType, InvitationStatus};
 use partnerdesk_core::{
     domain::fixed2,
     invitations::{self, AcceptInput, Invitation, InvitationInput},
@@ -30,9 +31,9 @@ pub struct InvitationView {
     /// Percent, two decimals.
     pub commission_rate: String,
     pub debtor_number: Option<String>,
-    pub customer_type: String,
+    pub customer_type: CustomerType,
     /// open, accepted, revoked or expired.
-    pub status: String,
+    pub status: InvitationStatus,
     pub sent_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,

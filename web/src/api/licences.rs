@@ -1,6 +1,7 @@
 //! Licences, quotes, credits, trials and orders of an organization.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use partnerdesk_core::values::{InvoiceStatus, LicenceKind, LicencePlan, OrderSource, OrderStatus, TrialStatus};
 use partnerdesk_core::{
     domain::fixed2,
     licences::{self, ItemRequest, ModuleLicences, Quote},
@@ -28,7 +29,7 @@ pub struct UserLicenceView {
     pub user_id: Uuid,
     pub email: String,
     /// paid or trial.
-    pub kind: String,
+    pub kind: LicencePlan,
     pub ends_at: Option<DateTime<Utc>>,
 }
 
@@ -37,7 +38,7 @@ pub struct ModuleLicencesView {
     pub module: ModuleView,
     pub business_licence_id: Option<Uuid>,
     /// paid or trial; absent without a business licence.
-    pub business_kind: Option<String>,
+    pub business_kind: Option<LicencePlan>,
     pub business_ends_at: Option<DateTime<Utc>>,
     pub users: Vec<UserLicenceView>,
     /// Credits prepared and not yet assigned (billed already).
@@ -125,7 +126,7 @@ pub struct LineView {
     pub module_id: Uuid,
     pub module_code: String,
     /// business, user or credit.
-    pub licence_kind: String,
+    pub licence_kind: LicenceKind,
     pub description: String,
     pub quantity: i32,
     /// Monthly price of one licence.
@@ -194,7 +195,7 @@ pub struct InvoiceView {
     pub amount: String,
     pub currency: String,
     /// open, paid or void.
-    pub status: String,
+    pub status: InvoiceStatus,
     pub payment_provider: String,
     pub due_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
@@ -222,7 +223,7 @@ impl From<Invoice> for InvoiceView {
 #[derive(Object, Debug)]
 pub struct OrderLineView {
     pub module_id: Uuid,
-    pub licence_kind: String,
+    pub licence_kind: LicenceKind,
     pub description: String,
     pub quantity: i32,
     pub unit_price: String,
@@ -253,11 +254,11 @@ pub struct OrderView {
     pub organization_id: Uuid,
     pub partner_id: Option<Uuid>,
     /// activation, credits, trial_upgrade or add_products.
-    pub source: String,
+    pub source: OrderSource,
     pub currency: String,
     pub total: String,
     /// open, paid, cancelled or refunded.
-    pub status: String,
+    pub status: OrderStatus,
     pub created_at: DateTime<Utc>,
     pub lines: Vec<OrderLineView>,
     pub invoice: InvoiceView,
@@ -320,7 +321,7 @@ pub struct TrialView {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     /// active, ended or upgraded.
-    pub status: String,
+    pub status: TrialStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -350,7 +351,7 @@ pub struct TrialOverviewRow {
     pub max_users: i32,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
-    pub status: String,
+    pub status: TrialStatus,
     pub active: bool,
 }
 
@@ -669,11 +670,11 @@ impl LicencesApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        status: Query<Option<String>>,
+        status: Query<Option<InvoiceStatus>>,
     ) -> ApiResult<Json<Vec<InvoiceView>>> {
         let mut conn = state.conn().await?;
         Ok(Json(
-            orders::list_invoices(&mut conn, &auth.actor, status.0.as_deref())
+            orders::list_invoices(&mut conn, &auth.actor, status.0)
                 .await?
                 .into_iter()
                 .map(Into::into)

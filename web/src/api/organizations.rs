@@ -1,9 +1,10 @@
 //! Organizations, their members and their audit log.
 
 use chrono::{DateTime, Utc};
+use partnerdesk_core::values::{CustomerOrigin, CustomerType, IntegrationKind};
 use partnerdesk_core::{
     audit::{self, AuditEntry},
-    authz::Role,
+    authz::{Permission, Role},
     integrations::{self, Integration, IntegrationInput},
     members::{self, InviteInput, Member, UpdateInput},
     organizations::{self, CreateOrganizationInput, DetailsInput, Organization},
@@ -34,7 +35,7 @@ pub struct OrganizationView {
     pub name: String,
     pub active: bool,
     /// CUSTOMER, PROSPECT, PARTNER, TEST or INTERNAL.
-    pub customer_type: String,
+    pub customer_type: CustomerType,
     /// ISO 3166-1 alpha-2.
     pub country: Option<String>,
     pub language: String,
@@ -97,9 +98,9 @@ pub struct MemberView {
     pub first_name: String,
     pub last_name: String,
     /// administrator or member.
-    pub role: String,
+    pub role: Role,
     /// Permissions given to a member; administrators hold everything their organization allows.
-    pub permissions: Vec<String>,
+    pub permissions: Vec<Permission>,
     pub extension: Option<String>,
     pub active: bool,
     /// The person has not accepted the invitation yet: only the address you typed is
@@ -115,8 +116,8 @@ impl From<Member> for MemberView {
             email: m.email,
             first_name: m.first_name,
             last_name: m.last_name,
-            role: m.role.as_str().into(),
-            permissions: m.permissions.iter().map(|p| p.as_str().to_owned()).collect(),
+            role: m.role,
+            permissions: m.permissions,
             extension: m.extension,
             active: m.active,
             pending: !m.accepted,
@@ -438,10 +439,10 @@ pub struct ServiceProviderView {
     pub country: Option<String>,
     pub website: Option<String>,
     /// invitation, created_by_partner or chosen_by_customer.
-    pub origin: String,
+    pub origin: CustomerOrigin,
     pub since: DateTime<Utc>,
     /// What the partner may do inside your organization.
-    pub granted_permissions: Vec<String>,
+    pub granted_permissions: Vec<Permission>,
 }
 
 impl From<ServiceProvider> for ServiceProviderView {
@@ -454,7 +455,7 @@ impl From<ServiceProvider> for ServiceProviderView {
             website: s.website,
             origin: s.origin,
             since: s.since,
-            granted_permissions: s.granted_permissions.iter().map(|p| p.as_str().to_owned()).collect(),
+            granted_permissions: s.granted_permissions,
         }
     }
 }
@@ -502,7 +503,7 @@ impl Example for GrantsRequest {
 pub struct IntegrationView {
     pub id: Uuid,
     /// phone_connector, crm or erp.
-    pub kind: String,
+    pub kind: IntegrationKind,
     pub name: String,
     pub settings: serde_json::Value,
     pub active: bool,
@@ -528,7 +529,7 @@ impl From<Integration> for IntegrationView {
 #[oai(example)]
 pub struct IntegrationRequest {
     /// phone_connector, crm or erp (required when creating).
-    pub kind: Option<String>,
+    pub kind: Option<IntegrationKind>,
     /// Required when creating.
     pub name: Option<String>,
     /// Connector settings, a JSON object.
@@ -539,7 +540,7 @@ pub struct IntegrationRequest {
 impl Example for IntegrationRequest {
     fn example() -> Self {
         IntegrationRequest {
-            kind: Some("crm".into()),
+            kind: Some(IntegrationKind::Crm),
             name: Some("HubSpot".into()),
             settings: Some(serde_json::json!({ "portal_id": "12345" })),
             active: Some(true),

@@ -1,6 +1,7 @@
 //! Partner status, partner requests and the sales team's decisions, partner terms.
 
 use chrono::{DateTime, Utc};
+use partnerdesk_core::values::{PartnerRequestStatus, PartnerStanding};
 use partnerdesk_core::{
     domain::fixed2,
     partners::{self, Partner, PartnerRequest, PartnerStatus, PartnerSummary, RequestInput},
@@ -73,7 +74,7 @@ pub struct PartnerRequestView {
     pub expected_customers: i32,
     pub message: Option<String>,
     /// open, approved or rejected.
-    pub status: String,
+    pub status: PartnerRequestStatus,
     pub decided_at: Option<DateTime<Utc>>,
     pub decision_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -106,7 +107,7 @@ pub struct PartnerView {
     #[oai(skip_serializing_if_is_none)]
     pub name: Option<String>,
     /// active or suspended.
-    pub status: String,
+    pub status: PartnerStanding,
     /// The public code a customer enters to choose this partner.
     pub partner_code: String,
     pub affiliate_code: String,
@@ -193,7 +194,7 @@ pub struct UpdatePartnerRequest {
     /// Percent with at most two decimals.
     pub default_commission_rate: Option<String>,
     /// active or suspended.
-    pub status: Option<String>,
+    pub status: Option<PartnerStanding>,
 }
 
 impl Example for UpdatePartnerRequest {
@@ -277,10 +278,10 @@ impl PartnersApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        status: Query<Option<String>>,
+        status: Query<Option<PartnerRequestStatus>>,
     ) -> ApiResult<Json<Vec<PartnerRequestView>>> {
         let mut conn = state.conn().await?;
-        let list = partners::list_requests(&mut conn, &auth.actor, status.0.as_deref()).await?;
+        let list = partners::list_requests(&mut conn, &auth.actor, status.0).await?;
         Ok(Json(list.into_iter().map(Into::into).collect()))
     }
 
@@ -364,7 +365,7 @@ impl PartnersApi {
             &auth.actor,
             organization_id.0,
             body.0.default_commission_rate.as_deref(),
-            body.0.status.as_deref(),
+            body.0.status,
         )
         .await?;
         Ok(Json(partner_view(&state, partner, None)))

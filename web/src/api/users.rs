@@ -3,6 +3,7 @@
 //! software.
 
 use chrono::{DateTime, Utc};
+use partnerdesk_core::authz::Role;
 use partnerdesk_core::users::{self, ImportReport, UserInput, UserOverview, UserPatch};
 use poem::{FromRequest, Request, RequestBody, web::Data};
 use poem_openapi::{
@@ -63,7 +64,7 @@ pub struct UserOverviewView {
     pub software_version: Option<String>,
     pub company_admin: bool,
     /// administrator, company_admin or member.
-    pub role: String,
+    pub role: Role,
     /// The person has not accepted yet: only the address you typed is shown.
     pub pending: bool,
 }
