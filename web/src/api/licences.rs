@@ -144,7 +144,7 @@ impl From<&Line> for LineView {
         LineView {
             module_id: l.module_id,
             module_code: l.module_code.clone(),
-            licence_kind: l.licence_kind.clone(),
+            licence_kind: l.licence_kind,
             description: l.description.clone(),
             quantity: l.quantity,
             unit_price: fixed2(l.unit_price),
