@@ -13,6 +13,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, Result,
     audit::{self, Who},
@@ -331,8 +332,7 @@ pub async fn login(pool: &Pool, ctx: &Ctx, input: LoginInput) -> Result<(Session
             conn,
             now,
             Who::user(user_id, acting),
-            "session.created",
-            "session",
+            Action::SessionCreated,
             session.id,
             json!({}),
         )
@@ -413,8 +413,7 @@ pub async fn logout(conn: &mut AsyncPgConnection, ctx: &Ctx, principal: &Princip
             conn,
             now,
             Who::user(principal.user_id, *acting_org),
-            "session.ended",
-            "session",
+            Action::SessionEnded,
             id,
             json!({}),
         )
@@ -469,8 +468,7 @@ pub async fn switch_organization(
             conn,
             now,
             Who::user(principal.user_id, Some(org_id)),
-            "session.organization_switched",
-            "session",
+            Action::SessionOrganizationSwitched,
             id,
             json!({ "acting_organization_id": org_id }),
         )
@@ -531,8 +529,7 @@ pub async fn update_me(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, i
             conn,
             now,
             Who::user(user_id, None),
-            "user.profile_updated",
-            "user",
+            Action::UserProfileUpdated,
             user_id,
             json!({
                 "old": { "first_name": old.first_name, "last_name": old.last_name, "language": old.language },
@@ -577,8 +574,7 @@ pub async fn change_password(pool: &Pool, ctx: &Ctx, principal: &Principal, curr
             conn,
             now,
             Who::user(principal.user_id, None),
-            "user.password_changed",
-            "user",
+            Action::UserPasswordChanged,
             principal.user_id,
             json!({ "sessions_ended": ended }),
         )
@@ -650,8 +646,7 @@ pub async fn create_api_token(
             conn,
             now,
             Who::user(actor.user_id, actor.acting_org),
-            "api_token.created",
-            "api_token",
+            Action::ApiTokenCreated,
             token.id,
             json!({ "name": name, "organization_id": actor.acting_org }),
         )
@@ -700,8 +695,7 @@ pub async fn revoke_api_token(
             conn,
             now,
             Who::user(principal.user_id, token.organization_id),
-            "api_token.revoked",
-            "api_token",
+            Action::ApiTokenRevoked,
             token_id,
             json!({}),
         )
@@ -883,8 +877,7 @@ pub async fn set_password_with_link(pool: &Pool, ctx: &Ctx, token: &str, passwor
             conn,
             now,
             Who::user(user.id, org),
-            "user.password_set",
-            "user",
+            Action::UserPasswordSet,
             user.id,
             json!({ "sessions_ended": ended, "membership_accepted": accepted_org }),
         )
@@ -894,8 +887,7 @@ pub async fn set_password_with_link(pool: &Pool, ctx: &Ctx, token: &str, passwor
                 conn,
                 now,
                 Who::user(user.id, Some(org)),
-                "membership.accepted",
-                "membership",
+                Action::MembershipAccepted,
                 membership,
                 json!({ "through": "password_link" }),
             )
@@ -951,8 +943,7 @@ pub async fn request_password_reset(conn: &mut AsyncPgConnection, ctx: &Ctx, ema
                     conn,
                     now,
                     Who::system(None),
-                    "user.password_reset_requested",
-                    "user",
+                    Action::UserPasswordResetRequested,
                     user_id,
                     json!({}),
                 )

@@ -53,13 +53,108 @@ impl Who {
     }
 }
 
+/// Declares the audit actions: each with its stable name and the type of its subject.
+macro_rules! actions {
+    ($($variant:ident = ($name:literal, $subject:literal)),+ $(,)?) => {
+        /// What happened, as the audit log records it. The names are stable; each action
+        /// names the type of the subject it is about.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Action {
+            $($variant),+
+        }
+
+        impl Action {
+            pub const ALL: &'static [Action] = &[$(Action::$variant),+];
+
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Action::$variant => $name),+
+                }
+            }
+
+            pub fn subject_type(&self) -> &'static str {
+                match self {
+                    $(Action::$variant => $subject),+
+                }
+            }
+        }
+    };
+}
+
+actions! {
+        ApiTokenCreated = ("api_token.created", "api_token"),
+        ApiTokenRevoked = ("api_token.revoked", "api_token"),
+        CustomerCreated = ("customer.created", "organization"),
+        CustomerUpdated = ("customer.updated", "organization"),
+        CustomerActivated = ("customer.activated", "organization"),
+        CustomerDeactivated = ("customer.deactivated", "organization"),
+        CustomerInvitationCreated = ("customer_invitation.created", "customer_invitation"),
+        CustomerInvitationResent = ("customer_invitation.resent", "customer_invitation"),
+        CustomerInvitationRevoked = ("customer_invitation.revoked", "customer_invitation"),
+        CustomerInvitationAccepted = ("customer_invitation.accepted", "customer_invitation"),
+        IntegrationCreated = ("integration.created", "integration"),
+        IntegrationUpdated = ("integration.updated", "integration"),
+        IntegrationDeleted = ("integration.deleted", "integration"),
+        InvoicePaid = ("invoice.paid", "invoice"),
+        BusinessLicenceActivated = ("licence.business_activated", "business_licence"),
+        BusinessLicenceDeactivated = ("licence.business_deactivated", "business_licence"),
+        UserLicencesActivated = ("licence.users_activated", "organization"),
+        UserLicenceDeactivated = ("licence.user_deactivated", "user_licence"),
+        CreditsAdded = ("licence.credits_added", "organization"),
+        CreditsAssigned = ("licence.credits_assigned", "organization"),
+        MemberInvited = ("member.invited", "membership"),
+        MemberUpdated = ("member.updated", "user"),
+        MemberRemoved = ("member.removed", "user"),
+        MembershipAccepted = ("membership.accepted", "membership"),
+        MembershipDeclined = ("membership.declined", "membership"),
+        MembershipLeft = ("membership.left", "membership"),
+        ModuleCreated = ("module.created", "module"),
+        ModuleUpdated = ("module.updated", "module"),
+        OrderCreated = ("order.created", "order"),
+        OrganizationCreated = ("organization.created", "organization"),
+        OrganizationDetailsUpdated = ("organization.details_updated", "organization"),
+        OrganizationSettingsUpdated = ("organization.settings_updated", "organization"),
+        PartnerCreated = ("partner.created", "partner"),
+        PartnerTermsUpdated = ("partner.terms_updated", "partner"),
+        PartnerRegistrationLinkSent = ("partner_registration.link_sent", "partner_registration"),
+        PartnerRegistrationCompleted = ("partner_registration.completed", "partner_registration"),
+        PartnerRequestSubmitted = ("partner_request.submitted", "partner_request"),
+        PartnerRequestApproved = ("partner_request.approved", "partner_request"),
+        PartnerRequestRejected = ("partner_request.rejected", "partner_request"),
+        QuoteCreated = ("quote.created", "quote"),
+        ReleasePublished = ("release.published", "release"),
+        SeedLoaded = ("seed.loaded", "seed"),
+        ServiceProviderAdded = ("service_provider.added", "service_provider_link"),
+        ServiceProviderLinked = ("service_provider.linked", "service_provider_link"),
+        ServiceProviderRemoved = ("service_provider.removed", "service_provider_link"),
+        ServiceProviderGrantsChanged = ("service_provider.grants_changed", "service_provider_link"),
+        SessionCreated = ("session.created", "session"),
+        SessionEnded = ("session.ended", "session"),
+        SessionOrganizationSwitched = ("session.organization_switched", "session"),
+        SignupRequested = ("signup.requested", "signup"),
+        TrialStarted = ("trial.started", "trial"),
+        TrialUsersAssigned = ("trial.users_assigned", "trial"),
+        TrialUpgraded = ("trial.upgraded", "trial"),
+        TrialEnded = ("trial.ended", "trial"),
+        UserSignedUp = ("user.signed_up", "user"),
+        UserCreated = ("user.created", "membership"),
+        UserUpdated = ("user.updated", "user"),
+        UserProfileUpdated = ("user.profile_updated", "user"),
+        UserProfileSet = ("user.profile_set", "user"),
+        UserProfileCloned = ("user.profile_cloned", "user"),
+        UserPasswordSet = ("user.password_set", "user"),
+        UserPasswordChanged = ("user.password_changed", "user"),
+        UserPasswordResetRequested = ("user.password_reset_requested", "user"),
+        UserSoftwareVersionReported = ("user.software_version_reported", "user"),
+        UsersImported = ("users.imported", "organization"),
+}
+
 /// Appends one entry.
 pub async fn record(
     conn: &mut AsyncPgConnection,
     at: DateTime<Utc>,
     who: impl Into<Who>,
-    action: &str,
-    subject_type: &str,
+    action: Action,
     subject_id: impl ToString,
     changes: Value,
 ) -> Result<()> {
@@ -71,8 +166,8 @@ pub async fn record(
             audit_log::acting_organization_id.eq(who.acting_org),
             audit_log::on_behalf_of_organization_id.eq(who.on_behalf_of),
             audit_log::impersonator_user_id.eq(who.impersonator),
-            audit_log::action.eq(action),
-            audit_log::subject_type.eq(subject_type),
+            audit_log::action.eq(action.name()),
+            audit_log::subject_type.eq(action.subject_type()),
             audit_log::subject_id.eq(subject_id.to_string()),
             audit_log::changes.eq(changes),
         ))

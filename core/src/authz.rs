@@ -13,7 +13,10 @@
 //!   session is nothing more than a partner user acting with the customer as target, so
 //!   it needs no separate code path.
 
-use std::collections::HashSet;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+};
 
 use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -152,6 +155,8 @@ pub struct Actor {
     pub acting_org: Option<Uuid>,
     /// Set during "login as": the partner user who is really acting.
     pub impersonator: Option<Uuid>,
+    /// What was decided for this actor in this request, reused instead of re-queried.
+    cache: Decisions,
 }
 
 impl Actor {
@@ -160,7 +165,39 @@ impl Actor {
             user_id,
             acting_org,
             impersonator: None,
+            cache: Decisions::default(),
         }
+    }
+}
+
+/// Authorization decisions of one request: the actor's grants in its organization and
+/// the accesses already granted. An actor lives for one request, so nothing goes stale.
+#[derive(Clone, Default)]
+struct Decisions(Arc<Mutex<DecisionsInner>>);
+
+#[derive(Default)]
+struct DecisionsInner {
+    grants: Option<Option<Grants>>,
+    granted: HashMap<(Uuid, Permission), Access>,
+}
+
+impl Decisions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, DecisionsInner> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl PartialEq for Decisions {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Decisions {}
+
+impl std::fmt::Debug for Decisions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decisions")
     }
 }
 
@@ -365,17 +402,39 @@ pub async fn grants_in(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uuid
 }
 
 /// The one authorization function. Succeeds with the identities to audit, or fails
-/// with `no_organization` / `not_authorized`.
+/// with `no_organization`, `not_authorized` (an organization the actor is related to:
+/// its own, any for vendor staff, a customer for its partner), or `not_found` for an
+/// organization the actor has nothing to do with, whether or not it exists. Decisions
+/// are reused within the actor's request.
 pub async fn authorize(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
     target_org: Uuid,
     perm: Permission,
 ) -> Result<Access> {
+    if let Some(access) = actor.cache.lock().granted.get(&(target_org, perm)) {
+        return Ok(access.clone());
+    }
+    let access = decide(conn, actor, target_org, perm).await?;
+    actor.cache.lock().granted.insert((target_org, perm), access.clone());
+    Ok(access)
+}
+
+/// The actor's grants in the organization it acts as, read once per request.
+async fn actor_grants(conn: &mut AsyncPgConnection, actor: &Actor, acting_org: Uuid) -> Result<Option<Grants>> {
+    if let Some(grants) = actor.cache.lock().grants.clone() {
+        return Ok(grants);
+    }
+    let grants = grants_in(conn, actor.user_id, acting_org).await?;
+    actor.cache.lock().grants = Some(grants.clone());
+    Ok(grants)
+}
+
+async fn decide(conn: &mut AsyncPgConnection, actor: &Actor, target_org: Uuid, perm: Permission) -> Result<Access> {
     let Some(acting_org) = actor.acting_org else {
         return Err(Error::no_organization());
     };
-    let Some(grants) = grants_in(conn, actor.user_id, acting_org).await? else {
+    let Some(grants) = actor_grants(conn, actor, acting_org).await? else {
         return Err(Error::forbidden());
     };
     let access = |via| Access {
@@ -386,22 +445,25 @@ pub async fn authorize(
         via,
     };
 
-    let via = if target_org == acting_org {
-        grants.holds(perm).then_some(Via::Own)
+    // `None`: no relation to the target; `Some(None)`: related but not allowed.
+    let relation: Option<Option<Via>> = if target_org == acting_org {
+        Some(grants.holds(perm).then_some(Via::Own))
     } else {
         let acting_kind = org_kind(conn, acting_org).await?;
         if acting_kind.is_vendor {
-            vendor_allows(&grants, perm).then_some(Via::Vendor)
+            Some(vendor_allows(&grants, perm).then_some(Via::Vendor))
         } else if acting_kind.is_partner && grants.holds(ManageCustomers) {
             service_provider_allows(conn, &grants, acting_org, target_org, perm)
                 .await?
-                .then_some(Via::ServiceProvider)
+                .map(|allowed| allowed.then_some(Via::ServiceProvider))
         } else {
             None
         }
     };
-    let Some(via) = via else {
-        return Err(Error::forbidden());
+    let via = match relation {
+        None => return Err(Error::not_found("organization")),
+        Some(None) => return Err(Error::forbidden()),
+        Some(Some(via)) => via,
     };
     if perm.blocked_when_inactive() && !organization_active(conn, target_org).await? {
         return Err(Error::conflict(
@@ -416,14 +478,15 @@ pub async fn authorize(
 /// What a partner may do inside a customer it serves: the partner group as its staff
 /// member holds it; delegable permissions as far as the customer granted them (a
 /// partner that created the customer may always change its status); company
-/// administrators are set under the "edit users" grant.
+/// administrators are set under the "edit users" grant. `None` when the partner does
+/// not serve the customer.
 async fn service_provider_allows(
     conn: &mut AsyncPgConnection,
     grants: &Grants,
     partner: Uuid,
     customer: Uuid,
     perm: Permission,
-) -> Result<bool> {
+) -> Result<Option<bool>> {
     use schema::service_provider_links as l;
     let link: Option<(CustomerOrigin, Vec<Option<String>>)> = l::table
         .filter(l::customer_id.eq(customer))
@@ -434,17 +497,17 @@ async fn service_provider_allows(
         .await
         .optional()?;
     let Some((origin, granted)) = link else {
-        return Ok(false);
+        return Ok(None);
     };
     let granted = parse_permissions(&granted);
-    Ok(match perm {
+    Ok(Some(match perm {
         ViewOrganization => true,
         p if p.is_partner_group() => grants.holds(p),
         EditCompanyStatus => origin == CustomerOrigin::CreatedByPartner || granted.contains(&EditCompanyStatus),
         AssignRoles => granted.contains(&EditUsers),
         p if p.is_delegable() => granted.contains(&p),
         _ => false,
-    })
+    }))
 }
 
 /// Whether an organization is active (deactivated customers are blocked from what
@@ -473,9 +536,14 @@ pub async fn vendor_org_id(conn: &mut AsyncPgConnection) -> Result<Uuid> {
 }
 
 /// Authorizes an action that belongs to the vendor (partner requests, billing, ops).
+/// Everyone knows the vendor exists: a caller without the role is refused, not told
+/// "not found".
 pub async fn authorize_vendor(conn: &mut AsyncPgConnection, actor: &Actor, perm: Permission) -> Result<Access> {
     let vendor = vendor_org_id(conn).await?;
-    authorize(conn, actor, vendor, perm).await
+    authorize(conn, actor, vendor, perm).await.map_err(|e| match e {
+        Error::NotFound { .. } => Error::forbidden(),
+        other => other,
+    })
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, FieldError, Result, audit,
     authz::{self, Access, Actor, Permission},
@@ -290,8 +291,7 @@ pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inpu
             conn,
             now,
             &Access { target_org: org.id, ..access.clone() },
-            "customer.created",
-            "organization",
+            Action::CustomerCreated,
             org.id,
             json!({
                 "name": org.name, "active": org.active, "commission_rate": fixed2(rate), "customer_type": org.customer_type,
@@ -447,9 +447,9 @@ pub async fn update(
             changes.insert("licences_deactivated".into(), json!(switched));
         }
         let action = match (current.active, active) {
-            (true, false) => "customer.deactivated",
-            (false, true) => "customer.activated",
-            _ => "customer.updated",
+            (true, false) => Action::CustomerDeactivated,
+            (false, true) => Action::CustomerActivated,
+            _ => Action::CustomerUpdated,
         };
         audit::record(
             conn,
@@ -459,7 +459,6 @@ pub async fn update(
                 ..access.clone()
             },
             action,
-            "organization",
             id,
             Value::Object(changes),
         )

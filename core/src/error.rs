@@ -85,6 +85,15 @@ impl Error {
         Error::NotFound { resource }
     }
 
+    /// Names `resource` in a "not found" answer, so that an unrelated organization's
+    /// resource is answered exactly like one that does not exist.
+    pub fn not_found_as(self, resource: &'static str) -> Self {
+        match self {
+            Error::NotFound { .. } => Error::NotFound { resource },
+            other => other,
+        }
+    }
+
     pub fn forbidden() -> Self {
         Error::Forbidden {
             code: "not_authorized",

@@ -6,6 +6,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, FieldError, Result, audit,
     authz::{self, Actor, Permission},
@@ -96,8 +97,7 @@ pub async fn create(
             conn,
             now,
             &access,
-            "integration.created",
-            "integration",
+            Action::IntegrationCreated,
             row.id,
             json!({ "kind": row.kind, "name": row.name }),
         )
@@ -146,8 +146,7 @@ pub async fn update(
             conn,
             now,
             &access,
-            "integration.updated",
-            "integration",
+            Action::IntegrationUpdated,
             id,
             json!({ "old": { "kind": old.kind, "name": old.name, "active": old.active }, "new": { "kind": row.kind, "name": row.name, "active": row.active } }),
         )
@@ -171,7 +170,7 @@ pub async fn delete(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org:
         if n == 0 {
             return Err(Error::not_found("integration"));
         }
-        audit::record(conn, now, &access, "integration.deleted", "integration", id, json!({})).await
+        audit::record(conn, now, &access, Action::IntegrationDeleted, id, json!({})).await
     })
     .await
 }

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, Result, accounts,
     audit::{self, Who},
@@ -168,8 +169,7 @@ pub async fn create(
             conn,
             now,
             &access,
-            "customer_invitation.created",
-            "customer_invitation",
+            Action::CustomerInvitationCreated,
             id,
             json!({ "email": invitation.email, "company_name": invitation.company_name, "language": invitation.language }),
         )
@@ -264,8 +264,7 @@ pub async fn resend(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: 
             conn,
             now,
             &access,
-            "customer_invitation.resent",
-            "customer_invitation",
+            Action::CustomerInvitationResent,
             id,
             json!({ "generation": generation }),
         )
@@ -298,16 +297,7 @@ pub async fn revoke(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: 
             .returning(Invitation::as_returning())
             .get_result(conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
-            "customer_invitation.revoked",
-            "customer_invitation",
-            id,
-            json!({}),
-        )
-        .await?;
+        audit::record(conn, now, &access, Action::CustomerInvitationRevoked, id, json!({})).await?;
         Ok(invitation)
     })
     .await
@@ -536,8 +526,7 @@ pub async fn accept(pool: &Pool, ctx: &Ctx, token: &str, caller: Option<Uuid>, i
             conn,
             now,
             who.clone(),
-            "customer_invitation.accepted",
-            "customer_invitation",
+            Action::CustomerInvitationAccepted,
             i.id,
             json!({ "organization_id": org.id }),
         )
@@ -546,8 +535,7 @@ pub async fn accept(pool: &Pool, ctx: &Ctx, token: &str, caller: Option<Uuid>, i
             conn,
             now,
             who.clone(),
-            "organization.created",
-            "organization",
+            Action::OrganizationCreated,
             org.id,
             json!({ "name": org.name, "signup_origin": "invitation" }),
         )
@@ -556,8 +544,7 @@ pub async fn accept(pool: &Pool, ctx: &Ctx, token: &str, caller: Option<Uuid>, i
             conn,
             now,
             who,
-            "service_provider.linked",
-            "service_provider_link",
+            Action::ServiceProviderLinked,
             link,
             json!({ "partner_id": i.partner_id, "origin": "invitation", "debtor_number": debtor }),
         )

@@ -17,6 +17,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, FieldError, Result, audit,
     authz::{self, Access, Actor, Permission},
@@ -432,8 +433,7 @@ async fn store_quote(
         conn,
         now,
         access,
-        "quote.created",
-        "quote",
+        Action::QuoteCreated,
         row.id,
         json!({ "items": items, "monthly_total": crate::domain::fixed2(monthly_total), "period_total": crate::domain::fixed2(period_total) }),
     )
@@ -592,8 +592,7 @@ async fn apply(
                 conn,
                 now,
                 access,
-                "licence.business_activated",
-                "business_licence",
+                Action::BusinessLicenceActivated,
                 id,
                 json!({ "module_id": module_id, "order_id": order_id }),
             )
@@ -606,8 +605,7 @@ async fn apply(
                 conn,
                 now,
                 access,
-                "licence.users_activated",
-                "organization",
+                Action::UserLicencesActivated,
                 org,
                 json!({ "module_id": module_id, "user_ids": user_ids, "order_id": order_id }),
             )
@@ -620,8 +618,7 @@ async fn apply(
                 conn,
                 now,
                 access,
-                "licence.credits_added",
-                "organization",
+                Action::CreditsAdded,
                 org,
                 json!({ "module_id": module_id, "quantity": quantity, "order_id": order_id }),
             )
@@ -743,8 +740,7 @@ pub async fn assign_credits(
             conn,
             now,
             &access,
-            "licence.credits_assigned",
-            "organization",
+            Action::CreditsAssigned,
             org,
             json!({ "module_id": module_id, "user_ids": user_ids }),
         )
@@ -792,8 +788,7 @@ pub async fn deactivate_business(
             conn,
             now,
             &access,
-            "licence.business_deactivated",
-            "business_licence",
+            Action::BusinessLicenceDeactivated,
             licence_id,
             json!({ "module_id": module, "user_licences_deactivated": users }),
         )
@@ -830,8 +825,7 @@ pub async fn deactivate_user_licence(
             conn,
             now,
             &access,
-            "licence.user_deactivated",
-            "user_licence",
+            Action::UserLicenceDeactivated,
             licence_id,
             json!({}),
         )

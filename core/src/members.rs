@@ -13,6 +13,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, FieldError, Result, audit,
     authz::{self, Access, Actor, Permission, Role, Via},
@@ -244,8 +245,7 @@ pub async fn invite(
             conn,
             now,
             &access,
-            "member.invited",
-            "membership",
+            Action::MemberInvited,
             added[0].membership_id,
             json!({
                 "email": person.email.as_str(),
@@ -329,8 +329,7 @@ pub async fn update(
             conn,
             now,
             &access,
-            "member.updated",
-            "user",
+            Action::MemberUpdated,
             user_id,
             json!({
                 "role": { "old": old_role.as_str(), "new": role.as_str() },
@@ -370,8 +369,7 @@ pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org_
             conn,
             now,
             &access,
-            "member.removed",
-            "user",
+            Action::MemberRemoved,
             user_id,
             json!({ "role": role.as_str(), "membership_id": membership_id }),
         )

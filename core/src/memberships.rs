@@ -27,6 +27,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, Result,
     audit::{self, Who},
@@ -463,8 +464,7 @@ async fn record_acceptance(
         conn,
         now,
         Who::user(user_id, Some(org_id)),
-        "membership.accepted",
-        "membership",
+        Action::MembershipAccepted,
         membership_id,
         json!({ "through": through }),
     )
@@ -580,8 +580,7 @@ pub async fn decline(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, org
                 on_behalf_of: Some(org_id),
                 impersonator: None,
             },
-            "membership.declined",
-            "membership",
+            Action::MembershipDeclined,
             id,
             json!({}),
         )
@@ -617,8 +616,7 @@ pub async fn leave(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, org_i
                 on_behalf_of: Some(org_id),
                 impersonator: None,
             },
-            "membership.left",
-            "membership",
+            Action::MembershipLeft,
             id,
             json!({ "role": role }),
         )

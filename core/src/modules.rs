@@ -9,6 +9,7 @@ use serde_json::json;
 use std::str::FromStr;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, FieldError, Result, audit,
     authz::{self, Actor, Permission},
@@ -151,8 +152,7 @@ pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inpu
             conn,
             now,
             &access,
-            "module.created",
-            "module",
+            Action::ModuleCreated,
             m.id,
             json!({ "code": m.code, "business_price": fixed2(m.business_price), "user_price": fixed2(m.user_price), "currency": m.currency }),
         )
@@ -218,8 +218,7 @@ pub async fn update(
             conn,
             now,
             &access,
-            "module.updated",
-            "module",
+            Action::ModuleUpdated,
             id,
             json!({
                 "old": { "name": old.name, "business_price": fixed2(old.business_price), "user_price": fixed2(old.user_price), "active": old.active },

@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, Result,
     audit::{self, Who},
@@ -163,8 +164,7 @@ pub(crate) async fn create(
         conn,
         now,
         access,
-        "order.created",
-        "order",
+        Action::OrderCreated,
         order.id,
         json!({ "number": order.number, "source": source, "total": fixed2(total), "currency": currency, "invoice": number }),
     )
@@ -378,8 +378,7 @@ async fn mark(
         conn,
         now,
         who,
-        "invoice.paid",
-        "invoice",
+        Action::InvoicePaid,
         invoice.id,
         json!({ "number": invoice.number, "amount": fixed2(invoice.amount), "currency": invoice.currency, "reference": reference }),
     )

@@ -6,6 +6,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, Result,
     audit::{self, Who},
@@ -168,8 +169,7 @@ pub async fn create_own(
             conn,
             now,
             Who::user(user_id, Some(org.id)),
-            "organization.created",
-            "organization",
+            Action::OrganizationCreated,
             org.id,
             json!({ "name": org.name, "country": org.country, "affiliate_partner_id": affiliate }),
         )
@@ -251,8 +251,7 @@ pub async fn update_details(
             conn,
             now,
             &access,
-            "organization.details_updated",
-            "organization",
+            Action::OrganizationDetailsUpdated,
             org_id,
             json!({
                 "old": { "name": old.name, "country": old.country, "language": old.language, "contact_email": old.contact_email, "website": old.website },
@@ -304,8 +303,7 @@ pub async fn update_settings(
             conn,
             now,
             &access,
-            "organization.settings_updated",
-            "organization",
+            Action::OrganizationSettingsUpdated,
             org_id,
             json!({
                 "allow_updates": { "old": old.allow_updates, "new": org.allow_updates },

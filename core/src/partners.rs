@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, FieldError, Result,
     audit::{self, Who},
@@ -258,8 +259,7 @@ pub async fn submit_request(
             conn,
             now,
             &access,
-            "partner_request.submitted",
-            "partner_request",
+            Action::PartnerRequestSubmitted,
             request.id,
             json!({ "company": request.company, "country": request.country, "expected_customers": request.expected_customers }),
         )
@@ -299,8 +299,10 @@ pub async fn get_request(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid) 
     match authz::authorize_vendor(conn, actor, Permission::VendorSales).await {
         Ok(_) => request.ok_or(Error::not_found("partner request")),
         Err(_) => {
-            let request = request.ok_or_else(Error::forbidden)?;
-            authz::authorize(conn, actor, request.organization_id, Permission::RequestPartnerStatus).await?;
+            let request = request.ok_or(Error::not_found("partner request"))?;
+            authz::authorize(conn, actor, request.organization_id, Permission::RequestPartnerStatus)
+                .await
+                .map_err(|e| e.not_found_as("partner request"))?;
             Ok(request)
         }
     }
@@ -430,8 +432,7 @@ pub async fn approve(
                 on_behalf_of: Some(request.organization_id),
                 ..Who::from(&access)
             },
-            "partner.created",
-            "partner",
+            Action::PartnerCreated,
             partner.organization_id,
             json!({
                 "partner_code": partner.partner_code,
@@ -511,8 +512,10 @@ async fn decide(
             on_behalf_of: Some(request.organization_id),
             ..Who::from(access)
         },
-        &format!("partner_request.{status}"),
-        "partner_request",
+        match status {
+            PartnerRequestStatus::Rejected => Action::PartnerRequestRejected,
+            _ => Action::PartnerRequestApproved,
+        },
         request.id,
         json!({ "status": { "old": request.status, "new": status }, "reason": reason }),
     )
@@ -607,8 +610,7 @@ pub async fn update_terms(
                 on_behalf_of: Some(org_id),
                 ..Who::from(&access)
             },
-            "partner.terms_updated",
-            "partner",
+            Action::PartnerTermsUpdated,
             org_id,
             json!({
                 "default_commission_rate": { "old": fixed2(old.default_commission_rate), "new": fixed2(new_rate) },

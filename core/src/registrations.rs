@@ -8,6 +8,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, Result,
     accounts::{self, User},
@@ -100,8 +101,7 @@ pub async fn start(conn: &mut AsyncPgConnection, ctx: &Ctx, email: &str, languag
             conn,
             now,
             Who::system(None),
-            "partner_registration.link_sent",
-            "partner_registration",
+            Action::PartnerRegistrationLinkSent,
             id,
             json!({ "email": email.as_str(), "generation": generation }),
         )
@@ -259,15 +259,14 @@ pub async fn complete(pool: &Pool, ctx: &Ctx, token: &str, input: CompleteInput)
             .execute(conn)
             .await?;
         let who = Who::user(user.id, Some(org.id));
-        audit::record(conn, now, who.clone(), "partner_registration.completed", "partner_registration", registration.id, json!({}))
+        audit::record(conn, now, who.clone(), Action::PartnerRegistrationCompleted, registration.id, json!({}))
             .await?;
-        audit::record(conn, now, who.clone(), "organization.created", "organization", org.id, json!({ "name": org.name })).await?;
+        audit::record(conn, now, who.clone(), Action::OrganizationCreated, org.id, json!({ "name": org.name })).await?;
         audit::record(
             conn,
             now,
             who,
-            "partner_request.submitted",
-            "partner_request",
+            Action::PartnerRequestSubmitted,
             partner_request.id,
             json!({ "company": partner_request.company, "country": partner_request.country }),
         )

@@ -10,6 +10,7 @@ use pulldown_cmark::{Event, Options, Parser, Tag, html};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, FieldError, Result, audit,
     authz::{self, Actor, Permission},
@@ -126,8 +127,7 @@ pub async fn publish(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inp
             conn,
             now,
             &access,
-            "release.published",
-            "release",
+            Action::ReleasePublished,
             r.id,
             json!({ "version": r.version, "channel": r.channel }),
         )

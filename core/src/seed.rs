@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, Result, accounts,
     audit::{self, Who},
@@ -274,8 +275,7 @@ pub async fn load(conn: &mut AsyncPgConnection, ctx: &Ctx, seed: &Seed) -> Resul
                     conn,
                     now,
                     Who::user(requester_id, Some(org)),
-                    "partner_request.submitted",
-                    "partner_request",
+                    Action::PartnerRequestSubmitted,
                     request.id,
                     json!({}),
                 )
@@ -317,8 +317,7 @@ pub async fn load(conn: &mut AsyncPgConnection, ctx: &Ctx, seed: &Seed) -> Resul
                 conn,
                 now,
                 Who::system(Some(vendor)),
-                "seed.loaded",
-                "seed",
+                Action::SeedLoaded,
                 "demo",
                 json!({ "logins": logins.len() }),
             )

@@ -9,6 +9,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, FieldError, Result, audit,
     authz::{self, Access, Actor, Permission},
@@ -208,8 +209,7 @@ pub async fn choose(
             conn,
             now,
             &access,
-            "service_provider.added",
-            "service_provider_link",
+            Action::ServiceProviderAdded,
             link,
             json!({ "partner_id": partner_id, "partner_code": code }),
         )
@@ -238,8 +238,7 @@ pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org:
             conn,
             now,
             &Access { ..access.clone() },
-            "service_provider.removed",
-            "service_provider_link",
+            Action::ServiceProviderRemoved,
             sp.link_id,
             json!({ "partner_id": sp.partner_id }),
         )
@@ -292,8 +291,7 @@ pub async fn set_grants(
             conn,
             now,
             &access,
-            "service_provider.grants_changed",
-            "service_provider_link",
+            Action::ServiceProviderGrantsChanged,
             sp.link_id,
             json!({
                 "old": authz::permission_names(&sp.granted_permissions),

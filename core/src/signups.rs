@@ -12,6 +12,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, Result,
     accounts::{self, User},
@@ -94,8 +95,7 @@ pub async fn start(pool: &Pool, ctx: &Ctx, input: SignUpInput) -> Result<()> {
             conn,
             now,
             Who::system(None),
-            "signup.requested",
-            "signup",
+            Action::SignupRequested,
             id,
             json!({ "email": email.as_str() }),
         )
@@ -205,8 +205,7 @@ pub async fn confirm(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Re
             conn,
             now,
             Who::user(user.id, None),
-            "user.signed_up",
-            "user",
+            Action::UserSignedUp,
             user.id,
             json!({ "email": user.email, "signup_id": pending.id }),
         )

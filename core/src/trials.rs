@@ -13,6 +13,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, FieldError, Result,
     audit::{self, Who},
@@ -127,8 +128,7 @@ pub async fn start(
             conn,
             now,
             &access,
-            "trial.started",
-            "trial",
+            Action::TrialStarted,
             trial.id,
             json!({ "module": module.code, "ends_at": trial.ends_at, "max_users": trial.max_users }),
         )
@@ -233,8 +233,7 @@ pub async fn assign_users(
             conn,
             now,
             &access,
-            "trial.users_assigned",
-            "trial",
+            Action::TrialUsersAssigned,
             trial.id,
             json!({ "user_ids": user_ids }),
         )
@@ -290,8 +289,7 @@ pub(crate) async fn convert_to_paid(
         conn,
         now,
         access,
-        "trial.upgraded",
-        "trial",
+        Action::TrialUpgraded,
         trial_id,
         json!({ "order_id": order_id, "user_licences_kept": users }),
     )
@@ -475,8 +473,7 @@ pub async fn sweep(conn: &mut AsyncPgConnection, ctx: &Ctx) -> Result<Sweep> {
                         conn,
                         now,
                         Who::system(Some(trial.organization_id)),
-                        "trial.ended",
-                        "trial",
+                        Action::TrialEnded,
                         trial.id,
                         json!({ "user_licences_deactivated": users }),
                     )

@@ -19,6 +19,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::{
     Ctx, Error, FieldError, Result,
     audit::{self, Who},
@@ -194,8 +195,7 @@ pub async fn add(
             conn,
             now,
             &access,
-            "user.created",
-            "membership",
+            Action::UserCreated,
             added[0].membership_id,
             json!({ "email": email.as_str(), "first_name": first, "last_name": last, "extension": extension, "company_admin": input.company_admin }),
         )
@@ -381,8 +381,7 @@ pub async fn update(
                 conn,
                 now,
                 &access,
-                "user.updated",
-                "user",
+                Action::UserUpdated,
                 user_id,
                 serde_json::Value::Object(changes),
             )
@@ -421,8 +420,7 @@ pub async fn heartbeat(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, v
                 conn,
                 now,
                 Who::user(actor.user_id, Some(org)),
-                "user.software_version_reported",
-                "user",
+                Action::UserSoftwareVersionReported,
                 actor.user_id,
                 json!({ "old": previous, "new": version }),
             )
@@ -732,8 +730,7 @@ pub async fn import(
             conn,
             now,
             &access,
-            "users.imported",
-            "organization",
+            Action::UsersImported,
             org,
             json!({
                 "rows": total,
@@ -810,8 +807,7 @@ pub async fn set_profile(
             conn,
             now,
             &access,
-            "user.profile_set",
-            "user",
+            Action::UserProfileSet,
             user_id,
             json!({ "bytes": { "old": old.to_string().len(), "new": size } }),
         )
@@ -884,8 +880,7 @@ pub async fn clone_profile(
             conn,
             now,
             &access,
-            "user.profile_cloned",
-            "user",
+            Action::UserProfileCloned,
             source,
             json!({ "to": targets }),
         )

@@ -220,8 +220,8 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             body: json!(null),
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
-                ("another tenant", &max, 403, "not_authorized"),
-                ("a customer", &eva, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
+                ("a customer of it, another tenant", &eva, 404, "not_found"),
             ],
         },
         Check {
@@ -232,7 +232,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("staff without manage_members", &pieter, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -243,7 +243,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("staff without manage_members", &pieter, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -254,7 +254,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("staff without manage_members", &pieter, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -265,7 +265,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("staff without manage_members", &pieter, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -276,7 +276,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("staff without view_audit", &pieter, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -329,7 +329,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             body: json!(null),
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
                 ("vendor finance", &finance, 403, "not_authorized"),
             ],
         },
@@ -576,7 +576,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("company administrator", &jan, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -586,7 +586,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             body: json!(null),
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -597,7 +597,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("company administrator", &jan, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -607,7 +607,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             body: json!(null),
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -618,7 +618,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("company administrator", &jan, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -651,7 +651,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("a plain user", &eva, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -662,7 +662,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("a plain user", &eva, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -673,7 +673,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("a plain user", &eva, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -684,7 +684,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("a plain user", &eva, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -695,7 +695,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("a plain user", &eva, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -706,7 +706,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("a plain user", &eva, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -717,7 +717,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("company administrator", &jan, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -728,7 +728,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("a plain user", &eva, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -814,7 +814,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("a plain user", &eva, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -825,7 +825,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("company administrator", &jan, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -858,7 +858,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("company administrator", &jan, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -869,7 +869,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("company administrator", &jan, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -880,7 +880,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("company administrator", &jan, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -901,7 +901,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("company administrator", &jan, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -912,7 +912,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("company administrator", &jan, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -923,7 +923,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("company administrator", &jan, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -934,7 +934,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("company administrator", &jan, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -945,7 +945,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("company administrator", &jan, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -989,7 +989,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("a plain user", &eva, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -1000,7 +1000,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("a plain user", &eva, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -1011,7 +1011,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("a plain user", &eva, 403, "not_authorized"),
-                ("another tenant", &max, 403, "not_authorized"),
+                ("another tenant", &max, 404, "not_found"),
             ],
         },
         Check {
@@ -1037,17 +1037,16 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
     ];
 
     let mut covered = BTreeSet::new();
+    let mut wrong = Vec::new();
     for check in checks.iter().chain(&checks2).chain(&checks3) {
         for (who, client, status, code) in &check.refused {
             let r = call(client, check.method, &check.path, &check.body).await;
-            assert_eq!(
-                (r.status, r.code()),
-                (*status, *code),
-                "{} {} as {who}: {}",
-                check.method,
-                check.path,
-                r.body
-            );
+            if (r.status, r.code()) != (*status, *code) {
+                wrong.push(format!(
+                    "{} {} as {who}: expected {status} {code}, got {}",
+                    check.method, check.path, r.body
+                ));
+            }
         }
         let method = if check.method == "post_csv" {
             "post"
@@ -1056,6 +1055,37 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         };
         covered.insert((method.to_owned(), check.template.to_owned()));
     }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+
+    // Another tenant learns nothing from the answer: the same 404 comes back when every
+    // id in the path is replaced by one that does not exist.
+    for check in checks.iter().chain(&checks2).chain(&checks3) {
+        if !check
+            .refused
+            .iter()
+            .any(|(who, _, status, _)| *who == "another tenant" && *status == 404)
+        {
+            continue;
+        }
+        let existing = call(&max, check.method, &check.path, &check.body).await;
+        let unknown = check
+            .path
+            .split('/')
+            .map(|s| match s.parse::<uuid::Uuid>() {
+                Ok(_) => uuid::Uuid::now_v7().to_string(),
+                Err(_) => s.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let missing = call(&max, check.method, &unknown, &check.body).await;
+        if (existing.status, &existing.body) != (missing.status, &missing.body) {
+            wrong.push(format!(
+                "{} {}: another tenant's resource gets {} {}, a missing one {} {}",
+                check.method, check.template, existing.status, existing.body, missing.status, missing.body
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 
     // Nothing a refused call attempted happened.
     assert_eq!(
