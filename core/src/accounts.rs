@@ -9,14 +9,15 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::op;
 use crate::{
     Ctx, Error, Result,
-    audit::{self, Who},
+    audit::Who,
     authz::{self, Actor, Permission, Role},
     db::Pool,
     domain::{Email, Language, Password, required_text},
@@ -296,21 +297,20 @@ pub async fn login(pool: &Pool, ctx: &Ctx, input: LoginInput) -> Result<(Session
         }
     };
     throttle::record_success(&mut conn, &keys).await?;
-    let now = ctx.now();
     let raw = tokens::random_token();
     let ttl = Duration::from_std(ctx.config.session_ttl).unwrap_or(Duration::hours(12));
-    conn.transaction(async |conn| {
+    op::run_as(&mut conn, ctx, Who::user(user_id, None), async |op| {
         if let Some(previous) = input.previous_session.as_deref() {
             diesel::update(
                 sessions::table
                     .filter(sessions::token_hash.eq(tokens::hash(previous)))
                     .filter(sessions::revoked_at.is_null()),
             )
-            .set(sessions::revoked_at.eq(now))
-            .execute(conn)
+            .set(sessions::revoked_at.eq(op.now))
+            .execute(op.conn)
             .await?;
         }
-        let acting = memberships::default_organization(conn, user_id).await?;
+        let acting = memberships::default_organization(op.conn, user_id).await?;
         let session = diesel::insert_into(sessions::table)
             .values((
                 sessions::id.eq(Uuid::now_v7()),
@@ -321,16 +321,14 @@ pub async fn login(pool: &Pool, ctx: &Ctx, input: LoginInput) -> Result<(Session
                     .user_agent
                     .as_deref()
                     .map(|ua| ua.chars().take(300).collect::<String>())),
-                sessions::created_at.eq(now),
-                sessions::last_seen_at.eq(now),
-                sessions::expires_at.eq(now + ttl),
+                sessions::created_at.eq(op.now),
+                sessions::last_seen_at.eq(op.now),
+                sessions::expires_at.eq(op.now + ttl),
             ))
             .returning(Session::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
+        op.audit_as(
             Who::user(user_id, acting),
             Action::SessionCreated,
             session.id,
@@ -403,21 +401,12 @@ pub async fn logout(conn: &mut AsyncPgConnection, ctx: &Ctx, principal: &Princip
             "Log out ends a portal session; revoke API tokens instead",
         ));
     };
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run_as(conn, ctx, Who::user(principal.user_id, *acting_org), async |op| {
         diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
-            .set(sessions::revoked_at.eq(now))
-            .execute(conn)
+            .set(sessions::revoked_at.eq(op.now))
+            .execute(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            Who::user(principal.user_id, *acting_org),
-            Action::SessionEnded,
-            id,
-            json!({}),
-        )
-        .await
+        op.audit(Action::SessionEnded, id, json!({})).await
     })
     .await
 }
@@ -458,16 +447,12 @@ pub async fn switch_organization(
     if !memberships::is_member(conn, principal.user_id, org_id).await? {
         return Err(Error::forbidden());
     }
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run_as(conn, ctx, Who::user(principal.user_id, Some(org_id)), async |op| {
         diesel::update(sessions::table.find(id))
             .set(sessions::acting_organization_id.eq(org_id))
-            .execute(conn)
+            .execute(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            Who::user(principal.user_id, Some(org_id)),
+        op.audit(
             Action::SessionOrganizationSwitched,
             id,
             json!({ "acting_organization_id": org_id }),
@@ -501,13 +486,12 @@ pub async fn update_me(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, i
         .map(|l| v.check(required_text("last_name", l, 100)));
     let language = input.language.as_deref().map(|l| v.check(Language::parse(l)));
     v.finish()?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run_as(conn, ctx, Who::user(user_id, None), async |op| {
         let old: User = users::table
             .find(user_id)
             .select(User::as_select())
             .for_update()
-            .first(conn)
+            .first(op.conn)
             .await?;
         let first = first.flatten().unwrap_or(old.first_name.clone());
         let last = last.flatten().unwrap_or(old.last_name.clone());
@@ -520,15 +504,12 @@ pub async fn update_me(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, i
                 users::first_name.eq(&first),
                 users::last_name.eq(&last),
                 users::language.eq(&language),
-                users::updated_at.eq(now),
+                users::updated_at.eq(op.now),
             ))
             .returning(User::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            Who::user(user_id, None),
+        op.audit(
             Action::UserProfileUpdated,
             user_id,
             json!({
@@ -562,18 +543,14 @@ pub async fn change_password(pool: &Pool, ctx: &Ctx, principal: &Principal, curr
         ));
     }
     let hash = hash_password(ctx, &new).await?;
-    let now = ctx.now();
     let mut conn = pool.get().await?;
-    conn.transaction(async |conn| {
+    op::run_as(&mut conn, ctx, Who::user(principal.user_id, None), async |op| {
         diesel::update(users::table.find(principal.user_id))
-            .set((users::password_hash.eq(Some(&hash)), users::updated_at.eq(now)))
-            .execute(conn)
+            .set((users::password_hash.eq(Some(&hash)), users::updated_at.eq(op.now)))
+            .execute(op.conn)
             .await?;
-        let ended = end_other_sessions(conn, now, principal.user_id, principal.session_id()).await?;
-        audit::record(
-            conn,
-            now,
-            Who::user(principal.user_id, None),
+        let ended = end_other_sessions(op.conn, op.now, principal.user_id, principal.session_id()).await?;
+        op.audit(
             Action::UserPasswordChanged,
             principal.user_id,
             json!({ "sessions_ended": ended }),
@@ -624,10 +601,9 @@ pub async fn create_api_token(
     }
     v.finish()?;
     let name = validated(name);
-    let now = ctx.now();
     let raw = format!("{TOKEN_PREFIX}{}", tokens::random_token());
-    let expires_at = expires_in_days.map(|d| now + Duration::days(i64::from(d)));
-    conn.transaction(async |conn| {
+    op::run_as(conn, ctx, Who::user(actor.user_id, actor.acting_org), async |op| {
+        let expires_at = expires_in_days.map(|d| op.now + Duration::days(i64::from(d)));
         let token = diesel::insert_into(api_tokens::table)
             .values((
                 api_tokens::id.eq(Uuid::now_v7()),
@@ -636,16 +612,13 @@ pub async fn create_api_token(
                 api_tokens::name.eq(&name),
                 api_tokens::token_hash.eq(tokens::hash(&raw)),
                 api_tokens::token_prefix.eq(&raw[..TOKEN_PREFIX.len() + 6]),
-                api_tokens::created_at.eq(now),
+                api_tokens::created_at.eq(op.now),
                 api_tokens::expires_at.eq(expires_at),
             ))
             .returning(ApiToken::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            Who::user(actor.user_id, actor.acting_org),
+        op.audit(
             Action::ApiTokenCreated,
             token.id,
             json!({ "name": name, "organization_id": actor.acting_org }),
@@ -672,14 +645,13 @@ pub async fn revoke_api_token(
     principal: &Principal,
     token_id: Uuid,
 ) -> Result<ApiToken> {
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run_as(conn, ctx, Who::user(principal.user_id, None), async |op| {
         let token: ApiToken = api_tokens::table
             .filter(api_tokens::id.eq(token_id))
             .filter(api_tokens::user_id.eq(principal.user_id))
             .select(ApiToken::as_select())
             .for_update()
-            .first(conn)
+            .first(op.conn)
             .await
             .optional()?
             .ok_or(Error::not_found("api token"))?;
@@ -687,13 +659,11 @@ pub async fn revoke_api_token(
             return Ok(token);
         }
         let token = diesel::update(api_tokens::table.find(token_id))
-            .set(api_tokens::revoked_at.eq(now))
+            .set(api_tokens::revoked_at.eq(op.now))
             .returning(ApiToken::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
+        op.audit_as(
             Who::user(principal.user_id, token.organization_id),
             Action::ApiTokenRevoked,
             token_id,
@@ -842,40 +812,37 @@ pub async fn set_password_with_link(pool: &Pool, ctx: &Ctx, token: &str, passwor
         open_password_link(&mut conn, ctx, token, false).await?;
     }
     let hash = hash_password(ctx, &password).await?;
-    let now = ctx.now();
     let mut conn = pool.get().await?;
-    conn.transaction(async |conn| {
-        let info = open_password_link(conn, ctx, token, true).await?;
+    op::run_as(&mut conn, ctx, Who::system(None), async |op| {
+        let info = open_password_link(op.conn, ctx, token, true).await?;
         diesel::update(password_links::table.find(info.link_id))
-            .set(password_links::used_at.eq(now))
-            .execute(conn)
+            .set(password_links::used_at.eq(op.now))
+            .execute(op.conn)
             .await?;
         let user = diesel::update(users::table.find(info.user_id))
             .set((
                 users::password_hash.eq(Some(hash.clone())),
-                users::email_verified_at.eq(Some(now)),
-                users::updated_at.eq(now),
+                users::email_verified_at.eq(Some(op.now)),
+                users::updated_at.eq(op.now),
             ))
             .returning(User::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        let ended = end_other_sessions(conn, now, user.id, None).await?;
+        let ended = end_other_sessions(op.conn, op.now, user.id, None).await?;
         let accepted_org: Option<Uuid> = match info.membership_id {
-            Some(membership) if memberships::mark_accepted(conn, now, membership).await? => m::table
+            Some(membership) if memberships::mark_accepted(op.conn, op.now, membership).await? => m::table
                 .find(membership)
                 .select(m::organization_id)
-                .first(conn)
+                .first(op.conn)
                 .await
                 .optional()?,
             _ => None,
         };
         let org = match accepted_org {
             Some(org) => Some(org),
-            None => memberships::default_organization(conn, user.id).await?,
+            None => memberships::default_organization(op.conn, user.id).await?,
         };
-        audit::record(
-            conn,
-            now,
+        op.audit_as(
             Who::user(user.id, org),
             Action::UserPasswordSet,
             user.id,
@@ -883,9 +850,7 @@ pub async fn set_password_with_link(pool: &Pool, ctx: &Ctx, token: &str, passwor
         )
         .await?;
         if let (Some(org), Some(membership)) = (accepted_org, info.membership_id) {
-            audit::record(
-                conn,
-                now,
+            op.audit_as(
                 Who::user(user.id, Some(org)),
                 Action::MembershipAccepted,
                 membership,
@@ -903,15 +868,14 @@ pub async fn set_password_with_link(pool: &Pool, ctx: &Ctx, token: &str, passwor
 /// account exists. Older reset links of the account stop working.
 pub async fn request_password_reset(conn: &mut AsyncPgConnection, ctx: &Ctx, email: &str) -> Result<()> {
     let email = Email::parse(email).map_err(|e| Error::Validation(vec![e]))?;
-    let now = ctx.now();
     let ttl = Duration::from_std(ctx.config.password_reset_ttl).unwrap_or(Duration::hours(1));
-    conn.transaction(async |conn| {
-        mail::check_address_rate(conn, ctx, &email).await?;
+    op::run_as(conn, ctx, Who::system(None), async |op| {
+        mail::check_address_rate(op.conn, ctx, &email).await?;
         let user: Option<(Uuid, String)> = users::table
             .filter(users::email.eq(email.as_str()))
             .filter(users::active.eq(true))
             .select((users::id, users::language))
-            .first(conn)
+            .first(op.conn)
             .await
             .optional()?;
         let event = Uuid::now_v7();
@@ -923,8 +887,8 @@ pub async fn request_password_reset(conn: &mut AsyncPgConnection, ctx: &Ctx, ema
                         .filter(password_links::purpose.eq("reset"))
                         .filter(password_links::used_at.is_null()),
                 )
-                .set(password_links::used_at.eq(now))
-                .execute(conn)
+                .set(password_links::used_at.eq(op.now))
+                .execute(op.conn)
                 .await?;
                 let token_hash = Link::Password.token_hash(ctx.secret(), event, 1);
                 diesel::insert_into(password_links::table)
@@ -934,23 +898,13 @@ pub async fn request_password_reset(conn: &mut AsyncPgConnection, ctx: &Ctx, ema
                         password_links::token_hash.eq(token_hash),
                         password_links::generation.eq(1),
                         password_links::purpose.eq("reset"),
-                        password_links::expires_at.eq(now + ttl),
-                        password_links::created_at.eq(now),
+                        password_links::expires_at.eq(op.now + ttl),
+                        password_links::created_at.eq(op.now),
                     ))
-                    .execute(conn)
+                    .execute(op.conn)
                     .await?;
-                audit::record(
-                    conn,
-                    now,
-                    Who::system(None),
-                    Action::UserPasswordResetRequested,
-                    user_id,
-                    json!({}),
-                )
-                .await?;
-                mail::queue(
-                    conn,
-                    now,
+                op.audit(Action::UserPasswordResetRequested, user_id, json!({})).await?;
+                op.email(
                     &format!("password_reset:{event}"),
                     &email,
                     Language::from_db(&language),
@@ -961,9 +915,7 @@ pub async fn request_password_reset(conn: &mut AsyncPgConnection, ctx: &Ctx, ema
                 .await
             }
             None => {
-                mail::queue(
-                    conn,
-                    now,
+                op.email(
                     &format!("password_reset.no_account:{event}"),
                     &email,
                     Language::En,

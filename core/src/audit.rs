@@ -44,6 +44,16 @@ impl Who {
         }
     }
 
+    /// A person acting for themselves about an organization they do not act as (e.g.
+    /// declining or leaving it).
+    pub fn person(user_id: Uuid, about: Uuid) -> Self {
+        Who {
+            user_id: Some(user_id),
+            on_behalf_of: Some(about),
+            ..Default::default()
+        }
+    }
+
     /// The system itself (background jobs, seed).
     pub fn system(on_behalf_of: Option<Uuid>) -> Self {
         Who {

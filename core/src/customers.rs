@@ -8,22 +8,22 @@ use diesel::{
     ExpressionMethods, OptionalExtension, QueryDsl, QueryableByName, sql_query,
     sql_types::{BigInt, Bool, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid},
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::licensing::{self as store, Which};
+use crate::op;
 use crate::{
-    Ctx, Error, FieldError, Result, audit,
-    authz::{self, Access, Actor, Permission},
+    Ctx, Error, FieldError, Result,
+    authz::{self, Actor, Permission},
     domain::{CommissionRate, CountryCode, Email, Language, fixed2, optional_text, required_text},
     error::Validator,
     organizations::{self, NewOrganization, Organization},
-    schema::{
-        business_licences, customer_invitations, organizations as orgs, service_provider_links as links, user_licences,
-    },
+    schema::{customer_invitations, organizations as orgs, service_provider_links as links, user_licences},
     values::{CustomerOrigin, CustomerType},
 };
 
@@ -258,20 +258,18 @@ fn validate(input: &CustomerInput, creating: bool, partner: Uuid) -> Result<Vali
 /// Creates a customer for the acting partner ("Add customer").
 pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, input: CustomerInput) -> Result<Customer> {
     let partner = partner_of(actor)?;
-    let access = authz::authorize(conn, actor, partner, Permission::CreateCustomers).await?;
-    let valid = validate(&input, true, partner)?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run(conn, ctx, actor, partner, Permission::CreateCustomers, async |op| {
+        let valid = validate(&input, true, partner)?;
         let debtor = valid.debtor_number.clone().flatten();
         if let Some(d) = &debtor
-            && debtor_number_taken(conn, partner, d, None, now).await?
+            && debtor_number_taken(op.conn, partner, d, None, op.now).await?
         {
             return Err(debtor_number_conflict());
         }
         let contact = valid.contact_email.clone().flatten();
         let org = organizations::insert(
-            conn,
-            now,
+            op.conn,
+            op.now,
             &NewOrganization {
                 name: valid.name.as_deref().unwrap_or_default(),
                 country: valid.country.flatten(),
@@ -285,13 +283,9 @@ pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inpu
         )
         .await?;
         let rate = valid.rate.unwrap_or_default();
-        insert_link(conn, now, org.id, partner, CustomerOrigin::CreatedByPartner, rate, debtor.as_deref(), Permission::DELEGABLE, Some(actor.user_id))
+        insert_link(op.conn, op.now, org.id, partner, CustomerOrigin::CreatedByPartner, rate, debtor.as_deref(), Permission::DELEGABLE, Some(actor.user_id))
             .await?;
-        audit::record(
-            conn,
-            now,
-            &Access { target_org: org.id, ..access.clone() },
-            Action::CustomerCreated,
+        op.audit_for(org.id, Action::CustomerCreated,
             org.id,
             json!({
                 "name": org.name, "active": org.active, "commission_rate": fixed2(rate), "customer_type": org.customer_type,
@@ -299,7 +293,7 @@ pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inpu
             }),
         )
         .await?;
-        load_one(conn, partner, org.id).await
+        load_one(op.conn, partner, org.id).await
     })
     .await
 }
@@ -359,28 +353,28 @@ pub async fn update(
     input: CustomerInput,
 ) -> Result<Customer> {
     let partner = partner_of(actor)?;
-    let access = authz::authorize(conn, actor, partner, Permission::CreateCustomers).await?;
-    let seen = load_one(conn, partner, id).await?;
-    let valid = validate(&input, false, partner)?;
-    let touches_details =
-        valid.name.is_some() || valid.country.is_some() || valid.language.is_some() || valid.contact_email.is_some();
-    if touches_details {
-        authz::authorize(conn, actor, id, Permission::EditCompanyDetails).await?;
-    }
-    let touches_status =
-        valid.active.is_some_and(|a| a != seen.active) || valid.customer_type.is_some_and(|t| t != seen.customer_type);
-    if touches_status {
-        authz::authorize(conn, actor, id, Permission::EditCompanyStatus).await?;
-    }
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run(conn, ctx, actor, partner, Permission::CreateCustomers, async |op| {
+        let seen = load_one(op.conn, partner, id).await?;
+        let valid = validate(&input, false, partner)?;
+        let touches_details = valid.name.is_some()
+            || valid.country.is_some()
+            || valid.language.is_some()
+            || valid.contact_email.is_some();
+        if touches_details {
+            authz::authorize(op.conn, actor, id, Permission::EditCompanyDetails).await?;
+        }
+        let touches_status = valid.active.is_some_and(|a| a != seen.active)
+            || valid.customer_type.is_some_and(|t| t != seen.customer_type);
+        if touches_status {
+            authz::authorize(op.conn, actor, id, Permission::EditCompanyStatus).await?;
+        }
         // The customer's row and its link are locked, so the audit's before is true.
-        lock_customer(conn, partner, id).await?;
-        let current = load_one(conn, partner, id).await?;
+        lock_customer(op.conn, partner, id).await?;
+        let current = load_one(op.conn, partner, id).await?;
         let mut changes = serde_json::Map::new();
         if let Some(Some(d)) = &valid.debtor_number
             && current.debtor_number.as_deref() != Some(d.as_str())
-            && debtor_number_taken(conn, partner, d, Some(id), now).await?
+            && debtor_number_taken(op.conn, partner, d, Some(id), op.now).await?
         {
             return Err(debtor_number_conflict());
         }
@@ -426,9 +420,9 @@ pub async fn update(
                 orgs::contact_email.eq(&contact),
                 orgs::customer_type.eq(ctype),
                 orgs::active.eq(active),
-                orgs::updated_at.eq(now),
+                orgs::updated_at.eq(op.now),
             ))
-            .execute(conn)
+            .execute(op.conn)
             .await?;
         diesel::update(
             links::table
@@ -438,12 +432,13 @@ pub async fn update(
         .set((
             links::commission_rate.eq(rate),
             links::debtor_number.eq(&debtor),
-            links::updated_at.eq(now),
+            links::updated_at.eq(op.now),
         ))
-        .execute(conn)
+        .execute(op.conn)
         .await?;
         if current.active && !active {
-            let switched = deactivate_licences(conn, id, now).await?;
+            let (business, users) = store::deactivate(op.conn, op.now, Which::Organization(id)).await?;
+            let switched = business + users;
             changes.insert("licences_deactivated".into(), json!(switched));
         }
         let action = match (current.active, active) {
@@ -451,19 +446,8 @@ pub async fn update(
             (false, true) => Action::CustomerActivated,
             _ => Action::CustomerUpdated,
         };
-        audit::record(
-            conn,
-            now,
-            &Access {
-                target_org: id,
-                ..access.clone()
-            },
-            action,
-            id,
-            Value::Object(changes),
-        )
-        .await?;
-        load_one(conn, partner, id).await
+        op.audit_for(id, action, id, Value::Object(changes)).await?;
+        load_one(op.conn, partner, id).await
     })
     .await
 }
@@ -486,31 +470,6 @@ async fn lock_customer(conn: &mut AsyncPgConnection, partner: Uuid, id: Uuid) ->
         .first::<Uuid>(conn)
         .await?;
     Ok(())
-}
-
-/// Switches off every licence of an organization (deactivating a customer does this in
-/// the same transaction). Returns how many were switched off.
-pub(crate) async fn deactivate_licences(conn: &mut AsyncPgConnection, org: Uuid, now: DateTime<Utc>) -> Result<usize> {
-    let business = diesel::update(
-        business_licences::table
-            .filter(business_licences::organization_id.eq(org))
-            .filter(business_licences::active.eq(true)),
-    )
-    .set((
-        business_licences::active.eq(false),
-        business_licences::deactivated_at.eq(now),
-    ))
-    .execute(conn)
-    .await?;
-    let users = diesel::update(
-        user_licences::table
-            .filter(user_licences::organization_id.eq(org))
-            .filter(user_licences::active.eq(true)),
-    )
-    .set((user_licences::active.eq(false), user_licences::deactivated_at.eq(now)))
-    .execute(conn)
-    .await?;
-    Ok(business + users)
 }
 
 /// Which customers to list.

@@ -2,16 +2,17 @@
 
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::audit::Action;
 use crate::{
-    Ctx, Error, FieldError, Result, audit,
+    Ctx, Error, FieldError, Result,
     authz::{self, Actor, Permission},
     domain::required_text,
     error::{Validator, validated},
+    op,
     schema::integrations,
     values::IntegrationKind,
 };
@@ -63,22 +64,21 @@ pub async fn create(
     org: Uuid,
     input: IntegrationInput,
 ) -> Result<Integration> {
-    let access = authz::authorize(conn, actor, org, Permission::ManageIntegrations).await?;
-    let mut v = Validator::new();
-    let kind = input.kind;
-    if kind.is_none() {
-        v.push(FieldError::new(
-            "kind",
-            "required",
-            format!("Kind must be one of {}", IntegrationKind::listed()),
-        ));
-    }
-    let name = v.check(required_text("name", input.name.as_deref().unwrap_or(""), 100));
-    check_settings(&mut v, &input.settings);
-    v.finish()?;
-    let name = validated(name);
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run(conn, ctx, actor, org, Permission::ManageIntegrations, async |op| {
+        let mut v = Validator::new();
+        let kind = input.kind;
+        if kind.is_none() {
+            v.push(FieldError::new(
+                "kind",
+                "required",
+                format!("Kind must be one of {}", IntegrationKind::listed()),
+            ));
+        }
+        let name = v.check(required_text("name", input.name.as_deref().unwrap_or(""), 100));
+        check_settings(&mut v, &input.settings);
+        v.finish()?;
+        let name = validated(name);
+        let now = op.now;
         let row = diesel::insert_into(integrations::table)
             .values((
                 integrations::id.eq(Uuid::now_v7()),
@@ -91,12 +91,9 @@ pub async fn create(
                 integrations::updated_at.eq(now),
             ))
             .returning(Integration::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
+        op.audit(
             Action::IntegrationCreated,
             row.id,
             json!({ "kind": row.kind, "name": row.name }),
@@ -115,19 +112,17 @@ pub async fn update(
     id: Uuid,
     input: IntegrationInput,
 ) -> Result<Integration> {
-    let access = authz::authorize(conn, actor, org, Permission::ManageIntegrations).await?;
-    let mut v = Validator::new();
-    let name = input.name.as_deref().map(|n| v.check(required_text("name", n, 100)));
-    check_settings(&mut v, &input.settings);
-    v.finish()?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run(conn, ctx, actor, org, Permission::ManageIntegrations, async |op| {
+        let mut v = Validator::new();
+        let name = input.name.as_deref().map(|n| v.check(required_text("name", n, 100)));
+        check_settings(&mut v, &input.settings);
+        v.finish()?;
         let old: Integration = integrations::table
             .filter(integrations::id.eq(id))
             .filter(integrations::organization_id.eq(org))
             .select(Integration::as_select())
             .for_update()
-            .first(conn)
+            .first(op.conn)
             .await
             .optional()?
             .ok_or(Error::not_found("integration"))?;
@@ -137,15 +132,12 @@ pub async fn update(
                 integrations::name.eq(name.clone().flatten().unwrap_or(old.name.clone())),
                 integrations::settings.eq(input.settings.clone().unwrap_or(old.settings.clone())),
                 integrations::active.eq(input.active.unwrap_or(old.active)),
-                integrations::updated_at.eq(now),
+                integrations::updated_at.eq(op.now),
             ))
             .returning(Integration::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
+        op.audit(
             Action::IntegrationUpdated,
             id,
             json!({ "old": { "kind": old.kind, "name": old.name, "active": old.active }, "new": { "kind": row.kind, "name": row.name, "active": row.active } }),
@@ -157,20 +149,18 @@ pub async fn update(
 }
 
 pub async fn delete(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org: Uuid, id: Uuid) -> Result<()> {
-    let access = authz::authorize(conn, actor, org, Permission::ManageIntegrations).await?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run(conn, ctx, actor, org, Permission::ManageIntegrations, async |op| {
         let n = diesel::delete(
             integrations::table
                 .filter(integrations::id.eq(id))
                 .filter(integrations::organization_id.eq(org)),
         )
-        .execute(conn)
+        .execute(op.conn)
         .await?;
         if n == 0 {
             return Err(Error::not_found("integration"));
         }
-        audit::record(conn, now, &access, Action::IntegrationDeleted, id, json!({})).await
+        op.audit(Action::IntegrationDeleted, id, json!({})).await
     })
     .await
 }

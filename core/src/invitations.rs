@@ -6,16 +6,17 @@
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::op::{self, Op};
 use crate::{
     Ctx, Error, Result, accounts,
-    audit::{self, Who},
-    authz::{self, Actor, Permission, Role},
+    audit::Who,
+    authz::{self, Actor, Permission},
     customers,
     db::Pool,
     domain::{CommissionRate, CountryCode, Email, Language, Password, optional_text, required_text},
@@ -83,11 +84,9 @@ fn ttl(ctx: &Ctx) -> Duration {
     Duration::from_std(ctx.config.invitation_ttl).unwrap_or(Duration::days(14))
 }
 
-async fn queue_invitation_email(conn: &mut AsyncPgConnection, now: DateTime<Utc>, i: &Invitation) -> Result<()> {
+async fn queue_invitation_email(op: &mut Op<'_>, i: &Invitation) -> Result<()> {
     let to = Email::parse(&i.email).map_err(|e| Error::Validation(vec![e]))?;
-    mail::queue(
-        conn,
-        now,
+    op.email(
         &format!("customer_invitation:{}:{}", i.id, i.generation),
         &to,
         Language::from_db(&i.language),
@@ -104,43 +103,41 @@ pub async fn create(
     input: InvitationInput,
 ) -> Result<Invitation> {
     let partner = actor.acting_org.ok_or_else(Error::no_organization)?;
-    let access = authz::authorize(conn, actor, partner, Permission::CreateCustomers).await?;
-    let mut v = Validator::new();
-    let email = v.check(Email::parse(&input.email));
-    let company = v.check(required_text("company_name", &input.company_name, 200));
-    let contact = v.check(optional_text("contact_name", input.contact_name.as_deref(), 200));
-    let language = v.check(Language::parse(input.language.as_deref().unwrap_or("en")));
-    let country = match input.country.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        Some(c) => v.check(CountryCode::parse(c).map(Some)),
-        None => Some(None),
-    };
-    let rate = match &input.commission_rate {
-        Some(r) => v.check(CommissionRate::parse(r).map(|r| Some(r.value()))),
-        None => Some(None),
-    };
-    let debtor = v.check(optional_text("debtor_number", input.debtor_number.as_deref(), 50));
-    let ctype = customers::check_type(&mut v, input.customer_type.as_deref()).unwrap_or(CustomerType::Customer);
-    v.finish()?;
-    let (email, company, contact, language, country, rate, debtor) = (
-        validated(email),
-        validated(company),
-        validated(contact),
-        validated(language),
-        validated(country),
-        validated(rate),
-        validated(debtor),
-    );
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        mail::check_address_rate(conn, ctx, &email).await?;
+    op::run(conn, ctx, actor, partner, Permission::CreateCustomers, async |op| {
+        let mut v = Validator::new();
+        let email = v.check(Email::parse(&input.email));
+        let company = v.check(required_text("company_name", &input.company_name, 200));
+        let contact = v.check(optional_text("contact_name", input.contact_name.as_deref(), 200));
+        let language = v.check(Language::parse(input.language.as_deref().unwrap_or("en")));
+        let country = match input.country.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            Some(c) => v.check(CountryCode::parse(c).map(Some)),
+            None => Some(None),
+        };
+        let rate = match &input.commission_rate {
+            Some(r) => v.check(CommissionRate::parse(r).map(|r| Some(r.value()))),
+            None => Some(None),
+        };
+        let debtor = v.check(optional_text("debtor_number", input.debtor_number.as_deref(), 50));
+        let ctype = customers::check_type(&mut v, input.customer_type.as_deref()).unwrap_or(CustomerType::Customer);
+        v.finish()?;
+        let (email, company, contact, language, country, rate, debtor) = (
+            validated(email),
+            validated(company),
+            validated(contact),
+            validated(language),
+            validated(country),
+            validated(rate),
+            validated(debtor),
+        );
+        mail::check_address_rate(op.conn, ctx, &email).await?;
         if let Some(d) = &debtor
-            && customers::debtor_number_taken(conn, partner, d, None, now).await?
+            && customers::debtor_number_taken(op.conn, partner, d, None, op.now).await?
         {
             return Err(customers::debtor_number_conflict());
         }
         let rate = match rate {
             Some(r) => r,
-            None => partners::table.find(partner).select(partners::default_commission_rate).first(conn).await?,
+            None => partners::table.find(partner).select(partners::default_commission_rate).first(op.conn).await?,
         };
         let id = Uuid::now_v7();
         let invitation = diesel::insert_into(inv::table)
@@ -158,23 +155,19 @@ pub async fn create(
                 inv::customer_type.eq(ctype),
                 inv::token_hash.eq(Link::CustomerRegistration.token_hash(ctx.secret(), id, 1)),
                 inv::generation.eq(1),
-                inv::expires_at.eq(now + ttl(ctx)),
-                inv::sent_at.eq(now),
-                inv::created_at.eq(now),
+                inv::expires_at.eq(op.now + ttl(ctx)),
+                inv::sent_at.eq(op.now),
+                inv::created_at.eq(op.now),
             ))
             .returning(Invitation::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
-            Action::CustomerInvitationCreated,
+        op.audit(Action::CustomerInvitationCreated,
             id,
             json!({ "email": invitation.email, "company_name": invitation.company_name, "language": invitation.language }),
         )
         .await?;
-        queue_invitation_email(conn, now, &invitation).await?;
+        queue_invitation_email(op, &invitation).await?;
         Ok(invitation)
     })
     .await
@@ -225,11 +218,9 @@ async fn lock_own(conn: &mut AsyncPgConnection, partner: Uuid, id: Uuid) -> Resu
 /// Sends a fresh link (open or expired invitations); the previous link stops working.
 pub async fn resend(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: Uuid) -> Result<Invitation> {
     let partner = actor.acting_org.ok_or_else(Error::no_organization)?;
-    let access = authz::authorize(conn, actor, partner, Permission::CreateCustomers).await?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let current = lock_own(conn, partner, id).await?;
-        match current.status(now) {
+    op::run(conn, ctx, actor, partner, Permission::CreateCustomers, async |op| {
+        let current = lock_own(op.conn, partner, id).await?;
+        match current.status(op.now) {
             InvitationStatus::Accepted => {
                 return Err(Error::conflict(
                     "invitation_accepted",
@@ -247,29 +238,26 @@ pub async fn resend(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: 
             _ => {}
         }
         if let Ok(to) = Email::parse(&current.email) {
-            mail::check_address_rate(conn, ctx, &to).await?;
+            mail::check_address_rate(op.conn, ctx, &to).await?;
         }
         let generation = current.generation + 1;
         let invitation = diesel::update(inv::table.find(id))
             .set((
                 inv::generation.eq(generation),
                 inv::token_hash.eq(Link::CustomerRegistration.token_hash(ctx.secret(), id, generation)),
-                inv::expires_at.eq(now + ttl(ctx)),
-                inv::sent_at.eq(now),
+                inv::expires_at.eq(op.now + ttl(ctx)),
+                inv::sent_at.eq(op.now),
             ))
             .returning(Invitation::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
+        op.audit(
             Action::CustomerInvitationResent,
             id,
             json!({ "generation": generation }),
         )
         .await?;
-        queue_invitation_email(conn, now, &invitation).await?;
+        queue_invitation_email(op, &invitation).await?;
         Ok(invitation)
     })
     .await
@@ -278,10 +266,8 @@ pub async fn resend(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: 
 /// Revokes an open invitation; its link stops working.
 pub async fn revoke(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: Uuid) -> Result<Invitation> {
     let partner = actor.acting_org.ok_or_else(Error::no_organization)?;
-    let access = authz::authorize(conn, actor, partner, Permission::CreateCustomers).await?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let current = lock_own(conn, partner, id).await?;
+    op::run(conn, ctx, actor, partner, Permission::CreateCustomers, async |op| {
+        let current = lock_own(op.conn, partner, id).await?;
         if current.accepted_at.is_some() {
             return Err(Error::conflict(
                 "invitation_accepted",
@@ -293,11 +279,11 @@ pub async fn revoke(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: 
             return Ok(current.clone());
         }
         let invitation = diesel::update(inv::table.find(id))
-            .set(inv::revoked_at.eq(now))
+            .set(inv::revoked_at.eq(op.now))
             .returning(Invitation::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        audit::record(conn, now, &access, Action::CustomerInvitationRevoked, id, json!({})).await?;
+        op.audit(Action::CustomerInvitationRevoked, id, json!({})).await?;
         Ok(invitation)
     })
     .await
@@ -415,6 +401,30 @@ pub async fn accept(pool: &Pool, ctx: &Ctx, token: &str, caller: Option<Uuid>, i
         let existing = account_of(&mut conn, &preview).await?;
         (preview, existing)
     };
+    // Checked (and the password hashed) without holding a connection.
+    let form = check_form(ctx, &preview, existing, caller, &input).await?;
+    let mut conn = pool.get().await?;
+    op::run_as(&mut conn, ctx, Who::system(None), async |op| {
+        let i = open_link(op.conn, ctx, token, true).await?;
+        register(op, &i, &form).await
+    })
+    .await
+}
+
+/// What the registration form decided.
+struct Form {
+    registrant: Registrant,
+    company: String,
+    country: Option<CountryCode>,
+}
+
+async fn check_form(
+    ctx: &Ctx,
+    preview: &Invitation,
+    existing: Option<accounts::User>,
+    caller: Option<Uuid>,
+    input: &AcceptInput,
+) -> Result<Form> {
     let mut v = Validator::new();
     let company = v.check(required_text(
         "company_name",
@@ -459,134 +469,123 @@ pub async fn accept(pool: &Pool, ctx: &Ctx, token: &str, caller: Option<Uuid>, i
             }
         }
     };
-    let (company, country) = (validated(company), validated(country));
-    let now = ctx.now();
-    let mut conn = pool.get().await?;
-    conn.transaction(async |conn| {
-        let i = open_link(conn, ctx, token, true).await?;
-        let email = Email::parse(&i.email).map_err(|e| Error::Validation(vec![e]))?;
-        let language = Language::from_db(&i.language);
-        let user = match &registrant {
-            Registrant::Existing(user) => user.clone(),
-            Registrant::New { first, last, hash } => {
-                if accounts::find_user_by_email(conn, &email).await?.is_some() {
-                    return Err(log_in_first());
-                }
-                accounts::insert_user(conn, now, &email, Some(hash.clone()), first, last, language).await?
-            }
-        };
-        let org = organizations::insert(
-            conn,
-            now,
-            &NewOrganization {
-                name: &company,
-                country,
-                language,
-                contact_email: Some(email.as_str()),
-                signup_origin: "invitation",
-                customer_type: i.customer_type,
-                ..Default::default()
-            },
-        )
-        .await?;
-        crate::memberships::insert_active(conn, now, org.id, user.id, Role::Administrator, &[], None).await?;
-        // A debtor number given to another customer since the invitation was sent is dropped.
-        let debtor = match &i.debtor_number {
-            Some(d) => {
-                use crate::schema::service_provider_links as l;
-                let used: i64 = l::table
-                    .filter(l::partner_id.eq(i.partner_id))
-                    .filter(l::ended_at.is_null())
-                    .filter(l::debtor_number.eq(d))
-                    .count()
-                    .get_result(conn)
-                    .await?;
-                (used == 0).then(|| d.clone())
-            }
-            None => None,
-        };
-        let link = customers::insert_link(
-            conn,
-            now,
-            org.id,
-            i.partner_id,
-            CustomerOrigin::Invitation,
-            i.commission_rate,
-            debtor.as_deref(),
-            &[],
-            None,
-        )
-        .await?;
-        diesel::update(inv::table.find(i.id))
-            .set((inv::accepted_at.eq(now), inv::organization_id.eq(org.id)))
-            .execute(conn)
-            .await?;
-        let who = Who::user(user.id, Some(org.id));
-        audit::record(
-            conn,
-            now,
-            who.clone(),
-            Action::CustomerInvitationAccepted,
-            i.id,
-            json!({ "organization_id": org.id }),
-        )
-        .await?;
-        audit::record(
-            conn,
-            now,
-            who.clone(),
-            Action::OrganizationCreated,
-            org.id,
-            json!({ "name": org.name, "signup_origin": "invitation" }),
-        )
-        .await?;
-        audit::record(
-            conn,
-            now,
-            who,
-            Action::ServiceProviderLinked,
-            link,
-            json!({ "partner_id": i.partner_id, "origin": "invitation", "debtor_number": debtor }),
-        )
-        .await?;
-        // Tell the partner: the person who invited, else the partner's administrators.
-        let mut recipients: Vec<(Uuid, String, String)> = Vec::new();
-        if let Some(inviter) = i.invited_by
-            && let Some(row) = users::table
-                .find(inviter)
-                .filter(users::active.eq(true))
-                .select((users::id, users::email, users::language))
-                .first::<(Uuid, String, String)>(conn)
-                .await
-                .optional()?
-        {
-            recipients.push(row);
-        }
-        if recipients.is_empty() {
-            recipients = crate::memberships::administrators(conn, i.partner_id).await?;
-        }
-        for (user_id, address, lang) in recipients {
-            if let Ok(to) = Email::parse(&address) {
-                mail::queue(
-                    conn,
-                    now,
-                    &format!("customer_registered:{}:{user_id}", i.id),
-                    &to,
-                    Language::from_db(&lang),
-                    EmailKind::CustomerRegistered {
-                        invitation_id: i.id,
-                        user_id,
-                    },
-                )
-                .await?;
-            }
-        }
-        Ok(Accepted {
-            user,
-            organization: org,
-        })
+    Ok(Form {
+        registrant,
+        company: validated(company),
+        country: validated(country),
     })
-    .await
+}
+
+/// Carries out a registration on a locked, open invitation.
+async fn register(op: &mut Op<'_>, i: &Invitation, form: &Form) -> Result<Accepted> {
+    let email = Email::parse(&i.email).map_err(|e| Error::Validation(vec![e]))?;
+    let language = Language::from_db(&i.language);
+    let user = match &form.registrant {
+        Registrant::Existing(user) => user.clone(),
+        Registrant::New { first, last, hash } => {
+            if accounts::find_user_by_email(op.conn, &email).await?.is_some() {
+                return Err(log_in_first());
+            }
+            accounts::insert_user(op.conn, op.now, &email, Some(hash.clone()), first, last, language).await?
+        }
+    };
+    let new = NewOrganization {
+        name: &form.company,
+        country: form.country,
+        language,
+        contact_email: Some(email.as_str()),
+        signup_origin: "invitation",
+        customer_type: i.customer_type,
+        ..Default::default()
+    };
+    let org = organizations::found(op, user.id, &new).await?;
+    let debtor = carried_debtor_number(op.conn, i).await?;
+    let link = customers::insert_link(
+        op.conn,
+        op.now,
+        org.id,
+        i.partner_id,
+        CustomerOrigin::Invitation,
+        i.commission_rate,
+        debtor.as_deref(),
+        &[],
+        None,
+    )
+    .await?;
+    diesel::update(inv::table.find(i.id))
+        .set((inv::accepted_at.eq(op.now), inv::organization_id.eq(org.id)))
+        .execute(op.conn)
+        .await?;
+    op.audit(
+        Action::CustomerInvitationAccepted,
+        i.id,
+        json!({ "organization_id": org.id }),
+    )
+    .await?;
+    op.audit(
+        Action::ServiceProviderLinked,
+        link,
+        json!({ "partner_id": i.partner_id, "origin": "invitation", "debtor_number": debtor }),
+    )
+    .await?;
+    notify_partner(op, i).await?;
+    Ok(Accepted {
+        user,
+        organization: org,
+    })
+}
+
+/// The invitation's debtor number, unless another customer of the partner was given it
+/// since the invitation was sent.
+async fn carried_debtor_number(conn: &mut AsyncPgConnection, i: &Invitation) -> Result<Option<String>> {
+    use crate::schema::service_provider_links as l;
+    let Some(d) = &i.debtor_number else {
+        return Ok(None);
+    };
+    let used: i64 = l::table
+        .filter(l::partner_id.eq(i.partner_id))
+        .filter(l::ended_at.is_null())
+        .filter(l::debtor_number.eq(d))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok((used == 0).then(|| d.clone()))
+}
+
+/// Tells the partner a customer registered: the person who invited, else the partner's
+/// administrators.
+async fn notify_partner(op: &mut Op<'_>, i: &Invitation) -> Result<()> {
+    let mut recipients: Vec<(Uuid, String, String)> = Vec::new();
+    if let Some(inviter) = i.invited_by
+        && let Some(row) = users::table
+            .find(inviter)
+            .filter(users::active.eq(true))
+            .select((users::id, users::email, users::language))
+            .first::<(Uuid, String, String)>(op.conn)
+            .await
+            .optional()?
+    {
+        recipients.push(row);
+    }
+    if recipients.is_empty() {
+        recipients = crate::memberships::administrators(op.conn, i.partner_id).await?;
+    }
+    for (user_id, address, lang) in recipients {
+        if let Ok(to) = Email::parse(&address) {
+            let kind = EmailKind::CustomerRegistered {
+                invitation_id: i.id,
+                user_id,
+            };
+            op.email(
+                &format!("customer_registered:{}:{user_id}", i.id),
+                &to,
+                Language::from_db(&lang),
+                kind,
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------

@@ -7,19 +7,23 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::{
     ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable,
-    SelectableHelper, sql_query,
-    sql_types::{Array, Nullable, Timestamptz, Uuid as SqlUuid},
+    SelectableHelper,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::licensing::{self as store, Plan, Which};
+
+use std::collections::HashSet;
+
 use crate::audit::Action;
+use crate::op::{self, Op};
 use crate::{
-    Ctx, Error, FieldError, Result, audit,
+    Ctx, Error, FieldError, Result,
     authz::{self, Access, Actor, Permission},
     error::Validator,
     memberships,
@@ -34,8 +38,7 @@ use crate::{
 pub const MAX_CREDITS: i32 = 1000;
 /// The most items one quote holds.
 pub const MAX_QUOTE_ITEMS: usize = 20;
-/// The most users one item licenses.
-pub const MAX_USERS_PER_ITEM: usize = 10_000;
+pub use crate::licensing::MAX_USERS_PER_ITEM;
 
 /// What a quote asks for.
 #[derive(Debug, Clone)]
@@ -136,45 +139,168 @@ async fn active_business(conn: &mut AsyncPgConnection, org: Uuid, module: Uuid) 
         .optional()?)
 }
 
-async fn licensed_users(conn: &mut AsyncPgConnection, org: Uuid, module: Uuid) -> Result<Vec<Uuid>> {
-    Ok(ul::table
-        .filter(ul::organization_id.eq(org))
-        .filter(ul::module_id.eq(module))
-        .filter(ul::active.eq(true))
-        .filter(ul::user_id.is_not_null())
-        .select(ul::user_id.assume_not_null())
-        .load(conn)
-        .await?)
+/// The lines of a quote as they are priced, item by item.
+struct Pricing {
+    now: DateTime<Utc>,
+    lines: Vec<Line>,
+    currency: Option<String>,
+    /// Modules whose business licence this quote activates.
+    business_in_quote: Vec<Uuid>,
 }
 
-/// Checks that each user is an accepted, active member of the organization and does
-/// not hold the module yet: the one place licences and credits check who may get one.
-async fn check_licensable(
-    conn: &mut AsyncPgConnection,
-    org: Uuid,
-    module: Uuid,
-    user_ids: &[Uuid],
-    field: &str,
-    v: &mut Validator,
-) -> Result<()> {
-    let org_members = memberships::active_member_ids(conn, org).await?;
-    let licensed = licensed_users(conn, org, module).await?;
-    for u in user_ids {
-        if !org_members.contains(u) {
+impl Pricing {
+    fn add(&mut self, m: &Module, kind: LicenceKind, quantity: i32, description: String) {
+        self.lines.push(line(m, kind, quantity, description, self.now));
+    }
+
+    fn check_currency(&mut self, m: &Module, field: &str, v: &mut Validator) {
+        match &self.currency {
+            None => self.currency = Some(m.currency.clone()),
+            Some(c) if *c != m.currency => v.push(FieldError::new(
+                field,
+                "mixed_currencies",
+                "All items of a quote must be in one currency",
+            )),
+            _ => {}
+        }
+    }
+
+    /// User licences and credits need a paid business licence, held or in this quote.
+    fn require_paid_business(
+        &self,
+        business: Option<LicencePlan>,
+        module: Uuid,
+        field: &str,
+        v: &mut Validator,
+    ) -> bool {
+        let paid = business == Some(LicencePlan::Paid) || self.business_in_quote.contains(&module);
+        if !paid {
             v.push(FieldError::new(
                 field,
-                "not_a_member",
-                format!("{u} is not an active user of this organization"),
+                "business_licence_required",
+                "Activate the business licence for this module first",
             ));
-        } else if licensed.contains(u) {
-            v.push(FieldError::new(
+        }
+        paid
+    }
+
+    fn business(&mut self, m: &Module, business: Option<LicencePlan>, field: &str, v: &mut Validator) {
+        match business {
+            Some(LicencePlan::Trial) => v.push(FieldError::new(
+                field,
+                "trial_active",
+                "A trial runs for this module; upgrade the trial instead",
+            )),
+            Some(_) => v.push(FieldError::new(
                 field,
                 "licence_exists",
-                format!("{u} already has this licence"),
+                "The organization already has this business licence",
+            )),
+            None if self.business_in_quote.contains(&m.id) => v.push(FieldError::new(
+                field,
+                "duplicate_item",
+                "This business licence is already in the quote",
+            )),
+            None => {
+                self.business_in_quote.push(m.id);
+                self.add(m, LicenceKind::Business, 1, format!("{} business licence", m.name));
+            }
+        }
+    }
+
+    async fn users(
+        &mut self,
+        conn: &mut AsyncPgConnection,
+        org: Uuid,
+        m: &Module,
+        user_ids: &[Uuid],
+        field: &str,
+        v: &mut Validator,
+    ) -> Result<()> {
+        if user_ids.is_empty() {
+            v.push(FieldError::new(field, "no_users", "No users to license"));
+        } else if user_ids.len() > MAX_USERS_PER_ITEM {
+            v.push(FieldError::new(
+                field,
+                "too_many",
+                format!("At most {MAX_USERS_PER_ITEM} users per item"),
+            ));
+        } else {
+            store::check_licensable(conn, org, m.id, user_ids, field, v).await?;
+            let n = user_ids.len() as i32;
+            self.add(m, LicenceKind::User, n, format!("{} user licences", m.name));
+        }
+        Ok(())
+    }
+
+    fn credits(&mut self, m: &Module, quantity: i32, field: &str, v: &mut Validator) {
+        if (1..=MAX_CREDITS).contains(&quantity) {
+            let description = format!("{} credits (user licences to assign later)", m.name);
+            self.add(m, LicenceKind::Credit, quantity, description);
+        } else {
+            v.push(FieldError::new(
+                field,
+                "out_of_range",
+                format!("Between 1 and {MAX_CREDITS}"),
             ));
         }
     }
-    Ok(())
+
+    async fn trial_upgrade(
+        &mut self,
+        conn: &mut AsyncPgConnection,
+        org: Uuid,
+        trial_id: Uuid,
+        field: &str,
+        v: &mut Validator,
+    ) -> Result<()> {
+        let trial: Option<(Uuid, TrialStatus)> = trials::table
+            .filter(trials::id.eq(trial_id))
+            .filter(trials::organization_id.eq(org))
+            .select((trials::module_id, trials::status))
+            .first(conn)
+            .await
+            .optional()?;
+        let module_id = match trial {
+            Some((module_id, TrialStatus::Active)) => module_id,
+            Some(_) => {
+                v.push(FieldError::new(
+                    field,
+                    "trial_not_active",
+                    "Only a running trial can be upgraded",
+                ));
+                return Ok(());
+            }
+            None => {
+                v.push(FieldError::new(
+                    field,
+                    "not_found",
+                    "No such trial for this organization",
+                ));
+                return Ok(());
+            }
+        };
+        let m = modules::get(conn, module_id).await?;
+        let users: i64 = ul::table
+            .filter(ul::trial_id.eq(trial_id))
+            .filter(ul::active.eq(true))
+            .filter(ul::user_id.is_not_null())
+            .count()
+            .get_result(conn)
+            .await?;
+        self.check_currency(&m, field, v);
+        self.add(
+            &m,
+            LicenceKind::Business,
+            1,
+            format!("{} business licence (was a trial)", m.name),
+        );
+        if users > 0 {
+            let description = format!("{} user licences (were trial users)", m.name);
+            self.add(&m, LicenceKind::User, users as i32, description);
+        }
+        Ok(())
+    }
 }
 
 /// Validates the request against the current state and prices it. The same function
@@ -186,67 +312,24 @@ async fn price(
     now: DateTime<Utc>,
     v: &mut Validator,
 ) -> Result<(Vec<Line>, String)> {
-    let mut lines = Vec::new();
-    let mut currency: Option<String> = None;
-    let mut business_in_quote: Vec<Uuid> = Vec::new();
+    let mut p = Pricing {
+        now,
+        lines: Vec::new(),
+        currency: None,
+        business_in_quote: Vec::new(),
+    };
     for (i, item) in items.iter().enumerate() {
         let field = |f: &str| format!("items[{i}].{f}");
         let module_id = match item {
+            Item::UpgradeTrial { trial_id } => {
+                p.trial_upgrade(conn, org, *trial_id, &field("trial_id"), v).await?;
+                continue;
+            }
             Item::Business { module_id } | Item::Users { module_id, .. } | Item::Credits { module_id, .. } => {
                 *module_id
             }
-            Item::UpgradeTrial { trial_id } => {
-                let trial: Option<(Uuid, TrialStatus)> = trials::table
-                    .filter(trials::id.eq(trial_id))
-                    .filter(trials::organization_id.eq(org))
-                    .select((trials::module_id, trials::status))
-                    .first(conn)
-                    .await
-                    .optional()?;
-                match trial {
-                    Some((module_id, TrialStatus::Active)) => {
-                        let m = modules::get(conn, module_id).await?;
-                        let users: Vec<Uuid> = ul::table
-                            .filter(ul::trial_id.eq(trial_id))
-                            .filter(ul::active.eq(true))
-                            .filter(ul::user_id.is_not_null())
-                            .select(ul::user_id.assume_not_null())
-                            .load(conn)
-                            .await?;
-                        check_currency(&mut currency, &m, &field("trial_id"), v);
-                        lines.push(line(
-                            &m,
-                            LicenceKind::Business,
-                            1,
-                            format!("{} business licence (was a trial)", m.name),
-                            now,
-                        ));
-                        if !users.is_empty() {
-                            lines.push(line(
-                                &m,
-                                LicenceKind::User,
-                                users.len() as i32,
-                                format!("{} user licences (were trial users)", m.name),
-                                now,
-                            ));
-                        }
-                    }
-                    Some(_) => v.push(FieldError::new(
-                        field("trial_id"),
-                        "trial_not_active",
-                        "Only a running trial can be upgraded",
-                    )),
-                    None => v.push(FieldError::new(
-                        field("trial_id"),
-                        "not_found",
-                        "No such trial for this organization",
-                    )),
-                }
-                continue;
-            }
         };
-        let module: Option<Module> = modules::get(conn, module_id).await.ok().filter(|m| m.active);
-        let Some(m) = module else {
+        let Some(m) = modules::get(conn, module_id).await.ok().filter(|m| m.active) else {
             v.push(FieldError::new(
                 field("module_id"),
                 "unknown_module",
@@ -254,108 +337,24 @@ async fn price(
             ));
             continue;
         };
-        check_currency(&mut currency, &m, &field("module_id"), v);
-        let business = active_business(conn, org, module_id).await?;
-        let paid_business = matches!(&business, Some((_, LicencePlan::Paid))) || business_in_quote.contains(&module_id);
+        p.check_currency(&m, &field("module_id"), v);
+        let business = active_business(conn, org, module_id).await?.map(|(_, plan)| plan);
         match item {
-            Item::Business { .. } => match business {
-                Some((_, LicencePlan::Trial)) => v.push(FieldError::new(
-                    field("module_id"),
-                    "trial_active",
-                    "A trial runs for this module; upgrade the trial instead",
-                )),
-                Some(_) => v.push(FieldError::new(
-                    field("module_id"),
-                    "licence_exists",
-                    "The organization already has this business licence",
-                )),
-                None if business_in_quote.contains(&module_id) => v.push(FieldError::new(
-                    field("module_id"),
-                    "duplicate_item",
-                    "This business licence is already in the quote",
-                )),
-                None => {
-                    business_in_quote.push(module_id);
-                    lines.push(line(
-                        &m,
-                        LicenceKind::Business,
-                        1,
-                        format!("{} business licence", m.name),
-                        now,
-                    ));
-                }
-            },
+            Item::Business { .. } => p.business(&m, business, &field("module_id"), v),
             Item::Users { user_ids, .. } => {
-                if !paid_business {
-                    v.push(FieldError::new(
-                        field("module_id"),
-                        "business_licence_required",
-                        "Activate the business licence for this module first",
-                    ));
-                    continue;
+                if p.require_paid_business(business, module_id, &field("module_id"), v) {
+                    p.users(conn, org, &m, user_ids, &field("user_ids"), v).await?;
                 }
-                if user_ids.is_empty() {
-                    v.push(FieldError::new(field("user_ids"), "no_users", "No users to license"));
-                    continue;
-                }
-                if user_ids.len() > MAX_USERS_PER_ITEM {
-                    v.push(FieldError::new(
-                        field("user_ids"),
-                        "too_many",
-                        format!("At most {MAX_USERS_PER_ITEM} users per item"),
-                    ));
-                    continue;
-                }
-                check_licensable(conn, org, module_id, user_ids, &field("user_ids"), v).await?;
-                lines.push(line(
-                    &m,
-                    LicenceKind::User,
-                    user_ids.len() as i32,
-                    format!("{} user licences", m.name),
-                    now,
-                ));
             }
             Item::Credits { quantity, .. } => {
-                if !paid_business {
-                    v.push(FieldError::new(
-                        field("module_id"),
-                        "business_licence_required",
-                        "Activate the business licence for this module first",
-                    ));
-                    continue;
+                if p.require_paid_business(business, module_id, &field("module_id"), v) {
+                    p.credits(&m, *quantity, &field("quantity"), v);
                 }
-                if !(1..=MAX_CREDITS).contains(quantity) {
-                    v.push(FieldError::new(
-                        field("quantity"),
-                        "out_of_range",
-                        format!("Between 1 and {MAX_CREDITS}"),
-                    ));
-                    continue;
-                }
-                lines.push(line(
-                    &m,
-                    LicenceKind::Credit,
-                    *quantity,
-                    format!("{} credits (user licences to assign later)", m.name),
-                    now,
-                ));
             }
-            Item::UpgradeTrial { .. } => unreachable!("handled above"),
+            Item::UpgradeTrial { .. } => {}
         }
     }
-    Ok((lines, currency.unwrap_or_else(|| "EUR".to_owned())))
-}
-
-fn check_currency(current: &mut Option<String>, m: &Module, field: &str, v: &mut Validator) {
-    match current {
-        None => *current = Some(m.currency.clone()),
-        Some(c) if *c != m.currency => v.push(FieldError::new(
-            field,
-            "mixed_currencies",
-            "All items of a quote must be in one currency",
-        )),
-        _ => {}
-    }
+    Ok((p.lines, p.currency.unwrap_or_else(|| "EUR".to_owned())))
 }
 
 /// Resolves "all users" to the active members without a licence for the module.
@@ -372,14 +371,17 @@ async fn resolve(conn: &mut AsyncPgConnection, org: Uuid, requests: Vec<ItemRequ
             } => {
                 let mut ids = user_ids;
                 if all_users {
-                    let licensed = licensed_users(conn, org, module_id).await?;
-                    for m in memberships::active_member_ids(conn, org).await? {
-                        if !licensed.contains(&m) && !ids.contains(&m) {
-                            ids.push(m);
-                        }
-                    }
+                    let licensed: HashSet<Uuid> =
+                        store::licensed_users(conn, org, module_id).await?.into_iter().collect();
+                    ids.extend(
+                        memberships::active_member_ids(conn, org)
+                            .await?
+                            .into_iter()
+                            .filter(|m| !licensed.contains(m)),
+                    );
                 }
-                ids.dedup();
+                let mut seen = HashSet::new();
+                ids.retain(|id| seen.insert(*id));
                 Item::Users {
                     module_id,
                     user_ids: ids,
@@ -399,16 +401,12 @@ fn quote_ttl(ctx: &Ctx) -> Duration {
     Duration::from_std(ctx.config.quote_ttl).unwrap_or(Duration::minutes(30))
 }
 
-async fn store_quote(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
-    access: &Access,
-    org: Uuid,
-    items: Vec<Item>,
-    lines: Vec<Line>,
-    currency: String,
-) -> Result<Quote> {
-    let now = ctx.now();
+/// Prices `items` and stores them as a quote of `org`.
+async fn store_quote(op: &mut Op<'_>, org: Uuid, items: Vec<Item>) -> Result<Quote> {
+    let mut v = Validator::new();
+    let (lines, currency) = price(op.conn, org, &items, op.now, &mut v).await?;
+    v.finish()?;
+    let access = op.access()?;
     let monthly_total = cents(lines.iter().map(|l| l.monthly_amount).sum());
     let period_total = pricing::total(&lines);
     let row = diesel::insert_into(quotes::table)
@@ -423,16 +421,13 @@ async fn store_quote(
             quotes::monthly_total.eq(monthly_total),
             quotes::period_total.eq(period_total),
             quotes::fingerprint.eq(fingerprint(&items, &lines)),
-            quotes::expires_at.eq(now + quote_ttl(ctx)),
-            quotes::created_at.eq(now),
+            quotes::expires_at.eq(op.now + quote_ttl(op.ctx)),
+            quotes::created_at.eq(op.now),
         ))
         .returning(QuoteRow::as_returning())
-        .get_result(conn)
+        .get_result(op.conn)
         .await?;
-    audit::record(
-        conn,
-        now,
-        access,
+    op.audit(
         Action::QuoteCreated,
         row.id,
         json!({ "items": items, "monthly_total": crate::domain::fixed2(monthly_total), "period_total": crate::domain::fixed2(period_total) }),
@@ -449,23 +444,19 @@ pub async fn quote(
     org: Uuid,
     requests: Vec<ItemRequest>,
 ) -> Result<Quote> {
-    let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
-    if requests.is_empty() {
-        return Err(Error::field("items", "required", "Ask for at least one item"));
-    }
-    if requests.len() > MAX_QUOTE_ITEMS {
-        return Err(Error::field(
-            "items",
-            "too_many",
-            format!("At most {MAX_QUOTE_ITEMS} items per quote"),
-        ));
-    }
-    let items = resolve(conn, org, requests).await?;
-    let mut v = Validator::new();
-    let (lines, currency) = price(conn, org, &items, ctx.now(), &mut v).await?;
-    v.finish()?;
-    conn.transaction(async |conn| {
-        store_quote(conn, ctx, &access, org, items.clone(), lines.clone(), currency.clone()).await
+    op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
+        if requests.is_empty() {
+            return Err(Error::field("items", "required", "Ask for at least one item"));
+        }
+        if requests.len() > MAX_QUOTE_ITEMS {
+            return Err(Error::field(
+                "items",
+                "too_many",
+                format!("At most {MAX_QUOTE_ITEMS} items per quote"),
+            ));
+        }
+        let items = resolve(op.conn, org, requests).await?;
+        store_quote(op, org, items).await
     })
     .await
 }
@@ -479,13 +470,8 @@ pub async fn quote_upgrade(
     org: Uuid,
     trial_id: Uuid,
 ) -> Result<Quote> {
-    let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
-    let items = vec![Item::UpgradeTrial { trial_id }];
-    let mut v = Validator::new();
-    let (lines, currency) = price(conn, org, &items, ctx.now(), &mut v).await?;
-    v.finish()?;
-    conn.transaction(async |conn| {
-        store_quote(conn, ctx, &access, org, items.clone(), lines.clone(), currency.clone()).await
+    op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
+        store_quote(op, org, vec![Item::UpgradeTrial { trial_id }]).await
     })
     .await
 }
@@ -494,172 +480,109 @@ pub async fn quote_upgrade(
 /// transaction. Refused when the quote belongs to someone else (not found), was
 /// already confirmed, has expired, or no longer matches prices and state (stale).
 pub async fn confirm(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, quote_id: Uuid) -> Result<Order> {
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    let org: Uuid = quotes::table
+        .find(quote_id)
+        .filter(quotes::acting_organization_id.nullable().eq(actor.acting_org))
+        .select(quotes::organization_id)
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(Error::not_found("quote"))?;
+    op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
         let row: QuoteRow = quotes::table
             .find(quote_id)
             .select(QuoteRow::as_select())
             .for_update()
-            .first(conn)
-            .await
-            .optional()?
-            .ok_or(Error::not_found("quote"))?;
-        if row.acting_organization_id != actor.acting_org {
-            return Err(Error::not_found("quote"));
-        }
-        let access = authz::authorize(conn, actor, row.organization_id, Permission::ManageLicences)
-            .await
-            .map_err(|_| Error::not_found("quote"))?;
-        if row.confirmed_at.is_some() {
-            return Err(Error::conflict(
-                "quote_confirmed",
-                None,
-                "This quote was already confirmed",
-            ));
-        }
-        if row.expires_at <= now {
-            return Err(Error::conflict(
-                "quote_expired",
-                None,
-                "This quote has expired; ask for a new one",
-            ));
-        }
-        let org = row.organization_id;
-        let quote: Quote = row.clone().try_into()?;
-        let mut v = Validator::new();
-        let (lines, _) = price(conn, org, &quote.items, now, &mut v).await?;
-        if !v.is_valid() || fingerprint(&quote.items, &lines) != row.fingerprint {
-            return Err(Error::conflict(
-                "quote_stale",
-                None,
-                "Prices or licences changed since this quote; ask for a new one",
-            ));
-        }
-        let source = match quote.items.as_slice() {
-            [Item::UpgradeTrial { .. }] => OrderSource::TrialUpgrade,
-            items if items.iter().all(|i| matches!(i, Item::Credits { .. })) => OrderSource::Credits,
-            _ if access.via == authz::Via::ServiceProvider => OrderSource::AddProducts,
-            _ => OrderSource::Activation,
-        };
+            .first(op.conn)
+            .await?;
+        let quote = check_confirmable(op, row).await?;
         let order = orders::create(
-            conn,
-            ctx,
-            &access,
+            op,
             org,
-            source,
+            order_source(op, &quote.items)?,
             &quote.currency,
             &quote.lines,
             Some(quote.id),
         )
         .await?;
         for item in &quote.items {
-            apply(conn, now, &access, org, item, order.id).await?;
+            apply(op, org, item, order.id).await?;
         }
         diesel::update(quotes::table.find(quote_id))
-            .set((quotes::confirmed_at.eq(now), quotes::order_id.eq(order.id)))
-            .execute(conn)
+            .set((quotes::confirmed_at.eq(op.now), quotes::order_id.eq(order.id)))
+            .execute(op.conn)
             .await?;
         Ok(order)
     })
     .await
+    .map_err(|e| e.not_found_as("quote"))
+}
+
+/// A quote can be confirmed once, before it expires, while it still prices the same.
+async fn check_confirmable(op: &mut Op<'_>, row: QuoteRow) -> Result<Quote> {
+    if row.confirmed_at.is_some() {
+        return Err(Error::conflict(
+            "quote_confirmed",
+            None,
+            "This quote was already confirmed",
+        ));
+    }
+    if row.expires_at <= op.now {
+        return Err(Error::conflict(
+            "quote_expired",
+            None,
+            "This quote has expired; ask for a new one",
+        ));
+    }
+    let fingerprint_then = row.fingerprint.clone();
+    let quote: Quote = row.try_into()?;
+    let mut v = Validator::new();
+    let (lines, _) = price(op.conn, quote.organization_id, &quote.items, op.now, &mut v).await?;
+    if !v.is_valid() || fingerprint(&quote.items, &lines) != fingerprint_then {
+        return Err(Error::conflict(
+            "quote_stale",
+            None,
+            "Prices or licences changed since this quote; ask for a new one",
+        ));
+    }
+    Ok(quote)
+}
+
+fn order_source(op: &Op<'_>, items: &[Item]) -> Result<OrderSource> {
+    Ok(match items {
+        [Item::UpgradeTrial { .. }] => OrderSource::TrialUpgrade,
+        items if items.iter().all(|i| matches!(i, Item::Credits { .. })) => OrderSource::Credits,
+        _ if op.access()?.via == authz::Via::ServiceProvider => OrderSource::AddProducts,
+        _ => OrderSource::Activation,
+    })
 }
 
 /// Carries out one confirmed item.
-async fn apply(
-    conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
-    access: &Access,
-    org: Uuid,
-    item: &Item,
-    order_id: Uuid,
-) -> Result<()> {
+async fn apply(op: &mut Op<'_>, org: Uuid, item: &Item, order_id: Uuid) -> Result<()> {
+    let paid = Plan::Paid { order_id };
     match item {
         Item::Business { module_id } => {
-            let id = Uuid::now_v7();
-            diesel::insert_into(bl::table)
-                .values((
-                    bl::id.eq(id),
-                    bl::organization_id.eq(org),
-                    bl::module_id.eq(module_id),
-                    bl::kind.eq(LicencePlan::Paid),
-                    bl::order_id.eq(order_id),
-                    bl::starts_at.eq(now),
-                    bl::created_at.eq(now),
-                ))
-                .execute(conn)
-                .await?;
-            audit::record(
-                conn,
-                now,
-                access,
-                Action::BusinessLicenceActivated,
-                id,
-                json!({ "module_id": module_id, "order_id": order_id }),
-            )
-            .await
+            let id = store::add_business(op.conn, op.now, org, *module_id, paid).await?;
+            let changes = json!({ "module_id": module_id, "order_id": order_id });
+            op.audit(Action::BusinessLicenceActivated, id, changes).await
         }
         Item::Users { module_id, user_ids } => {
             let users: Vec<Option<Uuid>> = user_ids.iter().copied().map(Some).collect();
-            insert_user_licences(conn, now, org, *module_id, &users, order_id).await?;
-            audit::record(
-                conn,
-                now,
-                access,
-                Action::UserLicencesActivated,
-                org,
-                json!({ "module_id": module_id, "user_ids": user_ids, "order_id": order_id }),
-            )
-            .await
+            store::add_users(op.conn, op.now, org, *module_id, &users, paid).await?;
+            let changes = json!({ "module_id": module_id, "user_ids": user_ids, "order_id": order_id });
+            op.audit(Action::UserLicencesActivated, org, changes).await
         }
         Item::Credits { module_id, quantity } => {
             let credits = vec![None; *quantity as usize];
-            insert_user_licences(conn, now, org, *module_id, &credits, order_id).await?;
-            audit::record(
-                conn,
-                now,
-                access,
-                Action::CreditsAdded,
-                org,
-                json!({ "module_id": module_id, "quantity": quantity, "order_id": order_id }),
-            )
-            .await
+            store::add_users(op.conn, op.now, org, *module_id, &credits, paid).await?;
+            let changes = json!({ "module_id": module_id, "quantity": quantity, "order_id": order_id });
+            op.audit(Action::CreditsAdded, org, changes).await
         }
-        Item::UpgradeTrial { trial_id } => {
-            crate::trials::convert_to_paid(conn, now, access, org, *trial_id, order_id).await
-        }
+        Item::UpgradeTrial { trial_id } => crate::trials::convert_to_paid(op, org, *trial_id, order_id).await,
     }
 }
 
-/// Inserts paid user licences (a `None` user is a credit) with one statement.
-async fn insert_user_licences(
-    conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
-    org: Uuid,
-    module: Uuid,
-    users: &[Option<Uuid>],
-    order: Uuid,
-) -> Result<()> {
-    let ids: Vec<Uuid> = users.iter().map(|_| Uuid::now_v7()).collect();
-    sql_query(
-        "INSERT INTO user_licences (id, organization_id, module_id, user_id, kind, order_id, starts_at, assigned_at, created_at)
-         SELECT id, $3, $4, user_id, 'paid', $5, $6, CASE WHEN user_id IS NULL THEN NULL ELSE $6 END, $6
-         FROM unnest($1::uuid[], $2::uuid[]) AS t(id, user_id)",
-    )
-    .bind::<Array<SqlUuid>, _>(&ids)
-    .bind::<Array<Nullable<SqlUuid>>, _>(users)
-    .bind::<SqlUuid, _>(org)
-    .bind::<SqlUuid, _>(module)
-    .bind::<SqlUuid, _>(order)
-    .bind::<Timestamptz, _>(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Assigns credits to users: each user takes one unassigned credit of the module.
-/// Assignments for one organization and module take turns (they lock its business
-/// licence), so a request is refused only when too few credits are really free, and
-/// never more are assigned than were bought.
 pub async fn assign_credits(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
@@ -668,83 +591,11 @@ pub async fn assign_credits(
     module_id: Uuid,
     user_ids: &[Uuid],
 ) -> Result<usize> {
-    let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
-    if user_ids.is_empty() {
-        return Err(Error::field(
-            "user_ids",
-            "no_users",
-            "Name the users to assign credits to",
-        ));
-    }
-    if user_ids.len() > MAX_USERS_PER_ITEM {
-        return Err(Error::field(
-            "user_ids",
-            "too_many",
-            format!("At most {MAX_USERS_PER_ITEM} users at once"),
-        ));
-    }
-    let mut unique = user_ids.to_vec();
-    unique.sort();
-    unique.dedup();
-    if unique.len() != user_ids.len() {
-        return Err(Error::field("user_ids", "duplicate_user", "A user is named twice"));
-    }
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        // The business licence is the turnstile for this organization and module.
-        bl::table
-            .filter(bl::organization_id.eq(org))
-            .filter(bl::module_id.eq(module_id))
-            .filter(bl::active.eq(true))
-            .select(bl::id)
-            .for_update()
-            .first::<Uuid>(conn)
-            .await
-            .optional()?;
-        let mut v = Validator::new();
-        check_licensable(conn, org, module_id, user_ids, "user_ids", &mut v).await?;
-        v.finish()?;
-        let credits: Vec<Uuid> = ul::table
-            .filter(ul::organization_id.eq(org))
-            .filter(ul::module_id.eq(module_id))
-            .filter(ul::active.eq(true))
-            .filter(ul::user_id.is_null())
-            .order((ul::created_at.asc(), ul::id.asc()))
-            .limit(user_ids.len() as i64)
-            .select(ul::id)
-            .for_update()
-            .load(conn)
-            .await?;
-        if credits.len() < user_ids.len() {
-            return Err(Error::conflict(
-                "not_enough_credits",
-                Some("user_ids"),
-                format!(
-                    "{} credits are free for this module; {} are needed",
-                    credits.len(),
-                    user_ids.len()
-                ),
-            ));
-        }
-        let assigned = sql_query(
-            "UPDATE user_licences ul SET user_id = t.user_id, assigned_at = $3
-             FROM unnest($1::uuid[], $2::uuid[]) AS t(id, user_id)
-             WHERE ul.id = t.id AND ul.user_id IS NULL",
-        )
-        .bind::<Array<SqlUuid>, _>(&credits)
-        .bind::<Array<SqlUuid>, _>(user_ids)
-        .bind::<Timestamptz, _>(now)
-        .execute(conn)
-        .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
-            Action::CreditsAssigned,
-            org,
-            json!({ "module_id": module_id, "user_ids": user_ids }),
-        )
-        .await?;
+    op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
+        store::check_user_list(user_ids, "Name the users to assign credits to")?;
+        let assigned = store::assign_credits(op.conn, op.now, org, module_id, user_ids).await?;
+        let changes = json!({ "module_id": module_id, "user_ids": user_ids });
+        op.audit(Action::CreditsAssigned, org, changes).await?;
         Ok(assigned)
     })
     .await
@@ -758,42 +609,22 @@ pub async fn deactivate_business(
     org: Uuid,
     licence_id: Uuid,
 ) -> Result<usize> {
-    let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
         let module: Uuid = bl::table
             .filter(bl::id.eq(licence_id))
             .filter(bl::organization_id.eq(org))
             .filter(bl::active.eq(true))
             .select(bl::module_id)
             .for_update()
-            .first(conn)
+            .first(op.conn)
             .await
             .optional()?
             .ok_or(Error::not_found("licence"))?;
-        diesel::update(bl::table.find(licence_id))
-            .set((bl::active.eq(false), bl::deactivated_at.eq(now)))
-            .execute(conn)
+        let (business, users) = store::deactivate(op.conn, op.now, Which::Module { org, module }).await?;
+        let changes = json!({ "module_id": module, "user_licences_deactivated": users });
+        op.audit(Action::BusinessLicenceDeactivated, licence_id, changes)
             .await?;
-        let users = diesel::update(
-            ul::table
-                .filter(ul::organization_id.eq(org))
-                .filter(ul::module_id.eq(module))
-                .filter(ul::active.eq(true)),
-        )
-        .set((ul::active.eq(false), ul::deactivated_at.eq(now)))
-        .execute(conn)
-        .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
-            Action::BusinessLicenceDeactivated,
-            licence_id,
-            json!({ "module_id": module, "user_licences_deactivated": users }),
-        )
-        .await?;
-        Ok(users + 1)
+        Ok(business + users)
     })
     .await
 }
@@ -806,30 +637,11 @@ pub async fn deactivate_user_licence(
     org: Uuid,
     licence_id: Uuid,
 ) -> Result<()> {
-    let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let n = diesel::update(
-            ul::table
-                .filter(ul::id.eq(licence_id))
-                .filter(ul::organization_id.eq(org))
-                .filter(ul::active.eq(true)),
-        )
-        .set((ul::active.eq(false), ul::deactivated_at.eq(now)))
-        .execute(conn)
-        .await?;
-        if n == 0 {
+    op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
+        if !store::deactivate_user_licence(op.conn, op.now, org, licence_id).await? {
             return Err(Error::not_found("licence"));
         }
-        audit::record(
-            conn,
-            now,
-            &access,
-            Action::UserLicenceDeactivated,
-            licence_id,
-            json!({}),
-        )
-        .await
+        op.audit(Action::UserLicenceDeactivated, licence_id, json!({})).await
     })
     .await
 }

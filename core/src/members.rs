@@ -9,13 +9,14 @@
 
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::op;
 use crate::{
-    Ctx, Error, FieldError, Result, audit,
+    Ctx, Error, FieldError, Result,
     authz::{self, Access, Actor, Permission, Role, Via},
     domain::{Email, Language, required_text},
     error::{Validator, validated},
@@ -211,40 +212,35 @@ pub async fn invite(
     org_id: Uuid,
     input: InviteInput,
 ) -> Result<Member> {
-    let access = authz::authorize(conn, actor, org_id, Permission::ManageMembers).await?;
-    let role = input.role.unwrap_or(Role::Member);
-    if is_elevated(role) {
-        require_role_assignment(conn, actor, org_id).await?;
-    }
-    let mut v = Validator::new();
-    let email = v.check(Email::parse(&input.email));
-    let first_name = v.check(required_text("first_name", &input.first_name, 100));
-    let last_name = v.check(required_text("last_name", &input.last_name, 100));
-    let language = v.check(Language::parse(input.language.as_deref().unwrap_or("en")));
-    let permissions = check_permissions(conn, &access, org_id, &input.permissions, &mut v).await?;
-    v.finish()?;
-    let person = NewMember {
-        email: validated(email),
-        first_name: validated(first_name),
-        last_name: validated(last_name),
-        language: validated(language),
-        role,
-        permissions: if role == Role::Administrator {
-            Vec::new()
-        } else {
-            permissions
-        },
-        extension: None,
-    };
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        mail::check_address_rate(conn, ctx, &person.email).await?;
-        let added = memberships::add_people(conn, ctx, org_id, actor.user_id, std::slice::from_ref(&person)).await?;
+    op::run(conn, ctx, actor, org_id, Permission::ManageMembers, async |op| {
+        let role = input.role.unwrap_or(Role::Member);
+        if is_elevated(role) {
+            require_role_assignment(op.conn, actor, org_id).await?;
+        }
+        let mut v = Validator::new();
+        let email = v.check(Email::parse(&input.email));
+        let first_name = v.check(required_text("first_name", &input.first_name, 100));
+        let last_name = v.check(required_text("last_name", &input.last_name, 100));
+        let language = v.check(Language::parse(input.language.as_deref().unwrap_or("en")));
+        let permissions = check_permissions(op.conn, &op.access()?, org_id, &input.permissions, &mut v).await?;
+        v.finish()?;
+        let person = NewMember {
+            email: validated(email),
+            first_name: validated(first_name),
+            last_name: validated(last_name),
+            language: validated(language),
+            role,
+            permissions: if role == Role::Administrator {
+                Vec::new()
+            } else {
+                permissions
+            },
+            extension: None,
+        };
+        mail::check_address_rate(op.conn, ctx, &person.email).await?;
+        let added = memberships::add_people(op.conn, ctx, org_id, actor.user_id, std::slice::from_ref(&person)).await?;
         let user_id = added[0].user_id;
-        audit::record(
-            conn,
-            now,
-            &access,
+        op.audit(
             Action::MemberInvited,
             added[0].membership_id,
             json!({
@@ -254,7 +250,7 @@ pub async fn invite(
             }),
         )
         .await?;
-        load_one(conn, org_id, user_id).await
+        load_one(op.conn, org_id, user_id).await
     })
     .await
 }
@@ -275,24 +271,22 @@ pub async fn update(
     user_id: Uuid,
     input: UpdateInput,
 ) -> Result<Member> {
-    let access = authz::authorize(conn, actor, org_id, Permission::ManageMembers).await?;
-    if user_id == actor.user_id {
-        return Err(not_yourself());
-    }
-    let mut v = Validator::new();
-    let permissions = match &input.permissions {
-        Some(names) => Some(check_permissions(conn, &access, org_id, names, &mut v).await?),
-        None => None,
-    };
-    v.finish()?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run(conn, ctx, actor, org_id, Permission::ManageMembers, async |op| {
+        if user_id == actor.user_id {
+            return Err(not_yourself());
+        }
+        let mut v = Validator::new();
+        let permissions = match &input.permissions {
+            Some(names) => Some(check_permissions(op.conn, &op.access()?, org_id, names, &mut v).await?),
+            None => None,
+        };
+        v.finish()?;
         let current: (String, Vec<Option<String>>, bool) = m::table
             .filter(m::organization_id.eq(org_id))
             .filter(m::user_id.eq(user_id))
             .select((m::role, m::permissions, m::active))
             .for_update()
-            .first(conn)
+            .first(op.conn)
             .await
             .optional()?
             .ok_or(Error::not_found("member"))?;
@@ -305,11 +299,11 @@ pub async fn update(
         let active = input.active.unwrap_or(old_active);
         let perms = permissions.clone().unwrap_or_else(|| old_perms.clone());
         if is_elevated(old_role) || is_elevated(role) {
-            require_role_assignment(conn, actor, org_id).await?;
+            require_role_assignment(op.conn, actor, org_id).await?;
         }
         let was_admin = old_role == Role::Administrator && old_active;
         let stays_admin = role == Role::Administrator && active;
-        if was_admin && !stays_admin && memberships::other_active_administrators(conn, org_id, user_id).await? == 0 {
+        if was_admin && !stays_admin && memberships::other_active_administrators(op.conn, org_id, user_id).await? == 0 {
             return Err(memberships::last_administrator("role"));
         }
         diesel::update(
@@ -321,14 +315,11 @@ pub async fn update(
             m::role.eq(role.as_str()),
             m::permissions.eq(authz::permission_names(&perms)),
             m::active.eq(active),
-            m::updated_at.eq(now),
+            m::updated_at.eq(op.now),
         ))
-        .execute(conn)
+        .execute(op.conn)
         .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
+        op.audit(
             Action::MemberUpdated,
             user_id,
             json!({
@@ -338,37 +329,33 @@ pub async fn update(
             }),
         )
         .await?;
-        load_one(conn, org_id, user_id).await
+        load_one(op.conn, org_id, user_id).await
     })
     .await
 }
 
 /// Removes a member (pending or accepted) from the organization; the account remains.
 pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org_id: Uuid, user_id: Uuid) -> Result<()> {
-    let access = authz::authorize(conn, actor, org_id, Permission::ManageMembers).await?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run(conn, ctx, actor, org_id, Permission::ManageMembers, async |op| {
         let (membership_id, role): (Uuid, String) = m::table
             .filter(m::organization_id.eq(org_id))
             .filter(m::user_id.eq(user_id))
             .select((m::id, m::role))
             .for_update()
-            .first(conn)
+            .first(op.conn)
             .await
             .optional()?
             .ok_or(Error::not_found("member"))?;
         let role = Role::from_db(&role);
         if is_elevated(role) && user_id != actor.user_id {
-            require_role_assignment(conn, actor, org_id).await?;
+            require_role_assignment(op.conn, actor, org_id).await?;
         }
-        if role == Role::Administrator && memberships::other_active_administrators(conn, org_id, user_id).await? == 0 {
+        if role == Role::Administrator && memberships::other_active_administrators(op.conn, org_id, user_id).await? == 0
+        {
             return Err(memberships::last_administrator("role"));
         }
-        diesel::delete(m::table.find(membership_id)).execute(conn).await?;
-        audit::record(
-            conn,
-            now,
-            &access,
+        diesel::delete(m::table.find(membership_id)).execute(op.conn).await?;
+        op.audit(
             Action::MemberRemoved,
             user_id,
             json!({ "role": role.as_str(), "membership_id": membership_id }),

@@ -23,14 +23,15 @@ use diesel::{
     ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl, QueryableByName, sql_query,
     sql_types::{Array, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::op::{self, Op};
 use crate::{
     Ctx, Error, Result,
-    audit::{self, Who},
+    audit::Who,
     authz::{self, Permission, Role},
     domain::{Email, Language},
     links::Link,
@@ -432,43 +433,35 @@ fn no_invitation() -> Error {
 
 /// The person accepts a pending membership (in the portal).
 pub async fn accept(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, org_id: Uuid) -> Result<()> {
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run_as(conn, ctx, Who::user(user_id, Some(org_id)), async |op| {
         let (id, accepted_at): (Uuid, Option<DateTime<Utc>>) = m::table
             .filter(m::organization_id.eq(org_id))
             .filter(m::user_id.eq(user_id))
             .select((m::id, m::accepted_at))
             .for_update()
-            .first(conn)
+            .first(op.conn)
             .await
             .optional()?
             .ok_or_else(no_invitation)?;
         if accepted_at.is_some() {
             return Ok(());
         }
-        record_acceptance(conn, now, id, user_id, org_id, "portal").await
+        record_acceptance(op, id, user_id, org_id, "portal").await
     })
     .await
 }
 
 async fn record_acceptance(
-    conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
+    op: &mut Op<'_>,
     membership_id: Uuid,
     user_id: Uuid,
     org_id: Uuid,
     through: &str,
 ) -> Result<()> {
-    mark_accepted(conn, now, membership_id).await?;
-    audit::record(
-        conn,
-        now,
-        Who::user(user_id, Some(org_id)),
-        Action::MembershipAccepted,
-        membership_id,
-        json!({ "through": through }),
-    )
-    .await
+    mark_accepted(op.conn, op.now, membership_id).await?;
+    op.who = Who::user(user_id, Some(org_id));
+    op.audit(Action::MembershipAccepted, membership_id, json!({ "through": through }))
+        .await
 }
 
 /// What the invitation page shows.
@@ -533,24 +526,15 @@ pub async fn inspect_link(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) 
 /// The person, logged in, accepts through the e-mailed link. The link is only for the
 /// account it was sent to.
 pub async fn accept_link(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, token: &str) -> Result<Uuid> {
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let preview = open_link(conn, ctx, token, true).await?;
+    op::run_as(conn, ctx, Who::user(user_id, None), async |op| {
+        let preview = open_link(op.conn, ctx, token, true).await?;
         if preview.user_id != user_id {
             return Err(Error::Forbidden {
                 code: "invitation_for_another_account",
                 message: "This invitation is for another account. Log in with the address it was sent to.".into(),
             });
         }
-        record_acceptance(
-            conn,
-            now,
-            preview.membership_id,
-            user_id,
-            preview.organization_id,
-            "link",
-        )
-        .await?;
+        record_acceptance(op, preview.membership_id, user_id, preview.organization_id, "link").await?;
         Ok(preview.organization_id)
     })
     .await
@@ -558,8 +542,7 @@ pub async fn accept_link(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid,
 
 /// The person declines a pending membership; the organization may invite again.
 pub async fn decline(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, org_id: Uuid) -> Result<()> {
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run_as(conn, ctx, Who::person(user_id, org_id), async |op| {
         let id: Uuid = diesel::delete(
             m::table
                 .filter(m::organization_id.eq(org_id))
@@ -567,60 +550,33 @@ pub async fn decline(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, org
                 .filter(m::accepted_at.is_null()),
         )
         .returning(m::id)
-        .get_result(conn)
+        .get_result(op.conn)
         .await
         .optional()?
         .ok_or_else(no_invitation)?;
-        audit::record(
-            conn,
-            now,
-            Who {
-                user_id: Some(user_id),
-                acting_org: None,
-                on_behalf_of: Some(org_id),
-                impersonator: None,
-            },
-            Action::MembershipDeclined,
-            id,
-            json!({}),
-        )
-        .await
+        op.audit(Action::MembershipDeclined, id, json!({})).await
     })
     .await
 }
 
 /// The person leaves an organization (not as its last administrator).
 pub async fn leave(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, org_id: Uuid) -> Result<()> {
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run_as(conn, ctx, Who::person(user_id, org_id), async |op| {
         let (id, role): (Uuid, String) = m::table
             .filter(m::organization_id.eq(org_id))
             .filter(m::user_id.eq(user_id))
             .filter(m::accepted_at.is_not_null())
             .select((m::id, m::role))
             .for_update()
-            .first(conn)
+            .first(op.conn)
             .await
             .optional()?
             .ok_or(Error::not_found("membership"))?;
-        if role == Role::Administrator.as_str() && other_active_administrators(conn, org_id, user_id).await? == 0 {
+        if role == Role::Administrator.as_str() && other_active_administrators(op.conn, org_id, user_id).await? == 0 {
             return Err(last_administrator("organization_id"));
         }
-        diesel::delete(m::table.find(id)).execute(conn).await?;
-        audit::record(
-            conn,
-            now,
-            Who {
-                user_id: Some(user_id),
-                acting_org: None,
-                on_behalf_of: Some(org_id),
-                impersonator: None,
-            },
-            Action::MembershipLeft,
-            id,
-            json!({ "role": role }),
-        )
-        .await
+        diesel::delete(m::table.find(id)).execute(op.conn).await?;
+        op.audit(Action::MembershipLeft, id, json!({ "role": role })).await
     })
     .await
 }

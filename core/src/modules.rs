@@ -3,15 +3,16 @@
 
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde_json::json;
 use std::str::FromStr;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::op;
 use crate::{
-    Ctx, Error, FieldError, Result, audit,
+    Ctx, Error, FieldError, Result,
     authz::{self, Actor, Permission},
     domain::{fixed2, optional_text, required_text},
     error::{Validator, validated},
@@ -118,20 +119,18 @@ pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Module> {
 }
 
 pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, input: ModuleInput) -> Result<Module> {
-    let access = authz::authorize_vendor(conn, actor, Permission::VendorAdmin).await?;
-    let mut v = Validator::new();
-    let code = v.check(parse_code(input.code.as_deref().unwrap_or("")));
-    let name = v.check(required_text("name", input.name.as_deref().unwrap_or(""), 100));
-    let description = v.check(optional_text("description", input.description.as_deref(), 2000));
-    let currency = v.check(parse_currency(input.currency.as_deref().unwrap_or("EUR")));
-    let business = v.check(parse_price(
-        "business_price",
-        input.business_price.as_deref().unwrap_or(""),
-    ));
-    let user = v.check(parse_price("user_price", input.user_price.as_deref().unwrap_or("")));
-    v.finish()?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run(conn, ctx, actor, op::Scope::Vendor, Permission::VendorAdmin, async |op| {
+        let mut v = Validator::new();
+        let code = v.check(parse_code(input.code.as_deref().unwrap_or("")));
+        let name = v.check(required_text("name", input.name.as_deref().unwrap_or(""), 100));
+        let description = v.check(optional_text("description", input.description.as_deref(), 2000));
+        let currency = v.check(parse_currency(input.currency.as_deref().unwrap_or("EUR")));
+        let business = v.check(parse_price(
+            "business_price",
+            input.business_price.as_deref().unwrap_or(""),
+        ));
+        let user = v.check(parse_price("user_price", input.user_price.as_deref().unwrap_or("")));
+        v.finish()?;
         let m = diesel::insert_into(modules::table)
             .values((
                 modules::id.eq(Uuid::now_v7()),
@@ -142,17 +141,13 @@ pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inpu
                 modules::business_price.eq(validated(business)),
                 modules::user_price.eq(validated(user)),
                 modules::active.eq(input.active.unwrap_or(true)),
-                modules::created_at.eq(now),
-                modules::updated_at.eq(now),
+                modules::created_at.eq(op.now),
+                modules::updated_at.eq(op.now),
             ))
             .returning(Module::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
-            Action::ModuleCreated,
+        op.audit(Action::ModuleCreated,
             m.id,
             json!({ "code": m.code, "business_price": fixed2(m.business_price), "user_price": fixed2(m.user_price), "currency": m.currency }),
         )
@@ -171,33 +166,31 @@ pub async fn update(
     id: Uuid,
     input: ModuleInput,
 ) -> Result<Module> {
-    let access = authz::authorize_vendor(conn, actor, Permission::VendorAdmin).await?;
-    let mut v = Validator::new();
-    let name = input.name.as_deref().map(|n| v.check(required_text("name", n, 100)));
-    let description = input
-        .description
-        .as_deref()
-        .map(|d| v.check(optional_text("description", Some(d), 2000)));
-    let currency = input.currency.as_deref().map(|c| v.check(parse_currency(c)));
-    let business = input
-        .business_price
-        .as_deref()
-        .map(|p| v.check(parse_price("business_price", p)));
-    let user = input
-        .user_price
-        .as_deref()
-        .map(|p| v.check(parse_price("user_price", p)));
-    if input.code.is_some() {
-        v.push(FieldError::new("code", "immutable", "A module's code cannot change"));
-    }
-    v.finish()?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run(conn, ctx, actor, op::Scope::Vendor, Permission::VendorAdmin, async |op| {
+        let mut v = Validator::new();
+        let name = input.name.as_deref().map(|n| v.check(required_text("name", n, 100)));
+        let description = input
+            .description
+            .as_deref()
+            .map(|d| v.check(optional_text("description", Some(d), 2000)));
+        let currency = input.currency.as_deref().map(|c| v.check(parse_currency(c)));
+        let business = input
+            .business_price
+            .as_deref()
+            .map(|p| v.check(parse_price("business_price", p)));
+        let user = input
+            .user_price
+            .as_deref()
+            .map(|p| v.check(parse_price("user_price", p)));
+        if input.code.is_some() {
+            v.push(FieldError::new("code", "immutable", "A module's code cannot change"));
+        }
+        v.finish()?;
         let old: Module = modules::table
             .find(id)
             .select(Module::as_select())
             .for_update()
-            .first(conn)
+            .first(op.conn)
             .await
             .optional()?
             .ok_or(Error::not_found("module"))?;
@@ -209,16 +202,12 @@ pub async fn update(
                 modules::business_price.eq(business.flatten().unwrap_or(old.business_price)),
                 modules::user_price.eq(user.flatten().unwrap_or(old.user_price)),
                 modules::active.eq(input.active.unwrap_or(old.active)),
-                modules::updated_at.eq(now),
+                modules::updated_at.eq(op.now),
             ))
             .returning(Module::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
-            Action::ModuleUpdated,
+        op.audit(Action::ModuleUpdated,
             id,
             json!({
                 "old": { "name": old.name, "business_price": fixed2(old.business_price), "user_price": fixed2(old.user_price), "active": old.active },

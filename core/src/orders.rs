@@ -8,20 +8,21 @@ use diesel::{
     ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper, sql_query,
     sql_types::BigInt,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::op::{self, Op};
 use crate::{
     Ctx, Error, Result,
-    audit::{self, Who},
-    authz::{self, Access, Actor, Permission},
+    audit::Who,
+    authz::{self, Actor, Permission},
     config::Config,
     domain::{Email, Language, fixed2},
     links::Link,
-    mail::{self, EmailKind, Outgoing},
+    mail::{EmailKind, Outgoing},
     pricing::{self, Line},
     schema::{invoices, order_lines, orders, organizations as orgs, service_provider_links as links},
     tokens,
@@ -84,22 +85,20 @@ pub fn payment_url(config: &Config, invoice_id: Uuid) -> String {
 
 /// Creates an order with its lines and invoice, and queues the confirmation e-mail.
 pub(crate) async fn create(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
-    access: &Access,
+    op: &mut Op<'_>,
     org: Uuid,
     source: OrderSource,
     currency: &str,
     lines: &[Line],
     quote_id: Option<Uuid>,
 ) -> Result<Order> {
-    let now = ctx.now();
+    let now = op.now;
     let total = pricing::total(lines);
     let partner: Option<Uuid> = links::table
         .filter(links::customer_id.eq(org))
         .filter(links::ended_at.is_null())
         .select(links::partner_id)
-        .first(conn)
+        .first(op.conn)
         .await
         .optional()?;
     let order = diesel::insert_into(orders::table)
@@ -107,7 +106,7 @@ pub(crate) async fn create(
             orders::id.eq(Uuid::now_v7()),
             orders::organization_id.eq(org),
             orders::partner_id.eq(partner),
-            orders::created_by.eq(access.user_id),
+            orders::created_by.eq(op.who.user_id),
             orders::source.eq(source),
             orders::currency.eq(currency),
             orders::total.eq(total),
@@ -115,11 +114,12 @@ pub(crate) async fn create(
             orders::quote_id.eq(quote_id),
         ))
         .returning(Order::as_returning())
-        .get_result(conn)
+        .get_result(op.conn)
         .await?;
-    for l in lines {
-        diesel::insert_into(order_lines::table)
-            .values((
+    let rows: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            (
                 order_lines::id.eq(Uuid::now_v7()),
                 order_lines::order_id.eq(order.id),
                 order_lines::module_id.eq(l.module_id),
@@ -130,47 +130,22 @@ pub(crate) async fn create(
                 order_lines::amount.eq(l.amount),
                 order_lines::period_start.eq(l.period_start),
                 order_lines::period_end.eq(l.period_end),
-            ))
-            .execute(conn)
-            .await?;
-    }
-    #[derive(diesel::QueryableByName)]
-    struct Seq {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let seq: Seq = sql_query("SELECT nextval('invoice_number_seq') AS n")
-        .get_result(conn)
+            )
+        })
+        .collect();
+    diesel::insert_into(order_lines::table)
+        .values(rows)
+        .execute(op.conn)
         .await?;
-    let invoice_id = Uuid::now_v7();
-    let number = format!("INV-{}-{:06}", now.year(), seq.n);
-    let due = Duration::days(i64::from(ctx.config.payment_due_days));
-    diesel::insert_into(invoices::table)
-        .values((
-            invoices::id.eq(invoice_id),
-            invoices::number.eq(&number),
-            invoices::order_id.eq(order.id),
-            invoices::organization_id.eq(org),
-            invoices::currency.eq(currency),
-            invoices::amount.eq(total),
-            invoices::payment_token_hash.eq(Link::Payment.token_hash(ctx.secret(), invoice_id, 1)),
-            invoices::payment_provider.eq(ctx.config.payment_provider.name()),
-            invoices::due_at.eq(now + due),
-            invoices::created_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    audit::record(
-        conn,
-        now,
-        access,
+    let number = insert_invoice(op, &order, total).await?;
+    op.audit(
         Action::OrderCreated,
         order.id,
         json!({ "number": order.number, "source": source, "total": fixed2(total), "currency": currency, "invoice": number }),
     )
     .await?;
-    let recipients = order_recipients(conn, org, partner).await?;
-    let outgoing = recipients
+    let outgoing = order_recipients(op.conn, org, partner)
+        .await?
         .into_iter()
         .map(|(email, lang)| Outgoing {
             event_key: format!("order.confirmation:{}:{}", order.id, email.as_str()),
@@ -179,8 +154,40 @@ pub(crate) async fn create(
             kind: EmailKind::OrderConfirmation { order_id: order.id },
         })
         .collect();
-    mail::queue_many(conn, now, outgoing).await?;
+    op.emails(outgoing).await?;
     Ok(order)
+}
+
+/// Issues the invoice of a new order; returns its number.
+async fn insert_invoice(op: &mut Op<'_>, order: &Order, total: Decimal) -> Result<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Seq {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let seq: Seq = sql_query("SELECT nextval('invoice_number_seq') AS n")
+        .get_result(op.conn)
+        .await?;
+    let invoice_id = Uuid::now_v7();
+    let number = format!("INV-{}-{:06}", op.now.year(), seq.n);
+    let config = &op.ctx.config;
+    let due = Duration::days(i64::from(config.payment_due_days));
+    diesel::insert_into(invoices::table)
+        .values((
+            invoices::id.eq(invoice_id),
+            invoices::number.eq(&number),
+            invoices::order_id.eq(order.id),
+            invoices::organization_id.eq(order.organization_id),
+            invoices::currency.eq(&order.currency),
+            invoices::amount.eq(total),
+            invoices::payment_token_hash.eq(Link::Payment.token_hash(op.ctx.secret(), invoice_id, 1)),
+            invoices::payment_provider.eq(config.payment_provider.name()),
+            invoices::due_at.eq(op.now + due),
+            invoices::created_at.eq(op.now),
+        ))
+        .execute(op.conn)
+        .await?;
+    Ok(number)
 }
 
 /// Who hears about an order or payment: the customer's administrators (or its contact
@@ -340,13 +347,7 @@ pub async fn payment_page(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) 
     })
 }
 
-async fn mark(
-    conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
-    who: Who,
-    invoice: &Invoice,
-    reference: &str,
-) -> Result<Invoice> {
+async fn mark(op: &mut Op<'_>, invoice: &Invoice, reference: &str) -> Result<Invoice> {
     if invoice.status == InvoiceStatus::Paid {
         return Err(Error::conflict(
             "invoice_paid",
@@ -364,20 +365,18 @@ async fn mark(
     let paid = diesel::update(invoices::table.find(invoice.id))
         .set((
             invoices::status.eq(InvoiceStatus::Paid),
-            invoices::paid_at.eq(now),
+            invoices::paid_at.eq(op.now),
             invoices::provider_reference.eq(reference),
         ))
         .returning(Invoice::as_returning())
-        .get_result(conn)
+        .get_result(op.conn)
         .await?;
     diesel::update(orders::table.find(invoice.order_id))
         .set(orders::status.eq(OrderStatus::Paid))
-        .execute(conn)
+        .execute(op.conn)
         .await?;
-    audit::record(
-        conn,
-        now,
-        who,
+    op.audit_for(
+        invoice.organization_id,
         Action::InvoicePaid,
         invoice.id,
         json!({ "number": invoice.number, "amount": fixed2(invoice.amount), "currency": invoice.currency, "reference": reference }),
@@ -386,9 +385,9 @@ async fn mark(
     let partner: Option<Uuid> = orders::table
         .find(invoice.order_id)
         .select(orders::partner_id)
-        .first(conn)
+        .first(op.conn)
         .await?;
-    let outgoing = order_recipients(conn, invoice.organization_id, partner)
+    let outgoing = order_recipients(op.conn, invoice.organization_id, partner)
         .await?
         .into_iter()
         .map(|(email, lang)| Outgoing {
@@ -398,15 +397,14 @@ async fn mark(
             kind: EmailKind::InvoicePaid { invoice_id: invoice.id },
         })
         .collect();
-    mail::queue_many(conn, now, outgoing).await?;
+    op.emails(outgoing).await?;
     Ok(paid)
 }
 
 /// Pays through the payment link (providers that pay online). Paying twice is refused.
 pub async fn pay(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Result<Invoice> {
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let invoice = invoice_for_token(conn, token, true).await?;
+    op::run_as(conn, ctx, Who::system(None), async |op| {
+        let invoice = invoice_for_token(op.conn, token, true).await?;
         let online = PaymentProvider::parse(&invoice.payment_provider).is_some_and(|p| p.pays_online())
             && ctx.config.payment_provider.pays_online();
         if invoice.status == InvoiceStatus::Open && !online {
@@ -422,14 +420,7 @@ pub async fn pay(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Result
             ));
         }
         let reference = format!("test-{}", Uuid::now_v7());
-        mark(
-            conn,
-            now,
-            Who::system(Some(invoice.organization_id)),
-            &invoice,
-            &reference,
-        )
-        .await
+        mark(op, &invoice, &reference).await
     })
     .await
 }
@@ -442,25 +433,26 @@ pub async fn mark_paid(
     invoice_id: Uuid,
     reference: &str,
 ) -> Result<Invoice> {
-    let access = authz::authorize_vendor(conn, actor, Permission::VendorFinance).await?;
-    let reference =
-        crate::domain::required_text("reference", reference, 200).map_err(|e| Error::Validation(vec![e]))?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let invoice: Invoice = invoices::table
-            .find(invoice_id)
-            .select(Invoice::as_select())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?
-            .ok_or(Error::not_found("invoice"))?;
-        let who = Who {
-            on_behalf_of: Some(invoice.organization_id),
-            ..Who::from(&access)
-        };
-        mark(conn, now, who, &invoice, &reference).await
-    })
+    op::run(
+        conn,
+        ctx,
+        actor,
+        op::Scope::Vendor,
+        Permission::VendorFinance,
+        async |op| {
+            let reference =
+                crate::domain::required_text("reference", reference, 200).map_err(|e| Error::Validation(vec![e]))?;
+            let invoice: Invoice = invoices::table
+                .find(invoice_id)
+                .select(Invoice::as_select())
+                .for_update()
+                .first(op.conn)
+                .await
+                .optional()?
+                .ok_or(Error::not_found("invoice"))?;
+            mark(op, &invoice, &reference).await
+        },
+    )
     .await
 }
 

@@ -2,14 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::op::{self, Op};
 use crate::{
     Ctx, Error, Result,
-    audit::{self, Who},
+    audit::Who,
     authz::{self, Actor, Permission, Role},
     domain::{CountryCode, Language, optional_website, required_text},
     error::{Validator, validated},
@@ -95,6 +96,20 @@ pub(crate) async fn insert(
         .await?)
 }
 
+/// Founds an organization with `user_id` as its first administrator, recorded as done by
+/// that person for the new organization.
+pub(crate) async fn found(op: &mut Op<'_>, user_id: Uuid, new: &NewOrganization<'_>) -> Result<Organization> {
+    let org = insert(op.conn, op.now, new).await?;
+    crate::memberships::insert_active(op.conn, op.now, org.id, user_id, Role::Administrator, &[], None).await?;
+    op.who = Who::user(user_id, Some(org.id));
+    let changes = json!({
+        "name": org.name, "country": org.country, "signup_origin": org.signup_origin,
+        "affiliate_partner_id": new.affiliate_partner_id,
+    });
+    op.audit(Action::OrganizationCreated, org.id, changes).await?;
+    Ok(org)
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CreateOrganizationInput {
     pub name: String,
@@ -148,33 +163,17 @@ pub async fn create_own(
         validated(language),
         validated(website),
     );
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let org = insert(
-            conn,
-            now,
-            &NewOrganization {
-                name: &name,
-                country,
-                language,
-                website: website.as_deref(),
-                signup_origin: if affiliate.is_some() { "affiliate" } else { "direct" },
-                affiliate_partner_id: affiliate,
-                ..Default::default()
-            },
-        )
-        .await?;
-        crate::memberships::insert_active(conn, now, org.id, user_id, Role::Administrator, &[], None).await?;
-        audit::record(
-            conn,
-            now,
-            Who::user(user_id, Some(org.id)),
-            Action::OrganizationCreated,
-            org.id,
-            json!({ "name": org.name, "country": org.country, "affiliate_partner_id": affiliate }),
-        )
-        .await?;
-        Ok(org)
+    op::run_as(conn, ctx, Who::user(user_id, None), async |op| {
+        let new = NewOrganization {
+            name: &name,
+            country,
+            language,
+            website: website.as_deref(),
+            signup_origin: if affiliate.is_some() { "affiliate" } else { "direct" },
+            affiliate_partner_id: affiliate,
+            ..Default::default()
+        };
+        found(op, user_id, &new).await
     })
     .await
 }
@@ -204,32 +203,30 @@ pub async fn update_details(
     org_id: Uuid,
     input: DetailsInput,
 ) -> Result<Organization> {
-    let access = authz::authorize(conn, actor, org_id, Permission::EditCompanyDetails).await?;
-    let mut v = Validator::new();
-    let name = input.name.as_deref().map(|n| v.check(required_text("name", n, 200)));
-    let country = input.country.as_deref().map(|c| {
-        if c.trim().is_empty() {
-            Some(None)
-        } else {
-            v.check(CountryCode::parse(c).map(Some))
-        }
-    });
-    let language = input.language.as_deref().map(|l| v.check(Language::parse(l)));
-    let contact = input.contact_email.as_deref().map(|e| {
-        if e.trim().is_empty() {
-            Some(None)
-        } else {
-            v.check(crate::domain::Email::parse_field("contact_email", e).map(Some))
-        }
-    });
-    let website = input
-        .website
-        .as_deref()
-        .map(|w| v.check(optional_website("website", Some(w))));
-    v.finish()?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let old = find_for_update(conn, org_id).await?;
+    op::run(conn, ctx, actor, org_id, Permission::EditCompanyDetails, async |op| {
+        let mut v = Validator::new();
+        let name = input.name.as_deref().map(|n| v.check(required_text("name", n, 200)));
+        let country = input.country.as_deref().map(|c| {
+            if c.trim().is_empty() {
+                Some(None)
+            } else {
+                v.check(CountryCode::parse(c).map(Some))
+            }
+        });
+        let language = input.language.as_deref().map(|l| v.check(Language::parse(l)));
+        let contact = input.contact_email.as_deref().map(|e| {
+            if e.trim().is_empty() {
+                Some(None)
+            } else {
+                v.check(crate::domain::Email::parse_field("contact_email", e).map(Some))
+            }
+        });
+        let website = input
+            .website
+            .as_deref()
+            .map(|w| v.check(optional_website("website", Some(w))));
+        v.finish()?;
+        let old = find_for_update(op.conn, org_id).await?;
         let name = name.flatten().unwrap_or(old.name.clone());
         let country = country.flatten().map(|c| c.map(|c| c.as_str().to_owned())).unwrap_or(old.country.clone());
         let language = language.flatten().map(|l| l.as_str().to_owned()).unwrap_or(old.language.clone());
@@ -242,16 +239,12 @@ pub async fn update_details(
                 organizations::language.eq(&language),
                 organizations::contact_email.eq(&contact),
                 organizations::website.eq(&website),
-                organizations::updated_at.eq(now),
+                organizations::updated_at.eq(op.now),
             ))
             .returning(Organization::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
-            Action::OrganizationDetailsUpdated,
+        op.audit(Action::OrganizationDetailsUpdated,
             org_id,
             json!({
                 "old": { "name": old.name, "country": old.country, "language": old.language, "contact_email": old.contact_email, "website": old.website },
@@ -274,35 +267,30 @@ pub async fn update_settings(
     allow_updates: Option<bool>,
     allow_beta: Option<bool>,
 ) -> Result<Organization> {
-    let access = authz::authorize(conn, actor, org_id, Permission::EditCompanySettings).await?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let old = find_for_update(conn, org_id).await?;
+    op::run(conn, ctx, actor, org_id, Permission::EditCompanySettings, async |op| {
+        let old = find_for_update(op.conn, org_id).await?;
         let old_frozen: Option<DateTime<Utc>> = organizations::table
             .find(org_id)
             .select(organizations::updates_frozen_at)
-            .first(conn)
+            .first(op.conn)
             .await?;
         let org = diesel::update(organizations::table.find(org_id))
             .set((
                 organizations::allow_updates.eq(allow_updates.unwrap_or(old.allow_updates)),
                 organizations::updates_frozen_at.eq(
                     match (old.allow_updates, allow_updates.unwrap_or(old.allow_updates)) {
-                        (true, false) => Some(now),
+                        (true, false) => Some(op.now),
                         (_, true) => None,
                         (false, false) => old_frozen,
                     },
                 ),
                 organizations::allow_beta.eq(allow_beta.unwrap_or(old.allow_beta)),
-                organizations::updated_at.eq(now),
+                organizations::updated_at.eq(op.now),
             ))
             .returning(Organization::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
+        op.audit(
             Action::OrganizationSettingsUpdated,
             org_id,
             json!({

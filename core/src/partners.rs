@@ -3,20 +3,20 @@
 
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::op::{self, Op};
 use crate::{
     Ctx, Error, FieldError, Result,
-    audit::{self, Who},
-    authz::{self, Access, Actor, Permission},
+    authz::{self, Actor, Permission},
     config::Config,
     domain::{CommissionRate, CountryCode, Email, Language, fixed2, optional_text, optional_website, required_text},
     error::{Validator, validated},
-    mail::{self, EmailKind},
+    mail::EmailKind,
     organizations,
     schema::{organizations as orgs, partner_requests, partners, users},
     tokens,
@@ -202,16 +202,9 @@ pub(crate) async fn insert_request(
 }
 
 /// Queues the acknowledgement to the requester.
-pub(crate) async fn queue_received_email(
-    conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
-    request: &PartnerRequest,
-    lang: Language,
-) -> Result<()> {
+pub(crate) async fn queue_received_email(op: &mut Op<'_>, request: &PartnerRequest, lang: Language) -> Result<()> {
     let to = Email::parse(&request.contact_email).map_err(|e| Error::Validation(vec![e]))?;
-    mail::queue(
-        conn,
-        now,
+    op.email(
         &format!("partner_request.received:{}", request.id),
         &to,
         lang,
@@ -233,39 +226,33 @@ pub async fn submit_request(
     input: RequestInput,
 ) -> Result<PartnerRequest> {
     let org_id = actor.acting_org.ok_or_else(Error::no_organization)?;
-    let access = authz::authorize(conn, actor, org_id, Permission::RequestPartnerStatus).await?;
-    if current_partner(conn, org_id).await?.is_some() {
-        return Err(Error::conflict(
-            "already_partner",
-            None,
-            "This organization is already a partner",
-        ));
-    }
-    if open_request(conn, org_id).await?.is_some() {
-        return Err(Error::conflict(
-            "partner_request_open",
-            None,
-            "This organization already has an open partner request",
-        ));
-    }
-    let mut v = Validator::new();
-    let valid = validate_request(&input, &mut v);
-    v.finish()?;
-    let valid = validated(valid);
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let request = insert_request(conn, now, org_id, actor.user_id, &valid).await?;
-        audit::record(
-            conn,
-            now,
-            &access,
-            Action::PartnerRequestSubmitted,
+    op::run(conn, ctx, actor, org_id, Permission::RequestPartnerStatus, async |op| {
+        if current_partner(op.conn, org_id).await?.is_some() {
+            return Err(Error::conflict(
+                "already_partner",
+                None,
+                "This organization is already a partner",
+            ));
+        }
+        if open_request(op.conn, org_id).await?.is_some() {
+            return Err(Error::conflict(
+                "partner_request_open",
+                None,
+                "This organization already has an open partner request",
+            ));
+        }
+        let mut v = Validator::new();
+        let valid = validate_request(&input, &mut v);
+        v.finish()?;
+        let valid = validated(valid);
+        let request = insert_request(op.conn, op.now, org_id, actor.user_id, &valid).await?;
+        op.audit(Action::PartnerRequestSubmitted,
             request.id,
             json!({ "company": request.company, "country": request.country, "expected_customers": request.expected_customers }),
         )
         .await?;
-        let lang = org_language(conn, org_id).await?;
-        queue_received_email(conn, now, &request, lang).await?;
+        let lang = org_language(op.conn, org_id).await?;
+        queue_received_email(op, &request, lang).await?;
         Ok(request)
     })
     .await
@@ -397,59 +384,58 @@ pub async fn approve(
     id: Uuid,
     default_commission_rate: Option<&str>,
 ) -> Result<(PartnerRequest, Partner)> {
-    let access = authz::authorize_vendor(conn, actor, Permission::VendorSales).await?;
-    let rate = match default_commission_rate {
-        Some(raw) => CommissionRate::parse_field("default_commission_rate", raw)
-            .map_err(|e| Error::Validation(vec![e]))?
-            .value(),
-        None => ctx.config.default_commission_rate,
-    };
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let request = lock_open_request(conn, id).await?;
-        if current_partner(conn, request.organization_id).await?.is_some() {
-            return Err(Error::conflict(
-                "already_partner",
+    op::run(
+        conn,
+        ctx,
+        actor,
+        op::Scope::Vendor,
+        Permission::VendorSales,
+        async |op| {
+            let rate = match default_commission_rate {
+                Some(raw) => CommissionRate::parse_field("default_commission_rate", raw)
+                    .map_err(|e| Error::Validation(vec![e]))?
+                    .value(),
+                None => ctx.config.default_commission_rate,
+            };
+            let request = lock_open_request(op.conn, id).await?;
+            if current_partner(op.conn, request.organization_id).await?.is_some() {
+                return Err(Error::conflict(
+                    "already_partner",
+                    None,
+                    "This organization is already a partner",
+                ));
+            }
+            let partner = insert_partner(
+                op.conn,
+                op.now,
+                request.organization_id,
+                rate,
+                Some(request.id),
+                Some(actor.user_id),
                 None,
-                "This organization is already a partner",
-            ));
-        }
-        let partner = insert_partner(
-            conn,
-            now,
-            request.organization_id,
-            rate,
-            Some(request.id),
-            Some(actor.user_id),
-            None,
-        )
-        .await?;
-        let request = decide(conn, now, &access, request, PartnerRequestStatus::Approved, None).await?;
-        audit::record(
-            conn,
-            now,
-            Who {
-                on_behalf_of: Some(request.organization_id),
-                ..Who::from(&access)
-            },
-            Action::PartnerCreated,
-            partner.organization_id,
-            json!({
-                "partner_code": partner.partner_code,
-                "affiliate_code": partner.affiliate_code,
-                "default_commission_rate": fixed2(partner.default_commission_rate),
-            }),
-        )
-        .await?;
-        queue_decision_email(
-            conn,
-            now,
-            &request,
-            EmailKind::PartnerRequestApproved { request_id: request.id },
-        )
-        .await?;
-        Ok((request, partner))
-    })
+            )
+            .await?;
+            let request = decide(op, request, PartnerRequestStatus::Approved, None).await?;
+            op.audit_for(
+                request.organization_id,
+                Action::PartnerCreated,
+                partner.organization_id,
+                json!({
+                    "partner_code": partner.partner_code,
+                    "affiliate_code": partner.affiliate_code,
+                    "default_commission_rate": fixed2(partner.default_commission_rate),
+                }),
+            )
+            .await?;
+            queue_decision_email(
+                op,
+                &request,
+                EmailKind::PartnerRequestApproved { request_id: request.id },
+            )
+            .await?;
+            Ok((request, partner))
+        },
+    )
     .await
 }
 
@@ -461,36 +447,30 @@ pub async fn reject(
     id: Uuid,
     reason: &str,
 ) -> Result<PartnerRequest> {
-    let access = authz::authorize_vendor(conn, actor, Permission::VendorSales).await?;
-    let reason = required_text("reason", reason, 4000).map_err(|e| Error::Validation(vec![e]))?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let request = lock_open_request(conn, id).await?;
-        let request = decide(
-            conn,
-            now,
-            &access,
-            request,
-            PartnerRequestStatus::Rejected,
-            Some(&reason),
-        )
-        .await?;
-        queue_decision_email(
-            conn,
-            now,
-            &request,
-            EmailKind::PartnerRequestRejected { request_id: request.id },
-        )
-        .await?;
-        Ok(request)
-    })
+    op::run(
+        conn,
+        ctx,
+        actor,
+        op::Scope::Vendor,
+        Permission::VendorSales,
+        async |op| {
+            let reason = required_text("reason", reason, 4000).map_err(|e| Error::Validation(vec![e]))?;
+            let request = lock_open_request(op.conn, id).await?;
+            let request = decide(op, request, PartnerRequestStatus::Rejected, Some(&reason)).await?;
+            queue_decision_email(
+                op,
+                &request,
+                EmailKind::PartnerRequestRejected { request_id: request.id },
+            )
+            .await?;
+            Ok(request)
+        },
+    )
     .await
 }
 
 async fn decide(
-    conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
-    access: &Access,
+    op: &mut Op<'_>,
     request: PartnerRequest,
     status: PartnerRequestStatus,
     reason: Option<&str>,
@@ -498,20 +478,15 @@ async fn decide(
     let updated = diesel::update(partner_requests::table.find(request.id))
         .set((
             partner_requests::status.eq(status),
-            partner_requests::decided_by.eq(access.user_id),
-            partner_requests::decided_at.eq(now),
+            partner_requests::decided_by.eq(op.who.user_id),
+            partner_requests::decided_at.eq(op.now),
             partner_requests::decision_reason.eq(reason),
         ))
         .returning(PartnerRequest::as_returning())
-        .get_result(conn)
+        .get_result(op.conn)
         .await?;
-    audit::record(
-        conn,
-        now,
-        Who {
-            on_behalf_of: Some(request.organization_id),
-            ..Who::from(access)
-        },
+    op.audit_for(
+        request.organization_id,
         match status {
             PartnerRequestStatus::Rejected => Action::PartnerRequestRejected,
             _ => Action::PartnerRequestApproved,
@@ -523,24 +498,12 @@ async fn decide(
     Ok(updated)
 }
 
-async fn queue_decision_email(
-    conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
-    request: &PartnerRequest,
-    kind: EmailKind,
-) -> Result<()> {
+async fn queue_decision_email(op: &mut Op<'_>, request: &PartnerRequest, kind: EmailKind) -> Result<()> {
     let to = Email::parse(&request.contact_email).map_err(|e| Error::Validation(vec![e]))?;
-    let lang = org_language(conn, request.organization_id).await?;
+    let lang = org_language(op.conn, request.organization_id).await?;
     // One decision per request, so the request id names the event.
-    mail::queue(
-        conn,
-        now,
-        &format!("partner_request.decided:{}", request.id),
-        &to,
-        lang,
-        kind,
-    )
-    .await
+    op.email(&format!("partner_request.decided:{}", request.id), &to, lang, kind)
+        .await
 }
 
 /// A partner with its organization's name, for the sales team.
@@ -574,52 +537,54 @@ pub async fn update_terms(
     default_commission_rate: Option<&str>,
     status: Option<PartnerStanding>,
 ) -> Result<Partner> {
-    let access = authz::authorize_vendor(conn, actor, Permission::VendorSales).await?;
-    let mut v = Validator::new();
-    let rate = match default_commission_rate {
-        Some(raw) => v.check(CommissionRate::parse_field("default_commission_rate", raw).map(|r| Some(r.value()))),
-        None => Some(None),
-    };
-    v.finish()?;
-    let rate = validated(rate);
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let old: Partner = partners::table
-            .find(org_id)
-            .select(Partner::as_select())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?
-            .ok_or(Error::not_found("partner"))?;
-        let new_rate = rate.unwrap_or(old.default_commission_rate);
-        let new_status = status.unwrap_or(old.status);
-        let partner = diesel::update(partners::table.find(org_id))
-            .set((
-                partners::default_commission_rate.eq(new_rate),
-                partners::status.eq(new_status),
-                partners::updated_at.eq(now),
-            ))
-            .returning(Partner::as_returning())
-            .get_result(conn)
+    op::run(
+        conn,
+        ctx,
+        actor,
+        op::Scope::Vendor,
+        Permission::VendorSales,
+        async |op| {
+            let mut v = Validator::new();
+            let rate = match default_commission_rate {
+                Some(raw) => {
+                    v.check(CommissionRate::parse_field("default_commission_rate", raw).map(|r| Some(r.value())))
+                }
+                None => Some(None),
+            };
+            v.finish()?;
+            let rate = validated(rate);
+            let old: Partner = partners::table
+                .find(org_id)
+                .select(Partner::as_select())
+                .for_update()
+                .first(op.conn)
+                .await
+                .optional()?
+                .ok_or(Error::not_found("partner"))?;
+            let new_rate = rate.unwrap_or(old.default_commission_rate);
+            let new_status = status.unwrap_or(old.status);
+            let partner = diesel::update(partners::table.find(org_id))
+                .set((
+                    partners::default_commission_rate.eq(new_rate),
+                    partners::status.eq(new_status),
+                    partners::updated_at.eq(op.now),
+                ))
+                .returning(Partner::as_returning())
+                .get_result(op.conn)
+                .await?;
+            op.audit_for(
+                org_id,
+                Action::PartnerTermsUpdated,
+                org_id,
+                json!({
+                    "default_commission_rate": { "old": fixed2(old.default_commission_rate), "new": fixed2(new_rate) },
+                    "status": { "old": old.status, "new": new_status },
+                }),
+            )
             .await?;
-        audit::record(
-            conn,
-            now,
-            Who {
-                on_behalf_of: Some(org_id),
-                ..Who::from(&access)
-            },
-            Action::PartnerTermsUpdated,
-            org_id,
-            json!({
-                "default_commission_rate": { "old": fixed2(old.default_commission_rate), "new": fixed2(new_rate) },
-                "status": { "old": old.status, "new": new_status },
-            }),
-        )
-        .await?;
-        Ok(partner)
-    })
+            Ok(partner)
+        },
+    )
     .await
 }
 

@@ -4,16 +4,16 @@
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::op;
 use crate::{
     Ctx, Error, Result,
     accounts::{self, User},
-    audit::{self, Who},
-    authz::Role,
+    audit::Who,
     db::Pool,
     domain::{Email, Language, Password, required_text},
     error::{Validator, validated},
@@ -35,35 +35,33 @@ pub async fn start(conn: &mut AsyncPgConnection, ctx: &Ctx, email: &str, languag
     let language = v.check(Language::parse(language.unwrap_or("en")));
     v.finish()?;
     let (email, language) = (validated(email), validated(language));
-    let now = ctx.now();
     let ttl = Duration::from_std(ctx.config.registration_link_ttl).unwrap_or(Duration::hours(48));
-    conn.transaction(async |conn| {
-        mail::check_address_rate(conn, ctx, &email).await?;
+    op::run_as(conn, ctx, Who::system(None), async |op| {
+        mail::check_address_rate(op.conn, ctx, &email).await?;
         let account_language: Option<String> = crate::schema::users::table
             .filter(crate::schema::users::email.eq(email.as_str()))
             .select(crate::schema::users::language)
-            .first(conn)
+            .first(op.conn)
             .await
             .optional()?;
         if let Some(account_language) = account_language {
-            return mail::queue(
-                conn,
-                now,
-                &format!("partner_registration.existing_account:{}", Uuid::now_v7()),
-                &email,
-                Language::from_db(&account_language),
-                EmailKind::PartnerRegistrationExistingAccount {},
-            )
-            .await;
+            return op
+                .email(
+                    &format!("partner_registration.existing_account:{}", Uuid::now_v7()),
+                    &email,
+                    Language::from_db(&account_language),
+                    EmailKind::PartnerRegistrationExistingAccount {},
+                )
+                .await;
         }
         let pending: Option<(Uuid, i32)> = reg::table
             .filter(reg::email.eq(email.as_str()))
             .filter(reg::completed_at.is_null())
-            .filter(reg::expires_at.gt(now))
+            .filter(reg::expires_at.gt(op.now))
             .order(reg::created_at.desc())
             .select((reg::id, reg::generation))
             .for_update()
-            .first(conn)
+            .first(op.conn)
             .await
             .optional()?;
         let (id, generation) = match pending {
@@ -73,10 +71,10 @@ pub async fn start(conn: &mut AsyncPgConnection, ctx: &Ctx, email: &str, languag
                     .set((
                         reg::generation.eq(generation),
                         reg::token_hash.eq(Link::PartnerRegistration.token_hash(ctx.secret(), id, generation)),
-                        reg::expires_at.eq(now + ttl),
+                        reg::expires_at.eq(op.now + ttl),
                         reg::language.eq(language.as_str()),
                     ))
-                    .execute(conn)
+                    .execute(op.conn)
                     .await?;
                 (id, generation)
             }
@@ -89,26 +87,21 @@ pub async fn start(conn: &mut AsyncPgConnection, ctx: &Ctx, email: &str, languag
                         reg::language.eq(language.as_str()),
                         reg::token_hash.eq(Link::PartnerRegistration.token_hash(ctx.secret(), id, 1)),
                         reg::generation.eq(1),
-                        reg::expires_at.eq(now + ttl),
-                        reg::created_at.eq(now),
+                        reg::expires_at.eq(op.now + ttl),
+                        reg::created_at.eq(op.now),
                     ))
-                    .execute(conn)
+                    .execute(op.conn)
                     .await?;
                 (id, 1)
             }
         };
-        audit::record(
-            conn,
-            now,
-            Who::system(None),
+        op.audit(
             Action::PartnerRegistrationLinkSent,
             id,
             json!({ "email": email.as_str(), "generation": generation }),
         )
         .await?;
-        mail::queue(
-            conn,
-            now,
+        op.email(
             &format!("partner_registration.link:{id}:{generation}"),
             &email,
             language,
@@ -226,61 +219,41 @@ pub async fn complete(pool: &Pool, ctx: &Ctx, token: &str, input: CompleteInput)
     );
     let hash = accounts::hash_password(ctx, &password).await?;
     let email = Email::parse(&registration.email).map_err(|e| Error::Validation(vec![e]))?;
-    let now = ctx.now();
     let mut conn = pool.get().await?;
-    conn.transaction(async |conn| {
-        let registration = open(conn, ctx, token, true).await?;
-        if accounts::find_user_by_email(conn, &email).await?.is_some() {
+    op::run_as(&mut conn, ctx, Who::system(None), async |op| {
+        let registration = open(op.conn, ctx, token, true).await?;
+        if accounts::find_user_by_email(op.conn, &email).await?.is_some() {
             return Err(Error::conflict(
                 "email_taken",
                 Some("email"),
                 "An account with this e-mail address already exists. Log in and request partner status for your organization.",
             ));
         }
-        let user = accounts::insert_user(conn, now, &email, Some(hash.clone()), &first_name, &last_name, registration.language).await?;
-        let org = organizations::insert(
-            conn,
-            now,
-            &NewOrganization {
-                name: input.company.trim(),
-                country: crate::domain::CountryCode::parse(&input.country).ok(),
-                language: registration.language,
-                contact_email: Some(email.as_str()),
-                website: input.website.as_deref().filter(|w| !w.trim().is_empty()),
-                signup_origin: "partner_registration",
-                ..Default::default()
-            },
-        )
-        .await?;
-        crate::memberships::insert_active(conn, now, org.id, user.id, Role::Administrator, &[], None).await?;
-        let partner_request = partners::insert_request(conn, now, org.id, user.id, &request).await?;
+        let language = registration.language;
+        let user = accounts::insert_user(op.conn, op.now, &email, Some(hash.clone()), &first_name, &last_name, language)
+            .await?;
+        let new = NewOrganization {
+            name: input.company.trim(),
+            country: crate::domain::CountryCode::parse(&input.country).ok(),
+            language,
+            contact_email: Some(email.as_str()),
+            website: input.website.as_deref().filter(|w| !w.trim().is_empty()),
+            signup_origin: "partner_registration",
+            ..Default::default()
+        };
+        let org = organizations::found(op, user.id, &new).await?;
+        let partner_request = partners::insert_request(op.conn, op.now, org.id, user.id, &request).await?;
         diesel::update(reg::table.find(registration.id))
-            .set((reg::completed_at.eq(now), reg::organization_id.eq(org.id), reg::user_id.eq(user.id)))
-            .execute(conn)
+            .set((reg::completed_at.eq(op.now), reg::organization_id.eq(org.id), reg::user_id.eq(user.id)))
+            .execute(op.conn)
             .await?;
-        let who = Who::user(user.id, Some(org.id));
-        audit::record(conn, now, who.clone(), Action::PartnerRegistrationCompleted, registration.id, json!({}))
+        op.audit(Action::PartnerRegistrationCompleted, registration.id, json!({})).await?;
+        let changes = json!({ "company": partner_request.company, "country": partner_request.country });
+        op.audit(Action::PartnerRequestSubmitted, partner_request.id, changes).await?;
+        let kind = EmailKind::PartnerRegistrationCompleted { registration_id: registration.id };
+        op.email(&format!("partner_registration.completed:{}", registration.id), &email, language, kind)
             .await?;
-        audit::record(conn, now, who.clone(), Action::OrganizationCreated, org.id, json!({ "name": org.name })).await?;
-        audit::record(
-            conn,
-            now,
-            who,
-            Action::PartnerRequestSubmitted,
-            partner_request.id,
-            json!({ "company": partner_request.company, "country": partner_request.country }),
-        )
-        .await?;
-        mail::queue(
-            conn,
-            now,
-            &format!("partner_registration.completed:{}", registration.id),
-            &email,
-            registration.language,
-            EmailKind::PartnerRegistrationCompleted { registration_id: registration.id },
-        )
-        .await?;
-        partners::queue_received_email(conn, now, &partner_request, registration.language).await?;
+        partners::queue_received_email(op, &partner_request, language).await?;
         Ok(Completed { user, organization: org, request: partner_request })
     })
     .await

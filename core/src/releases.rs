@@ -5,14 +5,15 @@
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use pulldown_cmark::{Event, Options, Parser, Tag, html};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::op;
 use crate::{
-    Ctx, Error, FieldError, Result, audit,
+    Ctx, Error, FieldError, Result,
     authz::{self, Actor, Permission},
     config::Config,
     domain::required_text,
@@ -86,54 +87,56 @@ pub struct ReleaseInput {
 
 /// Publishes a release (vendor administrators).
 pub async fn publish(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, input: ReleaseInput) -> Result<Release> {
-    let access = authz::authorize_vendor(conn, actor, Permission::VendorAdmin).await?;
-    let mut v = Validator::new();
-    let version = v.check(required_text("version", &input.version, 50));
-    let channel = Channel::parse(&input.channel.trim().to_lowercase());
-    if channel.is_none() {
-        v.push(FieldError::new(
-            "channel",
-            "invalid_channel",
-            format!("Channel must be {}", Channel::listed()),
-        ));
-    }
-    let location = v.check(required_text("file_location", &input.file_location, 2000));
-    if let Some(l) = &location
-        && !(l.starts_with("https://") || l.starts_with("http://"))
-    {
-        v.push(FieldError::new(
-            "file_location",
-            "invalid_url",
-            "The file location must be an http(s) URL",
-        ));
-    }
-    v.finish()?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let r = diesel::insert_into(releases::table)
-            .values((
-                releases::id.eq(Uuid::now_v7()),
-                releases::version.eq(validated(version.clone())),
-                releases::channel.eq(validated(channel)),
-                releases::notes_md.eq(input.notes_md.clone().unwrap_or_default()),
-                releases::file_location.eq(validated(location.clone())),
-                releases::published_by.eq(actor.user_id),
-                releases::published_at.eq(now),
-            ))
-            .returning(Release::as_returning())
-            .get_result(conn)
+    op::run(
+        conn,
+        ctx,
+        actor,
+        op::Scope::Vendor,
+        Permission::VendorAdmin,
+        async |op| {
+            let mut v = Validator::new();
+            let version = v.check(required_text("version", &input.version, 50));
+            let channel = Channel::parse(&input.channel.trim().to_lowercase());
+            if channel.is_none() {
+                v.push(FieldError::new(
+                    "channel",
+                    "invalid_channel",
+                    format!("Channel must be {}", Channel::listed()),
+                ));
+            }
+            let location = v.check(required_text("file_location", &input.file_location, 2000));
+            if let Some(l) = &location
+                && !(l.starts_with("https://") || l.starts_with("http://"))
+            {
+                v.push(FieldError::new(
+                    "file_location",
+                    "invalid_url",
+                    "The file location must be an http(s) URL",
+                ));
+            }
+            v.finish()?;
+            let r = diesel::insert_into(releases::table)
+                .values((
+                    releases::id.eq(Uuid::now_v7()),
+                    releases::version.eq(validated(version.clone())),
+                    releases::channel.eq(validated(channel)),
+                    releases::notes_md.eq(input.notes_md.clone().unwrap_or_default()),
+                    releases::file_location.eq(validated(location.clone())),
+                    releases::published_by.eq(actor.user_id),
+                    releases::published_at.eq(op.now),
+                ))
+                .returning(Release::as_returning())
+                .get_result(op.conn)
+                .await?;
+            op.audit(
+                Action::ReleasePublished,
+                r.id,
+                json!({ "version": r.version, "channel": r.channel }),
+            )
             .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
-            Action::ReleasePublished,
-            r.id,
-            json!({ "version": r.version, "channel": r.channel }),
-        )
-        .await?;
-        Ok(r)
-    })
+            Ok(r)
+        },
+    )
     .await
 }
 

@@ -5,14 +5,15 @@
 
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::op;
 use crate::{
-    Ctx, Error, FieldError, Result, audit,
-    authz::{self, Access, Actor, Permission},
+    Ctx, Error, FieldError, Result,
+    authz::{self, Actor, Permission},
     customers,
     domain::{Email, Language},
     error::Validator,
@@ -154,39 +155,37 @@ pub async fn choose(
     org: Uuid,
     partner_code: &str,
 ) -> Result<ServiceProvider> {
-    let access = authz::authorize(conn, actor, org, Permission::ManageServiceProvider).await?;
-    let code = partner_code.trim().to_ascii_uppercase();
-    if code.is_empty() {
-        return Err(Error::field(
-            "partner_code",
-            "required",
-            "Enter the partner code your partner gave you",
-        ));
-    }
-    let partner: Option<(Uuid, rust_decimal::Decimal)> = partners::table
-        .filter(partners::partner_code.eq(&code))
-        .filter(partners::status.eq(crate::values::PartnerStanding::Active))
-        .select((partners::organization_id, partners::default_commission_rate))
-        .first(conn)
-        .await
-        .optional()?;
-    let Some((partner_id, rate)) = partner else {
-        return Err(Error::field(
-            "partner_code",
-            "unknown_partner_code",
-            "No partner has this code",
-        ));
-    };
-    if partner_id == org {
-        return Err(Error::field(
-            "partner_code",
-            "own_partner_code",
-            "An organization cannot be its own service provider",
-        ));
-    }
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        if current(conn, org).await?.is_some() {
+    op::run(conn, ctx, actor, org, Permission::ManageServiceProvider, async |op| {
+        let code = partner_code.trim().to_ascii_uppercase();
+        if code.is_empty() {
+            return Err(Error::field(
+                "partner_code",
+                "required",
+                "Enter the partner code your partner gave you",
+            ));
+        }
+        let partner: Option<(Uuid, rust_decimal::Decimal)> = partners::table
+            .filter(partners::partner_code.eq(&code))
+            .filter(partners::status.eq(crate::values::PartnerStanding::Active))
+            .select((partners::organization_id, partners::default_commission_rate))
+            .first(op.conn)
+            .await
+            .optional()?;
+        let Some((partner_id, rate)) = partner else {
+            return Err(Error::field(
+                "partner_code",
+                "unknown_partner_code",
+                "No partner has this code",
+            ));
+        };
+        if partner_id == org {
+            return Err(Error::field(
+                "partner_code",
+                "own_partner_code",
+                "An organization cannot be its own service provider",
+            ));
+        }
+        if current(op.conn, org).await?.is_some() {
             return Err(Error::conflict(
                 "service_provider_exists",
                 Some("partner_code"),
@@ -194,8 +193,8 @@ pub async fn choose(
             ));
         }
         let link = customers::insert_link(
-            conn,
-            now,
+            op.conn,
+            op.now,
             org,
             partner_id,
             CustomerOrigin::ChosenByCustomer,
@@ -205,45 +204,39 @@ pub async fn choose(
             Some(actor.user_id),
         )
         .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
+        op.audit(
             Action::ServiceProviderAdded,
             link,
             json!({ "partner_id": partner_id, "partner_code": code }),
         )
         .await?;
-        notify(conn, now, link, org, partner_id, true).await?;
-        current(conn, org).await?.ok_or(Error::not_found("service provider"))
+        notify(op.conn, op.now, link, org, partner_id, true).await?;
+        current(op.conn, org).await?.ok_or(Error::not_found("service provider"))
     })
     .await
 }
 
 /// Removes the service provider; the partner can no longer act for the organization.
 pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org: Uuid) -> Result<()> {
-    let access = authz::authorize(conn, actor, org, Permission::ManageServiceProvider).await?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let sp = current(conn, org).await?.ok_or(Error::not_found("service provider"))?;
+    op::run(conn, ctx, actor, org, Permission::ManageServiceProvider, async |op| {
+        let sp = current(op.conn, org)
+            .await?
+            .ok_or(Error::not_found("service provider"))?;
         diesel::update(links::table.find(sp.link_id))
             .set((
-                links::ended_at.eq(now),
+                links::ended_at.eq(op.now),
                 links::ended_by.eq(actor.user_id),
-                links::updated_at.eq(now),
+                links::updated_at.eq(op.now),
             ))
-            .execute(conn)
+            .execute(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            &Access { ..access.clone() },
+        op.audit(
             Action::ServiceProviderRemoved,
             sp.link_id,
             json!({ "partner_id": sp.partner_id }),
         )
         .await?;
-        notify(conn, now, sp.link_id, org, sp.partner_id, false).await
+        notify(op.conn, op.now, sp.link_id, org, sp.partner_id, false).await
     })
     .await
 }
@@ -256,41 +249,38 @@ pub async fn set_grants(
     org: Uuid,
     names: &[String],
 ) -> Result<ServiceProvider> {
-    let access = authz::authorize(conn, actor, org, Permission::ManageServiceProvider).await?;
-    let mut v = Validator::new();
-    let mut perms = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        match Permission::parse(name.trim()) {
-            Some(p) if p.is_delegable() => perms.push(p),
-            Some(_) => v.push(FieldError::new(
-                format!("permissions[{i}]"),
-                "permission_not_delegable",
-                format!("{name} cannot be granted to a service provider"),
-            )),
-            None => v.push(FieldError::new(
-                format!("permissions[{i}]"),
-                "unknown_permission",
-                format!("Unknown permission {name:?}"),
-            )),
+    op::run(conn, ctx, actor, org, Permission::ManageServiceProvider, async |op| {
+        let mut v = Validator::new();
+        let mut perms = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            match Permission::parse(name.trim()) {
+                Some(p) if p.is_delegable() => perms.push(p),
+                Some(_) => v.push(FieldError::new(
+                    format!("permissions[{i}]"),
+                    "permission_not_delegable",
+                    format!("{name} cannot be granted to a service provider"),
+                )),
+                None => v.push(FieldError::new(
+                    format!("permissions[{i}]"),
+                    "unknown_permission",
+                    format!("Unknown permission {name:?}"),
+                )),
+            }
         }
-    }
-    v.finish()?;
-    perms.sort();
-    perms.dedup();
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let sp = current(conn, org).await?.ok_or(Error::not_found("service provider"))?;
+        v.finish()?;
+        perms.sort();
+        perms.dedup();
+        let sp = current(op.conn, org)
+            .await?
+            .ok_or(Error::not_found("service provider"))?;
         diesel::update(links::table.find(sp.link_id))
             .set((
                 links::granted_permissions.eq(authz::permission_names(&perms)),
-                links::updated_at.eq(now),
+                links::updated_at.eq(op.now),
             ))
-            .execute(conn)
+            .execute(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
+        op.audit(
             Action::ServiceProviderGrantsChanged,
             sp.link_id,
             json!({
@@ -299,7 +289,7 @@ pub async fn set_grants(
             }),
         )
         .await?;
-        current(conn, org).await?.ok_or(Error::not_found("service provider"))
+        current(op.conn, org).await?.ok_or(Error::not_found("service provider"))
     })
     .await
 }

@@ -8,15 +8,16 @@
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::op;
 use crate::{
     Ctx, Error, Result,
     accounts::{self, User},
-    audit::{self, Who},
+    audit::Who,
     db::Pool,
     domain::{Email, Language, Password, required_text},
     error::{Validator, validated},
@@ -54,28 +55,26 @@ pub async fn start(pool: &Pool, ctx: &Ctx, input: SignUpInput) -> Result<()> {
     );
     // Hashed whether or not the address has an account, so both take as long.
     let hash = accounts::hash_password(ctx, &password).await?;
-    let now = ctx.now();
     let ttl = Duration::from_std(ctx.config.signup_link_ttl).unwrap_or(Duration::hours(48));
     let mut conn = pool.get().await?;
-    conn.transaction(async |conn| {
-        mail::check_address_rate(conn, ctx, &email).await?;
+    op::run_as(&mut conn, ctx, Who::system(None), async |op| {
+        mail::check_address_rate(op.conn, ctx, &email).await?;
         let id = Uuid::now_v7();
         let existing: Option<(Uuid, String)> = users::table
             .filter(users::email.eq(email.as_str()))
             .select((users::id, users::language))
-            .first(conn)
+            .first(op.conn)
             .await
             .optional()?;
         if let Some((user_id, user_language)) = existing {
-            return mail::queue(
-                conn,
-                now,
-                &format!("signup.existing_account:{id}"),
-                &email,
-                Language::from_db(&user_language),
-                EmailKind::SignupExistingAccount { user_id },
-            )
-            .await;
+            return op
+                .email(
+                    &format!("signup.existing_account:{id}"),
+                    &email,
+                    Language::from_db(&user_language),
+                    EmailKind::SignupExistingAccount { user_id },
+                )
+                .await;
         }
         diesel::insert_into(s::table)
             .values((
@@ -86,23 +85,14 @@ pub async fn start(pool: &Pool, ctx: &Ctx, input: SignUpInput) -> Result<()> {
                 s::language.eq(language.as_str()),
                 s::password_hash.eq(&hash),
                 s::token_hash.eq(Link::SignupConfirmation.token_hash(ctx.secret(), id, 1)),
-                s::expires_at.eq(now + ttl),
-                s::created_at.eq(now),
+                s::expires_at.eq(op.now + ttl),
+                s::created_at.eq(op.now),
             ))
-            .execute(conn)
+            .execute(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
-            Who::system(None),
-            Action::SignupRequested,
-            id,
-            json!({ "email": email.as_str() }),
-        )
-        .await?;
-        mail::queue(
-            conn,
-            now,
+        op.audit(Action::SignupRequested, id, json!({ "email": email.as_str() }))
+            .await?;
+        op.email(
             &format!("signup.confirmation:{id}"),
             &email,
             language,
@@ -170,17 +160,16 @@ pub async fn inspect(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Re
 /// Confirms the address: the account is created with the sign-up's names, language and
 /// password. A link used after the address got an account some other way is refused.
 pub async fn confirm(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Result<User> {
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let pending = open(conn, ctx, token, true).await?;
+    op::run_as(conn, ctx, Who::system(None), async |op| {
+        let pending = open(op.conn, ctx, token, true).await?;
         type Stored = (String, String, String, String);
         let (first, last, language, hash): Stored = s::table
             .find(pending.id)
             .select((s::first_name, s::last_name, s::language, s::password_hash))
-            .first(conn)
+            .first(op.conn)
             .await?;
         let email = Email::parse(&pending.email).map_err(|e| Error::Validation(vec![e]))?;
-        if accounts::find_user_by_email(conn, &email).await?.is_some() {
+        if accounts::find_user_by_email(op.conn, &email).await?.is_some() {
             return Err(Error::conflict(
                 "account_exists",
                 None,
@@ -188,8 +177,8 @@ pub async fn confirm(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Re
             ));
         }
         let user = accounts::insert_user(
-            conn,
-            now,
+            op.conn,
+            op.now,
             &email,
             Some(hash),
             &first,
@@ -198,12 +187,10 @@ pub async fn confirm(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Re
         )
         .await?;
         diesel::update(s::table.find(pending.id))
-            .set((s::confirmed_at.eq(Some(now)), s::user_id.eq(Some(user.id))))
-            .execute(conn)
+            .set((s::confirmed_at.eq(Some(op.now)), s::user_id.eq(Some(user.id))))
+            .execute(op.conn)
             .await?;
-        audit::record(
-            conn,
-            now,
+        op.audit_as(
             Who::user(user.id, None),
             Action::UserSignedUp,
             user.id,

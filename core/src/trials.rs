@@ -9,20 +9,23 @@ use diesel::{
     Selectable, SelectableHelper, sql_query,
     sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::error::Validator;
+use crate::licensing::{self as store, Plan, Which};
+use crate::op::{self, Op};
 use crate::{
-    Ctx, Error, FieldError, Result,
-    audit::{self, Who},
-    authz::{self, Access, Actor, Permission},
+    Ctx, Error, Result,
+    audit::Who,
+    authz::{self, Actor, Permission},
     domain::{Email, Language},
     mail::{self, EmailKind, Outgoing},
     modules,
     schema::{business_licences as bl, service_provider_links as links, trials, user_licences as ul, users},
-    values::{LicencePlan, TrialStatus},
+    values::TrialStatus,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -61,20 +64,18 @@ pub async fn start(
     org: Uuid,
     module_id: Uuid,
 ) -> Result<Trial> {
-    let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
-    let module = modules::get(conn, module_id)
-        .await
-        .ok()
-        .filter(|m| m.active)
-        .ok_or_else(|| Error::field("module_id", "unknown_module", "No active module with this id"))?;
-    let now = ctx.now();
-    let days = Duration::days(i64::from(ctx.config.trial_days));
-    conn.transaction(async |conn| {
+    op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
+        let module = modules::get(op.conn, module_id)
+            .await
+            .ok()
+            .filter(|m| m.active)
+            .ok_or_else(|| Error::field("module_id", "unknown_module", "No active module with this id"))?;
+        let days = Duration::days(i64::from(ctx.config.trial_days));
         let used: i64 = trials::table
             .filter(trials::organization_id.eq(org))
             .filter(trials::module_id.eq(module_id))
             .count()
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
         if used > 0 {
             return Err(Error::conflict(
@@ -88,7 +89,7 @@ pub async fn start(
             .filter(bl::module_id.eq(module_id))
             .filter(bl::active.eq(true))
             .count()
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
         if licensed > 0 {
             return Err(Error::conflict(
@@ -103,39 +104,28 @@ pub async fn start(
                 trials::organization_id.eq(org),
                 trials::module_id.eq(module_id),
                 trials::max_users.eq(ctx.config.trial_max_users),
-                trials::starts_at.eq(now),
-                trials::ends_at.eq(now + days),
+                trials::starts_at.eq(op.now),
+                trials::ends_at.eq(op.now + days),
                 trials::created_by.eq(actor.user_id),
-                trials::created_at.eq(now),
+                trials::created_at.eq(op.now),
             ))
             .returning(Trial::as_returning())
-            .get_result(conn)
+            .get_result(op.conn)
             .await?;
-        diesel::insert_into(bl::table)
-            .values((
-                bl::id.eq(Uuid::now_v7()),
-                bl::organization_id.eq(org),
-                bl::module_id.eq(module_id),
-                bl::kind.eq(LicencePlan::Trial),
-                bl::trial_id.eq(trial.id),
-                bl::starts_at.eq(now),
-                bl::ends_at.eq(trial.ends_at),
-                bl::created_at.eq(now),
-            ))
-            .execute(conn)
-            .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
+        let plan = Plan::Trial {
+            trial_id: trial.id,
+            ends_at: trial.ends_at,
+        };
+        store::add_business(op.conn, op.now, org, module_id, plan).await?;
+        op.audit(
             Action::TrialStarted,
             trial.id,
             json!({ "module": module.code, "ends_at": trial.ends_at, "max_users": trial.max_users }),
         )
         .await?;
         notify(
-            conn,
-            now,
+            op.conn,
+            op.now,
             &trial,
             "started",
             EmailKind::TrialStarted { trial_id: trial.id },
@@ -155,89 +145,45 @@ pub async fn assign_users(
     trial_id: Uuid,
     user_ids: &[Uuid],
 ) -> Result<Trial> {
-    let access = authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
-    if user_ids.is_empty() {
-        return Err(Error::field(
-            "user_ids",
-            "no_users",
-            "Name the users to give a trial licence",
-        ));
-    }
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
+        store::check_user_list(user_ids, "Name the users to give a trial licence")?;
         // Locking the trial serializes concurrent assignments against the user limit.
-        let trial = get_in(conn, org, trial_id, true).await?;
-        if trial.status != TrialStatus::Active || trial.ends_at <= now {
+        let trial = get_in(op.conn, org, trial_id, true).await?;
+        if trial.status != TrialStatus::Active || trial.ends_at <= op.now {
             return Err(Error::conflict(
                 "trial_not_active",
                 None,
                 "This trial is no longer running",
             ));
         }
-        let members = crate::memberships::active_member_ids(conn, org).await?;
-        let assigned: Vec<Uuid> = ul::table
+        let mut v = Validator::new();
+        store::check_licensable(op.conn, org, trial.module_id, user_ids, "user_ids", &mut v).await?;
+        v.finish()?;
+        let assigned: i64 = ul::table
             .filter(ul::trial_id.eq(trial_id))
             .filter(ul::active.eq(true))
             .filter(ul::user_id.is_not_null())
-            .select(ul::user_id.assume_not_null())
-            .load(conn)
+            .count()
+            .get_result(op.conn)
             .await?;
-        let mut errors = Vec::new();
-        for u in user_ids {
-            if !members.contains(u) {
-                errors.push(FieldError::new(
-                    "user_ids",
-                    "not_a_member",
-                    format!("{u} is not an active user of this organization"),
-                ));
-            } else if assigned.contains(u) {
-                errors.push(FieldError::new(
-                    "user_ids",
-                    "licence_exists",
-                    format!("{u} already takes part in this trial"),
-                ));
-            }
-        }
-        if !errors.is_empty() {
-            return Err(Error::Validation(errors));
-        }
-        if assigned.len() + user_ids.len() > trial.max_users as usize {
+        if assigned as usize + user_ids.len() > trial.max_users as usize {
             return Err(Error::conflict(
                 "trial_user_limit",
                 Some("user_ids"),
                 format!(
-                    "A trial is for at most {} users; {} already take part",
-                    trial.max_users,
-                    assigned.len()
+                    "A trial is for at most {} users; {assigned} already take part",
+                    trial.max_users
                 ),
             ));
         }
-        for u in user_ids {
-            diesel::insert_into(ul::table)
-                .values((
-                    ul::id.eq(Uuid::now_v7()),
-                    ul::organization_id.eq(org),
-                    ul::module_id.eq(trial.module_id),
-                    ul::user_id.eq(u),
-                    ul::kind.eq(LicencePlan::Trial),
-                    ul::trial_id.eq(trial.id),
-                    ul::starts_at.eq(now),
-                    ul::ends_at.eq(trial.ends_at),
-                    ul::assigned_at.eq(now),
-                    ul::created_at.eq(now),
-                ))
-                .execute(conn)
-                .await?;
-        }
-        audit::record(
-            conn,
-            now,
-            &access,
-            Action::TrialUsersAssigned,
-            trial.id,
-            json!({ "user_ids": user_ids }),
-        )
-        .await?;
+        let users: Vec<Option<Uuid>> = user_ids.iter().copied().map(Some).collect();
+        let plan = Plan::Trial {
+            trial_id: trial.id,
+            ends_at: trial.ends_at,
+        };
+        store::add_users(op.conn, op.now, org, trial.module_id, &users, plan).await?;
+        op.audit(Action::TrialUsersAssigned, trial.id, json!({ "user_ids": user_ids }))
+            .await?;
         Ok(trial)
     })
     .await
@@ -245,22 +191,15 @@ pub async fn assign_users(
 
 /// Turns a trial's licences into paid ones, keeping the assignments (called when an
 /// upgrade quote is confirmed).
-pub(crate) async fn convert_to_paid(
-    conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
-    access: &Access,
-    org: Uuid,
-    trial_id: Uuid,
-    order_id: Uuid,
-) -> Result<()> {
+pub(crate) async fn convert_to_paid(op: &mut Op<'_>, org: Uuid, trial_id: Uuid, order_id: Uuid) -> Result<()> {
     let n = diesel::update(
         trials::table
             .filter(trials::id.eq(trial_id))
             .filter(trials::organization_id.eq(org))
             .filter(trials::status.eq(TrialStatus::Active)),
     )
-    .set((trials::status.eq(TrialStatus::Upgraded), trials::ended_at.eq(now)))
-    .execute(conn)
+    .set((trials::status.eq(TrialStatus::Upgraded), trials::ended_at.eq(op.now)))
+    .execute(op.conn)
     .await?;
     if n == 0 {
         return Err(Error::conflict(
@@ -269,31 +208,9 @@ pub(crate) async fn convert_to_paid(
             "This trial is no longer running",
         ));
     }
-    diesel::update(bl::table.filter(bl::trial_id.eq(trial_id)).filter(bl::active.eq(true)))
-        .set((
-            bl::kind.eq(LicencePlan::Paid),
-            bl::ends_at.eq(None::<DateTime<Utc>>),
-            bl::order_id.eq(order_id),
-        ))
-        .execute(conn)
-        .await?;
-    let users = diesel::update(ul::table.filter(ul::trial_id.eq(trial_id)).filter(ul::active.eq(true)))
-        .set((
-            ul::kind.eq(LicencePlan::Paid),
-            ul::ends_at.eq(None::<DateTime<Utc>>),
-            ul::order_id.eq(order_id),
-        ))
-        .execute(conn)
-        .await?;
-    audit::record(
-        conn,
-        now,
-        access,
-        Action::TrialUpgraded,
-        trial_id,
-        json!({ "order_id": order_id, "user_licences_kept": users }),
-    )
-    .await
+    let users = store::convert_trial(op.conn, trial_id, order_id).await?;
+    let changes = json!({ "order_id": order_id, "user_licences_kept": users });
+    op.audit(Action::TrialUpgraded, trial_id, changes).await
 }
 
 /// A row of the partner's trials overview.
@@ -422,6 +339,38 @@ async fn notify(
     mail::queue_many(conn, now, outgoing).await
 }
 
+/// Ends a trial whose time is up: its licences switch off and everyone hears of it.
+/// `false` when another sweep ended it first.
+async fn end(conn: &mut AsyncPgConnection, ctx: &Ctx, trial: &Trial) -> Result<bool> {
+    op::run_as(conn, ctx, Who::system(Some(trial.organization_id)), async |op| {
+        let n = diesel::update(
+            trials::table
+                .filter(trials::id.eq(trial.id))
+                .filter(trials::status.eq(TrialStatus::Active)),
+        )
+        .set((trials::status.eq(TrialStatus::Ended), trials::ended_at.eq(op.now)))
+        .execute(op.conn)
+        .await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        // Recipients are read before the licences switch off.
+        notify(
+            op.conn,
+            op.now,
+            trial,
+            "ended",
+            EmailKind::TrialEnded { trial_id: trial.id },
+        )
+        .await?;
+        let (_, users) = store::deactivate(op.conn, op.now, Which::Trial(trial.id)).await?;
+        let changes = json!({ "user_licences_deactivated": users });
+        op.audit(Action::TrialEnded, trial.id, changes).await?;
+        Ok(true)
+    })
+    .await
+}
+
 /// What a sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Sweep {
@@ -445,42 +394,7 @@ pub async fn sweep(conn: &mut AsyncPgConnection, ctx: &Ctx) -> Result<Sweep> {
         .await?;
     for trial in running {
         if trial.ends_at <= now {
-            let ended = conn
-                .transaction(async |conn| {
-                    let n = diesel::update(
-                        trials::table
-                            .filter(trials::id.eq(trial.id))
-                            .filter(trials::status.eq(TrialStatus::Active)),
-                    )
-                    .set((trials::status.eq(TrialStatus::Ended), trials::ended_at.eq(now)))
-                    .execute(conn)
-                    .await?;
-                    if n == 0 {
-                        return Ok::<_, Error>(false);
-                    }
-                    // Recipients are read before the licences switch off.
-                    let kind = EmailKind::TrialEnded { trial_id: trial.id };
-                    notify(conn, now, &trial, "ended", kind).await?;
-                    diesel::update(bl::table.filter(bl::trial_id.eq(trial.id)).filter(bl::active.eq(true)))
-                        .set((bl::active.eq(false), bl::deactivated_at.eq(now)))
-                        .execute(conn)
-                        .await?;
-                    let users = diesel::update(ul::table.filter(ul::trial_id.eq(trial.id)).filter(ul::active.eq(true)))
-                        .set((ul::active.eq(false), ul::deactivated_at.eq(now)))
-                        .execute(conn)
-                        .await?;
-                    audit::record(
-                        conn,
-                        now,
-                        Who::system(Some(trial.organization_id)),
-                        Action::TrialEnded,
-                        trial.id,
-                        json!({ "user_licences_deactivated": users }),
-                    )
-                    .await?;
-                    Ok(true)
-                })
-                .await?;
+            let ended = end(conn, ctx, &trial).await?;
             report.trials_ended += usize::from(ended);
             continue;
         }

@@ -15,14 +15,15 @@ use diesel::{
     ExpressionMethods, OptionalExtension, QueryDsl, QueryableByName, sql_query,
     sql_types::{Array, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::op::{self};
 use crate::{
     Ctx, Error, FieldError, Result,
-    audit::{self, Who},
+    audit::Who,
     authz::{self, Actor, Permission, Role},
     domain::{Email, Language, json_object, optional_text, required_text},
     error::{Validator, validated},
@@ -149,34 +150,32 @@ pub async fn add(
     org: Uuid,
     input: UserInput,
 ) -> Result<UserOverview> {
-    let access = authz::authorize(conn, actor, org, Permission::CreateUsers).await?;
-    if input.company_admin {
-        members::require_role_assignment(conn, actor, org).await?;
-    }
-    let mut v = Validator::new();
-    let email = v.check(Email::parse(&input.email));
-    let first = v.check(required_text("first_name", &input.first_name, 100));
-    let last = v.check(required_text("last_name", &input.last_name, 100));
-    let extension = v.check(optional_text("extension", input.extension.as_deref(), 20));
-    let language = match input.language.as_deref() {
-        Some(l) => v.check(Language::parse(l).map(Some)),
-        None => Some(None),
-    };
-    v.finish()?;
-    let (email, first, last, extension, language) = (
-        validated(email),
-        validated(first),
-        validated(last),
-        validated(extension),
-        validated(language),
-    );
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run(conn, ctx, actor, org, Permission::CreateUsers, async |op| {
+        if input.company_admin {
+            members::require_role_assignment(op.conn, actor, org).await?;
+        }
+        let mut v = Validator::new();
+        let email = v.check(Email::parse(&input.email));
+        let first = v.check(required_text("first_name", &input.first_name, 100));
+        let last = v.check(required_text("last_name", &input.last_name, 100));
+        let extension = v.check(optional_text("extension", input.extension.as_deref(), 20));
+        let language = match input.language.as_deref() {
+            Some(l) => v.check(Language::parse(l).map(Some)),
+            None => Some(None),
+        };
+        v.finish()?;
+        let (email, first, last, extension, language) = (
+            validated(email),
+            validated(first),
+            validated(last),
+            validated(extension),
+            validated(language),
+        );
         let language = match language {
             Some(l) => l,
-            None => org_language(conn, org).await?,
+            None => org_language(op.conn, org).await?,
         };
-        mail::check_address_rate(conn, ctx, &email).await?;
+        mail::check_address_rate(op.conn, ctx, &email).await?;
         let person = NewMember {
             email: email.clone(),
             first_name: first.clone(),
@@ -190,17 +189,13 @@ pub async fn add(
             permissions: Vec::new(),
             extension: extension.clone(),
         };
-        let added = memberships::add_people(conn, ctx, org, actor.user_id, std::slice::from_ref(&person)).await?;
-        audit::record(
-            conn,
-            now,
-            &access,
-            Action::UserCreated,
+        let added = memberships::add_people(op.conn, ctx, org, actor.user_id, std::slice::from_ref(&person)).await?;
+        op.audit(Action::UserCreated,
             added[0].membership_id,
             json!({ "email": email.as_str(), "first_name": first, "last_name": last, "extension": extension, "company_admin": input.company_admin }),
         )
         .await?;
-        load_one(conn, org, added[0].user_id).await
+        load_one(op.conn, org, added[0].user_id).await
     })
     .await
 }
@@ -254,43 +249,41 @@ pub async fn update(
     user_id: Uuid,
     patch: UserPatch,
 ) -> Result<UserOverview> {
-    let access = authz::authorize(conn, actor, org, Permission::EditUsers).await?;
-    if patch.company_admin.is_some() || patch.active.is_some() {
-        if user_id == actor.user_id {
-            return Err(Error::Forbidden {
-                code: "own_membership",
-                message: "You cannot change your own role or status; ask an administrator".into(),
-            });
+    op::run(conn, ctx, actor, org, Permission::EditUsers, async |op| {
+        if patch.company_admin.is_some() || patch.active.is_some() {
+            if user_id == actor.user_id {
+                return Err(Error::Forbidden {
+                    code: "own_membership",
+                    message: "You cannot change your own role or status; ask an administrator".into(),
+                });
+            }
+            members::require_role_assignment(op.conn, actor, org).await?;
         }
-        members::require_role_assignment(conn, actor, org).await?;
-    }
-    let mut v = Validator::new();
-    let first = patch
-        .first_name
-        .as_deref()
-        .map(|f| v.check(required_text("first_name", f, 100)));
-    let last = patch
-        .last_name
-        .as_deref()
-        .map(|l| v.check(required_text("last_name", l, 100)));
-    let extension = patch
-        .extension
-        .as_deref()
-        .map(|e| v.check(optional_text("extension", Some(e), 20)));
-    let language = patch.language.as_deref().map(|l| v.check(Language::parse(l)));
-    v.finish()?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+        let mut v = Validator::new();
+        let first = patch
+            .first_name
+            .as_deref()
+            .map(|f| v.check(required_text("first_name", f, 100)));
+        let last = patch
+            .last_name
+            .as_deref()
+            .map(|l| v.check(required_text("last_name", l, 100)));
+        let extension = patch
+            .extension
+            .as_deref()
+            .map(|e| v.check(optional_text("extension", Some(e), 20)));
+        let language = patch.language.as_deref().map(|l| v.check(Language::parse(l)));
+        v.finish()?;
         ms::table
             .filter(ms::organization_id.eq(org))
             .filter(ms::user_id.eq(user_id))
             .select(ms::id)
             .for_update()
-            .first::<Uuid>(conn)
+            .first::<Uuid>(op.conn)
             .await
             .optional()?
             .ok_or(Error::not_found("user"))?;
-        let before = load_one(conn, org, user_id).await?;
+        let before = load_one(op.conn, org, user_id).await?;
         let mut changes = serde_json::Map::new();
         let membership = ms::table
             .filter(ms::organization_id.eq(org))
@@ -298,14 +291,14 @@ pub async fn update(
 
         let wants_person = first.is_some() || last.is_some() || language.is_some();
         if wants_person {
-            if !manages_exclusively(conn, org, user_id).await? {
+            if !manages_exclusively(op.conn, org, user_id).await? {
                 return Err(not_managed());
             }
             let (old_first, old_last, old_lang): (String, String, String) = users::table
                 .find(user_id)
                 .select((users::first_name, users::last_name, users::language))
                 .for_update()
-                .first(conn)
+                .first(op.conn)
                 .await?;
             let new_first = first.clone().flatten().unwrap_or(old_first.clone());
             let new_last = last.clone().flatten().unwrap_or(old_last.clone());
@@ -324,9 +317,9 @@ pub async fn update(
                         users::first_name.eq(&new_first),
                         users::last_name.eq(&new_last),
                         users::language.eq(&new_lang),
-                        users::updated_at.eq(now),
+                        users::updated_at.eq(op.now),
                     ))
-                    .execute(conn)
+                    .execute(op.conn)
                     .await?;
             }
         }
@@ -335,8 +328,8 @@ pub async fn update(
             if ext != before.extension {
                 changes.insert("extension".into(), json!({ "old": before.extension, "new": ext }));
                 diesel::update(membership)
-                    .set((ms::extension.eq(&ext), ms::updated_at.eq(now)))
-                    .execute(conn)
+                    .set((ms::extension.eq(&ext), ms::updated_at.eq(op.now)))
+                    .execute(op.conn)
                     .await?;
             }
         }
@@ -356,8 +349,8 @@ pub async fn update(
             if new_role != role {
                 changes.insert("role".into(), json!({ "old": role.as_str(), "new": new_role.as_str() }));
                 diesel::update(membership)
-                    .set((ms::role.eq(new_role.as_str()), ms::updated_at.eq(now)))
-                    .execute(conn)
+                    .set((ms::role.eq(new_role.as_str()), ms::updated_at.eq(op.now)))
+                    .execute(op.conn)
                     .await?;
             }
         }
@@ -366,28 +359,21 @@ pub async fn update(
         {
             if !active
                 && before.role == Role::Administrator
-                && memberships::other_active_administrators(conn, org, user_id).await? == 0
+                && memberships::other_active_administrators(op.conn, org, user_id).await? == 0
             {
                 return Err(memberships::last_administrator("active"));
             }
             changes.insert("active".into(), json!({ "old": before.active, "new": active }));
             diesel::update(membership)
-                .set((ms::active.eq(active), ms::updated_at.eq(now)))
-                .execute(conn)
+                .set((ms::active.eq(active), ms::updated_at.eq(op.now)))
+                .execute(op.conn)
                 .await?;
         }
         if !changes.is_empty() {
-            audit::record(
-                conn,
-                now,
-                &access,
-                Action::UserUpdated,
-                user_id,
-                serde_json::Value::Object(changes),
-            )
-            .await?;
+            op.audit(Action::UserUpdated, user_id, serde_json::Value::Object(changes))
+                .await?;
         }
-        load_one(conn, org, user_id).await
+        load_one(op.conn, org, user_id).await
     })
     .await
 }
@@ -397,29 +383,25 @@ pub async fn update(
 pub async fn heartbeat(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, version: Option<&str>) -> Result<()> {
     let org = actor.acting_org.ok_or_else(Error::no_organization)?;
     let version = optional_text("software_version", version, 50).map_err(|e| Error::Validation(vec![e]))?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run_as(conn, ctx, Who::user(actor.user_id, Some(org)), async |op| {
         let (membership_id, previous): (Uuid, Option<String>) = ms::table
             .filter(ms::organization_id.eq(org))
             .filter(ms::user_id.eq(actor.user_id))
             .filter(ms::accepted_at.is_not_null())
             .select((ms::id, ms::software_version))
             .for_update()
-            .first(conn)
+            .first(op.conn)
             .await
             .optional()?
             .ok_or_else(Error::forbidden)?;
         let version = version.clone().or(previous.clone());
         diesel::update(ms::table.find(membership_id))
-            .set((ms::last_seen_at.eq(now), ms::software_version.eq(&version)))
-            .execute(conn)
+            .set((ms::last_seen_at.eq(op.now), ms::software_version.eq(&version)))
+            .execute(op.conn)
             .await?;
         // Presence is not a change worth a log line each minute; a new version is.
         if version != previous {
-            audit::record(
-                conn,
-                now,
-                Who::user(actor.user_id, Some(org)),
+            op.audit(
                 Action::UserSoftwareVersionReported,
                 actor.user_id,
                 json!({ "old": previous, "new": version }),
@@ -652,11 +634,9 @@ pub async fn import(
     file: &[u8],
     valid_only: bool,
 ) -> Result<ImportReport> {
-    let access = authz::authorize(conn, actor, org, Permission::ImportUsers).await?;
-    let (rows, mut errors, total) = parse_csv(file)?;
-    let may_assign = members::require_role_assignment(conn, actor, org).await.is_ok();
-    let now = ctx.now();
-    conn.transaction(async |conn| {
+    op::run(conn, ctx, actor, org, Permission::ImportUsers, async |op| {
+        let (rows, mut errors, total) = parse_csv(file)?;
+        let may_assign = members::require_role_assignment(op.conn, actor, org).await.is_ok();
         let emails: Vec<String> = rows.iter().map(|r| r.email.as_str().to_owned()).collect();
         #[derive(QueryableByName)]
         struct Known {
@@ -669,12 +649,12 @@ pub async fn import(
         )
         .bind::<Array<Text>, _>(&emails)
         .bind::<SqlUuid, _>(org)
-        .load::<Known>(conn)
+        .load::<Known>(op.conn)
         .await?
         .into_iter()
         .map(|k| k.email)
         .collect();
-        let over_limit = mail::addresses_over_limit(conn, ctx, &emails).await?;
+        let over_limit = mail::addresses_over_limit(op.conn, ctx, &emails).await?;
         let mut accepted = Vec::new();
         for row in &rows {
             if members.contains(row.email.as_str()) {
@@ -708,7 +688,7 @@ pub async fn import(
                 errors.clone().into_iter().map(RowError::into_field_error).collect(),
             ));
         }
-        let language = org_language(conn, org).await?;
+        let language = org_language(op.conn, org).await?;
         let people: Vec<NewMember> = accepted
             .iter()
             .map(|row| NewMember {
@@ -725,11 +705,8 @@ pub async fn import(
                 extension: row.extension.clone(),
             })
             .collect();
-        memberships::add_people(conn, ctx, org, actor.user_id, &people).await?;
-        audit::record(
-            conn,
-            now,
-            &access,
+        memberships::add_people(op.conn, ctx, org, actor.user_id, &people).await?;
+        op.audit(
             Action::UsersImported,
             org,
             json!({
@@ -790,23 +767,18 @@ pub async fn set_profile(
     user_id: Uuid,
     profile: serde_json::Value,
 ) -> Result<serde_json::Value> {
-    let access = authz::authorize(conn, actor, org, Permission::EditUsers).await?;
-    let size = json_object("profile", &profile, MAX_PROFILE_BYTES).map_err(|e| Error::Validation(vec![e]))?;
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let old = member_profile(conn, org, user_id, true).await?;
+    op::run(conn, ctx, actor, org, Permission::EditUsers, async |op| {
+        let size = json_object("profile", &profile, MAX_PROFILE_BYTES).map_err(|e| Error::Validation(vec![e]))?;
+        let old = member_profile(op.conn, org, user_id, true).await?;
         diesel::update(
             ms::table
                 .filter(ms::organization_id.eq(org))
                 .filter(ms::user_id.eq(user_id)),
         )
-        .set((ms::profile.eq(&profile), ms::updated_at.eq(now)))
-        .execute(conn)
+        .set((ms::profile.eq(&profile), ms::updated_at.eq(op.now)))
+        .execute(op.conn)
         .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
+        op.audit(
             Action::UserProfileSet,
             user_id,
             json!({ "bytes": { "old": old.to_string().len(), "new": size } }),
@@ -827,23 +799,21 @@ pub async fn clone_profile(
     source: Uuid,
     targets: &[Uuid],
 ) -> Result<usize> {
-    let access = authz::authorize(conn, actor, org, Permission::EditUsers).await?;
-    if targets.is_empty() {
-        return Err(Error::field(
-            "user_ids",
-            "no_users",
-            "Select the users to copy the profile to",
-        ));
-    }
-    let now = ctx.now();
-    conn.transaction(async |conn| {
-        let profile = member_profile(conn, org, source, false).await?;
+    op::run(conn, ctx, actor, org, Permission::EditUsers, async |op| {
+        if targets.is_empty() {
+            return Err(Error::field(
+                "user_ids",
+                "no_users",
+                "Select the users to copy the profile to",
+            ));
+        }
+        let profile = member_profile(op.conn, org, source, false).await?;
         let members: Vec<Uuid> = ms::table
             .filter(ms::organization_id.eq(org))
             .filter(ms::user_id.eq_any(targets))
             .select(ms::user_id)
             .for_update()
-            .load(conn)
+            .load(op.conn)
             .await?;
         let errors: Vec<FieldError> = targets
             .iter()
@@ -873,18 +843,11 @@ pub async fn clone_profile(
                 .filter(ms::organization_id.eq(org))
                 .filter(ms::user_id.eq_any(targets)),
         )
-        .set((ms::profile.eq(&profile), ms::updated_at.eq(now)))
-        .execute(conn)
+        .set((ms::profile.eq(&profile), ms::updated_at.eq(op.now)))
+        .execute(op.conn)
         .await?;
-        audit::record(
-            conn,
-            now,
-            &access,
-            Action::UserProfileCloned,
-            source,
-            json!({ "to": targets }),
-        )
-        .await?;
+        op.audit(Action::UserProfileCloned, source, json!({ "to": targets }))
+            .await?;
         Ok(n)
     })
     .await
