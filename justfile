@@ -91,11 +91,11 @@ schema:
     cargo fmt -- core/src/schema.rs
     echo "core/src/schema.rs regenerated"
 
-# Format, lint, and check that core's modules form no cycle.
+# Format, lint, and check the shape: core's modules form no cycle, no function is too long.
 check:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
-    cargo test -q -p partnerdesk-core --test module_graph
+    cargo test -q -p partnerdesk-core --test module_graph --test function_size
 
 # Prints the PostgreSQL server URL (without a database), starting a private cluster if needed.
 [private]

@@ -14,10 +14,30 @@ pub enum Environment {
     Production,
 }
 
+impl Environment {
+    fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "development" | "dev" => Some(Environment::Development),
+            "production" | "prod" => Some(Environment::Production),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
+}
+
+impl LogFormat {
+    fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "json" => Some(LogFormat::Json),
+            "text" => Some(LogFormat::Text),
+            _ => None,
+        }
+    }
 }
 
 /// How invoices are paid.
@@ -155,207 +175,62 @@ impl Config {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut errors = Vec::new();
-        let parse = |key: &str, default: &str| -> String {
-            get(key)
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| default.to_owned())
+        let mut v = Vars {
+            get: &get,
+            errors: Vec::new(),
         };
-
-        let environment = match parse("PARTNERDESK_ENV", "production").as_str() {
-            "development" | "dev" => Environment::Development,
-            "production" | "prod" => Environment::Production,
-            other => {
-                errors.push(format!(
-                    "PARTNERDESK_ENV: expected development or production, got {other:?}"
-                ));
-                Environment::Production
-            }
-        };
-        let database_url = parse("DATABASE_URL", "");
-        if database_url.is_empty() {
-            errors.push("DATABASE_URL: required (postgres://user@host:port/database)".to_owned());
-        }
-        let http_addr_raw = parse("HTTP_ADDR", "127.0.0.1:8080");
-        let http_addr = http_addr_raw.parse::<SocketAddr>().unwrap_or_else(|_| {
-            errors.push(format!("HTTP_ADDR: not a socket address: {http_addr_raw:?}"));
-            SocketAddr::from(([127, 0, 0, 1], 8080))
-        });
-        let public_raw = parse("PUBLIC_URL", &format!("http://{http_addr}"));
-        let public_url = Url::parse(&public_raw).unwrap_or_else(|_| {
-            errors.push(format!("PUBLIC_URL: not a URL: {public_raw:?}"));
-            Url::parse("http://127.0.0.1:8080").expect("static URL")
-        });
-        let secret_raw = get("SECRET_KEY").unwrap_or_default();
-        let secret_missing = secret_raw.is_empty();
-        let secret_key = if secret_raw.is_empty() {
-            if environment == Environment::Production {
-                errors.push("SECRET_KEY: required in production (at least 32 characters)".to_owned());
-            }
-            DEV_SECRET.as_bytes().to_vec()
-        } else {
-            if secret_raw.len() < 32 {
-                errors.push("SECRET_KEY: must be at least 32 characters".to_owned());
-            }
-            secret_raw.into_bytes()
-        };
-
-        let mut number = |key: &str, default: u64| -> u64 {
-            let raw = parse(key, &default.to_string());
-            raw.trim().parse::<u64>().unwrap_or_else(|_| {
-                errors.push(format!("{key}: expected a whole number, got {raw:?}"));
-                default
-            })
-        };
-        let database_pool_size = number("DATABASE_POOL_SIZE", 10).max(1) as usize;
-        let database_pool_timeout = Duration::from_millis(number("DATABASE_POOL_TIMEOUT_MS", 5000).max(1));
-        let database_statement_timeout = Duration::from_millis(number("DATABASE_STATEMENT_TIMEOUT_MS", 30_000).max(1));
-        let database_lock_timeout = Duration::from_millis(number("DATABASE_LOCK_TIMEOUT_MS", 5000).max(1));
-        let session_ttl = hours(number("SESSION_TTL_HOURS", 12));
-        let session_max_age = hours(number("SESSION_MAX_HOURS", 168).max(1));
-        let registration_link_ttl = hours(number("REGISTRATION_LINK_TTL_HOURS", 48));
-        let signup_link_ttl = hours(number("SIGNUP_LINK_TTL_HOURS", 48).max(1));
-        let password_reset_ttl = Duration::from_secs(60 * number("PASSWORD_RESET_TTL_MINUTES", 60).max(1));
-        let password_link_ttl = hours(number("PASSWORD_LINK_TTL_HOURS", 72));
-        let invitation_ttl = hours(24 * number("INVITATION_TTL_DAYS", 14));
-        let job_retention = hours(24 * number("JOB_RETENTION_DAYS", 7));
-        let job_failed_retention = hours(24 * number("JOB_FAILED_RETENTION_DAYS", 30));
-        let job_backoff_base = Duration::from_secs(number("JOB_BACKOFF_BASE_SECONDS", 10));
-        let job_backoff_max = Duration::from_secs(number("JOB_BACKOFF_MAX_SECONDS", 3600));
-        let worker_concurrency = number("WORKER_CONCURRENCY", 4).max(1) as usize;
-        let worker_poll_interval = Duration::from_secs(number("WORKER_POLL_SECONDS", 5).max(1));
-        let maintenance_interval = Duration::from_secs(number("MAINTENANCE_INTERVAL_SECONDS", 60).max(1));
-
-        let trial_days = number("TRIAL_DAYS", 30).max(1) as u32;
-        let trial_max_users = number("TRIAL_MAX_USERS", 5).max(1) as i32;
-        let quote_ttl = Duration::from_secs(60 * number("QUOTE_TTL_MINUTES", 30).max(1));
-        let payment_due_days = number("PAYMENT_DUE_DAYS", 14) as u32;
-        let download_link_ttl = hours(number("DOWNLOAD_LINK_TTL_HOURS", 168).max(1));
-        let cpus = std::thread::available_parallelism()
-            .map(|n| n.get() as u64)
-            .unwrap_or(2);
-        let limits = Limits {
-            max_body_bytes: number("MAX_BODY_BYTES", 1024 * 1024).max(1024) as usize,
-            max_import_bytes: number("MAX_IMPORT_BYTES", 16 * 1024 * 1024).max(1024) as usize,
-            body_read_timeout: Duration::from_secs(number("BODY_READ_TIMEOUT_SECONDS", 30).max(1)),
-            password_hash_concurrency: number("PASSWORD_HASH_CONCURRENCY", cpus).max(1) as usize,
-            login_failures_per_account: number("LOGIN_FAILURES_PER_ACCOUNT", 5).max(1) as u32,
-            login_failures_per_address: number("LOGIN_FAILURES_PER_ADDRESS", 20).max(1) as u32,
-            login_window: Duration::from_secs(60 * number("LOGIN_WINDOW_MINUTES", 15).max(1)),
-            login_max_delay: Duration::from_secs(number("LOGIN_MAX_DELAY_SECONDS", 900).max(1)),
-            emails_per_address_per_hour: number("EMAILS_PER_ADDRESS_PER_HOUR", 5).max(1) as u32,
-            trust_proxy_headers: false,
-        };
-        let reminders_raw = parse("TRIAL_REMINDER_DAYS", "7,1");
-        let trial_reminder_days: Vec<u32> = reminders_raw
-            .split(',')
-            .map(|d| d.trim().parse::<u32>().ok().filter(|d| *d >= 1))
-            .collect::<Option<Vec<u32>>>()
-            .unwrap_or_else(|| {
-                errors.push(format!(
-                    "TRIAL_REMINDER_DAYS: expected days such as 7,1 (1 = the last day), got {reminders_raw:?}"
-                ));
-                vec![7, 1]
-            });
-        let provider_default = if environment == Environment::Development {
-            "test"
-        } else {
-            "bank_transfer"
-        };
-        let provider_raw = parse("PAYMENT_PROVIDER", provider_default);
-        let payment_provider = PaymentProvider::parse(&provider_raw).unwrap_or_else(|| {
-            errors.push(format!(
-                "PAYMENT_PROVIDER: expected bank_transfer or test, got {provider_raw:?}"
-            ));
-            PaymentProvider::BankTransfer
-        });
-
-        let rate_raw = parse("DEFAULT_COMMISSION_RATE", "20.00");
-        let default_commission_rate = crate::domain::CommissionRate::parse(&rate_raw)
-            .map(|r| r.value())
-            .unwrap_or_else(|_| {
-                errors.push(format!(
-                    "DEFAULT_COMMISSION_RATE: expected a percentage 0-100 with at most two decimals, got {rate_raw:?}"
-                ));
-                Decimal::new(2000, 2)
-            });
-
-        let log_format = match parse("LOG_FORMAT", "text").as_str() {
-            "json" => LogFormat::Json,
-            "text" => LogFormat::Text,
-            other => {
-                errors.push(format!("LOG_FORMAT: expected text or json, got {other:?}"));
-                LogFormat::Text
-            }
-        };
-
-        let mut flag = |key: &str| -> bool {
-            match parse(key, "false").trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                other => {
-                    errors.push(format!("{key}: expected true or false, got {other:?}"));
-                    false
-                }
-            }
-        };
-        let mail_outbox = flag("MAIL_OUTBOX");
-        let allow_http_public_url = flag("ALLOW_HTTP_PUBLIC_URL");
-        let mut limits = limits;
-        limits.trust_proxy_headers = flag("TRUST_PROXY_HEADERS");
-        let smtp_url = get("SMTP_URL").filter(|v| !v.trim().is_empty());
-
-        if environment == Environment::Production {
-            errors.extend(production_refusals(
-                &public_url,
-                &secret_key,
-                smtp_url.is_some(),
-                mail_outbox,
-                payment_provider,
-                allow_http_public_url,
-                secret_missing,
-            ));
-        }
-
+        let environment = v.choice(
+            "PARTNERDESK_ENV",
+            "production",
+            "development or production",
+            Environment::parse,
+        );
+        let (http_addr, public_url) = v.addresses();
+        let (secret_key, secret_missing) = v.secret(environment);
         let config = Config {
             environment,
-            database_url,
-            database_pool_size,
-            database_pool_timeout,
-            database_statement_timeout,
-            database_lock_timeout,
+            database_url: v.required("DATABASE_URL", "postgres://user@host:port/database"),
+            database_pool_size: v.number("DATABASE_POOL_SIZE", 10).max(1) as usize,
+            database_pool_timeout: v.millis("DATABASE_POOL_TIMEOUT_MS", 5000),
+            database_statement_timeout: v.millis("DATABASE_STATEMENT_TIMEOUT_MS", 30_000),
+            database_lock_timeout: v.millis("DATABASE_LOCK_TIMEOUT_MS", 5000),
             http_addr,
             public_url,
             secret_key,
-            smtp_url,
-            mail_outbox,
-            mail_from: parse("MAIL_FROM", "Partnerdesk <no-reply@partnerdesk.localhost>"),
+            smtp_url: get("SMTP_URL").filter(|v| !v.trim().is_empty()),
+            mail_outbox: v.flag("MAIL_OUTBOX"),
+            mail_from: v.text("MAIL_FROM", "Partnerdesk <no-reply@partnerdesk.localhost>"),
             templates_dir: get("TEMPLATES_DIR").filter(|v| !v.trim().is_empty()).map(PathBuf::from),
-            session_ttl,
-            session_max_age,
-            registration_link_ttl,
-            signup_link_ttl,
-            password_reset_ttl,
-            password_link_ttl,
-            invitation_ttl,
-            default_commission_rate,
-            job_retention,
-            job_failed_retention,
-            job_backoff_base,
-            job_backoff_max,
-            worker_concurrency,
-            worker_poll_interval,
-            maintenance_interval,
-            log_format,
-            trial_days,
-            trial_max_users,
-            trial_reminder_days,
-            quote_ttl,
-            payment_provider,
-            payment_due_days,
-            download_link_ttl,
-            limits,
+            session_ttl: hours(v.number("SESSION_TTL_HOURS", 12)),
+            session_max_age: hours(v.number("SESSION_MAX_HOURS", 168).max(1)),
+            registration_link_ttl: hours(v.number("REGISTRATION_LINK_TTL_HOURS", 48)),
+            signup_link_ttl: hours(v.number("SIGNUP_LINK_TTL_HOURS", 48).max(1)),
+            password_reset_ttl: minutes(v.number("PASSWORD_RESET_TTL_MINUTES", 60).max(1)),
+            password_link_ttl: hours(v.number("PASSWORD_LINK_TTL_HOURS", 72)),
+            invitation_ttl: hours(24 * v.number("INVITATION_TTL_DAYS", 14)),
+            default_commission_rate: v.commission_rate(),
+            job_retention: hours(24 * v.number("JOB_RETENTION_DAYS", 7)),
+            job_failed_retention: hours(24 * v.number("JOB_FAILED_RETENTION_DAYS", 30)),
+            job_backoff_base: Duration::from_secs(v.number("JOB_BACKOFF_BASE_SECONDS", 10)),
+            job_backoff_max: Duration::from_secs(v.number("JOB_BACKOFF_MAX_SECONDS", 3600)),
+            worker_concurrency: v.number("WORKER_CONCURRENCY", 4).max(1) as usize,
+            worker_poll_interval: Duration::from_secs(v.number("WORKER_POLL_SECONDS", 5).max(1)),
+            maintenance_interval: Duration::from_secs(v.number("MAINTENANCE_INTERVAL_SECONDS", 60).max(1)),
+            log_format: v.choice("LOG_FORMAT", "text", "text or json", LogFormat::parse),
+            trial_days: v.number("TRIAL_DAYS", 30).max(1) as u32,
+            trial_max_users: v.number("TRIAL_MAX_USERS", 5).max(1) as i32,
+            trial_reminder_days: v.reminder_days(),
+            quote_ttl: minutes(v.number("QUOTE_TTL_MINUTES", 30).max(1)),
+            payment_provider: v.payment_provider(environment),
+            payment_due_days: v.number("PAYMENT_DUE_DAYS", 14) as u32,
+            download_link_ttl: hours(v.number("DOWNLOAD_LINK_TTL_HOURS", 168).max(1)),
+            limits: v.limits(),
         };
+        let allow_http_public_url = v.flag("ALLOW_HTTP_PUBLIC_URL");
+        let mut errors = v.errors;
+        if environment == Environment::Production {
+            errors.extend(production_refusals(&config, allow_http_public_url, secret_missing));
+        }
         if errors.is_empty() {
             Ok(config)
         } else {
@@ -375,15 +250,9 @@ impl Config {
 }
 
 /// What production refuses to start with: each entry names its variable.
-fn production_refusals(
-    public_url: &Url,
-    secret_key: &[u8],
-    smtp: bool,
-    mail_outbox: bool,
-    payment_provider: PaymentProvider,
-    allow_http_public_url: bool,
-    secret_missing: bool,
-) -> Vec<String> {
+fn production_refusals(config: &Config, allow_http_public_url: bool, secret_missing: bool) -> Vec<String> {
+    let (public_url, secret_key, payment_provider) = (&config.public_url, &config.secret_key, config.payment_provider);
+    let (smtp, mail_outbox) = (config.smtp_url.is_some(), config.mail_outbox);
     let mut refusals = Vec::new();
     if payment_provider == PaymentProvider::Test {
         refusals.push(
@@ -419,6 +288,155 @@ fn production_refusals(
 
 fn hours(h: u64) -> Duration {
     Duration::from_secs(h * 3600)
+}
+
+fn minutes(m: u64) -> Duration {
+    Duration::from_secs(m * 60)
+}
+
+/// Reads variables, collecting every problem so that all are reported at once.
+struct Vars<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+    errors: Vec<String>,
+}
+
+impl Vars<'_> {
+    /// The value, or `default` when unset or blank.
+    fn text(&self, key: &str, default: &str) -> String {
+        (self.get)(key)
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| default.to_owned())
+    }
+
+    fn required(&mut self, key: &str, example: &str) -> String {
+        let value = self.text(key, "");
+        if value.is_empty() {
+            self.errors.push(format!("{key}: required ({example})"));
+        }
+        value
+    }
+
+    fn number(&mut self, key: &str, default: u64) -> u64 {
+        let raw = self.text(key, &default.to_string());
+        raw.trim().parse::<u64>().unwrap_or_else(|_| {
+            self.errors.push(format!("{key}: expected a whole number, got {raw:?}"));
+            default
+        })
+    }
+
+    fn millis(&mut self, key: &str, default: u64) -> Duration {
+        Duration::from_millis(self.number(key, default).max(1))
+    }
+
+    fn flag(&mut self, key: &str) -> bool {
+        self.choice(key, "false", "true or false", |raw| {
+            match raw.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Some(true),
+                "false" | "0" | "no" => Some(false),
+                _ => None,
+            }
+        })
+    }
+
+    /// One of a fixed set of values; an unknown one is reported and `default` used.
+    fn choice<T>(&mut self, key: &str, default: &str, expected: &str, parse: impl Fn(&str) -> Option<T>) -> T {
+        let raw = self.text(key, default);
+        parse(raw.trim()).unwrap_or_else(|| {
+            self.errors.push(format!("{key}: expected {expected}, got {raw:?}"));
+            parse(default).expect("the default parses")
+        })
+    }
+
+    fn parsed<T: std::str::FromStr>(&mut self, key: &str, default: &str, expected: &str, fallback: T) -> T {
+        let raw = self.text(key, default);
+        raw.parse::<T>().unwrap_or_else(|_| {
+            self.errors.push(format!("{key}: not {expected}: {raw:?}"));
+            fallback
+        })
+    }
+
+    /// Where the service listens, and the address people reach it at.
+    fn addresses(&mut self) -> (SocketAddr, Url) {
+        let fallback = SocketAddr::from(([127, 0, 0, 1], 8080));
+        let http_addr = self.parsed("HTTP_ADDR", "127.0.0.1:8080", "a socket address", fallback);
+        let fallback = Url::parse("http://127.0.0.1:8080").expect("static URL");
+        let public_url = self.parsed("PUBLIC_URL", &format!("http://{http_addr}"), "a URL", fallback);
+        (http_addr, public_url)
+    }
+
+    /// Development pays at once from the payment page; production by bank transfer.
+    fn payment_provider(&mut self, environment: Environment) -> PaymentProvider {
+        let default = match environment {
+            Environment::Development => "test",
+            Environment::Production => "bank_transfer",
+        };
+        self.choice(
+            "PAYMENT_PROVIDER",
+            default,
+            "bank_transfer or test",
+            PaymentProvider::parse,
+        )
+    }
+
+    /// The secret key, and whether it was left unset.
+    fn secret(&mut self, environment: Environment) -> (Vec<u8>, bool) {
+        let raw = (self.get)("SECRET_KEY").unwrap_or_default();
+        if raw.is_empty() {
+            if environment == Environment::Production {
+                self.errors
+                    .push("SECRET_KEY: required in production (at least 32 characters)".to_owned());
+            }
+            return (DEV_SECRET.as_bytes().to_vec(), true);
+        }
+        if raw.len() < 32 {
+            self.errors
+                .push("SECRET_KEY: must be at least 32 characters".to_owned());
+        }
+        (raw.into_bytes(), false)
+    }
+
+    fn commission_rate(&mut self) -> Decimal {
+        let raw = self.text("DEFAULT_COMMISSION_RATE", "20.00");
+        crate::domain::CommissionRate::parse(&raw)
+            .map(|r| r.value())
+            .unwrap_or_else(|_| {
+                self.errors.push(format!(
+                    "DEFAULT_COMMISSION_RATE: expected a percentage 0-100 with at most two decimals, got {raw:?}"
+                ));
+                Decimal::new(2000, 2)
+            })
+    }
+
+    fn reminder_days(&mut self) -> Vec<u32> {
+        let raw = self.text("TRIAL_REMINDER_DAYS", "7,1");
+        raw.split(',')
+            .map(|d| d.trim().parse::<u32>().ok().filter(|d| *d >= 1))
+            .collect::<Option<Vec<u32>>>()
+            .unwrap_or_else(|| {
+                self.errors.push(format!(
+                    "TRIAL_REMINDER_DAYS: expected days such as 7,1 (1 = the last day), got {raw:?}"
+                ));
+                vec![7, 1]
+            })
+    }
+
+    fn limits(&mut self) -> Limits {
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get() as u64)
+            .unwrap_or(2);
+        Limits {
+            max_body_bytes: self.number("MAX_BODY_BYTES", 1024 * 1024).max(1024) as usize,
+            max_import_bytes: self.number("MAX_IMPORT_BYTES", 16 * 1024 * 1024).max(1024) as usize,
+            body_read_timeout: Duration::from_secs(self.number("BODY_READ_TIMEOUT_SECONDS", 30).max(1)),
+            password_hash_concurrency: self.number("PASSWORD_HASH_CONCURRENCY", cpus).max(1) as usize,
+            login_failures_per_account: self.number("LOGIN_FAILURES_PER_ACCOUNT", 5).max(1) as u32,
+            login_failures_per_address: self.number("LOGIN_FAILURES_PER_ADDRESS", 20).max(1) as u32,
+            login_window: minutes(self.number("LOGIN_WINDOW_MINUTES", 15).max(1)),
+            login_max_delay: Duration::from_secs(self.number("LOGIN_MAX_DELAY_SECONDS", 900).max(1)),
+            emails_per_address_per_hour: self.number("EMAILS_PER_ADDRESS_PER_HOUR", 5).max(1) as u32,
+            trust_proxy_headers: self.flag("TRUST_PROXY_HEADERS"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::audit::Action;
 use crate::licensing::{self as store, Which};
-use crate::op;
+use crate::op::{self, Op};
 use crate::{
     Ctx, Error, FieldError, Result,
     authz::{self, Actor, Permission},
@@ -356,70 +356,117 @@ pub async fn update(
     op::run(conn, ctx, actor, partner, Permission::CreateCustomers, async |op| {
         let seen = load_one(op.conn, partner, id).await?;
         let valid = validate(&input, false, partner)?;
-        let touches_details = valid.name.is_some()
-            || valid.country.is_some()
-            || valid.language.is_some()
-            || valid.contact_email.is_some();
-        if touches_details {
-            authz::authorize(op.conn, actor, id, Permission::EditCompanyDetails).await?;
-        }
-        let touches_status = valid.active.is_some_and(|a| a != seen.active)
-            || valid.customer_type.is_some_and(|t| t != seen.customer_type);
-        if touches_status {
-            authz::authorize(op.conn, actor, id, Permission::EditCompanyStatus).await?;
-        }
+        authorize_update(op, actor, &seen, &valid).await?;
         // The customer's row and its link are locked, so the audit's before is true.
         lock_customer(op.conn, partner, id).await?;
         let current = load_one(op.conn, partner, id).await?;
-        let mut changes = serde_json::Map::new();
         if let Some(Some(d)) = &valid.debtor_number
             && current.debtor_number.as_deref() != Some(d.as_str())
             && debtor_number_taken(op.conn, partner, d, Some(id), op.now).await?
         {
             return Err(debtor_number_conflict());
         }
-        let name = valid.name.clone().unwrap_or(current.name.clone());
-        let country = valid
-            .country
-            .map(|c| c.map(|c| c.as_str().to_owned()))
-            .unwrap_or(current.country.clone());
-        let language = valid
-            .language
-            .map(|l| l.as_str().to_owned())
-            .unwrap_or(current.language.clone());
-        let contact = valid
-            .contact_email
-            .clone()
-            .map(|e| e.map(Email::into_inner))
-            .unwrap_or(current.contact_email.clone());
-        let ctype = valid.customer_type.unwrap_or(current.customer_type);
-        let active = valid.active.unwrap_or(current.active);
-        let rate = valid.rate.unwrap_or(current.commission_rate);
-        let debtor = valid.debtor_number.clone().unwrap_or(current.debtor_number.clone());
-        changed(&mut changes, "name", &current.name, &name);
-        changed(&mut changes, "country", &current.country, &country);
-        changed(&mut changes, "language", &current.language, &language);
-        changed(&mut changes, "contact_email", &current.contact_email, &contact);
-        changed(&mut changes, "customer_type", &current.customer_type, &ctype);
-        changed(&mut changes, "active", &current.active, &active);
+        let new = Edited::of(&current, &valid);
+        let mut changes = new.changes_from(&current);
+        if changes.is_empty() {
+            return Ok(current);
+        }
+        new.write(op, id).await?;
+        if current.active && !new.active {
+            let (business, users) = store::deactivate(op.conn, op.now, Which::Organization(id)).await?;
+            changes.insert("licences_deactivated".into(), json!(business + users));
+        }
+        let action = match (current.active, new.active) {
+            (true, false) => Action::CustomerDeactivated,
+            (false, true) => Action::CustomerActivated,
+            _ => Action::CustomerUpdated,
+        };
+        op.audit_for(id, action, id, Value::Object(changes)).await?;
+        load_one(op.conn, partner, id).await
+    })
+    .await
+}
+
+/// The organization's details need the customer's grant to edit them; its status and
+/// type the grant to change the status.
+async fn authorize_update(op: &mut Op<'_>, actor: &Actor, seen: &Customer, valid: &Valid) -> Result<()> {
+    let touches_details =
+        valid.name.is_some() || valid.country.is_some() || valid.language.is_some() || valid.contact_email.is_some();
+    if touches_details {
+        op.authorize(actor, seen.id, Permission::EditCompanyDetails).await?;
+    }
+    let touches_status =
+        valid.active.is_some_and(|a| a != seen.active) || valid.customer_type.is_some_and(|t| t != seen.customer_type);
+    if touches_status {
+        op.authorize(actor, seen.id, Permission::EditCompanyStatus).await?;
+    }
+    Ok(())
+}
+
+/// A customer's fields after an edit.
+struct Edited {
+    name: String,
+    country: Option<String>,
+    language: String,
+    contact: Option<String>,
+    customer_type: CustomerType,
+    active: bool,
+    rate: Decimal,
+    debtor: Option<String>,
+}
+
+impl Edited {
+    fn of(current: &Customer, valid: &Valid) -> Self {
+        Edited {
+            name: valid.name.clone().unwrap_or(current.name.clone()),
+            country: valid
+                .country
+                .map(|c| c.map(|c| c.as_str().to_owned()))
+                .unwrap_or(current.country.clone()),
+            language: valid
+                .language
+                .map(|l| l.as_str().to_owned())
+                .unwrap_or(current.language.clone()),
+            contact: valid
+                .contact_email
+                .clone()
+                .map(|e| e.map(Email::into_inner))
+                .unwrap_or(current.contact_email.clone()),
+            customer_type: valid.customer_type.unwrap_or(current.customer_type),
+            active: valid.active.unwrap_or(current.active),
+            rate: valid.rate.unwrap_or(current.commission_rate),
+            debtor: valid.debtor_number.clone().unwrap_or(current.debtor_number.clone()),
+        }
+    }
+
+    /// What changed, field by field, as the audit log records it.
+    fn changes_from(&self, c: &Customer) -> serde_json::Map<String, Value> {
+        let mut changes = serde_json::Map::new();
+        changed(&mut changes, "name", &c.name, &self.name);
+        changed(&mut changes, "country", &c.country, &self.country);
+        changed(&mut changes, "language", &c.language, &self.language);
+        changed(&mut changes, "contact_email", &c.contact_email, &self.contact);
+        changed(&mut changes, "customer_type", &c.customer_type, &self.customer_type);
+        changed(&mut changes, "active", &c.active, &self.active);
         changed(
             &mut changes,
             "commission_rate",
-            &fixed2(current.commission_rate),
-            &fixed2(rate),
+            &fixed2(c.commission_rate),
+            &fixed2(self.rate),
         );
-        changed(&mut changes, "debtor_number", &current.debtor_number, &debtor);
-        if changes.is_empty() {
-            return Ok(current.clone());
-        }
+        changed(&mut changes, "debtor_number", &c.debtor_number, &self.debtor);
+        changes
+    }
+
+    async fn write(&self, op: &mut Op<'_>, id: Uuid) -> Result<()> {
         diesel::update(orgs::table.find(id))
             .set((
-                orgs::name.eq(&name),
-                orgs::country.eq(&country),
-                orgs::language.eq(&language),
-                orgs::contact_email.eq(&contact),
-                orgs::customer_type.eq(ctype),
-                orgs::active.eq(active),
+                orgs::name.eq(&self.name),
+                orgs::country.eq(&self.country),
+                orgs::language.eq(&self.language),
+                orgs::contact_email.eq(&self.contact),
+                orgs::customer_type.eq(self.customer_type),
+                orgs::active.eq(self.active),
                 orgs::updated_at.eq(op.now),
             ))
             .execute(op.conn)
@@ -430,26 +477,14 @@ pub async fn update(
                 .filter(links::ended_at.is_null()),
         )
         .set((
-            links::commission_rate.eq(rate),
-            links::debtor_number.eq(&debtor),
+            links::commission_rate.eq(self.rate),
+            links::debtor_number.eq(&self.debtor),
             links::updated_at.eq(op.now),
         ))
         .execute(op.conn)
         .await?;
-        if current.active && !active {
-            let (business, users) = store::deactivate(op.conn, op.now, Which::Organization(id)).await?;
-            let switched = business + users;
-            changes.insert("licences_deactivated".into(), json!(switched));
-        }
-        let action = match (current.active, active) {
-            (true, false) => Action::CustomerDeactivated,
-            (false, true) => Action::CustomerActivated,
-            _ => Action::CustomerUpdated,
-        };
-        op.audit_for(id, action, id, Value::Object(changes)).await?;
-        load_one(op.conn, partner, id).await
-    })
-    .await
+        Ok(())
+    }
 }
 
 async fn lock_customer(conn: &mut AsyncPgConnection, partner: Uuid, id: Uuid) -> Result<()> {
@@ -535,52 +570,17 @@ fn escape_like(s: &str) -> String {
 pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, query: ListQuery) -> Result<Page<Customer>> {
     let partner = partner_of(actor)?;
     authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
-    let limit = query.limit.clamp(1, 200);
+    if !(1..=MAX_PAGE).contains(&query.limit) {
+        return Err(Error::field(
+            "limit",
+            "out_of_range",
+            format!("Between 1 and {MAX_PAGE}"),
+        ));
+    }
     if let Some(search) = &query.search {
         crate::domain::storable("search", search).map_err(|e| Error::Validation(vec![e]))?;
     }
-    let cursor: Option<Cursor> = match &query.cursor {
-        None => None,
-        Some(raw) => {
-            let c: Cursor = URL_SAFE_NO_PAD
-                .decode(raw)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .ok_or_else(|| {
-                    Error::bad_request("invalid_cursor", Some("cursor"), "Not a cursor from a previous page")
-                })?;
-            if c.sort != query.sort || c.desc != query.descending {
-                return Err(Error::bad_request(
-                    "invalid_cursor",
-                    Some("cursor"),
-                    "The cursor belongs to another sort order",
-                ));
-            }
-            Some(c)
-        }
-    };
-    let (key_expr, key_type) = match query.sort {
-        SortKey::Name => ("lower(name)", "text"),
-        SortKey::Created => ("created_at", "timestamptz"),
-        SortKey::Expiry => ("coming_expiry", "timestamptz"),
-    };
-    let (cmp, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
-    // $1 partner, $2 active filter, $3 search pattern, $4 cursor key, $5 cursor id, $6 limit.
-    let keyset = match &cursor {
-        None => "TRUE".to_owned(),
-        Some(Cursor { key: None, .. }) => format!("({key_expr} IS NULL AND id {cmp} $5)"),
-        Some(Cursor { key: Some(_), .. }) => format!(
-            "({key_expr} {cmp} $4::{key_type} OR ({key_expr} = $4::{key_type} AND id {cmp} $5) OR {key_expr} IS NULL)"
-        ),
-    };
-    let sql = format!(
-        "SELECT * FROM ({SELECT}
-            AND ($2::boolean IS NULL OR o.active = $2)
-            AND ($3::text IS NULL OR o.name ILIKE $3 OR l.debtor_number ILIKE $3)) c
-         WHERE {keyset}
-         ORDER BY {key_expr} {dir} NULLS LAST, id {dir}
-         LIMIT $6"
-    );
+    let cursor = decode_cursor(&query)?;
     let active = match query.status {
         StatusFilter::Active => Some(true),
         StatusFilter::Inactive => Some(false),
@@ -592,26 +592,18 @@ pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, query: ListQuery)
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| format!("%{}%", escape_like(s)));
-    let mut rows: Vec<Customer> = sql_query(sql)
+    let mut rows: Vec<Customer> = sql_query(page_sql(&query, cursor.as_ref()))
         .bind::<SqlUuid, _>(partner)
         .bind::<Nullable<Bool>, _>(active)
         .bind::<Nullable<Text>, _>(pattern)
         .bind::<Nullable<Text>, _>(cursor.as_ref().and_then(|c| c.key.clone()))
         .bind::<SqlUuid, _>(cursor.as_ref().map(|c| c.id).unwrap_or_default())
-        .bind::<BigInt, _>(limit + 1)
+        .bind::<BigInt, _>(query.limit + 1)
         .load(conn)
         .await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|last| {
-            let c = Cursor {
-                sort: query.sort,
-                desc: query.descending,
-                key: sort_value(last, query.sort),
-                id: last.id,
-            };
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).expect("cursor serializes"))
-        })
+    let next_cursor = if rows.len() as i64 > query.limit {
+        rows.truncate(query.limit as usize);
+        rows.last().map(|last| encode_cursor(&query, last))
     } else {
         None
     };
@@ -619,6 +611,64 @@ pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, query: ListQuery)
         items: rows,
         next_cursor,
     })
+}
+
+/// The most rows one page holds.
+pub const MAX_PAGE: i64 = 200;
+
+fn decode_cursor(query: &ListQuery) -> Result<Option<Cursor>> {
+    let Some(raw) = &query.cursor else {
+        return Ok(None);
+    };
+    let c: Cursor = URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| Error::bad_request("invalid_cursor", Some("cursor"), "Not a cursor from a previous page"))?;
+    if c.sort != query.sort || c.desc != query.descending {
+        return Err(Error::bad_request(
+            "invalid_cursor",
+            Some("cursor"),
+            "The cursor belongs to another sort order",
+        ));
+    }
+    Ok(Some(c))
+}
+
+fn encode_cursor(query: &ListQuery, last: &Customer) -> String {
+    let c = Cursor {
+        sort: query.sort,
+        desc: query.descending,
+        key: sort_value(last, query.sort),
+        id: last.id,
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).expect("cursor serializes"))
+}
+
+/// The page's query: $1 partner, $2 active filter, $3 search pattern, $4 cursor key,
+/// $5 cursor id, $6 limit. Every sort is backed by an index and ends on the id.
+fn page_sql(query: &ListQuery, cursor: Option<&Cursor>) -> String {
+    let (key_expr, key_type) = match query.sort {
+        SortKey::Name => ("lower(name)", "text"),
+        SortKey::Created => ("created_at", "timestamptz"),
+        SortKey::Expiry => ("coming_expiry", "timestamptz"),
+    };
+    let (cmp, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
+    let keyset = match cursor {
+        None => "TRUE".to_owned(),
+        Some(Cursor { key: None, .. }) => format!("({key_expr} IS NULL AND id {cmp} $5)"),
+        Some(Cursor { key: Some(_), .. }) => format!(
+            "({key_expr} {cmp} $4::{key_type} OR ({key_expr} = $4::{key_type} AND id {cmp} $5) OR {key_expr} IS NULL)"
+        ),
+    };
+    format!(
+        "SELECT * FROM ({SELECT}
+            AND ($2::boolean IS NULL OR o.active = $2)
+            AND ($3::text IS NULL OR o.name ILIKE $3 OR l.debtor_number ILIKE $3)) c
+         WHERE {keyset}
+         ORDER BY {key_expr} {dir} NULLS LAST, id {dir}
+         LIMIT $6"
+    )
 }
 
 /// The partner's own organization used as a customer ("My account"): never billed.

@@ -9,7 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
-use crate::op;
+use crate::op::{self, Op};
 use crate::{
     Ctx, Error, Result,
     accounts::{self, User},
@@ -54,47 +54,7 @@ pub async fn start(conn: &mut AsyncPgConnection, ctx: &Ctx, email: &str, languag
                 )
                 .await;
         }
-        let pending: Option<(Uuid, i32)> = reg::table
-            .filter(reg::email.eq(email.as_str()))
-            .filter(reg::completed_at.is_null())
-            .filter(reg::expires_at.gt(op.now))
-            .order(reg::created_at.desc())
-            .select((reg::id, reg::generation))
-            .for_update()
-            .first(op.conn)
-            .await
-            .optional()?;
-        let (id, generation) = match pending {
-            Some((id, generation)) => {
-                let generation = generation + 1;
-                diesel::update(reg::table.find(id))
-                    .set((
-                        reg::generation.eq(generation),
-                        reg::token_hash.eq(Link::PartnerRegistration.token_hash(ctx.secret(), id, generation)),
-                        reg::expires_at.eq(op.now + ttl),
-                        reg::language.eq(language.as_str()),
-                    ))
-                    .execute(op.conn)
-                    .await?;
-                (id, generation)
-            }
-            None => {
-                let id = Uuid::now_v7();
-                diesel::insert_into(reg::table)
-                    .values((
-                        reg::id.eq(id),
-                        reg::email.eq(email.as_str()),
-                        reg::language.eq(language.as_str()),
-                        reg::token_hash.eq(Link::PartnerRegistration.token_hash(ctx.secret(), id, 1)),
-                        reg::generation.eq(1),
-                        reg::expires_at.eq(op.now + ttl),
-                        reg::created_at.eq(op.now),
-                    ))
-                    .execute(op.conn)
-                    .await?;
-                (id, 1)
-            }
-        };
+        let (id, generation) = issue_link(op, &email, language, ttl).await?;
         op.audit(
             Action::PartnerRegistrationLinkSent,
             id,
@@ -110,6 +70,49 @@ pub async fn start(conn: &mut AsyncPgConnection, ctx: &Ctx, email: &str, languag
         .await
     })
     .await
+}
+
+/// A fresh link for the address: the pending registration's next generation (the
+/// previous link stops working), or a new registration.
+async fn issue_link(op: &mut Op<'_>, email: &Email, language: Language, ttl: Duration) -> Result<(Uuid, i32)> {
+    let pending: Option<(Uuid, i32)> = reg::table
+        .filter(reg::email.eq(email.as_str()))
+        .filter(reg::completed_at.is_null())
+        .filter(reg::expires_at.gt(op.now))
+        .order(reg::created_at.desc())
+        .select((reg::id, reg::generation))
+        .for_update()
+        .first(op.conn)
+        .await
+        .optional()?;
+    let secret = op.ctx.secret();
+    if let Some((id, generation)) = pending {
+        let generation = generation + 1;
+        diesel::update(reg::table.find(id))
+            .set((
+                reg::generation.eq(generation),
+                reg::token_hash.eq(Link::PartnerRegistration.token_hash(secret, id, generation)),
+                reg::expires_at.eq(op.now + ttl),
+                reg::language.eq(language.as_str()),
+            ))
+            .execute(op.conn)
+            .await?;
+        return Ok((id, generation));
+    }
+    let id = Uuid::now_v7();
+    diesel::insert_into(reg::table)
+        .values((
+            reg::id.eq(id),
+            reg::email.eq(email.as_str()),
+            reg::language.eq(language.as_str()),
+            reg::token_hash.eq(Link::PartnerRegistration.token_hash(secret, id, 1)),
+            reg::generation.eq(1),
+            reg::expires_at.eq(op.now + ttl),
+            reg::created_at.eq(op.now),
+        ))
+        .execute(op.conn)
+        .await?;
+    Ok((id, 1))
 }
 
 /// What the registration form shows.

@@ -3,15 +3,16 @@
 //! database only.
 
 use diesel::{ExpressionMethods, QueryDsl};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
+use crate::op::{self, Op};
 use crate::{
     Ctx, Error, Result, accounts,
-    audit::{self, Who},
+    audit::Who,
     authz::{Permission, Role},
     domain::{CommissionRate, CountryCode, Email, Language, Password},
     organizations::{self, NewOrganization},
@@ -168,7 +169,31 @@ pub async fn load(conn: &mut AsyncPgConnection, ctx: &Ctx, seed: &Seed) -> Resul
         return Ok(None);
     }
     // Hash passwords before the transaction: argon2 is deliberately slow.
-    let mut hashes = std::collections::HashMap::new();
+    let hashes = hash_passwords(ctx, seed).await?;
+    let logins = op::run_as(conn, ctx, Who::system(None), async |op| {
+        let mut logins = Vec::new();
+        let vendor = create_org(op.conn, ctx, &seed.vendor, "seed", true).await?;
+        add_people(op.conn, ctx, vendor, &seed.vendor.staff, &hashes, &mut logins).await?;
+        for p in &seed.partners {
+            seed_partner(op, p, &hashes, &mut logins).await?;
+        }
+        for r in &seed.partner_requests {
+            seed_request(op, r, &hashes, &mut logins).await?;
+        }
+        seed_catalogue(op, seed).await?;
+        let changes = json!({ "logins": logins.len() });
+        op.audit_as(Who::system(Some(vendor)), Action::SeedLoaded, "demo", changes)
+            .await?;
+        Ok(logins)
+    })
+    .await?;
+    Ok(Some(logins))
+}
+
+type Hashes = std::collections::HashMap<String, String>;
+
+async fn hash_passwords(ctx: &Ctx, seed: &Seed) -> Result<Hashes> {
+    let mut hashes = Hashes::new();
     let people = seed
         .vendor
         .staff
@@ -186,146 +211,117 @@ pub async fn load(conn: &mut AsyncPgConnection, ctx: &Ctx, seed: &Seed) -> Resul
             hashes.insert(person.email.clone(), accounts::hash_password(ctx, &parsed).await?);
         }
     }
-    let now = ctx.now();
-    let logins = conn
-        .transaction(async |conn| {
-            let mut logins = Vec::new();
-            let vendor = create_org(conn, ctx, &seed.vendor, "seed", true).await?;
-            add_people(conn, ctx, vendor, &seed.vendor.staff, &hashes, &mut logins).await?;
+    Ok(hashes)
+}
 
-            for p in &seed.partners {
-                let org = create_org(conn, ctx, &p.organization, "partner_registration", false).await?;
-                let rate = CommissionRate::parse(&p.default_commission_rate)
-                    .map_err(|e| bad(&p.organization.name, e.message))?;
-                partners::insert_partner(
-                    conn,
-                    now,
-                    org,
-                    rate.value(),
-                    None,
-                    None,
-                    Some((
-                        &p.partner_code.to_ascii_uppercase(),
-                        &p.affiliate_code.to_ascii_uppercase(),
-                    )),
-                )
-                .await?;
-                add_people(conn, ctx, org, &p.organization.staff, &hashes, &mut logins).await?;
-                for c in &p.customers {
-                    let customer = create_org(conn, ctx, &c.organization, "created_by_partner", false).await?;
-                    let rate =
-                        CommissionRate::parse(&c.commission_rate).map_err(|e| bad(&c.organization.name, e.message))?;
-                    let granted: Vec<Option<String>> = Permission::DELEGABLE
-                        .iter()
-                        .map(|p| Some(p.as_str().to_owned()))
-                        .collect();
-                    diesel::insert_into(links::table)
-                        .values((
-                            links::id.eq(Uuid::now_v7()),
-                            links::customer_id.eq(customer),
-                            links::partner_id.eq(org),
-                            links::origin.eq(crate::values::CustomerOrigin::CreatedByPartner),
-                            links::commission_rate.eq(rate.value()),
-                            links::debtor_number.eq(&c.debtor_number),
-                            links::granted_permissions.eq(granted),
-                            links::created_at.eq(now),
-                            links::updated_at.eq(now),
-                        ))
-                        .execute(conn)
-                        .await?;
-                    if let Some(email) = &c.contact_email {
-                        diesel::update(orgs::table.find(customer))
-                            .set(orgs::contact_email.eq(email))
-                            .execute(conn)
-                            .await?;
-                    }
-                    add_people(conn, ctx, customer, &c.organization.staff, &hashes, &mut logins).await?;
-                }
-            }
-
-            for r in &seed.partner_requests {
-                let org = create_org(conn, ctx, &r.organization, "direct", false).await?;
-                add_people(conn, ctx, org, &r.organization.staff, &hashes, &mut logins).await?;
-                let requester = <[SeedPerson]>::first(&r.organization.staff)
-                    .ok_or_else(|| bad(&r.organization.name, "needs a requester"))?;
-                let requester_id = accounts::find_user_by_email(
-                    conn,
-                    &Email::parse(&requester.email).map_err(|e| bad(&requester.email, e.message))?,
-                )
-                .await?
-                .ok_or_else(|| bad(&requester.email, "missing"))?
-                .id;
-                let mut v = crate::error::Validator::new();
-                let valid = partners::validate_request(
-                    &RequestInput {
-                        company: r.organization.name.clone(),
-                        contact_name: format!("{} {}", requester.first_name, requester.last_name),
-                        contact_email: requester.email.clone(),
-                        website: r.organization.website.clone(),
-                        country: r.organization.country.clone().unwrap_or_default(),
-                        expected_customers: Some(r.expected_customers),
-                        message: r.message.clone(),
-                    },
-                    &mut v,
-                );
-                v.finish()?;
-                let request =
-                    partners::insert_request(conn, now, org, requester_id, &crate::error::validated(valid)).await?;
-                audit::record(
-                    conn,
-                    now,
-                    Who::user(requester_id, Some(org)),
-                    Action::PartnerRequestSubmitted,
-                    request.id,
-                    json!({}),
-                )
-                .await?;
-            }
-            for m in &seed.modules {
-                let business = crate::modules::parse_price("business_price", &m.business_price)
-                    .map_err(|e| bad(&m.code, e.message))?;
-                let user =
-                    crate::modules::parse_price("user_price", &m.user_price).map_err(|e| bad(&m.code, e.message))?;
-                diesel::insert_into(crate::schema::modules::table)
-                    .values((
-                        crate::schema::modules::id.eq(Uuid::now_v7()),
-                        crate::schema::modules::code.eq(&m.code),
-                        crate::schema::modules::name.eq(&m.name),
-                        crate::schema::modules::description.eq(&m.description),
-                        crate::schema::modules::business_price.eq(business),
-                        crate::schema::modules::user_price.eq(user),
-                        crate::schema::modules::created_at.eq(now),
-                        crate::schema::modules::updated_at.eq(now),
-                    ))
-                    .execute(conn)
-                    .await?;
-            }
-            for r in &seed.releases {
-                diesel::insert_into(crate::schema::releases::table)
-                    .values((
-                        crate::schema::releases::id.eq(Uuid::now_v7()),
-                        crate::schema::releases::version.eq(&r.version),
-                        crate::schema::releases::channel.eq(&r.channel),
-                        crate::schema::releases::notes_md.eq(&r.notes),
-                        crate::schema::releases::file_location.eq(&r.file_location),
-                        crate::schema::releases::published_at.eq(now - chrono::Duration::days(r.days_ago)),
-                    ))
-                    .execute(conn)
-                    .await?;
-            }
-            audit::record(
-                conn,
-                now,
-                Who::system(Some(vendor)),
-                Action::SeedLoaded,
-                "demo",
-                json!({ "logins": logins.len() }),
-            )
+async fn seed_partner(op: &mut Op<'_>, p: &SeedPartner, hashes: &Hashes, logins: &mut Vec<Login>) -> Result<()> {
+    let org = create_org(op.conn, op.ctx, &p.organization, "partner_registration", false).await?;
+    let rate = CommissionRate::parse(&p.default_commission_rate).map_err(|e| bad(&p.organization.name, e.message))?;
+    let (partner_code, affiliate_code) = (
+        p.partner_code.to_ascii_uppercase(),
+        p.affiliate_code.to_ascii_uppercase(),
+    );
+    let codes = Some((partner_code.as_str(), affiliate_code.as_str()));
+    partners::insert_partner(op.conn, op.now, org, rate.value(), None, None, codes).await?;
+    add_people(op.conn, op.ctx, org, &p.organization.staff, hashes, logins).await?;
+    for c in &p.customers {
+        let customer = create_org(op.conn, op.ctx, &c.organization, "created_by_partner", false).await?;
+        let rate = CommissionRate::parse(&c.commission_rate).map_err(|e| bad(&c.organization.name, e.message))?;
+        let granted: Vec<Option<String>> = Permission::DELEGABLE
+            .iter()
+            .map(|p| Some(p.as_str().to_owned()))
+            .collect();
+        diesel::insert_into(links::table)
+            .values((
+                links::id.eq(Uuid::now_v7()),
+                links::customer_id.eq(customer),
+                links::partner_id.eq(org),
+                links::origin.eq(crate::values::CustomerOrigin::CreatedByPartner),
+                links::commission_rate.eq(rate.value()),
+                links::debtor_number.eq(&c.debtor_number),
+                links::granted_permissions.eq(granted),
+                links::created_at.eq(op.now),
+                links::updated_at.eq(op.now),
+            ))
+            .execute(op.conn)
             .await?;
-            Ok::<_, Error>(logins)
-        })
-        .await?;
-    Ok(Some(logins))
+        if let Some(email) = &c.contact_email {
+            diesel::update(orgs::table.find(customer))
+                .set(orgs::contact_email.eq(email))
+                .execute(op.conn)
+                .await?;
+        }
+        add_people(op.conn, op.ctx, customer, &c.organization.staff, hashes, logins).await?;
+    }
+    Ok(())
+}
+
+async fn seed_request(op: &mut Op<'_>, r: &SeedPartnerRequest, hashes: &Hashes, logins: &mut Vec<Login>) -> Result<()> {
+    let org = create_org(op.conn, op.ctx, &r.organization, "direct", false).await?;
+    add_people(op.conn, op.ctx, org, &r.organization.staff, hashes, logins).await?;
+    let requester =
+        <[SeedPerson]>::first(&r.organization.staff).ok_or_else(|| bad(&r.organization.name, "needs a requester"))?;
+    let email = Email::parse(&requester.email).map_err(|e| bad(&requester.email, e.message))?;
+    let requester_id = accounts::find_user_by_email(op.conn, &email)
+        .await?
+        .ok_or_else(|| bad(&requester.email, "missing"))?
+        .id;
+    let mut v = crate::error::Validator::new();
+    let valid = partners::validate_request(
+        &RequestInput {
+            company: r.organization.name.clone(),
+            contact_name: format!("{} {}", requester.first_name, requester.last_name),
+            contact_email: requester.email.clone(),
+            website: r.organization.website.clone(),
+            country: r.organization.country.clone().unwrap_or_default(),
+            expected_customers: Some(r.expected_customers),
+            message: r.message.clone(),
+        },
+        &mut v,
+    );
+    v.finish()?;
+    let valid = crate::error::validated(valid);
+    let request = partners::insert_request(op.conn, op.now, org, requester_id, &valid).await?;
+    let who = Who::user(requester_id, Some(org));
+    op.audit_as(who, Action::PartnerRequestSubmitted, request.id, json!({}))
+        .await
+}
+
+async fn seed_catalogue(op: &mut Op<'_>, seed: &Seed) -> Result<()> {
+    use crate::schema::{modules as m, releases as r};
+    for module in &seed.modules {
+        let business = crate::modules::parse_price("business_price", &module.business_price)
+            .map_err(|e| bad(&module.code, e.message))?;
+        let user =
+            crate::modules::parse_price("user_price", &module.user_price).map_err(|e| bad(&module.code, e.message))?;
+        diesel::insert_into(m::table)
+            .values((
+                m::id.eq(Uuid::now_v7()),
+                m::code.eq(&module.code),
+                m::name.eq(&module.name),
+                m::description.eq(&module.description),
+                m::business_price.eq(business),
+                m::user_price.eq(user),
+                m::created_at.eq(op.now),
+                m::updated_at.eq(op.now),
+            ))
+            .execute(op.conn)
+            .await?;
+    }
+    for release in &seed.releases {
+        diesel::insert_into(r::table)
+            .values((
+                r::id.eq(Uuid::now_v7()),
+                r::version.eq(&release.version),
+                r::channel.eq(&release.channel),
+                r::notes_md.eq(&release.notes),
+                r::file_location.eq(&release.file_location),
+                r::published_at.eq(op.now - chrono::Duration::days(release.days_ago)),
+            ))
+            .execute(op.conn)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn create_org(

@@ -20,7 +20,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
-use crate::op::{self};
+use crate::op::{self, Op};
 use crate::{
     Ctx, Error, FieldError, Result,
     audit::Who,
@@ -259,6 +259,41 @@ pub async fn update(
             }
             members::require_role_assignment(op.conn, actor, org).await?;
         }
+        let valid = ValidPatch::of(&patch)?;
+        ms::table
+            .filter(ms::organization_id.eq(org))
+            .filter(ms::user_id.eq(user_id))
+            .select(ms::id)
+            .for_update()
+            .first::<Uuid>(op.conn)
+            .await
+            .optional()?
+            .ok_or(Error::not_found("user"))?;
+        let before = load_one(op.conn, org, user_id).await?;
+        let mut changes = serde_json::Map::new();
+        if valid.first.is_some() || valid.last.is_some() || valid.language.is_some() {
+            update_person(op, org, user_id, &valid, &mut changes).await?;
+        }
+        update_membership(op, &before, org, &valid, &patch, &mut changes).await?;
+        if !changes.is_empty() {
+            op.audit(Action::UserUpdated, user_id, serde_json::Value::Object(changes))
+                .await?;
+        }
+        load_one(op.conn, org, user_id).await
+    })
+    .await
+}
+
+/// The fields of a [`UserPatch`], checked.
+struct ValidPatch {
+    first: Option<String>,
+    last: Option<String>,
+    extension: Option<Option<String>>,
+    language: Option<Language>,
+}
+
+impl ValidPatch {
+    fn of(patch: &UserPatch) -> Result<Self> {
         let mut v = Validator::new();
         let first = patch
             .first_name
@@ -274,108 +309,115 @@ pub async fn update(
             .map(|e| v.check(optional_text("extension", Some(e), 20)));
         let language = patch.language.as_deref().map(|l| v.check(Language::parse(l)));
         v.finish()?;
-        ms::table
-            .filter(ms::organization_id.eq(org))
-            .filter(ms::user_id.eq(user_id))
-            .select(ms::id)
-            .for_update()
-            .first::<Uuid>(op.conn)
-            .await
-            .optional()?
-            .ok_or(Error::not_found("user"))?;
-        let before = load_one(op.conn, org, user_id).await?;
-        let mut changes = serde_json::Map::new();
+        Ok(ValidPatch {
+            first: first.flatten(),
+            last: last.flatten(),
+            extension: extension.flatten(),
+            language: language.flatten(),
+        })
+    }
+}
+
+/// Names and language belong to the person: changed only for an account this
+/// organization alone manages.
+async fn update_person(
+    op: &mut Op<'_>,
+    org: Uuid,
+    user_id: Uuid,
+    valid: &ValidPatch,
+    changes: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
+    if !manages_exclusively(op.conn, org, user_id).await? {
+        return Err(not_managed());
+    }
+    let (old_first, old_last, old_lang): (String, String, String) = users::table
+        .find(user_id)
+        .select((users::first_name, users::last_name, users::language))
+        .for_update()
+        .first(op.conn)
+        .await?;
+    let new_first = valid.first.clone().unwrap_or(old_first.clone());
+    let new_last = valid.last.clone().unwrap_or(old_last.clone());
+    let new_lang = valid
+        .language
+        .map(|l| l.as_str().to_owned())
+        .unwrap_or(old_lang.clone());
+    if (&new_first, &new_last, &new_lang) == (&old_first, &old_last, &old_lang) {
+        return Ok(());
+    }
+    changes.insert(
+        "name".into(),
+        json!({ "old": [old_first, old_last], "new": [new_first, new_last] }),
+    );
+    changes.insert("language".into(), json!({ "old": old_lang, "new": new_lang }));
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::first_name.eq(&new_first),
+            users::last_name.eq(&new_last),
+            users::language.eq(&new_lang),
+            users::updated_at.eq(op.now),
+        ))
+        .execute(op.conn)
+        .await?;
+    Ok(())
+}
+
+/// Extension, company administrator flag and active flag belong to the membership.
+async fn update_membership(
+    op: &mut Op<'_>,
+    before: &UserOverview,
+    org: Uuid,
+    valid: &ValidPatch,
+    patch: &UserPatch,
+    changes: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
+    let extension = valid.extension.clone().unwrap_or(before.extension.clone());
+    if extension != before.extension {
+        changes.insert("extension".into(), json!({ "old": before.extension, "new": extension }));
+    }
+    let role = match (before.role, patch.company_admin) {
+        (role, None) => role,
+        (Role::Administrator, Some(_)) => {
+            return Err(Error::conflict(
+                "is_administrator",
+                Some("company_admin"),
+                "This user administers the organization; change the role under members",
+            ));
+        }
+        (_, Some(true)) => Role::CompanyAdmin,
+        (_, Some(false)) => Role::Member,
+    };
+    if role != before.role {
+        changes.insert(
+            "role".into(),
+            json!({ "old": before.role.as_str(), "new": role.as_str() }),
+        );
+    }
+    let active = patch.active.unwrap_or(before.active);
+    if active != before.active {
+        if !active
+            && before.role == Role::Administrator
+            && memberships::other_active_administrators(op.conn, org, before.user_id).await? == 0
+        {
+            return Err(memberships::last_administrator("active"));
+        }
+        changes.insert("active".into(), json!({ "old": before.active, "new": active }));
+    }
+    if changes.contains_key("extension") || changes.contains_key("role") || changes.contains_key("active") {
         let membership = ms::table
             .filter(ms::organization_id.eq(org))
-            .filter(ms::user_id.eq(user_id));
-
-        let wants_person = first.is_some() || last.is_some() || language.is_some();
-        if wants_person {
-            if !manages_exclusively(op.conn, org, user_id).await? {
-                return Err(not_managed());
-            }
-            let (old_first, old_last, old_lang): (String, String, String) = users::table
-                .find(user_id)
-                .select((users::first_name, users::last_name, users::language))
-                .for_update()
-                .first(op.conn)
-                .await?;
-            let new_first = first.clone().flatten().unwrap_or(old_first.clone());
-            let new_last = last.clone().flatten().unwrap_or(old_last.clone());
-            let new_lang = language
-                .flatten()
-                .map(|l| l.as_str().to_owned())
-                .unwrap_or(old_lang.clone());
-            if (&new_first, &new_last, &new_lang) != (&old_first, &old_last, &old_lang) {
-                changes.insert(
-                    "name".into(),
-                    json!({ "old": [old_first, old_last], "new": [new_first, new_last] }),
-                );
-                changes.insert("language".into(), json!({ "old": old_lang, "new": new_lang }));
-                diesel::update(users::table.find(user_id))
-                    .set((
-                        users::first_name.eq(&new_first),
-                        users::last_name.eq(&new_last),
-                        users::language.eq(&new_lang),
-                        users::updated_at.eq(op.now),
-                    ))
-                    .execute(op.conn)
-                    .await?;
-            }
-        }
-        if let Some(ext) = extension {
-            let ext = ext.flatten();
-            if ext != before.extension {
-                changes.insert("extension".into(), json!({ "old": before.extension, "new": ext }));
-                diesel::update(membership)
-                    .set((ms::extension.eq(&ext), ms::updated_at.eq(op.now)))
-                    .execute(op.conn)
-                    .await?;
-            }
-        }
-        if let Some(flag) = patch.company_admin {
-            let role = before.role;
-            let new_role = match (role, flag) {
-                (Role::Administrator, _) => {
-                    return Err(Error::conflict(
-                        "is_administrator",
-                        Some("company_admin"),
-                        "This user administers the organization; change the role under members",
-                    ));
-                }
-                (_, true) => Role::CompanyAdmin,
-                (_, false) => Role::Member,
-            };
-            if new_role != role {
-                changes.insert("role".into(), json!({ "old": role.as_str(), "new": new_role.as_str() }));
-                diesel::update(membership)
-                    .set((ms::role.eq(new_role.as_str()), ms::updated_at.eq(op.now)))
-                    .execute(op.conn)
-                    .await?;
-            }
-        }
-        if let Some(active) = patch.active
-            && active != before.active
-        {
-            if !active
-                && before.role == Role::Administrator
-                && memberships::other_active_administrators(op.conn, org, user_id).await? == 0
-            {
-                return Err(memberships::last_administrator("active"));
-            }
-            changes.insert("active".into(), json!({ "old": before.active, "new": active }));
-            diesel::update(membership)
-                .set((ms::active.eq(active), ms::updated_at.eq(op.now)))
-                .execute(op.conn)
-                .await?;
-        }
-        if !changes.is_empty() {
-            op.audit(Action::UserUpdated, user_id, serde_json::Value::Object(changes))
-                .await?;
-        }
-        load_one(op.conn, org, user_id).await
-    })
-    .await
+            .filter(ms::user_id.eq(before.user_id));
+        diesel::update(membership)
+            .set((
+                ms::extension.eq(&extension),
+                ms::role.eq(role.as_str()),
+                ms::active.eq(active),
+                ms::updated_at.eq(op.now),
+            ))
+            .execute(op.conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// What the installed software reports, for the organization its token acts for: the
@@ -480,6 +522,56 @@ fn parse_csv(bytes: &[u8]) -> Result<(Vec<Row>, Vec<RowError>, usize)> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Error::field("file", "invalid_encoding", "The file must be UTF-8 text"))?;
+    let (mut reader, index) = read_header(text)?;
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut total = 0;
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) if r.iter().all(|f| f.trim().is_empty()) => continue,
+            Ok(r) => Ok(r),
+            Err(e) => Err(e),
+        };
+        total += 1;
+        if total > MAX_IMPORT_ROWS {
+            return Err(Error::field(
+                "file",
+                "too_many_rows",
+                format!("At most {MAX_IMPORT_ROWS} users per import"),
+            ));
+        }
+        match record {
+            Ok(record) => match parse_row(&record, &index, &mut seen) {
+                Ok(row) => rows.push(row),
+                Err(row_errors) => errors.extend(row_errors),
+            },
+            Err(e) => {
+                let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+                errors.push(RowError::new(
+                    line,
+                    "row",
+                    "invalid_csv",
+                    format!("cannot be read: {e}"),
+                ));
+            }
+        }
+    }
+    if total == 0 {
+        return Err(Error::field(
+            "file",
+            "empty_file",
+            "The file has no rows below the header",
+        ));
+    }
+    Ok((rows, errors, total))
+}
+
+/// Reads the header line: the delimiter it uses, and where each known column is.
+/// Where each known column is in the file.
+type ColumnIndex = HashMap<&'static str, usize>;
+
+fn read_header(text: &str) -> Result<(csv::Reader<&[u8]>, ColumnIndex)> {
     let header_line = text.lines().next().unwrap_or_default();
     if header_line.trim().is_empty() {
         return Err(Error::field(
@@ -518,108 +610,125 @@ fn parse_csv(bytes: &[u8]) -> Result<(Vec<Row>, Vec<RowError>, usize)> {
     if !missing.is_empty() {
         return Err(Error::Validation(missing));
     }
-    let index: HashMap<&str, usize> = COLUMNS
+    let index = COLUMNS
         .iter()
         .filter_map(|c| headers.iter().position(|h| h == c).map(|i| (*c, i)))
         .collect();
+    Ok((reader, index))
+}
 
-    let mut rows = Vec::new();
-    let mut errors = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut total = 0;
-    for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
-                total += 1;
-                errors.push(RowError::new(
-                    line,
-                    "row",
-                    "invalid_csv",
-                    format!("cannot be read: {e}"),
-                ));
-                continue;
-            }
-        };
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        total += 1;
-        if total > MAX_IMPORT_ROWS {
-            return Err(Error::field(
-                "file",
-                "too_many_rows",
-                format!("At most {MAX_IMPORT_ROWS} users per import"),
-            ));
-        }
-        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
-        let get = |col: &str| {
-            index
-                .get(col)
-                .and_then(|i| record.get(*i))
-                .unwrap_or("")
-                .trim()
-                .to_owned()
-        };
-        let mut row_errors = Vec::new();
-        let email = Email::parse(&get("email")).map_err(|e| RowError::new(line, "email", e.code, e.message));
-        let first = required_text("first_name", &get("first_name"), 100)
-            .map_err(|e| RowError::new(line, "first_name", e.code, e.message));
-        let last = required_text("last_name", &get("last_name"), 100)
-            .map_err(|e| RowError::new(line, "last_name", e.code, e.message));
-        let extension = optional_text("extension", Some(&get("extension")), 20)
-            .map_err(|e| RowError::new(line, "extension", e.code, e.message));
-        let flag = parse_flag(&get("company_admin")).ok_or_else(|| {
-            RowError::new(
+/// One row, or every problem it has; `seen` remembers the addresses of earlier rows.
+fn parse_row(
+    record: &csv::StringRecord,
+    index: &ColumnIndex,
+    seen: &mut HashMap<String, usize>,
+) -> std::result::Result<Row, Vec<RowError>> {
+    let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
+    let get = |col: &str| {
+        index
+            .get(col)
+            .and_then(|i| record.get(*i))
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    };
+    let at = |field: &'static str| move |e: FieldError| RowError::new(line, field, e.code, e.message);
+    let email = Email::parse(&get("email")).map_err(at("email"));
+    let first = required_text("first_name", &get("first_name"), 100).map_err(at("first_name"));
+    let last = required_text("last_name", &get("last_name"), 100).map_err(at("last_name"));
+    let extension = optional_text("extension", Some(&get("extension")), 20).map_err(at("extension"));
+    let flag = parse_flag(&get("company_admin")).ok_or_else(|| {
+        RowError::new(
+            line,
+            "company_admin",
+            "invalid_boolean",
+            "use true/false, yes/no or 1/0",
+        )
+    });
+    let mut row_errors = Vec::new();
+    if let Ok(email) = &email {
+        if let Some(first_line) = seen.get(email.as_str()) {
+            row_errors.push(RowError::new(
                 line,
-                "company_admin",
-                "invalid_boolean",
-                "use true/false, yes/no or 1/0",
-            )
-        });
-        if let Ok(email) = &email {
-            if let Some(first_line) = seen.get(email.as_str()) {
-                row_errors.push(RowError::new(
-                    line,
-                    "email",
-                    "duplicate_in_file",
-                    format!("the same e-mail address as line {first_line}"),
-                ));
-            } else {
-                seen.insert(email.as_str().to_owned(), line);
-            }
-        }
-        match (email, first, last, extension, flag) {
-            (Ok(email), Ok(first_name), Ok(last_name), Ok(extension), Ok(company_admin)) if row_errors.is_empty() => {
-                rows.push(Row {
-                    line,
-                    email,
-                    first_name,
-                    last_name,
-                    extension,
-                    company_admin,
-                })
-            }
-            (email, first, last, extension, flag) => {
-                row_errors.extend(
-                    [email.err(), first.err(), last.err(), extension.err(), flag.err()]
-                        .into_iter()
-                        .flatten(),
-                );
-                row_errors.sort_by_key(|e| COLUMNS.iter().position(|c| *c == e.field).unwrap_or(0));
-                errors.extend(row_errors);
-            }
+                "email",
+                "duplicate_in_file",
+                format!("the same e-mail address as line {first_line}"),
+            ));
+        } else {
+            seen.insert(email.as_str().to_owned(), line);
         }
     }
-    if total == 0 {
-        return Err(Error::field(
-            "file",
-            "empty_file",
-            "The file has no rows below the header",
-        ));
+    match (email, first, last, extension, flag) {
+        (Ok(email), Ok(first_name), Ok(last_name), Ok(extension), Ok(company_admin)) if row_errors.is_empty() => {
+            Ok(Row {
+                line,
+                email,
+                first_name,
+                last_name,
+                extension,
+                company_admin,
+            })
+        }
+        (email, first, last, extension, flag) => {
+            row_errors.extend(
+                [email.err(), first.err(), last.err(), extension.err(), flag.err()]
+                    .into_iter()
+                    .flatten(),
+            );
+            row_errors.sort_by_key(|e| COLUMNS.iter().position(|c| *c == e.field).unwrap_or(0));
+            Err(row_errors)
+        }
     }
-    Ok((rows, errors, total))
+}
+
+/// Leaves out rows the organization cannot take: people who are users already, company
+/// administrators the caller may not make, addresses that had too many e-mails.
+async fn screen<'r>(
+    op: &mut Op<'_>,
+    org: Uuid,
+    rows: &'r [Row],
+    may_assign: bool,
+    errors: &mut Vec<RowError>,
+) -> Result<Vec<&'r Row>> {
+    let emails: Vec<String> = rows.iter().map(|r| r.email.as_str().to_owned()).collect();
+    #[derive(QueryableByName)]
+    struct Known {
+        #[diesel(sql_type = Text)]
+        email: String,
+    }
+    let members: HashSet<String> = sql_query(
+        "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.organization_id = $2 AND u.email = ANY($1)",
+    )
+    .bind::<Array<Text>, _>(&emails)
+    .bind::<SqlUuid, _>(org)
+    .load::<Known>(op.conn)
+    .await?
+    .into_iter()
+    .map(|k| k.email)
+    .collect();
+    let over_limit = mail::addresses_over_limit(op.conn, op.ctx, &emails).await?;
+    let mut accepted = Vec::new();
+    for row in rows {
+        let refused = if members.contains(row.email.as_str()) {
+            Some(("email", "already_a_user", "already a user of this company"))
+        } else if row.company_admin && !may_assign {
+            Some(("company_admin", "not_allowed", "you cannot make company administrators"))
+        } else if over_limit.contains(row.email.as_str()) {
+            Some((
+                "email",
+                "too_many_emails",
+                "too many e-mails went to this address in the last hour",
+            ))
+        } else {
+            None
+        };
+        match refused {
+            Some((field, code, message)) => errors.push(RowError::new(row.line, field, code, message)),
+            None => accepted.push(row),
+        }
+    }
+    Ok(accepted)
 }
 
 /// Imports users from CSV (columns email, first_name, last_name, extension,
@@ -637,51 +746,7 @@ pub async fn import(
     op::run(conn, ctx, actor, org, Permission::ImportUsers, async |op| {
         let (rows, mut errors, total) = parse_csv(file)?;
         let may_assign = members::require_role_assignment(op.conn, actor, org).await.is_ok();
-        let emails: Vec<String> = rows.iter().map(|r| r.email.as_str().to_owned()).collect();
-        #[derive(QueryableByName)]
-        struct Known {
-            #[diesel(sql_type = Text)]
-            email: String,
-        }
-        let members: HashSet<String> = sql_query(
-            "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id
-             WHERE m.organization_id = $2 AND u.email = ANY($1)",
-        )
-        .bind::<Array<Text>, _>(&emails)
-        .bind::<SqlUuid, _>(org)
-        .load::<Known>(op.conn)
-        .await?
-        .into_iter()
-        .map(|k| k.email)
-        .collect();
-        let over_limit = mail::addresses_over_limit(op.conn, ctx, &emails).await?;
-        let mut accepted = Vec::new();
-        for row in &rows {
-            if members.contains(row.email.as_str()) {
-                errors.push(RowError::new(
-                    row.line,
-                    "email",
-                    "already_a_user",
-                    "already a user of this company",
-                ));
-            } else if row.company_admin && !may_assign {
-                errors.push(RowError::new(
-                    row.line,
-                    "company_admin",
-                    "not_allowed",
-                    "you cannot make company administrators",
-                ));
-            } else if over_limit.contains(row.email.as_str()) {
-                errors.push(RowError::new(
-                    row.line,
-                    "email",
-                    "too_many_emails",
-                    "too many e-mails went to this address in the last hour",
-                ));
-            } else {
-                accepted.push(row);
-            }
-        }
+        let accepted = screen(op, org, &rows, may_assign, &mut errors).await?;
         errors.sort_by_key(|e| e.line);
         if !errors.is_empty() && !valid_only {
             return Err(Error::Validation(

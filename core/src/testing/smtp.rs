@@ -140,6 +140,48 @@ fn address(arg: &str) -> String {
     arg[start..end].trim().to_owned()
 }
 
+/// The message after DATA, up to the lone dot; `None` when the client went away.
+async fn read_data(lines: &mut (impl tokio::io::AsyncBufRead + Unpin)) -> std::io::Result<Option<String>> {
+    let mut raw = String::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await? == 0 {
+            return Ok(None);
+        }
+        if line == ".\r\n" || line == ".\n" {
+            return Ok(Some(raw));
+        }
+        let unstuffed = line
+            .strip_prefix('.')
+            .filter(|_| line.starts_with(".."))
+            .unwrap_or(&line);
+        raw.push_str(unstuffed);
+    }
+}
+
+fn received(envelope_from: String, envelope_to: Vec<String>, raw: String) -> ReceivedMail {
+    let parsed = MessageParser::default().parse(raw.as_bytes());
+    ReceivedMail {
+        envelope_from,
+        envelope_to,
+        message_id: parsed.as_ref().and_then(|m| m.message_id().map(str::to_owned)),
+        subject: parsed
+            .as_ref()
+            .and_then(|m| m.subject().map(str::to_owned))
+            .unwrap_or_default(),
+        text: parsed
+            .as_ref()
+            .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
+            .unwrap_or_default(),
+        html: parsed
+            .as_ref()
+            .and_then(|m| m.body_html(0).map(|t| t.into_owned()))
+            .unwrap_or_default(),
+        raw,
+    }
+}
+
 async fn session(stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
@@ -175,40 +217,10 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> 
             write.write_all(b"250 2.1.5 ok\r\n").await?;
         } else if upper == "DATA" {
             write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
-            let mut raw = String::new();
-            loop {
-                line.clear();
-                if lines.read_line(&mut line).await? == 0 {
-                    return Ok(());
-                }
-                if line == ".\r\n" || line == ".\n" {
-                    break;
-                }
-                let unstuffed = line
-                    .strip_prefix('.')
-                    .filter(|_| line.starts_with(".."))
-                    .unwrap_or(&line);
-                raw.push_str(unstuffed);
-            }
-            let parsed = MessageParser::default().parse(raw.as_bytes());
-            let mail = ReceivedMail {
-                envelope_from: from.clone(),
-                envelope_to: to.clone(),
-                message_id: parsed.as_ref().and_then(|m| m.message_id().map(str::to_owned)),
-                subject: parsed
-                    .as_ref()
-                    .and_then(|m| m.subject().map(str::to_owned))
-                    .unwrap_or_default(),
-                text: parsed
-                    .as_ref()
-                    .and_then(|m| m.body_text(0).map(|t| t.into_owned()))
-                    .unwrap_or_default(),
-                html: parsed
-                    .as_ref()
-                    .and_then(|m| m.body_html(0).map(|t| t.into_owned()))
-                    .unwrap_or_default(),
-                raw,
+            let Some(raw) = read_data(&mut lines).await? else {
+                return Ok(());
             };
+            let mail = received(from.clone(), to.clone(), raw);
             shared.messages.lock().expect("sink lock").push(mail);
             shared.arrived.notify_waiters();
             write.write_all(b"250 2.0.0 queued\r\n").await?;
