@@ -211,6 +211,7 @@ pub async fn list_for_organization(
     limit: i64,
 ) -> Result<Vec<AuditEntry>> {
     authz::authorize(conn, actor, org_id, Permission::ViewAudit).await?;
+    let limit = crate::domain::page_limit(limit)?;
     let mut query = audit_log::table
         .filter(
             audit_log::on_behalf_of_organization_id
@@ -218,7 +219,7 @@ pub async fn list_for_organization(
                 .or(audit_log::acting_organization_id.eq(org_id)),
         )
         .order(audit_log::id.desc())
-        .limit(limit.clamp(1, 500))
+        .limit(limit)
         .select(AuditEntry::as_select())
         .into_boxed();
     if let Some(before) = before_id {

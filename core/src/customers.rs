@@ -570,13 +570,7 @@ fn escape_like(s: &str) -> String {
 pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, query: ListQuery) -> Result<Page<Customer>> {
     let partner = partner_of(actor)?;
     authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
-    if !(1..=MAX_PAGE).contains(&query.limit) {
-        return Err(Error::field(
-            "limit",
-            "out_of_range",
-            format!("Between 1 and {MAX_PAGE}"),
-        ));
-    }
+    crate::domain::page_limit(query.limit)?;
     if let Some(search) = &query.search {
         crate::domain::storable("search", search).map_err(|e| Error::Validation(vec![e]))?;
     }
@@ -612,9 +606,6 @@ pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, query: ListQuery)
         next_cursor,
     })
 }
-
-/// The most rows one page holds.
-pub const MAX_PAGE: i64 = 200;
 
 fn decode_cursor(query: &ListQuery) -> Result<Option<Cursor>> {
     let Some(raw) = &query.cursor else {

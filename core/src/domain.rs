@@ -122,13 +122,10 @@ impl CommissionRate {
     }
 
     pub fn parse_field(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
+        if raw.trim().is_empty() {
             return Err(FieldError::new(field, "required", "A commission rate is required"));
         }
-        let value = Decimal::from_str(raw)
-            .map_err(|_| FieldError::new(field, "invalid_rate", "Not a number; use a percentage such as 12.50"))?;
-        Self::from_decimal_field(field, value)
+        Self::from_decimal_field(field, plain_amount(field, raw, "invalid_rate")?)
     }
 
     pub fn from_decimal_field(field: &str, value: Decimal) -> Result<Self, FieldError> {
@@ -333,6 +330,50 @@ pub fn format_date(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
+/// The most rows one page of any list holds, and the size of a page when none is asked.
+pub const MAX_PAGE: i64 = 200;
+pub const DEFAULT_PAGE: i64 = 50;
+
+/// A page size as asked: 1 to [`MAX_PAGE`]; anything else is refused, not clamped.
+pub fn page_limit(limit: i64) -> Result<i64, FieldError> {
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(FieldError::new(
+            "limit",
+            "out_of_range",
+            format!("Between 1 and {MAX_PAGE}"),
+        ))
+    }
+}
+
+/// An amount written plainly: digits, optionally a point and one or two decimals
+/// (`12`, `12.5`, `12.50`). Signs, exponents, separators, spaces and more decimals are
+/// refused with `code`, so what a client sends is exactly what is stored. Scaled to two
+/// decimals.
+pub fn plain_amount(field: &str, raw: &str, code: &'static str) -> Result<Decimal, FieldError> {
+    if raw.is_empty() {
+        return Err(FieldError::new(field, "required", "This field is required"));
+    }
+    let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let plain = (1..=12).contains(&whole.len())
+        && digits(whole)
+        && digits(fraction)
+        && (fraction.len() <= 2)
+        && (fraction.is_empty() == !raw.contains('.'));
+    if !plain {
+        return Err(FieldError::new(
+            field,
+            code,
+            "Write a plain amount with at most two decimals, such as 12.50",
+        ));
+    }
+    let mut value = Decimal::from_str(raw).map_err(|_| FieldError::new(field, code, "Not an amount"))?;
+    value.rescale(2);
+    Ok(value)
+}
+
 /// Money and rates as text with exactly two decimals (12.50, never 12.5).
 pub fn fixed2(value: Decimal) -> String {
     crate::pricing::cents(value).to_string()
@@ -386,7 +427,16 @@ mod tests {
         assert_eq!(CommissionRate::parse("abc").unwrap_err().code, "invalid_rate");
         assert_eq!(CommissionRate::parse("").unwrap_err().code, "required");
         // Trailing zeros beyond two decimals are still two decimals of precision.
-        assert_eq!(fixed2(CommissionRate::parse("12.5000").unwrap().value()), "12.50");
+        for sloppy in ["12.5000", "1e2", " 12.50 ", "+12", "1_0", "12.", ".5", "0x10", "١٢"] {
+            assert_eq!(
+                CommissionRate::parse(sloppy).unwrap_err().code,
+                "invalid_rate",
+                "{sloppy:?}"
+            );
+        }
+        assert_eq!(page_limit(0).unwrap_err().code, "out_of_range");
+        assert_eq!(page_limit(MAX_PAGE + 1).unwrap_err().code, "out_of_range");
+        assert_eq!(page_limit(MAX_PAGE).unwrap(), MAX_PAGE);
     }
 
     #[test]

@@ -232,6 +232,12 @@ fn constraint_problem(name: &str) -> Option<(&'static str, &'static str, &'stati
     })
 }
 
+impl From<FieldError> for Error {
+    fn from(err: FieldError) -> Self {
+        Error::Validation(vec![err])
+    }
+}
+
 impl From<DieselError> for Error {
     fn from(err: DieselError) -> Self {
         match &err {

@@ -6,7 +6,6 @@ use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectab
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde_json::json;
-use std::str::FromStr;
 use uuid::Uuid;
 
 use crate::audit::Action;
@@ -36,24 +35,14 @@ pub struct Module {
 
 /// A price: not negative, at most two decimals.
 pub fn parse_price(field: &str, raw: &str) -> std::result::Result<Decimal, FieldError> {
-    let raw = raw.trim();
-    if raw.is_empty() {
+    if raw.trim().is_empty() {
         return Err(FieldError::new(field, "required", "A price is required"));
     }
-    let value =
-        Decimal::from_str(raw).map_err(|_| FieldError::new(field, "invalid_price", "Not an amount; use e.g. 12.50"))?;
-    if value.is_sign_negative() {
-        return Err(FieldError::new(field, "invalid_price", "A price cannot be negative"));
-    }
-    if value.normalize().scale() > 2 {
-        return Err(FieldError::new(field, "invalid_price", "At most two decimals"));
-    }
+    let value = crate::domain::plain_amount(field, raw, "invalid_price")?;
     if value > Decimal::from(1_000_000_000) {
         return Err(FieldError::new(field, "invalid_price", "Too large"));
     }
-    let mut v = value;
-    v.rescale(2);
-    Ok(v)
+    Ok(value)
 }
 
 fn parse_currency(raw: &str) -> std::result::Result<String, FieldError> {

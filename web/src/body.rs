@@ -55,6 +55,10 @@ impl<T: ParseFromJSON> ParsePayload for Body<T> {
             ))
             .into());
         }
+        let unknown = unknown_fields::<T>(&value);
+        if !unknown.is_empty() {
+            return Err(ApiError::from(partnerdesk_core::Error::Validation(unknown)).into());
+        }
         match T::parse_from_json(Some(value)) {
             Ok(parsed) => Ok(Body(parsed)),
             // Parse again to explain the failure; the good path keeps one copy only.
@@ -89,6 +93,80 @@ fn nul_field(value: &Value, path: String) -> Option<String> {
         }),
         _ => None,
     }
+}
+
+/// Every key of the body that its schema does not name, at any depth (`items[1].emial`):
+/// a misspelt optional field would otherwise be ignored without a word.
+fn unknown_fields<T: Type>(value: &Value) -> Vec<partnerdesk_core::FieldError> {
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    let mut found = Vec::new();
+    collect_unknown(&registry, &T::schema_ref(), value, "", &mut found);
+    found
+}
+
+fn collect_unknown(
+    registry: &Registry,
+    schema: &MetaSchemaRef,
+    value: &Value,
+    path: &str,
+    found: &mut Vec<partnerdesk_core::FieldError>,
+) {
+    let Some(schema) = resolve(registry, schema) else {
+        return;
+    };
+    match value {
+        Value::Object(map) if schema.ty == "object" && schema.additional_properties.is_none() => {
+            for (key, v) in map {
+                let field = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match schema.properties.iter().find(|(name, _)| name == key) {
+                    Some((_, prop)) => collect_unknown(registry, prop, v, &field, found),
+                    None => {
+                        let hint = schema
+                            .properties
+                            .iter()
+                            .map(|(name, _)| *name)
+                            .find(|name| close(name, key))
+                            .map(|name| format!(" (did you mean `{name}`?)"))
+                            .unwrap_or_default();
+                        found.push(partnerdesk_core::FieldError::new(
+                            field,
+                            "unknown_field",
+                            format!("Not a field of this request{hint}"),
+                        ));
+                    }
+                }
+            }
+        }
+        Value::Array(items) if schema.ty == "array" => {
+            if let Some(item) = &schema.items {
+                for (i, v) in items.iter().enumerate() {
+                    collect_unknown(registry, item, v, &format!("{path}[{i}]"), found);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether two names are one typo apart (an edit distance of at most two).
+fn close(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(here + 1);
+            prev = here;
+        }
+    }
+    row[b.len()] <= 2
 }
 
 /// The schema behind a reference, also when a described field wraps it in `allOf`.

@@ -37,8 +37,8 @@ pub struct Problem {
     /// The field a conflict is about, when there is one.
     #[oai(skip_serializing_if_is_none)]
     pub field: Option<String>,
-    /// Every invalid field, for validation problems.
-    #[oai(skip_serializing_if_is_empty)]
+    /// Every invalid field, for validation problems (absent otherwise).
+    #[oai(default, skip_serializing_if_is_empty)]
     pub errors: Vec<ProblemField>,
     /// Seconds to wait before trying again (sent as the Retry-After header).
     #[oai(skip)]
@@ -279,8 +279,10 @@ pub async fn to_problem(err: poem::Error) -> Response {
     let message = err.to_string();
     let problem = if err.is::<poem_openapi::error::ParseRequestPayloadError>() {
         body_problem(&message)
-    } else if err.is::<poem_openapi::error::ParseParamError>() || err.is::<poem_openapi::error::ParsePathError>() {
-        Problem::new(StatusCode::BAD_REQUEST, "invalid_parameter", message)
+    } else if let Some(param) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
+        param_problem(param.name, &param.reason)
+    } else if let Some(param) = err.downcast_ref::<poem_openapi::error::ParsePathError>() {
+        param_problem(param.name, &param.reason)
     } else if err.is::<poem_openapi::error::ContentTypeError>() {
         Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -304,6 +306,54 @@ pub async fn to_problem(err: poem::Error) -> Response {
         generic_problem(status, &message)
     };
     problem_response(problem)
+}
+
+/// A query, path or header parameter that does not parse: named, with what it may be.
+fn param_problem(name: &str, reason: &str) -> Problem {
+    let (code, message) = if reason.contains("Expect a valid enumeration value") {
+        let allowed = type_name(reason).and_then(enum_values).unwrap_or_default();
+        ("invalid_value", format!("Must be one of {}", allowed.join(", ")))
+    } else if let Some((_, rule)) = reason.split_once("verification failed. ") {
+        ("out_of_range", format!("Outside the allowed range: {rule}"))
+    } else {
+        ("invalid", reason.to_owned())
+    };
+    Problem {
+        field: Some(name.to_owned()),
+        errors: vec![ProblemField {
+            field: name.to_owned(),
+            code: code.into(),
+            message: message.clone(),
+        }],
+        ..Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("{name}: {message}"),
+        )
+    }
+}
+
+/// `failed to parse "SortBy": …` names the type that refused the value.
+fn type_name(reason: &str) -> Option<&str> {
+    let rest = reason.split_once("failed to parse \"")?.1;
+    rest.split_once('"').map(|(name, _)| name)
+}
+
+/// The values of an enum the API declares, as the OpenAPI document lists them.
+fn enum_values(name: &str) -> Option<Vec<String>> {
+    static SCHEMAS: std::sync::LazyLock<poem_openapi::registry::Registry> = std::sync::LazyLock::new(|| {
+        let mut registry = poem_openapi::registry::Registry::new();
+        <crate::api::Api as poem_openapi::OpenApi>::register(&mut registry);
+        registry
+    });
+    let schema = SCHEMAS.schemas.get(name)?;
+    Some(
+        schema
+            .enum_items
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .collect(),
+    )
 }
 
 fn generic_problem(status: StatusCode, message: &str) -> Problem {

@@ -513,9 +513,10 @@ pub struct OutboxMessage {
 
 /// The development outbox, newest first, optionally for one recipient.
 pub async fn outbox(conn: &mut AsyncPgConnection, recipient: Option<&str>, limit: i64) -> Result<Vec<OutboxMessage>> {
+    let limit = crate::domain::page_limit(limit)?;
     let mut query = mailbox::table
         .order(mailbox::created_at.desc())
-        .limit(limit.clamp(1, 500))
+        .limit(limit)
         .select(OutboxMessage::as_select())
         .into_boxed();
     if let Some(r) = recipient {

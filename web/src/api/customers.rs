@@ -184,10 +184,6 @@ pub struct MyAccountView {
     pub never_billed: bool,
 }
 
-fn default_limit() -> i64 {
-    50
-}
-
 #[OpenApi(tag = "ApiTags::Customers")]
 impl CustomersApi {
     /// My customers
@@ -205,7 +201,11 @@ impl CustomersApi {
         q: Query<Option<String>>,
         sort: Query<Option<SortBy>>,
         dir: Query<Option<Direction>>,
-        #[oai(default = "default_limit")] limit: Query<i64>,
+        #[oai(
+            default = "super::default_limit",
+            validator(minimum(value = "1"), maximum(value = "200"))
+        )]
+        limit: Query<i64>,
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<CustomerPage>> {
         let mut conn = state.conn().await?;

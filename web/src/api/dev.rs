@@ -78,7 +78,11 @@ impl DevApi {
         &self,
         state: Data<&AppState>,
         to: Query<Option<String>>,
-        #[oai(default = "default_limit")] limit: Query<i64>,
+        #[oai(
+            default = "super::default_limit",
+            validator(minimum(value = "1"), maximum(value = "200"))
+        )]
+        limit: Query<i64>,
     ) -> ApiResult<Json<Vec<MailView>>> {
         let mut conn = state.conn().await?;
         let mails = mail::outbox(&mut conn, to.0.as_deref(), limit.0).await?;
@@ -112,8 +116,4 @@ pub struct ClockView {
 pub struct AdvanceClockRequest {
     /// A duration such as `7d`, `36h`, `1d12h` or `90m`.
     pub by: String,
-}
-
-fn default_limit() -> i64 {
-    50
 }

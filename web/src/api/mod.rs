@@ -80,6 +80,11 @@ pub enum NoContent {
     NoContent,
 }
 
+/// The page size a list answers with when `limit` is not given.
+pub fn default_limit() -> i64 {
+    partnerdesk_core::domain::DEFAULT_PAGE
+}
+
 pub type Api = (
     auth::AuthApi,
     organizations::OrganizationsApi,
@@ -120,3 +125,6 @@ pub fn service(config: &Config) -> OpenApiService<Api, ()> {
     )
     .server(config.url("/api"))
 }
+
+// The `limit` validators above write the maximum as a literal; it is core's.
+const _: () = assert!(partnerdesk_core::domain::MAX_PAGE == 200, "update the limit validators");

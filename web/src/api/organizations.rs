@@ -371,16 +371,16 @@ impl OrganizationsApi {
         auth: Auth,
         id: Path<Uuid>,
         before: Query<Option<i64>>,
-        #[oai(default = "default_limit")] limit: Query<i64>,
+        #[oai(
+            default = "super::default_limit",
+            validator(minimum(value = "1"), maximum(value = "200"))
+        )]
+        limit: Query<i64>,
     ) -> ApiResult<Json<Vec<AuditEntryView>>> {
         let mut conn = state.conn().await?;
         let entries = audit::list_for_organization(&mut conn, &auth.actor, id.0, before.0, limit.0).await?;
         Ok(Json(entries.into_iter().map(Into::into).collect()))
     }
-}
-
-fn default_limit() -> i64 {
-    50
 }
 
 // ---------------------------------------------------------------------------------

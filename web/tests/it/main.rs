@@ -5,6 +5,7 @@ mod harness;
 
 mod abuse;
 mod api_docs;
+mod api_edge;
 mod auth;
 mod authorization;
 mod customers;

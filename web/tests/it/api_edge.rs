@@ -1,0 +1,99 @@
+//! The API edge as a new user meets it: misspelt fields, wrong enum values, sloppy
+//! amounts and out-of-range page sizes are refused with the field named.
+
+use serde_json::json;
+
+use crate::harness::TestApp;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_misspelt_field_is_refused_with_the_field_named() {
+    let app = TestApp::spawn().await;
+    let anna = app.demo("anna@northwind.example").await;
+    let r = anna
+        .post(
+            "/api/customers",
+            json!({ "name": "Visser Transport", "active": true, "commission_rate": "15", "contry": "NL" }),
+        )
+        .await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.error_fields(), ["contry"]);
+    assert_eq!(r.body["errors"][0]["code"], "unknown_field");
+    assert!(
+        r.body["errors"][0]["message"].as_str().unwrap().contains("`country`"),
+        "{}",
+        r.body
+    );
+    // Nothing was created on the way.
+    let list = anna.get("/api/customers?q=Visser").await;
+    assert_eq!(list.body["items"], json!([]));
+
+    // Nested objects and list items are checked too.
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let r = anna
+        .post(
+            &format!("/api/organizations/{jansen}/quotes"),
+            json!({ "items": [{ "type": "business", "module_id": uuid::Uuid::nil(), "quantty": 2 }] }),
+        )
+        .await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.error_fields(), ["items[0].quantty"], "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_enum_value_lists_the_allowed_values() {
+    let app = TestApp::spawn().await;
+    let anna = app.demo("anna@northwind.example").await;
+    let r = anna.get("/api/customers?status=everything").await;
+    r.assert_problem(400, "invalid_parameter");
+    assert_eq!(r.error_fields(), ["status"]);
+    let message = r.body["errors"][0]["message"].as_str().unwrap();
+    for allowed in ["active", "inactive", "both"] {
+        assert!(message.contains(allowed), "{message}");
+    }
+    let r = anna.get("/api/customers?sort=size").await;
+    assert_eq!(r.body["errors"][0]["code"], "invalid_value", "{}", r.body);
+    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("expiry"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn amounts_are_plain_decimals_with_at_most_two_places() {
+    let app = TestApp::spawn().await;
+    let anna = app.demo("anna@northwind.example").await;
+    for sloppy in ["1e2", " 12.50 ", "12.505", "+12", "1_0", "12,50", "-1"] {
+        let r = anna
+            .post(
+                "/api/customers",
+                json!({ "name": "Visser Transport", "active": true, "commission_rate": sloppy }),
+            )
+            .await;
+        r.assert_problem(422, "validation_failed");
+        assert_eq!(r.error_fields(), ["commission_rate"], "{sloppy:?}: {}", r.body);
+        assert_eq!(r.body["errors"][0]["code"], "invalid_rate", "{sloppy:?}");
+    }
+    let r = anna
+        .post(
+            "/api/customers",
+            json!({ "name": "Visser Transport", "active": true, "commission_rate": "12.5" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["commission_rate"], "12.50");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn page_sizes_out_of_range_are_refused_not_clamped() {
+    let app = TestApp::spawn().await;
+    let anna = app.demo("anna@northwind.example").await;
+    let northwind = app.org_id("Northwind IT Services").await;
+    for path in [
+        "/api/customers?limit=0".to_owned(),
+        "/api/customers?limit=201".to_owned(),
+        format!("/api/organizations/{northwind}/audit?limit=1000"),
+    ] {
+        let r = anna.get(&path).await;
+        r.assert_problem(400, "invalid_parameter");
+        assert_eq!(r.error_fields(), ["limit"], "{path}");
+        assert_eq!(r.body["errors"][0]["code"], "out_of_range", "{path}");
+    }
+    assert_eq!(anna.get("/api/customers?limit=200").await.status, 200);
+}
