@@ -41,7 +41,7 @@ pub struct Problem {
     #[oai(default, skip_serializing_if_is_empty)]
     pub errors: Vec<ProblemField>,
     /// Seconds to wait before trying again (sent as the Retry-After header).
-    #[oai(skip)]
+    #[oai(skip, nullable)]
     pub retry_after: Option<u64>,
 }
 
@@ -94,6 +94,9 @@ pub enum ApiError {
     /// The resource does not exist.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
+    /// The path exists, but not with this method; `Allow` lists the methods it has.
+    #[oai(status = 405, content_type = "application/problem+json")]
+    MethodNotAllowed(Json<Problem>, #[oai(header = "Allow")] String),
     /// The request conflicts with the current state.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
@@ -106,6 +109,9 @@ pub enum ApiError {
     /// The request body is larger than allowed.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
+    /// The body is not in a content type this operation reads.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
     /// One or more fields are invalid; `errors` lists each.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
@@ -128,6 +134,8 @@ impl ApiError {
             | ApiError::Unauthorized(p)
             | ApiError::Forbidden(p)
             | ApiError::NotFound(p)
+            | ApiError::MethodNotAllowed(p, _)
+            | ApiError::UnsupportedMediaType(p)
             | ApiError::Conflict(p)
             | ApiError::RequestTimeout(p)
             | ApiError::Gone(p)
@@ -147,10 +155,12 @@ impl ApiError {
             401 => ApiError::Unauthorized(p),
             403 => ApiError::Forbidden(p),
             404 => ApiError::NotFound(p),
+            405 => ApiError::MethodNotAllowed(p, String::new()),
             408 => ApiError::RequestTimeout(p),
             409 => ApiError::Conflict(p),
             410 => ApiError::Gone(p),
             413 => ApiError::PayloadTooLarge(p),
+            415 => ApiError::UnsupportedMediaType(p),
             422 => ApiError::Unprocessable(p),
             429 => ApiError::TooManyRequests(p, retry_after),
             503 => ApiError::Unavailable(p, retry_after),
@@ -287,7 +297,7 @@ pub async fn to_problem(err: poem::Error) -> Response {
         Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "Send the body as application/json",
+            "This operation does not read that content type (JSON bodies are application/json)",
         )
     } else if !err.has_source() {
         // A response our own code produced (an `ApiError`, a page): pass it through, but

@@ -95,6 +95,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/readyz", get(readyz))
         .nest("/", pages::routes())
         .catch_all_error(error::to_problem)
+        .around(middleware::allow)
         .around(middleware::limits)
         .around(middleware::dev_only)
         .with(AddData::new(state))

@@ -5,6 +5,7 @@
 //!   import) within a deadline, so a large or trickling body costs neither memory nor a
 //!   worker for long: 413 or 408 problem+json. Query strings and form bodies with a NUL
 //!   character are refused with 422 naming the parameter.
+//! * `allow`: a 405 from the API names the methods the path has in `Allow`.
 //! * `log_requests`: one log line per request, with the secret tokens of e-mailed and
 //!   payment links redacted from the path.
 
@@ -219,4 +220,60 @@ mod tests {
         assert_eq!(nul_parameter(b"search=a%00b&x=1").as_deref(), Some("search"));
         assert_eq!(nul_parameter(b"search=ab"), None);
     }
+}
+
+/// Each API path (segments; `None` is a parameter) with the methods it answers.
+type Routes = Vec<(Vec<Option<String>>, Vec<String>)>;
+
+fn api_routes() -> &'static Routes {
+    static ROUTES: std::sync::LazyLock<Routes> = std::sync::LazyLock::new(|| {
+        let mut routes: Routes = Vec::new();
+        for api in <crate::api::Api as poem_openapi::OpenApi>::meta() {
+            for path in api.paths {
+                let segments = path
+                    .path
+                    .trim_start_matches('/')
+                    .split('/')
+                    .map(|s| (!(s.starts_with('{') || s.starts_with(':'))).then(|| s.to_owned()))
+                    .collect();
+                let methods = path.operations.iter().map(|o| o.method.to_string()).collect();
+                routes.push((segments, methods));
+            }
+        }
+        routes
+    });
+    &ROUTES
+}
+
+/// The methods an API path answers, as the `Allow` header lists them.
+fn allowed_methods(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/api/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let mut methods: Vec<&str> = api_routes()
+        .iter()
+        .filter(|(segments, _)| {
+            segments.len() == parts.len()
+                && segments
+                    .iter()
+                    .zip(&parts)
+                    .all(|(s, p)| s.as_deref().is_none_or(|s| s == *p))
+        })
+        .flat_map(|(_, methods)| methods.iter().map(String::as_str))
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
+    (!methods.is_empty()).then(|| methods.join(", "))
+}
+
+/// 405 answers carry `Allow`, as HTTP asks.
+pub async fn allow<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let path = req.uri().path().to_owned();
+    let mut resp = ep.call(req).await?.into_response();
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(methods) = allowed_methods(&path)
+        && let Ok(value) = poem::http::HeaderValue::from_str(&methods)
+    {
+        resp.headers_mut().insert(poem::http::header::ALLOW, value);
+    }
+    Ok(resp)
 }

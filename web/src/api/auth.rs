@@ -58,6 +58,7 @@ pub struct SignUpRequest {
     pub first_name: String,
     pub last_name: String,
     /// en (default), nl or de.
+    #[oai(nullable)]
     pub language: Option<String>,
 }
 
@@ -92,7 +93,8 @@ impl Example for LoginRequest {
 #[derive(Object, Debug)]
 pub struct LoginResult {
     pub user: UserView,
-    /// The organization the session acts as (absent when the account has none yet).
+    /// The organization the session acts as (null when the account has none yet).
+    #[oai(nullable)]
     pub acting_organization_id: Option<Uuid>,
     /// Idle expiry; each request moves it forward.
     pub session_expires_at: DateTime<Utc>,
@@ -122,9 +124,12 @@ impl Example for PasswordResetRequest {
 #[derive(Object, Debug, Default)]
 #[oai(example)]
 pub struct UpdateMeRequest {
+    #[oai(nullable)]
     pub first_name: Option<String>,
+    #[oai(nullable)]
     pub last_name: Option<String>,
     /// en, nl or de.
+    #[oai(nullable)]
     pub language: Option<String>,
 }
 
@@ -166,6 +171,7 @@ pub struct MembershipInvitationView {
     pub organization_name: String,
     /// The address the organization invited.
     pub email: String,
+    #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -232,6 +238,7 @@ impl From<PendingMembership> for PendingInvitationView {
 pub struct MeView {
     pub user: UserView,
     /// The organization this request acts as.
+    #[oai(nullable)]
     pub acting_organization_id: Option<Uuid>,
     /// The organizations you belong to.
     pub organizations: Vec<MembershipView>,
@@ -250,6 +257,7 @@ pub struct CreateTokenRequest {
     /// What the token is for.
     pub name: String,
     /// Lifetime in days (1-3650); without it the token lives until revoked.
+    #[oai(nullable)]
     pub expires_in_days: Option<u32>,
 }
 
@@ -269,10 +277,14 @@ pub struct ApiTokenView {
     /// The first characters of the token, to recognize it.
     pub prefix: String,
     /// The organization the token acts for (the one you acted as when you created it).
+    #[oai(nullable)]
     pub organization_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub last_used_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -348,7 +360,7 @@ impl AuthApi {
     /// only once the link is used. The answer is the same whether or not the address
     /// already has an account (that address gets a note instead of a link). At most
     /// `EMAILS_PER_ADDRESS_PER_HOUR` such e-mails go to one address per hour (429).
-    #[oai(path = "/auth/signup", method = "post")]
+    #[oai(operation_id = "signUp", path = "/auth/signup", method = "post")]
     async fn sign_up(&self, state: Data<&AppState>, body: Body<SignUpRequest>) -> ApiResult<AcceptedResponse> {
         let b = body.0;
         signups::start(
@@ -367,7 +379,7 @@ impl AuthApi {
     }
 
     /// Check a sign-up confirmation link
-    #[oai(path = "/auth/signups/:token", method = "get")]
+    #[oai(operation_id = "getSignup", path = "/auth/signups/:token", method = "get")]
     async fn inspect_signup(&self, state: Data<&AppState>, token: Path<String>) -> ApiResult<Json<SignupView>> {
         let mut conn = state.conn().await?;
         let p = signups::inspect(&mut conn, &state.ctx, &token.0).await?;
@@ -381,7 +393,11 @@ impl AuthApi {
     /// Confirm a sign-up
     ///
     /// Creates the account with the password chosen at sign-up. The link works once.
-    #[oai(path = "/auth/signups/:token/confirm", method = "post")]
+    #[oai(
+        operation_id = "confirmSignup",
+        path = "/auth/signups/:token/confirm",
+        method = "post"
+    )]
     async fn confirm_signup(&self, state: Data<&AppState>, token: Path<String>) -> ApiResult<Json<UserView>> {
         let mut conn = state.conn().await?;
         Ok(Json(signups::confirm(&mut conn, &state.ctx, &token.0).await?.into()))
@@ -393,7 +409,7 @@ impl AuthApi {
     /// unknown address and an unconfirmed or disabled account all get
     /// `invalid_credentials`; repeated failures per account and per client address are
     /// answered 429 with Retry-After for a growing time.
-    #[oai(path = "/auth/login", method = "post")]
+    #[oai(operation_id = "logIn", path = "/auth/login", method = "post")]
     async fn login(&self, state: Data<&AppState>, req: &Request, body: Body<LoginRequest>) -> ApiResult<LoginResponse> {
         let b = body.0;
         let input = login_input(&state, req, b.email, b.password);
@@ -412,7 +428,7 @@ impl AuthApi {
     }
 
     /// Log out
-    #[oai(path = "/auth/logout", method = "post")]
+    #[oai(operation_id = "logOut", path = "/auth/logout", method = "post")]
     async fn logout(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<LogoutResponse> {
         let mut conn = state.conn().await?;
         accounts::logout(&mut conn, &state.ctx, &auth.principal).await?;
@@ -423,7 +439,11 @@ impl AuthApi {
     ///
     /// E-mails a single-use link to set a new password. The answer is the same whether
     /// or not the address has an account.
-    #[oai(path = "/auth/password-reset", method = "post")]
+    #[oai(
+        operation_id = "requestPasswordReset",
+        path = "/auth/password-reset",
+        method = "post"
+    )]
     async fn request_password_reset(
         &self,
         state: Data<&AppState>,
@@ -435,7 +455,7 @@ impl AuthApi {
     }
 
     /// Who am I
-    #[oai(path = "/me", method = "get")]
+    #[oai(operation_id = "getMe", path = "/me", method = "get")]
     async fn me(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<MeView>> {
         let mut conn = state.conn().await?;
         let user = accounts::get_user(&mut conn, auth.principal.user_id).await?;
@@ -450,7 +470,7 @@ impl AuthApi {
     }
 
     /// Change my names or language
-    #[oai(path = "/me", method = "patch")]
+    #[oai(operation_id = "updateMe", path = "/me", method = "patch")]
     async fn update_me(
         &self,
         state: Data<&AppState>,
@@ -476,7 +496,7 @@ impl AuthApi {
     /// Change my password
     ///
     /// Needs the current password. Every other session of yours ends.
-    #[oai(path = "/me/password", method = "put")]
+    #[oai(operation_id = "changePassword", path = "/me/password", method = "put")]
     async fn change_password(
         &self,
         state: Data<&AppState>,
@@ -497,7 +517,11 @@ impl AuthApi {
     }
 
     /// Accept an invitation to join an organization
-    #[oai(path = "/me/invitations/:organization_id/accept", method = "post")]
+    #[oai(
+        operation_id = "acceptMyInvitation",
+        path = "/me/invitations/:organization_id/accept",
+        method = "post"
+    )]
     async fn accept_invitation(
         &self,
         state: Data<&AppState>,
@@ -510,7 +534,11 @@ impl AuthApi {
     }
 
     /// Decline an invitation to join an organization
-    #[oai(path = "/me/invitations/:organization_id/decline", method = "post")]
+    #[oai(
+        operation_id = "declineMyInvitation",
+        path = "/me/invitations/:organization_id/decline",
+        method = "post"
+    )]
     async fn decline_invitation(
         &self,
         state: Data<&AppState>,
@@ -525,7 +553,11 @@ impl AuthApi {
     /// Leave an organization
     ///
     /// Not as its last administrator (409 `last_administrator`).
-    #[oai(path = "/me/memberships/:organization_id", method = "delete")]
+    #[oai(
+        operation_id = "leaveOrganization",
+        path = "/me/memberships/:organization_id",
+        method = "delete"
+    )]
     async fn leave(&self, state: Data<&AppState>, auth: Auth, organization_id: Path<Uuid>) -> ApiResult<NoContent> {
         let mut conn = state.conn().await?;
         memberships::leave(&mut conn, &state.ctx, auth.principal.user_id, organization_id.0).await?;
@@ -533,7 +565,11 @@ impl AuthApi {
     }
 
     /// Check an invitation link
-    #[oai(path = "/membership-invitations/:token", method = "get")]
+    #[oai(
+        operation_id = "getMembershipInvitation",
+        path = "/membership-invitations/:token",
+        method = "get"
+    )]
     async fn inspect_membership_invitation(
         &self,
         state: Data<&AppState>,
@@ -552,7 +588,11 @@ impl AuthApi {
     /// Accept an invitation through its link
     ///
     /// Log in as the invited account first; the link is for that account only.
-    #[oai(path = "/membership-invitations/:token/accept", method = "post")]
+    #[oai(
+        operation_id = "acceptMembershipInvitation",
+        path = "/membership-invitations/:token/accept",
+        method = "post"
+    )]
     async fn accept_membership_invitation(
         &self,
         state: Data<&AppState>,
@@ -567,7 +607,7 @@ impl AuthApi {
     /// Switch the session's organization
     ///
     /// For portal sessions. API clients send the `X-Organization` header instead.
-    #[oai(path = "/me/organization", method = "put")]
+    #[oai(operation_id = "switchOrganization", path = "/me/organization", method = "put")]
     async fn switch_organization(
         &self,
         state: Data<&AppState>,
@@ -580,7 +620,7 @@ impl AuthApi {
     }
 
     /// List my API tokens
-    #[oai(path = "/me/tokens", method = "get")]
+    #[oai(operation_id = "listTokens", path = "/me/tokens", method = "get")]
     async fn list_tokens(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<ApiTokenView>>> {
         let mut conn = state.conn().await?;
         let tokens = accounts::list_api_tokens(&mut conn, &auth.principal).await?;
@@ -591,7 +631,7 @@ impl AuthApi {
     ///
     /// The token acts with the same rights as you, for the organization you act as now.
     /// It is shown once.
-    #[oai(path = "/me/tokens", method = "post")]
+    #[oai(operation_id = "createToken", path = "/me/tokens", method = "post")]
     async fn create_token(
         &self,
         state: Data<&AppState>,
@@ -609,7 +649,7 @@ impl AuthApi {
     }
 
     /// Revoke an API token
-    #[oai(path = "/me/tokens/:id", method = "delete")]
+    #[oai(operation_id = "revokeToken", path = "/me/tokens/:id", method = "delete")]
     async fn revoke_token(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<ApiTokenView>> {
         let mut conn = state.conn().await?;
         let token = accounts::revoke_api_token(&mut conn, &state.ctx, &auth.principal, id.0).await?;
@@ -617,7 +657,11 @@ impl AuthApi {
     }
 
     /// Check a set-password link
-    #[oai(path = "/auth/password-links/:token", method = "get")]
+    #[oai(
+        operation_id = "getPasswordLink",
+        path = "/auth/password-links/:token",
+        method = "get"
+    )]
     async fn inspect_password_link(
         &self,
         state: Data<&AppState>,
@@ -635,7 +679,7 @@ impl AuthApi {
     ///
     /// The link from an invitation or a password reset works once and expires. An
     /// invitation link also accepts the invitation; every session of the account ends.
-    #[oai(path = "/auth/password-links/:token", method = "post")]
+    #[oai(operation_id = "setPassword", path = "/auth/password-links/:token", method = "post")]
     async fn set_password(
         &self,
         state: Data<&AppState>,

@@ -50,13 +50,20 @@ impl From<Module> for ModuleView {
 #[oai(example)]
 pub struct ModuleRequest {
     /// Required when creating; cannot change.
+    #[oai(nullable)]
     pub code: Option<String>,
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub description: Option<String>,
     /// ISO 4217; default EUR.
+    #[oai(nullable)]
     pub currency: Option<String>,
+    #[oai(nullable)]
     pub business_price: Option<String>,
+    #[oai(nullable)]
     pub user_price: Option<String>,
+    #[oai(nullable)]
     pub active: Option<bool>,
 }
 
@@ -107,6 +114,7 @@ pub struct PublishReleaseRequest {
     /// alpha, beta or stable.
     pub channel: String,
     /// Markdown.
+    #[oai(nullable)]
     pub notes: Option<String>,
     /// Where the installer is (http or https).
     pub file_location: String,
@@ -128,7 +136,7 @@ impl CatalogueApi {
     /// The module catalogue
     ///
     /// Active modules with their monthly prices (the vendor also sees inactive ones).
-    #[oai(path = "/modules", method = "get")]
+    #[oai(operation_id = "listModules", path = "/modules", method = "get")]
     async fn modules(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<ModuleView>>> {
         let mut conn = state.conn().await?;
         Ok(Json(
@@ -141,7 +149,7 @@ impl CatalogueApi {
     }
 
     /// Add a module (vendor administrators)
-    #[oai(path = "/modules", method = "post")]
+    #[oai(operation_id = "createModule", path = "/modules", method = "post")]
     async fn create_module(
         &self,
         state: Data<&AppState>,
@@ -171,7 +179,7 @@ impl CatalogueApi {
     /// Change a module (vendor administrators)
     ///
     /// New prices apply to quotes made from now on; open quotes become stale.
-    #[oai(path = "/modules/:id", method = "patch")]
+    #[oai(operation_id = "updateModule", path = "/modules/:id", method = "patch")]
     async fn update_module(
         &self,
         state: Data<&AppState>,
@@ -205,7 +213,7 @@ impl CatalogueApi {
     /// The releases the organization you act as may install: stable, beta when beta is
     /// allowed, alpha for test organizations; with updates off nothing newer than when
     /// they were switched off. Each with release notes and a signed, expiring link.
-    #[oai(path = "/software", method = "get")]
+    #[oai(operation_id = "listSoftware", path = "/software", method = "get")]
     async fn software(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<ReleaseView>>> {
         let mut conn = state.conn().await?;
         let list = releases::visible(&mut conn, &auth.actor).await?;
@@ -213,7 +221,7 @@ impl CatalogueApi {
     }
 
     /// All releases (vendor administrators)
-    #[oai(path = "/releases", method = "get")]
+    #[oai(operation_id = "listReleases", path = "/releases", method = "get")]
     async fn releases(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<ReleaseView>>> {
         let mut conn = state.conn().await?;
         let list = releases::list_all(&mut conn, &auth.actor).await?;
@@ -221,7 +229,7 @@ impl CatalogueApi {
     }
 
     /// Publish a release (vendor administrators)
-    #[oai(path = "/releases", method = "post")]
+    #[oai(operation_id = "publishRelease", path = "/releases", method = "post")]
     async fn publish(
         &self,
         state: Data<&AppState>,

@@ -38,20 +38,25 @@ pub struct CustomerView {
     /// The company name.
     pub company: String,
     /// The primary contact (the first administrator or company administrator).
+    #[oai(nullable)]
     pub name: Option<String>,
     pub active: bool,
     pub customer_type: CustomerType,
     pub usage: Usage,
     /// The earliest end of a running trial or licence.
+    #[oai(nullable)]
     pub coming_expiry_date: Option<DateTime<Utc>>,
     /// Your own number for this customer, printed in billing files.
+    #[oai(nullable)]
     pub debtor_number: Option<String>,
+    #[oai(nullable)]
     pub country: Option<String>,
     /// invitation, created_by_partner or chosen_by_customer.
     pub origin: CustomerOrigin,
     /// Percent, two decimals.
     pub commission_rate: String,
     pub language: String,
+    #[oai(nullable)]
     pub contact_email: Option<String>,
     /// What the customer allows you to do inside its organization.
     pub granted_permissions: Vec<Permission>,
@@ -89,7 +94,8 @@ impl From<Customer> for CustomerView {
 #[derive(Object, Debug)]
 pub struct CustomerPage {
     pub items: Vec<CustomerView>,
-    /// Pass as `cursor` for the next page; absent on the last page.
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -101,15 +107,21 @@ pub struct CreateCustomerRequest {
     /// Percent, 0-100, at most two decimals.
     pub commission_rate: String,
     /// CUSTOMER (default), PROSPECT, PARTNER, TEST or INTERNAL.
+    #[oai(nullable)]
     pub customer_type: Option<String>,
     /// Defaults to the partner organization you act as.
+    #[oai(nullable)]
     pub partner_account_id: Option<Uuid>,
     /// ISO 3166-1 alpha-2; used for phone-number country codes.
+    #[oai(nullable)]
     pub country: Option<String>,
     /// Your own number for this customer (unique among your customers).
+    #[oai(nullable)]
     pub debtor_number: Option<String>,
+    #[oai(nullable)]
     pub contact_email: Option<String>,
     /// en (default), nl or de.
+    #[oai(nullable)]
     pub language: Option<String>,
 }
 
@@ -132,14 +144,22 @@ impl Example for CreateCustomerRequest {
 #[derive(Object, Debug, Default)]
 #[oai(example)]
 pub struct UpdateCustomerRequest {
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub active: Option<bool>,
+    #[oai(nullable)]
     pub commission_rate: Option<String>,
+    #[oai(nullable)]
     pub customer_type: Option<String>,
+    #[oai(nullable)]
     pub country: Option<String>,
     /// An empty string removes the number.
+    #[oai(nullable)]
     pub debtor_number: Option<String>,
+    #[oai(nullable)]
     pub contact_email: Option<String>,
+    #[oai(nullable)]
     pub language: Option<String>,
 }
 
@@ -192,7 +212,7 @@ impl CustomersApi {
     /// through your affiliate link are not here). Filter active/inactive/both, search name
     /// and debtor number, sort by name, created or coming expiry; keyset paging with
     /// `cursor`.
-    #[oai(path = "/customers", method = "get")]
+    #[oai(operation_id = "listCustomers", path = "/customers", method = "get")]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -236,7 +256,7 @@ impl CustomersApi {
     ///
     /// Needs "create organizations for customers". Every invalid field is named in one
     /// response.
-    #[oai(path = "/customers", method = "post")]
+    #[oai(operation_id = "createCustomer", path = "/customers", method = "post")]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -266,7 +286,7 @@ impl CustomersApi {
     }
 
     /// Get a customer
-    #[oai(path = "/customers/:id", method = "get")]
+    #[oai(operation_id = "getCustomer", path = "/customers/:id", method = "get")]
     async fn get(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<CustomerView>> {
         let mut conn = state.conn().await?;
         Ok(Json(customers::get(&mut conn, &auth.actor, id.0).await?.into()))
@@ -277,7 +297,7 @@ impl CustomersApi {
     /// Rate, debtor number, type and active flag are yours to set; the organization's
     /// name, country, language and contact also need the customer's grant to edit company
     /// details. Deactivating switches off the customer's licences at once.
-    #[oai(path = "/customers/:id", method = "patch")]
+    #[oai(operation_id = "updateCustomer", path = "/customers/:id", method = "patch")]
     async fn update(
         &self,
         state: Data<&AppState>,
@@ -309,7 +329,7 @@ impl CustomersApi {
     }
 
     /// Activate a customer
-    #[oai(path = "/customers/:id/activate", method = "post")]
+    #[oai(operation_id = "activateCustomer", path = "/customers/:id/activate", method = "post")]
     async fn activate(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<CustomerView>> {
         let mut conn = state.conn().await?;
         let input = CustomerInput {
@@ -326,7 +346,11 @@ impl CustomersApi {
     /// Deactivate a customer
     ///
     /// The customer's licences are switched off in the same transaction.
-    #[oai(path = "/customers/:id/deactivate", method = "post")]
+    #[oai(
+        operation_id = "deactivateCustomer",
+        path = "/customers/:id/deactivate",
+        method = "post"
+    )]
     async fn deactivate(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<CustomerView>> {
         let mut conn = state.conn().await?;
         let input = CustomerInput {
@@ -343,7 +367,7 @@ impl CustomersApi {
     /// My account
     ///
     /// Your own organization used like a customer. It is never billed.
-    #[oai(path = "/my-account", method = "get")]
+    #[oai(operation_id = "getMyAccount", path = "/my-account", method = "get")]
     async fn my_account(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<MyAccountView>> {
         let mut conn = state.conn().await?;
         let account = customers::my_account(&mut conn, &auth.actor).await?;

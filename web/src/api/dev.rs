@@ -31,7 +31,7 @@ impl DevApi {
     /// The development clock
     ///
     /// Only in development mode (404 otherwise).
-    #[oai(path = "/dev/clock", method = "get")]
+    #[oai(operation_id = "getDevClock", path = "/dev/clock", method = "get")]
     async fn clock(&self, state: Data<&AppState>) -> ApiResult<Json<ClockView>> {
         if !state.ctx.config.is_development() {
             return Err(partnerdesk_core::Error::not_found("resource").into());
@@ -48,7 +48,7 @@ impl DevApi {
     ///
     /// To see trial reminders and expiry without waiting. Only in development mode (404
     /// otherwise); production has no way to move time.
-    #[oai(path = "/dev/clock", method = "post")]
+    #[oai(operation_id = "advanceDevClock", path = "/dev/clock", method = "post")]
     async fn advance(
         &self,
         state: Data<&AppState>,
@@ -73,7 +73,7 @@ impl DevApi {
     ///
     /// E-mails the worker "sent" while SMTP_URL is unset, newest first. Only in
     /// development mode (404 otherwise).
-    #[oai(path = "/dev/mailbox", method = "get")]
+    #[oai(operation_id = "listDevMailbox", path = "/dev/mailbox", method = "get")]
     async fn mailbox(
         &self,
         state: Data<&AppState>,

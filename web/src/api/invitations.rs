@@ -25,20 +25,26 @@ pub struct InvitationView {
     pub id: Uuid,
     pub email: String,
     pub company_name: String,
+    #[oai(nullable)]
     pub contact_name: Option<String>,
     pub language: String,
+    #[oai(nullable)]
     pub country: Option<String>,
     /// Percent, two decimals.
     pub commission_rate: String,
+    #[oai(nullable)]
     pub debtor_number: Option<String>,
     pub customer_type: CustomerType,
     /// open, accepted, revoked or expired.
     pub status: InvitationStatus,
     pub sent_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub accepted_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub revoked_at: Option<DateTime<Utc>>,
     /// The customer's organization once accepted.
+    #[oai(nullable)]
     pub organization_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
@@ -69,15 +75,21 @@ fn view(i: Invitation, now: DateTime<Utc>) -> InvitationView {
 pub struct InviteCustomerRequest {
     pub email: String,
     pub company_name: String,
+    #[oai(nullable)]
     pub contact_name: Option<String>,
     /// Language of the e-mail and the customer: en (default), nl or de.
+    #[oai(nullable)]
     pub language: Option<String>,
     /// ISO 3166-1 alpha-2.
+    #[oai(nullable)]
     pub country: Option<String>,
     /// Percent; defaults to your default commission rate.
+    #[oai(nullable)]
     pub commission_rate: Option<String>,
+    #[oai(nullable)]
     pub debtor_number: Option<String>,
     /// CUSTOMER (default), PROSPECT, PARTNER, TEST or INTERNAL.
+    #[oai(nullable)]
     pub customer_type: Option<String>,
 }
 
@@ -100,6 +112,7 @@ impl Example for InviteCustomerRequest {
 pub struct InvitationPreview {
     pub email: String,
     pub company_name: String,
+    #[oai(nullable)]
     pub contact_name: Option<String>,
     pub language: String,
     /// The partner that invited you and will be your service provider.
@@ -122,7 +135,9 @@ pub struct AcceptInvitationRequest {
     #[oai(default)]
     pub password: String,
     /// Defaults to the company name in the invitation.
+    #[oai(nullable)]
     pub company_name: Option<String>,
+    #[oai(nullable)]
     pub country: Option<String>,
 }
 
@@ -150,7 +165,11 @@ impl InvitationsApi {
     ///
     /// Default: the open ones (sent, not yet registered). `status` may be open, accepted,
     /// revoked, expired or all.
-    #[oai(path = "/customer-invitations", method = "get")]
+    #[oai(
+        operation_id = "listCustomerInvitations",
+        path = "/customer-invitations",
+        method = "get"
+    )]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -168,7 +187,7 @@ impl InvitationsApi {
     /// The customer receives an e-mail in its language with a registration link; who
     /// registers through it has you as service provider. Needs "create organizations for
     /// customers".
-    #[oai(path = "/customer-invitations", method = "post")]
+    #[oai(operation_id = "inviteCustomers", path = "/customer-invitations", method = "post")]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -199,7 +218,11 @@ impl InvitationsApi {
     /// Resend an invitation
     ///
     /// A new link with a new expiry; the previous link stops working.
-    #[oai(path = "/customer-invitations/:id/resend", method = "post")]
+    #[oai(
+        operation_id = "resendCustomerInvitation",
+        path = "/customer-invitations/:id/resend",
+        method = "post"
+    )]
     async fn resend(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<InvitationView>> {
         let mut conn = state.conn().await?;
         let invitation = invitations::resend(&mut conn, &state.ctx, &auth.actor, id.0).await?;
@@ -207,7 +230,11 @@ impl InvitationsApi {
     }
 
     /// Revoke an invitation
-    #[oai(path = "/customer-invitations/:id/revoke", method = "post")]
+    #[oai(
+        operation_id = "revokeCustomerInvitation",
+        path = "/customer-invitations/:id/revoke",
+        method = "post"
+    )]
     async fn revoke(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<InvitationView>> {
         let mut conn = state.conn().await?;
         let invitation = invitations::revoke(&mut conn, &state.ctx, &auth.actor, id.0).await?;
@@ -217,7 +244,11 @@ impl InvitationsApi {
     /// Check an invitation link
     ///
     /// `410` with `link_invalid`, `link_used`, `link_revoked` or `link_expired`.
-    #[oai(path = "/customer-registrations/:token", method = "get")]
+    #[oai(
+        operation_id = "getCustomerRegistration",
+        path = "/customer-registrations/:token",
+        method = "get"
+    )]
     async fn inspect(&self, state: Data<&AppState>, token: Path<String>) -> ApiResult<Json<InvitationPreview>> {
         let mut conn = state.conn().await?;
         let p = invitations::inspect(&mut conn, &state.ctx, &token.0).await?;
@@ -239,7 +270,11 @@ impl InvitationsApi {
     /// already has an account (`has_account` in the check), log in with it first (session
     /// cookie or bearer token) and send only the company fields; otherwise
     /// `log_in_first` (409). A new address sends names and a password.
-    #[oai(path = "/customer-registrations/:token", method = "post")]
+    #[oai(
+        operation_id = "acceptCustomerRegistration",
+        path = "/customer-registrations/:token",
+        method = "post"
+    )]
     async fn accept(
         &self,
         state: Data<&AppState>,

@@ -30,15 +30,19 @@ pub struct UserLicenceView {
     pub email: String,
     /// paid or trial.
     pub kind: LicencePlan,
+    #[oai(nullable)]
     pub ends_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Object, Debug)]
 pub struct ModuleLicencesView {
     pub module: ModuleView,
+    #[oai(nullable)]
     pub business_licence_id: Option<Uuid>,
-    /// paid or trial; absent without a business licence.
+    /// paid or trial; null without a business licence.
+    #[oai(nullable)]
     pub business_kind: Option<LicencePlan>,
+    #[oai(nullable)]
     pub business_ends_at: Option<DateTime<Utc>>,
     pub users: Vec<UserLicenceView>,
     /// Credits prepared and not yet assigned (billed already).
@@ -88,6 +92,7 @@ pub struct QuoteItemRequest {
     pub user_ids: Vec<Uuid>,
     #[oai(default)]
     pub all_users: bool,
+    #[oai(nullable)]
     pub quantity: Option<i32>,
 }
 
@@ -168,7 +173,9 @@ pub struct QuoteView {
     pub period_total: String,
     /// Confirm before this; afterwards ask for a new quote.
     pub expires_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub confirmed_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub order_id: Option<Uuid>,
 }
 
@@ -198,6 +205,7 @@ pub struct InvoiceView {
     pub status: InvoiceStatus,
     pub payment_provider: String,
     pub due_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub paid_at: Option<DateTime<Utc>>,
     pub organization_id: Uuid,
     pub order_id: Uuid,
@@ -252,6 +260,7 @@ pub struct OrderView {
     pub id: Uuid,
     pub number: i64,
     pub organization_id: Uuid,
+    #[oai(nullable)]
     pub partner_id: Option<Uuid>,
     /// activation, credits, trial_upgrade or add_products.
     pub source: OrderSource,
@@ -429,7 +438,7 @@ impl LicencesApi {
     /// Licences of an organization
     ///
     /// Per module: the business licence, the user licences and the free credits.
-    #[oai(path = "/organizations/:id/licences", method = "get")]
+    #[oai(operation_id = "getLicences", path = "/organizations/:id/licences", method = "get")]
     async fn licences(
         &self,
         state: Data<&AppState>,
@@ -451,7 +460,7 @@ impl LicencesApi {
     /// Business licences, user licences (per user or all users) and credits. Returns the
     /// cost per month and for the rest of the current month; nothing happens until the
     /// quote is confirmed.
-    #[oai(path = "/organizations/:id/quotes", method = "post")]
+    #[oai(operation_id = "createQuote", path = "/organizations/:id/quotes", method = "post")]
     async fn quote(
         &self,
         state: Data<&AppState>,
@@ -482,7 +491,7 @@ impl LicencesApi {
     }
 
     /// Get a quote
-    #[oai(path = "/quotes/:id", method = "get")]
+    #[oai(operation_id = "getQuote", path = "/quotes/:id", method = "get")]
     async fn get_quote(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<QuoteView>> {
         let mut conn = state.conn().await?;
         Ok(Json(licences::get_quote(&mut conn, &auth.actor, id.0).await?.into()))
@@ -493,7 +502,7 @@ impl LicencesApi {
     /// Activates what it priced and creates the order and its invoice, all at once.
     /// Refused for someone else's quote (404), when already confirmed, expired, or stale
     /// (prices or licences changed since).
-    #[oai(path = "/quotes/:id/confirm", method = "post")]
+    #[oai(operation_id = "confirmQuote", path = "/quotes/:id/confirm", method = "post")]
     async fn confirm(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Created<OrderView>> {
         let mut conn = state.conn().await?;
         let order = licences::confirm(&mut conn, &state.ctx, &auth.actor, id.0).await?;
@@ -505,6 +514,7 @@ impl LicencesApi {
     ///
     /// Its user licences and credits go with it.
     #[oai(
+        operation_id = "deactivateBusinessLicence",
         path = "/organizations/:id/business-licences/:licence_id/deactivate",
         method = "post"
     )]
@@ -521,7 +531,11 @@ impl LicencesApi {
     }
 
     /// Switch off a user licence or credit
-    #[oai(path = "/organizations/:id/user-licences/:licence_id/deactivate", method = "post")]
+    #[oai(
+        operation_id = "deactivateUserLicence",
+        path = "/organizations/:id/user-licences/:licence_id/deactivate",
+        method = "post"
+    )]
     async fn deactivate_user(
         &self,
         state: Data<&AppState>,
@@ -537,7 +551,11 @@ impl LicencesApi {
     /// Assign credits to users
     ///
     /// Each user takes one free credit of the module; no new cost.
-    #[oai(path = "/organizations/:id/credits/assign", method = "post")]
+    #[oai(
+        operation_id = "assignCredits",
+        path = "/organizations/:id/credits/assign",
+        method = "post"
+    )]
     async fn assign_credits(
         &self,
         state: Data<&AppState>,
@@ -562,7 +580,7 @@ impl LicencesApi {
     ///
     /// The trials of your customers: company, module, users assigned, created, expires,
     /// active.
-    #[oai(path = "/trials", method = "get")]
+    #[oai(operation_id = "listAllTrials", path = "/trials", method = "get")]
     async fn trials_overview(
         &self,
         state: Data<&AppState>,
@@ -580,7 +598,7 @@ impl LicencesApi {
     }
 
     /// Trials of an organization
-    #[oai(path = "/organizations/:id/trials", method = "get")]
+    #[oai(operation_id = "listTrials", path = "/organizations/:id/trials", method = "get")]
     async fn trials(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<Vec<TrialView>>> {
         let mut conn = state.conn().await?;
         Ok(Json(
@@ -596,7 +614,7 @@ impl LicencesApi {
     ///
     /// Free, for a limited time (TRIAL_DAYS) and number of users (TRIAL_MAX_USERS), one
     /// per module per customer: the trial business licence.
-    #[oai(path = "/organizations/:id/trials", method = "post")]
+    #[oai(operation_id = "startTrial", path = "/organizations/:id/trials", method = "post")]
     async fn start_trial(
         &self,
         state: Data<&AppState>,
@@ -610,7 +628,11 @@ impl LicencesApi {
     }
 
     /// Give users a trial licence
-    #[oai(path = "/organizations/:id/trials/:trial_id/users", method = "post")]
+    #[oai(
+        operation_id = "addTrialUsers",
+        path = "/organizations/:id/trials/:trial_id/users",
+        method = "post"
+    )]
     async fn trial_users(
         &self,
         state: Data<&AppState>,
@@ -627,7 +649,11 @@ impl LicencesApi {
     /// Quote upgrading a trial to paid
     ///
     /// Confirming it keeps every assignment and creates the order.
-    #[oai(path = "/organizations/:id/trials/:trial_id/upgrade-quote", method = "post")]
+    #[oai(
+        operation_id = "createTrialUpgradeQuote",
+        path = "/organizations/:id/trials/:trial_id/upgrade-quote",
+        method = "post"
+    )]
     async fn upgrade_quote(
         &self,
         state: Data<&AppState>,
@@ -641,7 +667,7 @@ impl LicencesApi {
     }
 
     /// Orders of an organization
-    #[oai(path = "/organizations/:id/orders", method = "get")]
+    #[oai(operation_id = "listOrders", path = "/organizations/:id/orders", method = "get")]
     async fn orders(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<Vec<OrderView>>> {
         let mut conn = state.conn().await?;
         Ok(Json(
@@ -656,7 +682,7 @@ impl LicencesApi {
     /// Get an order
     ///
     /// With its invoice and the payment link to copy.
-    #[oai(path = "/orders/:id", method = "get")]
+    #[oai(operation_id = "getOrder", path = "/orders/:id", method = "get")]
     async fn order(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<OrderView>> {
         let mut conn = state.conn().await?;
         Ok(Json(
@@ -665,7 +691,7 @@ impl LicencesApi {
     }
 
     /// Invoices (vendor finance)
-    #[oai(path = "/invoices", method = "get")]
+    #[oai(operation_id = "listInvoices", path = "/invoices", method = "get")]
     async fn invoices(
         &self,
         state: Data<&AppState>,
@@ -683,7 +709,7 @@ impl LicencesApi {
     }
 
     /// Record a bank transfer (vendor finance)
-    #[oai(path = "/invoices/:id/mark-paid", method = "post")]
+    #[oai(operation_id = "markInvoicePaid", path = "/invoices/:id/mark-paid", method = "post")]
     async fn mark_paid(
         &self,
         state: Data<&AppState>,
@@ -700,7 +726,7 @@ impl LicencesApi {
     }
 
     /// The invoice behind a payment link (public)
-    #[oai(path = "/payments/:token", method = "get")]
+    #[oai(operation_id = "getPayment", path = "/payments/:token", method = "get")]
     async fn payment(&self, state: Data<&AppState>, token: Path<String>) -> ApiResult<Json<PaymentPageView>> {
         let mut conn = state.conn().await?;
         let p = orders::payment_page(&mut conn, &state.ctx, &token.0).await?;
@@ -717,7 +743,7 @@ impl LicencesApi {
     ///
     /// With an online payment provider; with bank transfer this answers 409
     /// `pay_by_bank_transfer` with the instructions. Paying twice is refused.
-    #[oai(path = "/payments/:token/pay", method = "post")]
+    #[oai(operation_id = "pay", path = "/payments/:token/pay", method = "post")]
     async fn pay(&self, state: Data<&AppState>, token: Path<String>) -> ApiResult<Json<InvoiceView>> {
         let mut conn = state.conn().await?;
         Ok(Json(orders::pay(&mut conn, &state.ctx, &token.0).await?.into()))

@@ -37,9 +37,12 @@ pub struct OrganizationView {
     /// CUSTOMER, PROSPECT, PARTNER, TEST or INTERNAL.
     pub customer_type: CustomerType,
     /// ISO 3166-1 alpha-2.
+    #[oai(nullable)]
     pub country: Option<String>,
     pub language: String,
+    #[oai(nullable)]
     pub contact_email: Option<String>,
+    #[oai(nullable)]
     pub website: Option<String>,
     /// The vendor running this Partnerdesk.
     pub is_vendor: bool,
@@ -71,11 +74,15 @@ impl From<Organization> for OrganizationView {
 pub struct CreateOrganizationRequest {
     pub name: String,
     /// ISO 3166-1 alpha-2, e.g. NL.
+    #[oai(nullable)]
     pub country: Option<String>,
     /// en (default), nl or de.
+    #[oai(nullable)]
     pub language: Option<String>,
+    #[oai(nullable)]
     pub website: Option<String>,
     /// From a partner's affiliate link: credits that partner with commission.
+    #[oai(nullable)]
     pub affiliate_code: Option<String>,
 }
 
@@ -101,6 +108,7 @@ pub struct MemberView {
     pub role: Role,
     /// Permissions given to a member; administrators hold everything their organization allows.
     pub permissions: Vec<Permission>,
+    #[oai(nullable)]
     pub extension: Option<String>,
     pub active: bool,
     /// The person has not accepted the invitation yet: only the address you typed is
@@ -147,6 +155,7 @@ pub struct InviteMemberRequest {
     pub first_name: String,
     pub last_name: String,
     /// administrator, company_admin or member (default).
+    #[oai(nullable)]
     pub role: Option<String>,
     /// For members, e.g. `request_partner_status`, `manage_members`,
     /// `partner.manage_customers`, `partner.create_customers`, `partner.manage_portal`,
@@ -154,6 +163,7 @@ pub struct InviteMemberRequest {
     #[oai(default)]
     pub permissions: Vec<String>,
     /// Language of the invitation e-mail: en (default), nl or de.
+    #[oai(nullable)]
     pub language: Option<String>,
 }
 
@@ -174,9 +184,12 @@ impl Example for InviteMemberRequest {
 #[oai(example)]
 pub struct UpdateMemberRequest {
     /// administrator, company_admin or member.
+    #[oai(nullable)]
     pub role: Option<String>,
     /// Replaces the member's permissions.
+    #[oai(nullable)]
     pub permissions: Option<Vec<String>>,
+    #[oai(nullable)]
     pub active: Option<bool>,
 }
 
@@ -195,12 +208,16 @@ pub struct AuditEntryView {
     pub id: i64,
     pub occurred_at: DateTime<Utc>,
     /// Who did it.
+    #[oai(nullable)]
     pub actor_user_id: Option<Uuid>,
     /// The organization the actor acted as.
+    #[oai(nullable)]
     pub acting_organization_id: Option<Uuid>,
     /// The organization the action was for.
+    #[oai(nullable)]
     pub on_behalf_of_organization_id: Option<Uuid>,
     /// The partner user behind a "login as" session.
+    #[oai(nullable)]
     pub impersonator_user_id: Option<Uuid>,
     /// What happened, e.g. `member.invited`.
     pub action: String,
@@ -232,7 +249,7 @@ impl OrganizationsApi {
     /// Create an organization
     ///
     /// You become its administrator.
-    #[oai(path = "/organizations", method = "post")]
+    #[oai(operation_id = "createOrganization", path = "/organizations", method = "post")]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -258,7 +275,7 @@ impl OrganizationsApi {
     }
 
     /// Get an organization
-    #[oai(path = "/organizations/:id", method = "get")]
+    #[oai(operation_id = "getOrganization", path = "/organizations/:id", method = "get")]
     async fn get(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<OrganizationView>> {
         let mut conn = state.conn().await?;
         Ok(Json(organizations::get(&mut conn, &auth.actor, id.0).await?.into()))
@@ -267,7 +284,7 @@ impl OrganizationsApi {
     /// List members
     ///
     /// Needs `manage_members` (administrators have it).
-    #[oai(path = "/organizations/:id/members", method = "get")]
+    #[oai(operation_id = "listMembers", path = "/organizations/:id/members", method = "get")]
     async fn list_members(
         &self,
         state: Data<&AppState>,
@@ -286,7 +303,7 @@ impl OrganizationsApi {
     /// accept. Until then you see only the address you typed; the answer is the same
     /// either way. You can only give permissions you hold yourself; only administrators
     /// invite administrators or company administrators.
-    #[oai(path = "/organizations/:id/members", method = "post")]
+    #[oai(operation_id = "inviteMember", path = "/organizations/:id/members", method = "post")]
     async fn invite_member(
         &self,
         state: Data<&AppState>,
@@ -318,7 +335,11 @@ impl OrganizationsApi {
     /// Change a member's role, permissions or active flag
     ///
     /// An organization keeps at least one active administrator.
-    #[oai(path = "/organizations/:id/members/:user_id", method = "patch")]
+    #[oai(
+        operation_id = "updateMember",
+        path = "/organizations/:id/members/:user_id",
+        method = "patch"
+    )]
     async fn update_member(
         &self,
         state: Data<&AppState>,
@@ -347,7 +368,11 @@ impl OrganizationsApi {
     }
 
     /// Remove a member
-    #[oai(path = "/organizations/:id/members/:user_id", method = "delete")]
+    #[oai(
+        operation_id = "removeMember",
+        path = "/organizations/:id/members/:user_id",
+        method = "delete"
+    )]
     async fn remove_member(
         &self,
         state: Data<&AppState>,
@@ -364,7 +389,7 @@ impl OrganizationsApi {
     ///
     /// Everything done by or on behalf of the organization, newest first: who, acting as
     /// which organization, for whom, what and when. Page with `before` (the last id seen).
-    #[oai(path = "/organizations/:id/audit", method = "get")]
+    #[oai(operation_id = "listAuditEntries", path = "/organizations/:id/audit", method = "get")]
     async fn audit(
         &self,
         state: Data<&AppState>,
@@ -391,10 +416,15 @@ pub struct CompanyApi;
 #[derive(Object, Debug, Default)]
 #[oai(example)]
 pub struct UpdateOrganizationRequest {
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub country: Option<String>,
+    #[oai(nullable)]
     pub language: Option<String>,
+    #[oai(nullable)]
     pub contact_email: Option<String>,
+    #[oai(nullable)]
     pub website: Option<String>,
 }
 
@@ -418,7 +448,9 @@ pub struct SettingsView {
 #[derive(Object, Debug)]
 #[oai(example)]
 pub struct UpdateSettingsRequest {
+    #[oai(nullable)]
     pub allow_updates: Option<bool>,
+    #[oai(nullable)]
     pub allow_beta: Option<bool>,
 }
 
@@ -436,7 +468,9 @@ pub struct ServiceProviderView {
     pub partner_id: Uuid,
     pub name: String,
     pub partner_code: String,
+    #[oai(nullable)]
     pub country: Option<String>,
+    #[oai(nullable)]
     pub website: Option<String>,
     /// invitation, created_by_partner or chosen_by_customer.
     pub origin: CustomerOrigin,
@@ -529,11 +563,15 @@ impl From<Integration> for IntegrationView {
 #[oai(example)]
 pub struct IntegrationRequest {
     /// phone_connector, crm or erp (required when creating).
+    #[oai(nullable)]
     pub kind: Option<IntegrationKind>,
     /// Required when creating.
+    #[oai(nullable)]
     pub name: Option<String>,
     /// Connector settings, a JSON object.
+    #[oai(nullable)]
     pub settings: Option<serde_json::Value>,
+    #[oai(nullable)]
     pub active: Option<bool>,
 }
 
@@ -554,7 +592,7 @@ impl CompanyApi {
     ///
     /// Not for company administrators: the organization's administrator, the partner
     /// with the customer's grant, or the vendor.
-    #[oai(path = "/organizations/:id", method = "patch")]
+    #[oai(operation_id = "updateOrganization", path = "/organizations/:id", method = "patch")]
     async fn update(
         &self,
         state: Data<&AppState>,
@@ -582,7 +620,7 @@ impl CompanyApi {
     }
 
     /// Get company settings
-    #[oai(path = "/organizations/:id/settings", method = "get")]
+    #[oai(operation_id = "getSettings", path = "/organizations/:id/settings", method = "get")]
     async fn settings(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<SettingsView>> {
         let mut conn = state.conn().await?;
         let org = organizations::get(&mut conn, &auth.actor, id.0).await?;
@@ -595,7 +633,11 @@ impl CompanyApi {
     /// Change company settings
     ///
     /// Allow updates and allow beta versions. Not for company administrators.
-    #[oai(path = "/organizations/:id/settings", method = "put")]
+    #[oai(
+        operation_id = "updateSettings",
+        path = "/organizations/:id/settings",
+        method = "put"
+    )]
     async fn update_settings(
         &self,
         state: Data<&AppState>,
@@ -620,7 +662,11 @@ impl CompanyApi {
     }
 
     /// My service provider
-    #[oai(path = "/organizations/:id/service-provider", method = "get")]
+    #[oai(
+        operation_id = "getServiceProvider",
+        path = "/organizations/:id/service-provider",
+        method = "get"
+    )]
     async fn service_provider(
         &self,
         state: Data<&AppState>,
@@ -639,7 +685,11 @@ impl CompanyApi {
     /// By the partner's public partner code. One service provider at a time: remove the
     /// current one first. Both sides are e-mailed. The partner may do nothing inside your
     /// organization until you grant it.
-    #[oai(path = "/organizations/:id/service-provider", method = "put")]
+    #[oai(
+        operation_id = "chooseServiceProvider",
+        path = "/organizations/:id/service-provider",
+        method = "put"
+    )]
     async fn choose(
         &self,
         state: Data<&AppState>,
@@ -655,7 +705,11 @@ impl CompanyApi {
     /// Remove the service provider
     ///
     /// The partner can no longer act for you; both sides are e-mailed.
-    #[oai(path = "/organizations/:id/service-provider", method = "delete")]
+    #[oai(
+        operation_id = "removeServiceProvider",
+        path = "/organizations/:id/service-provider",
+        method = "delete"
+    )]
     async fn remove(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<NoContent> {
         let mut conn = state.conn().await?;
         service_providers::remove(&mut conn, &state.ctx, &auth.actor, id.0).await?;
@@ -663,7 +717,11 @@ impl CompanyApi {
     }
 
     /// Decide what the service provider may do
-    #[oai(path = "/organizations/:id/service-provider/grants", method = "put")]
+    #[oai(
+        operation_id = "setServiceProviderGrants",
+        path = "/organizations/:id/service-provider/grants",
+        method = "put"
+    )]
     async fn grants(
         &self,
         state: Data<&AppState>,
@@ -677,7 +735,11 @@ impl CompanyApi {
     }
 
     /// List connectors and integrations
-    #[oai(path = "/organizations/:id/integrations", method = "get")]
+    #[oai(
+        operation_id = "listIntegrations",
+        path = "/organizations/:id/integrations",
+        method = "get"
+    )]
     async fn integrations(
         &self,
         state: Data<&AppState>,
@@ -695,7 +757,11 @@ impl CompanyApi {
     }
 
     /// Add a connector or integration
-    #[oai(path = "/organizations/:id/integrations", method = "post")]
+    #[oai(
+        operation_id = "addIntegration",
+        path = "/organizations/:id/integrations",
+        method = "post"
+    )]
     async fn add_integration(
         &self,
         state: Data<&AppState>,
@@ -722,7 +788,11 @@ impl CompanyApi {
     }
 
     /// Change a connector or integration
-    #[oai(path = "/organizations/:id/integrations/:integration_id", method = "patch")]
+    #[oai(
+        operation_id = "updateIntegration",
+        path = "/organizations/:id/integrations/:integration_id",
+        method = "patch"
+    )]
     async fn update_integration(
         &self,
         state: Data<&AppState>,
@@ -751,7 +821,11 @@ impl CompanyApi {
     }
 
     /// Remove a connector or integration
-    #[oai(path = "/organizations/:id/integrations/:integration_id", method = "delete")]
+    #[oai(
+        operation_id = "deleteIntegration",
+        path = "/organizations/:id/integrations/:integration_id",
+        method = "delete"
+    )]
     async fn delete_integration(
         &self,
         state: Data<&AppState>,

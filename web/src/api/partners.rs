@@ -26,11 +26,14 @@ pub struct PartnerRequestForm {
     pub company: String,
     pub contact_name: String,
     pub contact_email: String,
+    #[oai(nullable)]
     pub website: Option<String>,
     /// ISO 3166-1 alpha-2.
     pub country: String,
     /// How many customers you expect to serve.
+    #[oai(nullable)]
     pub expected_customers: Option<i64>,
+    #[oai(nullable)]
     pub message: Option<String>,
 }
 
@@ -69,13 +72,17 @@ pub struct PartnerRequestView {
     pub company: String,
     pub contact_name: String,
     pub contact_email: String,
+    #[oai(nullable)]
     pub website: Option<String>,
     pub country: String,
     pub expected_customers: i32,
+    #[oai(nullable)]
     pub message: Option<String>,
     /// open, approved or rejected.
     pub status: PartnerRequestStatus,
+    #[oai(nullable)]
     pub decided_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub decision_reason: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -156,6 +163,7 @@ pub struct PartnerStatusView {
 #[oai(example)]
 pub struct ApproveRequest {
     /// Percent with at most two decimals; defaults to DEFAULT_COMMISSION_RATE.
+    #[oai(nullable)]
     pub default_commission_rate: Option<String>,
 }
 
@@ -192,8 +200,10 @@ impl Example for RejectRequest {
 #[oai(example)]
 pub struct UpdatePartnerRequest {
     /// Percent with at most two decimals.
+    #[oai(nullable)]
     pub default_commission_rate: Option<String>,
     /// active or suspended.
+    #[oai(nullable)]
     pub status: Option<PartnerStanding>,
 }
 
@@ -215,7 +225,7 @@ impl PartnersApi {
     /// organization") or `not_authorized` ("You do not have the necessary authorization to
     /// view this page") without the Administrator role or the "request partner status"
     /// permission.
-    #[oai(path = "/partner-status", method = "get")]
+    #[oai(operation_id = "getPartnerStatus", path = "/partner-status", method = "get")]
     async fn status(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<PartnerStatusView>> {
         let mut conn = state.conn().await?;
         let view = match partners::status(&mut conn, &auth.actor).await? {
@@ -245,7 +255,7 @@ impl PartnersApi {
     ///
     /// One open request per organization. The sales team decides; the contact is e-mailed
     /// now and when they do. Refusals as for GET /partner-status.
-    #[oai(path = "/partner-requests", method = "post")]
+    #[oai(operation_id = "requestPartnerStatus", path = "/partner-requests", method = "post")]
     async fn submit(
         &self,
         state: Data<&AppState>,
@@ -273,7 +283,7 @@ impl PartnersApi {
     }
 
     /// List partner requests (sales)
-    #[oai(path = "/partner-requests", method = "get")]
+    #[oai(operation_id = "listPartnerRequests", path = "/partner-requests", method = "get")]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -288,7 +298,7 @@ impl PartnersApi {
     /// Get a partner request
     ///
     /// For the sales team, or for the organization that made it.
-    #[oai(path = "/partner-requests/:id", method = "get")]
+    #[oai(operation_id = "getPartnerRequest", path = "/partner-requests/:id", method = "get")]
     async fn get(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<PartnerRequestView>> {
         let mut conn = state.conn().await?;
         Ok(Json(partners::get_request(&mut conn, &auth.actor, id.0).await?.into()))
@@ -298,7 +308,11 @@ impl PartnersApi {
     ///
     /// Creates the partner with its commission rate, partner code and affiliate code, and
     /// e-mails the requester.
-    #[oai(path = "/partner-requests/:id/approve", method = "post")]
+    #[oai(
+        operation_id = "approvePartnerRequest",
+        path = "/partner-requests/:id/approve",
+        method = "post"
+    )]
     async fn approve(
         &self,
         state: Data<&AppState>,
@@ -324,7 +338,11 @@ impl PartnersApi {
     /// Reject a partner request (sales)
     ///
     /// The reason is e-mailed to the requester.
-    #[oai(path = "/partner-requests/:id/reject", method = "post")]
+    #[oai(
+        operation_id = "rejectPartnerRequest",
+        path = "/partner-requests/:id/reject",
+        method = "post"
+    )]
     async fn reject(
         &self,
         state: Data<&AppState>,
@@ -338,7 +356,7 @@ impl PartnersApi {
     }
 
     /// List partners (sales)
-    #[oai(path = "/partners", method = "get")]
+    #[oai(operation_id = "listPartners", path = "/partners", method = "get")]
     async fn list_partners(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<PartnerView>>> {
         let mut conn = state.conn().await?;
         let list = partners::list_partners(&mut conn, &auth.actor).await?;
@@ -350,7 +368,11 @@ impl PartnersApi {
     }
 
     /// Change a partner's commission terms or status (sales)
-    #[oai(path = "/partners/:organization_id", method = "patch")]
+    #[oai(
+        operation_id = "updatePartner",
+        path = "/partners/:organization_id",
+        method = "patch"
+    )]
     async fn update_partner(
         &self,
         state: Data<&AppState>,

@@ -16,6 +16,7 @@ pub struct RegistrationApi;
 pub struct StartRegistrationRequest {
     pub email: String,
     /// en (default), nl or de.
+    #[oai(nullable)]
     pub language: Option<String>,
 }
 
@@ -43,10 +44,13 @@ pub struct CompleteRegistrationRequest {
     /// At least 10 characters.
     pub password: String,
     pub company: String,
+    #[oai(nullable)]
     pub website: Option<String>,
     /// ISO 3166-1 alpha-2.
     pub country: String,
+    #[oai(nullable)]
     pub expected_customers: Option<i64>,
+    #[oai(nullable)]
     pub message: Option<String>,
 }
 
@@ -78,7 +82,11 @@ impl RegistrationApi {
     /// Register as a partner: send the confirmation link
     ///
     /// Always answers 202, whether or not the address is known.
-    #[oai(path = "/partner-registrations", method = "post")]
+    #[oai(
+        operation_id = "startPartnerRegistration",
+        path = "/partner-registrations",
+        method = "post"
+    )]
     async fn start(&self, state: Data<&AppState>, body: Body<StartRegistrationRequest>) -> ApiResult<AcceptedResponse> {
         let mut conn = state.conn().await?;
         registrations::start(&mut conn, &state.ctx, &body.0.email, body.0.language.as_deref()).await?;
@@ -90,7 +98,11 @@ impl RegistrationApi {
     /// Check a registration link
     ///
     /// `410` with `link_invalid`, `link_used` or `link_expired` when it cannot be used.
-    #[oai(path = "/partner-registrations/:token", method = "get")]
+    #[oai(
+        operation_id = "getPartnerRegistration",
+        path = "/partner-registrations/:token",
+        method = "get"
+    )]
     async fn inspect(&self, state: Data<&AppState>, token: Path<String>) -> ApiResult<Json<RegistrationView>> {
         let mut conn = state.conn().await?;
         let r = registrations::inspect(&mut conn, &state.ctx, &token.0).await?;
@@ -105,7 +117,11 @@ impl RegistrationApi {
     ///
     /// Creates your account and organization and a partner request for the sales team,
     /// and sends a confirmation e-mail. The link works once.
-    #[oai(path = "/partner-registrations/:token", method = "post")]
+    #[oai(
+        operation_id = "completePartnerRegistration",
+        path = "/partner-registrations/:token",
+        method = "post"
+    )]
     async fn complete(
         &self,
         state: Data<&AppState>,

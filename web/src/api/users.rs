@@ -7,7 +7,7 @@ use partnerdesk_core::authz::Role;
 use partnerdesk_core::users::{self, ImportReport, UserInput, UserOverview, UserPatch};
 use poem::{FromRequest, Request, RequestBody, web::Data};
 use poem_openapi::{
-    ApiResponse, Object, OpenApi, impl_apirequest_for_payload,
+    ApiRequest, ApiResponse, Object, OpenApi, impl_apirequest_for_payload,
     param::{Path, Query},
     payload::{Json, ParsePayload, Payload},
     registry::{MetaSchema, MetaSchemaRef},
@@ -46,6 +46,65 @@ impl ParsePayload for CsvFile {
 
 impl_apirequest_for_payload!(CsvFile);
 
+/// A form upload (`multipart/form-data`) with the CSV file in the field `file`: what a
+/// browser or a generated client sends.
+pub struct CsvUpload(pub Vec<u8>);
+
+impl Payload for CsvUpload {
+    const CONTENT_TYPE: &'static str = "multipart/form-data";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type.split(';').next().unwrap_or_default().trim() == "multipart/form-data"
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            required: vec!["file"],
+            properties: vec![(
+                "file",
+                MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "binary"))),
+            )],
+            ..MetaSchema::new("object")
+        }))
+    }
+}
+
+impl ParsePayload for CsvUpload {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let mut form = poem::web::Multipart::from_request(request, body).await?;
+        while let Some(field) = form.next_field().await? {
+            if field.name() == Some("file") {
+                return Ok(CsvUpload(field.bytes().await?));
+            }
+        }
+        Err(crate::error::ApiError::from(partnerdesk_core::Error::field(
+            "file",
+            "required",
+            "Attach the CSV file in the form field `file`",
+        ))
+        .into())
+    }
+}
+
+/// The CSV import's body: the file itself, or a form carrying it.
+#[derive(ApiRequest)]
+pub enum ImportBody {
+    /// The CSV file as the body (`text/csv`).
+    Csv(CsvFile),
+    /// A form with the CSV file in `file`.
+    Form(CsvUpload),
+}
+
+impl ImportBody {
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            ImportBody::Csv(CsvFile(bytes)) | ImportBody::Form(CsvUpload(bytes)) => bytes,
+        }
+    }
+}
+
 #[derive(Object, Debug)]
 pub struct UserOverviewView {
     pub user_id: Uuid,
@@ -57,10 +116,13 @@ pub struct UserOverviewView {
     /// Codes of the modules the user has a licence for.
     pub activated_modules: Vec<String>,
     /// Internal phone number.
+    #[oai(nullable)]
     pub extension: Option<String>,
+    #[oai(nullable)]
     pub last_online: Option<DateTime<Utc>>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub software_version: Option<String>,
     pub company_admin: bool,
     /// administrator, company_admin or member.
@@ -95,12 +157,14 @@ pub struct AddUserRequest {
     pub first_name: String,
     pub last_name: String,
     /// Internal phone number.
+    #[oai(nullable)]
     pub extension: Option<String>,
     /// Company administrator: sees the users, edits names and extensions, creates users
     /// one at a time, manages connectors and integrations.
     #[oai(default)]
     pub company_admin: bool,
     /// Language of the invitation e-mail; defaults to the organization's.
+    #[oai(nullable)]
     pub language: Option<String>,
 }
 
@@ -120,12 +184,18 @@ impl Example for AddUserRequest {
 #[derive(Object, Debug, Default)]
 #[oai(example)]
 pub struct UpdateUserRequest {
+    #[oai(nullable)]
     pub first_name: Option<String>,
+    #[oai(nullable)]
     pub last_name: Option<String>,
     /// An empty string removes the extension.
+    #[oai(nullable)]
     pub extension: Option<String>,
+    #[oai(nullable)]
     pub language: Option<String>,
+    #[oai(nullable)]
     pub company_admin: Option<bool>,
+    #[oai(nullable)]
     pub active: Option<bool>,
 }
 
@@ -220,6 +290,7 @@ pub struct ClonedView {
 #[oai(example)]
 pub struct HeartbeatRequest {
     /// The version of the installed software.
+    #[oai(nullable)]
     pub software_version: Option<String>,
 }
 
@@ -237,7 +308,7 @@ impl UsersApi {
     ///
     /// Status (online/offline), e-mail, names, activated modules, extension, last online,
     /// active, created, software version.
-    #[oai(path = "/organizations/:id/users", method = "get")]
+    #[oai(operation_id = "listUsers", path = "/organizations/:id/users", method = "get")]
     async fn list(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<Vec<UserOverviewView>>> {
         let mut conn = state.conn().await?;
         let now = state.ctx.now();
@@ -248,7 +319,7 @@ impl UsersApi {
     /// Add a user
     ///
     /// The user gets an e-mail with a link to set a password.
-    #[oai(path = "/organizations/:id/users", method = "post")]
+    #[oai(operation_id = "addUsers", path = "/organizations/:id/users", method = "post")]
     async fn add(
         &self,
         state: Data<&AppState>,
@@ -283,17 +354,22 @@ impl UsersApi {
     /// When any row is invalid nothing is imported and the problem lists every bad field
     /// as `rows[<line>].<column>`; with `valid_only=true` the valid rows are imported and
     /// the others reported.
-    #[oai(path = "/organizations/:id/users/import", method = "post")]
+    #[oai(
+        operation_id = "importUsers",
+        path = "/organizations/:id/users/import",
+        method = "post"
+    )]
     async fn import(
         &self,
         state: Data<&AppState>,
         auth: Auth,
         id: Path<Uuid>,
         #[oai(default)] valid_only: Query<bool>,
-        file: CsvFile,
+        file: ImportBody,
     ) -> ApiResult<ImportResponse> {
+        let file = file.into_bytes();
         let mut conn = state.conn().await?;
-        let report = users::import(&mut conn, &state.ctx, &auth.actor, id.0, &file.0, valid_only.0).await?;
+        let report = users::import(&mut conn, &state.ctx, &auth.actor, id.0, &file, valid_only.0).await?;
         Ok(ImportResponse::Imported(Json(report.into())))
     }
 
@@ -301,7 +377,11 @@ impl UsersApi {
     ///
     /// Names, extension and language need "edit users"; the company administrator flag
     /// and the active flag are for the organization's administrator or its partner.
-    #[oai(path = "/organizations/:id/users/:user_id", method = "patch")]
+    #[oai(
+        operation_id = "updateUser",
+        path = "/organizations/:id/users/:user_id",
+        method = "patch"
+    )]
     async fn update(
         &self,
         state: Data<&AppState>,
@@ -334,7 +414,11 @@ impl UsersApi {
     /// A user's profile
     ///
     /// The installed software's settings for this user (a JSON document).
-    #[oai(path = "/organizations/:id/users/:user_id/profile", method = "get")]
+    #[oai(
+        operation_id = "getUserProfile",
+        path = "/organizations/:id/users/:user_id/profile",
+        method = "get"
+    )]
     async fn profile(
         &self,
         state: Data<&AppState>,
@@ -349,7 +433,11 @@ impl UsersApi {
     }
 
     /// Replace a user's profile
-    #[oai(path = "/organizations/:id/users/:user_id/profile", method = "put")]
+    #[oai(
+        operation_id = "setUserProfile",
+        path = "/organizations/:id/users/:user_id/profile",
+        method = "put"
+    )]
     async fn set_profile(
         &self,
         state: Data<&AppState>,
@@ -366,7 +454,11 @@ impl UsersApi {
     /// Clone a profile to other users
     ///
     /// An exact copy of this user's profile to every selected user, in one transaction.
-    #[oai(path = "/organizations/:id/users/:user_id/clone-profile", method = "post")]
+    #[oai(
+        operation_id = "cloneUserProfile",
+        path = "/organizations/:id/users/:user_id/clone-profile",
+        method = "post"
+    )]
     async fn clone_profile(
         &self,
         state: Data<&AppState>,
@@ -385,7 +477,7 @@ impl UsersApi {
     /// Called by the installed software with the user's API token: the user shows as
     /// online, with this version, in the user overview of the organization the token
     /// acts for (and nowhere else).
-    #[oai(path = "/client/heartbeat", method = "post")]
+    #[oai(operation_id = "sendHeartbeat", path = "/client/heartbeat", method = "post")]
     async fn heartbeat(
         &self,
         state: Data<&AppState>,

@@ -21,7 +21,9 @@ async fn the_openapi_document_and_docs_page_are_served() {
     ] {
         assert!(paths.contains_key(path), "{path} is documented");
     }
-    // Every operation has a tag, a summary, and documents problem+json errors.
+    // Every operation has a tag, a summary, a stable operationId, and documents
+    // problem+json errors, including those the service answers before a handler runs.
+    let mut operation_ids = Vec::new();
     for (path, item) in paths {
         for (method, op) in item.as_object().unwrap() {
             assert!(
@@ -33,8 +35,30 @@ async fn the_openapi_document_and_docs_page_are_served() {
                 op["responses"]["500"]["content"]["application/problem+json"].is_object(),
                 "{method} {path} documents its errors"
             );
+            for status in ["405", "413", "415", "429", "503"] {
+                assert!(op["responses"][status].is_object(), "{method} {path} declares {status}");
+            }
+            assert!(
+                op["responses"]["405"]["headers"]
+                    .as_object()
+                    .is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case("allow"))),
+                "{method} {path}: 405 declares Allow"
+            );
+            let id = op["operationId"].as_str().unwrap_or_default();
+            assert!(
+                id.len() > 2
+                    && id.starts_with(|c: char| c.is_ascii_lowercase())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{method} {path} has a readable operationId, not {id:?}"
+            );
+            operation_ids.push(id.to_owned());
         }
     }
+    let count = operation_ids.len();
+    operation_ids.sort();
+    operation_ids.dedup();
+    assert_eq!(operation_ids.len(), count, "operationIds are unique");
+    assert!(operation_ids.contains(&"listCustomers".to_owned()));
     // Request bodies carry examples.
     let example = &spec.body["components"]["schemas"]["PartnerRequestForm"]["example"];
     assert_eq!(example["country"], "DE");
@@ -71,6 +95,14 @@ async fn errors_are_problem_json_with_stable_codes() {
     anon.post_raw("/api/auth/login", "text/plain", "hello")
         .await
         .assert_problem(415, "unsupported_media_type");
+    // A path that exists, with a method it does not have: 405 naming the ones it has.
+    let r = anon.request(reqwest::Method::PUT, "/api/customers", None).await;
+    r.assert_problem(405, "method_not_allowed");
+    assert_eq!(r.headers["allow"], "GET, POST");
+    let r = anon
+        .delete("/api/organizations/00000000-0000-0000-0000-000000000000/settings")
+        .await;
+    assert_eq!(r.headers["allow"], "GET, PUT");
     anon.post_raw("/api/auth/login", "application/json", "[1, 2]")
         .await
         .assert_problem(400, "invalid_body");

@@ -438,6 +438,32 @@ async fn a_clean_file_is_imported_with_invitation_emails() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_file_uploaded_in_a_form_is_imported() {
+    let t = jansen().await;
+    let path = format!("/api/organizations/{}/users/import", t.org);
+    let form = |field: &str| {
+        format!(
+            "--XyZ\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"users.csv\"\r\nContent-Type: text/csv\r\n\r\nemail,first_name,last_name\nann@jansen.example,Ann,Smit\n\r\n--XyZ--\r\n"
+        )
+        .into_bytes()
+    };
+    let r = t
+        .anna
+        .post_bytes(&path, "multipart/form-data; boundary=XyZ", form("file"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body, json!({ "rows": 1, "imported": 1, "skipped": [] }));
+    assert!(emails(&t.anna, t.org).await.contains(&"ann@jansen.example".to_owned()));
+    // A form without the `file` field names what is missing.
+    let r = t
+        .anna
+        .post_bytes(&path, "multipart/form-data; boundary=XyZ", form("upload"))
+        .await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.error_fields(), ["file"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_bom_and_semicolons_are_understood() {
     let t = jansen().await;
     let csv = "\u{feff}Email;First_Name;Last_Name;Extension\r\nann@jansen.example;Ann;Smit;301\r\ncees@jansen.example;Cees;Kok;302\r\n";
