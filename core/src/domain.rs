@@ -361,7 +361,7 @@ pub fn plain_amount(field: &str, raw: &str, code: &'static str) -> Result<Decima
         && digits(whole)
         && digits(fraction)
         && (fraction.len() <= 2)
-        && (fraction.is_empty() == !raw.contains('.'));
+        && (fraction.is_empty() != raw.contains('.'));
     if !plain {
         return Err(FieldError::new(
             field,

@@ -193,35 +193,6 @@ pub async fn log_requests<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result
     result
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_in_paths_and_queries_are_redacted() {
-        assert_eq!(redact("/pay/abc123", None), "/pay/***");
-        assert_eq!(redact("/api/payments/abc123/pay", None), "/api/payments/***/pay");
-        assert_eq!(redact("/password/forgot", None), "/password/forgot");
-        assert_eq!(redact("/password/s3cr3t", None), "/password/***");
-        assert_eq!(redact("/register/customer/tok", None), "/register/customer/***");
-        assert_eq!(redact("/invitations/tok", None), "/invitations/***");
-        assert_eq!(
-            redact("/downloads/0190-aa", Some("expires=1&sig=abcdef")),
-            "/downloads/0190-aa?expires=1&sig=***"
-        );
-        assert_eq!(
-            redact("/api/customers", Some("status=both")),
-            "/api/customers?status=both"
-        );
-    }
-
-    #[test]
-    fn nul_characters_in_parameters_are_found() {
-        assert_eq!(nul_parameter(b"search=a%00b&x=1").as_deref(), Some("search"));
-        assert_eq!(nul_parameter(b"search=ab"), None);
-    }
-}
-
 /// Each API path (segments; `None` is a parameter) with the methods it answers.
 type Routes = Vec<(Vec<Option<String>>, Vec<String>)>;
 
@@ -276,4 +247,33 @@ pub async fn allow<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Respon
         resp.headers_mut().insert(poem::http::header::ALLOW, value);
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_in_paths_and_queries_are_redacted() {
+        assert_eq!(redact("/pay/abc123", None), "/pay/***");
+        assert_eq!(redact("/api/payments/abc123/pay", None), "/api/payments/***/pay");
+        assert_eq!(redact("/password/forgot", None), "/password/forgot");
+        assert_eq!(redact("/password/s3cr3t", None), "/password/***");
+        assert_eq!(redact("/register/customer/tok", None), "/register/customer/***");
+        assert_eq!(redact("/invitations/tok", None), "/invitations/***");
+        assert_eq!(
+            redact("/downloads/0190-aa", Some("expires=1&sig=abcdef")),
+            "/downloads/0190-aa?expires=1&sig=***"
+        );
+        assert_eq!(
+            redact("/api/customers", Some("status=both")),
+            "/api/customers?status=both"
+        );
+    }
+
+    #[test]
+    fn nul_characters_in_parameters_are_found() {
+        assert_eq!(nul_parameter(b"search=a%00b&x=1").as_deref(), Some("search"));
+        assert_eq!(nul_parameter(b"search=ab"), None);
+    }
 }
