@@ -78,6 +78,38 @@ bench:
     export DATABASE_URL="${DATABASE_URL:-$server/postgres}"
     cargo bench --workspace
 
+# The API keeps its document's promises: schemathesis over every operation as a partner,
+# a customer administrator and vendor staff, and a journey through a client generated
+# with openapi-python-client (installed into target/contract-venv).
+contract:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    server="$(just _postgres)"
+    venv="target/contract-venv"
+    if [ ! -x "$venv/bin/st" ] || [ ! -x "$venv/bin/openapi-python-client" ]; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check \
+            "schemathesis==4.32.5" "openapi-python-client==0.29.1"
+    fi
+    cargo build --quiet --bin partnerdesk-web
+    export DATABASE_URL="$server/partnerdesk_contract_$$"
+    export PARTNERDESK_ENV=development HTTP_ADDR="127.0.0.1:${CONTRACT_PORT:-18181}"
+    export PUBLIC_URL="http://$HTTP_ADDR" LOGIN_FAILURES_PER_ADDRESS=1000000 EMAILS_PER_ADDRESS_PER_HOUR=1000000
+    target/debug/partnerdesk-web migrate >/dev/null
+    target/debug/partnerdesk-web seed seeds/demo.json >/dev/null
+    target/debug/partnerdesk-web serve >target/contract-web.log 2>&1 & web=$!
+    finish() {
+        kill -TERM "$web" 2>/dev/null || true; wait "$web" 2>/dev/null || true
+        if command -v psql >/dev/null; then psql "$server/postgres" -qc "DROP DATABASE IF EXISTS partnerdesk_contract_$$ WITH (FORCE)" || true; fi
+        just _postgres-stop
+    }
+    trap finish EXIT
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/${HTTP_ADDR%:*}/${HTTP_ADDR##*:}") 2>/dev/null; then break; fi
+        sleep 0.2
+    done
+    timeout 1200 "$venv/bin/python" .ci/api_contract.py "$PUBLIC_URL" "$venv/bin"
+
 # Regenerate core/src/schema.rs from the migrations (needs diesel_cli).
 schema:
     #!/usr/bin/env bash

@@ -85,7 +85,12 @@ async fn readyz(state: Data<&AppState>) -> Response {
 /// The whole service.
 pub fn app(state: AppState) -> impl Endpoint {
     let service = api::service(&state.ctx.config);
-    let spec = service.spec_endpoint();
+    let document = api::document(&state.ctx.config);
+    let spec = poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(document.clone())
+    });
     let docs = service.swagger_ui();
     Route::new()
         .nest("/api", service)

@@ -126,5 +126,40 @@ pub fn service(config: &Config) -> OpenApiService<Api, ()> {
     .server(config.url("/api"))
 }
 
+/// The OpenAPI document as served at `/api/openapi.json`: poem-openapi's, with the
+/// annotation-only parts of `allOf` removed. A described field of a named type comes out
+/// as `allOf: [$ref, {description}]`, which some generators cannot read; the description
+/// is on the field already, so `allOf: [$ref]` says the same.
+pub fn document(config: &Config) -> String {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&service(config).spec()).expect("poem-openapi writes valid JSON");
+    simplify_all_of(&mut doc);
+    serde_json::to_string_pretty(&doc).expect("a JSON value serializes")
+}
+
+fn simplify_all_of(value: &mut serde_json::Value) {
+    const ANNOTATIONS: [&str; 6] = [
+        "description",
+        "nullable",
+        "default",
+        "readOnly",
+        "writeOnly",
+        "deprecated",
+    ];
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Array(parts)) = map.get_mut("allOf") {
+                parts.retain(|part| {
+                    part.as_object()
+                        .is_none_or(|p| !p.keys().all(|k| ANNOTATIONS.contains(&k.as_str())))
+                });
+            }
+            map.values_mut().for_each(simplify_all_of);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(simplify_all_of),
+        _ => {}
+    }
+}
+
 // The `limit` validators above write the maximum as a literal; it is core's.
 const _: () = assert!(partnerdesk_core::domain::MAX_PAGE == 200, "update the limit validators");

@@ -349,7 +349,8 @@ impl UsersApi {
 
     /// Import users from CSV
     ///
-    /// Send the file as `text/csv` (UTF-8, with or without BOM; comma or semicolon).
+    /// Send the file as `text/csv`, or as a form upload (`multipart/form-data`) with the
+    /// file in the field `file` (UTF-8, with or without BOM; comma or semicolon).
     /// Columns: email, first_name, last_name, extension, company_admin; up to 10,000 rows.
     /// When any row is invalid nothing is imported and the problem lists every bad field
     /// as `rows[<line>].<column>`; with `valid_only=true` the valid rows are imported and

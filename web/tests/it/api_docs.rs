@@ -146,6 +146,6 @@ fn the_openapi_document_matches_its_snapshot() {
         ("PUBLIC_URL", "http://localhost:8080".to_owned()),
     ])
     .unwrap();
-    let spec: serde_json::Value = serde_json::from_str(&partnerdesk_web::api::service(&config).spec()).unwrap();
+    let spec: serde_json::Value = serde_json::from_str(&partnerdesk_web::api::document(&config)).unwrap();
     insta::assert_json_snapshot!("openapi", spec);
 }
