@@ -15,6 +15,25 @@ use crate::db;
 const TEMPLATE_PREFIX: &str = "pd_tpl_";
 const TEST_PREFIX: &str = "pd_test_";
 
+/// What a test left broken behind it: jobs that failed for good, e-mails that could not
+/// be delivered. A test app refuses to end quietly while there are any.
+pub async fn failures(url: &str) -> Vec<String> {
+    let Ok(mut conn) = AsyncPgConnection::establish(url).await else {
+        return Vec::new();
+    };
+    let query =
+        "SELECT 'job ' || job_type || ' ' || id || ': ' || status || ' ' || coalesce(last_result::text, '') AS name
+                   FROM apalis.jobs
+                  WHERE status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts)
+                 UNION ALL
+                 SELECT 'e-mail ' || template || ' to ' || recipient || ': ' || coalesce(last_error, '') AS name
+                   FROM email_deliveries WHERE status = 'failed'";
+    match sql_query(query).load::<Name>(&mut conn).await {
+        Ok(rows) => rows.into_iter().map(|r| r.name).collect(),
+        Err(err) => vec![format!("checking for failed jobs and e-mails: {err}")],
+    }
+}
+
 /// A database that exists for one test.
 pub struct TestDb {
     pub url: String,

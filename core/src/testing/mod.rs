@@ -5,5 +5,5 @@
 mod db;
 mod smtp;
 
-pub use db::TestDb;
+pub use db::{TestDb, failures};
 pub use smtp::{ReceivedMail, SmtpSink};

@@ -52,6 +52,7 @@ pub struct TestApp {
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
+    failures_expected: std::sync::atomic::AtomicBool,
     // Dropped last: the database outlives the service and worker using it.
     _db: TestDb,
 }
@@ -154,6 +155,7 @@ impl TestApp {
             stop,
             server,
             worker,
+            failures_expected: false.into(),
             _db: db,
         }
     }
@@ -295,6 +297,21 @@ impl TestApp {
     }
 
     /// Runs SQL against the test database (fixtures the API cannot create yet).
+    /// The number a `SELECT count(*) ...` answers.
+    pub async fn count(&self, query: &str) -> i64 {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            count: i64,
+        }
+        diesel::sql_query(query)
+            .get_result::<Count>(&mut self.conn().await)
+            .await
+            .expect("a count")
+            .count
+    }
+
     pub async fn sql(&self, statement: &str) {
         use diesel_async::RunQueryDsl;
         diesel::sql_query(statement)
@@ -323,11 +340,40 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// For a test about failures: a job that failed for good or an e-mail that could
+    /// not be delivered is then not a reason to fail it.
+    pub fn expect_failures(&self) {
+        self.failures_expected.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// What `Drop` would find left broken.
+    pub async fn failures(&self) -> Vec<String> {
+        partnerdesk_core::testing::failures(&self._db.url).await
+    }
+}
+
 impl Drop for TestApp {
+    /// Stops the service and the worker, and fails the test if it left a job that
+    /// failed for good or an undelivered e-mail behind (unless it expected to).
     fn drop(&mut self) {
         let _ = self.stop.send(true);
         self.server.abort();
         self.worker.abort();
+        if std::thread::panicking() || self.failures_expected.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let url = self._db.url.clone();
+        let failures = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(partnerdesk_core::testing::failures(&url))
+        })
+        .join()
+        .expect("checking for failures");
+        assert!(failures.is_empty(), "the test left failures behind: {failures:#?}");
     }
 }
 
@@ -351,7 +397,8 @@ impl Resp {
             .unwrap_or_default()
     }
 
-    /// Asserts a problem+json response with this status and code.
+    /// Asserts a problem+json response with this status and code, whose body repeats the
+    /// status and says what went wrong.
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
@@ -360,21 +407,59 @@ impl Resp {
             "content type {:?}",
             self.content_type()
         );
-        assert_eq!(self.code(), code, "unexpected code; body: {}", self.body);
+        let problem: Problem = self.parse();
+        assert_eq!(problem.code, code, "unexpected code; body: {}", self.body);
+        assert_eq!(problem.status, status, "the body's status; body: {}", self.body);
+        assert!(!problem.detail.is_empty(), "a detail; body: {}", self.body);
+    }
+
+    /// The body read into `T`; panics with the body when it does not fit.
+    #[track_caller]
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_value(self.body.clone())
+            .unwrap_or_else(|e| panic!("not a {}: {e}; body: {}", std::any::type_name::<T>(), self.body))
     }
 
     /// The fields named in a validation problem.
     pub fn error_fields(&self) -> Vec<String> {
-        self.body["errors"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.field_errors().into_iter().map(|e| e.field).collect()
     }
 
+    /// Each failing field of a validation problem.
+    #[track_caller]
+    pub fn field_errors(&self) -> Vec<FieldError> {
+        self.parse::<Problem>().errors
+    }
+}
+
+/// A problem+json body, as the API documents it.
+#[derive(Debug, serde::Deserialize)]
+pub struct Problem {
+    pub status: u16,
+    pub code: String,
+    pub detail: String,
+    #[serde(default)]
+    pub field: Option<String>,
+    #[serde(default)]
+    pub errors: Vec<FieldError>,
+}
+
+/// One entry of a problem's `errors`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl FieldError {
+    /// `(field, code)`, the part a test compares.
+    pub fn pair(&self) -> (&str, &str) {
+        (&self.field, &self.code)
+    }
+}
+
+impl Resp {
     pub fn id(&self) -> Uuid {
         self.body["id"]
             .as_str()

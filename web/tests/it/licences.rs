@@ -302,12 +302,8 @@ async fn quotes_are_validated() {
     )
     .await;
     r.assert_problem(422, "validation_failed");
-    let codes: Vec<(&str, &str)> = r.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["field"].as_str().unwrap(), e["code"].as_str().unwrap()))
-        .collect();
+    let errors = r.field_errors();
+    let codes: Vec<(&str, &str)> = errors.iter().map(|e| e.pair()).collect();
     assert_eq!(
         codes,
         [
@@ -316,6 +312,33 @@ async fn quotes_are_validated() {
             ("items[2].module_id", "unknown_module")
         ]
     );
+    // With the CRM business licence paid, the checks on users and credits are reached.
+    buy(&s.anna, s.jansen, json!([{ "type": "business", "module_id": s.crm }])).await;
+    let eva = s.app.user_id("eva@jansen.example").await;
+    let r = quote(
+        &s.anna,
+        s.jansen,
+        json!([
+            { "type": "users", "module_id": s.crm, "user_ids": [eva, stranger] },
+            { "type": "credits", "module_id": s.crm, "quantity": 0 },
+            { "type": "credits", "module_id": s.crm, "quantity": 1_000_000 },
+            { "type": "business", "module_id": s.crm },
+        ]),
+    )
+    .await;
+    r.assert_problem(422, "validation_failed");
+    let errors = r.field_errors();
+    let codes: Vec<(&str, &str)> = errors.iter().map(|e| e.pair()).collect();
+    assert_eq!(
+        codes,
+        [
+            ("items[0].user_ids", "not_a_member"),
+            ("items[1].quantity", "out_of_range"),
+            ("items[2].quantity", "out_of_range"),
+            ("items[3].module_id", "licence_exists"),
+        ]
+    );
+    assert!(errors[0].message.contains(&stranger.to_string()), "{errors:?}");
     quote(&s.anna, s.jansen, json!([]))
         .await
         .assert_problem(422, "validation_failed");

@@ -10,6 +10,7 @@ mod auth;
 mod authorization;
 mod customers;
 mod invitations;
+mod left_behind;
 mod licences;
 mod links;
 mod members;

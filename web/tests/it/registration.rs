@@ -55,11 +55,20 @@ async fn a_partner_registers_through_the_emailed_link() {
     assert_eq!(info.body["email"], "frank@fabrikam.example");
 
     // Field errors come back together and nothing is created.
+    let (organizations, requests) = (
+        "SELECT count(*) AS count FROM organizations",
+        "SELECT count(*) AS count FROM partner_requests",
+    );
+    let (organizations_before, requests_before) = (app.count(organizations).await, app.count(requests).await);
     let r = anon.post(&format!("/api/partner-registrations/{token}"), json!({ "first_name": "Frank", "last_name": "", "password": "short", "company": "F", "country": "Holland" })).await;
     r.assert_problem(422, "validation_failed");
     let mut fields = r.error_fields();
     fields.sort();
     assert_eq!(fields, ["country", "expected_customers", "last_name", "password"]);
+    let frank = "SELECT count(*) AS count FROM users WHERE email = 'frank@fabrikam.example'";
+    assert_eq!(app.count(frank).await, 0, "no account");
+    assert_eq!(app.count(organizations).await, organizations_before, "no organization");
+    assert_eq!(app.count(requests).await, requests_before, "no partner request");
 
     let r = anon.post(&format!("/api/partner-registrations/{token}"), form()).await;
     assert_eq!(r.status, 201, "{}", r.body);
