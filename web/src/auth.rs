@@ -6,7 +6,11 @@ use partnerdesk_core::{
     accounts::{self, Principal},
     authz::Actor,
 };
-use poem::{Request, RequestBody, http::header};
+use poem::{
+    Request, RequestBody,
+    http::header,
+    web::cookie::{Cookie, SameSite},
+};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme,
     auth::{ApiKey, Bearer},
@@ -39,20 +43,19 @@ pub struct Auth {
 
 /// The raw session cookie the browser sent, if any.
 pub(crate) fn session_cookie(req: &Request) -> Option<String> {
-    cookie_value(req, SESSION_COOKIE)
+    req.cookie().get(SESSION_COOKIE).map(|c| c.value_str().to_owned())
 }
 
-fn cookie_value(req: &Request, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|line| {
-            line.split(';').find_map(|pair| {
-                let (k, v) = pair.trim().split_once('=')?;
-                (k == name).then(|| v.trim().to_owned())
-            })
-        })
+/// The `Set-Cookie` value that starts a session (or, with an empty token and no age,
+/// ends it): HttpOnly, SameSite=Lax, Secure when the portal is served over https.
+pub(crate) fn set_session_cookie(state: &AppState, token: &str, max_age: std::time::Duration) -> String {
+    let mut cookie = Cookie::new_with_str(SESSION_COOKIE, token);
+    cookie.set_path("/");
+    cookie.set_http_only(true);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_max_age(max_age);
+    cookie.set_secure(state.ctx.config.public_url.scheme() == "https");
+    cookie.to_string()
 }
 
 pub(crate) async fn principal_from(req: &Request, state: &AppState) -> Result<Option<Principal>, ApiError> {
@@ -79,7 +82,7 @@ pub(crate) async fn principal_on(
             })?;
         return Ok(Some(accounts::resolve_bearer(conn, &state.ctx, token).await?));
     }
-    match cookie_value(req, SESSION_COOKIE) {
+    match session_cookie(req) {
         Some(raw) => Ok(Some(accounts::resolve_session(conn, &state.ctx, &raw).await?)),
         None => Ok(None),
     }

@@ -104,5 +104,6 @@ pub fn app(state: AppState) -> impl Endpoint {
         .around(middleware::limits)
         .around(middleware::dev_only)
         .with(AddData::new(state))
+        .with(poem::middleware::CookieJarManager::new())
         .around(middleware::log_requests)
 }

@@ -12,12 +12,7 @@ use poem::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{
-    AppState,
-    api::auth::{login_input, session_cookie},
-    auth,
-    error::status_of,
-};
+use crate::{AppState, api::auth::login_input, auth, error::status_of};
 
 pub fn routes() -> Route {
     Route::new()
@@ -167,7 +162,7 @@ async fn login(state: Data<&AppState>, req: &Request, Form(form): Form<LoginForm
     match accounts::login(&state.pool, &state.ctx, input).await {
         Ok((_, raw)) => {
             let mut resp = redirect(next.as_deref().unwrap_or("/"));
-            let cookie = session_cookie(&state, &raw, state.ctx.config.session_ttl.as_secs() as i64);
+            let cookie = auth::set_session_cookie(&state, &raw, state.ctx.config.session_ttl);
             if let Ok(v) = cookie.parse() {
                 resp.headers_mut().insert(header::SET_COOKIE, v);
             }
@@ -190,7 +185,7 @@ async fn logout(state: Data<&AppState>, req: &Request) -> Response {
         let _ = accounts::logout(&mut conn, &state.ctx, &principal).await;
     }
     let mut resp = redirect("/login");
-    if let Ok(v) = session_cookie(&state, "", 0).parse() {
+    if let Ok(v) = auth::set_session_cookie(&state, "", std::time::Duration::ZERO).parse() {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{AcceptedResponse, ApiTags, NoContent};
 use crate::{
     AppState,
-    auth::{self as session_auth, Auth, SESSION_COOKIE},
+    auth::{self as session_auth, Auth},
     body::Body,
     error::ApiResult,
 };
@@ -323,15 +323,6 @@ pub struct SetPasswordRequest {
     pub password: String,
 }
 
-pub(crate) fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> String {
-    let secure = if state.ctx.config.public_url.scheme() == "https" {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
-}
-
 fn user_agent(req: &Request) -> Option<String> {
     req.headers()
         .get(poem::http::header::USER_AGENT)
@@ -416,14 +407,13 @@ impl AuthApi {
         let (session, raw) = accounts::login(&state.pool, &state.ctx, input).await?;
         let mut conn = state.conn().await?;
         let user = accounts::get_user(&mut conn, session.user_id).await?;
-        let max_age = state.ctx.config.session_ttl.as_secs() as i64;
         Ok(LoginResponse::Ok(
             Json(LoginResult {
                 user: user.into(),
                 acting_organization_id: session.acting_organization_id,
                 session_expires_at: session.expires_at,
             }),
-            session_cookie(&state, &raw, max_age),
+            session_auth::set_session_cookie(&state, &raw, state.ctx.config.session_ttl),
         ))
     }
 
@@ -432,7 +422,11 @@ impl AuthApi {
     async fn logout(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<LogoutResponse> {
         let mut conn = state.conn().await?;
         accounts::logout(&mut conn, &state.ctx, &auth.principal).await?;
-        Ok(LogoutResponse::Ok(session_cookie(&state, "", 0)))
+        Ok(LogoutResponse::Ok(session_auth::set_session_cookie(
+            &state,
+            "",
+            std::time::Duration::ZERO,
+        )))
     }
 
     /// Forgot password
