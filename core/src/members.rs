@@ -238,7 +238,7 @@ pub async fn invite(
             extension: None,
         };
         mail::check_address_rate(op.conn, ctx, &person.email).await?;
-        let added = memberships::add_people(op.conn, ctx, org_id, actor.user_id, std::slice::from_ref(&person)).await?;
+        let added = memberships::add_people(op, org_id, actor.user_id, std::slice::from_ref(&person)).await?;
         let user_id = added[0].user_id;
         op.audit(
             Action::MemberInvited,

@@ -35,7 +35,7 @@ use crate::{
     authz::{self, Permission, Role},
     domain::{Email, Language},
     links::Link,
-    mail::{self, EmailKind, Outgoing},
+    mail::{EmailKind, Outgoing},
     schema::{memberships as m, organizations as orgs, users},
     tokens,
 };
@@ -104,18 +104,17 @@ struct Existing {
 /// the memberships, set-password links, and the e-mails. The caller has checked that
 /// none of them is a member yet and records the audit event.
 pub(crate) async fn add_people(
-    conn: &mut AsyncPgConnection,
-    ctx: &Ctx,
+    op: &mut Op<'_>,
     org_id: Uuid,
     invited_by: Uuid,
     people: &[NewMember],
 ) -> Result<Vec<Added>> {
-    let now = ctx.now();
+    let (ctx, now) = (op.ctx, op.now);
     let emails: Vec<String> = people.iter().map(|p| p.email.as_str().to_owned()).collect();
     let existing: HashMap<String, (Uuid, String)> =
         sql_query("SELECT id, email, language FROM users WHERE email = ANY($1)")
             .bind::<Array<Text>, _>(&emails)
-            .load::<Existing>(conn)
+            .load::<Existing>(op.conn)
             .await?
             .into_iter()
             .map(|e| (e.email, (e.id, e.language)))
@@ -162,10 +161,10 @@ pub(crate) async fn add_people(
         });
         added.push(Added { membership_id, user_id });
     }
-    new_users.insert(conn, org_id, now).await?;
-    rows.insert(conn, org_id, invited_by, now, invite_expires).await?;
-    links.insert(conn, now, password_expires).await?;
-    mail::queue_many(conn, now, outgoing).await?;
+    new_users.insert(op.conn, org_id, now).await?;
+    rows.insert(op.conn, org_id, invited_by, now, invite_expires).await?;
+    links.insert(op.conn, now, password_expires).await?;
+    op.emails(outgoing).await?;
     Ok(added)
 }
 

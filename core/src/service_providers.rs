@@ -10,14 +10,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::Action;
-use crate::op;
+use crate::op::{self, Op};
 use crate::{
     Ctx, Error, FieldError, Result,
     authz::{self, Actor, Permission},
     customers,
     domain::{Email, Language},
     error::Validator,
-    mail::{self, EmailKind, Outgoing},
+    mail::{EmailKind, Outgoing},
     schema::{organizations as orgs, partners, service_provider_links as links},
     values::CustomerOrigin,
 };
@@ -90,14 +90,7 @@ pub async fn get(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Resu
 
 /// E-mails both sides: the customer's administrators (or its contact address) and the
 /// partner's administrators.
-async fn notify(
-    conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
-    link_id: Uuid,
-    customer: Uuid,
-    partner: Uuid,
-    added: bool,
-) -> Result<()> {
+async fn notify(op: &mut Op<'_>, link_id: Uuid, customer: Uuid, partner: Uuid, added: bool) -> Result<()> {
     let mut out = Vec::new();
     let event = if added {
         "service_provider.added"
@@ -105,7 +98,7 @@ async fn notify(
         "service_provider.removed"
     };
     for (side_org, for_partner) in [(customer, false), (partner, true)] {
-        let mut recipients: Vec<(Option<Uuid>, String, String)> = crate::memberships::administrators(conn, side_org)
+        let mut recipients: Vec<(Option<Uuid>, String, String)> = crate::memberships::administrators(op.conn, side_org)
             .await?
             .into_iter()
             .map(|(id, e, l)| (Some(id), e, l))
@@ -114,7 +107,7 @@ async fn notify(
             let (contact, lang): (Option<String>, String) = orgs::table
                 .find(side_org)
                 .select((orgs::contact_email, orgs::language))
-                .first(conn)
+                .first(op.conn)
                 .await?;
             recipients.extend(contact.map(|c| (None, c, lang)));
         }
@@ -143,7 +136,7 @@ async fn notify(
             });
         }
     }
-    mail::queue_many(conn, now, out).await?;
+    op.emails(out).await?;
     Ok(())
 }
 
@@ -210,7 +203,7 @@ pub async fn choose(
             json!({ "partner_id": partner_id, "partner_code": code }),
         )
         .await?;
-        notify(op.conn, op.now, link, org, partner_id, true).await?;
+        notify(op, link, org, partner_id, true).await?;
         current(op.conn, org).await?.ok_or(Error::not_found("service provider"))
     })
     .await
@@ -236,7 +229,7 @@ pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org:
             json!({ "partner_id": sp.partner_id }),
         )
         .await?;
-        notify(op.conn, op.now, sp.link_id, org, sp.partner_id, false).await
+        notify(op, sp.link_id, org, sp.partner_id, false).await
     })
     .await
 }

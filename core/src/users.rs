@@ -189,7 +189,7 @@ pub async fn add(
             permissions: Vec::new(),
             extension: extension.clone(),
         };
-        let added = memberships::add_people(op.conn, ctx, org, actor.user_id, std::slice::from_ref(&person)).await?;
+        let added = memberships::add_people(op, org, actor.user_id, std::slice::from_ref(&person)).await?;
         op.audit(Action::UserCreated,
             added[0].membership_id,
             json!({ "email": email.as_str(), "first_name": first, "last_name": last, "extension": extension, "company_admin": input.company_admin }),
@@ -770,7 +770,7 @@ pub async fn import(
                 extension: row.extension.clone(),
             })
             .collect();
-        memberships::add_people(op.conn, ctx, org, actor.user_id, &people).await?;
+        memberships::add_people(op, org, actor.user_id, &people).await?;
         op.audit(
             Action::UsersImported,
             org,

@@ -45,6 +45,12 @@ fn page(state: &AppState, status: StatusCode, name: &str, mut ctx: Value) -> Res
     }
 }
 
+/// A page showing a service error: the status it maps to, the message, and each
+/// failing field next to its input.
+fn error_page(state: &AppState, name: &str, ctx: Value, err: &CoreError) -> Response {
+    page(state, status_of(err), name, merge(ctx, error_context(err)))
+}
+
 /// The page shown when the database cannot be reached.
 fn unavailable(state: &AppState) -> Response {
     page(
@@ -117,12 +123,9 @@ async fn home(state: Data<&AppState>, req: &Request) -> Response {
                 })).collect::<Vec<_>>(),
             }),
         ),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => page(
-            &state,
-            status_of(&e),
-            "message",
-            merge(json!({ "title": "Error" }), error_context(&e)),
-        ),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            error_page(&state, "message", json!({ "title": "Error" }), &e)
+        }
     }
 }
 
@@ -168,12 +171,7 @@ async fn login(state: Data<&AppState>, req: &Request, Form(form): Form<LoginForm
             }
             resp
         }
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "login",
-            merge(json!({ "email": form.email, "next": next }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "login", json!({ "email": form.email, "next": next }), &e),
     }
 }
 
@@ -212,12 +210,7 @@ async fn register_start(state: Data<&AppState>, Form(form): Form<StartForm>) -> 
     drop(conn);
     match result {
         Ok(()) => page(&state, StatusCode::OK, "register_sent", json!({ "email": form.email })),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "register_start",
-            merge(json!({ "email": form.email }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "register_start", json!({ "email": form.email }), &e),
     }
 }
 
@@ -234,12 +227,7 @@ async fn register_form(state: Data<&AppState>, Path(token): Path<String>) -> Res
             "register_form",
             json!({ "email": r.email, "form": {} }),
         ),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "message",
-            merge(json!({ "title": "Registration link" }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "message", json!({ "title": "Registration link" }), &e),
     }
 }
 
@@ -316,12 +304,7 @@ async fn register_complete(
             "message",
             merge(json!({ "title": "Registration link" }), error_context(&e)),
         ),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "register_form",
-            merge(json!({ "email": email, "form": shown }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "register_form", json!({ "email": email, "form": shown }), &e),
     }
 }
 
@@ -338,12 +321,7 @@ async fn password_form(state: Data<&AppState>, Path(token): Path<String>) -> Res
             "password_form",
             json!({ "email": info.email, "first_name": info.first_name }),
         ),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "message",
-            merge(json!({ "title": "Set your password" }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "message", json!({ "title": "Set your password" }), &e),
     }
 }
 
@@ -368,12 +346,7 @@ async fn password_set(state: Data<&AppState>, Path(token): Path<String>, Form(fo
             "password_form",
             error_context(&e),
         ),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "message",
-            merge(json!({ "title": "Set your password" }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "message", json!({ "title": "Set your password" }), &e),
     }
 }
 
@@ -388,12 +361,7 @@ async fn mailbox(state: Data<&AppState>) -> Response {
     let mails = partnerdesk_core::mail::outbox(&mut conn, None, 100).await;
     match mails {
         Ok(mails) => page(&state, StatusCode::OK, "mailbox", json!({ "mails": mails })),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "message",
-            merge(json!({ "title": "Mailbox" }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "message", json!({ "title": "Mailbox" }), &e),
     }
 }
 
@@ -419,12 +387,7 @@ async fn customer_form(state: Data<&AppState>, req: &Request, Path(token): Path<
                 "has_account": p.has_account, "logged_in": logged_in, "next": req.uri().path(),
             }),
         ),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "message",
-            merge(json!({ "title": "Invitation" }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "message", json!({ "title": "Invitation" }), &e),
     }
 }
 
@@ -479,18 +442,11 @@ async fn customer_accept(
             let (email, partner, has_account) = preview
                 .map(|p| (p.email, p.partner_name, p.has_account))
                 .unwrap_or_default();
-            page(
-                &state,
-                status_of(&e),
-                "customer_register",
-                merge(
-                    json!({
-                        "email": email, "partner": partner, "form": shown, "has_account": has_account,
-                        "logged_in": user.is_some(), "next": req.uri().path(),
-                    }),
-                    error_context(&e),
-                ),
-            )
+            let ctx = json!({
+                "email": email, "partner": partner, "form": shown, "has_account": has_account,
+                "logged_in": user.is_some(), "next": req.uri().path(),
+            });
+            error_page(&state, "customer_register", ctx, &e)
         }
     }
 }
@@ -521,12 +477,7 @@ async fn payment_page(state: Data<&AppState>, Path(token): Path<String>) -> Resp
     let result = orders::payment_page(&mut conn, &state.ctx, &token).await;
     match result {
         Ok(p) => page(&state, StatusCode::OK, "invoice", payment_context(&p)),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "message",
-            merge(json!({ "title": "Invoice" }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "message", json!({ "title": "Invoice" }), &e),
     }
 }
 
@@ -543,18 +494,8 @@ async fn payment_submit(state: Data<&AppState>, Path(token): Path<String>) -> Re
             "invoice",
             merge(payment_context(&p), json!({ "just_paid": true })),
         ),
-        (Err(e), Ok(p)) => page(
-            &state,
-            status_of(&e),
-            "invoice",
-            merge(payment_context(&p), error_context(&e)),
-        ),
-        (_, Err(e)) => page(
-            &state,
-            status_of(&e),
-            "message",
-            merge(json!({ "title": "Invoice" }), error_context(&e)),
-        ),
+        (Err(e), Ok(p)) => error_page(&state, "invoice", payment_context(&p), &e),
+        (_, Err(e)) => error_page(&state, "message", json!({ "title": "Invoice" }), &e),
     }
 }
 
@@ -579,12 +520,7 @@ async fn download(
             .status(StatusCode::FOUND)
             .header(header::LOCATION, location)
             .finish(),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "message",
-            merge(json!({ "title": "Download" }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "message", json!({ "title": "Download" }), &e),
     }
 }
 
@@ -620,12 +556,7 @@ async fn signup(state: Data<&AppState>, Form(form): Form<SignupForm>) -> Respons
     };
     match signups::start(&state.pool, &state.ctx, input).await {
         Ok(()) => page(&state, StatusCode::OK, "register_sent", json!({ "email": form.email })),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "signup",
-            merge(json!({ "form": shown }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "signup", json!({ "form": shown }), &e),
     }
 }
 
@@ -641,12 +572,7 @@ async fn signup_confirm_form(state: Data<&AppState>, Path(token): Path<String>) 
             "signup_confirm",
             json!({ "email": p.email, "first_name": p.first_name }),
         ),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "message",
-            merge(json!({ "title": "Confirm your e-mail address" }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "message", json!({ "title": "Confirm your e-mail address" }), &e),
     }
 }
 
@@ -662,14 +588,11 @@ async fn signup_confirm(state: Data<&AppState>, Path(token): Path<String>) -> Re
             "message",
             json!({ "title": "Account created", "message": format!("Your address {} is confirmed. Log in to go on.", user.email), "login": true }),
         ),
-        Err(e) => page(
+        Err(e) => error_page(
             &state,
-            status_of(&e),
             "message",
-            merge(
-                json!({ "title": "Confirm your e-mail address", "login": true }),
-                error_context(&e),
-            ),
+            json!({ "title": "Confirm your e-mail address", "login": true }),
+            &e,
         ),
     }
 }
@@ -691,12 +614,7 @@ async fn forgot(state: Data<&AppState>, Form(form): Form<ForgotForm>) -> Respons
     };
     match accounts::request_password_reset(&mut conn, &state.ctx, &form.email).await {
         Ok(()) => page(&state, StatusCode::OK, "register_sent", json!({ "email": form.email })),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "password_forgot",
-            merge(json!({ "email": form.email }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "password_forgot", json!({ "email": form.email }), &e),
     }
 }
 
@@ -716,12 +634,7 @@ async fn invitation_page(state: Data<&AppState>, req: &Request, Path(token): Pat
                 "logged_in": user.is_some(), "next": req.uri().path(),
             }),
         ),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "message",
-            merge(json!({ "title": "Invitation", "login": true }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "message", json!({ "title": "Invitation", "login": true }), &e),
     }
 }
 
@@ -758,12 +671,7 @@ async fn invitation_answer(
     };
     match result {
         Ok(()) => redirect("/"),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "message",
-            merge(json!({ "title": "Invitation" }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "message", json!({ "title": "Invitation" }), &e),
     }
 }
 
@@ -786,12 +694,7 @@ async fn membership_answer(
     };
     match result {
         Ok(()) => redirect("/"),
-        Err(e) => page(
-            &state,
-            status_of(&e),
-            "message",
-            merge(json!({ "title": "Invitation" }), error_context(&e)),
-        ),
+        Err(e) => error_page(&state, "message", json!({ "title": "Invitation" }), &e),
     }
 }
 

@@ -74,6 +74,18 @@ impl Example for SignUpRequest {
     }
 }
 
+impl From<SignUpRequest> for SignUpInput {
+    fn from(b: SignUpRequest) -> Self {
+        SignUpInput {
+            email: b.email,
+            password: b.password,
+            first_name: b.first_name,
+            last_name: b.last_name,
+            language: b.language,
+        }
+    }
+}
+
 #[derive(Object, Debug)]
 #[oai(example)]
 pub struct LoginRequest {
@@ -138,6 +150,16 @@ impl Example for UpdateMeRequest {
         UpdateMeRequest {
             language: Some("nl".into()),
             ..Default::default()
+        }
+    }
+}
+
+impl From<UpdateMeRequest> for ProfileInput {
+    fn from(b: UpdateMeRequest) -> Self {
+        ProfileInput {
+            first_name: b.first_name,
+            last_name: b.last_name,
+            language: b.language,
         }
     }
 }
@@ -353,19 +375,7 @@ impl AuthApi {
     /// `EMAILS_PER_ADDRESS_PER_HOUR` such e-mails go to one address per hour (429).
     #[oai(operation_id = "signUp", path = "/auth/signup", method = "post")]
     async fn sign_up(&self, state: Data<&AppState>, body: Body<SignUpRequest>) -> ApiResult<AcceptedResponse> {
-        let b = body.0;
-        signups::start(
-            &state.pool,
-            &state.ctx,
-            SignUpInput {
-                email: b.email,
-                password: b.password,
-                first_name: b.first_name,
-                last_name: b.last_name,
-                language: b.language,
-            },
-        )
-        .await?;
+        signups::start(&state.pool, &state.ctx, body.0.into()).await?;
         Ok(AcceptedResponse::accepted(CHECK_YOUR_EMAIL))
     }
 
@@ -471,19 +481,8 @@ impl AuthApi {
         auth: Auth,
         body: Body<UpdateMeRequest>,
     ) -> ApiResult<Json<UserView>> {
-        let b = body.0;
         let mut conn = state.conn().await?;
-        let user = accounts::update_me(
-            &mut conn,
-            &state.ctx,
-            auth.principal.user_id,
-            ProfileInput {
-                first_name: b.first_name,
-                last_name: b.last_name,
-                language: b.language,
-            },
-        )
-        .await?;
+        let user = accounts::update_me(&mut conn, &state.ctx, auth.principal.user_id, body.0.into()).await?;
         Ok(Json(user.into()))
     }
 

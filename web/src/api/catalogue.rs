@@ -81,6 +81,20 @@ impl Example for ModuleRequest {
     }
 }
 
+impl From<ModuleRequest> for ModuleInput {
+    fn from(b: ModuleRequest) -> Self {
+        ModuleInput {
+            code: b.code,
+            name: b.name,
+            description: b.description,
+            currency: b.currency,
+            business_price: b.business_price,
+            user_price: b.user_price,
+            active: b.active,
+        }
+    }
+}
+
 #[derive(Object, Debug)]
 pub struct ReleaseView {
     pub id: Uuid,
@@ -131,6 +145,17 @@ impl Example for PublishReleaseRequest {
     }
 }
 
+impl From<PublishReleaseRequest> for ReleaseInput {
+    fn from(b: PublishReleaseRequest) -> Self {
+        ReleaseInput {
+            version: b.version,
+            channel: b.channel,
+            notes_md: b.notes,
+            file_location: b.file_location,
+        }
+    }
+}
+
 #[OpenApi(tag = "ApiTags::Catalogue")]
 impl CatalogueApi {
     /// The module catalogue
@@ -156,23 +181,8 @@ impl CatalogueApi {
         auth: Auth,
         body: Body<ModuleRequest>,
     ) -> ApiResult<Created<ModuleView>> {
-        let b = body.0;
         let mut conn = state.conn().await?;
-        let m = modules::create(
-            &mut conn,
-            &state.ctx,
-            &auth.actor,
-            ModuleInput {
-                code: b.code,
-                name: b.name,
-                description: b.description,
-                currency: b.currency,
-                business_price: b.business_price,
-                user_price: b.user_price,
-                active: b.active,
-            },
-        )
-        .await?;
+        let m = modules::create(&mut conn, &state.ctx, &auth.actor, body.0.into()).await?;
         Ok(Created::Created(Json(m.into())))
     }
 
@@ -187,24 +197,8 @@ impl CatalogueApi {
         id: Path<Uuid>,
         body: Body<ModuleRequest>,
     ) -> ApiResult<Json<ModuleView>> {
-        let b = body.0;
         let mut conn = state.conn().await?;
-        let m = modules::update(
-            &mut conn,
-            &state.ctx,
-            &auth.actor,
-            id.0,
-            ModuleInput {
-                code: b.code,
-                name: b.name,
-                description: b.description,
-                currency: b.currency,
-                business_price: b.business_price,
-                user_price: b.user_price,
-                active: b.active,
-            },
-        )
-        .await?;
+        let m = modules::update(&mut conn, &state.ctx, &auth.actor, id.0, body.0.into()).await?;
         Ok(Json(m.into()))
     }
 
@@ -236,20 +230,8 @@ impl CatalogueApi {
         auth: Auth,
         body: Body<PublishReleaseRequest>,
     ) -> ApiResult<Created<ReleaseView>> {
-        let b = body.0;
         let mut conn = state.conn().await?;
-        let r = releases::publish(
-            &mut conn,
-            &state.ctx,
-            &auth.actor,
-            ReleaseInput {
-                version: b.version,
-                channel: b.channel,
-                notes_md: b.notes,
-                file_location: b.file_location,
-            },
-        )
-        .await?;
+        let r = releases::publish(&mut conn, &state.ctx, &auth.actor, body.0.into()).await?;
         Ok(Created::Created(Json(release_view(&state, r))))
     }
 }

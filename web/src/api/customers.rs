@@ -141,6 +141,22 @@ impl Example for CreateCustomerRequest {
     }
 }
 
+impl From<CreateCustomerRequest> for CustomerInput {
+    fn from(b: CreateCustomerRequest) -> Self {
+        CustomerInput {
+            name: Some(b.name),
+            active: Some(b.active),
+            commission_rate: Some(b.commission_rate),
+            customer_type: b.customer_type,
+            partner_account_id: b.partner_account_id,
+            country: b.country,
+            debtor_number: b.debtor_number,
+            contact_email: b.contact_email,
+            language: b.language,
+        }
+    }
+}
+
 #[derive(Object, Debug, Default)]
 #[oai(example)]
 pub struct UpdateCustomerRequest {
@@ -169,6 +185,22 @@ impl Example for UpdateCustomerRequest {
             debtor_number: Some("D-2002".into()),
             commission_rate: Some("17.50".into()),
             ..Default::default()
+        }
+    }
+}
+
+impl From<UpdateCustomerRequest> for CustomerInput {
+    fn from(b: UpdateCustomerRequest) -> Self {
+        CustomerInput {
+            name: b.name,
+            active: b.active,
+            commission_rate: b.commission_rate,
+            customer_type: b.customer_type,
+            partner_account_id: None,
+            country: b.country,
+            debtor_number: b.debtor_number,
+            contact_email: b.contact_email,
+            language: b.language,
         }
     }
 }
@@ -263,25 +295,8 @@ impl CustomersApi {
         auth: Auth,
         body: Body<CreateCustomerRequest>,
     ) -> ApiResult<Created<CustomerView>> {
-        let b = body.0;
         let mut conn = state.conn().await?;
-        let customer = customers::create(
-            &mut conn,
-            &state.ctx,
-            &auth.actor,
-            CustomerInput {
-                name: Some(b.name),
-                active: Some(b.active),
-                commission_rate: Some(b.commission_rate),
-                customer_type: b.customer_type,
-                partner_account_id: b.partner_account_id,
-                country: b.country,
-                debtor_number: b.debtor_number,
-                contact_email: b.contact_email,
-                language: b.language,
-            },
-        )
-        .await?;
+        let customer = customers::create(&mut conn, &state.ctx, &auth.actor, body.0.into()).await?;
         Ok(Created::Created(Json(customer.into())))
     }
 
@@ -305,26 +320,8 @@ impl CustomersApi {
         id: Path<Uuid>,
         body: Body<UpdateCustomerRequest>,
     ) -> ApiResult<Json<CustomerView>> {
-        let b = body.0;
         let mut conn = state.conn().await?;
-        let customer = customers::update(
-            &mut conn,
-            &state.ctx,
-            &auth.actor,
-            id.0,
-            CustomerInput {
-                name: b.name,
-                active: b.active,
-                commission_rate: b.commission_rate,
-                customer_type: b.customer_type,
-                partner_account_id: None,
-                country: b.country,
-                debtor_number: b.debtor_number,
-                contact_email: b.contact_email,
-                language: b.language,
-            },
-        )
-        .await?;
+        let customer = customers::update(&mut conn, &state.ctx, &auth.actor, id.0, body.0.into()).await?;
         Ok(Json(customer.into()))
     }
 

@@ -108,6 +108,21 @@ impl Example for InviteCustomerRequest {
     }
 }
 
+impl From<InviteCustomerRequest> for InvitationInput {
+    fn from(b: InviteCustomerRequest) -> Self {
+        InvitationInput {
+            email: b.email,
+            company_name: b.company_name,
+            contact_name: b.contact_name,
+            language: b.language,
+            country: b.country,
+            commission_rate: b.commission_rate,
+            debtor_number: b.debtor_number,
+            customer_type: b.customer_type,
+        }
+    }
+}
+
 #[derive(Object, Debug)]
 pub struct InvitationPreview {
     pub email: String,
@@ -153,6 +168,18 @@ impl Example for AcceptInvitationRequest {
     }
 }
 
+impl From<AcceptInvitationRequest> for AcceptInput {
+    fn from(b: AcceptInvitationRequest) -> Self {
+        AcceptInput {
+            first_name: b.first_name,
+            last_name: b.last_name,
+            password: b.password,
+            company_name: b.company_name,
+            country: b.country,
+        }
+    }
+}
+
 #[derive(Object, Debug)]
 pub struct AcceptedView {
     pub user_id: Uuid,
@@ -194,24 +221,8 @@ impl InvitationsApi {
         auth: Auth,
         body: Body<InviteCustomerRequest>,
     ) -> ApiResult<Created<InvitationView>> {
-        let b = body.0;
         let mut conn = state.conn().await?;
-        let invitation = invitations::create(
-            &mut conn,
-            &state.ctx,
-            &auth.actor,
-            InvitationInput {
-                email: b.email,
-                company_name: b.company_name,
-                contact_name: b.contact_name,
-                language: b.language,
-                country: b.country,
-                commission_rate: b.commission_rate,
-                debtor_number: b.debtor_number,
-                customer_type: b.customer_type,
-            },
-        )
-        .await?;
+        let invitation = invitations::create(&mut conn, &state.ctx, &auth.actor, body.0.into()).await?;
         Ok(Created::Created(Json(view(invitation, state.ctx.now()))))
     }
 
@@ -282,25 +293,11 @@ impl InvitationsApi {
         token: Path<String>,
         body: Body<AcceptInvitationRequest>,
     ) -> ApiResult<Created<AcceptedView>> {
-        let b = body.0;
         let caller = match crate::auth::principal_from(req, &state).await {
             Ok(Some(principal)) => Some(principal.user_id),
             _ => None,
         };
-        let done = invitations::accept(
-            &state.pool,
-            &state.ctx,
-            &token.0,
-            caller,
-            AcceptInput {
-                first_name: b.first_name,
-                last_name: b.last_name,
-                password: b.password,
-                company_name: b.company_name,
-                country: b.country,
-            },
-        )
-        .await?;
+        let done = invitations::accept(&state.pool, &state.ctx, &token.0, caller, body.0.into()).await?;
         Ok(Created::Created(Json(AcceptedView {
             user_id: done.user.id,
             organization_id: done.organization.id,

@@ -98,6 +98,18 @@ impl Example for CreateOrganizationRequest {
     }
 }
 
+impl From<CreateOrganizationRequest> for CreateOrganizationInput {
+    fn from(b: CreateOrganizationRequest) -> Self {
+        CreateOrganizationInput {
+            name: b.name,
+            country: b.country,
+            language: b.language,
+            website: b.website,
+            affiliate_code: b.affiliate_code,
+        }
+    }
+}
+
 #[derive(Object, Debug)]
 pub struct MemberView {
     pub user_id: Uuid,
@@ -257,20 +269,7 @@ impl OrganizationsApi {
         body: Body<CreateOrganizationRequest>,
     ) -> ApiResult<Created<OrganizationView>> {
         let mut conn = state.conn().await?;
-        let b = body.0;
-        let org = organizations::create_own(
-            &mut conn,
-            &state.ctx,
-            auth.principal.user_id,
-            CreateOrganizationInput {
-                name: b.name,
-                country: b.country,
-                language: b.language,
-                website: b.website,
-                affiliate_code: b.affiliate_code,
-            },
-        )
-        .await?;
+        let org = organizations::create_own(&mut conn, &state.ctx, auth.principal.user_id, body.0.into()).await?;
         Ok(Created::Created(Json(org.into())))
     }
 
@@ -437,6 +436,18 @@ impl Example for UpdateOrganizationRequest {
     }
 }
 
+impl From<UpdateOrganizationRequest> for DetailsInput {
+    fn from(b: UpdateOrganizationRequest) -> Self {
+        DetailsInput {
+            name: b.name,
+            country: b.country,
+            language: b.language,
+            contact_email: b.contact_email,
+            website: b.website,
+        }
+    }
+}
+
 #[derive(Object, Debug)]
 pub struct SettingsView {
     /// The installed software may update itself.
@@ -586,6 +597,17 @@ impl Example for IntegrationRequest {
     }
 }
 
+impl From<IntegrationRequest> for IntegrationInput {
+    fn from(b: IntegrationRequest) -> Self {
+        IntegrationInput {
+            kind: b.kind,
+            name: b.name,
+            settings: b.settings,
+            active: b.active,
+        }
+    }
+}
+
 #[OpenApi(tag = "ApiTags::Organizations")]
 impl CompanyApi {
     /// Change company details
@@ -600,22 +622,8 @@ impl CompanyApi {
         id: Path<Uuid>,
         body: Body<UpdateOrganizationRequest>,
     ) -> ApiResult<Json<OrganizationView>> {
-        let b = body.0;
         let mut conn = state.conn().await?;
-        let org = organizations::update_details(
-            &mut conn,
-            &state.ctx,
-            &auth.actor,
-            id.0,
-            DetailsInput {
-                name: b.name,
-                country: b.country,
-                language: b.language,
-                contact_email: b.contact_email,
-                website: b.website,
-            },
-        )
-        .await?;
+        let org = organizations::update_details(&mut conn, &state.ctx, &auth.actor, id.0, body.0.into()).await?;
         Ok(Json(org.into()))
     }
 
@@ -769,21 +777,8 @@ impl CompanyApi {
         id: Path<Uuid>,
         body: Body<IntegrationRequest>,
     ) -> ApiResult<Created<IntegrationView>> {
-        let b = body.0;
         let mut conn = state.conn().await?;
-        let i = integrations::create(
-            &mut conn,
-            &state.ctx,
-            &auth.actor,
-            id.0,
-            IntegrationInput {
-                kind: b.kind,
-                name: b.name,
-                settings: b.settings,
-                active: b.active,
-            },
-        )
-        .await?;
+        let i = integrations::create(&mut conn, &state.ctx, &auth.actor, id.0, body.0.into()).await?;
         Ok(Created::Created(Json(i.into())))
     }
 
@@ -801,7 +796,6 @@ impl CompanyApi {
         integration_id: Path<Uuid>,
         body: Body<IntegrationRequest>,
     ) -> ApiResult<Json<IntegrationView>> {
-        let b = body.0;
         let mut conn = state.conn().await?;
         let i = integrations::update(
             &mut conn,
@@ -809,12 +803,7 @@ impl CompanyApi {
             &auth.actor,
             id.0,
             integration_id.0,
-            IntegrationInput {
-                kind: b.kind,
-                name: b.name,
-                settings: b.settings,
-                active: b.active,
-            },
+            body.0.into(),
         )
         .await?;
         Ok(Json(i.into()))

@@ -51,6 +51,20 @@ impl Example for PartnerRequestForm {
     }
 }
 
+impl From<PartnerRequestForm> for RequestInput {
+    fn from(b: PartnerRequestForm) -> Self {
+        RequestInput {
+            company: b.company,
+            contact_name: b.contact_name,
+            contact_email: b.contact_email,
+            website: b.website,
+            country: b.country,
+            expected_customers: b.expected_customers,
+            message: b.message,
+        }
+    }
+}
+
 impl From<RequestInput> for PartnerRequestForm {
     fn from(r: RequestInput) -> Self {
         PartnerRequestForm {
@@ -262,23 +276,8 @@ impl PartnersApi {
         auth: Auth,
         body: Body<PartnerRequestForm>,
     ) -> ApiResult<Created<PartnerRequestView>> {
-        let b = body.0;
         let mut conn = state.conn().await?;
-        let request = partners::submit_request(
-            &mut conn,
-            &state.ctx,
-            &auth.actor,
-            RequestInput {
-                company: b.company,
-                contact_name: b.contact_name,
-                contact_email: b.contact_email,
-                website: b.website,
-                country: b.country,
-                expected_customers: b.expected_customers,
-                message: b.message,
-            },
-        )
-        .await?;
+        let request = partners::submit_request(&mut conn, &state.ctx, &auth.actor, body.0.into()).await?;
         Ok(Created::Created(Json(request.into())))
     }
 

@@ -69,6 +69,21 @@ impl Example for CompleteRegistrationRequest {
     }
 }
 
+impl From<CompleteRegistrationRequest> for CompleteInput {
+    fn from(b: CompleteRegistrationRequest) -> Self {
+        CompleteInput {
+            first_name: b.first_name,
+            last_name: b.last_name,
+            password: b.password,
+            company: b.company,
+            website: b.website,
+            country: b.country,
+            expected_customers: b.expected_customers,
+            message: b.message,
+        }
+    }
+}
+
 #[derive(Object, Debug)]
 pub struct CompletedRegistrationView {
     pub user_id: Uuid,
@@ -128,23 +143,7 @@ impl RegistrationApi {
         token: Path<String>,
         body: Body<CompleteRegistrationRequest>,
     ) -> ApiResult<Created<CompletedRegistrationView>> {
-        let b = body.0;
-        let done = registrations::complete(
-            &state.pool,
-            &state.ctx,
-            &token.0,
-            CompleteInput {
-                first_name: b.first_name,
-                last_name: b.last_name,
-                password: b.password,
-                company: b.company,
-                website: b.website,
-                country: b.country,
-                expected_customers: b.expected_customers,
-                message: b.message,
-            },
-        )
-        .await?;
+        let done = registrations::complete(&state.pool, &state.ctx, &token.0, body.0.into()).await?;
         Ok(Created::Created(Json(CompletedRegistrationView {
             user_id: done.user.id,
             organization_id: done.organization.id,

@@ -181,6 +181,19 @@ impl Example for AddUserRequest {
     }
 }
 
+impl From<AddUserRequest> for UserInput {
+    fn from(b: AddUserRequest) -> Self {
+        UserInput {
+            email: b.email,
+            first_name: b.first_name,
+            last_name: b.last_name,
+            extension: b.extension,
+            company_admin: b.company_admin,
+            language: b.language,
+        }
+    }
+}
+
 #[derive(Object, Debug, Default)]
 #[oai(example)]
 pub struct UpdateUserRequest {
@@ -204,6 +217,19 @@ impl Example for UpdateUserRequest {
         UpdateUserRequest {
             extension: Some("210".into()),
             ..Default::default()
+        }
+    }
+}
+
+impl From<UpdateUserRequest> for UserPatch {
+    fn from(b: UpdateUserRequest) -> Self {
+        UserPatch {
+            first_name: b.first_name,
+            last_name: b.last_name,
+            extension: b.extension,
+            language: b.language,
+            company_admin: b.company_admin,
+            active: b.active,
         }
     }
 }
@@ -327,23 +353,8 @@ impl UsersApi {
         id: Path<Uuid>,
         body: Body<AddUserRequest>,
     ) -> ApiResult<Created<UserOverviewView>> {
-        let b = body.0;
         let mut conn = state.conn().await?;
-        let user = users::add(
-            &mut conn,
-            &state.ctx,
-            &auth.actor,
-            id.0,
-            UserInput {
-                email: b.email,
-                first_name: b.first_name,
-                last_name: b.last_name,
-                extension: b.extension,
-                company_admin: b.company_admin,
-                language: b.language,
-            },
-        )
-        .await?;
+        let user = users::add(&mut conn, &state.ctx, &auth.actor, id.0, body.0.into()).await?;
         Ok(Created::Created(Json(view(user, state.ctx.now()))))
     }
 
@@ -391,24 +402,8 @@ impl UsersApi {
         user_id: Path<Uuid>,
         body: Body<UpdateUserRequest>,
     ) -> ApiResult<Json<UserOverviewView>> {
-        let b = body.0;
         let mut conn = state.conn().await?;
-        let user = users::update(
-            &mut conn,
-            &state.ctx,
-            &auth.actor,
-            id.0,
-            user_id.0,
-            UserPatch {
-                first_name: b.first_name,
-                last_name: b.last_name,
-                extension: b.extension,
-                language: b.language,
-                company_admin: b.company_admin,
-                active: b.active,
-            },
-        )
-        .await?;
+        let user = users::update(&mut conn, &state.ctx, &auth.actor, id.0, user_id.0, body.0.into()).await?;
         Ok(Json(view(user, state.ctx.now())))
     }
 

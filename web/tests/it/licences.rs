@@ -8,7 +8,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{Client, Options, TestApp};
+use crate::harness::{Client, FieldError, Options, Resp, TestApp};
 
 struct Shop {
     app: TestApp,
@@ -287,6 +287,13 @@ async fn stale_expired_and_foreign_quotes_are_refused() {
     );
 }
 
+/// The failing fields of a quote refused as invalid.
+#[track_caller]
+fn refused(r: &Resp) -> Vec<FieldError> {
+    r.assert_problem(422, "validation_failed");
+    r.field_errors()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn quotes_are_validated() {
     let s = shop().await;
@@ -301,11 +308,9 @@ async fn quotes_are_validated() {
         ]),
     )
     .await;
-    r.assert_problem(422, "validation_failed");
-    let errors = r.field_errors();
-    let codes: Vec<(&str, &str)> = errors.iter().map(|e| e.pair()).collect();
+    let errors = refused(&r);
     assert_eq!(
-        codes,
+        errors.iter().map(|e| e.pair()).collect::<Vec<_>>(),
         [
             ("items[0].module_id", "business_licence_required"),
             ("items[1].module_id", "business_licence_required"),
@@ -326,11 +331,9 @@ async fn quotes_are_validated() {
         ]),
     )
     .await;
-    r.assert_problem(422, "validation_failed");
-    let errors = r.field_errors();
-    let codes: Vec<(&str, &str)> = errors.iter().map(|e| e.pair()).collect();
+    let errors = refused(&r);
     assert_eq!(
-        codes,
+        errors.iter().map(|e| e.pair()).collect::<Vec<_>>(),
         [
             ("items[0].user_ids", "not_a_member"),
             ("items[1].quantity", "out_of_range"),
