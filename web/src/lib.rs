@@ -18,6 +18,7 @@ use poem::{
 };
 
 pub mod api;
+pub mod assets;
 pub mod auth;
 pub mod body;
 pub mod error;
@@ -98,9 +99,11 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/api/docs", docs)
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
+        .at("/assets/:name", get(assets::serve))
         .nest("/", pages::routes())
         .catch_all_error(error::to_problem)
         .around(middleware::allow)
+        .around(middleware::security_headers)
         .around(middleware::limits)
         .around(middleware::dev_only)
         .with(AddData::new(state))

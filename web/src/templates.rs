@@ -17,6 +17,7 @@ impl PageTemplates {
             Some(dir) => env.set_loader(minijinja::path_loader(dir.join("pages"))),
             None => load_embedded(&mut env),
         }
+        env.add_global("stylesheet", crate::assets::STYLESHEET.path.clone());
         PageTemplates { env }
     }
 

@@ -15,6 +15,7 @@ mod licences;
 mod links;
 mod members;
 mod partner_onboarding;
+mod portal;
 mod registration;
 mod resilience;
 mod service_provider;

@@ -1,0 +1,61 @@
+//! What every portal page is served with: security headers, and its stylesheet from the
+//! binary itself.
+
+use crate::harness::TestApp;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_carry_security_headers_and_no_inline_code() {
+    let app = TestApp::spawn().await;
+    let anon = app.anonymous();
+    for path in ["/login", "/signup", "/register/partner", "/no-such-page"] {
+        let r = anon.get(path).await;
+        let policy = r.headers["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(policy.contains(directive), "{path}: {policy}");
+        }
+        assert!(!policy.contains("unsafe-inline"), "{path}: {policy}");
+        assert_eq!(r.headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(r.headers["referrer-policy"], "same-origin", "{path}");
+        assert_eq!(r.headers["x-frame-options"], "DENY", "{path}");
+        if let Some(html) = r.body.as_str() {
+            // The policy would block inline code, so there must be none.
+            assert!(
+                !html.contains("<style") && !html.contains(" style=") && !html.contains("<script>"),
+                "{path}: {html}"
+            );
+        }
+    }
+    // The API answers with nosniff too; its interactive docs keep their own script.
+    let api = anon.get("/api/openapi.json").await;
+    assert_eq!(api.headers["x-content-type-options"], "nosniff");
+    assert!(api.headers.get("content-security-policy").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stylesheet_is_served_by_the_binary_under_its_content_hash() {
+    let app = TestApp::spawn().await;
+    let anon = app.anonymous();
+    let html = anon.get("/login").await.body.as_str().unwrap().to_owned();
+    let href = html
+        .split("<link rel=\"stylesheet\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a stylesheet link")
+        .to_owned();
+    assert!(href.starts_with("/assets/portal-") && href.ends_with(".css"), "{href}");
+    let css = reqwest::get(format!("{}{href}", app.base)).await.unwrap();
+    assert_eq!(css.status(), 200);
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert!(css.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(css.text().await.unwrap().contains("font-family"));
+    // Another name (an old release's hash) is not found.
+    let old = reqwest::get(format!("{}/assets/portal-0000000000000000.css", app.base))
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 404);
+}
