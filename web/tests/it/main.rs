@@ -8,6 +8,7 @@ mod api_docs;
 mod api_edge;
 mod auth;
 mod authorization;
+mod browser;
 mod customers;
 mod invitations;
 mod left_behind;

@@ -59,3 +59,31 @@ async fn the_stylesheet_is_served_by_the_binary_under_its_content_hash() {
         .unwrap();
     assert_eq!(old.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partner_administrator_logs_in_in_a_real_browser() {
+    let app = TestApp::spawn().await;
+    let browser = crate::browser::Browser::open(&app).await;
+    browser.visit("/login").await;
+    browser.fill("email", "anna@northwind.example").await;
+    browser.fill("password", "wrong password").await;
+    browser.press("Log in").await;
+    assert!(browser.text().await.contains("Log in"), "still on the log-in page");
+    assert_eq!(browser.path().await, "/login");
+
+    browser.fill("password", crate::harness::DEMO_PASSWORD).await;
+    browser.press("Log in").await;
+    assert_eq!(browser.path().await, "/");
+    let text = browser.text().await;
+    assert!(text.contains("Welcome, Anna"), "{text}");
+    assert!(text.contains("Northwind IT Services"), "{text}");
+    // The stylesheet applied: the header is the portal's blue, not the browser's default.
+    let background = browser
+        .eval("return getComputedStyle(document.querySelector('header')).backgroundColor")
+        .await;
+    assert_eq!(background, "rgb(11, 92, 173)");
+
+    browser.press("Log out").await;
+    assert_eq!(browser.path().await, "/login");
+    browser.close().await;
+}
