@@ -21,6 +21,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod body;
+pub mod csrf;
 pub mod error;
 pub mod middleware;
 pub mod pages;
@@ -103,6 +104,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", pages::routes())
         .catch_all_error(error::to_problem)
         .around(middleware::allow)
+        .around(csrf::protect)
         .around(middleware::security_headers)
         .around(middleware::limits)
         .around(middleware::dev_only)

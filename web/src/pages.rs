@@ -36,6 +36,7 @@ pub fn routes() -> Route {
 
 fn page(state: &AppState, status: StatusCode, name: &str, mut ctx: Value) -> Response {
     ctx["dev"] = json!(state.ctx.config.is_development());
+    ctx["csrf_token"] = json!(crate::csrf::current());
     match state.pages.render(name, &ctx) {
         Ok(html) => Html(html).with_status(status).into_response(),
         Err(err) => {
@@ -49,6 +50,16 @@ fn page(state: &AppState, status: StatusCode, name: &str, mut ctx: Value) -> Res
 /// failing field next to its input.
 fn error_page(state: &AppState, name: &str, ctx: Value, err: &CoreError) -> Response {
     page(state, status_of(err), name, merge(ctx, error_context(err)))
+}
+
+/// A request refused before any handler ran (an expired or foreign form).
+pub(crate) fn refused(state: &AppState, status: StatusCode, message: &str) -> Response {
+    page(
+        state,
+        status,
+        "message",
+        json!({ "title": "Refused", "error": message }),
+    )
 }
 
 /// The page shown when the database cannot be reached.

@@ -377,6 +377,24 @@ impl Drop for TestApp {
     }
 }
 
+/// The CSRF token of the first form on a page, to post it as a browser would.
+pub fn csrf_token(html: &str) -> String {
+    html.split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token on the page: {html}"))
+        .to_owned()
+}
+
+/// An HTTP client that keeps cookies, as a browser does.
+pub fn browser_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
 /// A response: status, parsed JSON body (or the text as a JSON string), headers.
 #[derive(Debug)]
 pub struct Resp {

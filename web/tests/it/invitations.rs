@@ -308,17 +308,20 @@ async fn the_registration_page_works_in_a_browser() {
     let app = TestApp::spawn().await;
     let anna = app.demo("anna@northwind.example").await;
     let (_, token) = invite(&app, &anna, "vera@visser.example", "en").await;
-    let http = reqwest::Client::new();
+    let http = crate::harness::browser_client();
     let page = http
         .get(format!("{}/register/customer/{token}", app.base))
         .send()
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("Northwind IT Services"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Northwind IT Services"));
+    let csrf = crate::harness::csrf_token(&html);
     let done = http
         .post(format!("{}/register/customer/{token}", app.base))
         .form(&[
+            ("csrf_token", csrf.as_str()),
             ("first_name", "Vera"),
             ("last_name", "Visser"),
             ("password", "vera's long password"),

@@ -1264,18 +1264,15 @@ async fn the_done_when_journey_from_trial_to_payment_and_download() {
     let order = confirm(&anna, q.body["id"].as_str().unwrap()).await;
     assert_eq!(order.status, 201, "{}", order.body);
     let pay_url = order.body["payment_url"].as_str().unwrap().to_owned();
-    let http = reqwest::Client::new();
-    assert!(
-        http.get(&pay_url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-            .contains("now</button>")
-    );
-    let paid = http.post(&pay_url).send().await.unwrap();
+    let http = crate::harness::browser_client();
+    let html = http.get(&pay_url).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("now</button>"), "{html}");
+    let paid = http
+        .post(&pay_url)
+        .form(&[("csrf_token", crate::harness::csrf_token(&html))])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(paid.status(), 200);
     assert!(paid.text().await.unwrap().contains("Paid"));
 

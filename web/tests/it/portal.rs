@@ -87,3 +87,62 @@ async fn a_partner_administrator_logs_in_in_a_real_browser() {
     assert_eq!(browser.path().await, "/login");
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_posted_without_its_token_or_from_another_site_is_refused() {
+    let app = TestApp::spawn().await;
+    let http = crate::harness::browser_client();
+    let login = format!("{}/login", app.base);
+    let html = http.get(&login).send().await.unwrap().text().await.unwrap();
+    let token = crate::harness::csrf_token(&html);
+    let form = |token: &str| {
+        vec![
+            ("csrf_token", token.to_owned()),
+            ("email", "anna@northwind.example".to_owned()),
+            ("password", crate::harness::DEMO_PASSWORD.to_owned()),
+        ]
+    };
+    for (what, request) in [
+        ("no token", http.post(&login).form(&form("")[1..])),
+        ("a wrong token", http.post(&login).form(&form("forged"))),
+        (
+            "another site",
+            http.post(&login)
+                .header("origin", "https://evil.example")
+                .form(&form(&token)),
+        ),
+        // A stranger's browser has no cookie the token was made for.
+        (
+            "another browser",
+            reqwest::Client::new().post(&login).form(&form(&token)),
+        ),
+    ] {
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 403, "{what}");
+        assert!(
+            r.headers()["content-type"].to_str().unwrap().starts_with("text/html"),
+            "{what}"
+        );
+        let page = r.text().await.unwrap();
+        assert!(page.contains("This form has expired"), "{what}: {page}");
+    }
+    // With its token, from this site, the same form logs in; the session then gets
+    // tokens of its own.
+    let r = http
+        .post(&login)
+        .header("origin", &app.base)
+        .form(&form(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let home = http
+        .get(format!("{}/", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_ne!(crate::harness::csrf_token(&home), token, "a new token after log-in");
+}

@@ -187,23 +187,21 @@ async fn an_existing_account_is_sent_to_log_in() {
 async fn the_registration_pages_work_in_a_browser() {
     let app = TestApp::spawn().await;
     let token = request_link(&app, "frank@fabrikam.example").await;
-    let http = reqwest::Client::new();
+    let http = crate::harness::browser_client();
     let page = http
         .get(format!("{}/register/partner/{token}", app.base))
         .send()
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    assert!(
-        page.text()
-            .await
-            .unwrap()
-            .contains("Registering as frank@fabrikam.example")
-    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Registering as frank@fabrikam.example"));
+    let csrf = crate::harness::csrf_token(&html);
 
     let submit = http
         .post(format!("{}/register/partner/{token}", app.base))
         .form(&[
+            ("csrf_token", csrf.as_str()),
             ("first_name", "Frank"),
             ("last_name", "Bakker"),
             ("password", "a long passphrase"),

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{Client, DEMO_PASSWORD, TestApp};
+use crate::harness::{Client, DEMO_PASSWORD, TestApp, csrf_token};
 
 async fn module_id(client: &Client, code: &str) -> String {
     client
@@ -476,13 +476,7 @@ async fn a_partner_changes_a_customers_status_only_where_it_may() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_account_pages_work_in_a_browser() {
     let app = TestApp::spawn().await;
-    let browser = || {
-        reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
-    };
+    let browser = crate::harness::browser_client;
     let page = |b: reqwest::Client, path: String| {
         let url = format!("{}{path}", app.base);
         async move {
@@ -494,10 +488,12 @@ async fn the_account_pages_work_in_a_browser() {
     // Sign up, then confirm from the e-mailed link with a button (a mail scanner that
     // only opens the link confirms nothing).
     let web = browser();
-    assert_eq!(page(web.clone(), "/signup".into()).await.0, 200);
+    let (status, html) = page(web.clone(), "/signup".into()).await;
+    assert_eq!(status, 200);
     let sent = web
         .post(format!("{}/signup", app.base))
         .form(&[
+            ("csrf_token", csrf_token(&html).as_str()),
             ("first_name", "Paula"),
             ("last_name", "Page"),
             ("email", "paula@example.com"),
@@ -525,6 +521,7 @@ async fn the_account_pages_work_in_a_browser() {
         .assert_problem(401, "invalid_credentials");
     let confirmed = web
         .post(format!("{}/signup/confirm/{token}", app.base))
+        .form(&[("csrf_token", csrf_token(&html))])
         .send()
         .await
         .unwrap();
@@ -546,9 +543,11 @@ async fn the_account_pages_work_in_a_browser() {
     assert_eq!(status, 200);
     assert!(html.contains("Join Northwind IT Services?"), "{html}");
     assert!(html.contains(&format!("/login?next=/invitations/{invite}")), "{html}");
+    let (_, html) = page(web.clone(), format!("/login?next=/invitations/{invite}")).await;
     let login = web
         .post(format!("{}/login", app.base))
         .form(&[
+            ("csrf_token", csrf_token(&html).as_str()),
             ("email", "paula@example.com"),
             ("password", "paula's long password"),
             ("next", &format!("/invitations/{invite}")),
@@ -562,7 +561,7 @@ async fn the_account_pages_work_in_a_browser() {
     assert!(html.contains("value=\"accept\""), "{html}");
     let accepted = web
         .post(format!("{}/invitations/{invite}", app.base))
-        .form(&[("answer", "accept")])
+        .form(&[("csrf_token", csrf_token(&html).as_str()), ("answer", "accept")])
         .send()
         .await
         .unwrap();
@@ -572,9 +571,11 @@ async fn the_account_pages_work_in_a_browser() {
 
     // After log-in only a path on this site is followed.
     let other = browser();
+    let (_, html) = page(other.clone(), "/login".into()).await;
     let r = other
         .post(format!("{}/login", app.base))
         .form(&[
+            ("csrf_token", csrf_token(&html).as_str()),
             ("email", "paula@example.com"),
             ("password", "paula's long password"),
             ("next", "//evil.example/"),
@@ -585,10 +586,15 @@ async fn the_account_pages_work_in_a_browser() {
     assert_eq!(r.headers()["location"], "/");
 
     // Forgot password.
-    assert_eq!(page(browser(), "/password/forgot".into()).await.0, 200);
-    let r = browser()
+    let forgetful = browser();
+    let (status, html) = page(forgetful.clone(), "/password/forgot".into()).await;
+    assert_eq!(status, 200);
+    let r = forgetful
         .post(format!("{}/password/forgot", app.base))
-        .form(&[("email", "paula@example.com")])
+        .form(&[
+            ("csrf_token", csrf_token(&html).as_str()),
+            ("email", "paula@example.com"),
+        ])
         .send()
         .await
         .unwrap();
