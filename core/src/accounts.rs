@@ -112,6 +112,16 @@ pub async fn find_user_by_email(conn: &mut AsyncPgConnection, email: &Email) -> 
         .optional()?)
 }
 
+/// A person's first name (how e-mails greet them), if the account exists.
+pub async fn first_name(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<String>> {
+    Ok(users::table
+        .find(id)
+        .select(users::first_name)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
 pub async fn get_user(conn: &mut AsyncPgConnection, id: Uuid) -> Result<User> {
     users::table
         .find(id)
@@ -526,7 +536,7 @@ pub async fn update_me(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, i
 /// Changes the caller's password after checking the current one; every other session
 /// of the person ends.
 pub async fn change_password(pool: &Pool, ctx: &Ctx, principal: &Principal, current: &str, new: &str) -> Result<usize> {
-    let new = Password::parse(new).map_err(|e| Error::Validation(vec![e]))?;
+    let new = Password::parse(new)?;
     let stored: Option<String> = {
         let mut conn = pool.get().await?;
         users::table
@@ -806,7 +816,7 @@ pub async fn inspect_password_link(conn: &mut AsyncPgConnection, ctx: &Ctx, toke
 /// accepts the membership an invitation link was sent for, and ends every session the
 /// account had.
 pub async fn set_password_with_link(pool: &Pool, ctx: &Ctx, token: &str, password: &str) -> Result<User> {
-    let password = Password::parse(password).map_err(|e| Error::Validation(vec![e]))?;
+    let password = Password::parse(password)?;
     {
         let mut conn = pool.get().await?;
         open_password_link(&mut conn, ctx, token, false).await?;
@@ -867,7 +877,7 @@ pub async fn set_password_with_link(pool: &Pool, ctx: &Ctx, token: &str, passwor
 /// short note to an address without an account, so the answer never tells whether an
 /// account exists. Older reset links of the account stop working.
 pub async fn request_password_reset(conn: &mut AsyncPgConnection, ctx: &Ctx, email: &str) -> Result<()> {
-    let email = Email::parse(email).map_err(|e| Error::Validation(vec![e]))?;
+    let email = Email::parse(email)?;
     let ttl = Duration::from_std(ctx.config.password_reset_ttl).unwrap_or(Duration::hours(1));
     op::run_as(conn, ctx, Who::system(None), async |op| {
         mail::check_address_rate(op.conn, ctx, &email).await?;

@@ -572,7 +572,7 @@ pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, query: ListQuery)
     authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
     crate::domain::page_limit(query.limit)?;
     if let Some(search) = &query.search {
-        crate::domain::storable("search", search).map_err(|e| Error::Validation(vec![e]))?;
+        crate::domain::storable("search", search)?;
     }
     let cursor = decode_cursor(&query)?;
     let active = match query.status {

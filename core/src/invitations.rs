@@ -85,7 +85,7 @@ fn ttl(ctx: &Ctx) -> Duration {
 }
 
 async fn queue_invitation_email(op: &mut Op<'_>, i: &Invitation) -> Result<()> {
-    let to = Email::parse(&i.email).map_err(|e| Error::Validation(vec![e]))?;
+    let to = Email::parse(&i.email)?;
     op.email(
         &format!("customer_invitation:{}:{}", i.id, i.generation),
         &to,
@@ -478,7 +478,7 @@ async fn check_form(
 
 /// Carries out a registration on a locked, open invitation.
 async fn register(op: &mut Op<'_>, i: &Invitation, form: &Form) -> Result<Accepted> {
-    let email = Email::parse(&i.email).map_err(|e| Error::Validation(vec![e]))?;
+    let email = Email::parse(&i.email)?;
     let language = Language::from_db(&i.language);
     let user = match &form.registrant {
         Registrant::Existing(user) => user.clone(),
@@ -655,12 +655,7 @@ impl RegisteredEmail {
             .first(conn)
             .await
             .optional()?;
-        let first_name: Option<String> = users::table
-            .find(user_id)
-            .select(users::first_name)
-            .first(conn)
-            .await
-            .optional()?;
+        let first_name = crate::accounts::first_name(conn, user_id).await?;
         Ok(match (row, first_name) {
             (Some((company, email)), Some(first_name)) => Some(RegisteredEmail {
                 company,

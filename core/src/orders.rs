@@ -440,8 +440,7 @@ pub async fn mark_paid(
         op::Scope::Vendor,
         Permission::VendorFinance,
         async |op| {
-            let reference =
-                crate::domain::required_text("reference", reference, 200).map_err(|e| Error::Validation(vec![e]))?;
+            let reference = crate::domain::required_text("reference", reference, 200)?;
             let invoice: Invoice = invoices::table
                 .find(invoice_id)
                 .select(Invoice::as_select())

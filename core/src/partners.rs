@@ -203,7 +203,7 @@ pub(crate) async fn insert_request(
 
 /// Queues the acknowledgement to the requester.
 pub(crate) async fn queue_received_email(op: &mut Op<'_>, request: &PartnerRequest, lang: Language) -> Result<()> {
-    let to = Email::parse(&request.contact_email).map_err(|e| Error::Validation(vec![e]))?;
+    let to = Email::parse(&request.contact_email)?;
     op.email(
         &format!("partner_request.received:{}", request.id),
         &to,
@@ -392,9 +392,7 @@ pub async fn approve(
         Permission::VendorSales,
         async |op| {
             let rate = match default_commission_rate {
-                Some(raw) => CommissionRate::parse_field("default_commission_rate", raw)
-                    .map_err(|e| Error::Validation(vec![e]))?
-                    .value(),
+                Some(raw) => CommissionRate::parse_field("default_commission_rate", raw)?.value(),
                 None => ctx.config.default_commission_rate,
             };
             let request = lock_open_request(op.conn, id).await?;
@@ -454,7 +452,7 @@ pub async fn reject(
         op::Scope::Vendor,
         Permission::VendorSales,
         async |op| {
-            let reason = required_text("reason", reason, 4000).map_err(|e| Error::Validation(vec![e]))?;
+            let reason = required_text("reason", reason, 4000)?;
             let request = lock_open_request(op.conn, id).await?;
             let request = decide(op, request, PartnerRequestStatus::Rejected, Some(&reason)).await?;
             queue_decision_email(
@@ -499,7 +497,7 @@ async fn decide(
 }
 
 async fn queue_decision_email(op: &mut Op<'_>, request: &PartnerRequest, kind: EmailKind) -> Result<()> {
-    let to = Email::parse(&request.contact_email).map_err(|e| Error::Validation(vec![e]))?;
+    let to = Email::parse(&request.contact_email)?;
     let lang = org_language(op.conn, request.organization_id).await?;
     // One decision per request, so the request id names the event.
     op.email(&format!("partner_request.decided:{}", request.id), &to, lang, kind)

@@ -221,7 +221,7 @@ pub async fn complete(pool: &Pool, ctx: &Ctx, token: &str, input: CompleteInput)
         validated(request),
     );
     let hash = accounts::hash_password(ctx, &password).await?;
-    let email = Email::parse(&registration.email).map_err(|e| Error::Validation(vec![e]))?;
+    let email = Email::parse(&registration.email)?;
     let mut conn = pool.get().await?;
     op::run_as(&mut conn, ctx, Who::system(None), async |op| {
         let registration = open(op.conn, ctx, token, true).await?;

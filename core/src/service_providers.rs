@@ -307,7 +307,6 @@ impl ServiceProviderEmail {
         user_id: Option<Uuid>,
         for_partner: bool,
     ) -> Result<Option<Self>> {
-        use crate::schema::users;
         let sides: Option<(Uuid, Uuid)> = links::table
             .filter(links::id.eq(link_id))
             .select((links::customer_id, links::partner_id))
@@ -320,13 +319,7 @@ impl ServiceProviderEmail {
         let company: String = orgs::table.find(customer_id).select(orgs::name).first(conn).await?;
         let partner: String = orgs::table.find(partner_id).select(orgs::name).first(conn).await?;
         let first_name = match user_id {
-            Some(id) => users::table
-                .find(id)
-                .select(users::first_name)
-                .first(conn)
-                .await
-                .optional()?
-                .unwrap_or_default(),
+            Some(id) => crate::accounts::first_name(conn, id).await?.unwrap_or_default(),
             None => String::new(),
         };
         Ok(Some(ServiceProviderEmail {

@@ -168,7 +168,7 @@ pub async fn confirm(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Re
             .select((s::first_name, s::last_name, s::language, s::password_hash))
             .first(op.conn)
             .await?;
-        let email = Email::parse(&pending.email).map_err(|e| Error::Validation(vec![e]))?;
+        let email = Email::parse(&pending.email)?;
         if accounts::find_user_by_email(op.conn, &email).await?.is_some() {
             return Err(Error::conflict(
                 "account_exists",
@@ -242,12 +242,7 @@ pub struct ExistingAccountEmail {
 
 impl ExistingAccountEmail {
     pub async fn load(conn: &mut AsyncPgConnection, config: &Config, user_id: Uuid) -> Result<Option<Self>> {
-        let first_name: Option<String> = users::table
-            .find(user_id)
-            .select(users::first_name)
-            .first(conn)
-            .await
-            .optional()?;
+        let first_name = crate::accounts::first_name(conn, user_id).await?;
         Ok(first_name.map(|first_name| ExistingAccountEmail {
             first_name,
             login_url: Page::Login.url(config),

@@ -424,7 +424,7 @@ async fn update_membership(
 /// user is online and runs this version.
 pub async fn heartbeat(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, version: Option<&str>) -> Result<()> {
     let org = actor.acting_org.ok_or_else(Error::no_organization)?;
-    let version = optional_text("software_version", version, 50).map_err(|e| Error::Validation(vec![e]))?;
+    let version = optional_text("software_version", version, 50)?;
     op::run_as(conn, ctx, Who::user(actor.user_id, Some(org)), async |op| {
         let (membership_id, previous): (Uuid, Option<String>) = ms::table
             .filter(ms::organization_id.eq(org))
@@ -833,7 +833,7 @@ pub async fn set_profile(
     profile: serde_json::Value,
 ) -> Result<serde_json::Value> {
     op::run(conn, ctx, actor, org, Permission::EditUsers, async |op| {
-        let size = json_object("profile", &profile, MAX_PROFILE_BYTES).map_err(|e| Error::Validation(vec![e]))?;
+        let size = json_object("profile", &profile, MAX_PROFILE_BYTES)?;
         let old = member_profile(op.conn, org, user_id, true).await?;
         diesel::update(
             ms::table
