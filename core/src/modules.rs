@@ -97,6 +97,16 @@ pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<Mod
     Ok(q.load(conn).await?)
 }
 
+/// The whole catalogue, inactive modules included, for the vendor's administrators.
+pub async fn list_all(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<Module>> {
+    authz::authorize_vendor(conn, actor, Permission::VendorAdmin).await?;
+    Ok(modules::table
+        .order(modules::code.asc())
+        .select(Module::as_select())
+        .load(conn)
+        .await?)
+}
+
 pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Module> {
     modules::table
         .find(id)

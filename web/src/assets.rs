@@ -42,8 +42,19 @@ pub static STYLESHEET: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 
-fn all() -> [&'static Asset; 1] {
-    [&STYLESHEET]
+/// The portal's own script (`web/assets/portal.js`): copy buttons and confirmations.
+/// Pages work without it.
+pub static SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        "portal",
+        "js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/portal.js"),
+    )
+});
+
+fn all() -> [&'static Asset; 2] {
+    [&STYLESHEET, &SCRIPT]
 }
 
 /// `GET /assets/:name`: an embedded file, cached for a year; anything else 404.

@@ -37,7 +37,7 @@ fn token(secret: &[u8], browser: &str, session: Option<&str>) -> String {
     tokens::sign(secret, "csrf", &format!("{browser}\n{}", session.unwrap_or("")))
 }
 
-fn is_page(path: &str) -> bool {
+pub(crate) fn is_page(path: &str) -> bool {
     !(path == "/api" || path.starts_with("/api/") || path.starts_with("/assets/"))
 }
 
@@ -71,7 +71,10 @@ pub async fn protect<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<
         let public = state.ctx.config.public_url.origin().ascii_serialization();
         let cross_site = req.header("origin").is_some_and(|origin| origin != public);
         let body = req.take_body().into_vec().await?;
-        let sent = field(&body, FIELD).unwrap_or_default();
+        // A file upload (multipart) carries its token in the form's address instead.
+        let sent = field(&body, FIELD)
+            .or_else(|| field(req.uri().query().unwrap_or_default().as_bytes(), FIELD))
+            .unwrap_or_default();
         if cross_site || existing.is_none() || !bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
             return Ok(crate::pages::refused(
                 &state,

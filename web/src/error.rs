@@ -308,7 +308,10 @@ pub async fn to_problem(err: poem::Error) -> Response {
             .get(poem::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if content_type.starts_with(PROBLEM_JSON) || content_type.starts_with("text/html") {
+        if content_type.starts_with(PROBLEM_JSON)
+            || content_type.starts_with("text/html")
+            || resp.status().is_redirection()
+        {
             return resp;
         }
         generic_problem(resp.status(), &message)

@@ -104,6 +104,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", pages::routes())
         .catch_all_error(error::to_problem)
         .around(middleware::allow)
+        .around(pages::problems_as_pages)
+        .boxed()
         .around(csrf::protect)
         .around(middleware::security_headers)
         .around(middleware::limits)

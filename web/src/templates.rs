@@ -18,6 +18,7 @@ impl PageTemplates {
             None => load_embedded(&mut env),
         }
         env.add_global("stylesheet", crate::assets::STYLESHEET.path.clone());
+        env.add_global("script", crate::assets::SCRIPT.path.clone());
         PageTemplates { env }
     }
 

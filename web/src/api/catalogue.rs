@@ -109,7 +109,7 @@ pub struct ReleaseView {
     pub download_url: String,
 }
 
-fn release_view(state: &AppState, r: Release) -> ReleaseView {
+pub(crate) fn release_view(state: &AppState, r: Release) -> ReleaseView {
     ReleaseView {
         download_url: releases::download_url(&state.ctx.config, r.id, state.ctx.now()),
         notes_html: releases::render_notes(&r.notes_md),

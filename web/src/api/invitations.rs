@@ -49,7 +49,7 @@ pub struct InvitationView {
     pub created_at: DateTime<Utc>,
 }
 
-fn view(i: Invitation, now: DateTime<Utc>) -> InvitationView {
+pub(crate) fn view(i: Invitation, now: DateTime<Utc>) -> InvitationView {
     InvitationView {
         status: i.status(now).to_owned(),
         id: i.id,

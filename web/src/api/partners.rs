@@ -138,7 +138,7 @@ pub struct PartnerView {
     pub approved_at: DateTime<Utc>,
 }
 
-fn partner_view(state: &AppState, p: Partner, name: Option<String>) -> PartnerView {
+pub(crate) fn partner_view(state: &AppState, p: Partner, name: Option<String>) -> PartnerView {
     PartnerView {
         organization_id: p.organization_id,
         name,

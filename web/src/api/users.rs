@@ -131,7 +131,7 @@ pub struct UserOverviewView {
     pub pending: bool,
 }
 
-fn view(u: UserOverview, now: DateTime<Utc>) -> UserOverviewView {
+pub(crate) fn view(u: UserOverview, now: DateTime<Utc>) -> UserOverviewView {
     UserOverviewView {
         online: u.online(now),
         company_admin: u.company_admin(),

@@ -117,16 +117,118 @@ impl Browser {
         input.send_keys(value).await.expect("typing");
     }
 
-    /// Clicks the button with this text.
+    /// Clicks the button with this text and waits for the page it leads to.
     pub async fn press(&self, text: &str) {
         let xpath = format!("//button[normalize-space()=\"{text}\"]");
-        self.client
+        let button = self
+            .client
             .find(Locator::XPath(&xpath))
             .await
-            .unwrap_or_else(|e| panic!("no button {text:?}: {e}"))
+            .unwrap_or_else(|e| panic!("no button {text:?}: {e}"));
+        self.navigating(button).await;
+    }
+
+    /// Clicks an element that leads to another page, and waits until that page has
+    /// loaded (the old page's marker is gone and the new one is complete).
+    async fn navigating(&self, element: fantoccini::elements::Element) {
+        self.eval("window.__pdOld = true; return null").await;
+        element.click().await.expect("clicking");
+        for _ in 0..200 {
+            let done = self
+                .client
+                .execute("return !window.__pdOld && document.readyState === 'complete'", vec![])
+                .await;
+            if matches!(done, Ok(Value::Bool(true))) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the page did not change");
+    }
+
+    /// Clicks the button with this text inside the element `scope` (a CSS selector),
+    /// where a page has several buttons of the same name.
+    pub async fn press_in(&self, scope: &str, text: &str) {
+        let area = self
+            .client
+            .find(Locator::Css(scope))
+            .await
+            .unwrap_or_else(|e| panic!("no {scope}: {e}"));
+        let button = area
+            .find(Locator::XPath(&format!(".//button[normalize-space()=\"{text}\"]")))
+            .await
+            .unwrap_or_else(|e| panic!("no button {text:?} in {scope}: {e}"));
+        self.navigating(button).await;
+    }
+
+    /// Follows the link with this text.
+    pub async fn follow(&self, text: &str) {
+        let link = self
+            .client
+            .find(Locator::LinkText(text))
+            .await
+            .unwrap_or_else(|e| panic!("no link {text:?}: {e}"));
+        self.navigating(link).await;
+    }
+
+    /// Chooses the option with this value in the select named `name`.
+    pub async fn choose(&self, name: &str, value: &str) {
+        self.client
+            .find(Locator::Css(&format!(
+                "select[name=\"{name}\"] option[value=\"{value}\"]"
+            )))
+            .await
+            .unwrap_or_else(|e| panic!("no option {value} in {name}: {e}"))
             .click()
             .await
-            .expect("clicking");
+            .expect("choosing");
+    }
+
+    /// Puts a file on the file input named `name`.
+    pub async fn attach(&self, name: &str, file: &std::path::Path) {
+        self.client
+            .find(Locator::Css(&format!("input[type=file][name=\"{name}\"]")))
+            .await
+            .unwrap_or_else(|e| panic!("no file input {name}: {e}"))
+            .send_keys(&file.display().to_string())
+            .await
+            .expect("attaching");
+    }
+
+    /// The text of the element `selector`.
+    pub async fn text_of(&self, selector: &str) -> String {
+        self.client
+            .find(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("no {selector}: {e}"))
+            .text()
+            .await
+            .expect("the text")
+    }
+
+    /// The links of the main navigation, in order.
+    pub async fn navigation(&self) -> Vec<String> {
+        let links = self.client.find_all(Locator::Css("nav.side a")).await.expect("links");
+        let mut out = Vec::new();
+        for link in links {
+            out.push(link.text().await.expect("a label"));
+        }
+        out
+    }
+
+    /// Logs in through the log-in page.
+    pub async fn log_in(&self, email: &str, password: &str) {
+        self.visit("/login").await;
+        self.fill("email", email).await;
+        self.fill("password", password).await;
+        self.press("Log in").await;
+        assert_eq!(self.path().await, "/", "logging in as {email}: {}", self.text().await);
+    }
+
+    /// Saves a PNG of the page (for `just screenshots`).
+    pub async fn screenshot(&self, file: &std::path::Path) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        std::fs::write(file, png).expect("writing the screenshot");
     }
 
     /// The visible text of the page.

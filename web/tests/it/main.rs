@@ -17,6 +17,8 @@ mod links;
 mod members;
 mod partner_onboarding;
 mod portal;
+mod portal_journeys;
+mod portal_pages;
 mod registration;
 mod resilience;
 mod service_provider;

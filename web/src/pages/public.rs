@@ -1,5 +1,5 @@
-//! Portal pages: what people reach from the browser and from e-mailed links. They call
-//! the same `core` services as the API.
+//! Pages reached without an organization: log-in, sign-up, the links e-mails carry
+//! (registration, invitations, passwords, payment, downloads), the development mailbox.
 
 use partnerdesk_core::{
     Error as CoreError, accounts, domain::fixed2, invitations, memberships, orders, registrations, releases, signups,
@@ -7,16 +7,16 @@ use partnerdesk_core::{
 use poem::{
     IntoResponse, Request, Response, Route, get, handler,
     http::{StatusCode, header},
-    web::{Data, Form, Html, Path},
+    web::{Data, Form, Path},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{AppState, api::auth::login_input, auth, error::status_of};
+use super::{error_context, error_page, merge, page, redirect, unavailable};
+use crate::{AppState, api::auth::login_input, auth};
 
-pub fn routes() -> Route {
-    Route::new()
-        .at("/", get(home))
+pub(super) fn routes(route: Route) -> Route {
+    route
         .at("/login", get(login_form).post(login))
         .at("/logout", poem::post(logout))
         .at("/signup", get(signup_form).post(signup))
@@ -32,112 +32,6 @@ pub fn routes() -> Route {
         .at("/pay/:token", get(payment_page).post(payment_submit))
         .at("/downloads/:release", get(download))
         .at("/a/:code", get(affiliate_landing))
-}
-
-fn page(state: &AppState, status: StatusCode, name: &str, mut ctx: Value) -> Response {
-    ctx["dev"] = json!(state.ctx.config.is_development());
-    ctx["csrf_token"] = json!(crate::csrf::current());
-    match state.pages.render(name, &ctx) {
-        Ok(html) => Html(html).with_status(status).into_response(),
-        Err(err) => {
-            tracing::error!(%err, page = name, "rendering a page failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.").into_response()
-        }
-    }
-}
-
-/// A page showing a service error: the status it maps to, the message, and each
-/// failing field next to its input.
-fn error_page(state: &AppState, name: &str, ctx: Value, err: &CoreError) -> Response {
-    page(state, status_of(err), name, merge(ctx, error_context(err)))
-}
-
-/// A request refused before any handler ran (an expired or foreign form).
-pub(crate) fn refused(state: &AppState, status: StatusCode, message: &str) -> Response {
-    page(
-        state,
-        status,
-        "message",
-        json!({ "title": "Refused", "error": message }),
-    )
-}
-
-/// The page shown when the database cannot be reached.
-fn unavailable(state: &AppState) -> Response {
-    page(
-        state,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "message",
-        json!({ "title": "Unavailable", "error": "The service cannot reach its database. Try again later." }),
-    )
-}
-
-fn redirect(to: &str) -> Response {
-    Response::builder()
-        .status(StatusCode::SEE_OTHER)
-        .header(header::LOCATION, to)
-        .finish()
-}
-
-/// Renders a service error on a page: field errors next to the form, anything else as a
-/// message.
-fn error_context(err: &CoreError) -> Value {
-    match err {
-        CoreError::Validation(fields) => {
-            let map: serde_json::Map<String, Value> = fields
-                .iter()
-                .map(|f| (f.field.clone(), Value::String(f.message.clone())))
-                .collect();
-            json!({ "field_errors": map, "error": "Please correct the marked fields." })
-        }
-        CoreError::Internal(detail) => {
-            tracing::error!(%detail, "internal error on a page");
-            json!({ "error": "Something went wrong on our side. Please try again later." })
-        }
-        other => json!({ "error": other.to_string() }),
-    }
-}
-
-fn merge(mut a: Value, b: Value) -> Value {
-    if let (Value::Object(a), Value::Object(b)) = (&mut a, b) {
-        a.extend(b);
-    }
-    a
-}
-
-#[handler]
-async fn home(state: Data<&AppState>, req: &Request) -> Response {
-    let principal = match auth::principal_from(req, &state).await {
-        Ok(Some(p)) => p,
-        _ => return redirect("/login"),
-    };
-    let Ok(mut conn) = state.conn().await else {
-        return unavailable(&state);
-    };
-    let user = accounts::get_user(&mut conn, principal.user_id).await;
-    let orgs = accounts::memberships_of(&mut conn, principal.user_id).await;
-    let pending = memberships::pending_for(&mut conn, principal.user_id).await;
-    match (user, orgs, pending) {
-        (Ok(user), Ok(orgs), Ok(pending)) => page(
-            &state,
-            StatusCode::OK,
-            "home",
-            json!({
-                "user": { "first_name": user.first_name, "last_name": user.last_name, "email": user.email },
-                "organizations": orgs.iter().map(|m| json!({
-                    "id": m.organization_id, "name": m.organization_name, "role": m.role.as_str(),
-                    "permissions": m.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-                "pending": pending.iter().map(|p| json!({
-                    "id": p.organization_id, "name": p.organization_name,
-                    "invited_at": p.invited_at.format("%Y-%m-%d").to_string(),
-                })).collect::<Vec<_>>(),
-            }),
-        ),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            error_page(&state, "message", json!({ "title": "Error" }), &e)
-        }
-    }
 }
 
 /// Where to go after logging in: a path on this site only.

@@ -1,0 +1,199 @@
+//! Portal pages: server-rendered minijinja templates (`templates/pages/`) on one base
+//! layout. Handlers call the same `core` services as the API; they hold no SQL and no
+//! business rules.
+//!
+//! * [`public`]: what people reach without an organization: log-in, sign-up,
+//!   registration and invitation links, payment and download links.
+//! * [`portal`]: the logged-in portal's frame: who is calling, the navigation their
+//!   permissions allow, the organization switcher.
+//! * the rest: one module per area of the portal.
+
+use partnerdesk_core::{Error as CoreError, db::PooledConn};
+use std::sync::Arc;
+
+use poem::{
+    Endpoint, IntoResponse, Request, Response, Route,
+    http::{StatusCode, header},
+    web::Html,
+};
+use serde_json::{Value, json};
+
+use crate::{AppState, error::status_of};
+
+mod account;
+mod customers;
+mod organization;
+mod people;
+pub(crate) mod portal;
+mod public;
+mod purchases;
+mod vendor;
+
+pub fn routes() -> Route {
+    let route = public::routes(Route::new());
+    let route = account::routes(route);
+    let route = customers::routes(route);
+    let route = organization::routes(route);
+    let route = people::routes(route);
+    let route = purchases::routes(route);
+    vendor::routes(route)
+}
+
+/// Answers a page address with a page, never with problem+json: an unknown address,
+/// a wrong method or a form that does not parse shows its message in the layout.
+pub async fn problems_as_pages<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let page_request = crate::csrf::is_page(req.uri().path());
+    let state = req.data::<AppState>().cloned();
+    let resp = ep.call(req).await?.into_response();
+    let problem = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let (true, true, Some(state)) = (page_request, problem, state) else {
+        return Ok(resp);
+    };
+    let status = resp.status();
+    let allow = resp.headers().get(header::ALLOW).cloned();
+    let body = resp.into_body().into_bytes().await.unwrap_or_default();
+    let detail = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|p| p["detail"].as_str().map(str::to_owned));
+    let title = status.canonical_reason().unwrap_or("Error");
+    let mut resp = page(&state, status, "message", json!({ "title": title, "error": detail }));
+    if let Some(allow) = allow {
+        resp.headers_mut().insert(header::ALLOW, allow);
+    }
+    Ok(resp)
+}
+
+/// Renders `templates/pages/<name>.html` with the request's CSRF token.
+fn page(state: &AppState, status: StatusCode, name: &str, mut ctx: Value) -> Response {
+    ctx["dev"] = json!(state.ctx.config.is_development());
+    ctx["csrf_token"] = json!(crate::csrf::current());
+    match state.pages.render(name, &ctx) {
+        Ok(html) => Html(html).with_status(status).into_response(),
+        Err(err) => {
+            tracing::error!(%err, page = name, "rendering a page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.").into_response()
+        }
+    }
+}
+
+/// A page showing a service error: the status it maps to, the message, and each
+/// failing field next to its input.
+fn error_page(state: &AppState, name: &str, ctx: Value, err: &CoreError) -> Response {
+    page(state, status_of(err), name, merge(ctx, error_context(err)))
+}
+
+/// A request refused before any handler ran (an expired or foreign form).
+pub(crate) fn refused(state: &AppState, status: StatusCode, message: &str) -> Response {
+    page(
+        state,
+        status,
+        "message",
+        json!({ "title": "Refused", "error": message }),
+    )
+}
+
+/// The page shown when the database cannot be reached.
+fn unavailable(state: &AppState) -> Response {
+    page(
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "message",
+        json!({ "title": "Unavailable", "error": "The service cannot reach its database. Try again later." }),
+    )
+}
+
+/// The request's database connection, or the unavailable page.
+async fn db(state: &AppState) -> poem::Result<PooledConn> {
+    state
+        .conn()
+        .await
+        .map_err(|_| poem::Error::from_response(unavailable(state)))
+}
+
+fn redirect(to: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, to)
+        .finish()
+}
+
+/// Renders a service error on a page: field errors next to the form, anything else as a
+/// message.
+fn error_context(err: &CoreError) -> Value {
+    match err {
+        CoreError::Validation(fields) => {
+            let map: serde_json::Map<String, Value> = fields
+                .iter()
+                .map(|f| (f.field.clone(), Value::String(f.message.clone())))
+                .collect();
+            json!({ "field_errors": map, "error": "Please correct the marked fields." })
+        }
+        CoreError::Internal(detail) => {
+            tracing::error!(%detail, "internal error on a page");
+            json!({ "error": "Something went wrong on our side. Please try again later." })
+        }
+        other => json!({ "error": other.to_string() }),
+    }
+}
+
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Value::Object(a), Value::Object(b)) = (&mut a, b) {
+        a.extend(b);
+    }
+    a
+}
+
+/// A form's optional text: `None` when left empty.
+fn filled(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// An API view as the JSON a template reads: pages show what the API shows.
+fn json_of<T: poem_openapi::types::ToJSON>(view: T) -> Value {
+    view.to_json().unwrap_or(Value::Null)
+}
+
+/// A submitted form as its name/value pairs, for forms with repeated fields (a list of
+/// checkboxes) or optional ones.
+#[derive(serde::Deserialize, Default)]
+#[serde(transparent)]
+struct Pairs(Vec<(String, String)>);
+
+impl Pairs {
+    /// The field's first value, trimmed; `None` when missing or empty.
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Every value of a repeated field.
+    fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Whether a checkbox was ticked.
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+
+    /// The form as typed, to show it again; passwords and the CSRF token left out.
+    fn to_json(&self) -> Value {
+        let mut map = serde_json::Map::new();
+        for (k, v) in &self.0 {
+            if k != "password" && k != crate::csrf::FIELD && !map.contains_key(k) {
+                map.insert(k.clone(), Value::String(v.clone()));
+            }
+        }
+        Value::Object(map)
+    }
+}

@@ -1,0 +1,616 @@
+//! An organization's pages, one tab each, for its own people and for its partner alike
+//! (the core services decide who may do what): details and activation, settings,
+//! integrations, the service provider and what it may do, members and permissions, the
+//! audit log. Users live in [`super::people`]; modules, trials and orders in
+//! [`super::purchases`].
+
+use partnerdesk_core::{
+    Error as CoreError,
+    authz::{Permission, Role},
+    customers::{self, CustomerInput},
+    db::PooledConn,
+    integrations::{self, IntegrationInput},
+    members::{self, InviteInput, UpdateInput},
+    organizations::{self, DetailsInput},
+    service_providers,
+    values::IntegrationKind,
+};
+use poem::{
+    Response, Route, get, handler, post,
+    web::{Data, Form, Path, Query},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{Pairs, db, json_of, merge, portal::Portal, redirect};
+use crate::{
+    AppState,
+    api::{
+        customers::CustomerView,
+        organizations::{AuditEntryView, IntegrationView, MemberView, OrganizationView, ServiceProviderView},
+    },
+};
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/organizations/:id", get(details))
+        .at("/organizations/:id/customer", post(save_customer))
+        .at("/organizations/:id/activate", post(activate))
+        .at("/organizations/:id/deactivate", post(deactivate))
+        .at("/organizations/:id/details", post(save_details))
+        .at("/organizations/:id/settings", get(settings).post(save_settings))
+        .at(
+            "/organizations/:id/integrations",
+            get(integrations_tab).post(add_integration),
+        )
+        .at("/organizations/:id/integrations/:iid/delete", post(delete_integration))
+        .at(
+            "/organizations/:id/service-provider",
+            get(provider).post(choose_provider),
+        )
+        .at("/organizations/:id/service-provider/remove", post(remove_provider))
+        .at("/organizations/:id/service-provider/grants", post(save_grants))
+        .at("/organizations/:id/members", get(members_tab).post(invite_member))
+        .at("/organizations/:id/members/:uid", post(save_member))
+        .at("/organizations/:id/members/:uid/remove", post(remove_member))
+        .at("/organizations/:id/audit", get(audit))
+}
+
+/// The tabs every organization page shows.
+const TABS: &[(&str, &str)] = &[
+    ("", "Details"),
+    ("/users", "Users"),
+    ("/modules", "Modules"),
+    ("/orders", "Orders"),
+    ("/settings", "Settings"),
+    ("/profiles", "Clone profiles"),
+    ("/integrations", "Integrations"),
+    ("/service-provider", "Service provider"),
+    ("/members", "Members"),
+    ("/audit", "Audit log"),
+];
+
+/// The organization a tab is about, as the caller may see it: a partner sees its
+/// customer (with its own fields: rate, debtor number, type), anyone else the
+/// organization's details. Another partner's customer is "not found".
+pub(super) async fn heading(conn: &mut PooledConn, portal: &Portal, id: Uuid, tab: &str) -> Result<Value, CoreError> {
+    let own = portal.org() == Some(id);
+    let customer = if own {
+        None
+    } else {
+        customers::get(conn, &portal.actor, id).await.ok()
+    };
+    let (name, customer) = match customer {
+        Some(c) => (c.name.clone(), Some(json_of(CustomerView::from(c)))),
+        None => (organizations::get(conn, &portal.actor, id).await?.name, None),
+    };
+    let tabs: Vec<Value> = TABS
+        .iter()
+        .filter(|(path, _)| own || !matches!(*path, "/service-provider" | "/members"))
+        .map(|(path, label)| json!({ "href": format!("/organizations/{id}{path}"), "label": label, "active": *path == tab }))
+        .collect();
+    Ok(json!({ "org": { "id": id, "name": name, "own": own, "customer": customer }, "tabs": tabs }))
+}
+
+/// Renders a tab: its heading, then what `load` found, or the error in the layout.
+pub(super) async fn tab(
+    portal: &Portal,
+    state: &AppState,
+    conn: &mut PooledConn,
+    id: Uuid,
+    (path, name): (&str, &str),
+    notice: Option<&str>,
+    loaded: Result<Value, CoreError>,
+) -> Response {
+    match (heading(conn, portal, id, path).await, loaded) {
+        (Ok(head), Ok(ctx)) => portal.render_noticed(state, name, notice, merge(head, ctx)),
+        (Ok(head), Err(e)) => portal.error(state, name, head, &e),
+        (Err(e), _) => portal.failed(state, "Organization", &e),
+    }
+}
+
+/// The answer to a tab's form: back to the tab with a notice, or the tab again with
+/// the error (field messages next to the fields).
+pub(super) async fn after(
+    portal: &Portal,
+    state: &AppState,
+    conn: &mut PooledConn,
+    id: Uuid,
+    (path, name): (&str, &str),
+    result: Result<&str, (CoreError, Value)>,
+) -> Response {
+    match result {
+        Ok(notice) => redirect(&format!("/organizations/{id}{path}?notice={notice}")),
+        Err((e, shown)) => match heading(conn, portal, id, path).await {
+            Ok(head) => portal.error(state, name, merge(head, shown), &e),
+            Err(e) => portal.failed(state, "Organization", &e),
+        },
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct NoticeQuery {
+    #[serde(default)]
+    pub notice: Option<String>,
+}
+
+#[handler]
+async fn details(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let org = organizations::get(&mut conn, &portal.actor, id)
+        .await
+        .map(|o| json!({ "details": json_of(OrganizationView::from(o)) }));
+    let org = match org {
+        Err(CoreError::Forbidden { .. }) => Ok(json!({})),
+        other => other,
+    };
+    Ok(tab(
+        &portal,
+        &state,
+        &mut conn,
+        id,
+        ("", "org_details"),
+        q.notice.as_deref(),
+        org,
+    )
+    .await)
+}
+
+#[handler]
+async fn save_customer(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let input = CustomerInput {
+        commission_rate: form.get("commission_rate"),
+        debtor_number: Some(form.get("debtor_number").unwrap_or_default()),
+        customer_type: form.get("customer_type"),
+        ..Default::default()
+    };
+    let mut conn = db(&state).await?;
+    let result = customers::update(&mut conn, &state.ctx, &portal.actor, id, input)
+        .await
+        .map(|_| "customer_saved")
+        .map_err(|e| (e, json!({ "form": form.to_json() })));
+    Ok(after(&portal, &state, &mut conn, id, ("", "org_details"), result).await)
+}
+
+async fn set_active(portal: &Portal, state: &AppState, id: Uuid, active: bool) -> poem::Result<Response> {
+    let input = CustomerInput {
+        active: Some(active),
+        ..Default::default()
+    };
+    let mut conn = db(state).await?;
+    let result = customers::update(&mut conn, &state.ctx, &portal.actor, id, input)
+        .await
+        .map(|_| "customer_saved")
+        .map_err(|e| (e, json!({})));
+    Ok(after(portal, state, &mut conn, id, ("", "org_details"), result).await)
+}
+
+#[handler]
+async fn activate(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
+    set_active(&portal, &state, id, true).await
+}
+
+#[handler]
+async fn deactivate(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
+    set_active(&portal, &state, id, false).await
+}
+
+#[handler]
+async fn save_details(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let input = DetailsInput {
+        name: form.get("name"),
+        country: form.get("country"),
+        language: form.get("language"),
+        contact_email: form.get("contact_email"),
+        website: form.get("website"),
+    };
+    let mut conn = db(&state).await?;
+    let result = organizations::update_details(&mut conn, &state.ctx, &portal.actor, id, input)
+        .await
+        .map(|_| "details_saved")
+        .map_err(|e| (e, json!({ "details": form.to_json() })));
+    Ok(after(&portal, &state, &mut conn, id, ("", "org_details"), result).await)
+}
+
+#[handler]
+async fn settings(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let loaded = organizations::get(&mut conn, &portal.actor, id)
+        .await
+        .map(|o| json!({ "allow_updates": o.allow_updates, "allow_beta": o.allow_beta }));
+    Ok(tab(
+        &portal,
+        &state,
+        &mut conn,
+        id,
+        ("/settings", "org_settings"),
+        q.notice.as_deref(),
+        loaded,
+    )
+    .await)
+}
+
+#[handler]
+async fn save_settings(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let (updates, beta) = (form.has("allow_updates"), form.has("allow_beta"));
+    let mut conn = db(&state).await?;
+    let result = organizations::update_settings(&mut conn, &state.ctx, &portal.actor, id, Some(updates), Some(beta))
+        .await
+        .map(|_| "settings_saved")
+        .map_err(|e| (e, json!({ "allow_updates": updates, "allow_beta": beta })));
+    Ok(after(&portal, &state, &mut conn, id, ("/settings", "org_settings"), result).await)
+}
+
+#[handler]
+async fn integrations_tab(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let loaded = integrations::list(&mut conn, &portal.actor, id).await.map(|list| {
+        json!({ "integrations": list.into_iter().map(|i| json_of(IntegrationView::from(i))).collect::<Vec<_>>() })
+    });
+    let page = ("/integrations", "org_integrations");
+    Ok(tab(&portal, &state, &mut conn, id, page, q.notice.as_deref(), loaded).await)
+}
+
+#[handler]
+async fn add_integration(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let parsed = match form.get("settings") {
+        None => Ok(None),
+        Some(raw) => serde_json::from_str::<Value>(&raw)
+            .map(Some)
+            .map_err(|_| CoreError::field("settings", "invalid_json", "Enter the settings as a JSON object")),
+    };
+    let input = parsed.map(|document| IntegrationInput {
+        kind: form.get("kind").and_then(|k| IntegrationKind::parse(&k)),
+        name: form.get("name"),
+        settings: document,
+        active: Some(true),
+    });
+    let mut conn = db(&state).await?;
+    let result = match input {
+        Ok(input) => integrations::create(&mut conn, &state.ctx, &portal.actor, id, input)
+            .await
+            .map(|_| "integration_saved"),
+        Err(e) => Err(e),
+    };
+    let result = result.map_err(|e| (e, json!({ "form": form.to_json(), "integrations": [] })));
+    Ok(after(
+        &portal,
+        &state,
+        &mut conn,
+        id,
+        ("/integrations", "org_integrations"),
+        result,
+    )
+    .await)
+}
+
+#[handler]
+async fn delete_integration(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path((id, iid)): Path<(Uuid, Uuid)>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let result = integrations::delete(&mut conn, &state.ctx, &portal.actor, id, iid)
+        .await
+        .map(|_| "integration_deleted")
+        .map_err(|e| (e, json!({ "integrations": [] })));
+    Ok(after(
+        &portal,
+        &state,
+        &mut conn,
+        id,
+        ("/integrations", "org_integrations"),
+        result,
+    )
+    .await)
+}
+
+/// Every permission a customer may grant its partner, in plain words.
+fn delegable(granted: &[Permission]) -> Vec<Value> {
+    Permission::DELEGABLE
+        .iter()
+        .map(|p| json!({ "name": p.as_str(), "label": permission_label(*p), "granted": granted.contains(p) }))
+        .collect()
+}
+
+/// A permission in plain words.
+pub(super) fn permission_label(p: Permission) -> &'static str {
+    use Permission::*;
+    match p {
+        RequestPartnerStatus => "Request partner status",
+        ManageMembers => "Manage members and their permissions",
+        ViewAudit => "Read the audit log",
+        ViewOrganization => "See the organization",
+        EditCompanyDetails => "Change company details",
+        EditCompanySettings => "Change settings (updates, beta versions)",
+        ManageServiceProvider => "Choose or drop the service provider",
+        ViewUsers => "See users",
+        EditUsers => "Edit users",
+        CreateUsers => "Add users one at a time",
+        ImportUsers => "Import users from a CSV file",
+        ManageIntegrations => "Manage integrations and connectors",
+        ManageLicences => "Order licences, credits and trials",
+        DownloadSoftware => "Download the software",
+        EditCompanyStatus => "Activate or deactivate the company, change its type",
+        AssignRoles => "Give or take the administrator role",
+        ManageCustomers => "Partner: manage customers",
+        CreateCustomers => "Partner: create organizations for customers",
+        ManagePartnerPortal => "Partner: manage the partner portal",
+        VendorSales => "Vendor: sales",
+        VendorFinance => "Vendor: finance",
+        VendorOps => "Vendor: operations",
+        VendorAdmin => "Vendor: administration",
+    }
+}
+
+#[handler]
+async fn provider(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let loaded = service_providers::get(&mut conn, &portal.actor, id).await.map(|sp| {
+        let granted = sp.as_ref().map(|s| s.granted_permissions.clone()).unwrap_or_default();
+        json!({ "provider": sp.map(|s| json_of(ServiceProviderView::from(s))), "grants": delegable(&granted) })
+    });
+    let page = ("/service-provider", "org_provider");
+    Ok(tab(&portal, &state, &mut conn, id, page, q.notice.as_deref(), loaded).await)
+}
+
+#[handler]
+async fn choose_provider(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let code = form.get("partner_code").unwrap_or_default();
+    let mut conn = db(&state).await?;
+    let result = service_providers::choose(&mut conn, &state.ctx, &portal.actor, id, &code)
+        .await
+        .map(|_| "provider_chosen")
+        .map_err(|e| (e, json!({ "partner_code": code, "grants": delegable(&[]) })));
+    Ok(after(
+        &portal,
+        &state,
+        &mut conn,
+        id,
+        ("/service-provider", "org_provider"),
+        result,
+    )
+    .await)
+}
+
+#[handler]
+async fn remove_provider(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let result = service_providers::remove(&mut conn, &state.ctx, &portal.actor, id)
+        .await
+        .map(|_| "provider_removed")
+        .map_err(|e| (e, json!({ "grants": delegable(&[]) })));
+    Ok(after(
+        &portal,
+        &state,
+        &mut conn,
+        id,
+        ("/service-provider", "org_provider"),
+        result,
+    )
+    .await)
+}
+
+#[handler]
+async fn save_grants(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let names = form.all("permissions");
+    let mut conn = db(&state).await?;
+    let result = service_providers::set_grants(&mut conn, &state.ctx, &portal.actor, id, &names)
+        .await
+        .map(|_| "grants_saved")
+        .map_err(|e| (e, json!({ "grants": delegable(&[]) })));
+    Ok(after(
+        &portal,
+        &state,
+        &mut conn,
+        id,
+        ("/service-provider", "org_provider"),
+        result,
+    )
+    .await)
+}
+
+/// Permissions a member can be given, with whether `held` has each.
+fn member_permissions(held: &[Permission]) -> Vec<Value> {
+    use Permission::*;
+    [
+        ManageMembers,
+        ViewAudit,
+        EditCompanyDetails,
+        EditCompanySettings,
+        ManageServiceProvider,
+        ViewUsers,
+        EditUsers,
+        CreateUsers,
+        ImportUsers,
+        ManageIntegrations,
+        ManageLicences,
+        RequestPartnerStatus,
+        ManageCustomers,
+        CreateCustomers,
+        ManagePartnerPortal,
+    ]
+    .iter()
+    .map(|p| json!({ "name": p.as_str(), "label": permission_label(*p), "held": held.contains(p) }))
+    .collect()
+}
+
+#[handler]
+async fn members_tab(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let loaded = members::list(&mut conn, &portal.actor, id).await.map(|list| {
+        json!({
+            "members": list.into_iter().map(|m| {
+                let perms = member_permissions(&m.permissions);
+                merge(json_of(MemberView::from(m)), json!({ "choices": perms }))
+            }).collect::<Vec<_>>(),
+            "choices": member_permissions(&[]),
+        })
+    });
+    Ok(tab(
+        &portal,
+        &state,
+        &mut conn,
+        id,
+        ("/members", "org_members"),
+        q.notice.as_deref(),
+        loaded,
+    )
+    .await)
+}
+
+fn role_of(form: &Pairs) -> Option<Role> {
+    form.get("role").and_then(|r| Role::parse(&r))
+}
+
+#[handler]
+async fn invite_member(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let input = InviteInput {
+        email: form.get("email").unwrap_or_default(),
+        first_name: form.get("first_name").unwrap_or_default(),
+        last_name: form.get("last_name").unwrap_or_default(),
+        role: role_of(&form),
+        permissions: form.all("permissions"),
+        language: form.get("language"),
+    };
+    let mut conn = db(&state).await?;
+    let result = members::invite(&mut conn, &state.ctx, &portal.actor, id, input)
+        .await
+        .map(|_| "member_invited")
+        .map_err(|e| {
+            (
+                e,
+                json!({ "form": form.to_json(), "members": [], "choices": member_permissions(&[]) }),
+            )
+        });
+    Ok(after(&portal, &state, &mut conn, id, ("/members", "org_members"), result).await)
+}
+
+#[handler]
+async fn save_member(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path((id, uid)): Path<(Uuid, Uuid)>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let input = UpdateInput {
+        role: role_of(&form),
+        permissions: Some(form.all("permissions")),
+        active: Some(form.has("active")),
+    };
+    let mut conn = db(&state).await?;
+    let result = members::update(&mut conn, &state.ctx, &portal.actor, id, uid, input)
+        .await
+        .map(|_| "member_saved")
+        .map_err(|e| (e, json!({ "members": [], "choices": member_permissions(&[]) })));
+    Ok(after(&portal, &state, &mut conn, id, ("/members", "org_members"), result).await)
+}
+
+#[handler]
+async fn remove_member(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path((id, uid)): Path<(Uuid, Uuid)>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let result = members::remove(&mut conn, &state.ctx, &portal.actor, id, uid)
+        .await
+        .map(|_| "member_removed")
+        .map_err(|e| (e, json!({ "members": [], "choices": member_permissions(&[]) })));
+    Ok(after(&portal, &state, &mut conn, id, ("/members", "org_members"), result).await)
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    before: Option<i64>,
+}
+
+#[handler]
+async fn audit(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<AuditQuery>,
+) -> poem::Result<Response> {
+    let limit = partnerdesk_core::domain::DEFAULT_PAGE;
+    let mut conn = db(&state).await?;
+    let loaded = partnerdesk_core::audit::list_for_organization(&mut conn, &portal.actor, id, q.before, limit)
+        .await
+        .map(|entries| {
+            let older = (entries.len() as i64 == limit)
+                .then(|| {
+                    entries
+                        .last()
+                        .map(|e| format!("/organizations/{id}/audit?before={}", e.id))
+                })
+                .flatten();
+            json!({
+                "entries": entries.into_iter().map(|e| json_of(AuditEntryView::from(e))).collect::<Vec<_>>(),
+                "older": older,
+            })
+        });
+    Ok(tab(&portal, &state, &mut conn, id, ("/audit", "org_audit"), None, loaded).await)
+}

@@ -1,0 +1,246 @@
+//! The logged-in portal's frame: who is calling (from the session cookie), the
+//! organization they act as, the navigation their permissions there allow, and the
+//! organization switcher. Every portal page takes a [`Portal`] and renders through it.
+
+use partnerdesk_core::{
+    Error as CoreError,
+    accounts::{self, MembershipSummary, Principal},
+    authz::{Actor, Permission},
+};
+use poem::{FromRequest, Request, RequestBody, Response, http::StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{error_context, merge, page, redirect, unavailable};
+use crate::{AppState, auth, error::status_of};
+
+/// A logged-in person on a portal page.
+pub struct Portal {
+    pub principal: Principal,
+    pub actor: Actor,
+    pub user: accounts::User,
+    pub memberships: Vec<MembershipSummary>,
+    /// The page's path, to mark the navigation entry.
+    path: String,
+}
+
+impl<'a> FromRequest<'a> for Portal {
+    /// Without a valid session the browser is sent to log in, and back here after.
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let state = req.data::<AppState>().expect("AppState is attached to every route");
+        let Ok(mut conn) = state.conn().await else {
+            return Err(poem::Error::from_response(unavailable(state)));
+        };
+        let to_login = || poem::Error::from_response(redirect(&login_path(req)));
+        let raw = auth::session_cookie(req).ok_or_else(to_login)?;
+        let principal = accounts::resolve_session(&mut conn, &state.ctx, &raw)
+            .await
+            .map_err(|_| to_login())?;
+        let loaded = async {
+            let actor = principal.actor(&mut conn, None).await?;
+            let user = accounts::get_user(&mut conn, principal.user_id).await?;
+            let memberships = accounts::memberships_of(&mut conn, principal.user_id).await?;
+            Ok::<_, CoreError>((actor, user, memberships))
+        };
+        match loaded.await {
+            Ok((actor, user, memberships)) => Ok(Portal {
+                principal,
+                actor,
+                user,
+                memberships,
+                path: req.uri().path().to_owned(),
+            }),
+            Err(e) => Err(poem::Error::from_response(super::error_page(
+                state,
+                "message",
+                json!({ "title": "Error" }),
+                &e,
+            ))),
+        }
+    }
+}
+
+/// `/login?next=<this page>`.
+fn login_path(req: &Request) -> String {
+    let here = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+    format!("/login?next={next}")
+}
+
+/// Short confirmations shown after a form succeeded and redirected (`?notice=<key>`);
+/// only these texts can appear, whatever the address says.
+fn notice_text(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "customer_added" => "The customer has been added.",
+        "customer_saved" => "The customer has been saved.",
+        "invitation_sent" => "The invitation is on its way.",
+        "invitation_resent" => "The invitation has been sent again.",
+        "invitation_revoked" => "The invitation has been revoked.",
+        "user_added" => "The user has been added and e-mailed.",
+        "user_saved" => "The user has been saved.",
+        "ordered" => "Ordered. The order and its payment link are below.",
+        "trial_started" => "The trial has started.",
+        "trial_users" => "The trial's users have been saved.",
+        "credits_assigned" => "The credits have been assigned.",
+        "licence_off" => "The licence has been switched off.",
+        "settings_saved" => "The settings have been saved.",
+        "details_saved" => "The details have been saved.",
+        "profile_cloned" => "The profile has been copied.",
+        "integration_saved" => "The integration has been saved.",
+        "integration_deleted" => "The integration has been deleted.",
+        "provider_chosen" => "Your service provider has been set.",
+        "provider_removed" => "Your service provider has been removed.",
+        "grants_saved" => "What your service provider may do has been saved.",
+        "member_invited" => "The invitation is on its way.",
+        "member_saved" => "The member has been saved.",
+        "member_removed" => "The member has been removed.",
+        "switched" => "You now act for this organization.",
+        "profile_saved" => "Your profile has been saved.",
+        "password_changed" => "Your password has been changed.",
+        "organization_left" => "You have left the organization.",
+        "token_revoked" => "The token has been revoked.",
+        "approved" => "The partner request has been approved.",
+        "rejected" => "The partner request has been rejected.",
+        "terms_saved" => "The partner's terms have been saved.",
+        "invoice_paid" => "The invoice is marked as paid.",
+        "module_saved" => "The module has been saved.",
+        "release_published" => "The release has been published.",
+        "organization_created" => "The organization has been created.",
+        "partner_requested" => "Your request has been sent to our partner team.",
+        _ => return None,
+    })
+}
+
+/// One navigation entry: label, address, shown when the permission is held in the
+/// acting organization.
+struct Entry {
+    label: &'static str,
+    href: String,
+    needs: Permission,
+}
+
+impl Portal {
+    /// The organization the person acts as.
+    pub fn org(&self) -> Option<Uuid> {
+        self.actor.acting_org
+    }
+
+    fn current(&self) -> Option<&MembershipSummary> {
+        let org = self.org()?;
+        self.memberships.iter().find(|m| m.organization_id == org)
+    }
+
+    /// Whether the person holds the permission in the organization they act as.
+    pub fn holds(&self, perm: Permission) -> bool {
+        self.current().is_some_and(|m| m.permissions.contains(&perm))
+    }
+
+    /// The navigation, by section, of what the person may do where they act: the
+    /// partner's work, the company's own pages, the vendor's desks.
+    fn nav(&self) -> Vec<Value> {
+        use Permission::*;
+        let org = self.org().map(|o| o.to_string()).unwrap_or_default();
+        let at = |tab: &str| format!("/organizations/{org}{tab}");
+        let e = |label, href: String, needs| Entry { label, href, needs };
+        let sections = [
+            (
+                "Partner",
+                vec![
+                    e("My customers", "/customers".into(), ManageCustomers),
+                    e("Trials", "/trials".into(), ManageCustomers),
+                    e("Create organization", "/invitations/new".into(), CreateCustomers),
+                    e("Invitations", "/invitations".into(), CreateCustomers),
+                    e("My account", "/my-account".into(), ManagePartnerPortal),
+                ],
+            ),
+            (
+                "Company",
+                vec![
+                    e("Company", at(""), EditCompanyDetails),
+                    e("Users", at("/users"), ViewUsers),
+                    e("Modules", at("/modules"), ManageLicences),
+                    e("Orders", at("/orders"), ManageLicences),
+                    e("Settings", at("/settings"), EditCompanySettings),
+                    e("Integrations", at("/integrations"), ManageIntegrations),
+                    e("Service provider", at("/service-provider"), ManageServiceProvider),
+                    e("Members", at("/members"), ManageMembers),
+                    e("Audit log", at("/audit"), ViewAudit),
+                    e("Become a partner", "/partner-request".into(), RequestPartnerStatus),
+                    e("Software", "/software".into(), DownloadSoftware),
+                ],
+            ),
+            (
+                "Vendor",
+                vec![
+                    e("Partner requests", "/vendor/requests".into(), VendorSales),
+                    e("Partners", "/vendor/partners".into(), VendorSales),
+                    e("Invoices", "/vendor/invoices".into(), VendorFinance),
+                    e("Modules", "/vendor/modules".into(), VendorAdmin),
+                    e("Releases", "/vendor/releases".into(), VendorAdmin),
+                ],
+            ),
+        ];
+        let mut out: Vec<Value> = sections
+            .into_iter()
+            .filter_map(|(title, entries)| {
+                let items: Vec<Value> = entries
+                    .into_iter()
+                    .filter(|entry| self.holds(entry.needs))
+                    .map(|entry| self.item(entry.label, &entry.href))
+                    .collect();
+                (!items.is_empty()).then(|| json!({ "title": title, "items": items }))
+            })
+            .collect();
+        out.push(json!({ "title": "Account", "items": [
+            self.item("Profile", "/profile"),
+            self.item("Organizations", "/organizations"),
+            self.item("API tokens", "/tokens"),
+        ]}));
+        out
+    }
+
+    fn item(&self, label: &str, href: &str) -> Value {
+        let active = self.path == href || (href != "/" && self.path.starts_with(&format!("{href}/")));
+        json!({ "label": label, "href": href, "active": active })
+    }
+
+    /// What every portal page shows around its content.
+    fn frame(&self) -> Value {
+        let current = self.current();
+        json!({
+            "me": { "first_name": self.user.first_name, "last_name": self.user.last_name, "email": self.user.email },
+            "nav": self.nav(),
+            "organization": current.map(|m| json!({ "id": m.organization_id, "name": m.organization_name, "role": m.role.as_str() })),
+            "organizations": self.memberships.iter().map(|m| json!({
+                "id": m.organization_id, "name": m.organization_name, "current": Some(m.organization_id) == self.org(),
+            })).collect::<Vec<_>>(),
+            "path": self.path,
+        })
+    }
+
+    /// A portal page in the layout.
+    pub fn render(&self, state: &AppState, name: &str, ctx: Value) -> Response {
+        self.render_status(state, StatusCode::OK, name, ctx)
+    }
+
+    pub fn render_status(&self, state: &AppState, status: StatusCode, name: &str, ctx: Value) -> Response {
+        page(state, status, name, merge(ctx, self.frame()))
+    }
+
+    /// A page with a notice from the address (`?notice=`), if it names a known one.
+    pub fn render_noticed(&self, state: &AppState, name: &str, notice: Option<&str>, ctx: Value) -> Response {
+        let notice = notice.and_then(notice_text);
+        self.render(state, name, merge(ctx, json!({ "notice": notice })))
+    }
+
+    /// The form page again with the service's error: field messages next to the
+    /// fields, anything else above the form.
+    pub fn error(&self, state: &AppState, name: &str, ctx: Value, err: &CoreError) -> Response {
+        self.render_status(state, status_of(err), name, merge(ctx, error_context(err)))
+    }
+
+    /// A page in the layout that says what went wrong.
+    pub fn failed(&self, state: &AppState, title: &str, err: &CoreError) -> Response {
+        self.error(state, "message", json!({ "title": title }), err)
+    }
+}

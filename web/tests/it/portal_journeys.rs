@@ -1,0 +1,280 @@
+//! The portal's journeys in a real browser: what partners, customer administrators,
+//! users and vendor staff do in pages, each step checked by what the person sees and by
+//! what the service then holds.
+
+use crate::{
+    browser::Browser,
+    harness::{DEMO_PASSWORD, TestApp},
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partner_adds_a_customer_invites_another_who_registers_and_appears_in_my_customers() {
+    let app = TestApp::spawn().await;
+    let anna = Browser::open(&app).await;
+    anna.log_in("anna@northwind.example", DEMO_PASSWORD).await;
+    assert!(anna.navigation().await.contains(&"My customers".to_owned()));
+
+    // Add a customer; a rate over 100 is refused with the message next to the field.
+    anna.follow("My customers").await;
+    anna.follow("Add customer").await;
+    anna.fill("name", "Hoek Advies").await;
+    anna.fill("commission_rate", "150").await;
+    anna.fill("debtor_number", "D-7001").await;
+    anna.press("Add customer").await;
+    let message = anna.text_of("#commission_rate-error").await;
+    assert!(message.contains("100"), "{message}");
+    assert_eq!(
+        anna.eval("return document.getElementById('name').value").await,
+        "Hoek Advies"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM organizations WHERE name = 'Hoek Advies'")
+            .await,
+        0
+    );
+    anna.fill("commission_rate", "12.5").await;
+    anna.press("Add customer").await;
+    assert!(anna.text().await.contains("The customer has been added."));
+    assert_eq!(anna.text_of("h1").await, "Hoek Advies");
+
+    // Create an organization by e-mail.
+    anna.follow("Create organization").await;
+    anna.fill("email", "vera@visser.example").await;
+    anna.fill("company_name", "Visser Transport").await;
+    anna.fill("contact_name", "Vera Visser").await;
+    anna.press("Send invitation").await;
+    assert_eq!(anna.path().await, "/invitations");
+    let open = anna.text().await;
+    assert!(
+        open.contains("The invitation is on its way.") && open.contains("vera@visser.example"),
+        "{open}"
+    );
+
+    // The customer registers from the e-mailed link, in their own browser.
+    let token = app.link_token("vera@visser.example", "", "/register/customer/").await;
+    let vera = Browser::open(&app).await;
+    vera.visit(&format!("/register/customer/{token}")).await;
+    assert!(vera.text().await.contains("Northwind IT Services invited you"));
+    vera.fill("first_name", "Vera").await;
+    vera.fill("last_name", "Visser").await;
+    vera.fill("password", "vera's long password").await;
+    vera.press("Create account").await;
+    assert!(
+        vera.text().await.contains("Visser Transport has been created"),
+        "{}",
+        vera.text().await
+    );
+    vera.log_in("vera@visser.example", "vera's long password").await;
+    assert!(vera.text().await.contains("You act for Visser Transport."));
+    vera.close().await;
+
+    // It appears in My customers, and the invitation is no longer open.
+    anna.follow("My customers").await;
+    let table = anna.text_of("#customers").await;
+    assert!(
+        table.contains("Visser Transport") && table.contains("Hoek Advies"),
+        "{table}"
+    );
+    anna.follow("Invitations").await;
+    assert!(anna.text().await.contains("No open invitations."));
+    anna.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn my_customers_filters_searches_and_sorts() {
+    let app = TestApp::spawn().await;
+    let anna = Browser::open(&app).await;
+    anna.log_in("anna@northwind.example", DEMO_PASSWORD).await;
+    anna.visit("/customers").await;
+    let all = anna.text_of("#customers").await;
+    assert!(
+        all.contains("Jansen Installatietechniek") && all.contains("Bakkerij de Vries"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("Alpine"),
+        "another partner's customers are not shown: {all}"
+    );
+
+    anna.fill("q", "D-1002").await;
+    anna.press("Show").await;
+    let found = anna.text_of("#customers").await;
+    assert!(
+        found.contains("Bakkerij de Vries") && !found.contains("Jansen"),
+        "{found}"
+    );
+
+    anna.fill("q", "").await;
+    anna.choose("dir", "desc").await;
+    anna.press("Show").await;
+    let rows = anna.text_of("#customers tbody").await;
+    let (jansen, bakkerij) = (rows.find("Jansen").unwrap(), rows.find("Bakkerij").unwrap());
+    assert!(jansen < bakkerij, "descending by company: {rows}");
+
+    anna.choose("status", "inactive").await;
+    anna.press("Show").await;
+    assert!(anna.text().await.contains("No customers match."));
+    anna.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_upload_from_csv_reports_the_bad_row_and_imports_the_rest() {
+    let app = TestApp::spawn().await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let dir = std::env::temp_dir().join(format!("pd-csv-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("users.csv");
+    std::fs::write(
+        &file,
+        "email,first_name,last_name,extension,company_admin\n\
+         lotte@jansen.example,Lotte,Jansen,203,no\n\
+         not-an-address,Bram,Jansen,204,no\n\
+         sem@jansen.example,Sem,Jansen,205,no\n",
+    )
+    .unwrap();
+
+    let anna = Browser::open(&app).await;
+    anna.log_in("anna@northwind.example", DEMO_PASSWORD).await;
+    anna.visit(&format!("/organizations/{jansen}/users")).await;
+    anna.eval("document.querySelectorAll('details').forEach(d => d.open = true)")
+        .await;
+    anna.attach("file", &file).await;
+    anna.press("Upload").await;
+    let report = anna.text_of("#import-report").await;
+    assert!(report.contains("3 rows read, 2 imported, 1 not imported"), "{report}");
+    assert!(
+        report.contains("3") && report.contains("email"),
+        "the bad row's line and column: {report}"
+    );
+    let users = anna.text_of("#users").await;
+    assert!(
+        users.contains("lotte@jansen.example") && users.contains("sem@jansen.example"),
+        "{users}"
+    );
+    assert!(!users.contains("not-an-address"), "{users}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM users WHERE email IN ('lotte@jansen.example', 'sem@jansen.example')")
+            .await,
+        2
+    );
+    anna.close().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_business_licence_is_bought_through_the_cost_confirmation_and_a_trial_started() {
+    let app = TestApp::spawn().await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let orders = format!("SELECT count(*) FROM orders WHERE organization_id = '{jansen}'");
+    let before = app.count(&orders).await;
+    let anna = Browser::open(&app).await;
+    anna.log_in("anna@northwind.example", DEMO_PASSWORD).await;
+    anna.visit(&format!("/organizations/{jansen}/modules")).await;
+
+    // A module without a business licence: ask what it costs.
+    let module = anna
+        .eval(
+            "const s = [...document.querySelectorAll('section.card')]\
+             .find(s => [...s.querySelectorAll('button')].some(b => b.textContent.trim() == 'Buy business licence…'));\
+             return s ? s.id : document.body.innerText",
+        )
+        .await;
+    let module = module.as_str().unwrap().to_owned();
+    assert!(module.starts_with("module-"), "a module on offer: {module}");
+    let module = format!("#{module}");
+    anna.press_in(&module, "Buy business licence…").await;
+    assert!(anna.path().await.contains("/quotes/"), "the cost is shown first");
+    let cost = anna.text().await;
+    assert!(cost.contains("What this costs") && cost.contains("Per month"), "{cost}");
+    assert!(anna.text_of("#period-total").await.starts_with("EUR "));
+    assert_eq!(app.count(&orders).await, before, "nothing is bought before confirming");
+
+    anna.press("Confirm order").await;
+    assert!(anna.path().await.ends_with("/orders"));
+    let page = anna.text().await;
+    assert!(page.contains("Ordered.") && page.contains("Payment link"), "{page}");
+    assert_eq!(app.count(&orders).await, before + 1);
+
+    // Another module: start a trial.
+    anna.visit(&format!("/organizations/{jansen}/modules")).await;
+    let trials = format!("SELECT count(*) FROM trials WHERE organization_id = '{jansen}'");
+    let trials_before = app.count(&trials).await;
+    anna.press("Start trial").await;
+    assert!(anna.text().await.contains("The trial has started."));
+    assert_eq!(app.count(&trials).await, trials_before + 1);
+    anna.visit("/trials").await;
+    assert!(anna.text().await.contains("Jansen Installatietechniek"));
+    anna.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_role_sees_its_own_navigation() {
+    let app = TestApp::spawn().await;
+    let expectations: [(&str, &[&str], &[&str]); 6] = [
+        (
+            "eva@jansen.example",
+            &["Software", "Profile", "Organizations", "API tokens"],
+            &[],
+        ),
+        (
+            "jan@jansen.example",
+            &[
+                "Users",
+                "Integrations",
+                "Software",
+                "Profile",
+                "Organizations",
+                "API tokens",
+            ],
+            &[],
+        ),
+        (
+            "pieter@northwind.example",
+            &["My customers", "Trials", "Software"],
+            &["Create organization", "Invitations", "My account", "Members"],
+        ),
+        (
+            "anna@northwind.example",
+            &[
+                "My customers",
+                "Trials",
+                "Create organization",
+                "Invitations",
+                "My account",
+                "Members",
+            ],
+            &["Partner requests"],
+        ),
+        (
+            "sales@vendor.example",
+            &["Partner requests", "Partners"],
+            &["Invoices", "Releases", "My customers"],
+        ),
+        (
+            "finance@vendor.example",
+            &["Invoices"],
+            &["Partner requests", "Releases"],
+        ),
+    ];
+    for (email, shown, hidden) in expectations {
+        let browser = Browser::open(&app).await;
+        browser.log_in(email, DEMO_PASSWORD).await;
+        let nav = browser.navigation().await;
+        for label in shown {
+            assert!(nav.iter().any(|n| n == label), "{email} sees {label}: {nav:?}");
+        }
+        for label in hidden {
+            assert!(!nav.iter().any(|n| n == label), "{email} does not see {label}: {nav:?}");
+        }
+        if email == "eva@jansen.example" {
+            assert_eq!(
+                nav,
+                ["Software", "Profile", "Organizations", "API tokens"],
+                "a plain user"
+            );
+            browser.follow("Software").await;
+            assert_eq!(browser.text_of("h1").await, "Software");
+        }
+        browser.close().await;
+    }
+}

@@ -1,0 +1,381 @@
+//! Every main page of the portal, for each role: it renders in the layout without an
+//! error, and a PNG of it is written (to `SCREENSHOTS_DIR`, which `just screenshots`
+//! sets, else a temporary folder). And every page refuses whoever may not see it.
+
+use reqwest::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{
+    browser::Browser,
+    harness::{DEMO_PASSWORD, TestApp, browser_client, csrf_token},
+};
+
+/// A customer organization with its own administrator (who registered it) and
+/// Northwind as its chosen service provider.
+async fn self_registered_customer(app: &TestApp) -> Uuid {
+    let olga = app
+        .sign_up("olga@olga.example", "Olga", "Bakker", "olga's long password")
+        .await;
+    let r = olga
+        .post(
+            "/api/organizations",
+            json!({ "name": "Olga Bakker BV", "country": "NL" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let org = r.id();
+    let r = olga
+        .put(
+            &format!("/api/organizations/{org}/service-provider"),
+            json!({ "partner_code": "NORTHWND" }),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.body);
+    org
+}
+
+/// Screenshots to take: file name and page.
+type Shots = Vec<(&'static str, String)>;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_main_page_renders_for_its_role_and_is_photographed() {
+    let app = TestApp::spawn().await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let northwind = app.org_id("Northwind IT Services").await;
+    let olga = self_registered_customer(&app).await;
+    let dir = std::env::var_os("SCREENSHOTS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("pd-screens-{}", Uuid::new_v4())));
+    std::fs::create_dir_all(&dir).unwrap();
+    let j = |tab: &str| format!("/organizations/{jansen}{tab}");
+    let pages: Vec<(&str, &str, Shots)> = vec![
+        (
+            "anna@northwind.example",
+            DEMO_PASSWORD,
+            vec![
+                ("home", "/".into()),
+                ("my-customers", "/customers".into()),
+                ("add-customer", "/customers/new".into()),
+                ("create-organization", "/invitations/new".into()),
+                ("invitations", "/invitations".into()),
+                ("trials", "/trials".into()),
+                ("my-account", "/my-account".into()),
+                ("customer-details", j("")),
+                ("customer-users", j("/users")),
+                ("customer-modules", j("/modules")),
+                ("customer-orders", j("/orders")),
+                ("customer-settings", j("/settings")),
+                ("customer-profiles", j("/profiles")),
+                ("customer-integrations", j("/integrations")),
+                ("customer-audit", j("/audit")),
+                ("partner-members", format!("/organizations/{northwind}/members")),
+                ("partner-status", "/partner-request".into()),
+                ("profile", "/profile".into()),
+                ("organizations", "/organizations".into()),
+                ("api-tokens", "/tokens".into()),
+            ],
+        ),
+        (
+            "jan@jansen.example",
+            DEMO_PASSWORD,
+            vec![
+                ("company-admin-home", "/".into()),
+                ("company-admin-users", j("/users")),
+                ("company-admin-integrations", j("/integrations")),
+                ("company-admin-software", "/software".into()),
+            ],
+        ),
+        (
+            "eva@jansen.example",
+            DEMO_PASSWORD,
+            vec![("user-home", "/".into()), ("user-software", "/software".into())],
+        ),
+        (
+            "olga@olga.example",
+            "olga's long password",
+            vec![
+                ("customer-admin-details", format!("/organizations/{olga}")),
+                (
+                    "customer-service-provider",
+                    format!("/organizations/{olga}/service-provider"),
+                ),
+                ("customer-members", format!("/organizations/{olga}/members")),
+                ("customer-audit-log", format!("/organizations/{olga}/audit")),
+            ],
+        ),
+        (
+            "sales@vendor.example",
+            DEMO_PASSWORD,
+            vec![
+                ("vendor-partner-requests", "/vendor/requests?status=all".into()),
+                ("vendor-partners", "/vendor/partners".into()),
+            ],
+        ),
+        (
+            "finance@vendor.example",
+            DEMO_PASSWORD,
+            vec![("vendor-invoices", "/vendor/invoices?status=all".into())],
+        ),
+        (
+            "admin@vendor.example",
+            DEMO_PASSWORD,
+            vec![
+                ("vendor-modules", "/vendor/modules".into()),
+                ("vendor-releases", "/vendor/releases".into()),
+            ],
+        ),
+    ];
+    let expected: usize = pages.iter().map(|(_, _, shots)| shots.len()).sum();
+    for (email, password, shots) in pages {
+        let browser = Browser::open(&app).await;
+        browser.log_in(email, password).await;
+        for (name, path) in shots {
+            browser.visit(&path).await;
+            let error = browser
+                .eval("const e = document.querySelector('.error'); return e ? e.innerText : null")
+                .await;
+            assert!(error.is_null(), "{email} on {path}: {error}");
+            assert!(!browser.text_of("h1").await.is_empty(), "{email} on {path}");
+            browser.screenshot(&dir.join(format!("{name}.png"))).await;
+        }
+        browser.close().await;
+    }
+    let written = std::fs::read_dir(&dir).unwrap().count();
+    assert!(
+        written >= expected,
+        "{written} of {expected} screenshots in {}",
+        dir.display()
+    );
+}
+
+/// A client logged in through the log-in page, as a browser is.
+async fn portal_session(app: &TestApp, email: &str) -> reqwest::Client {
+    let http = browser_client();
+    let login = format!("{}/login", app.base);
+    let html = http.get(&login).send().await.unwrap().text().await.unwrap();
+    let r = http
+        .post(&login)
+        .form(&[
+            ("csrf_token", csrf_token(&html).as_str()),
+            ("email", email),
+            ("password", DEMO_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "logging in as {email}");
+    http
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_refuse_people_without_the_permission_and_other_tenants() {
+    let app = TestApp::spawn().await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let j = |tab: &str| format!("/organizations/{jansen}{tab}");
+    let eva = portal_session(&app, "eva@jansen.example").await;
+    let max = portal_session(&app, "max@alpine.example").await;
+    let sales = portal_session(&app, "sales@vendor.example").await;
+    let cases: Vec<(&reqwest::Client, &str, String)> = vec![
+        // A plain user of the customer: no partner, company or vendor pages.
+        (&eva, "a plain user", "/customers".into()),
+        (&eva, "a plain user", "/trials".into()),
+        (&eva, "a plain user", "/invitations".into()),
+        (&eva, "a plain user", "/my-account".into()),
+        (&eva, "a plain user", j("/users")),
+        (&eva, "a plain user", j("/modules")),
+        (&eva, "a plain user", j("/orders")),
+        (&eva, "a plain user", j("/integrations")),
+        (&eva, "a plain user", j("/members")),
+        (&eva, "a plain user", j("/audit")),
+        (&eva, "a plain user", "/vendor/requests".into()),
+        (&eva, "a plain user", "/vendor/invoices".into()),
+        (&eva, "a plain user", "/vendor/modules".into()),
+        (&eva, "a plain user", "/vendor/releases".into()),
+        // Another partner: none of Northwind's customer's pages.
+        (&max, "another partner", j("")),
+        (&max, "another partner", j("/users")),
+        (&max, "another partner", j("/modules")),
+        (&max, "another partner", j("/orders")),
+        (&max, "another partner", j("/settings")),
+        (&max, "another partner", j("/profiles")),
+        (&max, "another partner", j("/integrations")),
+        (&max, "another partner", j("/audit")),
+        // Vendor sales: not finance's or the administrators' desks.
+        (&sales, "vendor sales", "/vendor/invoices".into()),
+        (&sales, "vendor sales", "/vendor/releases".into()),
+    ];
+    for (client, who, path) in cases {
+        let r = client.get(format!("{}{path}", app.base)).send().await.unwrap();
+        let status = r.status();
+        let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
+        let html = r.text().await.unwrap();
+        assert!(
+            status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+            "{who} on {path}: {status}"
+        );
+        assert!(content_type.starts_with("text/html"), "{who} on {path}: {content_type}");
+        assert!(
+            html.contains("class=\"error\""),
+            "{who} on {path}: the refusal is shown in the layout"
+        );
+        assert!(
+            !html.contains("Jan Jansen"),
+            "{who} on {path}: nothing of the customer leaks"
+        );
+    }
+
+    // State-changing forms are refused the same way, and change nothing.
+    let (active, beta): (bool, bool) = {
+        use diesel::{ExpressionMethods, QueryDsl};
+        use diesel_async::RunQueryDsl;
+        use partnerdesk_core::schema::organizations as o;
+        o::table
+            .filter(o::id.eq(jansen))
+            .select((o::active, o::allow_beta))
+            .first(&mut app.conn().await)
+            .await
+            .unwrap()
+    };
+    let unchanged = format!(
+        "SELECT count(*) FROM organizations o JOIN service_provider_links l ON l.customer_id = o.id \
+         WHERE o.id = '{jansen}' AND o.active = {active} AND o.allow_beta = {beta} \
+         AND l.ended_at IS NULL AND l.commission_rate = 15.00"
+    );
+    assert_eq!(app.count(&unchanged).await, 1);
+    let page = max
+        .get(format!("{}/", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf_token(&page);
+    let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (j("/customer"), vec![("commission_rate", "1.00")]),
+        (j("/deactivate"), vec![]),
+        (j("/settings"), vec![("allow_beta", "on")]),
+        (
+            j("/users"),
+            vec![
+                ("email", "spy@alpine.example"),
+                ("first_name", "S"),
+                ("last_name", "Py"),
+            ],
+        ),
+        (
+            j("/integrations"),
+            vec![("kind", "crm"), ("name", "Spy"), ("settings", "{}")],
+        ),
+        (
+            j("/trials"),
+            vec![("module_id", "00000000-0000-0000-0000-000000000000")],
+        ),
+    ];
+    for (path, fields) in posts {
+        let mut form = fields.clone();
+        form.push(("csrf_token", &token));
+        let r = max
+            .post(format!("{}{path}", app.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "another partner posting {path}");
+    }
+    // A plain user may read the settings (as through the API) but not change them.
+    let page = eva
+        .get(format!("{}{}", app.base, j("/settings")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = eva
+        .post(format!("{}{}", app.base, j("/settings")))
+        .form(&[("csrf_token", csrf_token(&page).as_str()), ("allow_beta", "on")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a plain user changing settings");
+    assert_eq!(
+        app.count(&unchanged).await,
+        1,
+        "Jansen's status, settings and rate are as they were"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM users WHERE email = 'spy@alpine.example'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM integrations WHERE name = 'Spy'").await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_session_a_page_sends_to_log_in_and_back() {
+    let app = TestApp::spawn().await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let browser = Browser::open(&app).await;
+    browser.visit(&format!("/organizations/{jansen}/users")).await;
+    assert_eq!(browser.path().await, "/login");
+    browser.fill("email", "anna@northwind.example").await;
+    browser.fill("password", DEMO_PASSWORD).await;
+    browser.press("Log in").await;
+    assert_eq!(browser.path().await, format!("/organizations/{jansen}/users"));
+    assert!(browser.text_of("#users").await.contains("jan@jansen.example"));
+
+    // An unknown address is a page in the layout, not JSON.
+    browser.visit("/no-such-page").await;
+    assert!(browser.text().await.contains("Not Found"));
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_organization_switcher_changes_who_one_acts_for() {
+    let app = TestApp::spawn().await;
+    // Anna also belongs to a second organization.
+    let anna = app.demo("anna@northwind.example").await;
+    let r = anna.post("/api/organizations", json!({ "name": "Anna's Lab" })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let browser = Browser::open(&app).await;
+    browser.log_in("anna@northwind.example", DEMO_PASSWORD).await;
+    assert!(browser.navigation().await.contains(&"My customers".to_owned()));
+    browser.choose("organization_id", &r.id().to_string()).await;
+    browser.press("Switch").await;
+    assert!(browser.text().await.contains("You act for Anna's Lab."));
+    assert!(
+        !browser.navigation().await.contains(&"My customers".to_owned()),
+        "Anna's Lab is no partner"
+    );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_without_its_token_is_refused_in_the_browser() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::open(&app).await;
+    browser.log_in("anna@northwind.example", DEMO_PASSWORD).await;
+    browser.visit("/customers/new").await;
+    browser.fill("name", "Forged BV").await;
+    browser.fill("commission_rate", "10").await;
+    browser
+        .eval("document.querySelectorAll('input[name=csrf_token]').forEach(i => i.remove()); return null")
+        .await;
+    browser.press("Add customer").await;
+    let text = browser.text().await;
+    assert!(
+        text.contains("Refused") && text.contains("did not come from this site"),
+        "{text}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM organizations WHERE name = 'Forged BV'")
+            .await,
+        0
+    );
+    browser.close().await;
+}
