@@ -23,6 +23,7 @@ pub mod auth;
 pub mod body;
 pub mod csrf;
 pub mod error;
+pub mod i18n;
 pub mod middleware;
 pub mod pages;
 pub mod templates;
@@ -104,7 +105,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", pages::routes())
         .catch_all_error(error::to_problem)
         .around(middleware::allow)
-        .around(pages::problems_as_pages)
+        .around(pages::around_pages)
         .boxed()
         .around(csrf::protect)
         .around(middleware::security_headers)

@@ -19,16 +19,20 @@ impl PageTemplates {
         }
         env.add_global("stylesheet", crate::assets::STYLESHEET.path.clone());
         env.add_global("script", crate::assets::SCRIPT.path.clone());
+        env.add_function("t", crate::i18n::t);
         PageTemplates { env }
     }
 
-    /// The page `<name>.html`.
+    /// The page `<name>.html`, in the context's `lang`.
     pub fn render(&self, name: &str, context: &Value) -> Result<String> {
         let template = format!("{name}.html");
-        self.env
-            .get_template(&template)
-            .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(context))))
-            .map_err(|e| Error::internal(format!("rendering {template}: {e:#}")))
+        let lang = context["lang"].as_str().unwrap_or("en");
+        crate::i18n::rendering(lang, || {
+            self.env
+                .get_template(&template)
+                .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(context))))
+        })
+        .map_err(|e| Error::internal(format!("rendering {template}: {e:#}")))
     }
 }
 

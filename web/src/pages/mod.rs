@@ -39,12 +39,21 @@ pub fn routes() -> Route {
     vendor::routes(route)
 }
 
-/// Answers a page address with a page, never with problem+json: an unknown address,
-/// a wrong method or a form that does not parse shows its message in the layout.
-pub async fn problems_as_pages<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+tokio::task_local! {
+    /// The language the browser asks for (Accept-Language), for pages shown to someone
+    /// not logged in.
+    static BROWSER_LANGUAGE: &'static str;
+}
+
+/// Around every page: the browser's language for the pages it renders, and a page, never
+/// problem+json, for an unknown address, a wrong method or a form that does not parse.
+pub async fn around_pages<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
     let page_request = crate::csrf::is_page(req.uri().path());
     let state = req.data::<AppState>().cloned();
-    let resp = ep.call(req).await?.into_response();
+    let lang = crate::i18n::from_accept_language(req.header(header::ACCEPT_LANGUAGE));
+    let resp = BROWSER_LANGUAGE
+        .scope(lang, async move { ep.call(req).await.map(IntoResponse::into_response) })
+        .await?;
     let problem = resp
         .headers()
         .get(header::CONTENT_TYPE)
@@ -59,7 +68,8 @@ pub async fn problems_as_pages<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::R
         .ok()
         .and_then(|p| p["detail"].as_str().map(str::to_owned));
     let title = status.canonical_reason().unwrap_or("Error");
-    let mut resp = page(&state, status, "message", json!({ "title": title, "error": detail }));
+    let ctx = json!({ "title": title, "error": detail, "lang": lang });
+    let mut resp = page(&state, status, "message", ctx);
     if let Some(allow) = allow {
         resp.headers_mut().insert(header::ALLOW, allow);
     }
@@ -70,6 +80,9 @@ pub async fn problems_as_pages<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::R
 fn page(state: &AppState, status: StatusCode, name: &str, mut ctx: Value) -> Response {
     ctx["dev"] = json!(state.ctx.config.is_development());
     ctx["csrf_token"] = json!(crate::csrf::current());
+    if ctx["lang"].is_null() {
+        ctx["lang"] = json!(BROWSER_LANGUAGE.try_with(|l| *l).unwrap_or("en"));
+    }
     match state.pages.render(name, &ctx) {
         Ok(html) => Html(html).with_status(status).into_response(),
         Err(err) => {

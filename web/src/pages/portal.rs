@@ -215,6 +215,7 @@ impl Portal {
                 "id": m.organization_id, "name": m.organization_name, "current": Some(m.organization_id) == self.org(),
             })).collect::<Vec<_>>(),
             "path": self.path,
+            "lang": crate::i18n::supported(&self.user.language),
         })
     }
 

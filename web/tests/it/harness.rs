@@ -320,6 +320,12 @@ impl TestApp {
             .expect("fixture SQL");
     }
 
+    /// Everyone's language set to English, for browser tests that read English labels
+    /// (the demo's partner and customer staff speak Dutch or German).
+    pub async fn in_english(&self) {
+        self.sql("UPDATE users SET language = 'en'").await;
+    }
+
     /// Starts one more worker on the same database and clock (a second worker process,
     /// as far as the queues are concerned). Send `true` to stop it.
     pub fn start_extra_worker(&self) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {

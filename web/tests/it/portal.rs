@@ -63,6 +63,7 @@ async fn the_stylesheet_is_served_by_the_binary_under_its_content_hash() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_partner_administrator_logs_in_in_a_real_browser() {
     let app = TestApp::spawn().await;
+    app.in_english().await;
     let browser = crate::browser::Browser::open(&app).await;
     browser.visit("/login").await;
     browser.fill("email", "anna@northwind.example").await;

@@ -10,6 +10,7 @@ use crate::{
 #[tokio::test(flavor = "multi_thread")]
 async fn a_partner_adds_a_customer_invites_another_who_registers_and_appears_in_my_customers() {
     let app = TestApp::spawn().await;
+    app.in_english().await;
     let anna = Browser::open(&app).await;
     anna.log_in("anna@northwind.example", DEMO_PASSWORD).await;
     assert!(anna.navigation().await.contains(&"My customers".to_owned()));
@@ -83,6 +84,7 @@ async fn a_partner_adds_a_customer_invites_another_who_registers_and_appears_in_
 #[tokio::test(flavor = "multi_thread")]
 async fn my_customers_filters_searches_and_sorts() {
     let app = TestApp::spawn().await;
+    app.in_english().await;
     let anna = Browser::open(&app).await;
     anna.log_in("anna@northwind.example", DEMO_PASSWORD).await;
     anna.visit("/customers").await;
@@ -120,6 +122,7 @@ async fn my_customers_filters_searches_and_sorts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn users_upload_from_csv_reports_the_bad_row_and_imports_the_rest() {
     let app = TestApp::spawn().await;
+    app.in_english().await;
     let jansen = app.org_id("Jansen Installatietechniek").await;
     let dir = std::env::temp_dir().join(format!("pd-csv-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -164,6 +167,7 @@ async fn users_upload_from_csv_reports_the_bad_row_and_imports_the_rest() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_business_licence_is_bought_through_the_cost_confirmation_and_a_trial_started() {
     let app = TestApp::spawn().await;
+    app.in_english().await;
     let jansen = app.org_id("Jansen Installatietechniek").await;
     let orders = format!("SELECT count(*) FROM orders WHERE organization_id = '{jansen}'");
     let before = app.count(&orders).await;
@@ -210,6 +214,7 @@ async fn a_business_licence_is_bought_through_the_cost_confirmation_and_a_trial_
 #[tokio::test(flavor = "multi_thread")]
 async fn each_role_sees_its_own_navigation() {
     let app = TestApp::spawn().await;
+    app.in_english().await;
     let expectations: [(&str, &[&str], &[&str]); 6] = [
         (
             "eva@jansen.example",

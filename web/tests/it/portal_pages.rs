@@ -41,6 +41,7 @@ type Shots = Vec<(&'static str, String)>;
 #[tokio::test(flavor = "multi_thread")]
 async fn every_main_page_renders_for_its_role_and_is_photographed() {
     let app = TestApp::spawn().await;
+    app.in_english().await;
     let jansen = app.org_id("Jansen Installatietechniek").await;
     let northwind = app.org_id("Northwind IT Services").await;
     let olga = self_registered_customer(&app).await;
@@ -171,6 +172,7 @@ async fn portal_session(app: &TestApp, email: &str) -> reqwest::Client {
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_refuse_people_without_the_permission_and_other_tenants() {
     let app = TestApp::spawn().await;
+    app.in_english().await;
     let jansen = app.org_id("Jansen Installatietechniek").await;
     let j = |tab: &str| format!("/organizations/{jansen}{tab}");
     let eva = portal_session(&app, "eva@jansen.example").await;
@@ -319,6 +321,7 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_session_a_page_sends_to_log_in_and_back() {
     let app = TestApp::spawn().await;
+    app.in_english().await;
     let jansen = app.org_id("Jansen Installatietechniek").await;
     let browser = Browser::open(&app).await;
     browser.visit(&format!("/organizations/{jansen}/users")).await;
@@ -338,6 +341,7 @@ async fn without_a_session_a_page_sends_to_log_in_and_back() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_organization_switcher_changes_who_one_acts_for() {
     let app = TestApp::spawn().await;
+    app.in_english().await;
     // Anna also belongs to a second organization.
     let anna = app.demo("anna@northwind.example").await;
     let r = anna.post("/api/organizations", json!({ "name": "Anna's Lab" })).await;
@@ -358,6 +362,7 @@ async fn the_organization_switcher_changes_who_one_acts_for() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_form_without_its_token_is_refused_in_the_browser() {
     let app = TestApp::spawn().await;
+    app.in_english().await;
     let browser = Browser::open(&app).await;
     browser.log_in("anna@northwind.example", DEMO_PASSWORD).await;
     browser.visit("/customers/new").await;
@@ -378,4 +383,53 @@ async fn a_form_without_its_token_is_refused_in_the_browser() {
         0
     );
     browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_speak_the_persons_language_else_the_browsers() {
+    let app = TestApp::spawn().await;
+    // Before logging in: the browser's Accept-Language, else English.
+    for (accept, expected) in [
+        ("de-DE,de;q=0.9,en;q=0.8", "Passwort vergessen?"),
+        ("fr-FR, nl;q=0.5", "Wachtwoord vergeten?"),
+        ("fr-FR", "Forgot your password?"),
+    ] {
+        let html = reqwest::Client::new()
+            .get(format!("{}/login", app.base))
+            .header("accept-language", accept)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains(expected), "{accept}: {html}");
+    }
+
+    // Logged in: the person's own language (Anna speaks Dutch), whatever the browser
+    // says; a form's messages too.
+    let anna = Browser::open(&app).await;
+    anna.log_in("anna@northwind.example", DEMO_PASSWORD).await;
+    assert_eq!(anna.eval("return document.documentElement.lang").await, "nl");
+    assert!(anna.navigation().await.contains(&"Mijn klanten".to_owned()));
+    anna.visit("/customers/new").await;
+    anna.fill("name", "Hoek Advies").await;
+    anna.fill("commission_rate", "150").await;
+    anna.press("Klant toevoegen").await;
+    assert_eq!(
+        anna.text_of("#commission_rate-error").await,
+        "Een percentage moet tussen 0 en 100 liggen"
+    );
+    assert!(anna.text().await.contains("Verbeter de gemarkeerde velden."));
+    anna.close().await;
+
+    // Max (Alpine) speaks German.
+    let max = Browser::open(&app).await;
+    max.log_in("max@alpine.example", DEMO_PASSWORD).await;
+    let nav = max.navigation().await;
+    assert!(
+        nav.contains(&"Meine Kunden".to_owned()) && nav.contains(&"Profil".to_owned()),
+        "{nav:?}"
+    );
+    max.close().await;
 }
