@@ -146,6 +146,17 @@ impl Browser {
         panic!("the page did not change");
     }
 
+    /// Types into the input named `name` inside the element `scope`.
+    pub async fn fill_in(&self, scope: &str, name: &str, value: &str) {
+        let input = self
+            .client
+            .find(Locator::Css(&format!("{scope} [name=\"{name}\"]")))
+            .await
+            .unwrap_or_else(|e| panic!("no input named {name} in {scope}: {e}"));
+        input.clear().await.expect("clearing");
+        input.send_keys(value).await.expect("typing");
+    }
+
     /// Clicks the button with this text inside the element `scope` (a CSS selector),
     /// where a page has several buttons of the same name.
     pub async fn press_in(&self, scope: &str, text: &str) {

@@ -283,3 +283,41 @@ async fn each_role_sees_its_own_navigation() {
         browser.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partner_edits_a_user_and_switches_the_user_off() {
+    let app = TestApp::spawn().await;
+    app.in_english().await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let eva = app.user_id("eva@jansen.example").await;
+    let anna = Browser::open(&app).await;
+    anna.log_in("anna@northwind.example", DEMO_PASSWORD).await;
+    anna.visit(&format!("/organizations/{jansen}/users")).await;
+    anna.eval(&format!(
+        "document.getElementById('edit-{eva}').open = true; return null"
+    ))
+    .await;
+    anna.fill_in(&format!("#edit-{eva}"), "extension", "299").await;
+    anna.press_in(&format!("#edit-{eva}"), "Save").await;
+    assert!(anna.text().await.contains("The user has been saved."));
+    assert!(anna.text_of("#users").await.contains("299"));
+
+    anna.eval(&format!(
+        "document.getElementById('edit-{eva}').open = true; return null"
+    ))
+    .await;
+    anna.eval(&format!(
+        "document.querySelector('#edit-{eva} input[name=active]').click(); return null"
+    ))
+    .await;
+    anna.press_in(&format!("#edit-{eva}"), "Save status").await;
+    assert!(anna.text().await.contains("The user has been saved."));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM memberships WHERE user_id = '{eva}' AND organization_id = '{jansen}' AND NOT active"
+        ))
+        .await,
+        1
+    );
+    anna.close().await;
+}

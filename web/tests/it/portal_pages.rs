@@ -35,6 +35,9 @@ async fn self_registered_customer(app: &TestApp) -> Uuid {
     org
 }
 
+/// A form's fields.
+type Form = Vec<(&'static str, &'static str)>;
+
 /// Screenshots to take: file name and page.
 type Shots = Vec<(&'static str, String)>;
 
@@ -286,6 +289,142 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "another partner posting {path}");
     }
+    // Anna's invitation and API token, which another partner cannot touch.
+    let anna = app.demo("anna@northwind.example").await;
+    let invitation = anna
+        .post(
+            "/api/customer-invitations",
+            json!({ "email": "new@customer.example", "company_name": "New Customer" }),
+        )
+        .await
+        .id();
+    let anna_token = anna.post("/api/me/tokens", json!({ "name": "anna's" })).await;
+    let token_id = anna_token.body["id"].as_str().unwrap().to_owned();
+    let page = eva
+        .get(format!("{}/", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let eva_token = csrf_token(&page);
+    let refused: Vec<(&reqwest::Client, &str, String, Form)> = vec![
+        (
+            &eva,
+            &eva_token,
+            "/customers/new".into(),
+            vec![("name", "Spy BV"), ("commission_rate", "1")],
+        ),
+        (
+            &eva,
+            &eva_token,
+            "/invitations/new".into(),
+            vec![("email", "x@spy.example"), ("company_name", "Spy BV")],
+        ),
+        (
+            &eva,
+            &eva_token,
+            j("/users"),
+            vec![("email", "spy@jansen.example"), ("first_name", "S"), ("last_name", "P")],
+        ),
+        (
+            &eva,
+            &eva_token,
+            j("/quotes"),
+            vec![
+                ("kind", "credits"),
+                ("module_id", "00000000-0000-0000-0000-000000000000"),
+                ("quantity", "1"),
+            ],
+        ),
+        (
+            &eva,
+            &eva_token,
+            "/vendor/modules".into(),
+            vec![
+                ("code", "SPY"),
+                ("name", "Spy"),
+                ("currency", "EUR"),
+                ("business_price", "1"),
+                ("user_price", "1"),
+            ],
+        ),
+        (
+            &eva,
+            &eva_token,
+            "/vendor/releases".into(),
+            vec![
+                ("version", "9.9.9"),
+                ("channel", "stable"),
+                ("file_location", "https://spy.example/x"),
+            ],
+        ),
+        (
+            &sales,
+            "",
+            format!("/vendor/invoices/{}/paid", Uuid::new_v4()),
+            vec![("reference", "x")],
+        ),
+        (&max, &token, format!("/invitations/{invitation}/revoke"), vec![]),
+        (&max, &token, format!("/invitations/{invitation}/resend"), vec![]),
+        (&max, &token, format!("/tokens/{token_id}/revoke"), vec![]),
+        (
+            &max,
+            &token,
+            j("/members"),
+            vec![("email", "spy@alpine.example"), ("first_name", "S"), ("last_name", "P")],
+        ),
+    ];
+    for (client, csrf, path, fields) in refused {
+        let csrf = if csrf.is_empty() {
+            let page = client
+                .get(format!("{}/", app.base))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            csrf_token(&page)
+        } else {
+            csrf.to_owned()
+        };
+        let mut form = fields.clone();
+        form.push(("csrf_token", &csrf));
+        let r = client
+            .post(format!("{}{path}", app.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status() == StatusCode::FORBIDDEN || r.status() == StatusCode::NOT_FOUND,
+            "posting {path}: {}",
+            r.status()
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM organizations WHERE name = 'Spy BV'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM customer_invitations WHERE revoked_at IS NOT NULL")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM api_tokens WHERE revoked_at IS NOT NULL")
+            .await,
+        0
+    );
+    assert_eq!(app.count("SELECT count(*) FROM modules WHERE code = 'SPY'").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM releases WHERE version = '9.9.9'").await,
+        0
+    );
+
     // A plain user may read the settings (as through the API) but not change them.
     let page = eva
         .get(format!("{}{}", app.base, j("/settings")))
