@@ -57,6 +57,13 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/organizations/:id/audit", get(audit))
 }
 
+const DETAILS: (&str, &str) = ("", "org_details");
+const SETTINGS: (&str, &str) = ("/settings", "org_settings");
+const INTEGRATIONS: (&str, &str) = ("/integrations", "org_integrations");
+const PROVIDER: (&str, &str) = ("/service-provider", "org_provider");
+const MEMBERS: (&str, &str) = ("/members", "org_members");
+const AUDIT: (&str, &str) = ("/audit", "org_audit");
+
 /// The tabs every organization page shows.
 const TABS: &[(&str, &str)] = &[
     ("", "Details"),
@@ -93,39 +100,51 @@ pub(super) async fn heading(conn: &mut PooledConn, portal: &Portal, id: Uuid, ta
     Ok(json!({ "org": { "id": id, "name": name, "own": own, "customer": customer }, "tabs": tabs }))
 }
 
-/// Renders a tab: its heading, then what `load` found, or the error in the layout.
-pub(super) async fn tab(
-    portal: &Portal,
-    state: &AppState,
-    conn: &mut PooledConn,
+/// One tab of an organization's page, as the person on the page sees it.
+pub(super) struct Tab<'a> {
+    portal: &'a Portal,
+    state: &'a AppState,
     id: Uuid,
-    (path, name): (&str, &str),
-    notice: Option<&str>,
-    loaded: Result<Value, CoreError>,
-) -> Response {
-    match (heading(conn, portal, id, path).await, loaded) {
-        (Ok(head), Ok(ctx)) => portal.render_noticed(state, name, notice, merge(head, ctx)),
-        (Ok(head), Err(e)) => portal.error(state, name, head, &e),
-        (Err(e), _) => portal.failed(state, "Organization", &e),
-    }
+    /// The tab's path under `/organizations/{id}`, and its template.
+    page: (&'static str, &'static str),
 }
 
-/// The answer to a tab's form: back to the tab with a notice, or the tab again with
-/// the error (field messages next to the fields).
-pub(super) async fn after(
-    portal: &Portal,
-    state: &AppState,
-    conn: &mut PooledConn,
-    id: Uuid,
-    (path, name): (&str, &str),
-    result: Result<&str, (CoreError, Value)>,
-) -> Response {
-    match result {
-        Ok(notice) => redirect(&format!("/organizations/{id}{path}?notice={notice}")),
-        Err((e, shown)) => match heading(conn, portal, id, path).await {
-            Ok(head) => portal.error(state, name, merge(head, shown), &e),
-            Err(e) => portal.failed(state, "Organization", &e),
-        },
+impl<'a> Tab<'a> {
+    pub(super) fn new(portal: &'a Portal, state: &'a AppState, id: Uuid, page: (&'static str, &'static str)) -> Self {
+        Tab {
+            portal,
+            state,
+            id,
+            page,
+        }
+    }
+
+    /// The tab: its heading, then what was loaded, or the error in the layout.
+    pub(super) async fn show(
+        &self,
+        conn: &mut PooledConn,
+        notice: Option<&str>,
+        loaded: Result<Value, CoreError>,
+    ) -> Response {
+        let (portal, state, (path, name)) = (self.portal, self.state, self.page);
+        match (heading(conn, portal, self.id, path).await, loaded) {
+            (Ok(head), Ok(ctx)) => portal.render_noticed(state, name, notice, merge(head, ctx)),
+            (Ok(head), Err(e)) => portal.error(state, name, head, &e),
+            (Err(e), _) => portal.failed(state, "Organization", &e),
+        }
+    }
+
+    /// The answer to the tab's form: back to the tab with a notice, or the tab again
+    /// with the error (field messages next to the fields) and `shown`.
+    pub(super) async fn answer(&self, conn: &mut PooledConn, result: Result<&str, (CoreError, Value)>) -> Response {
+        let (portal, state, (path, name)) = (self.portal, self.state, self.page);
+        match result {
+            Ok(notice) => redirect(&format!("/organizations/{}{path}?notice={notice}", self.id)),
+            Err((e, shown)) => match heading(conn, portal, self.id, path).await {
+                Ok(head) => portal.error(state, name, merge(head, shown), &e),
+                Err(e) => portal.failed(state, "Organization", &e),
+            },
+        }
     }
 }
 
@@ -150,16 +169,9 @@ async fn details(
         Err(CoreError::Forbidden { .. }) => Ok(json!({})),
         other => other,
     };
-    Ok(tab(
-        &portal,
-        &state,
-        &mut conn,
-        id,
-        ("", "org_details"),
-        q.notice.as_deref(),
-        org,
-    )
-    .await)
+    Ok(Tab::new(&portal, &state, id, DETAILS)
+        .show(&mut conn, q.notice.as_deref(), org)
+        .await)
 }
 
 #[handler]
@@ -180,7 +192,7 @@ async fn save_customer(
         .await
         .map(|_| "customer_saved")
         .map_err(|e| (e, json!({ "form": form.to_json() })));
-    Ok(after(&portal, &state, &mut conn, id, ("", "org_details"), result).await)
+    Ok(Tab::new(&portal, &state, id, DETAILS).answer(&mut conn, result).await)
 }
 
 async fn set_active(portal: &Portal, state: &AppState, id: Uuid, active: bool) -> poem::Result<Response> {
@@ -193,7 +205,7 @@ async fn set_active(portal: &Portal, state: &AppState, id: Uuid, active: bool) -
         .await
         .map(|_| "customer_saved")
         .map_err(|e| (e, json!({})));
-    Ok(after(portal, state, &mut conn, id, ("", "org_details"), result).await)
+    Ok(Tab::new(portal, state, id, DETAILS).answer(&mut conn, result).await)
 }
 
 #[handler]
@@ -225,7 +237,7 @@ async fn save_details(
         .await
         .map(|_| "details_saved")
         .map_err(|e| (e, json!({ "details": form.to_json() })));
-    Ok(after(&portal, &state, &mut conn, id, ("", "org_details"), result).await)
+    Ok(Tab::new(&portal, &state, id, DETAILS).answer(&mut conn, result).await)
 }
 
 #[handler]
@@ -239,16 +251,9 @@ async fn settings(
     let loaded = organizations::get(&mut conn, &portal.actor, id)
         .await
         .map(|o| json!({ "allow_updates": o.allow_updates, "allow_beta": o.allow_beta }));
-    Ok(tab(
-        &portal,
-        &state,
-        &mut conn,
-        id,
-        ("/settings", "org_settings"),
-        q.notice.as_deref(),
-        loaded,
-    )
-    .await)
+    Ok(Tab::new(&portal, &state, id, SETTINGS)
+        .show(&mut conn, q.notice.as_deref(), loaded)
+        .await)
 }
 
 #[handler]
@@ -264,7 +269,7 @@ async fn save_settings(
         .await
         .map(|_| "settings_saved")
         .map_err(|e| (e, json!({ "allow_updates": updates, "allow_beta": beta })));
-    Ok(after(&portal, &state, &mut conn, id, ("/settings", "org_settings"), result).await)
+    Ok(Tab::new(&portal, &state, id, SETTINGS).answer(&mut conn, result).await)
 }
 
 #[handler]
@@ -278,8 +283,10 @@ async fn integrations_tab(
     let loaded = integrations::list(&mut conn, &portal.actor, id).await.map(|list| {
         json!({ "integrations": list.into_iter().map(|i| json_of(IntegrationView::from(i))).collect::<Vec<_>>() })
     });
-    let page = ("/integrations", "org_integrations");
-    Ok(tab(&portal, &state, &mut conn, id, page, q.notice.as_deref(), loaded).await)
+    let page = INTEGRATIONS;
+    Ok(Tab::new(&portal, &state, id, page)
+        .show(&mut conn, q.notice.as_deref(), loaded)
+        .await)
 }
 
 #[handler]
@@ -309,15 +316,9 @@ async fn add_integration(
         Err(e) => Err(e),
     };
     let result = result.map_err(|e| (e, json!({ "form": form.to_json(), "integrations": [] })));
-    Ok(after(
-        &portal,
-        &state,
-        &mut conn,
-        id,
-        ("/integrations", "org_integrations"),
-        result,
-    )
-    .await)
+    Ok(Tab::new(&portal, &state, id, INTEGRATIONS)
+        .answer(&mut conn, result)
+        .await)
 }
 
 #[handler]
@@ -331,15 +332,9 @@ async fn delete_integration(
         .await
         .map(|_| "integration_deleted")
         .map_err(|e| (e, json!({ "integrations": [] })));
-    Ok(after(
-        &portal,
-        &state,
-        &mut conn,
-        id,
-        ("/integrations", "org_integrations"),
-        result,
-    )
-    .await)
+    Ok(Tab::new(&portal, &state, id, INTEGRATIONS)
+        .answer(&mut conn, result)
+        .await)
 }
 
 /// Every permission a customer may grant its partner, in plain words.
@@ -392,8 +387,10 @@ async fn provider(
         let granted = sp.as_ref().map(|s| s.granted_permissions.clone()).unwrap_or_default();
         json!({ "provider": sp.map(|s| json_of(ServiceProviderView::from(s))), "grants": delegable(&granted) })
     });
-    let page = ("/service-provider", "org_provider");
-    Ok(tab(&portal, &state, &mut conn, id, page, q.notice.as_deref(), loaded).await)
+    let page = PROVIDER;
+    Ok(Tab::new(&portal, &state, id, page)
+        .show(&mut conn, q.notice.as_deref(), loaded)
+        .await)
 }
 
 #[handler]
@@ -409,15 +406,7 @@ async fn choose_provider(
         .await
         .map(|_| "provider_chosen")
         .map_err(|e| (e, json!({ "partner_code": code, "grants": delegable(&[]) })));
-    Ok(after(
-        &portal,
-        &state,
-        &mut conn,
-        id,
-        ("/service-provider", "org_provider"),
-        result,
-    )
-    .await)
+    Ok(Tab::new(&portal, &state, id, PROVIDER).answer(&mut conn, result).await)
 }
 
 #[handler]
@@ -427,15 +416,7 @@ async fn remove_provider(portal: Portal, state: Data<&AppState>, Path(id): Path<
         .await
         .map(|_| "provider_removed")
         .map_err(|e| (e, json!({ "grants": delegable(&[]) })));
-    Ok(after(
-        &portal,
-        &state,
-        &mut conn,
-        id,
-        ("/service-provider", "org_provider"),
-        result,
-    )
-    .await)
+    Ok(Tab::new(&portal, &state, id, PROVIDER).answer(&mut conn, result).await)
 }
 
 #[handler]
@@ -451,15 +432,7 @@ async fn save_grants(
         .await
         .map(|_| "grants_saved")
         .map_err(|e| (e, json!({ "grants": delegable(&[]) })));
-    Ok(after(
-        &portal,
-        &state,
-        &mut conn,
-        id,
-        ("/service-provider", "org_provider"),
-        result,
-    )
-    .await)
+    Ok(Tab::new(&portal, &state, id, PROVIDER).answer(&mut conn, result).await)
 }
 
 /// Permissions a member can be given, with whether `held` has each.
@@ -504,16 +477,9 @@ async fn members_tab(
             "choices": member_permissions(&[]),
         })
     });
-    Ok(tab(
-        &portal,
-        &state,
-        &mut conn,
-        id,
-        ("/members", "org_members"),
-        q.notice.as_deref(),
-        loaded,
-    )
-    .await)
+    Ok(Tab::new(&portal, &state, id, MEMBERS)
+        .show(&mut conn, q.notice.as_deref(), loaded)
+        .await)
 }
 
 fn role_of(form: &Pairs) -> Option<Role> {
@@ -545,7 +511,7 @@ async fn invite_member(
                 json!({ "form": form.to_json(), "members": [], "choices": member_permissions(&[]) }),
             )
         });
-    Ok(after(&portal, &state, &mut conn, id, ("/members", "org_members"), result).await)
+    Ok(Tab::new(&portal, &state, id, MEMBERS).answer(&mut conn, result).await)
 }
 
 #[handler]
@@ -565,7 +531,7 @@ async fn save_member(
         .await
         .map(|_| "member_saved")
         .map_err(|e| (e, json!({ "members": [], "choices": member_permissions(&[]) })));
-    Ok(after(&portal, &state, &mut conn, id, ("/members", "org_members"), result).await)
+    Ok(Tab::new(&portal, &state, id, MEMBERS).answer(&mut conn, result).await)
 }
 
 #[handler]
@@ -579,7 +545,7 @@ async fn remove_member(
         .await
         .map(|_| "member_removed")
         .map_err(|e| (e, json!({ "members": [], "choices": member_permissions(&[]) })));
-    Ok(after(&portal, &state, &mut conn, id, ("/members", "org_members"), result).await)
+    Ok(Tab::new(&portal, &state, id, MEMBERS).answer(&mut conn, result).await)
 }
 
 #[derive(Deserialize)]
@@ -612,5 +578,5 @@ async fn audit(
                 "older": older,
             })
         });
-    Ok(tab(&portal, &state, &mut conn, id, ("/audit", "org_audit"), None, loaded).await)
+    Ok(Tab::new(&portal, &state, id, AUDIT).show(&mut conn, None, loaded).await)
 }

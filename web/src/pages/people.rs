@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{
     Pairs, db, json_of,
-    organization::{NoticeQuery, after, heading, tab},
+    organization::{NoticeQuery, Tab, heading},
     portal::Portal,
 };
 use crate::{AppState, api::users::view};
@@ -55,7 +55,9 @@ async fn overview(
     let loaded = users_of(&mut conn, &portal, &state, id)
         .await
         .map(|u| json!({ "users": u }));
-    Ok(tab(&portal, &state, &mut conn, id, USERS, q.notice.as_deref(), loaded).await)
+    Ok(Tab::new(&portal, &state, id, USERS)
+        .show(&mut conn, q.notice.as_deref(), loaded)
+        .await)
 }
 
 #[handler]
@@ -81,7 +83,7 @@ async fn add(
             Err((e, json!({ "form": form.to_json(), "users": list })))
         }
     };
-    Ok(after(&portal, &state, &mut conn, id, USERS, result).await)
+    Ok(Tab::new(&portal, &state, id, USERS).answer(&mut conn, result).await)
 }
 
 /// The report of an import as table rows: line, column, message. A refused import
@@ -155,7 +157,7 @@ async fn save(
             Err((e, json!({ "users": list })))
         }
     };
-    Ok(after(&portal, &state, &mut conn, id, USERS, result).await)
+    Ok(Tab::new(&portal, &state, id, USERS).answer(&mut conn, result).await)
 }
 
 const PROFILES: (&str, &str) = ("/profiles", "org_profiles");
@@ -171,7 +173,9 @@ async fn profiles(
     let loaded = users_of(&mut conn, &portal, &state, id)
         .await
         .map(|u| json!({ "users": u }));
-    Ok(tab(&portal, &state, &mut conn, id, PROFILES, q.notice.as_deref(), loaded).await)
+    Ok(Tab::new(&portal, &state, id, PROFILES)
+        .show(&mut conn, q.notice.as_deref(), loaded)
+        .await)
 }
 
 #[handler]
@@ -199,5 +203,5 @@ async fn clone(
             Err((e, json!({ "users": list })))
         }
     };
-    Ok(after(&portal, &state, &mut conn, id, PROFILES, result).await)
+    Ok(Tab::new(&portal, &state, id, PROFILES).answer(&mut conn, result).await)
 }

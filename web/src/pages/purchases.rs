@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     Pairs, db, json_of,
-    organization::{NoticeQuery, after, tab},
+    organization::{NoticeQuery, Tab},
     portal::Portal,
     redirect,
 };
@@ -97,7 +97,9 @@ async fn modules(
 ) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
     let loaded = modules_of(&mut conn, &portal, &state, id).await;
-    Ok(tab(&portal, &state, &mut conn, id, MODULES, q.notice.as_deref(), loaded).await)
+    Ok(Tab::new(&portal, &state, id, MODULES)
+        .show(&mut conn, q.notice.as_deref(), loaded)
+        .await)
 }
 
 /// The purchase a module's form asks about.
@@ -145,7 +147,9 @@ async fn ask_quote(
         Ok(q) => redirect(&format!("/organizations/{id}/quotes/{}", q.id)),
         Err(e) => {
             let shown = modules_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
-            after(&portal, &state, &mut conn, id, MODULES, Err((e, shown))).await
+            Tab::new(&portal, &state, id, MODULES)
+                .answer(&mut conn, Err((e, shown)))
+                .await
         }
     })
 }
@@ -162,7 +166,9 @@ async fn quote_page(
         Ok(_) => Err(CoreError::not_found("quote")),
         Err(e) => Err(e),
     };
-    Ok(tab(&portal, &state, &mut conn, id, ("/modules", "quote"), None, loaded).await)
+    Ok(Tab::new(&portal, &state, id, ("/modules", "quote"))
+        .show(&mut conn, None, loaded)
+        .await)
 }
 
 #[handler]
@@ -181,7 +187,9 @@ async fn confirm(
         Ok(_) => redirect(&format!("/organizations/{id}/orders?notice=ordered")),
         Err(e) => {
             let shown = modules_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
-            after(&portal, &state, &mut conn, id, MODULES, Err((e, shown))).await
+            Tab::new(&portal, &state, id, MODULES)
+                .answer(&mut conn, Err((e, shown)))
+                .await
         }
     })
 }
@@ -198,7 +206,7 @@ async fn on_modules(
         Ok(notice) => Ok(notice),
         Err(e) => Err((e, modules_of(conn, portal, state, id).await.unwrap_or_default())),
     };
-    after(portal, state, conn, id, MODULES, result).await
+    Tab::new(portal, state, id, MODULES).answer(conn, result).await
 }
 
 #[handler]
@@ -310,14 +318,7 @@ async fn orders_tab(
     let loaded = orders::list(&mut conn, &state.ctx, &portal.actor, id)
         .await
         .map(|list| json!({ "orders": list.into_iter().map(|o| json_of(OrderView::from(o))).collect::<Vec<_>>() }));
-    Ok(tab(
-        &portal,
-        &state,
-        &mut conn,
-        id,
-        ("/orders", "org_orders"),
-        q.notice.as_deref(),
-        loaded,
-    )
-    .await)
+    Ok(Tab::new(&portal, &state, id, ("/orders", "org_orders"))
+        .show(&mut conn, q.notice.as_deref(), loaded)
+        .await)
 }

@@ -48,48 +48,111 @@ struct ListQuery {
     notice: Option<String>,
 }
 
-/// Renders a desk's list with what `load` found, or with `failed`'s error and the form
-/// as typed.
-async fn desk(
-    portal: &Portal,
-    state: &AppState,
-    name: &str,
-    notice: Option<&str>,
-    loaded: Result<Value, CoreError>,
-    failed: Option<(CoreError, Value)>,
-) -> Response {
-    match (loaded, failed) {
-        (Ok(ctx), None) => portal.render_noticed(state, name, notice, ctx),
-        (Ok(ctx), Some((e, shown))) => portal.error(state, name, merge(ctx, shown), &e),
-        (Err(e), _) => portal.failed(state, "Vendor", &e),
-    }
+/// One of the vendor's desks: a list with its forms.
+#[derive(Clone, Copy)]
+enum Desk {
+    Requests,
+    Partners,
+    Invoices,
+    Modules,
+    Releases,
 }
 
-async fn requests_ctx(
-    portal: &Portal,
-    state: &AppState,
-    status: Option<&str>,
-) -> poem::Result<Result<Value, CoreError>> {
-    let status = match status {
-        Some("all") => None,
-        Some(s) => PartnerRequestStatus::parse(s),
-        None => Some(PartnerRequestStatus::Open),
-    };
-    let mut conn = db(state).await?;
-    Ok(partners::list_requests(&mut conn, &portal.actor, status)
-        .await
-        .map(|list| {
-            json!({
-                "status": status.map(|s| s.as_str()).unwrap_or("all"),
-                "requests": list.into_iter().map(|r| json_of(PartnerRequestView::from(r))).collect::<Vec<_>>(),
-            })
-        }))
+impl Desk {
+    fn template(self) -> &'static str {
+        match self {
+            Desk::Requests => "vendor_requests",
+            Desk::Partners => "vendor_partners",
+            Desk::Invoices => "vendor_invoices",
+            Desk::Modules => "vendor_modules",
+            Desk::Releases => "vendor_releases",
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Desk::Requests => "/vendor/requests",
+            Desk::Partners => "/vendor/partners",
+            Desk::Invoices => "/vendor/invoices",
+            Desk::Modules => "/vendor/modules",
+            Desk::Releases => "/vendor/releases",
+        }
+    }
+
+    /// The desk's list (for requests and invoices, those with `status`: open ones by
+    /// default, every one for `all`).
+    async fn load(
+        self,
+        portal: &Portal,
+        state: &AppState,
+        status: Option<&str>,
+    ) -> poem::Result<Result<Value, CoreError>> {
+        let mut conn = db(state).await?;
+        let conn = &mut conn;
+        let actor = &portal.actor;
+        Ok(match self {
+            Desk::Requests => {
+                let status = status.map_or(Some(PartnerRequestStatus::Open), PartnerRequestStatus::parse);
+                partners::list_requests(conn, actor, status).await.map(|list| {
+                    json!({
+                        "status": status.map_or("all", |s| s.as_str()),
+                        "requests": list.into_iter().map(|r| json_of(PartnerRequestView::from(r))).collect::<Vec<_>>(),
+                    })
+                })
+            }
+            Desk::Partners => partners::list_partners(conn, actor).await.map(|list| {
+                json!({ "partners": list.into_iter().map(|s| json_of(partner_view(state, s.partner, Some(s.name)))).collect::<Vec<_>>() })
+            }),
+            Desk::Invoices => {
+                let status = status.map_or(Some(InvoiceStatus::Open), InvoiceStatus::parse);
+                orders::list_invoices(conn, actor, status).await.map(|list| {
+                    json!({
+                        "status": status.map_or("all", |s| s.as_str()),
+                        "invoices": list.into_iter().map(|i| json_of(InvoiceView::from(i))).collect::<Vec<_>>(),
+                    })
+                })
+            }
+            Desk::Modules => modules::list_all(conn, actor)
+                .await
+                .map(|list| json!({ "modules": list.into_iter().map(|m| json_of(ModuleView::from(m))).collect::<Vec<_>>() })),
+            Desk::Releases => releases::list_all(conn, actor).await.map(|list| {
+                json!({ "releases": list.into_iter().map(|r| json_of(release_view(state, r))).collect::<Vec<_>>() })
+            }),
+        })
+    }
+
+    /// The desk's page, with a notice from the address.
+    async fn show(self, portal: &Portal, state: &AppState, q: &ListQuery) -> poem::Result<Response> {
+        Ok(match self.load(portal, state, q.status.as_deref()).await? {
+            Ok(ctx) => portal.render_noticed(state, self.template(), q.notice.as_deref(), ctx),
+            Err(e) => portal.failed(state, "Vendor", &e),
+        })
+    }
+
+    /// The answer to one of the desk's forms: back to the list with `notice`, or the
+    /// list with the error (and `shown`: the form as typed, or which row failed).
+    async fn answer<T>(
+        self,
+        portal: &Portal,
+        state: &AppState,
+        result: Result<T, CoreError>,
+        notice: &str,
+        shown: Value,
+    ) -> poem::Result<Response> {
+        let e = match result {
+            Ok(_) => return Ok(redirect(&format!("{}?notice={notice}", self.path()))),
+            Err(e) => e,
+        };
+        Ok(match self.load(portal, state, None).await? {
+            Ok(ctx) => portal.error(state, self.template(), merge(ctx, shown), &e),
+            Err(e) => portal.failed(state, "Vendor", &e),
+        })
+    }
 }
 
 #[handler]
 async fn requests(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQuery>) -> poem::Result<Response> {
-    let loaded = requests_ctx(&portal, &state, q.status.as_deref()).await?;
-    Ok(desk(&portal, &state, "vendor_requests", q.notice.as_deref(), loaded, None).await)
+    Desk::Requests.show(&portal, &state, &q).await
 }
 
 #[handler]
@@ -100,24 +163,9 @@ async fn approve(
     Form(form): Form<Pairs>,
 ) -> poem::Result<Response> {
     let rate = form.get("default_commission_rate");
-    let mut conn = db(&state).await?;
-    let result = partners::approve(&mut conn, &state.ctx, &portal.actor, id, rate.as_deref()).await;
-    drop(conn);
-    Ok(match result {
-        Ok(_) => redirect("/vendor/requests?notice=approved"),
-        Err(e) => {
-            let loaded = requests_ctx(&portal, &state, None).await?;
-            desk(
-                &portal,
-                &state,
-                "vendor_requests",
-                None,
-                loaded,
-                Some((e, json!({ "failed": id }))),
-            )
-            .await
-        }
-    })
+    let result = partners::approve(&mut *db(&state).await?, &state.ctx, &portal.actor, id, rate.as_deref()).await;
+    let shown = json!({ "failed": id });
+    Desk::Requests.answer(&portal, &state, result, "approved", shown).await
 }
 
 #[handler]
@@ -128,37 +176,14 @@ async fn reject(
     Form(form): Form<Pairs>,
 ) -> poem::Result<Response> {
     let reason = form.get("reason").unwrap_or_default();
-    let mut conn = db(&state).await?;
-    let result = partners::reject(&mut conn, &state.ctx, &portal.actor, id, &reason).await;
-    drop(conn);
-    Ok(match result {
-        Ok(_) => redirect("/vendor/requests?notice=rejected"),
-        Err(e) => {
-            let loaded = requests_ctx(&portal, &state, None).await?;
-            desk(
-                &portal,
-                &state,
-                "vendor_requests",
-                None,
-                loaded,
-                Some((e, json!({ "failed": id }))),
-            )
-            .await
-        }
-    })
-}
-
-async fn partners_ctx(portal: &Portal, state: &AppState) -> poem::Result<Result<Value, CoreError>> {
-    let mut conn = db(state).await?;
-    Ok(partners::list_partners(&mut conn, &portal.actor).await.map(|list| {
-        json!({ "partners": list.into_iter().map(|s| json_of(partner_view(state, s.partner, Some(s.name)))).collect::<Vec<_>>() })
-    }))
+    let result = partners::reject(&mut *db(&state).await?, &state.ctx, &portal.actor, id, &reason).await;
+    let shown = json!({ "failed": id });
+    Desk::Requests.answer(&portal, &state, result, "rejected", shown).await
 }
 
 #[handler]
 async fn partners_page(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQuery>) -> poem::Result<Response> {
-    let loaded = partners_ctx(&portal, &state).await?;
-    Ok(desk(&portal, &state, "vendor_partners", q.notice.as_deref(), loaded, None).await)
+    Desk::Partners.show(&portal, &state, &q).await
 }
 
 #[handler]
@@ -173,48 +198,15 @@ async fn save_terms(
     let mut conn = db(&state).await?;
     let result = partners::update_terms(&mut conn, &state.ctx, &portal.actor, id, rate.as_deref(), status).await;
     drop(conn);
-    Ok(match result {
-        Ok(_) => redirect("/vendor/partners?notice=terms_saved"),
-        Err(e) => {
-            let loaded = partners_ctx(&portal, &state).await?;
-            desk(
-                &portal,
-                &state,
-                "vendor_partners",
-                None,
-                loaded,
-                Some((e, json!({ "failed": id }))),
-            )
-            .await
-        }
-    })
-}
-
-async fn invoices_ctx(
-    portal: &Portal,
-    state: &AppState,
-    status: Option<&str>,
-) -> poem::Result<Result<Value, CoreError>> {
-    let status = match status {
-        Some("all") => None,
-        Some(s) => InvoiceStatus::parse(s),
-        None => Some(InvoiceStatus::Open),
-    };
-    let mut conn = db(state).await?;
-    Ok(orders::list_invoices(&mut conn, &portal.actor, status)
+    let shown = json!({ "failed": id });
+    Desk::Partners
+        .answer(&portal, &state, result, "terms_saved", shown)
         .await
-        .map(|list| {
-            json!({
-                "status": status.map(|s| s.as_str()).unwrap_or("all"),
-                "invoices": list.into_iter().map(|i| json_of(InvoiceView::from(i))).collect::<Vec<_>>(),
-            })
-        }))
 }
 
 #[handler]
 async fn invoices(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQuery>) -> poem::Result<Response> {
-    let loaded = invoices_ctx(&portal, &state, q.status.as_deref()).await?;
-    Ok(desk(&portal, &state, "vendor_invoices", q.notice.as_deref(), loaded, None).await)
+    Desk::Invoices.show(&portal, &state, &q).await
 }
 
 #[handler]
@@ -225,37 +217,16 @@ async fn mark_paid(
     Form(form): Form<Pairs>,
 ) -> poem::Result<Response> {
     let reference = form.get("reference").unwrap_or_default();
-    let mut conn = db(&state).await?;
-    let result = orders::mark_paid(&mut conn, &state.ctx, &portal.actor, id, &reference).await;
-    drop(conn);
-    Ok(match result {
-        Ok(_) => redirect("/vendor/invoices?notice=invoice_paid"),
-        Err(e) => {
-            let loaded = invoices_ctx(&portal, &state, None).await?;
-            desk(
-                &portal,
-                &state,
-                "vendor_invoices",
-                None,
-                loaded,
-                Some((e, json!({ "failed": id }))),
-            )
-            .await
-        }
-    })
-}
-
-async fn modules_ctx(portal: &Portal, state: &AppState) -> poem::Result<Result<Value, CoreError>> {
-    let mut conn = db(state).await?;
-    Ok(modules::list_all(&mut conn, &portal.actor)
+    let result = orders::mark_paid(&mut *db(&state).await?, &state.ctx, &portal.actor, id, &reference).await;
+    let shown = json!({ "failed": id });
+    Desk::Invoices
+        .answer(&portal, &state, result, "invoice_paid", shown)
         .await
-        .map(|list| json!({ "modules": list.into_iter().map(|m| json_of(ModuleView::from(m))).collect::<Vec<_>>() })))
 }
 
 #[handler]
 async fn modules_page(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQuery>) -> poem::Result<Response> {
-    let loaded = modules_ctx(&portal, &state).await?;
-    Ok(desk(&portal, &state, "vendor_modules", q.notice.as_deref(), loaded, None).await)
+    Desk::Modules.show(&portal, &state, &q).await
 }
 
 fn module_input(form: &Pairs, creating: bool) -> ModuleInput {
@@ -272,24 +243,12 @@ fn module_input(form: &Pairs, creating: bool) -> ModuleInput {
 
 #[handler]
 async fn create_module(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
-    let mut conn = db(&state).await?;
-    let result = modules::create(&mut conn, &state.ctx, &portal.actor, module_input(&form, true)).await;
-    drop(conn);
-    Ok(match result {
-        Ok(_) => redirect("/vendor/modules?notice=module_saved"),
-        Err(e) => {
-            let loaded = modules_ctx(&portal, &state).await?;
-            desk(
-                &portal,
-                &state,
-                "vendor_modules",
-                None,
-                loaded,
-                Some((e, json!({ "form": form.to_json() }))),
-            )
-            .await
-        }
-    })
+    let input = module_input(&form, true);
+    let result = modules::create(&mut *db(&state).await?, &state.ctx, &portal.actor, input).await;
+    let shown = json!({ "form": form.to_json() });
+    Desk::Modules
+        .answer(&portal, &state, result, "module_saved", shown)
+        .await
 }
 
 #[handler]
@@ -299,37 +258,17 @@ async fn save_module(
     Path(id): Path<Uuid>,
     Form(form): Form<Pairs>,
 ) -> poem::Result<Response> {
-    let mut conn = db(&state).await?;
-    let result = modules::update(&mut conn, &state.ctx, &portal.actor, id, module_input(&form, false)).await;
-    drop(conn);
-    Ok(match result {
-        Ok(_) => redirect("/vendor/modules?notice=module_saved"),
-        Err(e) => {
-            let loaded = modules_ctx(&portal, &state).await?;
-            desk(
-                &portal,
-                &state,
-                "vendor_modules",
-                None,
-                loaded,
-                Some((e, json!({ "failed": id }))),
-            )
-            .await
-        }
-    })
-}
-
-async fn releases_ctx(portal: &Portal, state: &AppState) -> poem::Result<Result<Value, CoreError>> {
-    let mut conn = db(state).await?;
-    Ok(releases::list_all(&mut conn, &portal.actor).await.map(
-        |list| json!({ "releases": list.into_iter().map(|r| json_of(release_view(state, r))).collect::<Vec<_>>() }),
-    ))
+    let input = module_input(&form, false);
+    let result = modules::update(&mut *db(&state).await?, &state.ctx, &portal.actor, id, input).await;
+    let shown = json!({ "failed": id });
+    Desk::Modules
+        .answer(&portal, &state, result, "module_saved", shown)
+        .await
 }
 
 #[handler]
 async fn releases_page(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQuery>) -> poem::Result<Response> {
-    let loaded = releases_ctx(&portal, &state).await?;
-    Ok(desk(&portal, &state, "vendor_releases", q.notice.as_deref(), loaded, None).await)
+    Desk::Releases.show(&portal, &state, &q).await
 }
 
 #[handler]
@@ -340,22 +279,9 @@ async fn publish(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>
         notes_md: form.get("notes_md"),
         file_location: form.get("file_location").unwrap_or_default(),
     };
-    let mut conn = db(&state).await?;
-    let result = releases::publish(&mut conn, &state.ctx, &portal.actor, input).await;
-    drop(conn);
-    Ok(match result {
-        Ok(_) => redirect("/vendor/releases?notice=release_published"),
-        Err(e) => {
-            let loaded = releases_ctx(&portal, &state).await?;
-            desk(
-                &portal,
-                &state,
-                "vendor_releases",
-                None,
-                loaded,
-                Some((e, json!({ "form": form.to_json() }))),
-            )
-            .await
-        }
-    })
+    let result = releases::publish(&mut *db(&state).await?, &state.ctx, &portal.actor, input).await;
+    let shown = json!({ "form": form.to_json() });
+    Desk::Releases
+        .answer(&portal, &state, result, "release_published", shown)
+        .await
 }
