@@ -93,6 +93,14 @@ macro_rules! actions {
 
 actions! {
         ApiTokenCreated = ("api_token.created", "api_token"),
+        AttributionRecorded = ("attribution.recorded", "organization"),
+        AttributionEnded = ("attribution.ended", "organization"),
+        CommissionsEarned = ("commission.earned", "order"),
+        CommissionsApproved = ("commission.approved", "partner"),
+        CommissionDeclined = ("commission.declined", "commission"),
+        CreditNoteRecorded = ("credit_note.recorded", "credit_note"),
+        PayoutCreated = ("payout.created", "payout"),
+        PayoutPaid = ("payout.paid", "payout"),
         ApiTokenRevoked = ("api_token.revoked", "api_token"),
         CustomerCreated = ("customer.created", "organization"),
         CustomerUpdated = ("customer.updated", "organization"),

@@ -125,6 +125,14 @@ pub struct Config {
     pub password_link_ttl: Duration,
     pub invitation_ttl: Duration,
     pub default_commission_rate: Decimal,
+    /// How long a commission is held (pending) before it is approved: the refund window.
+    pub commission_hold: Duration,
+    /// How long after following an affiliate link a sign-up is attributed to its partner.
+    pub affiliate_window: Duration,
+    /// Where the affiliate link sends the visitor (a path on this site or a URL).
+    pub affiliate_landing: String,
+    /// The least a payout may be (approved commissions below it wait for more).
+    pub payout_minimum: Decimal,
     pub job_retention: Duration,
     pub job_failed_retention: Duration,
     pub job_backoff_base: Duration,
@@ -209,6 +217,10 @@ impl Config {
             password_link_ttl: hours(v.number("PASSWORD_LINK_TTL_HOURS", 72)),
             invitation_ttl: hours(24 * v.number("INVITATION_TTL_DAYS", 14)),
             default_commission_rate: v.commission_rate(),
+            commission_hold: hours(24 * v.number("COMMISSION_HOLD_DAYS", 30)),
+            affiliate_window: hours(24 * v.number("AFFILIATE_WINDOW_DAYS", 90).max(1)),
+            affiliate_landing: v.text("AFFILIATE_LANDING_URL", "/signup"),
+            payout_minimum: v.payout_minimum(),
             job_retention: hours(24 * v.number("JOB_RETENTION_DAYS", 7)),
             job_failed_retention: hours(24 * v.number("JOB_FAILED_RETENTION_DAYS", 30)),
             job_backoff_base: Duration::from_secs(v.number("JOB_BACKOFF_BASE_SECONDS", 10)),
@@ -404,6 +416,18 @@ impl Vars<'_> {
                     "DEFAULT_COMMISSION_RATE: expected a percentage 0-100 with at most two decimals, got {raw:?}"
                 ));
                 Decimal::new(2000, 2)
+            })
+    }
+
+    fn payout_minimum(&mut self) -> Decimal {
+        let raw = self.text("PAYOUT_MINIMUM", "50.00");
+        crate::domain::plain_amount("PAYOUT_MINIMUM", &raw, "invalid_amount")
+            .ok()
+            .filter(|d| !d.is_sign_negative())
+            .unwrap_or_else(|| {
+                self.errors
+                    .push(format!("PAYOUT_MINIMUM: expected an amount such as 50.00, got {raw:?}"));
+                Decimal::new(5000, 2)
             })
     }
 

@@ -283,8 +283,10 @@ pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inpu
         )
         .await?;
         let rate = valid.rate.unwrap_or_default();
-        insert_link(op.conn, op.now, org.id, partner, CustomerOrigin::CreatedByPartner, rate, debtor.as_deref(), Permission::DELEGABLE, Some(actor.user_id))
+        let link = insert_link(op.conn, op.now, org.id, partner, CustomerOrigin::CreatedByPartner, rate, debtor.as_deref(), Permission::DELEGABLE, Some(actor.user_id))
             .await?;
+        let evidence = json!({ "created_by_partner": true, "service_provider_link": link });
+        crate::commissions::attribute(op, org.id, partner, crate::commissions::Kind::Partner, evidence).await?;
         op.audit_for(org.id, Action::CustomerCreated,
             org.id,
             json!({
@@ -372,6 +374,13 @@ pub async fn update(
             return Ok(current);
         }
         new.write(op, id).await?;
+        if changes.contains_key("commission_rate") {
+            let job = crate::jobs::RecomputeCommissions {
+                partner_id: partner,
+                customer_id: Some(id),
+            };
+            op.job(&job, None).await?;
+        }
         if current.active && !new.active {
             let (business, users) = store::deactivate(op.conn, op.now, Which::Organization(id)).await?;
             changes.insert("licences_deactivated".into(), json!(business + users));
@@ -536,12 +545,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// Pass as `cursor` to get the next page; `None` on the last page.
-    pub next_cursor: Option<String>,
-}
+pub use crate::domain::Page;
 
 /// Where the previous page ended: the sort value and the id of its last row.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -379,6 +379,27 @@ pub fn fixed2(value: Decimal) -> String {
     crate::pricing::cents(value).to_string()
 }
 
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A page from `limit + 1` rows: the extra row only says there is a next page, whose
+    /// cursor is made from the page's last row.
+    pub fn of(mut rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Page<T> {
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
+        let next_cursor = if more { rows.last().map(cursor) } else { None };
+        Page {
+            items: rows,
+            next_cursor,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

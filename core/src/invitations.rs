@@ -512,6 +512,8 @@ async fn register(op: &mut Op<'_>, i: &Invitation, form: &Form) -> Result<Accept
         None,
     )
     .await?;
+    let evidence = json!({ "invitation_id": i.id, "service_provider_link": link });
+    crate::commissions::attribute(op, org.id, i.partner_id, crate::commissions::Kind::Partner, evidence).await?;
     diesel::update(inv::table.find(i.id))
         .set((inv::accepted_at.eq(op.now), inv::organization_id.eq(org.id)))
         .execute(op.conn)

@@ -375,6 +375,7 @@ async fn mark(op: &mut Op<'_>, invoice: &Invoice, reference: &str) -> Result<Inv
         .set(orders::status.eq(OrderStatus::Paid))
         .execute(op.conn)
         .await?;
+    crate::commissions::earn(op, invoice.order_id).await?;
     op.audit_for(
         invoice.organization_id,
         Action::InvoicePaid,

@@ -118,6 +118,8 @@ pub struct CreateOrganizationInput {
     pub website: Option<String>,
     /// The code from a partner's affiliate link the person signed up through.
     pub affiliate_code: Option<String>,
+    /// The day the person followed the affiliate link, when known (the portal's cookie).
+    pub affiliate_visited_on: Option<chrono::NaiveDate>,
 }
 
 /// Creates an organization for the calling user, who becomes its administrator
@@ -173,7 +175,12 @@ pub async fn create_own(
             affiliate_partner_id: affiliate,
             ..Default::default()
         };
-        found(op, user_id, &new).await
+        let org = found(op, user_id, &new).await?;
+        if let Some(partner) = affiliate {
+            let evidence = json!({ "affiliate_code": input.affiliate_code.as_deref().map(str::trim), "visited_on": input.affiliate_visited_on });
+            crate::commissions::attribute(op, org.id, partner, crate::commissions::Kind::Affiliate, evidence).await?;
+        }
+        Ok(org)
     })
     .await
 }

@@ -570,6 +570,13 @@ pub async fn update_terms(
                 .returning(Partner::as_returning())
                 .get_result(op.conn)
                 .await?;
+            if new_rate != old.default_commission_rate {
+                let job = crate::jobs::RecomputeCommissions {
+                    partner_id: org_id,
+                    customer_id: None,
+                };
+                op.job(&job, None).await?;
+            }
             op.audit_for(
                 org_id,
                 Action::PartnerTermsUpdated,

@@ -1,6 +1,14 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    affiliate_visits (partner_id, day) {
+        partner_id -> Uuid,
+        day -> Date,
+        visits -> Int8,
+    }
+}
+
+diesel::table! {
     api_tokens (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -12,6 +20,17 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
         organization_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    attributions (customer_id) {
+        customer_id -> Uuid,
+        partner_id -> Uuid,
+        kind -> Text,
+        evidence -> Jsonb,
+        recorded_at -> Timestamptz,
+        fixed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -65,37 +84,44 @@ diesel::table! {
 }
 
 diesel::table! {
-    commission_payouts (id) {
-        id -> Uuid,
-        partner_id -> Uuid,
-        amount -> Numeric,
-        #[max_length = 3]
-        currency -> Bpchar,
-        reference -> Text,
-        paid_at -> Timestamptz,
-        recorded_by -> Nullable<Uuid>,
-        created_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
     commissions (id) {
         id -> Uuid,
         partner_id -> Uuid,
         customer_id -> Uuid,
         order_id -> Uuid,
-        invoice_id -> Nullable<Uuid>,
-        commission_type -> Text,
+        order_line_id -> Uuid,
+        kind -> Text,
+        clawback_of -> Nullable<Uuid>,
+        credit_note_id -> Nullable<Uuid>,
         #[max_length = 3]
         currency -> Bpchar,
         base_amount -> Numeric,
         rate -> Numeric,
         amount -> Numeric,
-        status -> Text,
-        payout_id -> Nullable<Uuid>,
+        state -> Text,
         earned_at -> Timestamptz,
+        approve_after -> Timestamptz,
+        approved_at -> Nullable<Timestamptz>,
+        paid_at -> Nullable<Timestamptz>,
+        reversed_at -> Nullable<Timestamptz>,
+        declined_at -> Nullable<Timestamptz>,
+        decline_reason -> Nullable<Text>,
+        payout_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    credit_notes (id) {
+        id -> Uuid,
+        number -> Text,
+        invoice_id -> Uuid,
+        order_line_id -> Uuid,
+        amount -> Numeric,
+        reason -> Text,
+        recorded_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -377,6 +403,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    payouts (id) {
+        id -> Uuid,
+        number -> Int8,
+        partner_id -> Uuid,
+        #[max_length = 3]
+        currency -> Bpchar,
+        amount -> Numeric,
+        up_to -> Date,
+        status -> Text,
+        reference -> Nullable<Text>,
+        paid_at -> Nullable<Timestamptz>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     quotes (id) {
         id -> Uuid,
         organization_id -> Uuid,
@@ -507,20 +550,25 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(affiliate_visits -> partners (partner_id));
 diesel::joinable!(api_tokens -> organizations (organization_id));
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(attributions -> organizations (customer_id));
+diesel::joinable!(attributions -> partners (partner_id));
 diesel::joinable!(billing_runs -> users (requested_by));
 diesel::joinable!(business_licences -> modules (module_id));
 diesel::joinable!(business_licences -> orders (order_id));
 diesel::joinable!(business_licences -> organizations (organization_id));
 diesel::joinable!(business_licences -> trials (trial_id));
-diesel::joinable!(commission_payouts -> partners (partner_id));
-diesel::joinable!(commission_payouts -> users (recorded_by));
-diesel::joinable!(commissions -> commission_payouts (payout_id));
-diesel::joinable!(commissions -> invoices (invoice_id));
+diesel::joinable!(commissions -> credit_notes (credit_note_id));
+diesel::joinable!(commissions -> order_lines (order_line_id));
 diesel::joinable!(commissions -> orders (order_id));
 diesel::joinable!(commissions -> organizations (customer_id));
 diesel::joinable!(commissions -> partners (partner_id));
+diesel::joinable!(commissions -> payouts (payout_id));
+diesel::joinable!(credit_notes -> invoices (invoice_id));
+diesel::joinable!(credit_notes -> order_lines (order_line_id));
+diesel::joinable!(credit_notes -> users (recorded_by));
 diesel::joinable!(customer_invitations -> organizations (organization_id));
 diesel::joinable!(customer_invitations -> partners (partner_id));
 diesel::joinable!(customer_invitations -> users (invited_by));
@@ -542,6 +590,8 @@ diesel::joinable!(partners -> partner_requests (request_id));
 diesel::joinable!(partners -> users (approved_by));
 diesel::joinable!(password_links -> memberships (membership_id));
 diesel::joinable!(password_links -> users (user_id));
+diesel::joinable!(payouts -> partners (partner_id));
+diesel::joinable!(payouts -> users (created_by));
 diesel::joinable!(quotes -> users (created_by));
 diesel::joinable!(releases -> users (published_by));
 diesel::joinable!(service_provider_links -> organizations (customer_id));
@@ -558,12 +608,14 @@ diesel::joinable!(user_licences -> users (user_id));
 diesel::joinable!(users -> organizations (managed_by_organization_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    affiliate_visits,
     api_tokens,
+    attributions,
     audit_log,
     billing_runs,
     business_licences,
-    commission_payouts,
     commissions,
+    credit_notes,
     customer_invitations,
     dev_clock,
     email_deliveries,
@@ -581,6 +633,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     partner_requests,
     partners,
     password_links,
+    payouts,
     quotes,
     releases,
     service_provider_links,

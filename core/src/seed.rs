@@ -245,6 +245,8 @@ async fn seed_partner(op: &mut Op<'_>, p: &SeedPartner, hashes: &Hashes, logins:
             ))
             .execute(op.conn)
             .await?;
+        let evidence = serde_json::json!({ "created_by_partner": true, "seed": true });
+        crate::commissions::attribute(op, customer, org, crate::commissions::Kind::Partner, evidence).await?;
         if let Some(email) = &c.contact_email {
             diesel::update(orgs::table.find(customer))
                 .set(orgs::contact_email.eq(email))

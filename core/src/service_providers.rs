@@ -203,6 +203,10 @@ pub async fn choose(
             json!({ "partner_id": partner_id, "partner_code": code }),
         )
         .await?;
+        if !crate::commissions::has_paid_order(op.conn, org).await? {
+            let evidence = json!({ "chosen_by_customer": true, "service_provider_link": link });
+            crate::commissions::attribute(op, org, partner_id, crate::commissions::Kind::SelfChosen, evidence).await?;
+        }
         notify(op, link, org, partner_id, true).await?;
         current(op.conn, org).await?.ok_or(Error::not_found("service provider"))
     })
@@ -229,6 +233,7 @@ pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org:
             json!({ "partner_id": sp.partner_id }),
         )
         .await?;
+        crate::commissions::unattribute(op, org, sp.partner_id).await?;
         notify(op, sp.link_id, org, sp.partner_id, false).await
     })
     .await

@@ -17,6 +17,7 @@ use poem::{
     web::Data,
 };
 
+pub mod affiliate;
 pub mod api;
 pub mod assets;
 pub mod auth;

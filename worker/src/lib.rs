@@ -136,7 +136,8 @@ async fn handle(
 }
 
 /// Periodic housekeeping: follow the development clock, send trial reminders and end
-/// trials whose time is up, prune finished jobs past their retention. Every step is safe
+/// trials whose time is up, approve commissions whose holding period ended, prune
+/// finished jobs past their retention. Every step is safe
 /// to run in several workers at once.
 async fn maintenance_loop(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
     let interval = app.ctx.config.maintenance_interval;
@@ -152,6 +153,11 @@ async fn maintenance_loop(app: App, mut stop: tokio::sync::watch::Receiver<bool>
                     }
                     Ok(_) => {}
                     Err(err) => tracing::warn!(%err, "sweeping trials failed"),
+                }
+                match partnerdesk_core::commissions::approve_due(&mut conn, &app.ctx).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(approved = n, "commissions approved"),
+                    Err(err) => tracing::warn!(%err, "approving commissions failed"),
                 }
                 match jobs::prune(&mut conn, wall_clock(), &app.ctx.config).await {
                     Ok(pruned) if pruned != jobs::Pruned::default() => tracing::info!(?pruned, "pruned finished jobs"),

@@ -14,3 +14,15 @@ pub struct SendEmail {
 impl Job for SendEmail {
     const QUEUE: &'static str = "send_email";
 }
+
+/// Recomputes a partner's unpaid commissions (of one customer, or all) after a rate
+/// changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecomputeCommissions {
+    pub partner_id: Uuid,
+    pub customer_id: Option<Uuid>,
+}
+
+impl Job for RecomputeCommissions {
+    const QUEUE: &'static str = "recompute_commissions";
+}

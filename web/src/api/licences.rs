@@ -230,6 +230,8 @@ impl From<Invoice> for InvoiceView {
 
 #[derive(Object, Debug)]
 pub struct OrderLineView {
+    /// The line's id (refunds and commissions name it).
+    pub id: Uuid,
     pub module_id: Uuid,
     pub licence_kind: LicenceKind,
     pub description: String,
@@ -243,6 +245,7 @@ pub struct OrderLineView {
 impl From<OrderLine> for OrderLineView {
     fn from(l: OrderLine) -> Self {
         OrderLineView {
+            id: l.id,
             module_id: l.module_id,
             licence_kind: l.licence_kind,
             description: l.description,

@@ -9,6 +9,7 @@ use poem_openapi::{
 
 pub mod auth;
 pub mod catalogue;
+pub mod commissions;
 pub mod customers;
 pub mod dev;
 pub mod invitations;
@@ -38,6 +39,8 @@ pub enum ApiTags {
     Licences,
     /// The module catalogue, software releases and downloads.
     Catalogue,
+    /// Attribution, commissions, the partner dashboard and affiliate figures, refunds and payouts.
+    Commissions,
     /// Tools for development: the mail outbox.
     Development,
 }
@@ -96,6 +99,7 @@ pub type Api = (
     users::UsersApi,
     licences::LicencesApi,
     catalogue::CatalogueApi,
+    commissions::CommissionsApi,
     dev::DevApi,
 );
 
@@ -112,6 +116,7 @@ pub fn service(config: &Config) -> OpenApiService<Api, ()> {
             users::UsersApi,
             licences::LicencesApi,
             catalogue::CatalogueApi,
+            commissions::CommissionsApi,
             dev::DevApi,
         ),
         "Partnerdesk API",

@@ -106,6 +106,7 @@ impl From<CreateOrganizationRequest> for CreateOrganizationInput {
             language: b.language,
             website: b.website,
             affiliate_code: b.affiliate_code,
+            affiliate_visited_on: None,
         }
     }
 }

@@ -120,14 +120,17 @@ async fn organizations_page(
 async fn create_organization(
     portal: Portal,
     state: Data<&AppState>,
+    req: &poem::Request,
     Form(form): Form<Pairs>,
 ) -> poem::Result<Response> {
+    let followed = crate::affiliate::followed(&state, req);
     let input = CreateOrganizationInput {
         name: form.get("name").unwrap_or_default(),
         country: form.get("country"),
         language: form.get("language"),
         website: form.get("website"),
-        affiliate_code: None,
+        affiliate_code: followed.as_ref().map(|f| f.0.clone()),
+        affiliate_visited_on: followed.map(|f| f.1),
     };
     let mut conn = db(&state).await?;
     let created = organizations::create_own(&mut conn, &state.ctx, portal.user.id, input).await;

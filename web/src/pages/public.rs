@@ -603,9 +603,20 @@ async fn membership_answer(
     }
 }
 
-/// A partner's affiliate link lands the visitor on sign-up. (Counting visits and
-/// attributing sign-ups to the partner belong to the commissions work.)
+/// A partner's affiliate link: counts the visit, remembers the partner in the browser
+/// for the attribution window, and lands the visitor (`AFFILIATE_LANDING_URL`). An
+/// unknown or inactive code lands the visitor all the same, remembering nothing.
 #[handler]
-fn affiliate_landing(Path(_code): Path<String>) -> Response {
-    redirect(partnerdesk_core::links::Page::SignUp.path())
+async fn affiliate_landing(state: Data<&AppState>, Path(code): Path<String>) -> poem::Result<Response> {
+    let mut conn = super::db(&state).await?;
+    let partner = partnerdesk_core::commissions::record_visit(&mut conn, &state.ctx, &code).await;
+    let mut resp = redirect(&state.ctx.config.affiliate_landing);
+    if let Ok(Some(_)) = partner {
+        let cookie =
+            crate::affiliate::remember(&state, &code.trim().to_ascii_uppercase(), state.ctx.now().date_naive());
+        if let Ok(v) = cookie.parse() {
+            resp.headers_mut().insert(header::SET_COOKIE, v);
+        }
+    }
+    Ok(resp)
 }

@@ -1034,6 +1034,151 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
                 ("vendor finance in production", &finance, 404, "not_found"),
             ],
         },
+        Check {
+            method: "get",
+            template: "/partner/dashboard",
+            path: "/partner/dashboard".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                (
+                    "partner staff without manage partner portal",
+                    &pieter,
+                    403,
+                    "not_authorized",
+                ),
+                ("a plain user", &eva, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/partner/affiliate",
+            path: "/partner/affiliate".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                (
+                    "partner staff without manage partner portal",
+                    &pieter,
+                    403,
+                    "not_authorized",
+                ),
+                ("a plain user", &eva, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/commissions",
+            path: format!("/commissions?partner_id={northwind}"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                (
+                    "partner staff without manage partner portal",
+                    &pieter,
+                    403,
+                    "not_authorized",
+                ),
+                ("another partner", &max, 403, "not_authorized"),
+                ("vendor sales", &sales, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/commissions/export",
+            path: format!("/commissions/export?partner_id={northwind}"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                (
+                    "partner staff without manage partner portal",
+                    &pieter,
+                    403,
+                    "not_authorized",
+                ),
+                ("another partner", &max, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/commissions/{id}/decline",
+            path: format!("/commissions/{}/decline", uuid::Uuid::now_v7()),
+            body: json!({ "reason": "x" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a partner", &anna, 403, "not_authorized"),
+                ("vendor sales", &sales, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/invoices/{id}/credit-notes",
+            path: format!("/invoices/{invoice_id}/credit-notes"),
+            body: json!({ "order_line_id": order_id, "amount": "1.00", "reason": "x" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a partner", &anna, 403, "not_authorized"),
+                ("vendor sales", &sales, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/payouts",
+            path: format!("/payouts?partner_id={northwind}"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                (
+                    "partner staff without manage partner portal",
+                    &pieter,
+                    403,
+                    "not_authorized",
+                ),
+                ("a plain user", &eva, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/payouts",
+            path: "/payouts".into(),
+            body: json!({ "partner_id": northwind, "up_to": "2030-01-01" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("the partner itself", &anna, 403, "not_authorized"),
+                ("vendor sales", &sales, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/payouts/{id}",
+            path: format!("/payouts/{}", uuid::Uuid::now_v7()),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("another tenant", &max, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/payouts/{id}/export",
+            path: format!("/payouts/{}/export", uuid::Uuid::now_v7()),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("another tenant", &max, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/payouts/{id}/mark-paid",
+            path: format!("/payouts/{}/mark-paid", uuid::Uuid::now_v7()),
+            body: json!({ "reference": "x" }),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a partner", &anna, 403, "not_authorized"),
+                ("vendor sales", &sales, 403, "not_authorized"),
+            ],
+        },
     ];
 
     let mut covered = BTreeSet::new();

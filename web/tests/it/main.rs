@@ -9,6 +9,7 @@ mod api_edge;
 mod auth;
 mod authorization;
 mod browser;
+mod commissions;
 mod customers;
 mod invitations;
 mod left_behind;
