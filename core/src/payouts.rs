@@ -487,3 +487,31 @@ pub async fn csv(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid) -> Resul
     }
     out.finish()
 }
+
+/// A partner with approved commissions not yet in a payout.
+#[derive(Debug, Clone, diesel::QueryableByName)]
+pub struct Due {
+    #[diesel(sql_type = SqlUuid)]
+    pub partner_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = Numeric)]
+    pub amount: Decimal,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub commissions: i64,
+}
+
+/// For finance: what each partner could be paid now (approved, not in a payout).
+pub async fn due(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<Due>> {
+    authz::authorize_vendor(conn, actor, Permission::VendorFinance).await?;
+    Ok(diesel::sql_query(
+        "SELECT c.partner_id, o.name, c.currency::text AS currency, sum(c.amount) AS amount, count(*) AS commissions
+         FROM commissions c JOIN organizations o ON o.id = c.partner_id
+         WHERE c.state = 'approved' AND c.payout_id IS NULL
+         GROUP BY c.partner_id, o.name, c.currency ORDER BY o.name, c.partner_id",
+    )
+    .load(conn)
+    .await?)
+}

@@ -22,6 +22,7 @@ use crate::{AppState, error::status_of};
 
 mod account;
 mod customers;
+mod earnings;
 mod organization;
 mod people;
 pub(crate) mod portal;
@@ -33,6 +34,7 @@ pub fn routes() -> Route {
     let route = public::routes(Route::new());
     let route = account::routes(route);
     let route = customers::routes(route);
+    let route = earnings::routes(route);
     let route = organization::routes(route);
     let route = people::routes(route);
     let route = purchases::routes(route);

@@ -321,3 +321,90 @@ async fn a_partner_edits_a_user_and_switches_the_user_off() {
     );
     anna.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partner_sees_its_commissions_on_the_dashboard_and_finance_pays_them_out() {
+    let app = TestApp::spawn_with(crate::harness::Options {
+        extra: vec![("PAYOUT_MINIMUM", "0.01".into())],
+        ..Default::default()
+    })
+    .await;
+    app.in_english().await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    // Anna buys a licence for Jansen through the API; finance records the payment.
+    let anna_api = app.demo("anna@northwind.example").await;
+    let crm = anna_api
+        .get("/api/modules")
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["code"] == "CRM")
+        .unwrap()["id"]
+        .clone();
+    let q = anna_api
+        .post(
+            &format!("/api/organizations/{jansen}/quotes"),
+            serde_json::json!({ "items": [{ "type": "business", "module_id": crm }] }),
+        )
+        .await;
+    let order = anna_api
+        .post(
+            &format!("/api/quotes/{}/confirm", q.body["id"].as_str().unwrap()),
+            serde_json::json!({}),
+        )
+        .await
+        .body;
+    let amount: rust_decimal::Decimal = order["lines"][0]["amount"].as_str().unwrap().parse().unwrap();
+    let expected = (amount * rust_decimal::Decimal::from(15) / rust_decimal::Decimal::from(100))
+        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+
+    let finance = Browser::open(&app).await;
+    finance.log_in("finance@vendor.example", DEMO_PASSWORD).await;
+    finance.follow("Invoices").await;
+    finance.fill("reference", "Bank 1").await;
+    finance.press("Mark paid").await;
+    assert!(finance.text().await.contains("The invoice is marked as paid."));
+
+    // The partner's dashboard and commission table agree, to the cent.
+    let anna = Browser::open(&app).await;
+    anna.log_in("anna@northwind.example", DEMO_PASSWORD).await;
+    anna.follow("Dashboard").await;
+    assert_eq!(anna.text_of("#total-commission").await, expected.to_string());
+    assert_eq!(anna.text_of("#open-commission").await, expected.to_string());
+    assert_eq!(anna.text_of("#paid-commission").await, "0.00");
+    anna.follow("Commissions").await;
+    let table = anna.text_of("#commissions").await;
+    assert!(
+        table.contains("Jansen Installatietechniek") && table.contains(&format!("EUR {expected}")),
+        "{table}"
+    );
+    assert!(table.contains("pending"), "{table}");
+    anna.choose("state", "paid").await;
+    anna.press("Show").await;
+    assert!(anna.text().await.contains("No commissions."));
+
+    // After the holding period finance pays it out.
+    app.advance(chrono::Duration::days(31));
+    partnerdesk_core::commissions::approve_due(&mut *app.conn().await, &app.ctx)
+        .await
+        .unwrap();
+    finance.log_in("finance@vendor.example", DEMO_PASSWORD).await;
+    finance.follow("Commission payouts").await;
+    assert!(finance.text_of("#due").await.contains("Northwind IT Services"));
+    finance.press("Create payout").await;
+    assert!(finance.text().await.contains("The payout has been created."));
+    finance.fill("reference", "SEPA 7").await;
+    finance.press("Mark paid").await;
+    assert!(finance.text().await.contains("The payout is marked as paid."));
+    finance.close().await;
+
+    anna.log_in("anna@northwind.example", DEMO_PASSWORD).await;
+    anna.follow("Dashboard").await;
+    assert_eq!(anna.text_of("#paid-commission").await, expected.to_string());
+    assert_eq!(anna.text_of("#open-commission").await, "0.00");
+    anna.follow("Payouts").await;
+    assert!(anna.text_of("#payouts").await.contains(&format!("EUR {expected}")));
+    anna.close().await;
+}

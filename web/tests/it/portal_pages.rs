@@ -78,6 +78,10 @@ async fn every_main_page_renders_for_its_role_and_is_photographed() {
                 ("profile", "/profile".into()),
                 ("organizations", "/organizations".into()),
                 ("api-tokens", "/tokens".into()),
+                ("partner-dashboard", "/dashboard".into()),
+                ("partner-commissions", "/commissions".into()),
+                ("partner-payouts", "/payouts".into()),
+                ("partner-affiliate", "/affiliate".into()),
             ],
         ),
         (
@@ -119,7 +123,10 @@ async fn every_main_page_renders_for_its_role_and_is_photographed() {
         (
             "finance@vendor.example",
             DEMO_PASSWORD,
-            vec![("vendor-invoices", "/vendor/invoices?status=all".into())],
+            vec![
+                ("vendor-invoices", "/vendor/invoices?status=all".into()),
+                ("vendor-commission-payouts", "/vendor/payouts".into()),
+            ],
         ),
         (
             "admin@vendor.example",
@@ -197,6 +204,16 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         (&eva, "a plain user", "/vendor/invoices".into()),
         (&eva, "a plain user", "/vendor/modules".into()),
         (&eva, "a plain user", "/vendor/releases".into()),
+        (&eva, "a plain user", "/dashboard".into()),
+        (&eva, "a plain user", "/commissions".into()),
+        (&eva, "a plain user", "/payouts".into()),
+        (&eva, "a plain user", "/affiliate".into()),
+        (&eva, "a plain user", "/vendor/payouts".into()),
+        (
+            &max,
+            "another partner",
+            format!("/commissions?partner_id={}", app.org_id("Northwind IT Services").await),
+        ),
         // Another partner: none of Northwind's customer's pages.
         (&max, "another partner", j("")),
         (&max, "another partner", j("/users")),
@@ -209,6 +226,7 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         // Vendor sales: not finance's or the administrators' desks.
         (&sales, "vendor sales", "/vendor/invoices".into()),
         (&sales, "vendor sales", "/vendor/releases".into()),
+        (&sales, "vendor sales", "/vendor/payouts".into()),
     ];
     for (client, who, path) in cases {
         let r = client.get(format!("{}{path}", app.base)).send().await.unwrap();
