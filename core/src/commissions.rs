@@ -39,6 +39,7 @@ use crate::{
     audit::{Action, Who},
     authz::{self, Actor, Permission},
     domain::fixed2,
+    mail::EmailKind,
     op::{self, Op},
     schema::{attributions, commissions, partners},
 };
@@ -224,10 +225,77 @@ pub async fn approve_due(conn: &mut AsyncPgConnection, ctx: &Ctx) -> Result<usiz
                 json!({ "commissions": p.n, "currency": p.currency.trim(), "amount": fixed2(p.total) }),
             )
             .await?;
+            let kind = EmailKind::CommissionsApproved {
+                partner_id: p.partner_id,
+                approved_at: op.now,
+            };
+            let key = format!("commissions_approved:{}:{}", p.partner_id, op.now.timestamp_micros());
+            email_partner(op, p.partner_id, &key, kind).await?;
         }
         Ok(approved.iter().map(|p| p.n as usize).sum())
     })
     .await
+}
+
+/// Queues an e-mail to each of the partner's administrators.
+pub(crate) async fn email_partner(op: &mut Op<'_>, partner: Uuid, key: &str, kind: EmailKind) -> Result<()> {
+    for (_, address, lang) in crate::memberships::administrators(op.conn, partner).await? {
+        if let Ok(to) = crate::domain::Email::parse(&address) {
+            let key = format!("{key}:{address}");
+            op.email(&key, &to, crate::domain::Language::from_db(&lang), kind.clone())
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// To a partner: commissions were approved.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApprovedEmail {
+    pub company: String,
+    pub count: i64,
+    pub currency: String,
+    pub amount: String,
+    pub commissions_url: String,
+}
+
+impl ApprovedEmail {
+    pub async fn load(
+        conn: &mut AsyncPgConnection,
+        config: &crate::config::Config,
+        partner: Uuid,
+        approved_at: DateTime<Utc>,
+    ) -> Result<Option<Self>> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Text)]
+            company: String,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            count: i64,
+            #[diesel(sql_type = Text)]
+            currency: String,
+            #[diesel(sql_type = Numeric)]
+            amount: Decimal,
+        }
+        let row: Option<Row> = diesel::sql_query(
+            "SELECT o.name AS company, count(*) AS count, min(c.currency)::text AS currency, sum(c.amount) AS amount
+             FROM commissions c JOIN organizations o ON o.id = c.partner_id
+             WHERE c.partner_id = $1 AND c.approved_at = $2 AND c.clawback_of IS NULL
+             GROUP BY o.name",
+        )
+        .bind::<SqlUuid, _>(partner)
+        .bind::<Timestamptz, _>(approved_at)
+        .get_result(conn)
+        .await
+        .optional()?;
+        Ok(row.map(|r| ApprovedEmail {
+            company: r.company,
+            count: r.count,
+            currency: r.currency.trim().to_owned(),
+            amount: fixed2(r.amount),
+            commissions_url: config.url("/commissions"),
+        }))
+    }
 }
 
 #[derive(QueryableByName)]

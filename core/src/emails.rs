@@ -98,5 +98,12 @@ pub async fn context(conn: &mut AsyncPgConnection, ctx: &Ctx, kind: &EmailKind) 
             value(orders::ConfirmationEmail::load(conn, config, order_id).await?)
         }
         EmailKind::InvoicePaid { invoice_id } => value(orders::InvoicePaidEmail::load(conn, invoice_id).await?),
+        EmailKind::CommissionsApproved {
+            partner_id,
+            approved_at,
+        } => value(crate::commissions::ApprovedEmail::load(conn, config, partner_id, approved_at).await?),
+        EmailKind::PayoutPaid { payout_id } => {
+            value(crate::payouts::PayoutPaidEmail::load(conn, config, payout_id).await?)
+        }
     }
 }

@@ -404,10 +404,47 @@ pub async fn mark_paid(
                 json!({ "number": payout.number, "amount": fixed2(payout.amount), "reference": reference }),
             )
             .await?;
+            let kind = crate::mail::EmailKind::PayoutPaid { payout_id: id };
+            crate::commissions::email_partner(op, payout.partner_id, &format!("payout_paid:{id}"), kind).await?;
             Ok(paid)
         },
     )
     .await
+}
+
+/// To a partner: a payout was paid.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PayoutPaidEmail {
+    pub company: String,
+    pub number: i64,
+    pub currency: String,
+    pub amount: String,
+    pub reference: String,
+    pub paid_on: String,
+    pub payout_url: String,
+}
+
+impl PayoutPaidEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, config: &crate::config::Config, id: Uuid) -> Result<Option<Self>> {
+        use crate::schema::organizations as orgs;
+        use diesel::JoinOnDsl;
+        let row: Option<(String, Payout)> = payouts::table
+            .inner_join(orgs::table.on(orgs::id.eq(payouts::partner_id)))
+            .filter(payouts::id.eq(id))
+            .select((orgs::name, Payout::as_select()))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(row.map(|(company, p)| PayoutPaidEmail {
+            company,
+            number: p.number,
+            currency: p.currency.trim().to_owned(),
+            amount: fixed2(p.amount),
+            reference: p.reference.unwrap_or_default(),
+            paid_on: p.paid_at.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+            payout_url: config.url(&format!("/payouts/{id}")),
+        }))
+    }
 }
 
 /// Payouts: a partner's own (with "manage partner portal"), or for vendor finance all,

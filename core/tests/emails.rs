@@ -178,6 +178,28 @@ fn samples() -> Vec<(&'static str, Value)> {
             }),
         ),
         (
+            "commissions_approved",
+            ctx(partnerdesk_core::commissions::ApprovedEmail {
+                company: "Northwind".into(),
+                count: 3,
+                currency: "EUR".into(),
+                amount: "12.34".into(),
+                commissions_url: url("/commissions"),
+            }),
+        ),
+        (
+            "payout_paid",
+            ctx(partnerdesk_core::payouts::PayoutPaidEmail {
+                company: "Northwind".into(),
+                number: 7,
+                currency: "EUR".into(),
+                amount: "98.76".into(),
+                reference: "SEPA 2026-11-30".into(),
+                paid_on: "2026-11-30".into(),
+                payout_url: url("/payouts/0194f1c0-0000-7000-8000-000000000000"),
+            }),
+        ),
+        (
             "invoice_paid",
             ctx(orders::InvoicePaidEmail {
                 company: "Jansen".into(),

@@ -78,6 +78,14 @@ pub enum EmailKind {
     InvoicePaid {
         invoice_id: Uuid,
     },
+    /// A partner's commissions passed their holding period (one sweep's worth).
+    CommissionsApproved {
+        partner_id: Uuid,
+        approved_at: chrono::DateTime<chrono::Utc>,
+    },
+    PayoutPaid {
+        payout_id: Uuid,
+    },
 }
 
 /// Templates of e-mails that go to an address a caller typed: at most
@@ -120,6 +128,8 @@ impl EmailKind {
             EmailKind::TrialEnded { .. } => "trial_ended",
             EmailKind::OrderConfirmation { .. } => "order_confirmation",
             EmailKind::InvoicePaid { .. } => "invoice_paid",
+            EmailKind::CommissionsApproved { .. } => "commissions_approved",
+            EmailKind::PayoutPaid { .. } => "payout_paid",
         }
     }
 }

@@ -162,8 +162,24 @@ async fn each_paid_order_line_earns_a_commission_exact_to_the_cent_held_then_app
     app.advance(chrono::Duration::days(2));
     assert_eq!(approve_due(&app).await, lines.len());
     let anna = app.demo("anna@northwind.example").await;
-    assert!(commissions(&anna).await.iter().all(|c| c["state"] == "approved"));
+    let approved = commissions(&anna).await;
+    assert!(approved.iter().all(|c| c["state"] == "approved"));
     assert_eq!(approve_due(&app).await, 0, "approving twice changes nothing");
+    // The partner's administrator hears of it, in her language, with the total.
+    let mail = app
+        .smtp
+        .expect_one("anna@northwind.example", "commissies goedgekeurd")
+        .await;
+    assert!(
+        mail.text.contains(&format!("EUR {}", sum(&approved, &["approved"]))),
+        "{}",
+        mail.text
+    );
+    assert_eq!(
+        app.smtp.to("pieter@northwind.example").len(),
+        0,
+        "staff who are no administrators are not e-mailed"
+    );
     assert_dashboard_agrees(&anna).await;
 
     // Another partner sees none of it; the audit log has the transitions.
@@ -404,6 +420,12 @@ async fn refunds_reduce_or_reverse_unpaid_commissions_and_claw_back_paid_ones_fr
     assert_eq!(
         paid.iter().find(|c| c["order_line_id"] == first["id"]).unwrap()["state"],
         "paid"
+    );
+    let mail = app.smtp.expect_one("anna@northwind.example", "Uitbetaling").await;
+    assert!(
+        mail.text.contains("SEPA 1") && mail.text.contains(payout["amount"].as_str().unwrap()),
+        "{}",
+        mail.text
     );
     assert_dashboard_agrees(&anna).await;
 
