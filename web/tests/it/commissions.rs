@@ -207,23 +207,9 @@ async fn attribution_follows_invitation_self_choice_and_affiliate_link_first_tou
     // Created by the partner (the demo's customers) and registered through an invitation.
     let jansen = app.org_id("Jansen Installatietechniek").await;
     assert_eq!(attribution(&app, jansen).await, Some((northwind, "partner".into())));
-    let r = anna
-        .post(
-            "/api/customer-invitations",
-            json!({ "email": "vera@visser.example", "company_name": "Visser Transport" }),
-        )
+    let visser = app
+        .invited_customer(&anna, "vera@visser.example", "Visser Transport")
         .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let token = app.link_token("vera@visser.example", "", "/register/customer/").await;
-    let r = app
-        .anonymous()
-        .post(
-            &format!("/api/customer-registrations/{token}"),
-            json!({ "first_name": "Vera", "last_name": "Visser", "password": "vera's long password" }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let visser = app.org_id("Visser Transport").await;
     assert_eq!(attribution(&app, visser).await, Some((northwind, "partner".into())));
 
     // Self: registered alone, chose Northwind before any paid order.
@@ -262,7 +248,8 @@ async fn attribution_follows_invitation_self_choice_and_affiliate_link_first_tou
     assert_eq!(r.headers()["location"], "/signup");
     app.sign_up("piet@piet.example", "Piet", "P", "piet's long password")
         .await;
-    portal_login(&app, &browser, "piet@piet.example", "piet's long password").await;
+    app.portal_login(&browser, "piet@piet.example", "piet's long password")
+        .await;
     let piet_org = create_org_in_portal(&app, &browser, "Piet Logistiek").await;
     assert_eq!(attribution(&app, piet_org).await, Some((northwind, "affiliate".into())));
     // First touch wins: choosing Alpine as service provider does not move it.
@@ -312,25 +299,10 @@ async fn attribution_follows_invitation_self_choice_and_affiliate_link_first_tou
     app.advance(chrono::Duration::days(91));
     app.sign_up("late@late.example", "Late", "L", "late's long password")
         .await;
-    portal_login(&app, &late, "late@late.example", "late's long password").await;
+    app.portal_login(&late, "late@late.example", "late's long password")
+        .await;
     let late_org = create_org_in_portal(&app, &late, "Late BV").await;
     assert_eq!(attribution(&app, late_org).await, None);
-}
-
-async fn portal_login(app: &TestApp, browser: &reqwest::Client, email: &str, password: &str) {
-    let login = format!("{}/login", app.base);
-    let html = browser.get(&login).send().await.unwrap().text().await.unwrap();
-    let r = browser
-        .post(&login)
-        .form(&[
-            ("csrf_token", csrf_token(&html).as_str()),
-            ("email", email),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "logging in as {email}");
 }
 
 async fn create_org_in_portal(app: &TestApp, browser: &reqwest::Client, name: &str) -> Uuid {

@@ -320,6 +320,45 @@ impl TestApp {
             .expect("fixture SQL");
     }
 
+    /// `client` (a partner) invites `email`'s company, which registers through the e-mailed
+    /// link; returns the new customer organization.
+    pub async fn invited_customer(&self, client: &Client, email: &str, company: &str) -> Uuid {
+        let r = client
+            .post(
+                "/api/customer-invitations",
+                serde_json::json!({ "email": email, "company_name": company }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let token = self.link_token(email, "", "/register/customer/").await;
+        let done = self
+            .anonymous()
+            .post(
+                &format!("/api/customer-registrations/{token}"),
+                serde_json::json!({ "first_name": "Vera", "last_name": "Visser", "password": "vera's long password" }),
+            )
+            .await;
+        assert_eq!(done.status, 201, "{}", done.body);
+        done.body["organization_id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Logs `browser` (a cookie-keeping client) in through the log-in page.
+    pub async fn portal_login(&self, browser: &reqwest::Client, email: &str, password: &str) {
+        let login = format!("{}/login", self.base);
+        let html = browser.get(&login).send().await.unwrap().text().await.unwrap();
+        let r = browser
+            .post(&login)
+            .form(&[
+                ("csrf_token", csrf_token(&html).as_str()),
+                ("email", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER, "logging in as {email}");
+    }
+
     /// Everyone's language set to English, for browser tests that read English labels
     /// (the demo's partner and customer staff speak Dutch or German).
     pub async fn in_english(&self) {

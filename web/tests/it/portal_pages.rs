@@ -163,19 +163,7 @@ async fn every_main_page_renders_for_its_role_and_is_photographed() {
 /// A client logged in through the log-in page, as a browser is.
 async fn portal_session(app: &TestApp, email: &str) -> reqwest::Client {
     let http = browser_client();
-    let login = format!("{}/login", app.base);
-    let html = http.get(&login).send().await.unwrap().text().await.unwrap();
-    let r = http
-        .post(&login)
-        .form(&[
-            ("csrf_token", csrf_token(&html).as_str()),
-            ("email", email),
-            ("password", DEMO_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "logging in as {email}");
+    app.portal_login(&http, email, DEMO_PASSWORD).await;
     http
 }
 

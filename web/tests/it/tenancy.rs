@@ -399,23 +399,9 @@ async fn a_partner_changes_a_customers_status_only_where_it_may() {
     let app = TestApp::spawn().await;
     let anna = app.demo("anna@northwind.example").await;
     // A customer that registered through an invitation grants nothing at first.
-    let r = anna
-        .post(
-            "/api/customer-invitations",
-            json!({ "email": "vera@visser.example", "company_name": "Visser Transport" }),
-        )
+    let visser = app
+        .invited_customer(&anna, "vera@visser.example", "Visser Transport")
         .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let token = app.link_token("vera@visser.example", "", "/register/customer/").await;
-    let done = app
-        .anonymous()
-        .post(
-            &format!("/api/customer-registrations/{token}"),
-            json!({ "first_name": "Vera", "last_name": "Visser", "password": "vera's long password" }),
-        )
-        .await;
-    assert_eq!(done.status, 201, "{}", done.body);
-    let visser: Uuid = done.body["organization_id"].as_str().unwrap().parse().unwrap();
     for change in [json!({ "active": false }), json!({ "customer_type": "PROSPECT" })] {
         anna.patch(&format!("/api/customers/{visser}"), change)
             .await
