@@ -314,13 +314,15 @@ struct PartnerTotal {
 /// partner (optionally of one customer), after its terms or a customer's rate changed.
 /// Idempotent and set-based; paid commissions and clawbacks never change.
 pub async fn recompute(conn: &mut AsyncPgConnection, partner: Uuid, customer: Option<Uuid>) -> Result<usize> {
+    // The rate is decided once per customer, then joined to its commissions.
     Ok(diesel::sql_query(format!(
-        "UPDATE commissions c SET rate = r.rate, amount = round(c.base_amount * r.rate / 100, 2), updated_at = now()
-         FROM attributions a
-         JOIN partners p ON p.organization_id = a.partner_id
-         CROSS JOIN LATERAL (SELECT {RATE_SQL} AS rate) r
-         WHERE a.customer_id = c.customer_id AND a.partner_id = c.partner_id
-           AND c.partner_id = $1 AND ($2::uuid IS NULL OR c.customer_id = $2)
+        "WITH r AS MATERIALIZED (
+             SELECT a.customer_id, a.partner_id, {RATE_SQL} AS rate
+             FROM attributions a JOIN partners p ON p.organization_id = a.partner_id
+             WHERE a.partner_id = $1 AND ($2::uuid IS NULL OR a.customer_id = $2))
+         UPDATE commissions c SET rate = r.rate, amount = round(c.base_amount * r.rate / 100, 2), updated_at = now()
+         FROM r
+         WHERE c.customer_id = r.customer_id AND c.partner_id = r.partner_id
            AND c.state IN ('pending', 'approved') AND c.payout_id IS NULL AND c.clawback_of IS NULL
            AND c.rate <> r.rate"
     ))
