@@ -591,3 +591,24 @@ async fn the_dashboard_agrees_with_the_commission_table_on_random_orders_refunds
     let dash = anna.get("/api/partner/dashboard").await.body;
     assert_eq!(dash["customers"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_partners_own_account_earns_nothing() {
+    let app = TestApp::spawn().await;
+    let anna = app.demo("anna@northwind.example").await;
+    let finance = app.demo("finance@vendor.example").await;
+    let northwind = app.org_id("Northwind IT Services").await;
+    let crm = module_id(&anna, "CRM").await;
+    // My account: the partner's own organization, buying like a customer.
+    let order = buy(&anna, northwind, json!([{ "type": "business", "module_id": crm }])).await;
+    pay(&finance, &order).await;
+    assert!(commissions(&anna).await.is_empty());
+    assert_eq!(attribution(&app, northwind).await, None);
+    let dash = anna.get("/api/partner/dashboard").await.body;
+    assert_eq!(dash["total_commission"], "0.00");
+    // A customer's paid order in the same run does earn: the rule is about the own account.
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let order = buy(&anna, jansen, json!([{ "type": "business", "module_id": crm }])).await;
+    pay(&finance, &order).await;
+    assert_eq!(commissions(&anna).await.len(), 1);
+}
