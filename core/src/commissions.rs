@@ -610,17 +610,6 @@ pub async fn decline(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id:
     .await
 }
 
-/// The partner an organization id names, if it is one (for finance's filters).
-pub async fn is_partner(conn: &mut AsyncPgConnection, org: Uuid) -> Result<bool> {
-    Ok(partners::table
-        .find(org)
-        .select(partners::organization_id)
-        .first::<Uuid>(conn)
-        .await
-        .optional()?
-        .is_some())
-}
-
 // ---------------------------------------------------------------------------------
 // The affiliate link
 

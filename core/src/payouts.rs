@@ -54,7 +54,8 @@ pub async fn refund(
     op::run(conn, ctx, actor, op::Scope::Vendor, Permission::VendorFinance, async |op| {
         let amount = crate::domain::plain_amount("amount", amount.trim(), "invalid_amount")?;
         let reason = crate::domain::required_text("reason", reason, 500)?;
-        let (number, order_id, line_amount, refunded) = refundable(op, invoice_id, order_line_id, amount).await?;
+        let (number, order_id, customer, line_amount, refunded) =
+            refundable(op, invoice_id, order_line_id, amount).await?;
         let count: i64 = credit_notes::table
             .filter(credit_notes::invoice_id.eq(invoice_id))
             .count()
@@ -81,11 +82,6 @@ pub async fn refund(
                 .await?;
         }
         adjust_commission(op, &note, line_amount - refunded - amount).await?;
-        let customer: Uuid = invoices::table
-            .find(invoice_id)
-            .select(invoices::organization_id)
-            .first(op.conn)
-            .await?;
         op.audit_for(
             customer,
             Action::CreditNoteRecorded,
@@ -98,17 +94,22 @@ pub async fn refund(
     .await
 }
 
-/// The invoice's number and order, the line's amount and what was refunded of it
-/// before, when `amount` may be refunded of the line.
+/// The invoice's number, order and customer, the line's amount and what was refunded
+/// of it before, when `amount` may be refunded of the line.
 async fn refundable(
     op: &mut Op<'_>,
     invoice_id: Uuid,
     line: Uuid,
     amount: Decimal,
-) -> Result<(String, Uuid, Decimal, Decimal)> {
-    let (number, status, order_id): (String, InvoiceStatus, Uuid) = invoices::table
+) -> Result<(String, Uuid, Uuid, Decimal, Decimal)> {
+    let (number, status, order_id, customer): (String, InvoiceStatus, Uuid, Uuid) = invoices::table
         .find(invoice_id)
-        .select((invoices::number, invoices::status, invoices::order_id))
+        .select((
+            invoices::number,
+            invoices::status,
+            invoices::order_id,
+            invoices::organization_id,
+        ))
         .for_update()
         .first(op.conn)
         .await
@@ -142,7 +143,7 @@ async fn refundable(
             ),
         ));
     }
-    Ok((number, order_id, line_amount, refunded))
+    Ok((number, order_id, customer, line_amount, refunded))
 }
 
 async fn refunded_so_far(conn: &mut AsyncPgConnection, line: Uuid) -> Result<Decimal> {

@@ -9,7 +9,7 @@ use partnerdesk_core::{
     orders, payouts,
 };
 use poem::{
-    IntoResponse, Response, Route, get, handler,
+    Response, Route, get, handler,
     http::header,
     post,
     web::{Data, Form, Path, Query},
@@ -353,7 +353,7 @@ async fn refund(
     Ok(
         match payouts::refund(&mut conn, &state.ctx, &portal.actor, invoice, line, &amount, &reason).await {
             Ok(_) => redirect(&format!("/vendor/orders/{order_id}?notice=refunded")),
-            Err(e) => portal.failed(&state, "Refund", &e).into_response(),
+            Err(e) => portal.failed(&state, "Refund", &e),
         },
     )
 }

@@ -102,6 +102,16 @@ async fn refund(finance: &Client, invoice: &str, line: &Value, amount: String) -
         .await
 }
 
+/// A test app whose payouts have no minimum worth speaking of, so one order's
+/// commission can be paid out.
+pub(crate) async fn small_payouts() -> TestApp {
+    TestApp::spawn_with(Options {
+        extra: vec![("PAYOUT_MINIMUM", "0.01".into())],
+        ..Default::default()
+    })
+    .await
+}
+
 async fn approve_due(app: &TestApp) -> usize {
     partnerdesk_core::commissions::approve_due(&mut *app.conn().await, &app.ctx)
         .await
@@ -320,11 +330,7 @@ async fn create_org_in_portal(app: &TestApp, browser: &reqwest::Client, name: &s
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refunds_reduce_or_reverse_unpaid_commissions_and_claw_back_paid_ones_from_the_next_payout() {
-    let app = TestApp::spawn_with(Options {
-        extra: vec![("PAYOUT_MINIMUM", "0.01".into())],
-        ..Default::default()
-    })
-    .await;
+    let app = small_payouts().await;
     let anna = app.demo("anna@northwind.example").await;
     let finance = app.demo("finance@vendor.example").await;
     let northwind = app.org_id("Northwind IT Services").await;
@@ -458,11 +464,7 @@ async fn refunds_reduce_or_reverse_unpaid_commissions_and_claw_back_paid_ones_fr
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_payouts_never_pay_one_commission_twice() {
-    let app = TestApp::spawn_with(Options {
-        extra: vec![("PAYOUT_MINIMUM", "0.01".into())],
-        ..Default::default()
-    })
-    .await;
+    let app = small_payouts().await;
     let anna = app.demo("anna@northwind.example").await;
     let finance = app.demo("finance@vendor.example").await;
     let northwind = app.org_id("Northwind IT Services").await;
@@ -526,11 +528,7 @@ async fn a_rate_change_recomputes_unpaid_commissions_only() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_agrees_with_the_commission_table_on_random_orders_refunds_and_payouts() {
-    let app = TestApp::spawn_with(Options {
-        extra: vec![("PAYOUT_MINIMUM", "0.01".into())],
-        ..Default::default()
-    })
-    .await;
+    let app = small_payouts().await;
     let anna = app.demo("anna@northwind.example").await;
     let finance = app.demo("finance@vendor.example").await;
     let northwind = app.org_id("Northwind IT Services").await;

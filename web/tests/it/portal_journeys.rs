@@ -324,11 +324,7 @@ async fn a_partner_edits_a_user_and_switches_the_user_off() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_partner_sees_its_commissions_on_the_dashboard_and_finance_pays_them_out() {
-    let app = TestApp::spawn_with(crate::harness::Options {
-        extra: vec![("PAYOUT_MINIMUM", "0.01".into())],
-        ..Default::default()
-    })
-    .await;
+    let app = crate::commissions::small_payouts().await;
     app.in_english().await;
     let jansen = app.org_id("Jansen Installatietechniek").await;
     // Anna buys a licence for Jansen through the API; finance records the payment.
