@@ -123,18 +123,20 @@ schema:
     cargo fmt -- core/src/schema.rs
     echo "core/src/schema.rs regenerated"
 
-# PNGs of every main page of each role, from a real headless browser, into a folder.
+# PNGs of every main page of each role, in each language, from a real headless browser.
 screenshots dir="target/screenshots":
     #!/usr/bin/env bash
     set -euo pipefail
     server="$(just _postgres)"
     trap 'just _postgres-stop' EXIT
     export DATABASE_URL="${DATABASE_URL:-$server/postgres}"
-    mkdir -p "{{dir}}"
-    export SCREENSHOTS_DIR="$(realpath "{{dir}}")"
-    cargo nextest run -p partnerdesk-web --no-fail-fast -E 'test(every_main_page_renders_for_its_role_and_is_photographed)'
-    echo "Screenshots: $SCREENSHOTS_DIR"
-    ls "$SCREENSHOTS_DIR"
+    for lang in en nl de; do
+        mkdir -p "{{dir}}/$lang"
+        SCREENSHOTS_LANGUAGE="$lang" SCREENSHOTS_DIR="$(realpath "{{dir}}/$lang")" \
+            cargo nextest run -p partnerdesk-web --no-fail-fast -E 'test(every_main_page_renders_for_its_role_and_is_photographed)'
+    done
+    echo "Screenshots: {{dir}}/{en,nl,de}"
+    ls "{{dir}}"/*
 
 # Format, lint, and check the shape: core's modules form no cycle, no function is too long.
 check:

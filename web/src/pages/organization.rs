@@ -65,17 +65,25 @@ const MEMBERS: (&str, &str) = ("/members", "org_members");
 const AUDIT: (&str, &str) = ("/audit", "org_audit");
 
 /// The tabs every organization page shows.
-const TABS: &[(&str, &str)] = &[
-    ("", "Details"),
-    ("/users", "Users"),
-    ("/modules", "Modules"),
-    ("/orders", "Orders"),
-    ("/settings", "Settings"),
-    ("/profiles", "Clone profiles"),
-    ("/integrations", "Integrations"),
-    ("/service-provider", "Service provider"),
-    ("/members", "Members"),
-    ("/audit", "Audit log"),
+/// The tabs an organization page shows, with the permission each needs. In its own
+/// organization a person sees the tabs they hold the permission for; a partner sees
+/// every tab of its customer but the customer's own matters (what the customer granted
+/// decides the rest, and a refusal says so).
+const TABS: &[(&str, &str, Permission)] = &[
+    ("", "Details", Permission::ViewOrganization),
+    ("/users", "Users", Permission::ViewUsers),
+    ("/modules", "Modules", Permission::ManageLicences),
+    ("/orders", "Orders", Permission::ManageLicences),
+    ("/settings", "Settings", Permission::EditCompanySettings),
+    ("/profiles", "Clone profiles", Permission::EditUsers),
+    ("/integrations", "Integrations", Permission::ManageIntegrations),
+    (
+        "/service-provider",
+        "Service provider",
+        Permission::ManageServiceProvider,
+    ),
+    ("/members", "Members", Permission::ManageMembers),
+    ("/audit", "Audit log", Permission::ViewAudit),
 ];
 
 /// The organization a tab is about, as the caller may see it: a partner sees its
@@ -94,8 +102,15 @@ pub(super) async fn heading(conn: &mut PooledConn, portal: &Portal, id: Uuid, ta
     };
     let tabs: Vec<Value> = TABS
         .iter()
-        .filter(|(path, _)| own || !matches!(*path, "/service-provider" | "/members"))
-        .map(|(path, label)| json!({ "href": format!("/organizations/{id}{path}"), "label": label, "active": *path == tab }))
+        .filter(|(path, _, needs)| {
+            *path == tab
+                || if own {
+                    portal.holds(*needs)
+                } else {
+                    !matches!(*path, "/service-provider" | "/members")
+                }
+        })
+        .map(|(path, label, _)| json!({ "href": format!("/organizations/{id}{path}"), "label": label, "active": *path == tab }))
         .collect();
     Ok(json!({ "org": { "id": id, "name": name, "own": own, "customer": customer }, "tabs": tabs }))
 }

@@ -271,6 +271,13 @@ async fn each_role_sees_its_own_navigation() {
         for label in hidden {
             assert!(!nav.iter().any(|n| n == label), "{email} does not see {label}: {nav:?}");
         }
+        if email == "jan@jansen.example" {
+            // In his own company, the tabs are those he may use.
+            browser.follow("Users").await;
+            let tabs = browser.text_of("nav.tabs").await;
+            assert!(tabs.contains("Users") && tabs.contains("Integrations"), "{tabs}");
+            assert!(!tabs.contains("Members") && !tabs.contains("Modules"), "{tabs}");
+        }
         if email == "eva@jansen.example" {
             assert_eq!(
                 nav,

@@ -44,10 +44,17 @@ type Shots = Vec<(&'static str, String)>;
 #[tokio::test(flavor = "multi_thread")]
 async fn every_main_page_renders_for_its_role_and_is_photographed() {
     let app = TestApp::spawn().await;
-    app.in_english().await;
     let jansen = app.org_id("Jansen Installatietechniek").await;
     let northwind = app.org_id("Northwind IT Services").await;
     let olga = self_registered_customer(&app).await;
+    // Everyone in one language: English, or SCREENSHOTS_LANGUAGE (`just screenshots`
+    // photographs each).
+    let lang = std::env::var("SCREENSHOTS_LANGUAGE").unwrap_or_else(|_| "en".into());
+    assert!(
+        ["en", "nl", "de"].contains(&lang.as_str()),
+        "SCREENSHOTS_LANGUAGE: en, nl or de"
+    );
+    app.sql(&format!("UPDATE users SET language = '{lang}'")).await;
     let dir = std::env::var_os("SCREENSHOTS_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join(format!("pd-screens-{}", Uuid::new_v4())));
