@@ -554,11 +554,12 @@ pub async fn dashboard(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor) -
            (SELECT count(DISTINCT s.customer_id) FROM service_provider_links s
                JOIN trials t ON t.organization_id = s.customer_id AND t.status = 'active'
                WHERE s.partner_id = $1 AND s.ended_at IS NULL) AS customers_in_trial,
-           COALESCE((SELECT sum(amount) FROM commissions WHERE partner_id = $1
-               AND state IN ('pending', 'approved', 'paid')), 0) AS total_commission,
-           COALESCE((SELECT sum(amount) FROM commissions WHERE partner_id = $1 AND state = 'paid'), 0) AS paid_commission,
-           COALESCE((SELECT sum(amount) FROM commissions WHERE partner_id = $1
-               AND state IN ('pending', 'approved')), 0) AS open_commission",
+           COALESCE(t.total, 0) AS total_commission, COALESCE(t.paid, 0) AS paid_commission,
+           COALESCE(t.open, 0) AS open_commission
+         FROM (SELECT sum(amount) FILTER (WHERE state IN ('pending', 'approved', 'paid')) AS total,
+                      sum(amount) FILTER (WHERE state = 'paid') AS paid,
+                      sum(amount) FILTER (WHERE state IN ('pending', 'approved')) AS open
+               FROM commissions WHERE partner_id = $1) t",
     )
     .bind::<SqlUuid, _>(partner)
     .bind::<Timestamptz, _>(ctx.now())
