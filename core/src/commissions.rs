@@ -540,7 +540,9 @@ pub struct Dashboard {
     pub open_commission: Decimal,
 }
 
-/// The partner's dashboard: every figure from the same tables the lists read.
+/// The partner's dashboard. Customer figures are counted from the same tables the lists
+/// read; commission sums come from `commission_totals`, which triggers on `commissions`
+/// keep equal to the table's sums per partner and state in the same transaction.
 pub async fn dashboard(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor) -> Result<Dashboard> {
     let partner = partner_in_view(conn, actor, None).await?;
     Ok(diesel::sql_query(
@@ -559,7 +561,7 @@ pub async fn dashboard(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor) -
          FROM (SELECT sum(amount) FILTER (WHERE state IN ('pending', 'approved', 'paid')) AS total,
                       sum(amount) FILTER (WHERE state = 'paid') AS paid,
                       sum(amount) FILTER (WHERE state IN ('pending', 'approved')) AS open
-               FROM commissions WHERE partner_id = $1) t",
+               FROM commission_totals WHERE partner_id = $1) t",
     )
     .bind::<SqlUuid, _>(partner)
     .bind::<Timestamptz, _>(ctx.now())

@@ -1,14 +1,15 @@
 //! Benchmark: recomputing a partner's unpaid commissions after a rate change, on
 //! 1,000,000 commissioned order lines (1,000 customers × 1,000 lines), next to one plain
 //! set-based UPDATE doing the same arithmetic on the same rows, measured in the same run.
-//! The goal: the recompute takes at most 1.5× the plain UPDATE.
+//! The goal: the recompute takes at most 1.5× the plain UPDATE. Then the partner's
+//! dashboard at that size next to a partner with a handful of commissions.
 //!
 //! Run with `just bench`.
 
 use std::time::Instant;
 
 use diesel_async::RunQueryDsl;
-use partnerdesk_core::{Ctx, clock::Clock, commissions, config::Config, db, seed, testing::TestDb};
+use partnerdesk_core::{Ctx, authz::Actor, clock::Clock, commissions, config::Config, db, seed, testing::TestDb};
 
 const CUSTOMERS: i64 = 1_000;
 const LINES_PER_CUSTOMER: i64 = 1_000;
@@ -79,6 +80,63 @@ async fn main() {
         elapsed.as_secs_f64() * 1000.0,
         baseline.as_secs_f64() * 1000.0,
         elapsed.as_secs_f64() / baseline.as_secs_f64(),
+    );
+    dashboards(&mut conn, &ctx).await;
+}
+
+/// The commission sums of the dashboard for the partner with a million commissions,
+/// next to the same dashboard for a partner with a handful (the goal: the same cost,
+/// at most 2×), and next to summing the partner's commission table directly.
+async fn dashboards(conn: &mut db::PooledConn, ctx: &Ctx) {
+    #[derive(diesel::QueryableByName)]
+    struct Admin {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        user_id: uuid::Uuid,
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        org: uuid::Uuid,
+    }
+    async fn admin(conn: &mut db::PooledConn, email: &str) -> Actor {
+        let a: Admin = diesel::sql_query(
+            "SELECT u.id AS user_id, m.organization_id AS org FROM users u
+             JOIN memberships m ON m.user_id = u.id WHERE u.email = $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(email)
+        .get_result(conn)
+        .await
+        .expect("partner admin");
+        Actor::new(a.user_id, Some(a.org))
+    }
+    async fn median_ms(conn: &mut db::PooledConn, ctx: &Ctx, actor: &Actor) -> f64 {
+        let mut times = Vec::new();
+        for _ in 0..21 {
+            let started = Instant::now();
+            commissions::dashboard(conn, ctx, &actor.clone())
+                .await
+                .expect("dashboard");
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    }
+    let (anna, max) = (
+        admin(conn, "anna@northwind.example").await,
+        admin(conn, "max@alpine.example").await,
+    );
+    let big = median_ms(conn, ctx, &anna).await;
+    let small = median_ms(conn, ctx, &max).await;
+    let started = Instant::now();
+    diesel::sql_query(
+        "SELECT sum(amount) FILTER (WHERE state = 'paid') FROM commissions
+         WHERE partner_id = (SELECT id FROM organizations WHERE name = 'Northwind IT Services')",
+    )
+    .execute(conn)
+    .await
+    .expect("direct sum");
+    let direct = started.elapsed().as_secs_f64() * 1000.0;
+    println!(
+        "dashboard with 1,000,000 commissions: {big:.2} ms; with a handful: {small:.2} ms; ratio {:.2} (goal ≤ 2.00); \
+         summing the commission table instead: {direct:.0} ms",
+        big / small
     );
 }
 
