@@ -101,6 +101,8 @@ actions! {
         CreditNoteRecorded = ("credit_note.recorded", "credit_note"),
         PayoutCreated = ("payout.created", "payout"),
         PayoutPaid = ("payout.paid", "payout"),
+        BillingRunStarted = ("billing_run.started", "billing_run"),
+        BillingRunReady = ("billing_run.ready", "billing_run"),
         ApiTokenRevoked = ("api_token.revoked", "api_token"),
         CustomerCreated = ("customer.created", "organization"),
         CustomerUpdated = ("customer.updated", "organization"),

@@ -133,6 +133,10 @@ pub struct Config {
     pub affiliate_landing: String,
     /// The least a payout may be (approved commissions below it wait for more).
     pub payout_minimum: Decimal,
+    /// How long a billing run's files are kept.
+    pub billing_retention: Duration,
+    /// Whether the worker queues the previous month's billing run on the first of a month.
+    pub billing_monthly_run: bool,
     pub job_retention: Duration,
     pub job_failed_retention: Duration,
     pub job_backoff_base: Duration,
@@ -221,6 +225,8 @@ impl Config {
             affiliate_window: hours(24 * v.number("AFFILIATE_WINDOW_DAYS", 90).max(1)),
             affiliate_landing: v.text("AFFILIATE_LANDING_URL", "/signup"),
             payout_minimum: v.payout_minimum(),
+            billing_retention: hours(24 * v.number("BILLING_RETENTION_DAYS", 90).max(1)),
+            billing_monthly_run: v.flag_default("BILLING_MONTHLY_RUN", true),
             job_retention: hours(24 * v.number("JOB_RETENTION_DAYS", 7)),
             job_failed_retention: hours(24 * v.number("JOB_FAILED_RETENTION_DAYS", 30)),
             job_backoff_base: Duration::from_secs(v.number("JOB_BACKOFF_BASE_SECONDS", 10)),
@@ -341,13 +347,20 @@ impl Vars<'_> {
     }
 
     fn flag(&mut self, key: &str) -> bool {
-        self.choice(key, "false", "true or false", |raw| {
-            match raw.to_ascii_lowercase().as_str() {
+        self.flag_default(key, false)
+    }
+
+    fn flag_default(&mut self, key: &str, default: bool) -> bool {
+        self.choice(
+            key,
+            if default { "true" } else { "false" },
+            "true or false",
+            |raw| match raw.to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" => Some(true),
                 "false" | "0" | "no" => Some(false),
                 _ => None,
-            }
-        })
+            },
+        )
     }
 
     /// One of a fixed set of values; an unknown one is reported and `default` used.

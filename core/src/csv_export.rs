@@ -52,6 +52,18 @@ impl<W: Write> Writer<W> {
         }
     }
 
+    /// RFC 4180: CRLF after every record, fields quoted when they hold the separator, a
+    /// quote or a line break; `separator` is `,` or (for spreadsheet programs set to a
+    /// decimal comma) `;`.
+    pub fn rfc4180(out: W, separator: u8) -> Self {
+        Writer {
+            inner: csv::WriterBuilder::new()
+                .delimiter(separator)
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(out),
+        }
+    }
+
     /// Writes the header row (also neutralized).
     pub fn header(&mut self, names: &[&str]) -> Result<()> {
         let cells: Vec<Cell<'_>> = names.iter().map(|n| Cell::Text(n)).collect();

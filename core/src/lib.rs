@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod app;
 pub mod audit;
 pub mod authz;
+pub mod billing;
 pub mod clock;
 pub mod commissions;
 pub mod config;

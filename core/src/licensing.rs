@@ -52,6 +52,14 @@ impl Plan {
         }
     }
 
+    /// From when the licence is billed: paid ones from the start, trials never.
+    fn billable_from(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Plan::Paid { .. } => Some(now),
+            Plan::Trial { .. } => None,
+        }
+    }
+
     fn ends_at(&self) -> Option<DateTime<Utc>> {
         match self {
             Plan::Trial { ends_at, .. } => Some(*ends_at),
@@ -80,6 +88,7 @@ pub(crate) async fn add_business(
             bl::starts_at.eq(now),
             bl::ends_at.eq(plan.ends_at()),
             bl::created_at.eq(now),
+            bl::billable_from.eq(plan.billable_from(now)),
         ))
         .execute(conn)
         .await?;
@@ -98,8 +107,9 @@ pub(crate) async fn add_users(
     let ids: Vec<Uuid> = users.iter().map(|_| Uuid::now_v7()).collect();
     Ok(sql_query(
         "INSERT INTO user_licences
-           (id, organization_id, module_id, user_id, kind, order_id, trial_id, starts_at, ends_at, assigned_at, created_at)
-         SELECT id, $3, $4, user_id, $5, $6, $7, $8, $9, CASE WHEN user_id IS NULL THEN NULL ELSE $8 END, $8
+           (id, organization_id, module_id, user_id, kind, order_id, trial_id, starts_at, ends_at, assigned_at, created_at,
+            billable_from)
+         SELECT id, $3, $4, user_id, $5, $6, $7, $8, $9, CASE WHEN user_id IS NULL THEN NULL ELSE $8 END, $8, $10
          FROM unnest($1::uuid[], $2::uuid[]) AS t(id, user_id)",
     )
     .bind::<Array<SqlUuid>, _>(&ids)
@@ -111,6 +121,7 @@ pub(crate) async fn add_users(
     .bind::<Nullable<SqlUuid>, _>(plan.trial_id())
     .bind::<Timestamptz, _>(now)
     .bind::<Nullable<Timestamptz>, _>(plan.ends_at())
+    .bind::<Nullable<Timestamptz>, _>(plan.billable_from(now))
     .execute(conn)
     .await?)
 }
@@ -283,13 +294,20 @@ pub(crate) async fn deactivate_user_licence(
 }
 
 /// Makes a trial's active licences paid through `order_id`, keeping the assignments;
-/// returns how many user licences were kept.
-pub(crate) async fn convert_trial(conn: &mut AsyncPgConnection, trial: Uuid, order_id: Uuid) -> Result<usize> {
+/// returns how many user licences were kept. They are billed from now: the trial's days
+/// never are.
+pub(crate) async fn convert_trial(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    trial: Uuid,
+    order_id: Uuid,
+) -> Result<usize> {
     diesel::update(bl::table.filter(bl::trial_id.eq(trial)).filter(bl::active.eq(true)))
         .set((
             bl::kind.eq(LicencePlan::Paid),
             bl::ends_at.eq(None::<DateTime<Utc>>),
             bl::order_id.eq(order_id),
+            bl::billable_from.eq(now),
         ))
         .execute(conn)
         .await?;
@@ -299,6 +317,7 @@ pub(crate) async fn convert_trial(conn: &mut AsyncPgConnection, trial: Uuid, ord
                 ul::kind.eq(LicencePlan::Paid),
                 ul::ends_at.eq(None::<DateTime<Utc>>),
                 ul::order_id.eq(order_id),
+                ul::billable_from.eq(now),
             ))
             .execute(conn)
             .await?,

@@ -50,20 +50,55 @@ diesel::table! {
 }
 
 diesel::table! {
+    billing_file_chunks (run_id, format, seq) {
+        run_id -> Uuid,
+        format -> Text,
+        seq -> Int4,
+        data -> Bytea,
+    }
+}
+
+diesel::table! {
+    billing_files (run_id, format) {
+        run_id -> Uuid,
+        format -> Text,
+        size -> Int8,
+        sha256 -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    billing_run_totals (run_id, currency) {
+        run_id -> Uuid,
+        partner_id -> Nullable<Uuid>,
+        #[max_length = 3]
+        currency -> Bpchar,
+        lines -> Int8,
+        amount -> Numeric,
+    }
+}
+
+diesel::table! {
     billing_runs (id) {
         id -> Uuid,
+        audience -> Text,
+        partner_id -> Nullable<Uuid>,
         period_start -> Date,
         period_end -> Date,
+        version -> Int4,
+        scheduled -> Bool,
+        csv_separator -> Text,
+        csv_bom -> Bool,
         status -> Text,
-        requested_by -> Nullable<Uuid>,
-        line_count -> Nullable<Int4>,
-        total -> Nullable<Numeric>,
-        xlsx -> Nullable<Bytea>,
-        csv -> Nullable<Bytea>,
+        lines_written -> Int8,
+        line_count -> Nullable<Int8>,
         error -> Nullable<Text>,
+        requested_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
+        expires_at -> Timestamptz,
     }
 }
 
@@ -80,6 +115,7 @@ diesel::table! {
         ends_at -> Nullable<Timestamptz>,
         deactivated_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        billable_from -> Nullable<Timestamptz>,
     }
 }
 
@@ -109,6 +145,15 @@ diesel::table! {
         payout_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    commission_totals (partner_id, state) {
+        partner_id -> Uuid,
+        state -> Text,
+        amount -> Numeric,
+        commissions -> Int8,
     }
 }
 
@@ -531,6 +576,7 @@ diesel::table! {
         assigned_at -> Nullable<Timestamptz>,
         deactivated_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        billable_from -> Nullable<Timestamptz>,
     }
 }
 
@@ -560,6 +606,7 @@ diesel::joinable!(business_licences -> modules (module_id));
 diesel::joinable!(business_licences -> orders (order_id));
 diesel::joinable!(business_licences -> organizations (organization_id));
 diesel::joinable!(business_licences -> trials (trial_id));
+diesel::joinable!(commission_totals -> partners (partner_id));
 diesel::joinable!(commissions -> credit_notes (credit_note_id));
 diesel::joinable!(commissions -> order_lines (order_line_id));
 diesel::joinable!(commissions -> orders (order_id));
@@ -612,8 +659,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     attributions,
     audit_log,
+    billing_file_chunks,
+    billing_files,
+    billing_run_totals,
     billing_runs,
     business_licences,
+    commission_totals,
     commissions,
     credit_notes,
     customer_invitations,

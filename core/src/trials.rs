@@ -208,7 +208,7 @@ pub(crate) async fn convert_to_paid(op: &mut Op<'_>, org: Uuid, trial_id: Uuid, 
             "This trial is no longer running",
         ));
     }
-    let users = store::convert_trial(op.conn, trial_id, order_id).await?;
+    let users = store::convert_trial(op.conn, op.now, trial_id, order_id).await?;
     let changes = json!({ "order_id": order_id, "user_licences_kept": users });
     op.audit(Action::TrialUpgraded, trial_id, changes).await
 }

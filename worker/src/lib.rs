@@ -136,8 +136,9 @@ async fn handle(
 }
 
 /// Periodic housekeeping: follow the development clock, send trial reminders and end
-/// trials whose time is up, approve commissions whose holding period ended, prune
-/// finished jobs past their retention. Every step is safe
+/// trials whose time is up, approve commissions whose holding period ended, queue the
+/// monthly billing run, delete expired billing files, prune finished jobs past their
+/// retention. Every step is safe
 /// to run in several workers at once.
 async fn maintenance_loop(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
     let interval = app.ctx.config.maintenance_interval;
@@ -158,6 +159,16 @@ async fn maintenance_loop(app: App, mut stop: tokio::sync::watch::Receiver<bool>
                     Ok(0) => {}
                     Ok(n) => tracing::info!(approved = n, "commissions approved"),
                     Err(err) => tracing::warn!(%err, "approving commissions failed"),
+                }
+                match partnerdesk_core::billing::schedule_monthly(&mut conn, &app.ctx).await {
+                    Ok(Some(run)) => tracing::info!(%run, "monthly billing run queued"),
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(%err, "queueing the monthly billing run failed"),
+                }
+                match partnerdesk_core::billing::prune_expired(&mut conn, app.ctx.now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(files = n, "expired billing files deleted"),
+                    Err(err) => tracing::warn!(%err, "deleting expired billing files failed"),
                 }
                 match jobs::prune(&mut conn, wall_clock(), &app.ctx.config).await {
                     Ok(pruned) if pruned != jobs::Pruned::default() => tracing::info!(?pruned, "pruned finished jobs"),

@@ -26,3 +26,14 @@ pub struct RecomputeCommissions {
 impl Job for RecomputeCommissions {
     const QUEUE: &'static str = "recompute_commissions";
 }
+
+/// Renders a billing run's files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RenderBillingRun {
+    pub run_id: Uuid,
+}
+
+impl Job for RenderBillingRun {
+    const QUEUE: &'static str = "render_billing_run";
+    const MAX_ATTEMPTS: i32 = 5;
+}

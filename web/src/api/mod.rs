@@ -8,6 +8,7 @@ use poem_openapi::{
 };
 
 pub mod auth;
+pub mod billing;
 pub mod catalogue;
 pub mod commissions;
 pub mod customers;
@@ -41,6 +42,8 @@ pub enum ApiTags {
     Catalogue,
     /// Attribution, commissions, the partner dashboard and affiliate figures, refunds and payouts.
     Commissions,
+    /// Billing runs: XLSX and CSV files of what each customer is billed for a period.
+    Billing,
     /// Tools for development: the mail outbox.
     Development,
 }
@@ -100,6 +103,7 @@ pub type Api = (
     licences::LicencesApi,
     catalogue::CatalogueApi,
     commissions::CommissionsApi,
+    billing::BillingApi,
     dev::DevApi,
 );
 
@@ -117,6 +121,7 @@ pub fn service(config: &Config) -> OpenApiService<Api, ()> {
             licences::LicencesApi,
             catalogue::CatalogueApi,
             commissions::CommissionsApi,
+            billing::BillingApi,
             dev::DevApi,
         ),
         "Partnerdesk API",

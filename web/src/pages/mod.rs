@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use crate::{AppState, error::status_of};
 
 mod account;
+mod billing;
 mod customers;
 mod earnings;
 mod organization;
@@ -33,6 +34,7 @@ mod vendor;
 pub fn routes() -> Route {
     let route = public::routes(Route::new());
     let route = account::routes(route);
+    let route = billing::routes(route);
     let route = customers::routes(route);
     let route = earnings::routes(route);
     let route = organization::routes(route);

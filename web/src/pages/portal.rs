@@ -109,6 +109,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "payout_created" => "The payout has been created.",
         "payout_paid" => "The payout is marked as paid.",
         "refunded" => "The refund has been recorded.",
+        "billing_run_started" => "The billing run has started; its files appear here when it is ready.",
         "organization_created" => "The organization has been created.",
         "partner_requested" => "Your request has been sent to our partner team.",
         _ => return None,
@@ -159,6 +160,7 @@ impl Portal {
                     e("Commissions", "/commissions".into(), ManagePartnerPortal),
                     e("Payouts", "/payouts".into(), ManagePartnerPortal),
                     e("Affiliate link", "/affiliate".into(), ManagePartnerPortal),
+                    e("Billing files", "/billing".into(), ManagePartnerPortal),
                 ],
             ),
             (
@@ -184,6 +186,7 @@ impl Portal {
                     e("Partners", "/vendor/partners".into(), VendorSales),
                     e("Invoices", "/vendor/invoices".into(), VendorFinance),
                     e("Commission payouts", "/vendor/payouts".into(), VendorFinance),
+                    e("Billing files", "/billing".into(), VendorFinance),
                     e("Modules", "/vendor/modules".into(), VendorAdmin),
                     e("Releases", "/vendor/releases".into(), VendorAdmin),
                 ],

@@ -144,6 +144,8 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         .unwrap()
         .to_owned();
     let licences_before = anna.get(&format!("/api/organizations/{jansen}/licences")).await.body;
+    // Northwind's own billing run.
+    let billing_run = anna.post("/api/billing-runs", json!({})).await.id();
     let customers_before = anna.get("/api/customers?status=both").await.body;
 
     let invite =
@@ -1170,6 +1172,86 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         },
         Check {
             method: "post",
+            template: "/billing-runs",
+            path: "/billing-runs".into(),
+            body: json!({}),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a plain user", &eva, 403, "not_authorized"),
+                ("a company administrator", &jan, 403, "not_authorized"),
+                (
+                    "partner staff without manage partner portal",
+                    &pieter,
+                    403,
+                    "not_authorized",
+                ),
+                ("vendor sales", &sales, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
+            template: "/billing-runs",
+            path: "/billing-runs".into(),
+            body: json!({ "partner_id": alpine }),
+            refused: vec![(
+                "a partner, for another partner's customers",
+                &anna,
+                403,
+                "not_authorized",
+            )],
+        },
+        Check {
+            method: "get",
+            template: "/billing-runs",
+            path: "/billing-runs".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a company administrator", &jan, 403, "not_authorized"),
+                (
+                    "partner staff without manage partner portal",
+                    &pieter,
+                    403,
+                    "not_authorized",
+                ),
+                ("vendor sales", &sales, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/billing-runs/{id}",
+            path: format!("/billing-runs/{billing_run}"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("another tenant", &max, 404, "not_found"),
+                ("a company administrator", &jan, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/billing-runs/{id}/csv",
+            path: format!("/billing-runs/{billing_run}/csv"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("another tenant", &max, 404, "not_found"),
+                ("a company administrator", &jan, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/billing-runs/{id}/xlsx",
+            path: format!("/billing-runs/{billing_run}/xlsx"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("another tenant", &max, 404, "not_found"),
+                ("a company administrator", &jan, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "post",
             template: "/payouts/{id}/mark-paid",
             path: format!("/payouts/{}/mark-paid", uuid::Uuid::now_v7()),
             body: json!({ "reference": "x" }),
@@ -1253,6 +1335,11 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
     assert_eq!(nw["default_commission_rate"], "20.00");
     assert!(anna.get("/api/me/tokens").await.body[0]["revoked_at"].is_null());
     assert_eq!(anna.get("/api/customers?status=both").await.body, customers_before);
+    assert_eq!(
+        app.count("SELECT count(*) FROM billing_runs").await,
+        1,
+        "no refused run was started"
+    );
     assert_eq!(anna.get("/api/customer-invitations").await.body[0]["status"], "open");
     assert_eq!(
         jan.get(&format!("/api/organizations/{jansen}/integrations")).await.body[0]["active"],

@@ -29,6 +29,9 @@ pub struct Options {
     pub smtp: bool,
     pub development: bool,
     pub seed_demo: bool,
+    /// Run a worker beside the service (default); without one, jobs wait in the queue
+    /// until the test runs them.
+    pub worker: bool,
     pub extra: Vec<(&'static str, String)>,
 }
 
@@ -38,6 +41,7 @@ impl Default for Options {
             smtp: true,
             development: false,
             seed_demo: true,
+            worker: true,
             extra: Vec::new(),
         }
     }
@@ -99,6 +103,8 @@ impl TestApp {
             ("WORKER_CONCURRENCY", "4".into()),
             ("JOB_BACKOFF_BASE_SECONDS", "1".into()),
             ("JOB_BACKOFF_MAX_SECONDS", "2".into()),
+            // Tests that want the monthly billing run ask for it.
+            ("BILLING_MONTHLY_RUN", "false".into()),
         ];
         if options.smtp {
             vars.push(("SMTP_URL", smtp.url()));
@@ -140,11 +146,14 @@ impl TestApp {
         });
         let mut worker_stop = stop_rx;
         let worker_app = application.clone();
+        let with_worker = options.worker;
         let worker = tokio::spawn(async move {
-            let _ = partnerdesk_worker::run(worker_app, async move {
-                let _ = worker_stop.changed().await;
-            })
-            .await;
+            if with_worker {
+                let _ = partnerdesk_worker::run(worker_app, async move {
+                    let _ = worker_stop.changed().await;
+                })
+                .await;
+            }
         });
         TestApp {
             base,
@@ -158,6 +167,11 @@ impl TestApp {
             failures_expected: false.into(),
             _db: db,
         }
+    }
+
+    /// The application the service and worker run on.
+    pub fn application(&self) -> &App {
+        &self.application
     }
 
     pub async fn conn(&self) -> PooledConn {
@@ -592,6 +606,21 @@ impl Client {
 
     pub async fn get(&self, path: &str) -> Resp {
         self.request(Method::GET, path, None).await
+    }
+
+    /// A GET whose body is bytes (a file): status, headers, body.
+    pub async fn get_bytes(&self, path: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut req = self.http.get(format!("{}{}", self.base, path));
+        if let Some(token) = &self.bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(org) = self.org {
+            req = req.header("X-Organization", org.to_string());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        (status, headers, resp.bytes().await.expect("body").to_vec())
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Resp {

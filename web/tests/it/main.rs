@@ -8,6 +8,7 @@ mod api_docs;
 mod api_edge;
 mod auth;
 mod authorization;
+mod billing;
 mod browser;
 mod commissions;
 mod customers;

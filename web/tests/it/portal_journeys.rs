@@ -411,3 +411,105 @@ async fn a_partner_sees_its_commissions_on_the_dashboard_and_finance_pays_them_o
     assert!(anna.text_of("#payouts").await.contains(&format!("EUR {expected}")));
     anna.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finance_and_a_partner_start_billing_runs_and_download_their_files() {
+    use chrono::Datelike;
+    let app = TestApp::spawn().await;
+    app.in_english().await;
+    let anna_api = app.demo("anna@northwind.example").await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let crm = anna_api.get("/api/modules").await.body[0]["id"].clone();
+    let q = anna_api
+        .post(
+            &format!("/api/organizations/{jansen}/quotes"),
+            serde_json::json!({ "items": [{ "type": "business", "module_id": crm }] }),
+        )
+        .await;
+    anna_api
+        .post(
+            &format!("/api/quotes/{}/confirm", q.body["id"].as_str().unwrap()),
+            serde_json::json!({}),
+        )
+        .await;
+    let today = app.ctx.now().date_naive();
+    let first = today.with_day(1).unwrap().to_string();
+
+    // Finance: a bad period is refused next to the field; then a run for this month.
+    let finance = Browser::open(&app).await;
+    finance.log_in("finance@vendor.example", DEMO_PASSWORD).await;
+    finance.follow("Billing files").await;
+    // (Date inputs take typing in the browser's locale; set their values directly.)
+    let set_dates = |from: String, to: String| {
+        format!(
+            "document.getElementById('period_start').value = '{from}'; document.getElementById('period_end').value = '{to}';"
+        )
+    };
+    finance.eval(&set_dates(first.clone(), "2000-01-01".into())).await;
+    finance.press("Start billing run").await;
+    assert!(
+        finance
+            .text_of("#period_end-error")
+            .await
+            .contains("ends before it starts")
+    );
+    finance.eval(&set_dates(first.clone(), today.to_string())).await;
+    finance.fill("partner_code", "NOSUCHCODE").await;
+    finance.press("Start billing run").await;
+    assert!(
+        finance
+            .text_of("#partner_code-error")
+            .await
+            .contains("No partner has this code")
+    );
+    finance.fill("partner_code", "").await;
+    finance.press("Start billing run").await;
+    assert!(finance.text().await.contains("The billing run has started"));
+    app.settle().await;
+    finance.follow("Billing files").await;
+    let runs = finance.text_of("#runs").await;
+    assert!(runs.contains("ready") && runs.contains("All partners"), "{runs}");
+
+    // The download link gives the file the page describes: an XLSX (a zip) of the size shown.
+    let fetched = finance
+        .eval(
+            "const a = [...document.querySelectorAll('#runs a')].find(a => a.textContent === 'XLSX');
+             return fetch(a.href).then(r => r.arrayBuffer()).then(b => [b.byteLength, new TextDecoder().decode(b.slice(0, 2))]);",
+        )
+        .await;
+    let size = fetched[0].as_u64().unwrap();
+    assert_eq!(fetched[1], "PK");
+    let api = app.demo("finance@vendor.example").await;
+    let run = &api.get("/api/billing-runs").await.body["items"][0];
+    let xlsx = run["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["format"] == "xlsx")
+        .unwrap();
+    assert_eq!(xlsx["size"].as_u64().unwrap(), size);
+    let csv = finance
+        .eval(
+            "const a = [...document.querySelectorAll('#runs a')].find(a => a.textContent === 'CSV');
+             return fetch(a.href).then(r => r.text());",
+        )
+        .await;
+    assert!(csv.as_str().unwrap().contains("Jansen Installatietechniek"), "{csv}");
+
+    // The partner sees its own runs only: not finance's.
+    let anna = Browser::open(&app).await;
+    anna.log_in("anna@northwind.example", DEMO_PASSWORD).await;
+    anna.follow("Billing files").await;
+    assert!(anna.text().await.contains("No billing runs yet."));
+    assert!(anna.text().await.contains("Your own account is never in it."));
+    anna.press("Start billing run").await;
+    app.settle().await;
+    anna.follow("Billing files").await;
+    let runs = anna.text_of("#runs").await;
+    assert!(
+        runs.contains("ready") && runs.contains("XLSX") && runs.contains("CSV"),
+        "{runs}"
+    );
+    finance.close().await;
+    anna.close().await;
+}

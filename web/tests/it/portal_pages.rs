@@ -88,6 +88,7 @@ async fn every_main_page_renders_for_its_role_and_is_photographed() {
                 ("partner-dashboard", "/dashboard".into()),
                 ("partner-commissions", "/commissions".into()),
                 ("partner-payouts", "/payouts".into()),
+                ("partner-billing-files", "/billing".into()),
                 ("partner-affiliate", "/affiliate".into()),
             ],
         ),
@@ -133,6 +134,7 @@ async fn every_main_page_renders_for_its_role_and_is_photographed() {
             vec![
                 ("vendor-invoices", "/vendor/invoices?status=all".into()),
                 ("vendor-commission-payouts", "/vendor/payouts".into()),
+                ("vendor-billing-files", "/billing".into()),
             ],
         ),
         (
@@ -183,6 +185,13 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
     let eva = portal_session(&app, "eva@jansen.example").await;
     let max = portal_session(&app, "max@alpine.example").await;
     let sales = portal_session(&app, "sales@vendor.example").await;
+    // Northwind's own billing run, for the file download refusals.
+    let northwind_run = app
+        .demo("anna@northwind.example")
+        .await
+        .post("/api/billing-runs", json!({}))
+        .await
+        .id();
     let cases: Vec<(&reqwest::Client, &str, String)> = vec![
         // A plain user of the customer: no partner, company or vendor pages.
         (&eva, "a plain user", "/customers".into()),
@@ -204,6 +213,9 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         (&eva, "a plain user", "/payouts".into()),
         (&eva, "a plain user", "/affiliate".into()),
         (&eva, "a plain user", "/vendor/payouts".into()),
+        (&eva, "a plain user", "/billing".into()),
+        (&max, "another partner", format!("/billing/{northwind_run}/csv")),
+        (&max, "another partner", format!("/billing/{northwind_run}/xlsx")),
         (
             &max,
             "another partner",
@@ -222,6 +234,7 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         (&sales, "vendor sales", "/vendor/invoices".into()),
         (&sales, "vendor sales", "/vendor/releases".into()),
         (&sales, "vendor sales", "/vendor/payouts".into()),
+        (&sales, "vendor sales", "/billing".into()),
     ];
     for (client, who, path) in cases {
         let r = client.get(format!("{}{path}", app.base)).send().await.unwrap();
@@ -379,6 +392,7 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
             format!("/vendor/invoices/{}/paid", Uuid::new_v4()),
             vec![("reference", "x")],
         ),
+        (&eva, &eva_token, "/billing".into(), vec![("csv_separator", ",")]),
         (&max, &token, format!("/invitations/{invitation}/revoke"), vec![]),
         (&max, &token, format!("/invitations/{invitation}/resend"), vec![]),
         (&max, &token, format!("/tokens/{token_id}/revoke"), vec![]),
@@ -421,6 +435,11 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         app.count("SELECT count(*) FROM organizations WHERE name = 'Spy BV'")
             .await,
         0
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM billing_runs").await,
+        1,
+        "no refused billing run"
     );
     assert_eq!(
         app.count("SELECT count(*) FROM customer_invitations WHERE revoked_at IS NOT NULL")

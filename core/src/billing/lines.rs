@@ -1,0 +1,204 @@
+//! What a billing run bills, decided once, in one query that yields a run's lines in
+//! file order (the README's "Billing files" explains the rules with a worked example):
+//!
+//! - **Customers**: every organization that is not the vendor, not a partner (a
+//!   partner's own account, "My account", is never billed) and not exempt from billing.
+//!   A customer is billed through the service-provider link that overlaps the period
+//!   and began last; its debtor number is that link's. Customers without one are the
+//!   vendor's direct customers (vendor runs for all partners only).
+//! - **Licences**: every paid business licence, user licence and credit (a user licence
+//!   with no user yet; the credits of a module with the same days are one line) in force
+//!   on a day of the period, from the day it became billable (a trial made paid: the day
+//!   it was paid for; trials are never billed) up to and including the day it was
+//!   switched off (a deactivated customer's licences are switched off with it). Per
+//!   calendar month: unit price × quantity × days / days in the month, rounded half away
+//!   from zero to cents, as a quote prices the rest of a month. Prices are the module's
+//!   at the time of the run.
+//! - **Payments**: each line of an order whose invoice was paid in the period, negative:
+//!   the customer paid it already.
+//! - **Refunds**: each credit note recorded in the period, positive: the customer got
+//!   it back.
+//!
+//! Days are UTC days.
+
+use chrono::NaiveDate;
+use diesel::{
+    QueryableByName,
+    sql_types::{Date, Integer, Nullable, Numeric, Text, Uuid as SqlUuid},
+};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+/// One line of a billing file.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct Line {
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub partner_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub partner: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub debtor_number: Option<String>,
+    #[diesel(sql_type = SqlUuid)]
+    pub customer_id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub customer: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub country: Option<String>,
+    /// licence, payment or refund.
+    #[diesel(sql_type = Text)]
+    pub item: String,
+    #[diesel(sql_type = Text)]
+    pub module: String,
+    /// business, user or credit.
+    #[diesel(sql_type = Text)]
+    pub licence_kind: String,
+    /// The licensed user's e-mail address, for user licences.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub user_email: Option<String>,
+    #[diesel(sql_type = Integer)]
+    pub quantity: i32,
+    #[diesel(sql_type = Numeric)]
+    pub unit_price: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub amount: Decimal,
+    #[diesel(sql_type = Date)]
+    pub period_from: NaiveDate,
+    #[diesel(sql_type = Date)]
+    pub period_to: NaiveDate,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    /// The order or credit note a payment or refund line comes from.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub reference: Option<String>,
+}
+
+/// Which customers a run covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Customers {
+    /// Every billed customer, with or without a partner.
+    All,
+    /// The customers billed through this partner.
+    OfPartner(Uuid),
+}
+
+/// The lines of `customers` for the days `first..=last`, in file order when `ordered`.
+/// The values are typed (dates and an id), so they are written into the text, which
+/// lets the query open a server-side cursor.
+pub fn query(first: NaiveDate, last: NaiveDate, customers: Customers, ordered: bool) -> String {
+    let customers_sql = match customers {
+        Customers::All => {
+            format!("{CUSTOMER_COLUMNS} FROM organizations o LEFT JOIN LATERAL ({LINK}) l ON true {BILLED}")
+        }
+        Customers::OfPartner(partner) => format!(
+            "{CUSTOMER_COLUMNS} FROM organizations o JOIN LATERAL ({LINK}) l ON l.partner_id = '{partner}'
+             {BILLED} AND o.id IN (SELECT customer_id FROM service_provider_links WHERE partner_id = '{partner}')"
+        ),
+    };
+    let order = if ordered { ORDER } else { "" };
+    format!(
+        "WITH bounds AS (
+           SELECT '{first}'::date AS first_day, '{last}'::date AS last_day,
+                  '{first}'::timestamp AT TIME ZONE 'UTC' AS from_ts,
+                  ('{last}'::date + 1)::timestamp AT TIME ZONE 'UTC' AS to_ts
+         ),
+         months AS (
+           SELECT greatest(m::date, b.first_day) AS from_day,
+                  least((m + interval '1 month' - interval '1 day')::date, b.last_day) AS to_day,
+                  extract(day FROM m + interval '1 month' - interval '1 day')::int AS month_days
+           FROM bounds b, generate_series(date_trunc('month', b.first_day), b.last_day, interval '1 month') m
+         ),
+         customers AS ({customers_sql}),
+         {LICENCES},
+         lines AS ({LICENCE_LINES} UNION ALL {PAYMENT_LINES} UNION ALL {REFUND_LINES})
+         SELECT ln.partner_id, po.name AS partner, ln.debtor_number, ln.customer_id, ln.customer, ln.country,
+                ln.item, ln.module, ln.licence_kind, ln.user_email, ln.quantity, ln.unit_price, ln.amount,
+                ln.period_from, ln.period_to, ln.currency, ln.reference
+         FROM lines ln LEFT JOIN organizations po ON po.id = ln.partner_id
+         {order}"
+    )
+}
+
+const CUSTOMER_COLUMNS: &str = "SELECT o.id, o.name, o.country::text AS country, l.partner_id, l.debtor_number";
+
+/// The service-provider link a customer is billed through: the one overlapping the
+/// period that began last.
+const LINK: &str = "SELECT s.partner_id, s.debtor_number FROM service_provider_links s, bounds b
+     WHERE s.customer_id = o.id AND s.created_at < b.to_ts AND (s.ended_at IS NULL OR s.ended_at >= b.from_ts)
+     ORDER BY s.created_at DESC, s.id DESC LIMIT 1";
+
+/// Organizations that are billed at all.
+const BILLED: &str = "WHERE NOT o.is_vendor AND NOT o.billing_exempt
+     AND NOT EXISTS (SELECT 1 FROM partners p WHERE p.organization_id = o.id)";
+
+/// Licences in force on a day of the period: first and last billable day (no last day:
+/// still on). Credits of a module with the same days are one item.
+const LICENCES: &str = "licences AS (
+       SELECT c.id AS customer_id, 'business' AS kind, b.module_id, NULL::uuid AS user_id, 1 AS quantity,
+              b.id::text AS item_key,
+              (b.billable_from AT TIME ZONE 'UTC')::date AS first_day,
+              (least(b.deactivated_at, b.ends_at) AT TIME ZONE 'UTC')::date AS last_day
+       FROM customers c JOIN business_licences b ON b.organization_id = c.id, bounds x
+       WHERE b.billable_from < x.to_ts
+         AND (least(b.deactivated_at, b.ends_at) IS NULL OR least(b.deactivated_at, b.ends_at) >= x.from_ts)
+       UNION ALL
+       SELECT c.id, 'user', u.module_id, u.user_id, 1, u.id::text,
+              (u.billable_from AT TIME ZONE 'UTC')::date,
+              (least(u.deactivated_at, u.ends_at) AT TIME ZONE 'UTC')::date
+       FROM customers c JOIN user_licences u ON u.organization_id = c.id, bounds x
+       WHERE u.user_id IS NOT NULL AND u.billable_from < x.to_ts
+         AND (least(u.deactivated_at, u.ends_at) IS NULL OR least(u.deactivated_at, u.ends_at) >= x.from_ts)
+       UNION ALL
+       SELECT c.id, 'credit', u.module_id, NULL, count(*)::int, min(u.id::text),
+              (u.billable_from AT TIME ZONE 'UTC')::date AS first_day,
+              (least(u.deactivated_at, u.ends_at) AT TIME ZONE 'UTC')::date AS last_day
+       FROM customers c JOIN user_licences u ON u.organization_id = c.id, bounds x
+       WHERE u.user_id IS NULL AND u.billable_from < x.to_ts
+         AND (least(u.deactivated_at, u.ends_at) IS NULL OR least(u.deactivated_at, u.ends_at) >= x.from_ts)
+       GROUP BY c.id, u.module_id, 7, 8
+     )";
+
+/// A licence's days in each month of the period, priced like a quote prices the rest of
+/// a month.
+const LICENCE_LINES: &str = "SELECT c.partner_id, c.debtor_number, c.id AS customer_id, c.name AS customer, c.country,
+            'licence' AS item, 1 AS item_order, m.code AS module_code, m.name AS module, l.kind AS licence_kind,
+            us.email AS user_email, l.quantity,
+            CASE l.kind WHEN 'business' THEN m.business_price ELSE m.user_price END AS unit_price,
+            round(CASE l.kind WHEN 'business' THEN m.business_price ELSE m.user_price END * l.quantity
+                  * (d.period_to - d.period_from + 1) / mo.month_days, 2) AS amount,
+            d.period_from, d.period_to, m.currency::text AS currency, NULL::text AS reference, l.item_key
+     FROM licences l
+     JOIN customers c ON c.id = l.customer_id
+     JOIN modules m ON m.id = l.module_id
+     LEFT JOIN users us ON us.id = l.user_id
+     CROSS JOIN months mo
+     CROSS JOIN LATERAL (SELECT greatest(l.first_day, mo.from_day) AS period_from,
+                                least(coalesce(l.last_day, mo.to_day), mo.to_day) AS period_to) d
+     WHERE d.period_from <= d.period_to";
+
+/// Order lines whose invoice was paid in the period: already paid, so negative.
+const PAYMENT_LINES: &str = "SELECT c.partner_id, c.debtor_number, c.id, c.name, c.country,
+            'payment', 2, m.code, m.name, ol.licence_kind, NULL, ol.quantity, ol.unit_price, -ol.amount,
+            ol.period_start, ol.period_end, o.currency::text, 'Order ' || o.number, ol.id::text
+     FROM customers c
+     JOIN invoices i ON i.organization_id = c.id
+     JOIN bounds x ON i.paid_at >= x.from_ts AND i.paid_at < x.to_ts
+     JOIN orders o ON o.id = i.order_id
+     JOIN order_lines ol ON ol.order_id = o.id
+     JOIN modules m ON m.id = ol.module_id";
+
+/// Credit notes recorded in the period: money given back, so positive.
+const REFUND_LINES: &str = "SELECT c.partner_id, c.debtor_number, c.id, c.name, c.country,
+            'refund', 3, m.code, m.name, ol.licence_kind, NULL, 1, cn.amount, cn.amount,
+            ol.period_start, ol.period_end, i.currency::text, 'Credit note ' || cn.number, cn.id::text
+     FROM customers c
+     JOIN invoices i ON i.organization_id = c.id
+     JOIN credit_notes cn ON cn.invoice_id = i.id
+     JOIN bounds x ON cn.created_at >= x.from_ts AND cn.created_at < x.to_ts
+     JOIN order_lines ol ON ol.id = cn.order_line_id
+     JOIN modules m ON m.id = ol.module_id";
+
+/// File order: by partner (direct customers first), customer, then item, module, kind,
+/// user, days and the item itself, so the same data always gives the same file.
+const ORDER: &str =
+    "ORDER BY po.name NULLS FIRST, ln.partner_id NULLS FIRST, ln.customer, ln.customer_id, ln.item_order,
+         ln.module_code, ln.licence_kind, ln.user_email NULLS FIRST, ln.period_from, ln.item_key";

@@ -1,0 +1,152 @@
+//! Billing files: finance (all partners or one, in the vendor area) and partners (their
+//! own customers) start runs, watch them and download their XLSX and CSV. The same core
+//! calls as the API; which runs a person sees is decided there.
+
+use chrono::NaiveDate;
+use partnerdesk_core::{
+    Error as CoreError,
+    billing::{self, StartInput},
+    domain::{DEFAULT_PAGE, fixed2},
+};
+use poem::{
+    IntoResponse, Response, Route, get, handler,
+    http::header,
+    web::{Data, Form, Path, Query},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{Pairs, db, json_of, portal::Portal, redirect};
+use crate::{
+    AppState,
+    api::billing::{BillingRunView, chunks},
+};
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/billing", get(runs_page).post(start))
+        .at("/billing/:id/:format", get(download))
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    notice: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The runs the person may see, and whether the form offers a partner (finance).
+async fn runs_ctx(portal: &Portal, state: &AppState, cursor: Option<&str>) -> poem::Result<Result<Value, CoreError>> {
+    let mut conn = db(state).await?;
+    let page = match billing::list(&mut conn, &portal.actor, cursor, DEFAULT_PAGE).await {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    let runs: Vec<Value> = page
+        .items
+        .into_iter()
+        .map(|d| {
+            // The run's total per currency, in Decimal, for the table.
+            let mut sums: std::collections::BTreeMap<String, rust_decimal::Decimal> = Default::default();
+            for t in &d.totals {
+                *sums.entry(t.currency.clone()).or_default() += t.amount;
+            }
+            let sums: Vec<Value> = sums
+                .into_iter()
+                .map(|(currency, amount)| json!({ "currency": currency, "amount": fixed2(amount) }))
+                .collect();
+            super::merge(json_of(BillingRunView::from(d)), json!({ "sums": sums }))
+        })
+        .collect();
+    let busy = runs.iter().any(|r| r["status"] == "queued" || r["status"] == "running");
+    let (first, last) = billing::previous_month(state.ctx.now().date_naive());
+    Ok(Ok(json!({
+        "runs": runs,
+        "next_cursor": page.next_cursor,
+        "busy": busy,
+        "vendor": portal.holds(partnerdesk_core::authz::Permission::VendorFinance),
+        "form": { "period_start": first.to_string(), "period_end": last.to_string(), "csv_separator": "," },
+    })))
+}
+
+#[handler]
+async fn runs_page(portal: Portal, state: Data<&AppState>, Query(q): Query<RunsQuery>) -> poem::Result<Response> {
+    Ok(match runs_ctx(&portal, &state, q.cursor.as_deref()).await? {
+        Ok(ctx) => portal.render_noticed(&state, "billing", q.notice.as_deref(), ctx),
+        Err(e) => portal.failed(&state, "Billing files", &e),
+    })
+}
+
+fn date(form: &Pairs, name: &str) -> Result<Option<NaiveDate>, CoreError> {
+    match form.get(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| CoreError::field(name, "invalid_date", "Enter a date as YYYY-MM-DD")),
+    }
+}
+
+#[handler]
+async fn start(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+    let input = (|| {
+        Ok::<_, CoreError>(StartInput {
+            partner_id: None,
+            partner_code: form.get("partner_code"),
+            period_start: date(&form, "period_start")?,
+            period_end: date(&form, "period_end")?,
+            csv_separator: form.get("csv_separator"),
+            csv_bom: form.has("csv_bom"),
+        })
+    })();
+    let mut conn = db(&state).await?;
+    let started = match input {
+        Ok(input) => billing::start(&mut conn, &state.ctx, &portal.actor, input).await,
+        Err(e) => Err(e),
+    };
+    drop(conn);
+    Ok(match started {
+        Ok(_) => redirect("/billing?notice=billing_run_started"),
+        Err(e) => match runs_ctx(&portal, &state, None).await? {
+            Ok(ctx) => {
+                let ctx = super::merge(ctx, json!({ "form": form.to_json() }));
+                portal.error(&state, "billing", ctx, &e)
+            }
+            Err(e) => portal.failed(&state, "Billing files", &e),
+        },
+    })
+}
+
+#[handler]
+async fn download(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path((id, format)): Path<(Uuid, String)>,
+) -> poem::Result<Response> {
+    let format: &'static str = match format.as_str() {
+        "xlsx" => "xlsx",
+        "csv" => "csv",
+        _ => return Ok(portal.failed(&state, "Billing files", &CoreError::not_found("billing file"))),
+    };
+    let mut conn = db(&state).await?;
+    let found = billing::file(&mut conn, &portal.actor, id, format).await;
+    drop(conn);
+    Ok(match found {
+        Ok((run, info, count)) => {
+            let content_type = if format == "xlsx" {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            } else {
+                "text/csv; charset=utf-8"
+            };
+            chunks(state.pool.clone(), run.id, format, count)
+                .into_response()
+                .with_content_type(content_type)
+                .with_header(
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}\"", billing::file_name(&run, format)),
+                )
+                .with_header(header::CONTENT_LENGTH, info.size)
+                .into_response()
+        }
+        Err(e) => portal.failed(&state, "Billing files", &e),
+    })
+}
