@@ -415,13 +415,6 @@ async fn partner_in_view(conn: &mut AsyncPgConnection, actor: &Actor, partner: O
     }
 }
 
-fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid)> {
-    let bad = || Error::field("cursor", "invalid_cursor", "Not a cursor from this list");
-    let (at, id) = raw.split_once(',').ok_or_else(bad)?;
-    let at = DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc);
-    Ok((at, Uuid::parse_str(id).map_err(|_| bad())?))
-}
-
 /// The commissions a payout pays, newest first.
 pub(crate) async fn of_payout(conn: &mut AsyncPgConnection, payout: Uuid) -> Result<Vec<Commission>> {
     Ok(diesel::sql_query(format!(
@@ -440,11 +433,11 @@ pub async fn list(
     q: ListQuery,
 ) -> Result<crate::domain::Page<Commission>> {
     let partner = partner_in_view(conn, actor, partner).await?;
-    let cursor = q.cursor.as_deref().map(parse_cursor).transpose()?;
+    let cursor = q.cursor.as_deref().map(crate::domain::parse_time_cursor).transpose()?;
     let limit = crate::domain::page_limit(q.limit)?;
     let rows = page_of(conn, partner, &q, cursor, limit + 1).await?;
     Ok(crate::domain::Page::of(rows, limit, |c| {
-        format!("{},{}", c.earned_at.to_rfc3339(), c.id)
+        crate::domain::time_cursor(c.earned_at, c.id)
     }))
 }
 

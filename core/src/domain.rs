@@ -400,6 +400,21 @@ impl<T> Page<T> {
     }
 }
 
+/// The cursor of a list ordered by (time, id), newest first: `time,id`.
+pub fn time_cursor(at: chrono::DateTime<chrono::Utc>, id: uuid::Uuid) -> String {
+    format!("{},{id}", at.to_rfc3339())
+}
+
+/// Reads a [`time_cursor`]; anything else is the `cursor` field's error.
+pub fn parse_time_cursor(raw: &str) -> Result<(chrono::DateTime<chrono::Utc>, uuid::Uuid), crate::Error> {
+    let bad = || crate::Error::field("cursor", "invalid_cursor", "Not a cursor from this list");
+    let (at, id) = raw.split_once(',').ok_or_else(bad)?;
+    let at = chrono::DateTime::parse_from_rfc3339(at)
+        .map_err(|_| bad())?
+        .with_timezone(&chrono::Utc);
+    Ok((at, uuid::Uuid::parse_str(id).map_err(|_| bad())?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,13 +29,7 @@ pub struct Period {
 impl Period {
     pub fn starting(now: DateTime<Utc>) -> Self {
         let today = now.date_naive();
-        let first_next = if today.month() == 12 {
-            NaiveDate::from_ymd_opt(today.year() + 1, 1, 1)
-        } else {
-            NaiveDate::from_ymd_opt(today.year(), today.month() + 1, 1)
-        }
-        .expect("valid date");
-        let end = first_next - Duration::days(1);
+        let end = month_end(today);
         Period {
             start: today,
             end,
@@ -46,8 +40,25 @@ impl Period {
 
     /// What the rest of the period costs of a monthly amount, rounded half-up to cents.
     pub fn prorate(&self, monthly: Decimal) -> Decimal {
-        cents(monthly * Decimal::from(self.remaining_days) / Decimal::from(self.days_in_month))
+        prorate(monthly, self.remaining_days, self.days_in_month)
     }
+}
+
+/// `days` of a month of `days_in_month` at `monthly` a month, rounded half-up to cents:
+/// how quotes price the rest of a month and billing runs price each month's days.
+pub fn prorate(monthly: Decimal, days: i64, days_in_month: i64) -> Decimal {
+    cents(monthly * Decimal::from(days) / Decimal::from(days_in_month))
+}
+
+/// The last day of the month `day` is in.
+pub fn month_end(day: NaiveDate) -> NaiveDate {
+    let first_next = if day.month() == 12 {
+        NaiveDate::from_ymd_opt(day.year() + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(day.year(), day.month() + 1, 1)
+    }
+    .expect("valid date");
+    first_next - Duration::days(1)
 }
 
 /// One line of a quote or order.

@@ -56,7 +56,9 @@ CREATE UNIQUE INDEX billing_runs_version ON billing_runs
     (audience, coalesce(partner_id, '00000000-0000-0000-0000-000000000000'), period_start, period_end, version);
 -- The monthly run happens once, however many workers try.
 CREATE UNIQUE INDEX billing_runs_scheduled ON billing_runs (period_start, period_end) WHERE scheduled;
-CREATE INDEX billing_runs_list ON billing_runs (audience, partner_id, created_at DESC, id DESC);
+-- The lists: finance's (all vendor runs) and each partner's, newest first.
+CREATE INDEX billing_runs_vendor_list ON billing_runs (created_at DESC, id DESC) WHERE audience = 'vendor';
+CREATE INDEX billing_runs_partner_list ON billing_runs (partner_id, created_at DESC, id DESC) WHERE audience = 'partner';
 CREATE INDEX billing_runs_expiry ON billing_runs (expires_at);
 
 -- What a run billed, per partner (none: the vendor's direct customers) and currency.

@@ -1,8 +1,9 @@
 //! Benchmark: a billing run of 1,000,000 lines (27,778 customers × 3 business licences ×
-//! 12 months), written as CSV and as XLSX from the run's own query, next to PostgreSQL's
-//! `COPY (query) TO STDOUT CSV` of the same query measured in the same run. Prints time
-//! and peak memory (the process's resident high-water mark during each step, and how
-//! far it rose over the step's start).
+//! 12 months), written as CSV and as XLSX the way a run writes them (the items stream
+//! through a cursor, split into monthly lines), next to PostgreSQL's own
+//! `COPY (query) TO STDOUT CSV` of the SQL that yields the same lines, measured in the
+//! same run. Each file is written by a fresh child process, so its peak resident memory
+//! is a worker's, not this harness's.
 //!
 //! Goals: CSV at most 1.5× COPY; XLSX at most 4.8 s with a peak under 32 MB.
 //!
@@ -11,7 +12,7 @@
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures::StreamExt;
 use partnerdesk_core::{
     Ctx,
@@ -28,9 +29,22 @@ use sqlx::Connection;
 
 const CUSTOMERS: i64 = 27_778;
 const BATCH: i64 = 5_000;
+/// The settings a run's reading transaction uses (see `billing::render`).
+const SETTINGS: [&str; 2] = ["jit = off", "work_mem = '64MB'"];
+
+fn period() -> (NaiveDate, NaiveDate) {
+    (
+        NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+        NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
+    )
+}
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--write") {
+        return child(&args[i + 1], &args[i + 2]).await;
+    }
     let db = TestDb::new().await;
     let config = Config::from_pairs([
         ("DATABASE_URL", db.url.clone()),
@@ -48,144 +62,152 @@ async fn main() {
         .expect("empty database");
     let started = Instant::now();
     generate(&mut conn).await;
+    drop(conn);
     println!(
         "generated {CUSTOMERS} customers with 3 licences each in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let (first, last) = (
-        NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
-        NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
-    );
-    let query = lines::query(first, last, Customers::All, true);
+    let (first, last) = period();
 
-    // Baseline: PostgreSQL writes the same query as CSV itself.
-    let mut raw = sqlx::PgConnection::connect(&db.url).await.expect("sqlx connection");
+    // Baseline: PostgreSQL writes the same lines, priced in SQL, as CSV itself.
+    let (copy, bytes) = copy_out(&db.url, &lines::lines(first, last, Customers::All, true)).await;
+    println!(
+        "COPY (the lines, priced in SQL) TO STDOUT CSV: {copy:.2} s, {:.1} MB",
+        bytes as f64 / 1e6
+    );
+    let (items, _) = copy_out(&db.url, &lines::items(first, last, Customers::All)).await;
+    println!("(COPY of the items query a run reads: {items:.2} s)");
+
+    let dir = tempfile::tempdir().expect("scratch directory");
+    for format in ["csv", "xlsx"] {
+        let path = dir.path().join(format!("bench.{format}"));
+        let out = std::process::Command::new(std::env::current_exe().expect("this benchmark"))
+            .args(["--write", format, path.to_str().unwrap()])
+            .env("DATABASE_URL", &db.url)
+            .output()
+            .expect("a child process");
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{report}{}", String::from_utf8_lossy(&out.stderr));
+        let mut fields = report.split_whitespace();
+        let (seconds, peak_kib, lines): (f64, f64, u64) = (
+            fields.next().unwrap().parse().unwrap(),
+            fields.next().unwrap().parse().unwrap(),
+            fields.next().unwrap().parse().unwrap(),
+        );
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+        let peak = peak_kib / 1024.0;
+        if format == "csv" {
+            println!(
+                "CSV of {lines} lines: {seconds:.2} s, {size:.1} MB, peak {peak:.1} MB; ratio to COPY {:.2} (goal ≤ 1.50)",
+                seconds / copy
+            );
+        } else {
+            println!(
+                "XLSX of {lines} lines: {seconds:.2} s (goal ≤ 4.80), {size:.1} MB, peak {peak:.1} MB (goal < 32)"
+            );
+        }
+    }
+}
+
+/// Times `COPY (query) TO STDOUT CSV` with a run's settings; returns seconds and bytes.
+async fn copy_out(url: &str, query: &str) -> (f64, usize) {
+    let mut raw = sqlx::PgConnection::connect(url).await.expect("sqlx connection");
+    sqlx::raw_sql("SET jit = off; SET work_mem = '64MB'")
+        .execute(&mut raw)
+        .await
+        .expect("settings");
     let started = Instant::now();
     let mut out = raw
         .copy_out_raw(&format!("COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER)"))
         .await
         .expect("COPY");
-    let mut copied = 0usize;
+    let mut bytes = 0usize;
     while let Some(chunk) = out.next().await {
-        copied += chunk.expect("COPY data").len();
+        bytes += chunk.expect("COPY data").len();
     }
-    drop(out);
-    let copy = started.elapsed().as_secs_f64();
-    println!("COPY (query) TO STDOUT CSV: {copy:.2} s, {:.1} MB", copied as f64 / 1e6);
+    (started.elapsed().as_secs_f64(), bytes)
+}
 
-    let dir = tempfile::tempdir().expect("scratch directory");
-    let csv_path = dir.path().join("bench.csv");
-    let (csv, csv_memory, n) = measured(&mut conn, &query, {
-        let mut sink = Some(
-            CsvSink::create(
-                &csv_path,
+/// The child: writes one file as a run does and prints seconds, peak resident KiB and
+/// lines.
+async fn child(format: &str, path: &str) {
+    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let mut conn = AsyncPgConnection::establish(&url).await.expect("connection");
+    let (first, last) = period();
+    let query = lines::items(first, last, Customers::All);
+    let path = std::path::Path::new(path);
+    let started = Instant::now();
+    let lines = match format {
+        "csv" => {
+            let mut sink = CsvSink::create(
+                path,
                 CsvOptions {
                     separator: b',',
                     bom: false,
                 },
             )
-            .expect("csv"),
-        );
-        move |line: Option<&Line>| match line {
-            Some(l) => sink.as_mut().unwrap().line(l).expect("a CSV line"),
-            None => {
-                sink.take().unwrap().finish().expect("the CSV");
-            }
+            .expect("csv");
+            let n = stream(&mut conn, &query, |line| sink.line(line)).await;
+            sink.finish().expect("the CSV");
+            n
         }
-    })
-    .await;
-    let csv_size = std::fs::metadata(&csv_path).map(|m| m.len()).unwrap_or(0);
-    println!(
-        "CSV of {n} lines: {csv:.2} s, {:.1} MB, peak {} — ratio to COPY {:.2} (goal ≤ 1.50)",
-        csv_size as f64 / 1e6,
-        csv_memory,
-        csv / copy
-    );
-
-    let xlsx_path = dir.path().join("bench.xlsx");
-    let (xlsx, xlsx_memory, n) = measured(&mut conn, &query, {
-        let mut sink = Some(XlsxSink::create(dir.path(), &xlsx_path).expect("xlsx"));
-        move |line: Option<&Line>| match line {
-            Some(l) => sink.as_mut().unwrap().line(l).expect("an XLSX line"),
-            None => {
-                sink.take().unwrap().finish().expect("the XLSX");
-            }
+        _ => {
+            let mut sink = XlsxSink::create(path.parent().unwrap(), path).expect("xlsx");
+            let n = stream(&mut conn, &query, |line| sink.line(line)).await;
+            sink.finish().expect("the XLSX");
+            n
         }
-    })
-    .await;
-    let xlsx_size = std::fs::metadata(&xlsx_path).map(|m| m.len()).unwrap_or(0);
-    println!(
-        "XLSX of {n} lines: {xlsx:.2} s (goal ≤ 4.80), {:.1} MB, peak {} (goal < 32 MB)",
-        xlsx_size as f64 / 1e6,
-        xlsx_memory
-    );
+    };
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    println!("{:.3} {peak} {lines}", started.elapsed().as_secs_f64());
 }
 
-/// Streams the query through a cursor into `sink` (then `None` to finish), timing it
-/// and reading the process's peak resident memory over the step.
-async fn measured(conn: &mut db::PooledConn, query: &str, mut sink: impl FnMut(Option<&Line>)) -> (f64, String, usize) {
-    let before = reset_peak();
-    let started = Instant::now();
+/// Streams the items through a cursor, split into lines, into `sink`; returns the lines.
+async fn stream(
+    conn: &mut AsyncPgConnection,
+    query: &str,
+    mut sink: impl FnMut(&Line) -> partnerdesk_core::Result<()>,
+) -> u64 {
     let mut n = 0;
-    for statement in [
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        "SET LOCAL statement_timeout = 0",
-    ] {
-        diesel::sql_query(statement)
-            .execute(&mut **conn)
+    diesel::sql_query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(conn)
+        .await
+        .expect("begin");
+    for setting in SETTINGS {
+        diesel::sql_query(format!("SET LOCAL {setting}"))
+            .execute(conn)
             .await
-            .expect(statement);
+            .expect(setting);
     }
-    diesel::sql_query(format!("DECLARE bench_lines NO SCROLL CURSOR FOR {query}"))
-        .execute(&mut **conn)
+    diesel::sql_query(format!("DECLARE bench_items NO SCROLL CURSOR FOR {query}"))
+        .execute(conn)
         .await
         .expect("cursor");
     loop {
-        let batch: Vec<Line> = diesel::sql_query(format!("FETCH {BATCH} FROM bench_lines"))
-            .load(&mut **conn)
+        let batch: Vec<Line> = diesel::sql_query(format!("FETCH {BATCH} FROM bench_items"))
+            .load(conn)
             .await
             .expect("fetch");
-        for line in &batch {
-            sink(Some(line));
+        let fetched = batch.len() as i64;
+        for item in batch {
+            item.months(|line| {
+                n += 1;
+                sink(line)
+            })
+            .expect("a line");
         }
-        n += batch.len();
-        if (batch.len() as i64) < BATCH {
+        if fetched < BATCH {
             break;
         }
     }
-    diesel::sql_query("COMMIT").execute(&mut **conn).await.expect("commit");
-    sink(None);
-    let elapsed = started.elapsed().as_secs_f64();
-    let peak = peak_kib();
-    (
-        elapsed,
-        format!(
-            "{:.1} MB (+{:.1} MB over the start)",
-            peak as f64 / 1024.0,
-            (peak - before) as f64 / 1024.0
-        ),
-        n,
-    )
-}
-
-/// Resets the resident high-water mark (Linux) and returns the resident size now, KiB.
-fn reset_peak() -> i64 {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-    status_kib("VmRSS:")
-}
-
-fn peak_kib() -> i64 {
-    status_kib("VmHWM:")
-}
-
-fn status_kib(field: &str) -> i64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    diesel::sql_query("COMMIT").execute(conn).await.expect("commit");
+    n
 }
 
 /// Customers of Northwind, each with a paid business licence of every module since

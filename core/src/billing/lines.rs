@@ -20,6 +20,12 @@
 //!   it back.
 //!
 //! Days are UTC days.
+//!
+//! A run streams [`items`]: one row per licence (its billable days in the period), credit
+//! group, payment and refund, in file order; [`Line::months`] splits a licence's days by
+//! calendar month and prices them with [`crate::pricing::prorate`], the function quotes
+//! use. [`lines`] computes the same lines, prices included, in SQL alone: the run checks
+//! its files' totals against it, and the benchmark gives it to `COPY`.
 
 use chrono::NaiveDate;
 use diesel::{
@@ -28,6 +34,8 @@ use diesel::{
 };
 use rust_decimal::Decimal;
 use uuid::Uuid;
+
+use crate::pricing;
 
 /// One line of a billing file.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
@@ -59,6 +67,7 @@ pub struct Line {
     pub quantity: i32,
     #[diesel(sql_type = Numeric)]
     pub unit_price: Decimal,
+    /// For a licence item from [`items`], zero until [`Line::months`] prices it.
     #[diesel(sql_type = Numeric)]
     pub amount: Decimal,
     #[diesel(sql_type = Date)]
@@ -81,20 +90,65 @@ pub enum Customers {
     OfPartner(Uuid),
 }
 
-/// The lines of `customers` for the days `first..=last`, in file order when `ordered`.
-/// The values are typed (dates and an id), so they are written into the text, which
-/// lets the query open a server-side cursor.
-pub fn query(first: NaiveDate, last: NaiveDate, customers: Customers, ordered: bool) -> String {
-    let customers_sql = match customers {
-        Customers::All => {
-            format!("{CUSTOMER_COLUMNS} FROM organizations o LEFT JOIN LATERAL ({LINK}) l ON true {BILLED}")
+impl Line {
+    /// The line as billed: a licence item becomes one line per calendar month of its
+    /// days, priced like a quote prices the rest of a month; anything else is as it is.
+    pub fn months(mut self, mut emit: impl FnMut(&Line) -> crate::Result<()>) -> crate::Result<()> {
+        if self.item != "licence" {
+            return emit(&self);
         }
-        Customers::OfPartner(partner) => format!(
-            "{CUSTOMER_COLUMNS} FROM organizations o JOIN LATERAL ({LINK}) l ON l.partner_id = '{partner}'
-             {BILLED} AND o.id IN (SELECT customer_id FROM service_provider_links WHERE partner_id = '{partner}')"
+        let (first, last) = (self.period_from, self.period_to);
+        let monthly = self.unit_price * Decimal::from(self.quantity);
+        let mut start = first;
+        while start <= last {
+            let month_end = pricing::month_end(start);
+            let end = month_end.min(last);
+            let days = (end - start).num_days() + 1;
+            self.period_from = start;
+            self.period_to = end;
+            self.amount = pricing::prorate(monthly, days, i64::from(chrono::Datelike::day(&month_end)));
+            emit(&self)?;
+            start = end + chrono::Duration::days(1);
+        }
+        Ok(())
+    }
+}
+
+/// The billed items of `customers` for the days `first..=last`, in file order. The
+/// values are typed (dates and an id), so they are written into the text, which lets
+/// the query open a server-side cursor.
+pub fn items(first: NaiveDate, last: NaiveDate, customers: Customers) -> String {
+    with_lines(first, last, customers, LICENCE_ITEMS, ITEM_ORDER)
+}
+
+/// The same lines as [`items`] gives after [`Line::months`], priced in SQL alone (file
+/// order when `ordered`).
+pub fn lines(first: NaiveDate, last: NaiveDate, customers: Customers, ordered: bool) -> String {
+    with_lines(
+        first,
+        last,
+        customers,
+        LICENCE_LINES,
+        if ordered { LINE_ORDER } else { "" },
+    )
+}
+
+fn with_lines(first: NaiveDate, last: NaiveDate, customers: Customers, licences: &str, order: &str) -> String {
+    let (links_filter, customers_sql) = match customers {
+        Customers::All => (
+            String::new(),
+            format!("{CUSTOMER_COLUMNS} FROM organizations o LEFT JOIN links l ON l.customer_id = o.id {BILLED}"),
+        ),
+        Customers::OfPartner(partner) => (
+            format!(
+                "AND s.customer_id IN (SELECT customer_id FROM service_provider_links WHERE partner_id = '{partner}')"
+            ),
+            format!(
+                "{CUSTOMER_COLUMNS} FROM links l JOIN organizations o ON o.id = l.customer_id
+                 {BILLED} AND l.partner_id = '{partner}'"
+            ),
         ),
     };
-    let order = if ordered { ORDER } else { "" };
     format!(
         "WITH bounds AS (
            SELECT '{first}'::date AS first_day, '{last}'::date AS last_day,
@@ -107,9 +161,10 @@ pub fn query(first: NaiveDate, last: NaiveDate, customers: Customers, ordered: b
                   extract(day FROM m + interval '1 month' - interval '1 day')::int AS month_days
            FROM bounds b, generate_series(date_trunc('month', b.first_day), b.last_day, interval '1 month') m
          ),
+         links AS ({LINKS} {links_filter} ORDER BY s.customer_id, s.created_at DESC, s.id DESC),
          customers AS ({customers_sql}),
          {LICENCES},
-         lines AS ({LICENCE_LINES} UNION ALL {PAYMENT_LINES} UNION ALL {REFUND_LINES})
+         lines AS ({licences} UNION ALL {PAYMENT_LINES} UNION ALL {REFUND_LINES})
          SELECT ln.partner_id, po.name AS partner, ln.debtor_number, ln.customer_id, ln.customer, ln.country,
                 ln.item, ln.module, ln.licence_kind, ln.user_email, ln.quantity, ln.unit_price, ln.amount,
                 ln.period_from, ln.period_to, ln.currency, ln.reference
@@ -120,11 +175,11 @@ pub fn query(first: NaiveDate, last: NaiveDate, customers: Customers, ordered: b
 
 const CUSTOMER_COLUMNS: &str = "SELECT o.id, o.name, o.country::text AS country, l.partner_id, l.debtor_number";
 
-/// The service-provider link a customer is billed through: the one overlapping the
-/// period that began last.
-const LINK: &str = "SELECT s.partner_id, s.debtor_number FROM service_provider_links s, bounds b
-     WHERE s.customer_id = o.id AND s.created_at < b.to_ts AND (s.ended_at IS NULL OR s.ended_at >= b.from_ts)
-     ORDER BY s.created_at DESC, s.id DESC LIMIT 1";
+/// The service-provider link each customer is billed through: of those overlapping the
+/// period, the one that began last (one pass over the links, not one query per customer).
+const LINKS: &str = "SELECT DISTINCT ON (s.customer_id) s.customer_id, s.partner_id, s.debtor_number
+     FROM service_provider_links s, bounds b
+     WHERE s.created_at < b.to_ts AND (s.ended_at IS NULL OR s.ended_at >= b.from_ts)";
 
 /// Organizations that are billed at all.
 const BILLED: &str = "WHERE NOT o.is_vendor AND NOT o.billing_exempt
@@ -157,8 +212,24 @@ const LICENCES: &str = "licences AS (
        GROUP BY c.id, u.module_id, 7, 8
      )";
 
-/// A licence's days in each month of the period, priced like a quote prices the rest of
-/// a month.
+/// A licence's billable days in the period, priced by [`Line::months`].
+const LICENCE_ITEMS: &str = "SELECT c.partner_id, c.debtor_number, c.id AS customer_id, c.name AS customer, c.country,
+            'licence' AS item, 1 AS item_order, m.code AS module_code, m.name AS module, l.kind AS licence_kind,
+            us.email AS user_email, l.quantity,
+            CASE l.kind WHEN 'business' THEN m.business_price ELSE m.user_price END AS unit_price,
+            0::numeric AS amount, d.period_from, d.period_to, m.currency::text AS currency, NULL::text AS reference,
+            l.item_key
+     FROM licences l
+     JOIN customers c ON c.id = l.customer_id
+     JOIN modules m ON m.id = l.module_id
+     LEFT JOIN users us ON us.id = l.user_id
+     CROSS JOIN bounds x
+     CROSS JOIN LATERAL (SELECT greatest(l.first_day, x.first_day) AS period_from,
+                                least(coalesce(l.last_day, x.last_day), x.last_day) AS period_to) d
+     WHERE d.period_from <= d.period_to";
+
+/// The same, in SQL alone: a licence's days in each month of the period, priced like a
+/// quote prices the rest of a month.
 const LICENCE_LINES: &str = "SELECT c.partner_id, c.debtor_number, c.id AS customer_id, c.name AS customer, c.country,
             'licence' AS item, 1 AS item_order, m.code AS module_code, m.name AS module, l.kind AS licence_kind,
             us.email AS user_email, l.quantity,
@@ -198,7 +269,15 @@ const REFUND_LINES: &str = "SELECT c.partner_id, c.debtor_number, c.id, c.name, 
      JOIN modules m ON m.id = ol.module_id";
 
 /// File order: by partner (direct customers first), customer, then item, module, kind,
-/// user, days and the item itself, so the same data always gives the same file.
-const ORDER: &str =
-    "ORDER BY po.name NULLS FIRST, ln.partner_id NULLS FIRST, ln.customer, ln.customer_id, ln.item_order,
-         ln.module_code, ln.licence_kind, ln.user_email NULLS FIRST, ln.period_from, ln.item_key";
+/// user, the item itself and its months, so the same data always gives the same file.
+/// Names sort by their bytes (the "C" collation): the same on every server, and quick.
+const ITEM_ORDER: &str =
+    "ORDER BY po.name COLLATE \"C\" NULLS FIRST, ln.partner_id NULLS FIRST, ln.customer COLLATE \"C\",
+     ln.customer_id, ln.item_order, ln.module_code COLLATE \"C\", ln.licence_kind COLLATE \"C\",
+     ln.user_email COLLATE \"C\" NULLS FIRST, ln.item_key COLLATE \"C\"";
+
+/// The same order for lines already split by month.
+const LINE_ORDER: &str =
+    "ORDER BY po.name COLLATE \"C\" NULLS FIRST, ln.partner_id NULLS FIRST, ln.customer COLLATE \"C\",
+     ln.customer_id, ln.item_order, ln.module_code COLLATE \"C\", ln.licence_kind COLLATE \"C\",
+     ln.user_email COLLATE \"C\" NULLS FIRST, ln.item_key COLLATE \"C\", ln.period_from";

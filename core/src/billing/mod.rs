@@ -451,20 +451,19 @@ pub async fn list(
 ) -> Result<crate::domain::Page<RunDetail>> {
     let (audience, partner) = scope_of(conn, actor, None).await?;
     let limit = crate::domain::page_limit(limit)?;
-    let cursor = cursor.map(parse_cursor).transpose()?;
-    let partner_filter = match audience {
-        Audience::Vendor => "TRUE",
-        Audience::Partner => "r.partner_id = $2",
+    let cursor = cursor.map(crate::domain::parse_time_cursor).transpose()?;
+    // Each list has its own index (see the migration), hence the literal audiences.
+    let filter = match audience {
+        Audience::Vendor => "r.audience = 'vendor' AND $2::uuid IS NULL",
+        Audience::Partner => "r.audience = 'partner' AND r.partner_id = $2",
     };
     let runs: Vec<Run> = diesel::sql_query(format!(
         "SELECT {RUN_COLUMNS}
-         WHERE r.audience = $1 AND {partner_filter}
-           AND ($3::timestamptz IS NULL OR (r.created_at, r.id) < ($3, $4))
-         ORDER BY r.created_at DESC, r.id DESC LIMIT $5"
+         WHERE {filter} AND ($1::timestamptz IS NULL OR (r.created_at, r.id) < ($1, $3))
+         ORDER BY r.created_at DESC, r.id DESC LIMIT $4"
     ))
-    .bind::<Text, _>(audience.as_str())
-    .bind::<Nullable<SqlUuid>, _>(partner)
     .bind::<Nullable<Timestamptz>, _>(cursor.map(|c| c.0))
+    .bind::<Nullable<SqlUuid>, _>(if audience == Audience::Vendor { None } else { partner })
     .bind::<Nullable<SqlUuid>, _>(cursor.map(|c| c.1))
     .bind::<BigInt, _>(limit + 1)
     .load(conn)
@@ -480,15 +479,8 @@ pub async fn list(
         })
         .collect();
     Ok(crate::domain::Page::of(details, limit, |d| {
-        format!("{},{}", d.run.created_at.to_rfc3339(), d.run.id)
+        crate::domain::time_cursor(d.run.created_at, d.run.id)
     }))
-}
-
-fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, Uuid)> {
-    let bad = || Error::field("cursor", "invalid_cursor", "Not a cursor from this list");
-    let (at, id) = raw.split_once(',').ok_or_else(bad)?;
-    let at = DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc);
-    Ok((at, Uuid::parse_str(id).map_err(|_| bad())?))
 }
 
 /// A run's file for download: what it is and how many chunks hold it. Refused like

@@ -1,6 +1,7 @@
-//! The worker's part of a billing run: read the lines through a server-side cursor in
-//! one repeatable-read snapshot, write both files as they come, check the files' totals
-//! against the database's sums over the same snapshot, then store files, totals and
+//! The worker's part of a billing run: read the items through a server-side cursor in
+//! one repeatable-read snapshot, split them into lines and write both files as they
+//! come, check the files' totals against the database's own pricing of the same lines
+//! over the same snapshot, then store files, totals and
 //! the run's new state in one transaction. A worker that dies midway leaves the run
 //! `running` with nothing stored; the job's next attempt starts it over.
 
@@ -101,36 +102,39 @@ async fn stream(
     customers: Customers,
     mut writer: Writer,
 ) -> Result<(files::Written, Vec<Total>)> {
-    let ordered = lines::query(run.period_start, run.period_end, customers, true);
-    let unordered = lines::query(run.period_start, run.period_end, customers, false);
+    let items = lines::items(run.period_start, run.period_end, customers);
+    let priced_in_sql = lines::lines(run.period_start, run.period_end, customers, false);
     reader
         .build_transaction()
         .repeatable_read()
         .read_only()
         .run(async move |conn| {
-            diesel::sql_query("SET LOCAL statement_timeout = 0")
-                .execute(conn)
-                .await?;
-            diesel::sql_query(format!("DECLARE billing_lines NO SCROLL CURSOR FOR {ordered}"))
+            // A batch job: no statement timeout, no JIT compile (seconds on a big plan),
+            // room to sort in memory.
+            for setting in ["statement_timeout = 0", "jit = off", "work_mem = '64MB'"] {
+                diesel::sql_query(format!("SET LOCAL {setting}")).execute(conn).await?;
+            }
+            diesel::sql_query(format!("DECLARE billing_lines NO SCROLL CURSOR FOR {items}"))
                 .execute(conn)
                 .await?;
             loop {
                 let batch: Vec<Line> = diesel::sql_query(format!("FETCH {BATCH} FROM billing_lines"))
                     .load(conn)
                     .await?;
-                for line in &batch {
-                    writer.line(line)?;
+                let fetched = batch.len() as i64;
+                for item in batch {
+                    item.months(|line| writer.line(line))?;
                 }
                 diesel::sql_query("UPDATE billing_runs SET lines_written = $2 WHERE id = $1")
                     .bind::<SqlUuid, _>(run.id)
                     .bind::<BigInt, _>(writer.lines())
                     .execute(progress)
                     .await?;
-                if (batch.len() as i64) < BATCH {
+                if fetched < BATCH {
                     break;
                 }
             }
-            let sums = sums(conn, &unordered).await?;
+            let sums = sums(conn, &priced_in_sql).await?;
             Ok::<_, Error>((writer.finish()?, sums))
         })
         .await
@@ -148,7 +152,7 @@ struct Sum {
     amount: Decimal,
 }
 
-/// The database's own totals of the lines per partner and currency.
+/// The database's own totals per partner and currency, with every line priced in SQL.
 async fn sums(conn: &mut AsyncPgConnection, unordered: &str) -> Result<Vec<Total>> {
     let rows: Vec<Sum> = diesel::sql_query(format!(
         "SELECT partner_id, currency, count(*) AS lines, sum(amount) AS amount FROM ({unordered}) q

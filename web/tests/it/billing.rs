@@ -10,7 +10,10 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{Client, Options, TestApp};
+use crate::{
+    commissions::{buy, module_id, pay},
+    harness::{Client, Options, TestApp},
+};
 
 fn d(v: &str) -> Decimal {
     Decimal::from_str(v).unwrap()
@@ -43,39 +46,6 @@ fn prorated(unit: Decimal, quantity: i64, from: NaiveDate, to: NaiveDate) -> Vec
         start = end.succ_opt().unwrap();
     }
     out
-}
-
-async fn module_id(client: &Client, code: &str) -> String {
-    let r = client.get("/api/modules").await;
-    r.body.as_array().unwrap().iter().find(|m| m["code"] == code).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn buy(client: &Client, org: Uuid, items: Value) -> Value {
-    let q = client
-        .post(&format!("/api/organizations/{org}/quotes"), json!({ "items": items }))
-        .await;
-    assert_eq!(q.status, 201, "{}", q.body);
-    let o = client
-        .post(
-            &format!("/api/quotes/{}/confirm", q.body["id"].as_str().unwrap()),
-            json!({}),
-        )
-        .await;
-    assert_eq!(o.status, 201, "{}", o.body);
-    o.body
-}
-
-async fn pay(finance: &Client, order: &Value) {
-    let r = finance
-        .post(
-            &format!("/api/invoices/{}/mark-paid", order["invoice"]["id"].as_str().unwrap()),
-            json!({ "reference": "bank" }),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
 }
 
 /// Starts a run and waits until the worker has rendered it.
@@ -865,4 +835,57 @@ async fn the_files_agree_with_the_database_to_the_cent_on_random_purchases_refun
         files.csv.iter().any(|r| r["Licence kind"] == "credit"),
         "the run reached credits"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_run_shows_its_error_and_expired_files_are_deleted_while_the_run_stays() {
+    let app = TestApp::spawn().await;
+    let finance = some_billing(&app).await;
+    // Storage refuses the files: every attempt fails, the run says why.
+    app.sql(
+        "CREATE FUNCTION refuse_chunks() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'the disk is full'; END $$",
+    )
+    .await;
+    app.sql("CREATE TRIGGER refuse_chunks BEFORE INSERT ON billing_file_chunks FOR EACH ROW EXECUTE FUNCTION refuse_chunks()")
+        .await;
+    app.expect_failures();
+    let r = finance.post("/api/billing-runs", this_month(&app)).await;
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let attempts = "SELECT count(*) FROM job_runs r JOIN apalis.jobs j ON j.id = r.job_id
+                    WHERE j.job_type = 'render_billing_run' AND r.finished_at IS NOT NULL";
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(40);
+    while app.count(attempts).await < 5 {
+        assert!(tokio::time::Instant::now() < deadline, "the attempts did not run");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let failed = finance.get(&format!("/api/billing-runs/{id}")).await.body;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("the disk is full"),
+        "{failed}"
+    );
+    assert!(failed["files"].as_array().unwrap().is_empty() && failed["totals"].as_array().unwrap().is_empty());
+    assert_eq!(app.count(attempts).await, 5, "every attempt was made, no more");
+    app.sql("DROP TRIGGER refuse_chunks ON billing_file_chunks").await;
+
+    // A new version works; after the retention its files go, the run and totals stay.
+    let ok = run(&app, &finance, this_month(&app)).await;
+    assert_eq!(ok["version"], 2);
+    let ok_id = ok["id"].as_str().unwrap();
+    app.advance(chrono::Duration::days(91));
+    let deleted = partnerdesk_core::billing::prune_expired(&mut *app.conn().await, app.ctx.now())
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2);
+    let finance = app.demo("finance@vendor.example").await;
+    let kept = finance.get(&format!("/api/billing-runs/{ok_id}")).await.body;
+    assert_eq!(kept["status"], "ready");
+    assert!(kept["files"].as_array().unwrap().is_empty());
+    assert_eq!(kept["totals"], ok["totals"]);
+    assert_eq!(
+        finance.get_bytes(&format!("/api/billing-runs/{ok_id}/csv")).await.0,
+        404
+    );
+    assert_eq!(app.count("SELECT count(*) FROM billing_file_chunks").await, 0);
 }

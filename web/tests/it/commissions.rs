@@ -20,7 +20,7 @@ fn commission_of(base: Decimal, rate: Decimal) -> Decimal {
     (base * rate / Decimal::from(100)).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
-async fn module_id(client: &Client, code: &str) -> String {
+pub(crate) async fn module_id(client: &Client, code: &str) -> String {
     client
         .get("/api/modules")
         .await
@@ -36,7 +36,7 @@ async fn module_id(client: &Client, code: &str) -> String {
 }
 
 /// Buys for `org` (quote and confirm); returns the order.
-async fn buy(client: &Client, org: Uuid, items: Value) -> Value {
+pub(crate) async fn buy(client: &Client, org: Uuid, items: Value) -> Value {
     let q = client
         .post(&format!("/api/organizations/{org}/quotes"), json!({ "items": items }))
         .await;
@@ -51,7 +51,7 @@ async fn buy(client: &Client, org: Uuid, items: Value) -> Value {
     o.body
 }
 
-async fn pay(finance: &Client, order: &Value) {
+pub(crate) async fn pay(finance: &Client, order: &Value) {
     let r = finance
         .post(
             &format!("/api/invoices/{}/mark-paid", order["invoice"]["id"].as_str().unwrap()),

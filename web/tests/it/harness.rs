@@ -585,7 +585,8 @@ impl Client {
         }
     }
 
-    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+    /// A request with this client's credentials and organization.
+    fn builder(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(token) = &self.bearer {
             req = req.bearer_auth(token);
@@ -593,6 +594,11 @@ impl Client {
         if let Some(org) = self.org {
             req = req.header("X-Organization", org.to_string());
         }
+        req
+    }
+
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+        let mut req = self.builder(method, path);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -610,14 +616,7 @@ impl Client {
 
     /// A GET whose body is bytes (a file): status, headers, body.
     pub async fn get_bytes(&self, path: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-        let mut req = self.http.get(format!("{}{}", self.base, path));
-        if let Some(token) = &self.bearer {
-            req = req.bearer_auth(token);
-        }
-        if let Some(org) = self.org {
-            req = req.header("X-Organization", org.to_string());
-        }
-        let resp = req.send().await.expect("request");
+        let resp = self.builder(Method::GET, path).send().await.expect("request");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         (status, headers, resp.bytes().await.expect("body").to_vec())
@@ -641,18 +640,13 @@ impl Client {
 
     /// Sends a body as is, with its content type (CSV files).
     pub async fn post_bytes(&self, path: &str, content_type: &str, body: Vec<u8>) -> Resp {
-        let mut req = self
-            .http
-            .post(format!("{}{}", self.base, path))
+        let resp = self
+            .builder(Method::POST, path)
             .header("content-type", content_type)
-            .body(body);
-        if let Some(token) = &self.bearer {
-            req = req.bearer_auth(token);
-        }
-        if let Some(org) = self.org {
-            req = req.header("X-Organization", org.to_string());
-        }
-        let resp = req.send().await.expect("request");
+            .body(body)
+            .send()
+            .await
+            .expect("request");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body");
