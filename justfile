@@ -76,6 +76,13 @@ bench:
     set -euo pipefail
     server="$(just _postgres)"
     export DATABASE_URL="${DATABASE_URL:-$server/postgres}"
+    # The billing benchmark's baseline: Python's XlsxWriter, in its own virtualenv.
+    venv="target/bench-venv"
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import xlsxwriter' 2>/dev/null; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "XlsxWriter==3.3.1"
+    fi
+    export XLSXWRITER_PYTHON="$PWD/$venv/bin/python"
     cargo bench --workspace
 
 # The API keeps its document's promises: schemathesis over every operation as a partner,

@@ -9,29 +9,18 @@
 use std::time::Instant;
 
 use diesel_async::RunQueryDsl;
-use partnerdesk_core::{Ctx, authz::Actor, clock::Clock, commissions, config::Config, db, seed, testing::TestDb};
+mod support;
+
+use partnerdesk_core::{Ctx, authz::Actor, commissions, db};
 
 const CUSTOMERS: i64 = 1_000;
 const LINES_PER_CUSTOMER: i64 = 1_000;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let db = TestDb::new().await;
-    let config = Config::from_pairs([
-        ("DATABASE_URL", db.url.clone()),
-        ("PARTNERDESK_ENV", "development".to_owned()),
-        // Generating a million rows takes longer than a request may.
-        ("DATABASE_STATEMENT_TIMEOUT_MS", "600000".to_owned()),
-    ])
-    .expect("config");
-    let pool = db::pool_for(&config).expect("pool");
-    let ctx = Ctx::new(config, Clock::system());
-    let mut conn = pool.get().await.expect("connection");
-    let demo = seed::parse(include_str!("../../seeds/demo.json")).expect("seed");
-    seed::load(&mut conn, &ctx, &demo)
-        .await
-        .expect("seed")
-        .expect("empty database");
+    let bench = support::demo_database().await;
+    let ctx = &bench.ctx;
+    let mut conn = bench.pool.get().await.expect("connection");
     #[derive(diesel::QueryableByName)]
     struct Id {
         #[diesel(sql_type = diesel::sql_types::Uuid)]
@@ -81,7 +70,7 @@ async fn main() {
         baseline.as_secs_f64() * 1000.0,
         elapsed.as_secs_f64() / baseline.as_secs_f64(),
     );
-    dashboards(&mut conn, &ctx).await;
+    dashboards(&mut conn, ctx).await;
 }
 
 /// The commission sums of the dashboard for the partner with a million commissions,

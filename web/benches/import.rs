@@ -5,26 +5,17 @@
 
 use std::time::Instant;
 
-use partnerdesk_core::{Ctx, authz::Actor, clock::Clock, config::Config, db, seed, testing::TestDb, users};
+mod support;
+
+use partnerdesk_core::{authz::Actor, users};
 
 const ROWS: usize = 10_000;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let db = TestDb::new().await;
-    let config = Config::from_pairs([
-        ("DATABASE_URL", db.url.clone()),
-        ("PARTNERDESK_ENV", "development".to_owned()),
-    ])
-    .expect("config");
-    let pool = db::pool_for(&config).expect("pool");
-    let ctx = Ctx::new(config, Clock::system());
+    let bench = support::demo_database().await;
+    let (pool, ctx) = (&bench.pool, &bench.ctx);
     let mut conn = pool.get().await.expect("connection");
-    let demo = seed::parse(include_str!("../../seeds/demo.json")).expect("seed");
-    seed::load(&mut conn, &ctx, &demo)
-        .await
-        .expect("seed")
-        .expect("empty database");
 
     let ids = |sql: &str| sql.to_owned();
     #[derive(diesel::QueryableByName)]
@@ -59,7 +50,7 @@ async fn main() {
     }
 
     let started = Instant::now();
-    let report = users::import(&mut conn, &ctx, &actor, org.id, csv.as_bytes(), false)
+    let report = users::import(&mut conn, ctx, &actor, org.id, csv.as_bytes(), false)
         .await
         .expect("import");
     let elapsed = started.elapsed();
@@ -75,7 +66,7 @@ async fn main() {
 
     // The same file again: every row is refused as an existing user, nothing changes.
     let started = Instant::now();
-    let refused = users::import(&mut conn, &ctx, &actor, org.id, csv.as_bytes(), false).await;
+    let refused = users::import(&mut conn, ctx, &actor, org.id, csv.as_bytes(), false).await;
     let elapsed = started.elapsed();
     let Err(partnerdesk_core::Error::Validation(errors)) = refused else {
         panic!("a re-import is refused")
