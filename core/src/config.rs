@@ -143,6 +143,15 @@ pub struct Config {
     pub job_backoff_max: Duration,
     pub worker_concurrency: usize,
     pub worker_poll_interval: Duration,
+    /// Jobs a worker fetches (and locks) per query.
+    pub worker_fetch_batch: usize,
+    /// A worker process without a heartbeat for this long is gone: the surviving workers
+    /// put its running jobs back in their queues.
+    pub worker_lease: Duration,
+    /// Where the worker serves `/metrics` and `/healthz`.
+    pub worker_metrics_addr: SocketAddr,
+    /// When set, the web service's `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
     pub maintenance_interval: Duration,
     pub log_format: LogFormat,
     pub trial_days: u32,
@@ -233,6 +242,15 @@ impl Config {
             job_backoff_max: Duration::from_secs(v.number("JOB_BACKOFF_MAX_SECONDS", 3600)),
             worker_concurrency: v.number("WORKER_CONCURRENCY", 4).max(1) as usize,
             worker_poll_interval: Duration::from_secs(v.number("WORKER_POLL_SECONDS", 5).max(1)),
+            worker_fetch_batch: v.number("WORKER_FETCH_BATCH", 10).clamp(1, 1000) as usize,
+            worker_lease: Duration::from_secs(v.number("WORKER_LEASE_SECONDS", 60).max(2)),
+            worker_metrics_addr: v.parsed(
+                "WORKER_METRICS_ADDR",
+                "127.0.0.1:9187",
+                "a socket address",
+                SocketAddr::from(([127, 0, 0, 1], 9187)),
+            ),
+            metrics_token: get("METRICS_TOKEN").filter(|v| !v.trim().is_empty()),
             maintenance_interval: Duration::from_secs(v.number("MAINTENANCE_INTERVAL_SECONDS", 60).max(1)),
             log_format: v.choice("LOG_FORMAT", "text", "text or json", LogFormat::parse),
             trial_days: v.number("TRIAL_DAYS", 30).max(1) as u32,

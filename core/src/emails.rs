@@ -18,9 +18,15 @@ use crate::{
     memberships, orders, partners, registrations, service_providers, signups, trials,
 };
 
-/// Sends one queued e-mail (the `send_email` job).
-pub async fn deliver(ctx: &Ctx, pool: &Pool, mailer: &Mailer, delivery_id: Uuid) -> std::result::Result<(), JobError> {
-    mail::deliver(ctx, pool, mailer, load, delivery_id).await
+/// Sends one queued e-mail (the `send_email` job `job_id`).
+pub async fn deliver(
+    ctx: &Ctx,
+    pool: &Pool,
+    mailer: &Mailer,
+    delivery_id: Uuid,
+    job_id: &str,
+) -> std::result::Result<(), JobError> {
+    mail::deliver(ctx, pool, mailer, load, delivery_id, job_id).await
 }
 
 fn load<'a>(

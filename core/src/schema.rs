@@ -216,6 +216,7 @@ diesel::table! {
         sent_at -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
+        claimed_by_job -> Nullable<Text>,
     }
 }
 
@@ -596,6 +597,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    queue_pauses (queue) {
+        queue -> Text,
+        paused_at -> Timestamptz,
+        paused_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    worker_processes (name) {
+        name -> Text,
+        host -> Text,
+        pid -> Int4,
+        queues -> Array<Text>,
+        started_at -> Timestamptz,
+        last_seen -> Timestamptz,
+    }
+}
+
 diesel::joinable!(affiliate_visits -> partners (partner_id));
 diesel::joinable!(api_tokens -> organizations (organization_id));
 diesel::joinable!(api_tokens -> users (user_id));
@@ -685,6 +705,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     partners,
     password_links,
     payouts,
+    queue_pauses,
     quotes,
     releases,
     service_provider_links,
@@ -693,4 +714,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     trials,
     user_licences,
     users,
+    worker_processes,
 );

@@ -86,6 +86,24 @@ async fn readyz(state: Data<&AppState>) -> Response {
     }
 }
 
+/// Prometheus text: the HTTP, e-mail and pool figures of this process.
+#[handler]
+fn metrics(state: Data<&AppState>, req: &Request) -> Response {
+    if let Some(token) = &state.ctx.config.metrics_token {
+        let given = req
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(given.as_bytes(), token.as_bytes())) {
+            return (StatusCode::UNAUTHORIZED, "a bearer token is required").into_response();
+        }
+    }
+    partnerdesk_core::telemetry::record_pool(&state.pool);
+    Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(partnerdesk_core::telemetry::metrics().render())
+}
+
 /// The whole service.
 pub fn app(state: AppState) -> impl Endpoint {
     let service = api::service(&state.ctx.config);
@@ -102,6 +120,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/api/docs", docs)
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
+        .at("/metrics", get(metrics))
         .at("/assets/:name", get(assets::serve))
         .nest("/", pages::routes())
         .catch_all_error(error::to_problem)

@@ -10,13 +10,14 @@
 //!   styles and forms from this site only (no inline script).
 //! * `allow`: a 405 from the API names the methods the path has in `Allow`.
 //! * `log_requests`: one log line per request, with the secret tokens of e-mailed and
-//!   payment links redacted from the path.
+//!   payment links redacted from the path; and the request's metrics (by route pattern,
+//!   method and status).
 
 use std::{sync::Arc, time::Instant};
 
 use futures::StreamExt;
 use partnerdesk_core::Error as CoreError;
-use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
+use poem::{Endpoint, IntoResponse, PathPattern, Request, Response, http::StatusCode};
 use tracing::Instrument;
 
 use crate::{
@@ -187,13 +188,36 @@ pub async fn log_requests<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result
         .instrument(span.clone())
         .await
         .map(IntoResponse::into_response);
-    let ms = started.elapsed().as_millis() as u64;
+    let elapsed = started.elapsed();
+    let ms = elapsed.as_millis() as u64;
     let _entered = span.enter();
-    match &result {
-        Ok(resp) => tracing::info!(status = resp.status().as_u16(), duration_ms = ms, "request finished"),
-        Err(err) => tracing::info!(status = err.status().as_u16(), duration_ms = ms, "request failed"),
-    }
+    let (status, route) = match &result {
+        Ok(resp) => {
+            tracing::info!(status = resp.status().as_u16(), duration_ms = ms, "request finished");
+            (resp.status(), resp.data::<PathPattern>().map(|p| p.0.clone()))
+        }
+        Err(err) => {
+            tracing::info!(status = err.status().as_u16(), duration_ms = ms, "request failed");
+            (err.status(), err.data::<PathPattern>().map(|p| p.0.clone()))
+        }
+    };
+    record_request(&method, route.as_deref(), status, elapsed);
     result
+}
+
+/// Counts a request and its latency by route pattern (never the raw path: ids and
+/// tokens would make a series per value), method and status.
+fn record_request(method: &poem::http::Method, route: Option<&str>, status: StatusCode, elapsed: std::time::Duration) {
+    let route = route.unwrap_or("unmatched").to_owned();
+    let method = method.as_str().to_owned();
+    let counted = [
+        ("route", route.clone()),
+        ("method", method.clone()),
+        ("status", status.as_u16().to_string()),
+    ];
+    metrics::counter!("partnerdesk_http_requests_total", &counted).increment(1);
+    let timed = [("route", route), ("method", method)];
+    metrics::histogram!("partnerdesk_http_request_duration_seconds", &timed).record(elapsed.as_secs_f64());
 }
 
 /// The Content-Security-Policy of every portal page.

@@ -1,6 +1,7 @@
 //! The worker: one apalis worker per queue (LISTEN/NOTIFY with a polling fallback),
-//! each job handed to the function its queue names in [`registry`], plus a maintenance
-//! loop that prunes finished jobs.
+//! each job handed to the function its queue names in [`registry`]; a control loop that
+//! pauses and resumes queues as ops ask, records the process's heartbeat and refreshes
+//! the queue gauges; and a maintenance loop for the periodic work.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -13,16 +14,26 @@ use partnerdesk_core::{
 };
 use rand::RngExt;
 
+pub mod metrics_server;
 pub mod registry;
+
+fn host_name() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "host".into())
+}
 
 /// A name no other worker process shares: host, process id and a random suffix.
 pub fn unique_name() -> String {
-    let host = hostname::get()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "host".into());
     let suffix: u32 = rand::rng().random_range(0..0xFFFF);
-    format!("{host}-{}-{suffix:04x}", std::process::id())
+    format!("{}-{}-{suffix:04x}", host_name(), std::process::id())
+}
+
+/// How often a worker proves it is alive: four heartbeats per lease, so that one late
+/// heartbeat never costs a live worker its jobs.
+fn heartbeat_interval(config: &Config) -> Duration {
+    (config.worker_lease / 4).max(Duration::from_millis(500))
 }
 
 /// Which worker and queue a handler runs in.
@@ -54,11 +65,13 @@ pub async fn run_named(
         let worker_name = format!("{name}:{queue}");
         let config = config.clone();
         monitor = monitor.register(move |_restarts| {
+            // A worker silent for the lease has its jobs put back by the others, at
+            // their next heartbeat.
             let storage_config = apalis_postgres::Config::default()
                 .queue(queue)
-                .batch_size(config.worker_concurrency.max(1))
-                .heartbeat_interval(Duration::from_secs(10))
-                .missed_heartbeats(6);
+                .batch_size(config.worker_fetch_batch)
+                .heartbeat_interval(heartbeat_interval(&config))
+                .missed_heartbeats(4);
             let backend = PostgresStorage::<serde_json::Value>::new(&job_pool)
                 .with_config(storage_config)
                 .with_pubsub()
@@ -76,7 +89,8 @@ pub async fn run_named(
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let maintenance = tokio::spawn(maintenance_loop(app.clone(), stop_rx));
+    let maintenance = tokio::spawn(maintenance_loop(app.clone(), stop_rx.clone()));
+    let control = tokio::spawn(control_loop(app.clone(), name.clone(), monitor.context(), stop_rx));
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -85,6 +99,7 @@ pub async fn run_named(
     };
     monitor.run_with_signal(signal).await?;
     maintenance.await?;
+    control.await?;
     tracing::info!(worker = %name, "worker stopped");
     Ok(())
 }
@@ -96,7 +111,7 @@ fn wall_clock() -> chrono::DateTime<chrono::Utc> {
 }
 
 /// Every job goes through here: record the run, dispatch, schedule a retry with backoff
-/// or give up.
+/// or give up; count it all in the metrics.
 async fn handle(
     payload: serde_json::Value,
     app: Data<App>,
@@ -107,22 +122,24 @@ async fn handle(
     let job_id = task_id.to_string();
     let attempt = attempt.current() as i32;
     let queue = info.queue;
+    let started = std::time::Instant::now();
+    metrics::counter!("partnerdesk_jobs_started_total", "queue" => queue).increment(1);
     let run_id = {
         let mut conn = app.pool.get().await?;
         jobs::run_started(&mut conn, &job_id, queue, &info.name, attempt, wall_clock()).await?
     };
-    let outcome = registry::run(&app, queue, payload).await;
+    let outcome = registry::run(&app, queue, &job_id, payload).await;
     let mut conn = app.pool.get().await?;
     let now = wall_clock();
-    match outcome {
+    let (label, result) = match outcome {
         Ok(()) => {
             jobs::run_finished(&mut conn, run_id, "done", None, now).await?;
-            Ok(())
+            ("succeeded", Ok(()))
         }
         Err(JobError::Permanent(message)) => {
             tracing::error!(%queue, job = %job_id, %message, "job failed permanently");
             jobs::run_finished(&mut conn, run_id, "failed", Some(&message), now).await?;
-            Err(Box::new(AbortError::new(message)))
+            ("failed", Err(Box::new(AbortError::new(message)) as BoxDynError))
         }
         Err(JobError::Retry(message)) => {
             let delay = jobs::backoff(&app.ctx.config, attempt as u32);
@@ -130,7 +147,85 @@ async fn handle(
             let outcome = if retries_left { "retry" } else { "failed" };
             tracing::warn!(%queue, job = %job_id, attempt, ?delay, retries_left, %message, "job failed");
             jobs::run_finished(&mut conn, run_id, outcome, Some(&message), now).await?;
-            Err(message.into())
+            (if retries_left { "retried" } else { "failed" }, Err(message.into()))
+        }
+    };
+    metrics::histogram!("partnerdesk_job_duration_seconds", "queue" => queue).record(started.elapsed().as_secs_f64());
+    match label {
+        "succeeded" => metrics::counter!("partnerdesk_jobs_succeeded_total", "queue" => queue).increment(1),
+        "retried" => metrics::counter!("partnerdesk_jobs_retried_total", "queue" => queue).increment(1),
+        _ => metrics::counter!("partnerdesk_jobs_failed_total", "queue" => queue).increment(1),
+    }
+    result
+}
+
+/// Follows ops' pauses (checked every second), records the process's heartbeat and
+/// refreshes the queue gauges.
+async fn control_loop(app: App, name: String, monitor: MonitorContext, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let started_at = wall_clock();
+    let host = host_name();
+    let heartbeat_every = heartbeat_interval(&app.ctx.config);
+    let mut last_heartbeat: Option<tokio::time::Instant> = None;
+    let mut last_gauges: Option<tokio::time::Instant> = None;
+    loop {
+        match app.pool.get().await {
+            Ok(mut conn) => {
+                match jobs::ops::paused_queues(&mut conn).await {
+                    Ok(paused) => follow_pauses(&monitor, &paused),
+                    Err(err) => tracing::warn!(%err, "reading paused queues failed"),
+                }
+                if last_heartbeat.is_none_or(|t| t.elapsed() >= heartbeat_every) {
+                    let beat = jobs::ops::heartbeat(
+                        &mut conn,
+                        &name,
+                        &host,
+                        std::process::id(),
+                        registry::QUEUES,
+                        started_at,
+                    );
+                    match beat.await {
+                        Ok(()) => last_heartbeat = Some(tokio::time::Instant::now()),
+                        Err(err) => tracing::warn!(%err, "recording the worker's heartbeat failed"),
+                    }
+                }
+                if last_gauges.is_none_or(|t| t.elapsed() >= GAUGE_INTERVAL) {
+                    match jobs::ops::summaries(&mut conn).await {
+                        Ok(summaries) => partnerdesk_core::telemetry::record_queues(&summaries),
+                        Err(err) => tracing::warn!(%err, "reading the queue figures failed"),
+                    }
+                    last_gauges = Some(tokio::time::Instant::now());
+                }
+            }
+            Err(err) => tracing::warn!(%err, "control: no database connection"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PAUSE_CHECK_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// How soon a pause or resume reaches the workers.
+const PAUSE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the queue gauges are recomputed.
+const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Pauses the workers of paused queues and resumes the others.
+fn follow_pauses(monitor: &MonitorContext, paused: &[String]) {
+    for worker in monitor.workers() {
+        let queue = worker.name().rsplit(':').next().unwrap_or_default();
+        let should_pause = paused.iter().any(|p| p == queue);
+        let outcome = if should_pause && !worker.is_paused() && worker.is_running() {
+            tracing::info!(%queue, worker = %worker.name(), "queue paused: taking no more jobs");
+            worker.pause()
+        } else if !should_pause && worker.is_paused() {
+            tracing::info!(%queue, worker = %worker.name(), "queue resumed");
+            worker.resume()
+        } else {
+            Ok(())
+        };
+        if let Err(err) = outcome {
+            tracing::warn!(%err, %queue, "changing a worker's pause failed");
         }
     }
 }
@@ -169,6 +264,14 @@ async fn maintenance_loop(app: App, mut stop: tokio::sync::watch::Receiver<bool>
                     Ok(0) => {}
                     Ok(n) => tracing::info!(files = n, "expired billing files deleted"),
                     Err(err) => tracing::warn!(%err, "deleting expired billing files failed"),
+                }
+                match jobs::ops::release_abandoned_claims(&mut conn).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(
+                        deliveries = n,
+                        "e-mails whose sending worker was lost are marked unsent"
+                    ),
+                    Err(err) => tracing::warn!(%err, "releasing abandoned e-mail claims failed"),
                 }
                 match jobs::prune(&mut conn, wall_clock(), &app.ctx.config).await {
                     Ok(pruned) if pruned != jobs::Pruned::default() => tracing::info!(?pruned, "pruned finished jobs"),

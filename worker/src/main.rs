@@ -1,4 +1,5 @@
-//! `partnerdesk-worker`: runs the background jobs until SIGINT or SIGTERM.
+//! `partnerdesk-worker`: runs the background jobs until SIGINT or SIGTERM, and serves
+//! `/metrics` and `/healthz` on `WORKER_METRICS_ADDR`.
 
 use partnerdesk_core::{
     app::{self, App},
@@ -11,5 +12,10 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     telemetry::init(config.log_format);
     db::migrate(&config.database_url).await?;
-    partnerdesk_worker::run(App::build(config)?, app::shutdown_signal()).await
+    let addr = config.worker_metrics_addr;
+    let app = App::build(config)?;
+    let (_, listener) = partnerdesk_worker::metrics_server::start(app.clone(), addr).await?;
+    let outcome = partnerdesk_worker::run(app, app::shutdown_signal()).await;
+    listener.abort();
+    outcome
 }

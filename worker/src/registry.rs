@@ -3,18 +3,18 @@
 use partnerdesk_core::{
     app::App,
     emails,
-    jobs::{self, Job, JobError, RecomputeCommissions, RenderBillingRun, SendEmail},
+    jobs::{self, Job, JobError, Ping, RecomputeCommissions, RenderBillingRun, SendEmail},
 };
 
-/// Every queue the worker consumes.
-pub const QUEUES: &[&str] = &[SendEmail::QUEUE, RecomputeCommissions::QUEUE, RenderBillingRun::QUEUE];
+/// Every queue the worker consumes (one list, in `core`, that the ops view shares).
+pub use partnerdesk_core::jobs::QUEUES;
 
-/// Runs one job of `queue`. A payload that does not decode fails permanently.
-pub async fn run(app: &App, queue: &str, payload: serde_json::Value) -> Result<(), JobError> {
+/// Runs job `job_id` of `queue`. A payload that does not decode fails permanently.
+pub async fn run(app: &App, queue: &str, job_id: &str, payload: serde_json::Value) -> Result<(), JobError> {
     match queue {
         SendEmail::QUEUE => {
             let job: SendEmail = jobs::decode(payload)?;
-            emails::deliver(&app.ctx, &app.pool, &app.mailer, job.delivery_id).await
+            emails::deliver(&app.ctx, &app.pool, &app.mailer, job.delivery_id, job_id).await
         }
         RecomputeCommissions::QUEUE => {
             let job: RecomputeCommissions = jobs::decode(payload)?;
@@ -25,6 +25,10 @@ pub async fn run(app: &App, queue: &str, payload: serde_json::Value) -> Result<(
         RenderBillingRun::QUEUE => {
             let job: RenderBillingRun = jobs::decode(payload)?;
             partnerdesk_core::billing::render::render(&app.ctx, &app.pool, job.run_id).await?;
+            Ok(())
+        }
+        Ping::QUEUE => {
+            let _: Ping = jobs::decode(payload)?;
             Ok(())
         }
         other => Err(JobError::Permanent(format!("no handler for queue {other:?}"))),

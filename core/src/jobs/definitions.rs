@@ -37,3 +37,12 @@ impl Job for RenderBillingRun {
     const QUEUE: &'static str = "render_billing_run";
     const MAX_ATTEMPTS: i32 = 5;
 }
+
+/// Does nothing: shows that the workers pick jobs up (the queue benchmark drains these).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Ping {}
+
+impl Job for Ping {
+    const QUEUE: &'static str = "ping";
+    const MAX_ATTEMPTS: i32 = 1;
+}

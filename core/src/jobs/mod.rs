@@ -19,8 +19,17 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::{Result, config::Config};
 
 pub mod definitions;
+pub mod ops;
 
 pub use definitions::*;
+
+/// Every queue the worker consumes, in the order the ops view lists them.
+pub const QUEUES: &[&str] = &[
+    SendEmail::QUEUE,
+    RecomputeCommissions::QUEUE,
+    RenderBillingRun::QUEUE,
+    Ping::QUEUE,
+];
 
 /// A job type. `QUEUE` is its stable queue name (never a Rust type name).
 pub trait Job: Serialize + DeserializeOwned + Send + Sync {

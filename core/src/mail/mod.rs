@@ -336,32 +336,40 @@ pub fn with_base(mut context: Value, portal_url: &str) -> Value {
     context
 }
 
-/// The `send_email` job: claim the delivery, build and render it, send, mark sent.
+/// The `send_email` job `job_id`: claim the delivery, build and render it, send, mark
+/// sent.
 pub async fn deliver(
     ctx: &Ctx,
     pool: &Pool,
     mailer: &Mailer,
     load: ContextLoader,
     delivery_id: Uuid,
+    job_id: &str,
 ) -> std::result::Result<(), JobError> {
     let now = ctx.now();
     let mut conn = pool.get().await.map_err(|e| JobError::Retry(e.to_string()))?;
 
+    // A claim is free when nobody holds it, when the same job holds it (its previous
+    // attempt is gone: a job runs in one worker at a time, and a lost worker's job runs
+    // again only after its lease), or when it is older than any send can take.
     let claimed: Option<Delivery> = diesel::update(
         email_deliveries::table
             .filter(email_deliveries::id.eq(delivery_id))
             .filter(
                 email_deliveries::status
                     .eq_any(["queued", "failed"])
-                    .or(email_deliveries::status
-                        .eq("sending")
-                        .and(email_deliveries::claimed_at.lt(now - CLAIM_TTL))),
+                    .or(email_deliveries::status.eq("sending").and(
+                        email_deliveries::claimed_by_job
+                            .eq(job_id)
+                            .or(email_deliveries::claimed_at.lt(now - CLAIM_TTL)),
+                    )),
             ),
     )
     .set((
         email_deliveries::status.eq("sending"),
         email_deliveries::attempts.eq(email_deliveries::attempts + 1),
         email_deliveries::claimed_at.eq(now),
+        email_deliveries::claimed_by_job.eq(job_id),
     ))
     .returning(Delivery::as_returning())
     .get_result(&mut conn)
@@ -389,10 +397,14 @@ pub async fn deliver(
 
     match send_claimed(ctx, mailer, load, &mut conn, &delivery).await {
         Ok(outcome) => {
+            if matches!(outcome, Outcome::Sent) {
+                metrics::counter!("partnerdesk_emails_sent_total").increment(1);
+            }
             tracing::info!(delivery = %delivery.id, template = %delivery.template, ?outcome, "e-mail delivery finished");
             Ok(())
         }
         Err(err) => {
+            metrics::counter!("partnerdesk_emails_failed_total").increment(1);
             let message = err.to_string();
             let _ = diesel::update(email_deliveries::table.find(delivery.id))
                 .set((

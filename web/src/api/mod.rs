@@ -15,6 +15,7 @@ pub mod customers;
 pub mod dev;
 pub mod invitations;
 pub mod licences;
+pub mod ops;
 pub mod organizations;
 pub mod partners;
 pub mod registrations;
@@ -44,6 +45,8 @@ pub enum ApiTags {
     Commissions,
     /// Billing runs: XLSX and CSV files of what each customer is billed for a period.
     Billing,
+    /// The job queue for vendor ops: queues, jobs, workers; retry, discard, pause.
+    Operations,
     /// Tools for development: the mail outbox.
     Development,
 }
@@ -104,6 +107,7 @@ pub type Api = (
     catalogue::CatalogueApi,
     commissions::CommissionsApi,
     billing::BillingApi,
+    ops::OpsApi,
     dev::DevApi,
 );
 
@@ -122,6 +126,7 @@ pub fn service(config: &Config) -> OpenApiService<Api, ()> {
             catalogue::CatalogueApi,
             commissions::CommissionsApi,
             billing::BillingApi,
+            ops::OpsApi,
             dev::DevApi,
         ),
         "Partnerdesk API",

@@ -147,10 +147,24 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
     // Northwind's own billing run.
     let billing_run = anna.post("/api/billing-runs", json!({})).await.id();
     let customers_before = anna.get("/api/customers?status=both").await.body;
+    // A job of the queue (the invitation above queued an e-mail).
+    let ops = app.demo("ops@vendor.example").await;
+    let job = ops.get("/api/ops/jobs?queue=send_email&limit=1").await.body["items"][0]["id"]
+        .as_str()
+        .expect("an e-mail job")
+        .to_owned();
 
     let invite =
         json!({ "email": "intruder@example.com", "first_name": "In", "last_name": "Truder", "role": "administrator" });
     let form = json!({ "company": "X", "contact_name": "X", "contact_email": "x@example.com", "country": "NL", "expected_customers": 1 });
+    // The job queue is vendor ops' (and vendor administrators'): nobody else's.
+    let not_ops = vec![
+        ("anonymous", &anon, 401, "authentication_required"),
+        ("a plain user", &eva, 403, "not_authorized"),
+        ("a partner administrator", &anna, 403, "not_authorized"),
+        ("vendor sales", &sales, 403, "not_authorized"),
+        ("vendor finance", &finance, 403, "not_authorized"),
+    ];
     let checks = vec![
         Check {
             method: "post",
@@ -1251,6 +1265,69 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             ],
         },
         Check {
+            method: "get",
+            template: "/ops/queues",
+            path: "/ops/queues".into(),
+            body: json!(null),
+            refused: not_ops.clone(),
+        },
+        Check {
+            method: "get",
+            template: "/ops/jobs",
+            path: "/ops/jobs".into(),
+            body: json!(null),
+            refused: not_ops.clone(),
+        },
+        Check {
+            method: "get",
+            template: "/ops/jobs/{id}",
+            path: format!("/ops/jobs/{job}"),
+            body: json!(null),
+            refused: not_ops.clone(),
+        },
+        Check {
+            method: "post",
+            template: "/ops/jobs/{id}/retry",
+            path: format!("/ops/jobs/{job}/retry"),
+            body: json!({}),
+            refused: not_ops.clone(),
+        },
+        Check {
+            method: "post",
+            template: "/ops/jobs/{id}/discard",
+            path: format!("/ops/jobs/{job}/discard"),
+            body: json!({}),
+            refused: not_ops.clone(),
+        },
+        Check {
+            method: "post",
+            template: "/ops/queues/{queue}/retry-given-up",
+            path: "/ops/queues/send_email/retry-given-up".into(),
+            body: json!({}),
+            refused: not_ops.clone(),
+        },
+        Check {
+            method: "post",
+            template: "/ops/queues/{queue}/pause",
+            path: "/ops/queues/send_email/pause".into(),
+            body: json!({}),
+            refused: not_ops.clone(),
+        },
+        Check {
+            method: "post",
+            template: "/ops/queues/{queue}/resume",
+            path: "/ops/queues/send_email/resume".into(),
+            body: json!({}),
+            refused: not_ops.clone(),
+        },
+        Check {
+            method: "get",
+            template: "/ops/workers",
+            path: "/ops/workers".into(),
+            body: json!(null),
+            refused: not_ops.clone(),
+        },
+        Check {
             method: "post",
             template: "/payouts/{id}/mark-paid",
             path: format!("/payouts/{}/mark-paid", uuid::Uuid::now_v7()),
@@ -1339,6 +1416,17 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         app.count("SELECT count(*) FROM billing_runs").await,
         1,
         "no refused run was started"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM queue_pauses").await,
+        0,
+        "no queue was paused"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action LIKE 'job%' OR action LIKE 'queue.%'")
+            .await,
+        0,
+        "no refused job action was taken"
     );
     assert_eq!(anna.get("/api/customer-invitations").await.body[0]["status"], "open");
     assert_eq!(

@@ -520,9 +520,9 @@ async fn a_worker_killed_during_a_run_leaves_it_retryable_and_the_next_attempt_i
     let application = app.application().clone();
     let attempt = {
         let payload = payload.clone();
-        tokio::spawn(
-            async move { partnerdesk_worker::registry::run(&application, "render_billing_run", payload).await },
-        )
+        tokio::spawn(async move {
+            partnerdesk_worker::registry::run(&application, "render_billing_run", "test", payload).await
+        })
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     // (Read the run directly: the API also reads the locked table.)
@@ -547,7 +547,7 @@ async fn a_worker_killed_during_a_run_leaves_it_retryable_and_the_next_attempt_i
     assert_eq!(r["status"], "running");
     assert!(r["files"].as_array().unwrap().is_empty() && r["totals"].as_array().unwrap().is_empty());
     // The job's next attempt produces the whole, correct file.
-    partnerdesk_worker::registry::run(app.application(), "render_billing_run", payload)
+    partnerdesk_worker::registry::run(app.application(), "render_billing_run", "test", payload)
         .await
         .unwrap();
     let done = finance.get(&format!("/api/billing-runs/{id}")).await.body;

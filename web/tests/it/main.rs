@@ -17,6 +17,7 @@ mod left_behind;
 mod licences;
 mod links;
 mod members;
+mod ops;
 mod partner_onboarding;
 mod portal;
 mod portal_journeys;

@@ -1,0 +1,409 @@
+//! The ops view of the job queue through the API: counts by state, job lists and pages,
+//! retry, discard, retry all given-up, pause and resume, the audit of each, and the
+//! service's `/metrics`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Options, TestApp};
+
+/// Inserts a `ping` job (its handler does nothing and succeeds) in an apalis state.
+async fn ping_job(app: &TestApp, status: &str, attempts: i32, max_attempts: i32, run_at: &str) -> String {
+    let id = ulid::Ulid::new().to_string();
+    let done = if matches!(status, "Done" | "Killed" | "Failed") {
+        "now()"
+    } else {
+        "NULL"
+    };
+    let error = if matches!(status, "Killed" | "Failed") {
+        r#"'{"Err": "it broke"}'::jsonb"#
+    } else {
+        "NULL"
+    };
+    app.sql(&format!(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, done_at, last_result)
+         VALUES ('{id}', 'ping', convert_to('{{}}', 'UTF8'), '{status}', {attempts}, {max_attempts}, {run_at}, 0, {done}, {error})"
+    ))
+    .await;
+    // ULIDs of the same millisecond do not sort by creation; keep them apart.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    id
+}
+
+async fn finished_run(app: &TestApp, job: &str, outcome: &str, ago: &str) {
+    app.sql(&format!(
+        "INSERT INTO job_runs (job_id, queue, worker, attempt, started_at, finished_at, outcome)
+         VALUES ('{job}', 'ping', 'test', 1, now() - interval '{ago}', now() - interval '{ago}', '{outcome}')"
+    ))
+    .await;
+}
+
+fn queue<'a>(queues: &'a Value, name: &str) -> &'a Value {
+    queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == name)
+        .unwrap_or_else(|| panic!("queue {name} in {queues}"))
+}
+
+fn no_worker() -> Options {
+    Options {
+        worker: false,
+        ..Options::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counts_by_state_match_the_jobs_and_lists_page_newest_first() {
+    let app = TestApp::spawn_with(no_worker()).await;
+    app.expect_failures();
+    let ops = app.demo("ops@vendor.example").await;
+
+    let mut made: Vec<(String, &str)> = Vec::new();
+    for _ in 0..3 {
+        made.push((
+            ping_job(&app, "Pending", 0, 1, "now() - interval '90 seconds'").await,
+            "pending",
+        ));
+    }
+    for _ in 0..2 {
+        made.push((
+            ping_job(&app, "Pending", 0, 1, "now() + interval '1 hour'").await,
+            "scheduled",
+        ));
+    }
+    made.push((ping_job(&app, "Running", 1, 1, "now()").await, "running"));
+    for _ in 0..2 {
+        made.push((
+            ping_job(&app, "Failed", 1, 3, "now() + interval '1 minute'").await,
+            "retrying",
+        ));
+    }
+    made.push((ping_job(&app, "Killed", 1, 3, "now()").await, "given_up"));
+    made.push((ping_job(&app, "Failed", 3, 3, "now()").await, "given_up"));
+    for _ in 0..4 {
+        made.push((ping_job(&app, "Done", 1, 1, "now()").await, "done"));
+    }
+    for (id, state) in &made {
+        match *state {
+            "done" => finished_run(&app, id, "done", "10 minutes").await,
+            "retrying" => finished_run(&app, id, "retry", "5 minutes").await,
+            _ => {}
+        }
+    }
+    // Older work: in the day's figures, not the hour's.
+    let old = ping_job(&app, "Done", 1, 1, "now() - interval '5 hours'").await;
+    finished_run(&app, &old, "done", "5 hours").await;
+
+    let queues = ops.get("/api/ops/queues").await;
+    assert_eq!(queues.status, 200, "{}", queues.body);
+    let ping = queue(&queues.body, "ping");
+    for (field, n) in [
+        ("pending", 3),
+        ("scheduled", 2),
+        ("running", 1),
+        ("retrying", 2),
+        ("given_up", 2),
+        ("discarded", 0),
+        ("done_last_hour", 4),
+        ("done_last_day", 5),
+    ] {
+        assert_eq!(ping[field], n, "{field} in {ping}");
+    }
+    let oldest = ping["oldest_pending_seconds"].as_f64().unwrap();
+    assert!((90.0..600.0).contains(&oldest), "the oldest waits 90 s: {oldest}");
+    assert_eq!(ping["failure_rate"].as_f64().unwrap(), 2.0 / 6.0);
+    assert_eq!(ping["throughput_per_minute"].as_f64().unwrap(), 6.0 / 60.0);
+    assert_eq!(ping["paused"], false);
+    // Every queue the worker runs is listed, even without jobs.
+    let names: Vec<&str> = queues
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["queue"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, partnerdesk_core::jobs::QUEUES);
+
+    // Each state's list holds exactly its jobs, newest first.
+    for state in ["pending", "scheduled", "running", "retrying", "given_up", "done"] {
+        let list = ops.get(&format!("/api/ops/jobs?queue=ping&state={state}")).await;
+        assert_eq!(list.status, 200, "{}", list.body);
+        let got: Vec<&str> = list.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["id"].as_str().unwrap())
+            .collect();
+        let mut expected: Vec<&str> = made
+            .iter()
+            .filter(|(_, s)| *s == state)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        if state == "done" {
+            expected.push(&old);
+        }
+        expected.sort_unstable_by(|a, b| b.cmp(a));
+        assert_eq!(got, expected, "{state}");
+        assert!(
+            list.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|j| j["state"] == state)
+        );
+    }
+
+    // Keyset paging over all of them: every job once, newest first.
+    let mut seen: Vec<String> = Vec::new();
+    let mut path = "/api/ops/jobs?queue=ping&limit=4".to_owned();
+    loop {
+        let page = ops.get(&path).await.body;
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/ops/jobs?queue=ping&limit=4&cursor={cursor}"),
+            None => break,
+        }
+    }
+    let mut all: Vec<String> = made.iter().map(|(id, _)| id.clone()).chain([old]).collect();
+    all.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(seen, all);
+
+    for (query, field, code) in [
+        ("state=sleeping", "state", "unknown_state"),
+        ("queue=nope", "queue", "unknown_queue"),
+        ("cursor=nope", "cursor", "invalid_cursor"),
+    ] {
+        let refused = ops.get(&format!("/api/ops/jobs?{query}")).await;
+        refused.assert_problem(422, "validation_failed");
+        assert_eq!(refused.body["errors"][0]["field"], field);
+        assert_eq!(refused.body["errors"][0]["code"], code);
+    }
+    ops.get(&format!("/api/ops/jobs/{}", ulid::Ulid::new()))
+        .await
+        .assert_problem(404, "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_given_up_job_runs_and_succeeds_and_the_retry_is_audited() {
+    let app = TestApp::spawn().await;
+    let ops = app.demo("ops@vendor.example").await;
+    let ops_id = app.user_id("ops@vendor.example").await;
+    let job = ping_job(&app, "Killed", 1, 1, "now()").await;
+    let page = ops.get(&format!("/api/ops/jobs/{job}")).await.body;
+    assert_eq!(page["job"]["state"], "given_up");
+    assert_eq!(page["job"]["last_error"], "it broke");
+
+    // Someone without ops may not, and nothing changes.
+    let finance = app.demo("finance@vendor.example").await;
+    finance
+        .post(&format!("/api/ops/jobs/{job}/retry"), json!({}))
+        .await
+        .assert_problem(403, "not_authorized");
+    assert_eq!(
+        ops.get(&format!("/api/ops/jobs/{job}")).await.body["job"]["state"],
+        "given_up"
+    );
+
+    let retried = ops.post(&format!("/api/ops/jobs/{job}/retry"), json!({})).await;
+    assert_eq!(retried.status, 204, "{}", retried.body);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let detail = loop {
+        let detail = ops.get(&format!("/api/ops/jobs/{job}")).await.body;
+        if detail["job"]["state"] == "done" {
+            break detail;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the retried job runs: {detail}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(detail["job"]["attempts"], 2);
+    assert_eq!(detail["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(detail["runs"][0]["outcome"], "done");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM audit_log WHERE action = 'job.retried' AND subject_id = '{job}'
+               AND actor_user_id = '{ops_id}' AND changes #>> '{{state,before}}' = 'given_up'"
+        ))
+        .await,
+        1
+    );
+    // A done job is not retried again.
+    ops.post(&format!("/api/ops/jobs/{job}/retry"), json!({}))
+        .await
+        .assert_problem(409, "job_state");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_discarded_pending_job_is_never_run_while_the_others_are() {
+    let app = TestApp::spawn_with(no_worker()).await;
+    let ops = app.demo("ops@vendor.example").await;
+    let discarded = ping_job(&app, "Pending", 0, 1, "now()").await;
+    let kept = ping_job(&app, "Pending", 0, 1, "now()").await;
+
+    let sales = app.demo("sales@vendor.example").await;
+    sales
+        .post(&format!("/api/ops/jobs/{discarded}/discard"), json!({}))
+        .await
+        .assert_problem(403, "not_authorized");
+    let answer = ops.post(&format!("/api/ops/jobs/{discarded}/discard"), json!({})).await;
+    assert_eq!(answer.status, 204, "{}", answer.body);
+    ops.post(&format!("/api/ops/jobs/{discarded}/discard"), json!({}))
+        .await
+        .assert_problem(409, "job_state");
+
+    let (stop, worker) = app.start_extra_worker();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while ops.get(&format!("/api/ops/jobs/{kept}")).await.body["job"]["state"] != "done" {
+        assert!(tokio::time::Instant::now() < deadline, "the other job runs");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A few more polls of the worker: still nothing for the discarded one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = stop.send(true);
+    let _ = worker.await;
+    let detail = ops.get(&format!("/api/ops/jobs/{discarded}")).await.body;
+    assert_eq!(detail["job"]["state"], "discarded");
+    assert_eq!(detail["runs"], json!([]));
+    assert_eq!(queue(&ops.get("/api/ops/queues").await.body, "ping")["discarded"], 1);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM audit_log WHERE action = 'job.discarded' AND subject_id = '{discarded}'"
+        ))
+        .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_all_given_up_and_pause_and_resume_are_shown_and_audited() {
+    let app = TestApp::spawn_with(no_worker()).await;
+    app.expect_failures();
+    let ops = app.demo("ops@vendor.example").await;
+    for _ in 0..3 {
+        ping_job(&app, "Killed", 1, 1, "now()").await;
+    }
+    let retrying = ping_job(&app, "Failed", 1, 3, "now() + interval '1 hour'").await;
+
+    let answer = ops.post("/api/ops/queues/ping/retry-given-up", json!({})).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["retried"], 3);
+    let ping = queue(&ops.get("/api/ops/queues").await.body, "ping").clone();
+    assert_eq!(
+        (ping["given_up"].as_i64(), ping["pending"].as_i64()),
+        (Some(0), Some(3))
+    );
+    assert_eq!(ping["retrying"], 1, "a job with attempts left is not touched");
+    assert_eq!(
+        ops.get(&format!("/api/ops/jobs/{retrying}")).await.body["job"]["state"],
+        "retrying"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'jobs.retried' AND subject_id = 'ping' AND changes ->> 'jobs' = '3'")
+            .await,
+        1
+    );
+
+    assert_eq!(ops.post("/api/ops/queues/ping/pause", json!({})).await.status, 204);
+    ops.post("/api/ops/queues/ping/pause", json!({}))
+        .await
+        .assert_problem(409, "queue_paused");
+    let ping = queue(&ops.get("/api/ops/queues").await.body, "ping").clone();
+    assert_eq!(ping["paused"], true);
+    assert_eq!(ping["paused_by"], app.user_id("ops@vendor.example").await.to_string());
+    assert_eq!(ops.post("/api/ops/queues/ping/resume", json!({})).await.status, 204);
+    ops.post("/api/ops/queues/ping/resume", json!({}))
+        .await
+        .assert_problem(409, "queue_not_paused");
+    assert_eq!(queue(&ops.get("/api/ops/queues").await.body, "ping")["paused"], false);
+    let refused = ops.post("/api/ops/queues/nope/pause", json!({})).await;
+    refused.assert_problem(422, "validation_failed");
+    assert_eq!(refused.body["errors"][0]["code"], "unknown_queue");
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM audit_log WHERE action IN ('queue.paused', 'queue.resumed') AND subject_id = 'ping'"
+        )
+        .await,
+        2
+    );
+
+    // A vendor administrator holds ops too.
+    let admin = app.demo("admin@vendor.example").await;
+    assert_eq!(admin.get("/api/ops/queues").await.status, 200);
+}
+
+/// The value of `name` with exactly these labels in Prometheus text; 0 when absent.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_parse_as_prometheus_text_and_count_requests() {
+    let app = TestApp::spawn().await;
+    let ops = app.demo("ops@vendor.example").await;
+    let scrape = || async {
+        let resp = reqwest::get(format!("{}/metrics", app.base)).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        resp.text().await.unwrap()
+    };
+    let route = [("route", "/api/ops/queues"), ("method", "GET"), ("status", "200")];
+    let before = sample(&scrape().await, "partnerdesk_http_requests_total", &route);
+    for _ in 0..3 {
+        assert_eq!(ops.get("/api/ops/queues").await.status, 200);
+    }
+    let text = scrape().await;
+    assert_eq!(
+        sample(&text, "partnerdesk_http_requests_total", &route) - before,
+        3.0,
+        "{text}"
+    );
+    assert!(sample(&text, "partnerdesk_http_request_duration_seconds_count", &route[..2]) >= 3.0);
+    // Ids never become labels: a job page counts under its pattern.
+    ops.get(&format!("/api/ops/jobs/{}", ulid::Ulid::new())).await;
+    let text = scrape().await;
+    assert_eq!(
+        sample(
+            &text,
+            "partnerdesk_http_requests_total",
+            &[("route", "/api/ops/jobs/:param0"), ("status", "404")]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert!(!text.contains("route=\"/api/ops/jobs/0"), "no raw paths as labels");
+    // A path nothing serves counts as unmatched, however many there are.
+    ops.get(&format!("/api/{}", ulid::Ulid::new())).await;
+    assert_eq!(
+        sample(
+            &scrape().await,
+            "partnerdesk_http_requests_total",
+            &[("route", "unmatched")]
+        ),
+        1.0
+    );
+    assert!(sample(&text, "partnerdesk_db_pool_size", &[]) >= 1.0);
+}
