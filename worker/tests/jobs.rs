@@ -45,6 +45,7 @@ async fn setup() -> Setup {
         ("SMTP_URL", smtp.url()),
         ("WORKER_POLL_SECONDS", "1".to_owned()),
         ("JOB_BACKOFF_BASE_SECONDS", "1".to_owned()),
+        ("WORKER_LEASE_SECONDS", "3".to_owned()),
         ("ALLOW_HTTP_PUBLIC_URL", "true".to_owned()),
         // These tests count jobs; the monthly billing run is tested on its own.
         ("BILLING_MONTHLY_RUN", "false".to_owned()),
@@ -105,6 +106,32 @@ async fn queue_email(conn: &mut AsyncPgConnection, s: &Setup, key: &str, to: &st
         EmailKind::SignupExistingAccount { user_id: s.user },
     )
     .await
+}
+
+/// A worker process on the test's database and SMTP sink, with `extra` settings.
+fn spawn_worker(s: &Setup, extra: &[(&str, &str)]) -> tokio::process::Child {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_partnerdesk-worker"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &s.db.url)
+        .env("SECRET_KEY", SECRET)
+        .env("SMTP_URL", s.smtp.url())
+        .env("WORKER_CONCURRENCY", "4")
+        .env("WORKER_POLL_SECONDS", "1")
+        .env("WORKER_METRICS_ADDR", "127.0.0.1:0")
+        .env("ALLOW_HTTP_PUBLIC_URL", "true")
+        .env("BILLING_MONTHLY_RUN", "false")
+        .env("RUST_LOG", "warn");
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    command
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting a worker process")
 }
 
 #[derive(QueryableByName)]
@@ -302,26 +329,8 @@ async fn a_temporary_smtp_failure_is_retried_after_a_backoff_and_sent_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_worker_processes_never_run_the_same_job_twice() {
     let s = setup().await;
-    let spawn = |_n: usize| {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_partnerdesk-worker"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", &s.db.url)
-            .env("SECRET_KEY", SECRET)
-            .env("SMTP_URL", s.smtp.url())
-            .env("WORKER_CONCURRENCY", "4")
-            .env("WORKER_POLL_SECONDS", "1")
-            .env("ALLOW_HTTP_PUBLIC_URL", "true")
-            .env("BILLING_MONTHLY_RUN", "false")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starting a worker process")
-    };
-    let mut a = spawn(1);
-    let mut b = spawn(2);
+    let mut a = spawn_worker(&s, &[]);
+    let mut b = spawn_worker(&s, &[]);
     // Wait until both processes have registered before any job exists.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while count(
@@ -436,4 +445,297 @@ async fn finished_jobs_are_pruned_after_their_retention() {
         .unwrap();
     assert_eq!((pruned.jobs, pruned.runs, pruned.workers), (1, 1, 1));
     assert_eq!(count(&s.pool, "SELECT count(*) AS n FROM apalis.jobs").await, 0);
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+async fn text(pool: &Pool, sql: &str) -> String {
+    sql_query(sql)
+        .get_result::<Name>(&mut pool.get().await.unwrap())
+        .await
+        .unwrap()
+        .name
+}
+
+async fn wait_until(pool: &Pool, what: &str, sql: &str, expected: i64, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let n = count(pool, sql).await;
+        if n == expected {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {n}, not {expected}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The seeded vendor administrator, acting for the vendor.
+async fn vendor_actor(s: &Setup) -> partnerdesk_core::authz::Actor {
+    let vendor = partnerdesk_core::authz::vendor_org_id(&mut s.pool.get().await.unwrap())
+        .await
+        .unwrap();
+    partnerdesk_core::authz::Actor::new(s.user, Some(vendor))
+}
+
+/// Two worker processes; the one that takes an e-mail job is killed with SIGKILL after
+/// it claimed the delivery and before the SMTP server answered; the other rescues the
+/// job after the lease and the e-mail is delivered exactly once.
+async fn killed_mid_delivery(backoff_base: &str, backoff_max: &str) {
+    let s = setup().await;
+    let settings = [
+        ("WORKER_LEASE_SECONDS", "3"),
+        ("JOB_BACKOFF_BASE_SECONDS", backoff_base),
+        ("JOB_BACKOFF_MAX_SECONDS", backoff_max),
+    ];
+    let mut workers = [spawn_worker(&s, &settings), spawn_worker(&s, &settings)];
+    wait_until(
+        &s.pool,
+        "workers registered",
+        "SELECT count(*) AS n FROM worker_processes",
+        2,
+        Duration::from_secs(30),
+    )
+    .await;
+
+    s.smtp.hold(true);
+    let mut conn = s.pool.get().await.unwrap();
+    queue_email(&mut conn, &s, "crash:1", "victim@example.com")
+        .await
+        .unwrap();
+    drop(conn);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while s.smtp.held() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "a worker starts sending");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        count(
+            &s.pool,
+            "SELECT count(*) AS n FROM email_deliveries WHERE status = 'sending'"
+        )
+        .await,
+        1
+    );
+    let holder = text(
+        &s.pool,
+        "SELECT split_part(lock_by, ':', 1) AS name FROM apalis.jobs WHERE job_type = 'send_email'",
+    )
+    .await;
+    let pid: u32 = holder.rsplitn(3, '-').nth(1).unwrap().parse().unwrap();
+    let (mut killed, survivor): (Vec<_>, Vec<_>) = workers.iter_mut().partition(|w| w.id() == Some(pid));
+    std::process::Command::new("kill")
+        .arg("-KILL")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    killed[0].wait().await.unwrap();
+    // Nothing was sent; new transactions go through again.
+    s.smtp.hold(false);
+
+    s.smtp
+        .wait_for(1, Duration::from_secs(60), |m| m.envelope_to == ["victim@example.com"])
+        .await;
+    settle(&s.pool, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(s.smtp.to("victim@example.com").len(), 1, "delivered exactly once");
+    assert_eq!(
+        count(
+            &s.pool,
+            "SELECT count(*) AS n FROM email_deliveries WHERE status = 'sent' AND attempts = 2"
+        )
+        .await,
+        1
+    );
+    // The lost run has no end; the rescuing run is the survivor's.
+    assert_eq!(
+        count(
+            &s.pool,
+            &format!("SELECT count(*) AS n FROM job_runs WHERE outcome IS NULL AND worker LIKE '{holder}:%'")
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &s.pool,
+            &format!("SELECT count(*) AS n FROM job_runs WHERE outcome = 'done' AND worker NOT LIKE '{holder}:%'")
+        )
+        .await,
+        1
+    );
+    let seen = jobs::ops::workers(&mut s.pool.get().await.unwrap(), &s.ctx, &vendor_actor(&s).await)
+        .await
+        .unwrap();
+    let gone: Vec<(bool, i64)> = seen
+        .iter()
+        .filter(|w| w.name == holder)
+        .map(|w| (w.gone, w.running))
+        .collect();
+    assert_eq!(gone, [(true, 0)], "the killed worker shows as gone");
+    assert!(
+        seen.iter().any(|w| w.name != holder && !w.gone),
+        "the survivor is alive"
+    );
+
+    let survivor = &mut *survivor.into_iter().next().unwrap();
+    let pid = survivor.id().unwrap();
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    survivor.wait().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_delivery_is_rescued_after_its_lease_and_sends_once() {
+    killed_mid_delivery("10", "3600").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_delivery_is_rescued_with_the_smallest_backoff_too() {
+    killed_mid_delivery("0", "0").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pausing_a_queue_stops_pick_up_and_resuming_restarts_it() {
+    let s = setup().await;
+    let actor = vendor_actor(&s).await;
+    let (stop, worker) = start_worker(s.app.clone());
+    wait_until(
+        &s.pool,
+        "worker registered",
+        "SELECT count(*) AS n FROM worker_processes",
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
+    jobs::ops::pause(&mut s.pool.get().await.unwrap(), &s.ctx, &actor, "ping")
+        .await
+        .unwrap();
+    // The worker follows pauses every second.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let mut conn = s.pool.get().await.unwrap();
+    for _ in 0..3 {
+        jobs::enqueue(&mut conn, &jobs::Ping {}, None).await.unwrap();
+    }
+    queue_email(&mut conn, &s, "while-paused", "other@example.com")
+        .await
+        .unwrap();
+    drop(conn);
+    // Other queues go on; the paused one takes nothing.
+    s.smtp.wait_for(1, Duration::from_secs(30), |_| true).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        count(
+            &s.pool,
+            "SELECT count(*) AS n FROM apalis.jobs WHERE job_type = 'ping' AND status = 'Pending'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        count(&s.pool, "SELECT count(*) AS n FROM job_runs WHERE queue = 'ping'").await,
+        0
+    );
+
+    jobs::ops::resume(&mut s.pool.get().await.unwrap(), &s.ctx, &actor, "ping")
+        .await
+        .unwrap();
+    wait_until(
+        &s.pool,
+        "ping jobs done after resuming",
+        "SELECT count(*) AS n FROM apalis.jobs WHERE job_type = 'ping' AND status = 'Done'",
+        3,
+        Duration::from_secs(15),
+    )
+    .await;
+    let _ = stop.send(true);
+    worker.await.unwrap().unwrap();
+}
+
+fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
+    scrape
+        .samples
+        .iter()
+        .filter(|m| m.metric == name && labels.iter().all(|(k, v)| m.labels.get(k) == Some(*v)))
+        .map(|m| match m.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_worker_serves_metrics_and_health_and_its_counters_move() {
+    let s = setup().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut worker = spawn_worker(&s, &[("WORKER_METRICS_ADDR", addr.as_str())]);
+    let get = |path: &'static str| {
+        let url = format!("http://{addr}{path}");
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(resp) = reqwest::get(&url).await {
+                    return resp.text().await.unwrap();
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{url} answers");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(get("/healthz").await, "ok");
+    let ping = [("queue", "ping")];
+    let before = get("/metrics").await;
+
+    let mut conn = s.pool.get().await.unwrap();
+    for _ in 0..2 {
+        jobs::enqueue(&mut conn, &jobs::Ping {}, None).await.unwrap();
+    }
+    queue_email(&mut conn, &s, "metrics", "counted@example.com")
+        .await
+        .unwrap();
+    drop(conn);
+    s.smtp.wait_for(1, Duration::from_secs(30), |_| true).await;
+    settle(&s.pool, Duration::from_secs(30)).await;
+    let after = get("/metrics").await;
+    for name in [
+        "partnerdesk_jobs_started_total",
+        "partnerdesk_jobs_succeeded_total",
+        "partnerdesk_job_duration_seconds_count",
+    ] {
+        assert_eq!(
+            metric(&after, name, &ping) - metric(&before, name, &ping),
+            2.0,
+            "{name}: {after}"
+        );
+    }
+    assert_eq!(
+        metric(&after, "partnerdesk_emails_sent_total", &[]) - metric(&before, "partnerdesk_emails_sent_total", &[]),
+        1.0
+    );
+    assert_eq!(metric(&after, "partnerdesk_jobs_failed_total", &ping), 0.0);
+    assert!(after.contains("partnerdesk_queue_depth{queue=\"ping\"}"), "{after}");
+    assert!(metric(&after, "partnerdesk_db_pool_size", &[]) >= 1.0);
+
+    let pid = worker.id().unwrap();
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    worker.wait().await.unwrap();
 }

@@ -46,6 +46,11 @@ struct Shared {
     arrived: Notify,
     /// Answer this many transactions with a temporary failure first.
     fail_next: AtomicUsize,
+    /// While set, a transaction waits before `MAIL FROM` is answered (a sender stuck
+    /// mid-delivery).
+    hold: std::sync::atomic::AtomicBool,
+    /// Transactions waiting on the hold now.
+    held: AtomicUsize,
 }
 
 /// An SMTP sink listening on 127.0.0.1 at a random port.
@@ -80,6 +85,16 @@ impl SmtpSink {
     /// Refuse the next `n` messages with a temporary error (451).
     pub fn fail_next(&self, n: usize) {
         self.shared.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Holds every new transaction before `MAIL FROM` is answered, until released.
+    pub fn hold(&self, on: bool) {
+        self.shared.hold.store(on, Ordering::SeqCst);
+    }
+
+    /// How many transactions wait on the hold now.
+    pub fn held(&self) -> usize {
+        self.shared.held.load(Ordering::SeqCst)
     }
 
     pub fn messages(&self) -> Vec<ReceivedMail> {
@@ -203,6 +218,13 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> 
         } else if upper.starts_with("HELO") {
             write.write_all(b"250 sink.test\r\n").await?;
         } else if upper.starts_with("MAIL FROM:") {
+            if shared.hold.load(Ordering::SeqCst) {
+                shared.held.fetch_add(1, Ordering::SeqCst);
+                while shared.hold.load(Ordering::SeqCst) {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                shared.held.fetch_sub(1, Ordering::SeqCst);
+            }
             let failing = shared.fail_next.load(Ordering::SeqCst);
             if failing > 0 {
                 shared.fail_next.store(failing - 1, Ordering::SeqCst);
