@@ -598,6 +598,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    job_stats (queue, minute, worker) {
+        queue -> Text,
+        minute -> Timestamptz,
+        worker -> Text,
+        done -> Int8,
+        failed -> Int8,
+    }
+}
+
+diesel::table! {
     queue_pauses (queue) {
         queue -> Text,
         paused_at -> Timestamptz,
@@ -693,6 +703,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     integrations,
     invoices,
     job_runs,
+    job_stats,
     login_throttle,
     mailbox,
     memberships,

@@ -36,11 +36,63 @@ fn heartbeat_interval(config: &Config) -> Duration {
     (config.worker_lease / 4).max(Duration::from_millis(500))
 }
 
-/// Which worker and queue a handler runs in.
+/// Which worker and queue a handler runs in, and where it counts what finished.
 #[derive(Clone)]
 struct WorkerInfo {
     name: Arc<str>,
     queue: &'static str,
+    counts: Arc<Counts>,
+}
+
+/// Finished executions per queue and minute, counted in memory by the handlers and added
+/// to `job_stats` by the control loop every few seconds (one statement, no row that
+/// every job of every worker would update).
+#[derive(Default)]
+struct Counts(std::sync::Mutex<std::collections::HashMap<(&'static str, i64), (i64, i64)>>);
+
+impl Counts {
+    fn add(&self, queue: &'static str, failed: bool) {
+        let minute = wall_clock().timestamp().div_euclid(60);
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry((queue, minute)).or_default();
+        if failed {
+            entry.1 += 1;
+        } else {
+            entry.0 += 1;
+        }
+    }
+
+    fn take(&self) -> Vec<jobs::ops::MinuteCount> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.drain()
+            .filter_map(|((queue, minute), (done, failed))| {
+                Some(jobs::ops::MinuteCount {
+                    queue,
+                    minute: chrono::DateTime::from_timestamp(minute * 60, 0)?,
+                    done,
+                    failed,
+                })
+            })
+            .collect()
+    }
+
+    fn put_back(&self, counts: Vec<jobs::ops::MinuteCount>) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for c in counts {
+            let entry = map.entry((c.queue, c.minute.timestamp().div_euclid(60))).or_default();
+            entry.0 += c.done;
+            entry.1 += c.failed;
+        }
+    }
+
+    /// Adds the counts to `job_stats`; kept for the next flush when that fails.
+    async fn flush(&self, conn: &mut diesel_async::AsyncPgConnection, worker: &str) {
+        let counts = self.take();
+        if let Err(err) = jobs::ops::record_counts(conn, worker, &counts).await {
+            tracing::warn!(%err, "recording finished jobs failed");
+            self.put_back(counts);
+        }
+    }
 }
 
 /// Runs every queue until `shutdown` resolves, then lets running jobs finish.
@@ -58,8 +110,10 @@ pub async fn run_named(
     let job_pool = partnerdesk_core::db::job_pool(&config.database_url, connections)?;
     tracing::info!(worker = %name, queues = ?registry::QUEUES, "worker starting");
 
+    let counts = Arc::new(Counts::default());
     let mut monitor = Monitor::new().shutdown_timeout(Duration::from_secs(30));
     for &queue in registry::QUEUES {
+        let counts = counts.clone();
         let app = app.clone();
         let job_pool = job_pool.clone();
         let worker_name = format!("{name}:{queue}");
@@ -82,6 +136,7 @@ pub async fn run_named(
                 .data(WorkerInfo {
                     name: Arc::from(worker_name.as_str()),
                     queue,
+                    counts: counts.clone(),
                 })
                 .concurrency(config.worker_concurrency)
                 .build(handle)
@@ -90,7 +145,13 @@ pub async fn run_named(
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let maintenance = tokio::spawn(maintenance_loop(app.clone(), stop_rx.clone()));
-    let control = tokio::spawn(control_loop(app.clone(), name.clone(), monitor.context(), stop_rx));
+    let control = tokio::spawn(control_loop(
+        app.clone(),
+        name.clone(),
+        counts.clone(),
+        monitor.context(),
+        stop_rx,
+    ));
     let signal = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -100,6 +161,10 @@ pub async fn run_named(
     monitor.run_with_signal(signal).await?;
     maintenance.await?;
     control.await?;
+    // What finished since the control loop's last flush, the jobs of the stop included.
+    if let Ok(mut conn) = app.pool.get().await {
+        counts.flush(&mut conn, &name).await;
+    }
     tracing::info!(worker = %name, "worker stopped");
     Ok(())
 }
@@ -151,6 +216,7 @@ async fn handle(
         }
     };
     metrics::histogram!("partnerdesk_job_duration_seconds", "queue" => queue).record(started.elapsed().as_secs_f64());
+    info.counts.add(queue, label != "succeeded");
     match label {
         "succeeded" => metrics::counter!("partnerdesk_jobs_succeeded_total", "queue" => queue).increment(1),
         "retried" => metrics::counter!("partnerdesk_jobs_retried_total", "queue" => queue).increment(1),
@@ -159,9 +225,15 @@ async fn handle(
     result
 }
 
-/// Follows ops' pauses (checked every second), records the process's heartbeat and
-/// refreshes the queue gauges.
-async fn control_loop(app: App, name: String, monitor: MonitorContext, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Follows ops' pauses (checked every second), records the process's heartbeat, adds
+/// the finished executions to the queue view's figures and refreshes the queue gauges.
+async fn control_loop(
+    app: App,
+    name: String,
+    counts: Arc<Counts>,
+    monitor: MonitorContext,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let started_at = wall_clock();
     let host = host_name();
     let heartbeat_every = heartbeat_interval(&app.ctx.config);
@@ -189,6 +261,7 @@ async fn control_loop(app: App, name: String, monitor: MonitorContext, mut stop:
                     }
                 }
                 if last_gauges.is_none_or(|t| t.elapsed() >= GAUGE_INTERVAL) {
+                    counts.flush(&mut conn, &name).await;
                     match jobs::ops::summaries(&mut conn).await {
                         Ok(summaries) => partnerdesk_core::telemetry::record_queues(&summaries),
                         Err(err) => tracing::warn!(%err, "reading the queue figures failed"),
@@ -207,7 +280,7 @@ async fn control_loop(app: App, name: String, monitor: MonitorContext, mut stop:
 
 /// How soon a pause or resume reaches the workers.
 const PAUSE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-/// How often the queue gauges are recomputed.
+/// How often the finished executions are recorded and the queue gauges recomputed.
 const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Pauses the workers of paused queues and resumes the others.

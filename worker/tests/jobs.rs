@@ -655,6 +655,15 @@ async fn pausing_a_queue_stops_pick_up_and_resuming_restarts_it() {
         Duration::from_secs(15),
     )
     .await;
+    // The queue view's figures count them within a few seconds.
+    wait_until(
+        &s.pool,
+        "ping executions counted",
+        "SELECT coalesce(sum(done), 0)::int8 AS n FROM job_stats WHERE queue = 'ping' AND failed = 0",
+        3,
+        Duration::from_secs(15),
+    )
+    .await;
     let _ = stop.send(true);
     worker.await.unwrap().unwrap();
 }

@@ -217,7 +217,8 @@ pub struct Pruned {
 }
 
 /// Deletes finished jobs past their retention (done ones sooner than failed ones), their
-/// run records, and workers that have been silent for a day and hold no job.
+/// run records, workers that have been silent for a day and hold no job, and per-minute
+/// counts older than two days.
 pub async fn prune(conn: &mut AsyncPgConnection, now: DateTime<Utc>, config: &Config) -> Result<Pruned> {
     let done_before = now - chrono::Duration::from_std(config.job_retention).unwrap_or_default();
     let failed_before = now - chrono::Duration::from_std(config.job_failed_retention).unwrap_or_default();
@@ -244,6 +245,15 @@ pub async fn prune(conn: &mut AsyncPgConnection, now: DateTime<Utc>, config: &Co
     .bind::<Timestamptz, _>(now)
     .execute(conn)
     .await?;
+    // Worker processes a day gone, and the per-minute counts the queue view no longer reads.
+    sql_query("DELETE FROM worker_processes WHERE last_seen < $1 - interval '1 day'")
+        .bind::<Timestamptz, _>(now)
+        .execute(conn)
+        .await?;
+    sql_query("DELETE FROM job_stats WHERE minute < $1 - interval '2 days'")
+        .bind::<Timestamptz, _>(now)
+        .execute(conn)
+        .await?;
     Ok(Pruned { jobs, runs, workers })
 }
 

@@ -204,21 +204,55 @@ async fn state_counts(conn: &mut AsyncPgConnection) -> Result<Vec<StateCounts>> 
     .await?)
 }
 
-/// Executions finished per queue over the last hour and day (`job_runs`).
+/// Executions finished per queue over the last hour and day, from the workers' counts
+/// per minute (`job_stats`).
 async fn run_counts(conn: &mut AsyncPgConnection) -> Result<Vec<RunCounts>> {
     Ok(sql_query(
-        "SELECT q.queue,
-                count(*) FILTER (WHERE r.outcome = 'done') AS done_day,
-                count(*) FILTER (WHERE r.outcome = 'done' AND r.finished_at > now() - interval '1 hour') AS done_hour,
-                count(*) FILTER (WHERE r.finished_at > now() - interval '1 hour') AS finished_hour,
-                count(*) FILTER (WHERE r.outcome <> 'done' AND r.finished_at > now() - interval '1 hour') AS failed_hour
-         FROM unnest($1::text[]) AS q(queue)
-         JOIN job_runs r ON r.queue = q.queue AND r.finished_at > now() - interval '1 day'
-         GROUP BY q.queue",
+        "SELECT s.queue,
+                coalesce(sum(s.done), 0)::int8 AS done_day,
+                coalesce(sum(s.done) FILTER (WHERE s.minute >= now() - interval '1 hour'), 0)::int8 AS done_hour,
+                coalesce(sum(s.done + s.failed) FILTER (WHERE s.minute >= now() - interval '1 hour'), 0)::int8 AS finished_hour,
+                coalesce(sum(s.failed) FILTER (WHERE s.minute >= now() - interval '1 hour'), 0)::int8 AS failed_hour
+         FROM job_stats s
+         WHERE s.minute >= now() - interval '1 day'
+         GROUP BY s.queue",
     )
-    .bind::<Array<Text>, _>(QUEUES)
     .load(conn)
     .await?)
+}
+
+/// One worker's count of finished executions of a queue in one minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinuteCount {
+    pub queue: &'static str,
+    pub minute: DateTime<Utc>,
+    pub done: i64,
+    pub failed: i64,
+}
+
+/// Adds a worker's counts to the per-minute figures (one statement for all of them).
+pub async fn record_counts(conn: &mut AsyncPgConnection, worker: &str, counts: &[MinuteCount]) -> Result<()> {
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let queues: Vec<&str> = counts.iter().map(|c| c.queue).collect();
+    let minutes: Vec<DateTime<Utc>> = counts.iter().map(|c| c.minute).collect();
+    let done: Vec<i64> = counts.iter().map(|c| c.done).collect();
+    let failed: Vec<i64> = counts.iter().map(|c| c.failed).collect();
+    sql_query(
+        "INSERT INTO job_stats (queue, minute, worker, done, failed)
+         SELECT q, m, $5, d, f FROM unnest($1::text[], $2::timestamptz[], $3::int8[], $4::int8[]) AS t(q, m, d, f)
+         ON CONFLICT (queue, minute, worker)
+         DO UPDATE SET done = job_stats.done + EXCLUDED.done, failed = job_stats.failed + EXCLUDED.failed",
+    )
+    .bind::<Array<Text>, _>(queues)
+    .bind::<Array<Timestamptz>, _>(minutes)
+    .bind::<Array<BigInt>, _>(done)
+    .bind::<Array<BigInt>, _>(failed)
+    .bind::<Text, _>(worker)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 #[derive(QueryableByName)]

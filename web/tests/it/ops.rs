@@ -31,10 +31,11 @@ async fn ping_job(app: &TestApp, status: &str, attempts: i32, max_attempts: i32,
     id
 }
 
-async fn finished_run(app: &TestApp, job: &str, outcome: &str, ago: &str) {
+/// A worker's count of finished `ping` executions in the minute `ago`.
+async fn counted(app: &TestApp, ago: &str, done: i64, failed: i64) {
     app.sql(&format!(
-        "INSERT INTO job_runs (job_id, queue, worker, attempt, started_at, finished_at, outcome)
-         VALUES ('{job}', 'ping', 'test', 1, now() - interval '{ago}', now() - interval '{ago}', '{outcome}')"
+        "INSERT INTO job_stats (queue, minute, worker, done, failed)
+         VALUES ('ping', date_trunc('minute', now() - interval '{ago}'), 'test', {done}, {failed})"
     ))
     .await;
 }
@@ -86,16 +87,13 @@ async fn counts_by_state_match_the_jobs_and_lists_page_newest_first() {
     for _ in 0..4 {
         made.push((ping_job(&app, "Done", 1, 1, "now()").await, "done"));
     }
-    for (id, state) in &made {
-        match *state {
-            "done" => finished_run(&app, id, "done", "10 minutes").await,
-            "retrying" => finished_run(&app, id, "retry", "5 minutes").await,
-            _ => {}
-        }
-    }
-    // Older work: in the day's figures, not the hour's.
+    // What the workers counted: 4 done and 2 failed executions in the last hour, and
+    // older work in the day's figures only (and none from the day before).
+    counted(&app, "10 minutes", 4, 0).await;
+    counted(&app, "5 minutes", 0, 2).await;
+    counted(&app, "5 hours", 1, 0).await;
+    counted(&app, "25 hours", 7, 7).await;
     let old = ping_job(&app, "Done", 1, 1, "now() - interval '5 hours'").await;
-    finished_run(&app, &old, "done", "5 hours").await;
 
     let queues = ops.get("/api/ops/queues").await;
     assert_eq!(queues.status, 200, "{}", queues.body);
