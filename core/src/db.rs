@@ -122,10 +122,13 @@ pub fn pool(database_url: &str, settings: PoolSettings) -> Result<Pool> {
     })
 }
 
-/// A pool of sqlx connections for apalis-postgres (job storage and LISTEN/NOTIFY).
+/// A pool of sqlx connections for apalis-postgres (job storage and LISTEN/NOTIFY). A
+/// connection is not pinged before each use (apalis uses one for every fetch, lock and
+/// acknowledgement batch); a broken one fails its statement and is replaced.
 pub fn job_pool(database_url: &str, size: u32) -> Result<apalis_postgres::PgPool> {
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(size)
+        .test_before_acquire(false)
         .connect_lazy(database_url)
         .map_err(|e| Error::internal(format!("job pool: {e}")))
 }

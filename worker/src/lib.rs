@@ -15,7 +15,10 @@ use partnerdesk_core::{
 use rand::RngExt;
 
 pub mod metrics_server;
+mod recorder;
 pub mod registry;
+
+use recorder::{Counts, Recorder};
 
 fn host_name() -> String {
     hostname::get()
@@ -42,57 +45,7 @@ struct WorkerInfo {
     name: Arc<str>,
     queue: &'static str,
     counts: Arc<Counts>,
-}
-
-/// Finished executions per queue and minute, counted in memory by the handlers and added
-/// to `job_stats` by the control loop every few seconds (one statement, no row that
-/// every job of every worker would update).
-#[derive(Default)]
-struct Counts(std::sync::Mutex<std::collections::HashMap<(&'static str, i64), (i64, i64)>>);
-
-impl Counts {
-    fn add(&self, queue: &'static str, failed: bool) {
-        let minute = wall_clock().timestamp().div_euclid(60);
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map.entry((queue, minute)).or_default();
-        if failed {
-            entry.1 += 1;
-        } else {
-            entry.0 += 1;
-        }
-    }
-
-    fn take(&self) -> Vec<jobs::ops::MinuteCount> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.drain()
-            .filter_map(|((queue, minute), (done, failed))| {
-                Some(jobs::ops::MinuteCount {
-                    queue,
-                    minute: chrono::DateTime::from_timestamp(minute * 60, 0)?,
-                    done,
-                    failed,
-                })
-            })
-            .collect()
-    }
-
-    fn put_back(&self, counts: Vec<jobs::ops::MinuteCount>) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        for c in counts {
-            let entry = map.entry((c.queue, c.minute.timestamp().div_euclid(60))).or_default();
-            entry.0 += c.done;
-            entry.1 += c.failed;
-        }
-    }
-
-    /// Adds the counts to `job_stats`; kept for the next flush when that fails.
-    async fn flush(&self, conn: &mut diesel_async::AsyncPgConnection, worker: &str) {
-        let counts = self.take();
-        if let Err(err) = jobs::ops::record_counts(conn, worker, &counts).await {
-            tracing::warn!(%err, "recording finished jobs failed");
-            self.put_back(counts);
-        }
-    }
+    recorder: Recorder,
 }
 
 /// Runs every queue until `shutdown` resolves, then lets running jobs finish.
@@ -111,9 +64,11 @@ pub async fn run_named(
     tracing::info!(worker = %name, queues = ?registry::QUEUES, "worker starting");
 
     let counts = Arc::new(Counts::default());
+    let (recorder, recording) = Recorder::start(app.clone());
     let mut monitor = Monitor::new().shutdown_timeout(Duration::from_secs(30));
     for &queue in registry::QUEUES {
         let counts = counts.clone();
+        let recorder = recorder.clone();
         let app = app.clone();
         let job_pool = job_pool.clone();
         let worker_name = format!("{name}:{queue}");
@@ -137,6 +92,7 @@ pub async fn run_named(
                     name: Arc::from(worker_name.as_str()),
                     queue,
                     counts: counts.clone(),
+                    recorder: recorder.clone(),
                 })
                 .concurrency(config.worker_concurrency)
                 .build(handle)
@@ -165,6 +121,10 @@ pub async fn run_named(
     if let Ok(mut conn) = app.pool.get().await {
         counts.flush(&mut conn, &name).await;
     }
+    drop(recorder);
+    if tokio::time::timeout(Duration::from_secs(10), recording).await.is_err() {
+        tracing::warn!("the last job runs were not recorded in time");
+    }
     tracing::info!(worker = %name, "worker stopped");
     Ok(())
 }
@@ -184,37 +144,48 @@ async fn handle(
     task_id: TaskId,
     attempt: Attempt,
 ) -> Result<(), BoxDynError> {
+    let started_at = wall_clock();
+    let started = std::time::Instant::now();
     let job_id = task_id.to_string();
     let attempt = attempt.current() as i32;
     let queue = info.queue;
-    let started = std::time::Instant::now();
     metrics::counter!("partnerdesk_jobs_started_total", "queue" => queue).increment(1);
-    let run_id = {
-        let mut conn = app.pool.get().await?;
-        jobs::run_started(&mut conn, &job_id, queue, &info.name, attempt, wall_clock()).await?
-    };
+    info.recorder
+        .started(jobs::RunStart {
+            job_id: job_id.clone(),
+            queue,
+            worker: info.name.to_string(),
+            attempt,
+            at: started_at,
+        })
+        .await;
     let outcome = registry::run(&app, queue, &job_id, payload).await;
-    let mut conn = app.pool.get().await?;
-    let now = wall_clock();
-    let (label, result) = match outcome {
-        Ok(()) => {
-            jobs::run_finished(&mut conn, run_id, "done", None, now).await?;
-            ("succeeded", Ok(()))
-        }
+    let (label, run_outcome, error, result) = match outcome {
+        Ok(()) => ("succeeded", "done", None, Ok(())),
         Err(JobError::Permanent(message)) => {
             tracing::error!(%queue, job = %job_id, %message, "job failed permanently");
-            jobs::run_finished(&mut conn, run_id, "failed", Some(&message), now).await?;
-            ("failed", Err(Box::new(AbortError::new(message)) as BoxDynError))
+            let error = Box::new(AbortError::new(message.clone())) as BoxDynError;
+            ("failed", "failed", Some(message), Err(error))
         }
         Err(JobError::Retry(message)) => {
             let delay = jobs::backoff(&app.ctx.config, attempt as u32);
+            let mut conn = app.pool.get().await?;
             let retries_left = jobs::schedule_retry(&mut conn, &job_id, attempt, delay).await?;
-            let outcome = if retries_left { "retry" } else { "failed" };
             tracing::warn!(%queue, job = %job_id, attempt, ?delay, retries_left, %message, "job failed");
-            jobs::run_finished(&mut conn, run_id, outcome, Some(&message), now).await?;
-            (if retries_left { "retried" } else { "failed" }, Err(message.into()))
+            let (label, outcome) = if retries_left { ("retried", "retry") } else { ("failed", "failed") };
+            (label, outcome, Some(message.clone()), Err(message.into()))
         }
     };
+    info.recorder
+        .ended(jobs::RunEnd {
+            job_id,
+            worker: info.name.to_string(),
+            attempt,
+            at: wall_clock(),
+            outcome: run_outcome,
+            error,
+        })
+        .await;
     metrics::histogram!("partnerdesk_job_duration_seconds", "queue" => queue).record(started.elapsed().as_secs_f64());
     info.counts.add(queue, label != "succeeded");
     match label {

@@ -148,18 +148,22 @@ async fn count(pool: &Pool, sql: &str) -> i64 {
         .n
 }
 
+/// Waits until no job is unfinished twice in a row, 50 ms apart (the runs' records are
+/// written in batches right after each job).
 async fn settle(pool: &Pool, timeout: Duration) {
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut idle_checks = 0;
     loop {
         let n = jobs::unfinished_count(&mut pool.get().await.unwrap()).await.unwrap();
-        if n == 0 {
+        idle_checks = if n == 0 { idle_checks + 1 } else { 0 };
+        if idle_checks >= 2 {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
             "{n} jobs still unfinished after {timeout:?}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -747,4 +751,46 @@ async fn the_worker_serves_metrics_and_health_and_its_counters_move() {
         .status()
         .unwrap();
     worker.wait().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_given_up_job_whose_email_was_never_sent_shows_as_unsent_and_a_retry_sends_it() {
+    let s = setup().await;
+    let actor = vendor_actor(&s).await;
+    let mut conn = s.pool.get().await.unwrap();
+    queue_email(&mut conn, &s, "lost:1", "lost@example.com").await.unwrap();
+    // A worker claimed it and was lost, and the job ran out of attempts.
+    let job = text(&s.pool, "SELECT id AS name FROM apalis.jobs WHERE job_type = 'send_email'").await;
+    sql_query(format!(
+        "UPDATE email_deliveries SET status = 'sending', claimed_at = now(), claimed_by_job = '{job}'"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sql_query(format!(
+        "UPDATE apalis.jobs SET status = 'Failed', attempts = max_attempts, done_at = now(),
+                last_result = '{{\"Err\": \"worker lost\"}}' WHERE id = '{job}'"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(jobs::ops::release_abandoned_claims(&mut conn).await.unwrap(), 1);
+    assert_eq!(jobs::ops::release_abandoned_claims(&mut conn).await.unwrap(), 0, "once");
+
+    let summaries = jobs::ops::queues(&mut conn, &actor).await.unwrap();
+    let email = summaries.iter().find(|q| q.queue == "send_email").unwrap();
+    assert_eq!((email.given_up, email.unsent_emails), (1, 1));
+    let listed = jobs::ops::jobs(&mut conn, &actor, &jobs::ops::JobFilter::default(), 10).await.unwrap();
+    assert!(listed.items[0].email_unsent(), "{:?}", listed.items[0]);
+
+    let (stop, worker) = start_worker(s.app.clone());
+    jobs::ops::retry(&mut conn, &s.ctx, &actor, &job).await.unwrap();
+    s.smtp.wait_for(1, Duration::from_secs(30), |m| m.envelope_to == ["lost@example.com"]).await;
+    settle(&s.pool, Duration::from_secs(30)).await;
+    let email = jobs::ops::queues(&mut conn, &actor).await.unwrap();
+    let email = email.iter().find(|q| q.queue == "send_email").unwrap();
+    assert_eq!((email.given_up, email.unsent_emails), (0, 0));
+    assert_eq!(s.smtp.to("lost@example.com").len(), 1);
+    let _ = stop.send(true);
+    worker.await.unwrap().unwrap();
 }

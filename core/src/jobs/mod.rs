@@ -143,49 +143,61 @@ pub fn backoff(config: &Config, attempt: u32) -> Duration {
         .min(config.job_backoff_max)
 }
 
-#[derive(QueryableByName)]
-struct RunId {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
+/// An execution that started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunStart {
+    pub job_id: String,
+    pub queue: &'static str,
+    pub worker: String,
+    pub attempt: i32,
+    pub at: DateTime<Utc>,
 }
 
-/// Records that a worker started an execution.
-pub async fn run_started(
-    conn: &mut AsyncPgConnection,
-    job_id: &str,
-    queue: &str,
-    worker: &str,
-    attempt: i32,
-    at: DateTime<Utc>,
-) -> Result<i64> {
-    let row: RunId = sql_query(
-        "INSERT INTO job_runs (job_id, queue, worker, attempt, started_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-    )
-    .bind::<Text, _>(job_id)
-    .bind::<Text, _>(queue)
-    .bind::<Text, _>(worker)
-    .bind::<Integer, _>(attempt)
-    .bind::<Timestamptz, _>(at)
-    .get_result(conn)
-    .await?;
-    Ok(row.id)
+/// How an execution ended (`done`, `retry` or `failed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunEnd {
+    pub job_id: String,
+    pub worker: String,
+    pub attempt: i32,
+    pub at: DateTime<Utc>,
+    pub outcome: &'static str,
+    pub error: Option<String>,
 }
 
-/// Records how an execution ended.
-pub async fn run_finished(
-    conn: &mut AsyncPgConnection,
-    run_id: i64,
-    outcome: &str,
-    error: Option<&str>,
-    at: DateTime<Utc>,
-) -> Result<()> {
-    sql_query("UPDATE job_runs SET finished_at = $2, outcome = $3, error = $4 WHERE id = $1")
-        .bind::<BigInt, _>(run_id)
-        .bind::<Timestamptz, _>(at)
-        .bind::<Text, _>(outcome)
-        .bind::<Nullable<Text>, _>(error)
+/// Records executions that started and ended, many at once: one statement for the
+/// starts, then one for the ends (an end finds its start by job, attempt and worker,
+/// also when both come in the same call).
+pub async fn record_runs(conn: &mut AsyncPgConnection, starts: &[RunStart], ends: &[RunEnd]) -> Result<()> {
+    use diesel::sql_types::Array;
+    if !starts.is_empty() {
+        sql_query(
+            "INSERT INTO job_runs (job_id, queue, worker, attempt, started_at)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::timestamptz[])",
+        )
+        .bind::<Array<Text>, _>(starts.iter().map(|s| s.job_id.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(starts.iter().map(|s| s.queue).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(starts.iter().map(|s| s.worker.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(starts.iter().map(|s| s.attempt).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(starts.iter().map(|s| s.at).collect::<Vec<_>>())
         .execute(conn)
         .await?;
+    }
+    if !ends.is_empty() {
+        sql_query(
+            "UPDATE job_runs r SET finished_at = e.at, outcome = e.outcome, error = e.error
+             FROM unnest($1::text[], $2::text[], $3::int4[], $4::timestamptz[], $5::text[], $6::text[])
+                  AS e(job_id, worker, attempt, at, outcome, error)
+             WHERE r.job_id = e.job_id AND r.attempt = e.attempt AND r.worker = e.worker AND r.finished_at IS NULL",
+        )
+        .bind::<Array<Text>, _>(ends.iter().map(|e| e.job_id.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(ends.iter().map(|e| e.worker.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(ends.iter().map(|e| e.attempt).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(ends.iter().map(|e| e.at).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(ends.iter().map(|e| e.outcome).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(ends.iter().map(|e| e.error.as_deref()).collect::<Vec<_>>())
+        .execute(conn)
+        .await?;
+    }
     Ok(())
 }
 

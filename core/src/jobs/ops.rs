@@ -408,8 +408,24 @@ pub async fn jobs(
         ulid::Ulid::from_string(cursor)
             .map_err(|_| Error::field("cursor", "invalid_cursor", "Not a cursor from this list"))?;
     }
-    let state_filter = state.map_or("TRUE".to_owned(), |s| s.condition().to_owned());
-    // Everything but the done jobs is in the partial index; say so when it applies.
+    // The text varies with what is given (never `$1 IS NULL OR ...`), so that every
+    // variant gets its own plan; the state's condition is wrapped in a CASE, whose
+    // selectivity the planner does not guess from the whole table's statistics (a rare
+    // status there is most of the unfinished jobs a list walks).
+    let queue_filter = if queue.is_some() {
+        "j.job_type = $1"
+    } else {
+        "$1::text IS NULL"
+    };
+    let cursor_filter = if filter.cursor.is_some() {
+        "j.id < $2"
+    } else {
+        "$2::text IS NULL"
+    };
+    let state_filter = state.map_or("TRUE".to_owned(), |s| {
+        format!("(CASE WHEN {} THEN true ELSE false END)", s.condition())
+    });
+    // Everything but the done jobs is in a partial index; say so when it applies.
     let unfinished = if state.is_some_and(|s| s != JobState::Done) {
         "j.status <> 'Done'"
     } else {
@@ -418,8 +434,7 @@ pub async fn jobs(
     let rows: Vec<JobItem> = sql_query(format!(
         "SELECT {columns}
          FROM apalis.jobs j
-         WHERE ($1::text IS NULL OR j.job_type = $1) AND ($2::text IS NULL OR j.id < $2)
-           AND {unfinished} AND {state_filter}
+         WHERE {queue_filter} AND {cursor_filter} AND {unfinished} AND {state_filter}
          ORDER BY j.id DESC
          LIMIT $3",
         columns = item_columns(),

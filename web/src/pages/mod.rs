@@ -24,6 +24,7 @@ mod account;
 mod billing;
 mod customers;
 mod earnings;
+mod ops;
 mod organization;
 mod people;
 pub(crate) mod portal;
@@ -37,6 +38,7 @@ pub fn routes() -> Route {
     let route = billing::routes(route);
     let route = customers::routes(route);
     let route = earnings::routes(route);
+    let route = ops::routes(route);
     let route = organization::routes(route);
     let route = people::routes(route);
     let route = purchases::routes(route);

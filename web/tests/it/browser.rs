@@ -182,6 +182,17 @@ impl Browser {
         self.navigating(link).await;
     }
 
+    /// Clicks the element `selector` (a CSS selector) that leads to another page, where
+    /// its text does not single it out (a count in a table).
+    pub async fn click(&self, selector: &str) {
+        let element = self
+            .client
+            .find(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("no {selector}: {e}"));
+        self.navigating(element).await;
+    }
+
     /// Chooses the option with this value in the select named `name`.
     pub async fn choose(&self, name: &str, value: &str) {
         self.client

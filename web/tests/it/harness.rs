@@ -334,6 +334,26 @@ impl TestApp {
             .expect("fixture SQL");
     }
 
+    /// Inserts a `ping` job (its handler does nothing and succeeds) in an apalis status
+    /// (`Pending`, `Killed`, `Discarded`, …) of at most one attempt, due at `run_at`
+    /// (SQL); any but a pending one made its attempt, and a `Killed` or `Failed` one
+    /// failed with "boom". Returns its id.
+    pub async fn ping_job(&self, status: &str, run_at: &str) -> String {
+        let id = ulid::Ulid::new().to_string();
+        let (attempts, finished) = if status == "Pending" { (0, "NULL") } else { (1, "now()") };
+        let error = if matches!(status, "Killed" | "Failed") {
+            r#"'{"Err": "boom"}'::jsonb"#
+        } else {
+            "NULL"
+        };
+        self.sql(&format!(
+            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, done_at, last_result)
+             VALUES ('{id}', 'ping', convert_to('{{}}', 'UTF8'), '{status}', {attempts}, 1, {run_at}, 0, {finished}, {error})"
+        ))
+        .await;
+        id
+    }
+
     /// `client` (a partner) invites `email`'s company, which registers through the e-mailed
     /// link; returns the new customer organization.
     pub async fn invited_customer(&self, client: &Client, email: &str, company: &str) -> Uuid {

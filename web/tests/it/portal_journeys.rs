@@ -215,7 +215,7 @@ async fn a_business_licence_is_bought_through_the_cost_confirmation_and_a_trial_
 async fn each_role_sees_its_own_navigation() {
     let app = TestApp::spawn().await;
     app.in_english().await;
-    let expectations: [(&str, &[&str], &[&str]); 6] = [
+    let expectations: [(&str, &[&str], &[&str]); 8] = [
         (
             "eva@jansen.example",
             &["Software", "Profile", "Organizations", "API tokens"],
@@ -248,17 +248,27 @@ async fn each_role_sees_its_own_navigation() {
                 "My account",
                 "Members",
             ],
-            &["Partner requests"],
+            &["Partner requests", "Job queue"],
         ),
         (
             "sales@vendor.example",
             &["Partner requests", "Partners"],
-            &["Invoices", "Releases", "My customers"],
+            &["Invoices", "Releases", "My customers", "Job queue"],
         ),
         (
             "finance@vendor.example",
             &["Invoices"],
-            &["Partner requests", "Releases"],
+            &["Partner requests", "Releases", "Job queue"],
+        ),
+        (
+            "ops@vendor.example",
+            &["Job queue"],
+            &["Partner requests", "Invoices", "Releases", "My customers"],
+        ),
+        (
+            "admin@vendor.example",
+            &["Job queue", "Invoices", "Partner requests", "Releases"],
+            &["My customers"],
         ),
     ];
     for (email, shown, hidden) in expectations {
@@ -512,4 +522,62 @@ async fn finance_and_a_partner_start_billing_runs_and_download_their_files() {
     );
     finance.close().await;
     anna.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ops_retry_a_given_up_job_from_the_job_queue_and_watch_it_finish() {
+    let app = TestApp::spawn().await;
+    app.in_english().await;
+    // A ping job (its handler does nothing and succeeds) that failed and was given up.
+    let job = app.ping_job("Killed", "now()").await;
+    let ops = Browser::open(&app).await;
+    ops.log_in("ops@vendor.example", DEMO_PASSWORD).await;
+    ops.follow("Job queue").await;
+    assert_eq!(ops.text_of("h1").await, "Job queue");
+    assert_eq!(ops.text_of("#queue-ping .given_up").await, "1");
+
+    // The count leads to the queue's given-up jobs, and the job to its page.
+    ops.click("#queue-ping .given_up a").await;
+    assert_eq!(ops.path().await, "/vendor/jobs");
+    let list = ops.text_of("#jobs").await;
+    assert!(
+        list.contains(&job) && list.contains("given up") && list.contains("boom"),
+        "{list}"
+    );
+    ops.follow(&job).await;
+    assert_eq!(ops.path().await, format!("/vendor/jobs/{job}"));
+    assert_eq!(ops.text_of("#job-state").await, "given up");
+    assert_eq!(ops.text_of("#job td.field-error").await, "boom");
+
+    // Retried, it runs again on the worker; the page refreshes itself until it is done.
+    ops.press("Retry now").await;
+    assert!(ops.text().await.contains("The job will run again now."));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let shown = ops
+            .client
+            .execute(
+                "const e = document.getElementById('job-state'); return e ? e.textContent : null",
+                vec![],
+            )
+            .await;
+        if matches!(&shown, Ok(state) if state == "done") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "after 20 s the job's page shows {shown:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let runs = ops.text_of("#runs").await;
+    assert!(runs.contains("done"), "{runs}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM audit_log WHERE action = 'job.retried' AND subject_id = '{job}'"
+        ))
+        .await,
+        1
+    );
+    ops.close().await;
 }

@@ -60,6 +60,8 @@ async fn every_main_page_renders_for_its_role_and_is_photographed() {
         .unwrap_or_else(|| std::env::temp_dir().join(format!("pd-screens-{}", Uuid::new_v4())));
     std::fs::create_dir_all(&dir).unwrap();
     let j = |tab: &str| format!("/organizations/{jansen}{tab}");
+    // A job for the job's page (discarded: neither runs nor counts as a failure).
+    let job = app.ping_job("Discarded", "now()").await;
     let pages: Vec<(&str, &str, Shots)> = vec![
         (
             "anna@northwind.example",
@@ -145,6 +147,15 @@ async fn every_main_page_renders_for_its_role_and_is_photographed() {
                 ("vendor-releases", "/vendor/releases".into()),
             ],
         ),
+        (
+            "ops@vendor.example",
+            DEMO_PASSWORD,
+            vec![
+                ("vendor-job-queue", "/vendor/queues".into()),
+                ("vendor-jobs", "/vendor/jobs".into()),
+                ("vendor-job", format!("/vendor/jobs/{job}")),
+            ],
+        ),
     ];
     let expected: usize = pages.iter().map(|(_, _, shots)| shots.len()).sum();
     for (email, password, shots) in pages {
@@ -185,6 +196,10 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
     let eva = portal_session(&app, "eva@jansen.example").await;
     let max = portal_session(&app, "max@alpine.example").await;
     let sales = portal_session(&app, "sales@vendor.example").await;
+    let finance = portal_session(&app, "finance@vendor.example").await;
+    // Jobs for the job queue's refusals: one to retry, one to discard.
+    let discarded = app.ping_job("Discarded", "now()").await;
+    let scheduled = app.ping_job("Pending", "now() + interval '1 day'").await;
     // Northwind's own billing run, for the file download refusals.
     let northwind_run = app
         .demo("anna@northwind.example")
@@ -192,7 +207,7 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         .post("/api/billing-runs", json!({}))
         .await
         .id();
-    let cases: Vec<(&reqwest::Client, &str, String)> = vec![
+    let mut cases: Vec<(&reqwest::Client, &str, String)> = vec![
         // A plain user of the customer: no partner, company or vendor pages.
         (&eva, "a plain user", "/customers".into()),
         (&eva, "a plain user", "/trials".into()),
@@ -236,6 +251,20 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         (&sales, "vendor sales", "/vendor/payouts".into()),
         (&sales, "vendor sales", "/billing".into()),
     ];
+    // The job queue: only vendor ops and administrators, not a customer's user, not a
+    // partner, not the vendor's other desks.
+    let not_ops = [
+        (&eva, "a plain user"),
+        (&max, "a partner"),
+        (&sales, "vendor sales"),
+        (&finance, "vendor finance"),
+    ];
+    for (client, who) in not_ops {
+        cases.push((client, who, "/vendor/queues".into()));
+        cases.push((client, who, "/vendor/jobs".into()));
+        cases.push((client, who, "/vendor/jobs?queue=ping&state=discarded".into()));
+        cases.push((client, who, format!("/vendor/jobs/{discarded}")));
+    }
     for (client, who, path) in cases {
         let r = client.get(format!("{}{path}", app.base)).send().await.unwrap();
         let status = r.status();
@@ -335,7 +364,7 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         .await
         .unwrap();
     let eva_token = csrf_token(&page);
-    let refused: Vec<(&reqwest::Client, &str, String, Form)> = vec![
+    let mut refused: Vec<(&reqwest::Client, &str, String, Form)> = vec![
         (
             &eva,
             &eva_token,
@@ -403,6 +432,22 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
             vec![("email", "spy@alpine.example"), ("first_name", "S"), ("last_name", "P")],
         ),
     ];
+    for (client, csrf) in [
+        (&eva, eva_token.as_str()),
+        (&max, token.as_str()),
+        (&sales, ""),
+        (&finance, ""),
+    ] {
+        for path in [
+            format!("/vendor/jobs/{discarded}/retry"),
+            format!("/vendor/jobs/{scheduled}/discard"),
+            "/vendor/queues/ping/pause".into(),
+            "/vendor/queues/ping/resume".into(),
+            "/vendor/queues/ping/retry-given-up".into(),
+        ] {
+            refused.push((client, csrf, path, vec![]));
+        }
+    }
     for (client, csrf, path, fields) in refused {
         let csrf = if csrf.is_empty() {
             let page = client
@@ -453,6 +498,26 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
     );
     assert_eq!(app.count("SELECT count(*) FROM modules WHERE code = 'SPY'").await, 0);
     assert_eq!(
+        app.count("SELECT count(*) FROM queue_pauses").await,
+        0,
+        "no queue was paused"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM apalis.jobs WHERE (id = '{discarded}' AND status = 'Discarded') \
+             OR (id = '{scheduled}' AND status = 'Pending')"
+        ))
+        .await,
+        2,
+        "the jobs are as they were"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action LIKE 'job%' OR action LIKE 'queue.%'")
+            .await,
+        0,
+        "no refused job action was taken"
+    );
+    assert_eq!(
         app.count("SELECT count(*) FROM releases WHERE version = '9.9.9'").await,
         0
     );
@@ -487,6 +552,209 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         app.count("SELECT count(*) FROM integrations WHERE name = 'Spy'").await,
         0
     );
+}
+
+/// A page as a logged-in browser gets it: status and HTML.
+async fn fetch(app: &TestApp, http: &reqwest::Client, path: &str) -> (StatusCode, String) {
+    let r = http.get(format!("{}{path}", app.base)).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// Posts one of a page's buttons (a form with only its CSRF token): status and, for a
+/// redirect, where to; else the page's HTML.
+async fn press(app: &TestApp, http: &reqwest::Client, csrf: &str, path: &str) -> (StatusCode, String) {
+    let r = http
+        .post(format!("{}{path}", app.base))
+        .form(&[("csrf_token", csrf)])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    match r.headers().get("location") {
+        Some(to) => (status, to.to_str().unwrap().to_owned()),
+        None => (status, r.text().await.unwrap()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ops_pages_show_vendor_ops_and_administrators_the_job_queue() {
+    let app = TestApp::spawn().await;
+    app.in_english().await;
+    let discarded = app.ping_job("Discarded", "now()").await;
+    let scheduled = app.ping_job("Pending", "now() + interval '1 day'").await;
+    // A given-up e-mail job whose e-mail never went out, with a secret in its payload.
+    let unsent = ulid::Ulid::new().to_string();
+    app.sql(
+        "INSERT INTO email_deliveries (id, event_key, template, recipient, status, attempts, last_error, created_at)
+         VALUES (gen_random_uuid(), 'ops-pages-unsent', 'password_reset', 'x@example.com', 'failed', 1, 'refused', now())",
+    )
+    .await;
+    app.sql(&format!(
+        r#"INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, done_at, last_result, idempotency_key)
+           VALUES ('{unsent}', 'send_email', convert_to('{{"delivery": "ops-pages-unsent", "reset_token": "s3cret-value"}}', 'UTF8'),
+                   'Killed', 1, 1, now(), 0, now(), '{{"Err": "smtp refused"}}'::jsonb, 'ops-pages-unsent')"#
+    ))
+    .await;
+
+    for email in ["ops@vendor.example", "admin@vendor.example"] {
+        let http = portal_session(&app, email).await;
+        let (status, html) = fetch(&app, &http, "/vendor/queues").await;
+        assert_eq!(status, StatusCode::OK, "{email}: {html}");
+        assert!(
+            html.contains(">Job queue</a>"),
+            "{email}: the navigation has the job queue"
+        );
+        assert!(
+            html.contains("http-equiv=\"refresh\""),
+            "{email}: the page refreshes itself"
+        );
+        for queue in ["send_email", "recompute_commissions", "render_billing_run", "ping"] {
+            assert!(html.contains(&format!("id=\"queue-{queue}\"")), "{email}: {queue}");
+        }
+        assert!(
+            html.contains("1 given-up e-mail job never sent its e-mail."),
+            "{email}: {html}"
+        );
+        assert!(html.contains("href=\"/vendor/jobs?queue=send_email&amp;state=given_up\""));
+        assert!(html.contains("action=\"/vendor/queues/send_email/retry-given-up\""));
+        assert!(
+            !html.contains("action=\"/vendor/queues/ping/retry-given-up\""),
+            "nothing given up"
+        );
+        assert!(html.contains("action=\"/vendor/queues/ping/pause\""));
+
+        let (status, html) = fetch(&app, &http, "/vendor/jobs?queue=ping").await;
+        assert_eq!(status, StatusCode::OK, "{email}: {html}");
+        assert!(html.contains(&discarded) && html.contains(&scheduled), "{html}");
+        let (_, html) = fetch(&app, &http, "/vendor/jobs?queue=ping&state=discarded").await;
+        assert!(html.contains(&discarded) && !html.contains(&scheduled), "{html}");
+        let (_, html) = fetch(&app, &http, "/vendor/jobs?state=given_up").await;
+        assert!(html.contains(&unsent) && html.contains("e-mail never sent"), "{html}");
+
+        let (status, html) = fetch(&app, &http, &format!("/vendor/jobs/{unsent}")).await;
+        assert_eq!(status, StatusCode::OK, "{email}: {html}");
+        assert!(html.contains("This e-mail was never sent."), "{html}");
+        assert!(
+            html.contains("smtp refused") && html.contains("ops-pages-unsent"),
+            "{html}"
+        );
+        assert!(html.contains("[redacted]") && !html.contains("s3cret-value"), "{html}");
+        assert!(
+            html.contains("Retry now") && !html.contains(">Discard</button>"),
+            "{html}"
+        );
+        assert!(!html.contains("http-equiv=\"refresh\""), "a given-up job's page stays");
+        let (_, html) = fetch(&app, &http, &format!("/vendor/jobs/{scheduled}")).await;
+        assert!(
+            html.contains(">Discard</button>") && html.contains("Retry now"),
+            "{html}"
+        );
+        assert!(
+            html.contains("http-equiv=\"refresh\""),
+            "a scheduled job's page refreshes"
+        );
+
+        let (status, html) = fetch(&app, &http, "/vendor/jobs?state=sleeping").await;
+        assert!(status.is_client_error(), "{status}");
+        assert!(
+            html.contains("Not a job state") && html.contains("id=\"job-filter\""),
+            "{html}"
+        );
+        let (status, _) = fetch(&app, &http, "/vendor/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    // Ops pause and resume a queue, discard a job, and an administrator retries one; a
+    // button that does not apply says why on its page.
+    let ops = portal_session(&app, "ops@vendor.example").await;
+    let csrf = csrf_token(&fetch(&app, &ops, "/vendor/queues").await.1);
+    let redirected = |to: &str| (StatusCode::SEE_OTHER, to.to_owned());
+    let paused = press(&app, &ops, &csrf, "/vendor/queues/ping/pause").await;
+    assert_eq!(paused, redirected("/vendor/queues?notice=queue_paused"));
+    let (_, html) = fetch(&app, &ops, "/vendor/queues?notice=queue_paused").await;
+    assert!(html.contains("The queue is paused") && html.contains("action=\"/vendor/queues/ping/resume\""));
+    let (status, html) = press(&app, &ops, &csrf, "/vendor/queues/ping/pause").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        html.contains("The queue is already paused") && html.contains("id=\"queues\""),
+        "{html}"
+    );
+    let resumed = press(&app, &ops, &csrf, "/vendor/queues/ping/resume").await;
+    assert_eq!(resumed, redirected("/vendor/queues?notice=queue_resumed"));
+    let retried = press(&app, &ops, &csrf, "/vendor/queues/ping/retry-given-up").await;
+    assert_eq!(retried, redirected("/vendor/queues?notice=jobs_retried"));
+    let (status, html) = press(&app, &ops, &csrf, "/vendor/queues/nosuch/pause").await;
+    assert!(
+        status.is_client_error() && html.contains("No queue has this name"),
+        "{status}: {html}"
+    );
+
+    let gone = press(&app, &ops, &csrf, &format!("/vendor/jobs/{scheduled}/discard")).await;
+    assert_eq!(
+        gone,
+        redirected(&format!("/vendor/jobs/{scheduled}?notice=job_discarded"))
+    );
+    let (_, html) = fetch(&app, &ops, &format!("/vendor/jobs/{scheduled}?notice=job_discarded")).await;
+    assert!(html.contains("The job has been discarded") && !html.contains(">Discard</button>"));
+    let (status, html) = press(&app, &ops, &csrf, &format!("/vendor/jobs/{scheduled}/discard")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        html.contains("Only a pending, scheduled or retrying job can be discarded") && html.contains(&scheduled),
+        "{html}"
+    );
+
+    let admin = portal_session(&app, "admin@vendor.example").await;
+    let csrf = csrf_token(&fetch(&app, &admin, "/vendor/queues").await.1);
+    let again = press(&app, &admin, &csrf, &format!("/vendor/jobs/{discarded}/retry")).await;
+    assert_eq!(
+        again,
+        redirected(&format!("/vendor/jobs/{discarded}?notice=job_retried"))
+    );
+    app.settle().await;
+    let (_, html) = fetch(&app, &admin, &format!("/vendor/jobs/{discarded}")).await;
+    assert!(html.contains("id=\"job-state\">done<"), "{html}");
+    for action in [
+        "queue.paused",
+        "queue.resumed",
+        "jobs.retried",
+        "job.discarded",
+        "job.retried",
+    ] {
+        let n = app
+            .count(&format!("SELECT count(*) FROM audit_log WHERE action = '{action}'"))
+            .await;
+        assert_eq!(n, 1, "{action}");
+    }
+    // A long list pages on, keeping its filter: 55 more done ping jobs and the retried one.
+    let rows: Vec<String> = (0..55)
+        .map(|_| {
+            let id = ulid::Ulid::new();
+            format!("('{id}', 'ping', convert_to('{{}}', 'UTF8'), 'Done', 1, 1, now(), 0, now())")
+        })
+        .collect();
+    app.sql(&format!(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, done_at) VALUES {}",
+        rows.join(", ")
+    ))
+    .await;
+    let (_, html) = fetch(&app, &admin, "/vendor/jobs?queue=ping&state=done").await;
+    assert_eq!(html.matches("<tr id=\"job-").count(), 50);
+    let cursor = html
+        .split("href=\"/vendor/jobs?queue=ping&amp;state=done&amp;cursor=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("a next page that keeps the filter: {html}"));
+    let next = format!("/vendor/jobs?queue=ping&state=done&cursor={cursor}");
+    let (status, html) = fetch(&app, &admin, &next).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert_eq!(html.matches("<tr id=\"job-").count(), 6, "{html}");
+    assert!(!html.contains("rel=\"next\""), "the last page");
+
+    // The given-up e-mail was only shown; it is no failure of this test.
+    app.sql("DELETE FROM apalis.jobs WHERE job_type = 'send_email' AND status = 'Killed'")
+        .await;
+    app.sql("DELETE FROM email_deliveries WHERE event_key = 'ops-pages-unsent'")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

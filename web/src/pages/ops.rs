@@ -1,0 +1,265 @@
+//! The job queue for vendor ops (and administrators): every queue at a glance with the
+//! worker processes, the jobs of a queue by state, one job with its runs; retry,
+//! discard, retry all given-up, pause and resume. The same core calls as the API
+//! (`api::ops`), whose views the pages show; who may see and do this is decided there.
+
+use partnerdesk_core::{
+    Error as CoreError,
+    domain::DEFAULT_PAGE,
+    jobs::{
+        QUEUES,
+        ops::{self, JobFilter, JobState, QueueSummary},
+    },
+};
+use poem::{
+    Response, Route, get, handler, post,
+    web::{Data, Path, Query},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{db, filled, json_of, merge, portal::Portal, redirect};
+use crate::{
+    AppState,
+    api::ops::{JobDetailView, JobView, QueueView, WorkerView},
+};
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/vendor/queues", get(queues_page))
+        .at("/vendor/queues/:queue/pause", post(pause))
+        .at("/vendor/queues/:queue/resume", post(resume))
+        .at("/vendor/queues/:queue/retry-given-up", post(retry_given_up))
+        .at("/vendor/jobs", get(jobs_page))
+        .at("/vendor/jobs/:id", get(job_page))
+        .at("/vendor/jobs/:id/retry", post(retry))
+        .at("/vendor/jobs/:id/discard", post(discard))
+}
+
+#[derive(Deserialize, Default)]
+struct NoticeQuery {
+    #[serde(default)]
+    notice: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct JobsQuery {
+    #[serde(default)]
+    queue: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// How long, in the largest two units: `42 s`, `3 min 5 s`, `2 h 10 min`, `4 d 1 h`.
+fn age(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as i64;
+    match s {
+        ..60 => format!("{s} s"),
+        60..3_600 => format!("{} min {} s", s / 60, s % 60),
+        3_600..86_400 => format!("{} h {} min", s / 3_600, s % 3_600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3_600),
+    }
+}
+
+/// At most `max` characters of `text`, with an ellipsis when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", text[..cut].trim_end()),
+        None => text.to_owned(),
+    }
+}
+
+/// A queue as the table shows it: the API's view, with its age and rates in words.
+fn queue_row(q: QueueSummary) -> Value {
+    let shown = json!({
+        "oldest_pending": q.oldest_pending_seconds.map(age),
+        "throughput": format!("{:.1}", q.throughput_per_minute),
+        "failure_percent": q.failure_rate.map(|r| format!("{:.1}", r * 100.0)),
+    });
+    merge(json_of(QueueView::from(q)), shown)
+}
+
+/// A job as a list shows it: the API's view, with its last error shortened.
+fn job_row(view: JobView) -> Value {
+    let short = view.last_error.as_deref().map(|e| shorten(e, 80));
+    merge(json_of(view), json!({ "last_error_short": short }))
+}
+
+/// Every queue and the worker processes.
+async fn queues_ctx(portal: &Portal, state: &AppState) -> poem::Result<Result<Value, CoreError>> {
+    let mut conn = db(state).await?;
+    let loaded = async {
+        let queues = ops::queues(&mut conn, &portal.actor).await?;
+        let workers = ops::workers(&mut conn, &state.ctx, &portal.actor).await?;
+        Ok::<_, CoreError>((queues, workers))
+    };
+    Ok(loaded.await.map(|(queues, workers)| {
+        json!({
+            "queues": queues.into_iter().map(queue_row).collect::<Vec<_>>(),
+            "workers": workers.into_iter().map(|w| json_of(WorkerView::from(w))).collect::<Vec<_>>(),
+        })
+    }))
+}
+
+#[handler]
+async fn queues_page(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQuery>) -> poem::Result<Response> {
+    Ok(match queues_ctx(&portal, &state).await? {
+        Ok(ctx) => portal.render_noticed(&state, "ops_queues", q.notice.as_deref(), ctx),
+        Err(e) => portal.failed(&state, "Job queue", &e),
+    })
+}
+
+/// The answer to a queue's form: back to the queues with `notice`, or the queues with
+/// the error.
+async fn queue_answer<T>(
+    portal: &Portal,
+    state: &AppState,
+    result: Result<T, CoreError>,
+    notice: &str,
+) -> poem::Result<Response> {
+    let e = match result {
+        Ok(_) => return Ok(redirect(&format!("/vendor/queues?notice={notice}"))),
+        Err(e) => e,
+    };
+    Ok(match queues_ctx(portal, state).await? {
+        Ok(ctx) => portal.error(state, "ops_queues", ctx, &e),
+        Err(_) => portal.failed(state, "Job queue", &e),
+    })
+}
+
+#[handler]
+async fn pause(portal: Portal, state: Data<&AppState>, Path(queue): Path<String>) -> poem::Result<Response> {
+    let result = ops::pause(&mut *db(&state).await?, &state.ctx, &portal.actor, &queue).await;
+    queue_answer(&portal, &state, result, "queue_paused").await
+}
+
+#[handler]
+async fn resume(portal: Portal, state: Data<&AppState>, Path(queue): Path<String>) -> poem::Result<Response> {
+    let result = ops::resume(&mut *db(&state).await?, &state.ctx, &portal.actor, &queue).await;
+    queue_answer(&portal, &state, result, "queue_resumed").await
+}
+
+#[handler]
+async fn retry_given_up(portal: Portal, state: Data<&AppState>, Path(queue): Path<String>) -> poem::Result<Response> {
+    let result = ops::retry_given_up(&mut *db(&state).await?, &state.ctx, &portal.actor, &queue).await;
+    queue_answer(&portal, &state, result, "jobs_retried").await
+}
+
+/// `/vendor/jobs` with the filter and the cursor of the next page.
+fn jobs_link(filter: &JobFilter, cursor: &str) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in [("queue", &filter.queue), ("state", &filter.state)] {
+        if let Some(value) = value {
+            query.append_pair(key, value);
+        }
+    }
+    query.append_pair("cursor", cursor);
+    format!("/vendor/jobs?{}", query.finish())
+}
+
+#[handler]
+async fn jobs_page(portal: Portal, state: Data<&AppState>, Query(q): Query<JobsQuery>) -> poem::Result<Response> {
+    let filter = JobFilter {
+        queue: filled(q.queue),
+        state: filled(q.state),
+        cursor: filled(q.cursor),
+    };
+    // The filter form, whatever the list holds.
+    let form = json!({
+        "queue": filter.queue,
+        "state": filter.state,
+        "queues": QUEUES,
+        "states": JobState::ALL.map(JobState::as_str),
+    });
+    let mut conn = db(&state).await?;
+    let found = ops::jobs(&mut conn, &portal.actor, &filter, DEFAULT_PAGE).await;
+    drop(conn);
+    Ok(match found {
+        Ok(page) => {
+            let jobs: Vec<Value> = page.items.into_iter().map(|j| job_row(j.into())).collect();
+            let next = page.next_cursor.map(|c| jobs_link(&filter, &c));
+            portal.render(&state, "ops_jobs", merge(form, json!({ "jobs": jobs, "next": next })))
+        }
+        Err(e @ CoreError::Validation(_)) => portal.error(&state, "ops_jobs", form, &e),
+        Err(e) => portal.failed(&state, "Jobs", &e),
+    })
+}
+
+/// One job with its runs, and its payload as indented JSON.
+async fn job_ctx(portal: &Portal, state: &AppState, id: &str) -> poem::Result<Result<Value, CoreError>> {
+    let mut conn = db(state).await?;
+    Ok(ops::job(&mut conn, &portal.actor, id).await.map(|detail| {
+        let payload = serde_json::to_string_pretty(&detail.payload).unwrap_or_default();
+        merge(json_of(JobDetailView::from(detail)), json!({ "payload_text": payload }))
+    }))
+}
+
+#[handler]
+async fn job_page(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    Ok(match job_ctx(&portal, &state, &id).await? {
+        Ok(ctx) => portal.render_noticed(&state, "ops_job", q.notice.as_deref(), ctx),
+        Err(e) => portal.failed(&state, "Job", &e),
+    })
+}
+
+/// The answer to a job's button: back to the job with `notice`, or the job with the
+/// error.
+async fn job_answer(
+    portal: &Portal,
+    state: &AppState,
+    id: &str,
+    result: Result<(), CoreError>,
+    notice: &str,
+) -> poem::Result<Response> {
+    let e = match result {
+        Ok(()) => {
+            let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+            return Ok(redirect(&format!("/vendor/jobs/{id}?notice={notice}")));
+        }
+        Err(e) => e,
+    };
+    Ok(match job_ctx(portal, state, id).await? {
+        Ok(ctx) => portal.error(state, "ops_job", ctx, &e),
+        Err(_) => portal.failed(state, "Job", &e),
+    })
+}
+
+#[handler]
+async fn retry(portal: Portal, state: Data<&AppState>, Path(id): Path<String>) -> poem::Result<Response> {
+    let result = ops::retry(&mut *db(&state).await?, &state.ctx, &portal.actor, &id).await;
+    job_answer(&portal, &state, &id, result, "job_retried").await
+}
+
+#[handler]
+async fn discard(portal: Portal, state: Data<&AppState>, Path(id): Path<String>) -> poem::Result<Response> {
+    let result = ops::discard(&mut *db(&state).await?, &state.ctx, &portal.actor, &id).await;
+    job_answer(&portal, &state, &id, result, "job_discarded").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_in_their_two_largest_units() {
+        assert_eq!(age(-1.0), "0 s");
+        assert_eq!(age(42.4), "42 s");
+        assert_eq!(age(185.0), "3 min 5 s");
+        assert_eq!(age(7_800.0), "2 h 10 min");
+        assert_eq!(age(90_000.0), "1 d 1 h");
+    }
+
+    #[test]
+    fn long_errors_are_cut_on_a_character() {
+        assert_eq!(shorten("boom", 80), "boom");
+        assert_eq!(shorten("ééééé", 3), "ééé…");
+        assert_eq!(shorten("ab cd", 3), "ab…");
+    }
+}
