@@ -1,5 +1,5 @@
 DROP TABLE job_stats;
-DROP INDEX apalis.jobs_queue_unfinished_newest;
+DROP INDEX apalis.jobs_unfinished_newest;
 DROP INDEX apalis.jobs_queue_unfinished;
 DROP INDEX apalis.jobs_queue_newest;
 DROP INDEX email_deliveries_sending;

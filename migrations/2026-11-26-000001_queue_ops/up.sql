@@ -27,10 +27,11 @@ CREATE INDEX email_deliveries_sending ON email_deliveries (claimed_by_job) WHERE
 -- Job lists, newest first (ULIDs sort by creation time), per queue.
 CREATE INDEX jobs_queue_newest ON apalis.jobs (job_type, id DESC);
 -- Everything not done, per queue and state: the queue view's counts read only this
--- (index only), and the lists of a state other than done walk the second newest first.
+-- (index only); the lists of a state other than done walk the second newest first
+-- (filtering the queue: there are few).
 CREATE INDEX jobs_queue_unfinished ON apalis.jobs (job_type, status, run_at)
     INCLUDE (attempts, max_attempts) WHERE status <> 'Done';
-CREATE INDEX jobs_queue_unfinished_newest ON apalis.jobs (job_type, id DESC) WHERE status <> 'Done';
+CREATE INDEX jobs_unfinished_newest ON apalis.jobs (id DESC) INCLUDE (job_type) WHERE status <> 'Done';
 
 -- Finished executions per queue and minute as each worker process counted them
 -- (flushed every few seconds): the queue view's hour and day figures read at most

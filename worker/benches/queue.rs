@@ -5,8 +5,8 @@
 //!   process (every queue running, as in production); jobs per second from the commit to
 //!   the last one done, at the defaults and at the tuned settings.
 //! * Pickup latency: one job at a time at a steady 50 per second for 10 s; from the
-//!   job's commit to its handler starting (both read off the same machine's clock),
-//!   p50 / p95 / p99.
+//!   enqueue call (its transaction included) and from its commit to the handler starting
+//!   (all read off the same machine's clock), p50 / p95 / p99.
 //!
 //! Anchors on this machine with the same Postgres: graphile-worker 0.18 drains 3,586
 //! jobs/s at its defaults and 23,164/s with batching; its pickup latency is p50 1.42 ms,
@@ -16,7 +16,7 @@
 
 use std::{process::Stdio, time::Duration};
 
-use diesel::{QueryableByName, sql_query, sql_types::Double};
+use diesel::{QueryableByName, sql_query};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use partnerdesk_core::{
     config::Config,
@@ -110,8 +110,8 @@ async fn started(settings: &Settings) -> (TestDb, db::Pool, tokio::process::Chil
         Duration::from_millis(50),
     )
     .await;
-    // Let the worker finish starting (its first fetches and heartbeats).
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Let the worker finish starting: every queue's listener connected, first fetches done.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     (db, pool, worker)
 }
 
@@ -151,26 +151,42 @@ async fn throughput(settings: &Settings) -> f64 {
     rate
 }
 
+type Time = chrono::DateTime<chrono::Utc>;
+/// When the enqueue call began, and when its commit returned.
+type Sent = (Time, Time);
+
 #[derive(QueryableByName)]
-struct Percentiles {
-    #[diesel(sql_type = Double)]
-    p50: f64,
-    #[diesel(sql_type = Double)]
-    p95: f64,
-    #[diesel(sql_type = Double)]
-    p99: f64,
+struct Started {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    job_id: String,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    started_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Enqueue→start latency at a steady low rate, in milliseconds.
-async fn pickup(settings: &Settings) -> Percentiles {
+/// p50, p95 and p99 of `ms`, in milliseconds.
+fn percentiles(mut ms: Vec<f64>) -> [f64; 3] {
+    ms.sort_by(f64::total_cmp);
+    let at = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
+    [at(0.50), at(0.95), at(0.99)]
+}
+
+/// Enqueue→start latency at a steady low rate, in milliseconds: from the call that
+/// enqueues (its transaction included) and from the moment its commit returned, to the
+/// handler's start (all read off this machine's clock).
+async fn pickup(settings: &Settings) -> ([f64; 3], [f64; 3]) {
     let (_db, pool, worker) = started(settings).await;
     let total = LATENCY_RATE * LATENCY_SECONDS;
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / LATENCY_RATE));
     let mut conn = pool.get().await.expect("connection");
+    let mut sent = std::collections::HashMap::new();
     for _ in 0..total {
         tick.tick().await;
-        // The job's `run_at` is its transaction's start, moments before the commit.
-        jobs::enqueue(&mut conn, &Ping {}, None).await.expect("enqueue");
+        let called = chrono::Utc::now();
+        let id = jobs::enqueue(&mut conn, &Ping {}, None)
+            .await
+            .expect("enqueue")
+            .expect("an id");
+        sent.insert(id, (called, chrono::Utc::now()));
     }
     drop(conn);
     wait_for(
@@ -181,19 +197,18 @@ async fn pickup(settings: &Settings) -> Percentiles {
     )
     .await;
     let mut conn = pool.get().await.expect("connection");
-    let p: Percentiles = sql_query(
-        "SELECT percentile_cont(0.50) WITHIN GROUP (ORDER BY ms) AS p50,
-                percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) AS p95,
-                percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99
-         FROM (SELECT extract(epoch FROM r.started_at - j.run_at) * 1000 AS ms
-               FROM job_runs r JOIN apalis.jobs j ON j.id = r.job_id WHERE r.queue = 'ping') t",
-    )
-    .get_result(&mut conn)
-    .await
-    .expect("percentiles");
+    let runs: Vec<Started> = sql_query("SELECT job_id, started_at FROM job_runs WHERE queue = 'ping'")
+        .load(&mut conn)
+        .await
+        .expect("runs");
     drop(conn);
     stop(worker).await;
-    p
+    let ms = |from: fn(&Sent) -> Time| {
+        runs.iter()
+            .map(|r| (r.started_at - from(&sent[&r.job_id])).num_microseconds().unwrap_or(0) as f64 / 1000.0)
+            .collect::<Vec<_>>()
+    };
+    (percentiles(ms(|s| s.0)), percentiles(ms(|s| s.1)))
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -206,7 +221,7 @@ async fn main() {
     );
     for settings in [&DEFAULTS, &TUNED] {
         let rate = throughput(settings).await;
-        let p = pickup(settings).await;
+        let (call, commit) = pickup(settings).await;
         println!("{}:", settings.name);
         println!(
             "  drained {rate:>8.0} jobs/s  (goal ≥ 3,600/s: {}; {:.2}× graphile-worker's defaults, {:.2}× its batched rate)",
@@ -215,11 +230,15 @@ async fn main() {
             rate / 23164.0
         );
         println!(
-            "  pickup  p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  (goal p95 ≤ 3.4 ms: {})",
-            p.p50,
-            p.p95,
-            p.p99,
-            if p.p95 <= 3.4 { "met" } else { "NOT met" }
+            "  pickup from the enqueue call   p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  (goal p95 ≤ 3.4 ms: {})",
+            call[0],
+            call[1],
+            call[2],
+            if call[1] <= 3.4 { "met" } else { "NOT met" }
+        );
+        println!(
+            "  pickup from its commit         p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms",
+            commit[0], commit[1], commit[2]
         );
     }
 }

@@ -17,6 +17,7 @@ use rand::RngExt;
 pub mod metrics_server;
 mod recorder;
 pub mod registry;
+mod wakeups;
 
 use recorder::{Counts, Recorder};
 
@@ -46,6 +47,8 @@ struct WorkerInfo {
     queue: &'static str,
     counts: Arc<Counts>,
     recorder: Recorder,
+    /// Set once every worker is registered: to wake this one after each job.
+    monitor: Arc<std::sync::OnceLock<MonitorContext>>,
 }
 
 /// Runs every queue until `shutdown` resolves, then lets running jobs finish.
@@ -65,10 +68,12 @@ pub async fn run_named(
 
     let counts = Arc::new(Counts::default());
     let (recorder, recording) = Recorder::start(app.clone());
+    let monitor_context = Arc::new(std::sync::OnceLock::new());
     let mut monitor = Monitor::new().shutdown_timeout(Duration::from_secs(30));
     for &queue in registry::QUEUES {
         let counts = counts.clone();
         let recorder = recorder.clone();
+        let monitor_context = monitor_context.clone();
         let app = app.clone();
         let job_pool = job_pool.clone();
         let worker_name = format!("{name}:{queue}");
@@ -83,7 +88,7 @@ pub async fn run_named(
                 .missed_heartbeats(4);
             let backend = PostgresStorage::<serde_json::Value>::new(&job_pool)
                 .with_config(storage_config)
-                .with_pubsub()
+                .poll_with_stream(wakeups::Wakeups::new(&job_pool, queue))
                 .poll_with_interval(config.worker_poll_interval);
             WorkerBuilder::new(worker_name.as_str())
                 .backend(backend)
@@ -93,12 +98,14 @@ pub async fn run_named(
                     queue,
                     counts: counts.clone(),
                     recorder: recorder.clone(),
+                    monitor: monitor_context.clone(),
                 })
                 .concurrency(config.worker_concurrency)
                 .build(handle)
         });
     }
 
+    let _ = monitor_context.set(monitor.context());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let maintenance = tokio::spawn(maintenance_loop(app.clone(), stop_rx.clone()));
     let control = tokio::spawn(control_loop(
@@ -172,7 +179,11 @@ async fn handle(
             let mut conn = app.pool.get().await?;
             let retries_left = jobs::schedule_retry(&mut conn, &job_id, attempt, delay).await?;
             tracing::warn!(%queue, job = %job_id, attempt, ?delay, retries_left, %message, "job failed");
-            let (label, outcome) = if retries_left { ("retried", "retry") } else { ("failed", "failed") };
+            let (label, outcome) = if retries_left {
+                ("retried", "retry")
+            } else {
+                ("failed", "failed")
+            };
             (label, outcome, Some(message.clone()), Err(message.into()))
         }
     };
@@ -188,12 +199,28 @@ async fn handle(
         .await;
     metrics::histogram!("partnerdesk_job_duration_seconds", "queue" => queue).record(started.elapsed().as_secs_f64());
     info.counts.add(queue, label != "succeeded");
+    wake_soon(&info);
     match label {
         "succeeded" => metrics::counter!("partnerdesk_jobs_succeeded_total", "queue" => queue).increment(1),
         "retried" => metrics::counter!("partnerdesk_jobs_retried_total", "queue" => queue).increment(1),
         _ => metrics::counter!("partnerdesk_jobs_failed_total", "queue" => queue).increment(1),
     }
     result
+}
+
+/// Wakes the job's worker a moment after the job, once apalis has queued its
+/// acknowledgement: apalis writes acknowledgements only when its worker loop wakes (for
+/// the next job, a heartbeat or a poll), so without this a job finished at a quiet time
+/// would show as pending until then, and the next job's pick-up would wait for that
+/// write.
+fn wake_soon(info: &WorkerInfo) {
+    if let Some(monitor) = info.monitor.get() {
+        let (monitor, name) = (monitor.clone(), info.name.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let _ = monitor.wake_worker(&name);
+        });
+    }
 }
 
 /// Follows ops' pauses (checked every second), records the process's heartbeat, adds

@@ -78,7 +78,10 @@ async fn write(app: App, mut rx: mpsc::Receiver<Record>) {
 /// to `job_stats` by the control loop every few seconds (one statement, no row that
 /// every job of every worker would update).
 #[derive(Default)]
-pub struct Counts(Mutex<HashMap<(&'static str, i64), (i64, i64)>>);
+pub struct Counts(Mutex<HashMap<Minute, (i64, i64)>>);
+
+/// A queue and a minute (Unix seconds / 60); its count is (done, failed).
+type Minute = (&'static str, i64);
 
 impl Counts {
     pub fn add(&self, queue: &'static str, failed: bool) {

@@ -529,7 +529,7 @@ async fn killed_mid_delivery(backoff_base: &str, backoff_max: &str) {
         "SELECT split_part(lock_by, ':', 1) AS name FROM apalis.jobs WHERE job_type = 'send_email'",
     )
     .await;
-    let pid: u32 = holder.rsplitn(3, '-').nth(1).unwrap().parse().unwrap();
+    let pid: u32 = holder.rsplit('-').nth(1).unwrap().parse().unwrap();
     let (mut killed, survivor): (Vec<_>, Vec<_>) = workers.iter_mut().partition(|w| w.id() == Some(pid));
     std::process::Command::new("kill")
         .arg("-KILL")
@@ -760,7 +760,11 @@ async fn a_given_up_job_whose_email_was_never_sent_shows_as_unsent_and_a_retry_s
     let mut conn = s.pool.get().await.unwrap();
     queue_email(&mut conn, &s, "lost:1", "lost@example.com").await.unwrap();
     // A worker claimed it and was lost, and the job ran out of attempts.
-    let job = text(&s.pool, "SELECT id AS name FROM apalis.jobs WHERE job_type = 'send_email'").await;
+    let job = text(
+        &s.pool,
+        "SELECT id AS name FROM apalis.jobs WHERE job_type = 'send_email'",
+    )
+    .await;
     sql_query(format!(
         "UPDATE email_deliveries SET status = 'sending', claimed_at = now(), claimed_by_job = '{job}'"
     ))
@@ -780,12 +784,16 @@ async fn a_given_up_job_whose_email_was_never_sent_shows_as_unsent_and_a_retry_s
     let summaries = jobs::ops::queues(&mut conn, &actor).await.unwrap();
     let email = summaries.iter().find(|q| q.queue == "send_email").unwrap();
     assert_eq!((email.given_up, email.unsent_emails), (1, 1));
-    let listed = jobs::ops::jobs(&mut conn, &actor, &jobs::ops::JobFilter::default(), 10).await.unwrap();
+    let listed = jobs::ops::jobs(&mut conn, &actor, &jobs::ops::JobFilter::default(), 10)
+        .await
+        .unwrap();
     assert!(listed.items[0].email_unsent(), "{:?}", listed.items[0]);
 
     let (stop, worker) = start_worker(s.app.clone());
     jobs::ops::retry(&mut conn, &s.ctx, &actor, &job).await.unwrap();
-    s.smtp.wait_for(1, Duration::from_secs(30), |m| m.envelope_to == ["lost@example.com"]).await;
+    s.smtp
+        .wait_for(1, Duration::from_secs(30), |m| m.envelope_to == ["lost@example.com"])
+        .await;
     settle(&s.pool, Duration::from_secs(30)).await;
     let email = jobs::ops::queues(&mut conn, &actor).await.unwrap();
     let email = email.iter().find(|q| q.queue == "send_email").unwrap();

@@ -661,8 +661,8 @@ struct Retried {
 
 /// Makes every given-up job of `queue` due now with one more attempt. Returns how many.
 pub async fn retry_given_up(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, queue: &str) -> Result<i64> {
-    let queue = queue_name(queue)?;
     op::run(conn, ctx, actor, Scope::Vendor, Permission::VendorOps, async |op| {
+        let queue = queue_name(queue)?;
         let row: Retried = sql_query(format!(
             "WITH retried AS (
                  UPDATE apalis.jobs j
@@ -693,8 +693,8 @@ pub async fn retry_given_up(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Act
 /// Pauses a queue: every worker stops taking its jobs within a second or two (jobs
 /// already running finish).
 pub async fn pause(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, queue: &str) -> Result<()> {
-    let queue = queue_name(queue)?;
     op::run(conn, ctx, actor, Scope::Vendor, Permission::VendorOps, async |op| {
+        let queue = queue_name(queue)?;
         let n = diesel::insert_into(queue_pauses::table)
             .values((
                 queue_pauses::queue.eq(queue),
@@ -718,8 +718,8 @@ pub async fn pause(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, queue
 }
 
 pub async fn resume(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, queue: &str) -> Result<()> {
-    let queue = queue_name(queue)?;
     op::run(conn, ctx, actor, Scope::Vendor, Permission::VendorOps, async |op| {
+        let queue = queue_name(queue)?;
         let n = diesel::delete(queue_pauses::table.find(queue)).execute(op.conn).await?;
         if n == 0 {
             return Err(Error::conflict("queue_not_paused", None, "The queue is not paused"));

@@ -1309,6 +1309,13 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         Check {
             method: "post",
             template: "/ops/queues/{queue}/pause",
+            path: "/ops/queues/no-such-queue/pause".into(),
+            body: json!({}),
+            refused: not_ops.clone(),
+        },
+        Check {
+            method: "post",
+            template: "/ops/queues/{queue}/pause",
             path: "/ops/queues/send_email/pause".into(),
             body: json!({}),
             refused: not_ops.clone(),
