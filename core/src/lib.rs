@@ -36,6 +36,7 @@ pub mod organizations;
 pub mod partners;
 pub mod payouts;
 pub mod pricing;
+pub mod queue;
 pub mod registrations;
 pub mod releases;
 pub mod schema;

@@ -41,7 +41,7 @@ pub fn record_pool(pool: &crate::db::Pool) {
 }
 
 /// The queue view's figures as gauges, per queue (the worker refreshes them).
-pub fn record_queues(summaries: &[crate::jobs::ops::QueueSummary]) {
+pub fn record_queues(summaries: &[crate::queue::QueueSummary]) {
     for s in summaries {
         let queue = s.queue;
         metrics::gauge!("partnerdesk_queue_depth", "queue" => queue).set(s.pending as f64);

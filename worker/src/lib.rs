@@ -11,6 +11,7 @@ use partnerdesk_core::{
     app::App,
     config::Config,
     jobs::{self, JobError},
+    queue,
 };
 use rand::RngExt;
 
@@ -240,12 +241,12 @@ async fn control_loop(
     loop {
         match app.pool.get().await {
             Ok(mut conn) => {
-                match jobs::ops::paused_queues(&mut conn).await {
+                match queue::paused_queues(&mut conn).await {
                     Ok(paused) => follow_pauses(&monitor, &paused),
                     Err(err) => tracing::warn!(%err, "reading paused queues failed"),
                 }
                 if last_heartbeat.is_none_or(|t| t.elapsed() >= heartbeat_every) {
-                    let beat = jobs::ops::heartbeat(
+                    let beat = queue::heartbeat(
                         &mut conn,
                         &name,
                         &host,
@@ -260,7 +261,7 @@ async fn control_loop(
                 }
                 if last_gauges.is_none_or(|t| t.elapsed() >= GAUGE_INTERVAL) {
                     counts.flush(&mut conn, &name).await;
-                    match jobs::ops::summaries(&mut conn).await {
+                    match queue::summaries(&mut conn).await {
                         Ok(summaries) => partnerdesk_core::telemetry::record_queues(&summaries),
                         Err(err) => tracing::warn!(%err, "reading the queue figures failed"),
                     }
@@ -336,7 +337,7 @@ async fn maintenance_loop(app: App, mut stop: tokio::sync::watch::Receiver<bool>
                     Ok(n) => tracing::info!(files = n, "expired billing files deleted"),
                     Err(err) => tracing::warn!(%err, "deleting expired billing files failed"),
                 }
-                match jobs::ops::release_abandoned_claims(&mut conn).await {
+                match queue::release_abandoned_claims(&mut conn).await {
                     Ok(0) => {}
                     Ok(n) => tracing::warn!(
                         deliveries = n,

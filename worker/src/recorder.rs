@@ -11,6 +11,7 @@ use std::{collections::HashMap, sync::Mutex, time::Duration};
 use partnerdesk_core::{
     app::App,
     jobs::{self, RunEnd, RunStart},
+    queue,
 };
 use tokio::sync::mpsc;
 
@@ -95,11 +96,11 @@ impl Counts {
         }
     }
 
-    fn take(&self) -> Vec<jobs::ops::MinuteCount> {
+    fn take(&self) -> Vec<queue::MinuteCount> {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.drain()
             .filter_map(|((queue, minute), (done, failed))| {
-                Some(jobs::ops::MinuteCount {
+                Some(queue::MinuteCount {
                     queue,
                     minute: chrono::DateTime::from_timestamp(minute * 60, 0)?,
                     done,
@@ -109,7 +110,7 @@ impl Counts {
             .collect()
     }
 
-    fn put_back(&self, counts: Vec<jobs::ops::MinuteCount>) {
+    fn put_back(&self, counts: Vec<queue::MinuteCount>) {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         for c in counts {
             let entry = map.entry((c.queue, c.minute.timestamp().div_euclid(60))).or_default();
@@ -121,7 +122,7 @@ impl Counts {
     /// Adds the counts to `job_stats`; kept for the next flush when that fails.
     pub async fn flush(&self, conn: &mut diesel_async::AsyncPgConnection, worker: &str) {
         let counts = self.take();
-        if let Err(err) = jobs::ops::record_counts(conn, worker, &counts).await {
+        if let Err(err) = queue::record_counts(conn, worker, &counts).await {
             tracing::warn!(%err, "recording finished jobs failed");
             self.put_back(counts);
         }

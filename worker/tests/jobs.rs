@@ -18,7 +18,7 @@ use partnerdesk_core::{
     domain::{Email, Language},
     jobs::{self, Job},
     mail::{self, EmailKind},
-    seed,
+    queue, seed,
     testing::{SmtpSink, TestDb},
 };
 use serde::{Deserialize, Serialize};
@@ -571,7 +571,7 @@ async fn killed_mid_delivery(backoff_base: &str, backoff_max: &str) {
         .await,
         1
     );
-    let seen = jobs::ops::workers(&mut s.pool.get().await.unwrap(), &s.ctx, &vendor_actor(&s).await)
+    let seen = queue::workers(&mut s.pool.get().await.unwrap(), &s.ctx, &vendor_actor(&s).await)
         .await
         .unwrap();
     let gone: Vec<(bool, i64)> = seen
@@ -618,7 +618,7 @@ async fn pausing_a_queue_stops_pick_up_and_resuming_restarts_it() {
         Duration::from_secs(30),
     )
     .await;
-    jobs::ops::pause(&mut s.pool.get().await.unwrap(), &s.ctx, &actor, "ping")
+    queue::pause(&mut s.pool.get().await.unwrap(), &s.ctx, &actor, "ping")
         .await
         .unwrap();
     // The worker follows pauses every second.
@@ -648,7 +648,7 @@ async fn pausing_a_queue_stops_pick_up_and_resuming_restarts_it() {
         0
     );
 
-    jobs::ops::resume(&mut s.pool.get().await.unwrap(), &s.ctx, &actor, "ping")
+    queue::resume(&mut s.pool.get().await.unwrap(), &s.ctx, &actor, "ping")
         .await
         .unwrap();
     wait_until(
@@ -778,24 +778,24 @@ async fn a_given_up_job_whose_email_was_never_sent_shows_as_unsent_and_a_retry_s
     .execute(&mut conn)
     .await
     .unwrap();
-    assert_eq!(jobs::ops::release_abandoned_claims(&mut conn).await.unwrap(), 1);
-    assert_eq!(jobs::ops::release_abandoned_claims(&mut conn).await.unwrap(), 0, "once");
+    assert_eq!(queue::release_abandoned_claims(&mut conn).await.unwrap(), 1);
+    assert_eq!(queue::release_abandoned_claims(&mut conn).await.unwrap(), 0, "once");
 
-    let summaries = jobs::ops::queues(&mut conn, &actor).await.unwrap();
+    let summaries = queue::queues(&mut conn, &actor).await.unwrap();
     let email = summaries.iter().find(|q| q.queue == "send_email").unwrap();
     assert_eq!((email.given_up, email.unsent_emails), (1, 1));
-    let listed = jobs::ops::jobs(&mut conn, &actor, &jobs::ops::JobFilter::default(), 10)
+    let listed = queue::jobs(&mut conn, &actor, &queue::JobFilter::default(), 10)
         .await
         .unwrap();
     assert!(listed.items[0].email_unsent(), "{:?}", listed.items[0]);
 
     let (stop, worker) = start_worker(s.app.clone());
-    jobs::ops::retry(&mut conn, &s.ctx, &actor, &job).await.unwrap();
+    queue::retry(&mut conn, &s.ctx, &actor, &job).await.unwrap();
     s.smtp
         .wait_for(1, Duration::from_secs(30), |m| m.envelope_to == ["lost@example.com"])
         .await;
     settle(&s.pool, Duration::from_secs(30)).await;
-    let email = jobs::ops::queues(&mut conn, &actor).await.unwrap();
+    let email = queue::queues(&mut conn, &actor).await.unwrap();
     let email = email.iter().find(|q| q.queue == "send_email").unwrap();
     assert_eq!((email.given_up, email.unsent_emails), (0, 0));
     assert_eq!(s.smtp.to("lost@example.com").len(), 1);

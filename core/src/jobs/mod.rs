@@ -19,7 +19,6 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::{Result, config::Config};
 
 pub mod definitions;
-pub mod ops;
 
 pub use definitions::*;
 

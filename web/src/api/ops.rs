@@ -2,7 +2,7 @@
 //! pause and resume.
 
 use chrono::{DateTime, Utc};
-use partnerdesk_core::jobs::ops::{self, JobDetail, JobFilter, JobItem, JobRun, QueueSummary, WorkerProcess};
+use partnerdesk_core::queue::{self as ops, JobDetail, JobFilter, JobItem, JobRun, QueueSummary, WorkerProcess};
 use poem::web::Data;
 use poem_openapi::{
     Object, OpenApi,

@@ -6,10 +6,8 @@
 use partnerdesk_core::{
     Error as CoreError,
     domain::DEFAULT_PAGE,
-    jobs::{
-        QUEUES,
-        ops::{self, JobFilter, JobState, QueueSummary},
-    },
+    jobs::QUEUES,
+    queue::{self as ops, JobFilter, JobState, QueueSummary},
 };
 use poem::{
     Response, Route, get, handler, post,

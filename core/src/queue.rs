@@ -33,7 +33,7 @@ use crate::{
     schema::{queue_pauses, worker_processes},
 };
 
-use super::{Job, QUEUES};
+use crate::jobs::{Job, QUEUES, SendEmail};
 
 /// A job's state as ops see it (see the module's table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -269,7 +269,7 @@ async fn unsent_emails(conn: &mut AsyncPgConnection) -> Result<i64> {
          JOIN email_deliveries d ON d.event_key = j.idempotency_key
          WHERE j.job_type = '{queue}' AND j.status <> 'Done' AND {given_up}
            AND d.status NOT IN ('sent', 'skipped')",
-        queue = super::SendEmail::QUEUE,
+        queue = SendEmail::QUEUE,
         given_up = JobState::GivenUp.condition(),
     ))
     .get_result(conn)
@@ -312,7 +312,7 @@ pub async fn summaries(conn: &mut AsyncPgConnection) -> Result<Vec<QueueSummary>
                 oldest_pending_seconds: s.and_then(|s| s.oldest_pending_seconds),
                 throughput_per_minute: finished as f64 / 60.0,
                 failure_rate: (finished > 0).then(|| r.map_or(0, |r| r.failed_hour) as f64 / finished as f64),
-                unsent_emails: if queue == super::SendEmail::QUEUE { unsent } else { 0 },
+                unsent_emails: if queue == SendEmail::QUEUE { unsent } else { 0 },
                 paused: pauses.iter().find(|p| p.0 == queue).map(|p| Pause { at: p.1, by: p.2 }),
             }
         })
@@ -370,7 +370,7 @@ fn item_columns() -> String {
          (SELECT d.status FROM email_deliveries d
           WHERE j.job_type = '{email}' AND d.event_key = j.idempotency_key) AS email_status",
         state = state_expression(),
-        email = super::SendEmail::QUEUE,
+        email = SendEmail::QUEUE,
     )
 }
 
