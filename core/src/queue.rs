@@ -568,74 +568,70 @@ struct Changed {
     before: String,
 }
 
+/// What one action does to one job: the columns it sets, which jobs it applies to, and
+/// the state the job is in after it.
+struct Transition {
+    set: &'static str,
+    applies: &'static str,
+    refusal: &'static str,
+    action: Action,
+    after: JobState,
+}
+
+/// Applies `t` to job `id` (locked while it is read and changed) and audits it.
+async fn transition(op: &mut op::Op<'_>, id: &str, t: Transition) -> Result<Changed> {
+    let changed: Option<Changed> = sql_query(format!(
+        "WITH before AS (SELECT j.id, {state} AS state FROM apalis.jobs j WHERE j.id = $1 FOR UPDATE)
+         UPDATE apalis.jobs j SET {set}
+         FROM before b
+         WHERE j.id = b.id AND ({applies})
+         RETURNING j.id, j.job_type AS queue, b.state AS before",
+        state = state_expression(),
+        set = t.set,
+        applies = t.applies,
+    ))
+    .bind::<Text, _>(id)
+    .get_result(op.conn)
+    .await
+    .optional()?;
+    let Some(changed) = changed else {
+        return Err(refusal(op.conn, id, t.refusal).await);
+    };
+    let changes = json!({ "queue": changed.queue, "state": { "before": changed.before, "after": t.after.as_str() } });
+    op.audit(t.action, &changed.id, changes).await?;
+    Ok(changed)
+}
+
 /// Makes a retrying, given-up, scheduled or discarded job due now, with one more attempt
 /// if it had none left.
 pub async fn retry(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: &str) -> Result<()> {
     op::run(conn, ctx, actor, Scope::Vendor, Permission::VendorOps, async |op| {
-        let changed: Option<Changed> = sql_query(format!(
-            "WITH before AS (SELECT j.id, {state} AS state FROM apalis.jobs j WHERE j.id = $1 FOR UPDATE)
-             UPDATE apalis.jobs j
-             SET status = 'Pending', run_at = now(), done_at = NULL, lock_by = NULL, lock_at = NULL,
-                 max_attempts = GREATEST(j.max_attempts, j.attempts + 1)
-             FROM before b
-             WHERE j.id = b.id AND b.state IN ('retrying', 'given_up', 'scheduled', 'discarded')
-             RETURNING j.id, j.job_type AS queue, b.state AS before",
-            state = state_expression(),
-        ))
-        .bind::<Text, _>(id)
-        .get_result(op.conn)
-        .await
-        .optional()?;
-        let Some(changed) = changed else {
-            return Err(refusal(
-                op.conn,
-                id,
-                "Only a retrying, given-up, scheduled or discarded job can be retried",
-            )
-            .await);
+        let t = Transition {
+            set: "status = 'Pending', run_at = now(), done_at = NULL, lock_by = NULL, lock_at = NULL,
+                  max_attempts = GREATEST(j.max_attempts, j.attempts + 1)",
+            applies: "b.state IN ('retrying', 'given_up', 'scheduled', 'discarded')",
+            refusal: "Only a retrying, given-up, scheduled or discarded job can be retried",
+            action: Action::JobRetried,
+            after: JobState::Pending,
         };
-        notify(op.conn, &changed.queue, &changed.id).await?;
-        op.audit(
-            Action::JobRetried,
-            &changed.id,
-            json!({ "queue": changed.queue, "state": { "before": changed.before, "after": "pending" } }),
-        )
-        .await
+        let changed = transition(op, id, t).await?;
+        notify(op.conn, &changed.queue, &changed.id).await
     })
     .await
 }
 
-/// Takes a pending, scheduled or retrying job out of processing for good.
+/// Takes a pending, scheduled or retrying job out of processing for good (a `Queued` job
+/// is already in a worker's hands and is left alone).
 pub async fn discard(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: &str) -> Result<()> {
     op::run(conn, ctx, actor, Scope::Vendor, Permission::VendorOps, async |op| {
-        // A `Queued` job is already in a worker's hands and is left alone.
-        let changed: Option<Changed> = sql_query(format!(
-            "WITH before AS (SELECT j.id, {state} AS state FROM apalis.jobs j WHERE j.id = $1 FOR UPDATE)
-             UPDATE apalis.jobs j
-             SET status = 'Discarded', done_at = now(), lock_by = NULL, lock_at = NULL
-             FROM before b
-             WHERE j.id = b.id AND (j.status = 'Pending' OR (j.status = 'Failed' AND j.attempts < j.max_attempts))
-             RETURNING j.id, j.job_type AS queue, b.state AS before",
-            state = state_expression(),
-        ))
-        .bind::<Text, _>(id)
-        .get_result(op.conn)
-        .await
-        .optional()?;
-        let Some(changed) = changed else {
-            return Err(refusal(
-                op.conn,
-                id,
-                "Only a pending, scheduled or retrying job can be discarded",
-            )
-            .await);
+        let t = Transition {
+            set: "status = 'Discarded', done_at = now(), lock_by = NULL, lock_at = NULL",
+            applies: "j.status = 'Pending' OR (j.status = 'Failed' AND j.attempts < j.max_attempts)",
+            refusal: "Only a pending, scheduled or retrying job can be discarded",
+            action: Action::JobDiscarded,
+            after: JobState::Discarded,
         };
-        op.audit(
-            Action::JobDiscarded,
-            &changed.id,
-            json!({ "queue": changed.queue, "state": { "before": changed.before, "after": "discarded" } }),
-        )
-        .await
+        transition(op, id, t).await.map(|_| ())
     })
     .await
 }

@@ -19,7 +19,7 @@ use partnerdesk_core::{
     jobs::{self, Job},
     mail::{self, EmailKind},
     queue, seed,
-    testing::{SmtpSink, TestDb},
+    testing::{SmtpSink, TestDb, metric},
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -670,21 +670,6 @@ async fn pausing_a_queue_stops_pick_up_and_resuming_restarts_it() {
     .await;
     let _ = stop.send(true);
     worker.await.unwrap().unwrap();
-}
-
-fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
-    scrape
-        .samples
-        .iter()
-        .filter(|m| m.metric == name && labels.iter().all(|(k, v)| m.labels.get(k) == Some(*v)))
-        .map(|m| match m.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread")]

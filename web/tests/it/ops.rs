@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use partnerdesk_core::testing::metric;
+
 use crate::harness::{Options, TestApp};
 
 /// Inserts a `ping` job (its handler does nothing and succeeds) in an apalis state.
@@ -337,22 +339,6 @@ async fn retry_all_given_up_and_pause_and_resume_are_shown_and_audited() {
     assert_eq!(admin.get("/api/ops/queues").await.status, 200);
 }
 
-/// The value of `name` with exactly these labels in Prometheus text; 0 when absent.
-pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_parse_as_prometheus_text_and_count_requests() {
     let app = TestApp::spawn().await;
@@ -369,22 +355,22 @@ async fn metrics_parse_as_prometheus_text_and_count_requests() {
         resp.text().await.unwrap()
     };
     let route = [("route", "/api/ops/queues"), ("method", "GET"), ("status", "200")];
-    let before = sample(&scrape().await, "partnerdesk_http_requests_total", &route);
+    let before = metric(&scrape().await, "partnerdesk_http_requests_total", &route);
     for _ in 0..3 {
         assert_eq!(ops.get("/api/ops/queues").await.status, 200);
     }
     let text = scrape().await;
     assert_eq!(
-        sample(&text, "partnerdesk_http_requests_total", &route) - before,
+        metric(&text, "partnerdesk_http_requests_total", &route) - before,
         3.0,
         "{text}"
     );
-    assert!(sample(&text, "partnerdesk_http_request_duration_seconds_count", &route[..2]) >= 3.0);
+    assert!(metric(&text, "partnerdesk_http_request_duration_seconds_count", &route[..2]) >= 3.0);
     // Ids never become labels: a job page counts under its pattern.
     ops.get(&format!("/api/ops/jobs/{}", ulid::Ulid::new())).await;
     let text = scrape().await;
     assert_eq!(
-        sample(
+        metric(
             &text,
             "partnerdesk_http_requests_total",
             &[("route", "/api/ops/jobs/:param0"), ("status", "404")]
@@ -396,12 +382,12 @@ async fn metrics_parse_as_prometheus_text_and_count_requests() {
     // A path nothing serves counts as unmatched, however many there are.
     ops.get(&format!("/api/{}", ulid::Ulid::new())).await;
     assert_eq!(
-        sample(
+        metric(
             &scrape().await,
             "partnerdesk_http_requests_total",
             &[("route", "unmatched")]
         ),
         1.0
     );
-    assert!(sample(&text, "partnerdesk_db_pool_size", &[]) >= 1.0);
+    assert!(metric(&text, "partnerdesk_db_pool_size", &[]) >= 1.0);
 }
