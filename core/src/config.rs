@@ -242,7 +242,7 @@ impl Config {
             job_backoff_max: Duration::from_secs(v.number("JOB_BACKOFF_MAX_SECONDS", 3600)),
             worker_concurrency: v.number("WORKER_CONCURRENCY", 4).max(1) as usize,
             worker_poll_interval: Duration::from_secs(v.number("WORKER_POLL_SECONDS", 5).max(1)),
-            worker_fetch_batch: v.number("WORKER_FETCH_BATCH", 10).clamp(1, 1000) as usize,
+            worker_fetch_batch: v.number("WORKER_FETCH_BATCH", 100).clamp(1, 1000) as usize,
             worker_lease: Duration::from_secs(v.number("WORKER_LEASE_SECONDS", 60).max(2)),
             worker_metrics_addr: v.parsed(
                 "WORKER_METRICS_ADDR",

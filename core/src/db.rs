@@ -1,6 +1,6 @@
 //! Connection pool, embedded migrations (ours and apalis's) and database creation.
 
-use std::time::Duration;
+use std::{str::FromStr, time::Duration};
 
 use diesel::{ConnectionError, QueryableByName, sql_query, sql_types::Text};
 use diesel_async::{
@@ -122,15 +122,26 @@ pub fn pool(database_url: &str, settings: PoolSettings) -> Result<Pool> {
     })
 }
 
-/// A pool of sqlx connections for apalis-postgres (job storage and LISTEN/NOTIFY). A
-/// connection is not pinged before each use (apalis uses one for every fetch, lock and
-/// acknowledgement batch); a broken one fails its statement and is replaced.
+/// A pool of sqlx connections for apalis-postgres's bookkeeping (fetching, locking and
+/// acknowledging jobs, heartbeats, LISTEN/NOTIFY). A connection is not pinged before
+/// each use (apalis uses one for every fetch, lock and acknowledgement batch); a broken
+/// one fails its statement and is replaced.
+///
+/// These connections commit asynchronously (`synchronous_commit = off`): a fetch does
+/// not wait for its commit to reach the disk. Only a crash of PostgreSQL itself can
+/// lose such a commit (the last fraction of a second), and what it loses is
+/// bookkeeping: a fetch, lock or acknowledgement undone puts the job back, and it runs
+/// again, as after a worker's crash (jobs are idempotent; e-mail deliveries keep their
+/// own claim). Jobs themselves are enqueued on the application's pool, in the
+/// transaction that caused them, and retries are scheduled there too: both stay durable.
 pub fn job_pool(database_url: &str, size: u32) -> Result<apalis_postgres::PgPool> {
-    sqlx::postgres::PgPoolOptions::new()
+    let options = sqlx::postgres::PgConnectOptions::from_str(database_url)
+        .map_err(|e| Error::internal(format!("job pool: {e}")))?
+        .options([("synchronous_commit", "off")]);
+    Ok(sqlx::postgres::PgPoolOptions::new()
         .max_connections(size)
         .test_before_acquire(false)
-        .connect_lazy(database_url)
-        .map_err(|e| Error::internal(format!("job pool: {e}")))
+        .connect_lazy_with(options))
 }
 
 /// Runs apalis's migrations, then ours, holding an advisory lock so that several

@@ -37,7 +37,7 @@ struct Settings {
 }
 
 const DEFAULTS: Settings = Settings {
-    name: "defaults (WORKER_FETCH_BATCH=10, WORKER_CONCURRENCY=4, DATABASE_POOL_SIZE=10)",
+    name: "defaults (WORKER_FETCH_BATCH=100, WORKER_CONCURRENCY=4, DATABASE_POOL_SIZE=10)",
     env: &[],
 };
 

@@ -69,6 +69,7 @@ pub async fn run_named(
 
     let counts = Arc::new(Counts::default());
     let (recorder, recording) = Recorder::start(app.clone());
+    let listener = Arc::new(wakeups::Listener::start(&job_pool, registry::QUEUES));
     let monitor_context = Arc::new(std::sync::OnceLock::new());
     let mut monitor = Monitor::new().shutdown_timeout(Duration::from_secs(30));
     for &queue in registry::QUEUES {
@@ -77,19 +78,13 @@ pub async fn run_named(
         let monitor_context = monitor_context.clone();
         let app = app.clone();
         let job_pool = job_pool.clone();
+        let listener = listener.clone();
         let worker_name = format!("{name}:{queue}");
         let config = config.clone();
         monitor = monitor.register(move |_restarts| {
-            // A worker silent for the lease has its jobs put back by the others, at
-            // their next heartbeat.
-            let storage_config = apalis_postgres::Config::default()
-                .queue(queue)
-                .batch_size(config.worker_fetch_batch)
-                .heartbeat_interval(heartbeat_interval(&config))
-                .missed_heartbeats(4);
             let backend = PostgresStorage::<serde_json::Value>::new(&job_pool)
-                .with_config(storage_config)
-                .poll_with_stream(wakeups::Wakeups::new(&job_pool, queue))
+                .with_config(storage_config(queue, &config))
+                .poll_with_stream(listener.wakeups(queue))
                 .poll_with_interval(config.worker_poll_interval);
             WorkerBuilder::new(worker_name.as_str())
                 .backend(backend)
@@ -135,6 +130,16 @@ pub async fn run_named(
     }
     tracing::info!(worker = %name, "worker stopped");
     Ok(())
+}
+
+/// How a queue is fetched. A worker silent for the lease has its jobs put back by the
+/// others, at their next heartbeat.
+fn storage_config(queue: &'static str, config: &Config) -> apalis_postgres::Config {
+    apalis_postgres::Config::default()
+        .queue(queue)
+        .batch_size(jobs::fetch_batch(queue, config.worker_fetch_batch))
+        .heartbeat_interval(heartbeat_interval(config))
+        .missed_heartbeats(4)
 }
 
 /// Job bookkeeping follows real time, like apalis's own columns (the database clock),

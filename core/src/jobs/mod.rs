@@ -37,6 +37,17 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync {
     const MAX_ATTEMPTS: i32 = 8;
 }
 
+/// How many jobs of `queue` a worker fetches (and locks) at once: `configured`
+/// (`WORKER_FETCH_BATCH`), but one billing run at a time: a run renders for seconds,
+/// and a worker holding several it has not started would keep them from another.
+pub fn fetch_batch(queue: &str, configured: usize) -> usize {
+    if queue == RenderBillingRun::QUEUE {
+        1
+    } else {
+        configured
+    }
+}
+
 #[derive(QueryableByName)]
 struct JobId {
     #[diesel(sql_type = Text)]
