@@ -18,8 +18,9 @@ use crate::op;
 use crate::{
     Ctx, Error, Result,
     audit::Who,
-    authz::{self, Actor, Permission, Role},
+    authz::{self, Actor, Delegation, DelegationKind, Permission, Role},
     db::Pool,
+    delegation,
     domain::{Email, Language, Password, required_text},
     error::{Validator, validated},
     hashing::argon,
@@ -149,19 +150,52 @@ pub enum Credential {
     },
 }
 
-/// An authenticated user.
+fn not_while_logged_in_as() -> Error {
+    Error::Forbidden {
+        code: "not_while_logged_in_as",
+        message: "Not while logged in as another user: exit first".to_owned(),
+    }
+}
+
+/// An authenticated user: always the real person, also inside a delegated session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub user_id: Uuid,
     pub credential: Credential,
+    /// The delegated session the request runs in (the portal session's, or the one an
+    /// API client names in `X-Delegated-Session`), checked for this request.
+    pub delegation: Option<Delegation>,
 }
 
 impl Principal {
+    /// Runs the request inside delegated session `id` of this person (API clients).
+    pub async fn enter_delegation(&mut self, conn: &mut AsyncPgConnection, ctx: &Ctx, id: Uuid) -> Result<()> {
+        self.delegation = Some(delegation::resolve(conn, ctx.now(), self.user_id, id).await?);
+        Ok(())
+    }
+
+    /// The person's own account, for what only they may see or change (profile,
+    /// password, tokens, memberships): refused while logged in as someone else.
+    pub fn personal(&self) -> Result<Uuid> {
+        match &self.delegation {
+            Some(d) if d.kind == DelegationKind::LoginAs => Err(not_while_logged_in_as()),
+            _ => Ok(self.user_id),
+        }
+    }
+
     /// The actor for this request. A token acts for its own organization (a different
     /// `X-Organization` is refused). Otherwise `requested_org` (the X-Organization
     /// header) must be one of the user's organizations; without it the session's
     /// choice, else the user's first organization.
-    pub async fn actor(&self, conn: &mut AsyncPgConnection, requested_org: Option<Uuid>) -> Result<Actor> {
+    pub async fn actor(&self, conn: &mut AsyncPgConnection, ctx: &Ctx, requested_org: Option<Uuid>) -> Result<Actor> {
+        let now = ctx.now();
+        if let Some(d) = &self.delegation {
+            let actor = Actor::delegated(d.clone(), now);
+            if requested_org.is_some_and(|r| Some(r) != actor.acting_org) {
+                return Err(Error::forbidden());
+            }
+            return Ok(actor);
+        }
         if let Credential::Token {
             organization_id: Some(org),
             ..
@@ -170,7 +204,7 @@ impl Principal {
             if requested_org.is_some_and(|r| r != *org) || !memberships::is_member(conn, self.user_id, *org).await? {
                 return Err(Error::forbidden());
             }
-            return Ok(Actor::new(self.user_id, Some(*org)));
+            return Ok(Actor::new(self.user_id, Some(*org), now));
         }
         let acting_org = match requested_org {
             Some(org) => {
@@ -192,7 +226,7 @@ impl Principal {
                 }
             }
         };
-        Ok(Actor::new(self.user_id, acting_org))
+        Ok(Actor::new(self.user_id, acting_org, now))
     }
 
     fn session_id(&self) -> Option<Uuid> {
@@ -251,6 +285,7 @@ pub struct Session {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    pub delegated_session_id: Option<Uuid>,
 }
 
 fn invalid_credentials() -> Error {
@@ -393,13 +428,56 @@ pub async fn resolve_session(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str)
             .execute(conn)
             .await?;
     }
+    // A delegated session that ended or ran out of time returns the portal to the
+    // person's own view.
+    let delegation = match session.delegated_session_id {
+        Some(id) => match delegation::resolve(conn, now, session.user_id, id).await {
+            Ok(d) => Some(d),
+            Err(Error::Internal(e)) => return Err(Error::Internal(e)),
+            Err(_) => {
+                leave_delegation(conn, session.id).await?;
+                None
+            }
+        },
+        None => None,
+    };
     Ok(Principal {
         user_id: session.user_id,
         credential: Credential::Session {
             id: session.id,
             acting_org: session.acting_organization_id,
         },
+        delegation,
     })
+}
+
+/// The portal session runs in a delegated session (management or login as) from now on.
+pub async fn enter_delegation_in_session(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    delegated: Uuid,
+) -> Result<()> {
+    let Credential::Session { id, .. } = principal.credential else {
+        return Err(Error::conflict(
+            "not_a_session",
+            None,
+            "Only a portal session can enter a delegated session",
+        ));
+    };
+    diesel::update(sessions::table.find(id))
+        .set(sessions::delegated_session_id.eq(delegated))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The portal session returns to the person's own view.
+pub async fn leave_delegation(conn: &mut AsyncPgConnection, session_id: Uuid) -> Result<()> {
+    diesel::update(sessions::table.find(session_id))
+        .set(sessions::delegated_session_id.eq(None::<Uuid>))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Ends a session.
@@ -447,6 +525,7 @@ pub async fn switch_organization(
     principal: &Principal,
     org_id: Uuid,
 ) -> Result<()> {
+    principal.personal()?;
     let Credential::Session { id, .. } = &principal.credential else {
         return Err(Error::conflict(
             "not_a_session",
@@ -536,6 +615,7 @@ pub async fn update_me(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, i
 /// Changes the caller's password after checking the current one; every other session
 /// of the person ends.
 pub async fn change_password(pool: &Pool, ctx: &Ctx, principal: &Principal, current: &str, new: &str) -> Result<usize> {
+    principal.personal()?;
     let new = Password::parse(new)?;
     let stored: Option<String> = {
         let mut conn = pool.get().await?;
@@ -598,6 +678,9 @@ pub async fn create_api_token(
     name: &str,
     expires_in_days: Option<u32>,
 ) -> Result<(ApiToken, String)> {
+    if actor.impersonator.is_some() {
+        return Err(not_while_logged_in_as());
+    }
     let mut v = Validator::new();
     let name = v.check(crate::domain::required_text("name", name, 100));
     if let Some(days) = expires_in_days
@@ -640,6 +723,7 @@ pub async fn create_api_token(
 }
 
 pub async fn list_api_tokens(conn: &mut AsyncPgConnection, principal: &Principal) -> Result<Vec<ApiToken>> {
+    principal.personal()?;
     Ok(api_tokens::table
         .filter(api_tokens::user_id.eq(principal.user_id))
         .order(api_tokens::created_at.desc())
@@ -655,6 +739,7 @@ pub async fn revoke_api_token(
     principal: &Principal,
     token_id: Uuid,
 ) -> Result<ApiToken> {
+    principal.personal()?;
     op::run_as(conn, ctx, Who::user(principal.user_id, None), async |op| {
         let token: ApiToken = api_tokens::table
             .filter(api_tokens::id.eq(token_id))
@@ -738,6 +823,7 @@ pub async fn resolve_bearer(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str) 
     Ok(Principal {
         user_id,
         credential: Credential::Token { id, organization_id },
+        delegation: None,
     })
 }
 

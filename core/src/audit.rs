@@ -20,15 +20,20 @@ pub struct Who {
     pub acting_org: Option<Uuid>,
     pub on_behalf_of: Option<Uuid>,
     pub impersonator: Option<Uuid>,
+    /// The delegated session the change was made in (see `delegation`).
+    pub delegated_session: Option<Uuid>,
 }
 
 impl From<&Access> for Who {
+    /// Inside a delegated session the entry names the partner the real person acts for
+    /// (also when logged in as a customer's user) and the session.
     fn from(access: &Access) -> Self {
         Who {
             user_id: Some(access.user_id),
-            acting_org: Some(access.acting_org),
+            acting_org: Some(access.delegated.map_or(access.acting_org, |(_, partner)| partner)),
             on_behalf_of: Some(access.target_org),
             impersonator: access.impersonator,
+            delegated_session: access.delegated.map(|(session, _)| session),
         }
     }
 }
@@ -40,7 +45,7 @@ impl Who {
             user_id: Some(user_id),
             acting_org: org,
             on_behalf_of: org,
-            impersonator: None,
+            ..Default::default()
         }
     }
 
@@ -153,6 +158,12 @@ actions! {
         ServiceProviderLinked = ("service_provider.linked", "service_provider_link"),
         ServiceProviderRemoved = ("service_provider.removed", "service_provider_link"),
         ServiceProviderGrantsChanged = ("service_provider.grants_changed", "service_provider_link"),
+        GrantsRequested = ("service_provider.grants_requested", "grant_request"),
+        GrantRequestAccepted = ("service_provider.grant_request_accepted", "grant_request"),
+        GrantRequestDeclined = ("service_provider.grant_request_declined", "grant_request"),
+        DelegationStarted = ("delegation.started", "delegated_session"),
+        LoginAsStarted = ("delegation.login_as_started", "delegated_session"),
+        DelegationEnded = ("delegation.ended", "delegated_session"),
         SessionCreated = ("session.created", "session"),
         SessionEnded = ("session.ended", "session"),
         SessionOrganizationSwitched = ("session.organization_switched", "session"),
@@ -191,6 +202,7 @@ pub async fn record(
             audit_log::acting_organization_id.eq(who.acting_org),
             audit_log::on_behalf_of_organization_id.eq(who.on_behalf_of),
             audit_log::impersonator_user_id.eq(who.impersonator),
+            audit_log::delegated_session_id.eq(who.delegated_session),
             audit_log::action.eq(action.name()),
             audit_log::subject_type.eq(action.subject_type()),
             audit_log::subject_id.eq(subject_id.to_string()),
@@ -210,6 +222,7 @@ pub struct AuditEntry {
     pub acting_organization_id: Option<Uuid>,
     pub on_behalf_of_organization_id: Option<Uuid>,
     pub impersonator_user_id: Option<Uuid>,
+    pub delegated_session_id: Option<Uuid>,
     pub action: String,
     pub subject_type: String,
     pub subject_id: String,

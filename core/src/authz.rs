@@ -18,6 +18,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
@@ -45,6 +46,8 @@ crate::text_enum! {
         /// Activate or deactivate the organization and change its customer type (a
         /// partner holds it for customers it created, or when the customer granted it).
         EditCompanyStatus = "edit_company_status",
+        /// Log in as one of the organization's users (only ever granted to a partner).
+        LoginAsUser = "login_as_user",
         /// Give or take the Administrator role or the company-administrator flag, or
         /// change an administrator. Only administrators hold it; it cannot be given.
         AssignRoles = "assign_roles",
@@ -73,6 +76,7 @@ impl Permission {
         ManageLicences,
         ViewAudit,
         EditCompanyStatus,
+        LoginAsUser,
     ];
 
     /// A permission that can be given to a member or granted to a partner: any but
@@ -147,7 +151,35 @@ impl Role {
     }
 }
 
-/// Who is acting: the authenticated user and the organization they act as.
+crate::text_enum! {
+    /// What a delegated session lets its partner staff member do.
+    pub enum DelegationKind {
+        /// Act inside the customer with the customer's grants.
+        Manage = "manage",
+        /// See and act as one of the customer's users, within the grants.
+        LoginAs = "login_as",
+    }
+}
+
+/// An open delegated session (see `delegation`), as an actor carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delegation {
+    pub id: Uuid,
+    pub kind: DelegationKind,
+    /// The partner's staff member who is really acting.
+    pub staff_user_id: Uuid,
+    pub partner_id: Uuid,
+    pub customer_id: Uuid,
+    pub impersonated_user_id: Option<Uuid>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Who is acting: the authenticated user and the organization they act as, at the
+/// moment of the request.
+///
+/// In a management session the user is the partner's staff member acting as the
+/// partner; logged in as a customer's user, the user is that user acting as the
+/// customer and `impersonator` the staff member. Either way `delegation` is the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub user_id: Uuid,
@@ -155,16 +187,38 @@ pub struct Actor {
     pub acting_org: Option<Uuid>,
     /// Set during "login as": the partner user who is really acting.
     pub impersonator: Option<Uuid>,
+    pub delegation: Option<Delegation>,
+    /// The request's time (grants that have ended no longer count).
+    pub now: DateTime<Utc>,
     /// What was decided for this actor in this request, reused instead of re-queried.
     cache: Decisions,
 }
 
 impl Actor {
-    pub fn new(user_id: Uuid, acting_org: Option<Uuid>) -> Self {
+    pub fn new(user_id: Uuid, acting_org: Option<Uuid>, now: DateTime<Utc>) -> Self {
         Self {
             user_id,
             acting_org,
             impersonator: None,
+            delegation: None,
+            now,
+            cache: Decisions::default(),
+        }
+    }
+
+    /// The actor of a delegated session: the staff member as the partner (management),
+    /// or the impersonated user as the customer (login as).
+    pub fn delegated(delegation: Delegation, now: DateTime<Utc>) -> Self {
+        let (user_id, acting_org, impersonator) = match delegation.impersonated_user_id {
+            Some(user) => (user, delegation.customer_id, Some(delegation.staff_user_id)),
+            None => (delegation.staff_user_id, delegation.partner_id, None),
+        };
+        Self {
+            user_id,
+            acting_org: Some(acting_org),
+            impersonator,
+            delegation: Some(delegation),
+            now,
             cache: Decisions::default(),
         }
     }
@@ -218,6 +272,9 @@ pub struct Access {
     pub target_org: Uuid,
     pub impersonator: Option<Uuid>,
     pub via: Via,
+    /// The delegated session the access was granted in, when about its customer: the
+    /// session's id and the partner organization the real person belongs to.
+    pub delegated: Option<(Uuid, Uuid)>,
 }
 
 /// The permissions a membership holds in its own organization.
@@ -437,23 +494,38 @@ async fn decide(conn: &mut AsyncPgConnection, actor: &Actor, target_org: Uuid, p
     let Some(grants) = actor_grants(conn, actor, acting_org).await? else {
         return Err(Error::forbidden());
     };
+    let delegated = actor
+        .delegation
+        .as_ref()
+        .filter(|d| d.customer_id == target_org)
+        .map(|d| (d.id, d.partner_id));
     let access = |via| Access {
         user_id: actor.user_id,
         acting_org,
         target_org,
         impersonator: actor.impersonator,
         via,
+        delegated,
     };
+    let logged_in_as = actor.delegation.as_ref().filter(|d| d.kind == DelegationKind::LoginAs);
 
     // `None`: no relation to the target; `Some(None)`: related but not allowed.
     let relation: Option<Option<Via>> = if target_org == acting_org {
-        Some(grants.holds(perm).then_some(Via::Own))
+        let allowed = grants.holds(perm)
+            && match logged_in_as {
+                Some(d) => login_as_allows(conn, actor, d, perm).await?,
+                None => true,
+            };
+        Some(allowed.then_some(Via::Own))
+    } else if logged_in_as.is_some() {
+        // Logged in as a customer's user: nothing outside that customer.
+        None
     } else {
         let acting_kind = org_kind(conn, acting_org).await?;
         if acting_kind.is_vendor {
             Some(vendor_allows(&grants, perm).then_some(Via::Vendor))
         } else if acting_kind.is_partner && grants.holds(ManageCustomers) {
-            service_provider_allows(conn, &grants, acting_org, target_org, perm)
+            service_provider_allows(conn, actor.now, &grants, acting_org, target_org, perm)
                 .await?
                 .map(|allowed| allowed.then_some(Via::ServiceProvider))
         } else {
@@ -475,6 +547,50 @@ async fn decide(conn: &mut AsyncPgConnection, actor: &Actor, target_org: Uuid, p
     Ok(access(via))
 }
 
+/// The customer's link to a partner serving it: how the customer came, and what it
+/// grants the partner now (nothing once the grants' end date has passed). `None` when
+/// the partner does not serve the customer.
+pub async fn granted_to(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    partner: Uuid,
+    customer: Uuid,
+) -> Result<Option<(CustomerOrigin, Vec<Permission>)>> {
+    use schema::service_provider_links as l;
+    type Row = (CustomerOrigin, Vec<Option<String>>, Option<DateTime<Utc>>);
+    let link: Option<Row> = l::table
+        .filter(l::customer_id.eq(customer))
+        .filter(l::partner_id.eq(partner))
+        .filter(l::ended_at.is_null())
+        .select((l::origin, l::granted_permissions, l::grants_end_at))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(link.map(|(origin, granted, end)| {
+        let granted = match end {
+            Some(end) if end <= now => Vec::new(),
+            _ => parse_permissions(&granted),
+        };
+        (origin, granted)
+    }))
+}
+
+/// What a partner's staff member logged in as a customer's user may do: what the user
+/// may, as far as the customer grants the partner (seeing the organization and
+/// downloading the software aside).
+async fn login_as_allows(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    d: &Delegation,
+    perm: Permission,
+) -> Result<bool> {
+    if matches!(perm, ViewOrganization | DownloadSoftware) {
+        return Ok(true);
+    }
+    let granted = granted_to(conn, actor.now, d.partner_id, d.customer_id).await?;
+    Ok(granted.is_some_and(|(_, granted)| perm.is_delegable() && perm != LoginAsUser && granted.contains(&perm)))
+}
+
 /// What a partner may do inside a customer it serves: the partner group as its staff
 /// member holds it; delegable permissions as far as the customer granted them (a
 /// partner that created the customer may always change its status); company
@@ -482,24 +598,15 @@ async fn decide(conn: &mut AsyncPgConnection, actor: &Actor, target_org: Uuid, p
 /// not serve the customer.
 async fn service_provider_allows(
     conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
     grants: &Grants,
     partner: Uuid,
     customer: Uuid,
     perm: Permission,
 ) -> Result<Option<bool>> {
-    use schema::service_provider_links as l;
-    let link: Option<(CustomerOrigin, Vec<Option<String>>)> = l::table
-        .filter(l::customer_id.eq(customer))
-        .filter(l::partner_id.eq(partner))
-        .filter(l::ended_at.is_null())
-        .select((l::origin, l::granted_permissions))
-        .first(conn)
-        .await
-        .optional()?;
-    let Some((origin, granted)) = link else {
+    let Some((origin, granted)) = granted_to(conn, now, partner, customer).await? else {
         return Ok(None);
     };
-    let granted = parse_permissions(&granted);
     Ok(Some(match perm {
         ViewOrganization => true,
         p if p.is_partner_group() => grants.holds(p),

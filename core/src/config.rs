@@ -117,6 +117,7 @@ pub struct Config {
     pub mail_from: String,
     pub templates_dir: Option<PathBuf>,
     pub session_ttl: Duration,
+    pub delegation: DelegationLimits,
     /// A session ends this long after log-in, however active.
     pub session_max_age: Duration,
     pub registration_link_ttl: Duration,
@@ -224,6 +225,7 @@ impl Config {
             templates_dir: get("TEMPLATES_DIR").filter(|v| !v.trim().is_empty()).map(PathBuf::from),
             session_ttl: hours(v.number("SESSION_TTL_HOURS", 12)),
             session_max_age: hours(v.number("SESSION_MAX_HOURS", 168).max(1)),
+            delegation: DelegationLimits::from_vars(&mut v),
             registration_link_ttl: hours(v.number("REGISTRATION_LINK_TTL_HOURS", 48)),
             signup_link_ttl: hours(v.number("SIGNUP_LINK_TTL_HOURS", 48).max(1)),
             password_reset_ttl: minutes(v.number("PASSWORD_RESET_TTL_MINUTES", 60).max(1)),
@@ -320,6 +322,30 @@ fn production_refusals(config: &Config, allow_http_public_url: bool, secret_miss
         }
     }
     refusals
+}
+
+/// The bounds of delegated administration (see `delegation`).
+#[derive(Debug, Clone)]
+pub struct DelegationLimits {
+    /// The longest a partner's management session for a customer lasts.
+    pub management_session: Duration,
+    /// The longest a partner stays logged in as a customer's user.
+    pub login_as: Duration,
+    /// The latest end date a customer may give its grants to a partner (from today).
+    pub grant_max_lifetime: Duration,
+    /// How long a partner's request for more permissions waits for the customer.
+    pub grant_request: Duration,
+}
+
+impl DelegationLimits {
+    fn from_vars(v: &mut Vars<'_>) -> Self {
+        DelegationLimits {
+            management_session: minutes(v.number("MANAGEMENT_SESSION_MINUTES", 60).clamp(1, 24 * 60)),
+            login_as: minutes(v.number("LOGIN_AS_MINUTES", 30).clamp(1, 24 * 60)),
+            grant_max_lifetime: hours(24 * v.number("GRANT_MAX_DAYS", 730).max(1)),
+            grant_request: hours(24 * v.number("GRANT_REQUEST_DAYS", 14).max(1)),
+        }
+    }
 }
 
 fn hours(h: u64) -> Duration {

@@ -85,6 +85,9 @@ pub struct Customer {
     pub coming_expiry: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Text>)]
     pub granted_permissions: Option<String>,
+    /// When the grants end (then none of them count).
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub grants_end_at: Option<DateTime<Utc>>,
 }
 
 impl Customer {
@@ -112,7 +115,7 @@ const SELECT: &str = "
                 SELECT t.ends_at AS e FROM trials t WHERE t.organization_id = o.id AND t.status = 'active'
                 UNION ALL SELECT b.ends_at FROM business_licences b WHERE b.organization_id = o.id AND b.active
                 UNION ALL SELECT ul.ends_at FROM user_licences ul WHERE ul.organization_id = o.id AND ul.active) x) AS coming_expiry,
-           array_to_string(l.granted_permissions, ',') AS granted_permissions
+           array_to_string(l.granted_permissions, ',') AS granted_permissions, l.grants_end_at
     FROM service_provider_links l JOIN organizations o ON o.id = l.customer_id
     WHERE l.partner_id = $1 AND l.ended_at IS NULL";
 
@@ -335,7 +338,11 @@ pub(crate) async fn insert_link(
 pub async fn get(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid) -> Result<Customer> {
     let partner = partner_of(actor)?;
     authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
-    load_one(conn, partner, id).await
+    let mut customer = load_one(conn, partner, id).await?;
+    if customer.grants_end_at.is_some_and(|end| end <= actor.now) {
+        customer.granted_permissions = None;
+    }
+    Ok(customer)
 }
 
 fn changed<T: Serialize + PartialEq>(changes: &mut serde_json::Map<String, Value>, field: &str, old: &T, new: &T) {

@@ -86,16 +86,12 @@ pub async fn context(conn: &mut AsyncPgConnection, ctx: &Ctx, kind: &EmailKind) 
         EmailKind::CustomerRegistered { invitation_id, user_id } => {
             value(invitations::RegisteredEmail::load(conn, config, invitation_id, user_id).await?)
         }
-        EmailKind::ServiceProviderAdded {
-            link_id,
-            user_id,
-            for_partner,
-        }
-        | EmailKind::ServiceProviderRemoved {
-            link_id,
-            user_id,
-            for_partner,
-        } => value(service_providers::ServiceProviderEmail::load(conn, link_id, user_id, for_partner).await?),
+        EmailKind::ServiceProviderAdded { .. }
+        | EmailKind::ServiceProviderRemoved { .. }
+        | EmailKind::GrantsEnding { .. }
+        | EmailKind::GrantsRequested { .. }
+        | EmailKind::GrantRequestAnswered { .. }
+        | EmailKind::LoggedInAs { .. } => provider_context(conn, kind).await,
         EmailKind::TrialStarted { trial_id } | EmailKind::TrialEnded { trial_id } => {
             value(trials::TrialEmail::load(conn, trial_id, 0).await?)
         }
@@ -111,5 +107,42 @@ pub async fn context(conn: &mut AsyncPgConnection, ctx: &Ctx, kind: &EmailKind) 
         EmailKind::PayoutPaid { payout_id } => {
             value(crate::payouts::PayoutPaidEmail::load(conn, config, payout_id).await?)
         }
+    }
+}
+
+/// The context of an e-mail about a customer's service provider: the link, its grants,
+/// requests for more, and logins as a user.
+async fn provider_context(conn: &mut AsyncPgConnection, kind: &EmailKind) -> Result<Option<Value>> {
+    match *kind {
+        EmailKind::ServiceProviderAdded {
+            link_id,
+            user_id,
+            for_partner,
+        }
+        | EmailKind::ServiceProviderRemoved {
+            link_id,
+            user_id,
+            for_partner,
+        } => value(service_providers::ServiceProviderEmail::load(conn, link_id, user_id, for_partner).await?),
+        EmailKind::GrantsEnding {
+            link_id,
+            user_id,
+            for_partner,
+            days,
+        } => value(
+            service_providers::ServiceProviderEmail::load(conn, link_id, user_id, for_partner)
+                .await?
+                .map(|e| service_providers::ServiceProviderEmail { days, ..e }),
+        ),
+        EmailKind::GrantsRequested { request_id, user_id } => {
+            value(service_providers::GrantRequestEmail::load(conn, request_id, user_id).await?)
+        }
+        EmailKind::GrantRequestAnswered { request_id } => {
+            value(service_providers::GrantRequestEmail::load(conn, request_id, None).await?)
+        }
+        EmailKind::LoggedInAs { session_id } => {
+            value(crate::delegation::LoggedInAsEmail::load(conn, session_id).await?)
+        }
+        _ => Ok(None),
     }
 }

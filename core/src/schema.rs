@@ -46,6 +46,7 @@ diesel::table! {
         subject_type -> Text,
         subject_id -> Text,
         changes -> Jsonb,
+        delegated_session_id -> Nullable<Uuid>,
     }
 }
 
@@ -196,6 +197,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    delegated_sessions (id) {
+        id -> Uuid,
+        kind -> Text,
+        user_id -> Uuid,
+        partner_id -> Uuid,
+        customer_id -> Uuid,
+        impersonated_user_id -> Nullable<Uuid>,
+        reason -> Nullable<Text>,
+        started_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+        ended_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
     dev_clock (id) {
         id -> Bool,
         offset_seconds -> Int8,
@@ -217,6 +234,23 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         claimed_by_job -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    grant_requests (id) {
+        id -> Uuid,
+        link_id -> Uuid,
+        customer_id -> Uuid,
+        partner_id -> Uuid,
+        permissions -> Array<Nullable<Text>>,
+        message -> Nullable<Text>,
+        requested_by -> Nullable<Uuid>,
+        requested_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        decision -> Nullable<Text>,
+        decided_by -> Nullable<Uuid>,
+        decided_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -511,6 +545,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         ended_at -> Nullable<Timestamptz>,
         ended_by -> Nullable<Uuid>,
+        grants_end_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -520,14 +555,12 @@ diesel::table! {
         token_hash -> Text,
         user_id -> Uuid,
         acting_organization_id -> Nullable<Uuid>,
-        managed_organization_id -> Nullable<Uuid>,
-        impersonated_user_id -> Nullable<Uuid>,
-        parent_session_id -> Nullable<Uuid>,
         user_agent -> Nullable<Text>,
         created_at -> Timestamptz,
         last_seen_at -> Timestamptz,
         expires_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        delegated_session_id -> Nullable<Uuid>,
     }
 }
 
@@ -671,6 +704,7 @@ diesel::joinable!(payouts -> partners (partner_id));
 diesel::joinable!(payouts -> users (created_by));
 diesel::joinable!(quotes -> users (created_by));
 diesel::joinable!(releases -> users (published_by));
+diesel::joinable!(grant_requests -> service_provider_links (link_id));
 diesel::joinable!(service_provider_links -> organizations (customer_id));
 diesel::joinable!(service_provider_links -> partners (partner_id));
 diesel::joinable!(signups -> users (user_id));
@@ -698,8 +732,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     commissions,
     credit_notes,
     customer_invitations,
+    delegated_sessions,
     dev_clock,
     email_deliveries,
+    grant_requests,
     integrations,
     invoices,
     job_runs,

@@ -2,7 +2,7 @@
 //! changes are reviewed.
 
 use partnerdesk_core::{
-    accounts,
+    accounts, delegation,
     domain::Language,
     invitations,
     mail::{self, Templates},
@@ -30,6 +30,8 @@ fn samples() -> Vec<(&'static str, Value)> {
         partner: "Northwind".into(),
         first_name: first_name.into(),
         for_partner,
+        days: 0,
+        ends_on: String::new(),
     };
     vec![
         (
@@ -148,7 +150,48 @@ fn samples() -> Vec<(&'static str, Value)> {
             }),
         ),
         ("service_provider_added", ctx(provider("Olga", false))),
+        (
+            "grants_requested",
+            ctx(service_providers::GrantRequestEmail {
+                company: "Olsen <Bakery>".into(),
+                partner: "Northwind".into(),
+                first_name: "Olga".into(),
+                count: 2,
+                message: "We need to <import> your users".into(),
+                status: service_providers::RequestStatus::Open,
+            }),
+        ),
+        (
+            "grant_request_answered",
+            ctx(service_providers::GrantRequestEmail {
+                company: "Olsen Bakery".into(),
+                partner: "Northwind".into(),
+                first_name: "Anna".into(),
+                count: 1,
+                message: String::new(),
+                status: service_providers::RequestStatus::Accepted,
+            }),
+        ),
+        (
+            "logged_in_as",
+            ctx(delegation::LoggedInAsEmail {
+                first_name: "Jan".into(),
+                staff_name: "Anna de Vries".into(),
+                partner: "Northwind".into(),
+                company: "Jansen <Installatie>".into(),
+                started_at: "2026-11-22 09:14 UTC".into(),
+                reason: "Ticket 4711: <sync> stops".into(),
+            }),
+        ),
         ("service_provider_removed", ctx(provider("Anna", true))),
+        (
+            "grants_ending",
+            ctx(service_providers::ServiceProviderEmail {
+                days: 7,
+                ends_on: "2026-12-01".into(),
+                ..provider("Olga", false)
+            }),
+        ),
         ("trial_started", ctx(trial(0))),
         ("trial_ending", ctx(trial(7))),
         ("trial_ends_today", ctx(trial(1))),

@@ -22,6 +22,9 @@ use crate::{AppState, error::ApiError};
 
 pub const SESSION_COOKIE: &str = "pd_session";
 pub const ORGANIZATION_HEADER: &str = "X-Organization";
+/// Runs an API request inside one of the caller's delegated sessions (a management
+/// session or "login as", started under /api/customers/{id}/…).
+pub const DELEGATED_SESSION_HEADER: &str = "X-Delegated-Session";
 
 /// An API token created under /api/me/tokens, sent as `Authorization: Bearer pd_...`.
 #[derive(SecurityScheme)]
@@ -105,6 +108,30 @@ pub(crate) fn requested_org(req: &Request) -> Result<Option<Uuid>, ApiError> {
     }
 }
 
+fn delegated_session(req: &Request) -> Result<Option<Uuid>, ApiError> {
+    match req.headers().get(DELEGATED_SESSION_HEADER) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| Uuid::parse_str(s.trim()).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_delegated_session_header",
+                    "X-Delegated-Session must be a delegated session id (UUID)",
+                )
+            }),
+    }
+}
+
+impl Auth {
+    /// The caller's own account (see `Principal::personal`).
+    pub fn personal(&self) -> Result<Uuid, ApiError> {
+        self.principal.personal().map_err(ApiError::from)
+    }
+}
+
 impl<'a> ApiExtractor<'a> for Auth {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
     type ParamType = ();
@@ -132,8 +159,18 @@ impl<'a> ApiExtractor<'a> for Auth {
                 "Log in or send an API token",
             ))
         })?;
+        let mut principal = principal;
+        if let Some(id) = delegated_session(req)? {
+            principal
+                .enter_delegation(&mut conn, &state.ctx, id)
+                .await
+                .map_err(ApiError::from)?;
+        }
         let org = requested_org(req)?;
-        let actor = principal.actor(&mut conn, org).await.map_err(ApiError::from)?;
+        let actor = principal
+            .actor(&mut conn, &state.ctx, org)
+            .await
+            .map_err(ApiError::from)?;
         Ok(Auth { principal, actor })
     }
 }

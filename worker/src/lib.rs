@@ -327,6 +327,11 @@ async fn maintenance_loop(app: App, mut stop: tokio::sync::watch::Receiver<bool>
                     Ok(_) => {}
                     Err(err) => tracing::warn!(%err, "sweeping trials failed"),
                 }
+                match partnerdesk_core::service_providers::warn_grants_ending(&mut conn, &app.ctx).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(emails = n, "warned that grants end"),
+                    Err(err) => tracing::warn!(%err, "warning that grants end failed"),
+                }
                 match partnerdesk_core::commissions::approve_due(&mut conn, &app.ctx).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(approved = n, "commissions approved"),

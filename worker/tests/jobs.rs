@@ -482,7 +482,7 @@ async fn vendor_actor(s: &Setup) -> partnerdesk_core::authz::Actor {
     let vendor = partnerdesk_core::authz::vendor_org_id(&mut s.pool.get().await.unwrap())
         .await
         .unwrap();
-    partnerdesk_core::authz::Actor::new(s.user, Some(vendor))
+    partnerdesk_core::authz::Actor::new(s.user, Some(vendor), chrono::Utc::now())
 }
 
 /// Two worker processes; the one that takes an e-mail job is killed with SIGKILL after

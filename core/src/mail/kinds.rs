@@ -86,6 +86,26 @@ pub enum EmailKind {
     PayoutPaid {
         payout_id: Uuid,
     },
+    /// What a customer granted its service provider ends in some days.
+    GrantsEnding {
+        link_id: Uuid,
+        user_id: Option<Uuid>,
+        for_partner: bool,
+        days: u32,
+    },
+    /// A partner asks its customer for more permissions.
+    GrantsRequested {
+        request_id: Uuid,
+        user_id: Option<Uuid>,
+    },
+    /// The customer accepted or declined a partner's request (to the one who asked).
+    GrantRequestAnswered {
+        request_id: Uuid,
+    },
+    /// A partner's staff member logged in as this user (who, when, why).
+    LoggedInAs {
+        session_id: Uuid,
+    },
 }
 
 /// Templates of e-mails that go to an address a caller typed: at most
@@ -130,6 +150,10 @@ impl EmailKind {
             EmailKind::InvoicePaid { .. } => "invoice_paid",
             EmailKind::CommissionsApproved { .. } => "commissions_approved",
             EmailKind::PayoutPaid { .. } => "payout_paid",
+            EmailKind::LoggedInAs { .. } => "logged_in_as",
+            EmailKind::GrantsEnding { .. } => "grants_ending",
+            EmailKind::GrantsRequested { .. } => "grants_requested",
+            EmailKind::GrantRequestAnswered { .. } => "grant_request_answered",
         }
     }
 }

@@ -462,7 +462,7 @@ impl AuthApi {
     #[oai(operation_id = "getMe", path = "/me", method = "get")]
     async fn me(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<MeView>> {
         let mut conn = state.conn().await?;
-        let user = accounts::get_user(&mut conn, auth.principal.user_id).await?;
+        let user = accounts::get_user(&mut conn, auth.personal()?).await?;
         let organizations = accounts::memberships_of(&mut conn, user.id).await?;
         let pending = memberships::pending_for(&mut conn, user.id).await?;
         Ok(Json(MeView {
@@ -482,7 +482,7 @@ impl AuthApi {
         body: Body<UpdateMeRequest>,
     ) -> ApiResult<Json<UserView>> {
         let mut conn = state.conn().await?;
-        let user = accounts::update_me(&mut conn, &state.ctx, auth.principal.user_id, body.0.into()).await?;
+        let user = accounts::update_me(&mut conn, &state.ctx, auth.personal()?, body.0.into()).await?;
         Ok(Json(user.into()))
     }
 
@@ -522,7 +522,7 @@ impl AuthApi {
         organization_id: Path<Uuid>,
     ) -> ApiResult<NoContent> {
         let mut conn = state.conn().await?;
-        memberships::accept(&mut conn, &state.ctx, auth.principal.user_id, organization_id.0).await?;
+        memberships::accept(&mut conn, &state.ctx, auth.personal()?, organization_id.0).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -539,7 +539,7 @@ impl AuthApi {
         organization_id: Path<Uuid>,
     ) -> ApiResult<NoContent> {
         let mut conn = state.conn().await?;
-        memberships::decline(&mut conn, &state.ctx, auth.principal.user_id, organization_id.0).await?;
+        memberships::decline(&mut conn, &state.ctx, auth.personal()?, organization_id.0).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -553,7 +553,7 @@ impl AuthApi {
     )]
     async fn leave(&self, state: Data<&AppState>, auth: Auth, organization_id: Path<Uuid>) -> ApiResult<NoContent> {
         let mut conn = state.conn().await?;
-        memberships::leave(&mut conn, &state.ctx, auth.principal.user_id, organization_id.0).await?;
+        memberships::leave(&mut conn, &state.ctx, auth.personal()?, organization_id.0).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -593,7 +593,7 @@ impl AuthApi {
         token: Path<String>,
     ) -> ApiResult<Json<JoinedView>> {
         let mut conn = state.conn().await?;
-        let organization_id = memberships::accept_link(&mut conn, &state.ctx, auth.principal.user_id, &token.0).await?;
+        let organization_id = memberships::accept_link(&mut conn, &state.ctx, auth.personal()?, &token.0).await?;
         Ok(Json(JoinedView { organization_id }))
     }
 

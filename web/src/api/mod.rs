@@ -12,6 +12,7 @@ pub mod billing;
 pub mod catalogue;
 pub mod commissions;
 pub mod customers;
+pub mod delegation;
 pub mod dev;
 pub mod invitations;
 pub mod licences;
@@ -39,6 +40,9 @@ pub enum ApiTags {
     Users,
     /// Licences, quotes, credits, trials, orders, invoices and payment links.
     Licences,
+    /// Delegated administration: a partner's management sessions and "login as" for a
+    /// customer, within what the customer granted; the customer's view of them.
+    Delegation,
     /// The module catalogue, software releases and downloads.
     Catalogue,
     /// Attribution, commissions, the partner dashboard and affiliate figures, refunds and payouts.
@@ -104,6 +108,7 @@ pub type Api = (
     invitations::InvitationsApi,
     users::UsersApi,
     licences::LicencesApi,
+    delegation::DelegationApi,
     catalogue::CatalogueApi,
     commissions::CommissionsApi,
     billing::BillingApi,
@@ -123,6 +128,7 @@ pub fn service(config: &Config) -> OpenApiService<Api, ()> {
             invitations::InvitationsApi,
             users::UsersApi,
             licences::LicencesApi,
+            delegation::DelegationApi,
             catalogue::CatalogueApi,
             commissions::CommissionsApi,
             billing::BillingApi,
@@ -135,7 +141,9 @@ pub fn service(config: &Config) -> OpenApiService<Api, ()> {
     .description(
         "The partner and reseller portal API. Authenticate with a session cookie (POST /auth/login) or a \
          bearer token (POST /me/tokens). Choose the organization you act as with the `X-Organization` \
-         header; without it, the session's choice or your first organization is used. Errors are \
+         header; without it, the session's choice or your first organization is used. Inside a \
+         delegated session (a partner managing a customer, or logged in as its user) send its id as \
+         `X-Delegated-Session`. Errors are \
          `application/problem+json` with a stable `code`. Money and rates are strings with two decimals.",
     )
     .server(config.url("/api"))

@@ -232,6 +232,9 @@ pub struct AuditEntryView {
     /// The partner user behind a "login as" session.
     #[oai(nullable)]
     pub impersonator_user_id: Option<Uuid>,
+    /// The delegated session (management or "login as") it happened in.
+    #[oai(nullable)]
+    pub delegated_session_id: Option<Uuid>,
     /// What happened, e.g. `member.invited`.
     pub action: String,
     pub subject_type: String,
@@ -249,6 +252,7 @@ impl From<AuditEntry> for AuditEntryView {
             acting_organization_id: e.acting_organization_id,
             on_behalf_of_organization_id: e.on_behalf_of_organization_id,
             impersonator_user_id: e.impersonator_user_id,
+            delegated_session_id: e.delegated_session_id,
             action: e.action,
             subject_type: e.subject_type,
             subject_id: e.subject_id,
@@ -489,6 +493,9 @@ pub struct ServiceProviderView {
     pub since: DateTime<Utc>,
     /// What the partner may do inside your organization.
     pub granted_permissions: Vec<Permission>,
+    /// When those permissions end (then the partner holds none of them); null: no end.
+    #[oai(nullable)]
+    pub grants_end_at: Option<DateTime<Utc>>,
 }
 
 impl From<ServiceProvider> for ServiceProviderView {
@@ -502,6 +509,7 @@ impl From<ServiceProvider> for ServiceProviderView {
             origin: s.origin,
             since: s.since,
             granted_permissions: s.granted_permissions,
+            grants_end_at: s.grants_end_at,
         }
     }
 }
@@ -533,14 +541,19 @@ impl Example for ChooseServiceProviderRequest {
 pub struct GrantsRequest {
     /// Any of edit_company_details, edit_company_settings, view_users, edit_users,
     /// create_users, import_users, manage_integrations, manage_licences, view_audit,
-    /// edit_company_status (activate, deactivate, change the customer type).
+    /// edit_company_status (activate, deactivate, change the customer type),
+    /// login_as_user (log in as one of your users, giving a reason).
     pub permissions: Vec<String>,
+    /// When the permissions end (at most `GRANT_MAX_DAYS`, 730 by default, from now);
+    /// omitted or null: no end.
+    pub ends_at: Option<DateTime<Utc>>,
 }
 
 impl Example for GrantsRequest {
     fn example() -> Self {
         GrantsRequest {
             permissions: vec!["view_users".into(), "create_users".into(), "edit_users".into()],
+            ends_at: None,
         }
     }
 }
@@ -739,7 +752,15 @@ impl CompanyApi {
         body: Body<GrantsRequest>,
     ) -> ApiResult<Json<ServiceProviderView>> {
         let mut conn = state.conn().await?;
-        let sp = service_providers::set_grants(&mut conn, &state.ctx, &auth.actor, id.0, &body.0.permissions).await?;
+        let sp = service_providers::set_grants(
+            &mut conn,
+            &state.ctx,
+            &auth.actor,
+            id.0,
+            &body.0.permissions,
+            body.0.ends_at,
+        )
+        .await?;
         Ok(Json(sp.into()))
     }
 

@@ -44,7 +44,11 @@ pub(super) fn routes(route: Route) -> Route {
 #[handler]
 async fn home(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQuery>) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
-    let pending = memberships::pending_for(&mut conn, portal.user.id).await;
+    // Logged in as someone else: not their invitations.
+    let pending = match portal.personal() {
+        Ok(_) => memberships::pending_for(&mut conn, portal.user.id).await,
+        Err(_) => Ok(Vec::new()),
+    };
     Ok(match pending {
         Ok(pending) => portal.render_noticed(
             &state,
@@ -58,12 +62,18 @@ async fn home(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQuer
 
 #[handler]
 fn profile(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQuery>) -> Response {
+    if let Err(e) = portal.personal() {
+        return portal.failed(&state, "Account", &e);
+    }
     let form = json!({ "first_name": portal.user.first_name, "last_name": portal.user.last_name, "language": portal.user.language });
     portal.render_noticed(&state, "profile", q.notice.as_deref(), json!({ "form": form }))
 }
 
 #[handler]
 async fn save_profile(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+    if let Err(e) = portal.personal() {
+        return Ok(portal.failed(&state, "Account", &e));
+    }
     let input = ProfileInput {
         first_name: form.get("first_name"),
         last_name: form.get("last_name"),
@@ -80,6 +90,9 @@ async fn save_profile(portal: Portal, state: Data<&AppState>, Form(form): Form<P
 
 #[handler]
 async fn change_password(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> Response {
+    if let Err(e) = portal.personal() {
+        return portal.failed(&state, "Account", &e);
+    }
     let current = form.get("current_password").unwrap_or_default();
     let new = form.get("new_password").unwrap_or_default();
     match accounts::change_password(&state.pool, &state.ctx, &portal.principal, &current, &new).await {
@@ -112,6 +125,9 @@ async fn organizations_page(
     state: Data<&AppState>,
     Query(q): Query<NoticeQuery>,
 ) -> poem::Result<Response> {
+    if let Err(e) = portal.personal() {
+        return Ok(portal.failed(&state, "Account", &e));
+    }
     let ctx = organizations_ctx(&portal, &state).await?;
     Ok(portal.render_noticed(&state, "organizations", q.notice.as_deref(), ctx))
 }
@@ -123,6 +139,9 @@ async fn create_organization(
     req: &poem::Request,
     Form(form): Form<Pairs>,
 ) -> poem::Result<Response> {
+    if let Err(e) = portal.personal() {
+        return Ok(portal.failed(&state, "Account", &e));
+    }
     let followed = crate::affiliate::followed(&state, req);
     let input = CreateOrganizationInput {
         name: form.get("name").unwrap_or_default(),
@@ -152,6 +171,9 @@ async fn create_organization(
 /// The organization switcher in the layout's header.
 #[handler]
 async fn switch(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+    if let Err(e) = portal.personal() {
+        return Ok(portal.failed(&state, "Account", &e));
+    }
     let org = form.get("organization_id").and_then(|o| Uuid::parse_str(&o).ok());
     let mut conn = db(&state).await?;
     let switched = match org {
@@ -170,6 +192,9 @@ async fn switch(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>)
 
 #[handler]
 async fn leave(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
+    if let Err(e) = portal.personal() {
+        return Ok(portal.failed(&state, "Account", &e));
+    }
     let mut conn = db(&state).await?;
     Ok(
         match memberships::leave(&mut conn, &state.ctx, portal.user.id, id).await {
@@ -189,6 +214,9 @@ async fn tokens_ctx(portal: &Portal, state: &AppState) -> poem::Result<serde_jso
 
 #[handler]
 async fn tokens(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQuery>) -> poem::Result<Response> {
+    if let Err(e) = portal.personal() {
+        return Ok(portal.failed(&state, "Account", &e));
+    }
     let ctx = tokens_ctx(&portal, &state).await?;
     Ok(portal.render_noticed(&state, "tokens", q.notice.as_deref(), ctx))
 }
@@ -196,6 +224,9 @@ async fn tokens(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQu
 /// Creates a token and shows it once, on this answer only.
 #[handler]
 async fn create_token(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+    if let Err(e) = portal.personal() {
+        return Ok(portal.failed(&state, "Account", &e));
+    }
     let name = form.get("name").unwrap_or_default();
     let days = form.get("expires_in_days").map(|d| d.parse::<u32>());
     let mut conn = db(&state).await?;
@@ -227,6 +258,9 @@ async fn create_token(portal: Portal, state: Data<&AppState>, Form(form): Form<P
 
 #[handler]
 async fn revoke_token(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
+    if let Err(e) = portal.personal() {
+        return Ok(portal.failed(&state, "Account", &e));
+    }
     let mut conn = db(&state).await?;
     Ok(
         match accounts::revoke_api_token(&mut conn, &state.ctx, &portal.principal, id).await {

@@ -23,6 +23,7 @@ use crate::{AppState, error::status_of};
 mod account;
 mod billing;
 mod customers;
+mod delegation;
 mod earnings;
 mod ops;
 mod organization;
@@ -37,6 +38,7 @@ pub fn routes() -> Route {
     let route = account::routes(route);
     let route = billing::routes(route);
     let route = customers::routes(route);
+    let route = delegation::routes(route);
     let route = earnings::routes(route);
     let route = ops::routes(route);
     let route = organization::routes(route);

@@ -379,6 +379,7 @@ pub(super) fn permission_label(p: Permission) -> &'static str {
         ManageLicences => "Order licences, credits and trials",
         DownloadSoftware => "Download the software",
         EditCompanyStatus => "Activate or deactivate the company, change its type",
+        LoginAsUser => "Log in as one of your users (giving a reason; the user is told)",
         AssignRoles => "Give or take the administrator role",
         ManageCustomers => "Partner: manage customers",
         CreateCustomers => "Partner: create organizations for customers",
@@ -402,6 +403,13 @@ async fn provider(
         let granted = sp.as_ref().map(|s| s.granted_permissions.clone()).unwrap_or_default();
         json!({ "provider": sp.map(|s| json_of(ServiceProviderView::from(s))), "grants": delegable(&granted) })
     });
+    let loaded = match loaded {
+        Ok(ctx) => Ok(merge(
+            ctx,
+            super::delegation::provider_extras(&mut conn, &portal, id).await,
+        )),
+        Err(e) => Err(e),
+    };
     let page = PROVIDER;
     Ok(Tab::new(&portal, &state, id, page)
         .show(&mut conn, q.notice.as_deref(), loaded)
@@ -443,11 +451,27 @@ async fn save_grants(
 ) -> poem::Result<Response> {
     let names = form.all("permissions");
     let mut conn = db(&state).await?;
-    let result = service_providers::set_grants(&mut conn, &state.ctx, &portal.actor, id, &names)
-        .await
+    let result = match grants_end(form.get("ends_at")) {
+        Ok(ends_at) => service_providers::set_grants(&mut conn, &state.ctx, &portal.actor, id, &names, ends_at).await,
+        Err(e) => Err(e),
+    };
+    let result = result
         .map(|_| "grants_saved")
         .map_err(|e| (e, json!({ "grants": delegable(&[]) })));
     Ok(Tab::new(&portal, &state, id, PROVIDER).answer(&mut conn, result).await)
+}
+
+/// The grants' end date from the form: through the chosen day (UTC); empty for none.
+fn grants_end(raw: Option<String>) -> Result<Option<chrono::DateTime<chrono::Utc>>, CoreError> {
+    let raw = raw.unwrap_or_default();
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map(|t| Some(t.and_utc()))
+        .ok_or_else(|| CoreError::field("ends_at", "invalid_date", "Enter a date"))
 }
 
 /// Permissions a member can be given, with whether `held` has each.

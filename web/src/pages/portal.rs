@@ -5,7 +5,8 @@
 use partnerdesk_core::{
     Error as CoreError,
     accounts::{self, MembershipSummary, Principal},
-    authz::{Actor, Permission},
+    authz::{self, Actor, Permission},
+    delegation::{self, DelegatedSession},
 };
 use poem::{FromRequest, Request, RequestBody, Response, http::StatusCode};
 use serde_json::{Value, json};
@@ -18,8 +19,14 @@ use crate::{AppState, auth, error::status_of};
 pub struct Portal {
     pub principal: Principal,
     pub actor: Actor,
+    /// The person whose view this is: the impersonated user while logged in as one.
     pub user: accounts::User,
     pub memberships: Vec<MembershipSummary>,
+    /// While logged in as a customer's user: what the customer grants the partner (the
+    /// view holds no more than that).
+    granted: Option<Vec<Permission>>,
+    /// The delegated session the page runs in (the banner).
+    pub delegated: Option<DelegatedSession>,
     /// The page's path, to mark the navigation entry.
     path: String,
 }
@@ -37,17 +44,28 @@ impl<'a> FromRequest<'a> for Portal {
             .await
             .map_err(|_| to_login())?;
         let loaded = async {
-            let actor = principal.actor(&mut conn, None).await?;
-            let user = accounts::get_user(&mut conn, principal.user_id).await?;
-            let memberships = accounts::memberships_of(&mut conn, principal.user_id).await?;
-            Ok::<_, CoreError>((actor, user, memberships))
+            let actor = principal.actor(&mut conn, &state.ctx, None).await?;
+            let user = accounts::get_user(&mut conn, actor.user_id).await?;
+            let mut memberships = accounts::memberships_of(&mut conn, actor.user_id).await?;
+            let granted = match (&actor.impersonator, &actor.delegation) {
+                (Some(_), Some(d)) => {
+                    memberships.retain(|m| m.organization_id == d.customer_id);
+                    let granted = authz::granted_to(&mut conn, actor.now, d.partner_id, d.customer_id).await?;
+                    Some(granted.map(|(_, g)| g).unwrap_or_default())
+                }
+                _ => None,
+            };
+            let delegated = delegation::current(&mut conn, &actor).await?;
+            Ok::<_, CoreError>((actor, user, memberships, granted, delegated))
         };
         match loaded.await {
-            Ok((actor, user, memberships)) => Ok(Portal {
+            Ok((actor, user, memberships, granted, delegated)) => Ok(Portal {
                 principal,
                 actor,
                 user,
                 memberships,
+                granted,
+                delegated,
                 path: req.uri().path().to_owned(),
             }),
             Err(e) => Err(poem::Error::from_response(super::error_page(
@@ -117,6 +135,12 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "billing_run_started" => "The billing run has started; its files appear here when it is ready.",
         "organization_created" => "The organization has been created.",
         "partner_requested" => "Your request has been sent to our partner team.",
+        "managing" => "Your management session has started: you act with what the customer granted.",
+        "session_ended" => "The session has ended.",
+        "logged_in_as_ended" => "You are back in your own view.",
+        "request_accepted" => "The request has been accepted: your service provider holds the permissions now.",
+        "request_declined" => "The request has been declined.",
+        "grants_requested" => "Your request has been sent to the customer.",
         _ => return None,
     })
 }
@@ -140,9 +164,22 @@ impl Portal {
         self.memberships.iter().find(|m| m.organization_id == org)
     }
 
-    /// Whether the person holds the permission in the organization they act as.
+    /// Whether the person holds the permission in the organization they act as (logged
+    /// in as a customer's user: only as far as the customer grants the partner).
     pub fn holds(&self, perm: Permission) -> bool {
-        self.current().is_some_and(|m| m.permissions.contains(&perm))
+        let within_grants = match &self.granted {
+            Some(granted) => {
+                matches!(perm, Permission::ViewOrganization | Permission::DownloadSoftware) || granted.contains(&perm)
+            }
+            None => true,
+        };
+        within_grants && self.current().is_some_and(|m| m.permissions.contains(&perm))
+    }
+
+    /// The person's own account pages (profile, password, tokens, organizations):
+    /// refused while logged in as someone else.
+    pub fn personal(&self) -> Result<Uuid, CoreError> {
+        self.principal.personal()
     }
 
     /// The navigation, by section, of what the person may do where they act: the
@@ -209,11 +246,13 @@ impl Portal {
                 (!items.is_empty()).then(|| json!({ "title": title, "items": items }))
             })
             .collect();
-        out.push(json!({ "title": "Account", "items": [
-            self.item("Profile", "/profile"),
-            self.item("Organizations", "/organizations"),
-            self.item("API tokens", "/tokens"),
-        ]}));
+        if self.granted.is_none() {
+            out.push(json!({ "title": "Account", "items": [
+                self.item("Profile", "/profile"),
+                self.item("Organizations", "/organizations"),
+                self.item("API tokens", "/tokens"),
+            ]}));
+        }
         out
     }
 
@@ -234,6 +273,15 @@ impl Portal {
             })).collect::<Vec<_>>(),
             "path": self.path,
             "lang": crate::i18n::supported(&self.user.language),
+            "delegated": self.delegated.as_ref().map(|d| json!({
+                "id": d.id,
+                "kind": d.kind.as_str(),
+                "customer_id": d.customer_id,
+                "customer_name": d.customer_name,
+                "impersonated_name": d.impersonated_name,
+                "staff_name": d.staff_name,
+                "minutes_left": (d.expires_at - self.actor.now).num_minutes().max(0) + 1,
+            })),
         })
     }
 

@@ -68,7 +68,12 @@ async fn modules_of(conn: &mut PooledConn, portal: &Portal, state: &AppState, id
         })
         .collect();
     all.append(&mut held);
-    let trials = trials::for_organization(conn, &portal.actor, id).await?;
+    // Trials are for whoever manages the licences; others (a partner the customer did not
+    // grant it) see the modules without them, and the buttons disabled.
+    let trials = match trials::for_organization(conn, &portal.actor, id).await {
+        Err(CoreError::Forbidden { .. }) => Vec::new(),
+        other => other?,
+    };
     let now = state.ctx.now();
     let users: Vec<Value> = partnerdesk_core::users::overview(conn, &portal.actor, id)
         .await

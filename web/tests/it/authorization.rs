@@ -1347,9 +1347,108 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         },
     ];
 
+    // Delegated administration: Jansen is Northwind's customer and grants it everything.
+    let session = anna
+        .post(&format!("/api/customers/{jansen}/management-sessions"), json!({}))
+        .await
+        .id();
+    let outsiders = vec![
+        ("anonymous", &anon, 401, "authentication_required"),
+        ("a plain customer user", &eva, 403, "not_authorized"),
+        ("another tenant", &max, 404, "not_found"),
+    ];
+    let mut outsiders_and_partner = outsiders.clone();
+    outsiders_and_partner.push(("the partner", &anna, 403, "not_authorized"));
+    let mut outsiders_and_vendor = outsiders.clone();
+    outsiders_and_vendor.push(("vendor sales", &sales, 403, "not_authorized"));
+    let random = uuid::Uuid::now_v7();
+    let checks4 = vec![
+        Check {
+            method: "post",
+            template: "/customers/{id}/management-sessions",
+            path: format!("/customers/{jansen}/management-sessions"),
+            body: json!({}),
+            refused: outsiders_and_vendor.clone(),
+        },
+        Check {
+            method: "post",
+            template: "/customers/{id}/login-as",
+            path: format!("/customers/{jansen}/login-as"),
+            body: json!({ "user_id": eva_id, "reason": "support" }),
+            refused: outsiders_and_vendor.clone(),
+        },
+        Check {
+            method: "post",
+            template: "/delegated-sessions/{id}/exit",
+            path: format!("/delegated-sessions/{session}/exit"),
+            body: json!({}),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("another tenant", &max, 404, "not_found"),
+                ("a colleague", &pieter, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}/delegated-sessions",
+            path: format!("/organizations/{jansen}/delegated-sessions"),
+            body: json!(null),
+            refused: outsiders_and_partner.clone(),
+        },
+        Check {
+            method: "post",
+            template: "/organizations/{id}/delegated-sessions/{session_id}/end",
+            path: format!("/organizations/{jansen}/delegated-sessions/{session}/end"),
+            body: json!({}),
+            refused: outsiders_and_partner.clone(),
+        },
+        Check {
+            method: "post",
+            template: "/customers/{id}/grant-requests",
+            path: format!("/customers/{jansen}/grant-requests"),
+            body: json!({ "permissions": ["import_users"] }),
+            refused: outsiders_and_vendor.clone(),
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}/grant-requests",
+            path: format!("/organizations/{jansen}/grant-requests"),
+            body: json!(null),
+            refused: outsiders.clone(),
+        },
+        Check {
+            method: "post",
+            template: "/organizations/{id}/grant-requests/{request_id}/accept",
+            path: format!("/organizations/{jansen}/grant-requests/{random}/accept"),
+            body: json!({}),
+            refused: outsiders_and_partner.clone(),
+        },
+        Check {
+            method: "post",
+            template: "/organizations/{id}/grant-requests/{request_id}/decline",
+            path: format!("/organizations/{jansen}/grant-requests/{random}/decline"),
+            body: json!({}),
+            refused: outsiders_and_partner.clone(),
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}/service-provider/activity",
+            path: format!("/organizations/{jansen}/service-provider/activity"),
+            body: json!(null),
+            refused: outsiders.clone(),
+        },
+        Check {
+            method: "get",
+            template: "/organizations/{id}/service-provider/activity/export",
+            path: format!("/organizations/{jansen}/service-provider/activity/export"),
+            body: json!(null),
+            refused: outsiders.clone(),
+        },
+    ];
+
     let mut covered = BTreeSet::new();
     let mut wrong = Vec::new();
-    for check in checks.iter().chain(&checks2).chain(&checks3) {
+    for check in checks.iter().chain(&checks2).chain(&checks3).chain(&checks4) {
         for (who, client, status, code) in &check.refused {
             let r = call(client, check.method, &check.path, &check.body).await;
             if (r.status, r.code()) != (*status, *code) {
@@ -1370,7 +1469,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
 
     // Another tenant learns nothing from the answer: the same 404 comes back when every
     // id in the path is replaced by one that does not exist.
-    for check in checks.iter().chain(&checks2).chain(&checks3) {
+    for check in checks.iter().chain(&checks2).chain(&checks3).chain(&checks4) {
         if !check
             .refused
             .iter()
@@ -1423,6 +1522,16 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         app.count("SELECT count(*) FROM billing_runs").await,
         1,
         "no refused run was started"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS count FROM delegated_sessions").await,
+        1,
+        "no refused session was started, nor the one open ended"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS count FROM delegated_sessions WHERE ended_at IS NULL")
+            .await,
+        1
     );
     assert_eq!(
         app.count("SELECT count(*) FROM queue_pauses").await,

@@ -572,6 +572,7 @@ pub struct Client {
     base: String,
     bearer: Option<String>,
     org: Option<Uuid>,
+    delegated: Option<Uuid>,
 }
 
 impl Client {
@@ -585,6 +586,7 @@ impl Client {
             base: base.to_owned(),
             bearer: None,
             org: None,
+            delegated: None,
         }
     }
 
@@ -605,6 +607,14 @@ impl Client {
         }
     }
 
+    /// The same client inside a delegated session (X-Delegated-Session).
+    pub fn in_delegated_session(&self, id: Uuid) -> Client {
+        Client {
+            delegated: Some(id),
+            ..self.clone()
+        }
+    }
+
     /// A request with this client's credentials and organization.
     fn builder(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
@@ -613,6 +623,9 @@ impl Client {
         }
         if let Some(org) = self.org {
             req = req.header("X-Organization", org.to_string());
+        }
+        if let Some(id) = self.delegated {
+            req = req.header("X-Delegated-Session", id.to_string());
         }
         req
     }

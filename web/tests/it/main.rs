@@ -12,6 +12,7 @@ mod billing;
 mod browser;
 mod commissions;
 mod customers;
+mod delegation;
 mod invitations;
 mod left_behind;
 mod licences;

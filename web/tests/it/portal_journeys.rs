@@ -581,3 +581,162 @@ async fn ops_retry_a_given_up_job_from_the_job_queue_and_watch_it_finish() {
     );
     ops.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_management_session_shows_its_banner_and_disables_ordering_that_was_not_granted() {
+    let app = TestApp::spawn().await;
+    app.in_english().await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    app.sql(&format!(
+        "UPDATE service_provider_links SET granted_permissions = '{{view_users,edit_users}}' WHERE customer_id = '{jansen}'"
+    ))
+    .await;
+    let anna = Browser::open(&app).await;
+    anna.log_in("anna@northwind.example", DEMO_PASSWORD).await;
+    anna.visit(&format!("/organizations/{jansen}")).await;
+    anna.press("Start management session").await;
+    assert!(anna.text().await.contains("Your management session has started"));
+    let banner = anna.text_of("#delegated-session").await;
+    assert!(
+        banner.contains("Managing Jansen Installatietechniek") && banner.contains("min left"),
+        "{banner}"
+    );
+
+    anna.visit(&format!("/organizations/{jansen}/modules")).await;
+    assert!(
+        anna.text_of("#not-granted")
+            .await
+            .contains("Your customer has not granted “Order licences, credits and trials”."),
+    );
+    let buying_disabled = anna
+        .eval(
+            "const b = Array.from(document.querySelectorAll('main button')) \
+               .filter(b => b.textContent.includes('Buy business licence')); \
+             return b.length > 0 && b.every(b => b.disabled)",
+        )
+        .await;
+    let buttons = anna
+        .eval("return Array.from(document.querySelectorAll('main button')).map(b => b.textContent + ':' + b.disabled).join('|')")
+        .await;
+    assert_eq!(buying_disabled, serde_json::json!(true), "{buttons}");
+
+    anna.press("End session").await;
+    assert!(anna.text().await.contains("The session has ended."));
+    assert!(
+        anna.eval("return document.getElementById('delegated-session') === null")
+            .await
+            == serde_json::json!(true)
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM delegated_sessions WHERE ended_at IS NOT NULL")
+            .await,
+        1
+    );
+    anna.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_as_shows_the_users_view_under_a_red_bar_and_exit_returns() {
+    let app = TestApp::spawn().await;
+    app.in_english().await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let jan = app.user_id("jan@jansen.example").await;
+    let anna = Browser::open(&app).await;
+    anna.log_in("anna@northwind.example", DEMO_PASSWORD).await;
+    anna.visit(&format!("/organizations/{jansen}/users")).await;
+    anna.click(&format!("a[href=\"/customers/{jansen}/login-as?user={jan}\"]"))
+        .await;
+    anna.press("Log in as Jan Jansen").await;
+    assert!(
+        anna.text().await.contains("Say why you log in as this user"),
+        "the reason is required"
+    );
+    anna.fill("reason", "Ticket 4711: the connector stops").await;
+    anna.press("Log in as Jan Jansen").await;
+
+    let banner = anna.text_of("#delegated-session").await;
+    assert!(
+        banner.contains("Logged in as Jan Jansen at Jansen Installatietechniek"),
+        "{banner}"
+    );
+    let red = anna
+        .eval("return document.getElementById('delegated-session').classList.contains('login_as')")
+        .await;
+    assert_eq!(red, serde_json::json!(true));
+    let nav = anna.navigation().await;
+    assert!(
+        nav.contains(&"Users".to_owned()) && !nav.contains(&"My customers".to_owned()),
+        "{nav:?}"
+    );
+    assert!(!nav.contains(&"API tokens".to_owned()), "{nav:?}");
+    anna.visit("/profile").await;
+    assert!(anna.text().await.contains("Not while logged in as another user"));
+
+    anna.press("Exit").await;
+    assert_eq!(anna.path().await, "/customers");
+    assert!(anna.text().await.contains("You are back in your own view."));
+    assert!(anna.navigation().await.contains(&"My customers".to_owned()));
+    app.smtp.expect_one("jan@jansen.example", "logged in as you").await;
+    anna.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_customer_reads_what_its_service_provider_did_and_ends_its_session() {
+    let app = TestApp::spawn().await;
+    app.in_english().await;
+    let olga = app
+        .sign_up("olga@olsen.example", "Olga", "Olsen", "long enough password")
+        .await;
+    let org = olga
+        .post(
+            "/api/organizations",
+            serde_json::json!({ "name": "Olsen Bakery", "country": "DK" }),
+        )
+        .await
+        .id();
+    let provider = format!("/api/organizations/{org}/service-provider");
+    olga.put(&provider, serde_json::json!({ "partner_code": "northwnd" }))
+        .await;
+    olga.put(
+        &format!("{provider}/grants"),
+        serde_json::json!({ "permissions": ["view_users", "edit_users"] }),
+    )
+    .await;
+    let olga_id = app.user_id("olga@olsen.example").await;
+    let anna = app.demo("anna@northwind.example").await;
+    let session = anna
+        .post(
+            &format!("/api/customers/{org}/management-sessions"),
+            serde_json::json!({}),
+        )
+        .await
+        .id();
+    let r = anna
+        .in_delegated_session(session)
+        .patch(
+            &format!("/api/organizations/{org}/users/{olga_id}"),
+            serde_json::json!({ "extension": "4711" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let browser = Browser::open(&app).await;
+    browser.log_in("olga@olsen.example", "long enough password").await;
+    browser.visit(&format!("/organizations/{org}/service-provider")).await;
+    assert!(browser.text_of("#open-sessions").await.contains("Anna de Boer"));
+    browser.follow("What my service provider did").await;
+    let activity = browser.text_of("#activity").await;
+    assert!(
+        activity.contains("user.updated") && activity.contains("Anna de Boer") && activity.contains("4711"),
+        "{activity}"
+    );
+    browser.visit(&format!("/organizations/{org}/service-provider")).await;
+    browser.press_in("#open-sessions", "End now").await;
+    assert!(browser.text().await.contains("The session has ended."));
+    assert!(browser.text().await.contains("No session is open."));
+    anna.in_delegated_session(session)
+        .get(&format!("/api/organizations/{org}/users"))
+        .await
+        .assert_problem(410, "delegated_session_ended");
+    browser.close().await;
+}

@@ -207,6 +207,7 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         .post("/api/billing-runs", json!({}))
         .await
         .id();
+    let eva_id = app.user_id("eva@jansen.example").await;
     let mut cases: Vec<(&reqwest::Client, &str, String)> = vec![
         // A plain user of the customer: no partner, company or vendor pages.
         (&eva, "a plain user", "/customers".into()),
@@ -245,6 +246,21 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         (&max, "another partner", j("/profiles")),
         (&max, "another partner", j("/integrations")),
         (&max, "another partner", j("/audit")),
+        // Delegated administration: only Northwind's staff act for Jansen; only Jansen's
+        // administrators read what they did.
+        (
+            &eva,
+            "a plain user",
+            format!("/customers/{jansen}/login-as?user={eva_id}"),
+        ),
+        (
+            &max,
+            "another partner",
+            format!("/customers/{jansen}/login-as?user={eva_id}"),
+        ),
+        (&max, "another partner", format!("/customers/{jansen}/grant-requests")),
+        (&eva, "a plain user", j("/service-provider/activity")),
+        (&max, "another partner", j("/service-provider/activity")),
         // Vendor sales: not finance's or the administrators' desks.
         (&sales, "vendor sales", "/vendor/invoices".into()),
         (&sales, "vendor sales", "/vendor/releases".into()),
@@ -364,6 +380,7 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         .await
         .unwrap();
     let eva_token = csrf_token(&page);
+    let eva_text: &'static str = Box::leak(eva_id.to_string().into_boxed_str());
     let mut refused: Vec<(&reqwest::Client, &str, String, Form)> = vec![
         (
             &eva,
@@ -423,6 +440,32 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         ),
         (&eva, &eva_token, "/billing".into(), vec![("csv_separator", ",")]),
         (&max, &token, format!("/invitations/{invitation}/revoke"), vec![]),
+        (&eva, &eva_token, format!("/customers/{jansen}/manage"), vec![]),
+        (&max, &token, format!("/customers/{jansen}/manage"), vec![]),
+        (
+            &max,
+            &token,
+            format!("/customers/{jansen}/login-as"),
+            vec![("user_id", eva_text), ("reason", "spying")],
+        ),
+        (
+            &max,
+            &token,
+            format!("/customers/{jansen}/grant-requests"),
+            vec![("permissions", "import_users")],
+        ),
+        (
+            &eva,
+            &eva_token,
+            j(&format!("/delegated-sessions/{}/end", Uuid::new_v4())),
+            vec![],
+        ),
+        (
+            &max,
+            &token,
+            j(&format!("/grant-requests/{}/accept", Uuid::new_v4())),
+            vec![],
+        ),
         (&max, &token, format!("/invitations/{invitation}/resend"), vec![]),
         (&max, &token, format!("/tokens/{token_id}/revoke"), vec![]),
         (
@@ -497,6 +540,12 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         0
     );
     assert_eq!(app.count("SELECT count(*) FROM modules WHERE code = 'SPY'").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM delegated_sessions").await
+            + app.count("SELECT count(*) FROM grant_requests").await,
+        0,
+        "no refused session or request"
+    );
     assert_eq!(
         app.count("SELECT count(*) FROM queue_pauses").await,
         0,

@@ -1,0 +1,10 @@
+DROP INDEX audit_log_delegated_session;
+ALTER TABLE audit_log DROP COLUMN delegated_session_id;
+ALTER TABLE sessions DROP COLUMN delegated_session_id;
+ALTER TABLE sessions ADD COLUMN managed_organization_id uuid REFERENCES organizations (id) ON DELETE CASCADE;
+ALTER TABLE sessions ADD COLUMN impersonated_user_id uuid REFERENCES users (id) ON DELETE CASCADE;
+ALTER TABLE sessions ADD COLUMN parent_session_id uuid REFERENCES sessions (id) ON DELETE CASCADE;
+DROP TABLE delegated_sessions;
+DROP TABLE grant_requests;
+DROP INDEX service_provider_links_grants_ending;
+ALTER TABLE service_provider_links DROP COLUMN grants_end_at;
