@@ -190,6 +190,15 @@ impl Principal {
     pub async fn actor(&self, conn: &mut AsyncPgConnection, ctx: &Ctx, requested_org: Option<Uuid>) -> Result<Actor> {
         let now = ctx.now();
         if let Some(d) = &self.delegation {
+            // A token made for one organization runs no session of another.
+            if let Credential::Token {
+                organization_id: Some(org),
+                ..
+            } = &self.credential
+                && *org != d.partner_id
+            {
+                return Err(Error::forbidden());
+            }
             let actor = Actor::delegated(d.clone(), now);
             if requested_org.is_some_and(|r| Some(r) != actor.acting_org) {
                 return Err(Error::forbidden());

@@ -112,7 +112,11 @@ pub(super) async fn heading(conn: &mut PooledConn, portal: &Portal, id: Uuid, ta
         })
         .map(|(path, label, _)| json!({ "href": format!("/organizations/{id}{path}"), "label": label, "active": *path == tab }))
         .collect();
-    Ok(json!({ "org": { "id": id, "name": name, "own": own, "customer": customer }, "tabs": tabs }))
+    let labels: serde_json::Map<String, Value> = Permission::DELEGABLE
+        .iter()
+        .map(|p| (p.as_str().to_owned(), json!(permission_label(*p))))
+        .collect();
+    Ok(json!({ "org": { "id": id, "name": name, "own": own, "customer": customer, "labels": labels }, "tabs": tabs }))
 }
 
 /// One tab of an organization's page, as the person on the page sees it.

@@ -64,6 +64,12 @@ async fn a_management_session_acts_with_exactly_the_grants_until_it_ends() {
 
     // Granted: seeing and editing users. Not granted: ordering licences, company details.
     assert_eq!(inside.get(&format!("/api/organizations/{org}/users")).await.status, 200);
+    // An API client sends its token and the session's id.
+    let token = anna.post("/api/me/tokens", json!({ "name": "support tool" })).await;
+    let client = anna
+        .with_bearer(token.body["token"].as_str().expect("the token, once"))
+        .in_delegated_session(session);
+    assert_eq!(client.get(&format!("/api/organizations/{org}/users")).await.status, 200);
     let r = inside
         .patch(
             &format!("/api/organizations/{org}/users/{olga_id}"),
@@ -576,4 +582,81 @@ async fn the_customer_reads_and_exports_what_its_service_provider_did_and_nobody
     anna.get(&format!("{activity}/export"))
         .await
         .assert_problem(403, "not_authorized");
+}
+
+/// Every delegable permission, through the one authorization function: refused until
+/// granted, allowed in and out of a management session once granted, refused once the
+/// grant's end date passed, and refused at once when the customer revokes it while a
+/// session is open.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_delegable_permission_follows_the_customers_grant() {
+    use partnerdesk_core::{
+        Error,
+        authz::{self, Actor, Permission, Via},
+        delegation,
+    };
+    let app = TestApp::spawn().await;
+    let (olga, org) = customer_of_northwind(&app, &[]).await;
+    let grants = format!("/api/organizations/{org}/service-provider/grants");
+    let anna = app.demo("anna@northwind.example").await;
+    let anna_id = app.user_id("anna@northwind.example").await;
+    let northwind = app.org_id("Northwind IT Services").await;
+    let session = session_id(
+        &anna
+            .post(&format!("/api/customers/{org}/management-sessions"), json!({}))
+            .await
+            .body,
+    );
+    let mut conn = app.conn().await;
+    // Each check is a new request: a new actor, nothing reused.
+    let now = chrono::Utc::now();
+    let direct = |at| Actor::new(anna_id, Some(northwind), at);
+    for perm in Permission::DELEGABLE {
+        let name = perm.as_str();
+        let refused = |r: Result<authz::Access, Error>| matches!(r, Err(Error::Forbidden { .. }));
+
+        olga.put(&grants, json!({ "permissions": [] })).await;
+        assert!(
+            refused(authz::authorize(&mut conn, &direct(now), org, *perm).await),
+            "{name}: refused while not granted"
+        );
+
+        let r = olga.put(&grants, json!({ "permissions": [name] })).await;
+        assert_eq!(r.status, 200, "{name}: {}", r.body);
+        let access = authz::authorize(&mut conn, &direct(now), org, *perm)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: allowed once granted: {e:?}"));
+        assert_eq!(access.via, Via::ServiceProvider);
+        let d = delegation::resolve(&mut conn, now, anna_id, session)
+            .await
+            .expect("the session is open");
+        let access = authz::authorize(&mut conn, &Actor::delegated(d.clone(), now), org, *perm)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: allowed in the session: {e:?}"));
+        assert_eq!(
+            access.delegated,
+            Some((session, northwind)),
+            "{name}: audited with the session"
+        );
+
+        // Revoked while the session is open: the session's next request is refused.
+        olga.put(&grants, json!({ "permissions": [] })).await;
+        assert!(
+            refused(authz::authorize(&mut conn, &Actor::delegated(d, now), org, *perm).await),
+            "{name}: refused right after the customer revoked it"
+        );
+
+        // Granted until an hour from now: refused two hours from now.
+        let ends_at = (now + chrono::Duration::hours(1)).to_rfc3339();
+        olga.put(&grants, json!({ "permissions": [name], "ends_at": ends_at }))
+            .await;
+        assert!(
+            authz::authorize(&mut conn, &direct(now), org, *perm).await.is_ok(),
+            "{name}"
+        );
+        assert!(
+            refused(authz::authorize(&mut conn, &direct(now + chrono::Duration::hours(2)), org, *perm).await),
+            "{name}: refused after the grant ended"
+        );
+    }
 }

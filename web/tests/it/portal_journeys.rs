@@ -620,6 +620,18 @@ async fn a_management_session_shows_its_banner_and_disables_ordering_that_was_no
         .await;
     assert_eq!(buying_disabled, serde_json::json!(true), "{buttons}");
 
+    // Users: editing was granted, adding one was not.
+    anna.visit(&format!("/organizations/{jansen}/users")).await;
+    let add = anna
+        .eval(
+            "const b = Array.from(document.querySelectorAll('main button'));              const add = b.find(b => b.textContent.trim() === 'Add user');              const save = b.find(b => b.textContent.trim() === 'Save');              return [add.disabled, add.title, save.disabled]",
+        )
+        .await;
+    assert_eq!(
+        add,
+        serde_json::json!([true, "Your customer has not granted “Add users one at a time”.", false])
+    );
+
     anna.press("End session").await;
     assert!(anna.text().await.contains("The session has ended."));
     assert!(

@@ -32,6 +32,29 @@ async fn self_registered_customer(app: &TestApp) -> Uuid {
         )
         .await;
     assert!(r.status == 200 || r.status == 201, "{}", r.body);
+    // What Northwind may do, asks for, and did in an open session.
+    olga.put(
+        &format!("/api/organizations/{org}/service-provider/grants"),
+        json!({ "permissions": ["view_users", "edit_users"] }),
+    )
+    .await;
+    let anna = app.demo("anna@northwind.example").await;
+    anna.post(
+        &format!("/api/customers/{org}/grant-requests"),
+        json!({ "permissions": ["import_users"], "message": "For your new colleagues" }),
+    )
+    .await;
+    let session = anna
+        .post(&format!("/api/customers/{org}/management-sessions"), json!({}))
+        .await
+        .id();
+    let olga_id = app.user_id("olga@olga.example").await;
+    anna.in_delegated_session(session)
+        .patch(
+            &format!("/api/organizations/{org}/users/{olga_id}"),
+            json!({ "extension": "210" }),
+        )
+        .await;
     org
 }
 
@@ -62,6 +85,7 @@ async fn every_main_page_renders_for_its_role_and_is_photographed() {
     let j = |tab: &str| format!("/organizations/{jansen}{tab}");
     // A job for the job's page (discarded: neither runs nor counts as a failure).
     let job = app.ping_job("Discarded", "now()").await;
+    let eva = app.user_id("eva@jansen.example").await;
     let pages: Vec<(&str, &str, Shots)> = vec![
         (
             "anna@northwind.example",
@@ -92,6 +116,11 @@ async fn every_main_page_renders_for_its_role_and_is_photographed() {
                 ("partner-payouts", "/payouts".into()),
                 ("partner-billing-files", "/billing".into()),
                 ("partner-affiliate", "/affiliate".into()),
+                ("customer-login-as", format!("/customers/{jansen}/login-as?user={eva}")),
+                (
+                    "customer-ask-permissions",
+                    format!("/customers/{jansen}/grant-requests"),
+                ),
             ],
         ),
         (
@@ -120,6 +149,10 @@ async fn every_main_page_renders_for_its_role_and_is_photographed() {
                 ),
                 ("customer-members", format!("/organizations/{olga}/members")),
                 ("customer-audit-log", format!("/organizations/{olga}/audit")),
+                (
+                    "customer-provider-activity",
+                    format!("/organizations/{olga}/service-provider/activity"),
+                ),
             ],
         ),
         (
