@@ -318,25 +318,7 @@ pub async fn set_grants(
         let sp = current(op.conn, org)
             .await?
             .ok_or(Error::not_found("service provider"))?;
-        diesel::update(links::table.find(sp.link_id))
-            .set((
-                links::granted_permissions.eq(authz::permission_names(&perms)),
-                links::grants_end_at.eq(ends_at),
-                links::updated_at.eq(op.now),
-            ))
-            .execute(op.conn)
-            .await?;
-        op.audit(
-            Action::ServiceProviderGrantsChanged,
-            sp.link_id,
-            json!({
-                "old": authz::permission_names(&sp.granted_permissions),
-                "new": authz::permission_names(&perms),
-                "old_ends_at": sp.grants_end_at,
-                "new_ends_at": ends_at,
-            }),
-        )
-        .await?;
+        store_grants(op, &sp, &perms, ends_at, None).await?;
         current(op.conn, org).await?.ok_or(Error::not_found("service provider"))
     })
     .await
@@ -654,9 +636,22 @@ async fn grant_requested(op: &mut Op<'_>, customer: Uuid, request: &GrantRequest
     perms.extend(request.permissions.iter().copied());
     perms.sort();
     perms.dedup();
+    store_grants(op, &sp, &perms, sp.grants_end_at, Some(request.id)).await
+}
+
+/// Writes what the customer grants its service provider, and until when, with the
+/// values before and after in the audit log (and the request it answered, if any).
+async fn store_grants(
+    op: &mut Op<'_>,
+    sp: &ServiceProvider,
+    perms: &[Permission],
+    ends_at: Option<DateTime<Utc>>,
+    request: Option<Uuid>,
+) -> Result<()> {
     diesel::update(links::table.find(sp.link_id))
         .set((
-            links::granted_permissions.eq(authz::permission_names(&perms)),
+            links::granted_permissions.eq(authz::permission_names(perms)),
+            links::grants_end_at.eq(ends_at),
             links::updated_at.eq(op.now),
         ))
         .execute(op.conn)
@@ -666,8 +661,10 @@ async fn grant_requested(op: &mut Op<'_>, customer: Uuid, request: &GrantRequest
         sp.link_id,
         json!({
             "old": authz::permission_names(&sp.granted_permissions),
-            "new": authz::permission_names(&perms),
-            "request": request.id,
+            "new": authz::permission_names(perms),
+            "old_ends_at": sp.grants_end_at,
+            "new_ends_at": ends_at,
+            "request": request,
         }),
     )
     .await

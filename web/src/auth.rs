@@ -91,38 +91,35 @@ pub(crate) async fn principal_on(
     }
 }
 
-pub(crate) fn requested_org(req: &Request) -> Result<Option<Uuid>, ApiError> {
-    match req.headers().get(ORGANIZATION_HEADER) {
+/// A header holding an id, if sent; anything else is a 400 with `code`.
+fn id_header(req: &Request, name: &str, code: &'static str, message: &'static str) -> Result<Option<Uuid>, ApiError> {
+    match req.headers().get(name) {
         None => Ok(None),
         Some(v) => v
             .to_str()
             .ok()
             .and_then(|s| Uuid::parse_str(s.trim()).ok())
             .map(Some)
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_organization_header",
-                    "X-Organization must be an organization id (UUID)",
-                )
-            }),
+            .ok_or_else(|| ApiError::bad_request(code, message)),
     }
 }
 
+pub(crate) fn requested_org(req: &Request) -> Result<Option<Uuid>, ApiError> {
+    id_header(
+        req,
+        ORGANIZATION_HEADER,
+        "invalid_organization_header",
+        "X-Organization must be an organization id (UUID)",
+    )
+}
+
 fn delegated_session(req: &Request) -> Result<Option<Uuid>, ApiError> {
-    match req.headers().get(DELEGATED_SESSION_HEADER) {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| Uuid::parse_str(s.trim()).ok())
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_delegated_session_header",
-                    "X-Delegated-Session must be a delegated session id (UUID)",
-                )
-            }),
-    }
+    id_header(
+        req,
+        DELEGATED_SESSION_HEADER,
+        "invalid_delegated_session_header",
+        "X-Delegated-Session must be a delegated session id (UUID)",
+    )
 }
 
 impl Auth {
