@@ -257,7 +257,12 @@ impl Portal {
     }
 
     fn item(&self, label: &str, href: &str) -> Value {
-        let active = self.path == href || (href != "/" && self.path.starts_with(&format!("{href}/")));
+        // Pages reached from an entry that live under another address.
+        const ALSO: &[(&str, &str)] = &[("/vendor/queues", "/vendor/jobs")];
+        let under = |prefix: &str| self.path == prefix || self.path.starts_with(&format!("{prefix}/"));
+        let active = self.path == href
+            || (href != "/" && under(href))
+            || ALSO.iter().any(|(entry, also)| *entry == href && under(also));
         json!({ "label": label, "href": href, "active": active })
     }
 

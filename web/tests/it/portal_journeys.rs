@@ -546,6 +546,14 @@ async fn ops_retry_a_given_up_job_from_the_job_queue_and_watch_it_finish() {
     );
     ops.follow(&job).await;
     assert_eq!(ops.path().await, format!("/vendor/jobs/{job}"));
+    let current = ops
+        .eval("return document.querySelector('nav.side a[aria-current=page]').textContent")
+        .await;
+    assert_eq!(
+        current,
+        serde_json::json!("Job queue"),
+        "the job's page belongs to the job queue"
+    );
     assert_eq!(ops.text_of("#job-state").await, "given up");
     assert_eq!(ops.text_of("#job td.field-error").await, "boom");
 
@@ -593,8 +601,11 @@ async fn a_management_session_shows_its_banner_and_disables_ordering_that_was_no
     .await;
     let anna = Browser::open(&app).await;
     anna.log_in("anna@northwind.example", DEMO_PASSWORD).await;
-    anna.visit(&format!("/organizations/{jansen}")).await;
-    anna.press("Start management session").await;
+    // From My customers, the customer's row.
+    anna.visit("/customers").await;
+    anna.press_in(&format!("tr:has(a[href=\"/organizations/{jansen}\"])"), "Manage")
+        .await;
+    assert_eq!(anna.path().await, format!("/organizations/{jansen}"));
     assert!(anna.text().await.contains("Your management session has started"));
     let banner = anna.text_of("#delegated-session").await;
     assert!(
