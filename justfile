@@ -68,6 +68,10 @@ test *args:
     server="$(just _postgres)"
     trap 'just _postgres-stop' EXIT
     export DATABASE_URL="${DATABASE_URL:-$server/postgres}"
+    # The single sign-on tests start a real OpenID Connect provider on Node.
+    if [ ! -d web/tests/oidc/node_modules/oidc-provider ]; then
+        npm ci --prefix web/tests/oidc --no-audit --no-fund --loglevel=error
+    fi
     cargo nextest run --workspace --no-fail-fast {{args}}
 
 # Benchmarks that print their figures.

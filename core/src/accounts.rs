@@ -142,12 +142,19 @@ pub enum Credential {
     Session {
         id: Uuid,
         acting_org: Option<Uuid>,
+        /// Opened with single sign-on (not a password).
+        sso: bool,
     },
     /// An API token acts for the organization it was created in.
-    Token {
-        id: Uuid,
-        organization_id: Option<Uuid>,
-    },
+    Token { id: Uuid, organization_id: Option<Uuid> },
+}
+
+fn sso_required() -> Error {
+    Error::Forbidden {
+        code: "sso_required",
+        message: "This organization requires single sign-on: log out and sign in with your organization's provider"
+            .to_owned(),
+    }
 }
 
 fn not_while_logged_in_as() -> Error {
@@ -210,32 +217,42 @@ impl Principal {
             ..
         } = &self.credential
         {
-            if requested_org.is_some_and(|r| r != *org) || !memberships::is_member(conn, self.user_id, *org).await? {
+            if requested_org.is_some_and(|r| r != *org)
+                || memberships::standing(conn, self.user_id, *org).await?.is_none()
+            {
                 return Err(Error::forbidden());
             }
             return Ok(Actor::new(self.user_id, Some(*org), now));
         }
-        let acting_org = match requested_org {
-            Some(org) => {
-                if !memberships::is_member(conn, self.user_id, org).await? {
-                    return Err(Error::forbidden());
-                }
-                Some(org)
-            }
-            None => {
-                let session_choice = match &self.credential {
-                    Credential::Session {
-                        acting_org: Some(org), ..
-                    } => Some(*org),
-                    _ => None,
-                };
-                match session_choice {
-                    Some(org) if memberships::is_member(conn, self.user_id, org).await? => Some(org),
-                    _ => memberships::default_organization(conn, self.user_id).await?,
-                }
-            }
+        let (session_choice, sso) = match &self.credential {
+            Credential::Session { acting_org, sso, .. } => (*acting_org, *sso),
+            Credential::Token { .. } => (None, false),
         };
-        Ok(Actor::new(self.user_id, acting_org, now))
+        let acting = match (requested_org, session_choice) {
+            (Some(org), _) => match memberships::standing(conn, self.user_id, org).await? {
+                Some(require_sso) => Some((org, require_sso)),
+                None => return Err(Error::forbidden()),
+            },
+            (None, Some(org)) => match memberships::standing(conn, self.user_id, org).await? {
+                Some(require_sso) => Some((org, require_sso)),
+                None => memberships::first_organization(conn, self.user_id, sso).await?,
+            },
+            (None, None) => memberships::first_organization(conn, self.user_id, sso).await?,
+        };
+        // An organization that requires single sign-on is not acted for from a session
+        // opened with a password: asked for, it is refused; chosen by default, the
+        // session acts for no organization (the person can still link an identity).
+        // API tokens are made by signed-in members and stay.
+        let acting = match acting {
+            Some((_, true)) if matches!(self.credential, Credential::Session { sso: false, .. }) => {
+                if requested_org.is_some() {
+                    return Err(sso_required());
+                }
+                None
+            }
+            other => other.map(|(org, _)| org),
+        };
+        Ok(Actor::new(self.user_id, acting, now))
     }
 
     fn session_id(&self) -> Option<Uuid> {
@@ -253,21 +270,28 @@ pub struct MembershipSummary {
     pub organization_name: String,
     pub role: Role,
     pub permissions: Vec<Permission>,
+    /// The organization requires single sign-on of its members.
+    pub require_sso: bool,
 }
 
 /// The organizations the user belongs to (accepted memberships).
 pub async fn memberships_of(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<Vec<MembershipSummary>> {
-    let rows: Vec<(Uuid, String, String)> = m::table
+    let rows: Vec<(Uuid, String, String, bool)> = m::table
         .inner_join(organizations::table)
         .filter(m::user_id.eq(user_id))
         .filter(m::active.eq(true))
         .filter(m::accepted_at.is_not_null())
         .order((m::created_at.asc(), m::id.asc()))
-        .select((organizations::id, organizations::name, m::role))
+        .select((
+            organizations::id,
+            organizations::name,
+            m::role,
+            organizations::require_sso,
+        ))
         .load(conn)
         .await?;
     let mut out = Vec::with_capacity(rows.len());
-    for (org_id, name, role) in rows {
+    for (org_id, name, role, require_sso) in rows {
         let permissions = authz::grants_in(conn, user_id, org_id)
             .await?
             .map(|g| g.to_vec())
@@ -277,6 +301,7 @@ pub async fn memberships_of(conn: &mut AsyncPgConnection, user_id: Uuid) -> Resu
             organization_name: name,
             role: Role::from_db(&role),
             permissions,
+            require_sso,
         });
     }
     Ok(out)
@@ -295,6 +320,8 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub delegated_session_id: Option<Uuid>,
+    /// The linked identity a single sign-on session was opened with.
+    pub identity_link_id: Option<Uuid>,
 }
 
 fn invalid_credentials() -> Error {
@@ -351,47 +378,75 @@ pub async fn login(pool: &Pool, ctx: &Ctx, input: LoginInput) -> Result<(Session
         }
     };
     throttle::record_success(&mut conn, &keys).await?;
-    let raw = tokens::random_token();
-    let ttl = Duration::from_std(ctx.config.session_ttl).unwrap_or(Duration::hours(12));
+    let meta = SessionMeta {
+        user_agent: input.user_agent,
+        previous_session: input.previous_session,
+    };
     op::run_as(&mut conn, ctx, Who::user(user_id, None), async |op| {
-        if let Some(previous) = input.previous_session.as_deref() {
-            diesel::update(
-                sessions::table
-                    .filter(sessions::token_hash.eq(tokens::hash(previous)))
-                    .filter(sessions::revoked_at.is_null()),
-            )
-            .set(sessions::revoked_at.eq(op.now))
-            .execute(op.conn)
-            .await?;
-        }
-        let acting = memberships::default_organization(op.conn, user_id).await?;
-        let session = diesel::insert_into(sessions::table)
-            .values((
-                sessions::id.eq(Uuid::now_v7()),
-                sessions::token_hash.eq(tokens::hash(&raw)),
-                sessions::user_id.eq(user_id),
-                sessions::acting_organization_id.eq(acting),
-                sessions::user_agent.eq(input
-                    .user_agent
-                    .as_deref()
-                    .map(|ua| ua.chars().take(300).collect::<String>())),
-                sessions::created_at.eq(op.now),
-                sessions::last_seen_at.eq(op.now),
-                sessions::expires_at.eq(op.now + ttl),
-            ))
-            .returning(Session::as_returning())
-            .get_result(op.conn)
-            .await?;
-        op.audit_as(
-            Who::user(user_id, acting),
-            Action::SessionCreated,
-            session.id,
-            json!({}),
-        )
-        .await?;
-        Ok((session, raw.clone()))
+        open_session(op, user_id, &meta, None).await
     })
     .await
+}
+
+/// What a new session records of the browser that opened it.
+#[derive(Debug, Clone, Default)]
+pub struct SessionMeta {
+    pub user_agent: Option<String>,
+    /// The session cookie the browser already had: it ends, so the session id is new
+    /// after every log-in.
+    pub previous_session: Option<String>,
+}
+
+/// Opens a session for a person who proved who they are (a password, or an identity
+/// at a single sign-on provider): ends the browser's previous session, picks the
+/// organization to act as, audits. Returns the session and the raw cookie token.
+pub(crate) async fn open_session(
+    op: &mut op::Op<'_>,
+    user_id: Uuid,
+    meta: &SessionMeta,
+    identity_link: Option<Uuid>,
+) -> Result<(Session, String)> {
+    let raw = tokens::random_token();
+    let ttl = Duration::from_std(op.ctx.config.session_ttl).unwrap_or(Duration::hours(12));
+    if let Some(previous) = meta.previous_session.as_deref() {
+        diesel::update(
+            sessions::table
+                .filter(sessions::token_hash.eq(tokens::hash(previous)))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set(sessions::revoked_at.eq(op.now))
+        .execute(op.conn)
+        .await?;
+    }
+    let acting = memberships::first_organization(op.conn, user_id, identity_link.is_some())
+        .await?
+        .map(|(org, _)| org);
+    let session = diesel::insert_into(sessions::table)
+        .values((
+            sessions::id.eq(Uuid::now_v7()),
+            sessions::token_hash.eq(tokens::hash(&raw)),
+            sessions::user_id.eq(user_id),
+            sessions::acting_organization_id.eq(acting),
+            sessions::user_agent.eq(meta
+                .user_agent
+                .as_deref()
+                .map(|ua| ua.chars().take(300).collect::<String>())),
+            sessions::created_at.eq(op.now),
+            sessions::last_seen_at.eq(op.now),
+            sessions::expires_at.eq(op.now + ttl),
+            sessions::identity_link_id.eq(identity_link),
+        ))
+        .returning(Session::as_returning())
+        .get_result(op.conn)
+        .await?;
+    op.audit_as(
+        Who::user(user_id, acting),
+        Action::SessionCreated,
+        session.id,
+        json!({ "method": if identity_link.is_some() { "sso" } else { "password" } }),
+    )
+    .await?;
+    Ok((session, raw))
 }
 
 /// Resolves a session cookie; refreshes its idle expiry. A session ends when idle for
@@ -455,6 +510,7 @@ pub async fn resolve_session(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str)
         credential: Credential::Session {
             id: session.id,
             acting_org: session.acting_organization_id,
+            sso: session.identity_link_id.is_some(),
         },
         delegation,
     })
@@ -491,7 +547,7 @@ pub async fn leave_delegation(conn: &mut AsyncPgConnection, session_id: Uuid) ->
 
 /// Ends a session.
 pub async fn logout(conn: &mut AsyncPgConnection, ctx: &Ctx, principal: &Principal) -> Result<()> {
-    let Credential::Session { id, acting_org } = &principal.credential else {
+    let Credential::Session { id, acting_org, .. } = &principal.credential else {
         return Err(Error::conflict(
             "not_a_session",
             None,
@@ -542,8 +598,12 @@ pub async fn switch_organization(
             "API clients choose the organization with the X-Organization header",
         ));
     };
-    if !memberships::is_member(conn, principal.user_id, org_id).await? {
-        return Err(Error::forbidden());
+    match memberships::standing(conn, principal.user_id, org_id).await? {
+        None => return Err(Error::forbidden()),
+        Some(true) if matches!(principal.credential, Credential::Session { sso: false, .. }) => {
+            return Err(sso_required());
+        }
+        Some(_) => {}
     }
     op::run_as(conn, ctx, Who::user(principal.user_id, Some(org_id)), async |op| {
         diesel::update(sessions::table.find(id))

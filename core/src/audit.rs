@@ -117,6 +117,8 @@ actions! {
         CustomerInvitationResent = ("customer_invitation.resent", "customer_invitation"),
         CustomerInvitationRevoked = ("customer_invitation.revoked", "customer_invitation"),
         CustomerInvitationAccepted = ("customer_invitation.accepted", "customer_invitation"),
+        IdentityLinked = ("identity.linked", "identity_link"),
+        IdentityRemoved = ("identity.removed", "identity_link"),
         IntegrationCreated = ("integration.created", "integration"),
         IntegrationUpdated = ("integration.updated", "integration"),
         IntegrationDeleted = ("integration.deleted", "integration"),

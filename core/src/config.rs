@@ -164,6 +164,8 @@ pub struct Config {
     pub payment_due_days: u32,
     pub download_link_ttl: Duration,
     pub limits: Limits,
+    /// The single sign-on providers shown on the log-in page, in the configured order.
+    pub sso: Vec<SsoProvider>,
 }
 
 impl std::fmt::Debug for Config {
@@ -263,6 +265,7 @@ impl Config {
             payment_due_days: v.number("PAYMENT_DUE_DAYS", 14) as u32,
             download_link_ttl: hours(v.number("DOWNLOAD_LINK_TTL_HOURS", 168).max(1)),
             limits: v.limits(),
+            sso: v.sso_providers(),
         };
         let allow_http_public_url = v.flag("ALLOW_HTTP_PUBLIC_URL");
         let mut errors = v.errors;
@@ -307,21 +310,172 @@ fn production_refusals(config: &Config, allow_http_public_url: bool, secret_miss
     if secret_key == DEV_SECRET.as_bytes() && !secret_missing {
         refusals.push("SECRET_KEY: the built-in development key is not allowed in production".to_owned());
     }
-    if public_url.scheme() != "https" {
-        let loopback = match public_url.host() {
-            Some(url::Host::Domain(d)) => d == "localhost",
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        };
-        if !(allow_http_public_url && loopback) {
-            refusals.push(
-                "PUBLIC_URL: must be https in production (ALLOW_HTTP_PUBLIC_URL=true permits http only for a reverse proxy on localhost)"
-                    .to_owned(),
-            );
-        }
+    if public_url.scheme() != "https" && !(allow_http_public_url && loopback(public_url)) {
+        refusals.push(
+            "PUBLIC_URL: must be https in production (ALLOW_HTTP_PUBLIC_URL=true permits http only for a reverse proxy on localhost)"
+                .to_owned(),
+        );
     }
     refusals
+}
+
+/// Which rules a single sign-on provider's ID tokens follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SsoKind {
+    /// Microsoft Entra ID: each directory issues as itself; addresses count as verified
+    /// only with `email_verified`, `xms_edov` or a personal Microsoft account.
+    Microsoft,
+    /// Google: `email_verified` says whether the address is confirmed.
+    Google,
+    /// Any OpenID Connect issuer by its discovery URL.
+    Generic,
+}
+
+/// The Microsoft directory of personal accounts (outlook.com, live.com).
+pub const MICROSOFT_CONSUMER_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// One configured OpenID Connect provider (`SSO_PROVIDERS` and `SSO_<NAME>_*`).
+#[derive(Clone)]
+pub struct SsoProvider {
+    /// Lower-case name in URLs: `/auth/sso/<name>/callback`.
+    pub name: String,
+    /// The button's text: "Sign in with <label>".
+    pub label: String,
+    pub kind: SsoKind,
+    pub discovery_url: Url,
+    /// The issuer ID tokens must name (for Microsoft, the template with `{tenantid}`).
+    pub issuer: String,
+    /// Microsoft: common, organizations, consumers or one directory's id.
+    pub tenant: Option<String>,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for SsoProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoProvider")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("discovery_url", &self.discovery_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// The address a provider sends the browser back to: register it at the provider.
+    pub fn sso_redirect_url(&self, provider: &str) -> String {
+        self.url(&format!("/auth/sso/{provider}/callback"))
+    }
+
+    pub fn sso_provider(&self, name: &str) -> Option<&SsoProvider> {
+        self.sso.iter().find(|p| p.name == name)
+    }
+}
+
+/// http is allowed for a provider on this machine only (tests, development).
+fn loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+impl Vars<'_> {
+    fn sso_providers(&mut self) -> Vec<SsoProvider> {
+        let names = self.text("SSO_PROVIDERS", "");
+        let mut providers: Vec<SsoProvider> = Vec::new();
+        for name in names
+            .split(',')
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+        {
+            let valid = name.len() <= 32
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !valid || providers.iter().any(|p| p.name == name) {
+                self.errors.push(format!(
+                    "SSO_PROVIDERS: {name:?} is not a distinct name of at most 32 letters, digits and dashes"
+                ));
+                continue;
+            }
+            if let Some(p) = self.sso_provider(&name) {
+                providers.push(p);
+            }
+        }
+        providers
+    }
+
+    fn sso_provider(&mut self, name: &str) -> Option<SsoProvider> {
+        let key = |suffix: &str| format!("SSO_{}_{suffix}", name.to_ascii_uppercase().replace('-', "_"));
+        let default_kind = match name {
+            "microsoft" => "microsoft",
+            "google" => "google",
+            _ => "oidc",
+        };
+        let kind = self.choice(
+            &key("KIND"),
+            default_kind,
+            "microsoft, google or oidc",
+            |raw| match raw {
+                "microsoft" => Some(SsoKind::Microsoft),
+                "google" => Some(SsoKind::Google),
+                "oidc" => Some(SsoKind::Generic),
+                _ => None,
+            },
+        );
+        let tenant = (kind == SsoKind::Microsoft).then(|| self.text(&key("TENANT"), "organizations"));
+        let (default_discovery, default_label) = match (kind, &tenant) {
+            (SsoKind::Microsoft, Some(t)) => (
+                format!("https://login.microsoftonline.com/{t}/v2.0/.well-known/openid-configuration"),
+                "Microsoft",
+            ),
+            (SsoKind::Google, _) => (
+                "https://accounts.google.com/.well-known/openid-configuration".to_owned(),
+                "Google",
+            ),
+            _ => (String::new(), name),
+        };
+        let discovery = self.text(&key("DISCOVERY_URL"), &default_discovery);
+        let label = self.text(&key("LABEL"), default_label);
+        let client_id = self.required(
+            &key("CLIENT_ID"),
+            "the client (application) id registered at the provider",
+        );
+        let client_secret = self.required(&key("CLIENT_SECRET"), "the client secret registered at the provider");
+        let Some(discovery_url) = discovery
+            .ends_with("/.well-known/openid-configuration")
+            .then(|| Url::parse(&discovery).ok())
+            .flatten()
+        else {
+            self.errors.push(format!(
+                "{}: expected the provider's discovery URL ending in /.well-known/openid-configuration, got {discovery:?}",
+                key("DISCOVERY_URL")
+            ));
+            return None;
+        };
+        if discovery_url.scheme() != "https" && !(discovery_url.scheme() == "http" && loopback(&discovery_url)) {
+            self.errors.push(format!("{}: must be https", key("DISCOVERY_URL")));
+        }
+        let issuer = match kind {
+            SsoKind::Microsoft => "https://login.microsoftonline.com/{tenantid}/v2.0".to_owned(),
+            _ => discovery
+                .trim_end_matches("/.well-known/openid-configuration")
+                .to_owned(),
+        };
+        Some(SsoProvider {
+            name: name.to_owned(),
+            label: label.chars().take(40).collect(),
+            kind,
+            discovery_url,
+            issuer,
+            tenant,
+            client_id,
+            client_secret,
+        })
+    }
 }
 
 /// The bounds of delegated administration (see `delegation`).

@@ -13,6 +13,8 @@ pub struct Ctx {
     pub clock: Clock,
     /// The threads that hash passwords (each hash takes about 19 MiB).
     pub hashing: Arc<HashPool>,
+    /// The single sign-on providers' discovery documents and keys.
+    pub sso: Arc<crate::sso::Providers>,
 }
 
 impl Ctx {
@@ -21,10 +23,12 @@ impl Ctx {
             config.limits.password_hash_concurrency,
             config.database_pool_timeout.max(std::time::Duration::from_secs(5)),
         ));
+        let sso = Arc::new(crate::sso::Providers::new(&config));
         Self {
             config: Arc::new(config),
             clock,
             hashing,
+            sso,
         }
     }
 

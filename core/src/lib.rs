@@ -45,6 +45,7 @@ pub mod schema;
 pub mod seed;
 pub mod service_providers;
 pub mod signups;
+pub mod sso;
 pub mod telemetry;
 pub mod templating;
 pub mod throttle;

@@ -315,12 +315,43 @@ pub async fn is_member(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uuid
 
 /// The user's first (oldest) accepted, active membership.
 pub async fn default_organization(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<Option<Uuid>> {
-    Ok(m::table
+    Ok(first_organization(conn, user_id, true).await?.map(|(org, _)| org))
+}
+
+/// The user's first (oldest) accepted, active membership with whether that organization
+/// requires single sign-on; without `sso`, organizations that require it come last.
+pub async fn first_organization(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    sso: bool,
+) -> Result<Option<(Uuid, bool)>> {
+    let query = m::table
+        .inner_join(orgs::table.on(orgs::id.eq(m::organization_id)))
         .filter(m::user_id.eq(user_id))
         .filter(m::active.eq(true))
         .filter(m::accepted_at.is_not_null())
-        .order((m::created_at.asc(), m::id.asc()))
-        .select(m::organization_id)
+        .select((m::organization_id, orgs::require_sso));
+    Ok(if sso {
+        query.order((m::created_at.asc(), m::id.asc())).first(conn).await
+    } else {
+        query
+            .order((orgs::require_sso.asc(), m::created_at.asc(), m::id.asc()))
+            .first(conn)
+            .await
+    }
+    .optional()?)
+}
+
+/// Whether the user is an accepted, active member of the organization (`None` if not)
+/// and whether it requires single sign-on: one query for both.
+pub async fn standing(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uuid) -> Result<Option<bool>> {
+    Ok(m::table
+        .inner_join(orgs::table.on(orgs::id.eq(m::organization_id)))
+        .filter(m::user_id.eq(user_id))
+        .filter(m::organization_id.eq(org_id))
+        .filter(m::active.eq(true))
+        .filter(m::accepted_at.is_not_null())
+        .select(orgs::require_sso)
         .first(conn)
         .await
         .optional()?)

@@ -14,7 +14,7 @@ use crate::{
     authz::{self, Actor, Permission, Role},
     domain::{CountryCode, Language, optional_website, required_text},
     error::{Validator, validated},
-    schema::{organizations, partners},
+    schema::{identity_links, organizations, partners},
     values::CustomerType,
 };
 
@@ -36,6 +36,8 @@ pub struct Organization {
     pub signup_origin: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Members act for the organization only in sessions opened with single sign-on.
+    pub require_sso: bool,
 }
 
 /// The fields of a new organization row.
@@ -304,6 +306,61 @@ pub async fn update_settings(
                 "allow_updates": { "old": old.allow_updates, "new": org.allow_updates },
                 "allow_beta": { "old": old.allow_beta, "new": org.allow_beta },
             }),
+        )
+        .await?;
+        Ok(org)
+    })
+    .await
+}
+
+/// Whether members must sign in with single sign-on to act for the organization. Only
+/// the organization's own administrators decide, and only once they can sign in that
+/// way themselves (so that they do not lock themselves out).
+pub async fn set_sso_requirement(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org_id: Uuid,
+    required: bool,
+) -> Result<Organization> {
+    op::run(conn, ctx, actor, org_id, Permission::AssignRoles, async |op| {
+        if actor.acting_org != Some(org_id) || actor.impersonator.is_some() || actor.delegation.is_some() {
+            return Err(Error::Forbidden {
+                code: "own_administrators_only",
+                message: "Only the organization's own administrators decide how its members sign in".to_owned(),
+            });
+        }
+        let old = find_for_update(op.conn, org_id).await?;
+        if required && !old.require_sso {
+            if ctx.config.sso.is_empty() {
+                return Err(Error::conflict(
+                    "sso_not_configured",
+                    Some("require_sso"),
+                    "No single sign-on provider is configured for this portal",
+                ));
+            }
+            let linked: i64 = identity_links::table
+                .filter(identity_links::user_id.eq(actor.user_id))
+                .count()
+                .get_result(op.conn)
+                .await?;
+            if linked == 0 {
+                return Err(Error::conflict(
+                    "sso_not_linked",
+                    Some("require_sso"),
+                    "Link a sign-in provider to your own account first (in your profile), or you would lock yourself out",
+                ));
+            }
+        }
+        let org = diesel::update(organizations::table.find(org_id))
+            .set((organizations::require_sso.eq(required), organizations::updated_at.eq(op.now)))
+            .returning(Organization::as_returning())
+            .get_result(op.conn)
+            .await?;
+        op.audit(
+            Action::OrganizationSettingsUpdated,
+            org_id,
+            json!({ "require_sso": { "old": old.require_sso, "new": org.require_sso } }),
         )
         .await?;
         Ok(org)

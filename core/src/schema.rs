@@ -255,6 +255,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    identity_links (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        provider -> Text,
+        issuer -> Text,
+        subject -> Text,
+        tenant_id -> Nullable<Text>,
+        object_id -> Nullable<Text>,
+        email -> Nullable<Text>,
+        linked_via -> Text,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     integrations (id) {
         id -> Uuid,
         organization_id -> Uuid,
@@ -414,6 +430,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         updates_frozen_at -> Nullable<Timestamptz>,
+        require_sso -> Bool,
     }
 }
 
@@ -561,6 +578,7 @@ diesel::table! {
         expires_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
         delegated_session_id -> Nullable<Uuid>,
+        identity_link_id -> Nullable<Uuid>,
     }
 }
 
@@ -662,6 +680,8 @@ diesel::table! {
 diesel::joinable!(affiliate_visits -> partners (partner_id));
 diesel::joinable!(api_tokens -> organizations (organization_id));
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(identity_links -> users (user_id));
+diesel::joinable!(sessions -> identity_links (identity_link_id));
 diesel::joinable!(attributions -> organizations (customer_id));
 diesel::joinable!(attributions -> partners (partner_id));
 diesel::joinable!(billing_runs -> users (requested_by));
@@ -719,6 +739,7 @@ diesel::joinable!(user_licences -> users (user_id));
 diesel::joinable!(users -> organizations (managed_by_organization_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    identity_links,
     affiliate_visits,
     api_tokens,
     attributions,

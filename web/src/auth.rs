@@ -52,7 +52,23 @@ pub(crate) fn session_cookie(req: &Request) -> Option<String> {
 /// The `Set-Cookie` value that starts a session (or, with an empty token and no age,
 /// ends it): HttpOnly, SameSite=Lax, Secure when the portal is served over https.
 pub(crate) fn set_session_cookie(state: &AppState, token: &str, max_age: std::time::Duration) -> String {
-    let mut cookie = Cookie::new_with_str(SESSION_COOKIE, token);
+    set_cookie(state, SESSION_COOKIE, token, max_age)
+}
+
+/// The single sign-on attempt this browser started, if any.
+pub(crate) fn sso_cookie(req: &Request) -> Option<String> {
+    req.cookie()
+        .get(partnerdesk_core::sso::COOKIE)
+        .map(|c| c.value_str().to_owned())
+}
+
+/// The `Set-Cookie` value of a single sign-on attempt (empty value and no age: gone).
+pub(crate) fn set_sso_cookie(state: &AppState, value: &str, max_age: std::time::Duration) -> String {
+    set_cookie(state, partnerdesk_core::sso::COOKIE, value, max_age)
+}
+
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age: std::time::Duration) -> String {
+    let mut cookie = Cookie::new_with_str(name, value);
     cookie.set_path("/");
     cookie.set_http_only(true);
     cookie.set_same_site(SameSite::Lax);

@@ -345,7 +345,7 @@ pub struct SetPasswordRequest {
     pub password: String,
 }
 
-fn user_agent(req: &Request) -> Option<String> {
+pub(crate) fn user_agent(req: &Request) -> Option<String> {
     req.headers()
         .get(poem::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())

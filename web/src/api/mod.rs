@@ -20,6 +20,7 @@ pub mod ops;
 pub mod organizations;
 pub mod partners;
 pub mod registrations;
+pub mod sso;
 pub mod users;
 
 #[derive(Tags)]
@@ -100,6 +101,7 @@ pub fn default_limit() -> i64 {
 
 pub type Api = (
     auth::AuthApi,
+    sso::SsoApi,
     organizations::OrganizationsApi,
     organizations::CompanyApi,
     partners::PartnersApi,
@@ -120,6 +122,7 @@ pub fn service(config: &Config) -> OpenApiService<Api, ()> {
     OpenApiService::new(
         (
             auth::AuthApi,
+            sso::SsoApi,
             organizations::OrganizationsApi,
             organizations::CompanyApi,
             partners::PartnersApi,

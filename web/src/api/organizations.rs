@@ -459,6 +459,32 @@ pub struct SettingsView {
     pub allow_updates: bool,
     /// Beta versions are offered.
     pub allow_beta: bool,
+    /// Members act for the organization only after signing in with single sign-on
+    /// (changed with `setSignInPolicy`).
+    pub require_sso: bool,
+}
+
+impl From<organizations::Organization> for SettingsView {
+    fn from(org: organizations::Organization) -> Self {
+        SettingsView {
+            allow_updates: org.allow_updates,
+            allow_beta: org.allow_beta,
+            require_sso: org.require_sso,
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
+pub struct SignInPolicyRequest {
+    /// Require single sign-on of every member.
+    pub require_sso: bool,
+}
+
+impl Example for SignInPolicyRequest {
+    fn example() -> Self {
+        SignInPolicyRequest { require_sso: true }
+    }
 }
 
 #[derive(Object, Debug)]
@@ -646,10 +672,7 @@ impl CompanyApi {
     async fn settings(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<SettingsView>> {
         let mut conn = state.conn().await?;
         let org = organizations::get(&mut conn, &auth.actor, id.0).await?;
-        Ok(Json(SettingsView {
-            allow_updates: org.allow_updates,
-            allow_beta: org.allow_beta,
-        }))
+        Ok(Json(org.into()))
     }
 
     /// Change company settings
@@ -677,10 +700,34 @@ impl CompanyApi {
             body.0.allow_beta,
         )
         .await?;
-        Ok(Json(SettingsView {
-            allow_updates: org.allow_updates,
-            allow_beta: org.allow_beta,
-        }))
+        Ok(Json(org.into()))
+    }
+
+    /// Require single sign-on
+    ///
+    /// Whether members act for the organization only in sessions opened with single
+    /// sign-on: a password session is refused with `sso_required`. Only the
+    /// organization's own administrators decide (`own_administrators_only` for anyone
+    /// else, its service provider included), and switching it on needs a configured
+    /// provider (`sso_not_configured`) and an identity linked to the administrator's own
+    /// account (`sso_not_linked`), so that nobody locks themselves out. API tokens keep
+    /// working.
+    #[oai(
+        operation_id = "setSignInPolicy",
+        path = "/organizations/:id/sign-in-policy",
+        method = "put"
+    )]
+    async fn set_sign_in_policy(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        body: Body<SignInPolicyRequest>,
+    ) -> ApiResult<Json<SettingsView>> {
+        let mut conn = state.conn().await?;
+        let org =
+            organizations::set_sso_requirement(&mut conn, &state.ctx, &auth.actor, id.0, body.0.require_sso).await?;
+        Ok(Json(org.into()))
     }
 
     /// My service provider

@@ -107,6 +107,17 @@ fn error_page(state: &AppState, name: &str, ctx: Value, err: &CoreError) -> Resp
 }
 
 /// A request refused before any handler ran (an expired or foreign form).
+/// The configured single sign-on providers, for buttons.
+pub(crate) fn sso_providers(state: &AppState) -> Vec<Value> {
+    state
+        .ctx
+        .config
+        .sso
+        .iter()
+        .map(|p| json!({ "name": p.name, "label": p.label }))
+        .collect()
+}
+
 pub(crate) fn refused(state: &AppState, status: StatusCode, message: &str) -> Response {
     page(
         state,

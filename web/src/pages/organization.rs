@@ -40,6 +40,7 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/organizations/:id/deactivate", post(deactivate))
         .at("/organizations/:id/details", post(save_details))
         .at("/organizations/:id/settings", get(settings).post(save_settings))
+        .at("/organizations/:id/sign-in-policy", post(save_sign_in_policy))
         .at(
             "/organizations/:id/integrations",
             get(integrations_tab).post(add_integration),
@@ -269,10 +270,50 @@ async fn settings(
     let mut conn = db(&state).await?;
     let loaded = organizations::get(&mut conn, &portal.actor, id)
         .await
-        .map(|o| json!({ "allow_updates": o.allow_updates, "allow_beta": o.allow_beta }));
+        .map(|o| settings_ctx(&portal, &state, &o, o.allow_updates, o.allow_beta));
     Ok(Tab::new(&portal, &state, id, SETTINGS)
         .show(&mut conn, q.notice.as_deref(), loaded)
         .await)
+}
+
+/// The settings tab: updates and betas, and (for the organization's own
+/// administrators) whether members must sign in with single sign-on.
+fn settings_ctx(
+    portal: &Portal,
+    state: &AppState,
+    org: &organizations::Organization,
+    allow_updates: bool,
+    allow_beta: bool,
+) -> serde_json::Value {
+    let own_admin = portal.org() == Some(org.id) && portal.delegated.is_none() && portal.holds(Permission::AssignRoles);
+    json!({
+        "allow_updates": allow_updates,
+        "allow_beta": allow_beta,
+        "require_sso": org.require_sso,
+        "sign_in_policy": own_admin && (!state.ctx.config.sso.is_empty() || org.require_sso),
+    })
+}
+
+#[handler]
+async fn save_sign_in_policy(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let required = form.has("require_sso");
+    let mut conn = db(&state).await?;
+    let result = match organizations::set_sso_requirement(&mut conn, &state.ctx, &portal.actor, id, required).await {
+        Ok(_) => Ok("sign_in_policy_saved"),
+        Err(e) => match organizations::get(&mut conn, &portal.actor, id).await {
+            Ok(org) => Err((
+                e,
+                settings_ctx(&portal, &state, &org, org.allow_updates, org.allow_beta),
+            )),
+            Err(_) => Err((e, json!({}))),
+        },
+    };
+    Ok(Tab::new(&portal, &state, id, SETTINGS).answer(&mut conn, result).await)
 }
 
 #[handler]

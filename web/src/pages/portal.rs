@@ -115,6 +115,9 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "switched" => "You now act for this organization.",
         "profile_saved" => "Your profile has been saved.",
         "password_changed" => "Your password has been changed.",
+        "identity_linked" => "The identity has been linked: you can sign in with it now.",
+        "identity_removed" => "The identity has been removed: it no longer signs in to your account.",
+        "sign_in_policy_saved" => "How members sign in has been saved.",
         "organization_left" => "You have left the organization.",
         "token_revoked" => "The token has been revoked.",
         "approved" => "The partner request has been approved.",
@@ -267,7 +270,7 @@ impl Portal {
     }
 
     /// What every portal page shows around its content.
-    fn frame(&self) -> Value {
+    fn frame(&self, state: &AppState) -> Value {
         let current = self.current();
         json!({
             "me": { "first_name": self.user.first_name, "last_name": self.user.last_name, "email": self.user.email },
@@ -278,6 +281,8 @@ impl Portal {
             })).collect::<Vec<_>>(),
             "path": self.path,
             "lang": crate::i18n::supported(&self.user.language),
+            "sso_needed": self.sso_needed(),
+            "sso_providers": super::sso_providers(state),
             "delegated": self.delegated.as_ref().map(|d| json!({
                 "id": d.id,
                 "kind": d.kind.as_str(),
@@ -290,13 +295,31 @@ impl Portal {
         })
     }
 
+    /// Organizations of the person that require single sign-on, when this session was
+    /// opened with a password (the portal acts for none of them).
+    fn sso_needed(&self) -> Vec<&str> {
+        if self.delegated.is_some()
+            || matches!(
+                self.principal.credential,
+                accounts::Credential::Session { sso: true, .. }
+            )
+        {
+            return Vec::new();
+        }
+        self.memberships
+            .iter()
+            .filter(|m| m.require_sso)
+            .map(|m| m.organization_name.as_str())
+            .collect()
+    }
+
     /// A portal page in the layout.
     pub fn render(&self, state: &AppState, name: &str, ctx: Value) -> Response {
         self.render_status(state, StatusCode::OK, name, ctx)
     }
 
     pub fn render_status(&self, state: &AppState, status: StatusCode, name: &str, ctx: Value) -> Response {
-        page(state, status, name, merge(ctx, self.frame()))
+        page(state, status, name, merge(ctx, self.frame(state)))
     }
 
     /// A page with a notice from the address (`?notice=`), if it names a known one.

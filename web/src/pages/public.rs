@@ -3,6 +3,7 @@
 
 use partnerdesk_core::{
     Error as CoreError, accounts, domain::fixed2, invitations, memberships, orders, registrations, releases, signups,
+    sso,
 };
 use poem::{
     IntoResponse, Request, Response, Route, get, handler,
@@ -19,6 +20,8 @@ pub(super) fn routes(route: Route) -> Route {
     route
         .at("/login", get(login_form).post(login))
         .at("/logout", poem::post(logout))
+        .at("/auth/sso/:provider", get(sso_start))
+        .at("/auth/sso/:provider/callback", get(sso_callback))
         .at("/signup", get(signup_form).post(signup))
         .at("/signup/confirm/:token", get(signup_confirm_form).post(signup_confirm))
         .at("/password/forgot", get(forgot_form).post(forgot))
@@ -35,10 +38,7 @@ pub(super) fn routes(route: Route) -> Route {
 }
 
 /// Where to go after logging in: a path on this site only.
-fn local_path(next: Option<&str>) -> Option<String> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .map(str::to_owned)
-}
+use partnerdesk_core::sso::local_path;
 
 #[derive(Deserialize)]
 struct NextQuery {
@@ -51,8 +51,72 @@ fn login_form(state: Data<&AppState>, poem::web::Query(q): poem::web::Query<Next
         &state,
         StatusCode::OK,
         "login",
-        json!({ "next": local_path(q.next.as_deref()) }),
+        login_context(&state, json!({ "next": local_path(q.next.as_deref()) })),
     )
+}
+
+/// The log-in page's context: the form's values and the single sign-on buttons.
+fn login_context(state: &AppState, ctx: Value) -> Value {
+    merge(ctx, json!({ "sso_providers": super::sso_providers(state) }))
+}
+
+fn with_cookie(mut resp: Response, cookie: String) -> Response {
+    if let Ok(v) = cookie.parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// A log-in button: starts signing in with the provider (its cookie, then the
+/// provider's page).
+#[handler]
+async fn sso_start(
+    state: Data<&AppState>,
+    Path(provider): Path<String>,
+    poem::web::Query(q): poem::web::Query<NextQuery>,
+) -> Response {
+    match sso::start(&state.ctx, &provider, None, q.next.as_deref()).await {
+        Ok(started) => with_cookie(
+            redirect(&started.authorization_url),
+            auth::set_sso_cookie(&state, &started.cookie, std::time::Duration::from_secs(600)),
+        ),
+        Err(e) => error_page(&state, "login", login_context(&state, json!({})), &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+}
+
+/// Where the provider sends the browser back: signed in (or the identity linked), or
+/// the log-in page with what went wrong.
+#[handler]
+async fn sso_callback(
+    state: Data<&AppState>,
+    req: &Request,
+    Path(provider): Path<String>,
+    poem::web::Query(q): poem::web::Query<CallbackQuery>,
+) -> Response {
+    let callback = sso::Callback {
+        code: q.code,
+        state: q.state,
+        iss: q.iss,
+        error: q.error,
+    };
+    let done = auth::set_sso_cookie(&state, "", std::time::Duration::ZERO);
+    let resp = match crate::api::sso::complete(&state, req, &provider, callback).await {
+        Ok(sso::Outcome::SignedIn { token, next, .. }) => with_cookie(
+            redirect(next.as_deref().unwrap_or("/")),
+            auth::set_session_cookie(&state, &token, state.ctx.config.session_ttl),
+        ),
+        Ok(sso::Outcome::Linked { .. }) => redirect("/profile?notice=identity_linked"),
+        Err(e) => error_page(&state, "login", login_context(&state, json!({})), &e),
+    };
+    with_cookie(resp, done)
 }
 
 #[derive(Deserialize)]
@@ -76,7 +140,12 @@ async fn login(state: Data<&AppState>, req: &Request, Form(form): Form<LoginForm
             }
             resp
         }
-        Err(e) => error_page(&state, "login", json!({ "email": form.email, "next": next }), &e),
+        Err(e) => error_page(
+            &state,
+            "login",
+            login_context(&state, json!({ "email": form.email, "next": next })),
+            &e,
+        ),
     }
 }
 

@@ -24,6 +24,9 @@ const PUBLIC: &[(&str, &str)] = &[
     ("post", "/customer-registrations/{token}"),
     ("get", "/payments/{token}"),
     ("post", "/payments/{token}/pay"),
+    ("get", "/auth/sso/providers"),
+    ("post", "/auth/sso/{provider}/start"),
+    ("post", "/auth/sso/{provider}/complete"),
 ];
 
 struct Check<'a> {
@@ -1362,7 +1365,44 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
     let mut outsiders_and_vendor = outsiders.clone();
     outsiders_and_vendor.push(("vendor sales", &sales, 403, "not_authorized"));
     let random = uuid::Uuid::now_v7();
+    // An identity of Anna's at a single sign-on provider (as a sign-in would link it).
+    let anna_identity = uuid::Uuid::now_v7();
+    app.sql(&format!(
+        "INSERT INTO identity_links (id, user_id, provider, issuer, subject, linked_via, created_at) \
+         SELECT '{anna_identity}', id, 'test', 'https://id.example', 'anna', 'profile', now() FROM users WHERE email = 'anna@northwind.example'"
+    ))
+    .await;
+    // The customer's own administrators only: not its company administrator, nor its
+    // partner although the partner may edit its users.
+    let mut outsiders_and_company_admin = outsiders.clone();
+    outsiders_and_company_admin.push(("company administrator", &jan, 403, "not_authorized"));
+    outsiders_and_company_admin.push(("the partner", &anna, 403, "own_administrators_only"));
     let checks4 = vec![
+        Check {
+            method: "get",
+            template: "/me/identities",
+            path: "/me/identities".into(),
+            body: json!(null),
+            refused: vec![("anonymous", &anon, 401, "authentication_required")],
+        },
+        Check {
+            method: "delete",
+            template: "/me/identities/{id}",
+            path: format!("/me/identities/{anna_identity}"),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("another user's identity", &max, 404, "not_found"),
+                ("a colleague's identity", &pieter, 404, "not_found"),
+            ],
+        },
+        Check {
+            method: "put",
+            template: "/organizations/{id}/sign-in-policy",
+            path: format!("/organizations/{jansen}/sign-in-policy"),
+            body: json!({ "require_sso": true }),
+            refused: outsiders_and_company_admin,
+        },
         Check {
             method: "post",
             template: "/customers/{id}/management-sessions",
@@ -1517,6 +1557,15 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         .clone();
     assert_eq!(nw["default_commission_rate"], "20.00");
     assert!(anna.get("/api/me/tokens").await.body[0]["revoked_at"].is_null());
+    assert_eq!(
+        anna.get("/api/me/identities").await.body[0]["id"],
+        anna_identity.to_string()
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM organizations WHERE require_sso").await,
+        0,
+        "no refused caller required single sign-on"
+    );
     assert_eq!(anna.get("/api/customers?status=both").await.body, customers_before);
     assert_eq!(
         app.count("SELECT count(*) FROM billing_runs").await,

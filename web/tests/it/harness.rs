@@ -590,6 +590,19 @@ impl Client {
         }
     }
 
+    /// A client over an HTTP client that already holds cookies (a signed-in browser).
+    pub fn from_http(base: &str, http: reqwest::Client) -> Client {
+        Client {
+            http,
+            ..Client::new(base)
+        }
+    }
+
+    /// The HTTP client with this client's cookies (to visit other sites as it).
+    pub fn http(&self) -> reqwest::Client {
+        self.http.clone()
+    }
+
     /// The same client sending `Authorization: Bearer <token>` and no cookies.
     pub fn with_bearer(&self, token: &str) -> Client {
         Client {

@@ -250,14 +250,17 @@ async fn company_admin_cannot_change_company_settings() {
     let url = format!("/api/organizations/{}/settings", t.org);
     assert_eq!(
         t.jan.get(&url).await.body,
-        json!({ "allow_updates": true, "allow_beta": true })
+        json!({ "allow_updates": true, "allow_beta": true, "require_sso": false })
     );
     t.jan
         .put(&url, json!({ "allow_beta": false }))
         .await
         .assert_problem(403, "not_authorized");
     let r = t.anna.put(&url, json!({ "allow_beta": false })).await;
-    assert_eq!(r.body, json!({ "allow_updates": true, "allow_beta": false }));
+    assert_eq!(
+        r.body,
+        json!({ "allow_updates": true, "allow_beta": false, "require_sso": false })
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

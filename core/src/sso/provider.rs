@@ -1,0 +1,408 @@
+//! Talking to OpenID Connect providers: discovery, the JWKS (fetched again when a token
+//! names a key not seen yet, which is how providers rotate), the code exchange with
+//! PKCE, and verification of the ID token's signature, issuer, audience, expiry and
+//! nonce (the `openidconnect` crate), plus the Microsoft rules for issuers and
+//! addresses.
+
+use std::{collections::HashMap, future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use openidconnect::{
+    AdditionalClaims, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, IdToken, IdTokenClaims,
+    IssuerUrl, Nonce, PkceCodeVerifier, RedirectUrl, SignatureVerificationError,
+    core::{
+        CoreClient, CoreGenderClaim, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
+        CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    },
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::{
+    Error, Result,
+    config::{Config, MICROSOFT_CONSUMER_TENANT, SsoKind, SsoProvider},
+};
+
+/// The longest answer read from a provider (discovery, keys, tokens).
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// Discovery documents are read again after this long.
+const METADATA_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Claims beyond the standard ones: Microsoft's directory, object id and whether the
+/// directory verified the address's domain.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExtraClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xms_edov: Option<serde_json::Value>,
+}
+
+impl AdditionalClaims for ExtraClaims {}
+
+type Token = IdToken<ExtraClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+type Claims = IdTokenClaims<ExtraClaims, CoreGenderClaim>;
+
+/// Who the provider says signed in, after every check passed.
+#[derive(Debug, Clone)]
+pub struct VerifiedIdentity {
+    pub provider: String,
+    pub issuer: String,
+    pub subject: String,
+    pub tenant_id: Option<String>,
+    pub object_id: Option<String>,
+    pub email: Option<String>,
+    /// The provider vouches that the person controls `email`.
+    pub email_verified: bool,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub locale: Option<String>,
+}
+
+/// What the provider published, as last read.
+struct Discovered {
+    metadata: CoreProviderMetadata,
+    read_at: std::time::Instant,
+}
+
+/// The configured providers with their discovery documents and keys, shared by all
+/// requests of the process.
+pub struct Providers {
+    http: HttpsClient,
+    cache: HashMap<String, Mutex<Option<Arc<Discovered>>>>,
+}
+
+impl Providers {
+    pub fn new(config: &Config) -> Self {
+        Providers {
+            http: http_client(),
+            cache: config.sso.iter().map(|p| (p.name.clone(), Mutex::new(None))).collect(),
+        }
+    }
+
+    /// The discovery document with keys, read when missing or old.
+    async fn discovered(&self, provider: &SsoProvider, refresh_keys: bool) -> Result<Arc<Discovered>> {
+        let slot = self.cache.get(&provider.name).ok_or_else(unknown_provider)?;
+        let mut slot = slot.lock().await;
+        match slot.as_ref() {
+            Some(d) if !refresh_keys && d.read_at.elapsed() < METADATA_TTL => return Ok(d.clone()),
+            Some(d) if refresh_keys && d.read_at.elapsed() < METADATA_TTL => {
+                let keys = self.keys(d.metadata.jwks_uri().url().as_str()).await?;
+                let fresh = Arc::new(Discovered {
+                    metadata: d.metadata.clone().set_jwks(keys),
+                    read_at: d.read_at,
+                });
+                *slot = Some(fresh.clone());
+                return Ok(fresh);
+            }
+            _ => {}
+        }
+        let metadata: CoreProviderMetadata = serde_json::from_slice(&self.get(provider.discovery_url.as_str()).await?)
+            .map_err(|e| unavailable(format!("discovery document of {}: {e}", provider.name)))?;
+        if provider.kind != SsoKind::Microsoft && metadata.issuer().as_str() != provider.issuer {
+            return Err(unavailable(format!(
+                "{} names issuer {} instead of {}",
+                provider.discovery_url,
+                metadata.issuer().as_str(),
+                provider.issuer
+            )));
+        }
+        let keys = self.keys(metadata.jwks_uri().url().as_str()).await?;
+        let fresh = Arc::new(Discovered {
+            metadata: metadata.set_jwks(keys),
+            read_at: std::time::Instant::now(),
+        });
+        *slot = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    async fn keys(&self, url: &str) -> Result<CoreJsonWebKeySet> {
+        serde_json::from_slice(&self.get(url).await?).map_err(|e| unavailable(format!("keys at {url}: {e}")))
+    }
+
+    async fn get(&self, url: &str) -> Result<Vec<u8>> {
+        let request = http::Request::get(url)
+            .header(http::header::ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|e| unavailable(format!("{url}: {e}")))?;
+        let resp = send(&self.http, request)
+            .await
+            .map_err(|e| unavailable(format!("{url}: {e}")))?;
+        if !resp.status().is_success() {
+            return Err(unavailable(format!("{url} answered {}", resp.status())));
+        }
+        Ok(resp.into_body())
+    }
+
+    /// Where to send the browser: the provider's authorization endpoint with the state,
+    /// nonce and PKCE challenge of this attempt.
+    pub async fn authorization_url(
+        &self,
+        config: &Config,
+        provider: &SsoProvider,
+        state: &str,
+        nonce: &str,
+        challenge: openidconnect::PkceCodeChallenge,
+    ) -> Result<String> {
+        let discovered = self.discovered(provider, false).await?;
+        let client = client(config, provider, &discovered.metadata)?;
+        let (state, nonce) = (state.to_owned(), nonce.to_owned());
+        let (url, _, _) = client
+            .authorize_url(
+                openidconnect::AuthenticationFlow::<openidconnect::core::CoreResponseType>::AuthorizationCode,
+                move || openidconnect::CsrfToken::new(state),
+                move || Nonce::new(nonce),
+            )
+            .add_scope(openidconnect::Scope::new("email".to_owned()))
+            .add_scope(openidconnect::Scope::new("profile".to_owned()))
+            .set_pkce_challenge(challenge)
+            .url();
+        Ok(url.to_string())
+    }
+
+    /// Exchanges the code (with the PKCE verifier) and verifies the ID token.
+    pub async fn exchange(
+        &self,
+        config: &Config,
+        provider: &SsoProvider,
+        code: String,
+        verifier: String,
+        nonce: &str,
+        now: DateTime<Utc>,
+    ) -> Result<VerifiedIdentity> {
+        let discovered = self.discovered(provider, false).await?;
+        let client = client(config, provider, &discovered.metadata)?;
+        let response = client
+            .exchange_code(AuthorizationCode::new(code))
+            .map_err(|e| unavailable(format!("{}: {e}", provider.name)))?
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+            .request_async(&Http(&self.http))
+            .await
+            .map_err(|e| {
+                tracing::info!(provider = %provider.name, error = %e, "the provider refused the code");
+                Error::bad_request(
+                    "sso_code_refused",
+                    None,
+                    "The provider did not accept this sign-in; start again",
+                )
+            })?;
+        let raw = openidconnect::TokenResponse::id_token(&response)
+            .ok_or_else(|| invalid_token("the provider sent no ID token".to_owned()))?
+            .to_string();
+        let token: Token = raw
+            .parse()
+            .map_err(|e| invalid_token(format!("unreadable ID token: {e}")))?;
+        let claims = match verify(provider, &discovered.metadata, &token, nonce, now) {
+            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
+                // A key not published when the keys were read: the provider rotated.
+                let discovered = self.discovered(provider, true).await?;
+                verify(provider, &discovered.metadata, &token, nonce, now)
+            }
+            other => other,
+        }
+        .map_err(|e| invalid_token(e.to_string()))?;
+        identity(provider, &claims)
+    }
+}
+
+type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+/// The providers' HTTP: rustls on ring with the Mozilla roots (plain http only where
+/// the configuration allows it: a provider on this machine), no redirects followed
+/// (nothing is fetched from where a provider points), bounded time and size.
+fn http_client() -> HttpsClient {
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        })
+        .with_no_client_auth();
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.set_connect_timeout(Some(Duration::from_secs(5)));
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https)
+}
+
+/// One request and its whole answer (at most `MAX_RESPONSE_BYTES`), within 10 s.
+async fn send(
+    client: &HttpsClient,
+    request: http::Request<Vec<u8>>,
+) -> std::result::Result<http::Response<Vec<u8>>, String> {
+    use http_body_util::BodyExt as _;
+    let request = request.map(|body| http_body_util::Full::new(bytes::Bytes::from(body)));
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let resp = client.request(request).await.map_err(|e| e.to_string())?;
+        let (parts, body) = resp.into_parts();
+        let body = http_body_util::Limited::new(body, MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok(http::Response::from_parts(parts, body.to_vec()))
+    })
+    .await
+    .map_err(|_| "no answer within 10 s".to_owned())?
+}
+
+/// The `openidconnect` HTTP client over the same connection pool.
+struct Http<'a>(&'a HttpsClient);
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct HttpError(String);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for Http<'_> {
+    type Error = HttpError;
+    type Future =
+        Pin<Box<dyn Future<Output = std::result::Result<openidconnect::HttpResponse, HttpError>> + Send + 'c>>;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(async move { send(self.0, request).await.map_err(HttpError) })
+    }
+}
+
+type Client = openidconnect::Client<
+    openidconnect::EmptyAdditionalClaims,
+    openidconnect::core::CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    openidconnect::core::CoreAuthPrompt,
+    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    openidconnect::core::CoreTokenResponse,
+    openidconnect::core::CoreTokenIntrospectionResponse,
+    openidconnect::core::CoreRevocableToken,
+    openidconnect::core::CoreRevocationErrorResponse,
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+fn client(config: &Config, provider: &SsoProvider, metadata: &CoreProviderMetadata) -> Result<Client> {
+    let redirect = RedirectUrl::new(config.sso_redirect_url(&provider.name))
+        .map_err(|e| Error::internal(format!("the redirect URL of {}: {e}", provider.name)))?;
+    Ok(CoreClient::from_provider_metadata(
+        metadata.clone(),
+        ClientId::new(provider.client_id.clone()),
+        Some(ClientSecret::new(provider.client_secret.clone())),
+    )
+    .set_redirect_uri(redirect))
+}
+
+/// Signature (a key the provider publishes, never `none`), issuer, audience, expiry
+/// and nonce.
+fn verify(
+    provider: &SsoProvider,
+    metadata: &CoreProviderMetadata,
+    token: &Token,
+    nonce: &str,
+    now: DateTime<Utc>,
+) -> std::result::Result<Claims, ClaimsVerificationError> {
+    let issuer =
+        IssuerUrl::new(metadata.issuer().to_string()).map_err(|e| ClaimsVerificationError::Other(e.to_string()))?;
+    let verifier = CoreIdTokenVerifier::new_confidential_client(
+        ClientId::new(provider.client_id.clone()),
+        ClientSecret::new(provider.client_secret.clone()),
+        issuer,
+        metadata.jwks().clone(),
+    )
+    .set_time_fn(move || now)
+    // Microsoft's directories each issue as themselves: checked below against `tid`.
+    .require_issuer_match(provider.kind != SsoKind::Microsoft);
+    let claims = token.claims(&verifier, &Nonce::new(nonce.to_owned()))?.clone();
+    if provider.kind == SsoKind::Microsoft {
+        microsoft_issuer(provider, &claims).map_err(ClaimsVerificationError::InvalidIssuer)?;
+    }
+    Ok(claims)
+}
+
+/// A Microsoft token's issuer is its directory's, and the directory is one the
+/// configured tenant admits.
+fn microsoft_issuer(provider: &SsoProvider, claims: &Claims) -> std::result::Result<(), String> {
+    let tid = claims.additional_claims().tid.as_deref().ok_or("no tid claim")?;
+    let expected = provider.issuer.replace("{tenantid}", tid);
+    if claims.issuer().as_str() != expected {
+        return Err(format!("issuer {} is not {expected}", claims.issuer().as_str()));
+    }
+    let admitted = match provider.tenant.as_deref().unwrap_or("organizations") {
+        "common" => true,
+        "organizations" => tid != MICROSOFT_CONSUMER_TENANT,
+        "consumers" => tid == MICROSOFT_CONSUMER_TENANT,
+        one => tid.eq_ignore_ascii_case(one),
+    };
+    if admitted {
+        Ok(())
+    } else {
+        Err(format!("directory {tid} is not admitted"))
+    }
+}
+
+/// Whether the provider vouches for the address. Microsoft work accounts carry an
+/// address the directory's administrator typed: it counts only when the directory
+/// verified the domain (`xms_edov`), or for personal Microsoft accounts.
+pub(crate) fn email_verified(kind: SsoKind, email_verified: Option<bool>, extra: &ExtraClaims) -> bool {
+    if email_verified == Some(true) {
+        return true;
+    }
+    kind == SsoKind::Microsoft
+        && (matches!(&extra.xms_edov, Some(serde_json::Value::Bool(true)))
+            || matches!(&extra.xms_edov, Some(serde_json::Value::String(s)) if s == "1" || s == "true")
+            || extra.tid.as_deref() == Some(MICROSOFT_CONSUMER_TENANT))
+}
+
+fn identity(provider: &SsoProvider, claims: &Claims) -> Result<VerifiedIdentity> {
+    let extra = claims.additional_claims();
+    let name = |c: Option<&openidconnect::LocalizedClaim<_>>| {
+        c.and_then(|c| c.get(None))
+            .map(|v: &openidconnect::EndUserGivenName| v.to_string())
+    };
+    let family = claims.family_name().and_then(|c| c.get(None)).map(|v| v.to_string());
+    Ok(VerifiedIdentity {
+        provider: provider.name.clone(),
+        issuer: claims.issuer().to_string(),
+        subject: claims.subject().to_string(),
+        tenant_id: extra.tid.clone(),
+        object_id: extra.oid.clone(),
+        email: claims.email().map(|e| e.to_string().trim().to_ascii_lowercase()),
+        email_verified: email_verified(provider.kind, claims.email_verified(), extra),
+        first_name: name(claims.given_name()),
+        last_name: family,
+        locale: claims.locale().map(|l| l.to_string()),
+    })
+}
+
+fn unknown_provider() -> Error {
+    Error::not_found("sign-in provider")
+}
+
+fn unavailable(detail: String) -> Error {
+    tracing::warn!(%detail, "a single sign-on provider is unavailable");
+    Error::Unavailable {
+        code: "sso_unavailable",
+        message: "The sign-in provider cannot be reached; try again in a moment, or log in with your password"
+            .to_owned(),
+        retry_after: 30,
+    }
+}
+
+fn invalid_token(detail: String) -> Error {
+    tracing::warn!(%detail, "an ID token was refused");
+    Error::unauthenticated(
+        "sso_token_invalid",
+        "The provider's answer could not be verified; sign-in refused",
+    )
+}
