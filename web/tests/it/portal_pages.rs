@@ -414,6 +414,13 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         .unwrap();
     let eva_token = csrf_token(&page);
     let eva_text: &'static str = Box::leak(eva_id.to_string().into_boxed_str());
+    // Anna's identity at a single sign-on provider, which nobody else can remove.
+    let anna_identity = Uuid::now_v7();
+    app.sql(&format!(
+        "INSERT INTO identity_links (id, user_id, provider, issuer, subject, linked_via, created_at) \
+         SELECT '{anna_identity}', id, 'test', 'https://id.example', 'anna', 'profile', now() FROM users WHERE email = 'anna@northwind.example'"
+    ))
+    .await;
     let mut refused: Vec<(&reqwest::Client, &str, String, Form)> = vec![
         (
             &eva,
@@ -504,6 +511,14 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         (
             &max,
             &token,
+            format!("/profile/identities/{anna_identity}/remove"),
+            vec![],
+        ),
+        (&eva, &eva_token, j("/sign-in-policy"), vec![("require_sso", "on")]),
+        (&max, &token, j("/sign-in-policy"), vec![("require_sso", "on")]),
+        (
+            &max,
+            &token,
             j("/members"),
             vec![("email", "spy@alpine.example"), ("first_name", "S"), ("last_name", "P")],
         ),
@@ -573,6 +588,16 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         0
     );
     assert_eq!(app.count("SELECT count(*) FROM modules WHERE code = 'SPY'").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM identity_links").await,
+        1,
+        "Anna's identity stays"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM organizations WHERE require_sso").await,
+        0,
+        "nobody required single sign-on"
+    );
     assert_eq!(
         app.count("SELECT count(*) FROM delegated_sessions").await
             + app.count("SELECT count(*) FROM grant_requests").await,

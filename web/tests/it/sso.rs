@@ -476,3 +476,33 @@ async fn one_text(app: &TestApp, query: &str) -> String {
     let row: Row = diesel::sql_query(query).get_result(&mut conn).await.unwrap();
     row.id
 }
+
+/// In a real browser: the log-in page's button, the provider's own sign-in form, and
+/// back in the portal, signed in; the profile shows the identity.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_signs_in_with_the_provider_in_the_browser() {
+    let (provider, app) = setup().await;
+    app.in_english().await;
+    provider.account("anna-at-idp", ANNA, true).await;
+    let browser = crate::browser::Browser::open(&app).await;
+    browser.visit("/login").await;
+    assert!(browser.text().await.contains("Sign in with Test ID"));
+    browser.click("#sso-test").await;
+    assert!(
+        browser.text().await.contains("Sign in at the test provider"),
+        "the provider's page: {}",
+        browser.text().await
+    );
+    browser.fill("account", "anna-at-idp").await;
+    browser.press("Sign in").await;
+    assert_eq!(browser.path().await, "/", "{}", browser.text().await);
+    assert!(browser.navigation().await.contains(&"My customers".to_owned()));
+
+    browser.visit("/profile").await;
+    let identities = browser.text_of("#identities").await;
+    assert!(
+        identities.contains("Test ID") && identities.contains(ANNA),
+        "{identities}"
+    );
+    browser.close().await;
+}
