@@ -731,6 +731,104 @@ mod tests {
         assert!(refusal(&[("MAIL_OUTBOX", "maybe")]).contains("MAIL_OUTBOX"));
     }
 
+    fn with_sso(extra: &[(&'static str, &str)]) -> Result<Config, ConfigError> {
+        let mut vars = vec![
+            ("DATABASE_URL", "postgres://db/x".to_owned()),
+            ("PARTNERDESK_ENV", "development".to_owned()),
+            ("PUBLIC_URL", "https://portal.example".to_owned()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        Config::from_pairs(vars)
+    }
+
+    #[test]
+    fn single_sign_on_providers_are_read_with_their_defaults() {
+        let config = with_sso(&[
+            ("SSO_PROVIDERS", "microsoft, google,acme-id"),
+            ("SSO_MICROSOFT_CLIENT_ID", "ms-client"),
+            ("SSO_MICROSOFT_CLIENT_SECRET", "ms-secret"),
+            ("SSO_GOOGLE_CLIENT_ID", "g-client"),
+            ("SSO_GOOGLE_CLIENT_SECRET", "g-secret"),
+            (
+                "SSO_ACME_ID_DISCOVERY_URL",
+                "https://id.acme.example/realms/x/.well-known/openid-configuration",
+            ),
+            ("SSO_ACME_ID_CLIENT_ID", "a-client"),
+            ("SSO_ACME_ID_CLIENT_SECRET", "a-secret"),
+            ("SSO_ACME_ID_LABEL", "Acme"),
+        ])
+        .expect("three providers");
+        let names: Vec<&str> = config.sso.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["microsoft", "google", "acme-id"]);
+        let ms = &config.sso[0];
+        assert_eq!(ms.kind, SsoKind::Microsoft);
+        assert_eq!(ms.tenant.as_deref(), Some("organizations"));
+        assert_eq!(
+            ms.discovery_url.as_str(),
+            "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration"
+        );
+        assert_eq!(ms.issuer, "https://login.microsoftonline.com/{tenantid}/v2.0");
+        assert_eq!(config.sso[1].issuer, "https://accounts.google.com");
+        assert_eq!(config.sso[1].label, "Google");
+        assert_eq!(config.sso[2].kind, SsoKind::Generic);
+        assert_eq!(config.sso[2].issuer, "https://id.acme.example/realms/x");
+        assert_eq!(config.sso[2].label, "Acme");
+        assert_eq!(
+            config.sso_redirect_url("microsoft"),
+            "https://portal.example/auth/sso/microsoft/callback"
+        );
+        let common = with_sso(&[
+            ("SSO_PROVIDERS", "microsoft"),
+            ("SSO_MICROSOFT_TENANT", "common"),
+            ("SSO_MICROSOFT_CLIENT_ID", "c"),
+            ("SSO_MICROSOFT_CLIENT_SECRET", "s"),
+        ])
+        .expect("the common tenant");
+        assert!(common.sso[0].discovery_url.as_str().contains("/common/v2.0/"));
+    }
+
+    #[test]
+    fn single_sign_on_misconfiguration_is_named() {
+        let problems = |extra: &[(&'static str, &str)]| match with_sso(extra) {
+            Ok(_) => panic!("{extra:?} was accepted"),
+            Err(e) => e.to_string(),
+        };
+        let missing = problems(&[("SSO_PROVIDERS", "google")]);
+        assert!(
+            missing.contains("SSO_GOOGLE_CLIENT_ID") && missing.contains("SSO_GOOGLE_CLIENT_SECRET"),
+            "{missing}"
+        );
+        let no_discovery = problems(&[
+            ("SSO_PROVIDERS", "acme"),
+            ("SSO_ACME_CLIENT_ID", "c"),
+            ("SSO_ACME_CLIENT_SECRET", "s"),
+        ]);
+        assert!(no_discovery.contains("SSO_ACME_DISCOVERY_URL"), "{no_discovery}");
+        let plain_http = problems(&[
+            ("SSO_PROVIDERS", "acme"),
+            (
+                "SSO_ACME_DISCOVERY_URL",
+                "http://id.acme.example/.well-known/openid-configuration",
+            ),
+            ("SSO_ACME_CLIENT_ID", "c"),
+            ("SSO_ACME_CLIENT_SECRET", "s"),
+        ]);
+        assert!(plain_http.contains("must be https"), "{plain_http}");
+        assert!(problems(&[("SSO_PROVIDERS", "a b")]).contains("SSO_PROVIDERS"));
+        assert!(problems(&[("SSO_PROVIDERS", "google,google")]).contains("SSO_PROVIDERS"));
+        // A provider on this machine may use http (tests, development).
+        let local = with_sso(&[
+            ("SSO_PROVIDERS", "local"),
+            (
+                "SSO_LOCAL_DISCOVERY_URL",
+                "http://127.0.0.1:9000/.well-known/openid-configuration",
+            ),
+            ("SSO_LOCAL_CLIENT_ID", "c"),
+            ("SSO_LOCAL_CLIENT_SECRET", "s"),
+        ]);
+        assert!(local.is_ok());
+    }
+
     #[test]
     fn development_needs_none_of_it() {
         let config = Config::from_pairs([

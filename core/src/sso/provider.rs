@@ -67,38 +67,80 @@ struct Discovered {
     read_at: std::time::Instant,
 }
 
+/// One provider's cache: what it published, and when reading it last failed (no new
+/// attempt for `RETRY_AFTER_FAILURE`, so that log-in buttons pressed while a provider
+/// is down do not each wait for it).
+#[derive(Default)]
+struct Slot {
+    discovered: Option<Arc<Discovered>>,
+    failed_at: Option<std::time::Instant>,
+}
+
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+
 /// The configured providers with their discovery documents and keys, shared by all
 /// requests of the process.
 pub struct Providers {
     http: HttpsClient,
-    cache: HashMap<String, Mutex<Option<Arc<Discovered>>>>,
+    cache: HashMap<String, Mutex<Slot>>,
 }
 
 impl Providers {
     pub fn new(config: &Config) -> Self {
         Providers {
             http: http_client(),
-            cache: config.sso.iter().map(|p| (p.name.clone(), Mutex::new(None))).collect(),
+            cache: config
+                .sso
+                .iter()
+                .map(|p| (p.name.clone(), Mutex::new(Slot::default())))
+                .collect(),
         }
     }
 
-    /// The discovery document with keys, read when missing or old.
+    /// The discovery document with keys: read when missing or a day old, the keys read
+    /// again when `refresh_keys` (a token named a key not seen yet). One read at a time
+    /// per provider; a stale document serves while the provider cannot be reached.
     async fn discovered(&self, provider: &SsoProvider, refresh_keys: bool) -> Result<Arc<Discovered>> {
         let slot = self.cache.get(&provider.name).ok_or_else(unknown_provider)?;
         let mut slot = slot.lock().await;
-        match slot.as_ref() {
-            Some(d) if !refresh_keys && d.read_at.elapsed() < METADATA_TTL => return Ok(d.clone()),
-            Some(d) if refresh_keys && d.read_at.elapsed() < METADATA_TTL => {
-                let keys = self.keys(d.metadata.jwks_uri().url().as_str()).await?;
-                let fresh = Arc::new(Discovered {
+        let current = slot.discovered.clone();
+        if let Some(d) = &current
+            && !refresh_keys
+            && d.read_at.elapsed() < METADATA_TTL
+        {
+            return Ok(d.clone());
+        }
+        if slot.failed_at.is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE) {
+            return current.ok_or_else(|| unavailable(format!("{} failed moments ago", provider.name)));
+        }
+        let read = match (&current, refresh_keys) {
+            (Some(d), true) if d.read_at.elapsed() < METADATA_TTL => self
+                .keys(d.metadata.jwks_uri().url().as_str())
+                .await
+                .map(|keys| Discovered {
                     metadata: d.metadata.clone().set_jwks(keys),
                     read_at: d.read_at,
-                });
-                *slot = Some(fresh.clone());
-                return Ok(fresh);
+                }),
+            _ => self.read(provider).await,
+        };
+        match read {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                *slot = Slot {
+                    discovered: Some(fresh.clone()),
+                    failed_at: None,
+                };
+                Ok(fresh)
             }
-            _ => {}
+            Err(e) => {
+                slot.failed_at = Some(std::time::Instant::now());
+                current.filter(|_| !refresh_keys).ok_or(e)
+            }
         }
+    }
+
+    /// Reads the discovery document (its issuer must be the configured one) and keys.
+    async fn read(&self, provider: &SsoProvider) -> Result<Discovered> {
         let metadata: CoreProviderMetadata = serde_json::from_slice(&self.get(provider.discovery_url.as_str()).await?)
             .map_err(|e| unavailable(format!("discovery document of {}: {e}", provider.name)))?;
         if provider.kind != SsoKind::Microsoft && metadata.issuer().as_str() != provider.issuer {
@@ -110,12 +152,10 @@ impl Providers {
             )));
         }
         let keys = self.keys(metadata.jwks_uri().url().as_str()).await?;
-        let fresh = Arc::new(Discovered {
+        Ok(Discovered {
             metadata: metadata.set_jwks(keys),
             read_at: std::time::Instant::now(),
-        });
-        *slot = Some(fresh.clone());
-        Ok(fresh)
+        })
     }
 
     async fn keys(&self, url: &str) -> Result<CoreJsonWebKeySet> {
@@ -405,4 +445,76 @@ fn invalid_token(detail: String) -> Error {
         "sso_token_invalid",
         "The provider's answer could not be verified; sign-in refused",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn microsoft(tenant: &str) -> SsoProvider {
+        let config = Config::from_pairs([
+            ("DATABASE_URL", "postgres://db/x".to_owned()),
+            ("PARTNERDESK_ENV", "development".to_owned()),
+            ("SSO_PROVIDERS", "microsoft".to_owned()),
+            ("SSO_MICROSOFT_TENANT", tenant.to_owned()),
+            ("SSO_MICROSOFT_CLIENT_ID", "client".to_owned()),
+            ("SSO_MICROSOFT_CLIENT_SECRET", "secret".to_owned()),
+        ])
+        .expect("a Microsoft provider");
+        config.sso[0].clone()
+    }
+
+    fn claims(iss: &str, tid: &str) -> Claims {
+        serde_json::from_value(serde_json::json!({
+            "iss": iss, "sub": "s", "aud": "client", "exp": 2_000_000_000, "iat": 1_700_000_000, "tid": tid,
+        }))
+        .expect("claims")
+    }
+
+    const WORK: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+    #[test]
+    fn a_microsoft_token_is_issued_by_its_own_directory_and_one_the_tenant_admits() {
+        let iss = |tid: &str| format!("https://login.microsoftonline.com/{tid}/v2.0");
+        let organizations = microsoft("organizations");
+        assert!(microsoft_issuer(&organizations, &claims(&iss(WORK), WORK)).is_ok());
+        // Another directory's issuer with this directory's tid.
+        let other = "11111111-2222-3333-4444-555555555555";
+        assert!(microsoft_issuer(&organizations, &claims(&iss(other), WORK)).is_err());
+        // Personal accounts are not organizations.
+        let consumer = MICROSOFT_CONSUMER_TENANT;
+        assert!(microsoft_issuer(&organizations, &claims(&iss(consumer), consumer)).is_err());
+        assert!(microsoft_issuer(&microsoft("common"), &claims(&iss(consumer), consumer)).is_ok());
+        assert!(microsoft_issuer(&microsoft("consumers"), &claims(&iss(WORK), WORK)).is_err());
+        // One directory only.
+        assert!(microsoft_issuer(&microsoft(WORK), &claims(&iss(WORK), WORK)).is_ok());
+        assert!(microsoft_issuer(&microsoft(WORK), &claims(&iss(other), other)).is_err());
+    }
+
+    #[test]
+    fn a_microsoft_work_address_counts_only_when_its_domain_is_verified() {
+        let extra = |tid: &str, edov: Option<serde_json::Value>| ExtraClaims {
+            tid: Some(tid.to_owned()),
+            oid: None,
+            xms_edov: edov,
+        };
+        let ms = SsoKind::Microsoft;
+        assert!(
+            !email_verified(ms, None, &extra(WORK, None)),
+            "an address an administrator typed"
+        );
+        assert!(email_verified(ms, None, &extra(WORK, Some(serde_json::json!(true)))));
+        assert!(email_verified(ms, None, &extra(WORK, Some(serde_json::json!("1")))));
+        assert!(!email_verified(ms, None, &extra(WORK, Some(serde_json::json!(false)))));
+        assert!(email_verified(ms, None, &extra(MICROSOFT_CONSUMER_TENANT, None)));
+        assert!(email_verified(SsoKind::Google, Some(true), &ExtraClaims::default()));
+        assert!(!email_verified(SsoKind::Google, None, &ExtraClaims::default()));
+        // Only Microsoft's own claims count for Microsoft.
+        assert!(!email_verified(
+            SsoKind::Generic,
+            None,
+            &extra(MICROSOFT_CONSUMER_TENANT, Some(serde_json::json!(true)))
+        ));
+    }
 }

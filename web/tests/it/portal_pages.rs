@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     browser::Browser,
-    harness::{DEMO_PASSWORD, TestApp, browser_client, csrf_token},
+    harness::{DEMO_PASSWORD, Options, TestApp, browser_client, csrf_token},
 };
 
 /// A customer organization with its own administrator (who registered it) and
@@ -66,7 +66,19 @@ type Shots = Vec<(&'static str, String)>;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_main_page_renders_for_its_role_and_is_photographed() {
-    let app = TestApp::spawn().await;
+    // Single sign-on configured (its providers are reached only when a button is used):
+    // the log-in page's buttons, the profile's identities, the sign-in policy.
+    let mut options = Options::default();
+    for (key, value) in [
+        ("SSO_PROVIDERS", "microsoft,google"),
+        ("SSO_MICROSOFT_CLIENT_ID", "client"),
+        ("SSO_MICROSOFT_CLIENT_SECRET", "secret"),
+        ("SSO_GOOGLE_CLIENT_ID", "client"),
+        ("SSO_GOOGLE_CLIENT_SECRET", "secret"),
+    ] {
+        options.extra.push((key, value.to_owned()));
+    }
+    let app = TestApp::spawn_with(options).await;
     let jansen = app.org_id("Jansen Installatietechniek").await;
     let northwind = app.org_id("Northwind IT Services").await;
     let olga = self_registered_customer(&app).await;
@@ -148,6 +160,7 @@ async fn every_main_page_renders_for_its_role_and_is_photographed() {
                     format!("/organizations/{olga}/service-provider"),
                 ),
                 ("customer-members", format!("/organizations/{olga}/members")),
+                ("customer-own-settings", format!("/organizations/{olga}/settings")),
                 ("customer-audit-log", format!("/organizations/{olga}/audit")),
                 (
                     "customer-provider-activity",
@@ -190,7 +203,17 @@ async fn every_main_page_renders_for_its_role_and_is_photographed() {
             ],
         ),
     ];
-    let expected: usize = pages.iter().map(|(_, _, shots)| shots.len()).sum();
+    let expected: usize = pages.iter().map(|(_, _, shots)| shots.len()).sum::<usize>() + 1;
+    let browser = Browser::open(&app).await;
+    browser.visit("/login").await;
+    assert_eq!(
+        browser
+            .eval("return document.querySelectorAll('#sso-buttons a').length")
+            .await,
+        2
+    );
+    browser.screenshot(&dir.join("login.png")).await;
+    browser.close().await;
     for (email, password, shots) in pages {
         let browser = Browser::open(&app).await;
         browser.log_in(email, password).await;

@@ -506,3 +506,38 @@ async fn a_person_signs_in_with_the_provider_in_the_browser() {
     );
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_that_cannot_be_reached_is_answered_at_once_with_503() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut options = Options::default();
+    options.extra.extend([
+        ("SSO_PROVIDERS", "down".to_owned()),
+        (
+            "SSO_DOWN_DISCOVERY_URL",
+            format!("http://127.0.0.1:{port}/.well-known/openid-configuration"),
+        ),
+        ("SSO_DOWN_CLIENT_ID", "c".to_owned()),
+        ("SSO_DOWN_CLIENT_SECRET", "s".to_owned()),
+    ]);
+    let app = TestApp::spawn_with(options).await;
+    let client = app.anonymous();
+    for _ in 0..3 {
+        let r = client.post("/api/auth/sso/down/start", json!({})).await;
+        r.assert_problem(503, "sso_unavailable");
+        assert!(r.headers.contains_key("retry-after"));
+    }
+    // The portal's button says the same on the log-in page, with the password form.
+    let resp = browser_client()
+        .get(format!("{}/auth/sso/down", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.text().await.unwrap().contains("name=\"password\""));
+}
