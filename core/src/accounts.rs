@@ -8,7 +8,10 @@
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, Utc};
-use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
+use diesel::{
+    ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable,
+    SelectableHelper,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 use uuid::Uuid;
@@ -27,7 +30,7 @@ use crate::{
     links::Link,
     mail::{self, EmailKind},
     memberships,
-    schema::{api_tokens, memberships as m, organizations, password_links, sessions, users},
+    schema::{api_tokens, identity_links, memberships as m, organizations, password_links, sessions, users},
     throttle, tokens,
 };
 
@@ -142,7 +145,8 @@ pub enum Credential {
     Session {
         id: Uuid,
         acting_org: Option<Uuid>,
-        /// Opened with single sign-on (not a password).
+        /// Opened with single sign-on, with an identity that satisfies organizations
+        /// that require it (see `identity_links.counts_for_sso`).
         sso: bool,
     },
     /// An API token acts for the organization it was created in.
@@ -206,6 +210,10 @@ impl Principal {
             {
                 return Err(Error::forbidden());
             }
+            // A partner that requires single sign-on delegates only from such sessions.
+            if !self.sso_session() && memberships::standing(conn, self.user_id, d.partner_id).await? == Some(true) {
+                return Err(sso_required());
+            }
             let actor = Actor::delegated(d.clone(), now);
             if requested_org.is_some_and(|r| Some(r) != actor.acting_org) {
                 return Err(Error::forbidden());
@@ -239,12 +247,12 @@ impl Principal {
             },
             (None, None) => memberships::first_organization(conn, self.user_id, sso).await?,
         };
-        // An organization that requires single sign-on is not acted for from a session
-        // opened with a password: asked for, it is refused; chosen by default, the
-        // session acts for no organization (the person can still link an identity).
-        // API tokens are made by signed-in members and stay.
+        // An organization that requires single sign-on is acted for only from a session
+        // opened that way (or with a token made for it): asked for, anything else is
+        // refused; chosen by default, the session acts for no organization (the person
+        // can still sign in with a provider).
         let acting = match acting {
-            Some((_, true)) if matches!(self.credential, Credential::Session { sso: false, .. }) => {
+            Some((_, true)) if !self.sso_session() => {
                 if requested_org.is_some() {
                     return Err(sso_required());
                 }
@@ -253,6 +261,12 @@ impl Principal {
             other => other.map(|(org, _)| org),
         };
         Ok(Actor::new(self.user_id, acting, now))
+    }
+
+    /// A portal session opened with single sign-on that satisfies organizations that
+    /// require it.
+    pub fn sso_session(&self) -> bool {
+        matches!(self.credential, Credential::Session { sso: true, .. })
     }
 
     fn session_id(&self) -> Option<Uuid> {
@@ -383,7 +397,7 @@ pub async fn login(pool: &Pool, ctx: &Ctx, input: LoginInput) -> Result<(Session
         previous_session: input.previous_session,
     };
     op::run_as(&mut conn, ctx, Who::user(user_id, None), async |op| {
-        open_session(op, user_id, &meta, None).await
+        open_session(op, user_id, &meta, None, false).await
     })
     .await
 }
@@ -399,12 +413,14 @@ pub struct SessionMeta {
 
 /// Opens a session for a person who proved who they are (a password, or an identity
 /// at a single sign-on provider): ends the browser's previous session, picks the
-/// organization to act as, audits. Returns the session and the raw cookie token.
+/// organization to act as (organizations that require single sign-on last, unless
+/// `sso`), audits. Returns the session and the raw cookie token.
 pub(crate) async fn open_session(
     op: &mut op::Op<'_>,
     user_id: Uuid,
     meta: &SessionMeta,
     identity_link: Option<Uuid>,
+    sso: bool,
 ) -> Result<(Session, String)> {
     let raw = tokens::random_token();
     let ttl = Duration::from_std(op.ctx.config.session_ttl).unwrap_or(Duration::hours(12));
@@ -418,7 +434,7 @@ pub(crate) async fn open_session(
         .execute(op.conn)
         .await?;
     }
-    let acting = memberships::first_organization(op.conn, user_id, identity_link.is_some())
+    let acting = memberships::first_organization(op.conn, user_id, sso)
         .await?
         .map(|(org, _)| org);
     let session = diesel::insert_into(sessions::table)
@@ -453,14 +469,20 @@ pub(crate) async fn open_session(
 /// `SESSION_TTL_HOURS`, and in any case `SESSION_MAX_HOURS` after log-in.
 pub async fn resolve_session(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str) -> Result<Principal> {
     let now = ctx.now();
-    let row: Option<(Session, DateTime<Utc>, bool)> = sessions::table
+    let row: Option<(Session, DateTime<Utc>, bool, Option<bool>)> = sessions::table
         .inner_join(users::table.on(users::id.eq(sessions::user_id)))
+        .left_join(identity_links::table.on(identity_links::id.nullable().eq(sessions::identity_link_id)))
         .filter(sessions::token_hash.eq(tokens::hash(raw)))
-        .select((Session::as_select(), sessions::last_seen_at, users::active))
+        .select((
+            Session::as_select(),
+            sessions::last_seen_at,
+            users::active,
+            identity_links::counts_for_sso.nullable(),
+        ))
         .first(conn)
         .await
         .optional()?;
-    let Some((session, last_seen, user_active)) = row else {
+    let Some((session, last_seen, user_active, counts_for_sso)) = row else {
         return Err(Error::unauthenticated(
             "invalid_session",
             "The session is not valid; log in again",
@@ -510,7 +532,7 @@ pub async fn resolve_session(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str)
         credential: Credential::Session {
             id: session.id,
             acting_org: session.acting_organization_id,
-            sso: session.identity_link_id.is_some(),
+            sso: counts_for_sso == Some(true),
         },
         delegation,
     })
@@ -600,7 +622,7 @@ pub async fn switch_organization(
     };
     match memberships::standing(conn, principal.user_id, org_id).await? {
         None => return Err(Error::forbidden()),
-        Some(true) if matches!(principal.credential, Credential::Session { sso: false, .. }) => {
+        Some(true) if !principal.sso_session() => {
             return Err(sso_required());
         }
         Some(_) => {}

@@ -341,6 +341,7 @@ pub async fn set_sso_requirement(
             }
             let linked: i64 = identity_links::table
                 .filter(identity_links::user_id.eq(actor.user_id))
+                .filter(identity_links::counts_for_sso.eq(true))
                 .count()
                 .get_result(op.conn)
                 .await?;
@@ -348,12 +349,15 @@ pub async fn set_sso_requirement(
                 return Err(Error::conflict(
                     "sso_not_linked",
                     Some("require_sso"),
-                    "Link a sign-in provider to your own account first (in your profile), or you would lock yourself out",
+                    "Sign in with your organization's provider once first, or you would lock yourself out",
                 ));
             }
         }
         let org = diesel::update(organizations::table.find(org_id))
-            .set((organizations::require_sso.eq(required), organizations::updated_at.eq(op.now)))
+            .set((
+                organizations::require_sso.eq(required),
+                organizations::updated_at.eq(op.now),
+            ))
             .returning(Organization::as_returning())
             .get_result(op.conn)
             .await?;

@@ -265,6 +265,7 @@ diesel::table! {
         object_id -> Nullable<Text>,
         email -> Nullable<Text>,
         linked_via -> Text,
+        counts_for_sso -> Bool,
         created_at -> Timestamptz,
         last_used_at -> Nullable<Timestamptz>,
     }

@@ -15,6 +15,11 @@ CREATE TABLE identity_links (
     -- The address the provider gave at the last sign-in (shown in the profile only).
     email text CHECK (length(email) <= 320),
     linked_via text NOT NULL CHECK (linked_via IN ('verified_email', 'profile', 'sign_up')),
+    -- Sessions opened with it satisfy an organization that requires single sign-on:
+    -- linked by the provider's verified address, or from a session that did already.
+    -- An identity linked from a password session does not (a stolen password must not
+    -- be enough to add one's own identity and pass the requirement).
+    counts_for_sso boolean NOT NULL,
     created_at timestamptz NOT NULL,
     last_used_at timestamptz,
     UNIQUE (issuer, subject)

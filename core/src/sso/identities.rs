@@ -56,32 +56,50 @@ pub(super) async fn sign_in(
     meta: &SessionMeta,
 ) -> Result<(Session, String, bool)> {
     op::run_as(conn, ctx, Who::system(None), async |op| {
-        let linked: Option<(Uuid, Uuid)> = l::table
+        let linked: Option<(Uuid, Uuid, bool)> = l::table
             .filter(l::issuer.eq(&identity.issuer))
             .filter(l::subject.eq(&identity.subject))
-            .select((l::id, l::user_id))
+            .select((l::id, l::user_id, l::counts_for_sso))
             .for_update()
             .first(op.conn)
             .await
             .optional()?;
-        let (link_id, user_id, new_account) = match linked {
-            Some((link_id, user_id)) => {
+        let (link_id, user_id, counts, new_account) = match linked {
+            Some((link_id, user_id, counts)) => {
+                let counts = counts || vouches_for_account(op, user_id, identity).await?;
                 diesel::update(l::table.find(link_id))
-                    .set((l::last_used_at.eq(op.now), l::email.eq(&identity.email)))
+                    .set((
+                        l::last_used_at.eq(op.now),
+                        l::email.eq(&identity.email),
+                        l::counts_for_sso.eq(counts),
+                    ))
                     .execute(op.conn)
                     .await?;
-                (link_id, user_id, false)
+                (link_id, user_id, counts, false)
             }
-            None => link_by_address(op, provider, identity).await?,
+            None => {
+                let (link_id, user_id, new_account) = link_by_address(op, provider, identity).await?;
+                (link_id, user_id, true, new_account)
+            }
         };
         let active: bool = users::table.find(user_id).select(users::active).first(op.conn).await?;
         if !active {
             return Err(Error::unauthenticated("account_disabled", "The account is disabled"));
         }
-        let (session, token) = accounts::open_session(op, user_id, meta, Some(link_id)).await?;
+        let (session, token) = accounts::open_session(op, user_id, meta, Some(link_id), counts).await?;
         Ok((session, token, new_account))
     })
     .await
+}
+
+/// Whether the provider now vouches for the account's own address: an identity linked
+/// from a password session then satisfies organizations that require single sign-on.
+async fn vouches_for_account(op: &mut Op<'_>, user_id: Uuid, identity: &VerifiedIdentity) -> Result<bool> {
+    if !identity.email_verified {
+        return Ok(false);
+    }
+    let email: String = users::table.find(user_id).select(users::email).first(op.conn).await?;
+    Ok(identity.email.as_deref() == Some(email.as_str()))
 }
 
 /// The first sign-in of an identity: only a verified address finds or makes the
@@ -115,11 +133,16 @@ async fn link_by_address(
                     .execute(op.conn)
                     .await?;
             }
-            (user_id, "verified_email", false)
+            let via = if verified_at.is_none() {
+                "verified_email_confirmed"
+            } else {
+                "verified_email"
+            };
+            (user_id, via, false)
         }
         None => (new_account(op, identity, &email).await?, "sign_up", true),
     };
-    let link_id = insert_link(op, user_id, identity, via).await?;
+    let link_id = insert_link(op, user_id, identity, via, true).await?;
     Ok((link_id, user_id, new_account))
 }
 
@@ -150,8 +173,20 @@ async fn new_account(op: &mut Op<'_>, identity: &VerifiedIdentity, email: &Email
     Ok(user.id)
 }
 
-async fn insert_link(op: &mut Op<'_>, user_id: Uuid, identity: &VerifiedIdentity, via: &str) -> Result<Uuid> {
+/// Links the identity. `via` says how (`verified_email_confirmed`: by a verified
+/// address that also confirmed the account's address, stored as `verified_email`).
+async fn insert_link(
+    op: &mut Op<'_>,
+    user_id: Uuid,
+    identity: &VerifiedIdentity,
+    via: &str,
+    counts_for_sso: bool,
+) -> Result<Uuid> {
     let id = Uuid::now_v7();
+    let (stored_via, confirmed) = match via {
+        "verified_email_confirmed" => ("verified_email", true),
+        other => (other, false),
+    };
     diesel::insert_into(l::table)
         .values((
             l::id.eq(id),
@@ -162,7 +197,8 @@ async fn insert_link(op: &mut Op<'_>, user_id: Uuid, identity: &VerifiedIdentity
             l::tenant_id.eq(&identity.tenant_id),
             l::object_id.eq(&identity.object_id),
             l::email.eq(&identity.email),
-            l::linked_via.eq(via),
+            l::linked_via.eq(stored_via),
+            l::counts_for_sso.eq(counts_for_sso),
             l::created_at.eq(op.now),
             l::last_used_at.eq(op.now),
         ))
@@ -172,19 +208,24 @@ async fn insert_link(op: &mut Op<'_>, user_id: Uuid, identity: &VerifiedIdentity
         Who::user(user_id, None),
         Action::IdentityLinked,
         id,
-        json!({ "provider": identity.provider, "issuer": identity.issuer, "email": identity.email, "via": via }),
+        json!({
+            "provider": identity.provider, "issuer": identity.issuer, "email": identity.email,
+            "via": stored_via, "counts_for_sso": counts_for_sso, "address_confirmed": confirmed,
+        }),
     )
     .await?;
     Ok(id)
 }
 
 /// Links an identity to the signed-in person's account (from the profile). An
-/// identity linked to another account stays there.
+/// identity linked to another account stays there. Linked in a session opened with
+/// single sign-on (`sso_session`), it satisfies organizations that require it.
 pub(super) async fn link(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     user_id: Uuid,
     identity: &VerifiedIdentity,
+    sso_session: bool,
 ) -> Result<Identity> {
     op::run_as(conn, ctx, Who::user(user_id, None), async |op| {
         let linked: Option<(Uuid, Uuid)> = l::table
@@ -204,7 +245,7 @@ pub(super) async fn link(
                 ));
             }
             Some((id, _)) => id,
-            None => insert_link(op, user_id, identity, "profile").await?,
+            None => insert_link(op, user_id, identity, "profile", sso_session).await?,
         };
         Ok(l::table.find(id).select(Identity::as_select()).first(op.conn).await?)
     })

@@ -3,7 +3,8 @@
 //!
 //! An attempt starts here with a fresh state, nonce and PKCE verifier. They travel in
 //! a cookie signed with the server secret, so the provider's answer is accepted only in
-//! the browser that started the attempt, once, within ten minutes. The answer's code is
+//! the browser that started the attempt, within ten minutes; the provider takes each
+//! code once, and the portal clears the cookie when the answer comes. The answer's code is
 //! exchanged at the provider and its ID token verified (`provider`); then the identity
 //! signs in to the account it is linked to, or is linked by a verified address, or
 //! starts a new account with no organization (`identities`).
@@ -56,8 +57,14 @@ pub struct Started {
 
 /// A path on this site to return to after signing in, or nothing.
 pub fn local_path(next: Option<&str>) -> Option<String> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() <= 500)
-        .map(str::to_owned)
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && n.len() <= 500
+            // Browsers drop tabs and newlines and read `\` as `/`: `/\t/evil` is `//evil`.
+            && !n.chars().any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+    })
+    .map(str::to_owned)
 }
 
 fn provider<'c>(ctx: &'c Ctx, name: &str) -> Result<&'c SsoProvider> {
@@ -148,14 +155,15 @@ pub enum Outcome {
 
 /// Completes an attempt: the answer must belong to the attempt in `cookie` (provider
 /// and state), the code is exchanged and the ID token verified, then the identity signs
-/// in or is linked. `current_user` is the person signed in in this browser, if any.
+/// in or is linked. `current` is the person signed in with a portal session in this
+/// browser, if any, and whether that session was opened with single sign-on.
 pub async fn complete(
     pool: &Pool,
     ctx: &Ctx,
     provider_name: &str,
     cookie: Option<&str>,
     callback: Callback,
-    current_user: Option<Uuid>,
+    current: Option<(Uuid, bool)>,
     meta: SessionMeta,
 ) -> Result<Outcome> {
     let provider = provider(ctx, provider_name)?;
@@ -195,10 +203,10 @@ pub async fn complete(
     match attempt.link_user {
         Some(user_id) => {
             // Linking is finished by the person who started it, still signed in.
-            if current_user != Some(user_id) {
+            let Some((current_user, sso_session)) = current.filter(|(u, _)| *u == user_id) else {
                 return Err(state_mismatch());
-            }
-            let identity = identities::link(&mut conn, ctx, user_id, &identity).await?;
+            };
+            let identity = identities::link(&mut conn, ctx, current_user, &identity, sso_session).await?;
             Ok(Outcome::Linked {
                 identity,
                 next: attempt.next,
@@ -213,5 +221,30 @@ pub async fn complete(
                 next: attempt.next,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_paths_on_this_site_are_returned_to() {
+        assert_eq!(
+            local_path(Some("/customers?page=2")).as_deref(),
+            Some("/customers?page=2")
+        );
+        for away in [
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "evil",
+        ] {
+            assert_eq!(local_path(Some(away)), None, "{away:?}");
+        }
+        assert_eq!(local_path(Some(&format!("/{}", "a".repeat(600)))), None);
     }
 }

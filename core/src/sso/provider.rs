@@ -38,6 +38,9 @@ pub struct ExtraClaims {
     pub oid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xms_edov: Option<serde_json::Value>,
+    /// Google Workspace: the domain that manages the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hd: Option<String>,
 }
 
 impl AdditionalClaims for ExtraClaims {}
@@ -149,6 +152,24 @@ impl Providers {
                 provider.discovery_url,
                 metadata.issuer().as_str(),
                 provider.issuer
+            )));
+        }
+        // The code, the client secret and the keys travel over https only (http only
+        // for a provider on this machine, as its configuration allows).
+        let local = provider.discovery_url.scheme() == "http";
+        let endpoints = [
+            Some(metadata.authorization_endpoint().url()),
+            metadata.token_endpoint().map(|t| t.url()),
+            Some(metadata.jwks_uri().url()),
+        ];
+        if let Some(plain) = endpoints
+            .into_iter()
+            .flatten()
+            .find(|u| u.scheme() != "https" && !local)
+        {
+            return Err(unavailable(format!(
+                "{} names a plain http endpoint: {plain}",
+                provider.name
             )));
         }
         let keys = self.keys(metadata.jwks_uri().url().as_str()).await?;
@@ -391,17 +412,33 @@ fn microsoft_issuer(provider: &SsoProvider, claims: &Claims) -> std::result::Res
     }
 }
 
-/// Whether the provider vouches for the address. Microsoft work accounts carry an
-/// address the directory's administrator typed: it counts only when the directory
-/// verified the domain (`xms_edov`), or for personal Microsoft accounts.
-pub(crate) fn email_verified(kind: SsoKind, email_verified: Option<bool>, extra: &ExtraClaims) -> bool {
-    if email_verified == Some(true) {
-        return true;
+/// Whether the provider vouches that the person controls the address now.
+/// * Microsoft work accounts carry an address the directory's administrator typed: it
+///   counts only when the directory verified the domain (`xms_edov`), or for personal
+///   Microsoft accounts.
+/// * Google checked a non-Gmail address once, when the Google account was made; it
+///   counts only for Gmail or when the address's domain manages the account (`hd`),
+///   so that a former holder of a company address cannot take over its account.
+pub(crate) fn email_verified(kind: SsoKind, email_verified: Option<bool>, extra: &ExtraClaims, email: &str) -> bool {
+    let domain = email
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default();
+    match kind {
+        SsoKind::Microsoft => {
+            email_verified == Some(true)
+                || matches!(&extra.xms_edov, Some(serde_json::Value::Bool(true)))
+                || matches!(&extra.xms_edov, Some(serde_json::Value::String(s)) if s == "1" || s == "true")
+                || extra.tid.as_deref() == Some(MICROSOFT_CONSUMER_TENANT)
+        }
+        SsoKind::Google => {
+            email_verified == Some(true)
+                && (domain == "gmail.com"
+                    || domain == "googlemail.com"
+                    || extra.hd.as_deref().is_some_and(|hd| hd.eq_ignore_ascii_case(&domain)))
+        }
+        SsoKind::Generic => email_verified == Some(true),
     }
-    kind == SsoKind::Microsoft
-        && (matches!(&extra.xms_edov, Some(serde_json::Value::Bool(true)))
-            || matches!(&extra.xms_edov, Some(serde_json::Value::String(s)) if s == "1" || s == "true")
-            || extra.tid.as_deref() == Some(MICROSOFT_CONSUMER_TENANT))
 }
 
 fn identity(provider: &SsoProvider, claims: &Claims) -> Result<VerifiedIdentity> {
@@ -411,14 +448,20 @@ fn identity(provider: &SsoProvider, claims: &Claims) -> Result<VerifiedIdentity>
             .map(|v: &openidconnect::EndUserGivenName| v.to_string())
     };
     let family = claims.family_name().and_then(|c| c.get(None)).map(|v| v.to_string());
+    let email = claims.email().map(|e| e.to_string().trim().to_ascii_lowercase());
     Ok(VerifiedIdentity {
         provider: provider.name.clone(),
         issuer: claims.issuer().to_string(),
         subject: claims.subject().to_string(),
         tenant_id: extra.tid.clone(),
         object_id: extra.oid.clone(),
-        email: claims.email().map(|e| e.to_string().trim().to_ascii_lowercase()),
-        email_verified: email_verified(provider.kind, claims.email_verified(), extra),
+        email_verified: email_verified(
+            provider.kind,
+            claims.email_verified(),
+            extra,
+            email.as_deref().unwrap_or_default(),
+        ),
+        email,
         first_name: name(claims.given_name()),
         last_name: family,
         locale: claims.locale().map(|l| l.to_string()),
@@ -496,25 +539,53 @@ mod tests {
     fn a_microsoft_work_address_counts_only_when_its_domain_is_verified() {
         let extra = |tid: &str, edov: Option<serde_json::Value>| ExtraClaims {
             tid: Some(tid.to_owned()),
-            oid: None,
             xms_edov: edov,
+            ..ExtraClaims::default()
         };
         let ms = SsoKind::Microsoft;
+        let at = "sam@contoso.example";
         assert!(
-            !email_verified(ms, None, &extra(WORK, None)),
+            !email_verified(ms, None, &extra(WORK, None), at),
             "an address an administrator typed"
         );
-        assert!(email_verified(ms, None, &extra(WORK, Some(serde_json::json!(true)))));
-        assert!(email_verified(ms, None, &extra(WORK, Some(serde_json::json!("1")))));
-        assert!(!email_verified(ms, None, &extra(WORK, Some(serde_json::json!(false)))));
-        assert!(email_verified(ms, None, &extra(MICROSOFT_CONSUMER_TENANT, None)));
-        assert!(email_verified(SsoKind::Google, Some(true), &ExtraClaims::default()));
-        assert!(!email_verified(SsoKind::Google, None, &ExtraClaims::default()));
-        // Only Microsoft's own claims count for Microsoft.
-        assert!(!email_verified(
-            SsoKind::Generic,
+        assert!(email_verified(
+            ms,
             None,
-            &extra(MICROSOFT_CONSUMER_TENANT, Some(serde_json::json!(true)))
+            &extra(WORK, Some(serde_json::json!(true))),
+            at
         ));
+        assert!(email_verified(ms, None, &extra(WORK, Some(serde_json::json!("1"))), at));
+        assert!(!email_verified(
+            ms,
+            None,
+            &extra(WORK, Some(serde_json::json!(false))),
+            at
+        ));
+        assert!(email_verified(ms, None, &extra(MICROSOFT_CONSUMER_TENANT, None), at));
+        // Only Microsoft's own claims count for Microsoft.
+        let edov = extra(MICROSOFT_CONSUMER_TENANT, Some(serde_json::json!(true)));
+        assert!(!email_verified(SsoKind::Generic, None, &edov, at));
+        assert!(email_verified(
+            SsoKind::Generic,
+            Some(true),
+            &ExtraClaims::default(),
+            at
+        ));
+    }
+
+    #[test]
+    fn a_google_address_counts_for_gmail_or_the_workspace_that_manages_it() {
+        let google = SsoKind::Google;
+        let none = ExtraClaims::default();
+        assert!(email_verified(google, Some(true), &none, "sam@gmail.com"));
+        assert!(!email_verified(google, None, &none, "sam@gmail.com"));
+        // Checked once, when the Google account was made: the address may have moved on.
+        assert!(!email_verified(google, Some(true), &none, "sam@contoso.example"));
+        let workspace = ExtraClaims {
+            hd: Some("contoso.example".to_owned()),
+            ..ExtraClaims::default()
+        };
+        assert!(email_verified(google, Some(true), &workspace, "sam@contoso.example"));
+        assert!(!email_verified(google, Some(true), &workspace, "sam@fabrikam.example"));
     }
 }

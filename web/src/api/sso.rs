@@ -162,11 +162,13 @@ pub(crate) async fn complete(
     provider: &str,
     callback: Callback,
 ) -> partnerdesk_core::Result<Outcome> {
+    // Only a portal session finishes linking (an API token does not).
     let current = session_auth::principal_from(req, state)
         .await
         .ok()
         .flatten()
-        .map(|p| p.user_id);
+        .filter(|p| matches!(p.credential, accounts::Credential::Session { .. }))
+        .map(|p| (p.user_id, p.sso_session()));
     let meta = SessionMeta {
         user_agent: user_agent(req),
         previous_session: session_auth::session_cookie(req),
@@ -219,8 +221,11 @@ impl SsoApi {
     /// 3. A client that catches that redirect instead sends its query parameters to
     ///    `POST /api/auth/sso/{provider}/complete` with the same cookie.
     ///
-    /// With `link: true` the caller must be signed in, and the identity is linked to
-    /// their account instead.
+    /// With `link: true` the caller must be signed in with a portal session (not an API
+    /// token: `session_required`), and the identity is linked to their account instead.
+    /// Linked from a session opened with a password, it does not satisfy organizations
+    /// that require single sign-on until the provider vouches for the account's address
+    /// at a sign-in.
     #[oai(operation_id = "startSso", path = "/auth/sso/:provider/start", method = "post")]
     async fn start(
         &self,
@@ -233,6 +238,13 @@ impl SsoApi {
             let principal = session_auth::principal_from(req, &state).await?.ok_or_else(|| {
                 partnerdesk_core::Error::unauthenticated("authentication_required", "Log in to link an identity")
             })?;
+            if !matches!(principal.credential, accounts::Credential::Session { .. }) {
+                return Err(partnerdesk_core::Error::Forbidden {
+                    code: "session_required",
+                    message: "Identities are linked from a portal session, not with an API token".to_owned(),
+                }
+                .into());
+            }
             Some(principal.personal()?)
         } else {
             None

@@ -1368,8 +1368,8 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
     // An identity of Anna's at a single sign-on provider (as a sign-in would link it).
     let anna_identity = uuid::Uuid::now_v7();
     app.sql(&format!(
-        "INSERT INTO identity_links (id, user_id, provider, issuer, subject, linked_via, created_at) \
-         SELECT '{anna_identity}', id, 'test', 'https://id.example', 'anna', 'profile', now() FROM users WHERE email = 'anna@northwind.example'"
+        "INSERT INTO identity_links (id, user_id, provider, issuer, subject, linked_via, counts_for_sso, created_at) \
+         SELECT '{anna_identity}', id, 'test', 'https://id.example', 'anna', 'profile', false, now() FROM users WHERE email = 'anna@northwind.example'"
     ))
     .await;
     // The customer's own administrators only: not its company administrator, nor its

@@ -440,8 +440,8 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
     // Anna's identity at a single sign-on provider, which nobody else can remove.
     let anna_identity = Uuid::now_v7();
     app.sql(&format!(
-        "INSERT INTO identity_links (id, user_id, provider, issuer, subject, linked_via, created_at) \
-         SELECT '{anna_identity}', id, 'test', 'https://id.example', 'anna', 'profile', now() FROM users WHERE email = 'anna@northwind.example'"
+        "INSERT INTO identity_links (id, user_id, provider, issuer, subject, linked_via, counts_for_sso, created_at) \
+         SELECT '{anna_identity}', id, 'test', 'https://id.example', 'anna', 'profile', false, now() FROM users WHERE email = 'anna@northwind.example'"
     ))
     .await;
     let mut refused: Vec<(&reqwest::Client, &str, String, Form)> = vec![

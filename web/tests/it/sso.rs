@@ -365,22 +365,35 @@ async fn an_organization_can_require_single_sign_on_of_its_members() {
     let northwind = app.org_id("Northwind IT Services").await;
     let anna = app.demo(ANNA).await;
     let policy = format!("/api/organizations/{northwind}/sign-in-policy");
-    // Not before Anna herself can sign in that way.
+    // Not before Anna herself can sign in that way: an identity linked from a password
+    // session is not enough.
     anna.put(&policy, json!({ "require_sso": true }))
         .await
         .assert_problem(409, "sso_not_linked");
     provider.account("anna-at-idp", ANNA, true).await;
     link_through_api(&anna, "anna-at-idp").await;
+    anna.put(&policy, json!({ "require_sso": true }))
+        .await
+        .assert_problem(409, "sso_not_linked");
+    // Signed in with the provider, which vouches for her address, she may.
+    let browser = browser_client();
+    assert_eq!(oidc::portal_sign_in(&app, &browser, "anna-at-idp").await.status(), 303);
+    let sso_anna = api_of(&app, &browser);
     let pieter = app.demo("pieter@northwind.example").await;
     pieter
         .put(&policy, json!({ "require_sso": true }))
         .await
         .assert_problem(403, "not_authorized");
-    let set = anna.put(&policy, json!({ "require_sso": true })).await;
+    let set = sso_anna.put(&policy, json!({ "require_sso": true })).await;
     assert_eq!(set.status, 200, "{}", set.body);
     assert_eq!(set.body["require_sso"], true);
+    assert_eq!(
+        sso_anna.get("/api/me").await.body["acting_organization_id"],
+        northwind.to_string()
+    );
+    assert_eq!(sso_anna.get("/api/customers").await.status, 200);
 
-    // Password sessions act for Northwind no more.
+    // Password sessions act for Northwind no more, nor tokens they make.
     let pieter = app.demo("pieter@northwind.example").await;
     let me = pieter.get("/api/me").await;
     assert_eq!(me.status, 200);
@@ -390,6 +403,37 @@ async fn an_organization_can_require_single_sign_on_of_its_members() {
         .get("/api/customers")
         .await
         .assert_problem(403, "sso_required");
+    let token = pieter
+        .post("/api/me/tokens", json!({ "name": "from a password" }))
+        .await;
+    let bearer = app.anonymous().with_bearer(token.body["token"].as_str().unwrap());
+    bearer
+        .acting_as(northwind)
+        .get("/api/customers")
+        .await
+        .assert_problem(403, "sso_required");
+    bearer
+        .post("/api/auth/sso/test/start", json!({ "link": true }))
+        .await
+        .assert_problem(403, "session_required");
+
+    // Someone with Pieter's password links their own identity: it signs in to Pieter's
+    // account but does not satisfy the requirement.
+    provider.account("mallory", "mallory@evil.example", true).await;
+    link_through_api(&pieter, "mallory").await;
+    let browser = browser_client();
+    assert_eq!(oidc::portal_sign_in(&app, &browser, "mallory").await.status(), 303);
+    let mallory = api_of(&app, &browser);
+    assert_eq!(
+        mallory.get("/api/me").await.body["user"]["email"],
+        "pieter@northwind.example"
+    );
+    mallory
+        .acting_as(northwind)
+        .get("/api/customers")
+        .await
+        .assert_problem(403, "sso_required");
+
     // The portal says why and offers the provider.
     app.in_english().await;
     let browser = browser_client();
@@ -408,16 +452,7 @@ async fn an_organization_can_require_single_sign_on_of_its_members() {
         "{home}"
     );
 
-    // Signed in with the provider, Anna acts for Northwind.
-    let browser = browser_client();
-    assert_eq!(oidc::portal_sign_in(&app, &browser, "anna-at-idp").await.status(), 303);
-    let sso_anna = api_of(&app, &browser);
-    assert_eq!(
-        sso_anna.get("/api/me").await.body["acting_organization_id"],
-        northwind.to_string()
-    );
-    assert_eq!(sso_anna.get("/api/customers").await.status, 200);
-    // API tokens made by members keep working.
+    // API tokens made for Northwind keep working.
     let token = sso_anna.post("/api/me/tokens", json!({ "name": "automation" })).await;
     let bearer = app.anonymous().with_bearer(token.body["token"].as_str().unwrap());
     assert_eq!(bearer.get("/api/customers").await.status, 200);
