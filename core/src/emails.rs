@@ -107,6 +107,9 @@ pub async fn context(conn: &mut AsyncPgConnection, ctx: &Ctx, kind: &EmailKind) 
         EmailKind::PayoutPaid { payout_id } => {
             value(crate::payouts::PayoutPaidEmail::load(conn, config, payout_id).await?)
         }
+        EmailKind::IdentityLinked { link_id } => {
+            value(crate::sso::IdentityLinkedEmail::load(conn, config, link_id).await?)
+        }
     }
 }
 

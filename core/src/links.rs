@@ -88,10 +88,17 @@ pub enum Page {
     Login,
     SignUp,
     ForgotPassword,
+    Profile,
 }
 
 impl Page {
-    pub const ALL: &'static [Page] = &[Page::Portal, Page::Login, Page::SignUp, Page::ForgotPassword];
+    pub const ALL: &'static [Page] = &[
+        Page::Portal,
+        Page::Login,
+        Page::SignUp,
+        Page::ForgotPassword,
+        Page::Profile,
+    ];
 
     pub fn path(&self) -> &'static str {
         match self {
@@ -99,6 +106,7 @@ impl Page {
             Page::Login => "/login",
             Page::SignUp => "/signup",
             Page::ForgotPassword => "/password/forgot",
+            Page::Profile => "/profile",
         }
     }
 

@@ -183,6 +183,16 @@ fn samples() -> Vec<(&'static str, Value)> {
                 reason: "Ticket 4711: <sync> stops".into(),
             }),
         ),
+        (
+            "identity_linked",
+            ctx(partnerdesk_core::sso::IdentityLinkedEmail {
+                first_name: "Anna".into(),
+                provider: "Microsoft".into(),
+                provider_email: "anna@northwind.example".into(),
+                linked_at: "2026-11-22 09:14 UTC".into(),
+                profile_url: "https://portal.example/profile".into(),
+            }),
+        ),
         ("service_provider_removed", ctx(provider("Anna", true))),
         (
             "grants_ending",

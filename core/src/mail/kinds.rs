@@ -106,6 +106,10 @@ pub enum EmailKind {
     LoggedInAs {
         session_id: Uuid,
     },
+    /// An identity at a single sign-on provider was linked to the account.
+    IdentityLinked {
+        link_id: Uuid,
+    },
 }
 
 /// Templates of e-mails that go to an address a caller typed: at most
@@ -151,6 +155,7 @@ impl EmailKind {
             EmailKind::CommissionsApproved { .. } => "commissions_approved",
             EmailKind::PayoutPaid { .. } => "payout_paid",
             EmailKind::LoggedInAs { .. } => "logged_in_as",
+            EmailKind::IdentityLinked { .. } => "identity_linked",
             EmailKind::GrantsEnding { .. } => "grants_ending",
             EmailKind::GrantsRequested { .. } => "grants_requested",
             EmailKind::GrantRequestAnswered { .. } => "grant_request_answered",

@@ -18,8 +18,10 @@ use crate::{
     Ctx, Error, Result,
     accounts::{self, Principal, Session, SessionMeta},
     audit::{Action, Who},
-    config::SsoProvider,
-    domain::{Email, Language},
+    config::{Config, SsoProvider},
+    domain::{Email, Language, format_time},
+    links::Page,
+    mail::EmailKind,
     op::{self, Op},
     schema::{identity_links as l, sessions, users},
 };
@@ -204,6 +206,21 @@ async fn insert_link(
         ))
         .execute(op.conn)
         .await?;
+    if via != "sign_up" {
+        // The account's holder hears of every new way into it.
+        let (email, language): (String, String) = users::table
+            .find(user_id)
+            .select((users::email, users::language))
+            .first(op.conn)
+            .await?;
+        op.email(
+            &format!("identity.linked:{id}"),
+            &Email::parse(&email)?,
+            Language::from_db(&language),
+            EmailKind::IdentityLinked { link_id: id },
+        )
+        .await?;
+    }
     op.audit_as(
         Who::user(user_id, None),
         Action::IdentityLinked,
@@ -304,4 +321,38 @@ pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, principal: &Princip
         op.audit(Action::IdentityRemoved, id, json!({ "provider": provider })).await
     })
     .await
+}
+
+/// What the e-mail about a newly linked identity tells the account's holder.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IdentityLinkedEmail {
+    pub first_name: String,
+    pub provider: String,
+    pub provider_email: String,
+    pub linked_at: String,
+    pub profile_url: String,
+}
+
+impl IdentityLinkedEmail {
+    pub async fn load(conn: &mut AsyncPgConnection, config: &Config, link_id: Uuid) -> Result<Option<Self>> {
+        let row: Option<(String, Option<String>, DateTime<Utc>, String)> = l::table
+            .inner_join(users::table)
+            .filter(l::id.eq(link_id))
+            .select((l::provider, l::email, l::created_at, users::first_name))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(row.map(
+            |(provider, provider_email, linked_at, first_name)| IdentityLinkedEmail {
+                first_name,
+                provider: config
+                    .sso_provider(&provider)
+                    .map(|p| p.label.clone())
+                    .unwrap_or(provider),
+                provider_email: provider_email.unwrap_or_default(),
+                linked_at: format_time(linked_at),
+                profile_url: Page::Profile.url(config),
+            },
+        ))
+    }
 }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-pub use identities::{Identity, list, remove};
+pub use identities::{Identity, IdentityLinkedEmail, list, remove};
 pub use provider::{Providers, VerifiedIdentity};
 
 use crate::{
