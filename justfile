@@ -51,6 +51,18 @@ run:
     wait "$web" "$worker" || true
     stop
 
+# The large deterministic data set (default 10,000 partners, 1,000,000 customers,
+# 5,000,000 users) in its own database, e.g. `just seed-scale --customers 100000`.
+seed-scale *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    server="$(just _postgres)"
+    export DATABASE_URL="${SCALE_DATABASE_URL:-$server/partnerdesk_scale}"
+    export PARTNERDESK_ENV="${PARTNERDESK_ENV:-development}"
+    cargo build --release --quiet --bin partnerdesk-web
+    target/release/partnerdesk-web migrate
+    target/release/partnerdesk-web seed-scale {{args}}
+
 # Development only: move the clock of a running `just run` forward, e.g. `just clock 23d`.
 clock duration:
     #!/usr/bin/env bash

@@ -41,6 +41,7 @@ pub mod provider_activity;
 pub mod queue;
 pub mod registrations;
 pub mod releases;
+pub mod scale_seed;
 pub mod schema;
 pub mod seed;
 pub mod service_providers;

@@ -41,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some("seed-scale") => seed_scale(config, &args[1..]).await,
         Some("logins") => {
             let seed = read_seed(args.get(1))?;
             println!("Demo logins:");
@@ -71,10 +72,45 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(other) => {
             anyhow::bail!(
-                "unknown command {other:?}; use serve, migrate, seed <file>, logins <file> or clock <duration>"
+                "unknown command {other:?}; use serve, migrate, seed <file>, seed-scale [sizes], logins <file> or clock <duration>"
             )
         }
     }
+}
+
+/// `seed-scale [--partners N] [--customers N] [--users-per-customer N]`: the large,
+/// deterministic data set (see `core::scale_seed`), into an empty database.
+async fn seed_scale(config: partnerdesk_core::config::Config, args: &[String]) -> anyhow::Result<()> {
+    let mut size = partnerdesk_core::scale_seed::ScaleSize::default();
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value: u64 = rest
+            .next()
+            .and_then(|v| v.replace('_', "").parse().ok())
+            .with_context(|| format!("{flag} needs a whole number"))?;
+        match flag.as_str() {
+            "--partners" => size.partners = value,
+            "--customers" => size.customers = value,
+            "--users-per-customer" => size.users_per_customer = value,
+            other => anyhow::bail!("unknown option {other}; use --partners, --customers, --users-per-customer"),
+        }
+    }
+    let database_url = config.database_url.clone();
+    let ctx = Ctx::new(config, Clock::system());
+    let password = partnerdesk_core::domain::Password::parse(partnerdesk_core::scale_seed::PASSWORD)
+        .map_err(|e| anyhow::anyhow!("the seed password: {e:?}"))?;
+    let hash = partnerdesk_core::accounts::hash_password(&ctx, &password).await?;
+    println!("Making {size:?} …");
+    let made = partnerdesk_core::scale_seed::run(&database_url, size, &hash).await?;
+    println!(
+        "Made {} organizations ({} partners), {} service-provider links, {} users, {} memberships in {:.1} s.",
+        made.organizations, made.partners, made.links, made.users, made.memberships, made.seconds
+    );
+    println!(
+        "Log in as admin@vendor.scale.example or admin@p1.scale.example (a tenth of all customers), admin@p2.scale.example (a thousand), password {}.",
+        partnerdesk_core::scale_seed::PASSWORD
+    );
+    Ok(())
 }
 
 fn humanize(d: chrono::Duration) -> String {

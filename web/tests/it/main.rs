@@ -26,6 +26,7 @@ mod portal_journeys;
 mod portal_pages;
 mod registration;
 mod resilience;
+mod scale;
 mod service_provider;
 mod sso;
 mod tenancy;
