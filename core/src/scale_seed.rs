@@ -8,8 +8,11 @@
 //! its administrator. Every partner's administrator (`admin@p<n>.scale.example`) and
 //! the vendor's (`admin@vendor.scale.example`) log in with the given password.
 //!
-//! This first part makes organizations, partners, service-provider links, users and
-//! memberships; licences, trials, orders, invoices and commissions follow.
+//! Customers (not prospects: every tenth) hold a paid business licence of the first
+//! module, every other one also of the second, and each of their users a user licence
+//! of the first; every tenth customer has an active trial of the third module (its
+//! business licence a trial one), every tenth but five an ended one. Orders, invoices
+//! and commissions follow.
 
 use std::time::Instant;
 
@@ -48,6 +51,10 @@ pub struct ScaleReport {
     pub links: u64,
     pub users: u64,
     pub memberships: u64,
+    pub modules: u64,
+    pub trials: u64,
+    pub business_licences: u64,
+    pub user_licences: u64,
     pub seconds: f64,
 }
 
@@ -58,6 +65,10 @@ enum Kind {
     User = 2,
     Membership = 3,
     Link = 4,
+    Module = 5,
+    BusinessLicence = 6,
+    UserLicence = 7,
+    Trial = 8,
 }
 
 fn id(kind: Kind, n: u64) -> Uuid {
@@ -147,6 +158,7 @@ pub async fn run(database_url: &str, size: ScaleSize, password_hash: &str) -> Re
     let (users, memberships) = people(&mut tx, size, now, password_hash).await?;
     report.users = users;
     report.memberships = memberships;
+    licences(&mut tx, size, now, &mut report).await?;
     tx.commit().await.map_err(db)?;
     let mut conn = PgConnection::connect(database_url).await.map_err(db)?;
     sqlx::query("ANALYZE").execute(&mut conn).await.map_err(db)?;
@@ -346,6 +358,178 @@ async fn people(
     )
     .await?;
     Ok((users, memberships))
+}
+
+const MODULES: [(&str, &str, &str, &str); 4] = [
+    ("SCALE-PHONE", "Phone", "25.00", "4.50"),
+    ("SCALE-CRM", "CRM connector", "15.00", "2.00"),
+    ("SCALE-REC", "Call recording", "30.00", "3.00"),
+    ("SCALE-WALL", "Wallboard", "10.00", "0.00"),
+];
+
+/// Whether customer `c` is a prospect (no paid licences).
+fn prospect(c: u64) -> bool {
+    c % 10 == 9
+}
+
+/// The module catalogue, trials and licences.
+async fn licences(
+    conn: &mut PgConnection,
+    size: ScaleSize,
+    now: DateTime<Utc>,
+    report: &mut ScaleReport,
+) -> Result<()> {
+    let at = stamp(now - Duration::days(730));
+    report.modules = copy_rows(
+        conn,
+        "modules (id, code, name, business_price, user_price, created_at, updated_at)",
+        MODULES.len() as u64,
+        |m, out| {
+            let (code, name, business, user) = MODULES[m as usize];
+            let fields = [id(Kind::Module, m).to_string(), at.clone()];
+            line(
+                out,
+                &[
+                    Some(&fields[0]),
+                    Some(code),
+                    Some(name),
+                    Some(business),
+                    Some(user),
+                    Some(&fields[1]),
+                    Some(&fields[1]),
+                ],
+            );
+        },
+    )
+    .await?;
+    report.trials = trials(conn, size, now).await?;
+    report.business_licences = business_licences(conn, size, now).await?;
+    report.user_licences = user_licences(conn, size, now).await?;
+    Ok(())
+}
+
+/// Every tenth customer tries the third module now; every tenth but five tried it.
+async fn trials(conn: &mut PgConnection, size: ScaleSize, now: DateTime<Utc>) -> Result<u64> {
+    copy_rows(
+        conn,
+        "trials (id, organization_id, module_id, max_users, starts_at, ends_at, status, ended_at, created_at)",
+        size.customers,
+        |c, out| {
+            let (starts, status) = match c % 10 {
+                0 => (now - Duration::days((c / 10 % 29) as i64), "active"),
+                5 => (now - Duration::days(60 + (c % 300) as i64), "ended"),
+                _ => return,
+            };
+            let ends = starts + Duration::days(30);
+            let ended = (status == "ended").then(|| stamp(ends));
+            let (starts, ends) = (stamp(starts), stamp(ends));
+            let ids = [
+                id(Kind::Trial, c).to_string(),
+                id(Kind::Organization, customer_org(&size, c)).to_string(),
+                id(Kind::Module, 2).to_string(),
+            ];
+            line(
+                out,
+                &[
+                    Some(&ids[0]),
+                    Some(&ids[1]),
+                    Some(&ids[2]),
+                    Some("5"),
+                    Some(&starts),
+                    Some(&ends),
+                    Some(status),
+                    ended.as_deref(),
+                    Some(&starts),
+                ],
+            );
+        },
+    )
+    .await
+}
+
+/// Three places per customer: the first module (paid), the second (paid, every other
+/// customer), the third (the active trial's).
+async fn business_licences(conn: &mut PgConnection, size: ScaleSize, now: DateTime<Utc>) -> Result<u64> {
+    let total = 1 + size.partners + size.customers;
+    copy_rows(
+        conn,
+        "business_licences (id, organization_id, module_id, kind, trial_id, active, starts_at, created_at, billable_from)",
+        size.customers * 3,
+        |n, out| {
+            let (c, slot) = (n / 3, n % 3);
+            let org = customer_org(&size, c);
+            let paid = stamp(created(now, org, total));
+            let trial_start = stamp(now - Duration::days((c / 10 % 29) as i64));
+            let (kind, trial, starts) = match slot {
+                0 | 1 if prospect(c) => return,
+                1 if c % 2 == 1 => return,
+                0 | 1 => ("paid", None, paid),
+                _ if c % 10 == 0 => ("trial", Some(id(Kind::Trial, c).to_string()), trial_start),
+                _ => return,
+            };
+            let billable = (kind == "paid").then(|| starts.clone());
+            let ids = [
+                id(Kind::BusinessLicence, n).to_string(),
+                id(Kind::Organization, org).to_string(),
+                id(Kind::Module, slot).to_string(),
+            ];
+            line(
+                out,
+                &[
+                    Some(&ids[0]),
+                    Some(&ids[1]),
+                    Some(&ids[2]),
+                    Some(kind),
+                    trial.as_deref(),
+                    Some("t"),
+                    Some(&starts),
+                    Some(&starts),
+                    billable.as_deref(),
+                ],
+            );
+        },
+    )
+    .await
+}
+
+/// Each user of a customer (not a prospect) holds a paid licence of the first module.
+async fn user_licences(conn: &mut PgConnection, size: ScaleSize, now: DateTime<Utc>) -> Result<u64> {
+    let staff = 1 + size.partners;
+    let total = staff + size.customers * size.users_per_customer;
+    copy_rows(
+        conn,
+        "user_licences (id, organization_id, module_id, user_id, kind, active, starts_at, assigned_at, created_at, billable_from)",
+        size.customers * size.users_per_customer,
+        |n, out| {
+            let c = n / size.users_per_customer;
+            if prospect(c) {
+                return;
+            }
+            let at = stamp(created(now, staff + n, total));
+            let ids = [
+                id(Kind::UserLicence, n).to_string(),
+                id(Kind::Organization, customer_org(&size, c)).to_string(),
+                id(Kind::Module, 0).to_string(),
+                id(Kind::User, staff + n).to_string(),
+            ];
+            line(
+                out,
+                &[
+                    Some(&ids[0]),
+                    Some(&ids[1]),
+                    Some(&ids[2]),
+                    Some(&ids[3]),
+                    Some("paid"),
+                    Some("t"),
+                    Some(&at),
+                    Some(&at),
+                    Some(&at),
+                    Some(&at),
+                ],
+            );
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

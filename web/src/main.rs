@@ -103,8 +103,17 @@ async fn seed_scale(config: partnerdesk_core::config::Config, args: &[String]) -
     println!("Making {size:?} …");
     let made = partnerdesk_core::scale_seed::run(&database_url, size, &hash).await?;
     println!(
-        "Made {} organizations ({} partners), {} service-provider links, {} users, {} memberships in {:.1} s.",
-        made.organizations, made.partners, made.links, made.users, made.memberships, made.seconds
+        "Made {} organizations ({} partners), {} service-provider links, {} users, {} memberships, {} modules, {} trials, {} business and {} user licences in {:.1} s.",
+        made.organizations,
+        made.partners,
+        made.links,
+        made.users,
+        made.memberships,
+        made.modules,
+        made.trials,
+        made.business_licences,
+        made.user_licences,
+        made.seconds
     );
     println!(
         "Log in as admin@vendor.scale.example or admin@p1.scale.example (a tenth of all customers), admin@p2.scale.example (a thousand), password {}.",

@@ -31,6 +31,12 @@ async fn the_scale_seed_makes_a_consistent_usable_data_set_once() {
     assert_eq!(made.links, 3_000);
     assert_eq!(made.users, 1 + 5 + 6_000);
     assert_eq!(made.memberships, made.users);
+    assert_eq!(made.modules, 4);
+    assert_eq!(made.trials, 600, "a tenth active, a tenth ended");
+    // Paid: the first module for the 2,700 customers, the second for the 1,500 even ones;
+    // the active trials' own.
+    assert_eq!(made.business_licences, 2_700 + 1_500 + 300);
+    assert_eq!(made.user_licences, 2 * 2_700);
     // The first partner holds a tenth of the customers, the second a thousand.
     let per_partner = |p: u32| {
         format!(
@@ -54,6 +60,9 @@ async fn the_scale_seed_makes_a_consistent_usable_data_set_once() {
     big.get(&format!("/api/customers/{customer}"))
         .await
         .assert_problem(404, "not_found");
+    // The trials overview and a customer's users read the licences and trials made.
+    let trials = big.get("/api/trials").await;
+    assert_eq!(trials.status, 200, "{}", trials.body);
     let vendor = app.login("admin@vendor.scale.example", PASSWORD).await;
     assert_eq!(vendor.get("/api/partners").await.status, 200);
 
