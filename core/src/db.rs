@@ -1,13 +1,18 @@
 //! Connection pool, embedded migrations (ours and apalis's) and database creation.
 
-use std::{str::FromStr, time::Duration};
+use std::{cell::Cell, str::FromStr, time::Duration};
 
-use diesel::{ConnectionError, QueryableByName, sql_query, sql_types::Text};
+use diesel::{
+    ConnectionError, QueryableByName,
+    connection::{Instrumentation, InstrumentationEvent},
+    sql_query,
+    sql_types::Text,
+};
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
     pooled_connection::{
-        AsyncDieselConnectionManager, ManagerConfig,
-        deadpool::{Object, Pool as DeadPool},
+        AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+        deadpool::{Hook, HookError, Object, Pool as DeadPool},
     },
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -95,6 +100,11 @@ pub fn pool_for(config: &Config) -> Result<Pool> {
     pool(&config.database_url, PoolSettings::from_config(config))
 }
 
+/// A pooled connection unused for this long is tested with `SELECT 1` before it is
+/// handed out again; one in steady use is not (a test query on every checkout would be
+/// a round trip per request for nothing).
+const VERIFY_AFTER_IDLE: Duration = Duration::from_secs(10);
+
 pub fn pool(database_url: &str, settings: PoolSettings) -> Result<Pool> {
     let statement_ms = settings.statement_timeout.as_millis();
     let lock_ms = settings.lock_timeout.as_millis();
@@ -108,12 +118,29 @@ pub fn pool(database_url: &str, settings: PoolSettings) -> Result<Pool> {
             ))
             .await
             .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            conn.set_instrumentation(CountStatements);
             Ok(conn)
         })
     });
+    // A connection left in a transaction is still refused at checkout (diesel-async checks
+    // that on every recycle); the test query only runs after an idle spell, below.
+    manager_config.recycling_method = RecyclingMethod::Fast;
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, manager_config);
+    let verify_idle = Hook::async_fn(|conn: &mut AsyncPgConnection, metrics| {
+        Box::pin(async move {
+            if metrics.last_used() < VERIFY_AFTER_IDLE {
+                return Ok(());
+            }
+            sql_query("SELECT 1")
+                .execute(conn)
+                .await
+                .map(drop)
+                .map_err(|e| HookError::Message(format!("an idle connection failed its test: {e}").into()))
+        })
+    });
     let inner = DeadPool::builder(manager)
         .max_size(settings.size.max(1))
+        .pre_recycle(verify_idle)
         .build()
         .map_err(|e| Error::internal(format!("building the database pool: {e}")))?;
     Ok(Pool {
@@ -178,6 +205,34 @@ pub async fn migrate(database_url: &str) -> Result<()> {
         .execute(&mut lock_conn)
         .await?;
     outcome
+}
+
+tokio::task_local! {
+    /// The statements sent so far by the future running in [`count_statements`].
+    static STATEMENTS: Cell<u32>;
+}
+
+/// Runs `work` and counts the statements it sends through pooled connections
+/// (transaction control included): what a request costs the database.
+pub async fn count_statements<F: Future>(work: F) -> (F::Output, u32) {
+    STATEMENTS
+        .scope(Cell::new(0), async {
+            let out = work.await;
+            (out, STATEMENTS.with(Cell::get))
+        })
+        .await
+}
+
+/// Counts each statement a pooled connection starts, for the [`count_statements`]
+/// around it (if any).
+struct CountStatements;
+
+impl Instrumentation for CountStatements {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            let _ = STATEMENTS.try_with(|n| n.set(n.get() + 1));
+        }
+    }
 }
 
 #[derive(QueryableByName)]

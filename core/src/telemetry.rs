@@ -23,8 +23,12 @@ pub fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
         const BUCKETS: &[f64] = &[
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 600.0,
         ];
+        // Statements a request sends: an N+1 shows as a tail here.
+        const STATEMENTS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0];
         PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+            .expect("buckets are not empty")
+            .set_buckets_for_metric(Matcher::Suffix("_db_statements".into()), STATEMENTS)
             .expect("buckets are not empty")
             .install_recorder()
             .expect("no other metrics recorder is installed in this process")

@@ -183,31 +183,45 @@ pub async fn log_requests<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result
     let path = redact(req.uri().path(), req.uri().query());
     let started = Instant::now();
     let span = tracing::info_span!("request", %method, %path);
-    let result = ep
-        .call(req)
-        .instrument(span.clone())
-        .await
-        .map(IntoResponse::into_response);
+    let (result, statements) = partnerdesk_core::db::count_statements(ep.call(req).instrument(span.clone())).await;
+    let result = result.map(IntoResponse::into_response);
     let elapsed = started.elapsed();
     let ms = elapsed.as_millis() as u64;
     let _entered = span.enter();
     let (status, route) = match &result {
         Ok(resp) => {
-            tracing::info!(status = resp.status().as_u16(), duration_ms = ms, "request finished");
+            tracing::info!(
+                status = resp.status().as_u16(),
+                duration_ms = ms,
+                statements,
+                "request finished"
+            );
             (resp.status(), resp.data::<PathPattern>().map(|p| p.0.clone()))
         }
         Err(err) => {
-            tracing::info!(status = err.status().as_u16(), duration_ms = ms, "request failed");
+            tracing::info!(
+                status = err.status().as_u16(),
+                duration_ms = ms,
+                statements,
+                "request failed"
+            );
             (err.status(), err.data::<PathPattern>().map(|p| p.0.clone()))
         }
     };
-    record_request(&method, route.as_deref(), status, elapsed);
+    record_request(&method, route.as_deref(), status, elapsed, statements);
     result
 }
 
-/// Counts a request and its latency by route pattern (never the raw path: ids and
-/// tokens would make a series per value), method and status.
-fn record_request(method: &poem::http::Method, route: Option<&str>, status: StatusCode, elapsed: std::time::Duration) {
+/// Counts a request, its latency and the SQL statements it sent by route pattern
+/// (never the raw path: ids and tokens would make a series per value), method and
+/// status.
+fn record_request(
+    method: &poem::http::Method,
+    route: Option<&str>,
+    status: StatusCode,
+    elapsed: std::time::Duration,
+    statements: u32,
+) {
     let route = route.unwrap_or("unmatched").to_owned();
     let method = method.as_str().to_owned();
     let counted = [
@@ -218,6 +232,7 @@ fn record_request(method: &poem::http::Method, route: Option<&str>, status: Stat
     metrics::counter!("partnerdesk_http_requests_total", &counted).increment(1);
     let timed = [("route", route), ("method", method)];
     metrics::histogram!("partnerdesk_http_request_duration_seconds", &timed).record(elapsed.as_secs_f64());
+    metrics::histogram!("partnerdesk_http_request_db_statements", &timed).record(f64::from(statements));
 }
 
 /// The Content-Security-Policy of every portal page.
