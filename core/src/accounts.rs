@@ -9,8 +9,9 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::{
-    ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable,
-    SelectableHelper,
+    ExpressionMethods, OptionalExtension, QueryDsl, Queryable, QueryableByName, Selectable, SelectableHelper,
+    sql_query,
+    sql_types::{Array, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
@@ -30,7 +31,7 @@ use crate::{
     links::Link,
     mail::{self, EmailKind},
     memberships,
-    schema::{api_tokens, identity_links, memberships as m, organizations, password_links, sessions, users},
+    schema::{api_tokens, memberships as m, organizations, password_links, sessions, users},
     throttle, tokens,
 };
 
@@ -176,6 +177,18 @@ pub struct Principal {
     /// The delegated session the request runs in (the portal session's, or the one an
     /// API client names in `X-Delegated-Session`), checked for this request.
     pub delegation: Option<Delegation>,
+    /// The person's standing in `standing_for`, the organization the request asked for
+    /// (else the session's choice, or the token's organization), read with the
+    /// credential; `None` when not a member there.
+    standing: Option<authz::Standing>,
+    standing_for: Option<Uuid>,
+}
+
+/// The organization a person acts for: one whose standing is known, or the first of
+/// theirs (with whether it requires single sign-on).
+enum Acting {
+    Member(authz::Standing),
+    First(Option<(Uuid, bool)>),
 }
 
 impl Principal {
@@ -211,7 +224,12 @@ impl Principal {
                 return Err(Error::forbidden());
             }
             // A partner that requires single sign-on delegates only from such sessions.
-            if !self.sso_session() && memberships::standing(conn, self.user_id, d.partner_id).await? == Some(true) {
+            if !self.sso_session()
+                && self
+                    .standing_in(conn, d.partner_id)
+                    .await?
+                    .is_some_and(|s| s.require_sso)
+            {
                 return Err(sso_required());
             }
             let actor = Actor::delegated(d.clone(), now);
@@ -225,42 +243,56 @@ impl Principal {
             ..
         } = &self.credential
         {
-            if requested_org.is_some_and(|r| r != *org)
-                || memberships::standing(conn, self.user_id, *org).await?.is_none()
-            {
+            if requested_org.is_some_and(|r| r != *org) {
                 return Err(Error::forbidden());
             }
-            return Ok(Actor::new(self.user_id, Some(*org), now));
+            return match self.standing_in(conn, *org).await? {
+                Some(standing) => Ok(Actor::standing_in(self.user_id, &standing, now)),
+                None => Err(Error::forbidden()),
+            };
         }
         let (session_choice, sso) = match &self.credential {
             Credential::Session { acting_org, sso, .. } => (*acting_org, *sso),
             Credential::Token { .. } => (None, false),
         };
         let acting = match (requested_org, session_choice) {
-            (Some(org), _) => match memberships::standing(conn, self.user_id, org).await? {
-                Some(require_sso) => Some((org, require_sso)),
+            (Some(org), _) => match self.standing_in(conn, org).await? {
+                Some(standing) => Acting::Member(standing),
                 None => return Err(Error::forbidden()),
             },
-            (None, Some(org)) => match memberships::standing(conn, self.user_id, org).await? {
-                Some(require_sso) => Some((org, require_sso)),
-                None => memberships::first_organization(conn, self.user_id, sso).await?,
+            (None, Some(org)) => match self.standing_in(conn, org).await? {
+                Some(standing) => Acting::Member(standing),
+                None => Acting::First(memberships::first_organization(conn, self.user_id, sso).await?),
             },
-            (None, None) => memberships::first_organization(conn, self.user_id, sso).await?,
+            (None, None) => Acting::First(memberships::first_organization(conn, self.user_id, sso).await?),
         };
         // An organization that requires single sign-on is acted for only from a session
         // opened that way (or with a token made for it): asked for, anything else is
         // refused; chosen by default, the session acts for no organization (the person
         // can still sign in with a provider).
-        let acting = match acting {
-            Some((_, true)) if !self.sso_session() => {
-                if requested_org.is_some() {
-                    return Err(sso_required());
-                }
-                None
-            }
-            other => other.map(|(org, _)| org),
+        let requires_sso = match &acting {
+            Acting::Member(standing) => standing.require_sso,
+            Acting::First(first) => first.is_some_and(|(_, require_sso)| require_sso),
         };
-        Ok(Actor::new(self.user_id, acting, now))
+        if requires_sso && !self.sso_session() {
+            if requested_org.is_some() {
+                return Err(sso_required());
+            }
+            return Ok(Actor::new(self.user_id, None, now));
+        }
+        Ok(match acting {
+            Acting::Member(standing) => Actor::standing_in(self.user_id, &standing, now),
+            Acting::First(first) => Actor::new(self.user_id, first.map(|(org, _)| org), now),
+        })
+    }
+
+    /// The person's standing in `org`: the one read with the credential when it is
+    /// about `org`, else read now.
+    async fn standing_in(&self, conn: &mut AsyncPgConnection, org: Uuid) -> Result<Option<authz::Standing>> {
+        if self.standing_for == Some(org) {
+            return Ok(self.standing.clone());
+        }
+        authz::standing(conn, self.user_id, org).await
     }
 
     /// A portal session opened with single sign-on that satisfies organizations that
@@ -465,24 +497,107 @@ pub(crate) async fn open_session(
     Ok((session, raw))
 }
 
+/// The member's standing in one organization, read beside a credential: `{user}` and
+/// `{org}` are SQL expressions for the person and the organization wanted.
+fn standing_joins(user: &str, org: &str) -> String {
+    format!(
+        "LEFT JOIN memberships m ON m.user_id = {user} AND m.organization_id = {org} \
+            AND m.active AND m.accepted_at IS NOT NULL \
+         LEFT JOIN organizations mo ON mo.id = m.organization_id \
+         LEFT JOIN partners mp ON mp.organization_id = m.organization_id AND mp.status = 'active'"
+    )
+}
+
+const STANDING_COLUMNS: &str = "m.organization_id AS member_org, m.role AS member_role, \
+    m.permissions AS member_permissions, mo.require_sso AS member_require_sso, \
+    mo.is_vendor AS member_is_vendor, mp.organization_id IS NOT NULL AS member_is_partner";
+
+/// The columns of [`STANDING_COLUMNS`].
+#[derive(QueryableByName)]
+struct StandingRow {
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    member_org: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Text>)]
+    member_role: Option<String>,
+    #[diesel(sql_type = Nullable<Array<Nullable<Text>>>)]
+    member_permissions: Option<Vec<Option<String>>>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    member_require_sso: Option<bool>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    member_is_vendor: Option<bool>,
+    #[diesel(sql_type = Bool)]
+    member_is_partner: bool,
+}
+
+impl StandingRow {
+    fn standing(self) -> Option<authz::Standing> {
+        let kind = authz::OrgKind {
+            is_vendor: self.member_is_vendor?,
+            is_partner: self.member_is_partner,
+        };
+        Some(authz::Standing::new(
+            self.member_org?,
+            self.member_require_sso?,
+            &self.member_role?,
+            &self.member_permissions?,
+            kind,
+        ))
+    }
+}
+
+#[derive(QueryableByName)]
+struct SessionRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    user_id: Uuid,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    acting_organization_id: Option<Uuid>,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    expires_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    last_seen_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    revoked_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    delegated_session_id: Option<Uuid>,
+    #[diesel(sql_type = Bool)]
+    user_active: bool,
+    #[diesel(sql_type = Nullable<Bool>)]
+    counts_for_sso: Option<bool>,
+    #[diesel(embed)]
+    standing: StandingRow,
+}
+
 /// Resolves a session cookie; refreshes its idle expiry. A session ends when idle for
 /// `SESSION_TTL_HOURS`, and in any case `SESSION_MAX_HOURS` after log-in.
-pub async fn resolve_session(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str) -> Result<Principal> {
+///
+/// `wanted` is the organization the request asks to act for (else the session's
+/// choice): the person's standing there is read in the same query.
+pub async fn resolve_session(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    raw: &str,
+    wanted: Option<Uuid>,
+) -> Result<Principal> {
     let now = ctx.now();
-    let row: Option<(Session, DateTime<Utc>, bool, Option<bool>)> = sessions::table
-        .inner_join(users::table.on(users::id.eq(sessions::user_id)))
-        .left_join(identity_links::table.on(identity_links::id.nullable().eq(sessions::identity_link_id)))
-        .filter(sessions::token_hash.eq(tokens::hash(raw)))
-        .select((
-            Session::as_select(),
-            sessions::last_seen_at,
-            users::active,
-            identity_links::counts_for_sso.nullable(),
-        ))
-        .first(conn)
-        .await
-        .optional()?;
-    let Some((session, last_seen, user_active, counts_for_sso)) = row else {
+    let row: Option<SessionRow> = sql_query(format!(
+        "SELECT s.id, s.user_id, s.acting_organization_id, s.created_at, s.expires_at, s.last_seen_at, \
+                s.revoked_at, s.delegated_session_id, u.active AS user_active, \
+                il.counts_for_sso, {STANDING_COLUMNS} \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         LEFT JOIN identity_links il ON il.id = s.identity_link_id {} \
+         WHERE s.token_hash = $1",
+        standing_joins("s.user_id", "COALESCE($2, s.acting_organization_id)")
+    ))
+    .bind::<Text, _>(tokens::hash(raw))
+    .bind::<Nullable<SqlUuid>, _>(wanted)
+    .get_result(conn)
+    .await
+    .optional()?;
+    let Some(session) = row else {
         return Err(Error::unauthenticated(
             "invalid_session",
             "The session is not valid; log in again",
@@ -501,10 +616,10 @@ pub async fn resolve_session(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str)
             "The session has expired; log in again",
         ));
     }
-    if !user_active {
+    if !session.user_active {
         return Err(Error::unauthenticated("account_disabled", "The account is disabled"));
     }
-    if now - last_seen > Duration::minutes(1) {
+    if now - session.last_seen_at > Duration::minutes(1) {
         let ttl = Duration::from_std(ctx.config.session_ttl).unwrap_or(Duration::hours(12));
         diesel::update(sessions::table.find(session.id))
             .set((
@@ -532,9 +647,11 @@ pub async fn resolve_session(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str)
         credential: Credential::Session {
             id: session.id,
             acting_org: session.acting_organization_id,
-            sso: counts_for_sso == Some(true),
+            sso: session.counts_for_sso == Some(true),
         },
         delegation,
+        standing: session.standing.standing(),
+        standing_for: wanted.or(session.acting_organization_id),
     })
 }
 
@@ -861,60 +978,70 @@ pub async fn revoke_api_token(
     .await
 }
 
-/// id, user, organization, revoked, expires, last used, user active.
-type TokenRow = (
-    Uuid,
-    Uuid,
-    Option<Uuid>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    bool,
-);
+#[derive(QueryableByName)]
+struct TokenRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    user_id: Uuid,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    organization_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    revoked_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    expires_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    last_used_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Bool)]
+    user_active: bool,
+    #[diesel(embed)]
+    standing: StandingRow,
+}
 
-/// Resolves a bearer token.
+/// Resolves a bearer token, with the person's standing in the token's organization.
 pub async fn resolve_bearer(conn: &mut AsyncPgConnection, ctx: &Ctx, raw: &str) -> Result<Principal> {
     let now = ctx.now();
-    let row: Option<TokenRow> = api_tokens::table
-        .inner_join(users::table)
-        .filter(api_tokens::token_hash.eq(tokens::hash(raw.trim())))
-        .select((
-            api_tokens::id,
-            api_tokens::user_id,
-            api_tokens::organization_id,
-            api_tokens::revoked_at,
-            api_tokens::expires_at,
-            api_tokens::last_used_at,
-            users::active,
-        ))
-        .first(conn)
-        .await
-        .optional()?;
-    let Some((id, user_id, organization_id, revoked_at, expires_at, last_used, user_active)) = row else {
+    let row: Option<TokenRow> = sql_query(format!(
+        "SELECT t.id, t.user_id, t.organization_id, t.revoked_at, t.expires_at, t.last_used_at, \
+                u.active AS user_active, {STANDING_COLUMNS} \
+         FROM api_tokens t JOIN users u ON u.id = t.user_id {} \
+         WHERE t.token_hash = $1",
+        standing_joins("t.user_id", "t.organization_id")
+    ))
+    .bind::<Text, _>(tokens::hash(raw.trim()))
+    .get_result(conn)
+    .await
+    .optional()?;
+    let Some(token) = row else {
         return Err(Error::unauthenticated("invalid_token", "The API token is not valid"));
     };
-    if revoked_at.is_some() {
+    if token.revoked_at.is_some() {
         return Err(Error::unauthenticated(
             "token_revoked",
             "The API token has been revoked",
         ));
     }
-    if expires_at.is_some_and(|e| e <= now) {
+    if token.expires_at.is_some_and(|e| e <= now) {
         return Err(Error::unauthenticated("token_expired", "The API token has expired"));
     }
-    if !user_active {
+    if !token.user_active {
         return Err(Error::unauthenticated("account_disabled", "The account is disabled"));
     }
-    if last_used.is_none_or(|t| now - t > Duration::minutes(1)) {
-        diesel::update(api_tokens::table.find(id))
+    if token.last_used_at.is_none_or(|t| now - t > Duration::minutes(1)) {
+        diesel::update(api_tokens::table.find(token.id))
             .set(api_tokens::last_used_at.eq(now))
             .execute(conn)
             .await?;
     }
     Ok(Principal {
-        user_id,
-        credential: Credential::Token { id, organization_id },
+        user_id: token.user_id,
+        credential: Credential::Token {
+            id: token.id,
+            organization_id: token.organization_id,
+        },
         delegation: None,
+        standing: token.standing.standing(),
+        standing_for: token.organization_id,
     })
 }
 

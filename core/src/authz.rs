@@ -19,7 +19,9 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use diesel::{ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl};
+use diesel::{
+    BoolExpressionMethods, ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
@@ -206,6 +208,18 @@ impl Actor {
         }
     }
 
+    /// The actor of a member acting in the organization whose standing was read with the
+    /// credential: authorizing it there needs no further query.
+    pub fn standing_in(user_id: Uuid, standing: &Standing, now: DateTime<Utc>) -> Self {
+        let actor = Actor::new(user_id, Some(standing.organization_id), now);
+        {
+            let mut known = actor.cache.lock();
+            known.grants = Some(Some(standing.grants.clone()));
+            known.kinds.insert(standing.organization_id, standing.kind);
+        }
+        actor
+    }
+
     /// The actor of a delegated session: the staff member as the partner (management),
     /// or the impersonated user as the customer (login as).
     pub fn delegated(delegation: Delegation, now: DateTime<Utc>) -> Self {
@@ -232,6 +246,7 @@ struct Decisions(Arc<Mutex<DecisionsInner>>);
 #[derive(Default)]
 struct DecisionsInner {
     grants: Option<Option<Grants>>,
+    kinds: HashMap<Uuid, OrgKind>,
     granted: HashMap<(Uuid, Permission), Access>,
 }
 
@@ -278,7 +293,7 @@ pub struct Access {
 }
 
 /// The permissions a membership holds in its own organization.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grants {
     held: HashSet<Permission>,
 }
@@ -296,10 +311,40 @@ impl Grants {
 }
 
 /// Facts about an organization that shape what its members may do.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrgKind {
     pub is_vendor: bool,
     pub is_partner: bool,
+}
+
+/// What an accepted, active member holds in one organization, with whether the
+/// organization requires single sign-on. `accounts` reads it in the same query as the
+/// session or token, so that authorizing the actor in its own organization costs no
+/// further query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub organization_id: Uuid,
+    pub require_sso: bool,
+    pub kind: OrgKind,
+    pub grants: Grants,
+}
+
+impl Standing {
+    pub fn new(
+        organization_id: Uuid,
+        require_sso: bool,
+        role: &str,
+        permissions: &[Option<String>],
+        kind: OrgKind,
+    ) -> Self {
+        let grants = effective_permissions(Role::from_db(role), &parse_permissions(permissions), kind);
+        Standing {
+            organization_id,
+            require_sso,
+            kind,
+            grants,
+        }
+    }
 }
 
 /// What a company administrator may do (the Red Cactus list): see the company's users
@@ -424,6 +469,41 @@ async fn load_membership(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uu
     Ok(row.map(|(role, permissions)| MembershipRow { role, permissions }))
 }
 
+/// The standing of `user_id` in `org_id`: an accepted, active membership (the account's
+/// own state is checked with its credential), in one query.
+pub async fn standing(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uuid) -> Result<Option<Standing>> {
+    use schema::{memberships as m, organizations as o, partners as p};
+    type Row = (String, Vec<Option<String>>, bool, bool, Option<Uuid>);
+    let row: Option<Row> = m::table
+        .inner_join(o::table)
+        .left_join(
+            p::table.on(p::organization_id
+                .eq(m::organization_id)
+                .and(p::status.eq(crate::values::PartnerStanding::Active))),
+        )
+        .filter(m::user_id.eq(user_id))
+        .filter(m::organization_id.eq(org_id))
+        .filter(m::active.eq(true))
+        .filter(m::accepted_at.is_not_null())
+        .select((
+            m::role,
+            m::permissions,
+            o::require_sso,
+            o::is_vendor,
+            p::organization_id.nullable(),
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|(role, permissions, require_sso, is_vendor, partner)| {
+        let kind = OrgKind {
+            is_vendor,
+            is_partner: partner.is_some(),
+        };
+        Standing::new(org_id, require_sso, &role, &permissions, kind)
+    }))
+}
+
 /// The facts of [`OrgKind`] for one organization.
 pub async fn org_kind(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<OrgKind> {
     use schema::{organizations as o, partners as p};
@@ -487,6 +567,16 @@ async fn actor_grants(conn: &mut AsyncPgConnection, actor: &Actor, acting_org: U
     Ok(grants)
 }
 
+/// The kind of the organization the actor acts as, read once per request.
+async fn actor_kind(conn: &mut AsyncPgConnection, actor: &Actor, acting_org: Uuid) -> Result<OrgKind> {
+    if let Some(kind) = actor.cache.lock().kinds.get(&acting_org) {
+        return Ok(*kind);
+    }
+    let kind = org_kind(conn, acting_org).await?;
+    actor.cache.lock().kinds.insert(acting_org, kind);
+    Ok(kind)
+}
+
 async fn decide(conn: &mut AsyncPgConnection, actor: &Actor, target_org: Uuid, perm: Permission) -> Result<Access> {
     let Some(acting_org) = actor.acting_org else {
         return Err(Error::no_organization());
@@ -521,7 +611,7 @@ async fn decide(conn: &mut AsyncPgConnection, actor: &Actor, target_org: Uuid, p
         // Logged in as a customer's user: nothing outside that customer.
         None
     } else {
-        let acting_kind = org_kind(conn, acting_org).await?;
+        let acting_kind = actor_kind(conn, actor, acting_org).await?;
         if acting_kind.is_vendor {
             Some(vendor_allows(&grants, perm).then_some(Via::Vendor))
         } else if acting_kind.is_partner && grants.holds(ManageCustomers) {
@@ -644,10 +734,16 @@ pub async fn vendor_org_id(conn: &mut AsyncPgConnection) -> Result<Uuid> {
 
 /// Authorizes an action that belongs to the vendor (partner requests, billing, ops).
 /// Everyone knows the vendor exists: a caller without the role is refused, not told
-/// "not found".
+/// "not found". Only the vendor's own staff can hold such a role, so the vendor is the
+/// organization the actor acts as (no query to find it).
 pub async fn authorize_vendor(conn: &mut AsyncPgConnection, actor: &Actor, perm: Permission) -> Result<Access> {
-    let vendor = vendor_org_id(conn).await?;
-    authorize(conn, actor, vendor, perm).await.map_err(|e| match e {
+    let Some(acting_org) = actor.acting_org else {
+        return Err(Error::no_organization());
+    };
+    if !actor_kind(conn, actor, acting_org).await?.is_vendor {
+        return Err(Error::forbidden());
+    }
+    authorize(conn, actor, acting_org, perm).await.map_err(|e| match e {
         Error::NotFound { .. } => Error::forbidden(),
         other => other,
     })

@@ -18,7 +18,7 @@
 use chrono::{DateTime, Utc};
 use diesel::{
     ExpressionMethods, OptionalExtension, QueryDsl, QueryableByName, sql_query,
-    sql_types::{Array, BigInt, Double, Integer, Nullable, Text, Timestamptz},
+    sql_types::{Array, BigInt, Double, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
@@ -145,7 +145,7 @@ pub struct Pause {
 }
 
 #[derive(QueryableByName)]
-struct StateCounts {
+struct SummaryRow {
     #[diesel(sql_type = Text)]
     queue: String,
     #[diesel(sql_type = BigInt)]
@@ -162,12 +162,8 @@ struct StateCounts {
     discarded: i64,
     #[diesel(sql_type = Nullable<Double>)]
     oldest_pending_seconds: Option<f64>,
-}
-
-#[derive(QueryableByName)]
-struct RunCounts {
-    #[diesel(sql_type = Text)]
-    queue: String,
+    #[diesel(sql_type = BigInt)]
+    unsent: i64,
     #[diesel(sql_type = BigInt)]
     done_hour: i64,
     #[diesel(sql_type = BigInt)]
@@ -176,49 +172,10 @@ struct RunCounts {
     finished_hour: i64,
     #[diesel(sql_type = BigInt)]
     failed_hour: i64,
-}
-
-/// Counts of unfinished jobs per queue, from the partial index of everything not done.
-async fn state_counts(conn: &mut AsyncPgConnection) -> Result<Vec<StateCounts>> {
-    let c = |s: JobState| s.condition();
-    Ok(sql_query(format!(
-        "SELECT j.job_type AS queue,
-                count(*) FILTER (WHERE {pending}) AS pending,
-                count(*) FILTER (WHERE {scheduled}) AS scheduled,
-                count(*) FILTER (WHERE {running}) AS running,
-                count(*) FILTER (WHERE {retrying}) AS retrying,
-                count(*) FILTER (WHERE {given_up}) AS given_up,
-                count(*) FILTER (WHERE {discarded}) AS discarded,
-                extract(epoch FROM now() - min(j.run_at) FILTER (WHERE {pending}))::float8 AS oldest_pending_seconds
-         FROM apalis.jobs j
-         WHERE j.status <> 'Done'
-         GROUP BY j.job_type",
-        pending = c(JobState::Pending),
-        scheduled = c(JobState::Scheduled),
-        running = c(JobState::Running),
-        retrying = c(JobState::Retrying),
-        given_up = c(JobState::GivenUp),
-        discarded = c(JobState::Discarded),
-    ))
-    .load(conn)
-    .await?)
-}
-
-/// Executions finished per queue over the last hour and day, from the workers' counts
-/// per minute (`job_stats`).
-async fn run_counts(conn: &mut AsyncPgConnection) -> Result<Vec<RunCounts>> {
-    Ok(sql_query(
-        "SELECT s.queue,
-                coalesce(sum(s.done), 0)::int8 AS done_day,
-                coalesce(sum(s.done) FILTER (WHERE s.minute >= now() - interval '1 hour'), 0)::int8 AS done_hour,
-                coalesce(sum(s.done + s.failed) FILTER (WHERE s.minute >= now() - interval '1 hour'), 0)::int8 AS finished_hour,
-                coalesce(sum(s.failed) FILTER (WHERE s.minute >= now() - interval '1 hour'), 0)::int8 AS failed_hour
-         FROM job_stats s
-         WHERE s.minute >= now() - interval '1 day'
-         GROUP BY s.queue",
-    )
-    .load(conn)
-    .await?)
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    paused_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    paused_by: Option<Uuid>,
 }
 
 /// One worker's count of finished executions of a queue in one minute.
@@ -255,68 +212,96 @@ pub async fn record_counts(conn: &mut AsyncPgConnection, worker: &str, counts: &
     Ok(())
 }
 
-#[derive(QueryableByName)]
-struct Unsent {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-/// Given-up e-mail jobs whose delivery is not sent (nor deliberately skipped).
-async fn unsent_emails(conn: &mut AsyncPgConnection) -> Result<i64> {
-    let row: Unsent = sql_query(format!(
-        "SELECT count(*) AS n
-         FROM apalis.jobs j
-         JOIN email_deliveries d ON d.event_key = j.idempotency_key
-         WHERE j.job_type = '{queue}' AND j.status <> 'Done' AND {given_up}
-           AND d.status NOT IN ('sent', 'skipped')",
-        queue = SendEmail::QUEUE,
-        given_up = JobState::GivenUp.condition(),
-    ))
-    .get_result(conn)
-    .await?;
-    Ok(row.n)
-}
-
 /// Every queue the worker runs, at a glance.
 pub async fn queues(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<QueueSummary>> {
     authorize(conn, actor).await?;
     summaries(conn).await
 }
 
-/// The queue view without authorization (the worker's metrics read it too).
+/// The queue view without authorization (the worker's metrics read it too), in one
+/// statement: the unfinished jobs by state, the finished executions of the last hour
+/// and day, the unsent e-mails and the pauses, per queue.
 pub async fn summaries(conn: &mut AsyncPgConnection) -> Result<Vec<QueueSummary>> {
-    let states = state_counts(conn).await?;
-    let runs = run_counts(conn).await?;
-    let unsent = unsent_emails(conn).await?;
-    let pauses: Vec<(String, DateTime<Utc>, Option<Uuid>)> = queue_pauses::table
-        .select((queue_pauses::queue, queue_pauses::paused_at, queue_pauses::paused_by))
+    let rows: Vec<SummaryRow> = sql_query(summary_sql())
+        .bind::<Array<Text>, _>(QUEUES)
         .load(conn)
         .await?;
     Ok(QUEUES
         .iter()
         .map(|&queue| {
-            let s = states.iter().find(|s| s.queue == queue);
-            let r = runs.iter().find(|r| r.queue == queue);
-            let n = |f: fn(&StateCounts) -> i64| s.map(f).unwrap_or(0);
-            let finished = r.map_or(0, |r| r.finished_hour);
+            let row = rows.iter().find(|r| r.queue == queue);
+            let n = |f: fn(&SummaryRow) -> i64| row.map_or(0, f);
+            let finished = n(|r| r.finished_hour);
             QueueSummary {
                 queue,
-                pending: n(|s| s.pending),
-                scheduled: n(|s| s.scheduled),
-                running: n(|s| s.running),
-                retrying: n(|s| s.retrying),
-                given_up: n(|s| s.given_up),
-                discarded: n(|s| s.discarded),
-                done_last_hour: r.map_or(0, |r| r.done_hour),
-                done_last_day: r.map_or(0, |r| r.done_day),
-                oldest_pending_seconds: s.and_then(|s| s.oldest_pending_seconds),
+                pending: n(|r| r.pending),
+                scheduled: n(|r| r.scheduled),
+                running: n(|r| r.running),
+                retrying: n(|r| r.retrying),
+                given_up: n(|r| r.given_up),
+                discarded: n(|r| r.discarded),
+                done_last_hour: n(|r| r.done_hour),
+                done_last_day: n(|r| r.done_day),
+                oldest_pending_seconds: row.and_then(|r| r.oldest_pending_seconds),
                 throughput_per_minute: finished as f64 / 60.0,
-                failure_rate: (finished > 0).then(|| r.map_or(0, |r| r.failed_hour) as f64 / finished as f64),
-                unsent_emails: if queue == SendEmail::QUEUE { unsent } else { 0 },
-                paused: pauses.iter().find(|p| p.0 == queue).map(|p| Pause { at: p.1, by: p.2 }),
+                failure_rate: (finished > 0).then(|| n(|r| r.failed_hour) as f64 / finished as f64),
+                unsent_emails: if queue == SendEmail::QUEUE { n(|r| r.unsent) } else { 0 },
+                paused: row.and_then(|r| r.paused_at.map(|at| Pause { at, by: r.paused_by })),
             }
         })
         .collect())
+}
+
+/// The summary's statement: `$1` the queues. Unfinished jobs are counted from the
+/// partial index of everything not done, finished executions from the workers' counts
+/// per minute (`job_stats`).
+fn summary_sql() -> String {
+    let c = |s: JobState| s.condition();
+    format!(
+        "WITH states AS (
+             SELECT j.job_type AS queue,
+                    count(*) FILTER (WHERE {pending}) AS pending,
+                    count(*) FILTER (WHERE {scheduled}) AS scheduled,
+                    count(*) FILTER (WHERE {running}) AS running,
+                    count(*) FILTER (WHERE {retrying}) AS retrying,
+                    count(*) FILTER (WHERE {given_up}) AS given_up,
+                    count(*) FILTER (WHERE {discarded}) AS discarded,
+                    extract(epoch FROM now() - min(j.run_at) FILTER (WHERE {pending}))::float8 AS oldest_pending_seconds,
+                    count(*) FILTER (WHERE j.job_type = '{email}' AND {given_up} AND EXISTS (
+                        SELECT 1 FROM email_deliveries d
+                        WHERE d.event_key = j.idempotency_key AND d.status NOT IN ('sent', 'skipped'))) AS unsent
+             FROM apalis.jobs j
+             WHERE j.status <> 'Done'
+             GROUP BY j.job_type),
+         runs AS (
+             SELECT s.queue,
+                    sum(s.done) AS done_day,
+                    sum(s.done) FILTER (WHERE s.minute >= now() - interval '1 hour') AS done_hour,
+                    sum(s.done + s.failed) FILTER (WHERE s.minute >= now() - interval '1 hour') AS finished_hour,
+                    sum(s.failed) FILTER (WHERE s.minute >= now() - interval '1 hour') AS failed_hour
+             FROM job_stats s
+             WHERE s.minute >= now() - interval '1 day'
+             GROUP BY s.queue)
+         SELECT q.queue,
+                coalesce(st.pending, 0) AS pending, coalesce(st.scheduled, 0) AS scheduled,
+                coalesce(st.running, 0) AS running, coalesce(st.retrying, 0) AS retrying,
+                coalesce(st.given_up, 0) AS given_up, coalesce(st.discarded, 0) AS discarded,
+                st.oldest_pending_seconds, coalesce(st.unsent, 0) AS unsent,
+                coalesce(r.done_hour, 0)::int8 AS done_hour, coalesce(r.done_day, 0)::int8 AS done_day,
+                coalesce(r.finished_hour, 0)::int8 AS finished_hour, coalesce(r.failed_hour, 0)::int8 AS failed_hour,
+                p.paused_at, p.paused_by
+         FROM unnest($1::text[]) AS q(queue)
+         LEFT JOIN states st ON st.queue = q.queue
+         LEFT JOIN runs r ON r.queue = q.queue
+         LEFT JOIN queue_pauses p ON p.queue = q.queue",
+        pending = c(JobState::Pending),
+        scheduled = c(JobState::Scheduled),
+        running = c(JobState::Running),
+        retrying = c(JobState::Retrying),
+        given_up = c(JobState::GivenUp),
+        discarded = c(JobState::Discarded),
+        email = SendEmail::QUEUE,
+    )
 }
 
 /// One job in a list.

@@ -102,7 +102,9 @@ pub(crate) async fn principal_on(
         return Ok(Some(accounts::resolve_bearer(conn, &state.ctx, token).await?));
     }
     match session_cookie(req) {
-        Some(raw) => Ok(Some(accounts::resolve_session(conn, &state.ctx, &raw).await?)),
+        Some(raw) => Ok(Some(
+            accounts::resolve_session(conn, &state.ctx, &raw, requested_org(req)?).await?,
+        )),
         None => Ok(None),
     }
 }

@@ -29,5 +29,6 @@ mod resilience;
 mod scale;
 mod service_provider;
 mod sso;
+mod statements;
 mod tenancy;
 mod users;
