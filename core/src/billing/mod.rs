@@ -253,7 +253,9 @@ pub async fn start(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, input
         Audience::Vendor => Permission::VendorFinance,
         Audience::Partner => Permission::ManagePartnerPortal,
     };
-    let id = op::run(conn, ctx, actor, scope, perm, async |op| {
+    // The answer is the run as it was queued, read before the commit: once committed, a
+    // worker may already be rendering it.
+    op::run(conn, ctx, actor, scope, perm, async |op| {
         if let Some(p) = partner {
             let known: i64 = partners::table.find(p).count().get_result(op.conn).await?;
             if known == 0 {
@@ -279,10 +281,9 @@ pub async fn start(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, input
             json!({ "audience": audience.as_str(), "partner_id": partner, "period_start": first, "period_end": last }),
         )
         .await?;
-        Ok(id)
+        detail(op.conn, id).await
     })
-    .await?;
-    detail(conn, id).await
+    .await
 }
 
 struct NewRun<'a> {
