@@ -533,28 +533,27 @@ pub struct Dashboard {
     pub open_commission: Decimal,
 }
 
-/// The partner's dashboard. Customer figures are counted from the same tables the lists
-/// read; commission sums come from `commission_totals`, which triggers on `commissions`
-/// keep equal to the table's sums per partner and state in the same transaction.
+/// The partner's dashboard. Customer figures come from `partner_customer_counts` and
+/// commission sums from `commission_totals`, which triggers on the links and the
+/// commissions keep equal to what they count in the same transaction; open invitations
+/// are counted from their index.
 pub async fn dashboard(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor) -> Result<Dashboard> {
     let partner = partner_in_view(conn, actor, None).await?;
     Ok(diesel::sql_query(
         "SELECT
-           (SELECT count(*) FROM service_provider_links s WHERE s.partner_id = $1 AND s.ended_at IS NULL) AS customers,
+           coalesce(c.customers, 0)::int8 AS customers,
            (SELECT count(*) FROM customer_invitations i WHERE i.partner_id = $1 AND i.accepted_at IS NULL
                AND i.revoked_at IS NULL AND i.expires_at > $2) AS open_invitations,
-           (SELECT count(DISTINCT s.customer_id) FROM service_provider_links s
-               JOIN business_licences b ON b.organization_id = s.customer_id AND b.active AND b.kind = 'paid'
-               WHERE s.partner_id = $1 AND s.ended_at IS NULL) AS active_customers,
-           (SELECT count(DISTINCT s.customer_id) FROM service_provider_links s
-               JOIN trials t ON t.organization_id = s.customer_id AND t.status = 'active'
-               WHERE s.partner_id = $1 AND s.ended_at IS NULL) AS customers_in_trial,
+           coalesce(c.paying, 0)::int8 AS active_customers,
+           coalesce(c.in_trial, 0)::int8 AS customers_in_trial,
            COALESCE(t.total, 0) AS total_commission, COALESCE(t.paid, 0) AS paid_commission,
            COALESCE(t.open, 0) AS open_commission
          FROM (SELECT sum(amount) FILTER (WHERE state IN ('pending', 'approved', 'paid')) AS total,
                       sum(amount) FILTER (WHERE state = 'paid') AS paid,
                       sum(amount) FILTER (WHERE state IN ('pending', 'approved')) AS open
-               FROM commission_totals WHERE partner_id = $1) t",
+               FROM commission_totals WHERE partner_id = $1) t,
+              (SELECT sum(customers) AS customers, sum(paying) AS paying, sum(in_trial) AS in_trial
+               FROM partner_customer_counts WHERE partner_id = $1) c",
     )
     .bind::<SqlUuid, _>(partner)
     .bind::<Timestamptz, _>(ctx.now())

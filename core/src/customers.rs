@@ -102,31 +102,34 @@ impl Customer {
     }
 }
 
-/// The columns of a customer row; `$1` is the partner.
-const SELECT: &str = "
+/// A customer row from its current link `l` (which keeps the figures: see the
+/// `lists_at_scale` migration) and organization `o`; the contact is looked up per row,
+/// so the caller limits `l` to a page first.
+const COLUMNS: &str = "
     SELECT o.id, o.name, o.active, o.customer_type, o.country::text AS country, o.language, o.contact_email,
            o.created_at, l.partner_id, l.origin, l.commission_rate, l.debtor_number,
-           (SELECT trim(u.first_name || ' ' || u.last_name) FROM memberships m JOIN users u ON u.id = m.user_id
-             WHERE m.organization_id = o.id AND m.active AND m.role IN ('administrator', 'company_admin')
-             ORDER BY m.role = 'administrator' DESC, m.created_at, m.id LIMIT 1) AS contact_name,
-           (SELECT count(*) FROM user_licences ul WHERE ul.organization_id = o.id AND ul.active AND ul.user_id IS NOT NULL) AS seats_used,
-           (SELECT count(*) FROM user_licences ul WHERE ul.organization_id = o.id AND ul.active) AS seats_total,
-           (SELECT min(e) FROM (
-                SELECT t.ends_at AS e FROM trials t WHERE t.organization_id = o.id AND t.status = 'active'
-                UNION ALL SELECT b.ends_at FROM business_licences b WHERE b.organization_id = o.id AND b.active
-                UNION ALL SELECT ul.ends_at FROM user_licences ul WHERE ul.organization_id = o.id AND ul.active) x) AS coming_expiry,
-           array_to_string(l.granted_permissions, ',') AS granted_permissions, l.grants_end_at
-    FROM service_provider_links l JOIN organizations o ON o.id = l.customer_id
-    WHERE l.partner_id = $1 AND l.ended_at IS NULL";
+           coalesce(
+               (SELECT trim(u.first_name || ' ' || u.last_name) FROM memberships m JOIN users u ON u.id = m.user_id
+                 WHERE m.organization_id = o.id AND m.active AND m.role = 'administrator'
+                 ORDER BY m.created_at, m.id LIMIT 1),
+               (SELECT trim(u.first_name || ' ' || u.last_name) FROM memberships m JOIN users u ON u.id = m.user_id
+                 WHERE m.organization_id = o.id AND m.active AND m.role = 'company_admin'
+                 ORDER BY m.created_at, m.id LIMIT 1)) AS contact_name,
+           l.seats_used, l.seats_total, l.coming_expiry,
+           array_to_string(l.granted_permissions, ',') AS granted_permissions, l.grants_end_at";
 
 async fn load_one(conn: &mut AsyncPgConnection, partner: Uuid, customer: Uuid) -> Result<Customer> {
-    sql_query(format!("{SELECT} AND o.id = $2"))
-        .bind::<SqlUuid, _>(partner)
-        .bind::<SqlUuid, _>(customer)
-        .get_result(conn)
-        .await
-        .optional()?
-        .ok_or(Error::not_found("customer"))
+    sql_query(format!(
+        "{COLUMNS}
+         FROM service_provider_links l JOIN organizations o ON o.id = l.customer_id
+         WHERE l.partner_id = $1 AND l.ended_at IS NULL AND l.customer_id = $2"
+    ))
+    .bind::<SqlUuid, _>(partner)
+    .bind::<SqlUuid, _>(customer)
+    .get_result(conn)
+    .await
+    .optional()?
+    .ok_or(Error::not_found("customer"))
 }
 
 /// The partner the actor acts as.
@@ -648,27 +651,65 @@ fn encode_cursor(query: &ListQuery, last: &Customer) -> String {
 }
 
 /// The page's query: $1 partner, $2 active filter, $3 search pattern, $4 cursor key,
-/// $5 cursor id, $6 limit. Every sort is backed by an index and ends on the id.
+/// $5 cursor id, $6 limit (a filter not asked for is left out of the statement, so the
+/// plan never has to allow for it). Every sort reads one range of its index in order
+/// (`service_provider_links_by_*`) and stops after the page: customers without a
+/// coming expiry come last in either direction, as a second range read only when the
+/// first runs out.
 fn page_sql(query: &ListQuery, cursor: Option<&Cursor>) -> String {
-    let (key_expr, key_type) = match query.sort {
-        SortKey::Name => ("lower(name)", "text"),
-        SortKey::Created => ("created_at", "timestamptz"),
-        SortKey::Expiry => ("coming_expiry", "timestamptz"),
-    };
+    let mut filter = "l.partner_id = $1 AND l.ended_at IS NULL".to_owned();
+    if query.status != StatusFilter::Both {
+        filter.push_str(" AND l.customer_active = $2");
+    }
+    if query.search.as_deref().is_some_and(|s| !s.trim().is_empty()) {
+        filter.push_str(" AND (l.customer_name ILIKE $3 OR l.debtor_number ILIKE $3)");
+    }
     let (cmp, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
-    let keyset = match cursor {
-        None => "TRUE".to_owned(),
-        Some(Cursor { key: None, .. }) => format!("({key_expr} IS NULL AND id {cmp} $5)"),
-        Some(Cursor { key: Some(_), .. }) => format!(
-            "({key_expr} {cmp} $4::{key_type} OR ({key_expr} = $4::{key_type} AND id {cmp} $5) OR {key_expr} IS NULL)"
+    let range = |key: &str, key_type: &str, after: bool| {
+        let keyset = if after {
+            format!(" AND ({key}, l.customer_id) {cmp} ($4::{key_type}, $5)")
+        } else {
+            String::new()
+        };
+        format!(
+            "(SELECT l.* FROM service_provider_links l WHERE {filter} AND {key} IS NOT NULL{keyset}
+              ORDER BY {key} {dir}, l.customer_id {dir} LIMIT $6)"
+        )
+    };
+    let undated = |after: bool| {
+        let keyset = if after {
+            format!(" AND l.customer_id {cmp} $5")
+        } else {
+            String::new()
+        };
+        format!(
+            "(SELECT l.* FROM service_provider_links l WHERE {filter} AND l.coming_expiry IS NULL{keyset}
+              ORDER BY l.coming_expiry {dir}, l.customer_id {dir} LIMIT $6)"
+        )
+    };
+    let (page, order) = match (query.sort, cursor) {
+        (SortKey::Name, c) => (
+            range("lower(l.customer_name)", "text", c.is_some()),
+            "lower(l.customer_name)",
+        ),
+        (SortKey::Created, c) => (
+            range("l.customer_created_at", "timestamptz", c.is_some()),
+            "l.customer_created_at",
+        ),
+        (SortKey::Expiry, Some(Cursor { key: None, .. })) => (undated(true), "l.coming_expiry"),
+        (SortKey::Expiry, c) => (
+            format!(
+                "{} UNION ALL {}",
+                range("l.coming_expiry", "timestamptz", c.is_some()),
+                undated(false)
+            ),
+            "l.coming_expiry",
         ),
     };
     format!(
-        "SELECT * FROM ({SELECT}
-            AND ($2::boolean IS NULL OR o.active = $2)
-            AND ($3::text IS NULL OR o.name ILIKE $3 OR l.debtor_number ILIKE $3)) c
-         WHERE {keyset}
-         ORDER BY {key_expr} {dir} NULLS LAST, id {dir}
+        "{COLUMNS}
+         FROM ({page}) l JOIN organizations o ON o.id = l.customer_id
+         ORDER BY {order} {dir} NULLS LAST, l.customer_id {dir}
          LIMIT $6"
     )
 }

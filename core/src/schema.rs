@@ -436,6 +436,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    partner_customer_counts (partner_id, shard) {
+        partner_id -> Uuid,
+        shard -> Int2,
+        customers -> Int8,
+        paying -> Int8,
+        in_trial -> Int8,
+    }
+}
+
+diesel::table! {
     partner_registrations (id) {
         id -> Uuid,
         email -> Text,
@@ -564,6 +574,14 @@ diesel::table! {
         ended_at -> Nullable<Timestamptz>,
         ended_by -> Nullable<Uuid>,
         grants_end_at -> Nullable<Timestamptz>,
+        customer_name -> Text,
+        customer_active -> Bool,
+        customer_created_at -> Timestamptz,
+        coming_expiry -> Nullable<Timestamptz>,
+        paying -> Bool,
+        in_trial -> Bool,
+        seats_used -> Int8,
+        seats_total -> Int8,
     }
 }
 
@@ -611,6 +629,7 @@ diesel::table! {
         ended_at -> Nullable<Timestamptz>,
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        partner_id -> Nullable<Uuid>,
     }
 }
 
@@ -713,6 +732,7 @@ diesel::joinable!(order_lines -> orders (order_id));
 diesel::joinable!(orders -> organizations (organization_id));
 diesel::joinable!(orders -> partners (partner_id));
 diesel::joinable!(orders -> users (created_by));
+diesel::joinable!(partner_customer_counts -> partners (partner_id));
 diesel::joinable!(partner_registrations -> organizations (organization_id));
 diesel::joinable!(partner_registrations -> users (user_id));
 diesel::joinable!(partner_requests -> organizations (organization_id));
@@ -731,6 +751,7 @@ diesel::joinable!(service_provider_links -> partners (partner_id));
 diesel::joinable!(signups -> users (user_id));
 diesel::joinable!(trials -> modules (module_id));
 diesel::joinable!(trials -> organizations (organization_id));
+diesel::joinable!(trials -> partners (partner_id));
 diesel::joinable!(trials -> users (created_by));
 diesel::joinable!(user_licences -> modules (module_id));
 diesel::joinable!(user_licences -> orders (order_id));
@@ -769,6 +790,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     order_lines,
     orders,
     organizations,
+    partner_customer_counts,
     partner_registrations,
     partner_requests,
     partners,

@@ -240,25 +240,48 @@ pub struct TrialRow {
     pub active: bool,
 }
 
-/// The partner's trials overview: company, users assigned, created, expires, active.
-pub async fn overview(conn: &mut AsyncPgConnection, actor: &Actor, active_only: Option<bool>) -> Result<Vec<TrialRow>> {
+/// The partner's trials overview: company, users assigned, created, expires, active;
+/// soonest end first, keyset paging (`cursor` is the last row's `time,id`). A trial
+/// carries the partner serving its organization (kept by triggers), so a page is one
+/// range of `trials_partner_ends`.
+pub async fn overview(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    active_only: Option<bool>,
+    limit: i64,
+    cursor: Option<&str>,
+) -> Result<crate::domain::Page<TrialRow>> {
     let partner = actor.acting_org.ok_or_else(Error::no_organization)?;
     authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
-    Ok(sql_query(
+    let limit = crate::domain::page_limit(limit)?;
+    let after = cursor.map(crate::domain::parse_time_cursor).transpose()?;
+    let mut filter = String::from("t.partner_id = $1");
+    match active_only {
+        Some(true) => filter.push_str(" AND t.status = 'active'"),
+        Some(false) => filter.push_str(" AND t.status <> 'active'"),
+        None => {}
+    }
+    if after.is_some() {
+        filter.push_str(" AND (t.ends_at, t.id) > ($2, $3)");
+    }
+    let rows: Vec<TrialRow> = sql_query(format!(
         "SELECT t.id AS trial_id, t.organization_id, o.name AS company, m.code AS module_code, m.name AS module_name,
                 (SELECT count(*) FROM user_licences ul WHERE ul.trial_id = t.id AND ul.user_id IS NOT NULL AND (ul.active OR t.status <> 'active')) AS users_assigned,
                 t.max_users, t.created_at, t.ends_at AS expires_at, t.status, (t.status = 'active') AS active
-         FROM trials t
+         FROM (SELECT * FROM trials t WHERE {filter} ORDER BY t.ends_at, t.id LIMIT $4) t
          JOIN organizations o ON o.id = t.organization_id
          JOIN modules m ON m.id = t.module_id
-         JOIN service_provider_links l ON l.customer_id = t.organization_id AND l.ended_at IS NULL AND l.partner_id = $1
-         WHERE ($2::boolean IS NULL OR (t.status = 'active') = $2)
          ORDER BY t.ends_at, t.id",
-    )
+    ))
     .bind::<SqlUuid, _>(partner)
-    .bind::<Nullable<Bool>, _>(active_only)
+    .bind::<Nullable<Timestamptz>, _>(after.map(|a| a.0))
+    .bind::<Nullable<SqlUuid>, _>(after.map(|a| a.1))
+    .bind::<BigInt, _>(limit + 1)
     .load(conn)
-    .await?)
+    .await?;
+    Ok(crate::domain::Page::of(rows, limit, |r| {
+        crate::domain::time_cursor(r.expires_at, r.trial_id)
+    }))
 }
 
 /// Trials of one organization.

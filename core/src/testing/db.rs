@@ -16,7 +16,9 @@ const TEMPLATE_PREFIX: &str = "pd_tpl_";
 const TEST_PREFIX: &str = "pd_test_";
 
 /// What a test left broken behind it: jobs that failed for good, e-mails that could not
-/// be delivered. A test app refuses to end quietly while there are any.
+/// be delivered, and copies kept by triggers that no longer match what they copy (My
+/// customers' columns on the links, the partners' customer counts, the trials'
+/// partners). A test app refuses to end quietly while there are any.
 pub async fn failures(url: &str) -> Vec<String> {
     let Ok(mut conn) = AsyncPgConnection::establish(url).await else {
         return Vec::new();
@@ -27,7 +29,30 @@ pub async fn failures(url: &str) -> Vec<String> {
                   WHERE status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts)
                  UNION ALL
                  SELECT 'e-mail ' || template || ' to ' || recipient || ': ' || coalesce(last_error, '') AS name
-                   FROM email_deliveries WHERE status = 'failed'";
+                   FROM email_deliveries WHERE status = 'failed'
+                 UNION ALL
+                 SELECT 'the listing of customer ' || l.customer_id || ' differs from its organization and licences'
+                   FROM service_provider_links l JOIN organizations o ON o.id = l.customer_id,
+                        LATERAL customer_figures(l.customer_id) f
+                  WHERE l.ended_at IS NULL
+                    AND (l.customer_name, l.customer_active, l.customer_created_at, l.coming_expiry, l.paying,
+                         l.in_trial, l.seats_used, l.seats_total)
+                        IS DISTINCT FROM (o.name, o.active, o.created_at, f.coming_expiry, f.paying,
+                         f.in_trial, f.seats_used, f.seats_total)
+                 UNION ALL
+                 SELECT 'the customer counts of partner ' || p.organization_id || ' differ from its links'
+                   FROM partners p
+                  WHERE (SELECT row(coalesce(sum(c.customers), 0), coalesce(sum(c.paying), 0), coalesce(sum(c.in_trial), 0))
+                           FROM partner_customer_counts c WHERE c.partner_id = p.organization_id)
+                        IS DISTINCT FROM
+                        (SELECT row(count(*)::numeric, (count(*) FILTER (WHERE l.paying))::numeric,
+                                    (count(*) FILTER (WHERE l.in_trial))::numeric)
+                           FROM service_provider_links l WHERE l.partner_id = p.organization_id AND l.ended_at IS NULL)
+                 UNION ALL
+                 SELECT 'trial ' || t.id || ' names another partner than its organization''s'
+                   FROM trials t
+                   LEFT JOIN service_provider_links l ON l.customer_id = t.organization_id AND l.ended_at IS NULL
+                  WHERE t.partner_id IS DISTINCT FROM l.partner_id";
     match sql_query(query).load::<Name>(&mut conn).await {
         Ok(rows) => rows.into_iter().map(|r| r.name).collect(),
         Err(err) => vec![format!("checking for failed jobs and e-mails: {err}")],

@@ -352,6 +352,15 @@ impl From<Trial> for TrialView {
     }
 }
 
+/// A page of the trials overview.
+#[derive(Object, Debug)]
+pub struct TrialOverviewPage {
+    pub items: Vec<TrialOverviewRow>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Object, Debug)]
 pub struct TrialOverviewRow {
     pub trial_id: Uuid,
@@ -582,22 +591,26 @@ impl LicencesApi {
     /// Trials overview (partner)
     ///
     /// The trials of your customers: company, module, users assigned, created, expires,
-    /// active.
+    /// active; the soonest end first, keyset paging with `cursor`.
     #[oai(operation_id = "listAllTrials", path = "/trials", method = "get")]
     async fn trials_overview(
         &self,
         state: Data<&AppState>,
         auth: Auth,
         active: Query<Option<bool>>,
-    ) -> ApiResult<Json<Vec<TrialOverviewRow>>> {
+        #[oai(
+            default = "super::default_limit",
+            validator(minimum(value = "1"), maximum(value = "200"))
+        )]
+        limit: Query<i64>,
+        #[oai(validator(max_length = 100))] cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<TrialOverviewPage>> {
         let mut conn = state.conn().await?;
-        Ok(Json(
-            trials::overview(&mut conn, &auth.actor, active.0)
-                .await?
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-        ))
+        let page = trials::overview(&mut conn, &auth.actor, active.0, limit.0, cursor.0.as_deref()).await?;
+        Ok(Json(TrialOverviewPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        }))
     }
 
     /// Trials of an organization

@@ -296,6 +296,8 @@ async fn revoke(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) ->
 struct TrialsQuery {
     #[serde(default)]
     active: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
 }
 
 #[handler]
@@ -310,15 +312,26 @@ async fn trials_overview(
         _ => None,
     };
     let mut conn = db(&state).await?;
-    Ok(match trials::overview(&mut conn, &portal.actor, active).await {
-        Ok(rows) => portal.render(
-            &state,
-            "trials",
-            json!({
-                "active": q.active,
-                "trials": rows.into_iter().map(|r| json_of(TrialOverviewRow::from(r))).collect::<Vec<_>>(),
-            }),
-        ),
+    let page = trials::overview(&mut conn, &portal.actor, active, 50, q.cursor.as_deref()).await;
+    Ok(match page {
+        Ok(page) => {
+            let next_page = page.next_cursor.map(|c| {
+                let mut next = url::form_urlencoded::Serializer::new(String::new());
+                if let Some(a) = &q.active {
+                    next.append_pair("active", a);
+                }
+                format!("/trials?{}", next.append_pair("cursor", &c).finish())
+            });
+            portal.render(
+                &state,
+                "trials",
+                json!({
+                    "active": q.active,
+                    "trials": page.items.into_iter().map(|r| json_of(TrialOverviewRow::from(r))).collect::<Vec<_>>(),
+                    "next_page": next_page,
+                }),
+            )
+        }
         Err(e) => portal.failed(&state, "Trials", &e),
     })
 }

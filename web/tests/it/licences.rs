@@ -516,8 +516,7 @@ async fn a_trial_allows_five_users_and_one_trial_per_module() {
     assert_eq!(r.body["errors"][0]["code"], "trial_active");
 
     let overview = s.anna.get("/api/trials").await;
-    let row = overview
-        .body
+    let row = overview.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -533,12 +532,7 @@ async fn a_trial_allows_five_users_and_one_trial_per_module() {
         (Some("Jansen Installatietechniek"), Some(5), Some(true))
     );
     assert!(
-        s.app
-            .demo("max@alpine.example")
-            .await
-            .get("/api/trials")
-            .await
-            .body
+        s.app.demo("max@alpine.example").await.get("/api/trials").await.body["items"]
             .as_array()
             .unwrap()
             .is_empty()
@@ -652,7 +646,7 @@ async fn reminders_go_out_once_each_with_two_workers_and_a_restart_and_the_trial
         .await
         .body;
     assert!(module_entry(&overview, "REC").is_null(), "the trial licences are off");
-    let row = anna.get("/api/trials").await.body[0].clone();
+    let row = anna.get("/api/trials").await.body["items"][0].clone();
     assert_eq!(
         (row["status"].as_str(), row["active"].as_bool()),
         (Some("ended"), Some(false))

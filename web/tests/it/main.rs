@@ -17,6 +17,7 @@ mod invitations;
 mod left_behind;
 mod licences;
 mod links;
+mod listing;
 mod members;
 mod oidc;
 mod ops;
