@@ -1,8 +1,11 @@
 //! Test support (feature `test-support`): an isolated database per test, cloned from a
 //! template migrated once per migration set, and an SMTP sink that records what it
 //! receives; and a reader of the Prometheus text the `/metrics` endpoints serve.
+//! For load benchmarks: a recording proxy for PostgreSQL's wire protocol (`pgwire`).
 
 mod db;
+mod pgtypes;
+pub mod pgwire;
 mod smtp;
 
 /// The sum of the samples of `name` with these labels (among others) in Prometheus text;
@@ -23,4 +26,5 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 pub use db::{TestDb, failures};
+pub use pgwire::{Executed, Param, Recorder, TypeNames, WireError};
 pub use smtp::{ReceivedMail, SmtpSink};
