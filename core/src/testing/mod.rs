@@ -1,9 +1,11 @@
 //! Test support (feature `test-support`): an isolated database per test, cloned from a
 //! template migrated once per migration set, and an SMTP sink that records what it
 //! receives; and a reader of the Prometheus text the `/metrics` endpoints serve.
-//! For load benchmarks: a recording proxy for PostgreSQL's wire protocol (`pgwire`).
+//! For load benchmarks: a recording proxy for PostgreSQL's wire protocol (`pgwire`), and
+//! pgbench scripts made from what it recorded (`pgbench`).
 
 mod db;
+pub mod pgbench;
 mod pgtypes;
 pub mod pgwire;
 mod smtp;
@@ -26,5 +28,6 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 pub use db::{TestDb, failures};
+pub use pgbench::{PgbenchReport, Script, run_pgbench};
 pub use pgwire::{Executed, Param, Recorder, TypeNames, WireError};
 pub use smtp::{ReceivedMail, SmtpSink};
