@@ -11,12 +11,18 @@
 //! Customers (not prospects: every tenth) hold a paid business licence of the first
 //! module, every other one also of the second, and each of their users a user licence
 //! of the first; every tenth customer has an active trial of the third module (its
-//! business licence a trial one), every tenth but five an ended one. Orders, invoices
-//! and commissions follow.
+//! business licence a trial one), every tenth but five an ended one.
+//!
+//! Their order history over the two years (see `History`): 2.5 orders per customer
+//! that is not a prospect, the first buying the licences it holds, the later ones
+//! credits; an invoice per order, most paid, the recent ones open, one in 50 overdue;
+//! every customer attributed to its partner, which earns a commission on every line of
+//! a paid order at the link's rate (pending for 30 days, then approved and paid out
+//! monthly; a few declined, refunded and reversed or clawed back).
 
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use sqlx::{Connection, postgres::PgConnection};
 use uuid::Uuid;
 
@@ -55,6 +61,18 @@ pub struct ScaleReport {
     pub trials: u64,
     pub business_licences: u64,
     pub user_licences: u64,
+    /// User licences bought as credits (no user yet), one per credit order line.
+    pub credits: u64,
+    pub orders: u64,
+    pub order_lines: u64,
+    pub invoices: u64,
+    pub paid_invoices: u64,
+    pub attributions: u64,
+    pub credit_notes: u64,
+    /// Commissions, clawbacks included.
+    pub commissions: u64,
+    pub clawbacks: u64,
+    pub payouts: u64,
     pub seconds: f64,
 }
 
@@ -69,6 +87,14 @@ enum Kind {
     BusinessLicence = 6,
     UserLicence = 7,
     Trial = 8,
+    Order = 9,
+    OrderLine = 10,
+    Invoice = 11,
+    Commission = 12,
+    Clawback = 13,
+    CreditNote = 14,
+    Payout = 15,
+    Credit = 16,
 }
 
 fn id(kind: Kind, n: u64) -> Uuid {
@@ -128,8 +154,9 @@ fn line(out: &mut Vec<u8>, fields: &[Option<&str>]) {
 }
 
 /// Makes the data set in the database at `database_url`; refused when it already
-/// holds organizations.
-pub async fn run(database_url: &str, size: ScaleSize, password_hash: &str) -> Result<ScaleReport> {
+/// holds organizations. `secret` is the server's secret key, from which the invoices'
+/// payment links are derived (so that they work on a server with that key).
+pub async fn run(database_url: &str, size: ScaleSize, password_hash: &str, secret: &[u8]) -> Result<ScaleReport> {
     if size.partners < 1 || size.customers < 1 || size.users_per_customer < 1 {
         return Err(Error::bad_request(
             "invalid_size",
@@ -158,7 +185,9 @@ pub async fn run(database_url: &str, size: ScaleSize, password_hash: &str) -> Re
     let (users, memberships) = people(&mut tx, size, now, password_hash).await?;
     report.users = users;
     report.memberships = memberships;
-    licences(&mut tx, size, now, &mut report).await?;
+    let history = History::new(size, now);
+    licences(&mut tx, &history, secret, &mut report).await?;
+    money_owed(&mut tx, &history, &mut report).await?;
     tx.commit().await.map_err(db)?;
     let mut conn = PgConnection::connect(database_url).await.map_err(db)?;
     sqlx::query("ANALYZE").execute(&mut conn).await.map_err(db)?;
@@ -372,13 +401,9 @@ fn prospect(c: u64) -> bool {
     c % 10 == 9
 }
 
-/// The module catalogue, trials and licences.
-async fn licences(
-    conn: &mut PgConnection,
-    size: ScaleSize,
-    now: DateTime<Utc>,
-    report: &mut ScaleReport,
-) -> Result<()> {
+/// The module catalogue, trials, the orders that bought the licences, and the licences.
+async fn licences(conn: &mut PgConnection, history: &History, secret: &[u8], report: &mut ScaleReport) -> Result<()> {
+    let (size, now) = (history.size, history.now);
     let at = stamp(now - Duration::days(730));
     report.modules = copy_rows(
         conn,
@@ -403,8 +428,10 @@ async fn licences(
     )
     .await?;
     report.trials = trials(conn, size, now).await?;
+    orders(conn, history, secret, report).await?;
     report.business_licences = business_licences(conn, size, now).await?;
     report.user_licences = user_licences(conn, size, now).await?;
+    report.credits = credits(conn, history).await?;
     Ok(())
 }
 
@@ -448,12 +475,13 @@ async fn trials(conn: &mut PgConnection, size: ScaleSize, now: DateTime<Utc>) ->
 }
 
 /// Three places per customer: the first module (paid), the second (paid, every other
-/// customer), the third (the active trial's).
+/// customer), the third (the active trial's). The paid ones were bought with the
+/// customer's first order.
 async fn business_licences(conn: &mut PgConnection, size: ScaleSize, now: DateTime<Utc>) -> Result<u64> {
     let total = 1 + size.partners + size.customers;
     copy_rows(
         conn,
-        "business_licences (id, organization_id, module_id, kind, trial_id, active, starts_at, created_at, billable_from)",
+        "business_licences (id, organization_id, module_id, kind, trial_id, order_id, active, starts_at, created_at, billable_from)",
         size.customers * 3,
         |n, out| {
             let (c, slot) = (n / 3, n % 3);
@@ -468,6 +496,7 @@ async fn business_licences(conn: &mut PgConnection, size: ScaleSize, now: DateTi
                 _ => return,
             };
             let billable = (kind == "paid").then(|| starts.clone());
+            let order = (kind == "paid").then(|| id(Kind::Order, c * ORDER_SLOTS).to_string());
             let ids = [
                 id(Kind::BusinessLicence, n).to_string(),
                 id(Kind::Organization, org).to_string(),
@@ -481,6 +510,7 @@ async fn business_licences(conn: &mut PgConnection, size: ScaleSize, now: DateTi
                     Some(&ids[2]),
                     Some(kind),
                     trial.as_deref(),
+                    order.as_deref(),
                     Some("t"),
                     Some(&starts),
                     Some(&starts),
@@ -492,13 +522,14 @@ async fn business_licences(conn: &mut PgConnection, size: ScaleSize, now: DateTi
     .await
 }
 
-/// Each user of a customer (not a prospect) holds a paid licence of the first module.
+/// Each user of a customer (not a prospect) holds a paid licence of the first module,
+/// bought with the customer's first order.
 async fn user_licences(conn: &mut PgConnection, size: ScaleSize, now: DateTime<Utc>) -> Result<u64> {
     let staff = 1 + size.partners;
     let total = staff + size.customers * size.users_per_customer;
     copy_rows(
         conn,
-        "user_licences (id, organization_id, module_id, user_id, kind, active, starts_at, assigned_at, created_at, billable_from)",
+        "user_licences (id, organization_id, module_id, user_id, kind, order_id, active, starts_at, assigned_at, created_at, billable_from)",
         size.customers * size.users_per_customer,
         |n, out| {
             let c = n / size.users_per_customer;
@@ -511,6 +542,7 @@ async fn user_licences(conn: &mut PgConnection, size: ScaleSize, now: DateTime<U
                 id(Kind::Organization, customer_org(&size, c)).to_string(),
                 id(Kind::Module, 0).to_string(),
                 id(Kind::User, staff + n).to_string(),
+                id(Kind::Order, c * ORDER_SLOTS).to_string(),
             ];
             line(
                 out,
@@ -520,6 +552,7 @@ async fn user_licences(conn: &mut PgConnection, size: ScaleSize, now: DateTime<U
                     Some(&ids[2]),
                     Some(&ids[3]),
                     Some("paid"),
+                    Some(&ids[4]),
                     Some("t"),
                     Some(&at),
                     Some(&at),
@@ -530,6 +563,857 @@ async fn user_licences(conn: &mut PgConnection, size: ScaleSize, now: DateTime<U
         },
     )
     .await
+}
+
+// ---------------------------------------------------------------------------------
+// Orders and invoices
+
+/// Order places per customer and order-line places per order, in the ids.
+const ORDER_SLOTS: u64 = 4;
+const LINE_SLOTS: u64 = 3;
+/// As configured by default: `PAYMENT_DUE_DAYS`, `COMMISSION_HOLD_DAYS`, `PAYOUT_MINIMUM`.
+const PAYMENT_DUE_DAYS: i64 = 14;
+const COMMISSION_HOLD_DAYS: i64 = 30;
+const PAYOUT_MINIMUM_CENTS: i64 = 50_00;
+
+/// What order lines sell, priced from the catalogue.
+struct Product {
+    module: u64,
+    kind: &'static str,
+    description: String,
+    /// Monthly price of one, in cents.
+    unit: i64,
+}
+
+/// The products: the first module's business and user licences, the second's business
+/// licence, and credits of the first and second.
+fn products() -> [Product; 5] {
+    let product = |module: usize, kind: &'static str, what: &str| {
+        let (_, name, business, user) = MODULES[module];
+        Product {
+            module: module as u64,
+            kind,
+            description: format!("{name} {what}"),
+            unit: cents(if kind == "business" { business } else { user }),
+        }
+    };
+    [
+        product(0, "business", "business licence"),
+        product(0, "user", "user licences"),
+        product(1, "business", "business licence"),
+        product(0, "credit", "credits (user licences to assign later)"),
+        product(1, "credit", "credits (user licences to assign later)"),
+    ]
+}
+
+/// A catalogue price (`"25.00"`) in cents.
+fn cents(price: &str) -> i64 {
+    let (whole, fraction) = price.split_once('.').unwrap_or((price, "0"));
+    whole.parse::<i64>().unwrap_or(0) * 100 + format!("{fraction:0<2}")[..2].parse::<i64>().unwrap_or(0)
+}
+
+/// Cents as a `numeric` with two decimals.
+fn money(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
+}
+
+/// `monthly` cents for the rest of the month `at` is in, rounded half up (as quotes price).
+fn prorated(monthly: i64, at: DateTime<Utc>) -> i64 {
+    let day = at.date_naive();
+    let end = crate::pricing::month_end(day);
+    let (days, month) = ((end - day).num_days() + 1, i64::from(end.day()));
+    (monthly * days * 2 + month) / (2 * month)
+}
+
+/// A partner's commission on `base` cents at `rate` (hundredths of a percent), rounded
+/// half away from zero (as PostgreSQL's `round(numeric, 2)`).
+fn commission_of(base: i64, rate: i64) -> i64 {
+    base.signum() * ((base.abs() * rate * 2 + 10_000) / 20_000)
+}
+
+/// The rules of the order history, shared by every pass over it: each COPY recomputes
+/// what it needs from the indices, so nothing is held per customer.
+///
+/// Every customer that is not a prospect placed 1 to 4 orders (2.5 on average): the
+/// first when it was created, through its partner (the first module's business
+/// licence and its users' licences, the second's business licence for every other
+/// customer: the licences it holds), the later ones spread over the time since, each
+/// buying one credit of the first module and, for every other customer, one of the
+/// second. Each order has its invoice, due in 14 days; an order is paid 1 to 10 days
+/// after it was placed, except those whose day has not come yet and one in 50, left
+/// unpaid past its due date. One paid line in 400 is refunded in full (a credit note),
+/// half of them 10 days after payment, half 75; an order whose only line was refunded
+/// is refunded. (One in so many: picked by `mix` of the order's or line's index.)
+struct History {
+    size: ScaleSize,
+    now: DateTime<Utc>,
+    products: [Product; 5],
+}
+
+#[derive(Clone, Copy)]
+struct Line {
+    slot: u64,
+    product: usize,
+    quantity: i64,
+    amount: i64,
+    refunded: Option<DateTime<Utc>>,
+}
+
+struct Order {
+    slot: u64,
+    customer: u64,
+    partner: u64,
+    at: DateTime<Utc>,
+    paid: Option<DateTime<Utc>>,
+    lines: [Option<Line>; LINE_SLOTS as usize],
+}
+
+impl Order {
+    fn lines(&self) -> impl Iterator<Item = &Line> {
+        self.lines.iter().flatten()
+    }
+
+    fn total(&self) -> i64 {
+        self.lines().map(|l| l.amount).sum()
+    }
+
+    fn status(&self) -> &'static str {
+        match self.paid {
+            None => "open",
+            Some(_) if self.lines().all(|l| l.refunded.is_some()) => "refunded",
+            Some(_) => "paid",
+        }
+    }
+}
+
+/// A well-mixed number for index `n` (SplitMix64's finalizer), for the rules that pick
+/// one in so many: indices that follow the customers' pattern would pick only some
+/// kinds of line or customer.
+fn mix(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One line's commission in 1,000, once five days old, was declined by finance.
+fn declined(line: u64, paid: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let at = paid + Duration::days(5);
+    (mix(line) % 1000 == 1 && at <= now).then_some(at)
+}
+
+/// How many orders customer `c` placed.
+fn orders_of(c: u64) -> u64 {
+    if prospect(c) { 0 } else { 1 + (c / 10) % 4 }
+}
+
+impl History {
+    fn new(size: ScaleSize, now: DateTime<Utc>) -> Self {
+        History {
+            size,
+            now,
+            products: products(),
+        }
+    }
+
+    /// Order `o` (`customer × ORDER_SLOTS + n`), if the customer placed an `n`-th.
+    fn order(&self, o: u64) -> Option<Order> {
+        let (c, n) = (o / ORDER_SLOTS, o % ORDER_SLOTS);
+        if n >= orders_of(c) {
+            return None;
+        }
+        let total = 1 + self.size.partners + self.size.customers;
+        let first = created(self.now, customer_org(&self.size, c), total);
+        let since = (self.now - first).num_seconds();
+        let at = first + Duration::seconds(since * n as i64 / orders_of(c) as i64);
+        let paid = self.paid_at(o, at);
+        let mut lines = [None; LINE_SLOTS as usize];
+        for (x, place) in lines.iter_mut().enumerate() {
+            let slot = o * LINE_SLOTS + x as u64;
+            *place = self.product_of(c, n, x).map(|(product, quantity)| Line {
+                slot,
+                product,
+                quantity,
+                amount: prorated(self.products[product].unit * quantity, at),
+                refunded: paid.and_then(|p| self.refunded(slot, p)),
+            });
+        }
+        Some(Order {
+            slot: o,
+            customer: c,
+            partner: partner_of(&self.size, c),
+            at,
+            paid,
+            lines,
+        })
+    }
+
+    /// Line `x` of the `n`-th order of customer `c`: product and quantity.
+    fn product_of(&self, c: u64, n: u64, x: usize) -> Option<(usize, i64)> {
+        let second_module = c.is_multiple_of(2);
+        match (n, x) {
+            (0, 0) => Some((0, 1)),
+            (0, 1) => Some((1, self.size.users_per_customer as i64)),
+            (0, 2) if second_module => Some((2, 1)),
+            (1.., 0) => Some((3, 1)),
+            (1.., 1) if second_module => Some((4, 1)),
+            _ => None,
+        }
+    }
+
+    fn paid_at(&self, o: u64, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let draw = mix(o);
+        if draw.is_multiple_of(50) && self.now - at > Duration::days(PAYMENT_DUE_DAYS + 2) {
+            return None;
+        }
+        let paid = at + Duration::days(1 + (draw / 50 % 10) as i64) + Duration::hours((draw / 500 % 24) as i64);
+        (paid <= self.now).then_some(paid)
+    }
+
+    fn refunded(&self, line: u64, paid: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let draw = mix(line);
+        let after = if (draw / 400).is_multiple_of(2) { 10 } else { 75 };
+        let at = paid + Duration::days(after);
+        (draw.is_multiple_of(400) && at <= self.now).then_some(at)
+    }
+
+    /// Order places to go through (most hold an order).
+    fn order_slots(&self) -> u64 {
+        self.size.customers * ORDER_SLOTS
+    }
+}
+
+/// An order's invoice number, as the application numbers them.
+fn invoice_number(number: u64, at: DateTime<Utc>) -> String {
+    format!("INV-{}-{number:06}", at.year())
+}
+
+/// Orders, their lines and invoices.
+async fn orders(conn: &mut PgConnection, history: &History, secret: &[u8], report: &mut ScaleReport) -> Result<()> {
+    let mut number = 0;
+    report.orders = copy_rows(
+        conn,
+        "orders (id, number, organization_id, partner_id, created_by, source, currency, total, status, created_at)",
+        history.order_slots(),
+        |n, out| {
+            let Some(o) = history.order(n) else { return };
+            number += 1;
+            let ids = [
+                id(Kind::Order, o.slot).to_string(),
+                id(Kind::Organization, customer_org(&history.size, o.customer)).to_string(),
+                id(Kind::Organization, 1 + o.partner).to_string(),
+                id(Kind::User, 1 + o.partner).to_string(),
+            ];
+            let source = if o.slot % ORDER_SLOTS == 0 {
+                "add_products"
+            } else {
+                "credits"
+            };
+            let fields = [number.to_string(), money(o.total()), stamp(o.at)];
+            line(
+                out,
+                &[
+                    Some(&ids[0]),
+                    Some(&fields[0]),
+                    Some(&ids[1]),
+                    Some(&ids[2]),
+                    Some(&ids[3]),
+                    Some(source),
+                    Some("EUR"),
+                    Some(&fields[1]),
+                    Some(o.status()),
+                    Some(&fields[2]),
+                ],
+            );
+        },
+    )
+    .await?;
+    // The application numbers the next order and invoice after these.
+    sqlx::query(
+        "SELECT setval('orders_number_seq', GREATEST($1, 1), $1 > 0), setval('invoice_number_seq', GREATEST($1, 1), $1 > 0)",
+    )
+    .bind(report.orders as i64)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| Error::internal(format!("order numbers: {e}")))?;
+    report.order_lines = order_lines(conn, history).await?;
+    (report.invoices, report.paid_invoices) = invoices(conn, history, secret).await?;
+    Ok(())
+}
+
+async fn order_lines(conn: &mut PgConnection, history: &History) -> Result<u64> {
+    copy_rows(
+        conn,
+        "order_lines (id, order_id, module_id, licence_kind, description, quantity, unit_price, amount, period_start, period_end)",
+        history.order_slots(),
+        |n, out| {
+            let Some(o) = history.order(n) else { return };
+            let order = id(Kind::Order, o.slot).to_string();
+            let day = o.at.date_naive();
+            let period = [day.to_string(), crate::pricing::month_end(day).to_string()];
+            for l in o.lines() {
+                let p = &history.products[l.product];
+                let fields = [
+                    id(Kind::OrderLine, l.slot).to_string(),
+                    id(Kind::Module, p.module).to_string(),
+                    l.quantity.to_string(),
+                    money(p.unit),
+                    money(l.amount),
+                ];
+                line(
+                    out,
+                    &[
+                        Some(&fields[0]),
+                        Some(&order),
+                        Some(&fields[1]),
+                        Some(p.kind),
+                        Some(&p.description),
+                        Some(&fields[2]),
+                        Some(&fields[3]),
+                        Some(&fields[4]),
+                        Some(&period[0]),
+                        Some(&period[1]),
+                    ],
+                );
+            }
+        },
+    )
+    .await
+}
+
+/// One invoice per order, paid with the order (by bank transfer, the reference quoted);
+/// its payment link's token derived with `secret` as the application derives it.
+async fn invoices(conn: &mut PgConnection, history: &History, secret: &[u8]) -> Result<(u64, u64)> {
+    let (mut number, mut paid) = (0, 0);
+    let made = copy_rows(
+        conn,
+        "invoices (id, number, order_id, organization_id, currency, amount, status, payment_token_hash, payment_provider, provider_reference, due_at, paid_at, created_at)",
+        history.order_slots(),
+        |n, out| {
+            let Some(o) = history.order(n) else { return };
+            number += 1;
+            let invoice = id(Kind::Invoice, o.slot);
+            paid += u64::from(o.paid.is_some());
+            let fields = [
+                invoice.to_string(),
+                invoice_number(number, o.at),
+                id(Kind::Order, o.slot).to_string(),
+                id(Kind::Organization, customer_org(&history.size, o.customer)).to_string(),
+                money(o.total()),
+                crate::links::Link::Payment.token_hash(secret, invoice, 1),
+                stamp(o.at + Duration::days(PAYMENT_DUE_DAYS)),
+                stamp(o.at),
+            ];
+            let reference = o.paid.map(|_| format!("SCALE-{number}"));
+            let paid_at = o.paid.map(stamp);
+            line(
+                out,
+                &[
+                    Some(&fields[0]),
+                    Some(&fields[1]),
+                    Some(&fields[2]),
+                    Some(&fields[3]),
+                    Some("EUR"),
+                    Some(&fields[4]),
+                    Some(if o.paid.is_some() { "paid" } else { "open" }),
+                    Some(&fields[5]),
+                    Some("bank_transfer"),
+                    reference.as_deref(),
+                    Some(&fields[6]),
+                    paid_at.as_deref(),
+                    Some(&fields[7]),
+                ],
+            );
+        },
+    )
+    .await?;
+    Ok((made, paid))
+}
+
+/// The credits the later orders bought: one unassigned user licence per credit line.
+async fn credits(conn: &mut PgConnection, history: &History) -> Result<u64> {
+    copy_rows(
+        conn,
+        "user_licences (id, organization_id, module_id, kind, order_id, active, starts_at, created_at, billable_from)",
+        history.order_slots(),
+        |n, out| {
+            let Some(o) = history.order(n) else { return };
+            let ids = [
+                id(Kind::Organization, customer_org(&history.size, o.customer)).to_string(),
+                id(Kind::Order, o.slot).to_string(),
+                stamp(o.at),
+            ];
+            for l in o.lines().filter(|l| history.products[l.product].kind == "credit") {
+                let credit = id(Kind::Credit, l.slot).to_string();
+                let module = id(Kind::Module, history.products[l.product].module).to_string();
+                line(
+                    out,
+                    &[
+                        Some(&credit),
+                        Some(&ids[0]),
+                        Some(&module),
+                        Some("paid"),
+                        Some(&ids[1]),
+                        Some("t"),
+                        Some(&ids[2]),
+                        Some(&ids[2]),
+                        Some(&ids[2]),
+                    ],
+                );
+            }
+        },
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------
+// Attributions, refunds, commissions and payouts
+
+/// The payouts: finance pays each partner on the 5th of every month (at 09:00) what
+/// was approved since and not paid before, once that reaches the payout minimum; the
+/// payout is paid three days later. Planned in one pass over the commissions before
+/// any is written: cents per partner and month (a few MB at the default size).
+struct Payouts {
+    now: DateTime<Utc>,
+    /// The month of the first payout date, as `year × 12 + month0`.
+    first: i32,
+    months: usize,
+    /// Per partner and month: the payout's amount in cents, 0 without one.
+    amounts: Vec<i64>,
+}
+
+impl Payouts {
+    fn empty(history: &History) -> Self {
+        let start = history.now - Duration::days(730);
+        let mut payouts = Payouts {
+            now: history.now,
+            first: start.year() * 12 + start.month0() as i32,
+            months: 0,
+            amounts: Vec::new(),
+        };
+        payouts.months = payouts.index(history.now) + 1;
+        payouts.amounts = vec![0; history.size.partners as usize * payouts.months];
+        payouts
+    }
+
+    /// Payout date `i`.
+    fn date(&self, i: usize) -> DateTime<Utc> {
+        let month = self.first + i as i32;
+        let day = NaiveDate::from_ymd_opt(month / 12, month as u32 % 12 + 1, 5).expect("a day");
+        day.and_hms_opt(9, 0, 0).expect("a time").and_utc()
+    }
+
+    /// The first payout date at or after `at`.
+    fn index(&self, at: DateTime<Utc>) -> usize {
+        let month = (at.year() * 12 + at.month0() as i32 - self.first) as usize;
+        if at <= self.date(month) { month } else { month + 1 }
+    }
+
+    /// The first payout of `partner` at or after date `i`.
+    fn next(&self, partner: u64, i: usize) -> Option<usize> {
+        let row = &self.amounts[partner as usize * self.months..][..self.months];
+        (i..self.months).find(|&m| row[m] > 0)
+    }
+
+    fn paid_at(&self, i: usize) -> Option<DateTime<Utc>> {
+        let paid = self.date(i) + Duration::days(3);
+        (paid <= self.now).then_some(paid)
+    }
+}
+
+/// What became of a line's commission (pending for `COMMISSION_HOLD_DAYS`, then approved
+/// and paid out; one in 1,000 declined by finance while pending).
+enum Fate {
+    Pending,
+    Declined(DateTime<Utc>),
+    /// Refunded before it was paid out: nothing is left to earn.
+    Reversed {
+        at: DateTime<Utc>,
+        approved: Option<DateTime<Utc>>,
+    },
+    /// Approved; in a payout once there is one (paid when the payout is).
+    Approved {
+        at: DateTime<Utc>,
+        payout: Option<usize>,
+    },
+}
+
+/// A refund of a line whose commission was already paid out: the clawback, approved at
+/// once, in the partner's next payout.
+struct Clawback {
+    at: DateTime<Utc>,
+    payout: Option<usize>,
+}
+
+/// The rate of the customer's link, in hundredths of a percent.
+fn rate_of(c: u64) -> i64 {
+    if c.is_multiple_of(4) { 1500 } else { 2000 }
+}
+
+fn fate(payouts: &Payouts, o: &Order, l: &Line) -> (Fate, Option<Clawback>) {
+    let paid = o.paid.expect("commissions are earned on paid orders");
+    let approved = paid + Duration::days(COMMISSION_HOLD_DAYS);
+    if let Some(at) = l.refunded.filter(|at| *at < approved) {
+        return (Fate::Reversed { at, approved: None }, None);
+    }
+    if let Some(at) = declined(l.slot, paid, payouts.now) {
+        return (Fate::Declined(at), None);
+    }
+    if approved > payouts.now {
+        return (Fate::Pending, None);
+    }
+    let payout = payouts.next(o.partner, payouts.index(approved));
+    let Some(refunded) = l.refunded else {
+        return (Fate::Approved { at: approved, payout }, None);
+    };
+    let after = payouts.index(refunded);
+    match payout {
+        Some(p) if p < after => {
+            let clawback = Clawback {
+                at: refunded,
+                payout: payouts.next(o.partner, after),
+            };
+            (Fate::Approved { at: approved, payout }, Some(clawback))
+        }
+        _ => (
+            Fate::Reversed {
+                at: refunded,
+                approved: Some(approved),
+            },
+            None,
+        ),
+    }
+}
+
+/// Plans the payouts: what each line's commission adds to (or, refunded after its
+/// approval, takes from) the month it is approved (refunded) in, then per partner and
+/// month whether what has built up reaches the minimum. A refund takes the commission
+/// out of what builds up whether or not it was paid out before (reversed or clawed
+/// back), so the plan needs no payout to be known first.
+fn plan_payouts(history: &History) -> Payouts {
+    let mut payouts = Payouts::empty(history);
+    let months = payouts.months;
+    let mut due = vec![0i64; payouts.amounts.len()];
+    for o in (0..history.order_slots()).filter_map(|n| history.order(n)) {
+        let Some(paid) = o.paid else { continue };
+        let approved = paid + Duration::days(COMMISSION_HOLD_DAYS);
+        let row = o.partner as usize * months;
+        for l in o.lines() {
+            let amount = commission_of(l.amount, rate_of(o.customer));
+            let declined = declined(l.slot, paid, history.now).is_some();
+            if approved > history.now || declined || l.refunded.is_some_and(|r| r < approved) {
+                continue;
+            }
+            due[row + payouts.index(approved)] += amount;
+            if let Some(refunded) = l.refunded {
+                due[row + payouts.index(refunded)] -= amount;
+            }
+        }
+    }
+    for (partner, row) in due.chunks(months).enumerate() {
+        let mut owed = 0;
+        for (i, cents) in row.iter().enumerate() {
+            owed += cents;
+            if payouts.date(i) <= history.now && owed >= PAYOUT_MINIMUM_CENTS {
+                payouts.amounts[partner * months + i] = owed;
+                owed = 0;
+            }
+        }
+    }
+    payouts
+}
+
+/// Attributions, credit notes, payouts and commissions (with their clawbacks).
+async fn money_owed(conn: &mut PgConnection, history: &History, report: &mut ScaleReport) -> Result<()> {
+    report.attributions = attributions(conn, history).await?;
+    report.credit_notes = credit_notes(conn, history).await?;
+    let payouts = plan_payouts(history);
+    report.payouts = write_payouts(conn, history, &payouts).await?;
+    (report.commissions, report.clawbacks) = commissions(conn, history, &payouts).await?;
+    Ok(())
+}
+
+/// Each customer was brought by its partner (it created it), fixed when its first
+/// order was paid.
+async fn attributions(conn: &mut PgConnection, history: &History) -> Result<u64> {
+    let size = history.size;
+    let total = 1 + size.partners + size.customers;
+    copy_rows(
+        conn,
+        "attributions (customer_id, partner_id, kind, evidence, recorded_at, fixed_at)",
+        size.customers,
+        |c, out| {
+            let fixed = (c * ORDER_SLOTS..c * ORDER_SLOTS + orders_of(c))
+                .filter_map(|o| history.order(o).and_then(|o| o.paid))
+                .min()
+                .map(stamp);
+            let org = customer_org(&size, c);
+            let fields = [
+                id(Kind::Organization, org).to_string(),
+                id(Kind::Organization, 1 + partner_of(&size, c)).to_string(),
+                format!(
+                    r#"{{"created_by_partner": true, "service_provider_link": "{}"}}"#,
+                    id(Kind::Link, c)
+                ),
+                stamp(created(history.now, org, total)),
+            ];
+            line(
+                out,
+                &[
+                    Some(&fields[0]),
+                    Some(&fields[1]),
+                    Some("partner"),
+                    Some(&fields[2]),
+                    Some(&fields[3]),
+                    fixed.as_deref(),
+                ],
+            );
+        },
+    )
+    .await
+}
+
+/// The refunds, recorded by the vendor's administrator.
+async fn credit_notes(conn: &mut PgConnection, history: &History) -> Result<u64> {
+    let mut number = 0;
+    let vendor_admin = id(Kind::User, 0).to_string();
+    copy_rows(
+        conn,
+        "credit_notes (id, number, invoice_id, order_line_id, amount, reason, recorded_by, created_at)",
+        history.order_slots(),
+        |n, out| {
+            let Some(o) = history.order(n) else { return };
+            number += 1;
+            for l in o.lines() {
+                let Some(at) = l.refunded else { continue };
+                // Numbered per invoice in the order they were recorded.
+                let before = o
+                    .lines()
+                    .filter(|m| m.refunded.is_some_and(|r| (r, m.slot) < (at, l.slot)));
+                let fields = [
+                    id(Kind::CreditNote, l.slot).to_string(),
+                    format!("{}-C{}", invoice_number(number, o.at), 1 + before.count()),
+                    id(Kind::Invoice, o.slot).to_string(),
+                    id(Kind::OrderLine, l.slot).to_string(),
+                    money(l.amount),
+                    stamp(at),
+                ];
+                line(
+                    out,
+                    &[
+                        Some(&fields[0]),
+                        Some(&fields[1]),
+                        Some(&fields[2]),
+                        Some(&fields[3]),
+                        Some(&fields[4]),
+                        Some("Cancelled within the notice period"),
+                        Some(&vendor_admin),
+                        Some(&fields[5]),
+                    ],
+                );
+            }
+        },
+    )
+    .await
+}
+
+async fn write_payouts(conn: &mut PgConnection, history: &History, payouts: &Payouts) -> Result<u64> {
+    let vendor_admin = id(Kind::User, 0).to_string();
+    copy_rows(
+        conn,
+        "payouts (id, partner_id, currency, amount, up_to, status, reference, paid_at, created_by, created_at)",
+        history.size.partners * payouts.months as u64,
+        |n, out| {
+            let (p, i) = (n / payouts.months as u64, n as usize % payouts.months);
+            let amount = payouts.amounts[n as usize];
+            if amount == 0 {
+                return;
+            }
+            let paid = payouts.paid_at(i);
+            let date = payouts.date(i);
+            let fields = [
+                id(Kind::Payout, n).to_string(),
+                id(Kind::Organization, 1 + p).to_string(),
+                money(amount),
+                date.date_naive().to_string(),
+                stamp(date),
+            ];
+            let reference = paid.map(|_| format!("SEPA-{p}-{i}"));
+            line(
+                out,
+                &[
+                    Some(&fields[0]),
+                    Some(&fields[1]),
+                    Some("EUR"),
+                    Some(&fields[2]),
+                    Some(&fields[3]),
+                    Some(if paid.is_some() { "paid" } else { "open" }),
+                    reference.as_deref(),
+                    paid.map(stamp).as_deref(),
+                    Some(&vendor_admin),
+                    Some(&fields[4]),
+                ],
+            );
+        },
+    )
+    .await
+}
+
+/// One commission row, before it is written.
+struct Commission {
+    id: Uuid,
+    /// Of the line's commission, for its refund.
+    clawback: bool,
+    base: i64,
+    amount: i64,
+    state: &'static str,
+    earned: DateTime<Utc>,
+    approve_after: DateTime<Utc>,
+    approved: Option<DateTime<Utc>>,
+    reversed: Option<DateTime<Utc>>,
+    declined: Option<DateTime<Utc>>,
+    payout: Option<usize>,
+}
+
+impl Commission {
+    /// The commission a paid line earned, as it stands now.
+    fn of_line(payouts: &Payouts, o: &Order, l: &Line, fate: &Fate) -> Self {
+        let earned = o.paid.expect("earned on a paid order");
+        let mut c = Commission {
+            id: id(Kind::Commission, l.slot),
+            clawback: false,
+            base: l.amount,
+            amount: commission_of(l.amount, rate_of(o.customer)),
+            state: "pending",
+            earned,
+            approve_after: earned + Duration::days(COMMISSION_HOLD_DAYS),
+            approved: None,
+            reversed: None,
+            declined: None,
+            payout: None,
+        };
+        match *fate {
+            Fate::Pending => {}
+            Fate::Declined(at) => (c.state, c.declined) = ("declined", Some(at)),
+            Fate::Reversed { at, approved } => {
+                (c.state, c.base, c.amount) = ("reversed", 0, 0);
+                (c.reversed, c.approved) = (Some(at), approved);
+            }
+            Fate::Approved { at, payout } => {
+                let paid = payout.and_then(|p| payouts.paid_at(p)).is_some();
+                (c.state, c.approved, c.payout) = (if paid { "paid" } else { "approved" }, Some(at), payout);
+            }
+        }
+        c
+    }
+
+    /// What a refund of the line takes back once its commission was paid out.
+    fn clawback(payouts: &Payouts, o: &Order, l: &Line, back: &Clawback) -> Self {
+        let paid = back.payout.and_then(|p| payouts.paid_at(p)).is_some();
+        Commission {
+            id: id(Kind::Clawback, l.slot),
+            clawback: true,
+            base: -l.amount,
+            amount: -commission_of(l.amount, rate_of(o.customer)),
+            state: if paid { "paid" } else { "approved" },
+            earned: back.at,
+            approve_after: back.at,
+            approved: Some(back.at),
+            reversed: None,
+            declined: None,
+            payout: back.payout,
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>, history: &History, payouts: &Payouts, o: &Order, l: &Line) {
+        let payout_id = self
+            .payout
+            .map(|p| id(Kind::Payout, o.partner * payouts.months as u64 + p as u64));
+        let paid = self.payout.and_then(|p| payouts.paid_at(p));
+        let included = self.payout.map(|p| payouts.date(p));
+        let updated = [
+            Some(self.earned),
+            self.approved,
+            self.reversed,
+            self.declined,
+            included,
+            paid,
+        ];
+        let updated = updated.into_iter().flatten().max().unwrap_or(self.earned);
+        let ids = [
+            self.id.to_string(),
+            id(Kind::Organization, 1 + o.partner).to_string(),
+            id(Kind::Organization, customer_org(&history.size, o.customer)).to_string(),
+            id(Kind::Order, o.slot).to_string(),
+            id(Kind::OrderLine, l.slot).to_string(),
+        ];
+        let clawback = self.clawback.then(|| {
+            [
+                id(Kind::Commission, l.slot).to_string(),
+                id(Kind::CreditNote, l.slot).to_string(),
+            ]
+        });
+        let figures = [money(self.base), money(rate_of(o.customer)), money(self.amount)];
+        let times = [self.earned, self.approve_after, updated].map(stamp);
+        let when = [self.approved, paid, self.reversed, self.declined].map(|t| t.map(stamp));
+        let reason = self.declined.map(|_| "Duplicate of an earlier order");
+        let payout_id = payout_id.map(|p| p.to_string());
+        line(
+            out,
+            &[
+                Some(&ids[0]),
+                Some(&ids[1]),
+                Some(&ids[2]),
+                Some(&ids[3]),
+                Some(&ids[4]),
+                Some("partner"),
+                clawback.as_ref().map(|c| c[0].as_str()),
+                clawback.as_ref().map(|c| c[1].as_str()),
+                Some("EUR"),
+                Some(&figures[0]),
+                Some(&figures[1]),
+                Some(&figures[2]),
+                Some(self.state),
+                Some(&times[0]),
+                Some(&times[1]),
+                when[0].as_deref(),
+                when[1].as_deref(),
+                when[2].as_deref(),
+                when[3].as_deref(),
+                reason,
+                payout_id.as_deref(),
+                Some(&times[0]),
+                Some(&times[2]),
+            ],
+        );
+    }
+}
+
+/// Every line of a paid order earns the customer's partner a commission at the link's
+/// rate; refunds reverse them or claw them back. Returns (commissions, clawbacks).
+async fn commissions(conn: &mut PgConnection, history: &History, payouts: &Payouts) -> Result<(u64, u64)> {
+    let mut clawbacks = 0;
+    let made = copy_rows(
+        conn,
+        "commissions (id, partner_id, customer_id, order_id, order_line_id, kind, clawback_of, credit_note_id, currency, \
+         base_amount, rate, amount, state, earned_at, approve_after, approved_at, paid_at, reversed_at, declined_at, \
+         decline_reason, payout_id, created_at, updated_at)",
+        history.order_slots(),
+        |n, out| {
+            let Some(o) = history.order(n).filter(|o| o.paid.is_some()) else { return };
+            for l in o.lines() {
+                let (fate, back) = fate(payouts, &o, l);
+                Commission::of_line(payouts, &o, l, &fate).write(out, history, payouts, &o, l);
+                if let Some(back) = back {
+                    Commission::clawback(payouts, &o, l, &back).write(out, history, payouts, &o, l);
+                    clawbacks += 1;
+                }
+            }
+        },
+    )
+    .await?;
+    Ok((made, clawbacks))
 }
 
 #[cfg(test)]
@@ -553,5 +1437,40 @@ mod tests {
         assert!(counts[2..].iter().all(|n| *n == 17_000 / 8));
         assert_eq!(id(Kind::User, 7), id(Kind::User, 7));
         assert_ne!(id(Kind::User, 7), id(Kind::Organization, 7));
+    }
+
+    #[test]
+    fn money_is_computed_in_cents_as_the_application_rounds() {
+        assert_eq!((cents("25.00"), cents("4.5"), cents("0.00")), (2500, 450, 0));
+        assert_eq!(
+            (money(-1234), money(5), money(100)),
+            ("-12.34".into(), "0.05".into(), "1.00".into())
+        );
+        // 12.34 at 20 % is 2.468; 0.25 at 2 % is 0.005, half away from zero either way.
+        assert_eq!(commission_of(1234, 2000), 247);
+        assert_eq!((commission_of(25, 200), commission_of(-25, 200)), (1, -1));
+        // As the pricing test: 40.50 a month for 9 of February's 28 days is 13.02.
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 2, 20, 10, 0, 0).unwrap();
+        assert_eq!(prorated(4050, at), 1302);
+    }
+
+    #[test]
+    fn payouts_fall_on_the_fifth_of_each_month() {
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 10, 12, 0, 0).unwrap();
+        let history = History::new(
+            ScaleSize {
+                partners: 2,
+                customers: 10,
+                users_per_customer: 1,
+            },
+            now,
+        );
+        let payouts = Payouts::empty(&history);
+        assert_eq!(payouts.date(0).to_string(), "2024-03-05 09:00:00 UTC");
+        assert_eq!(payouts.months, 26, "March 2024 to April 2026, the first after now");
+        assert_eq!(payouts.index(payouts.date(3)), 3);
+        assert_eq!(payouts.index(payouts.date(3) + Duration::seconds(1)), 4);
+        assert_eq!(payouts.paid_at(24), Some(payouts.date(24) + Duration::days(3)));
+        assert_eq!(payouts.paid_at(25), None);
     }
 }

@@ -96,14 +96,15 @@ async fn seed_scale(config: partnerdesk_core::config::Config, args: &[String]) -
         }
     }
     let database_url = config.database_url.clone();
+    let secret = config.secret_key.clone();
     let ctx = Ctx::new(config, Clock::system());
     let password = partnerdesk_core::domain::Password::parse(partnerdesk_core::scale_seed::PASSWORD)
         .map_err(|e| anyhow::anyhow!("the seed password: {e:?}"))?;
     let hash = partnerdesk_core::accounts::hash_password(&ctx, &password).await?;
     println!("Making {size:?} …");
-    let made = partnerdesk_core::scale_seed::run(&database_url, size, &hash).await?;
+    let made = partnerdesk_core::scale_seed::run(&database_url, size, &hash, &secret).await?;
     println!(
-        "Made {} organizations ({} partners), {} service-provider links, {} users, {} memberships, {} modules, {} trials, {} business and {} user licences in {:.1} s.",
+        "Made {} organizations ({} partners), {} service-provider links, {} users, {} memberships, {} modules, {} trials, {} business and {} user licences ({} of them credits).",
         made.organizations,
         made.partners,
         made.links,
@@ -112,9 +113,22 @@ async fn seed_scale(config: partnerdesk_core::config::Config, args: &[String]) -
         made.modules,
         made.trials,
         made.business_licences,
-        made.user_licences,
-        made.seconds
+        made.user_licences + made.credits,
+        made.credits,
     );
+    println!(
+        "{} orders with {} lines, {} invoices ({} paid), {} credit notes, {} attributions, {} commissions ({} clawbacks), {} payouts.",
+        made.orders,
+        made.order_lines,
+        made.invoices,
+        made.paid_invoices,
+        made.credit_notes,
+        made.attributions,
+        made.commissions,
+        made.clawbacks,
+        made.payouts,
+    );
+    println!("In {:.1} s.", made.seconds);
     println!(
         "Log in as admin@vendor.scale.example or admin@p1.scale.example (a tenth of all customers), admin@p2.scale.example (a thousand), password {}.",
         partnerdesk_core::scale_seed::PASSWORD
