@@ -19,6 +19,11 @@
 //! every customer attributed to its partner, which earns a commission on every line of
 //! a paid order at the link's rate (pending for 30 days, then approved and paid out
 //! monthly; a few declined, refunded and reversed or clawed back).
+//!
+//! And the job queue's history, for the ops view (see `JobRow`): one job per customer
+//! in `apalis.jobs`, almost all done in the last week, a few failed, retrying, pending
+//! or scheduled, with their runs, the workers' per-minute counts of the last two days
+//! and two worker processes, one of them gone.
 
 use std::time::Instant;
 
@@ -73,6 +78,11 @@ pub struct ScaleReport {
     pub commissions: u64,
     pub clawbacks: u64,
     pub payouts: u64,
+    /// Jobs in `apalis.jobs`, their runs, per-minute counts and worker processes.
+    pub jobs: u64,
+    pub job_runs: u64,
+    pub job_stats: u64,
+    pub worker_processes: u64,
     pub seconds: f64,
 }
 
@@ -95,6 +105,8 @@ enum Kind {
     CreditNote = 14,
     Payout = 15,
     Credit = 16,
+    EmailDelivery = 17,
+    BillingRun = 18,
 }
 
 fn id(kind: Kind, n: u64) -> Uuid {
@@ -188,6 +200,7 @@ pub async fn run(database_url: &str, size: ScaleSize, password_hash: &str, secre
     let history = History::new(size, now);
     licences(&mut tx, &history, secret, &mut report).await?;
     money_owed(&mut tx, &history, &mut report).await?;
+    job_history(&mut tx, size, now, &mut report).await?;
     tx.commit().await.map_err(db)?;
     let mut conn = PgConnection::connect(database_url).await.map_err(db)?;
     sqlx::query("ANALYZE").execute(&mut conn).await.map_err(db)?;
@@ -1414,6 +1427,364 @@ async fn commissions(conn: &mut PgConnection, history: &History, payouts: &Payou
     )
     .await?;
     Ok((made, clawbacks))
+}
+
+// ---------------------------------------------------------------------------------
+// The job queue's history
+
+/// The worker processes (host and process id): the first running now, the second gone
+/// since two hours ago.
+const WORKERS: [(&str, u32); 2] = [("scale-worker-1", 4101), ("scale-worker-2", 4102)];
+
+/// A worker process's name, as the worker names itself (host, process id, suffix).
+fn worker_name(w: usize) -> String {
+    let (host, pid) = WORKERS[w];
+    format!("{host}-{pid}-5ca{w}")
+}
+
+/// Where a job stands (see `queue`'s table of states).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum JobFate {
+    Pending,
+    Scheduled,
+    Retrying,
+    /// Failed permanently (apalis's `Killed`).
+    Killed,
+    /// Failed every attempt.
+    GaveUp,
+    Discarded,
+    Done,
+}
+
+/// One job of the history. Of every 10,000: one pending, one scheduled, ten retrying,
+/// two discarded; of the rest one in 200 failed permanently and one in 500 failed
+/// every attempt (over the last 30 days, as long as given-up jobs are kept), the others
+/// done (over the last 7 days, as long as done jobs are kept), one in 50 of those at
+/// the second attempt. 90 % e-mails, 5 % commission recomputations, 5 % pings, a few
+/// billing runs; the ones not done are e-mails and recomputations.
+struct JobRow {
+    n: u64,
+    fate: JobFate,
+    queue: &'static str,
+    max_attempts: i32,
+    attempts: i32,
+    created: DateTime<Utc>,
+    worker: usize,
+}
+
+fn job_fate(n: u64) -> JobFate {
+    match (n % 10_000, n % 1_000, n % 5_000) {
+        (1, _, _) => JobFate::Pending,
+        (2, _, _) => JobFate::Scheduled,
+        (_, 3, _) => JobFate::Retrying,
+        (_, _, 4) => JobFate::Discarded,
+        _ if n % 200 == 17 => JobFate::Killed,
+        _ if n % 500 == 33 => JobFate::GaveUp,
+        _ => JobFate::Done,
+    }
+}
+
+fn job_queue(n: u64, fate: JobFate) -> (&'static str, i32) {
+    use crate::jobs::{Job, Ping, RecomputeCommissions, RenderBillingRun, SendEmail};
+    let draw = mix(n ^ 0x5CA1_E000) % 10_000;
+    match (fate, draw) {
+        (JobFate::Done, 9_999) => (RenderBillingRun::QUEUE, RenderBillingRun::MAX_ATTEMPTS),
+        (JobFate::Done, 9_500..) => (Ping::QUEUE, Ping::MAX_ATTEMPTS),
+        (_, 9_000..) => (RecomputeCommissions::QUEUE, RecomputeCommissions::MAX_ATTEMPTS),
+        _ => (SendEmail::QUEUE, SendEmail::MAX_ATTEMPTS),
+    }
+}
+
+/// The worker's backoff before attempt `k + 1` (10 s doubling, at most an hour).
+fn backoff(k: i32) -> Duration {
+    Duration::seconds((10i64 << (k - 1).clamp(0, 20)).min(3600))
+}
+
+impl JobRow {
+    fn new(n: u64, of: u64, now: DateTime<Utc>) -> Self {
+        let fate = job_fate(n);
+        let (queue, max_attempts) = job_queue(n, fate);
+        let spread =
+            |days: i64| now - Duration::days(days) + Duration::milliseconds(days * 86_400_000 * n as i64 / of as i64);
+        let (created, attempts) = match fate {
+            JobFate::Pending => (now - Duration::seconds((n % 90) as i64), 0),
+            JobFate::Scheduled => (now - Duration::hours(1), 0),
+            JobFate::Retrying => (
+                now - Duration::minutes(20) + Duration::seconds((n % 600) as i64),
+                2 + (n % 3) as i32,
+            ),
+            JobFate::Discarded => (now - Duration::days(3) + Duration::seconds((n % 86_400) as i64), 1),
+            JobFate::Killed => (spread(30) - Duration::hours(1), 1),
+            JobFate::GaveUp => (spread(30) - Duration::hours(1), max_attempts),
+            JobFate::Done => (
+                spread(7) - Duration::seconds(2),
+                if n.is_multiple_of(50) { 2 } else { 1 },
+            ),
+        };
+        let mut job = JobRow {
+            n,
+            fate,
+            queue,
+            max_attempts,
+            attempts,
+            created,
+            worker: 0,
+        };
+        let gone = now - Duration::hours(2);
+        if n % 2 == 1 && job.done().is_some_and(|d| d < gone) {
+            job.worker = 1;
+        }
+        job
+    }
+
+    /// Its id: a ULID of when it was created, as the application makes them (upper case).
+    fn id(&self) -> String {
+        ulid::Ulid::from_parts(
+            self.created.timestamp_millis() as u64,
+            u128::from(self.n) | (0x5CA1 << 64),
+        )
+        .to_string()
+    }
+
+    /// When attempt `k` (from 1) started; each runs 50 ms, the next one after the backoff.
+    fn started(&self, k: i32) -> DateTime<Utc> {
+        let waited: Duration = (1..k).map(|m| backoff(m) + Duration::milliseconds(50)).sum();
+        self.created + Duration::milliseconds(100) + waited
+    }
+
+    fn finished(&self, k: i32) -> DateTime<Utc> {
+        self.started(k) + Duration::milliseconds(50)
+    }
+
+    /// When it finished (or was discarded, an hour after its attempt).
+    fn done(&self) -> Option<DateTime<Utc>> {
+        match self.fate {
+            JobFate::Pending | JobFate::Scheduled => None,
+            JobFate::Discarded => Some(self.created + Duration::hours(1)),
+            _ => Some(self.finished(self.attempts)),
+        }
+    }
+
+    /// When it is (was) due: its last attempt's time, or the next one's.
+    fn run_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self.fate {
+            JobFate::Pending => self.created,
+            JobFate::Scheduled => now + Duration::hours(1 + (self.n % 24) as i64),
+            JobFate::Retrying | JobFate::Discarded => self.finished(self.attempts) + backoff(self.attempts),
+            _ if self.attempts == 1 => self.created,
+            _ => self.finished(self.attempts - 1) + backoff(self.attempts - 1),
+        }
+    }
+
+    fn status(&self) -> &'static str {
+        match self.fate {
+            JobFate::Pending | JobFate::Scheduled => "Pending",
+            JobFate::Retrying | JobFate::GaveUp => "Failed",
+            JobFate::Killed => "Killed",
+            JobFate::Discarded => "Discarded",
+            JobFate::Done => "Done",
+        }
+    }
+
+    /// The outcome of attempt `k` and its error.
+    fn outcome(&self, k: i32) -> (&'static str, Option<&'static str>) {
+        let permanent = self.fate == JobFate::Killed;
+        let error = match (self.queue, permanent) {
+            ("send_email", false) => "SMTP: timed out connecting to the mail server",
+            ("send_email", true) => "permanent failure: SMTP: 550 5.1.1 the recipient's mailbox does not exist",
+            (_, false) => "database: timed out waiting for a connection",
+            (_, true) => "permanent failure: payload does not decode: missing field `partner_id`",
+        };
+        match self.fate {
+            JobFate::Done if k == self.attempts => ("done", None),
+            JobFate::Killed | JobFate::GaveUp if k == self.attempts => ("failed", Some(error)),
+            _ => ("retry", Some(error)),
+        }
+    }
+
+    /// apalis's name of the worker that ran it: process and queue.
+    fn lock_by(&self) -> Option<String> {
+        let ran = self.attempts > 0 && self.fate != JobFate::Discarded;
+        ran.then(|| format!("{}:{}", worker_name(self.worker), self.queue))
+    }
+}
+
+/// A job's payload (ids only, as the application's) and idempotency key.
+fn payload(size: &ScaleSize, job: &JobRow) -> (String, Option<String>) {
+    let c = job.n % size.customers;
+    match job.queue {
+        "send_email" => (
+            format!(r#"{{"delivery_id":"{}"}}"#, id(Kind::EmailDelivery, job.n)),
+            Some(format!("scale.notice:{}", job.n)),
+        ),
+        "recompute_commissions" => (
+            format!(
+                r#"{{"partner_id":"{}","customer_id":"{}"}}"#,
+                id(Kind::Organization, 1 + partner_of(size, c)),
+                id(Kind::Organization, customer_org(size, c))
+            ),
+            None,
+        ),
+        "render_billing_run" => {
+            let run = id(Kind::BillingRun, job.n).to_string();
+            (format!(r#"{{"run_id":"{run}"}}"#), Some(run))
+        }
+        _ => ("{}".to_owned(), None),
+    }
+}
+
+/// The job queue's history: `size.customers` jobs in `apalis.jobs` with their runs
+/// (`job_runs`), the workers' counts per minute of the last two days (`job_stats`, from
+/// those runs) and the two worker processes (and apalis's workers, one per queue).
+async fn job_history(
+    conn: &mut PgConnection,
+    size: ScaleSize,
+    now: DateTime<Utc>,
+    report: &mut ScaleReport,
+) -> Result<()> {
+    report.worker_processes = workers(conn, now).await?;
+    report.jobs = jobs(conn, size, now).await?;
+    report.job_runs = job_runs(conn, size, now).await?;
+    report.job_stats = sqlx::query(
+        "INSERT INTO job_stats (queue, minute, worker, done, failed)
+         SELECT queue, date_trunc('minute', finished_at), split_part(worker, ':', 1),
+                count(*) FILTER (WHERE outcome = 'done'), count(*) FILTER (WHERE outcome <> 'done')
+         FROM job_runs WHERE finished_at >= $1::timestamptz - interval '2 days'
+         GROUP BY 1, 2, 3",
+    )
+    .bind(stamp(now))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| Error::internal(format!("job_stats: {e}")))?
+    .rows_affected();
+    Ok(())
+}
+
+async fn workers(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<u64> {
+    let queues = crate::jobs::QUEUES;
+    let started = stamp(now - Duration::days(31));
+    let seen = [stamp(now), stamp(now - Duration::hours(2))];
+    copy_rows(
+        conn,
+        "apalis.workers (id, worker_type, storage_name, layers, last_seen, started_at)",
+        (WORKERS.len() * queues.len()) as u64,
+        |n, out| {
+            let (w, queue) = (n as usize / queues.len(), queues[n as usize % queues.len()]);
+            let name = format!("{}:{queue}", worker_name(w));
+            line(
+                out,
+                &[
+                    Some(&name),
+                    Some(queue),
+                    Some("PgStorage"),
+                    Some(""),
+                    Some(&seen[w]),
+                    Some(&started),
+                ],
+            );
+        },
+    )
+    .await?;
+    copy_rows(
+        conn,
+        "worker_processes (name, host, pid, queues, started_at, last_seen)",
+        WORKERS.len() as u64,
+        |w, out| {
+            let (host, pid) = WORKERS[w as usize];
+            let fields = [
+                worker_name(w as usize),
+                pid.to_string(),
+                format!("{{{}}}", queues.join(",")),
+            ];
+            line(
+                out,
+                &[
+                    Some(&fields[0]),
+                    Some(host),
+                    Some(&fields[1]),
+                    Some(&fields[2]),
+                    Some(&started),
+                    Some(&seen[w as usize]),
+                ],
+            );
+        },
+    )
+    .await
+}
+
+async fn jobs(conn: &mut PgConnection, size: ScaleSize, now: DateTime<Utc>) -> Result<u64> {
+    copy_rows(
+        conn,
+        "apalis.jobs (job, id, job_type, status, attempts, max_attempts, run_at, last_result, lock_at, lock_by, done_at, priority, idempotency_key)",
+        size.customers,
+        |n, out| {
+            let job = JobRow::new(n, size.customers, now);
+            let (json, key) = payload(&size, &job);
+            let result = match job.outcome(job.attempts) {
+                _ if job.attempts == 0 => None,
+                (_, None) => Some(r#"{"Ok": null}"#.to_owned()),
+                (_, Some(error)) => Some(serde_json::json!({ "Err": error }).to_string()),
+            };
+            let fields = [
+                format!("\\\\x{}", hex::encode(json)),
+                job.id(),
+                job.attempts.to_string(),
+                job.max_attempts.to_string(),
+                stamp(job.run_at(now)),
+            ];
+            let locked = job.lock_by().map(|_| stamp(job.started(job.attempts) - Duration::milliseconds(10)));
+            line(
+                out,
+                &[
+                    Some(&fields[0]),
+                    Some(&fields[1]),
+                    Some(job.queue),
+                    Some(job.status()),
+                    Some(&fields[2]),
+                    Some(&fields[3]),
+                    Some(&fields[4]),
+                    result.as_deref(),
+                    locked.as_deref(),
+                    job.lock_by().as_deref(),
+                    job.done().map(stamp).as_deref(),
+                    Some("0"),
+                    key.as_deref(),
+                ],
+            );
+        },
+    )
+    .await
+}
+
+/// Every attempt of every job, as the worker records them.
+async fn job_runs(conn: &mut PgConnection, size: ScaleSize, now: DateTime<Utc>) -> Result<u64> {
+    copy_rows(
+        conn,
+        "job_runs (job_id, queue, worker, attempt, started_at, finished_at, outcome, error)",
+        size.customers,
+        |n, out| {
+            let job = JobRow::new(n, size.customers, now);
+            let (id, worker) = (job.id(), format!("{}:{}", worker_name(job.worker), job.queue));
+            for k in 1..=job.attempts {
+                let (outcome, error) = job.outcome(k);
+                let fields = [k.to_string(), stamp(job.started(k)), stamp(job.finished(k))];
+                line(
+                    out,
+                    &[
+                        Some(&id),
+                        Some(job.queue),
+                        Some(&worker),
+                        Some(&fields[0]),
+                        Some(&fields[1]),
+                        Some(&fields[2]),
+                        Some(outcome),
+                        error,
+                    ],
+                );
+            }
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -128,7 +128,10 @@ async fn seed_scale(config: partnerdesk_core::config::Config, args: &[String]) -
         made.clawbacks,
         made.payouts,
     );
-    println!("In {:.1} s.", made.seconds);
+    println!(
+        "{} jobs with {} runs, {} per-minute job counts, {} worker processes; in {:.1} s.",
+        made.jobs, made.job_runs, made.job_stats, made.worker_processes, made.seconds
+    );
     println!(
         "Log in as admin@vendor.scale.example or admin@p1.scale.example (a tenth of all customers), admin@p2.scale.example (a thousand), password {}.",
         partnerdesk_core::scale_seed::PASSWORD

@@ -71,6 +71,7 @@ async fn the_scale_seed_makes_a_consistent_usable_data_set_once() {
     assert_eq!(vendor.get("/api/partners").await.status, 200);
 
     commerce_is_usable(&app, &big, &vendor).await;
+    job_history_is_usable(&app, &made, &vendor).await;
 
     // Only into an empty database.
     let again = scale_seed::run(&url, size, &hash, &secret).await;
@@ -235,4 +236,56 @@ async fn commerce_is_usable(app: &TestApp, big: &Client, vendor: &Client) {
     let path = &url[url.find("/pay/").expect("a payment link")..];
     let page = app.anonymous().get(path).await;
     assert_eq!(page.status, 200, "{path}");
+}
+
+/// 3,000 jobs, as the seed's rules make them, in the ops view. (The test's worker
+/// runs the pending and retrying ones meanwhile; the given-up ones are meant.)
+async fn job_history_is_usable(app: &TestApp, made: &ScaleReport, vendor: &Client) {
+    app.expect_failures();
+    // Job 1 pending, 2 scheduled, 3, 1,003 and 2,003 retrying (after 2 + n % 3 attempts),
+    // 4 discarded (after one); 15 (n % 200 == 17) failed permanently at the first attempt,
+    // 6 (n % 500 == 33) at each of their 8; the rest done at the first attempt, at the
+    // second for multiples of 50 (60).
+    assert_eq!(made.jobs, 3_000);
+    let done = 3_000 - 1 - 1 - 3 - 1 - 15 - 6;
+    assert_eq!(made.job_runs, done + 60 + (2 + 3 + 4) + 1 + 15 + 6 * 8);
+    assert_eq!(made.worker_processes, 2);
+    assert!(made.job_stats > 0 && made.job_stats <= 2 * 1_440 * 4 * 2, "{made:?}");
+    let count = async |sql: &str| app.count(&format!("SELECT count(*) AS count FROM {sql}")).await;
+    assert_eq!(
+        count("apalis.jobs WHERE status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts)").await,
+        21
+    );
+
+    let queues = vendor.get("/api/ops/queues").await;
+    assert_eq!(queues.status, 200, "{}", queues.body);
+    let queues = queues.body.as_array().unwrap().clone();
+    assert_eq!(queues.len(), 4);
+    let sum = |field: &str| queues.iter().map(|q| q[field].as_i64().unwrap()).sum::<i64>();
+    assert_eq!((sum("given_up"), sum("discarded"), sum("scheduled")), (21, 1, 1));
+    assert!(sum("done_last_day") > 0 && sum("done_last_hour") > 0);
+    let emails = vendor.get("/api/ops/jobs?queue=send_email&state=done&limit=50").await;
+    assert_eq!(emails.status, 200, "{}", emails.body);
+    assert_eq!(emails.body["items"].as_array().unwrap().len(), 50);
+    let given_up = vendor.get("/api/ops/jobs?state=given_up&limit=50").await;
+    let items = given_up.body["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 21, "{}", given_up.body);
+    let job = vendor
+        .get(&format!("/api/ops/jobs/{}", items[0]["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(job.status, 200, "{}", job.body);
+    assert!(!job.body["runs"].as_array().unwrap().is_empty(), "{}", job.body);
+    let workers = vendor.get("/api/ops/workers").await;
+    assert_eq!(workers.status, 200, "{}", workers.body);
+    let names: Vec<&str> = workers
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["name"].as_str())
+        .collect();
+    assert!(
+        names.iter().filter(|n| n.starts_with("scale-worker-")).count() == 2,
+        "{names:?}"
+    );
 }
