@@ -7,10 +7,10 @@
 
 use std::sync::OnceLock;
 
+use crate::db::sql_query;
 use chrono::{DateTime, Duration, Utc};
 use diesel::{
     ExpressionMethods, OptionalExtension, QueryDsl, Queryable, QueryableByName, Selectable, SelectableHelper,
-    sql_query,
     sql_types::{Array, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

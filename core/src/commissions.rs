@@ -167,7 +167,7 @@ const RATE_SQL: &str = "COALESCE(
 /// and each of its lines earns the attributed partner a pending commission. Set-based:
 /// one statement for all lines. Returns how many commissions were created.
 pub(crate) async fn earn(op: &mut Op<'_>, order_id: Uuid) -> Result<usize> {
-    diesel::sql_query(
+    crate::db::sql_query(
         "UPDATE attributions SET fixed_at = $2
          WHERE fixed_at IS NULL AND customer_id = (SELECT organization_id FROM orders WHERE id = $1)",
     )
@@ -176,7 +176,7 @@ pub(crate) async fn earn(op: &mut Op<'_>, order_id: Uuid) -> Result<usize> {
     .execute(op.conn)
     .await?;
     let hold = chrono::Duration::from_std(op.ctx.config.commission_hold).unwrap_or_default();
-    let created = diesel::sql_query(format!(
+    let created = crate::db::sql_query(format!(
         "INSERT INTO commissions (id, partner_id, customer_id, order_id, order_line_id, kind, currency,
                                   base_amount, rate, amount, state, earned_at, approve_after, created_at, updated_at)
          SELECT gen_random_uuid(), a.partner_id, o.organization_id, o.id, l.id, a.kind, o.currency,
@@ -206,7 +206,7 @@ pub(crate) async fn earn(op: &mut Op<'_>, order_id: Uuid) -> Result<usize> {
 /// several workers at once. Returns how many were approved.
 pub async fn approve_due(conn: &mut AsyncPgConnection, ctx: &Ctx) -> Result<usize> {
     op::run_as(conn, ctx, Who::system(None), async |op| {
-        let approved: Vec<PartnerTotal> = diesel::sql_query(
+        let approved: Vec<PartnerTotal> = crate::db::sql_query(
             "WITH done AS (
                  UPDATE commissions SET state = 'approved', approved_at = $1, updated_at = $1
                  WHERE id IN (SELECT id FROM commissions WHERE state = 'pending' AND approve_after <= $1
@@ -277,7 +277,7 @@ impl ApprovedEmail {
             #[diesel(sql_type = Numeric)]
             amount: Decimal,
         }
-        let row: Option<Row> = diesel::sql_query(
+        let row: Option<Row> = crate::db::sql_query(
             "SELECT o.name AS company, count(*) AS count, min(c.currency)::text AS currency, sum(c.amount) AS amount
              FROM commissions c JOIN organizations o ON o.id = c.partner_id
              WHERE c.partner_id = $1 AND c.approved_at = $2 AND c.clawback_of IS NULL
@@ -315,7 +315,7 @@ struct PartnerTotal {
 /// Idempotent and set-based; paid commissions and clawbacks never change.
 pub async fn recompute(conn: &mut AsyncPgConnection, partner: Uuid, customer: Option<Uuid>) -> Result<usize> {
     // The rate is decided once per customer, then joined to its commissions.
-    Ok(diesel::sql_query(format!(
+    Ok(crate::db::sql_query(format!(
         "WITH r AS MATERIALIZED (
              SELECT a.customer_id, a.partner_id, {RATE_SQL} AS rate
              FROM attributions a JOIN partners p ON p.organization_id = a.partner_id
@@ -417,7 +417,7 @@ async fn partner_in_view(conn: &mut AsyncPgConnection, actor: &Actor, partner: O
 
 /// The commissions a payout pays, newest first.
 pub(crate) async fn of_payout(conn: &mut AsyncPgConnection, payout: Uuid) -> Result<Vec<Commission>> {
-    Ok(diesel::sql_query(format!(
+    Ok(crate::db::sql_query(format!(
         "SELECT {COMMISSION_COLUMNS} WHERE c.payout_id = $1 ORDER BY c.earned_at DESC, c.id DESC"
     ))
     .bind::<SqlUuid, _>(payout)
@@ -489,7 +489,7 @@ async fn page_of(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<Commission>> {
-    Ok(diesel::sql_query(format!(
+    Ok(crate::db::sql_query(format!(
         "SELECT {COMMISSION_COLUMNS}
          WHERE c.partner_id = $1
            AND ($2::text IS NULL OR c.kind = $2) AND ($3::text IS NULL OR c.state = $3)
@@ -539,7 +539,7 @@ pub struct Dashboard {
 /// are counted from their index.
 pub async fn dashboard(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor) -> Result<Dashboard> {
     let partner = partner_in_view(conn, actor, None).await?;
-    Ok(diesel::sql_query(
+    Ok(crate::db::sql_query(
         "SELECT
            coalesce(c.customers, 0)::int8 AS customers,
            (SELECT count(*) FROM customer_invitations i WHERE i.partner_id = $1 AND i.accepted_at IS NULL
@@ -624,7 +624,7 @@ pub async fn record_visit(conn: &mut AsyncPgConnection, ctx: &Ctx, code: &str) -
         .await
         .optional()?;
     if let Some(p) = partner {
-        diesel::sql_query(
+        crate::db::sql_query(
             "INSERT INTO affiliate_visits (partner_id, day, visits) VALUES ($1, $2, 1)
              ON CONFLICT (partner_id, day) DO UPDATE SET visits = affiliate_visits.visits + 1",
         )
@@ -655,7 +655,7 @@ pub struct AffiliateFigures {
 /// The acting partner's affiliate link figures ("manage partner portal").
 pub async fn affiliate_figures(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<AffiliateFigures> {
     let partner = partner_in_view(conn, actor, None).await?;
-    diesel::sql_query(
+    crate::db::sql_query(
         "SELECT p.affiliate_code,
                 COALESCE((SELECT sum(visits) FROM affiliate_visits v WHERE v.partner_id = p.organization_id), 0)::bigint AS visits,
                 (SELECT count(*) FROM attributions a WHERE a.partner_id = p.organization_id AND a.kind = 'affiliate') AS sign_ups,

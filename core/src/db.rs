@@ -5,8 +5,10 @@ use std::{cell::Cell, str::FromStr, time::Duration};
 use diesel::{
     ConnectionError, QueryableByName,
     connection::{Instrumentation, InstrumentationEvent},
-    sql_query,
-    sql_types::Text,
+    pg::Pg,
+    query_builder::{AstPass, BoxedSqlQuery, Query, QueryFragment, QueryId, SqlQuery},
+    serialize::ToSql,
+    sql_types::{HasSqlType, Text},
 };
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
@@ -177,7 +179,7 @@ pub async fn migrate(database_url: &str) -> Result<()> {
     let mut lock_conn = AsyncPgConnection::establish(database_url)
         .await
         .map_err(|e| Error::internal(format!("connecting to {}: {e}", redact(database_url))))?;
-    sql_query("SELECT pg_advisory_lock(7242001)")
+    diesel::sql_query("SELECT pg_advisory_lock(7242001)")
         .execute(&mut lock_conn)
         .await?;
 
@@ -201,10 +203,54 @@ pub async fn migrate(database_url: &str) -> Result<()> {
     }
     .await;
 
-    sql_query("SELECT pg_advisory_unlock(7242001)")
+    diesel::sql_query("SELECT pg_advisory_unlock(7242001)")
         .execute(&mut lock_conn)
         .await?;
     outcome
+}
+
+/// A raw statement that each connection prepares once and then reuses, as it does the
+/// statements of diesel's query builder: one round trip per execution instead of two,
+/// and no parsing and planning again on every request. (diesel never caches
+/// `sql_query`, whose text could be anything; ours are fixed templates with `$n`
+/// parameters, a bounded set per connection.) Never format a value into the text.
+pub fn sql_query<'f>(sql: impl Into<String>) -> Prepared<'f> {
+    Prepared(diesel::sql_query(sql).into_boxed())
+}
+
+/// See [`sql_query`].
+#[must_use = "a statement does nothing until it is run"]
+pub struct Prepared<'f>(BoxedSqlQuery<'f, Pg, SqlQuery>);
+
+impl<'f> Prepared<'f> {
+    /// Binds the next `$n` (as diesel's `sql_query(..).bind`).
+    pub fn bind<ST, V>(self, value: V) -> Self
+    where
+        Pg: HasSqlType<ST>,
+        V: ToSql<ST, Pg> + Send + 'f,
+        ST: Send + 'f,
+    {
+        Prepared(self.0.bind::<ST, V>(value))
+    }
+}
+
+impl QueryFragment<Pg> for Prepared<'_> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> diesel::QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl QueryId for Prepared<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for Prepared<'_> {
+    type SqlType = diesel::sql_types::Untyped;
 }
 
 tokio::task_local! {
@@ -248,14 +294,14 @@ pub async fn ensure_database(database_url: &str) -> Result<bool> {
     let mut conn = AsyncPgConnection::establish(&admin_url)
         .await
         .map_err(|e| Error::internal(format!("connecting to {}: {e}", redact(&admin_url))))?;
-    let existing: Vec<Name> = sql_query("SELECT datname AS name FROM pg_database WHERE datname = $1")
+    let existing: Vec<Name> = diesel::sql_query("SELECT datname AS name FROM pg_database WHERE datname = $1")
         .bind::<Text, _>(&name)
         .load(&mut conn)
         .await?;
     if existing.iter().any(|n| n.name == name) {
         return Ok(false);
     }
-    sql_query(format!("CREATE DATABASE {}", quote_ident(&name)))
+    diesel::sql_query(format!("CREATE DATABASE {}", quote_ident(&name)))
         .execute(&mut conn)
         .await?;
     Ok(true)

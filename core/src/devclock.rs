@@ -3,8 +3,9 @@
 //! offset lives in the database so the web service and the worker agree. Production
 //! has no way to move time: its clock is the system clock and these functions refuse.
 
+use crate::db::sql_query;
 use chrono::Duration;
-use diesel::{QueryableByName, sql_query, sql_types::BigInt};
+use diesel::{QueryableByName, sql_types::BigInt};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::{Ctx, Error, Result};

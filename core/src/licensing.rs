@@ -2,9 +2,10 @@
 //! and the one check of who may get a user licence. Services call these inside their
 //! operation's transaction; many rows are written with one statement.
 
+use crate::db::sql_query;
 use chrono::{DateTime, Utc};
 use diesel::{
-    ExpressionMethods, NullableExpressionMethods, OptionalExtension, QueryDsl, sql_query,
+    ExpressionMethods, NullableExpressionMethods, OptionalExtension, QueryDsl,
     sql_types::{Array, Nullable, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

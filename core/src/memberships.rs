@@ -18,9 +18,10 @@
 
 use std::collections::HashMap;
 
+use crate::db::sql_query;
 use chrono::{DateTime, Duration, Utc};
 use diesel::{
-    ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl, QueryableByName, sql_query,
+    ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl, QueryableByName,
     sql_types::{Array, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

@@ -3,10 +3,10 @@
 //! transfer (finance marks the invoice paid) or, for development and tests, a provider
 //! that pays at once. The paid state is recorded with its time.
 
+use crate::db::sql_query;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use diesel::{
-    ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper, sql_query,
-    sql_types::BigInt,
+    ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper, sql_types::BigInt,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rust_decimal::Decimal;

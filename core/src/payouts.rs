@@ -162,7 +162,7 @@ async fn fully_refunded(conn: &mut AsyncPgConnection, order: Uuid) -> Result<boo
         #[diesel(sql_type = diesel::sql_types::Bool)]
         done: bool,
     }
-    let done: Done = diesel::sql_query(
+    let done: Done = crate::db::sql_query(
         "SELECT NOT EXISTS (
              SELECT 1 FROM order_lines l WHERE l.order_id = $1
                AND l.amount > COALESCE((SELECT sum(n.amount) FROM credit_notes n WHERE n.order_line_id = l.id), 0)
@@ -190,7 +190,7 @@ async fn adjust_commission(op: &mut Op<'_>, note: &CreditNote, left: Decimal) ->
     let unpaid = (state == State::Pending.as_str() || state == State::Approved.as_str()) && payout.is_none();
     if unpaid {
         let reversed = left.is_zero();
-        diesel::sql_query(
+        crate::db::sql_query(
             "UPDATE commissions SET base_amount = $2, amount = round($2 * rate / 100, 2), updated_at = $3,
                  state = CASE WHEN $4 THEN 'reversed' ELSE state END,
                  reversed_at = CASE WHEN $4 THEN $3 ELSE reversed_at END
@@ -203,7 +203,7 @@ async fn adjust_commission(op: &mut Op<'_>, note: &CreditNote, left: Decimal) ->
         .execute(op.conn)
         .await?;
     } else if state == State::Paid.as_str() || payout.is_some() {
-        diesel::sql_query(
+        crate::db::sql_query(
             "INSERT INTO commissions (id, partner_id, customer_id, order_id, order_line_id, kind, clawback_of, credit_note_id,
                                       currency, base_amount, rate, amount, state, earned_at, approve_after, approved_at,
                                       created_at, updated_at)
@@ -282,7 +282,7 @@ pub async fn create(
                 .await
                 .optional()?
                 .ok_or(Error::not_found("partner"))?;
-            let payable: Vec<Payable> = diesel::sql_query(
+            let payable: Vec<Payable> = crate::db::sql_query(
                 "SELECT currency::text AS currency, sum(amount) AS total FROM commissions
              WHERE partner_id = $1 AND state = 'approved' AND payout_id IS NULL AND earned_at < $2::date + 1
              GROUP BY currency ORDER BY currency",
@@ -329,7 +329,7 @@ async fn create_one(op: &mut Op<'_>, partner: Uuid, p: &Payable, up_to: NaiveDat
         .returning(Payout::as_returning())
         .get_result(op.conn)
         .await?;
-    let included = diesel::sql_query(
+    let included = crate::db::sql_query(
         "UPDATE commissions SET payout_id = $1, updated_at = $4
          WHERE partner_id = $2 AND state = 'approved' AND payout_id IS NULL AND earned_at < $3::date + 1 AND currency = $5",
     )
@@ -544,7 +544,7 @@ pub struct Due {
 /// For finance: what each partner could be paid now (approved, not in a payout).
 pub async fn due(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<Due>> {
     authz::authorize_vendor(conn, actor, Permission::VendorFinance).await?;
-    Ok(diesel::sql_query(
+    Ok(crate::db::sql_query(
         "SELECT c.partner_id, o.name, c.currency::text AS currency, sum(c.amount) AS amount, count(*) AS commissions
          FROM commissions c JOIN organizations o ON o.id = c.partner_id
          WHERE c.state = 'approved' AND c.payout_id IS NULL

@@ -83,7 +83,7 @@ ORDER BY a.id DESC
 LIMIT $6";
 
 async fn page(conn: &mut AsyncPgConnection, org: Uuid, q: &Query, limit: i64) -> Result<Vec<Activity>> {
-    Ok(diesel::sql_query(ACTIVITY)
+    Ok(crate::db::sql_query(ACTIVITY)
         .bind::<SqlUuid, _>(org)
         .bind::<Nullable<SqlUuid>, _>(q.person)
         .bind::<Nullable<Date>, _>(q.from)
@@ -164,7 +164,7 @@ pub async fn people(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> R
         name: String,
     }
     authz::authorize(conn, actor, org, Permission::ViewAudit).await?;
-    let people: Vec<Person> = diesel::sql_query(
+    let people: Vec<Person> = crate::db::sql_query(
         "SELECT u.id, u.first_name || ' ' || u.last_name AS name
          FROM users u
          WHERE u.id IN (SELECT d.user_id FROM delegated_sessions d WHERE d.customer_id = $1)

@@ -15,9 +15,10 @@
 //! | `discarded` | `Discarded` (by ops; never picked up again)               |
 //! | `done`      | `Done`                                                    |
 
+use crate::db::sql_query;
 use chrono::{DateTime, Utc};
 use diesel::{
-    ExpressionMethods, OptionalExtension, QueryDsl, QueryableByName, sql_query,
+    ExpressionMethods, OptionalExtension, QueryDsl, QueryableByName,
     sql_types::{Array, BigInt, Double, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

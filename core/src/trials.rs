@@ -3,10 +3,11 @@
 //! on the last day; at the end the trial licences switch off. A trial can be upgraded
 //! to paid licences in one action (see `licences::quote_upgrade`).
 
+use crate::db::sql_query;
 use chrono::{DateTime, Duration, Utc};
 use diesel::{
     ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl, Queryable, QueryableByName,
-    Selectable, SelectableHelper, sql_query,
+    Selectable, SelectableHelper,
     sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

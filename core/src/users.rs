@@ -10,9 +10,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::db::sql_query;
 use chrono::{DateTime, Duration, Utc};
 use diesel::{
-    ExpressionMethods, OptionalExtension, QueryDsl, QueryableByName, sql_query,
+    ExpressionMethods, OptionalExtension, QueryDsl, QueryableByName,
     sql_types::{Array, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

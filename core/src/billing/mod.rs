@@ -313,13 +313,13 @@ async fn insert(op: &mut op::Op<'_>, new: &NewRun<'_>) -> Result<Option<Uuid>> {
         new.first,
         new.last
     );
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+    crate::db::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
         .bind::<Text, _>(&key)
         .execute(op.conn)
         .await?;
     let id = Uuid::now_v7();
     let retention = Duration::from_std(op.ctx.config.billing_retention).unwrap_or_default();
-    let inserted: Option<Inserted> = diesel::sql_query(
+    let inserted: Option<Inserted> = crate::db::sql_query(
         "INSERT INTO billing_runs (id, audience, partner_id, period_start, period_end, version, scheduled,
                                    csv_separator, csv_bom, requested_by, created_at, expires_at)
          SELECT $1, $2, $3, $4, $5, coalesce(max(version), 0) + 1, $6, $7, $8, $9, $10, $11
@@ -387,7 +387,7 @@ const RUN_COLUMNS: &str = "r.id, r.audience, r.partner_id, po.name AS partner_na
      FROM billing_runs r LEFT JOIN organizations po ON po.id = r.partner_id";
 
 async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Run> {
-    diesel::sql_query(format!("SELECT {RUN_COLUMNS} WHERE r.id = $1"))
+    crate::db::sql_query(format!("SELECT {RUN_COLUMNS} WHERE r.id = $1"))
         .bind::<SqlUuid, _>(id)
         .get_result(conn)
         .await
@@ -397,13 +397,13 @@ async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Run> {
 
 async fn files_of(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<(Vec<FileInfo>, Vec<RunTotal>)> {
     use diesel::sql_types::Array;
-    let files = diesel::sql_query(
+    let files = crate::db::sql_query(
         "SELECT run_id, format, size, sha256 FROM billing_files WHERE run_id = ANY($1) ORDER BY run_id, format DESC",
     )
     .bind::<Array<SqlUuid>, _>(ids)
     .load(conn)
     .await?;
-    let totals = diesel::sql_query(
+    let totals = crate::db::sql_query(
         "SELECT t.run_id, t.partner_id, t.currency::text AS currency, t.lines, t.amount
          FROM billing_run_totals t LEFT JOIN organizations o ON o.id = t.partner_id
          WHERE t.run_id = ANY($1) ORDER BY t.run_id, o.name NULLS FIRST, t.partner_id, t.currency",
@@ -458,7 +458,7 @@ pub async fn list(
         Audience::Vendor => "r.audience = 'vendor' AND $2::uuid IS NULL",
         Audience::Partner => "r.audience = 'partner' AND r.partner_id = $2",
     };
-    let runs: Vec<Run> = diesel::sql_query(format!(
+    let runs: Vec<Run> = crate::db::sql_query(format!(
         "SELECT {RUN_COLUMNS}
          WHERE {filter} AND ($1::timestamptz IS NULL OR (r.created_at, r.id) < ($1, $3))
          ORDER BY r.created_at DESC, r.id DESC LIMIT $4"
@@ -489,13 +489,14 @@ pub async fn list(
 pub async fn file(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid, format: &str) -> Result<(Run, FileInfo, i32)> {
     let run = find(conn, id).await?;
     authorize_run(conn, actor, &run).await?;
-    let info: Option<FileInfo> =
-        diesel::sql_query("SELECT run_id, format, size, sha256 FROM billing_files WHERE run_id = $1 AND format = $2")
-            .bind::<SqlUuid, _>(id)
-            .bind::<Text, _>(format)
-            .get_result(conn)
-            .await
-            .optional()?;
+    let info: Option<FileInfo> = crate::db::sql_query(
+        "SELECT run_id, format, size, sha256 FROM billing_files WHERE run_id = $1 AND format = $2",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(format)
+    .get_result(conn)
+    .await
+    .optional()?;
     let info = info.ok_or(Error::not_found("billing file"))?;
     #[derive(QueryableByName)]
     struct Chunks {
@@ -503,7 +504,7 @@ pub async fn file(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid, format:
         n: i32,
     }
     let chunks: Chunks =
-        diesel::sql_query("SELECT count(*)::int AS n FROM billing_file_chunks WHERE run_id = $1 AND format = $2")
+        crate::db::sql_query("SELECT count(*)::int AS n FROM billing_file_chunks WHERE run_id = $1 AND format = $2")
             .bind::<SqlUuid, _>(id)
             .bind::<Text, _>(format)
             .get_result(conn)
@@ -519,7 +520,7 @@ pub async fn chunk(conn: &mut AsyncPgConnection, run: Uuid, format: &str, seq: i
         data: Vec<u8>,
     }
     let c: Chunk =
-        diesel::sql_query("SELECT data FROM billing_file_chunks WHERE run_id = $1 AND format = $2 AND seq = $3")
+        crate::db::sql_query("SELECT data FROM billing_file_chunks WHERE run_id = $1 AND format = $2 AND seq = $3")
             .bind::<SqlUuid, _>(run)
             .bind::<Text, _>(format)
             .bind::<Integer, _>(seq)
@@ -530,7 +531,7 @@ pub async fn chunk(conn: &mut AsyncPgConnection, run: Uuid, format: &str, seq: i
 
 /// Deletes the files of runs past their retention; the runs and their totals stay.
 pub async fn prune_expired(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<usize> {
-    Ok(diesel::sql_query(
+    Ok(crate::db::sql_query(
         "DELETE FROM billing_files f USING billing_runs r WHERE r.id = f.run_id AND r.expires_at < $1",
     )
     .bind::<Timestamptz, _>(now)

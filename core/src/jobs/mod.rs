@@ -8,9 +8,10 @@
 
 use std::time::Duration;
 
+use crate::db::sql_query;
 use chrono::{DateTime, Utc};
 use diesel::{
-    OptionalExtension, QueryableByName, sql_query,
+    OptionalExtension, QueryableByName,
     sql_types::{BigInt, Binary, Integer, Nullable, Text, Timestamptz},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

@@ -192,11 +192,11 @@ pub async fn check_address_rate(conn: &mut AsyncPgConnection, ctx: &crate::Ctx, 
     use diesel::sql_types::{Array, Text, Timestamptz};
     let now = ctx.now();
     let since = now - chrono::Duration::hours(1);
-    diesel::sql_query("SELECT pg_advisory_xact_lock(7242100, hashtext($1))")
+    crate::db::sql_query("SELECT pg_advisory_xact_lock(7242100, hashtext($1))")
         .bind::<Text, _>(address.as_str())
         .execute(conn)
         .await?;
-    let sent: SentCount = diesel::sql_query(
+    let sent: SentCount = crate::db::sql_query(
         "SELECT count(*) AS n, min(created_at) AS oldest FROM email_deliveries
          WHERE recipient = $1 AND created_at > $2 AND template = ANY($3)",
     )
@@ -228,7 +228,7 @@ pub async fn addresses_over_limit(
         #[diesel(sql_type = Text)]
         recipient: String,
     }
-    let rows: Vec<Over> = diesel::sql_query(
+    let rows: Vec<Over> = crate::db::sql_query(
         "SELECT recipient FROM email_deliveries
          WHERE recipient = ANY($1) AND created_at > $2 AND template = ANY($3)
          GROUP BY recipient HAVING count(*) >= $4",
@@ -279,7 +279,7 @@ pub async fn queue_many(conn: &mut AsyncPgConnection, now: DateTime<Utc>, emails
         #[diesel(sql_type = Text)]
         event_key: String,
     }
-    let inserted: Vec<Inserted> = diesel::sql_query(
+    let inserted: Vec<Inserted> = crate::db::sql_query(
         "INSERT INTO email_deliveries (id, event_key, template, recipient, language, params, created_at)
          SELECT id, event_key, template, recipient, language, params, $7
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])
