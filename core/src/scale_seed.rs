@@ -191,6 +191,7 @@ pub async fn run(database_url: &str, size: ScaleSize, password_hash: &str, secre
         ));
     }
     let mut tx = conn.begin().await.map_err(db)?;
+    user_triggers(&mut tx, false).await?;
     let now = Utc::now();
     let mut report = organizations(&mut tx, size, now).await?;
     report.links = links(&mut tx, size, now).await?;
@@ -201,11 +202,50 @@ pub async fn run(database_url: &str, size: ScaleSize, password_hash: &str, secre
     licences(&mut tx, &history, secret, &mut report).await?;
     money_owed(&mut tx, &history, &mut report).await?;
     job_history(&mut tx, size, now, &mut report).await?;
+    rebuild_kept_copies(&mut tx).await?;
     tx.commit().await.map_err(db)?;
     let mut conn = PgConnection::connect(database_url).await.map_err(db)?;
     sqlx::query("ANALYZE").execute(&mut conn).await.map_err(db)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Turns the user triggers of every table that has them on or off: the triggers that
+/// keep copies and counters (My customers' columns on the links, the trials' partners,
+/// the partners' customer counts, the commission totals) and the job queue's
+/// notifications. Row by row they would make the load many times slower.
+async fn user_triggers(conn: &mut PgConnection, on: bool) -> Result<()> {
+    let sql = if on {
+        "DO $$ DECLARE t regclass; BEGIN
+           FOR t IN SELECT DISTINCT tgrelid::regclass FROM pg_trigger WHERE NOT tgisinternal LOOP
+             EXECUTE format('ALTER TABLE %s ENABLE TRIGGER USER', t);
+           END LOOP; END $$"
+    } else {
+        "DO $$ DECLARE t regclass; BEGIN
+           FOR t IN SELECT DISTINCT tgrelid::regclass FROM pg_trigger WHERE NOT tgisinternal LOOP
+             EXECUTE format('ALTER TABLE %s DISABLE TRIGGER USER', t);
+           END LOOP; END $$"
+    };
+    sqlx::raw_sql(sql)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| Error::internal(format!("scale seed triggers: {e}")))?;
+    Ok(())
+}
+
+/// What the triggers keep, computed in bulk from the loaded rows (as the migrations
+/// that added them do); then the triggers back on.
+async fn rebuild_kept_copies(conn: &mut PgConnection) -> Result<()> {
+    sqlx::raw_sql(
+        "SELECT customer_listing_rebuild();
+         DELETE FROM commission_totals;
+         INSERT INTO commission_totals (partner_id, state, amount, commissions)
+         SELECT partner_id, state, sum(amount), count(*) FROM commissions GROUP BY partner_id, state;",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| Error::internal(format!("scale seed rebuild: {e}")))?;
+    user_triggers(conn, true).await
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -292,15 +332,20 @@ async fn organizations(conn: &mut PgConnection, size: ScaleSize, now: DateTime<U
     })
 }
 
+/// Each customer's link to its partner; the partner created the customer, so the
+/// customer grants it everything a partner can be granted (as when a partner adds one).
 async fn links(conn: &mut PgConnection, size: ScaleSize, now: DateTime<Utc>) -> Result<u64> {
     let total = 1 + size.partners + size.customers;
+    let names: Vec<&str> = crate::authz::Permission::DELEGABLE.iter().map(|p| p.as_str()).collect();
+    let granted = format!("{{{}}}", names.join(","));
     copy_rows(
         conn,
-        "service_provider_links (id, customer_id, partner_id, origin, commission_rate, debtor_number, created_at, updated_at)",
+        "service_provider_links (id, customer_id, partner_id, origin, commission_rate, debtor_number, created_at, updated_at, granted_permissions, customer_name, customer_active, customer_created_at)",
         size.customers,
         |c, out| {
             let org = customer_org(&size, c);
             let at = stamp(created(now, org, total));
+            // The customer's own columns are copied from its organization at the end.
             line(
                 out,
                 &[
@@ -311,6 +356,10 @@ async fn links(conn: &mut PgConnection, size: ScaleSize, now: DateTime<Utc>) -> 
                     Some(if c % 4 == 0 { "15.00" } else { "20.00" }),
                     Some(&format!("D{c:07}")),
                     Some(&at),
+                    Some(&at),
+                    Some(&granted),
+                    Some(""),
+                    Some("t"),
                     Some(&at),
                 ],
             );

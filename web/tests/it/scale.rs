@@ -64,9 +64,18 @@ async fn the_scale_seed_makes_a_consistent_usable_data_set_once() {
     big.get(&format!("/api/customers/{customer}"))
         .await
         .assert_problem(404, "not_found");
-    // The trials overview and a customer's users read the licences and trials made.
+    // The trials overview and a customer's users read the licences and trials made; the
+    // partner created its customers, so it may look inside them.
     let trials = big.get("/api/trials").await;
     assert_eq!(trials.status, 200, "{}", trials.body);
+    assert_eq!(trials.body["items"].as_array().unwrap().len(), 50, "{}", trials.body);
+    let own = page.body["items"][0]["id"].as_str().unwrap();
+    let users = big.get(&format!("/api/organizations/{own}/users")).await;
+    assert_eq!(users.status, 200, "{}", users.body);
+    assert_eq!(users.body.as_array().unwrap().len(), 2, "{}", users.body);
+    // The dashboard counts the customers made (every twentieth is inactive, still counted).
+    let dashboard = big.get("/api/partner/dashboard").await;
+    assert_eq!(dashboard.body["customers"], 300, "{}", dashboard.body);
     let vendor = app.login("admin@vendor.scale.example", PASSWORD).await;
     assert_eq!(vendor.get("/api/partners").await.status, 200);
 
