@@ -57,6 +57,7 @@ pub struct Script {
     text: String,
     defines: Vec<(String, String)>,
     statements: usize,
+    planned_each_time: bool,
 }
 
 /// How a fresh value is drawn in each transaction.
@@ -69,23 +70,17 @@ enum Fresh {
         len: usize,
         email: bool,
     },
-    /// This many bytes (at least 8).
-    Bytea {
-        len: usize,
-    },
     /// An integer of this many bits.
     Int(u8),
 }
 
 impl Fresh {
     /// The kind of fresh value for a parameter of this type, if its type is one that
-    /// identifies a row (uuid, text-like, bytea, integers).
+    /// identifies a row (uuid, text-like, integers). A bytea is a payload, not an
+    /// identity (a job's JSON, say, which must stay JSON): it stays as recorded.
     fn for_type(types: &TypeNames, oid: u32, text: &str) -> Option<Fresh> {
         match types.base_type(oid) {
             2950 => Some(Fresh::Uuid),
-            17 => Some(Fresh::Bytea {
-                len: text.len().saturating_sub(2) / 2,
-            }),
             21 => Some(Fresh::Int(16)),
             23 => Some(Fresh::Int(32)),
             20 => Some(Fresh::Int(64)),
@@ -105,13 +100,6 @@ impl Fresh {
             Fresh::Text { len, .. } => {
                 let len = len.max(12);
                 format!("left(repeat(md5(random()::text), {}), {len})", len.div_ceil(32))
-            }
-            Fresh::Bytea { len } => {
-                let hex = len.max(8) * 2;
-                format!(
-                    "decode(left(repeat(md5(random()::text), {}), {hex}), 'hex')",
-                    hex.div_ceil(32)
-                )
             }
             Fresh::Int(16) => "(1 + random() * 32766)::int2".to_owned(),
             Fresh::Int(32) => "(1 + random() * 2147483646)::int4".to_owned(),
@@ -139,6 +127,7 @@ struct Builder<'t> {
     fresh_order: Vec<String>,
     body: String,
     statements: usize,
+    planned_each_time: bool,
 }
 
 impl<'t> Builder<'t> {
@@ -151,6 +140,7 @@ impl<'t> Builder<'t> {
             fresh_order: Vec::new(),
             body: String::new(),
             statements: 0,
+            planned_each_time: false,
         }
     }
 
@@ -185,6 +175,7 @@ impl<'t> Builder<'t> {
 
     /// Appends one recorded statement.
     fn statement(&mut self, index: usize, executed: &Executed) -> Result<()> {
+        self.planned_each_time |= executed.parsed_for_it;
         let sql = executed.sql.trim();
         if sql.is_empty() {
             if executed.params.is_empty() {
@@ -251,6 +242,7 @@ impl<'t> Builder<'t> {
             text,
             defines: self.defines,
             statements: self.statements,
+            planned_each_time: self.planned_each_time,
         }
     }
 }
@@ -267,7 +259,7 @@ impl Script {
     }
 
     /// Like [`Script::from_requests`] for a write, from two recordings of the same
-    /// operation made with different inputs. A uuid, text-like, bytea or integer
+    /// operation made with different inputs. A uuid, text-like or integer
     /// parameter whose value differs between `a` and `b` at the same position is drawn
     /// anew in each transaction, and so is every other occurrence of `a`'s value of it
     /// (as a parameter of any statement). Other differing values (timestamps, say) keep
@@ -295,6 +287,14 @@ impl Script {
             builder.statement(i + 1, executed)?;
         }
         Ok(builder.finish())
+    }
+
+    /// pgbench's query mode for the script: `prepared` when every statement was executed
+    /// from one the client keeps prepared, else `extended` (one was parsed, and so
+    /// planned, for its execution: pgbench then does so for every statement, rather
+    /// than replay it on a plan made for other values).
+    pub fn mode(&self) -> &'static str {
+        if self.planned_each_time { "extended" } else { "prepared" }
     }
 
     /// The script's text, as pgbench reads it.
@@ -499,7 +499,7 @@ pub struct PgbenchReport {
     pub p99_ms: f64,
 }
 
-/// Runs `script` with pgbench for `seconds`: `-n -M prepared -c clients -j threads`,
+/// Runs `script` with pgbench for `seconds`: `-n -M <Script::mode> -c clients -j threads`,
 /// logging every transaction's latency. Fails with pgbench's output when it exits
 /// non-zero, when a client aborted, or when any transaction failed.
 ///
@@ -519,7 +519,7 @@ pub async fn run_pgbench(
     let clients = clients.max(1);
     let mut command = tokio::process::Command::new(find_pgbench()?);
     command
-        .args(["-n", "-M", "prepared"])
+        .args(["-n", "-M", script.mode()])
         .arg(format!("--client={clients}"))
         .arg(format!("--jobs={}", threads.clamp(1, clients)))
         .arg(format!("--time={}", seconds.max(1)))
@@ -689,6 +689,7 @@ mod tests {
             connection: 1,
             sql: sql.to_owned(),
             params,
+            parsed_for_it: false,
         }
     }
 

@@ -50,6 +50,10 @@ pub struct Executed {
     pub sql: String,
     /// The bound parameters, in order (none for a simple query).
     pub params: Vec<Param>,
+    /// An extended-protocol statement parsed for this execution: its first, or one the
+    /// client does not keep prepared (the server plans it for these values each time).
+    /// False for a simple query.
+    pub parsed_for_it: bool,
 }
 
 /// One bound parameter value.
@@ -281,6 +285,8 @@ async fn pump_client(
 struct Prepared {
     sql: String,
     oids: Vec<u32>,
+    /// Not executed since it was parsed.
+    fresh: bool,
 }
 
 /// A bound portal, and whether it was executed already (a portal executed in chunks,
@@ -289,6 +295,7 @@ struct Portal {
     sql: String,
     params: Vec<Param>,
     executed: bool,
+    parsed_for_it: bool,
 }
 
 /// Follows the typed messages a client sends after its startup message.
@@ -378,6 +385,7 @@ impl FrontendParser {
                     connection: self.connection,
                     sql,
                     params: Vec::new(),
+                    parsed_for_it: false,
                 });
             }
             b'P' => self.parse(&mut r)?,
@@ -392,6 +400,7 @@ impl FrontendParser {
                             connection: self.connection,
                             sql: p.sql.clone(),
                             params: p.params.clone(),
+                            parsed_for_it: p.parsed_for_it,
                         });
                     }
                     Some(_) => {}
@@ -417,7 +426,7 @@ impl FrontendParser {
         let sql = r.cstr()?;
         let n = r.i16()?;
         let oids = (0..n.max(0)).map(|_| r.u32()).collect::<Result<Vec<_>>>()?;
-        self.statements.insert(name, Prepared { sql, oids });
+        self.statements.insert(name, Prepared { sql, oids, fresh: true });
         Ok(())
     }
 
@@ -427,7 +436,7 @@ impl FrontendParser {
         let nformats = r.i16()?.max(0) as usize;
         let formats = (0..nformats).map(|_| r.i16()).collect::<Result<Vec<_>>>()?;
         let nparams = r.i16()?.max(0) as usize;
-        let Some(prepared) = self.statements.get(&statement) else {
+        let Some(prepared) = self.statements.get_mut(&statement) else {
             return fail(format!("Bind of unknown statement {statement:?}"));
         };
         let mut params = Vec::with_capacity(nparams);
@@ -444,12 +453,14 @@ impl FrontendParser {
             });
         }
         let sql = prepared.sql.clone();
+        let parsed_for_it = std::mem::replace(&mut prepared.fresh, false);
         self.portals.insert(
             portal,
             Portal {
                 sql,
                 params,
                 executed: false,
+                parsed_for_it,
             },
         );
         Ok(())
