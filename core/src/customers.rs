@@ -590,20 +590,22 @@ pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, query: ListQuery)
         crate::domain::storable("search", search)?;
     }
     let cursor = decode_cursor(&query)?;
-    let active = match query.status {
-        StatusFilter::Active => Some(true),
-        StatusFilter::Inactive => Some(false),
-        StatusFilter::Both => None,
-    };
     let pattern = query
         .search
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| format!("%{}%", escape_like(s)));
-    let mut rows: Vec<Customer> = sql_query(page_sql(&query, cursor.as_ref()))
+    let statement = sql_query(page_sql(&query, cursor.as_ref()));
+    // A search's best plan depends on the words (trigram index for a rare one, the
+    // sort's index for a common one): planned for them every time.
+    let statement = if pattern.is_some() {
+        statement.planned_for_its_values()
+    } else {
+        statement
+    };
+    let mut rows: Vec<Customer> = statement
         .bind::<SqlUuid, _>(partner)
-        .bind::<Nullable<Bool>, _>(active)
         .bind::<Nullable<Text>, _>(pattern)
         .bind::<Nullable<Text>, _>(cursor.as_ref().and_then(|c| c.key.clone()))
         .bind::<SqlUuid, _>(cursor.as_ref().map(|c| c.id).unwrap_or_default())
@@ -651,41 +653,44 @@ fn encode_cursor(query: &ListQuery, last: &Customer) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).expect("cursor serializes"))
 }
 
-/// The page's query: $1 partner, $2 active filter, $3 search pattern, $4 cursor key,
-/// $5 cursor id, $6 limit (a filter not asked for is left out of the statement, so the
-/// plan never has to allow for it). Every sort reads one range of its index in order
+/// The page's query: $1 partner, $2 search pattern, $3 cursor key, $4 cursor id, $5
+/// limit. The state filter is written into the text (the inactive few have indexes of
+/// their own) and a filter not asked for is left out, so that a plan kept for the
+/// statement never has to allow for another. Every sort reads one range of its index in order
 /// (`service_provider_links_by_*`) and stops after the page: customers without a
 /// coming expiry come last in either direction, as a second range read only when the
 /// first runs out.
 fn page_sql(query: &ListQuery, cursor: Option<&Cursor>) -> String {
     let mut filter = "l.partner_id = $1 AND l.ended_at IS NULL".to_owned();
-    if query.status != StatusFilter::Both {
-        filter.push_str(" AND l.customer_active = $2");
+    match query.status {
+        StatusFilter::Active => filter.push_str(" AND l.customer_active"),
+        StatusFilter::Inactive => filter.push_str(" AND NOT l.customer_active"),
+        StatusFilter::Both => {}
     }
     if query.search.as_deref().is_some_and(|s| !s.trim().is_empty()) {
-        filter.push_str(" AND (l.customer_name ILIKE $3 OR l.debtor_number ILIKE $3)");
+        filter.push_str(" AND (l.customer_name ILIKE $2 OR l.debtor_number ILIKE $2)");
     }
     let (cmp, dir) = if query.descending { ("<", "DESC") } else { (">", "ASC") };
     let range = |key: &str, key_type: &str, after: bool| {
         let keyset = if after {
-            format!(" AND ({key}, l.customer_id) {cmp} ($4::{key_type}, $5)")
+            format!(" AND ({key}, l.customer_id) {cmp} ($3::{key_type}, $4)")
         } else {
             String::new()
         };
         format!(
             "(SELECT l.* FROM service_provider_links l WHERE {filter} AND {key} IS NOT NULL{keyset}
-              ORDER BY {key} {dir}, l.customer_id {dir} LIMIT $6)"
+              ORDER BY {key} {dir}, l.customer_id {dir} LIMIT $5)"
         )
     };
     let undated = |after: bool| {
         let keyset = if after {
-            format!(" AND l.customer_id {cmp} $5")
+            format!(" AND l.customer_id {cmp} $4")
         } else {
             String::new()
         };
         format!(
             "(SELECT l.* FROM service_provider_links l WHERE {filter} AND l.coming_expiry IS NULL{keyset}
-              ORDER BY l.coming_expiry {dir}, l.customer_id {dir} LIMIT $6)"
+              ORDER BY l.coming_expiry {dir}, l.customer_id {dir} LIMIT $5)"
         )
     };
     let (page, order) = match (query.sort, cursor) {
@@ -711,7 +716,7 @@ fn page_sql(query: &ListQuery, cursor: Option<&Cursor>) -> String {
         "{COLUMNS}
          FROM ({page}) l JOIN organizations o ON o.id = l.customer_id
          ORDER BY {order} {dir} NULLS LAST, l.customer_id {dir}
-         LIMIT $6"
+         LIMIT $5"
     )
 }
 

@@ -215,12 +215,18 @@ pub async fn migrate(database_url: &str) -> Result<()> {
 /// `sql_query`, whose text could be anything; ours are fixed templates with `$n`
 /// parameters, a bounded set per connection.) Never format a value into the text.
 pub fn sql_query<'f>(sql: impl Into<String>) -> Prepared<'f> {
-    Prepared(diesel::sql_query(sql).into_boxed())
+    Prepared {
+        query: diesel::sql_query(sql).into_boxed(),
+        keep: true,
+    }
 }
 
 /// See [`sql_query`].
 #[must_use = "a statement does nothing until it is run"]
-pub struct Prepared<'f>(BoxedSqlQuery<'f, Pg, SqlQuery>);
+pub struct Prepared<'f> {
+    query: BoxedSqlQuery<'f, Pg, SqlQuery>,
+    keep: bool,
+}
 
 impl<'f> Prepared<'f> {
     /// Binds the next `$n` (as diesel's `sql_query(..).bind`).
@@ -230,17 +236,27 @@ impl<'f> Prepared<'f> {
         V: ToSql<ST, Pg> + Send + 'f,
         ST: Send + 'f,
     {
-        Prepared(self.0.bind::<ST, V>(value))
+        Prepared {
+            query: self.query.bind::<ST, V>(value),
+            keep: self.keep,
+        }
+    }
+
+    /// Not kept prepared: parsed and planned for its values on every execution. For a
+    /// statement whose best plan depends on the values, which a plan kept for the
+    /// statement cannot know (a typed search matches one row or thousands).
+    pub fn planned_for_its_values(self) -> Self {
+        Prepared { keep: false, ..self }
     }
 }
 
 impl QueryFragment<Pg> for Prepared<'_> {
     fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
-        self.0.walk_ast(pass)
+        self.query.walk_ast(pass)
     }
 
     fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> diesel::QueryResult<bool> {
-        Ok(true)
+        Ok(self.keep)
     }
 }
 

@@ -245,6 +245,13 @@ CREATE INDEX service_provider_links_by_created
     ON service_provider_links (partner_id, customer_created_at, customer_id) WHERE ended_at IS NULL;
 CREATE INDEX service_provider_links_by_expiry
     ON service_provider_links (partner_id, coming_expiry, customer_id) WHERE ended_at IS NULL;
+-- The deactivated few, in the same orders (a list of them reads only them).
+CREATE INDEX service_provider_links_inactive_by_name
+    ON service_provider_links (partner_id, lower(customer_name), customer_id) WHERE ended_at IS NULL AND NOT customer_active;
+CREATE INDEX service_provider_links_inactive_by_created
+    ON service_provider_links (partner_id, customer_created_at, customer_id) WHERE ended_at IS NULL AND NOT customer_active;
+CREATE INDEX service_provider_links_inactive_by_expiry
+    ON service_provider_links (partner_id, coming_expiry, customer_id) WHERE ended_at IS NULL AND NOT customer_active;
 -- Searching within names and debtor numbers (any part, any case).
 CREATE INDEX service_provider_links_name_search
     ON service_provider_links USING gin (customer_name gin_trgm_ops) WHERE ended_at IS NULL;
