@@ -188,7 +188,8 @@ pub struct MinuteCount {
     pub failed: i64,
 }
 
-/// Adds a worker's counts to the per-minute figures (one statement for all of them).
+/// Adds a worker's counts to the per-minute and per-hour figures (one statement for all
+/// of them).
 pub async fn record_counts(conn: &mut AsyncPgConnection, worker: &str, counts: &[MinuteCount]) -> Result<()> {
     if counts.is_empty() {
         return Ok(());
@@ -198,10 +199,16 @@ pub async fn record_counts(conn: &mut AsyncPgConnection, worker: &str, counts: &
     let done: Vec<i64> = counts.iter().map(|c| c.done).collect();
     let failed: Vec<i64> = counts.iter().map(|c| c.failed).collect();
     sql_query(
-        "INSERT INTO job_stats (queue, minute, worker, done, failed)
-         SELECT q, m, $5, d, f FROM unnest($1::text[], $2::timestamptz[], $3::int8[], $4::int8[]) AS t(q, m, d, f)
-         ON CONFLICT (queue, minute, worker)
-         DO UPDATE SET done = job_stats.done + EXCLUDED.done, failed = job_stats.failed + EXCLUDED.failed",
+        "WITH t AS (SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int8[], $4::int8[]) AS t(q, m, d, f)),
+              minutes AS (
+                  INSERT INTO job_stats (queue, minute, worker, done, failed)
+                  SELECT q, m, $5, d, f FROM t
+                  ON CONFLICT (queue, minute, worker)
+                  DO UPDATE SET done = job_stats.done + EXCLUDED.done, failed = job_stats.failed + EXCLUDED.failed)
+         INSERT INTO job_stats_hourly (queue, hour, worker, done, failed)
+         SELECT q, date_trunc('hour', m, 'UTC'), $5, sum(d), sum(f) FROM t GROUP BY 1, 2
+         ON CONFLICT (queue, hour, worker)
+         DO UPDATE SET done = job_stats_hourly.done + EXCLUDED.done, failed = job_stats_hourly.failed + EXCLUDED.failed",
     )
     .bind::<Array<Text>, _>(queues)
     .bind::<Array<Timestamptz>, _>(minutes)
@@ -253,54 +260,66 @@ pub async fn summaries(conn: &mut AsyncPgConnection) -> Result<Vec<QueueSummary>
         .collect())
 }
 
-/// The summary's statement: `$1` the queues. Unfinished jobs are counted from the
-/// partial index of everything not done, finished executions from the workers' counts
-/// per minute (`job_stats`).
+/// The summary's statement: `$1` the queues. Unfinished jobs are counted per state from
+/// the partial index of everything not done; given-up e-mails that were never sent from
+/// the deliveries not sent; finished executions from the workers' counts: per hour
+/// (`job_stats_hourly`) for the day, per minute (`job_stats`) for the last hour and the
+/// hour the day starts in.
 fn summary_sql() -> String {
-    let c = |s: JobState| s.condition();
     format!(
-        "WITH states AS (
-             SELECT j.job_type AS queue,
-                    count(*) FILTER (WHERE {pending}) AS pending,
-                    count(*) FILTER (WHERE {scheduled}) AS scheduled,
-                    count(*) FILTER (WHERE {running}) AS running,
-                    count(*) FILTER (WHERE {retrying}) AS retrying,
-                    count(*) FILTER (WHERE {given_up}) AS given_up,
-                    count(*) FILTER (WHERE {discarded}) AS discarded,
-                    extract(epoch FROM now() - min(j.run_at) FILTER (WHERE {pending}))::float8 AS oldest_pending_seconds,
-                    count(*) FILTER (WHERE j.job_type = '{email}' AND {given_up} AND EXISTS (
-                        SELECT 1 FROM email_deliveries d
-                        WHERE d.event_key = j.idempotency_key AND d.status NOT IN ('sent', 'skipped'))) AS unsent
+        "WITH per_state AS (
+             SELECT j.job_type AS queue, {state} AS state, count(*) AS n, min(j.run_at) AS oldest
              FROM apalis.jobs j
              WHERE j.status <> 'Done'
-             GROUP BY j.job_type),
-         runs AS (
-             SELECT s.queue,
-                    sum(s.done) AS done_day,
-                    sum(s.done) FILTER (WHERE s.minute >= now() - interval '1 hour') AS done_hour,
-                    sum(s.done + s.failed) FILTER (WHERE s.minute >= now() - interval '1 hour') AS finished_hour,
-                    sum(s.failed) FILTER (WHERE s.minute >= now() - interval '1 hour') AS failed_hour
-             FROM job_stats s
+             GROUP BY 1, 2),
+         states AS (
+             SELECT queue,
+                    sum(n) FILTER (WHERE state = 'pending') AS pending,
+                    sum(n) FILTER (WHERE state = 'scheduled') AS scheduled,
+                    sum(n) FILTER (WHERE state = 'running') AS running,
+                    sum(n) FILTER (WHERE state = 'retrying') AS retrying,
+                    sum(n) FILTER (WHERE state = 'given_up') AS given_up,
+                    sum(n) FILTER (WHERE state = 'discarded') AS discarded,
+                    extract(epoch FROM now() - min(oldest) FILTER (WHERE state = 'pending'))::float8 AS oldest_pending_seconds
+             FROM per_state GROUP BY queue),
+         unsent AS (
+             SELECT j.job_type AS queue, count(*) AS unsent
+             FROM email_deliveries d
+             JOIN apalis.jobs j ON j.job_type = '{email}' AND j.idempotency_key = d.event_key
+             WHERE d.status NOT IN ('sent', 'skipped') AND j.status <> 'Done' AND {given_up}
+             GROUP BY 1),
+         counted AS (
+             SELECT h.queue, h.done, h.failed, false AS last_hour FROM job_stats_hourly h
+             WHERE h.hour >= date_trunc('hour', now() - interval '1 day', 'UTC') + interval '1 hour'
+             UNION ALL
+             SELECT s.queue, s.done, s.failed, false FROM job_stats s
              WHERE s.minute >= now() - interval '1 day'
-             GROUP BY s.queue)
+               AND s.minute < date_trunc('hour', now() - interval '1 day', 'UTC') + interval '1 hour'
+             UNION ALL
+             SELECT s.queue, s.done, s.failed, true FROM job_stats s
+             WHERE s.minute >= now() - interval '1 hour'),
+         runs AS (
+             SELECT queue,
+                    sum(done) FILTER (WHERE NOT last_hour) AS done_day,
+                    sum(done) FILTER (WHERE last_hour) AS done_hour,
+                    sum(done + failed) FILTER (WHERE last_hour) AS finished_hour,
+                    sum(failed) FILTER (WHERE last_hour) AS failed_hour
+             FROM counted GROUP BY queue)
          SELECT q.queue,
-                coalesce(st.pending, 0) AS pending, coalesce(st.scheduled, 0) AS scheduled,
-                coalesce(st.running, 0) AS running, coalesce(st.retrying, 0) AS retrying,
-                coalesce(st.given_up, 0) AS given_up, coalesce(st.discarded, 0) AS discarded,
-                st.oldest_pending_seconds, coalesce(st.unsent, 0) AS unsent,
+                coalesce(st.pending, 0)::int8 AS pending, coalesce(st.scheduled, 0)::int8 AS scheduled,
+                coalesce(st.running, 0)::int8 AS running, coalesce(st.retrying, 0)::int8 AS retrying,
+                coalesce(st.given_up, 0)::int8 AS given_up, coalesce(st.discarded, 0)::int8 AS discarded,
+                st.oldest_pending_seconds, coalesce(u.unsent, 0) AS unsent,
                 coalesce(r.done_hour, 0)::int8 AS done_hour, coalesce(r.done_day, 0)::int8 AS done_day,
                 coalesce(r.finished_hour, 0)::int8 AS finished_hour, coalesce(r.failed_hour, 0)::int8 AS failed_hour,
                 p.paused_at, p.paused_by
          FROM unnest($1::text[]) AS q(queue)
          LEFT JOIN states st ON st.queue = q.queue
+         LEFT JOIN unsent u ON u.queue = q.queue
          LEFT JOIN runs r ON r.queue = q.queue
          LEFT JOIN queue_pauses p ON p.queue = q.queue",
-        pending = c(JobState::Pending),
-        scheduled = c(JobState::Scheduled),
-        running = c(JobState::Running),
-        retrying = c(JobState::Retrying),
-        given_up = c(JobState::GivenUp),
-        discarded = c(JobState::Discarded),
+        state = state_expression(),
+        given_up = JobState::GivenUp.condition(),
         email = SendEmail::QUEUE,
     )
 }

@@ -240,7 +240,10 @@ async fn rebuild_kept_copies(conn: &mut PgConnection) -> Result<()> {
         "SELECT customer_listing_rebuild();
          DELETE FROM commission_totals;
          INSERT INTO commission_totals (partner_id, state, amount, commissions)
-         SELECT partner_id, state, sum(amount), count(*) FROM commissions GROUP BY partner_id, state;",
+         SELECT partner_id, state, sum(amount), count(*) FROM commissions GROUP BY partner_id, state;
+         INSERT INTO job_stats_hourly (queue, hour, worker, done, failed)
+         SELECT queue, date_trunc('hour', minute, 'UTC'), worker, sum(done), sum(failed)
+         FROM job_stats GROUP BY 1, 2, 3;",
     )
     .execute(&mut *conn)
     .await

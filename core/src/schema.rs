@@ -679,6 +679,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    job_stats_hourly (queue, hour, worker) {
+        queue -> Text,
+        hour -> Timestamptz,
+        worker -> Text,
+        done -> Int8,
+        failed -> Int8,
+    }
+}
+
+diesel::table! {
     queue_pauses (queue) {
         queue -> Text,
         paused_at -> Timestamptz,
@@ -783,6 +793,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     invoices,
     job_runs,
     job_stats,
+    job_stats_hourly,
     login_throttle,
     mailbox,
     memberships,

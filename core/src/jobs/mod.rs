@@ -277,6 +277,10 @@ pub async fn prune(conn: &mut AsyncPgConnection, now: DateTime<Utc>, config: &Co
         .bind::<Timestamptz, _>(now)
         .execute(conn)
         .await?;
+    sql_query("DELETE FROM job_stats_hourly WHERE hour < $1 - interval '2 days'")
+        .bind::<Timestamptz, _>(now)
+        .execute(conn)
+        .await?;
     Ok(Pruned { jobs, runs, workers })
 }
 

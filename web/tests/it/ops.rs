@@ -33,13 +33,22 @@ async fn ping_job(app: &TestApp, status: &str, attempts: i32, max_attempts: i32,
     id
 }
 
-/// A worker's count of finished `ping` executions in the minute `ago`.
-async fn counted(app: &TestApp, ago: &str, done: i64, failed: i64) {
-    app.sql(&format!(
-        "INSERT INTO job_stats (queue, minute, worker, done, failed)
-         VALUES ('ping', date_trunc('minute', now() - interval '{ago}'), 'test', {done}, {failed})"
-    ))
-    .await;
+/// A worker's count of finished `ping` executions in the minute `minutes_ago`, as a
+/// worker records it.
+async fn counted(app: &TestApp, minutes_ago: i64, done: i64, failed: i64) {
+    use chrono::{DurationRound, TimeDelta, Utc};
+    let minute = (Utc::now() - TimeDelta::minutes(minutes_ago))
+        .duration_trunc(TimeDelta::minutes(1))
+        .unwrap();
+    let count = partnerdesk_core::queue::MinuteCount {
+        queue: "ping",
+        minute,
+        done,
+        failed,
+    };
+    partnerdesk_core::queue::record_counts(&mut *app.conn().await, "test", &[count])
+        .await
+        .expect("recording counts");
 }
 
 fn queue<'a>(queues: &'a Value, name: &str) -> &'a Value {
@@ -91,10 +100,14 @@ async fn counts_by_state_match_the_jobs_and_lists_page_newest_first() {
     }
     // What the workers counted: 4 done and 2 failed executions in the last hour, and
     // older work in the day's figures only (and none from the day before).
-    counted(&app, "10 minutes", 4, 0).await;
-    counted(&app, "5 minutes", 0, 2).await;
-    counted(&app, "5 hours", 1, 0).await;
-    counted(&app, "25 hours", 7, 7).await;
+    counted(&app, 10, 4, 0).await;
+    counted(&app, 5, 0, 2).await;
+    counted(&app, 5 * 60, 1, 0).await;
+    counted(&app, 25 * 60, 7, 7).await;
+    // The hour the day starts in counts from its minutes: the one just inside the day
+    // counts, the one just before does not.
+    counted(&app, 24 * 60 - 1, 10, 0).await;
+    counted(&app, 24 * 60 + 1, 100, 0).await;
     let old = ping_job(&app, "Done", 1, 1, "now() - interval '5 hours'").await;
 
     let queues = ops.get("/api/ops/queues").await;
@@ -108,7 +121,7 @@ async fn counts_by_state_match_the_jobs_and_lists_page_newest_first() {
         ("given_up", 2),
         ("discarded", 0),
         ("done_last_hour", 4),
-        ("done_last_day", 5),
+        ("done_last_day", 15),
     ] {
         assert_eq!(ping[field], n, "{field} in {ping}");
     }
