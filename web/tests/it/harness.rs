@@ -10,7 +10,7 @@ use partnerdesk_core::{
     config::Config,
     db::{Pool, PooledConn},
     jobs, seed,
-    testing::{SmtpSink, TestDb},
+    testing::{Recorder, SmtpSink, TestDb},
 };
 use partnerdesk_web::{AppState, app};
 use poem::{
@@ -33,6 +33,9 @@ pub struct Options {
     /// until the test runs them.
     pub worker: bool,
     pub extra: Vec<(&'static str, String)>,
+    /// Connect the service (and everything else on the app's pool) through a recording
+    /// proxy, to see the statements each request sends (`TestApp::recorder`).
+    pub record: bool,
 }
 
 impl Default for Options {
@@ -43,6 +46,7 @@ impl Default for Options {
             seed_demo: true,
             worker: true,
             extra: Vec::new(),
+            record: false,
         }
     }
 }
@@ -57,6 +61,7 @@ pub struct TestApp {
     server: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
     failures_expected: std::sync::atomic::AtomicBool,
+    recorder: Option<Recorder>,
     // Dropped last: the database outlives the service and worker using it.
     _db: TestDb,
 }
@@ -73,6 +78,12 @@ impl TestApp {
             partnerdesk_core::telemetry::init(partnerdesk_core::config::LogFormat::Text);
         }
         let db = TestDb::new().await;
+        let (recorder, database_url) = if options.record {
+            let (recorder, url) = Recorder::for_url(&db.url).await.expect("the recording proxy");
+            (Some(recorder), url)
+        } else {
+            (None, db.url.clone())
+        };
         let smtp = SmtpSink::start().await;
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
@@ -85,7 +96,7 @@ impl TestApp {
         let base = format!("http://{addr}");
 
         let mut vars: Vec<(&str, String)> = vec![
-            ("DATABASE_URL", db.url.clone()),
+            ("DATABASE_URL", database_url),
             (
                 "PARTNERDESK_ENV",
                 if options.development {
@@ -165,8 +176,19 @@ impl TestApp {
             server,
             worker,
             failures_expected: false.into(),
+            recorder,
             _db: db,
         }
+    }
+
+    /// The proxy the app's connections go through (with `Options::record`).
+    pub fn recorder(&self) -> &Recorder {
+        self.recorder.as_ref().expect("a TestApp spawned with `record: true`")
+    }
+
+    /// The test database's own URL (not through the recording proxy).
+    pub fn database_url(&self) -> &str {
+        &self._db.url
     }
 
     /// The application the service and worker run on.

@@ -122,7 +122,10 @@ async fn lists_and_figures_follow_every_change_at_once() {
     assert!(held > 0);
     assert_eq!(row["usage"]["used"].as_i64(), Some(held), "{row}");
     assert!(app.count(&paid_licences).await > 0);
-    assert_eq!(dashboard(&anna).await, (customers + 1, paying + 1 - was_paying, in_trial + 1));
+    assert_eq!(
+        dashboard(&anna).await,
+        (customers + 1, paying + 1 - was_paying, in_trial + 1)
+    );
 
     // A company that chooses Northwind is counted; when it leaves, it and its trial go.
     let olga = app

@@ -22,6 +22,7 @@ mod members;
 mod oidc;
 mod ops;
 mod partner_onboarding;
+mod plans;
 mod portal;
 mod portal_journeys;
 mod portal_pages;
