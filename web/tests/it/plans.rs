@@ -76,12 +76,14 @@ async fn explain(conn: &mut AsyncPgConnection, types: &TypeNames, stmt: &Execute
     serde_json::from_str::<Value>(&plan.plan).expect("a JSON plan")[0]["Plan"].clone()
 }
 
-/// Rows the plan's scans read (returned and filtered out, over every loop; estimated
-/// for a plan that was not run), and the large tables it reads whole.
+/// Rows the plan's scans of tables read (returned and filtered out, over every loop;
+/// estimated for a plan that was not run), and the large tables it reads whole. A row
+/// is counted once, where the table is read: not again by the bitmap index scan that
+/// found it, nor by the subquery, CTE or function scans that pass it on.
 fn rows_read(node: &Value, whole: &mut Vec<String>) -> f64 {
     let kind = node["Node Type"].as_str().unwrap_or_default();
     let mut read = 0.0;
-    if kind.ends_with("Scan") {
+    if kind.ends_with("Scan") && node.get("Relation Name").is_some() {
         let n = |k: &str| node[k].as_f64().unwrap_or(0.0);
         read = if node.get("Actual Rows").is_some() {
             (n("Actual Rows") + n("Rows Removed by Filter") + n("Rows Removed by Index Recheck"))
