@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::licensing::{self as store, Plan, Which};
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::audit::Action;
 use crate::op::{self, Op};
@@ -128,15 +128,24 @@ fn line(m: &Module, kind: LicenceKind, quantity: i32, description: String, now: 
     Line::new(m.id, &m.code, kind, unit, quantity, description, now)
 }
 
-async fn active_business(conn: &mut AsyncPgConnection, org: Uuid, module: Uuid) -> Result<Option<(Uuid, LicencePlan)>> {
+/// The plans of the organization's active business licences for `modules`, by module.
+async fn active_businesses(
+    conn: &mut AsyncPgConnection,
+    org: Uuid,
+    modules: &[Uuid],
+) -> Result<HashMap<Uuid, LicencePlan>> {
+    if modules.is_empty() {
+        return Ok(HashMap::new());
+    }
     Ok(bl::table
         .filter(bl::organization_id.eq(org))
-        .filter(bl::module_id.eq(module))
+        .filter(bl::module_id.eq_any(modules))
         .filter(bl::active.eq(true))
-        .select((bl::id, bl::kind))
-        .first(conn)
-        .await
-        .optional()?)
+        .select((bl::module_id, bl::kind))
+        .load::<(Uuid, LicencePlan)>(conn)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// The lines of a quote as they are priced, item by item.
@@ -318,6 +327,19 @@ async fn price(
         currency: None,
         business_in_quote: Vec::new(),
     };
+    // The modules asked for and the organization's business licences for them, in two
+    // statements whatever the number of items.
+    let asked: Vec<Uuid> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Business { module_id } | Item::Users { module_id, .. } | Item::Credits { module_id, .. } => {
+                Some(*module_id)
+            }
+            Item::UpgradeTrial { .. } => None,
+        })
+        .collect();
+    let known = modules::get_many(conn, &asked).await?;
+    let businesses = active_businesses(conn, org, &asked).await?;
     for (i, item) in items.iter().enumerate() {
         let field = |f: &str| format!("items[{i}].{f}");
         let module_id = match item {
@@ -329,7 +351,7 @@ async fn price(
                 *module_id
             }
         };
-        let Some(m) = modules::get(conn, module_id).await.ok().filter(|m| m.active) else {
+        let Some(m) = known.get(&module_id).cloned().filter(|m| m.active) else {
             v.push(FieldError::new(
                 field("module_id"),
                 "unknown_module",
@@ -338,7 +360,7 @@ async fn price(
             continue;
         };
         p.check_currency(&m, &field("module_id"), v);
-        let business = active_business(conn, org, module_id).await?.map(|(_, plan)| plan);
+        let business = businesses.get(&module_id).copied();
         match item {
             Item::Business { .. } => p.business(&m, business, &field("module_id"), v),
             Item::Users { user_ids, .. } => {

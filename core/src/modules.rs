@@ -117,6 +117,21 @@ pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Module> {
         .ok_or(Error::not_found("module"))
 }
 
+/// The modules with these ids that exist, by id (one statement).
+pub async fn get_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, Module>> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    Ok(modules::table
+        .filter(modules::id.eq_any(ids))
+        .select(Module::as_select())
+        .load::<Module>(conn)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect())
+}
+
 pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, input: ModuleInput) -> Result<Module> {
     op::run(conn, ctx, actor, op::Scope::Vendor, Permission::VendorAdmin, async |op| {
         let mut v = Validator::new();
