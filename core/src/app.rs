@@ -1,5 +1,5 @@
 //! One way to build the application, used by the web binary, the worker binary and the
-//! test harness: configuration → pool → e-mail templates → mailer → clock → context.
+//! test harness: configuration → pools → e-mail templates → mailer → clock → context.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use crate::{
     Ctx, Result,
     clock::Clock,
     config::Config,
-    db::{self, Pool},
+    db::{self, Pool, Reads},
     mail::{Mailer, Templates},
 };
 
@@ -16,6 +16,8 @@ use crate::{
 pub struct App {
     pub ctx: Ctx,
     pub pool: Pool,
+    /// List pages and exports: the replica, or the primary without one.
+    pub reads: Reads,
     pub mailer: Arc<Mailer>,
 }
 
@@ -34,11 +36,13 @@ impl App {
     /// The application with a given clock (tests move theirs).
     pub fn build_with_clock(config: Config, clock: Clock) -> Result<App> {
         let pool = db::pool_for(&config)?;
+        let reads = Reads::for_config(&config, &pool)?;
         let templates = Arc::new(Templates::load(&config));
         let mailer = Arc::new(Mailer::from_config(&config, templates)?);
         Ok(App {
             ctx: Ctx::new(config, clock),
             pool,
+            reads,
             mailer,
         })
     }

@@ -101,6 +101,12 @@ pub struct Limits {
 pub struct Config {
     pub environment: Environment,
     pub database_url: String,
+    /// A read-only replica of the database (streaming replication) for list pages and
+    /// exports; without one, or while it cannot be reached, they read the primary.
+    pub database_replica_url: Option<String>,
+    /// After a browser changes something, its lists read the primary for this long (the
+    /// replica may not have replayed the change yet).
+    pub database_replica_after_write: Duration,
     pub database_pool_size: usize,
     /// How long a request waits for a database connection before it gets 503.
     pub database_pool_timeout: Duration,
@@ -214,6 +220,8 @@ impl Config {
         let config = Config {
             environment,
             database_url: v.required("DATABASE_URL", "postgres://user@host:port/database"),
+            database_replica_url: get("DATABASE_REPLICA_URL").filter(|v| !v.trim().is_empty()),
+            database_replica_after_write: Duration::from_secs(v.number("DATABASE_REPLICA_AFTER_WRITE_SECONDS", 5)),
             database_pool_size: v.number("DATABASE_POOL_SIZE", 10).max(1) as usize,
             database_pool_timeout: v.millis("DATABASE_POOL_TIMEOUT_MS", 5000),
             database_statement_timeout: v.millis("DATABASE_STATEMENT_TIMEOUT_MS", 30_000),
@@ -248,12 +256,7 @@ impl Config {
             worker_poll_interval: Duration::from_secs(v.number("WORKER_POLL_SECONDS", 5).max(1)),
             worker_fetch_batch: v.number("WORKER_FETCH_BATCH", 100).clamp(1, 1000) as usize,
             worker_lease: Duration::from_secs(v.number("WORKER_LEASE_SECONDS", 60).max(2)),
-            worker_metrics_addr: v.parsed(
-                "WORKER_METRICS_ADDR",
-                "127.0.0.1:9187",
-                "a socket address",
-                SocketAddr::from(([127, 0, 0, 1], 9187)),
-            ),
+            worker_metrics_addr: v.worker_metrics_addr(),
             metrics_token: get("METRICS_TOKEN").filter(|v| !v.trim().is_empty()),
             maintenance_interval: Duration::from_secs(v.number("MAINTENANCE_INTERVAL_SECONDS", 60).max(1)),
             log_format: v.choice("LOG_FORMAT", "text", "text or json", LogFormat::parse),
@@ -538,6 +541,15 @@ impl Vars<'_> {
             self.errors.push(format!("{key}: expected a whole number, got {raw:?}"));
             default
         })
+    }
+
+    fn worker_metrics_addr(&mut self) -> SocketAddr {
+        self.parsed(
+            "WORKER_METRICS_ADDR",
+            "127.0.0.1:9187",
+            "a socket address",
+            SocketAddr::from(([127, 0, 0, 1], 9187)),
+        )
     }
 
     fn millis(&mut self, key: &str, default: u64) -> Duration {

@@ -36,6 +36,9 @@ pub struct PoolSettings {
     pub statement_timeout: Duration,
     /// Longest a statement waits for a lock.
     pub lock_timeout: Duration,
+    /// Every transaction read-only (a replica's pool: a write sent there by mistake
+    /// fails at once, even where the replica's URL names the primary).
+    pub read_only: bool,
 }
 
 impl PoolSettings {
@@ -45,6 +48,7 @@ impl PoolSettings {
             wait: config.database_pool_timeout,
             statement_timeout: config.database_statement_timeout,
             lock_timeout: config.database_lock_timeout,
+            read_only: false,
         }
     }
 
@@ -55,6 +59,7 @@ impl PoolSettings {
             wait: Duration::from_secs(30),
             statement_timeout: Duration::from_secs(600),
             lock_timeout: Duration::from_secs(60),
+            read_only: false,
         }
     }
 }
@@ -102,6 +107,63 @@ pub fn pool_for(config: &Config) -> Result<Pool> {
     pool(&config.database_url, PoolSettings::from_config(config))
 }
 
+/// Where the reads that may lag the primary by a moment go (list pages and exports):
+/// a read-only replica when one is configured and answers, the primary otherwise.
+#[derive(Clone)]
+pub struct Reads {
+    primary: Pool,
+    replica: Option<Pool>,
+}
+
+impl Reads {
+    /// The reads of this configuration: `DATABASE_REPLICA_URL`'s pool (as large as the
+    /// primary's, every transaction read-only) beside the primary's.
+    pub fn for_config(config: &Config, primary: &Pool) -> Result<Reads> {
+        let replica = match &config.database_replica_url {
+            Some(url) => Some(pool(
+                url,
+                PoolSettings {
+                    read_only: true,
+                    ..PoolSettings::from_config(config)
+                },
+            )?),
+            None => None,
+        };
+        Ok(Reads {
+            primary: primary.clone(),
+            replica,
+        })
+    }
+
+    /// A connection to the replica, or to the primary when there is none, or when the
+    /// replica refuses connections or has none free within the pool's wait.
+    pub async fn get(&self) -> Result<PooledConn> {
+        if let Some(replica) = &self.replica {
+            match replica.get().await {
+                Ok(conn) => return Ok(conn),
+                Err(err) => {
+                    metrics::counter!("partnerdesk_db_replica_fallbacks_total").increment(1);
+                    tracing::warn!(%err, "the replica gave no connection; reading the primary");
+                }
+            }
+        }
+        self.primary.get().await
+    }
+
+    /// The replica's pool, if one is configured.
+    pub fn replica(&self) -> Option<&Pool> {
+        self.replica.as_ref()
+    }
+
+    /// These reads on the primary only (for a caller who must see its own writes).
+    pub fn primary_only(&self) -> Reads {
+        Reads {
+            primary: self.primary.clone(),
+            replica: None,
+        }
+    }
+}
+
 /// A pooled connection unused for this long is tested with `SELECT 1` before it is
 /// handed out again; one in steady use is not (a test query on every checkout would be
 /// a round trip per request for nothing).
@@ -110,13 +172,18 @@ const VERIFY_AFTER_IDLE: Duration = Duration::from_secs(10);
 pub fn pool(database_url: &str, settings: PoolSettings) -> Result<Pool> {
     let statement_ms = settings.statement_timeout.as_millis();
     let lock_ms = settings.lock_timeout.as_millis();
+    let read_only = if settings.read_only {
+        "; SET default_transaction_read_only = on"
+    } else {
+        ""
+    };
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
     manager_config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         Box::pin(async move {
             let mut conn = AsyncPgConnection::establish(&url).await?;
             conn.batch_execute(&format!(
-                "SET statement_timeout = {statement_ms}; SET lock_timeout = {lock_ms}"
+                "SET statement_timeout = {statement_ms}; SET lock_timeout = {lock_ms}{read_only}"
             ))
             .await
             .map_err(ConnectionError::CouldntSetupConfiguration)?;

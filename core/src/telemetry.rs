@@ -35,13 +35,22 @@ pub fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
     })
 }
 
-/// The database pool's gauges, read when metrics are rendered.
-pub fn record_pool(pool: &crate::db::Pool) {
+/// The database pools' gauges (label `pool`: primary, replica), read when metrics are
+/// rendered.
+pub fn record_pools(primary: &crate::db::Pool, reads: &crate::db::Reads) {
+    record_pool(primary, "primary");
+    if let Some(replica) = reads.replica() {
+        record_pool(replica, "replica");
+    }
+}
+
+fn record_pool(pool: &crate::db::Pool, name: &'static str) {
     let status = pool.status();
-    metrics::gauge!("partnerdesk_db_pool_size").set(status.max_size as f64);
-    metrics::gauge!("partnerdesk_db_pool_connections").set(status.size as f64);
-    metrics::gauge!("partnerdesk_db_pool_in_use").set(status.size.saturating_sub(status.available) as f64);
-    metrics::gauge!("partnerdesk_db_pool_waiting").set(status.waiting as f64);
+    metrics::gauge!("partnerdesk_db_pool_size", "pool" => name).set(status.max_size as f64);
+    metrics::gauge!("partnerdesk_db_pool_connections", "pool" => name).set(status.size as f64);
+    metrics::gauge!("partnerdesk_db_pool_in_use", "pool" => name)
+        .set(status.size.saturating_sub(status.available) as f64);
+    metrics::gauge!("partnerdesk_db_pool_waiting", "pool" => name).set(status.waiting as f64);
 }
 
 /// The queue view's figures as gauges, per queue (the worker refreshes them).

@@ -67,6 +67,12 @@ pub(crate) fn set_sso_cookie(state: &AppState, value: &str, max_age: std::time::
     set_cookie(state, partnerdesk_core::sso::COOKIE, value, max_age)
 }
 
+/// The `Set-Cookie` value that has this browser read its lists from the primary for
+/// `max_age` (`middleware::read_your_writes`).
+pub(crate) fn set_wrote_cookie(state: &AppState, max_age: std::time::Duration) -> String {
+    set_cookie(state, crate::middleware::WROTE_COOKIE, "1", max_age)
+}
+
 fn set_cookie(state: &AppState, name: &str, value: &str, max_age: std::time::Duration) -> String {
     let mut cookie = Cookie::new_with_str(name, value);
     cookie.set_path("/");

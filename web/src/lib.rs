@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 use partnerdesk_core::{
     Ctx,
     app::App,
-    db::{self, Pool, PooledConn},
+    db::{self, Pool, PooledConn, Reads},
 };
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get, handler, http::StatusCode, middleware::AddData,
@@ -39,6 +39,8 @@ const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct AppState {
     pub ctx: Ctx,
     pub pool: Pool,
+    /// For list pages and exports: the replica when configured (`DATABASE_REPLICA_URL`).
+    pub reads: Reads,
     pub pages: Arc<templates::PageTemplates>,
 }
 
@@ -47,6 +49,7 @@ impl AppState {
         AppState {
             ctx: app.ctx.clone(),
             pool: app.pool.clone(),
+            reads: app.reads.clone(),
             pages: Arc::new(templates::PageTemplates::load(&app.ctx.config)),
         }
     }
@@ -55,6 +58,24 @@ impl AppState {
     /// A request holds at most one at a time.
     pub async fn conn(&self) -> Result<PooledConn, ApiError> {
         self.pool.get().await.map_err(ApiError::from)
+    }
+
+    /// A connection for a list or an export, which may lag the primary by the
+    /// replication delay: the replica's when one is configured and answers (its
+    /// transactions read-only), the primary's otherwise, and for a browser that has
+    /// just changed something (`middleware::read_your_writes`).
+    pub async fn read_conn(&self) -> Result<PooledConn, ApiError> {
+        self.reads_now().get().await.map_err(ApiError::from)
+    }
+
+    /// Where this request's list and export reads go (see `read_conn`), to take along
+    /// into a response body that is read after the handler returned.
+    pub fn reads_now(&self) -> Reads {
+        if middleware::reads_primary() {
+            self.reads.primary_only()
+        } else {
+            self.reads.clone()
+        }
     }
 
     /// The client's address: the socket's peer, or with `TRUST_PROXY_HEADERS` the last
@@ -98,7 +119,7 @@ fn metrics(state: Data<&AppState>, req: &Request) -> Response {
             return (StatusCode::UNAUTHORIZED, "a bearer token is required").into_response();
         }
     }
-    partnerdesk_core::telemetry::record_pool(&state.pool);
+    partnerdesk_core::telemetry::record_pools(&state.pool, &state.reads);
     Response::builder()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(partnerdesk_core::telemetry::metrics().render())
@@ -131,6 +152,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .around(middleware::security_headers)
         .around(middleware::limits)
         .around(middleware::dev_only)
+        .around(middleware::read_your_writes)
         .with(AddData::new(state))
         .with(poem::middleware::CookieJarManager::new())
         .around(middleware::log_requests)

@@ -9,6 +9,8 @@
 //!   pages also forbid framing and carry a Content-Security-Policy that allows scripts,
 //!   styles and forms from this site only (no inline script).
 //! * `allow`: a 405 from the API names the methods the path has in `Allow`.
+//! * `read_your_writes`: with a replica configured, a browser that changed something
+//!   reads its lists from the primary for a few seconds after (a cookie says so).
 //! * `log_requests`: one log line per request, with the secret tokens of e-mailed and
 //!   payment links redacted from the path; and the request's metrics (by route pattern,
 //!   method and status).
@@ -27,6 +29,47 @@ use crate::{
 
 fn state(req: &Request) -> &AppState {
     req.data::<AppState>().expect("AppState is attached to every route")
+}
+
+/// The cookie a browser carries for `DATABASE_REPLICA_AFTER_WRITE_SECONDS` after it
+/// changed something.
+pub const WROTE_COOKIE: &str = "pd_wrote";
+
+/// Signing in and out change nothing a list shows.
+const SIGNING_IN: [&str; 4] = ["/login", "/logout", "/api/auth/login", "/api/auth/logout"];
+
+tokio::task_local! {
+    /// Whether this request's lists read the primary: its browser has just written.
+    static READS_PRIMARY: bool;
+}
+
+/// Whether the current request reads its lists from the primary.
+pub fn reads_primary() -> bool {
+    READS_PRIMARY.try_with(|p| *p).unwrap_or(false)
+}
+
+/// With a replica, a browser's requests in the seconds after one that changed something
+/// (any method but GET, HEAD and OPTIONS that did not fail) read the primary, so that the
+/// list a form returns to shows what it just did even when the replica lags.
+pub async fn read_your_writes<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let state = state(&req).clone();
+    if state.reads.replica().is_none() {
+        return ep.call(req).await.map(IntoResponse::into_response);
+    }
+    let wrote_lately = req.cookie().get(WROTE_COOKIE).is_some();
+    let writes = !matches!(
+        *req.method(),
+        poem::http::Method::GET | poem::http::Method::HEAD | poem::http::Method::OPTIONS
+    ) && !SIGNING_IN.contains(&req.uri().path())
+        && !req.uri().path().starts_with("/api/auth/sso/");
+    let mut resp = READS_PRIMARY.scope(wrote_lately, ep.call(req)).await?.into_response();
+    if writes && resp.status().as_u16() < 400 {
+        let cookie = crate::auth::set_wrote_cookie(&state, state.ctx.config.database_replica_after_write);
+        if let Ok(value) = poem::http::HeaderValue::from_str(&cookie) {
+            resp.headers_mut().append(poem::http::header::SET_COOKIE, value);
+        }
+    }
+    Ok(resp)
 }
 
 /// Development endpoints: 404 in production, before parsing or touching the database.

@@ -16,7 +16,7 @@ fn healthz() -> &'static str {
 
 #[handler]
 fn metrics(app: Data<&App>) -> poem::Response {
-    telemetry::record_pool(&app.pool);
+    telemetry::record_pools(&app.pool, &app.reads);
     poem::Response::builder()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(telemetry::metrics().render())

@@ -231,12 +231,37 @@ impl TestDb {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The URL `copy` makes this database's copy at, known before it exists.
+    pub fn copy_url(&self) -> String {
+        db::with_database(&self.admin_url, &self.copy_name()).expect("test database url")
+    }
+
+    fn copy_name(&self) -> String {
+        format!("{}_copy", self.name)
+    }
+
+    /// Copies the database as it is now to `copy_url` (as a replica would hold it);
+    /// nobody may be connected to it. Dropped with this one.
+    pub async fn copy(&self) {
+        let mut conn = AsyncPgConnection::establish(&self.admin_url)
+            .await
+            .expect("admin connection");
+        sql_query(format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            db::quote_ident(&self.copy_name()),
+            db::quote_ident(&self.name)
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("copying test database {}: {e}", self.name));
+    }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
         let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
+        let names = [self.name.clone(), self.copy_name()];
         // Drop runs inside the test's runtime; do the async work on a thread of its own.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -245,12 +270,14 @@ impl Drop for TestDb {
                 .expect("runtime");
             rt.block_on(async move {
                 if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url).await {
-                    let _ = sql_query(format!(
-                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                        db::quote_ident(&name)
-                    ))
-                    .execute(&mut conn)
-                    .await;
+                    for name in names {
+                        let _ = sql_query(format!(
+                            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                            db::quote_ident(&name)
+                        ))
+                        .execute(&mut conn)
+                        .await;
+                    }
                 }
             });
         })

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::stream;
 use partnerdesk_core::{
     billing::{self, RunDetail, StartInput},
-    db::Pool,
+    db::Reads,
     domain::fixed2,
 };
 use poem::web::Data;
@@ -198,15 +198,15 @@ pub enum CsvFile {
 }
 
 /// The file's chunks, read one at a time while the client takes them.
-pub fn chunks(pool: Pool, run: Uuid, format: &'static str, count: i32) -> poem::Body {
+pub fn chunks(reads: Reads, run: Uuid, format: &'static str, count: i32) -> poem::Body {
     let chunks = stream::unfold(0, move |seq| {
-        let pool = pool.clone();
+        let reads = reads.clone();
         async move {
             if seq >= count {
                 return None;
             }
             let read = async {
-                let mut conn = pool.get().await?;
+                let mut conn = reads.get().await?;
                 billing::chunk(&mut conn, run, format, seq).await
             };
             let item = read.await.map_err(|e| std::io::Error::other(e.to_string()));
@@ -261,7 +261,7 @@ impl BillingApi {
         limit: Query<i64>,
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<BillingRunPage>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let page = billing::list(&mut conn, &auth.actor, cursor.0.as_deref(), limit.0).await?;
         Ok(Json(BillingRunPage {
             items: page.items.into_iter().map(Into::into).collect(),
@@ -309,11 +309,11 @@ async fn stored(
     id: Uuid,
     format: &'static str,
 ) -> ApiResult<(Binary<poem::Body>, String, String)> {
-    let mut conn = state.conn().await?;
+    let mut conn = state.read_conn().await?;
     let (run, info, count) = billing::file(&mut conn, &auth.actor, id, format).await?;
     drop(conn);
     Ok((
-        Binary(chunks(state.pool.clone(), run.id, format, count)),
+        Binary(chunks(state.reads_now(), run.id, format, count)),
         format!("attachment; filename=\"{}\"", billing::file_name(&run, format)),
         info.sha256,
     ))

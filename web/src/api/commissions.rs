@@ -300,7 +300,7 @@ impl CommissionsApi {
     /// portal". The commission figures are the sums of the commission table.
     #[oai(operation_id = "getDashboard", path = "/partner/dashboard", method = "get")]
     async fn dashboard(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<DashboardView>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         Ok(Json(
             commissions::dashboard(&mut conn, &state.ctx, &auth.actor).await?.into(),
         ))
@@ -342,7 +342,7 @@ impl CommissionsApi {
         limit: Query<i64>,
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<CommissionPage>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let q = list_query(kind.0, commission_state.0, from.0, to.0, limit.0, cursor.0);
         let page = commissions::list(&mut conn, &auth.actor, partner_id.0, q).await?;
         Ok(Json(CommissionPage {
@@ -365,7 +365,7 @@ impl CommissionsApi {
         from: Query<Option<NaiveDate>>,
         to: Query<Option<NaiveDate>>,
     ) -> ApiResult<CsvFile> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let q = list_query(kind.0, commission_state.0, from.0, to.0, 0, None);
         let csv = commissions::export(&mut conn, &auth.actor, partner_id.0, q).await?;
         Ok(CsvFile::Csv(
@@ -435,7 +435,7 @@ impl CommissionsApi {
         auth: Auth,
         partner_id: Query<Option<Uuid>>,
     ) -> ApiResult<Json<Vec<PayoutView>>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let list = payouts::list(&mut conn, &auth.actor, partner_id.0).await?;
         Ok(Json(list.into_iter().map(Into::into).collect()))
     }
@@ -470,7 +470,7 @@ impl CommissionsApi {
     /// A payout as CSV
     #[oai(operation_id = "exportPayout", path = "/payouts/:id/export", method = "get")]
     async fn payout_csv(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<CsvFile> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let csv = payouts::csv(&mut conn, &auth.actor, id.0).await?;
         Ok(CsvFile::Csv(
             Binary(csv),

@@ -260,7 +260,7 @@ impl CustomersApi {
         limit: Query<i64>,
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<CustomerPage>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let query = ListQuery {
             status: match status.0 {
                 None | Some(ActiveFilter::Active) => StatusFilter::Active,

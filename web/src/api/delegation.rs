@@ -411,7 +411,7 @@ impl DelegationApi {
         before_id: Query<Option<i64>>,
         #[oai(default = "default_limit")] limit: Query<i64>,
     ) -> ApiResult<Json<Vec<ActivityView>>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let q = provider_activity::Query {
             person: person_id.0,
             from: from.0,
@@ -439,7 +439,7 @@ impl DelegationApi {
         from: Query<Option<NaiveDate>>,
         to: Query<Option<NaiveDate>>,
     ) -> ApiResult<CsvFile> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let q = provider_activity::Query {
             person: person_id.0,
             from: from.0,

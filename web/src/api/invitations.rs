@@ -203,7 +203,7 @@ impl InvitationsApi {
         auth: Auth,
         status: Query<Option<String>>,
     ) -> ApiResult<Json<Vec<InvitationView>>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let now = state.ctx.now();
         let list = invitations::list(&mut conn, &state.ctx, &auth.actor, status.0.as_deref()).await?;
         Ok(Json(list.into_iter().map(|i| view(i, now)).collect()))

@@ -457,7 +457,7 @@ impl LicencesApi {
         auth: Auth,
         id: Path<Uuid>,
     ) -> ApiResult<Json<Vec<ModuleLicencesView>>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         Ok(Json(
             licences::overview(&mut conn, &auth.actor, id.0)
                 .await?
@@ -605,7 +605,7 @@ impl LicencesApi {
         limit: Query<i64>,
         #[oai(validator(max_length = 100))] cursor: Query<Option<String>>,
     ) -> ApiResult<Json<TrialOverviewPage>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let page = trials::overview(&mut conn, &auth.actor, active.0, limit.0, cursor.0.as_deref()).await?;
         Ok(Json(TrialOverviewPage {
             items: page.items.into_iter().map(Into::into).collect(),
@@ -616,7 +616,7 @@ impl LicencesApi {
     /// Trials of an organization
     #[oai(operation_id = "listTrials", path = "/organizations/:id/trials", method = "get")]
     async fn trials(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<Vec<TrialView>>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         Ok(Json(
             trials::for_organization(&mut conn, &auth.actor, id.0)
                 .await?
@@ -685,7 +685,7 @@ impl LicencesApi {
     /// Orders of an organization
     #[oai(operation_id = "listOrders", path = "/organizations/:id/orders", method = "get")]
     async fn orders(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<Vec<OrderView>>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         Ok(Json(
             orders::list(&mut conn, &state.ctx, &auth.actor, id.0)
                 .await?
@@ -714,7 +714,7 @@ impl LicencesApi {
         auth: Auth,
         status: Query<Option<InvoiceStatus>>,
     ) -> ApiResult<Json<Vec<InvoiceView>>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         Ok(Json(
             orders::list_invoices(&mut conn, &auth.actor, status.0)
                 .await?

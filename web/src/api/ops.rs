@@ -222,7 +222,7 @@ impl OpsApi {
     /// is paused. Vendor ops and administrators.
     #[oai(operation_id = "listQueues", path = "/ops/queues", method = "get")]
     async fn queues(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<QueueView>>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let queues = ops::queues(&mut conn, &auth.actor).await?;
         Ok(Json(queues.into_iter().map(Into::into).collect()))
     }
@@ -247,7 +247,7 @@ impl OpsApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<JobPage>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let filter = JobFilter {
             queue: queue.0,
             state: state_filter.0,
@@ -356,7 +356,7 @@ impl OpsApi {
     /// heartbeat for the lease is gone.
     #[oai(operation_id = "listWorkers", path = "/ops/workers", method = "get")]
     async fn workers(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<WorkerView>>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let workers = ops::workers(&mut conn, &state.ctx, &auth.actor).await?;
         Ok(Json(workers.into_iter().map(Into::into).collect()))
     }

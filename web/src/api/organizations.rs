@@ -295,7 +295,7 @@ impl OrganizationsApi {
         auth: Auth,
         id: Path<Uuid>,
     ) -> ApiResult<Json<Vec<MemberView>>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let list = members::list(&mut conn, &auth.actor, id.0).await?;
         Ok(Json(list.into_iter().map(Into::into).collect()))
     }
@@ -406,7 +406,7 @@ impl OrganizationsApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<Vec<AuditEntryView>>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let entries = audit::list_for_organization(&mut conn, &auth.actor, id.0, before.0, limit.0).await?;
         Ok(Json(entries.into_iter().map(Into::into).collect()))
     }

@@ -289,7 +289,7 @@ impl PartnersApi {
         auth: Auth,
         status: Query<Option<PartnerRequestStatus>>,
     ) -> ApiResult<Json<Vec<PartnerRequestView>>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let list = partners::list_requests(&mut conn, &auth.actor, status.0).await?;
         Ok(Json(list.into_iter().map(Into::into).collect()))
     }
@@ -357,7 +357,7 @@ impl PartnersApi {
     /// List partners (sales)
     #[oai(operation_id = "listPartners", path = "/partners", method = "get")]
     async fn list_partners(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<PartnerView>>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let list = partners::list_partners(&mut conn, &auth.actor).await?;
         Ok(Json(
             list.into_iter()

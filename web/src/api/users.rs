@@ -336,7 +336,7 @@ impl UsersApi {
     /// active, created, software version.
     #[oai(operation_id = "listUsers", path = "/organizations/:id/users", method = "get")]
     async fn list(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<Vec<UserOverviewView>>> {
-        let mut conn = state.conn().await?;
+        let mut conn = state.read_conn().await?;
         let now = state.ctx.now();
         let list = users::overview(&mut conn, &auth.actor, id.0).await?;
         Ok(Json(list.into_iter().map(|u| view(u, now)).collect()))

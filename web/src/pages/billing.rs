@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Pairs, db, json_of, portal::Portal, redirect};
+use super::{Pairs, db, json_of, portal::Portal, reads, redirect};
 use crate::{
     AppState,
     api::billing::{BillingRunView, chunks},
@@ -37,7 +37,7 @@ struct RunsQuery {
 
 /// The runs the person may see, and whether the form offers a partner (finance).
 async fn runs_ctx(portal: &Portal, state: &AppState, cursor: Option<&str>) -> poem::Result<Result<Value, CoreError>> {
-    let mut conn = db(state).await?;
+    let mut conn = reads(state).await?;
     let page = match billing::list(&mut conn, &portal.actor, cursor, DEFAULT_PAGE).await {
         Ok(p) => p,
         Err(e) => return Ok(Err(e)),
@@ -127,7 +127,7 @@ async fn download(
         "csv" => "csv",
         _ => return Ok(portal.failed(&state, "Billing files", &CoreError::not_found("billing file"))),
     };
-    let mut conn = db(&state).await?;
+    let mut conn = reads(&state).await?;
     let found = billing::file(&mut conn, &portal.actor, id, format).await;
     drop(conn);
     Ok(match found {
@@ -137,7 +137,7 @@ async fn download(
             } else {
                 "text/csv; charset=utf-8"
             };
-            chunks(state.pool.clone(), run.id, format, count)
+            chunks(state.reads_now(), run.id, format, count)
                 .into_response()
                 .with_content_type(content_type)
                 .with_header(

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{db, filled, json_of, portal::Portal, redirect};
+use super::{db, filled, json_of, portal::Portal, reads, redirect};
 use crate::{
     AppState,
     api::{customers::CustomerView, licences::TrialOverviewRow},
@@ -108,7 +108,7 @@ impl ListForm {
 
 #[handler]
 async fn list(portal: Portal, state: Data<&AppState>, Query(form): Query<ListForm>) -> poem::Result<Response> {
-    let mut conn = db(&state).await?;
+    let mut conn = reads(&state).await?;
     let result = customers::list(&mut conn, &portal.actor, form.query()).await;
     let ctx = json!({
         "filter": form,
@@ -203,7 +203,7 @@ async fn invitation_list(
     state: Data<&AppState>,
     Query(q): Query<NoticeQuery>,
 ) -> poem::Result<Response> {
-    let mut conn = db(&state).await?;
+    let mut conn = reads(&state).await?;
     let now = state.ctx.clock.now();
     Ok(
         match invitations::list(&mut conn, &state.ctx, &portal.actor, Some("open")).await {
@@ -311,7 +311,7 @@ async fn trials_overview(
         Some("no") => Some(false),
         _ => None,
     };
-    let mut conn = db(&state).await?;
+    let mut conn = reads(&state).await?;
     let page = trials::overview(&mut conn, &portal.actor, active, 50, q.cursor.as_deref()).await;
     Ok(match page {
         Ok(page) => {

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use partnerdesk_core::db::PooledConn;
 
-use super::{Pairs, db, json_of, organization::permission_label, portal::Portal, redirect};
+use super::{Pairs, db, json_of, organization::permission_label, portal::Portal, reads, redirect};
 use crate::{
     AppState,
     api::delegation::{ActivityView, DelegatedSessionView, GrantRequestView},
@@ -271,7 +271,7 @@ async fn activity(
         to: date(&q.to),
         before_id: q.before,
     };
-    let mut conn = db(&state).await?;
+    let mut conn = reads(&state).await?;
     let loaded = async {
         let rows = provider_activity::list(&mut conn, &portal.actor, id, &query, PAGE).await?;
         let people = provider_activity::people(&mut conn, &portal.actor, id).await?;

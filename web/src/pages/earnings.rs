@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Pairs, db, json_of, organization::NoticeQuery, portal::Portal, redirect};
+use super::{Pairs, db, json_of, organization::NoticeQuery, portal::Portal, reads, redirect};
 use crate::{
     AppState,
     api::{
@@ -45,7 +45,7 @@ pub(super) fn routes(route: Route) -> Route {
 
 #[handler]
 async fn dashboard(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> {
-    let mut conn = db(&state).await?;
+    let mut conn = reads(&state).await?;
     Ok(
         match commissions::dashboard(&mut conn, &state.ctx, &portal.actor).await {
             Ok(d) => portal.render(
@@ -137,7 +137,7 @@ impl TableForm {
 
 #[handler]
 async fn table(portal: Portal, state: Data<&AppState>, Query(form): Query<TableForm>) -> poem::Result<Response> {
-    let mut conn = db(&state).await?;
+    let mut conn = reads(&state).await?;
     let listed = match form.query() {
         Ok(q) => commissions::list(&mut conn, &portal.actor, form.partner_id, q).await,
         Err(e) => Err(e),
@@ -175,7 +175,7 @@ fn csv_response(csv: Vec<u8>, name: &str) -> Response {
 
 #[handler]
 async fn export(portal: Portal, state: Data<&AppState>, Query(form): Query<TableForm>) -> poem::Result<Response> {
-    let mut conn = db(&state).await?;
+    let mut conn = reads(&state).await?;
     let csv = match form.query() {
         Ok(q) => commissions::export(&mut conn, &portal.actor, form.partner_id, q).await,
         Err(e) => Err(e),
@@ -206,7 +206,7 @@ async fn decline(
 
 #[handler]
 async fn payout_list(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> {
-    let mut conn = db(&state).await?;
+    let mut conn = reads(&state).await?;
     Ok(match payouts::list(&mut conn, &portal.actor, portal.org()).await {
         Ok(list) => portal.render(
             &state,
@@ -235,7 +235,7 @@ async fn payout(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) ->
 
 #[handler]
 async fn payout_csv(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
-    let mut conn = db(&state).await?;
+    let mut conn = reads(&state).await?;
     Ok(match payouts::csv(&mut conn, &portal.actor, id).await {
         Ok(csv) => csv_response(csv, &format!("payout-{id}.csv")),
         Err(e) => portal.failed(&state, "Payouts", &e),

@@ -145,6 +145,14 @@ async fn db(state: &AppState) -> poem::Result<PooledConn> {
         .map_err(|_| poem::Error::from_response(unavailable(state)))
 }
 
+/// A connection for a list page or an export: the replica's when one is configured.
+async fn reads(state: &AppState) -> poem::Result<PooledConn> {
+    state
+        .read_conn()
+        .await
+        .map_err(|_| poem::Error::from_response(unavailable(state)))
+}
+
 fn redirect(to: &str) -> Response {
     Response::builder()
         .status(StatusCode::SEE_OTHER)

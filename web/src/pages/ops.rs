@@ -16,7 +16,7 @@ use poem::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{db, filled, json_of, merge, portal::Portal, redirect};
+use super::{db, filled, json_of, merge, portal::Portal, reads, redirect};
 use crate::{
     AppState,
     api::ops::{JobDetailView, JobView, QueueView, WorkerView},
@@ -87,7 +87,7 @@ fn job_row(view: JobView) -> Value {
 
 /// Every queue and the worker processes.
 async fn queues_ctx(portal: &Portal, state: &AppState) -> poem::Result<Result<Value, CoreError>> {
-    let mut conn = db(state).await?;
+    let mut conn = reads(state).await?;
     let loaded = async {
         let queues = ops::queues(&mut conn, &portal.actor).await?;
         let workers = ops::workers(&mut conn, &state.ctx, &portal.actor).await?;
@@ -171,7 +171,7 @@ async fn jobs_page(portal: Portal, state: Data<&AppState>, Query(q): Query<JobsQ
         "queues": QUEUES,
         "states": JobState::ALL.map(JobState::as_str),
     });
-    let mut conn = db(&state).await?;
+    let mut conn = reads(&state).await?;
     let found = ops::jobs(&mut conn, &portal.actor, &filter, DEFAULT_PAGE).await;
     drop(conn);
     Ok(match found {

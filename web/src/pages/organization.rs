@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Pairs, db, json_of, merge, portal::Portal, redirect};
+use super::{Pairs, db, json_of, merge, portal::Portal, reads, redirect};
 use crate::{
     AppState,
     api::{
@@ -646,7 +646,7 @@ async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> poem::Result<Response> {
     let limit = partnerdesk_core::domain::DEFAULT_PAGE;
-    let mut conn = db(&state).await?;
+    let mut conn = reads(&state).await?;
     let loaded = partnerdesk_core::audit::list_for_organization(&mut conn, &portal.actor, id, q.before, limit)
         .await
         .map(|entries| {

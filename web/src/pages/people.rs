@@ -17,6 +17,7 @@ use super::{
     Pairs, db, json_of,
     organization::{NoticeQuery, Tab, heading},
     portal::Portal,
+    reads,
 };
 use crate::{AppState, api::users::view};
 
@@ -51,7 +52,7 @@ async fn overview(
     Path(id): Path<Uuid>,
     Query(q): Query<NoticeQuery>,
 ) -> poem::Result<Response> {
-    let mut conn = db(&state).await?;
+    let mut conn = reads(&state).await?;
     let loaded = users_of(&mut conn, &portal, &state, id)
         .await
         .map(|u| json!({ "users": u }));

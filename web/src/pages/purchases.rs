@@ -19,7 +19,7 @@ use super::{
     Pairs, db, json_of,
     organization::{NoticeQuery, Tab},
     portal::Portal,
-    redirect,
+    reads, redirect,
 };
 use crate::{
     AppState,
@@ -319,7 +319,7 @@ async fn orders_tab(
     Path(id): Path<Uuid>,
     Query(q): Query<NoticeQuery>,
 ) -> poem::Result<Response> {
-    let mut conn = db(&state).await?;
+    let mut conn = reads(&state).await?;
     let loaded = orders::list(&mut conn, &state.ctx, &portal.actor, id)
         .await
         .map(|list| json!({ "orders": list.into_iter().map(|o| json_of(OrderView::from(o))).collect::<Vec<_>>() }));

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Pairs, db, json_of, merge, portal::Portal, redirect};
+use super::{Pairs, db, json_of, merge, portal::Portal, reads, redirect};
 use crate::{
     AppState,
     api::{
@@ -79,15 +79,15 @@ impl Desk {
         }
     }
 
-    /// The desk's list (for requests and invoices, those with `status`: open ones by
-    /// default, every one for `all`).
+    /// The desk's list, read from the replica when there is one (for requests and
+    /// invoices, those with `status`: open ones by default, every one for `all`).
     async fn load(
         self,
         portal: &Portal,
         state: &AppState,
         status: Option<&str>,
     ) -> poem::Result<Result<Value, CoreError>> {
-        let mut conn = db(state).await?;
+        let mut conn = reads(state).await?;
         let conn = &mut conn;
         let actor = &portal.actor;
         Ok(match self {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use partnerdesk_core::{
     Ctx,
     app::App,
@@ -36,6 +37,10 @@ pub struct Options {
     /// Connect the service (and everything else on the app's pool) through a recording
     /// proxy, to see the statements each request sends (`TestApp::recorder`).
     pub record: bool,
+    /// Read lists and exports from a copy of the database made after the demo data was
+    /// loaded (a replica that stopped there), instead of through a read-only pool on
+    /// the database itself.
+    pub replica_copy: bool,
 }
 
 impl Default for Options {
@@ -47,6 +52,7 @@ impl Default for Options {
             worker: true,
             extra: Vec::new(),
             record: false,
+            replica_copy: false,
         }
     }
 }
@@ -96,6 +102,16 @@ impl TestApp {
         let base = format!("http://{addr}");
 
         let mut vars: Vec<(&str, String)> = vec![
+            // Lists and exports read through a second pool whose transactions are
+            // read-only, as on a replica: a list that writes fails its test.
+            (
+                "DATABASE_REPLICA_URL",
+                if options.replica_copy {
+                    db.copy_url()
+                } else {
+                    database_url.clone()
+                },
+            ),
             ("DATABASE_URL", database_url),
             (
                 "PARTNERDESK_ENV",
@@ -133,12 +149,16 @@ impl TestApp {
         let (pool, ctx) = (application.pool.clone(), application.ctx.clone());
 
         if options.seed_demo {
+            // On a connection of its own, closed before a copy is made.
             let seed = seed::parse(include_str!("../../../seeds/demo.json")).expect("demo seed");
-            let mut conn = pool.get().await.expect("connection");
+            let mut conn = AsyncPgConnection::establish(&db.url).await.expect("connection");
             seed::load(&mut conn, &ctx, &seed)
                 .await
                 .expect("loading the demo seed")
                 .expect("empty database");
+        }
+        if options.replica_copy {
+            db.copy().await;
         }
 
         let (stop, stop_rx) = watch::channel(false);

@@ -27,6 +27,7 @@ mod portal;
 mod portal_journeys;
 mod portal_pages;
 mod registration;
+mod replica;
 mod resilience;
 mod scale;
 mod service_provider;
