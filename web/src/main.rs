@@ -78,12 +78,18 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// `seed-scale [--partners N] [--customers N] [--users-per-customer N]`: the large,
-/// deterministic data set (see `core::scale_seed`), into an empty database.
+/// `seed-scale [--partners N] [--customers N] [--users-per-customer N] [--if-empty]`:
+/// the large, deterministic data set (see `core::scale_seed`), into an empty database;
+/// with `--if-empty`, a database that already holds data is left as it is.
 async fn seed_scale(config: partnerdesk_core::config::Config, args: &[String]) -> anyhow::Result<()> {
     let mut size = partnerdesk_core::scale_seed::ScaleSize::default();
+    let mut if_empty = false;
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
+        if flag == "--if-empty" {
+            if_empty = true;
+            continue;
+        }
         let value: u64 = rest
             .next()
             .and_then(|v| v.replace('_', "").parse().ok())
@@ -92,7 +98,9 @@ async fn seed_scale(config: partnerdesk_core::config::Config, args: &[String]) -
             "--partners" => size.partners = value,
             "--customers" => size.customers = value,
             "--users-per-customer" => size.users_per_customer = value,
-            other => anyhow::bail!("unknown option {other}; use --partners, --customers, --users-per-customer"),
+            other => {
+                anyhow::bail!("unknown option {other}; use --partners, --customers, --users-per-customer, --if-empty")
+            }
         }
     }
     let database_url = config.database_url.clone();
@@ -102,7 +110,16 @@ async fn seed_scale(config: partnerdesk_core::config::Config, args: &[String]) -
         .map_err(|e| anyhow::anyhow!("the seed password: {e:?}"))?;
     let hash = partnerdesk_core::accounts::hash_password(&ctx, &password).await?;
     println!("Making {size:?} …");
-    let made = partnerdesk_core::scale_seed::run(&database_url, size, &hash, &secret).await?;
+    let made = match partnerdesk_core::scale_seed::run(&database_url, size, &hash, &secret).await {
+        Err(partnerdesk_core::Error::Conflict {
+            code: "database_not_empty",
+            ..
+        }) if if_empty => {
+            println!("The database already holds data; it is used as it is.");
+            return Ok(());
+        }
+        made => made?,
+    };
     println!(
         "Made {} organizations ({} partners), {} service-provider links, {} users, {} memberships, {} modules, {} trials, {} business and {} user licences ({} of them credits).",
         made.organizations,
