@@ -282,11 +282,13 @@ fn summary_sql() -> String {
                     sum(n) FILTER (WHERE state = 'discarded') AS discarded,
                     extract(epoch FROM now() - min(oldest) FILTER (WHERE state = 'pending'))::float8 AS oldest_pending_seconds
              FROM per_state GROUP BY queue),
+         not_sent AS MATERIALIZED (
+             SELECT d.event_key FROM email_deliveries d WHERE d.status NOT IN ('sent', 'skipped')),
          unsent AS (
              SELECT j.job_type AS queue, count(*) AS unsent
-             FROM email_deliveries d
+             FROM not_sent d
              JOIN apalis.jobs j ON j.job_type = '{email}' AND j.idempotency_key = d.event_key
-             WHERE d.status NOT IN ('sent', 'skipped') AND j.status <> 'Done' AND {given_up}
+             WHERE j.status <> 'Done' AND {given_up}
              GROUP BY 1),
          counted AS (
              SELECT h.queue, h.done, h.failed, false AS last_hour FROM job_stats_hourly h
