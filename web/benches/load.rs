@@ -108,14 +108,41 @@ async fn cast(base: &str) -> Cast {
         cursor = urlencode(next);
         deep_page += 4;
     }
-    let page = small.get("/api/customers?limit=200").await.expect("my customers");
-    let small_customers = page["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter(|c| c["customer_type"] == "CUSTOMER" && c["active"] == true)
-        .map(|c| c["id"].as_str().expect("id").to_owned())
-        .collect::<Vec<_>>();
+    let mut small_customers = Vec::new();
+    let mut after = String::new();
+    while small_customers.len() < 32 {
+        let page = small
+            .get(&format!("/api/customers?limit=200{after}"))
+            .await
+            .expect("my customers");
+        for c in page["items"].as_array().expect("items") {
+            let id = c["id"].as_str().expect("id");
+            if c["customer_type"] != "CUSTOMER" || c["active"] != true {
+                continue;
+            }
+            // Credits need the module's paid business licence.
+            let licences = small
+                .get(&format!("/api/organizations/{id}/licences"))
+                .await
+                .expect("a customer's licences");
+            let pays = licences
+                .as_array()
+                .expect("modules")
+                .iter()
+                .any(|m| m["module"]["code"] == "SCALE-PHONE" && m["business_kind"] == "paid");
+            if pays {
+                small_customers.push(id.to_owned());
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => after = format!("&cursor={}", urlencode(next)),
+            None => break,
+        }
+    }
+    assert!(
+        !small_customers.is_empty(),
+        "a customer of the small partner that pays for SCALE-PHONE"
+    );
     let modules = small.get("/api/modules").await.expect("modules");
     let module = modules
         .as_array()
@@ -199,7 +226,9 @@ fn writes(c: &Cast) -> Vec<Endpoint> {
     });
     let (customers, module) = (Arc::new(c.small_customers.clone()), c.module.clone());
     let order: Op = Arc::new(move |caller: Caller, seq| {
-        let customer = customers[seq as usize % customers.len()].clone();
+        // Four operations in a row buy for the same customer: the two recorded for
+        // pgbench (after one to warm up) must differ only in what each makes anew.
+        let customer = customers[(seq / 4) as usize % customers.len()].clone();
         let items = json!({ "items": [{ "type": "credits", "module_id": module, "quantity": 1 }] });
         async move {
             let quote = caller
@@ -268,7 +297,10 @@ fn print_row(e: &Endpoint, statements: usize, s: &Figures, pg: &PgbenchReport) {
 async fn main() {
     let database_url = std::env::var("SCALE_DATABASE_URL")
         .expect("SCALE_DATABASE_URL: the scale data set (`just seed-scale`; `just bench` sets it)");
-    let started = chrono::Utc::now();
+    let _forget = ForgetQueuedJobs {
+        database_url: database_url.clone(),
+        since: chrono::Utc::now(),
+    };
     let clients: usize = env_or("LOAD_CLIENTS", 32);
     let seconds: u64 = env_or("LOAD_SECONDS", 10);
     let service = Service::start(&database_url, env_or("LOAD_POOL_SIZE", 10)).await;
@@ -299,17 +331,39 @@ async fn main() {
     }
     let problems = recorder.problems();
     assert!(problems.is_empty(), "the recording proxy lost track: {problems:?}");
-    forget_queued_jobs(&database_url, started).await;
 }
 
-/// The writes queued e-mails and no worker runs here: those jobs go again, so that the
-/// next run's queue view sees the same queue.
-async fn forget_queued_jobs(database_url: &str, since: chrono::DateTime<chrono::Utc>) {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-    let mut conn = AsyncPgConnection::establish(database_url).await.expect("a connection");
-    diesel::sql_query("DELETE FROM apalis.jobs WHERE status = 'Pending' AND run_at >= $1")
-        .bind::<diesel::sql_types::Timestamptz, _>(since)
-        .execute(&mut conn)
-        .await
-        .expect("forgetting the queued jobs");
+/// The writes queued e-mails and no worker runs here: those jobs and deliveries go again
+/// when the run ends, however it ends, so that the next run's queue view sees the same
+/// queue.
+struct ForgetQueuedJobs {
+    database_url: String,
+    since: chrono::DateTime<chrono::Utc>,
+}
+
+impl Drop for ForgetQueuedJobs {
+    fn drop(&mut self) {
+        let (url, since) = (self.database_url.clone(), self.since);
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+                let mut conn = AsyncPgConnection::establish(&url).await.expect("a connection");
+                for forget in [
+                    "DELETE FROM apalis.jobs WHERE status = 'Pending' AND run_at >= $1",
+                    "DELETE FROM email_deliveries WHERE status NOT IN ('sent', 'skipped') AND created_at >= $1",
+                ] {
+                    diesel::sql_query(forget)
+                        .bind::<diesel::sql_types::Timestamptz, _>(since)
+                        .execute(&mut conn)
+                        .await
+                        .expect("forgetting the queued jobs and e-mails");
+                }
+            });
+        })
+        .join();
+    }
 }

@@ -64,6 +64,8 @@ pub struct Script {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fresh {
     Uuid,
+    /// An array of this many new uuids (the ids of rows a statement makes at once).
+    Uuids(usize),
     /// Text of about this many characters (at least 12); an e-mail address when the
     /// recorded value held an `@`.
     Text {
@@ -81,6 +83,7 @@ impl Fresh {
     fn for_type(types: &TypeNames, oid: u32, text: &str) -> Option<Fresh> {
         match types.base_type(oid) {
             2950 => Some(Fresh::Uuid),
+            2951 if text.len() > 2 => Some(Fresh::Uuids(text.matches(',').count() + 1)),
             21 => Some(Fresh::Int(16)),
             23 => Some(Fresh::Int(32)),
             20 => Some(Fresh::Int(64)),
@@ -96,6 +99,7 @@ impl Fresh {
     fn expression(self) -> String {
         match self {
             Fresh::Uuid => "gen_random_uuid()".to_owned(),
+            Fresh::Uuids(n) => format!("(SELECT array_agg(gen_random_uuid()) FROM generate_series(1, {n}))"),
             Fresh::Text { email: true, .. } => "md5(random()::text) || '@bench.example'".to_owned(),
             Fresh::Text { len, .. } => {
                 let len = len.max(12);
