@@ -52,7 +52,7 @@ pub fn reads_primary() -> bool {
 /// (any method but GET, HEAD and OPTIONS that did not fail) read the primary, so that the
 /// list a form returns to shows what it just did even when the replica lags.
 pub async fn read_your_writes<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
-    let state = state(&req).clone();
+    let state = state(&req);
     if state.reads.replica().is_none() {
         return ep.call(req).await.map(IntoResponse::into_response);
     }
@@ -62,12 +62,13 @@ pub async fn read_your_writes<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Re
         poem::http::Method::GET | poem::http::Method::HEAD | poem::http::Method::OPTIONS
     ) && !SIGNING_IN.contains(&req.uri().path())
         && !req.uri().path().starts_with("/api/auth/sso/");
+    // Made before the request is handed on (it takes the state with it).
+    let cookie = writes.then(|| crate::auth::set_wrote_cookie(state, state.ctx.config.database_replica_after_write));
     let mut resp = READS_PRIMARY.scope(wrote_lately, ep.call(req)).await?.into_response();
-    if writes && resp.status().as_u16() < 400 {
-        let cookie = crate::auth::set_wrote_cookie(&state, state.ctx.config.database_replica_after_write);
-        if let Ok(value) = poem::http::HeaderValue::from_str(&cookie) {
-            resp.headers_mut().append(poem::http::header::SET_COOKIE, value);
-        }
+    if let Some(cookie) = cookie.filter(|_| resp.status().as_u16() < 400)
+        && let Ok(value) = poem::http::HeaderValue::from_str(&cookie)
+    {
+        resp.headers_mut().append(poem::http::header::SET_COOKIE, value);
     }
     Ok(resp)
 }

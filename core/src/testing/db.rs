@@ -149,24 +149,14 @@ async fn ensure_template(admin_url: &str) -> String {
             .next()
             .and_then(|p| p.parse::<u32>().ok());
         if pid.is_some_and(|p| !pid_alive(p)) {
-            let _ = sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                db::quote_ident(&name)
-            ))
-            .execute(&mut conn)
-            .await;
+            drop_database(&mut conn, &name).await;
         }
     }
 
     let existing = database_names(&mut conn, TEMPLATE_PREFIX).await;
     if !existing.contains(&template) {
         for stale in existing {
-            let _ = sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                db::quote_ident(&stale)
-            ))
-            .execute(&mut conn)
-            .await;
+            drop_database(&mut conn, &stale).await;
         }
         let building = format!("{template}_building");
         sql_query(format!("CREATE DATABASE {}", db::quote_ident(&building)))
@@ -191,6 +181,41 @@ async fn ensure_template(admin_url: &str) -> String {
     template
 }
 
+/// Drops a database, whoever is connected to it; a failure is left for the next run.
+async fn drop_database(conn: &mut AsyncPgConnection, name: &str) {
+    let _ = sql_query(format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        db::quote_ident(name)
+    ))
+    .execute(conn)
+    .await;
+}
+
+/// Creates database `name` as a copy of `template`, waiting while another process is
+/// connected to the template for a moment.
+async fn create_from(admin_url: &str, name: &str, template: &str) {
+    let mut conn = AsyncPgConnection::establish(admin_url).await.expect("admin connection");
+    let mut attempts = 0;
+    loop {
+        let created = sql_query(format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            db::quote_ident(name),
+            db::quote_ident(template)
+        ))
+        .execute(&mut conn)
+        .await;
+        match created {
+            Ok(_) => return,
+            Err(e) if attempts < 50 => {
+                attempts += 1;
+                tracing::debug!(%e, "retrying CREATE DATABASE");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("creating test database {name} from {template}: {e}"),
+        }
+    }
+}
+
 impl TestDb {
     /// A fresh, migrated, empty database.
     pub async fn new() -> TestDb {
@@ -201,29 +226,7 @@ impl TestDb {
             std::process::id(),
             crate::tokens::random_code(8).to_lowercase()
         );
-        let mut conn = AsyncPgConnection::establish(&admin_url)
-            .await
-            .expect("admin connection");
-        let mut attempts = 0;
-        loop {
-            let created = sql_query(format!(
-                "CREATE DATABASE {} TEMPLATE {}",
-                db::quote_ident(&name),
-                db::quote_ident(&template)
-            ))
-            .execute(&mut conn)
-            .await;
-            match created {
-                Ok(_) => break,
-                // Another process may be connected to the template for a moment.
-                Err(e) if attempts < 50 => {
-                    attempts += 1;
-                    tracing::debug!(%e, "retrying CREATE DATABASE");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("creating test database {name}: {e}"),
-            }
-        }
+        create_from(&admin_url, &name, &template).await;
         let url = db::with_database(&admin_url, &name).expect("test database url");
         TestDb { url, name, admin_url }
     }
@@ -244,17 +247,7 @@ impl TestDb {
     /// Copies the database as it is now to `copy_url` (as a replica would hold it);
     /// nobody may be connected to it. Dropped with this one.
     pub async fn copy(&self) {
-        let mut conn = AsyncPgConnection::establish(&self.admin_url)
-            .await
-            .expect("admin connection");
-        sql_query(format!(
-            "CREATE DATABASE {} TEMPLATE {}",
-            db::quote_ident(&self.copy_name()),
-            db::quote_ident(&self.name)
-        ))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("copying test database {}: {e}", self.name));
+        create_from(&self.admin_url, &self.copy_name(), &self.name).await;
     }
 }
 
@@ -271,12 +264,7 @@ impl Drop for TestDb {
             rt.block_on(async move {
                 if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url).await {
                     for name in names {
-                        let _ = sql_query(format!(
-                            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                            db::quote_ident(&name)
-                        ))
-                        .execute(&mut conn)
-                        .await;
+                        drop_database(&mut conn, &name).await;
                     }
                 }
             });
