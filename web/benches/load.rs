@@ -49,7 +49,7 @@ fn read(name: &str, caller: &Caller, path: String) -> Endpoint {
         caller: caller.clone(),
         op: Arc::new(move |c: Caller, _| {
             let path = path.clone();
-            async move { c.get(&path).await.map(drop) }.boxed()
+            async move { c.fetch(&path).await }.boxed()
         }),
     }
 }

@@ -75,6 +75,24 @@ impl Caller {
         Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
+    /// A read under load: the whole answer is received and its status checked, but not
+    /// parsed (pgbench, on the other side, discards the rows it gets).
+    pub async fn fetch(&self, path: &str) -> Result<(), String> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        let status = r.status();
+        let bytes = r.bytes().await.map_err(|e| format!("GET {path}: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("GET {path}: {status} {}", String::from_utf8_lossy(&bytes)));
+        }
+        Ok(())
+    }
+
     pub async fn get(&self, path: &str) -> Result<Value, String> {
         self.call(reqwest::Method::GET, path, None).await
     }
