@@ -57,8 +57,13 @@ impl Caller {
         Caller::new(base, r["token"].as_str().expect("token"))
     }
 
-    /// The answer's JSON; anything but 2xx is an error with its body.
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value, String> {
+    /// The answer's body, received whole; anything but 2xx is an error with its body.
+    async fn answer(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<impl AsRef<[u8]>, String> {
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
@@ -72,25 +77,19 @@ impl Caller {
         if !status.is_success() {
             return Err(format!("{method} {path}: {status} {}", String::from_utf8_lossy(&bytes)));
         }
-        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        Ok(bytes)
+    }
+
+    /// The answer's JSON (see `answer`).
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value, String> {
+        let bytes = self.answer(method, path, body).await?;
+        Ok(serde_json::from_slice(bytes.as_ref()).unwrap_or(Value::Null))
     }
 
     /// A read under load: the whole answer is received and its status checked, but not
     /// parsed (pgbench, on the other side, discards the rows it gets).
     pub async fn fetch(&self, path: &str) -> Result<(), String> {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| format!("GET {path}: {e}"))?;
-        let status = r.status();
-        let bytes = r.bytes().await.map_err(|e| format!("GET {path}: {e}"))?;
-        if !status.is_success() {
-            return Err(format!("GET {path}: {status} {}", String::from_utf8_lossy(&bytes)));
-        }
-        Ok(())
+        self.answer(reqwest::Method::GET, path, None).await.map(drop)
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, String> {
