@@ -344,26 +344,19 @@ struct ForgetQueuedJobs {
 impl Drop for ForgetQueuedJobs {
     fn drop(&mut self) {
         let (url, since) = (self.database_url.clone(), self.since);
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async move {
-                use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-                let mut conn = AsyncPgConnection::establish(&url).await.expect("a connection");
-                for forget in [
-                    "DELETE FROM apalis.jobs WHERE status = 'Pending' AND run_at >= $1",
-                    "DELETE FROM email_deliveries WHERE status NOT IN ('sent', 'skipped') AND created_at >= $1",
-                ] {
-                    diesel::sql_query(forget)
-                        .bind::<diesel::sql_types::Timestamptz, _>(since)
-                        .execute(&mut conn)
-                        .await
-                        .expect("forgetting the queued jobs and e-mails");
-                }
-            });
-        })
-        .join();
+        partnerdesk_core::testing::finish_on_own_thread(async move {
+            use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+            let mut conn = AsyncPgConnection::establish(&url).await.expect("a connection");
+            for forget in [
+                "DELETE FROM apalis.jobs WHERE status = 'Pending' AND run_at >= $1",
+                "DELETE FROM email_deliveries WHERE status NOT IN ('sent', 'skipped') AND created_at >= $1",
+            ] {
+                diesel::sql_query(forget)
+                    .bind::<diesel::sql_types::Timestamptz, _>(since)
+                    .execute(&mut conn)
+                    .await
+                    .expect("forgetting the queued jobs and e-mails");
+            }
+        });
     }
 }

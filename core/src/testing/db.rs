@@ -255,20 +255,25 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let admin_url = self.admin_url.clone();
         let names = [self.name.clone(), self.copy_name()];
-        // Drop runs inside the test's runtime; do the async work on a thread of its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url).await {
-                    for name in names {
-                        drop_database(&mut conn, &name).await;
-                    }
+        finish_on_own_thread(async move {
+            if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url).await {
+                for name in names {
+                    drop_database(&mut conn, &name).await;
                 }
-            });
-        })
-        .join();
+            }
+        });
     }
+}
+
+/// Runs `work` to its end on a thread and runtime of its own, and waits for it: for
+/// clean-up in a `Drop`, which runs inside a runtime that must not be blocked on.
+pub fn finish_on_own_thread(work: impl Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(work);
+    })
+    .join();
 }

@@ -27,7 +27,7 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-pub use db::{TestDb, failures};
+pub use db::{TestDb, failures, finish_on_own_thread};
 pub use pgbench::{PgbenchReport, Script, run_pgbench};
 pub use pgwire::{Executed, Param, Recorder, TypeNames, WireError};
 pub use smtp::{ReceivedMail, SmtpSink};
