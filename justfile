@@ -47,7 +47,7 @@ run:
     echo "  Mailbox:  $PUBLIC_URL/dev/mailbox (JSON: $PUBLIC_URL/api/dev/mailbox)"
     echo "  Database: $(echo "$DATABASE_URL" | sed -E 's#//([^:@/]+):[^@]*@#//\1:***@#')"
     echo
-    target/debug/partnerdesk-web logins seeds/demo.json
+    target/debug/partnerdesk-dev logins seeds/demo.json
     wait "$web" "$worker" || true
     stop
 
@@ -59,9 +59,9 @@ seed-scale *args:
     server="$(just _postgres)"
     export DATABASE_URL="${SCALE_DATABASE_URL:-$server/partnerdesk_scale}"
     export PARTNERDESK_ENV="${PARTNERDESK_ENV:-development}"
-    cargo build --release --quiet --bin partnerdesk-web
+    cargo build --release --quiet --bin partnerdesk-web --bin partnerdesk-dev
     target/release/partnerdesk-web migrate
-    target/release/partnerdesk-web seed-scale {{args}}
+    target/release/partnerdesk-dev seed-scale {{args}}
 
 # Development only: move the clock of a running `just run` forward, e.g. `just clock 23d`.
 clock duration:
@@ -70,8 +70,8 @@ clock duration:
     server="$(just _postgres)"
     export DATABASE_URL="${DATABASE_URL:-$server/partnerdesk}"
     export PARTNERDESK_ENV="${PARTNERDESK_ENV:-development}"
-    cargo build --quiet --bin partnerdesk-web
-    target/debug/partnerdesk-web clock {{duration}}
+    cargo build --quiet --bin partnerdesk-dev
+    target/debug/partnerdesk-dev clock {{duration}}
 
 # Run the whole test suite against real PostgreSQL (extra arguments go to nextest).
 test *args:
@@ -95,9 +95,9 @@ bench:
     server="$(just _postgres)"
     export DATABASE_URL="${DATABASE_URL:-$server/postgres}"
     export SCALE_DATABASE_URL="${SCALE_DATABASE_URL:-$server/partnerdesk_scale}"
-    cargo build --release --quiet --bin partnerdesk-web
+    cargo build --release --quiet --bin partnerdesk-web --bin partnerdesk-dev
     DATABASE_URL="$SCALE_DATABASE_URL" PARTNERDESK_ENV=development target/release/partnerdesk-web migrate
-    DATABASE_URL="$SCALE_DATABASE_URL" PARTNERDESK_ENV=development target/release/partnerdesk-web seed-scale --if-empty
+    DATABASE_URL="$SCALE_DATABASE_URL" PARTNERDESK_ENV=development target/release/partnerdesk-dev seed-scale --if-empty
     # The billing benchmark's baseline: Python's XlsxWriter, in its own virtualenv.
     venv="target/bench-venv"
     if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import xlsxwriter' 2>/dev/null; then

@@ -10,12 +10,19 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    Ctx, Result, accounts,
-    db::Pool,
-    invitations,
-    jobs::JobError,
-    mail::{self, EmailKind, Mailer},
-    memberships, orders, partners, registrations, service_providers, signups, trials,
+    Ctx, Result,
+    commerce::orders,
+    commerce::trials,
+    delegation::service_providers,
+    identity::accounts,
+    identity::signups,
+    platform::db::Pool,
+    platform::jobs::JobError,
+    platform::mail::{self, EmailKind, Mailer},
+    tenancy::invitations,
+    tenancy::memberships,
+    tenancy::partners,
+    tenancy::registrations,
 };
 
 /// Sends one queued e-mail (the `send_email` job `job_id`).
@@ -103,12 +110,12 @@ pub async fn context(conn: &mut AsyncPgConnection, ctx: &Ctx, kind: &EmailKind) 
         EmailKind::CommissionsApproved {
             partner_id,
             approved_at,
-        } => value(crate::commissions::ApprovedEmail::load(conn, config, partner_id, approved_at).await?),
+        } => value(crate::earnings::commissions::ApprovedEmail::load(conn, config, partner_id, approved_at).await?),
         EmailKind::PayoutPaid { payout_id } => {
-            value(crate::payouts::PayoutPaidEmail::load(conn, config, payout_id).await?)
+            value(crate::earnings::payouts::PayoutPaidEmail::load(conn, config, payout_id).await?)
         }
         EmailKind::IdentityLinked { link_id } => {
-            value(crate::sso::IdentityLinkedEmail::load(conn, config, link_id).await?)
+            value(crate::identity::sso::IdentityLinkedEmail::load(conn, config, link_id).await?)
         }
     }
 }
@@ -144,7 +151,7 @@ async fn provider_context(conn: &mut AsyncPgConnection, kind: &EmailKind) -> Res
             value(service_providers::GrantRequestEmail::load(conn, request_id, None).await?)
         }
         EmailKind::LoggedInAs { session_id } => {
-            value(crate::delegation::LoggedInAsEmail::load(conn, session_id).await?)
+            value(crate::delegation::sessions::LoggedInAsEmail::load(conn, session_id).await?)
         }
         _ => Ok(None),
     }

@@ -1,62 +1,35 @@
 //! Partnerdesk domain: data layer, services, the one authorization function, jobs and mail.
 //!
 //! `web` and `worker` only translate HTTP requests and jobs into calls of this crate;
-//! neither writes SQL of its own.
+//! neither writes SQL of its own. The crate is a house of rooms, one per business
+//! context, each a folder whose `mod.rs` is its plan; the same names are used in
+//! `web/src/api`, `web/src/pages`, `templates/pages` and `web/tests/it`:
+//!
+//! * [`platform`]: the frames (a write, a read's authorization), context, errors,
+//!   values, mail, jobs, links, audit: what every room stands on.
+//! * [`identity`]: accounts, sessions, API tokens, sign-up, single sign-on.
+//! * [`tenancy`]: organizations, members, partners, customers and their users.
+//! * [`delegation`]: a customer's service provider, grants and delegated sessions.
+//! * [`commerce`]: modules, releases, licences, trials, orders and prices.
+//! * [`earnings`]: commissions and payouts.
+//! * [`billing`]: billing runs and their files.
+//! * [`ops`]: the job queue as ops see it.
+//!
+//! Above the rooms: [`emails`] (which room builds each e-mail) and [`seed`] (demo data).
 
-pub mod accounts;
-pub mod app;
-pub mod audit;
-pub mod authz;
 pub mod billing;
-pub mod clock;
-pub mod commissions;
-pub mod config;
-pub mod csv_export;
-pub mod ctx;
-pub mod customers;
-pub mod db;
+pub mod commerce;
 pub mod delegation;
-pub mod devclock;
-pub mod domain;
+pub mod earnings;
 pub mod emails;
-pub mod error;
-pub mod hashing;
-pub mod integrations;
-pub mod invitations;
-pub mod jobs;
-pub mod licences;
-pub mod licensing;
-pub mod links;
-pub mod mail;
-pub mod members;
-pub mod memberships;
-pub mod modules;
-pub mod op;
-pub mod orders;
-pub mod organizations;
-pub mod partners;
-pub mod payouts;
-pub mod pricing;
-pub mod provider_activity;
-pub mod queue;
-pub mod registrations;
-pub mod releases;
-pub mod scale_seed;
+pub mod identity;
+pub mod ops;
+pub mod platform;
 pub mod schema;
 pub mod seed;
-pub mod service_providers;
-pub mod signups;
-pub mod sso;
-pub mod telemetry;
-pub mod templating;
-pub mod throttle;
-pub mod tokens;
-pub mod trials;
-pub mod users;
-pub mod values;
+pub mod tenancy;
 
-#[cfg(feature = "test-support")]
-pub mod testing;
-
-pub use ctx::Ctx;
-pub use error::{Error, FieldError, Result};
+pub use platform::{
+    ctx::Ctx,
+    error::{Error, FieldError, Result},
+};

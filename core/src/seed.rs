@@ -8,16 +8,17 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::audit::Action;
-use crate::op::{self, Op};
+use crate::platform::audit::Action;
+use crate::platform::op::{self, Op};
 use crate::{
-    Ctx, Error, Result, accounts,
-    audit::Who,
-    authz::{Permission, Role},
-    domain::{CommissionRate, CountryCode, Email, Language, Password},
-    organizations::{self, NewOrganization},
-    partners::{self, RequestInput},
+    Ctx, Error, Result,
+    identity::accounts,
+    platform::audit::Who,
+    platform::authz::{Permission, Role},
+    platform::domain::{CommissionRate, CountryCode, Email, Language, Password},
     schema::{organizations as orgs, service_provider_links as links},
+    tenancy::organizations::{self, NewOrganization},
+    tenancy::partners::{self, RequestInput},
 };
 
 #[derive(Debug, Deserialize)]
@@ -236,7 +237,7 @@ async fn seed_partner(op: &mut Op<'_>, p: &SeedPartner, hashes: &Hashes, logins:
                 links::id.eq(Uuid::now_v7()),
                 links::customer_id.eq(customer),
                 links::partner_id.eq(org),
-                links::origin.eq(crate::values::CustomerOrigin::CreatedByPartner),
+                links::origin.eq(crate::platform::values::CustomerOrigin::CreatedByPartner),
                 links::commission_rate.eq(rate.value()),
                 links::debtor_number.eq(&c.debtor_number),
                 links::granted_permissions.eq(granted),
@@ -246,7 +247,14 @@ async fn seed_partner(op: &mut Op<'_>, p: &SeedPartner, hashes: &Hashes, logins:
             .execute(op.conn)
             .await?;
         let evidence = serde_json::json!({ "created_by_partner": true, "seed": true });
-        crate::commissions::attribute(op, customer, org, crate::commissions::Kind::Partner, evidence).await?;
+        crate::earnings::commissions::attribute(
+            op,
+            customer,
+            org,
+            crate::earnings::commissions::Kind::Partner,
+            evidence,
+        )
+        .await?;
         if let Some(email) = &c.contact_email {
             diesel::update(orgs::table.find(customer))
                 .set(orgs::contact_email.eq(email))
@@ -268,7 +276,7 @@ async fn seed_request(op: &mut Op<'_>, r: &SeedPartnerRequest, hashes: &Hashes, 
         .await?
         .ok_or_else(|| bad(&requester.email, "missing"))?
         .id;
-    let mut v = crate::error::Validator::new();
+    let mut v = crate::platform::error::Validator::new();
     let valid = partners::validate_request(
         &RequestInput {
             company: r.organization.name.clone(),
@@ -282,7 +290,7 @@ async fn seed_request(op: &mut Op<'_>, r: &SeedPartnerRequest, hashes: &Hashes, 
         &mut v,
     );
     v.finish()?;
-    let valid = crate::error::validated(valid);
+    let valid = crate::platform::error::validated(valid);
     let request = partners::insert_request(op.conn, op.now, org, requester_id, &valid).await?;
     let who = Who::user(requester_id, Some(org));
     op.audit_as(who, Action::PartnerRequestSubmitted, request.id, json!({}))
@@ -292,10 +300,10 @@ async fn seed_request(op: &mut Op<'_>, r: &SeedPartnerRequest, hashes: &Hashes, 
 async fn seed_catalogue(op: &mut Op<'_>, seed: &Seed) -> Result<()> {
     use crate::schema::{modules as m, releases as r};
     for module in &seed.modules {
-        let business = crate::modules::parse_price("business_price", &module.business_price)
+        let business = crate::commerce::modules::parse_price("business_price", &module.business_price)
             .map_err(|e| bad(&module.code, e.message))?;
-        let user =
-            crate::modules::parse_price("user_price", &module.user_price).map_err(|e| bad(&module.code, e.message))?;
+        let user = crate::commerce::modules::parse_price("user_price", &module.user_price)
+            .map_err(|e| bad(&module.code, e.message))?;
         diesel::insert_into(m::table)
             .values((
                 m::id.eq(Uuid::now_v7()),
@@ -351,9 +359,9 @@ async fn create_org(
             signup_origin: origin,
             is_vendor: vendor,
             customer_type: if vendor {
-                crate::values::CustomerType::Internal
+                crate::platform::values::CustomerType::Internal
             } else {
-                crate::values::CustomerType::Customer
+                crate::platform::values::CustomerType::Customer
             },
             ..Default::default()
         },
@@ -406,7 +414,8 @@ async fn add_people(
                 Permission::parse_grantable(name).ok_or_else(|| bad(&p.email, format!("unknown permission {name}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        crate::memberships::insert_active(conn, now, org, user.id, role, &permissions, p.extension.as_deref()).await?;
+        crate::tenancy::memberships::insert_active(conn, now, org, user.id, role, &permissions, p.extension.as_deref())
+            .await?;
         if let Some(password) = &p.password {
             logins.push(Login {
                 email: email.to_string(),

@@ -2,11 +2,18 @@
 //! changes are reviewed.
 
 use partnerdesk_core::{
-    accounts, delegation,
-    domain::Language,
-    invitations,
-    mail::{self, Templates},
-    memberships, orders, partners, registrations, service_providers, signups, trials,
+    commerce::orders,
+    commerce::trials,
+    delegation::service_providers,
+    delegation::sessions,
+    identity::accounts,
+    identity::signups,
+    platform::domain::Language,
+    platform::mail::{self, Templates},
+    tenancy::invitations,
+    tenancy::memberships,
+    tenancy::partners,
+    tenancy::registrations,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -174,7 +181,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         ),
         (
             "logged_in_as",
-            ctx(delegation::LoggedInAsEmail {
+            ctx(sessions::LoggedInAsEmail {
                 first_name: "Jan".into(),
                 staff_name: "Anna de Vries".into(),
                 partner: "Northwind".into(),
@@ -185,7 +192,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         ),
         (
             "identity_linked",
-            ctx(partnerdesk_core::sso::IdentityLinkedEmail {
+            ctx(partnerdesk_core::identity::sso::IdentityLinkedEmail {
                 first_name: "Anna".into(),
                 provider: "Microsoft".into(),
                 provider_email: "anna@northwind.example".into(),
@@ -232,7 +239,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         ),
         (
             "commissions_approved",
-            ctx(partnerdesk_core::commissions::ApprovedEmail {
+            ctx(partnerdesk_core::earnings::commissions::ApprovedEmail {
                 company: "Northwind".into(),
                 count: 3,
                 currency: "EUR".into(),
@@ -242,7 +249,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         ),
         (
             "payout_paid",
-            ctx(partnerdesk_core::payouts::PayoutPaidEmail {
+            ctx(partnerdesk_core::earnings::payouts::PayoutPaidEmail {
                 company: "Northwind".into(),
                 number: 7,
                 currency: "EUR".into(),

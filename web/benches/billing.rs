@@ -25,7 +25,7 @@ use partnerdesk_core::{
         files::{CsvOptions, CsvSink, XlsxSink},
         lines::{self, Customers, Line},
     },
-    db,
+    platform::db,
 };
 use sqlx::Connection;
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 use diesel_async::RunQueryDsl;
 mod support;
 
-use partnerdesk_core::{Ctx, authz::Actor, commissions, db};
+use partnerdesk_core::{Ctx, earnings::commissions, platform::authz::Actor, platform::db};
 
 const CUSTOMERS: i64 = 1_000;
 const LINES_PER_CUSTOMER: i64 = 1_000;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 mod support;
 
-use partnerdesk_core::{authz::Actor, users};
+use partnerdesk_core::{platform::authz::Actor, tenancy::users};
 
 const ROWS: usize = 10_000;
 

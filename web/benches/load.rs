@@ -5,8 +5,8 @@
 //!   settings, default pool), driven by `LOAD_CLIENTS` (32) clients over keep-alive
 //!   connections for `LOAD_SECONDS` (10) after two seconds of warm-up.
 //! * The SQL is recorded from a second instance of the service whose one connection goes
-//!   through a recording proxy (`testing::pgwire`): every statement one request sends,
-//!   with its values. pgbench replays it as one transaction (`testing::pgbench`, with
+//!   through a recording proxy (`partnerdesk_testkit::pgwire`): every statement one request sends,
+//!   with its values. pgbench replays it as one transaction (`partnerdesk_testkit::pgbench`, with
 //!   `-M prepared`, as many clients, two threads); writes are recorded twice so that new
 //!   ids and addresses are fresh in every replayed transaction.
 //! * The goal, per read: at least half of pgbench's rate for its SQL, p99 under 15 ms.
@@ -24,11 +24,11 @@ use std::{sync::Arc, time::Duration};
 
 use client::{Caller, Figures, Op, drive};
 use futures::FutureExt;
-use partnerdesk_core::testing::{PgbenchReport, Recorder, Script, TypeNames, run_pgbench};
+use partnerdesk_testkit::{PgbenchReport, Recorder, Script, TypeNames, run_pgbench};
 use serde_json::json;
 use service::Service;
 
-const PASSWORD: &str = partnerdesk_core::scale_seed::PASSWORD;
+const PASSWORD: &str = partnerdesk_seeds::PASSWORD;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -344,7 +344,7 @@ struct ForgetQueuedJobs {
 impl Drop for ForgetQueuedJobs {
     fn drop(&mut self) {
         let (url, since) = (self.database_url.clone(), self.since);
-        partnerdesk_core::testing::finish_on_own_thread(async move {
+        partnerdesk_testkit::finish_on_own_thread(async move {
             use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
             let mut conn = AsyncPgConnection::establish(&url).await.expect("a connection");
             for forget in [

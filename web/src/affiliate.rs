@@ -4,13 +4,13 @@
 //! attributed to the partner.
 
 use chrono::NaiveDate;
-use partnerdesk_core::tokens;
+use partnerdesk_core::platform::tokens;
 use poem::{
     Request,
     web::cookie::{Cookie, SameSite},
 };
 
-use crate::AppState;
+use crate::state::AppState;
 
 pub const COOKIE: &str = "pd_aff";
 

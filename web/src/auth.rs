@@ -3,8 +3,8 @@
 
 use partnerdesk_core::{
     Error as CoreError,
-    accounts::{self, Principal},
-    authz::Actor,
+    identity::accounts::{self, Principal},
+    platform::authz::Actor,
 };
 use poem::{
     Request, RequestBody,
@@ -18,7 +18,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use crate::{AppState, error::ApiError};
+use crate::{error::ApiError, state::AppState};
 
 pub const SESSION_COOKIE: &str = "pd_session";
 pub const ORGANIZATION_HEADER: &str = "X-Organization";
@@ -58,19 +58,23 @@ pub(crate) fn set_session_cookie(state: &AppState, token: &str, max_age: std::ti
 /// The single sign-on attempt this browser started, if any.
 pub(crate) fn sso_cookie(req: &Request) -> Option<String> {
     req.cookie()
-        .get(partnerdesk_core::sso::COOKIE)
+        .get(partnerdesk_core::identity::sso::COOKIE)
         .map(|c| c.value_str().to_owned())
 }
 
 /// The `Set-Cookie` value of a single sign-on attempt (empty value and no age: gone).
 pub(crate) fn set_sso_cookie(state: &AppState, value: &str, max_age: std::time::Duration) -> String {
-    set_cookie(state, partnerdesk_core::sso::COOKIE, value, max_age)
+    set_cookie(state, partnerdesk_core::identity::sso::COOKIE, value, max_age)
 }
+
+/// The cookie a browser carries for `DATABASE_REPLICA_AFTER_WRITE_SECONDS` after it
+/// changed something.
+pub const WROTE_COOKIE: &str = "pd_wrote";
 
 /// The `Set-Cookie` value that has this browser read its lists from the primary for
 /// `max_age` (`middleware::read_your_writes`).
 pub(crate) fn set_wrote_cookie(state: &AppState, max_age: std::time::Duration) -> String {
-    set_cookie(state, crate::middleware::WROTE_COOKIE, "1", max_age)
+    set_cookie(state, WROTE_COOKIE, "1", max_age)
 }
 
 fn set_cookie(state: &AppState, name: &str, value: &str, max_age: std::time::Duration) -> String {

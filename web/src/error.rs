@@ -352,14 +352,18 @@ fn type_name(reason: &str) -> Option<&str> {
     rest.split_once('"').map(|(name, _)| name)
 }
 
+/// The API's schemas, handed over once by `app` (which knows the API).
+static SCHEMAS: std::sync::OnceLock<poem_openapi::registry::Registry> = std::sync::OnceLock::new();
+
+/// Learns the API's schemas, so that a refused enum value is answered with the values
+/// the API takes.
+pub fn know_api_schemas(registry: poem_openapi::registry::Registry) {
+    SCHEMAS.get_or_init(|| registry);
+}
+
 /// The values of an enum the API declares, as the OpenAPI document lists them.
 fn enum_values(name: &str) -> Option<Vec<String>> {
-    static SCHEMAS: std::sync::LazyLock<poem_openapi::registry::Registry> = std::sync::LazyLock::new(|| {
-        let mut registry = poem_openapi::registry::Registry::new();
-        <crate::api::Api as poem_openapi::OpenApi>::register(&mut registry);
-        registry
-    });
-    let schema = SCHEMAS.schemas.get(name)?;
+    let schema = SCHEMAS.get()?.schemas.get(name)?;
     Some(
         schema
             .enum_items

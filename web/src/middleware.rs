@@ -31,22 +31,8 @@ fn state(req: &Request) -> &AppState {
     req.data::<AppState>().expect("AppState is attached to every route")
 }
 
-/// The cookie a browser carries for `DATABASE_REPLICA_AFTER_WRITE_SECONDS` after it
-/// changed something.
-pub const WROTE_COOKIE: &str = "pd_wrote";
-
 /// Signing in and out change nothing a list shows.
 const SIGNING_IN: [&str; 4] = ["/login", "/logout", "/api/auth/login", "/api/auth/logout"];
-
-tokio::task_local! {
-    /// Whether this request's lists read the primary: its browser has just written.
-    static READS_PRIMARY: bool;
-}
-
-/// Whether the current request reads its lists from the primary.
-pub fn reads_primary() -> bool {
-    READS_PRIMARY.try_with(|p| *p).unwrap_or(false)
-}
 
 /// With a replica, a browser's requests in the seconds after one that changed something
 /// (any method but GET, HEAD and OPTIONS that did not fail) read the primary, so that the
@@ -56,7 +42,7 @@ pub async fn read_your_writes<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Re
     if state.reads.replica().is_none() {
         return ep.call(req).await.map(IntoResponse::into_response);
     }
-    let wrote_lately = req.cookie().get(WROTE_COOKIE).is_some();
+    let wrote_lately = req.cookie().get(crate::auth::WROTE_COOKIE).is_some();
     let writes = !matches!(
         *req.method(),
         poem::http::Method::GET | poem::http::Method::HEAD | poem::http::Method::OPTIONS
@@ -64,7 +50,10 @@ pub async fn read_your_writes<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Re
         && !req.uri().path().starts_with("/api/auth/sso/");
     // Made before the request is handed on (it takes the state with it).
     let cookie = writes.then(|| crate::auth::set_wrote_cookie(state, state.ctx.config.database_replica_after_write));
-    let mut resp = READS_PRIMARY.scope(wrote_lately, ep.call(req)).await?.into_response();
+    let mut resp = crate::state::READS_PRIMARY
+        .scope(wrote_lately, ep.call(req))
+        .await?
+        .into_response();
     if let Some(cookie) = cookie.filter(|_| resp.status().as_u16() < 400)
         && let Ok(value) = poem::http::HeaderValue::from_str(&cookie)
     {
@@ -227,7 +216,8 @@ pub async fn log_requests<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result
     let path = redact(req.uri().path(), req.uri().query());
     let started = Instant::now();
     let span = tracing::info_span!("request", %method, %path);
-    let (result, statements) = partnerdesk_core::db::count_statements(ep.call(req).instrument(span.clone())).await;
+    let (result, statements) =
+        partnerdesk_core::platform::db::count_statements(ep.call(req).instrument(span.clone())).await;
     let result = result.map(IntoResponse::into_response);
     let elapsed = started.elapsed();
     let ms = elapsed.as_millis() as u64;
@@ -302,10 +292,14 @@ pub async fn security_headers<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Re
 /// Each API path (segments; `None` is a parameter) with the methods it answers.
 type Routes = Vec<(Vec<Option<String>>, Vec<String>)>;
 
-fn api_routes() -> &'static Routes {
-    static ROUTES: std::sync::LazyLock<Routes> = std::sync::LazyLock::new(|| {
+/// The API's paths and methods, handed over once by `app` (which knows the API).
+static ROUTES: std::sync::OnceLock<Routes> = std::sync::OnceLock::new();
+
+/// Learns the API's paths and methods from its description, for `Allow` headers.
+pub fn know_api_routes(apis: Vec<poem_openapi::registry::MetaApi>) {
+    ROUTES.get_or_init(|| {
         let mut routes: Routes = Vec::new();
-        for api in <crate::api::Api as poem_openapi::OpenApi>::meta() {
+        for api in apis {
             for path in api.paths {
                 let segments = path
                     .path
@@ -319,14 +313,14 @@ fn api_routes() -> &'static Routes {
         }
         routes
     });
-    &ROUTES
 }
 
 /// The methods an API path answers, as the `Allow` header lists them.
 fn allowed_methods(path: &str) -> Option<String> {
     let rest = path.strip_prefix("/api/")?;
     let parts: Vec<&str> = rest.split('/').collect();
-    let mut methods: Vec<&str> = api_routes()
+    let mut methods: Vec<&str> = ROUTES
+        .get()?
         .iter()
         .filter(|(segments, _)| {
             segments.len() == parts.len()

@@ -3,7 +3,7 @@
 //! forms show optional values.
 
 use minijinja::{Environment, UndefinedBehavior};
-use partnerdesk_core::{Error, Result, config::Config, templating};
+use partnerdesk_core::{Error, Result, platform::config::Config, platform::templating};
 use serde_json::Value;
 
 pub struct PageTemplates {

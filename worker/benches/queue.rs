@@ -19,11 +19,11 @@ use std::{process::Stdio, time::Duration};
 use diesel::{QueryableByName, sql_query};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use partnerdesk_core::{
-    config::Config,
-    db,
-    jobs::{self, Ping},
-    testing::TestDb,
+    platform::config::Config,
+    platform::db,
+    platform::jobs::{self, Ping},
 };
+use partnerdesk_testkit::TestDb;
 use tokio::time::Instant;
 
 const DRAIN_JOBS: usize = 50_000;

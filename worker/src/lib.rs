@@ -8,10 +8,10 @@ use std::{future::Future, sync::Arc, time::Duration};
 use apalis::prelude::*;
 use apalis_postgres::PostgresStorage;
 use partnerdesk_core::{
-    app::App,
-    config::Config,
-    jobs::{self, JobError},
-    queue,
+    ops::queue,
+    platform::app::App,
+    platform::config::Config,
+    platform::jobs::{self, JobError},
 };
 use rand::RngExt;
 
@@ -64,7 +64,7 @@ pub async fn run_named(
 ) -> anyhow::Result<()> {
     let config: Arc<Config> = app.ctx.config.clone();
     let connections = (registry::QUEUES.len() * (config.worker_concurrency + 2)) as u32;
-    let job_pool = partnerdesk_core::db::job_pool(&config.database_url, connections)?;
+    let job_pool = partnerdesk_core::platform::db::job_pool(&config.database_url, connections)?;
     tracing::info!(worker = %name, queues = ?registry::QUEUES, "worker starting");
 
     let counts = Arc::new(Counts::default());
@@ -267,7 +267,7 @@ async fn control_loop(
                 if last_gauges.is_none_or(|t| t.elapsed() >= GAUGE_INTERVAL) {
                     counts.flush(&mut conn, &name).await;
                     match queue::summaries(&mut conn).await {
-                        Ok(summaries) => partnerdesk_core::telemetry::record_queues(&summaries),
+                        Ok(summaries) => partnerdesk_core::platform::telemetry::record_queues(&summaries),
                         Err(err) => tracing::warn!(%err, "reading the queue figures failed"),
                     }
                     last_gauges = Some(tokio::time::Instant::now());
@@ -317,22 +317,22 @@ async fn maintenance_loop(app: App, mut stop: tokio::sync::watch::Receiver<bool>
     loop {
         match app.pool.get().await {
             Ok(mut conn) => {
-                if let Err(err) = partnerdesk_core::devclock::sync(&mut conn, &app.ctx).await {
+                if let Err(err) = partnerdesk_core::platform::devclock::sync(&mut conn, &app.ctx).await {
                     tracing::warn!(%err, "reading the development clock failed");
                 }
-                match partnerdesk_core::trials::sweep(&mut conn, &app.ctx).await {
-                    Ok(sweep) if sweep != partnerdesk_core::trials::Sweep::default() => {
+                match partnerdesk_core::commerce::trials::sweep(&mut conn, &app.ctx).await {
+                    Ok(sweep) if sweep != partnerdesk_core::commerce::trials::Sweep::default() => {
                         tracing::info!(?sweep, "trials swept")
                     }
                     Ok(_) => {}
                     Err(err) => tracing::warn!(%err, "sweeping trials failed"),
                 }
-                match partnerdesk_core::service_providers::warn_grants_ending(&mut conn, &app.ctx).await {
+                match partnerdesk_core::delegation::service_providers::warn_grants_ending(&mut conn, &app.ctx).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(emails = n, "warned that grants end"),
                     Err(err) => tracing::warn!(%err, "warning that grants end failed"),
                 }
-                match partnerdesk_core::commissions::approve_due(&mut conn, &app.ctx).await {
+                match partnerdesk_core::earnings::commissions::approve_due(&mut conn, &app.ctx).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(approved = n, "commissions approved"),
                     Err(err) => tracing::warn!(%err, "approving commissions failed"),

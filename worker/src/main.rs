@@ -2,9 +2,10 @@
 //! `/metrics` and `/healthz` on `WORKER_METRICS_ADDR`.
 
 use partnerdesk_core::{
-    app::{self, App},
-    config::Config,
-    db, telemetry,
+    platform::app::{self, App},
+    platform::config::Config,
+    platform::db,
+    platform::telemetry,
 };
 
 /// See the workspace's Cargo.toml: glibc's allocator cost a third of the CPU under load.

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use partnerdesk_core::{app::App, telemetry};
+use partnerdesk_core::{platform::app::App, platform::telemetry};
 use poem::{
     EndpointExt, Route, Server, get, handler,
     listener::{Acceptor, Listener, TcpListener},

@@ -9,9 +9,9 @@
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use partnerdesk_core::{
-    app::App,
-    jobs::{self, RunEnd, RunStart},
-    queue,
+    ops::queue,
+    platform::app::App,
+    platform::jobs::{self, RunEnd, RunStart},
 };
 use tokio::sync::mpsc;
 

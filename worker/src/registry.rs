@@ -1,13 +1,13 @@
 //! Every job type by its stable queue name, and the function in `core` that runs it.
 
 use partnerdesk_core::{
-    app::App,
     emails,
-    jobs::{self, Job, JobError, Ping, RecomputeCommissions, RenderBillingRun, SendEmail},
+    platform::app::App,
+    platform::jobs::{self, Job, JobError, Ping, RecomputeCommissions, RenderBillingRun, SendEmail},
 };
 
 /// Every queue the worker consumes (one list, in `core`, that the ops view shares).
-pub use partnerdesk_core::jobs::QUEUES;
+pub use partnerdesk_core::platform::jobs::QUEUES;
 
 /// Runs job `job_id` of `queue`. A payload that does not decode fails permanently.
 pub async fn run(app: &App, queue: &str, job_id: &str, payload: serde_json::Value) -> Result<(), JobError> {
@@ -19,7 +19,7 @@ pub async fn run(app: &App, queue: &str, job_id: &str, payload: serde_json::Valu
         RecomputeCommissions::QUEUE => {
             let job: RecomputeCommissions = jobs::decode(payload)?;
             let mut conn = app.pool.get().await.map_err(|e| JobError::Retry(e.to_string()))?;
-            partnerdesk_core::commissions::recompute(&mut conn, job.partner_id, job.customer_id).await?;
+            partnerdesk_core::earnings::commissions::recompute(&mut conn, job.partner_id, job.customer_id).await?;
             Ok(())
         }
         RenderBillingRun::QUEUE => {

@@ -11,16 +11,17 @@ use diesel::{
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use partnerdesk_core::{
     Ctx, Error,
-    app::App,
-    clock::Clock,
-    config::Config,
-    db::Pool,
-    domain::{Email, Language},
-    jobs::{self, Job},
-    mail::{self, EmailKind},
-    queue, seed,
-    testing::{SmtpSink, TestDb, metric},
+    ops::queue,
+    platform::app::App,
+    platform::clock::Clock,
+    platform::config::Config,
+    platform::db::Pool,
+    platform::domain::{Email, Language},
+    platform::jobs::{self, Job},
+    platform::mail::{self, EmailKind},
+    seed,
 };
+use partnerdesk_testkit::{SmtpSink, TestDb, metric};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -478,11 +479,11 @@ async fn wait_until(pool: &Pool, what: &str, sql: &str, expected: i64, timeout: 
 }
 
 /// The seeded vendor administrator, acting for the vendor.
-async fn vendor_actor(s: &Setup) -> partnerdesk_core::authz::Actor {
-    let vendor = partnerdesk_core::authz::vendor_org_id(&mut s.pool.get().await.unwrap())
+async fn vendor_actor(s: &Setup) -> partnerdesk_core::platform::authz::Actor {
+    let vendor = partnerdesk_core::platform::authz::vendor_org_id(&mut s.pool.get().await.unwrap())
         .await
         .unwrap();
-    partnerdesk_core::authz::Actor::new(s.user, Some(vendor), chrono::Utc::now())
+    partnerdesk_core::platform::authz::Actor::new(s.user, Some(vendor), chrono::Utc::now())
 }
 
 /// Two worker processes; the one that takes an e-mail job is killed with SIGKILL after

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::lines::Line;
 use crate::{
     Error, Result,
-    csv_export::{self, Cell},
+    platform::csv_export::{self, Cell},
 };
 
 /// The lines sheet's and the CSV's columns.

@@ -1,5 +1,5 @@
 //! What a billing run bills, decided once, in one query that yields a run's lines in
-//! file order (the README's "Billing files" explains the rules with a worked example):
+//! file order (docs/billing.md explains the rules with a worked example):
 //!
 //! - **Customers**: every organization that is not the vendor, not a partner (a
 //!   partner's own account, "My account", is never billed) and not exempt from billing.
@@ -23,7 +23,7 @@
 //!
 //! A run streams [`items`]: one row per licence (its billable days in the period), credit
 //! group, payment and refund, in file order; [`Line::months`] splits a licence's days by
-//! calendar month and prices them with [`crate::pricing::prorate`], the function quotes
+//! calendar month and prices them with [`crate::commerce::pricing::prorate`], the function quotes
 //! use. [`lines`] computes the same lines, prices included, in SQL alone: the run checks
 //! its files' totals against it, and the benchmark gives it to `COPY`.
 
@@ -35,7 +35,7 @@ use diesel::{
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::pricing;
+use crate::commerce::pricing;
 
 /// One line of a billing file.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]

@@ -21,11 +21,11 @@ use uuid::Uuid;
 
 use crate::{
     Ctx, Error, FieldError, Result,
-    audit::{Action, Who},
-    authz::{self, Actor, Permission},
-    error::Validator,
-    jobs::RenderBillingRun,
-    op,
+    platform::audit::{Action, Who},
+    platform::authz::{self, Actor, Permission},
+    platform::error::Validator,
+    platform::jobs::RenderBillingRun,
+    platform::op,
     schema::{organizations, partners},
 };
 
@@ -313,13 +313,13 @@ async fn insert(op: &mut op::Op<'_>, new: &NewRun<'_>) -> Result<Option<Uuid>> {
         new.first,
         new.last
     );
-    crate::db::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+    crate::platform::db::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
         .bind::<Text, _>(&key)
         .execute(op.conn)
         .await?;
     let id = Uuid::now_v7();
     let retention = Duration::from_std(op.ctx.config.billing_retention).unwrap_or_default();
-    let inserted: Option<Inserted> = crate::db::sql_query(
+    let inserted: Option<Inserted> = crate::platform::db::sql_query(
         "INSERT INTO billing_runs (id, audience, partner_id, period_start, period_end, version, scheduled,
                                    csv_separator, csv_bom, requested_by, created_at, expires_at)
          SELECT $1, $2, $3, $4, $5, coalesce(max(version), 0) + 1, $6, $7, $8, $9, $10, $11
@@ -387,7 +387,7 @@ const RUN_COLUMNS: &str = "r.id, r.audience, r.partner_id, po.name AS partner_na
      FROM billing_runs r LEFT JOIN organizations po ON po.id = r.partner_id";
 
 async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Run> {
-    crate::db::sql_query(format!("SELECT {RUN_COLUMNS} WHERE r.id = $1"))
+    crate::platform::db::sql_query(format!("SELECT {RUN_COLUMNS} WHERE r.id = $1"))
         .bind::<SqlUuid, _>(id)
         .get_result(conn)
         .await
@@ -397,13 +397,13 @@ async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Run> {
 
 async fn files_of(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<(Vec<FileInfo>, Vec<RunTotal>)> {
     use diesel::sql_types::Array;
-    let files = crate::db::sql_query(
+    let files = crate::platform::db::sql_query(
         "SELECT run_id, format, size, sha256 FROM billing_files WHERE run_id = ANY($1) ORDER BY run_id, format DESC",
     )
     .bind::<Array<SqlUuid>, _>(ids)
     .load(conn)
     .await?;
-    let totals = crate::db::sql_query(
+    let totals = crate::platform::db::sql_query(
         "SELECT t.run_id, t.partner_id, t.currency::text AS currency, t.lines, t.amount
          FROM billing_run_totals t LEFT JOIN organizations o ON o.id = t.partner_id
          WHERE t.run_id = ANY($1) ORDER BY t.run_id, o.name NULLS FIRST, t.partner_id, t.currency",
@@ -449,16 +449,16 @@ pub async fn list(
     actor: &Actor,
     cursor: Option<&str>,
     limit: i64,
-) -> Result<crate::domain::Page<RunDetail>> {
+) -> Result<crate::platform::domain::Page<RunDetail>> {
     let (audience, partner) = scope_of(conn, actor, None).await?;
-    let limit = crate::domain::page_limit(limit)?;
-    let cursor = cursor.map(crate::domain::parse_time_cursor).transpose()?;
+    let limit = crate::platform::domain::page_limit(limit)?;
+    let cursor = cursor.map(crate::platform::domain::parse_time_cursor).transpose()?;
     // Each list has its own index (see the migration), hence the literal audiences.
     let filter = match audience {
         Audience::Vendor => "r.audience = 'vendor' AND $2::uuid IS NULL",
         Audience::Partner => "r.audience = 'partner' AND r.partner_id = $2",
     };
-    let runs: Vec<Run> = crate::db::sql_query(format!(
+    let runs: Vec<Run> = crate::platform::db::sql_query(format!(
         "SELECT {RUN_COLUMNS}
          WHERE {filter} AND ($1::timestamptz IS NULL OR (r.created_at, r.id) < ($1, $3))
          ORDER BY r.created_at DESC, r.id DESC LIMIT $4"
@@ -479,8 +479,8 @@ pub async fn list(
             run,
         })
         .collect();
-    Ok(crate::domain::Page::of(details, limit, |d| {
-        crate::domain::time_cursor(d.run.created_at, d.run.id)
+    Ok(crate::platform::domain::Page::of(details, limit, |d| {
+        crate::platform::domain::time_cursor(d.run.created_at, d.run.id)
     }))
 }
 
@@ -489,7 +489,7 @@ pub async fn list(
 pub async fn file(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid, format: &str) -> Result<(Run, FileInfo, i32)> {
     let run = find(conn, id).await?;
     authorize_run(conn, actor, &run).await?;
-    let info: Option<FileInfo> = crate::db::sql_query(
+    let info: Option<FileInfo> = crate::platform::db::sql_query(
         "SELECT run_id, format, size, sha256 FROM billing_files WHERE run_id = $1 AND format = $2",
     )
     .bind::<SqlUuid, _>(id)
@@ -503,12 +503,13 @@ pub async fn file(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid, format:
         #[diesel(sql_type = Integer)]
         n: i32,
     }
-    let chunks: Chunks =
-        crate::db::sql_query("SELECT count(*)::int AS n FROM billing_file_chunks WHERE run_id = $1 AND format = $2")
-            .bind::<SqlUuid, _>(id)
-            .bind::<Text, _>(format)
-            .get_result(conn)
-            .await?;
+    let chunks: Chunks = crate::platform::db::sql_query(
+        "SELECT count(*)::int AS n FROM billing_file_chunks WHERE run_id = $1 AND format = $2",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(format)
+    .get_result(conn)
+    .await?;
     Ok((run, info, chunks.n))
 }
 
@@ -519,19 +520,20 @@ pub async fn chunk(conn: &mut AsyncPgConnection, run: Uuid, format: &str, seq: i
         #[diesel(sql_type = diesel::sql_types::Binary)]
         data: Vec<u8>,
     }
-    let c: Chunk =
-        crate::db::sql_query("SELECT data FROM billing_file_chunks WHERE run_id = $1 AND format = $2 AND seq = $3")
-            .bind::<SqlUuid, _>(run)
-            .bind::<Text, _>(format)
-            .bind::<Integer, _>(seq)
-            .get_result(conn)
-            .await?;
+    let c: Chunk = crate::platform::db::sql_query(
+        "SELECT data FROM billing_file_chunks WHERE run_id = $1 AND format = $2 AND seq = $3",
+    )
+    .bind::<SqlUuid, _>(run)
+    .bind::<Text, _>(format)
+    .bind::<Integer, _>(seq)
+    .get_result(conn)
+    .await?;
     Ok(c.data)
 }
 
 /// Deletes the files of runs past their retention; the runs and their totals stay.
 pub async fn prune_expired(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<usize> {
-    Ok(crate::db::sql_query(
+    Ok(crate::platform::db::sql_query(
         "DELETE FROM billing_files f USING billing_runs r WHERE r.id = f.run_id AND r.expires_at < $1",
     )
     .bind::<Timestamptz, _>(now)

@@ -24,9 +24,9 @@ use super::{
 };
 use crate::{
     Ctx, Error, Result,
-    audit::{Action, Who},
-    db::Pool,
-    op,
+    platform::audit::{Action, Who},
+    platform::db::Pool,
+    platform::op,
 };
 
 /// Lines fetched from the cursor at a time.

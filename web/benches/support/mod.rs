@@ -1,7 +1,8 @@
 //! What every benchmark starts from: its own database with the demo data, and a service
 //! context whose statements may run as long as generating big data takes.
 
-use partnerdesk_core::{Ctx, clock::Clock, config::Config, db, seed, testing::TestDb};
+use partnerdesk_core::{Ctx, platform::clock::Clock, platform::config::Config, platform::db, seed};
+use partnerdesk_testkit::TestDb;
 
 /// Each benchmark reads the fields it needs (and keeps the database until it drops).
 #[allow(dead_code)]

@@ -2,11 +2,11 @@
 //! password, invitations, organizations), API tokens, set-password and reset links.
 
 use chrono::{DateTime, Utc};
-use partnerdesk_core::authz::{Permission, Role};
+use partnerdesk_core::platform::authz::{Permission, Role};
 use partnerdesk_core::{
-    accounts::{self, ApiToken, LoginInput, MembershipSummary, ProfileInput, User},
-    memberships::{self, PendingMembership},
-    signups::{self, SignUpInput},
+    identity::accounts::{self, ApiToken, LoginInput, MembershipSummary, ProfileInput, User},
+    identity::signups::{self, SignUpInput},
+    tenancy::memberships::{self, PendingMembership},
 };
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};

@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::stream;
 use partnerdesk_core::{
     billing::{self, RunDetail, StartInput},
-    db::Reads,
-    domain::fixed2,
+    platform::db::Reads,
+    platform::domain::fixed2,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -17,7 +17,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{ApiTags, Created};
-use crate::{AppState, auth::Auth, body::Body, error::ApiResult};
+use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
 pub struct BillingApi;
 

@@ -2,18 +2,18 @@
 //! may download.
 
 use chrono::{DateTime, Utc};
-use partnerdesk_core::values::Channel;
+use partnerdesk_core::platform::values::Channel;
 use partnerdesk_core::{
-    domain::fixed2,
-    modules::{self, Module, ModuleInput},
-    releases::{self, Release, ReleaseInput},
+    commerce::modules::{self, Module, ModuleInput},
+    commerce::releases::{self, Release, ReleaseInput},
+    platform::domain::fixed2,
 };
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
 use uuid::Uuid;
 
 use super::{ApiTags, Created};
-use crate::{AppState, auth::Auth, body::Body, error::ApiResult};
+use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
 pub struct CatalogueApi;
 

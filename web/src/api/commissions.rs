@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use partnerdesk_core::{
-    commissions::{self, Commission, Dashboard, Kind, ListQuery, State},
-    domain::fixed2,
-    payouts::{self, CreditNote, Payout},
+    earnings::commissions::{self, Commission, Dashboard, Kind, ListQuery, State},
+    earnings::payouts::{self, CreditNote, Payout},
+    platform::domain::fixed2,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -17,7 +17,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{ApiTags, Created};
-use crate::{AppState, auth::Auth, body::Body, error::ApiResult};
+use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
 pub struct CommissionsApi;
 
@@ -312,7 +312,7 @@ impl CommissionsApi {
         let mut conn = state.conn().await?;
         let f = commissions::affiliate_figures(&mut conn, &auth.actor).await?;
         Ok(Json(AffiliateView {
-            affiliate_link: partnerdesk_core::links::affiliate(&state.ctx.config, &f.affiliate_code),
+            affiliate_link: partnerdesk_core::platform::links::affiliate(&state.ctx.config, &f.affiliate_code),
             visits: f.visits,
             sign_ups: f.sign_ups,
             paying_customers: f.paying_customers,

@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use partnerdesk_core::{
-    authz::Permission,
-    values::{CustomerOrigin, CustomerType},
+    platform::authz::Permission,
+    platform::values::{CustomerOrigin, CustomerType},
 };
 use partnerdesk_core::{
-    customers::{self, Customer, CustomerInput, ListQuery, SortKey, StatusFilter},
-    domain::fixed2,
+    platform::domain::fixed2,
+    tenancy::customers::{self, Customer, CustomerInput, ListQuery, SortKey, StatusFilter},
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -19,7 +19,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{ApiTags, Created, organizations::OrganizationView};
-use crate::{AppState, auth::Auth, body::Body, error::ApiResult};
+use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
 pub struct CustomersApi;
 

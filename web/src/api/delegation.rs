@@ -3,11 +3,11 @@
 
 use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
-use partnerdesk_core::provider_activity::{self, Activity};
+use partnerdesk_core::delegation::activity::{self, Activity};
 use partnerdesk_core::{
-    authz::{DelegationKind, Permission},
-    delegation::{self, DelegatedSession},
-    service_providers::{self, GrantRequest, RequestStatus},
+    delegation::service_providers::{self, GrantRequest, RequestStatus},
+    delegation::sessions::{self, DelegatedSession},
+    platform::authz::{DelegationKind, Permission},
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -19,7 +19,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{ApiTags, Created, commissions::CsvFile, default_limit};
-use crate::{AppState, auth::Auth, body::Body, error::ApiResult};
+use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
 pub struct DelegationApi;
 
@@ -223,7 +223,7 @@ impl DelegationApi {
         id: Path<Uuid>,
     ) -> ApiResult<Created<DelegatedSessionView>> {
         let mut conn = state.conn().await?;
-        let session = delegation::start_management(&mut conn, &state.ctx, &auth.actor, id.0).await?;
+        let session = sessions::start_management(&mut conn, &state.ctx, &auth.actor, id.0).await?;
         Ok(Created::Created(Json(session.into())))
     }
 
@@ -243,7 +243,7 @@ impl DelegationApi {
     ) -> ApiResult<Created<DelegatedSessionView>> {
         let mut conn = state.conn().await?;
         let session =
-            delegation::login_as(&mut conn, &state.ctx, &auth.actor, id.0, body.0.user_id, &body.0.reason).await?;
+            sessions::login_as(&mut conn, &state.ctx, &auth.actor, id.0, body.0.user_id, &body.0.reason).await?;
         Ok(Created::Created(Json(session.into())))
     }
 
@@ -255,7 +255,7 @@ impl DelegationApi {
     )]
     async fn exit(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<DelegatedSessionView>> {
         let mut conn = state.conn().await?;
-        let session = delegation::exit(&mut conn, &state.ctx, auth.principal.user_id, id.0).await?;
+        let session = sessions::exit(&mut conn, &state.ctx, auth.principal.user_id, id.0).await?;
         Ok(Json(session.into()))
     }
 
@@ -275,7 +275,7 @@ impl DelegationApi {
         id: Path<Uuid>,
     ) -> ApiResult<Json<Vec<DelegatedSessionView>>> {
         let mut conn = state.conn().await?;
-        let sessions = delegation::list_for_customer(&mut conn, &auth.actor, id.0).await?;
+        let sessions = sessions::list_for_customer(&mut conn, &auth.actor, id.0).await?;
         Ok(Json(sessions.into_iter().map(Into::into).collect()))
     }
 
@@ -295,7 +295,7 @@ impl DelegationApi {
         session_id: Path<Uuid>,
     ) -> ApiResult<Json<DelegatedSessionView>> {
         let mut conn = state.conn().await?;
-        let session = delegation::end_for_customer(&mut conn, &state.ctx, &auth.actor, id.0, session_id.0).await?;
+        let session = sessions::end_for_customer(&mut conn, &state.ctx, &auth.actor, id.0, session_id.0).await?;
         Ok(Json(session.into()))
     }
 
@@ -412,13 +412,13 @@ impl DelegationApi {
         #[oai(default = "default_limit")] limit: Query<i64>,
     ) -> ApiResult<Json<Vec<ActivityView>>> {
         let mut conn = state.read_conn().await?;
-        let q = provider_activity::Query {
+        let q = activity::Query {
             person: person_id.0,
             from: from.0,
             to: to.0,
             before_id: before_id.0,
         };
-        let rows = provider_activity::list(&mut conn, &auth.actor, id.0, &q, limit.0).await?;
+        let rows = activity::list(&mut conn, &auth.actor, id.0, &q, limit.0).await?;
         Ok(Json(rows.into_iter().map(Into::into).collect()))
     }
 
@@ -440,13 +440,13 @@ impl DelegationApi {
         to: Query<Option<NaiveDate>>,
     ) -> ApiResult<CsvFile> {
         let mut conn = state.read_conn().await?;
-        let q = provider_activity::Query {
+        let q = activity::Query {
             person: person_id.0,
             from: from.0,
             to: to.0,
             before_id: None,
         };
-        let csv = provider_activity::export(&mut conn, &auth.actor, id.0, q).await?;
+        let csv = activity::export(&mut conn, &auth.actor, id.0, q).await?;
         Ok(CsvFile::Csv(
             Binary(csv),
             "attachment; filename=\"service-provider-activity.csv\"".into(),

@@ -1,7 +1,7 @@
 //! The development outbox: e-mails land here when SMTP_URL is not set.
 
 use chrono::{DateTime, Utc};
-use partnerdesk_core::{devclock, mail};
+use partnerdesk_core::{platform::devclock, platform::mail};
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Query, payload::Json};
 use uuid::Uuid;

@@ -1,10 +1,10 @@
 //! Inviting customers by e-mail, and the public side of the registration link.
 
 use chrono::{DateTime, Utc};
-use partnerdesk_core::values::{CustomerType, InvitationStatus};
+use partnerdesk_core::platform::values::{CustomerType, InvitationStatus};
 use partnerdesk_core::{
-    domain::fixed2,
-    invitations::{self, AcceptInput, Invitation, InvitationInput},
+    platform::domain::fixed2,
+    tenancy::invitations::{self, AcceptInput, Invitation, InvitationInput},
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -16,7 +16,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{ApiTags, Created};
-use crate::{AppState, auth::Auth, body::Body, error::ApiResult};
+use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
 pub struct InvitationsApi;
 

@@ -1,13 +1,15 @@
 //! Licences, quotes, credits, trials and orders of an organization.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use partnerdesk_core::values::{InvoiceStatus, LicenceKind, LicencePlan, OrderSource, OrderStatus, TrialStatus};
+use partnerdesk_core::platform::values::{
+    InvoiceStatus, LicenceKind, LicencePlan, OrderSource, OrderStatus, TrialStatus,
+};
 use partnerdesk_core::{
-    domain::fixed2,
-    licences::{self, ItemRequest, ModuleLicences, Quote},
-    orders::{self, Invoice, OrderDetails, OrderLine},
-    pricing::Line,
-    trials::{self, Trial, TrialRow},
+    commerce::licences::{self, ItemRequest, ModuleLicences, Quote},
+    commerce::orders::{self, Invoice, OrderDetails, OrderLine},
+    commerce::pricing::Line,
+    commerce::trials::{self, Trial, TrialRow},
+    platform::domain::fixed2,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -19,7 +21,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{ApiTags, Created, catalogue::ModuleView};
-use crate::{AppState, auth::Auth, body::Body, error::ApiResult};
+use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
 pub struct LicencesApi;
 

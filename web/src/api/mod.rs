@@ -1,6 +1,6 @@
 //! The JSON API: one `#[OpenApi]` struct per resource, combined once here.
 
-use partnerdesk_core::config::Config;
+use partnerdesk_core::platform::config::Config;
 use poem_openapi::{
     ApiResponse, Object, OpenApiService, Tags,
     payload::Json,
@@ -96,7 +96,7 @@ pub enum NoContent {
 
 /// The page size a list answers with when `limit` is not given.
 pub fn default_limit() -> i64 {
-    partnerdesk_core::domain::DEFAULT_PAGE
+    partnerdesk_core::platform::domain::DEFAULT_PAGE
 }
 
 pub type Api = (
@@ -188,4 +188,7 @@ fn simplify_all_of(value: &mut serde_json::Value) {
 }
 
 // The `limit` validators above write the maximum as a literal; it is core's.
-const _: () = assert!(partnerdesk_core::domain::MAX_PAGE == 200, "update the limit validators");
+const _: () = assert!(
+    partnerdesk_core::platform::domain::MAX_PAGE == 200,
+    "update the limit validators"
+);

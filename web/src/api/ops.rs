@@ -2,7 +2,7 @@
 //! pause and resume.
 
 use chrono::{DateTime, Utc};
-use partnerdesk_core::queue::{self as ops, JobDetail, JobFilter, JobItem, JobRun, QueueSummary, WorkerProcess};
+use partnerdesk_core::ops::queue::{self as ops, JobDetail, JobFilter, JobItem, JobRun, QueueSummary, WorkerProcess};
 use poem::web::Data;
 use poem_openapi::{
     Object, OpenApi,
@@ -12,7 +12,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{ApiTags, NoContent};
-use crate::{AppState, auth::Auth, error::ApiResult};
+use crate::{auth::Auth, error::ApiResult, state::AppState};
 
 pub struct OpsApi;
 

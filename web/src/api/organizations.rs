@@ -1,14 +1,14 @@
 //! Organizations, their members and their audit log.
 
 use chrono::{DateTime, Utc};
-use partnerdesk_core::values::{CustomerOrigin, CustomerType, IntegrationKind};
+use partnerdesk_core::platform::values::{CustomerOrigin, CustomerType, IntegrationKind};
 use partnerdesk_core::{
-    audit::{self, AuditEntry},
-    authz::{Permission, Role},
-    integrations::{self, Integration, IntegrationInput},
-    members::{self, InviteInput, Member, UpdateInput},
-    organizations::{self, CreateOrganizationInput, DetailsInput, Organization},
-    service_providers::{self, ServiceProvider},
+    delegation::service_providers::{self, ServiceProvider},
+    platform::audit::{self, AuditEntry},
+    platform::authz::{Permission, Role},
+    tenancy::integrations::{self, Integration, IntegrationInput},
+    tenancy::members::{self, InviteInput, Member, UpdateInput},
+    tenancy::organizations::{self, CreateOrganizationInput, DetailsInput, Organization},
 };
 use poem::web::Data;
 use poem_openapi::{

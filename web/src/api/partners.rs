@@ -1,10 +1,10 @@
 //! Partner status, partner requests and the sales team's decisions, partner terms.
 
 use chrono::{DateTime, Utc};
-use partnerdesk_core::values::{PartnerRequestStatus, PartnerStanding};
+use partnerdesk_core::platform::values::{PartnerRequestStatus, PartnerStanding};
 use partnerdesk_core::{
-    domain::fixed2,
-    partners::{self, Partner, PartnerRequest, PartnerStatus, PartnerSummary, RequestInput},
+    platform::domain::fixed2,
+    tenancy::partners::{self, Partner, PartnerRequest, PartnerStatus, PartnerSummary, RequestInput},
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -16,7 +16,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{ApiTags, Created};
-use crate::{AppState, auth::Auth, body::Body, error::ApiResult};
+use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
 pub struct PartnersApi;
 
@@ -143,7 +143,7 @@ pub(crate) fn partner_view(state: &AppState, p: Partner, name: Option<String>) -
         organization_id: p.organization_id,
         name,
         status: p.status,
-        affiliate_link: partnerdesk_core::links::affiliate(&state.ctx.config, &p.affiliate_code),
+        affiliate_link: partnerdesk_core::platform::links::affiliate(&state.ctx.config, &p.affiliate_code),
         partner_code: p.partner_code,
         affiliate_code: p.affiliate_code,
         default_commission_rate: fixed2(p.default_commission_rate),

@@ -1,13 +1,13 @@
 //! Self-registration of a partner company: link by e-mail, form, confirmation.
 
 use chrono::{DateTime, Utc};
-use partnerdesk_core::registrations::{self, CompleteInput};
+use partnerdesk_core::tenancy::registrations::{self, CompleteInput};
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
 use uuid::Uuid;
 
 use super::{AcceptedResponse, ApiTags, Created};
-use crate::{AppState, body::Body, error::ApiResult};
+use crate::{body::Body, error::ApiResult, state::AppState};
 
 pub struct RegistrationApi;
 

@@ -3,8 +3,8 @@
 //! software.
 
 use chrono::{DateTime, Utc};
-use partnerdesk_core::authz::Role;
-use partnerdesk_core::users::{self, ImportReport, UserInput, UserOverview, UserPatch};
+use partnerdesk_core::platform::authz::Role;
+use partnerdesk_core::tenancy::users::{self, ImportReport, UserInput, UserOverview, UserPatch};
 use poem::{FromRequest, Request, RequestBody, web::Data};
 use poem_openapi::{
     ApiRequest, ApiResponse, Object, OpenApi, impl_apirequest_for_payload,
@@ -16,7 +16,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{ApiTags, Created, NoContent};
-use crate::{AppState, auth::Auth, body::Body, error::ApiResult};
+use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
 pub struct UsersApi;
 

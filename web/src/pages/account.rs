@@ -4,12 +4,13 @@
 
 use partnerdesk_core::{
     Error as CoreError,
-    accounts::{self, ProfileInput},
-    domain::format_time,
-    memberships,
-    organizations::{self, CreateOrganizationInput},
-    partners::{self, PartnerStatus, RequestInput},
-    releases, sso,
+    commerce::releases,
+    identity::accounts::{self, ProfileInput},
+    identity::sso,
+    platform::domain::format_time,
+    tenancy::memberships,
+    tenancy::organizations::{self, CreateOrganizationInput},
+    tenancy::partners::{self, PartnerStatus, RequestInput},
 };
 use poem::{
     Response, Route, get, handler, post,

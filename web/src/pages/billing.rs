@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use partnerdesk_core::{
     Error as CoreError,
     billing::{self, StartInput},
-    domain::{DEFAULT_PAGE, fixed2},
+    platform::domain::{DEFAULT_PAGE, fixed2},
 };
 use poem::{
     IntoResponse, Response, Route, get, handler,
@@ -64,7 +64,7 @@ async fn runs_ctx(portal: &Portal, state: &AppState, cursor: Option<&str>) -> po
         "runs": runs,
         "next_cursor": page.next_cursor,
         "busy": busy,
-        "vendor": portal.holds(partnerdesk_core::authz::Permission::VendorFinance),
+        "vendor": portal.holds(partnerdesk_core::platform::authz::Permission::VendorFinance),
         "form": { "period_start": first.to_string(), "period_end": last.to_string(), "csv_separator": "," },
     })))
 }

@@ -3,10 +3,10 @@
 //! trials overview and My account.
 
 use partnerdesk_core::{
-    customers::{self, CustomerInput, ListQuery, SortKey, StatusFilter},
-    domain::DEFAULT_PAGE,
-    invitations::{self, InvitationInput},
-    trials,
+    commerce::trials,
+    platform::domain::DEFAULT_PAGE,
+    tenancy::customers::{self, CustomerInput, ListQuery, SortKey, StatusFilter},
+    tenancy::invitations::{self, InvitationInput},
 };
 use poem::{
     Response, Route, get, handler, post,
@@ -113,7 +113,7 @@ async fn list(portal: Portal, state: Data<&AppState>, Query(form): Query<ListFor
     let ctx = json!({
         "filter": form,
         "sort_links": { "name": form.sort_link("name"), "created": form.sort_link("created"), "expiry": form.sort_link("expiry") },
-        "can_add": portal.holds(partnerdesk_core::authz::Permission::CreateCustomers),
+        "can_add": portal.holds(partnerdesk_core::platform::authz::Permission::CreateCustomers),
     });
     Ok(match result {
         Ok(page) => portal.render_noticed(

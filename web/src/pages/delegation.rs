@@ -4,9 +4,11 @@
 //! what its service provider did. The same core calls as `api::delegation`.
 
 use partnerdesk_core::{
-    Error as CoreError, accounts,
-    authz::{DelegationKind, Permission},
-    delegation, provider_activity, service_providers,
+    Error as CoreError,
+    delegation::service_providers,
+    delegation::{activity, sessions},
+    identity::accounts,
+    platform::authz::{DelegationKind, Permission},
 };
 use poem::{
     Response, Route, get, handler, post,
@@ -16,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use partnerdesk_core::db::PooledConn;
+use partnerdesk_core::platform::db::PooledConn;
 
 use super::{Pairs, db, json_of, organization::permission_label, portal::Portal, reads, redirect};
 use crate::{
@@ -39,14 +41,14 @@ pub(super) fn routes(route: Route) -> Route {
             "/organizations/:id/grant-requests/:request/decline",
             post(decline_request),
         )
-        .at("/organizations/:id/service-provider/activity", get(activity))
+        .at("/organizations/:id/service-provider/activity", get(activity_page))
 }
 
 /// The portal session enters the delegated session it just started.
 async fn enter(
     conn: &mut PooledConn,
     portal: &Portal,
-    session: Result<delegation::DelegatedSession, CoreError>,
+    session: Result<sessions::DelegatedSession, CoreError>,
 ) -> Result<Uuid, CoreError> {
     let session = session?;
     accounts::enter_delegation_in_session(conn, &portal.principal, session.id).await?;
@@ -56,7 +58,7 @@ async fn enter(
 #[handler]
 async fn start_management(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
-    let started = delegation::start_management(&mut conn, &state.ctx, &portal.actor, id).await;
+    let started = sessions::start_management(&mut conn, &state.ctx, &portal.actor, id).await;
     Ok(match enter(&mut conn, &portal, started).await {
         Ok(customer) => redirect(&format!("/organizations/{customer}?notice=managing")),
         Err(e) => portal.failed(&state, "Management session", &e),
@@ -76,9 +78,9 @@ async fn login_as_context(
     customer: Uuid,
     user: Option<Uuid>,
 ) -> Result<Value, CoreError> {
-    let company = partnerdesk_core::organizations::get(conn, &portal.actor, customer).await?;
+    let company = partnerdesk_core::tenancy::organizations::get(conn, &portal.actor, customer).await?;
     let user = user.ok_or(CoreError::not_found("user"))?;
-    let name = delegation::login_as_target(conn, &portal.actor, customer, user).await?;
+    let name = sessions::login_as_target(conn, &portal.actor, customer, user).await?;
     Ok(json!({
         "customer": { "id": customer, "name": company.name },
         "user": { "id": user, "name": name },
@@ -111,7 +113,7 @@ async fn login_as(
     let reason = form.get("reason").unwrap_or_default();
     let mut conn = db(&state).await?;
     let started = match user {
-        Some(user) => delegation::login_as(&mut conn, &state.ctx, &portal.actor, id, user, &reason).await,
+        Some(user) => sessions::login_as(&mut conn, &state.ctx, &portal.actor, id, user, &reason).await,
         None => Err(CoreError::not_found("user")),
     };
     Ok(match enter(&mut conn, &portal, started).await {
@@ -135,7 +137,7 @@ async fn exit(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> 
     let Some(d) = portal.principal.delegation.clone() else {
         return Ok(redirect("/"));
     };
-    let ended = delegation::exit(&mut conn, &state.ctx, portal.principal.user_id, d.id).await;
+    let ended = sessions::exit(&mut conn, &state.ctx, portal.principal.user_id, d.id).await;
     let left = match &portal.principal.credential {
         accounts::Credential::Session { id, .. } => accounts::leave_delegation(&mut conn, *id).await,
         accounts::Credential::Token { .. } => Ok(()),
@@ -153,7 +155,7 @@ async fn end_session(
     state: Data<&AppState>,
     Path((id, session)): Path<(Uuid, Uuid)>,
 ) -> poem::Result<Response> {
-    let ended = delegation::end_for_customer(&mut *db(&state).await?, &state.ctx, &portal.actor, id, session).await;
+    let ended = sessions::end_for_customer(&mut *db(&state).await?, &state.ctx, &portal.actor, id, session).await;
     Ok(match ended {
         Ok(_) => redirect(&format!("/organizations/{id}/service-provider?notice=session_ended")),
         Err(e) => portal.failed(&state, "Service provider", &e),
@@ -195,9 +197,9 @@ async fn askable(
     customer: Uuid,
     chosen: &[String],
 ) -> Result<Value, CoreError> {
-    let company = partnerdesk_core::organizations::get(conn, &portal.actor, customer).await?;
+    let company = partnerdesk_core::tenancy::organizations::get(conn, &portal.actor, customer).await?;
     let partner = portal.org().unwrap_or_default();
-    let granted = partnerdesk_core::authz::granted_to(conn, portal.actor.now, partner, customer)
+    let granted = partnerdesk_core::platform::authz::granted_to(conn, portal.actor.now, partner, customer)
         .await?
         .map(|(_, g)| g)
         .unwrap_or_default();
@@ -254,7 +256,7 @@ struct ActivityQuery {
 
 /// "What my service provider did": filters, one page, the next page, the CSV.
 #[handler]
-async fn activity(
+async fn activity_page(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
@@ -265,7 +267,7 @@ async fn activity(
         s.as_deref()
             .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
     };
-    let query = provider_activity::Query {
+    let query = activity::Query {
         person: q.person.as_deref().and_then(|p| p.parse().ok()),
         from: date(&q.from),
         to: date(&q.to),
@@ -273,9 +275,9 @@ async fn activity(
     };
     let mut conn = reads(&state).await?;
     let loaded = async {
-        let rows = provider_activity::list(&mut conn, &portal.actor, id, &query, PAGE).await?;
-        let people = provider_activity::people(&mut conn, &portal.actor, id).await?;
-        let sessions = delegation::list_for_customer(&mut conn, &portal.actor, id)
+        let rows = activity::list(&mut conn, &portal.actor, id, &query, PAGE).await?;
+        let people = activity::people(&mut conn, &portal.actor, id).await?;
+        let sessions = sessions::list_for_customer(&mut conn, &portal.actor, id)
             .await
             .unwrap_or_default();
         Ok::<_, CoreError>((rows, people, sessions))
@@ -318,7 +320,7 @@ pub(super) async fn provider_extras(conn: &mut PooledConn, portal: &Portal, id: 
     let requests = service_providers::grant_requests(conn, &portal.actor, id)
         .await
         .unwrap_or_default();
-    let sessions = delegation::list_for_customer(conn, &portal.actor, id)
+    let sessions = sessions::list_for_customer(conn, &portal.actor, id)
         .await
         .unwrap_or_default();
     json!({

@@ -4,9 +4,10 @@
 use chrono::NaiveDate;
 use partnerdesk_core::{
     Error as CoreError,
-    commissions::{self, Kind, ListQuery, State},
-    domain::{DEFAULT_PAGE, fixed2},
-    orders, payouts,
+    commerce::orders,
+    earnings::commissions::{self, Kind, ListQuery, State},
+    earnings::payouts,
+    platform::domain::{DEFAULT_PAGE, fixed2},
 };
 use poem::{
     Response, Route, get, handler,
@@ -66,7 +67,7 @@ async fn affiliate(portal: Portal, state: Data<&AppState>) -> poem::Result<Respo
             &state,
             "affiliate",
             json!({
-                "link": partnerdesk_core::links::affiliate(&state.ctx.config, &f.affiliate_code),
+                "link": partnerdesk_core::platform::links::affiliate(&state.ctx.config, &f.affiliate_code),
                 "visits": f.visits, "sign_ups": f.sign_ups, "paying_customers": f.paying_customers,
                 "window_days": state.ctx.config.affiliate_window.as_secs() / 86_400,
             }),

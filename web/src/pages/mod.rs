@@ -8,7 +8,7 @@
 //!   permissions allow, the organization switcher.
 //! * the rest: one module per area of the portal.
 
-use partnerdesk_core::{Error as CoreError, db::PooledConn};
+use partnerdesk_core::{Error as CoreError, platform::db::PooledConn};
 use std::sync::Arc;
 
 use poem::{
@@ -18,10 +18,11 @@ use poem::{
 };
 use serde_json::{Value, json};
 
-use crate::{AppState, error::status_of};
+use crate::{error::status_of, state::AppState};
 
 mod account;
 mod billing;
+pub mod csrf;
 mod customers;
 mod delegation;
 mod earnings;
@@ -56,7 +57,7 @@ tokio::task_local! {
 /// Around every page: the browser's language for the pages it renders, and a page, never
 /// problem+json, for an unknown address, a wrong method or a form that does not parse.
 pub async fn around_pages<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
-    let page_request = crate::csrf::is_page(req.uri().path());
+    let page_request = csrf::is_page(req.uri().path());
     let state = req.data::<AppState>().cloned();
     let lang = crate::i18n::from_accept_language(req.header(header::ACCEPT_LANGUAGE));
     let resp = BROWSER_LANGUAGE
@@ -87,7 +88,7 @@ pub async fn around_pages<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result
 /// Renders `templates/pages/<name>.html` with the request's CSRF token.
 fn page(state: &AppState, status: StatusCode, name: &str, mut ctx: Value) -> Response {
     ctx["dev"] = json!(state.ctx.config.is_development());
-    ctx["csrf_token"] = json!(crate::csrf::current());
+    ctx["csrf_token"] = json!(csrf::current());
     if ctx["lang"].is_null() {
         ctx["lang"] = json!(BROWSER_LANGUAGE.try_with(|l| *l).unwrap_or("en"));
     }
@@ -230,7 +231,7 @@ impl Pairs {
     fn to_json(&self) -> Value {
         let mut map = serde_json::Map::new();
         for (k, v) in &self.0 {
-            if k != "password" && k != crate::csrf::FIELD && !map.contains_key(k) {
+            if k != "password" && k != csrf::FIELD && !map.contains_key(k) {
                 map.insert(k.clone(), Value::String(v.clone()));
             }
         }

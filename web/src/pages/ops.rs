@@ -5,9 +5,9 @@
 
 use partnerdesk_core::{
     Error as CoreError,
-    domain::DEFAULT_PAGE,
-    jobs::QUEUES,
-    queue::{self as ops, JobFilter, JobState, QueueSummary},
+    ops::queue::{self as ops, JobFilter, JobState, QueueSummary},
+    platform::domain::DEFAULT_PAGE,
+    platform::jobs::QUEUES,
 };
 use poem::{
     Response, Route, get, handler, post,

@@ -6,14 +6,14 @@
 
 use partnerdesk_core::{
     Error as CoreError,
-    authz::{Permission, Role},
-    customers::{self, CustomerInput},
-    db::PooledConn,
-    integrations::{self, IntegrationInput},
-    members::{self, InviteInput, UpdateInput},
-    organizations::{self, DetailsInput},
-    service_providers,
-    values::IntegrationKind,
+    delegation::service_providers,
+    platform::authz::{Permission, Role},
+    platform::db::PooledConn,
+    platform::values::IntegrationKind,
+    tenancy::customers::{self, CustomerInput},
+    tenancy::integrations::{self, IntegrationInput},
+    tenancy::members::{self, InviteInput, UpdateInput},
+    tenancy::organizations::{self, DetailsInput},
 };
 use poem::{
     Response, Route, get, handler, post,
@@ -645,22 +645,23 @@ async fn audit(
     Path(id): Path<Uuid>,
     Query(q): Query<AuditQuery>,
 ) -> poem::Result<Response> {
-    let limit = partnerdesk_core::domain::DEFAULT_PAGE;
+    let limit = partnerdesk_core::platform::domain::DEFAULT_PAGE;
     let mut conn = reads(&state).await?;
-    let loaded = partnerdesk_core::audit::list_for_organization(&mut conn, &portal.actor, id, q.before, limit)
-        .await
-        .map(|entries| {
-            let older = (entries.len() as i64 == limit)
-                .then(|| {
-                    entries
-                        .last()
-                        .map(|e| format!("/organizations/{id}/audit?before={}", e.id))
+    let loaded =
+        partnerdesk_core::platform::audit::list_for_organization(&mut conn, &portal.actor, id, q.before, limit)
+            .await
+            .map(|entries| {
+                let older = (entries.len() as i64 == limit)
+                    .then(|| {
+                        entries
+                            .last()
+                            .map(|e| format!("/organizations/{id}/audit?before={}", e.id))
+                    })
+                    .flatten();
+                json!({
+                    "entries": entries.into_iter().map(|e| json_of(AuditEntryView::from(e))).collect::<Vec<_>>(),
+                    "older": older,
                 })
-                .flatten();
-            json!({
-                "entries": entries.into_iter().map(|e| json_of(AuditEntryView::from(e))).collect::<Vec<_>>(),
-                "older": older,
-            })
-        });
+            });
     Ok(Tab::new(&portal, &state, id, AUDIT).show(&mut conn, None, loaded).await)
 }

@@ -4,7 +4,7 @@
 
 use partnerdesk_core::{
     Error as CoreError,
-    users::{self, ImportReport, UserInput, UserPatch},
+    tenancy::users::{self, ImportReport, UserInput, UserPatch},
 };
 use poem::{
     Response, Route, get, handler, post,
@@ -19,7 +19,7 @@ use super::{
     portal::Portal,
     reads,
 };
-use crate::{AppState, api::users::view};
+use crate::{api::users::view, state::AppState};
 
 pub(super) fn routes(route: Route) -> Route {
     route
@@ -32,7 +32,7 @@ pub(super) fn routes(route: Route) -> Route {
 const USERS: (&str, &str) = ("/users", "org_users");
 
 async fn users_of(
-    conn: &mut partnerdesk_core::db::PooledConn,
+    conn: &mut partnerdesk_core::platform::db::PooledConn,
     portal: &Portal,
     state: &AppState,
     id: Uuid,

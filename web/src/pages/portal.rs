@@ -4,16 +4,16 @@
 
 use partnerdesk_core::{
     Error as CoreError,
-    accounts::{self, MembershipSummary, Principal},
-    authz::{self, Actor, Permission},
-    delegation::{self, DelegatedSession},
+    delegation::sessions::{self, DelegatedSession},
+    identity::accounts::{self, MembershipSummary, Principal},
+    platform::authz::{self, Actor, Permission},
 };
 use poem::{FromRequest, Request, RequestBody, Response, http::StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{error_context, merge, page, redirect, unavailable};
-use crate::{AppState, auth, error::status_of};
+use crate::{auth, error::status_of, state::AppState};
 
 /// A logged-in person on a portal page.
 pub struct Portal {
@@ -55,7 +55,7 @@ impl<'a> FromRequest<'a> for Portal {
                 }
                 _ => None,
             };
-            let delegated = delegation::current(&mut conn, &actor).await?;
+            let delegated = sessions::current(&mut conn, &actor).await?;
             Ok::<_, CoreError>((actor, user, memberships, granted, delegated))
         };
         match loaded.await {

@@ -2,8 +2,8 @@
 //! (registration, invitations, passwords, payment, downloads), the development mailbox.
 
 use partnerdesk_core::{
-    Error as CoreError, accounts, domain::fixed2, invitations, memberships, orders, registrations, releases, signups,
-    sso,
+    Error as CoreError, commerce::orders, commerce::releases, identity::accounts, identity::signups, identity::sso,
+    platform::domain::fixed2, tenancy::invitations, tenancy::memberships, tenancy::registrations,
 };
 use poem::{
     IntoResponse, Request, Response, Route, get, handler,
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{error_context, error_page, merge, page, redirect, unavailable};
-use crate::{AppState, api::auth::login_input, auth};
+use crate::{api::auth::login_input, auth, state::AppState};
 
 pub(super) fn routes(route: Route) -> Route {
     route
@@ -38,7 +38,7 @@ pub(super) fn routes(route: Route) -> Route {
 }
 
 /// Where to go after logging in: a path on this site only.
-use partnerdesk_core::sso::local_path;
+use partnerdesk_core::identity::sso::local_path;
 
 #[derive(Deserialize)]
 struct NextQuery {
@@ -332,7 +332,7 @@ async fn mailbox(state: Data<&AppState>) -> Response {
     let Ok(mut conn) = state.conn().await else {
         return unavailable(&state);
     };
-    let mails = partnerdesk_core::mail::outbox(&mut conn, None, 100).await;
+    let mails = partnerdesk_core::platform::mail::outbox(&mut conn, None, 100).await;
     match mails {
         Ok(mails) => page(&state, StatusCode::OK, "mailbox", json!({ "mails": mails })),
         Err(e) => error_page(&state, "message", json!({ "title": "Mailbox" }), &e),
@@ -678,7 +678,7 @@ async fn membership_answer(
 #[handler]
 async fn affiliate_landing(state: Data<&AppState>, Path(code): Path<String>) -> poem::Result<Response> {
     let mut conn = super::db(&state).await?;
-    let partner = partnerdesk_core::commissions::record_visit(&mut conn, &state.ctx, &code).await;
+    let partner = partnerdesk_core::earnings::commissions::record_visit(&mut conn, &state.ctx, &code).await;
     let mut resp = redirect(&state.ctx.config.affiliate_landing);
     if let Ok(Some(_)) = partner {
         let cookie =

@@ -4,9 +4,10 @@
 
 use partnerdesk_core::{
     Error as CoreError,
-    db::PooledConn,
-    licences::{self, ItemRequest, ModuleLicences},
-    orders, trials,
+    commerce::licences::{self, ItemRequest, ModuleLicences},
+    commerce::orders,
+    commerce::trials,
+    platform::db::PooledConn,
 };
 use poem::{
     Response, Route, get, handler, post,
@@ -51,7 +52,7 @@ async fn modules_of(conn: &mut PooledConn, portal: &Portal, state: &AppState, id
     let mut held = licences::overview(conn, &portal.actor, id).await?;
     // Every module on offer, with what the organization holds of it; then any module
     // held that is no longer on offer.
-    let mut all: Vec<ModuleLicences> = partnerdesk_core::modules::list(conn, &portal.actor)
+    let mut all: Vec<ModuleLicences> = partnerdesk_core::commerce::modules::list(conn, &portal.actor)
         .await?
         .into_iter()
         .filter(|m| m.active)
@@ -75,7 +76,7 @@ async fn modules_of(conn: &mut PooledConn, portal: &Portal, state: &AppState, id
         other => other?,
     };
     let now = state.ctx.now();
-    let users: Vec<Value> = partnerdesk_core::users::overview(conn, &portal.actor, id)
+    let users: Vec<Value> = partnerdesk_core::tenancy::users::overview(conn, &portal.actor, id)
         .await
         .unwrap_or_default()
         .into_iter()

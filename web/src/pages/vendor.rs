@@ -3,10 +3,11 @@
 
 use partnerdesk_core::{
     Error as CoreError,
-    modules::{self, ModuleInput},
-    orders, partners,
-    releases::{self, ReleaseInput},
-    values::{InvoiceStatus, PartnerRequestStatus, PartnerStanding},
+    commerce::modules::{self, ModuleInput},
+    commerce::orders,
+    commerce::releases::{self, ReleaseInput},
+    platform::values::{InvoiceStatus, PartnerRequestStatus, PartnerStanding},
+    tenancy::partners,
 };
 use poem::{
     Response, Route, get, handler, post,

@@ -140,7 +140,7 @@ async fn errors_are_problem_json_with_stable_codes() {
 /// The API contract is reviewed like code: any change to the document shows up here.
 #[test]
 fn the_openapi_document_matches_its_snapshot() {
-    let config = partnerdesk_core::config::Config::from_pairs([
+    let config = partnerdesk_core::platform::config::Config::from_pairs([
         ("DATABASE_URL", "postgres://localhost/unused".to_owned()),
         ("PARTNERDESK_ENV", "development".to_owned()),
         ("PUBLIC_URL", "http://localhost:8080".to_owned()),

@@ -1,6 +1,6 @@
 //! Billing runs end to end: started through the API, rendered by the real worker, the
 //! files downloaded and read back with independent readers (calamine for XLSX, the csv
-//! crate for CSV), and compared line by line with what the rules in the README say.
+//! crate for CSV), and compared line by line with what the rules in docs/billing.md say.
 
 use std::{collections::BTreeMap, io::Cursor, str::FromStr};
 
@@ -32,7 +32,7 @@ fn last_of_month(day: NaiveDate) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, 1).unwrap().pred_opt().unwrap()
 }
 
-/// What the README says a licence costs from `from` to `to` (inclusive): per calendar
+/// What docs/billing.md says a licence costs from `from` to `to` (inclusive): per calendar
 /// month, unit × quantity × days / days in the month, rounded half away from zero.
 fn prorated(unit: Decimal, quantity: i64, from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate, Decimal)> {
     let mut out = Vec::new();
@@ -747,7 +747,7 @@ async fn the_files_agree_with_the_database_to_the_cent_on_random_purchases_refun
     let files = download(&finance, &run).await;
     assert_files_agree(&files, &run);
 
-    // Licence lines: the README's arithmetic over the stored licences, credits of a
+    // Licence lines: the arithmetic of docs/billing.md over the stored licences, credits of a
     // module with the same days together.
     let mut conn = app.conn().await;
     let held: Vec<Held> = diesel::sql_query(

@@ -113,7 +113,7 @@ pub(crate) async fn small_payouts() -> TestApp {
 }
 
 async fn approve_due(app: &TestApp) -> usize {
-    partnerdesk_core::commissions::approve_due(&mut *app.conn().await, &app.ctx)
+    partnerdesk_core::earnings::commissions::approve_due(&mut *app.conn().await, &app.ctx)
         .await
         .unwrap()
 }

@@ -592,8 +592,8 @@ async fn the_customer_reads_and_exports_what_its_service_provider_did_and_nobody
 async fn every_delegable_permission_follows_the_customers_grant() {
     use partnerdesk_core::{
         Error,
-        authz::{self, Actor, Permission, Via},
-        delegation,
+        delegation::sessions,
+        platform::authz::{self, Actor, Permission, Via},
     };
     let app = TestApp::spawn().await;
     let (olga, org) = customer_of_northwind(&app, &[]).await;
@@ -627,7 +627,7 @@ async fn every_delegable_permission_follows_the_customers_grant() {
             .await
             .unwrap_or_else(|e| panic!("{name}: allowed once granted: {e:?}"));
         assert_eq!(access.via, Via::ServiceProvider);
-        let d = delegation::resolve(&mut conn, now, anna_id, session)
+        let d = sessions::resolve(&mut conn, now, anna_id, session)
             .await
             .expect("the session is open");
         let access = authz::authorize(&mut conn, &Actor::delegated(d.clone(), now), org, *perm)

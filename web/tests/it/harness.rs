@@ -6,14 +6,15 @@ use std::time::Duration;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use partnerdesk_core::{
     Ctx,
-    app::App,
-    clock::Clock,
-    config::Config,
-    db::{Pool, PooledConn},
-    jobs, seed,
-    testing::{Recorder, SmtpSink, TestDb},
+    platform::app::App,
+    platform::clock::Clock,
+    platform::config::Config,
+    platform::db::{Pool, PooledConn},
+    platform::jobs,
+    seed,
 };
-use partnerdesk_web::{AppState, app};
+use partnerdesk_testkit::{Recorder, SmtpSink, TestDb};
+use partnerdesk_web::{app, state::AppState};
 use poem::{
     Server,
     listener::{Acceptor, Listener, TcpListener},
@@ -81,7 +82,7 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> TestApp {
         // Logs of the service and the worker, when a test is run with RUST_LOG set.
         if std::env::var_os("RUST_LOG").is_some() {
-            partnerdesk_core::telemetry::init(partnerdesk_core::config::LogFormat::Text);
+            partnerdesk_core::platform::telemetry::init(partnerdesk_core::platform::config::LogFormat::Text);
         }
         let db = TestDb::new().await;
         let (recorder, database_url) = if options.record {
@@ -470,7 +471,7 @@ impl TestApp {
 
     /// What `Drop` would find left broken.
     pub async fn failures(&self) -> Vec<String> {
-        partnerdesk_core::testing::failures(&self._db.url).await
+        partnerdesk_testkit::failures(&self._db.url).await
     }
 }
 
@@ -490,7 +491,7 @@ impl Drop for TestApp {
                 .enable_all()
                 .build()
                 .expect("a runtime")
-                .block_on(partnerdesk_core::testing::failures(&url))
+                .block_on(partnerdesk_testkit::failures(&url))
         })
         .join()
         .expect("checking for failures");

@@ -717,7 +717,9 @@ async fn upgrading_a_trial_keeps_its_users_and_creates_the_order() {
     // The upgraded trial is not ended by the clock any more.
     s.app.advance(Duration::days(40));
     let mut conn = s.app.conn().await;
-    partnerdesk_core::trials::sweep(&mut conn, &s.app.ctx).await.unwrap();
+    partnerdesk_core::commerce::trials::sweep(&mut conn, &s.app.ctx)
+        .await
+        .unwrap();
     let anna = s.app.demo("anna@northwind.example").await;
     let overview = anna.get(&format!("/api/organizations/{}/licences", s.jansen)).await;
     assert_eq!(
@@ -1190,7 +1192,7 @@ async fn production_cannot_move_the_clock() {
         .assert_problem(404, "not_found");
     let mut conn = app.conn().await;
     assert!(
-        partnerdesk_core::devclock::advance(&mut conn, &app.ctx, Duration::days(1))
+        partnerdesk_core::platform::devclock::advance(&mut conn, &app.ctx, Duration::days(1))
             .await
             .is_err()
     );

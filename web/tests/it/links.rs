@@ -1,7 +1,7 @@
 //! Every link the product builds (in e-mails, pages and the API) leads to a page the web
 //! service serves.
 
-use partnerdesk_core::links;
+use partnerdesk_core::platform::links;
 use uuid::Uuid;
 
 use crate::harness::TestApp;

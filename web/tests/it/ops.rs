@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use partnerdesk_core::testing::metric;
+use partnerdesk_testkit::metric;
 
 use crate::harness::{Options, TestApp};
 
@@ -40,13 +40,13 @@ async fn counted(app: &TestApp, minutes_ago: i64, done: i64, failed: i64) {
     let minute = (Utc::now() - TimeDelta::minutes(minutes_ago))
         .duration_trunc(TimeDelta::minutes(1))
         .unwrap();
-    let count = partnerdesk_core::queue::MinuteCount {
+    let count = partnerdesk_core::ops::queue::MinuteCount {
         queue: "ping",
         minute,
         done,
         failed,
     };
-    partnerdesk_core::queue::record_counts(&mut *app.conn().await, "test", &[count])
+    partnerdesk_core::ops::queue::record_counts(&mut *app.conn().await, "test", &[count])
         .await
         .expect("recording counts");
 }
@@ -138,7 +138,7 @@ async fn counts_by_state_match_the_jobs_and_lists_page_newest_first() {
         .iter()
         .map(|q| q["queue"].as_str().unwrap())
         .collect();
-    assert_eq!(names, partnerdesk_core::jobs::QUEUES);
+    assert_eq!(names, partnerdesk_core::platform::jobs::QUEUES);
 
     // Each state's list holds exactly its jobs, newest first.
     for state in ["pending", "scheduled", "running", "retrying", "given_up", "done"] {

@@ -7,12 +7,9 @@
 
 use diesel::{QueryableByName, sql_types::Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use partnerdesk_core::{
-    accounts,
-    domain::Password,
-    scale_seed::{self, PASSWORD, ScaleSize},
-    testing::{Executed, TypeNames},
-};
+use partnerdesk_core::{identity::accounts, platform::domain::Password};
+use partnerdesk_seeds::{PASSWORD, ScaleSize};
+use partnerdesk_testkit::{Executed, TypeNames};
 use serde_json::{Value, json};
 
 use crate::harness::{Client, Options, TestApp};
@@ -146,7 +143,7 @@ async fn seeded() -> TestApp {
     let hash = accounts::hash_password(&app.ctx, &Password::parse(PASSWORD).unwrap())
         .await
         .unwrap();
-    scale_seed::run(app.database_url(), size, &hash, &app.ctx.config.secret_key)
+    partnerdesk_seeds::run(app.database_url(), size, &hash, &app.ctx.config.secret_key)
         .await
         .expect("the scale seed");
     // The job history made holds given-up jobs on purpose.

@@ -400,7 +400,7 @@ async fn a_partner_sees_its_commissions_on_the_dashboard_and_finance_pays_them_o
 
     // After the holding period finance pays it out.
     app.advance(chrono::Duration::days(31));
-    partnerdesk_core::commissions::approve_due(&mut *app.conn().await, &app.ctx)
+    partnerdesk_core::earnings::commissions::approve_due(&mut *app.conn().await, &app.ctx)
         .await
         .unwrap();
     finance.log_in("finance@vendor.example", DEMO_PASSWORD).await;

@@ -21,7 +21,7 @@ fn form() -> serde_json::Value {
 
 /// Asks for a registration link and returns the token from the newest e-mail.
 async fn request_link(app: &TestApp, email: &str) -> String {
-    let is_link = |m: &partnerdesk_core::testing::ReceivedMail| {
+    let is_link = |m: &partnerdesk_testkit::ReceivedMail| {
         m.envelope_to.contains(&email.to_owned()) && m.subject == "Confirm your partner registration"
     };
     let before = app.smtp.messages().iter().filter(|m| is_link(m)).count();

@@ -2,7 +2,8 @@
 //! primary; without a reachable replica they read the primary.
 
 use diesel_async::SimpleAsyncConnection;
-use partnerdesk_core::{db::Reads, testing::metric};
+use partnerdesk_core::platform::db::Reads;
+use partnerdesk_testkit::metric;
 use serde_json::json;
 
 use crate::harness::{Options, TestApp};

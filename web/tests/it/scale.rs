@@ -1,11 +1,8 @@
 //! The scale data set (`seed-scale`) at a small size: what it makes is consistent and
 //! usable through the API as any other data.
 
-use partnerdesk_core::{
-    accounts,
-    domain::Password,
-    scale_seed::{self, PASSWORD, ScaleReport, ScaleSize},
-};
+use partnerdesk_core::{identity::accounts, platform::domain::Password};
+use partnerdesk_seeds::{PASSWORD, ScaleReport, ScaleSize};
 
 use crate::harness::{Client, Options, TestApp};
 
@@ -26,7 +23,7 @@ async fn the_scale_seed_makes_a_consistent_usable_data_set_once() {
         .unwrap();
     let url = app.ctx.config.database_url.clone();
     let secret = app.ctx.config.secret_key.clone();
-    let made = scale_seed::run(&url, size, &hash, &secret)
+    let made = partnerdesk_seeds::run(&url, size, &hash, &secret)
         .await
         .expect("the scale seed");
     // What the triggers keep (off while loading) was rebuilt to match what it copies.
@@ -91,7 +88,7 @@ async fn the_scale_seed_makes_a_consistent_usable_data_set_once() {
     job_history_is_usable(&app, &made, &vendor).await;
 
     // Only into an empty database.
-    let again = scale_seed::run(&url, size, &hash, &secret).await;
+    let again = partnerdesk_seeds::run(&url, size, &hash, &secret).await;
     assert!(
         matches!(
             again,

@@ -3,7 +3,7 @@
 //! on the pooled connections). Authentication and authorization take one query; a page
 //! costs the same however many rows it shows (no query per row).
 
-use partnerdesk_core::testing::metric;
+use partnerdesk_testkit::metric;
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -197,16 +197,16 @@ async fn company_admin_cannot_buy_or_assign_licences() {
     // Licences are bought and assigned through the one authorization function with
     // "manage licences"; the company administrator does not hold it, the partner does.
     let mut conn = t.app.conn().await;
-    let jan = partnerdesk_core::authz::Actor::new(
+    let jan = partnerdesk_core::platform::authz::Actor::new(
         t.app.user_id("jan@jansen.example").await,
         Some(t.org),
         chrono::Utc::now(),
     );
-    let refused = partnerdesk_core::authz::authorize(
+    let refused = partnerdesk_core::platform::authz::authorize(
         &mut conn,
         &jan,
         t.org,
-        partnerdesk_core::authz::Permission::ManageLicences,
+        partnerdesk_core::platform::authz::Permission::ManageLicences,
     )
     .await;
     assert!(
@@ -220,17 +220,17 @@ async fn company_admin_cannot_buy_or_assign_licences() {
         "{refused:?}"
     );
     let northwind = t.app.org_id("Northwind IT Services").await;
-    let anna = partnerdesk_core::authz::Actor::new(
+    let anna = partnerdesk_core::platform::authz::Actor::new(
         t.app.user_id("anna@northwind.example").await,
         Some(northwind),
         chrono::Utc::now(),
     );
     assert!(
-        partnerdesk_core::authz::authorize(
+        partnerdesk_core::platform::authz::authorize(
             &mut conn,
             &anna,
             t.org,
-            partnerdesk_core::authz::Permission::ManageLicences
+            partnerdesk_core::platform::authz::Permission::ManageLicences
         )
         .await
         .is_ok()
