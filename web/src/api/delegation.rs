@@ -18,7 +18,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{ApiTags, Created, commissions::CsvFile, default_limit};
+use super::{ApiTags, Created, default_limit, earnings::CsvFile};
 use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
 pub struct DelegationApi;

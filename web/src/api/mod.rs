@@ -7,21 +7,14 @@ use poem_openapi::{
     types::{ParseFromJSON, ToJSON},
 };
 
-pub mod auth;
 pub mod billing;
-pub mod catalogue;
-pub mod commissions;
-pub mod customers;
+pub mod commerce;
 pub mod delegation;
 pub mod dev;
-pub mod invitations;
-pub mod licences;
+pub mod earnings;
+pub mod identity;
 pub mod ops;
-pub mod organizations;
-pub mod partners;
-pub mod registrations;
-pub mod sso;
-pub mod users;
+pub mod tenancy;
 
 #[derive(Tags)]
 pub enum ApiTags {
@@ -100,19 +93,19 @@ pub fn default_limit() -> i64 {
 }
 
 pub type Api = (
-    auth::AuthApi,
-    sso::SsoApi,
-    organizations::OrganizationsApi,
-    organizations::CompanyApi,
-    partners::PartnersApi,
-    registrations::RegistrationApi,
-    customers::CustomersApi,
-    invitations::InvitationsApi,
-    users::UsersApi,
-    licences::LicencesApi,
+    identity::auth::AuthApi,
+    identity::sso::SsoApi,
+    tenancy::organizations::OrganizationsApi,
+    tenancy::organizations::CompanyApi,
+    tenancy::partners::PartnersApi,
+    tenancy::registrations::RegistrationApi,
+    tenancy::customers::CustomersApi,
+    tenancy::invitations::InvitationsApi,
+    tenancy::users::UsersApi,
+    commerce::licences::LicencesApi,
     delegation::DelegationApi,
-    catalogue::CatalogueApi,
-    commissions::CommissionsApi,
+    commerce::catalogue::CatalogueApi,
+    earnings::CommissionsApi,
     billing::BillingApi,
     ops::OpsApi,
     dev::DevApi,
@@ -121,19 +114,19 @@ pub type Api = (
 pub fn service(config: &Config) -> OpenApiService<Api, ()> {
     OpenApiService::new(
         (
-            auth::AuthApi,
-            sso::SsoApi,
-            organizations::OrganizationsApi,
-            organizations::CompanyApi,
-            partners::PartnersApi,
-            registrations::RegistrationApi,
-            customers::CustomersApi,
-            invitations::InvitationsApi,
-            users::UsersApi,
-            licences::LicencesApi,
+            identity::auth::AuthApi,
+            identity::sso::SsoApi,
+            tenancy::organizations::OrganizationsApi,
+            tenancy::organizations::CompanyApi,
+            tenancy::partners::PartnersApi,
+            tenancy::registrations::RegistrationApi,
+            tenancy::customers::CustomersApi,
+            tenancy::invitations::InvitationsApi,
+            tenancy::users::UsersApi,
+            commerce::licences::LicencesApi,
             delegation::DelegationApi,
-            catalogue::CatalogueApi,
-            commissions::CommissionsApi,
+            commerce::catalogue::CatalogueApi,
+            earnings::CommissionsApi,
             billing::BillingApi,
             ops::OpsApi,
             dev::DevApi,

@@ -23,9 +23,9 @@ use super::{Pairs, db, json_of, organization::NoticeQuery, portal::Portal, redir
 use crate::{
     AppState,
     api::{
-        auth::{ApiTokenView, PendingInvitationView},
-        catalogue::release_view,
-        partners::{PartnerRequestForm, PartnerRequestView, partner_view},
+        commerce::catalogue::release_view,
+        identity::auth::{ApiTokenView, PendingInvitationView},
+        tenancy::partners::{PartnerRequestForm, PartnerRequestView, partner_view},
     },
 };
 

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::{db, filled, json_of, portal::Portal, reads, redirect};
 use crate::{
     AppState,
-    api::{customers::CustomerView, licences::TrialOverviewRow},
+    api::{commerce::licences::TrialOverviewRow, tenancy::customers::CustomerView},
 };
 
 pub(super) fn routes(route: Route) -> Route {
@@ -211,7 +211,7 @@ async fn invitation_list(
                 &state,
                 "invitations",
                 q.notice.as_deref(),
-                json!({ "invitations": found.into_iter().map(|i| json_of(crate::api::invitations::view(i, now))).collect::<Vec<Value>>() }),
+                json!({ "invitations": found.into_iter().map(|i| json_of(crate::api::tenancy::invitations::view(i, now))).collect::<Vec<Value>>() }),
             ),
             Err(e) => portal.failed(&state, "Invitations", &e),
         },
@@ -344,7 +344,7 @@ async fn my_account(portal: Portal, state: Data<&AppState>) -> poem::Result<Resp
             &state,
             "my_account",
             json!({
-                "account": json_of(crate::api::organizations::OrganizationView::from(account.organization)),
+                "account": json_of(crate::api::tenancy::organizations::OrganizationView::from(account.organization)),
                 "used": account.seats_used,
                 "total": account.seats_total,
             }),

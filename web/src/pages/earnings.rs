@@ -23,8 +23,8 @@ use super::{Pairs, db, json_of, organization::NoticeQuery, portal::Portal, reads
 use crate::{
     AppState,
     api::{
-        commissions::{CommissionView, DashboardView, PayoutView},
-        licences::OrderView,
+        commerce::licences::OrderView,
+        earnings::{CommissionView, DashboardView, PayoutView},
     },
 };
 

@@ -27,8 +27,8 @@ use super::{Pairs, db, json_of, merge, portal::Portal, reads, redirect};
 use crate::{
     AppState,
     api::{
-        customers::CustomerView,
-        organizations::{AuditEntryView, IntegrationView, MemberView, OrganizationView, ServiceProviderView},
+        tenancy::customers::CustomerView,
+        tenancy::organizations::{AuditEntryView, IntegrationView, MemberView, OrganizationView, ServiceProviderView},
     },
 };
 

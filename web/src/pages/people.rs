@@ -19,7 +19,7 @@ use super::{
     portal::Portal,
     reads,
 };
-use crate::{api::users::view, state::AppState};
+use crate::{api::tenancy::users::view, state::AppState};
 
 pub(super) fn routes(route: Route) -> Route {
     route

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{error_context, error_page, merge, page, redirect, unavailable};
-use crate::{api::auth::login_input, auth, state::AppState};
+use crate::{api::identity::auth::login_input, auth, state::AppState};
 
 pub(super) fn routes(route: Route) -> Route {
     route
@@ -108,7 +108,7 @@ async fn sso_callback(
         error: q.error,
     };
     let done = auth::set_sso_cookie(&state, "", std::time::Duration::ZERO);
-    let resp = match crate::api::sso::complete(&state, req, &provider, callback).await {
+    let resp = match crate::api::identity::sso::complete(&state, req, &provider, callback).await {
         Ok(sso::Outcome::SignedIn { token, next, .. }) => with_cookie(
             redirect(next.as_deref().unwrap_or("/")),
             auth::set_session_cookie(&state, &token, state.ctx.config.session_ttl),

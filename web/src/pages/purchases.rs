@@ -25,8 +25,8 @@ use super::{
 use crate::{
     AppState,
     api::{
-        licences::{ModuleLicencesView, OrderView, QuoteView, TrialView},
-        users::view,
+        commerce::licences::{ModuleLicencesView, OrderView, QuoteView, TrialView},
+        tenancy::users::view,
     },
 };
 

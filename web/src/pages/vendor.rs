@@ -21,9 +21,9 @@ use super::{Pairs, db, json_of, merge, portal::Portal, reads, redirect};
 use crate::{
     AppState,
     api::{
-        catalogue::{ModuleView, release_view},
-        licences::InvoiceView,
-        partners::{PartnerRequestView, partner_view},
+        commerce::catalogue::{ModuleView, release_view},
+        commerce::licences::InvoiceView,
+        tenancy::partners::{PartnerRequestView, partner_view},
     },
 };
 

@@ -6,7 +6,7 @@ use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
 use uuid::Uuid;
 
-use super::{AcceptedResponse, ApiTags, Created};
+use crate::api::{AcceptedResponse, ApiTags, Created};
 use crate::{body::Body, error::ApiResult, state::AppState};
 
 pub struct RegistrationApi;

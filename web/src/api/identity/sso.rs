@@ -10,10 +10,10 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
 use uuid::Uuid;
 
-use super::{ApiTags, NoContent, auth::UserView};
+use crate::api::{ApiTags, NoContent, identity::auth::UserView};
 use crate::{
     AppState,
-    api::auth::user_agent,
+    api::identity::auth::user_agent,
     auth::{self as session_auth, Auth},
     body::Body,
     error::ApiResult,

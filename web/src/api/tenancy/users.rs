@@ -15,7 +15,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{ApiTags, Created, NoContent};
+use crate::api::{ApiTags, Created, NoContent};
 use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
 pub struct UsersApi;

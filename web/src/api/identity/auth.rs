@@ -12,7 +12,7 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
 use uuid::Uuid;
 
-use super::{AcceptedResponse, ApiTags, NoContent};
+use crate::api::{AcceptedResponse, ApiTags, NoContent};
 use crate::{
     AppState,
     auth::{self as session_auth, Auth},
@@ -630,12 +630,12 @@ impl AuthApi {
         state: Data<&AppState>,
         auth: Auth,
         body: Body<CreateTokenRequest>,
-    ) -> ApiResult<super::Created<CreatedToken>> {
+    ) -> ApiResult<crate::api::Created<CreatedToken>> {
         let mut conn = state.conn().await?;
         let (token, raw) =
             accounts::create_api_token(&mut conn, &state.ctx, &auth.actor, &body.0.name, body.0.expires_in_days)
                 .await?;
-        Ok(super::Created::Created(Json(CreatedToken {
+        Ok(crate::api::Created::Created(Json(CreatedToken {
             token: raw,
             details: token.into(),
         })))

@@ -12,7 +12,7 @@ use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
 use uuid::Uuid;
 
-use super::{ApiTags, Created};
+use crate::api::{ApiTags, Created};
 use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
 pub struct CatalogueApi;

@@ -20,7 +20,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{ApiTags, Created, catalogue::ModuleView};
+use crate::api::{ApiTags, Created, commerce::catalogue::ModuleView};
 use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
 pub struct LicencesApi;
@@ -601,7 +601,7 @@ impl LicencesApi {
         auth: Auth,
         active: Query<Option<bool>>,
         #[oai(
-            default = "super::default_limit",
+            default = "crate::api::default_limit",
             validator(minimum(value = "1"), maximum(value = "200"))
         )]
         limit: Query<i64>,

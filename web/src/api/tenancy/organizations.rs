@@ -19,7 +19,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{ApiTags, Created, NoContent};
+use crate::api::{ApiTags, Created, NoContent};
 use crate::{
     AppState,
     auth::Auth,
@@ -401,7 +401,7 @@ impl OrganizationsApi {
         id: Path<Uuid>,
         before: Query<Option<i64>>,
         #[oai(
-            default = "super::default_limit",
+            default = "crate::api::default_limit",
             validator(minimum(value = "1"), maximum(value = "200"))
         )]
         limit: Query<i64>,

@@ -18,7 +18,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{ApiTags, Created, organizations::OrganizationView};
+use crate::api::{ApiTags, Created, tenancy::organizations::OrganizationView};
 use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
 pub struct CustomersApi;
@@ -254,7 +254,7 @@ impl CustomersApi {
         sort: Query<Option<SortBy>>,
         dir: Query<Option<Direction>>,
         #[oai(
-            default = "super::default_limit",
+            default = "crate::api::default_limit",
             validator(minimum(value = "1"), maximum(value = "200"))
         )]
         limit: Query<i64>,
