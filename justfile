@@ -171,7 +171,7 @@ screenshots dir="target/screenshots":
 check:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
-    cargo test -q -p partnerdesk-core --test module_graph --test function_size
+    cargo test -q -p partnerdesk-core --test module_graph --test function_size --test read_frame
 
 # Prints the PostgreSQL server URL (without a database), starting a private cluster if needed.
 [private]

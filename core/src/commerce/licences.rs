@@ -435,8 +435,8 @@ async fn store_quote(op: &mut Op<'_>, org: Uuid, items: Vec<Item>) -> Result<Quo
         .values((
             quotes::id.eq(Uuid::now_v7()),
             quotes::organization_id.eq(org),
-            quotes::created_by.eq(access.user_id),
-            quotes::acting_organization_id.eq(access.acting_org),
+            quotes::created_by.eq(access.user_id()),
+            quotes::acting_organization_id.eq(access.acting_org()),
             quotes::action.eq(serde_json::to_value(&items)?),
             quotes::lines.eq(serde_json::to_value(&lines)?),
             quotes::currency.eq(&currency),
@@ -574,7 +574,7 @@ fn order_source(op: &Op<'_>, items: &[Item]) -> Result<OrderSource> {
     Ok(match items {
         [Item::UpgradeTrial { .. }] => OrderSource::TrialUpgrade,
         items if items.iter().all(|i| matches!(i, Item::Credits { .. })) => OrderSource::Credits,
-        _ if op.access()?.via == authz::Via::ServiceProvider => OrderSource::AddProducts,
+        _ if op.access()?.via() == authz::Via::ServiceProvider => OrderSource::AddProducts,
         _ => OrderSource::Activation,
     })
 }

@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use crate::{
     Result,
-    platform::authz::{self, Actor, Permission},
+    platform::authz::{Access, Actor, Permission},
+    platform::op,
 };
 
 /// Which entries: by the person (the real one, also behind a "login as"), in a period
@@ -82,9 +83,9 @@ WHERE a.on_behalf_of_organization_id = $1
 ORDER BY a.id DESC
 LIMIT $6";
 
-async fn page(conn: &mut AsyncPgConnection, org: Uuid, q: &Query, limit: i64) -> Result<Vec<Activity>> {
+async fn page(conn: &mut AsyncPgConnection, access: &Access, q: &Query, limit: i64) -> Result<Vec<Activity>> {
     Ok(crate::platform::db::sql_query(ACTIVITY)
-        .bind::<SqlUuid, _>(org)
+        .bind::<SqlUuid, _>(access.org())
         .bind::<Nullable<SqlUuid>, _>(q.person)
         .bind::<Nullable<Date>, _>(q.from)
         .bind::<Nullable<Date>, _>(q.to)
@@ -103,15 +104,23 @@ pub async fn list(
     q: &Query,
     limit: i64,
 ) -> Result<Vec<Activity>> {
-    authz::authorize(conn, actor, org, Permission::ViewAudit).await?;
     let limit = crate::platform::domain::page_limit(limit)?;
-    page(conn, org, q, limit).await
+    op::read(conn, actor, org, Permission::ViewAudit, async |conn, access| {
+        page(conn, access, q, limit).await
+    })
+    .await
 }
 
 /// Every entry the filters select, as CSV (formula-safe), read in keyset batches.
 pub async fn export(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid, q: Query) -> Result<Vec<u8>> {
+    op::read(conn, actor, org, Permission::ViewAudit, async |conn, access| {
+        export_rows(conn, access, q).await
+    })
+    .await
+}
+
+async fn export_rows(conn: &mut AsyncPgConnection, access: &Access, q: Query) -> Result<Vec<u8>> {
     use crate::platform::csv_export::{Cell, Writer};
-    authz::authorize(conn, actor, org, Permission::ViewAudit).await?;
     let mut out = Writer::new(Vec::new());
     out.header(&[
         "time",
@@ -126,7 +135,7 @@ pub async fn export(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid, q: Q
     ])?;
     let mut q = q;
     loop {
-        let rows = page(conn, org, &q, 1000).await?;
+        let rows = page(conn, access, &q, 1000).await?;
         for a in &rows {
             let (time, session, changes) = (
                 a.occurred_at.to_rfc3339(),
@@ -163,7 +172,7 @@ pub async fn people(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> R
         #[diesel(sql_type = Text)]
         name: String,
     }
-    authz::authorize(conn, actor, org, Permission::ViewAudit).await?;
+    let access = op::grant(conn, actor, org.into(), Permission::ViewAudit).await?;
     let people: Vec<Person> = crate::platform::db::sql_query(
         "SELECT u.id, u.first_name || ' ' || u.last_name AS name
          FROM users u
@@ -174,7 +183,7 @@ pub async fn people(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> R
          ORDER BY name
          LIMIT 200",
     )
-    .bind::<SqlUuid, _>(org)
+    .bind::<SqlUuid, _>(access.org())
     .load(conn)
     .await?;
     Ok(people.into_iter().map(|p| (p.id, p.name)).collect())

@@ -466,7 +466,7 @@ async fn check_request<'m>(
             format!("At most {REQUEST_MESSAGE_MAX} characters"),
         ));
     }
-    let partner = op.access()?.acting_org;
+    let partner = op.access()?.acting_org();
     let granted = authz::granted_to(op.conn, op.now, partner, customer)
         .await?
         .map(|(_, g)| g)
@@ -493,7 +493,7 @@ pub async fn request_grants(
 ) -> Result<GrantRequest> {
     use crate::schema::grant_requests as r;
     op::run(conn, ctx, actor, customer, Permission::ManageCustomers, async |op| {
-        if op.access()?.via != authz::Via::ServiceProvider {
+        if op.access()?.via() != authz::Via::ServiceProvider {
             return Err(Error::forbidden());
         }
         let (perms, message) = check_request(op, customer, names, message).await?;
@@ -553,11 +553,11 @@ pub async fn request_grants(
 pub async fn grant_requests(conn: &mut AsyncPgConnection, actor: &Actor, customer: Uuid) -> Result<Vec<GrantRequest>> {
     let access = authz::authorize(conn, actor, customer, Permission::ViewOrganization).await?;
     let mut requests = load_requests(conn, actor.now, customer, None).await?;
-    match access.via {
+    match access.via() {
         authz::Via::Own => {
             authz::authorize(conn, actor, customer, Permission::ManageServiceProvider).await?;
         }
-        authz::Via::ServiceProvider => requests.retain(|r| r.partner_id == access.acting_org),
+        authz::Via::ServiceProvider => requests.retain(|r| r.partner_id == access.acting_org()),
         authz::Via::Vendor => {}
     }
     Ok(requests)

@@ -235,7 +235,7 @@ async fn partner_access(
         ));
     }
     let access = authz::authorize(conn, actor, customer, perm).await?;
-    if access.via != Via::ServiceProvider {
+    if access.via() != Via::ServiceProvider {
         return Err(Error::forbidden());
     }
     Ok(access)
@@ -260,7 +260,7 @@ pub async fn start_management(
                 ds::id.eq(id),
                 ds::kind.eq(Kind::Manage),
                 ds::user_id.eq(actor.user_id),
-                ds::partner_id.eq(access.acting_org),
+                ds::partner_id.eq(access.acting_org()),
                 ds::customer_id.eq(customer),
                 ds::started_at.eq(op.now),
                 ds::expires_at.eq(op.now + ttl(op.ctx.config.delegation.management_session)),
@@ -360,7 +360,7 @@ pub async fn login_as(
                 ds::id.eq(id),
                 ds::kind.eq(Kind::LoginAs),
                 ds::user_id.eq(actor.user_id),
-                ds::partner_id.eq(access.acting_org),
+                ds::partner_id.eq(access.acting_org()),
                 ds::customer_id.eq(customer),
                 ds::impersonated_user_id.eq(user_id),
                 ds::reason.eq(reason),

@@ -29,11 +29,11 @@ impl From<&Access> for Who {
     /// (also when logged in as a customer's user) and the session.
     fn from(access: &Access) -> Self {
         Who {
-            user_id: Some(access.user_id),
-            acting_org: Some(access.delegated.map_or(access.acting_org, |(_, partner)| partner)),
-            on_behalf_of: Some(access.target_org),
-            impersonator: access.impersonator,
-            delegated_session: access.delegated.map(|(session, _)| session),
+            user_id: Some(access.user_id()),
+            acting_org: Some(access.delegated().map_or(access.acting_org(), |(_, partner)| partner)),
+            on_behalf_of: Some(access.org()),
+            impersonator: access.impersonator(),
+            delegated_session: access.delegated().map(|(session, _)| session),
         }
     }
 }
@@ -240,8 +240,20 @@ pub async fn list_for_organization(
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<AuditEntry>> {
-    authz::authorize(conn, actor, org_id, Permission::ViewAudit).await?;
+    let access = authz::authorize(conn, actor, org_id, Permission::ViewAudit).await?;
     let limit = crate::platform::domain::page_limit(limit)?;
+    entries(conn, &access, before_id, limit).await
+}
+
+/// The entries of the organization `access` was granted on (`op::read` is above this
+/// module, which the write frame uses).
+async fn entries(
+    conn: &mut AsyncPgConnection,
+    access: &Access,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditEntry>> {
+    let org_id = access.org();
     let mut query = audit_log::table
         .filter(
             audit_log::on_behalf_of_organization_id

@@ -279,17 +279,58 @@ pub enum Via {
     ServiceProvider,
 }
 
-/// A granted access: the identities the audit log records.
+/// A granted access: the capability a read or a change needs, and the identities the
+/// audit log records. Only [`authorize`] makes one (its fields are private), so a query
+/// that takes an `Access` cannot be called without authorization; it reads the
+/// organization the access was granted on, never an id the caller passes beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
-    pub user_id: Uuid,
-    pub acting_org: Uuid,
-    pub target_org: Uuid,
-    pub impersonator: Option<Uuid>,
-    pub via: Via,
+    user_id: Uuid,
+    acting_org: Uuid,
+    target_org: Uuid,
+    impersonator: Option<Uuid>,
+    via: Via,
+    delegated: Option<(Uuid, Uuid)>,
+    permission: Permission,
+}
+
+impl Access {
+    /// The person acting (the partner's staff member during "login as" is the
+    /// [`impersonator`](Self::impersonator)).
+    pub fn user_id(&self) -> Uuid {
+        self.user_id
+    }
+
+    /// The organization the person acts as.
+    pub fn acting_org(&self) -> Uuid {
+        self.acting_org
+    }
+
+    /// The organization the access was granted on: what a read reads.
+    pub fn org(&self) -> Uuid {
+        self.target_org
+    }
+
+    /// During "login as": the partner's staff member who is really acting.
+    pub fn impersonator(&self) -> Option<Uuid> {
+        self.impersonator
+    }
+
+    /// How the access was granted.
+    pub fn via(&self) -> Via {
+        self.via
+    }
+
     /// The delegated session the access was granted in, when about its customer: the
     /// session's id and the partner organization the real person belongs to.
-    pub delegated: Option<(Uuid, Uuid)>,
+    pub fn delegated(&self) -> Option<(Uuid, Uuid)> {
+        self.delegated
+    }
+
+    /// The permission that was checked.
+    pub fn permission(&self) -> Permission {
+        self.permission
+    }
 }
 
 /// The permissions a membership holds in its own organization.
@@ -596,6 +637,7 @@ async fn decide(conn: &mut AsyncPgConnection, actor: &Actor, target_org: Uuid, p
         impersonator: actor.impersonator,
         via,
         delegated,
+        permission: perm,
     };
     let logged_in_as = actor.delegation.as_ref().filter(|d| d.kind == DelegationKind::LoginAs);
 

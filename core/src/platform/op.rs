@@ -1,6 +1,19 @@
-//! The frame every change follows: open a transaction, authorize inside it, change,
-//! record a typed audit event, queue e-mails and jobs, commit. Nothing of it is written
-//! unless all of it is.
+//! The two frames. Every change follows [`run`]: open a transaction, authorize inside
+//! it, change, record a typed audit event, queue e-mails and jobs, commit. Nothing of it
+//! is written unless all of it is. Every read follows [`read`]: authorize, then run the
+//! query with the [`Access`] that was granted; queries take that `Access` (only
+//! `authz::authorize` makes one) and read the organization it names, so a read that
+//! skips authorization does not compile.
+//!
+//! ```ignore
+//! pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Result<Vec<Integration>> {
+//!     op::read(conn, actor, org, Permission::ManageIntegrations, rows).await
+//! }
+//!
+//! async fn rows(conn: &mut AsyncPgConnection, access: &Access) -> Result<Vec<Integration>> {
+//!     Ok(integrations::table.filter(integrations::organization_id.eq(access.org())).load(conn).await?)
+//! }
+//! ```
 //!
 //! ```ignore
 //! pub async fn delete(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org: Uuid, id: Uuid) -> Result<()> {
@@ -125,6 +138,49 @@ where
     type Fut = Fut;
 }
 
+/// The access `actor` holds for `perm` on `scope`.
+pub async fn grant(conn: &mut AsyncPgConnection, actor: &Actor, scope: Scope, perm: Permission) -> Result<Access> {
+    match scope {
+        Scope::Org(org) => authz::authorize(conn, actor, org, perm).await,
+        Scope::Vendor => authz::authorize_vendor(conn, actor, perm).await,
+    }
+}
+
+/// The body of a read: a query given the connection and the access that authorized it.
+/// Implemented by every `async |conn, access| { .. }` closure and every `async fn
+/// (conn, access)` whose future is `Send`.
+pub trait Query<'r, R>:
+    AsyncFnOnce(&'r mut AsyncPgConnection, &'r Access) -> Result<R>
+    + FnOnce(&'r mut AsyncPgConnection, &'r Access) -> <Self as Query<'r, R>>::Fut
+{
+    type Fut: Future<Output = Result<R>>;
+}
+
+impl<'r, F, Fut, R> Query<'r, R> for F
+where
+    F: AsyncFnOnce(&'r mut AsyncPgConnection, &'r Access) -> Result<R>
+        + FnOnce(&'r mut AsyncPgConnection, &'r Access) -> Fut,
+    Fut: Future<Output = Result<R>>,
+{
+    type Fut = Fut;
+}
+
+/// Runs `query` as `actor`, authorized for `perm` on `scope`: the read frame.
+pub async fn read<R, F>(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    scope: impl Into<Scope>,
+    perm: Permission,
+    query: F,
+) -> Result<R>
+where
+    for<'r> F: Query<'r, R, Fut: Send> + Send,
+    R: Send,
+{
+    let access = grant(conn, actor, scope.into(), perm).await?;
+    query(conn, &access).await
+}
+
 /// Runs `body` as `actor`, authorized for `perm` on `scope` inside the transaction.
 pub async fn run<R, F>(
     conn: &mut AsyncPgConnection,
@@ -140,10 +196,7 @@ where
 {
     let scope = scope.into();
     conn.transaction(async move |conn| {
-        let access = match scope {
-            Scope::Org(org) => authz::authorize(conn, actor, org, perm).await?,
-            Scope::Vendor => authz::authorize_vendor(conn, actor, perm).await?,
-        };
+        let access = grant(conn, actor, scope, perm).await?;
         let mut op = Op {
             conn: &mut *conn,
             ctx,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::platform::audit::Action;
 use crate::{
     Ctx, Error, FieldError, Result,
-    platform::authz::{self, Actor, Permission},
+    platform::authz::{Access, Actor, Permission},
     platform::domain::required_text,
     platform::error::{Validator, validated},
     platform::op,
@@ -48,9 +48,12 @@ fn check_settings(v: &mut Validator, settings: &Option<Value>) {
 }
 
 pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Result<Vec<Integration>> {
-    authz::authorize(conn, actor, org, Permission::ManageIntegrations).await?;
+    op::read(conn, actor, org, Permission::ManageIntegrations, rows).await
+}
+
+async fn rows(conn: &mut AsyncPgConnection, access: &Access) -> Result<Vec<Integration>> {
     Ok(integrations::table
-        .filter(integrations::organization_id.eq(org))
+        .filter(integrations::organization_id.eq(access.org()))
         .order(integrations::created_at.asc())
         .select(Integration::as_select())
         .load(conn)

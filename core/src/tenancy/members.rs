@@ -115,8 +115,10 @@ async fn load_one(conn: &mut AsyncPgConnection, org_id: Uuid, user_id: Uuid) -> 
 
 /// The members of an organization, pending ones included.
 pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, org_id: Uuid) -> Result<Vec<Member>> {
-    authz::authorize(conn, actor, org_id, Permission::ManageMembers).await?;
-    load(conn, org_id, None).await
+    op::read(conn, actor, org_id, Permission::ManageMembers, async |conn, access| {
+        load(conn, access.org(), None).await
+    })
+    .await
 }
 
 /// Checks requested permission names: known, available in this organization, and
@@ -130,8 +132,8 @@ async fn check_permissions(
 ) -> Result<Vec<Permission>> {
     let kind = authz::org_kind(conn, org_id).await?;
     let available = authz::effective_permissions(Role::Administrator, &[], kind);
-    let granter = if access.via == Via::Own {
-        authz::grants_in(conn, access.user_id, access.acting_org).await?
+    let granter = if access.via() == Via::Own {
+        authz::grants_in(conn, access.user_id(), access.acting_org()).await?
     } else {
         None
     };
@@ -178,8 +180,8 @@ fn not_yourself() -> Error {
 
 /// Requires the right to assign roles (administrators; vendor administrators for the
 /// vendor; a partner the customer granted "edit users").
-pub(crate) async fn require_role_assignment(conn: &mut AsyncPgConnection, actor: &Actor, org_id: Uuid) -> Result<()> {
-    authz::authorize(conn, actor, org_id, Permission::AssignRoles)
+pub(crate) async fn require_role_assignment(op: &mut op::Op<'_>, actor: &Actor, org_id: Uuid) -> Result<()> {
+    op.authorize(actor, org_id, Permission::AssignRoles)
         .await
         .map(|_| ())
         .map_err(|e| match e {
@@ -215,7 +217,7 @@ pub async fn invite(
     op::run(conn, ctx, actor, org_id, Permission::ManageMembers, async |op| {
         let role = input.role.unwrap_or(Role::Member);
         if is_elevated(role) {
-            require_role_assignment(op.conn, actor, org_id).await?;
+            require_role_assignment(op, actor, org_id).await?;
         }
         let mut v = Validator::new();
         let email = v.check(Email::parse(&input.email));
@@ -299,7 +301,7 @@ pub async fn update(
         let active = input.active.unwrap_or(old_active);
         let perms = permissions.clone().unwrap_or_else(|| old_perms.clone());
         if is_elevated(old_role) || is_elevated(role) {
-            require_role_assignment(op.conn, actor, org_id).await?;
+            require_role_assignment(op, actor, org_id).await?;
         }
         let was_admin = old_role == Role::Administrator && old_active;
         let stays_admin = role == Role::Administrator && active;
@@ -348,7 +350,7 @@ pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org_
             .ok_or(Error::not_found("member"))?;
         let role = Role::from_db(&role);
         if is_elevated(role) && user_id != actor.user_id {
-            require_role_assignment(op.conn, actor, org_id).await?;
+            require_role_assignment(op, actor, org_id).await?;
         }
         if role == Role::Administrator && memberships::other_active_administrators(op.conn, org_id, user_id).await? == 0
         {

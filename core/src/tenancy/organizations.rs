@@ -11,7 +11,7 @@ use crate::platform::op::{self, Op};
 use crate::{
     Ctx, Error, Result,
     platform::audit::Who,
-    platform::authz::{self, Actor, Permission, Role},
+    platform::authz::{Actor, Permission, Role},
     platform::domain::{CountryCode, Language, optional_website, required_text},
     platform::error::{Validator, validated},
     platform::values::CustomerType,
@@ -190,8 +190,14 @@ pub async fn create_own(
 
 /// An organization's details, for anyone who may see it.
 pub async fn get(conn: &mut AsyncPgConnection, actor: &Actor, org_id: Uuid) -> Result<Organization> {
-    authz::authorize(conn, actor, org_id, Permission::ViewOrganization).await?;
-    find(conn, org_id).await
+    op::read(
+        conn,
+        actor,
+        org_id,
+        Permission::ViewOrganization,
+        async |conn, access| find(conn, access.org()).await,
+    )
+    .await
 }
 
 /// The organization's own details.

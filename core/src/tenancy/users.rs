@@ -25,7 +25,7 @@ use crate::platform::op::{self, Op};
 use crate::{
     Ctx, Error, FieldError, Result,
     platform::audit::Who,
-    platform::authz::{self, Actor, Permission, Role},
+    platform::authz::{Actor, Permission, Role},
     platform::domain::{Email, Language, json_object, optional_text, required_text},
     platform::error::{Validator, validated},
     platform::mail,
@@ -123,8 +123,10 @@ async fn load_one(conn: &mut AsyncPgConnection, org: Uuid, user: Uuid) -> Result
 /// The user overview: status, e-mail, names, modules, extension, last online, active,
 /// created, software version.
 pub async fn overview(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Result<Vec<UserOverview>> {
-    authz::authorize(conn, actor, org, Permission::ViewUsers).await?;
-    load(conn, org, None).await
+    op::read(conn, actor, org, Permission::ViewUsers, async |conn, access| {
+        load(conn, access.org(), None).await
+    })
+    .await
 }
 
 async fn org_language(conn: &mut AsyncPgConnection, org: Uuid) -> Result<Language> {
@@ -154,7 +156,7 @@ pub async fn add(
 ) -> Result<UserOverview> {
     op::run(conn, ctx, actor, org, Permission::CreateUsers, async |op| {
         if input.company_admin {
-            members::require_role_assignment(op.conn, actor, org).await?;
+            members::require_role_assignment(op, actor, org).await?;
         }
         let mut v = Validator::new();
         let email = v.check(Email::parse(&input.email));
@@ -259,7 +261,7 @@ pub async fn update(
                     message: "You cannot change your own role or status; ask an administrator".into(),
                 });
             }
-            members::require_role_assignment(op.conn, actor, org).await?;
+            members::require_role_assignment(op, actor, org).await?;
         }
         let valid = ValidPatch::of(&patch)?;
         ms::table
@@ -747,7 +749,7 @@ pub async fn import(
 ) -> Result<ImportReport> {
     op::run(conn, ctx, actor, org, Permission::ImportUsers, async |op| {
         let (rows, mut errors, total) = parse_csv(file)?;
-        let may_assign = members::require_role_assignment(op.conn, actor, org).await.is_ok();
+        let may_assign = members::require_role_assignment(op, actor, org).await.is_ok();
         let accepted = screen(op, org, &rows, may_assign, &mut errors).await?;
         errors.sort_by_key(|e| e.line);
         if !errors.is_empty() && !valid_only {
@@ -803,8 +805,10 @@ pub async fn profile(
     org: Uuid,
     user_id: Uuid,
 ) -> Result<serde_json::Value> {
-    authz::authorize(conn, actor, org, Permission::ViewUsers).await?;
-    member_profile(conn, org, user_id, false).await
+    op::read(conn, actor, org, Permission::ViewUsers, async |conn, access| {
+        member_profile(conn, access.org(), user_id, false).await
+    })
+    .await
 }
 
 async fn member_profile(

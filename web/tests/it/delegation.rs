@@ -626,7 +626,7 @@ async fn every_delegable_permission_follows_the_customers_grant() {
         let access = authz::authorize(&mut conn, &direct(now), org, *perm)
             .await
             .unwrap_or_else(|e| panic!("{name}: allowed once granted: {e:?}"));
-        assert_eq!(access.via, Via::ServiceProvider);
+        assert_eq!(access.via(), Via::ServiceProvider);
         let d = sessions::resolve(&mut conn, now, anna_id, session)
             .await
             .expect("the session is open");
@@ -634,7 +634,7 @@ async fn every_delegable_permission_follows_the_customers_grant() {
             .await
             .unwrap_or_else(|e| panic!("{name}: allowed in the session: {e:?}"));
         assert_eq!(
-            access.delegated,
+            access.delegated(),
             Some((session, northwind)),
             "{name}: audited with the session"
         );
