@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::{
     Ctx, Error, FieldError, Result,
     platform::audit::{Action, Who},
-    platform::authz::{self, Actor, Permission},
+    platform::authz::{Actor, Permission},
     platform::error::Validator,
     platform::jobs::RenderBillingRun,
     platform::op,
@@ -169,10 +169,12 @@ async fn scope_of(
         .optional()?
         .unwrap_or(false);
     if is_vendor {
-        authz::authorize_vendor(conn, actor, Permission::VendorFinance).await?;
+        op::grant(conn, actor, op::Scope::Vendor, Permission::VendorFinance).await?;
         return Ok((Audience::Vendor, partner));
     }
-    authz::authorize(conn, actor, org, Permission::ManagePartnerPortal).await?;
+    let org = op::grant(conn, actor, org.into(), Permission::ManagePartnerPortal)
+        .await?
+        .org();
     if partner.is_some_and(|p| p != org) {
         return Err(Error::forbidden());
     }

@@ -693,9 +693,9 @@ pub struct UserLicence {
 /// Reading an organization's licences and trials: whoever sees its users or manages its
 /// licences (also while it is deactivated).
 async fn authorize_reading(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Result<Access> {
-    match authz::authorize(conn, actor, org, Permission::ViewUsers).await {
+    match op::grant(conn, actor, org.into(), Permission::ViewUsers).await {
         Ok(access) => Ok(access),
-        Err(_) => authz::authorize(conn, actor, org, Permission::ManageLicences).await,
+        Err(_) => op::grant(conn, actor, org.into(), Permission::ManageLicences).await,
     }
 }
 
@@ -766,7 +766,7 @@ pub async fn get_quote(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid) ->
         .await
         .optional()?
         .ok_or(Error::not_found("quote"))?;
-    authz::authorize(conn, actor, row.organization_id, Permission::ManageLicences)
+    op::grant(conn, actor, row.organization_id.into(), Permission::ManageLicences)
         .await
         .map_err(|_| Error::not_found("quote"))?;
     row.try_into()

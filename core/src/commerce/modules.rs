@@ -12,7 +12,7 @@ use crate::platform::audit::Action;
 use crate::platform::op;
 use crate::{
     Ctx, Error, FieldError, Result,
-    platform::authz::{self, Actor, Permission},
+    platform::authz::{Actor, Permission},
     platform::domain::{fixed2, optional_text, required_text},
     platform::error::{Validator, validated},
     schema::modules,
@@ -84,7 +84,7 @@ pub struct ModuleInput {
 
 /// The catalogue. Everyone signed in sees the active modules; the vendor also the others.
 pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<Module>> {
-    let vendor = authz::authorize_vendor(conn, actor, Permission::VendorAdmin)
+    let vendor = op::grant(conn, actor, op::Scope::Vendor, Permission::VendorAdmin)
         .await
         .is_ok();
     let mut q = modules::table
@@ -99,7 +99,7 @@ pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<Mod
 
 /// The whole catalogue, inactive modules included, for the vendor's administrators.
 pub async fn list_all(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<Module>> {
-    authz::authorize_vendor(conn, actor, Permission::VendorAdmin).await?;
+    op::grant(conn, actor, op::Scope::Vendor, Permission::VendorAdmin).await?;
     Ok(modules::table
         .order(modules::code.asc())
         .select(Module::as_select())

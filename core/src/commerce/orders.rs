@@ -19,7 +19,7 @@ use crate::{
     Ctx, Error, Result,
     commerce::pricing::{self, Line},
     platform::audit::Who,
-    platform::authz::{self, Actor, Permission},
+    platform::authz::{Actor, Permission},
     platform::config::Config,
     platform::domain::{Email, Language, fixed2},
     platform::links::Link,
@@ -259,7 +259,9 @@ async fn details(conn: &mut AsyncPgConnection, ctx: &Ctx, order: Order) -> Resul
 
 /// The orders of an organization, newest first.
 pub async fn list(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org: Uuid) -> Result<Vec<OrderDetails>> {
-    authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
+    let org = op::grant(conn, actor, org.into(), Permission::ManageLicences)
+        .await?
+        .org();
     let list: Vec<Order> = orders::table
         .filter(orders::organization_id.eq(org))
         .order(orders::created_at.desc())
@@ -282,11 +284,11 @@ pub async fn get(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: Uui
         .await
         .optional()?
         .ok_or(Error::not_found("order"))?;
-    if authz::authorize_vendor(conn, actor, Permission::VendorFinance)
+    if op::grant(conn, actor, op::Scope::Vendor, Permission::VendorFinance)
         .await
         .is_err()
     {
-        authz::authorize(conn, actor, order.organization_id, Permission::ManageLicences)
+        op::grant(conn, actor, order.organization_id.into(), Permission::ManageLicences)
             .await
             .map_err(|_| Error::not_found("order"))?;
     }
@@ -462,7 +464,7 @@ pub async fn list_invoices(
     actor: &Actor,
     status: Option<InvoiceStatus>,
 ) -> Result<Vec<Invoice>> {
-    authz::authorize_vendor(conn, actor, Permission::VendorFinance).await?;
+    op::grant(conn, actor, op::Scope::Vendor, Permission::VendorFinance).await?;
     let mut q = invoices::table
         .order(invoices::created_at.desc())
         .select(Invoice::as_select())

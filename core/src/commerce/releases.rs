@@ -14,7 +14,7 @@ use crate::platform::audit::Action;
 use crate::platform::op;
 use crate::{
     Ctx, Error, FieldError, Result,
-    platform::authz::{self, Actor, Permission},
+    platform::authz::{Actor, Permission},
     platform::config::Config,
     platform::domain::required_text,
     platform::error::{Validator, validated},
@@ -143,7 +143,7 @@ pub async fn publish(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inp
 
 /// Every release, newest first (vendor administrators).
 pub async fn list_all(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<Release>> {
-    authz::authorize_vendor(conn, actor, Permission::VendorAdmin).await?;
+    op::grant(conn, actor, op::Scope::Vendor, Permission::VendorAdmin).await?;
     Ok(releases::table
         .order((releases::published_at.desc(), releases::id.desc()))
         .select(Release::as_select())
@@ -154,7 +154,9 @@ pub async fn list_all(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec
 /// The releases the acting organization may install, newest first.
 pub async fn visible(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<Release>> {
     let org_id = actor.acting_org.ok_or_else(Error::no_organization)?;
-    authz::authorize(conn, actor, org_id, Permission::DownloadSoftware).await?;
+    let org_id = op::grant(conn, actor, org_id.into(), Permission::DownloadSoftware)
+        .await?
+        .org();
     let org = organizations::find(conn, org_id).await?;
     let frozen: Option<DateTime<Utc>> = crate::schema::organizations::table
         .find(org_id)

@@ -22,7 +22,7 @@ use crate::{
     Ctx, Error, Result,
     commerce::modules,
     platform::audit::Who,
-    platform::authz::{self, Actor, Permission},
+    platform::authz::{Actor, Permission},
     platform::domain::{Email, Language},
     platform::mail::{self, EmailKind, Outgoing},
     platform::values::TrialStatus,
@@ -253,7 +253,9 @@ pub async fn overview(
     cursor: Option<&str>,
 ) -> Result<crate::platform::domain::Page<TrialRow>> {
     let partner = actor.acting_org.ok_or_else(Error::no_organization)?;
-    authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
+    let partner = op::grant(conn, actor, partner.into(), Permission::ManageCustomers)
+        .await?
+        .org();
     let limit = crate::platform::domain::page_limit(limit)?;
     let after = cursor.map(crate::platform::domain::parse_time_cursor).transpose()?;
     let mut filter = String::from("t.partner_id = $1");
@@ -287,7 +289,9 @@ pub async fn overview(
 
 /// Trials of one organization.
 pub async fn for_organization(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Result<Vec<Trial>> {
-    authz::authorize(conn, actor, org, Permission::ManageLicences).await?;
+    let org = op::grant(conn, actor, org.into(), Permission::ManageLicences)
+        .await?
+        .org();
     Ok(trials::table
         .filter(trials::organization_id.eq(org))
         .order(trials::created_at.asc())

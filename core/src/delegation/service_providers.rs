@@ -91,7 +91,9 @@ async fn current(conn: &mut AsyncPgConnection, org: Uuid) -> Result<Option<Servi
 
 /// The organization's service provider, if any.
 pub async fn get(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Result<Option<ServiceProvider>> {
-    authz::authorize(conn, actor, org, Permission::ViewOrganization).await?;
+    let org = op::grant(conn, actor, org.into(), Permission::ViewOrganization)
+        .await?
+        .org();
     current(conn, org).await
 }
 
@@ -551,11 +553,11 @@ pub async fn request_grants(
 /// A customer's requests for more permissions, newest first: for its administrators,
 /// and for the partner that asked.
 pub async fn grant_requests(conn: &mut AsyncPgConnection, actor: &Actor, customer: Uuid) -> Result<Vec<GrantRequest>> {
-    let access = authz::authorize(conn, actor, customer, Permission::ViewOrganization).await?;
-    let mut requests = load_requests(conn, actor.now, customer, None).await?;
+    let access = op::grant(conn, actor, customer.into(), Permission::ViewOrganization).await?;
+    let mut requests = load_requests(conn, actor.now, access.org(), None).await?;
     match access.via() {
         authz::Via::Own => {
-            authz::authorize(conn, actor, customer, Permission::ManageServiceProvider).await?;
+            op::grant(conn, actor, access.org().into(), Permission::ManageServiceProvider).await?;
         }
         authz::Via::ServiceProvider => requests.retain(|r| r.partner_id == access.acting_org()),
         authz::Via::Vendor => {}

@@ -234,7 +234,7 @@ async fn partner_access(
             "End the current session first",
         ));
     }
-    let access = authz::authorize(conn, actor, customer, perm).await?;
+    let access = op::grant(conn, actor, customer.into(), perm).await?;
     if access.via() != Via::ServiceProvider {
         return Err(Error::forbidden());
     }
@@ -465,7 +465,9 @@ pub async fn list_for_customer(
     actor: &Actor,
     customer: Uuid,
 ) -> Result<Vec<DelegatedSession>> {
-    authz::authorize(conn, actor, customer, Permission::ManageServiceProvider).await?;
+    let customer = op::grant(conn, actor, customer.into(), Permission::ManageServiceProvider)
+        .await?
+        .org();
     load(conn, actor.now, Which::OfCustomer(customer), 100).await
 }
 

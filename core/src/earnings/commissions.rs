@@ -37,7 +37,7 @@ use uuid::Uuid;
 use crate::{
     Ctx, Error, Result,
     platform::audit::{Action, Who},
-    platform::authz::{self, Actor, Permission},
+    platform::authz::{Access, Actor, Permission},
     platform::domain::fixed2,
     platform::mail::EmailKind,
     platform::op::{self, Op},
@@ -409,23 +409,29 @@ pub struct ListQuery {
 async fn partner_in_view(conn: &mut AsyncPgConnection, actor: &Actor, partner: Option<Uuid>) -> Result<Uuid> {
     match partner {
         Some(p) if Some(p) != actor.acting_org => {
-            authz::authorize_vendor(conn, actor, Permission::VendorFinance).await?;
+            op::grant(conn, actor, op::Scope::Vendor, Permission::VendorFinance).await?;
             Ok(p)
         }
         _ => {
             let own = actor.acting_org.ok_or_else(Error::no_organization)?;
-            authz::authorize(conn, actor, own, Permission::ManagePartnerPortal).await?;
+            let own = op::grant(conn, actor, own.into(), Permission::ManagePartnerPortal)
+                .await?
+                .org();
             Ok(own)
         }
     }
 }
 
-/// The commissions a payout pays, newest first.
-pub(crate) async fn of_payout(conn: &mut AsyncPgConnection, payout: Uuid) -> Result<Vec<Commission>> {
+/// The commissions a payout pays, newest first: any payout's for vendor finance, only
+/// the partner's own for the partner `access` was granted on.
+pub(crate) async fn of_payout(conn: &mut AsyncPgConnection, access: &Access, payout: Uuid) -> Result<Vec<Commission>> {
+    let partner = (access.permission() != Permission::VendorFinance).then(|| access.org());
     Ok(crate::platform::db::sql_query(format!(
-        "SELECT {COMMISSION_COLUMNS} WHERE c.payout_id = $1 ORDER BY c.earned_at DESC, c.id DESC"
+        "SELECT {COMMISSION_COLUMNS} WHERE c.payout_id = $1 AND ($2::uuid IS NULL OR c.partner_id = $2)
+         ORDER BY c.earned_at DESC, c.id DESC"
     ))
     .bind::<SqlUuid, _>(payout)
+    .bind::<Nullable<SqlUuid>, _>(partner)
     .load(conn)
     .await?)
 }

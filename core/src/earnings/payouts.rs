@@ -15,7 +15,7 @@ use crate::{
     Ctx, Error, Result,
     earnings::commissions::State,
     platform::audit::Action,
-    platform::authz::{self, Actor, Permission},
+    platform::authz::{Actor, Permission},
     platform::domain::fixed2,
     platform::op::{self, Op},
     platform::values::InvoiceStatus,
@@ -457,14 +457,16 @@ impl PayoutPaidEmail {
 /// or one partner's. Newest first.
 pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, partner: Option<Uuid>) -> Result<Vec<Payout>> {
     let own = actor.acting_org;
-    let filter = if authz::authorize_vendor(conn, actor, Permission::VendorFinance)
+    let filter = if op::grant(conn, actor, op::Scope::Vendor, Permission::VendorFinance)
         .await
         .is_ok()
     {
         partner
     } else {
         let own = own.ok_or_else(Error::no_organization)?;
-        authz::authorize(conn, actor, own, Permission::ManagePartnerPortal).await?;
+        let own = op::grant(conn, actor, own.into(), Permission::ManagePartnerPortal)
+            .await?
+            .org();
         Some(own)
     };
     let mut q = payouts::table
@@ -491,17 +493,18 @@ pub async fn get(
         .await
         .optional()?
         .ok_or(Error::not_found("payout"))?;
-    if authz::authorize_vendor(conn, actor, Permission::VendorFinance)
-        .await
-        .is_err()
-    {
-        let own = actor.acting_org.ok_or_else(Error::no_organization)?;
-        authz::authorize(conn, actor, own, Permission::ManagePartnerPortal).await?;
-        if own != payout.partner_id {
-            return Err(Error::not_found("payout"));
+    let access = match op::grant(conn, actor, op::Scope::Vendor, Permission::VendorFinance).await {
+        Ok(finance) => finance,
+        Err(_) => {
+            let own = actor.acting_org.ok_or_else(Error::no_organization)?;
+            let partner = op::grant(conn, actor, own.into(), Permission::ManagePartnerPortal).await?;
+            if partner.org() != payout.partner_id {
+                return Err(Error::not_found("payout"));
+            }
+            partner
         }
-    }
-    let lines = crate::earnings::commissions::of_payout(conn, id).await?;
+    };
+    let lines = crate::earnings::commissions::of_payout(conn, &access, id).await?;
     Ok((payout, lines))
 }
 
@@ -548,7 +551,7 @@ pub struct Due {
 
 /// For finance: what each partner could be paid now (approved, not in a payout).
 pub async fn due(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<Due>> {
-    authz::authorize_vendor(conn, actor, Permission::VendorFinance).await?;
+    op::grant(conn, actor, op::Scope::Vendor, Permission::VendorFinance).await?;
     Ok(crate::platform::db::sql_query(
         "SELECT c.partner_id, o.name, c.currency::text AS currency, sum(c.amount) AS amount, count(*) AS commissions
          FROM commissions c JOIN organizations o ON o.id = c.partner_id

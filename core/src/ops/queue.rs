@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::{
     Ctx, Error, Result,
     platform::audit::Action,
-    platform::authz::{self, Actor, Permission},
+    platform::authz::{Access, Actor, Permission},
     platform::domain::{Page, page_limit},
     platform::op::{self, Scope},
     schema::{queue_pauses, worker_processes},
@@ -111,9 +111,10 @@ pub fn queue_name(raw: &str) -> Result<&'static str> {
         .ok_or_else(|| Error::field("queue", "unknown_queue", "No queue has this name"))
 }
 
-async fn authorize(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<()> {
-    authz::authorize_vendor(conn, actor, Permission::VendorOps).await?;
-    Ok(())
+/// What every view of the queue needs: vendor ops (administrators hold it too). The
+/// queue is the vendor's own, so the views read it whole.
+async fn ops_access(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Access> {
+    op::grant(conn, actor, Scope::Vendor, Permission::VendorOps).await
 }
 
 /// One queue at a glance.
@@ -222,7 +223,7 @@ pub async fn record_counts(conn: &mut AsyncPgConnection, worker: &str, counts: &
 
 /// Every queue the worker runs, at a glance.
 pub async fn queues(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<QueueSummary>> {
-    authorize(conn, actor).await?;
+    ops_access(conn, actor).await?;
     summaries(conn).await
 }
 
@@ -397,7 +398,7 @@ pub async fn jobs(
     filter: &JobFilter,
     limit: i64,
 ) -> Result<Page<JobItem>> {
-    authorize(conn, actor).await?;
+    ops_access(conn, actor).await?;
     let limit = page_limit(limit)?;
     let queue = filter
         .queue
@@ -526,7 +527,7 @@ pub fn redact(value: Value) -> Value {
 }
 
 pub async fn job(conn: &mut AsyncPgConnection, actor: &Actor, id: &str) -> Result<JobDetail> {
-    authorize(conn, actor).await?;
+    ops_access(conn, actor).await?;
     let item: JobItem = sql_query(format!("SELECT {} FROM apalis.jobs j WHERE j.id = $1", item_columns()))
         .bind::<Text, _>(id)
         .get_result(conn)
@@ -780,7 +781,7 @@ struct WorkerRow {
 /// (`WORKER_LEASE_SECONDS`) is gone, and stays listed until the maintenance sweep forgets
 /// it a day later.
 pub async fn workers(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor) -> Result<Vec<WorkerProcess>> {
-    authorize(conn, actor).await?;
+    ops_access(conn, actor).await?;
     let rows: Vec<WorkerRow> = sql_query(
         "SELECT w.name, w.host, w.pid, w.queues, w.started_at, w.last_seen,
                 w.last_seen < now() - make_interval(secs => $1) AS gone,

@@ -341,7 +341,9 @@ pub(crate) async fn insert_link(
 /// One customer of the acting partner.
 pub async fn get(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid) -> Result<Customer> {
     let partner = partner_of(actor)?;
-    authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
+    let partner = op::grant(conn, actor, partner.into(), Permission::ManageCustomers)
+        .await?
+        .org();
     let mut customer = load_one(conn, partner, id).await?;
     if customer.grants_end_at.is_some_and(|end| end <= actor.now) {
         customer.granted_permissions = None;
@@ -584,7 +586,9 @@ fn escape_like(s: &str) -> String {
 /// stays stable while customers are added.
 pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, query: ListQuery) -> Result<Page<Customer>> {
     let partner = partner_of(actor)?;
-    authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
+    let partner = op::grant(conn, actor, partner.into(), Permission::ManageCustomers)
+        .await?
+        .org();
     crate::platform::domain::page_limit(query.limit)?;
     if let Some(search) = &query.search {
         crate::platform::domain::storable("search", search)?;
@@ -730,7 +734,9 @@ pub struct MyAccount {
 
 pub async fn my_account(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<MyAccount> {
     let partner = partner_of(actor)?;
-    authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
+    let partner = op::grant(conn, actor, partner.into(), Permission::ManageCustomers)
+        .await?
+        .org();
     let organization = organizations::find(conn, partner).await?;
     let seats_used: i64 = user_licences::table
         .filter(user_licences::organization_id.eq(partner))

@@ -17,7 +17,7 @@ use crate::{
     Ctx, Error, Result,
     identity::accounts,
     platform::audit::Who,
-    platform::authz::{self, Actor, Permission},
+    platform::authz::{Actor, Permission},
     platform::db::Pool,
     platform::domain::{CommissionRate, CountryCode, Email, Language, Password, optional_text, required_text},
     platform::error::{Validator, validated},
@@ -182,7 +182,9 @@ pub async fn list(
     status: Option<&str>,
 ) -> Result<Vec<Invitation>> {
     let partner = actor.acting_org.ok_or_else(Error::no_organization)?;
-    authz::authorize(conn, actor, partner, Permission::ManageCustomers).await?;
+    let partner = op::grant(conn, actor, partner.into(), Permission::ManageCustomers)
+        .await?
+        .org();
     let status = status.unwrap_or("open");
     if !["open", "accepted", "revoked", "expired", "all"].contains(&status) {
         return Err(Error::field(

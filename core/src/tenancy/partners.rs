@@ -12,7 +12,7 @@ use crate::platform::audit::Action;
 use crate::platform::op::{self, Op};
 use crate::{
     Ctx, Error, FieldError, Result,
-    platform::authz::{self, Actor, Permission},
+    platform::authz::{Actor, Permission},
     platform::config::Config,
     platform::domain::{
         CommissionRate, CountryCode, Email, Language, fixed2, optional_text, optional_website, required_text,
@@ -151,7 +151,9 @@ async fn open_request(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<Opti
 /// view this page" exactly as the portal promises.
 pub async fn status(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<PartnerStatus> {
     let org_id = actor.acting_org.ok_or_else(Error::no_organization)?;
-    authz::authorize(conn, actor, org_id, Permission::RequestPartnerStatus).await?;
+    let org_id = op::grant(conn, actor, org_id.into(), Permission::RequestPartnerStatus)
+        .await?
+        .org();
     if let Some(partner) = current_partner(conn, org_id).await? {
         return Ok(PartnerStatus::Partner(partner));
     }
@@ -266,7 +268,7 @@ pub async fn list_requests(
     actor: &Actor,
     status: Option<PartnerRequestStatus>,
 ) -> Result<Vec<PartnerRequest>> {
-    authz::authorize_vendor(conn, actor, Permission::VendorSales).await?;
+    op::grant(conn, actor, op::Scope::Vendor, Permission::VendorSales).await?;
     let mut query = partner_requests::table
         .order((partner_requests::created_at.asc(), partner_requests::id.asc()))
         .select(PartnerRequest::as_select())
@@ -285,13 +287,18 @@ pub async fn get_request(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid) 
         .first(conn)
         .await
         .optional()?;
-    match authz::authorize_vendor(conn, actor, Permission::VendorSales).await {
+    match op::grant(conn, actor, op::Scope::Vendor, Permission::VendorSales).await {
         Ok(_) => request.ok_or(Error::not_found("partner request")),
         Err(_) => {
             let request = request.ok_or(Error::not_found("partner request"))?;
-            authz::authorize(conn, actor, request.organization_id, Permission::RequestPartnerStatus)
-                .await
-                .map_err(|e| e.not_found_as("partner request"))?;
+            op::grant(
+                conn,
+                actor,
+                request.organization_id.into(),
+                Permission::RequestPartnerStatus,
+            )
+            .await
+            .map_err(|e| e.not_found_as("partner request"))?;
             Ok(request)
         }
     }
@@ -515,7 +522,7 @@ pub struct PartnerSummary {
 }
 
 pub async fn list_partners(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<PartnerSummary>> {
-    authz::authorize_vendor(conn, actor, Permission::VendorSales).await?;
+    op::grant(conn, actor, op::Scope::Vendor, Permission::VendorSales).await?;
     let rows: Vec<(Partner, String, Option<String>)> = partners::table
         .inner_join(orgs::table)
         .order((orgs::name.asc(), orgs::id.asc()))
