@@ -10,6 +10,7 @@ use partnerdesk_core::{
     identity::signups,
     platform::domain::Language,
     platform::mail::{self, Templates},
+    platform::money::Currency,
     tenancy::invitations,
     tenancy::memberships,
     tenancy::partners,
@@ -218,7 +219,7 @@ fn samples() -> Vec<(&'static str, Value)> {
             ctx(orders::ConfirmationEmail {
                 company: "Jansen".into(),
                 order_number: 1042,
-                currency: "EUR".into(),
+                currency: Currency::EUR,
                 total: "41.13".into(),
                 invoice_number: "INV-2026-000042".into(),
                 due_on: "2026-12-05".into(),
@@ -242,7 +243,7 @@ fn samples() -> Vec<(&'static str, Value)> {
             ctx(partnerdesk_core::earnings::commissions::ApprovedEmail {
                 company: "Northwind".into(),
                 count: 3,
-                currency: "EUR".into(),
+                currency: Currency::EUR,
                 amount: "12.34".into(),
                 commissions_url: url("/commissions"),
             }),
@@ -252,7 +253,7 @@ fn samples() -> Vec<(&'static str, Value)> {
             ctx(partnerdesk_core::earnings::payouts::PayoutPaidEmail {
                 company: "Northwind".into(),
                 number: 7,
-                currency: "EUR".into(),
+                currency: Currency::EUR,
                 amount: "98.76".into(),
                 reference: "SEPA 2026-11-30".into(),
                 paid_on: "2026-11-30".into(),
@@ -264,7 +265,7 @@ fn samples() -> Vec<(&'static str, Value)> {
             ctx(orders::InvoicePaidEmail {
                 company: "Jansen".into(),
                 invoice_number: "INV-2026-000042".into(),
-                currency: "EUR".into(),
+                currency: Currency::EUR,
                 amount: "41.13".into(),
                 paid_on: "2026-11-21".into(),
             }),

@@ -17,6 +17,7 @@ use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use uuid::Uuid;
 
 use super::lines::Line;
+use crate::platform::money::Currency;
 use crate::{
     Error, Result,
     platform::csv_export::{self, Cell},
@@ -57,16 +58,16 @@ pub struct CsvOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Total {
     pub partner_id: Option<Uuid>,
-    pub currency: String,
+    pub currency: Currency,
     pub lines: i64,
     pub amount: Decimal,
 }
 
 /// Sums per currency.
-type Sums = BTreeMap<String, (i64, Decimal)>;
+type Sums = BTreeMap<Currency, (i64, Decimal)>;
 
-fn add(sums: &mut Sums, currency: &str, amount: Decimal) {
-    let entry = sums.entry(currency.to_owned()).or_insert((0, Decimal::ZERO));
+fn add(sums: &mut Sums, currency: Currency, amount: Decimal) {
+    let entry = sums.entry(currency).or_insert((0, Decimal::ZERO));
     entry.0 += 1;
     entry.1 += amount;
 }
@@ -283,7 +284,7 @@ impl CsvSink {
             Cell::Number(l.amount),
             Cell::Text(&from),
             Cell::Text(&to),
-            Cell::Text(&l.currency),
+            Cell::Text(l.currency.as_str()),
             Cell::Text(text(&l.reference)),
             Cell::Text(&customer_id),
         ])
@@ -394,7 +395,7 @@ impl XlsxSink {
         .into_iter()
         .flatten()
         {
-            add(current, &line.currency, line.amount);
+            add(current, line.currency, line.amount);
         }
         self.count += 1;
         self.write_line(line)
@@ -422,7 +423,7 @@ impl XlsxSink {
         ws.write_number(row, 10, money(l.amount)).map_err(xlsx)?;
         ws.write_number(row, 11, serial(l.period_from)).map_err(xlsx)?;
         ws.write_number(row, 12, serial(l.period_to)).map_err(xlsx)?;
-        ws.write_string(row, 13, &l.currency).map_err(xlsx)?;
+        ws.write_string(row, 13, l.currency.as_str()).map_err(xlsx)?;
         if let Some(reference) = &l.reference {
             ws.write_string(row, 14, reference).map_err(xlsx)?;
         }
@@ -441,7 +442,7 @@ impl XlsxSink {
                     ws.write_string(row, col as u16, text).map_err(xlsx)?;
                 }
             }
-            ws.write_string(row, 4, currency).map_err(xlsx)?;
+            ws.write_string(row, 4, currency.as_str()).map_err(xlsx)?;
             ws.write_number(row, 5, *lines as f64).map_err(xlsx)?;
             ws.write_number(row, 6, money(*amount)).map_err(xlsx)?;
         }
@@ -460,7 +461,7 @@ impl XlsxSink {
                 "(direct customers)"
             };
             ws.write_string(row, 0, name).map_err(xlsx)?;
-            ws.write_string(row, 1, &currency).map_err(xlsx)?;
+            ws.write_string(row, 1, currency.as_str()).map_err(xlsx)?;
             ws.write_number(row, 2, lines as f64).map_err(xlsx)?;
             ws.write_number(row, 3, money(amount)).map_err(xlsx)?;
             self.totals.push(Total {

@@ -36,6 +36,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::commerce::pricing;
+use crate::platform::money::Currency;
 
 /// One line of a billing file.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
@@ -75,7 +76,7 @@ pub struct Line {
     #[diesel(sql_type = Date)]
     pub period_to: NaiveDate,
     #[diesel(sql_type = Text)]
-    pub currency: String,
+    pub currency: Currency,
     /// The order or credit note a payment or refund line comes from.
     #[diesel(sql_type = Nullable<Text>)]
     pub reference: Option<String>,

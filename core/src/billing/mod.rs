@@ -19,6 +19,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::platform::money::Currency;
 use crate::{
     Ctx, Error, FieldError, Result,
     platform::audit::{Action, Who},
@@ -50,6 +51,16 @@ impl Audience {
     }
 }
 
+crate::text_enum! {
+    /// Where a run stands: queued, being written, ready (its files stored) or failed.
+    pub enum BillingRunStatus {
+        Queued = "queued",
+        Running = "running",
+        Ready = "ready",
+        Failed = "failed",
+    }
+}
+
 /// A billing run and, once ready, its files.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Run {
@@ -73,9 +84,8 @@ pub struct Run {
     pub csv_separator: String,
     #[diesel(sql_type = Bool)]
     pub csv_bom: bool,
-    /// queued, running, ready or failed.
     #[diesel(sql_type = Text)]
-    pub status: String,
+    pub status: BillingRunStatus,
     #[diesel(sql_type = BigInt)]
     pub lines_written: i64,
     #[diesel(sql_type = Nullable<BigInt>)]
@@ -116,7 +126,7 @@ pub struct RunTotal {
     #[diesel(sql_type = Nullable<SqlUuid>)]
     pub partner_id: Option<Uuid>,
     #[diesel(sql_type = Text)]
-    pub currency: String,
+    pub currency: Currency,
     #[diesel(sql_type = BigInt)]
     pub lines: i64,
     #[diesel(sql_type = Numeric)]

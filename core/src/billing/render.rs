@@ -22,6 +22,7 @@ use super::{
     files::{self, CsvOptions, Total, Writer},
     lines::{self, Customers, Line},
 };
+use crate::platform::money::Currency;
 use crate::{
     Ctx, Error, Result,
     platform::audit::{Action, Who},
@@ -145,7 +146,7 @@ struct Sum {
     #[diesel(sql_type = Nullable<SqlUuid>)]
     partner_id: Option<Uuid>,
     #[diesel(sql_type = Text)]
-    currency: String,
+    currency: Currency,
     #[diesel(sql_type = BigInt)]
     lines: i64,
     #[diesel(sql_type = Numeric)]
@@ -173,7 +174,7 @@ async fn sums(conn: &mut AsyncPgConnection, unordered: &str) -> Result<Vec<Total
 
 /// Whether the files' totals are the database's, to the cent.
 fn agree(files: &[Total], database: &[Total]) -> bool {
-    let key = |t: &Total| (t.partner_id, t.currency.clone(), t.lines, t.amount.normalize());
+    let key = |t: &Total| (t.partner_id, t.currency, t.lines, t.amount.normalize());
     let mut a: Vec<_> = files.iter().map(key).collect();
     let mut b: Vec<_> = database.iter().map(key).collect();
     a.sort();

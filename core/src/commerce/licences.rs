@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::commerce::licensing::{self as store, Plan, Which};
+use crate::platform::money::Currency;
 
 use std::collections::{HashMap, HashSet};
 
@@ -26,9 +27,10 @@ use crate::{
     Ctx, Error, FieldError, Result,
     commerce::modules::{self, Module},
     commerce::orders::{self, Order},
-    commerce::pricing::{self, Line, cents},
+    commerce::pricing::{self, Line},
     platform::authz::{self, Access, Actor, Permission},
     platform::error::Validator,
+    platform::money::cents,
     platform::values::{LicenceKind, LicencePlan, OrderSource, TrialStatus},
     schema::{business_licences as bl, quotes, trials, user_licences as ul},
     tenancy::memberships,
@@ -76,7 +78,7 @@ pub struct QuoteRow {
     pub acting_organization_id: Option<Uuid>,
     pub action: serde_json::Value,
     pub lines: serde_json::Value,
-    pub currency: String,
+    pub currency: Currency,
     pub monthly_total: Decimal,
     pub period_total: Decimal,
     pub fingerprint: String,
@@ -92,7 +94,7 @@ pub struct Quote {
     pub organization_id: Uuid,
     pub items: Vec<Item>,
     pub lines: Vec<Line>,
-    pub currency: String,
+    pub currency: Currency,
     pub monthly_total: Decimal,
     pub period_total: Decimal,
     pub expires_at: DateTime<Utc>,
@@ -152,7 +154,7 @@ async fn active_businesses(
 struct Pricing {
     now: DateTime<Utc>,
     lines: Vec<Line>,
-    currency: Option<String>,
+    currency: Option<Currency>,
     /// Modules whose business licence this quote activates.
     business_in_quote: Vec<Uuid>,
 }
@@ -164,7 +166,7 @@ impl Pricing {
 
     fn check_currency(&mut self, m: &Module, field: &str, v: &mut Validator) {
         match &self.currency {
-            None => self.currency = Some(m.currency.clone()),
+            None => self.currency = Some(m.currency),
             Some(c) if *c != m.currency => v.push(FieldError::new(
                 field,
                 "mixed_currencies",
@@ -320,7 +322,7 @@ async fn price(
     items: &[Item],
     now: DateTime<Utc>,
     v: &mut Validator,
-) -> Result<(Vec<Line>, String)> {
+) -> Result<(Vec<Line>, Currency)> {
     let mut p = Pricing {
         now,
         lines: Vec::new(),
@@ -376,7 +378,7 @@ async fn price(
             Item::UpgradeTrial { .. } => {}
         }
     }
-    Ok((p.lines, p.currency.unwrap_or_else(|| "EUR".to_owned())))
+    Ok((p.lines, p.currency.unwrap_or(Currency::EUR)))
 }
 
 /// Resolves "all users" to the active members without a licence for the module.
@@ -452,7 +454,7 @@ async fn store_quote(op: &mut Op<'_>, org: Uuid, items: Vec<Item>) -> Result<Quo
     op.audit(
         Action::QuoteCreated,
         row.id,
-        json!({ "items": items, "monthly_total": crate::platform::domain::fixed2(monthly_total), "period_total": crate::platform::domain::fixed2(period_total) }),
+        json!({ "items": items, "monthly_total": crate::platform::money::fixed2(monthly_total), "period_total": crate::platform::money::fixed2(period_total) }),
     )
     .await?;
     row.try_into()
@@ -522,7 +524,7 @@ pub async fn confirm(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, quo
             op,
             org,
             order_source(op, &quote.items)?,
-            &quote.currency,
+            quote.currency,
             &quote.lines,
             Some(quote.id),
         )

@@ -9,12 +9,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::platform::audit::Action;
+use crate::platform::money::Currency;
 use crate::platform::op;
 use crate::{
     Ctx, Error, FieldError, Result,
     platform::authz::{Actor, Permission},
-    platform::domain::{fixed2, optional_text, required_text},
+    platform::domain::{optional_text, required_text},
     platform::error::{Validator, validated},
+    platform::money::fixed2,
     schema::modules,
 };
 
@@ -25,7 +27,7 @@ pub struct Module {
     pub code: String,
     pub name: String,
     pub description: String,
-    pub currency: String,
+    pub currency: Currency,
     pub business_price: Decimal,
     pub user_price: Decimal,
     pub active: bool,
@@ -43,19 +45,6 @@ pub fn parse_price(field: &str, raw: &str) -> std::result::Result<Decimal, Field
         return Err(FieldError::new(field, "invalid_price", "Too large"));
     }
     Ok(value)
-}
-
-fn parse_currency(raw: &str) -> std::result::Result<String, FieldError> {
-    let c = raw.trim().to_ascii_uppercase();
-    if c.len() == 3 && c.chars().all(|ch| ch.is_ascii_uppercase()) {
-        Ok(c)
-    } else {
-        Err(FieldError::new(
-            "currency",
-            "invalid_currency",
-            "An ISO 4217 currency code such as EUR",
-        ))
-    }
 }
 
 fn parse_code(raw: &str) -> std::result::Result<String, FieldError> {
@@ -138,7 +127,7 @@ pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inpu
         let code = v.check(parse_code(input.code.as_deref().unwrap_or("")));
         let name = v.check(required_text("name", input.name.as_deref().unwrap_or(""), 100));
         let description = v.check(optional_text("description", input.description.as_deref(), 2000));
-        let currency = v.check(parse_currency(input.currency.as_deref().unwrap_or("EUR")));
+        let currency = v.check(Currency::parse_field("currency", input.currency.as_deref().unwrap_or("EUR")));
         let business = v.check(parse_price(
             "business_price",
             input.business_price.as_deref().unwrap_or(""),
@@ -151,7 +140,7 @@ pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inpu
                 modules::code.eq(validated(code.clone())),
                 modules::name.eq(validated(name.clone())),
                 modules::description.eq(validated(description.clone()).unwrap_or_default()),
-                modules::currency.eq(validated(currency.clone())),
+                modules::currency.eq(validated(currency)),
                 modules::business_price.eq(validated(business)),
                 modules::user_price.eq(validated(user)),
                 modules::active.eq(input.active.unwrap_or(true)),
@@ -187,7 +176,7 @@ pub async fn update(
             .description
             .as_deref()
             .map(|d| v.check(optional_text("description", Some(d), 2000)));
-        let currency = input.currency.as_deref().map(|c| v.check(parse_currency(c)));
+        let currency = input.currency.as_deref().map(|c| v.check(Currency::parse_field("currency", c)));
         let business = input
             .business_price
             .as_deref()
@@ -212,7 +201,7 @@ pub async fn update(
             .set((
                 modules::name.eq(name.clone().flatten().unwrap_or(old.name.clone())),
                 modules::description.eq(description.clone().flatten().map(|d| d.unwrap_or_default()).unwrap_or(old.description.clone())),
-                modules::currency.eq(currency.clone().flatten().unwrap_or(old.currency.clone())),
+                modules::currency.eq(currency.flatten().unwrap_or(old.currency)),
                 modules::business_price.eq(business.flatten().unwrap_or(old.business_price)),
                 modules::user_price.eq(user.flatten().unwrap_or(old.user_price)),
                 modules::active.eq(input.active.unwrap_or(old.active)),

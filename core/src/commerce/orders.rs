@@ -4,6 +4,7 @@
 //! that pays at once. The paid state is recorded with its time.
 
 use crate::platform::db::sql_query;
+use crate::platform::money::Currency;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use diesel::{
     ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper, sql_types::BigInt,
@@ -21,9 +22,10 @@ use crate::{
     platform::audit::Who,
     platform::authz::{Actor, Permission},
     platform::config::Config,
-    platform::domain::{Email, Language, fixed2},
+    platform::domain::{Email, Language},
     platform::links::Link,
     platform::mail::{EmailKind, Outgoing},
+    platform::money::fixed2,
     platform::tokens,
     platform::values::{InvoiceStatus, LicenceKind, OrderSource, OrderStatus},
     schema::{invoices, order_lines, orders, organizations as orgs, service_provider_links as links},
@@ -40,7 +42,7 @@ pub struct Order {
     pub partner_id: Option<Uuid>,
     pub created_by: Option<Uuid>,
     pub source: OrderSource,
-    pub currency: String,
+    pub currency: Currency,
     pub total: Decimal,
     pub status: OrderStatus,
     pub created_at: DateTime<Utc>,
@@ -68,7 +70,7 @@ pub struct Invoice {
     pub number: String,
     pub order_id: Uuid,
     pub organization_id: Uuid,
-    pub currency: String,
+    pub currency: Currency,
     pub amount: Decimal,
     pub status: InvoiceStatus,
     pub payment_provider: String,
@@ -88,7 +90,7 @@ pub(crate) async fn create(
     op: &mut Op<'_>,
     org: Uuid,
     source: OrderSource,
-    currency: &str,
+    currency: Currency,
     lines: &[Line],
     quote_id: Option<Uuid>,
 ) -> Result<Order> {
@@ -494,7 +496,7 @@ pub struct OrderEmailLine {
 pub struct ConfirmationEmail {
     pub company: String,
     pub order_number: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub total: String,
     pub invoice_number: String,
     pub due_on: String,
@@ -504,7 +506,7 @@ pub struct ConfirmationEmail {
 
 impl ConfirmationEmail {
     pub async fn load(conn: &mut AsyncPgConnection, config: &Config, order_id: Uuid) -> Result<Option<Self>> {
-        type Head = (String, i64, String, Decimal, Uuid, String, DateTime<Utc>);
+        type Head = (String, i64, Currency, Decimal, Uuid, String, DateTime<Utc>);
         let head: Option<Head> = orders::table
             .inner_join(orgs::table.on(orgs::id.eq(orders::organization_id)))
             .inner_join(invoices::table.on(invoices::order_id.eq(orders::id)))
@@ -555,14 +557,14 @@ impl ConfirmationEmail {
 pub struct InvoicePaidEmail {
     pub company: String,
     pub invoice_number: String,
-    pub currency: String,
+    pub currency: Currency,
     pub amount: String,
     pub paid_on: String,
 }
 
 impl InvoicePaidEmail {
     pub async fn load(conn: &mut AsyncPgConnection, invoice_id: Uuid) -> Result<Option<Self>> {
-        type Row = (String, String, String, Decimal, Option<DateTime<Utc>>);
+        type Row = (String, String, Currency, Decimal, Option<DateTime<Utc>>);
         let row: Option<Row> = invoices::table
             .inner_join(orgs::table.on(orgs::id.eq(invoices::organization_id)))
             .filter(invoices::id.eq(invoice_id))

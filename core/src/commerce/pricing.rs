@@ -1,20 +1,13 @@
 //! Money arithmetic in one place: the billing period a purchase starts in, proration to
-//! the rest of the month, rounding half-up to cents, and the priced line of a quote or
+//! the rest of the month, and the priced line of a quote or
 //! order.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::platform::values::LicenceKind;
-
-/// Money rounded half-up to cents, always with two decimals.
-pub fn cents(value: Decimal) -> Decimal {
-    let mut v = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-    v.rescale(2);
-    v
-}
+use crate::platform::{money::cents, values::LicenceKind};
 
 /// The billing period a purchase starts in: today to the end of the month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

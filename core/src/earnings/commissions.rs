@@ -34,12 +34,13 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::platform::money::Currency;
 use crate::{
     Ctx, Error, Result,
     platform::audit::{Action, Who},
     platform::authz::{Access, Actor, Permission},
-    platform::domain::fixed2,
     platform::mail::EmailKind,
+    platform::money::fixed2,
     platform::op::{self, Op},
     schema::{attributions, commissions, partners},
 };
@@ -222,7 +223,7 @@ pub async fn approve_due(conn: &mut AsyncPgConnection, ctx: &Ctx) -> Result<usiz
                 Who::system(Some(p.partner_id)),
                 Action::CommissionsApproved,
                 p.partner_id,
-                json!({ "commissions": p.n, "currency": p.currency.trim(), "amount": fixed2(p.total) }),
+                json!({ "commissions": p.n, "currency": p.currency, "amount": fixed2(p.total) }),
             )
             .await?;
             let kind = EmailKind::CommissionsApproved {
@@ -259,7 +260,7 @@ pub(crate) async fn email_partner(op: &mut Op<'_>, partner: Uuid, key: &str, kin
 pub struct ApprovedEmail {
     pub company: String,
     pub count: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub amount: String,
     pub commissions_url: String,
 }
@@ -278,7 +279,7 @@ impl ApprovedEmail {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             count: i64,
             #[diesel(sql_type = Text)]
-            currency: String,
+            currency: Currency,
             #[diesel(sql_type = Numeric)]
             amount: Decimal,
         }
@@ -296,7 +297,7 @@ impl ApprovedEmail {
         Ok(row.map(|r| ApprovedEmail {
             company: r.company,
             count: r.count,
-            currency: r.currency.trim().to_owned(),
+            currency: r.currency,
             amount: fixed2(r.amount),
             commissions_url: config.url("/commissions"),
         }))
@@ -308,7 +309,7 @@ struct PartnerTotal {
     #[diesel(sql_type = SqlUuid)]
     partner_id: Uuid,
     #[diesel(sql_type = Text)]
-    currency: String,
+    currency: Currency,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     n: i64,
     #[diesel(sql_type = Numeric)]
@@ -364,7 +365,7 @@ pub struct Commission {
     #[diesel(sql_type = Nullable<SqlUuid>)]
     pub clawback_of: Option<Uuid>,
     #[diesel(sql_type = Text)]
-    pub currency: String,
+    pub currency: Currency,
     #[diesel(sql_type = Numeric)]
     pub base_amount: Decimal,
     #[diesel(sql_type = Numeric)]
@@ -484,7 +485,7 @@ pub async fn export(
                 Cell::Number(c.base_amount),
                 Cell::Number(c.rate),
                 Cell::Number(c.amount),
-                Cell::Text(c.currency.trim()),
+                Cell::Text(c.currency.as_str()),
                 Cell::Text(c.state.as_str()),
             ])?;
         }

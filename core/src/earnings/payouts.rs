@@ -11,12 +11,13 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::platform::money::Currency;
 use crate::{
     Ctx, Error, Result,
     earnings::commissions::State,
     platform::audit::Action,
     platform::authz::{Actor, Permission},
-    platform::domain::fixed2,
+    platform::money::fixed2,
     platform::op::{self, Op},
     platform::values::InvoiceStatus,
     schema::{commissions, credit_notes, invoices, order_lines, orders, partners, payouts},
@@ -239,10 +240,10 @@ pub struct Payout {
     pub id: Uuid,
     pub number: i64,
     pub partner_id: Uuid,
-    pub currency: String,
+    pub currency: Currency,
     pub amount: Decimal,
     pub up_to: NaiveDate,
-    pub status: String,
+    pub status: PayoutStatus,
     pub reference: Option<String>,
     pub paid_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -251,7 +252,7 @@ pub struct Payout {
 #[derive(diesel::QueryableByName)]
 struct Payable {
     #[diesel(sql_type = Text)]
-    currency: String,
+    currency: Currency,
     #[diesel(sql_type = Numeric)]
     total: Decimal,
 }
@@ -320,7 +321,7 @@ async fn create_one(op: &mut Op<'_>, partner: Uuid, p: &Payable, up_to: NaiveDat
         .values((
             payouts::id.eq(Uuid::now_v7()),
             payouts::partner_id.eq(partner),
-            payouts::currency.eq(p.currency.trim()),
+            payouts::currency.eq(p.currency),
             payouts::amount.eq(p.total),
             payouts::up_to.eq(up_to),
             payouts::created_by.eq(op.who.user_id),
@@ -337,7 +338,7 @@ async fn create_one(op: &mut Op<'_>, partner: Uuid, p: &Payable, up_to: NaiveDat
     .bind::<SqlUuid, _>(partner)
     .bind::<Date, _>(up_to)
     .bind::<Timestamptz, _>(op.now)
-    .bind::<Text, _>(p.currency.trim())
+    .bind::<Text, _>(p.currency)
     .execute(op.conn)
     .await?;
     op.audit_for(
@@ -374,7 +375,7 @@ pub async fn mark_paid(
                 .await
                 .optional()?
                 .ok_or(Error::not_found("payout"))?;
-            if payout.status != PayoutStatus::Open.as_str() {
+            if payout.status != PayoutStatus::Open {
                 return Err(Error::conflict(
                     "payout_paid",
                     None,
@@ -419,7 +420,7 @@ pub async fn mark_paid(
 pub struct PayoutPaidEmail {
     pub company: String,
     pub number: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub amount: String,
     pub reference: String,
     pub paid_on: String,
@@ -444,7 +445,7 @@ impl PayoutPaidEmail {
         Ok(row.map(|(company, p)| PayoutPaidEmail {
             company,
             number: p.number,
-            currency: p.currency.trim().to_owned(),
+            currency: p.currency,
             amount: fixed2(p.amount),
             reference: p.reference.unwrap_or_default(),
             paid_on: p.paid_at.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default(),
@@ -528,7 +529,7 @@ pub async fn csv(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid) -> Resul
             Cell::Number(c.base_amount),
             Cell::Number(c.rate),
             Cell::Number(c.amount),
-            Cell::Text(c.currency.trim()),
+            Cell::Text(c.currency.as_str()),
         ])?;
     }
     out.finish()
@@ -542,7 +543,7 @@ pub struct Due {
     #[diesel(sql_type = Text)]
     pub name: String,
     #[diesel(sql_type = Text)]
-    pub currency: String,
+    pub currency: Currency,
     #[diesel(sql_type = Numeric)]
     pub amount: Decimal,
     #[diesel(sql_type = diesel::sql_types::BigInt)]

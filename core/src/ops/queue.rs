@@ -35,6 +35,7 @@ use crate::{
 };
 
 use crate::platform::jobs::{Job, QUEUES, SendEmail};
+use crate::platform::mail::DeliveryStatus;
 
 /// A job's state as ops see it (see the module's table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -350,10 +351,9 @@ pub struct JobItem {
     /// The last execution's error, if it failed.
     #[diesel(sql_type = Nullable<Text>)]
     pub last_error: Option<String>,
-    /// For an e-mail job: the delivery's status (`queued`, `sending`, `sent`, `failed`,
-    /// `skipped`).
+    /// For an e-mail job: the delivery's status.
     #[diesel(sql_type = Nullable<Text>)]
-    pub email_status: Option<String>,
+    pub email_status: Option<DeliveryStatus>,
 }
 
 impl JobItem {
@@ -365,8 +365,7 @@ impl JobItem {
 
     /// A given-up e-mail job whose e-mail never went out.
     pub fn email_unsent(&self) -> bool {
-        self.state == JobState::GivenUp.as_str()
-            && matches!(self.email_status.as_deref(), Some(s) if s != "sent" && s != "skipped")
+        self.state == JobState::GivenUp.as_str() && self.email_status.is_some_and(|s| !s.is_settled())
     }
 }
 

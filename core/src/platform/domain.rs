@@ -374,11 +374,6 @@ pub fn plain_amount(field: &str, raw: &str, code: &'static str) -> Result<Decima
     Ok(value)
 }
 
-/// Money and rates as text with exactly two decimals (12.50, never 12.5).
-pub fn fixed2(value: Decimal) -> String {
-    crate::commerce::pricing::cents(value).to_string()
-}
-
 #[derive(Debug, Clone)]
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -418,6 +413,7 @@ pub fn parse_time_cursor(raw: &str) -> Result<(chrono::DateTime<chrono::Utc>, uu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::money::fixed2;
 
     #[test]
     fn countries_are_sorted_for_binary_search() {
@@ -473,13 +469,6 @@ mod tests {
         assert_eq!(page_limit(0).unwrap_err().code, "out_of_range");
         assert_eq!(page_limit(MAX_PAGE + 1).unwrap_err().code, "out_of_range");
         assert_eq!(page_limit(MAX_PAGE).unwrap(), MAX_PAGE);
-    }
-
-    #[test]
-    fn fixed2_rounds_half_up() {
-        assert_eq!(fixed2(Decimal::from_str("2.345").unwrap()), "2.35");
-        assert_eq!(fixed2(Decimal::from_str("2.344").unwrap()), "2.34");
-        assert_eq!(fixed2(Decimal::from_str("7").unwrap()), "7.00");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! * What every call carries: [`ctx`] (configuration, [`clock`], the password
 //!   [`hashing`] pool, the [`oidc`] providers), [`error`] (one error type, turned into
 //!   problem+json by `web`), [`db`] (pools, migrations, replica reads).
-//! * Values parsed at the edge ([`domain`]) and fixed sets of values ([`values`]).
+//! * Values parsed at the edge ([`domain`]), fixed sets of values ([`values`]), and
+//!   [`money`] (currencies, amounts, rounding to cents).
 //! * What leaves the process: [`mail`] (queued in the transaction, sent by the worker),
 //!   [`jobs`] (payloads and transactional enqueue), [`links`] (every public link),
 //!   [`tokens`] (secrets in cookies, headers and links), [`csv_export`], [`audit`].
@@ -28,6 +29,7 @@ pub mod hashing;
 pub mod jobs;
 pub mod links;
 pub mod mail;
+pub mod money;
 pub mod oidc;
 pub mod op;
 pub mod telemetry;

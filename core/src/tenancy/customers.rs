@@ -21,8 +21,9 @@ use crate::platform::op::{self, Op};
 use crate::{
     Ctx, Error, FieldError, Result,
     platform::authz::{self, Actor, Permission},
-    platform::domain::{CommissionRate, CountryCode, Email, Language, fixed2, optional_text, required_text},
+    platform::domain::{CommissionRate, CountryCode, Email, Language, optional_text, required_text},
     platform::error::Validator,
+    platform::money::fixed2,
     platform::values::{CustomerOrigin, CustomerType},
     schema::{customer_invitations, organizations as orgs, service_provider_links as links, user_licences},
     tenancy::organizations::{self, NewOrganization, Organization},

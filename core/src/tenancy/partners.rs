@@ -14,11 +14,10 @@ use crate::{
     Ctx, Error, FieldError, Result,
     platform::authz::{Actor, Permission},
     platform::config::Config,
-    platform::domain::{
-        CommissionRate, CountryCode, Email, Language, fixed2, optional_text, optional_website, required_text,
-    },
+    platform::domain::{CommissionRate, CountryCode, Email, Language, optional_text, optional_website, required_text},
     platform::error::{Validator, validated},
     platform::mail::EmailKind,
+    platform::money::fixed2,
     platform::tokens,
     platform::values::{PartnerRequestStatus, PartnerStanding},
     schema::{organizations as orgs, partner_requests, partners, users},

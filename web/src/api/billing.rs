@@ -5,7 +5,7 @@ use futures::stream;
 use partnerdesk_core::{
     billing::{self, RunDetail, StartInput},
     platform::db::Reads,
-    platform::domain::fixed2,
+    platform::money::fixed2,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -94,7 +94,7 @@ pub struct BillingRunView {
     pub csv_separator: String,
     pub csv_bom: bool,
     /// queued, running, ready or failed.
-    pub status: String,
+    pub status: partnerdesk_core::billing::BillingRunStatus,
     /// Lines written so far (while running) or in all (when ready).
     pub lines_written: i64,
     #[oai(nullable)]
@@ -134,7 +134,7 @@ impl From<RunDetail> for BillingRunView {
                 .into_iter()
                 .map(|t| BillingTotalView {
                     partner_id: t.partner_id,
-                    currency: t.currency,
+                    currency: t.currency.to_string(),
                     lines: t.lines,
                     amount: fixed2(t.amount),
                 })

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use partnerdesk_core::{
     earnings::commissions::{self, Commission, Dashboard, Kind, ListQuery, State},
     earnings::payouts::{self, CreditNote, Payout},
-    platform::domain::fixed2,
+    platform::money::fixed2,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -111,7 +111,7 @@ impl From<Commission> for CommissionView {
             description: c.description,
             kind: c.kind,
             clawback_of: c.clawback_of,
-            currency: c.currency.trim().to_owned(),
+            currency: c.currency.to_string(),
             base_amount: fixed2(c.base_amount),
             rate: fixed2(c.rate),
             amount: fixed2(c.amount),
@@ -142,8 +142,7 @@ pub struct PayoutView {
     pub amount: String,
     /// Approved commissions earned up to this day are in it.
     pub up_to: NaiveDate,
-    /// open or paid.
-    pub status: String,
+    pub status: partnerdesk_core::earnings::payouts::PayoutStatus,
     #[oai(nullable)]
     pub reference: Option<String>,
     #[oai(nullable)]
@@ -157,7 +156,7 @@ impl From<Payout> for PayoutView {
             id: p.id,
             number: p.number,
             partner_id: p.partner_id,
-            currency: p.currency.trim().to_owned(),
+            currency: p.currency.to_string(),
             amount: fixed2(p.amount),
             up_to: p.up_to,
             status: p.status,

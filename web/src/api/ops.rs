@@ -94,7 +94,7 @@ pub struct JobView {
     pub last_error: Option<String>,
     /// E-mail jobs: the delivery's status (queued, sending, sent, failed, skipped).
     #[oai(nullable)]
-    pub email_status: Option<String>,
+    pub email_status: Option<partnerdesk_core::platform::mail::DeliveryStatus>,
     /// A given-up e-mail job whose e-mail was never sent.
     pub email_unsent: bool,
 }

@@ -6,7 +6,8 @@ use chrono::NaiveDate;
 use partnerdesk_core::{
     Error as CoreError,
     billing::{self, StartInput},
-    platform::domain::{DEFAULT_PAGE, fixed2},
+    platform::domain::DEFAULT_PAGE,
+    platform::money::{Currency, fixed2},
 };
 use poem::{
     IntoResponse, Response, Route, get, handler,
@@ -47,9 +48,9 @@ async fn runs_ctx(portal: &Portal, state: &AppState, cursor: Option<&str>) -> po
         .into_iter()
         .map(|d| {
             // The run's total per currency, in Decimal, for the table.
-            let mut sums: std::collections::BTreeMap<String, rust_decimal::Decimal> = Default::default();
+            let mut sums: std::collections::BTreeMap<Currency, rust_decimal::Decimal> = Default::default();
             for t in &d.totals {
-                *sums.entry(t.currency.clone()).or_default() += t.amount;
+                *sums.entry(t.currency).or_default() += t.amount;
             }
             let sums: Vec<Value> = sums
                 .into_iter()

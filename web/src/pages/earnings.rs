@@ -7,7 +7,8 @@ use partnerdesk_core::{
     commerce::orders,
     earnings::commissions::{self, Kind, ListQuery, State},
     earnings::payouts,
-    platform::domain::{DEFAULT_PAGE, fixed2},
+    platform::domain::DEFAULT_PAGE,
+    platform::money::fixed2,
 };
 use poem::{
     Response, Route, get, handler,
@@ -253,7 +254,7 @@ async fn finance_ctx(portal: &Portal, state: &AppState) -> poem::Result<Result<s
     Ok(list.map(|list| {
         json!({
             "due": due.into_iter().map(|d| json!({
-                "partner_id": d.partner_id, "name": d.name, "currency": d.currency.trim(),
+                "partner_id": d.partner_id, "name": d.name, "currency": d.currency,
                 "amount": fixed2(d.amount), "commissions": d.commissions,
             })).collect::<Vec<_>>(),
             "payouts": list.into_iter().map(|p| json_of(PayoutView::from(p))).collect::<Vec<_>>(),

@@ -3,7 +3,7 @@
 
 use partnerdesk_core::{
     Error as CoreError, commerce::orders, commerce::releases, identity::accounts, identity::signups, identity::sso,
-    platform::domain::fixed2, tenancy::invitations, tenancy::memberships, tenancy::registrations,
+    platform::money::fixed2, tenancy::invitations, tenancy::memberships, tenancy::registrations,
 };
 use poem::{
     IntoResponse, Request, Response, Route, get, handler,

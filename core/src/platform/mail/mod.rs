@@ -35,6 +35,25 @@ mod kinds;
 
 pub use kinds::{EmailKind, TYPED_ADDRESS_TEMPLATES};
 
+crate::text_enum! {
+    /// Where an e-mail delivery stands: queued, being sent, sent, given up (`failed`), or
+    /// deliberately not sent (`skipped`).
+    pub enum DeliveryStatus {
+        Queued = "queued",
+        Sending = "sending",
+        Sent = "sent",
+        Failed = "failed",
+        Skipped = "skipped",
+    }
+}
+
+impl DeliveryStatus {
+    /// Sent, or deliberately not: nothing is left to do for the delivery.
+    pub fn is_settled(self) -> bool {
+        matches!(self, DeliveryStatus::Sent | DeliveryStatus::Skipped)
+    }
+}
+
 /// The e-mail templates (`templates/email/<name>/...`): embedded at build time, or read
 /// from `TEMPLATES_DIR/email` when configured. They render strictly: an undefined
 /// variable is an error.
@@ -378,16 +397,17 @@ pub async fn deliver(
     .map_err(Error::from)?;
 
     let Some(delivery) = claimed else {
-        let status: Option<String> = email_deliveries::table
+        let status: Option<DeliveryStatus> = email_deliveries::table
             .find(delivery_id)
             .select(email_deliveries::status)
             .first(&mut conn)
             .await
             .optional()
             .map_err(Error::from)?;
-        return match status.as_deref() {
+        return match status {
             // Gone, already sent or deliberately skipped: nothing to do.
-            None | Some("sent") | Some("skipped") => Ok(()),
+            None => Ok(()),
+            Some(s) if s.is_settled() => Ok(()),
             // Another worker is sending it right now; look again later.
             Some(_) => Err(JobError::Retry(format!(
                 "delivery {delivery_id} is being sent by another worker"

@@ -6,7 +6,7 @@ use partnerdesk_core::platform::values::Channel;
 use partnerdesk_core::{
     commerce::modules::{self, Module, ModuleInput},
     commerce::releases::{self, Release, ReleaseInput},
-    platform::domain::fixed2,
+    platform::money::fixed2,
 };
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
@@ -38,7 +38,7 @@ impl From<Module> for ModuleView {
             code: m.code,
             name: m.name,
             description: m.description,
-            currency: m.currency,
+            currency: m.currency.to_string(),
             business_price: fixed2(m.business_price),
             user_price: fixed2(m.user_price),
             active: m.active,

@@ -9,7 +9,7 @@ use partnerdesk_core::{
     commerce::orders::{self, Invoice, OrderDetails, OrderLine},
     commerce::pricing::Line,
     commerce::trials::{self, Trial, TrialRow},
-    platform::domain::fixed2,
+    platform::money::fixed2,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -186,7 +186,7 @@ impl From<Quote> for QuoteView {
         QuoteView {
             id: q.id,
             organization_id: q.organization_id,
-            currency: q.currency,
+            currency: q.currency.to_string(),
             lines: q.lines.iter().map(Into::into).collect(),
             monthly_total: fixed2(q.monthly_total),
             period_total: fixed2(q.period_total),
@@ -219,7 +219,7 @@ impl From<Invoice> for InvoiceView {
             id: i.id,
             number: i.number,
             amount: fixed2(i.amount),
-            currency: i.currency,
+            currency: i.currency.to_string(),
             status: i.status,
             payment_provider: i.payment_provider,
             due_at: i.due_at,
@@ -288,7 +288,7 @@ impl From<OrderDetails> for OrderView {
             organization_id: d.order.organization_id,
             partner_id: d.order.partner_id,
             source: d.order.source,
-            currency: d.order.currency,
+            currency: d.order.currency.to_string(),
             total: fixed2(d.order.total),
             status: d.order.status,
             created_at: d.order.created_at,

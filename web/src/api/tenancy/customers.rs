@@ -6,7 +6,7 @@ use partnerdesk_core::{
     platform::values::{CustomerOrigin, CustomerType},
 };
 use partnerdesk_core::{
-    platform::domain::fixed2,
+    platform::money::fixed2,
     tenancy::customers::{self, Customer, CustomerInput, ListQuery, SortKey, StatusFilter},
 };
 use poem::web::Data;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use partnerdesk_core::platform::values::{CustomerType, InvitationStatus};
 use partnerdesk_core::{
-    platform::domain::fixed2,
+    platform::money::fixed2,
     tenancy::invitations::{self, AcceptInput, Invitation, InvitationInput},
 };
 use poem::web::Data;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use partnerdesk_core::platform::values::{PartnerRequestStatus, PartnerStanding};
 use partnerdesk_core::{
-    platform::domain::fixed2,
+    platform::money::fixed2,
     tenancy::partners::{self, Partner, PartnerRequest, PartnerStatus, PartnerSummary, RequestInput},
 };
 use poem::web::Data;
