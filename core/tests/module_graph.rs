@@ -44,12 +44,13 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// A folder whose `mod.rs` holds nothing but documentation and `pub mod` lines.
+/// A folder whose `mod.rs` holds nothing but documentation and module declarations.
 fn is_room(dir: &Path) -> bool {
     let text = source(&dir.join("mod.rs"));
     text.lines().all(|l| {
         let l = l.trim();
-        l.is_empty() || l.starts_with("//") || (l.starts_with("pub mod ") || l.starts_with("mod ")) && l.ends_with(';')
+        let declared = ["pub mod ", "pub(crate) mod ", "mod "].iter().any(|p| l.starts_with(p));
+        l.is_empty() || l.starts_with("//") || declared && l.ends_with(';')
     })
 }
 
@@ -86,9 +87,17 @@ fn read_crate(src: &Path) -> Crate {
     }
     let root = source(&src.join("lib.rs"));
     let mut reexports = BTreeMap::new();
+    // `pub use` re-exports, and the root's private imports, which its modules can name
+    // as `crate::X` too.
     for statement in root.split(';') {
-        if let Some(at) = statement.find("pub use ") {
-            for path in expand(&statement[at + "pub use ".len()..]) {
+        let tree = statement
+            .lines()
+            .map(str::trim_start)
+            .position(|l| l.starts_with("use ") || l.starts_with("pub use "))
+            .map(|i| statement.lines().skip(i).collect::<Vec<_>>().join("\n"));
+        if let Some(tree) = tree {
+            let tree = tree.trim_start().trim_start_matches("pub ").trim_start_matches("use ");
+            for path in expand(tree) {
                 let last = path.last().cloned().unwrap_or_default();
                 reexports.insert(last, path);
             }
@@ -215,6 +224,10 @@ fn paths(node: &str, text: &str) -> Vec<Vec<String>> {
 
 /// The node a path leads to, following the root's re-exports.
 fn resolve(krate: &Crate, path: &[String]) -> Option<String> {
+    resolve_within(krate, path, 8)
+}
+
+fn resolve_within(krate: &Crate, path: &[String], hops: u8) -> Option<String> {
     for len in (1..=path.len()).rev() {
         let candidate = path[..len].join("::");
         if krate.nodes.contains_key(&candidate) {
@@ -222,8 +235,8 @@ fn resolve(krate: &Crate, path: &[String]) -> Option<String> {
         }
     }
     let first = path.first()?;
-    if let Some(target) = krate.reexports.get(first) {
-        return resolve(krate, target);
+    if let Some(target) = krate.reexports.get(first).filter(|_| hops > 0) {
+        return resolve_within(krate, target, hops - 1);
     }
     krate.root_items.contains(first).then(|| "lib".to_owned())
 }

@@ -23,8 +23,8 @@ use poem::{Endpoint, IntoResponse, PathPattern, Request, Response, http::StatusC
 use tracing::Instrument;
 
 use crate::{
-    AppState,
     error::{ApiError, Problem, problem_response},
+    state::AppState,
 };
 
 fn state(req: &Request) -> &AppState {

@@ -13,7 +13,7 @@
 //! (`billing`).
 
 pub mod licences;
-pub mod licensing;
+pub(crate) mod licensing;
 pub mod modules;
 pub mod orders;
 pub mod pricing;

@@ -13,4 +13,4 @@
 pub mod accounts;
 pub mod signups;
 pub mod sso;
-pub mod throttle;
+pub(crate) mod throttle;

@@ -9,7 +9,7 @@
 //! account's count; the address's count runs out with its window.
 
 use chrono::{DateTime, Duration, Utc};
-use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
+use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::{Ctx, Error, Result, platform::domain::Email, schema::login_throttle as t};
@@ -121,15 +121,4 @@ pub async fn record_success(conn: &mut AsyncPgConnection, keys: &Keys) -> Result
         diesel::delete(t::table.find(account)).execute(conn).await?;
     }
     Ok(())
-}
-
-/// How long the account key stays blocked, if it is (for tests and the ops view).
-pub async fn blocked_until(conn: &mut AsyncPgConnection, email: &Email) -> Result<Option<DateTime<Utc>>> {
-    Ok(t::table
-        .find(format!("account:{}", email.as_str()))
-        .select(t::blocked_until)
-        .first::<Option<DateTime<Utc>>>(conn)
-        .await
-        .optional()?
-        .flatten())
 }

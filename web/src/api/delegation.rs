@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
 use partnerdesk_core::delegation::activity::{self, Activity};
 use partnerdesk_core::{
-    delegation::service_providers::{self, GrantRequest, RequestStatus},
+    delegation::service_providers::{self, GrantRequest, RequestStatus, ServiceProvider},
     delegation::sessions::{self, DelegatedSession},
     platform::authz::{DelegationKind, Permission},
 };
@@ -18,9 +18,12 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{ApiTags, Created, default_limit, earnings::CsvFile};
+use partnerdesk_core::platform::values::CustomerOrigin;
+
+use super::{ApiTags, Created, NoContent, default_limit, earnings::CsvFile};
 use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
+#[derive(Default)]
 pub struct DelegationApi;
 
 /// A management session or a "login as", as the partner and the customer see it.
@@ -453,3 +456,175 @@ impl DelegationApi {
         ))
     }
 }
+
+// ---------------------------------------------------------------------------------
+// A customer's service provider and the grants it gives it
+
+#[derive(Default)]
+pub struct ServiceProviderApi;
+
+#[derive(Object, Debug)]
+pub struct ServiceProviderView {
+    pub partner_id: Uuid,
+    pub name: String,
+    pub partner_code: String,
+    #[oai(nullable)]
+    pub country: Option<String>,
+    #[oai(nullable)]
+    pub website: Option<String>,
+    /// invitation, created_by_partner or chosen_by_customer.
+    pub origin: CustomerOrigin,
+    pub since: DateTime<Utc>,
+    /// What the partner may do inside your organization.
+    pub granted_permissions: Vec<Permission>,
+    /// When those permissions end (then the partner holds none of them); null: no end.
+    #[oai(nullable)]
+    pub grants_end_at: Option<DateTime<Utc>>,
+}
+
+impl From<ServiceProvider> for ServiceProviderView {
+    fn from(s: ServiceProvider) -> Self {
+        ServiceProviderView {
+            partner_id: s.partner_id,
+            name: s.name,
+            partner_code: s.partner_code,
+            country: s.country,
+            website: s.website,
+            origin: s.origin,
+            since: s.since,
+            granted_permissions: s.granted_permissions,
+            grants_end_at: s.grants_end_at,
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+pub struct ServiceProviderState {
+    /// Absent when the organization has no service provider.
+    #[oai(skip_serializing_if_is_none)]
+    pub service_provider: Option<ServiceProviderView>,
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
+pub struct ChooseServiceProviderRequest {
+    /// The partner's public partner code.
+    pub partner_code: String,
+}
+
+impl Example for ChooseServiceProviderRequest {
+    fn example() -> Self {
+        ChooseServiceProviderRequest {
+            partner_code: "NORTHWND".into(),
+        }
+    }
+}
+
+#[derive(Object, Debug)]
+#[oai(example)]
+pub struct GrantsRequest {
+    /// Any of edit_company_details, edit_company_settings, view_users, edit_users,
+    /// create_users, import_users, manage_integrations, manage_licences, view_audit,
+    /// edit_company_status (activate, deactivate, change the customer type),
+    /// login_as_user (log in as one of your users, giving a reason).
+    pub permissions: Vec<String>,
+    /// When the permissions end (at most `GRANT_MAX_DAYS`, 730 by default, from now);
+    /// omitted or null: no end.
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+impl Example for GrantsRequest {
+    fn example() -> Self {
+        GrantsRequest {
+            permissions: vec!["view_users".into(), "create_users".into(), "edit_users".into()],
+            ends_at: None,
+        }
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Organizations")]
+impl ServiceProviderApi {
+    /// My service provider
+    #[oai(
+        operation_id = "getServiceProvider",
+        path = "/organizations/:id/service-provider",
+        method = "get"
+    )]
+    async fn service_provider(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<ServiceProviderState>> {
+        let mut conn = state.conn().await?;
+        let sp = service_providers::get(&mut conn, &auth.actor, id.0).await?;
+        Ok(Json(ServiceProviderState {
+            service_provider: sp.map(Into::into),
+        }))
+    }
+
+    /// Choose a service provider
+    ///
+    /// By the partner's public partner code. One service provider at a time: remove the
+    /// current one first. Both sides are e-mailed. The partner may do nothing inside your
+    /// organization until you grant it.
+    #[oai(
+        operation_id = "chooseServiceProvider",
+        path = "/organizations/:id/service-provider",
+        method = "put"
+    )]
+    async fn choose(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        body: Body<ChooseServiceProviderRequest>,
+    ) -> ApiResult<Json<ServiceProviderView>> {
+        let mut conn = state.conn().await?;
+        let sp = service_providers::choose(&mut conn, &state.ctx, &auth.actor, id.0, &body.0.partner_code).await?;
+        Ok(Json(sp.into()))
+    }
+
+    /// Remove the service provider
+    ///
+    /// The partner can no longer act for you; both sides are e-mailed.
+    #[oai(
+        operation_id = "removeServiceProvider",
+        path = "/organizations/:id/service-provider",
+        method = "delete"
+    )]
+    async fn remove(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<NoContent> {
+        let mut conn = state.conn().await?;
+        service_providers::remove(&mut conn, &state.ctx, &auth.actor, id.0).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Decide what the service provider may do
+    #[oai(
+        operation_id = "setServiceProviderGrants",
+        path = "/organizations/:id/service-provider/grants",
+        method = "put"
+    )]
+    async fn grants(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<Uuid>,
+        body: Body<GrantsRequest>,
+    ) -> ApiResult<Json<ServiceProviderView>> {
+        let mut conn = state.conn().await?;
+        let sp = service_providers::set_grants(
+            &mut conn,
+            &state.ctx,
+            &auth.actor,
+            id.0,
+            &body.0.permissions,
+            body.0.ends_at,
+        )
+        .await?;
+        Ok(Json(sp.into()))
+    }
+}
+
+/// The area's resources, for `api::Api`.
+pub type Api = (DelegationApi, ServiceProviderApi);

@@ -8,10 +8,11 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use crate::{
-    AppState,
     error::{ApiError, ApiResult},
+    state::AppState,
 };
 
+#[derive(Default)]
 pub struct DevApi;
 
 #[derive(Object, Debug)]

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::{ApiTags, Created};
 use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
+#[derive(Default)]
 pub struct CommissionsApi;
 
 #[derive(Object, Debug)]

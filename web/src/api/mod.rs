@@ -92,19 +92,12 @@ pub fn default_limit() -> i64 {
     partnerdesk_core::platform::domain::DEFAULT_PAGE
 }
 
+/// Every resource's API, grouped by area (each area lists its own).
 pub type Api = (
-    identity::auth::AuthApi,
-    identity::sso::SsoApi,
-    tenancy::organizations::OrganizationsApi,
-    tenancy::organizations::CompanyApi,
-    tenancy::partners::PartnersApi,
-    tenancy::registrations::RegistrationApi,
-    tenancy::customers::CustomersApi,
-    tenancy::invitations::InvitationsApi,
-    tenancy::users::UsersApi,
-    commerce::licences::LicencesApi,
-    delegation::DelegationApi,
-    commerce::catalogue::CatalogueApi,
+    identity::Api,
+    tenancy::Api,
+    delegation::Api,
+    commerce::Api,
     earnings::CommissionsApi,
     billing::BillingApi,
     ops::OpsApi,
@@ -112,37 +105,16 @@ pub type Api = (
 );
 
 pub fn service(config: &Config) -> OpenApiService<Api, ()> {
-    OpenApiService::new(
-        (
-            identity::auth::AuthApi,
-            identity::sso::SsoApi,
-            tenancy::organizations::OrganizationsApi,
-            tenancy::organizations::CompanyApi,
-            tenancy::partners::PartnersApi,
-            tenancy::registrations::RegistrationApi,
-            tenancy::customers::CustomersApi,
-            tenancy::invitations::InvitationsApi,
-            tenancy::users::UsersApi,
-            commerce::licences::LicencesApi,
-            delegation::DelegationApi,
-            commerce::catalogue::CatalogueApi,
-            earnings::CommissionsApi,
-            billing::BillingApi,
-            ops::OpsApi,
-            dev::DevApi,
-        ),
-        "Partnerdesk API",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
-        "The partner and reseller portal API. Authenticate with a session cookie (POST /auth/login) or a \
+    OpenApiService::new(Api::default(), "Partnerdesk API", env!("CARGO_PKG_VERSION"))
+        .description(
+            "The partner and reseller portal API. Authenticate with a session cookie (POST /auth/login) or a \
          bearer token (POST /me/tokens). Choose the organization you act as with the `X-Organization` \
          header; without it, the session's choice or your first organization is used. Inside a \
          delegated session (a partner managing a customer, or logged in as its user) send its id as \
          `X-Delegated-Session`. Errors are \
          `application/problem+json` with a stable `code`. Money and rates are strings with two decimals.",
-    )
-    .server(config.url("/api"))
+        )
+        .server(config.url("/api"))
 }
 
 /// The OpenAPI document as served at `/api/openapi.json`: poem-openapi's, with the

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::{ApiTags, NoContent};
 use crate::{auth::Auth, error::ApiResult, state::AppState};
 
+#[derive(Default)]
 pub struct OpsApi;
 
 #[derive(Object, Debug)]

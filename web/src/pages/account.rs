@@ -21,12 +21,12 @@ use uuid::Uuid;
 
 use super::{Pairs, db, json_of, organization::NoticeQuery, portal::Portal, redirect};
 use crate::{
-    AppState,
     api::{
         commerce::catalogue::release_view,
         identity::auth::{ApiTokenView, PendingInvitationView},
         tenancy::partners::{PartnerRequestForm, PartnerRequestView, partner_view},
     },
+    state::AppState,
 };
 
 pub(super) fn routes(route: Route) -> Route {

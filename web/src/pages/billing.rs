@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use super::{Pairs, db, json_of, portal::Portal, reads, redirect};
 use crate::{
-    AppState,
     api::billing::{BillingRunView, chunks},
+    state::AppState,
 };
 
 pub(super) fn routes(route: Route) -> Route {

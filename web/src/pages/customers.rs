@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use super::{db, filled, json_of, portal::Portal, reads, redirect};
 use crate::{
-    AppState,
-    api::{commerce::licences::TrialOverviewRow, tenancy::customers::CustomerView},
+    api::{commerce::trials::TrialOverviewRow, tenancy::customers::CustomerView},
+    state::AppState,
 };
 
 pub(super) fn routes(route: Route) -> Route {

@@ -22,8 +22,8 @@ use partnerdesk_core::platform::db::PooledConn;
 
 use super::{Pairs, db, json_of, organization::permission_label, portal::Portal, reads, redirect};
 use crate::{
-    AppState,
     api::delegation::{ActivityView, DelegatedSessionView, GrantRequestView},
+    state::AppState,
 };
 
 pub(super) fn routes(route: Route) -> Route {

@@ -22,11 +22,11 @@ use uuid::Uuid;
 
 use super::{Pairs, db, json_of, organization::NoticeQuery, portal::Portal, reads, redirect};
 use crate::{
-    AppState,
     api::{
-        commerce::licences::OrderView,
+        commerce::orders::OrderView,
         earnings::{CommissionView, DashboardView, PayoutView},
     },
+    state::AppState,
 };
 
 pub(super) fn routes(route: Route) -> Route {

@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 
 use super::{db, filled, json_of, merge, portal::Portal, reads, redirect};
 use crate::{
-    AppState,
     api::ops::{JobDetailView, JobView, QueueView, WorkerView},
+    state::AppState,
 };
 
 pub(super) fn routes(route: Route) -> Route {

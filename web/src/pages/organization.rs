@@ -25,11 +25,14 @@ use uuid::Uuid;
 
 use super::{Pairs, db, json_of, merge, portal::Portal, reads, redirect};
 use crate::{
-    AppState,
     api::{
+        delegation::ServiceProviderView,
         tenancy::customers::CustomerView,
-        tenancy::organizations::{AuditEntryView, IntegrationView, MemberView, OrganizationView, ServiceProviderView},
+        tenancy::{
+            audit::AuditEntryView, integrations::IntegrationView, members::MemberView, organizations::OrganizationView,
+        },
     },
+    state::AppState,
 };
 
 pub(super) fn routes(route: Route) -> Route {

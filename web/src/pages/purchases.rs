@@ -23,11 +23,11 @@ use super::{
     reads, redirect,
 };
 use crate::{
-    AppState,
     api::{
-        commerce::licences::{ModuleLicencesView, OrderView, QuoteView, TrialView},
+        commerce::{licences::ModuleLicencesView, orders::OrderView, quotes::QuoteView, trials::TrialView},
         tenancy::users::view,
     },
+    state::AppState,
 };
 
 pub(super) fn routes(route: Route) -> Route {

@@ -19,12 +19,12 @@ use uuid::Uuid;
 
 use super::{Pairs, db, json_of, merge, portal::Portal, reads, redirect};
 use crate::{
-    AppState,
     api::{
         commerce::catalogue::{ModuleView, release_view},
-        commerce::licences::InvoiceView,
+        commerce::orders::InvoiceView,
         tenancy::partners::{PartnerRequestView, partner_view},
     },
+    state::AppState,
 };
 
 pub(super) fn routes(route: Route) -> Route {

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::api::{ApiTags, Created};
 use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
+#[derive(Default)]
 pub struct CatalogueApi;
 
 #[derive(Object, Debug)]

@@ -3,3 +3,15 @@
 
 pub mod catalogue;
 pub mod licences;
+pub mod orders;
+pub mod quotes;
+pub mod trials;
+
+/// The area's resources, for `api::Api`.
+pub type Api = (
+    licences::LicencesApi,
+    quotes::QuotesApi,
+    trials::TrialsApi,
+    orders::OrdersApi,
+    catalogue::CatalogueApi,
+);

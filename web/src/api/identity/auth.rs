@@ -14,12 +14,13 @@ use uuid::Uuid;
 
 use crate::api::{AcceptedResponse, ApiTags, NoContent};
 use crate::{
-    AppState,
     auth::{self as session_auth, Auth},
     body::Body,
     error::ApiResult,
+    state::AppState,
 };
 
+#[derive(Default)]
 pub struct AuthApi;
 
 /// An account.

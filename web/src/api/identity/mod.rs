@@ -2,3 +2,6 @@
 
 pub mod auth;
 pub mod sso;
+
+/// The area's resources, for `api::Api`.
+pub type Api = (auth::AuthApi, sso::SsoApi);

@@ -12,13 +12,14 @@ use uuid::Uuid;
 
 use crate::api::{ApiTags, NoContent, identity::auth::UserView};
 use crate::{
-    AppState,
     api::identity::auth::user_agent,
     auth::{self as session_auth, Auth},
     body::Body,
     error::ApiResult,
+    state::AppState,
 };
 
+#[derive(Default)]
 pub struct SsoApi;
 
 /// A configured single sign-on provider.

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::api::{ApiTags, Created, tenancy::organizations::OrganizationView};
 use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
+#[derive(Default)]
 pub struct CustomersApi;
 
 #[derive(Object, Debug)]

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::api::{AcceptedResponse, ApiTags, Created};
 use crate::{body::Body, error::ApiResult, state::AppState};
 
+#[derive(Default)]
 pub struct RegistrationApi;
 
 #[derive(Object, Debug)]

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::api::{ApiTags, Created, NoContent};
 use crate::{auth::Auth, body::Body, error::ApiResult, state::AppState};
 
+#[derive(Default)]
 pub struct UsersApi;
 
 /// A CSV file sent as the request body (`text/csv`).
