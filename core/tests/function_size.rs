@@ -1,21 +1,12 @@
 //! No function outside tests is longer than `MAX_LINES`: long functions are split into
 //! named steps. Run by `just check` and `just test`.
 
-use std::path::{Path, PathBuf};
+mod source;
+
+use std::path::Path;
 
 /// The longest a non-test function may be, counting its signature and closing brace.
 const MAX_LINES: usize = 80;
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// The functions of a file as (name, first line, length), outside `#[cfg(test)]` blocks.
 /// rustfmt puts a function's closing brace at the indentation of its `fn` line.
@@ -83,7 +74,7 @@ fn no_function_outside_tests_is_too_long() {
         "web/src",
         "worker/src",
     ] {
-        rust_files(&root.join(dir), &mut files);
+        files.extend(source::rust_files(&root.join(dir)));
     }
     files.sort();
     let mut long = Vec::new();

@@ -9,6 +9,8 @@
 //! Customer`, `super::x`, and re-exports (`crate::Ctx` is `platform::ctx`, because
 //! `lib.rs` says `pub use platform::ctx::Ctx`).
 
+mod source;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
@@ -24,29 +26,9 @@ struct Crate {
     root_items: BTreeSet<String>,
 }
 
-fn source(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.split("#[cfg(test)]").next().unwrap_or_default().to_owned()
-}
-
-/// Every `.rs` file under a folder, sorted.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else if p.extension().is_some_and(|e| e == "rs") {
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// A folder whose `mod.rs` holds nothing but documentation and module declarations.
 fn is_room(dir: &Path) -> bool {
-    let text = source(&dir.join("mod.rs"));
+    let text = source::code(&dir.join("mod.rs"));
     text.lines().all(|l| {
         let l = l.trim();
         let declared = ["pub mod ", "pub(crate) mod ", "mod "].iter().any(|p| l.starts_with(p));
@@ -56,9 +38,13 @@ fn is_room(dir: &Path) -> bool {
 
 fn node_text(path: &Path) -> String {
     if path.is_dir() {
-        files(path).iter().map(|f| source(f)).collect::<Vec<_>>().join("\n")
+        source::rust_files(path)
+            .iter()
+            .map(|f| source::code(f))
+            .collect::<Vec<_>>()
+            .join("\n")
     } else {
-        source(path)
+        source::code(path)
     }
 }
 
@@ -85,7 +71,7 @@ fn read_crate(src: &Path) -> Crate {
             nodes.insert(name, node_text(&path));
         }
     }
-    let root = source(&src.join("lib.rs"));
+    let root = source::code(&src.join("lib.rs"));
     let mut reexports = BTreeMap::new();
     // `pub use` re-exports, and the root's private imports, which its modules can name
     // as `crate::X` too.
@@ -257,7 +243,7 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         })
         .collect();
     // The root declares every top-level module; it uses those it names.
-    let root = source(&src.join("lib.rs"));
+    let root = source::code(&src.join("lib.rs"));
     let root_uses = graph
         .keys()
         .filter(|n| {

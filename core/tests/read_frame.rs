@@ -4,7 +4,9 @@
 //! themselves; the modules listed in `NOT_YET` are the ones still to move into the
 //! frame, and the list may only shrink. Run by `just check` and `just test`.
 
-use std::path::{Path, PathBuf};
+mod source;
+
+use std::path::Path;
 
 /// The frames themselves, and the audit log, which the write frame uses (so it cannot
 /// use `op`).
@@ -14,28 +16,14 @@ const FRAMES: &[&str] = &["platform/authz.rs", "platform/op.rs", "platform/audit
 /// frame (none now; a module may be listed only while it is being moved).
 const NOT_YET: &[&str] = &[];
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// The modules of `core/src` (relative paths) that call the authorization function
 /// directly, outside tests.
 fn direct_callers() -> Vec<String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    let mut found: Vec<String> = files
+    let mut found: Vec<String> = source::rust_files(&src)
         .iter()
         .filter(|f| {
-            let text = std::fs::read_to_string(f).unwrap();
-            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let code = source::code(f);
             code.contains("authz::authorize(") || code.contains("authz::authorize_vendor(")
         })
         .map(|f| f.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/"))
