@@ -299,7 +299,7 @@ impl ApprovedEmail {
             count: r.count,
             currency: r.currency,
             amount: fixed2(r.amount),
-            commissions_url: config.url("/commissions"),
+            commissions_url: crate::platform::links::Page::Commissions.url(config),
         }))
     }
 }

@@ -449,7 +449,7 @@ impl PayoutPaidEmail {
             amount: fixed2(p.amount),
             reference: p.reference.unwrap_or_default(),
             paid_on: p.paid_at.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default(),
-            payout_url: config.url(&format!("/payouts/{id}")),
+            payout_url: crate::platform::links::payout(config, id),
         }))
     }
 }

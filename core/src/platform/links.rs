@@ -89,6 +89,8 @@ pub enum Page {
     SignUp,
     ForgotPassword,
     Profile,
+    /// A partner's commissions.
+    Commissions,
 }
 
 impl Page {
@@ -98,6 +100,7 @@ impl Page {
         Page::SignUp,
         Page::ForgotPassword,
         Page::Profile,
+        Page::Commissions,
     ];
 
     pub fn path(&self) -> &'static str {
@@ -107,6 +110,7 @@ impl Page {
             Page::SignUp => "/signup",
             Page::ForgotPassword => "/password/forgot",
             Page::Profile => "/profile",
+            Page::Commissions => "/commissions",
         }
     }
 
@@ -120,6 +124,13 @@ pub const AFFILIATE_PATH: &str = "/a/";
 
 pub fn affiliate(config: &Config, affiliate_code: &str) -> String {
     config.url(&format!("{AFFILIATE_PATH}{affiliate_code}"))
+}
+
+/// One payout, as its partner and vendor finance see it.
+pub const PAYOUT_PATH: &str = "/payouts/";
+
+pub fn payout(config: &Config, payout: Uuid) -> String {
+    config.url(&format!("{PAYOUT_PATH}{payout}"))
 }
 
 /// Download links: signed over the release and an expiry time.
@@ -156,6 +167,7 @@ pub fn paths() -> Vec<String> {
     let mut out: Vec<String> = Link::ALL.iter().map(|l| format!("{}{{}}", l.path())).collect();
     out.extend(Page::ALL.iter().map(|p| p.path().to_owned()));
     out.push(format!("{AFFILIATE_PATH}{{}}"));
+    out.push(format!("{PAYOUT_PATH}{{}}"));
     out.push(format!("{DOWNLOAD_PATH}{{}}"));
     out
 }
