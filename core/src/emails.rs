@@ -3,6 +3,7 @@
 //! claiming, rendering, SMTP) is in `mail`, and each context is a typed struct next to
 //! its domain.
 
+use crate::identity::password_links;
 use diesel_async::AsyncPgConnection;
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -14,7 +15,6 @@ use crate::{
     commerce::orders,
     commerce::trials,
     delegation::service_providers,
-    identity::accounts,
     identity::signups,
     platform::db::Pool,
     platform::jobs::JobError,
@@ -84,9 +84,9 @@ pub async fn context(conn: &mut AsyncPgConnection, ctx: &Ctx, kind: &EmailKind) 
             value(signups::ExistingAccountEmail::load(conn, config, user_id).await?)
         }
         EmailKind::PasswordReset { password_link_id } => {
-            value(accounts::PasswordResetEmail::load(conn, config, password_link_id).await?)
+            value(password_links::PasswordResetEmail::load(conn, config, password_link_id).await?)
         }
-        EmailKind::PasswordResetNoAccount {} => value(Some(accounts::NoAccountEmail::new(config))),
+        EmailKind::PasswordResetNoAccount {} => value(Some(password_links::NoAccountEmail::new(config))),
         EmailKind::CustomerInvitation { invitation_id } => {
             value(invitations::InvitationEmail::load(conn, config, invitation_id).await?)
         }

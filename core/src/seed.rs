@@ -2,6 +2,7 @@
 //! with staff and customers, and a pending partner request. Loaded into an empty
 //! database only.
 
+use crate::identity::passwords;
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Deserialize;
@@ -209,7 +210,7 @@ async fn hash_passwords(ctx: &Ctx, seed: &Seed) -> Result<Hashes> {
     for person in people {
         if let Some(pw) = &person.password {
             let parsed = Password::parse(pw).map_err(|e| bad(&person.email, e.message))?;
-            hashes.insert(person.email.clone(), accounts::hash_password(ctx, &parsed).await?);
+            hashes.insert(person.email.clone(), passwords::hash_password(ctx, &parsed).await?);
         }
     }
     Ok(hashes)

@@ -1,12 +1,12 @@
 //! Every e-mail rendered in every language, snapshotted so that wording and layout
 //! changes are reviewed.
 
+use partnerdesk_core::identity::password_links;
 use partnerdesk_core::{
     commerce::orders,
     commerce::trials,
     delegation::service_providers,
     delegation::sessions,
-    identity::accounts,
     identity::signups,
     platform::domain::Language,
     platform::mail::{self, Templates},
@@ -126,7 +126,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         ),
         (
             "password_reset",
-            ctx(accounts::PasswordResetEmail {
+            ctx(password_links::PasswordResetEmail {
                 first_name: "Ann".into(),
                 link: url("/password/TOKEN"),
                 expires_at: "2026-11-21 11:00 UTC".into(),
@@ -134,7 +134,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         ),
         (
             "password_reset_no_account",
-            ctx(accounts::NoAccountEmail {
+            ctx(password_links::NoAccountEmail {
                 signup_url: url("/signup"),
             }),
         ),

@@ -1,11 +1,9 @@
 //! Who is calling: a bearer token (API clients) or the portal session cookie. The
 //! X-Organization header chooses which of the caller's organizations they act as.
 
-use partnerdesk_core::{
-    Error as CoreError,
-    identity::accounts::{self, Principal},
-    platform::authz::Actor,
-};
+use partnerdesk_core::identity::api_tokens;
+use partnerdesk_core::identity::sessions;
+use partnerdesk_core::{Error as CoreError, identity::accounts::Principal, platform::authz::Actor};
 use poem::{
     Request, RequestBody,
     http::header,
@@ -109,11 +107,11 @@ pub(crate) async fn principal_on(
                     "Use `Authorization: Bearer <token>`",
                 ))
             })?;
-        return Ok(Some(accounts::resolve_bearer(conn, &state.ctx, token).await?));
+        return Ok(Some(api_tokens::resolve_bearer(conn, &state.ctx, token).await?));
     }
     match session_cookie(req) {
         Some(raw) => Ok(Some(
-            accounts::resolve_session(conn, &state.ctx, &raw, requested_org(req)?).await?,
+            sessions::resolve_session(conn, &state.ctx, &raw, requested_org(req)?).await?,
         )),
         None => Ok(None),
     }

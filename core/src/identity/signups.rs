@@ -6,6 +6,7 @@
 //! that can log in. An address that already has an account gets a note instead of a
 //! link; the caller is answered the same way either way.
 
+use crate::identity::passwords;
 use chrono::{DateTime, Duration, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -54,7 +55,7 @@ pub async fn start(pool: &Pool, ctx: &Ctx, input: SignUpInput) -> Result<()> {
         validated(language),
     );
     // Hashed whether or not the address has an account, so both take as long.
-    let hash = accounts::hash_password(ctx, &password).await?;
+    let hash = passwords::hash_password(ctx, &password).await?;
     let ttl = Duration::from_std(ctx.config.signup_link_ttl).unwrap_or(Duration::hours(48));
     let mut conn = pool.get().await?;
     op::run_as(&mut conn, ctx, Who::system(None), async |op| {

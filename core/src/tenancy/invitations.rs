@@ -4,6 +4,7 @@
 //! use, stored only as a hash, expire, and can be resent (the old link stops working)
 //! or revoked.
 
+use crate::identity::passwords;
 use chrono::{DateTime, Duration, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -464,7 +465,7 @@ async fn check_form(
             let last = v.check(required_text("last_name", &input.last_name, 100));
             let password = v.check(Password::parse(&input.password));
             v.finish()?;
-            let hash = accounts::hash_password(ctx, &validated(password)).await?;
+            let hash = passwords::hash_password(ctx, &validated(password)).await?;
             Registrant::New {
                 first: validated(first),
                 last: validated(last),

@@ -2,6 +2,7 @@
 //! registration form behind it, then a confirmation e-mail. Completing the form creates
 //! the account, the organization and an open partner request for the sales team.
 
+use crate::identity::passwords;
 use chrono::{DateTime, Duration, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -220,7 +221,7 @@ pub async fn complete(pool: &Pool, ctx: &Ctx, token: &str, input: CompleteInput)
         validated(password),
         validated(request),
     );
-    let hash = accounts::hash_password(ctx, &password).await?;
+    let hash = passwords::hash_password(ctx, &password).await?;
     let email = Email::parse(&registration.email)?;
     let mut conn = pool.get().await?;
     op::run_as(&mut conn, ctx, Who::system(None), async |op| {

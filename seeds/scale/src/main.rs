@@ -4,6 +4,7 @@
 //! `logins <file>` prints the demo logins of a seed file (`just run` shows them).
 
 use anyhow::Context;
+use partnerdesk_core::identity::passwords;
 use partnerdesk_core::{
     Ctx,
     platform::{clock::Clock, config::Config, telemetry},
@@ -91,7 +92,7 @@ async fn seed_scale(config: partnerdesk_core::platform::config::Config, args: &[
     let ctx = Ctx::new(config, Clock::system());
     let password = partnerdesk_core::platform::domain::Password::parse(partnerdesk_seeds::PASSWORD)
         .map_err(|e| anyhow::anyhow!("the seed password: {e:?}"))?;
-    let hash = partnerdesk_core::identity::accounts::hash_password(&ctx, &password).await?;
+    let hash = passwords::hash_password(&ctx, &password).await?;
     println!("Making {size:?} …");
     let made = match partnerdesk_seeds::run(&database_url, size, &hash, &secret).await {
         Err(partnerdesk_core::Error::Conflict {

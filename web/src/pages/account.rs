@@ -2,10 +2,12 @@
 //! (switching, joining, leaving, creating one), API tokens, the software they may
 //! download, and asking to become a partner.
 
+use partnerdesk_core::identity::api_tokens;
+use partnerdesk_core::identity::sessions;
 use partnerdesk_core::{
     Error as CoreError,
     commerce::releases,
-    identity::accounts::{self, ProfileInput},
+    identity::profile::ProfileInput,
     identity::sso,
     platform::domain::format_time,
     tenancy::memberships,
@@ -142,7 +144,7 @@ async fn save_profile(portal: Portal, state: Data<&AppState>, Form(form): Form<P
     };
     let mut conn = db(&state).await?;
     Ok(
-        match accounts::update_me(&mut conn, &state.ctx, portal.user.id, input).await {
+        match partnerdesk_core::identity::profile::update_me(&mut conn, &state.ctx, portal.user.id, input).await {
             Ok(_) => redirect("/profile?notice=profile_saved"),
             Err(e) => {
                 drop(conn);
@@ -161,7 +163,15 @@ async fn change_password(portal: Portal, state: Data<&AppState>, Form(form): For
     let current = form.get("current_password").unwrap_or_default();
     let new = form.get("new_password").unwrap_or_default();
     Ok(
-        match accounts::change_password(&state.pool, &state.ctx, &portal.principal, &current, &new).await {
+        match partnerdesk_core::identity::profile::change_password(
+            &state.pool,
+            &state.ctx,
+            &portal.principal,
+            &current,
+            &new,
+        )
+        .await
+        {
             Ok(_) => redirect("/profile?notice=password_changed"),
             Err(e) => {
                 let ctx = profile_ctx(&portal, &state, own_names(&portal)).await?;
@@ -244,7 +254,7 @@ async fn switch(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>)
     let org = form.get("organization_id").and_then(|o| Uuid::parse_str(&o).ok());
     let mut conn = db(&state).await?;
     let switched = match org {
-        Some(org) => accounts::switch_organization(&mut conn, &state.ctx, &portal.principal, org).await,
+        Some(org) => sessions::switch_organization(&mut conn, &state.ctx, &portal.principal, org).await,
         None => Err(CoreError::field(
             "organization_id",
             "required",
@@ -273,7 +283,7 @@ async fn leave(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> 
 
 async fn tokens_ctx(portal: &Portal, state: &AppState) -> poem::Result<serde_json::Value> {
     let mut conn = db(state).await?;
-    let list = accounts::list_api_tokens(&mut conn, &portal.principal)
+    let list = api_tokens::list_api_tokens(&mut conn, &portal.principal)
         .await
         .unwrap_or_default();
     Ok(json!({ "tokens": list.into_iter().map(|t| json_of(ApiTokenView::from(t))).collect::<Vec<_>>() }))
@@ -303,8 +313,8 @@ async fn create_token(portal: Portal, state: Data<&AppState>, Form(form): Form<P
             "invalid",
             "Enter a whole number of days",
         )),
-        Some(Ok(d)) => accounts::create_api_token(&mut conn, &state.ctx, &portal.actor, &name, Some(d)).await,
-        None => accounts::create_api_token(&mut conn, &state.ctx, &portal.actor, &name, None).await,
+        Some(Ok(d)) => api_tokens::create_api_token(&mut conn, &state.ctx, &portal.actor, &name, Some(d)).await,
+        None => api_tokens::create_api_token(&mut conn, &state.ctx, &portal.actor, &name, None).await,
     };
     drop(conn);
     let ctx = tokens_ctx(&portal, &state).await?;
@@ -330,7 +340,7 @@ async fn revoke_token(portal: Portal, state: Data<&AppState>, Path(id): Path<Uui
     }
     let mut conn = db(&state).await?;
     Ok(
-        match accounts::revoke_api_token(&mut conn, &state.ctx, &portal.principal, id).await {
+        match api_tokens::revoke_api_token(&mut conn, &state.ctx, &portal.principal, id).await {
             Ok(_) => redirect("/tokens?notice=token_revoked"),
             Err(e) => portal.failed(&state, "API tokens", &e),
         },

@@ -51,7 +51,7 @@ async fn enter(
     session: Result<sessions::DelegatedSession, CoreError>,
 ) -> Result<Uuid, CoreError> {
     let session = session?;
-    accounts::enter_delegation_in_session(conn, &portal.principal, session.id).await?;
+    partnerdesk_core::identity::sessions::enter_delegation_in_session(conn, &portal.principal, session.id).await?;
     Ok(session.customer_id)
 }
 
@@ -139,7 +139,9 @@ async fn exit(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> 
     };
     let ended = sessions::exit(&mut conn, &state.ctx, portal.principal.user_id, d.id).await;
     let left = match &portal.principal.credential {
-        accounts::Credential::Session { id, .. } => accounts::leave_delegation(&mut conn, *id).await,
+        accounts::Credential::Session { id, .. } => {
+            partnerdesk_core::identity::sessions::leave_delegation(&mut conn, *id).await
+        }
         accounts::Credential::Token { .. } => Ok(()),
     };
     Ok(match ended.and(left) {

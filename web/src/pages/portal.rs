@@ -40,7 +40,7 @@ impl<'a> FromRequest<'a> for Portal {
         };
         let to_login = || poem::Error::from_response(redirect(&login_path(req)));
         let raw = auth::session_cookie(req).ok_or_else(to_login)?;
-        let principal = accounts::resolve_session(&mut conn, &state.ctx, &raw, None)
+        let principal = partnerdesk_core::identity::sessions::resolve_session(&mut conn, &state.ctx, &raw, None)
             .await
             .map_err(|_| to_login())?;
         let loaded = async {

@@ -1,8 +1,10 @@
 //! Pages reached without an organization: log-in, sign-up, the links e-mails carry
 //! (registration, invitations, passwords, payment, downloads), the development mailbox.
 
+use partnerdesk_core::identity::password_links;
+use partnerdesk_core::identity::sessions;
 use partnerdesk_core::{
-    Error as CoreError, commerce::orders, commerce::releases, identity::accounts, identity::signups, identity::sso,
+    Error as CoreError, commerce::orders, commerce::releases, identity::signups, identity::sso,
     platform::money::fixed2, tenancy::invitations, tenancy::memberships, tenancy::registrations,
 };
 use poem::{
@@ -131,7 +133,7 @@ struct LoginForm {
 async fn login(state: Data<&AppState>, req: &Request, Form(form): Form<LoginForm>) -> Response {
     let next = local_path(form.next.as_deref());
     let input = login_input(&state, req, form.email.clone(), form.password);
-    match accounts::login(&state.pool, &state.ctx, input).await {
+    match sessions::login(&state.pool, &state.ctx, input).await {
         Ok((_, raw)) => {
             let mut resp = redirect(next.as_deref().unwrap_or("/"));
             let cookie = auth::set_session_cookie(&state, &raw, state.ctx.config.session_ttl);
@@ -154,7 +156,7 @@ async fn logout(state: Data<&AppState>, req: &Request) -> Response {
     if let Ok(Some(principal)) = auth::principal_from(req, &state).await
         && let Ok(mut conn) = state.conn().await
     {
-        let _ = accounts::logout(&mut conn, &state.ctx, &principal).await;
+        let _ = sessions::logout(&mut conn, &state.ctx, &principal).await;
     }
     let mut resp = redirect("/login");
     if let Ok(v) = auth::set_session_cookie(&state, "", std::time::Duration::ZERO).parse() {
@@ -287,7 +289,7 @@ async fn password_form(state: Data<&AppState>, Path(token): Path<String>) -> Res
     let Ok(mut conn) = state.conn().await else {
         return unavailable(&state);
     };
-    let result = accounts::inspect_password_link(&mut conn, &state.ctx, &token).await;
+    let result = password_links::inspect_password_link(&mut conn, &state.ctx, &token).await;
     match result {
         Ok(info) => page(
             &state,
@@ -306,7 +308,7 @@ struct PasswordForm {
 
 #[handler]
 async fn password_set(state: Data<&AppState>, Path(token): Path<String>, Form(form): Form<PasswordForm>) -> Response {
-    let result = accounts::set_password_with_link(&state.pool, &state.ctx, &token, &form.password).await;
+    let result = password_links::set_password_with_link(&state.pool, &state.ctx, &token, &form.password).await;
     match result {
         Ok(user) => page(
             &state,
@@ -586,7 +588,7 @@ async fn forgot(state: Data<&AppState>, Form(form): Form<ForgotForm>) -> Respons
     let Ok(mut conn) = state.conn().await else {
         return unavailable(&state);
     };
-    match accounts::request_password_reset(&mut conn, &state.ctx, &form.email).await {
+    match password_links::request_password_reset(&mut conn, &state.ctx, &form.email).await {
         Ok(()) => page(&state, StatusCode::OK, "register_sent", json!({ "email": form.email })),
         Err(e) => error_page(&state, "password_forgot", json!({ "email": form.email }), &e),
     }

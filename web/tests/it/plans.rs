@@ -7,7 +7,8 @@
 
 use diesel::{QueryableByName, sql_types::Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use partnerdesk_core::{identity::accounts, platform::domain::Password};
+use partnerdesk_core::identity::passwords;
+use partnerdesk_core::platform::domain::Password;
 use partnerdesk_seeds::{PASSWORD, ScaleSize};
 use partnerdesk_testkit::{Executed, TypeNames};
 use serde_json::{Value, json};
@@ -140,7 +141,7 @@ async fn seeded() -> TestApp {
         customers: 20_000,
         users_per_customer: 2,
     };
-    let hash = accounts::hash_password(&app.ctx, &Password::parse(PASSWORD).unwrap())
+    let hash = passwords::hash_password(&app.ctx, &Password::parse(PASSWORD).unwrap())
         .await
         .unwrap();
     partnerdesk_seeds::run(app.database_url(), size, &hash, &app.ctx.config.secret_key)

@@ -1,7 +1,8 @@
 //! The scale data set (`seed-scale`) at a small size: what it makes is consistent and
 //! usable through the API as any other data.
 
-use partnerdesk_core::{identity::accounts, platform::domain::Password};
+use partnerdesk_core::identity::passwords;
+use partnerdesk_core::platform::domain::Password;
 use partnerdesk_seeds::{PASSWORD, ScaleReport, ScaleSize};
 
 use crate::harness::{Client, Options, TestApp};
@@ -18,7 +19,7 @@ async fn the_scale_seed_makes_a_consistent_usable_data_set_once() {
         customers: 3_000,
         users_per_customer: 2,
     };
-    let hash = accounts::hash_password(&app.ctx, &Password::parse(PASSWORD).unwrap())
+    let hash = passwords::hash_password(&app.ctx, &Password::parse(PASSWORD).unwrap())
         .await
         .unwrap();
     let url = app.ctx.config.database_url.clone();

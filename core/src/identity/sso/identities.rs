@@ -16,7 +16,10 @@ use uuid::Uuid;
 use crate::platform::oidc::VerifiedIdentity;
 use crate::{
     Ctx, Error, Result,
-    identity::accounts::{self, Principal, Session, SessionMeta},
+    identity::{
+        accounts::{self, Principal},
+        sessions::{Session, SessionMeta},
+    },
     platform::audit::{Action, Who},
     platform::config::{Config, SsoProvider},
     platform::domain::{Email, Language, format_time},
@@ -88,7 +91,8 @@ pub(super) async fn sign_in(
         if !active {
             return Err(Error::unauthenticated("account_disabled", "The account is disabled"));
         }
-        let (session, token) = accounts::open_session(op, user_id, meta, Some(link_id), counts).await?;
+        let (session, token) =
+            crate::identity::sessions::open_session(op, user_id, meta, Some(link_id), counts).await?;
         Ok((session, token, new_account))
     })
     .await

@@ -21,7 +21,7 @@ pub use identities::{Identity, IdentityLinkedEmail, list, remove};
 
 use crate::{
     Ctx, Error, Result,
-    identity::accounts::{Session, SessionMeta},
+    identity::sessions::{Session, SessionMeta},
     platform::config::{SsoKind, SsoProvider},
     platform::db::Pool,
     platform::tokens,

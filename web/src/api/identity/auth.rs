@@ -2,10 +2,16 @@
 //! password, invitations, organizations), API tokens, set-password and reset links.
 
 use chrono::{DateTime, Utc};
+use partnerdesk_core::identity::password_links;
 use partnerdesk_core::platform::authz::{Permission, Role};
 use partnerdesk_core::{
-    identity::accounts::{self, ApiToken, LoginInput, MembershipSummary, ProfileInput, User},
     identity::signups::{self, SignUpInput},
+    identity::{
+        accounts::{self, MembershipSummary, User},
+        api_tokens::{self, ApiToken},
+        profile::{self, ProfileInput},
+        sessions::{self, LoginInput},
+    },
     tenancy::memberships::{self, PendingMembership},
 };
 use poem::{Request, web::Data};
@@ -415,7 +421,7 @@ impl AuthApi {
     async fn login(&self, state: Data<&AppState>, req: &Request, body: Body<LoginRequest>) -> ApiResult<LoginResponse> {
         let b = body.0;
         let input = login_input(&state, req, b.email, b.password);
-        let (session, raw) = accounts::login(&state.pool, &state.ctx, input).await?;
+        let (session, raw) = sessions::login(&state.pool, &state.ctx, input).await?;
         let mut conn = state.conn().await?;
         let user = accounts::get_user(&mut conn, session.user_id).await?;
         Ok(LoginResponse::Ok(
@@ -432,7 +438,7 @@ impl AuthApi {
     #[oai(operation_id = "logOut", path = "/auth/logout", method = "post")]
     async fn logout(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<LogoutResponse> {
         let mut conn = state.conn().await?;
-        accounts::logout(&mut conn, &state.ctx, &auth.principal).await?;
+        sessions::logout(&mut conn, &state.ctx, &auth.principal).await?;
         Ok(LogoutResponse::Ok(session_auth::set_session_cookie(
             &state,
             "",
@@ -455,7 +461,7 @@ impl AuthApi {
         body: Body<PasswordResetRequest>,
     ) -> ApiResult<AcceptedResponse> {
         let mut conn = state.conn().await?;
-        accounts::request_password_reset(&mut conn, &state.ctx, &body.0.email).await?;
+        password_links::request_password_reset(&mut conn, &state.ctx, &body.0.email).await?;
         Ok(AcceptedResponse::accepted(CHECK_YOUR_EMAIL))
     }
 
@@ -483,7 +489,7 @@ impl AuthApi {
         body: Body<UpdateMeRequest>,
     ) -> ApiResult<Json<UserView>> {
         let mut conn = state.conn().await?;
-        let user = accounts::update_me(&mut conn, &state.ctx, auth.personal()?, body.0.into()).await?;
+        let user = profile::update_me(&mut conn, &state.ctx, auth.personal()?, body.0.into()).await?;
         Ok(Json(user.into()))
     }
 
@@ -497,7 +503,7 @@ impl AuthApi {
         auth: Auth,
         body: Body<ChangePasswordRequest>,
     ) -> ApiResult<Json<PasswordChanged>> {
-        let ended = accounts::change_password(
+        let ended = profile::change_password(
             &state.pool,
             &state.ctx,
             &auth.principal,
@@ -609,7 +615,7 @@ impl AuthApi {
         body: Body<SwitchOrganizationRequest>,
     ) -> ApiResult<NoContent> {
         let mut conn = state.conn().await?;
-        accounts::switch_organization(&mut conn, &state.ctx, &auth.principal, body.0.organization_id).await?;
+        sessions::switch_organization(&mut conn, &state.ctx, &auth.principal, body.0.organization_id).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -617,7 +623,7 @@ impl AuthApi {
     #[oai(operation_id = "listTokens", path = "/me/tokens", method = "get")]
     async fn list_tokens(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<ApiTokenView>>> {
         let mut conn = state.conn().await?;
-        let tokens = accounts::list_api_tokens(&mut conn, &auth.principal).await?;
+        let tokens = api_tokens::list_api_tokens(&mut conn, &auth.principal).await?;
         Ok(Json(tokens.into_iter().map(Into::into).collect()))
     }
 
@@ -634,7 +640,7 @@ impl AuthApi {
     ) -> ApiResult<crate::api::Created<CreatedToken>> {
         let mut conn = state.conn().await?;
         let (token, raw) =
-            accounts::create_api_token(&mut conn, &state.ctx, &auth.actor, &body.0.name, body.0.expires_in_days)
+            api_tokens::create_api_token(&mut conn, &state.ctx, &auth.actor, &body.0.name, body.0.expires_in_days)
                 .await?;
         Ok(crate::api::Created::Created(Json(CreatedToken {
             token: raw,
@@ -646,7 +652,7 @@ impl AuthApi {
     #[oai(operation_id = "revokeToken", path = "/me/tokens/:id", method = "delete")]
     async fn revoke_token(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<ApiTokenView>> {
         let mut conn = state.conn().await?;
-        let token = accounts::revoke_api_token(&mut conn, &state.ctx, &auth.principal, id.0).await?;
+        let token = api_tokens::revoke_api_token(&mut conn, &state.ctx, &auth.principal, id.0).await?;
         Ok(Json(token.into()))
     }
 
@@ -662,7 +668,7 @@ impl AuthApi {
         token: Path<String>,
     ) -> ApiResult<Json<PasswordLinkView>> {
         let mut conn = state.conn().await?;
-        let info = accounts::inspect_password_link(&mut conn, &state.ctx, &token.0).await?;
+        let info = password_links::inspect_password_link(&mut conn, &state.ctx, &token.0).await?;
         Ok(Json(PasswordLinkView {
             email: info.email,
             first_name: info.first_name,
@@ -680,7 +686,7 @@ impl AuthApi {
         token: Path<String>,
         body: Body<SetPasswordRequest>,
     ) -> ApiResult<Json<UserView>> {
-        let user = accounts::set_password_with_link(&state.pool, &state.ctx, &token.0, &body.0.password).await?;
+        let user = password_links::set_password_with_link(&state.pool, &state.ctx, &token.0, &body.0.password).await?;
         Ok(Json(user.into()))
     }
 }

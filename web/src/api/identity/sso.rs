@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use partnerdesk_core::{
-    identity::accounts::{self, SessionMeta},
     identity::sso::{self, Callback, Identity, Outcome},
+    identity::{accounts, sessions::SessionMeta},
 };
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
