@@ -73,7 +73,7 @@ async fn runs_ctx(portal: &Portal, state: &AppState, cursor: Option<&str>) -> po
 #[handler]
 async fn runs_page(portal: Portal, state: Data<&AppState>, Query(q): Query<RunsQuery>) -> poem::Result<Response> {
     Ok(match runs_ctx(&portal, &state, q.cursor.as_deref()).await? {
-        Ok(ctx) => portal.render_noticed(&state, "billing", q.notice.as_deref(), ctx),
+        Ok(ctx) => portal.render_noticed(&state, "billing/billing", q.notice.as_deref(), ctx),
         Err(e) => portal.failed(&state, "Billing files", &e),
     })
 }
@@ -110,7 +110,7 @@ async fn start(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) 
         Err(e) => match runs_ctx(&portal, &state, None).await? {
             Ok(ctx) => {
                 let ctx = super::merge(ctx, json!({ "form": form.to_json() }));
-                portal.error(&state, "billing", ctx, &e)
+                portal.error(&state, "billing/billing", ctx, &e)
             }
             Err(e) => portal.failed(&state, "Billing files", &e),
         },

@@ -1,12 +1,16 @@
-//! Portal pages: server-rendered minijinja templates (`templates/pages/`) on one base
-//! layout. Handlers call the same `core` services as the API; they hold no SQL and no
-//! business rules.
+//! Portal pages: server-rendered minijinja templates (`templates/pages/<area>/`) on one
+//! base layout. Handlers call the same `core` services as the API; they hold no SQL and
+//! no business rules.
 //!
-//! * [`public`]: what people reach without an organization: log-in, sign-up,
-//!   registration and invitation links, payment and download links.
-//! * [`portal`]: the logged-in portal's frame: who is calling, the navigation their
-//!   permissions allow, the organization switcher.
-//! * the rest: one module per area of the portal.
+//! The frame every page shares lives here: [`portal`] (who is calling, the navigation
+//! their permissions allow, the organization switcher, the start page), [`tabs`] (an
+//! organization's tabs), [`desk`] (the vendor's desks), [`csrf`] and the helpers below.
+//! Each area of the house has its pages in the folder of its name, as in `core` and
+//! `api`: [`identity`] (log-in, sign-up, passwords, profile, API tokens), [`tenancy`]
+//! (organizations, members, customers, invitations, registrations, partners, users,
+//! integrations, the audit log), [`delegation`] (service providers, delegated sessions,
+//! their activity), [`commerce`] (licences, quotes, trials, orders, the catalogue),
+//! [`earnings`] (commissions, payouts), [`billing`] and [`ops`].
 
 use partnerdesk_core::{Error as CoreError, platform::db::PooledConn};
 use std::sync::Arc;
@@ -16,36 +20,54 @@ use poem::{
     http::{StatusCode, header},
     web::Html,
 };
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{error::status_of, state::AppState};
+use crate::{auth, error::status_of, state::AppState};
 
-mod account;
 mod billing;
+mod commerce;
 pub mod csrf;
-mod customers;
 mod delegation;
+mod desk;
+mod dev;
 mod earnings;
+mod identity;
 mod ops;
-mod organization;
-mod people;
 pub(crate) mod portal;
-mod public;
-mod purchases;
-mod vendor;
+mod tabs;
+mod tenancy;
 
 pub fn routes() -> Route {
-    let route = public::routes(Route::new());
-    let route = account::routes(route);
-    let route = billing::routes(route);
-    let route = customers::routes(route);
+    let route = portal::routes(Route::new());
+    let route = identity::routes(route);
+    let route = tenancy::routes(route);
     let route = delegation::routes(route);
+    let route = commerce::routes(route);
     let route = earnings::routes(route);
+    let route = billing::routes(route);
     let route = ops::routes(route);
-    let route = organization::routes(route);
-    let route = people::routes(route);
-    let route = purchases::routes(route);
-    vendor::routes(route)
+    dev::routes(route)
+}
+
+/// An address that may carry a notice to show (`?notice=saved`).
+#[derive(Deserialize, Default)]
+struct NoticeQuery {
+    #[serde(default)]
+    notice: Option<String>,
+}
+
+/// The person the browser is logged in as, if any (for pages anyone may open).
+async fn caller(state: &AppState, req: &Request) -> Option<uuid::Uuid> {
+    auth::principal_from(req, state).await.ok().flatten().map(|p| p.user_id)
+}
+
+/// A CSV file to download as `name`.
+fn csv_response(csv: Vec<u8>, name: &str) -> Response {
+    Response::builder()
+        .content_type("text/csv; charset=utf-8")
+        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))
+        .body(csv)
 }
 
 tokio::task_local! {

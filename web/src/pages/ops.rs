@@ -16,7 +16,7 @@ use poem::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{db, filled, json_of, merge, portal::Portal, reads, redirect};
+use super::{NoticeQuery, db, filled, json_of, merge, portal::Portal, reads, redirect};
 use crate::{
     api::ops::{JobDetailView, JobView, QueueView, WorkerView},
     state::AppState,
@@ -32,12 +32,6 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/vendor/jobs/:id", get(job_page))
         .at("/vendor/jobs/:id/retry", post(retry))
         .at("/vendor/jobs/:id/discard", post(discard))
-}
-
-#[derive(Deserialize, Default)]
-struct NoticeQuery {
-    #[serde(default)]
-    notice: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -104,7 +98,7 @@ async fn queues_ctx(portal: &Portal, state: &AppState) -> poem::Result<Result<Va
 #[handler]
 async fn queues_page(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQuery>) -> poem::Result<Response> {
     Ok(match queues_ctx(&portal, &state).await? {
-        Ok(ctx) => portal.render_noticed(&state, "ops_queues", q.notice.as_deref(), ctx),
+        Ok(ctx) => portal.render_noticed(&state, "ops/queues", q.notice.as_deref(), ctx),
         Err(e) => portal.failed(&state, "Job queue", &e),
     })
 }
@@ -122,7 +116,7 @@ async fn queue_answer<T>(
         Err(e) => e,
     };
     Ok(match queues_ctx(portal, state).await? {
-        Ok(ctx) => portal.error(state, "ops_queues", ctx, &e),
+        Ok(ctx) => portal.error(state, "ops/queues", ctx, &e),
         Err(_) => portal.failed(state, "Job queue", &e),
     })
 }
@@ -178,9 +172,9 @@ async fn jobs_page(portal: Portal, state: Data<&AppState>, Query(q): Query<JobsQ
         Ok(page) => {
             let jobs: Vec<Value> = page.items.into_iter().map(|j| job_row(j.into())).collect();
             let next = page.next_cursor.map(|c| jobs_link(&filter, &c));
-            portal.render(&state, "ops_jobs", merge(form, json!({ "jobs": jobs, "next": next })))
+            portal.render(&state, "ops/jobs", merge(form, json!({ "jobs": jobs, "next": next })))
         }
-        Err(e @ CoreError::Validation(_)) => portal.error(&state, "ops_jobs", form, &e),
+        Err(e @ CoreError::Validation(_)) => portal.error(&state, "ops/jobs", form, &e),
         Err(e) => portal.failed(&state, "Jobs", &e),
     })
 }
@@ -202,7 +196,7 @@ async fn job_page(
     Query(q): Query<NoticeQuery>,
 ) -> poem::Result<Response> {
     Ok(match job_ctx(&portal, &state, &id).await? {
-        Ok(ctx) => portal.render_noticed(&state, "ops_job", q.notice.as_deref(), ctx),
+        Ok(ctx) => portal.render_noticed(&state, "ops/job", q.notice.as_deref(), ctx),
         Err(e) => portal.failed(&state, "Job", &e),
     })
 }
@@ -224,7 +218,7 @@ async fn job_answer(
         Err(e) => e,
     };
     Ok(match job_ctx(portal, state, id).await? {
-        Ok(ctx) => portal.error(state, "ops_job", ctx, &e),
+        Ok(ctx) => portal.error(state, "ops/job", ctx, &e),
         Err(_) => portal.failed(state, "Job", &e),
     })
 }

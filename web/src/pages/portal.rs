@@ -1,6 +1,7 @@
 //! The logged-in portal's frame: who is calling (from the session cookie), the
 //! organization they act as, the navigation their permissions there allow, and the
-//! organization switcher. Every portal page takes a [`Portal`] and renders through it.
+//! organization switcher; and the start page. Every portal page takes a [`Portal`] and
+//! renders through it.
 
 use partnerdesk_core::{
     Error as CoreError,
@@ -8,12 +9,42 @@ use partnerdesk_core::{
     identity::accounts::{self, MembershipSummary, Principal},
     platform::authz::{self, Actor, Permission},
 };
-use poem::{FromRequest, Request, RequestBody, Response, http::StatusCode};
+use poem::{
+    FromRequest, Request, RequestBody, Response, Route, get, handler,
+    http::StatusCode,
+    web::{Data, Query},
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{error_context, merge, page, redirect, unavailable};
+use super::{NoticeQuery, db, error_context, json_of, merge, page, redirect, unavailable};
+use crate::api::identity::auth::PendingInvitationView;
 use crate::{auth, error::status_of, state::AppState};
+use partnerdesk_core::tenancy::memberships;
+
+pub(super) fn routes(route: Route) -> Route {
+    route.at("/", get(home))
+}
+
+/// The start page: a greeting, and the invitations waiting for the person's answer.
+#[handler]
+async fn home(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQuery>) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    // Logged in as someone else: not their invitations.
+    let pending = match portal.personal() {
+        Ok(_) => memberships::pending_for(&mut conn, portal.user.id).await,
+        Err(_) => Ok(Vec::new()),
+    };
+    Ok(match pending {
+        Ok(pending) => portal.render_noticed(
+            &state,
+            "home",
+            q.notice.as_deref(),
+            json!({ "pending": pending.into_iter().map(|p| json_of(PendingInvitationView::from(p))).collect::<Vec<_>>() }),
+        ),
+        Err(e) => portal.failed(&state, "Home", &e),
+    })
+}
 
 /// A logged-in person on a portal page.
 pub struct Portal {

@@ -1,37 +1,19 @@
 //! Web service tests: the real service on a random port, its own database, the real
-//! worker, and an SMTP sink.
+//! worker, and an SMTP sink. The tests of each area live in the folder of its name, as in
+//! `core` and `web/src`; `harness` (the service under test), `fixtures` (shared steps),
+//! `browser` (headless Chromium) and `oidc` (a real OpenID provider) serve them all.
 
-mod harness;
-
-mod abuse;
-mod api_docs;
-mod api_edge;
-mod auth;
-mod authorization;
-mod billing;
 mod browser;
-mod commissions;
-mod customers;
-mod delegation;
-mod invitations;
-mod left_behind;
-mod licences;
-mod links;
-mod listing;
-mod members;
+mod fixtures;
+mod harness;
 mod oidc;
+
+mod billing;
+mod commerce;
+mod delegation;
+mod earnings;
+mod identity;
 mod ops;
-mod partner_onboarding;
-mod plans;
+mod platform;
 mod portal;
-mod portal_journeys;
-mod portal_pages;
-mod registration;
-mod replica;
-mod resilience;
-mod scale;
-mod service_provider;
-mod sso;
-mod statements;
 mod tenancy;
-mod users;

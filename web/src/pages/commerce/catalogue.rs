@@ -1,0 +1,160 @@
+//! The catalogue: the vendor's modules and releases desks, the software a person may
+//! download, and the signed download link.
+
+use partnerdesk_core::{
+    Error as CoreError, commerce::modules, commerce::modules::ModuleInput, commerce::releases,
+    commerce::releases::ReleaseInput,
+};
+use poem::{
+    Response, Route, get, handler, http::StatusCode, http::header, post, web::Data, web::Form, web::Path, web::Query,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::api::{commerce::catalogue::ModuleView, commerce::catalogue::release_view};
+use crate::pages::{Pairs, db, desk::Desk, desk::ListQuery, error_page, json_of, portal::Portal, reads, unavailable};
+use crate::state::AppState;
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/vendor/modules", get(modules_page).post(create_module))
+        .at("/vendor/modules/:id", post(save_module))
+        .at("/vendor/releases", get(releases_page).post(publish))
+        .at("/software", get(software))
+        .at("/downloads/:release", get(download))
+}
+
+const MODULES: Desk = Desk {
+    path: "/vendor/modules",
+    template: "commerce/vendor_modules",
+};
+
+/// Every module, read from the replica when there is one.
+async fn modules_of(portal: &Portal, state: &AppState) -> poem::Result<Result<Value, CoreError>> {
+    let mut conn = reads(state).await?;
+    Ok(modules::list_all(&mut conn, &portal.actor)
+        .await
+        .map(|list| json!({ "modules": list.into_iter().map(|m| json_of(ModuleView::from(m))).collect::<Vec<_>>() })))
+}
+
+const RELEASES: Desk = Desk {
+    path: "/vendor/releases",
+    template: "commerce/vendor_releases",
+};
+
+/// Every release, read from the replica when there is one.
+async fn releases_of(portal: &Portal, state: &AppState) -> poem::Result<Result<Value, CoreError>> {
+    let mut conn = reads(state).await?;
+    Ok(releases::list_all(&mut conn, &portal.actor).await.map(
+        |list| json!({ "releases": list.into_iter().map(|r| json_of(release_view(state, r))).collect::<Vec<_>>() }),
+    ))
+}
+
+#[handler]
+async fn modules_page(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQuery>) -> poem::Result<Response> {
+    let loaded = modules_of(&portal, &state).await?;
+    Ok(MODULES.show(&portal, &state, q.notice.as_deref(), loaded))
+}
+
+fn module_input(form: &Pairs, creating: bool) -> ModuleInput {
+    ModuleInput {
+        code: form.get("code"),
+        name: form.get("name"),
+        description: form.get("description"),
+        currency: form.get("currency"),
+        business_price: form.get("business_price"),
+        user_price: form.get("user_price"),
+        active: Some(creating || form.has("active")),
+    }
+}
+
+#[handler]
+async fn create_module(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+    let input = module_input(&form, true);
+    let result = modules::create(&mut *db(&state).await?, &state.ctx, &portal.actor, input).await;
+    let shown = json!({ "form": form.to_json() });
+    MODULES
+        .answer(&portal, &state, result, "module_saved", shown, || {
+            modules_of(&portal, &state)
+        })
+        .await
+}
+
+#[handler]
+async fn save_module(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let input = module_input(&form, false);
+    let result = modules::update(&mut *db(&state).await?, &state.ctx, &portal.actor, id, input).await;
+    let shown = json!({ "failed": id });
+    MODULES
+        .answer(&portal, &state, result, "module_saved", shown, || {
+            modules_of(&portal, &state)
+        })
+        .await
+}
+
+#[handler]
+async fn releases_page(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQuery>) -> poem::Result<Response> {
+    let loaded = releases_of(&portal, &state).await?;
+    Ok(RELEASES.show(&portal, &state, q.notice.as_deref(), loaded))
+}
+
+#[handler]
+async fn publish(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+    let input = ReleaseInput {
+        version: form.get("version").unwrap_or_default(),
+        channel: form.get("channel").unwrap_or_default(),
+        notes_md: form.get("notes_md"),
+        file_location: form.get("file_location").unwrap_or_default(),
+    };
+    let result = releases::publish(&mut *db(&state).await?, &state.ctx, &portal.actor, input).await;
+    let shown = json!({ "form": form.to_json() });
+    RELEASES
+        .answer(&portal, &state, result, "release_published", shown, || {
+            releases_of(&portal, &state)
+        })
+        .await
+}
+
+#[handler]
+async fn software(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    Ok(match releases::visible(&mut conn, &portal.actor).await {
+        Ok(list) => portal.render(
+            &state,
+            "commerce/software",
+            json!({ "releases": list.into_iter().map(|r| json_of(release_view(&state, r))).collect::<Vec<_>>() }),
+        ),
+        Err(e) => portal.failed(&state, "Software", &e),
+    })
+}
+
+#[derive(Deserialize)]
+struct DownloadQuery {
+    expires: i64,
+    sig: String,
+}
+
+#[handler]
+async fn download(
+    state: Data<&AppState>,
+    Path(release): Path<uuid::Uuid>,
+    poem::web::Query(q): poem::web::Query<DownloadQuery>,
+) -> Response {
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
+    };
+    let result = releases::resolve_download(&mut conn, &state.ctx, release, q.expires, &q.sig).await;
+    match result {
+        Ok(location) => Response::builder()
+            .status(StatusCode::FOUND)
+            .header(header::LOCATION, location)
+            .finish(),
+        Err(e) => error_page(&state, "message", json!({ "title": "Download" }), &e),
+    }
+}

@@ -1,0 +1,184 @@
+//! Orders and invoices: an organization's orders tab, the vendor's invoices desk and one
+//! order with its credit notes, and the public payment link.
+
+use partnerdesk_core::{
+    Error as CoreError, commerce::orders, earnings::payouts, platform::money::fixed2, platform::values::InvoiceStatus,
+};
+use poem::{Response, Route, get, handler, http::StatusCode, post, web::Data, web::Form, web::Path, web::Query};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::api::{commerce::orders::InvoiceView, commerce::orders::OrderView};
+use crate::pages::{
+    NoticeQuery, Pairs, db, desk::Desk, desk::ListQuery, error_page, json_of, merge, page, portal::Portal, reads,
+    redirect, tabs::Tab, unavailable,
+};
+use crate::state::AppState;
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/organizations/:id/orders", get(orders_tab))
+        .at("/vendor/invoices", get(invoices))
+        .at("/vendor/invoices/:id/paid", post(mark_paid))
+        .at("/vendor/orders/:id", get(order))
+        .at("/vendor/invoices/:id/credit-notes", post(refund))
+        .at("/pay/:token", get(payment_page).post(payment_submit))
+}
+
+const INVOICES: Desk = Desk {
+    path: "/vendor/invoices",
+    template: "commerce/vendor_invoices",
+};
+
+/// Invoices, read from the replica when there is one: open ones by default, every one
+/// for `all`.
+async fn invoices_of(
+    portal: &Portal,
+    state: &AppState,
+    status: Option<&str>,
+) -> poem::Result<Result<Value, CoreError>> {
+    let mut conn = reads(state).await?;
+    let status = status.map_or(Some(InvoiceStatus::Open), InvoiceStatus::parse);
+    Ok(orders::list_invoices(&mut conn, &portal.actor, status)
+        .await
+        .map(|list| {
+            json!({
+                "status": status.map_or("all", |s| s.as_str()),
+                "invoices": list.into_iter().map(|i| json_of(InvoiceView::from(i))).collect::<Vec<_>>(),
+            })
+        }))
+}
+
+#[handler]
+async fn orders_tab(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    let mut conn = reads(&state).await?;
+    let loaded = orders::list(&mut conn, &state.ctx, &portal.actor, id)
+        .await
+        .map(|list| json!({ "orders": list.into_iter().map(|o| json_of(OrderView::from(o))).collect::<Vec<_>>() }));
+    Ok(Tab::new(&portal, &state, id, ("/orders", "commerce/org_orders"))
+        .show(&mut conn, q.notice.as_deref(), loaded)
+        .await)
+}
+
+#[handler]
+async fn invoices(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQuery>) -> poem::Result<Response> {
+    let loaded = invoices_of(&portal, &state, q.status.as_deref()).await?;
+    Ok(INVOICES.show(&portal, &state, q.notice.as_deref(), loaded))
+}
+
+#[handler]
+async fn mark_paid(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let reference = form.get("reference").unwrap_or_default();
+    let result = orders::mark_paid(&mut *db(&state).await?, &state.ctx, &portal.actor, id, &reference).await;
+    let shown = json!({ "failed": id });
+    INVOICES
+        .answer(&portal, &state, result, "invoice_paid", shown, || {
+            invoices_of(&portal, &state, None)
+        })
+        .await
+}
+
+#[handler]
+async fn order(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    Ok(match orders::get(&mut conn, &state.ctx, &portal.actor, id).await {
+        Ok(o) => portal.render_noticed(
+            &state,
+            "commerce/vendor_order",
+            q.notice.as_deref(),
+            json!({ "order": json_of(OrderView::from(o)) }),
+        ),
+        Err(e) => portal.failed(&state, "Order", &e),
+    })
+}
+
+#[handler]
+async fn refund(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(invoice): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let line = form
+        .get("order_line_id")
+        .and_then(|l| Uuid::parse_str(&l).ok())
+        .unwrap_or_default();
+    let order_id = form
+        .get("order_id")
+        .and_then(|o| Uuid::parse_str(&o).ok())
+        .unwrap_or_default();
+    let (amount, reason) = (
+        form.get("amount").unwrap_or_default(),
+        form.get("reason").unwrap_or_default(),
+    );
+    let mut conn = db(&state).await?;
+    Ok(
+        match payouts::refund(&mut conn, &state.ctx, &portal.actor, invoice, line, &amount, &reason).await {
+            Ok(_) => redirect(&format!("/vendor/orders/{order_id}?notice=refunded")),
+            Err(e) => portal.failed(&state, "Refund", &e),
+        },
+    )
+}
+
+fn payment_context(p: &orders::PaymentPage) -> Value {
+    json!({
+        "customer": p.customer,
+        "order_number": p.order_number,
+        "number": p.invoice.number,
+        "status": p.invoice.status,
+        "currency": p.invoice.currency,
+        "amount": fixed2(p.invoice.amount),
+        "due_on": p.invoice.due_at.format("%Y-%m-%d").to_string(),
+        "paid_on": p.invoice.paid_at.map(|d| d.format("%Y-%m-%d").to_string()),
+        "pays_online": p.pays_online,
+        "lines": p.lines.iter().map(|l| json!({
+            "description": l.description, "quantity": l.quantity, "unit_price": fixed2(l.unit_price), "amount": fixed2(l.amount),
+            "period": format!("{} – {}", l.period_start, l.period_end),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[handler]
+async fn payment_page(state: Data<&AppState>, Path(token): Path<String>) -> Response {
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
+    };
+    let result = orders::payment_page(&mut conn, &state.ctx, &token).await;
+    match result {
+        Ok(p) => page(&state, StatusCode::OK, "commerce/invoice", payment_context(&p)),
+        Err(e) => error_page(&state, "message", json!({ "title": "Invoice" }), &e),
+    }
+}
+
+#[handler]
+async fn payment_submit(state: Data<&AppState>, Path(token): Path<String>) -> Response {
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
+    };
+    let paid = orders::pay(&mut conn, &state.ctx, &token).await;
+    match (paid, orders::payment_page(&mut conn, &state.ctx, &token).await) {
+        (Ok(_), Ok(p)) => page(
+            &state,
+            StatusCode::OK,
+            "commerce/invoice",
+            merge(payment_context(&p), json!({ "just_paid": true })),
+        ),
+        (Err(e), Ok(p)) => error_page(&state, "commerce/invoice", payment_context(&p), &e),
+        (_, Err(e)) => error_page(&state, "message", json!({ "title": "Invoice" }), &e),
+    }
+}

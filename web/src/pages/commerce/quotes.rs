@@ -1,0 +1,110 @@
+//! Quotes: asked for on the modules tab, shown, confirmed into an order.
+
+use partnerdesk_core::{Error as CoreError, commerce::licences, commerce::licences::ItemRequest};
+use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{licences::MODULES, licences::modules_of};
+use crate::api::commerce::quotes::QuoteView;
+use crate::pages::{Pairs, db, json_of, portal::Portal, redirect, tabs::Tab};
+use crate::state::AppState;
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/organizations/:id/quotes", post(ask_quote))
+        .at("/organizations/:id/quotes/:qid", get(quote_page))
+        .at("/organizations/:id/quotes/:qid/confirm", post(confirm))
+}
+
+/// The purchase a module's form asks about.
+fn item(form: &Pairs) -> Result<ItemRequest, CoreError> {
+    let module_id = form
+        .get("module_id")
+        .and_then(|m| Uuid::parse_str(&m).ok())
+        .ok_or_else(|| CoreError::field("module_id", "required", "Choose a module"))?;
+    Ok(match form.get("kind").as_deref() {
+        Some("business") => ItemRequest::Business { module_id },
+        Some("users") => ItemRequest::Users {
+            module_id,
+            user_ids: form
+                .all("user_ids")
+                .iter()
+                .filter_map(|u| Uuid::parse_str(u).ok())
+                .collect(),
+            all_users: form.has("all_users"),
+        },
+        Some("credits") => ItemRequest::Credits {
+            module_id,
+            quantity: form
+                .get("quantity")
+                .and_then(|q| q.parse().ok())
+                .ok_or_else(|| CoreError::field("quantity", "invalid", "Enter a whole number of credits"))?,
+        },
+        _ => return Err(CoreError::field("kind", "invalid", "Choose what to buy")),
+    })
+}
+
+/// Prices a purchase and shows the cost for confirmation.
+#[handler]
+async fn ask_quote(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let quoted = match item(&form) {
+        Ok(item) => licences::quote(&mut conn, &state.ctx, &portal.actor, id, vec![item]).await,
+        Err(e) => Err(e),
+    };
+    Ok(match quoted {
+        Ok(q) => redirect(&format!("/organizations/{id}/quotes/{}", q.id)),
+        Err(e) => {
+            let shown = modules_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
+            Tab::new(&portal, &state, id, MODULES)
+                .answer(&mut conn, Err((e, shown)))
+                .await
+        }
+    })
+}
+
+#[handler]
+async fn quote_page(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path((id, qid)): Path<(Uuid, Uuid)>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let loaded = match licences::get_quote(&mut conn, &portal.actor, qid).await {
+        Ok(q) if q.organization_id == id => Ok(json!({ "quote": json_of(QuoteView::from(q)) })),
+        Ok(_) => Err(CoreError::not_found("quote")),
+        Err(e) => Err(e),
+    };
+    Ok(Tab::new(&portal, &state, id, ("/modules", "commerce/quote"))
+        .show(&mut conn, None, loaded)
+        .await)
+}
+
+#[handler]
+async fn confirm(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path((id, qid)): Path<(Uuid, Uuid)>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let confirmed = match licences::get_quote(&mut conn, &portal.actor, qid).await {
+        Ok(q) if q.organization_id == id => licences::confirm(&mut conn, &state.ctx, &portal.actor, qid).await,
+        Ok(_) => Err(CoreError::not_found("quote")),
+        Err(e) => Err(e),
+    };
+    Ok(match confirmed {
+        Ok(_) => redirect(&format!("/organizations/{id}/orders?notice=ordered")),
+        Err(e) => {
+            let shown = modules_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
+            Tab::new(&portal, &state, id, MODULES)
+                .answer(&mut conn, Err((e, shown)))
+                .await
+        }
+    })
+}

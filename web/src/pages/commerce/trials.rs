@@ -1,0 +1,119 @@
+//! Trials: started on the modules tab, their users, the upgrade, and a partner's
+//! overview of its customers' trials.
+
+use partnerdesk_core::{Error as CoreError, commerce::licences, commerce::trials};
+use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::licences::on_modules;
+use crate::api::commerce::trials::TrialOverviewRow;
+use crate::pages::{Pairs, db, json_of, portal::Portal, reads, redirect};
+use crate::state::AppState;
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/organizations/:id/trials", post(start_trial))
+        .at("/organizations/:id/trials/:tid/users", post(trial_users))
+        .at("/organizations/:id/trials/:tid/upgrade", post(upgrade))
+        .at("/trials", get(trials_overview))
+}
+
+#[handler]
+async fn start_trial(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let module = form.get("module_id").and_then(|m| Uuid::parse_str(&m).ok());
+    let mut conn = db(&state).await?;
+    let done = match module {
+        Some(module) => trials::start(&mut conn, &state.ctx, &portal.actor, id, module)
+            .await
+            .map(|_| "trial_started"),
+        None => Err(CoreError::field("module_id", "required", "Choose a module")),
+    };
+    Ok(on_modules(&portal, &state, &mut conn, id, done).await)
+}
+
+pub(super) fn user_ids(form: &Pairs) -> Vec<Uuid> {
+    form.all("user_ids")
+        .iter()
+        .filter_map(|u| Uuid::parse_str(u).ok())
+        .collect()
+}
+
+#[handler]
+async fn trial_users(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path((id, tid)): Path<(Uuid, Uuid)>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let done = trials::assign_users(&mut conn, &state.ctx, &portal.actor, id, tid, &user_ids(&form))
+        .await
+        .map(|_| "trial_users");
+    Ok(on_modules(&portal, &state, &mut conn, id, done).await)
+}
+
+#[handler]
+async fn upgrade(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path((id, tid)): Path<(Uuid, Uuid)>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    Ok(
+        match licences::quote_upgrade(&mut conn, &state.ctx, &portal.actor, id, tid).await {
+            Ok(q) => redirect(&format!("/organizations/{id}/quotes/{}", q.id)),
+            Err(e) => on_modules(&portal, &state, &mut conn, id, Err(e)).await,
+        },
+    )
+}
+
+#[derive(Deserialize, Default)]
+struct TrialsQuery {
+    #[serde(default)]
+    active: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+#[handler]
+async fn trials_overview(
+    portal: Portal,
+    state: Data<&AppState>,
+    Query(q): Query<TrialsQuery>,
+) -> poem::Result<Response> {
+    let active = match q.active.as_deref() {
+        Some("yes") => Some(true),
+        Some("no") => Some(false),
+        _ => None,
+    };
+    let mut conn = reads(&state).await?;
+    let page = trials::overview(&mut conn, &portal.actor, active, 50, q.cursor.as_deref()).await;
+    Ok(match page {
+        Ok(page) => {
+            let next_page = page.next_cursor.map(|c| {
+                let mut next = url::form_urlencoded::Serializer::new(String::new());
+                if let Some(a) = &q.active {
+                    next.append_pair("active", a);
+                }
+                format!("/trials?{}", next.append_pair("cursor", &c).finish())
+            });
+            portal.render(
+                &state,
+                "commerce/trials",
+                json!({
+                    "active": q.active,
+                    "trials": page.items.into_iter().map(|r| json_of(TrialOverviewRow::from(r))).collect::<Vec<_>>(),
+                    "next_page": next_page,
+                }),
+            )
+        }
+        Err(e) => portal.failed(&state, "Trials", &e),
+    })
+}

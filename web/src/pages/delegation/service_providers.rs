@@ -1,0 +1,225 @@
+//! A customer's service provider and what it may do: choosing or removing it, the
+//! permissions granted and until when, and requests for more.
+
+use partnerdesk_core::{
+    Error as CoreError, delegation::service_providers, delegation::sessions, platform::authz::Permission,
+    platform::db::PooledConn,
+};
+use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::api::{delegation::DelegatedSessionView, delegation::GrantRequestView, delegation::ServiceProviderView};
+use crate::pages::{
+    NoticeQuery, Pairs, db, json_of, merge, portal::Portal, redirect, tabs::Tab, tabs::permission_label,
+};
+use crate::state::AppState;
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at(
+            "/organizations/:id/service-provider",
+            get(provider).post(choose_provider),
+        )
+        .at("/organizations/:id/service-provider/remove", post(remove_provider))
+        .at("/organizations/:id/service-provider/grants", post(save_grants))
+        .at("/customers/:id/grant-requests", get(request_form).post(request_grants))
+        .at(
+            "/organizations/:id/grant-requests/:request/accept",
+            post(accept_request),
+        )
+        .at(
+            "/organizations/:id/grant-requests/:request/decline",
+            post(decline_request),
+        )
+}
+
+const PROVIDER: (&str, &str) = ("/service-provider", "delegation/org_provider");
+
+/// Every permission a customer may grant its partner, in plain words.
+fn delegable(granted: &[Permission]) -> Vec<Value> {
+    Permission::DELEGABLE
+        .iter()
+        .map(|p| json!({ "name": p.as_str(), "label": permission_label(*p), "granted": granted.contains(p) }))
+        .collect()
+}
+
+#[handler]
+async fn provider(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let loaded = service_providers::get(&mut conn, &portal.actor, id).await.map(|sp| {
+        let granted = sp.as_ref().map(|s| s.granted_permissions.clone()).unwrap_or_default();
+        json!({ "provider": sp.map(|s| json_of(ServiceProviderView::from(s))), "grants": delegable(&granted) })
+    });
+    let loaded = match loaded {
+        Ok(ctx) => Ok(merge(ctx, provider_extras(&mut conn, &portal, id).await)),
+        Err(e) => Err(e),
+    };
+    let page = PROVIDER;
+    Ok(Tab::new(&portal, &state, id, page)
+        .show(&mut conn, q.notice.as_deref(), loaded)
+        .await)
+}
+
+#[handler]
+async fn choose_provider(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let code = form.get("partner_code").unwrap_or_default();
+    let mut conn = db(&state).await?;
+    let result = service_providers::choose(&mut conn, &state.ctx, &portal.actor, id, &code)
+        .await
+        .map(|_| "provider_chosen")
+        .map_err(|e| (e, json!({ "partner_code": code, "grants": delegable(&[]) })));
+    Ok(Tab::new(&portal, &state, id, PROVIDER).answer(&mut conn, result).await)
+}
+
+#[handler]
+async fn remove_provider(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let result = service_providers::remove(&mut conn, &state.ctx, &portal.actor, id)
+        .await
+        .map(|_| "provider_removed")
+        .map_err(|e| (e, json!({ "grants": delegable(&[]) })));
+    Ok(Tab::new(&portal, &state, id, PROVIDER).answer(&mut conn, result).await)
+}
+
+#[handler]
+async fn save_grants(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let names = form.all("permissions");
+    let mut conn = db(&state).await?;
+    let result = match grants_end(form.get("ends_at")) {
+        Ok(ends_at) => service_providers::set_grants(&mut conn, &state.ctx, &portal.actor, id, &names, ends_at).await,
+        Err(e) => Err(e),
+    };
+    let result = result
+        .map(|_| "grants_saved")
+        .map_err(|e| (e, json!({ "grants": delegable(&[]) })));
+    Ok(Tab::new(&portal, &state, id, PROVIDER).answer(&mut conn, result).await)
+}
+
+/// The grants' end date from the form: through the chosen day (UTC); empty for none.
+fn grants_end(raw: Option<String>) -> Result<Option<chrono::DateTime<chrono::Utc>>, CoreError> {
+    let raw = raw.unwrap_or_default();
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map(|t| Some(t.and_utc()))
+        .ok_or_else(|| CoreError::field("ends_at", "invalid_date", "Enter a date"))
+}
+
+async fn answer(portal: &Portal, state: &AppState, id: Uuid, request: Uuid, accept: bool) -> poem::Result<Response> {
+    let answered =
+        service_providers::answer_request(&mut *db(state).await?, &state.ctx, &portal.actor, id, request, accept).await;
+    let notice = if accept { "request_accepted" } else { "request_declined" };
+    Ok(match answered {
+        Ok(_) => redirect(&format!("/organizations/{id}/service-provider?notice={notice}")),
+        Err(e) => portal.failed(state, "Service provider", &e),
+    })
+}
+
+#[handler]
+async fn accept_request(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path((id, request)): Path<(Uuid, Uuid)>,
+) -> poem::Result<Response> {
+    answer(&portal, &state, id, request, true).await
+}
+
+#[handler]
+async fn decline_request(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path((id, request)): Path<(Uuid, Uuid)>,
+) -> poem::Result<Response> {
+    answer(&portal, &state, id, request, false).await
+}
+
+/// The permissions a partner may ask for: every delegable one it does not hold yet.
+async fn askable(
+    conn: &mut PooledConn,
+    portal: &Portal,
+    customer: Uuid,
+    chosen: &[String],
+) -> Result<Value, CoreError> {
+    let company = partnerdesk_core::tenancy::organizations::get(conn, &portal.actor, customer).await?;
+    let partner = portal.org().unwrap_or_default();
+    let granted = partnerdesk_core::platform::authz::granted_to(conn, portal.actor.now, partner, customer)
+        .await?
+        .map(|(_, g)| g)
+        .unwrap_or_default();
+    let options: Vec<Value> = Permission::DELEGABLE
+        .iter()
+        .filter(|p| !granted.contains(p))
+        .map(|p| json!({ "name": p.as_str(), "label": permission_label(*p), "chosen": chosen.iter().any(|c| c == p.as_str()) }))
+        .collect();
+    Ok(json!({ "customer": { "id": customer, "name": company.name }, "options": options }))
+}
+
+#[handler]
+async fn request_form(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
+    Ok(match askable(&mut db(&state).await?, &portal, id, &[]).await {
+        Ok(ctx) => portal.render(&state, "delegation/grant_request", ctx),
+        Err(e) => portal.failed(&state, "Ask for more permissions", &e),
+    })
+}
+
+#[handler]
+async fn request_grants(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let (names, message) = (form.all("permissions"), form.get("message"));
+    let mut conn = db(&state).await?;
+    let asked =
+        service_providers::request_grants(&mut conn, &state.ctx, &portal.actor, id, &names, message.as_deref()).await;
+    Ok(match asked {
+        Ok(_) => redirect(&format!("/organizations/{id}?notice=grants_requested")),
+        Err(e) => match askable(&mut conn, &portal, id, &names).await {
+            Ok(mut ctx) => {
+                ctx["message"] = json!(message);
+                portal.error(&state, "delegation/grant_request", ctx, &e)
+            }
+            Err(_) => portal.failed(&state, "Ask for more permissions", &e),
+        },
+    })
+}
+
+/// Requests for more permissions and the service provider's sessions, for the customer's
+/// service-provider tab.
+pub(crate) async fn provider_extras(conn: &mut PooledConn, portal: &Portal, id: Uuid) -> Value {
+    let requests = service_providers::grant_requests(conn, &portal.actor, id)
+        .await
+        .unwrap_or_default();
+    let sessions = sessions::list_for_customer(conn, &portal.actor, id)
+        .await
+        .unwrap_or_default();
+    json!({
+        "requests": requests.into_iter().map(|r| {
+            let labels: Vec<&str> = r.permissions.iter().map(|p| permission_label(*p)).collect();
+            let mut v = json_of(GrantRequestView::from(r));
+            v["labels"] = json!(labels);
+            v
+        }).collect::<Vec<_>>(),
+        "sessions": sessions.into_iter().filter(|s| s.active).map(|s| json_of(DelegatedSessionView::from(s))).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,142 @@
+//! Delegated sessions: a partner manages its customer or logs in as one of its users,
+//! and leaves again; the customer ends a session.
+
+use partnerdesk_core::{
+    Error as CoreError, delegation::sessions, identity::accounts, platform::authz::DelegationKind,
+    platform::db::PooledConn,
+};
+use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::pages::{Pairs, db, portal::Portal, redirect};
+use crate::state::AppState;
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/customers/:id/manage", post(start_management))
+        .at("/customers/:id/login-as", get(login_as_form).post(login_as))
+        .at("/delegated-sessions/exit", post(exit))
+        .at("/organizations/:id/delegated-sessions/:session/end", post(end_session))
+}
+
+/// The portal session enters the delegated session it just started.
+async fn enter(
+    conn: &mut PooledConn,
+    portal: &Portal,
+    session: Result<sessions::DelegatedSession, CoreError>,
+) -> Result<Uuid, CoreError> {
+    let session = session?;
+    partnerdesk_core::identity::sessions::enter_delegation_in_session(conn, &portal.principal, session.id).await?;
+    Ok(session.customer_id)
+}
+
+#[handler]
+async fn start_management(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let started = sessions::start_management(&mut conn, &state.ctx, &portal.actor, id).await;
+    Ok(match enter(&mut conn, &portal, started).await {
+        Ok(customer) => redirect(&format!("/organizations/{customer}?notice=managing")),
+        Err(e) => portal.failed(&state, "Management session", &e),
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct UserQuery {
+    #[serde(default)]
+    user: Option<Uuid>,
+}
+
+/// The user a partner is about to log in as, from the customer's users.
+async fn login_as_context(
+    conn: &mut PooledConn,
+    portal: &Portal,
+    customer: Uuid,
+    user: Option<Uuid>,
+) -> Result<Value, CoreError> {
+    let company = partnerdesk_core::tenancy::organizations::get(conn, &portal.actor, customer).await?;
+    let user = user.ok_or(CoreError::not_found("user"))?;
+    let name = sessions::login_as_target(conn, &portal.actor, customer, user).await?;
+    Ok(json!({
+        "customer": { "id": customer, "name": company.name },
+        "user": { "id": user, "name": name },
+    }))
+}
+
+#[handler]
+async fn login_as_form(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<UserQuery>,
+) -> poem::Result<Response> {
+    Ok(
+        match login_as_context(&mut db(&state).await?, &portal, id, q.user).await {
+            Ok(ctx) => portal.render(&state, "delegation/login_as", ctx),
+            Err(e) => portal.failed(&state, "Log in as", &e),
+        },
+    )
+}
+
+#[handler]
+async fn login_as(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let user = form.get("user_id").and_then(|u| u.parse::<Uuid>().ok());
+    let reason = form.get("reason").unwrap_or_default();
+    let mut conn = db(&state).await?;
+    let started = match user {
+        Some(user) => sessions::login_as(&mut conn, &state.ctx, &portal.actor, id, user, &reason).await,
+        None => Err(CoreError::not_found("user")),
+    };
+    Ok(match enter(&mut conn, &portal, started).await {
+        Ok(_) => redirect("/"),
+        Err(e) => match login_as_context(&mut conn, &portal, id, user).await {
+            Ok(ctx) => portal.error(&state, "delegation/login_as", merge_reason(ctx, &reason), &e),
+            Err(_) => portal.failed(&state, "Log in as", &e),
+        },
+    })
+}
+
+fn merge_reason(mut ctx: Value, reason: &str) -> Value {
+    ctx["reason"] = json!(reason);
+    ctx
+}
+
+/// Exit: the session ends and the portal returns to the person's own view.
+#[handler]
+async fn exit(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let Some(d) = portal.principal.delegation.clone() else {
+        return Ok(redirect("/"));
+    };
+    let ended = sessions::exit(&mut conn, &state.ctx, portal.principal.user_id, d.id).await;
+    let left = match &portal.principal.credential {
+        accounts::Credential::Session { id, .. } => {
+            partnerdesk_core::identity::sessions::leave_delegation(&mut conn, *id).await
+        }
+        accounts::Credential::Token { .. } => Ok(()),
+    };
+    Ok(match ended.and(left) {
+        Ok(_) if d.kind == DelegationKind::LoginAs => redirect("/customers?notice=logged_in_as_ended"),
+        Ok(_) => redirect(&format!("/organizations/{}?notice=session_ended", d.customer_id)),
+        Err(e) => portal.failed(&state, "Management session", &e),
+    })
+}
+
+#[handler]
+async fn end_session(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path((id, session)): Path<(Uuid, Uuid)>,
+) -> poem::Result<Response> {
+    let ended = sessions::end_for_customer(&mut *db(&state).await?, &state.ctx, &portal.actor, id, session).await;
+    Ok(match ended {
+        Ok(_) => redirect(&format!("/organizations/{id}/service-provider?notice=session_ended")),
+        Err(e) => portal.failed(&state, "Service provider", &e),
+    })
+}

@@ -1,0 +1,66 @@
+//! The vendor's desks (partner requests, partners, invoices, modules, releases): one list
+//! at one address with one template, a form on its rows, and the answer to each form.
+
+use partnerdesk_core::Error as CoreError;
+use poem::Response;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{merge, portal::Portal, redirect};
+use crate::state::AppState;
+
+/// A desk's address: which rows (`status`, for the desks that filter) and a notice.
+#[derive(Deserialize, Default)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub notice: Option<String>,
+}
+
+/// One of the vendor's desks: where it is and how it is shown.
+pub(crate) struct Desk {
+    pub path: &'static str,
+    pub template: &'static str,
+}
+
+impl Desk {
+    /// The desk's page with what was loaded, and a notice from the address.
+    pub(crate) fn show(
+        &self,
+        portal: &Portal,
+        state: &AppState,
+        notice: Option<&str>,
+        loaded: Result<Value, CoreError>,
+    ) -> Response {
+        match loaded {
+            Ok(ctx) => portal.render_noticed(state, self.template, notice, ctx),
+            Err(e) => portal.failed(state, "Vendor", &e),
+        }
+    }
+
+    /// The answer to one of the desk's forms: back to the list with `notice`, or the
+    /// list (loaded again by `reload`) with the error and `shown`: the form as typed, or
+    /// which row failed.
+    pub(crate) async fn answer<T, F>(
+        &self,
+        portal: &Portal,
+        state: &AppState,
+        result: Result<T, CoreError>,
+        notice: &str,
+        shown: Value,
+        reload: impl FnOnce() -> F,
+    ) -> poem::Result<Response>
+    where
+        F: Future<Output = poem::Result<Result<Value, CoreError>>>,
+    {
+        let e = match result {
+            Ok(_) => return Ok(redirect(&format!("{}?notice={notice}", self.path))),
+            Err(e) => e,
+        };
+        Ok(match reload().await? {
+            Ok(ctx) => portal.error(state, self.template, merge(ctx, shown), &e),
+            Err(e) => portal.failed(state, "Vendor", &e),
+        })
+    }
+}

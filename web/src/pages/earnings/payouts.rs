@@ -1,0 +1,128 @@
+//! Payouts: a partner's list and statements, and vendor finance's desk to create them
+//! and mark them paid.
+
+use chrono::NaiveDate;
+use partnerdesk_core::{Error as CoreError, earnings::payouts, platform::money::fixed2};
+use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::api::{earnings::CommissionView, earnings::PayoutView};
+use crate::pages::{NoticeQuery, Pairs, csv_response, db, json_of, portal::Portal, reads, redirect};
+use crate::state::AppState;
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/payouts", get(payout_list))
+        .at("/payouts/:id", get(payout))
+        .at("/payouts/:id/export", get(payout_csv))
+        .at("/vendor/payouts", get(finance_payouts).post(create_payouts))
+        .at("/vendor/payouts/:id/paid", post(payout_paid))
+}
+
+#[handler]
+async fn payout_list(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> {
+    let mut conn = reads(&state).await?;
+    Ok(match payouts::list(&mut conn, &portal.actor, portal.org()).await {
+        Ok(list) => portal.render(
+            &state,
+            "earnings/payouts",
+            json!({ "payouts": list.into_iter().map(|p| json_of(PayoutView::from(p))).collect::<Vec<_>>() }),
+        ),
+        Err(e) => portal.failed(&state, "Payouts", &e),
+    })
+}
+
+#[handler]
+async fn payout(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    Ok(match payouts::get(&mut conn, &portal.actor, id).await {
+        Ok((p, lines)) => portal.render(
+            &state,
+            "earnings/payout",
+            json!({
+                "payout": json_of(PayoutView::from(p)),
+                "commissions": lines.into_iter().map(|c| json_of(CommissionView::from(c))).collect::<Vec<_>>(),
+            }),
+        ),
+        Err(e) => portal.failed(&state, "Payouts", &e),
+    })
+}
+
+#[handler]
+async fn payout_csv(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
+    let mut conn = reads(&state).await?;
+    Ok(match payouts::csv(&mut conn, &portal.actor, id).await {
+        Ok(csv) => csv_response(csv, &format!("payout-{id}.csv")),
+        Err(e) => portal.failed(&state, "Payouts", &e),
+    })
+}
+
+async fn finance_ctx(portal: &Portal, state: &AppState) -> poem::Result<Result<serde_json::Value, CoreError>> {
+    let mut conn = db(state).await?;
+    let due = match payouts::due(&mut conn, &portal.actor).await {
+        Ok(d) => d,
+        Err(e) => return Ok(Err(e)),
+    };
+    let list = payouts::list(&mut conn, &portal.actor, None).await;
+    Ok(list.map(|list| {
+        json!({
+            "due": due.into_iter().map(|d| json!({
+                "partner_id": d.partner_id, "name": d.name, "currency": d.currency,
+                "amount": fixed2(d.amount), "commissions": d.commissions,
+            })).collect::<Vec<_>>(),
+            "payouts": list.into_iter().map(|p| json_of(PayoutView::from(p))).collect::<Vec<_>>(),
+            "today": state.ctx.now().date_naive().to_string(),
+        })
+    }))
+}
+
+#[handler]
+async fn finance_payouts(
+    portal: Portal,
+    state: Data<&AppState>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    Ok(match finance_ctx(&portal, &state).await? {
+        Ok(ctx) => portal.render_noticed(&state, "earnings/vendor_payouts", q.notice.as_deref(), ctx),
+        Err(e) => portal.failed(&state, "Payouts", &e),
+    })
+}
+
+#[handler]
+async fn create_payouts(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+    let partner = form.get("partner_id").and_then(|p| Uuid::parse_str(&p).ok());
+    let up_to = form
+        .get("up_to")
+        .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+    let mut conn = db(&state).await?;
+    let made = match (partner, up_to) {
+        (Some(p), Some(d)) => payouts::create(&mut conn, &state.ctx, &portal.actor, p, d).await,
+        _ => Err(CoreError::field("up_to", "invalid_date", "Enter a date as YYYY-MM-DD")),
+    };
+    drop(conn);
+    Ok(match made {
+        Ok(_) => redirect("/vendor/payouts?notice=payout_created"),
+        Err(e) => match finance_ctx(&portal, &state).await? {
+            Ok(ctx) => portal.error(&state, "earnings/vendor_payouts", ctx, &e),
+            Err(e) => portal.failed(&state, "Payouts", &e),
+        },
+    })
+}
+
+#[handler]
+async fn payout_paid(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let reference = form.get("reference").unwrap_or_default();
+    let mut conn = db(&state).await?;
+    Ok(
+        match payouts::mark_paid(&mut conn, &state.ctx, &portal.actor, id, &reference).await {
+            Ok(_) => redirect("/vendor/payouts?notice=payout_paid"),
+            Err(e) => portal.failed(&state, "Payouts", &e),
+        },
+    )
+}

@@ -1,0 +1,82 @@
+//! A person's API tokens: create one (shown once), list, revoke.
+
+use partnerdesk_core::{Error as CoreError, identity::api_tokens};
+use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::api::identity::auth::ApiTokenView;
+use crate::pages::{NoticeQuery, Pairs, db, json_of, portal::Portal, redirect};
+use crate::state::AppState;
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/tokens", get(tokens).post(create_token))
+        .at("/tokens/:id/revoke", post(revoke_token))
+}
+
+async fn tokens_ctx(portal: &Portal, state: &AppState) -> poem::Result<serde_json::Value> {
+    let mut conn = db(state).await?;
+    let list = api_tokens::list_api_tokens(&mut conn, &portal.principal)
+        .await
+        .unwrap_or_default();
+    Ok(json!({ "tokens": list.into_iter().map(|t| json_of(ApiTokenView::from(t))).collect::<Vec<_>>() }))
+}
+
+#[handler]
+async fn tokens(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQuery>) -> poem::Result<Response> {
+    if let Err(e) = portal.personal() {
+        return Ok(portal.failed(&state, "Account", &e));
+    }
+    let ctx = tokens_ctx(&portal, &state).await?;
+    Ok(portal.render_noticed(&state, "identity/tokens", q.notice.as_deref(), ctx))
+}
+
+/// Creates a token and shows it once, on this answer only.
+#[handler]
+async fn create_token(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+    if let Err(e) = portal.personal() {
+        return Ok(portal.failed(&state, "Account", &e));
+    }
+    let name = form.get("name").unwrap_or_default();
+    let days = form.get("expires_in_days").map(|d| d.parse::<u32>());
+    let mut conn = db(&state).await?;
+    let created = match days {
+        Some(Err(_)) => Err(CoreError::field(
+            "expires_in_days",
+            "invalid",
+            "Enter a whole number of days",
+        )),
+        Some(Ok(d)) => api_tokens::create_api_token(&mut conn, &state.ctx, &portal.actor, &name, Some(d)).await,
+        None => api_tokens::create_api_token(&mut conn, &state.ctx, &portal.actor, &name, None).await,
+    };
+    drop(conn);
+    let ctx = tokens_ctx(&portal, &state).await?;
+    Ok(match created {
+        Ok((token, raw)) => portal.render(
+            &state,
+            "identity/tokens",
+            crate::pages::merge(ctx, json!({ "created": { "name": token.name, "token": raw } })),
+        ),
+        Err(e) => portal.error(
+            &state,
+            "identity/tokens",
+            crate::pages::merge(ctx, json!({ "form": form.to_json() })),
+            &e,
+        ),
+    })
+}
+
+#[handler]
+async fn revoke_token(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
+    if let Err(e) = portal.personal() {
+        return Ok(portal.failed(&state, "Account", &e));
+    }
+    let mut conn = db(&state).await?;
+    Ok(
+        match api_tokens::revoke_api_token(&mut conn, &state.ctx, &portal.principal, id).await {
+            Ok(_) => redirect("/tokens?notice=token_revoked"),
+            Err(e) => portal.failed(&state, "API tokens", &e),
+        },
+    )
+}

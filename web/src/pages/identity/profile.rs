@@ -1,0 +1,133 @@
+//! A person's profile: name and language, password, and the identities of single
+//! sign-on providers linked to the account.
+
+use partnerdesk_core::{identity::profile::ProfileInput, identity::sso, platform::domain::format_time};
+use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::pages::{NoticeQuery, Pairs, db, portal::Portal, redirect};
+use crate::state::AppState;
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/profile", get(profile).post(save_profile))
+        .at("/profile/password", post(change_password))
+        .at("/profile/identities/link/:provider", post(link_identity))
+        .at("/profile/identities/:id/remove", post(remove_identity))
+}
+
+/// The profile's form values and the linked identities.
+async fn profile_ctx(portal: &Portal, state: &AppState, form: serde_json::Value) -> poem::Result<serde_json::Value> {
+    let mut conn = db(state).await?;
+    let identities = sso::list(&mut conn, &portal.principal).await.unwrap_or_default();
+    let config = &state.ctx.config;
+    Ok(json!({
+        "form": form,
+        "identities": identities.into_iter().map(|i| json!({
+            "id": i.id,
+            "label": config.sso_provider(&i.provider).map(|p| p.label.clone()).unwrap_or(i.provider),
+            "email": i.email,
+            "linked_at": format_time(i.created_at),
+            "last_used_at": i.last_used_at.map(format_time),
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+fn own_names(portal: &Portal) -> serde_json::Value {
+    json!({ "first_name": portal.user.first_name, "last_name": portal.user.last_name, "language": portal.user.language })
+}
+
+#[handler]
+async fn profile(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQuery>) -> poem::Result<Response> {
+    if let Err(e) = portal.personal() {
+        return Ok(portal.failed(&state, "Account", &e));
+    }
+    let ctx = profile_ctx(&portal, &state, own_names(&portal)).await?;
+    Ok(portal.render_noticed(&state, "identity/profile", q.notice.as_deref(), ctx))
+}
+
+/// Starts linking an identity at a provider to the signed-in person's account.
+#[handler]
+async fn link_identity(portal: Portal, state: Data<&AppState>, Path(provider): Path<String>) -> poem::Result<Response> {
+    let user_id = match portal.personal() {
+        Ok(id) => id,
+        Err(e) => return Ok(portal.failed(&state, "Account", &e)),
+    };
+    match sso::start(&state.ctx, &provider, Some(user_id), Some("/profile")).await {
+        Ok(started) => {
+            let mut resp = redirect(&started.authorization_url);
+            let cookie = crate::auth::set_sso_cookie(&state, &started.cookie, std::time::Duration::from_secs(600));
+            if let Ok(v) = cookie.parse() {
+                resp.headers_mut().append(poem::http::header::SET_COOKIE, v);
+            }
+            Ok(resp)
+        }
+        Err(e) => {
+            let ctx = profile_ctx(&portal, &state, own_names(&portal)).await?;
+            Ok(portal.error(&state, "identity/profile", ctx, &e))
+        }
+    }
+}
+
+#[handler]
+async fn remove_identity(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    match sso::remove(&mut conn, &state.ctx, &portal.principal, id).await {
+        Ok(()) => Ok(redirect("/profile?notice=identity_removed")),
+        Err(e) => {
+            drop(conn);
+            let ctx = profile_ctx(&portal, &state, own_names(&portal)).await?;
+            Ok(portal.error(&state, "identity/profile", ctx, &e))
+        }
+    }
+}
+
+#[handler]
+async fn save_profile(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+    if let Err(e) = portal.personal() {
+        return Ok(portal.failed(&state, "Account", &e));
+    }
+    let input = ProfileInput {
+        first_name: form.get("first_name"),
+        last_name: form.get("last_name"),
+        language: form.get("language"),
+    };
+    let mut conn = db(&state).await?;
+    Ok(
+        match partnerdesk_core::identity::profile::update_me(&mut conn, &state.ctx, portal.user.id, input).await {
+            Ok(_) => redirect("/profile?notice=profile_saved"),
+            Err(e) => {
+                drop(conn);
+                let ctx = profile_ctx(&portal, &state, form.to_json()).await?;
+                portal.error(&state, "identity/profile", ctx, &e)
+            }
+        },
+    )
+}
+
+#[handler]
+async fn change_password(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+    if let Err(e) = portal.personal() {
+        return Ok(portal.failed(&state, "Account", &e));
+    }
+    let current = form.get("current_password").unwrap_or_default();
+    let new = form.get("new_password").unwrap_or_default();
+    Ok(
+        match partnerdesk_core::identity::profile::change_password(
+            &state.pool,
+            &state.ctx,
+            &portal.principal,
+            &current,
+            &new,
+        )
+        .await
+        {
+            Ok(_) => redirect("/profile?notice=password_changed"),
+            Err(e) => {
+                let ctx = profile_ctx(&portal, &state, own_names(&portal)).await?;
+                portal.error(&state, "identity/profile", ctx, &e)
+            }
+        },
+    )
+}

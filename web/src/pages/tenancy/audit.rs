@@ -1,0 +1,50 @@
+//! An organization's audit log tab.
+
+use poem::{Response, Route, get, handler, web::Data, web::Path, web::Query};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::api::tenancy::audit::AuditEntryView;
+use crate::pages::{json_of, portal::Portal, reads, tabs::Tab};
+use crate::state::AppState;
+
+const AUDIT: (&str, &str) = ("/audit", "tenancy/org_audit");
+
+pub(super) fn routes(route: Route) -> Route {
+    route.at("/organizations/:id/audit", get(audit))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    before: Option<i64>,
+}
+
+#[handler]
+async fn audit(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<AuditQuery>,
+) -> poem::Result<Response> {
+    let limit = partnerdesk_core::platform::domain::DEFAULT_PAGE;
+    let mut conn = reads(&state).await?;
+    let loaded =
+        partnerdesk_core::platform::audit::list_for_organization(&mut conn, &portal.actor, id, q.before, limit)
+            .await
+            .map(|entries| {
+                let older = (entries.len() as i64 == limit)
+                    .then(|| {
+                        entries
+                            .last()
+                            .map(|e| format!("/organizations/{id}/audit?before={}", e.id))
+                    })
+                    .flatten();
+                json!({
+                    "entries": entries.into_iter().map(|e| json_of(AuditEntryView::from(e))).collect::<Vec<_>>(),
+                    "older": older,
+                })
+            });
+    Ok(Tab::new(&portal, &state, id, AUDIT).show(&mut conn, None, loaded).await)
+}

@@ -1,0 +1,224 @@
+//! An organization's members and their permissions, and the answers to an invitation
+//! to join an organization.
+
+use partnerdesk_core::{
+    Error as CoreError, platform::authz::Permission, platform::authz::Role, tenancy::members,
+    tenancy::members::InviteInput, tenancy::members::UpdateInput, tenancy::memberships,
+};
+use poem::{
+    Request, Response, Route, get, handler, http::StatusCode, post, web::Data, web::Form, web::Path, web::Query,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::api::tenancy::members::MemberView;
+use crate::pages::{
+    NoticeQuery, Pairs, caller, db, error_page, json_of, merge, page, portal::Portal, redirect, tabs::Tab,
+    tabs::permission_label, unavailable,
+};
+use crate::state::AppState;
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/organizations/:id/members", get(members_tab).post(invite_member))
+        .at("/organizations/:id/members/:uid", post(save_member))
+        .at("/organizations/:id/members/:uid/remove", post(remove_member))
+        .at("/invitations/:token", get(invitation_page).post(invitation_answer))
+        .at("/memberships/:org/:answer", poem::post(membership_answer))
+}
+
+const MEMBERS: (&str, &str) = ("/members", "tenancy/org_members");
+
+/// Permissions a member can be given, with whether `held` has each.
+fn member_permissions(held: &[Permission]) -> Vec<Value> {
+    use Permission::*;
+    [
+        ManageMembers,
+        ViewAudit,
+        EditCompanyDetails,
+        EditCompanySettings,
+        ManageServiceProvider,
+        ViewUsers,
+        EditUsers,
+        CreateUsers,
+        ImportUsers,
+        ManageIntegrations,
+        ManageLicences,
+        RequestPartnerStatus,
+        ManageCustomers,
+        CreateCustomers,
+        ManagePartnerPortal,
+    ]
+    .iter()
+    .map(|p| json!({ "name": p.as_str(), "label": permission_label(*p), "held": held.contains(p) }))
+    .collect()
+}
+
+#[handler]
+async fn members_tab(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let loaded = members::list(&mut conn, &portal.actor, id).await.map(|list| {
+        json!({
+            "members": list.into_iter().map(|m| {
+                let perms = member_permissions(&m.permissions);
+                merge(json_of(MemberView::from(m)), json!({ "choices": perms }))
+            }).collect::<Vec<_>>(),
+            "choices": member_permissions(&[]),
+        })
+    });
+    Ok(Tab::new(&portal, &state, id, MEMBERS)
+        .show(&mut conn, q.notice.as_deref(), loaded)
+        .await)
+}
+
+fn role_of(form: &Pairs) -> Option<Role> {
+    form.get("role").and_then(|r| Role::parse(&r))
+}
+
+#[handler]
+async fn invite_member(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let input = InviteInput {
+        email: form.get("email").unwrap_or_default(),
+        first_name: form.get("first_name").unwrap_or_default(),
+        last_name: form.get("last_name").unwrap_or_default(),
+        role: role_of(&form),
+        permissions: form.all("permissions"),
+        language: form.get("language"),
+    };
+    let mut conn = db(&state).await?;
+    let result = members::invite(&mut conn, &state.ctx, &portal.actor, id, input)
+        .await
+        .map(|_| "member_invited")
+        .map_err(|e| {
+            (
+                e,
+                json!({ "form": form.to_json(), "members": [], "choices": member_permissions(&[]) }),
+            )
+        });
+    Ok(Tab::new(&portal, &state, id, MEMBERS).answer(&mut conn, result).await)
+}
+
+#[handler]
+async fn save_member(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path((id, uid)): Path<(Uuid, Uuid)>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let input = UpdateInput {
+        role: role_of(&form),
+        permissions: Some(form.all("permissions")),
+        active: Some(form.has("active")),
+    };
+    let mut conn = db(&state).await?;
+    let result = members::update(&mut conn, &state.ctx, &portal.actor, id, uid, input)
+        .await
+        .map(|_| "member_saved")
+        .map_err(|e| (e, json!({ "members": [], "choices": member_permissions(&[]) })));
+    Ok(Tab::new(&portal, &state, id, MEMBERS).answer(&mut conn, result).await)
+}
+
+#[handler]
+async fn remove_member(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path((id, uid)): Path<(Uuid, Uuid)>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let result = members::remove(&mut conn, &state.ctx, &portal.actor, id, uid)
+        .await
+        .map(|_| "member_removed")
+        .map_err(|e| (e, json!({ "members": [], "choices": member_permissions(&[]) })));
+    Ok(Tab::new(&portal, &state, id, MEMBERS).answer(&mut conn, result).await)
+}
+
+#[handler]
+async fn invitation_page(state: Data<&AppState>, req: &Request, Path(token): Path<String>) -> Response {
+    let user = caller(&state, req).await;
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
+    };
+    match memberships::inspect_link(&mut conn, &state.ctx, &token).await {
+        Ok(p) => page(
+            &state,
+            StatusCode::OK,
+            "tenancy/invitation",
+            json!({
+                "organization": p.organization_name, "email": p.email,
+                "logged_in": user.is_some(), "next": req.uri().path(),
+            }),
+        ),
+        Err(e) => error_page(&state, "message", json!({ "title": "Invitation", "login": true }), &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct AnswerForm {
+    answer: String,
+}
+
+#[handler]
+async fn invitation_answer(
+    state: Data<&AppState>,
+    req: &Request,
+    Path(token): Path<String>,
+    Form(form): Form<AnswerForm>,
+) -> Response {
+    let Some(user) = caller(&state, req).await else {
+        return redirect(&format!("/login?next={}", req.uri().path()));
+    };
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
+    };
+    let result = match form.answer.as_str() {
+        "accept" => memberships::accept_link(&mut conn, &state.ctx, user, &token)
+            .await
+            .map(|_| ()),
+        _ => match memberships::inspect_link(&mut conn, &state.ctx, &token).await {
+            Ok(p) if p.user_id == user => memberships::decline(&mut conn, &state.ctx, user, p.organization_id).await,
+            Ok(_) => Err(CoreError::Forbidden {
+                code: "invitation_for_another_account",
+                message: "This invitation is for another account.".into(),
+            }),
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => redirect("/"),
+        Err(e) => error_page(&state, "message", json!({ "title": "Invitation" }), &e),
+    }
+}
+
+#[handler]
+async fn membership_answer(
+    state: Data<&AppState>,
+    req: &Request,
+    Path((org, answer)): Path<(uuid::Uuid, String)>,
+) -> Response {
+    let Some(user) = caller(&state, req).await else {
+        return redirect("/login");
+    };
+    let Ok(mut conn) = state.conn().await else {
+        return unavailable(&state);
+    };
+    let result = match answer.as_str() {
+        "accept" => memberships::accept(&mut conn, &state.ctx, user, org).await,
+        "decline" => memberships::decline(&mut conn, &state.ctx, user, org).await,
+        _ => Err(CoreError::not_found("page")),
+    };
+    match result {
+        Ok(()) => redirect("/"),
+        Err(e) => error_page(&state, "message", json!({ "title": "Invitation" }), &e),
+    }
+}

@@ -1,0 +1,188 @@
+//! One organization's details and settings tabs, for its own people and for its partner
+//! alike: details and activation, the partner's terms for a customer, settings and the
+//! sign-in policy.
+
+use partnerdesk_core::{
+    Error as CoreError, platform::authz::Permission, tenancy::customers, tenancy::customers::CustomerInput,
+    tenancy::organizations, tenancy::organizations::DetailsInput,
+};
+use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::api::tenancy::organizations::OrganizationView;
+use crate::pages::{NoticeQuery, Pairs, db, json_of, portal::Portal, tabs::Tab};
+use crate::state::AppState;
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/organizations/:id", get(details))
+        .at("/organizations/:id/customer", post(save_customer))
+        .at("/organizations/:id/activate", post(activate))
+        .at("/organizations/:id/deactivate", post(deactivate))
+        .at("/organizations/:id/details", post(save_details))
+        .at("/organizations/:id/settings", get(settings).post(save_settings))
+        .at("/organizations/:id/sign-in-policy", post(save_sign_in_policy))
+}
+
+const DETAILS: (&str, &str) = ("", "tenancy/org_details");
+
+#[handler]
+async fn details(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let org = organizations::get(&mut conn, &portal.actor, id)
+        .await
+        .map(|o| json!({ "details": json_of(OrganizationView::from(o)) }));
+    let org = match org {
+        Err(CoreError::Forbidden { .. }) => Ok(json!({})),
+        other => other,
+    };
+    Ok(Tab::new(&portal, &state, id, DETAILS)
+        .show(&mut conn, q.notice.as_deref(), org)
+        .await)
+}
+
+#[handler]
+async fn save_customer(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let input = CustomerInput {
+        commission_rate: form.get("commission_rate"),
+        debtor_number: Some(form.get("debtor_number").unwrap_or_default()),
+        customer_type: form.get("customer_type"),
+        ..Default::default()
+    };
+    let mut conn = db(&state).await?;
+    let result = customers::update(&mut conn, &state.ctx, &portal.actor, id, input)
+        .await
+        .map(|_| "customer_saved")
+        .map_err(|e| (e, json!({ "form": form.to_json() })));
+    Ok(Tab::new(&portal, &state, id, DETAILS).answer(&mut conn, result).await)
+}
+
+async fn set_active(portal: &Portal, state: &AppState, id: Uuid, active: bool) -> poem::Result<Response> {
+    let input = CustomerInput {
+        active: Some(active),
+        ..Default::default()
+    };
+    let mut conn = db(state).await?;
+    let result = customers::update(&mut conn, &state.ctx, &portal.actor, id, input)
+        .await
+        .map(|_| "customer_saved")
+        .map_err(|e| (e, json!({})));
+    Ok(Tab::new(portal, state, id, DETAILS).answer(&mut conn, result).await)
+}
+
+#[handler]
+async fn activate(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
+    set_active(&portal, &state, id, true).await
+}
+
+#[handler]
+async fn deactivate(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
+    set_active(&portal, &state, id, false).await
+}
+
+#[handler]
+async fn save_details(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let input = DetailsInput {
+        name: form.get("name"),
+        country: form.get("country"),
+        language: form.get("language"),
+        contact_email: form.get("contact_email"),
+        website: form.get("website"),
+    };
+    let mut conn = db(&state).await?;
+    let result = organizations::update_details(&mut conn, &state.ctx, &portal.actor, id, input)
+        .await
+        .map(|_| "details_saved")
+        .map_err(|e| (e, json!({ "details": form.to_json() })));
+    Ok(Tab::new(&portal, &state, id, DETAILS).answer(&mut conn, result).await)
+}
+
+const SETTINGS: (&str, &str) = ("/settings", "tenancy/org_settings");
+
+#[handler]
+async fn settings(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let loaded = organizations::get(&mut conn, &portal.actor, id)
+        .await
+        .map(|o| settings_ctx(&portal, &state, &o, o.allow_updates, o.allow_beta));
+    Ok(Tab::new(&portal, &state, id, SETTINGS)
+        .show(&mut conn, q.notice.as_deref(), loaded)
+        .await)
+}
+
+/// The settings tab: updates and betas, and (for the organization's own
+/// administrators) whether members must sign in with single sign-on.
+fn settings_ctx(
+    portal: &Portal,
+    state: &AppState,
+    org: &organizations::Organization,
+    allow_updates: bool,
+    allow_beta: bool,
+) -> serde_json::Value {
+    let own_admin = portal.org() == Some(org.id) && portal.delegated.is_none() && portal.holds(Permission::AssignRoles);
+    json!({
+        "allow_updates": allow_updates,
+        "allow_beta": allow_beta,
+        "require_sso": org.require_sso,
+        "sign_in_policy": own_admin && (!state.ctx.config.sso.is_empty() || org.require_sso),
+    })
+}
+
+#[handler]
+async fn save_sign_in_policy(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let required = form.has("require_sso");
+    let mut conn = db(&state).await?;
+    let result = match organizations::set_sso_requirement(&mut conn, &state.ctx, &portal.actor, id, required).await {
+        Ok(_) => Ok("sign_in_policy_saved"),
+        Err(e) => match organizations::get(&mut conn, &portal.actor, id).await {
+            Ok(org) => Err((
+                e,
+                settings_ctx(&portal, &state, &org, org.allow_updates, org.allow_beta),
+            )),
+            Err(_) => Err((e, json!({}))),
+        },
+    };
+    Ok(Tab::new(&portal, &state, id, SETTINGS).answer(&mut conn, result).await)
+}
+
+#[handler]
+async fn save_settings(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let (updates, beta) = (form.has("allow_updates"), form.has("allow_beta"));
+    let mut conn = db(&state).await?;
+    let result = organizations::update_settings(&mut conn, &state.ctx, &portal.actor, id, Some(updates), Some(beta))
+        .await
+        .map(|_| "settings_saved")
+        .map_err(|e| (e, json!({ "allow_updates": updates, "allow_beta": beta })));
+    Ok(Tab::new(&portal, &state, id, SETTINGS).answer(&mut conn, result).await)
+}

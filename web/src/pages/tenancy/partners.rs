@@ -1,0 +1,55 @@
+//! The vendor's desk of partners and their terms.
+
+use partnerdesk_core::{Error as CoreError, platform::values::PartnerStanding, tenancy::partners};
+use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::api::tenancy::partners::partner_view;
+use crate::pages::{Pairs, db, desk::Desk, desk::ListQuery, json_of, portal::Portal, reads};
+use crate::state::AppState;
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/vendor/partners", get(partners_page))
+        .at("/vendor/partners/:id", post(save_terms))
+}
+
+const PARTNERS: Desk = Desk {
+    path: "/vendor/partners",
+    template: "tenancy/vendor_partners",
+};
+
+/// The vendor's partners, read from the replica when there is one.
+async fn partners_of(portal: &Portal, state: &AppState) -> poem::Result<Result<Value, CoreError>> {
+    let mut conn = reads(state).await?;
+    Ok(partners::list_partners(&mut conn, &portal.actor).await.map(|list| {
+        json!({ "partners": list.into_iter().map(|s| json_of(partner_view(state, s.partner, Some(s.name)))).collect::<Vec<_>>() })
+    }))
+}
+
+#[handler]
+async fn partners_page(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQuery>) -> poem::Result<Response> {
+    let loaded = partners_of(&portal, &state).await?;
+    Ok(PARTNERS.show(&portal, &state, q.notice.as_deref(), loaded))
+}
+
+#[handler]
+async fn save_terms(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let rate = form.get("default_commission_rate");
+    let status = form.get("status").and_then(|s| PartnerStanding::parse(&s));
+    let mut conn = db(&state).await?;
+    let result = partners::update_terms(&mut conn, &state.ctx, &portal.actor, id, rate.as_deref(), status).await;
+    drop(conn);
+    let shown = json!({ "failed": id });
+    PARTNERS
+        .answer(&portal, &state, result, "terms_saved", shown, || {
+            partners_of(&portal, &state)
+        })
+        .await
+}

@@ -1,0 +1,200 @@
+//! An organization's users: the overview, adding and editing one, the CSV import, and
+//! cloning profiles.
+
+use partnerdesk_core::{
+    Error as CoreError, tenancy::users, tenancy::users::ImportReport, tenancy::users::UserInput,
+    tenancy::users::UserPatch,
+};
+use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Multipart, web::Path, web::Query};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::api::tenancy::users::view;
+use crate::pages::{NoticeQuery, Pairs, db, json_of, portal::Portal, reads, tabs::Tab, tabs::heading};
+use crate::state::AppState;
+
+pub(super) fn routes(route: Route) -> Route {
+    route
+        .at("/organizations/:id/users", get(overview).post(add))
+        .at("/organizations/:id/users/import", post(import))
+        .at("/organizations/:id/users/:uid", post(save))
+        .at("/organizations/:id/profiles", get(profiles).post(clone))
+}
+
+const USERS: (&str, &str) = ("/users", "tenancy/org_users");
+
+async fn users_of(
+    conn: &mut partnerdesk_core::platform::db::PooledConn,
+    portal: &Portal,
+    state: &AppState,
+    id: Uuid,
+) -> Result<Vec<Value>, CoreError> {
+    let now = state.ctx.now();
+    Ok(users::overview(conn, &portal.actor, id)
+        .await?
+        .into_iter()
+        .map(|u| json_of(view(u, now)))
+        .collect())
+}
+
+#[handler]
+async fn overview(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    let mut conn = reads(&state).await?;
+    let loaded = users_of(&mut conn, &portal, &state, id)
+        .await
+        .map(|u| json!({ "users": u }));
+    Ok(Tab::new(&portal, &state, id, USERS)
+        .show(&mut conn, q.notice.as_deref(), loaded)
+        .await)
+}
+
+#[handler]
+async fn add(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let input = UserInput {
+        email: form.get("email").unwrap_or_default(),
+        first_name: form.get("first_name").unwrap_or_default(),
+        last_name: form.get("last_name").unwrap_or_default(),
+        extension: form.get("extension"),
+        company_admin: form.has("company_admin"),
+        language: form.get("language"),
+    };
+    let mut conn = db(&state).await?;
+    let result = match users::add(&mut conn, &state.ctx, &portal.actor, id, input).await {
+        Ok(_) => Ok("user_added"),
+        Err(e) => {
+            let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
+            Err((e, json!({ "form": form.to_json(), "users": list })))
+        }
+    };
+    Ok(Tab::new(&portal, &state, id, USERS).answer(&mut conn, result).await)
+}
+
+/// The report of an import as table rows: line, column, message. A refused import
+/// (some row bad, "valid rows only" not chosen) reports the same way, importing none.
+fn report(result: &Result<ImportReport, CoreError>) -> Option<Value> {
+    match result {
+        Ok(r) => Some(json!({
+            "rows": r.rows, "imported": r.imported,
+            "skipped": r.skipped.iter().map(|e| json!({ "line": e.line, "field": e.field, "message": e.message })).collect::<Vec<_>>(),
+        })),
+        Err(CoreError::Validation(fields)) if fields.iter().any(|f| f.field.starts_with("rows[")) => Some(json!({
+            "imported": 0,
+            "skipped": fields.iter().map(|f| {
+                let (line, column) = f.field.trim_start_matches("rows[").split_once("].").unwrap_or(("", &f.field));
+                json!({ "line": line, "field": column, "message": f.message })
+            }).collect::<Vec<_>>(),
+        })),
+        Err(_) => None,
+    }
+}
+
+/// The upload form is `multipart/form-data` with the file in `file` and the tick box
+/// `valid_only`; its CSRF token travels in the address.
+#[handler]
+async fn import(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    mut form: Multipart,
+) -> poem::Result<Response> {
+    let (mut file, mut valid_only) = (Vec::new(), false);
+    while let Some(field) = form.next_field().await? {
+        match field.name() {
+            Some("file") => file = field.bytes().await?,
+            Some("valid_only") => valid_only = true,
+            _ => {}
+        }
+    }
+    let mut conn = db(&state).await?;
+    let result = users::import(&mut conn, &state.ctx, &portal.actor, id, &file, valid_only).await;
+    let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
+    let ctx = json!({ "users": list, "report": report(&result), "valid_only": valid_only });
+    let head = heading(&mut conn, &portal, id, USERS.0).await;
+    Ok(match (head, result) {
+        (Ok(head), Ok(_)) => portal.render(&state, USERS.1, crate::pages::merge(head, ctx)),
+        (Ok(head), Err(e)) => portal.error(&state, USERS.1, crate::pages::merge(head, ctx), &e),
+        (Err(e), _) => portal.failed(&state, "Users", &e),
+    })
+}
+
+#[handler]
+async fn save(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path((id, uid)): Path<(Uuid, Uuid)>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let patch = UserPatch {
+        first_name: form.get("first_name"),
+        last_name: form.get("last_name"),
+        extension: form.has("extension").then(|| form.get("extension").unwrap_or_default()),
+        language: None,
+        company_admin: form.has("role_fields").then(|| form.has("company_admin")),
+        active: form.has("role_fields").then(|| form.has("active")),
+    };
+    let mut conn = db(&state).await?;
+    let result = match users::update(&mut conn, &state.ctx, &portal.actor, id, uid, patch).await {
+        Ok(_) => Ok("user_saved"),
+        Err(e) => {
+            let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
+            Err((e, json!({ "users": list })))
+        }
+    };
+    Ok(Tab::new(&portal, &state, id, USERS).answer(&mut conn, result).await)
+}
+
+const PROFILES: (&str, &str) = ("/profiles", "tenancy/org_profiles");
+
+#[handler]
+async fn profiles(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Query(q): Query<NoticeQuery>,
+) -> poem::Result<Response> {
+    let mut conn = db(&state).await?;
+    let loaded = users_of(&mut conn, &portal, &state, id)
+        .await
+        .map(|u| json!({ "users": u }));
+    Ok(Tab::new(&portal, &state, id, PROFILES)
+        .show(&mut conn, q.notice.as_deref(), loaded)
+        .await)
+}
+
+#[handler]
+async fn clone(
+    portal: Portal,
+    state: Data<&AppState>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<Pairs>,
+) -> poem::Result<Response> {
+    let source = form.get("source").and_then(|s| Uuid::parse_str(&s).ok());
+    let targets: Vec<Uuid> = form
+        .all("targets")
+        .iter()
+        .filter_map(|t| Uuid::parse_str(t).ok())
+        .collect();
+    let mut conn = db(&state).await?;
+    let cloned = match source {
+        Some(source) => users::clone_profile(&mut conn, &state.ctx, &portal.actor, id, source, &targets).await,
+        None => Err(CoreError::field("source", "required", "Choose whose profile to copy")),
+    };
+    let result = match cloned {
+        Ok(_) => Ok("profile_cloned"),
+        Err(e) => {
+            let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
+            Err((e, json!({ "users": list })))
+        }
+    };
+    Ok(Tab::new(&portal, &state, id, PROFILES).answer(&mut conn, result).await)
+}

@@ -1,0 +1,3 @@
+//! Billing: the monthly billing runs and their files.
+
+mod runs;

@@ -1,0 +1,891 @@
+//! Billing runs end to end: started through the API, rendered by the real worker, the
+//! files downloaded and read back with independent readers (calamine for XLSX, the csv
+//! crate for CSV), and compared line by line with what the rules in docs/billing.md say.
+
+use std::{collections::BTreeMap, io::Cursor, str::FromStr};
+
+use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    fixtures::{buy, module_id, pay},
+    harness::{Client, Options, TestApp},
+};
+
+fn d(v: &str) -> Decimal {
+    Decimal::from_str(v).unwrap()
+}
+
+fn cents(v: Decimal) -> Decimal {
+    v.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
+fn last_of_month(day: NaiveDate) -> NaiveDate {
+    let (y, m) = if day.month() == 12 {
+        (day.year() + 1, 1)
+    } else {
+        (day.year(), day.month() + 1)
+    };
+    NaiveDate::from_ymd_opt(y, m, 1).unwrap().pred_opt().unwrap()
+}
+
+/// What docs/billing.md says a licence costs from `from` to `to` (inclusive): per calendar
+/// month, unit × quantity × days / days in the month, rounded half away from zero.
+fn prorated(unit: Decimal, quantity: i64, from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate, Decimal)> {
+    let mut out = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let month_end = last_of_month(start);
+        let end = month_end.min(to);
+        let days = (end - start).num_days() + 1;
+        let amount = cents(unit * Decimal::from(quantity) * Decimal::from(days) / Decimal::from(month_end.day()));
+        out.push((start, end, amount));
+        start = end.succ_opt().unwrap();
+    }
+    out
+}
+
+/// Starts a run and waits until the worker has rendered it.
+async fn run(app: &TestApp, client: &Client, body: Value) -> Value {
+    let r = client.post("/api/billing-runs", body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["status"], "queued");
+    app.settle().await;
+    let id = r.body["id"].as_str().unwrap();
+    let done = client.get(&format!("/api/billing-runs/{id}")).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["status"], "ready", "{}", done.body);
+    done.body
+}
+
+/// One line of the CSV, by column name.
+type Row = BTreeMap<String, String>;
+
+/// Both files of a run, read back.
+struct Files {
+    csv_bytes: Vec<u8>,
+    csv: Vec<Row>,
+    /// Lines sheet, without the header.
+    lines: Vec<Vec<Data>>,
+    customers: Vec<Vec<Data>>,
+    partners: Vec<Vec<Data>>,
+}
+
+async fn download(client: &Client, run: &Value) -> Files {
+    let id = run["id"].as_str().unwrap();
+    let (status, headers, csv_bytes) = client.get_bytes(&format!("/api/billing-runs/{id}/csv")).await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let (status, headers, xlsx) = client.get_bytes(&format!("/api/billing-runs/{id}/xlsx")).await;
+    assert_eq!(status, 200);
+    assert!(headers["content-disposition"].to_str().unwrap().ends_with(".xlsx\""));
+    // The sizes and checksums shown are the files'.
+    use sha2::Digest;
+    let files = run["files"].as_array().unwrap();
+    for (format, bytes) in [("csv", &csv_bytes), ("xlsx", &xlsx)] {
+        let f = files.iter().find(|f| f["format"] == format).unwrap();
+        assert_eq!(f["size"], bytes.len() as u64);
+        assert_eq!(f["sha256"], hex::encode(sha2::Sha256::digest(bytes)));
+    }
+    let separator = run["csv_separator"].as_str().unwrap().as_bytes()[0];
+    let text = csv_bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&csv_bytes);
+    let mut reader = csv::ReaderBuilder::new().delimiter(separator).from_reader(text);
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let csv = reader
+        .records()
+        .map(|r| {
+            header
+                .iter()
+                .cloned()
+                .zip(r.unwrap().iter().map(str::to_owned))
+                .collect()
+        })
+        .collect();
+    let mut book: Xlsx<_> = open_workbook_from_rs(Cursor::new(xlsx)).expect("an XLSX file");
+    let mut sheet = |name: &str| -> Vec<Vec<Data>> {
+        let range = book.worksheet_range(name).unwrap();
+        range.rows().skip(1).map(<[Data]>::to_vec).collect()
+    };
+    Files {
+        lines: sheet("Lines"),
+        customers: sheet("Customers"),
+        partners: sheet("Partners"),
+        csv_bytes,
+        csv,
+    }
+}
+
+fn text(cell: &Data) -> String {
+    match cell {
+        Data::String(s) => s.clone(),
+        Data::Empty => String::new(),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+fn number(cell: &Data) -> Decimal {
+    match cell {
+        Data::Float(f) => cents(Decimal::try_from(*f).unwrap()),
+        Data::Int(i) => Decimal::from(*i),
+        other => panic!("expected a number, got {other:?}"),
+    }
+}
+
+fn date(cell: &Data) -> NaiveDate {
+    match cell {
+        Data::DateTime(dt) => dt.as_datetime().unwrap().date(),
+        other => panic!("expected a date, got {other:?}"),
+    }
+}
+
+/// The XLSX lines are the CSV lines, cell for cell, and the totals sheets and the
+/// run's recorded totals are the sums of the lines, to the cent.
+fn assert_files_agree(files: &Files, run: &Value) {
+    assert_eq!(files.csv.len(), files.lines.len());
+    assert_eq!(files.csv.len() as u64, run["line_count"].as_u64().unwrap());
+    for (row, cells) in files.csv.iter().zip(&files.lines) {
+        assert_eq!(row["Partner"], text(&cells[0]));
+        assert_eq!(row["Debtor number"], text(&cells[1]));
+        assert_eq!(row["Customer"], text(&cells[2]));
+        assert_eq!(row["Licence kind"], text(&cells[6]));
+        assert_eq!(row["User"], text(&cells[7]));
+        assert_eq!(d(&row["Quantity"]), number(&cells[8]));
+        assert_eq!(d(&row["Unit price"]), number(&cells[9]));
+        assert_eq!(d(&row["Amount"]), number(&cells[10]));
+        assert_eq!(row["Period from"], date(&cells[11]).to_string());
+        assert_eq!(row["Period to"], date(&cells[12]).to_string());
+        assert_eq!(row["Currency"], text(&cells[13]));
+    }
+    let mut per_customer: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    let mut per_partner: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    for row in &files.csv {
+        let amount = d(&row["Amount"]);
+        *per_customer
+            .entry((row["Customer id"].clone(), row["Currency"].clone()))
+            .or_default() += amount;
+        *per_partner
+            .entry((row["Partner"].clone(), row["Currency"].clone()))
+            .or_default() += amount;
+    }
+    let customer_names: BTreeMap<String, String> = files
+        .csv
+        .iter()
+        .map(|r| (r["Customer"].clone(), r["Customer id"].clone()))
+        .collect();
+    let sheet: BTreeMap<(String, String), Decimal> = files
+        .customers
+        .iter()
+        .map(|c| ((customer_names[&text(&c[2])].clone(), text(&c[4])), number(&c[6])))
+        .collect();
+    assert_eq!(sheet, per_customer, "the Customers sheet sums the lines");
+    let sheet: BTreeMap<(String, String), Decimal> = files
+        .partners
+        .iter()
+        .map(|p| {
+            let name = text(&p[0]);
+            let name = if name == "(direct customers)" {
+                String::new()
+            } else {
+                name
+            };
+            ((name, text(&p[1])), number(&p[3]))
+        })
+        .collect();
+    assert_eq!(sheet, per_partner, "the Partners sheet sums the lines");
+    let recorded: Decimal = run["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| d(t["amount"].as_str().unwrap()))
+        .sum();
+    assert_eq!(
+        recorded,
+        per_partner.values().copied().sum::<Decimal>(),
+        "the run's totals are the files'"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_bills_licences_and_credits_prorated_less_payments_plus_refunds_never_trials_or_my_account() {
+    let app = TestApp::spawn().await;
+    let anna = app.demo("anna@northwind.example").await;
+    let finance = app.demo("finance@vendor.example").await;
+    let (jansen, devries, northwind) = (
+        app.org_id("Jansen Installatietechniek").await,
+        app.org_id("Bakkerij de Vries").await,
+        app.org_id("Northwind IT Services").await,
+    );
+    let (crm, rec) = (module_id(&anna, "CRM").await, module_id(&anna, "REC").await);
+    let jan = app.user_id("jan@jansen.example").await;
+    let bought = app.ctx.now().date_naive();
+
+    let order = buy(
+        &anna,
+        jansen,
+        json!([{ "type": "business", "module_id": crm }, { "type": "credits", "module_id": crm, "quantity": 3 },
+               { "type": "users", "module_id": crm, "user_ids": [jan] }]),
+    )
+    .await;
+    pay(&finance, &order).await;
+    // A refund on the business licence's line.
+    let r = finance
+        .post(
+            &format!(
+                "/api/invoices/{}/credit-notes",
+                order["invoice"]["id"].as_str().unwrap()
+            ),
+            json!({ "order_line_id": order["lines"][0]["id"], "amount": "1.00", "reason": "goodwill" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // De Vries: a trial (never billed) and a paid licence switched off four days later;
+    // its order is not paid yet, so no payment line.
+    let t = anna
+        .post(
+            &format!("/api/organizations/{devries}/trials"),
+            json!({ "module_id": rec }),
+        )
+        .await;
+    assert_eq!(t.status, 201, "{}", t.body);
+    buy(&anna, devries, json!([{ "type": "business", "module_id": crm }])).await;
+    // The partner's own account buys too: never billed.
+    let own = buy(&anna, northwind, json!([{ "type": "business", "module_id": crm }])).await;
+    pay(&finance, &own).await;
+    app.advance(chrono::Duration::days(4));
+    let anna = app.demo("anna@northwind.example").await;
+    let finance = app.demo("finance@vendor.example").await;
+    let licences = anna.get(&format!("/api/organizations/{devries}/licences")).await;
+    let crm_licence = licences
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["module"]["id"] == crm.as_str())
+        .unwrap()["business_licence_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let off = anna
+        .post(
+            &format!("/api/organizations/{devries}/business-licences/{crm_licence}/deactivate"),
+            json!({}),
+        )
+        .await;
+    assert!(off.status < 300, "{}", off.body);
+    let switched_off = app.ctx.now().date_naive();
+
+    let first = bought.with_day(1).unwrap();
+    let last = last_of_month(last_of_month(bought).succ_opt().unwrap());
+    let run = run(&app, &finance, json!({ "period_start": first, "period_end": last })).await;
+    let files = download(&finance, &run).await;
+    assert_files_agree(&files, &run);
+    let rows = &files.csv;
+
+    // Never billed: the partner's own account, the vendor, trials.
+    assert!(
+        rows.iter()
+            .all(|r| r["Customer"] != "Northwind IT Services" && r["Customer"] != "Partnerdesk Software B.V.")
+    );
+    assert!(
+        rows.iter().all(|r| r["Module"] != "Call recording"),
+        "trials are never billed"
+    );
+
+    let of = |customer: &str, item: &str, kind: &str| -> Vec<(NaiveDate, NaiveDate, Decimal, String)> {
+        rows.iter()
+            .filter(|r| r["Customer"] == customer && r["Item"] == item && r["Licence kind"] == kind)
+            .map(|r| {
+                (
+                    r["Period from"].parse().unwrap(),
+                    r["Period to"].parse().unwrap(),
+                    d(&r["Amount"]),
+                    r["Quantity"].clone(),
+                )
+            })
+            .collect()
+    };
+    let expect = |unit: &str, qty: i64, from, to| -> Vec<(NaiveDate, NaiveDate, Decimal, String)> {
+        prorated(d(unit), qty, from, to)
+            .into_iter()
+            .map(|(f, t, a)| (f, t, a, qty.to_string()))
+            .collect()
+    };
+    let jansen_rows: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r["Customer"] == "Jansen Installatietechniek")
+        .collect();
+    assert!(
+        jansen_rows
+            .iter()
+            .all(|r| r["Debtor number"] == "D-1001" && r["Partner"] == "Northwind IT Services")
+    );
+    assert!(
+        jansen_rows
+            .iter()
+            .all(|r| r["Country"] == "NL" && r["Currency"] == "EUR")
+    );
+    assert_eq!(
+        of("Jansen Installatietechniek", "licence", "business"),
+        expect("25.00", 1, bought, last)
+    );
+    assert_eq!(
+        of("Jansen Installatietechniek", "licence", "credit"),
+        expect("4.50", 3, bought, last)
+    );
+    assert_eq!(
+        of("Jansen Installatietechniek", "licence", "user"),
+        expect("4.50", 1, bought, last)
+    );
+    assert!(jansen_rows.iter().any(|r| r["User"] == "jan@jansen.example"));
+    // What the order charged comes off; the refund goes back on.
+    let payments: Decimal = jansen_rows
+        .iter()
+        .filter(|r| r["Item"] == "payment")
+        .map(|r| d(&r["Amount"]))
+        .sum();
+    assert_eq!(payments, -d(order["total"].as_str().unwrap()));
+    let refunds: Vec<&&Row> = jansen_rows.iter().filter(|r| r["Item"] == "refund").collect();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0]["Amount"], "1.00");
+    // Switched off after four days: billed up to and including that day.
+    assert_eq!(
+        of("Bakkerij de Vries", "licence", "business"),
+        expect("25.00", 1, bought, switched_off)
+    );
+    assert!(
+        rows.iter()
+            .all(|r| !(r["Customer"] == "Bakkerij de Vries" && r["Item"] == "payment"))
+    );
+    // Alpine's customer holds nothing: no lines.
+    assert!(rows.iter().all(|r| r["Customer"] != "Müller Logistik"));
+    // The CSV is RFC 4180: CRLF line ends.
+    assert!(files.csv_bytes.windows(2).filter(|w| w == b"\r\n").count() == rows.len() + 1);
+}
+
+/// Jansen with a business licence, credits and a refund; returns the finance client.
+async fn some_billing(app: &TestApp) -> Client {
+    let anna = app.demo("anna@northwind.example").await;
+    let finance = app.demo("finance@vendor.example").await;
+    let crm = module_id(&anna, "CRM").await;
+    for name in ["Jansen Installatietechniek", "Bakkerij de Vries"] {
+        let org = app.org_id(name).await;
+        let order = buy(
+            &anna,
+            org,
+            json!([{ "type": "business", "module_id": crm }, { "type": "credits", "module_id": crm, "quantity": 2 }]),
+        )
+        .await;
+        pay(&finance, &order).await;
+    }
+    let max = app.demo("max@alpine.example").await;
+    let mueller = app.org_id("Müller Logistik").await;
+    buy(&max, mueller, json!([{ "type": "business", "module_id": crm }])).await;
+    finance
+}
+
+fn this_month(app: &TestApp) -> Value {
+    let today = app.ctx.now().date_naive();
+    json!({ "period_start": today.with_day(1).unwrap(), "period_end": last_of_month(today) })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rerun_is_a_new_version_with_the_same_bytes_and_the_csv_can_use_semicolons_and_a_bom() {
+    let app = TestApp::spawn().await;
+    let finance = some_billing(&app).await;
+    let first = run(&app, &finance, this_month(&app)).await;
+    let second = run(&app, &finance, this_month(&app)).await;
+    assert_eq!(
+        (first["version"].as_i64(), second["version"].as_i64()),
+        (Some(1), Some(2))
+    );
+    let (a, b) = (download(&finance, &first).await, download(&finance, &second).await);
+    assert_eq!(a.csv_bytes, b.csv_bytes, "the same data gives a byte-identical CSV");
+    assert_eq!(first["files"][1]["sha256"], second["files"][1]["sha256"]);
+    assert_eq!(a.lines, b.lines, "and the same XLSX cells");
+    assert_eq!((a.customers.len(), a.partners.len()), (3, 2));
+    assert_files_agree(&a, &first);
+    // The first version is still there, unchanged.
+    let listed = finance.get("/api/billing-runs").await.body;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+
+    let mut body = this_month(&app);
+    body["csv_separator"] = json!(";");
+    body["csv_bom"] = json!(true);
+    let semi = run(&app, &finance, body).await;
+    assert_eq!(semi["version"], 3);
+    let c = download(&finance, &semi).await;
+    assert!(c.csv_bytes.starts_with("\u{feff}Partner;Debtor number;".as_bytes()));
+    assert_eq!(c.csv, a.csv, "the same lines, read with the separator");
+
+    // Bad input names the field.
+    let bad = finance
+        .post(
+            "/api/billing-runs",
+            json!({ "period_start": "2026-03-01", "period_end": "2026-02-01", "csv_separator": "|" }),
+        )
+        .await;
+    bad.assert_problem(422, "validation_failed");
+    let mut fields = bad.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["csv_separator", "period_end"]);
+    let long = finance
+        .post(
+            "/api/billing-runs",
+            json!({ "period_start": "2025-01-01", "period_end": "2026-06-30" }),
+        )
+        .await;
+    assert_eq!(long.field_errors()[0].pair(), ("period_end", "period_too_long"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partner_bills_its_own_customers_and_sees_only_its_own_runs() {
+    let app = TestApp::spawn().await;
+    let finance = some_billing(&app).await;
+    let anna = app.demo("anna@northwind.example").await;
+    let max = app.demo("max@alpine.example").await;
+    let northwind = app.org_id("Northwind IT Services").await;
+    let own = run(&app, &anna, this_month(&app)).await;
+    assert_eq!(
+        (own["audience"].as_str(), own["partner_id"].as_str()),
+        (Some("partner"), Some(northwind.to_string().as_str()))
+    );
+    let files = download(&anna, &own).await;
+    assert_files_agree(&files, &own);
+    let customers: std::collections::BTreeSet<&str> = files.csv.iter().map(|r| r["Customer"].as_str()).collect();
+    assert_eq!(
+        customers.into_iter().collect::<Vec<_>>(),
+        ["Bakkerij de Vries", "Jansen Installatietechniek"]
+    );
+    assert!(files.csv.iter().all(|r| r["Partner"] == "Northwind IT Services"));
+
+    // Finance's run for Northwind has the same lines; for all partners, Alpine's too.
+    let mut body = this_month(&app);
+    body["partner_id"] = json!(northwind);
+    let for_northwind = run(&app, &finance, body).await;
+    assert_eq!(download(&finance, &for_northwind).await.csv, files.csv);
+    let all = run(&app, &finance, this_month(&app)).await;
+    let all_files = download(&finance, &all).await;
+    assert!(
+        all_files
+            .csv
+            .iter()
+            .any(|r| r["Customer"] == "Müller Logistik" && r["Debtor number"] == "A-2001")
+    );
+
+    // Each sees its own runs only; another's run is not found.
+    let ids = |v: Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(anna.get("/api/billing-runs").await.body),
+        [own["id"].as_str().unwrap()]
+    );
+    assert!(ids(max.get("/api/billing-runs").await.body).is_empty());
+    assert_eq!(ids(finance.get("/api/billing-runs").await.body).len(), 2);
+    let own_id = own["id"].as_str().unwrap();
+    assert_eq!(max.get(&format!("/api/billing-runs/{own_id}")).await.status, 404);
+    assert_eq!(max.get_bytes(&format!("/api/billing-runs/{own_id}/xlsx")).await.0, 404);
+    assert_eq!(finance.get(&format!("/api/billing-runs/{own_id}")).await.status, 404);
+    let all_id = all["id"].as_str().unwrap();
+    assert_eq!(anna.get_bytes(&format!("/api/billing-runs/{all_id}/csv")).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_during_a_run_leaves_it_retryable_and_the_next_attempt_is_complete() {
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::spawn_with(Options {
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let finance = some_billing(&app).await;
+    let queued = finance.post("/api/billing-runs", this_month(&app)).await;
+    assert_eq!(queued.status, 201, "{}", queued.body);
+    let id: Uuid = queued.body["id"].as_str().unwrap().parse().unwrap();
+    let payload = json!({ "run_id": id });
+
+    // Hold the file table so the attempt stops after writing every line, then kill it.
+    let mut blocker = app.conn().await;
+    for statement in ["BEGIN", "LOCK TABLE billing_files IN ACCESS EXCLUSIVE MODE"] {
+        diesel::sql_query(statement).execute(&mut *blocker).await.unwrap();
+    }
+    let application = app.application().clone();
+    let attempt = {
+        let payload = payload.clone();
+        tokio::spawn(async move {
+            partnerdesk_worker::registry::run(&application, "render_billing_run", "test", payload).await
+        })
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    // (Read the run directly: the API also reads the locked table.)
+    let progress = format!(
+        "SELECT coalesce(max(lines_written), 0) AS count FROM billing_runs WHERE id = '{id}' AND status = 'running'"
+    );
+    loop {
+        if app.count(&progress).await > 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the attempt never got going");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    attempt.abort();
+    let _ = attempt.await;
+    diesel::sql_query("ROLLBACK").execute(&mut *blocker).await.unwrap();
+    drop(blocker);
+
+    // Nothing half-written: running, no files, no totals.
+    let r = finance.get(&format!("/api/billing-runs/{id}")).await.body;
+    assert_eq!(r["status"], "running");
+    assert!(r["files"].as_array().unwrap().is_empty() && r["totals"].as_array().unwrap().is_empty());
+    // The job's next attempt produces the whole, correct file.
+    partnerdesk_worker::registry::run(app.application(), "render_billing_run", "test", payload)
+        .await
+        .unwrap();
+    let done = finance.get(&format!("/api/billing-runs/{id}")).await.body;
+    assert_eq!(done["status"], "ready", "{done}");
+    let files = download(&finance, &done).await;
+    assert_files_agree(&files, &done);
+    // Licence and credit lines of two customers and Müller's licence; the two paid
+    // orders' lines as payments.
+    assert_eq!(files.csv.len(), 2 * 2 + 1 + 2 * 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_monthly_run_is_queued_once_however_many_workers_try() {
+    let app = TestApp::spawn_with(Options {
+        worker: false,
+        extra: vec![("BILLING_MONTHLY_RUN", "true".into())],
+        ..Default::default()
+    })
+    .await;
+    let ctx = app.ctx.clone();
+    let tries = (0..6).map(|_| {
+        let (pool, ctx) = (app.pool.clone(), ctx.clone());
+        tokio::spawn(async move {
+            let mut conn = pool.get().await.unwrap();
+            partnerdesk_core::billing::schedule_monthly(&mut conn, &ctx)
+                .await
+                .unwrap()
+        })
+    });
+    let made: Vec<Option<Uuid>> = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(made.iter().flatten().count(), 1, "{made:?}");
+    let (first, last) = partnerdesk_core::billing::previous_month(app.ctx.now().date_naive());
+    let finance = app.demo("finance@vendor.example").await;
+    let runs = finance.get("/api/billing-runs").await.body;
+    let run = &runs["items"][0];
+    assert_eq!(
+        (run["scheduled"].as_bool(), run["status"].as_str()),
+        (Some(true), Some("queued"))
+    );
+    assert_eq!(
+        (
+            run["period_start"].as_str().unwrap(),
+            run["period_end"].as_str().unwrap()
+        ),
+        (first.to_string().as_str(), last.to_string().as_str())
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM apalis.jobs WHERE job_type = 'render_billing_run'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'billing_run.started'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_worker_queues_and_renders_the_monthly_run_by_itself() {
+    let app = TestApp::spawn_with(Options {
+        extra: vec![("BILLING_MONTHLY_RUN", "true".into())],
+        ..Default::default()
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app
+        .count("SELECT count(*) FROM billing_runs WHERE scheduled AND status = 'ready'")
+        .await
+        == 0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no monthly run was rendered");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.count("SELECT count(*) FROM billing_files").await, 2);
+}
+
+/// Customer, licence kind, module, first and last day.
+type Group = (String, String, String, NaiveDate, NaiveDate);
+/// The same and the amount.
+type Billed = (String, String, String, NaiveDate, NaiveDate, Decimal);
+
+/// A licence as stored, for the property test's own arithmetic.
+#[derive(diesel::QueryableByName, Debug)]
+struct Held {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    customer: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    kind: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    module: String,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    unit: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    first: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Date>)]
+    last: Option<NaiveDate>,
+}
+
+#[derive(diesel::QueryableByName, Debug)]
+struct Money {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    customer: String,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    amount: Decimal,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_files_agree_with_the_database_to_the_cent_on_random_purchases_refunds_and_switch_offs() {
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::spawn().await;
+    let period_first = app.ctx.now().date_naive().with_day(1).unwrap();
+    let anna = app.demo("anna@northwind.example").await;
+    let max = app.demo("max@alpine.example").await;
+    let (crm, rec) = (module_id(&anna, "CRM").await, module_id(&anna, "REC").await);
+    let customers = [
+        ("anna@northwind.example", app.org_id("Jansen Installatietechniek").await),
+        ("anna@northwind.example", app.org_id("Bakkerij de Vries").await),
+        ("max@alpine.example", app.org_id("Müller Logistik").await),
+    ];
+    drop((anna, max));
+    let mut seed: u64 = 0x0b11_1e55;
+    let mut next = |n: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    for _round in 0..10 {
+        let finance = app.demo("finance@vendor.example").await;
+        let (email, org) = customers[next(3) as usize];
+        let partner = app.demo(email).await;
+        let module = if next(2) == 0 { &crm } else { &rec };
+        let licences = partner.get(&format!("/api/organizations/{org}/licences")).await.body;
+        let held = licences
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["module"]["id"] == module.as_str())
+            .cloned();
+        let business = held
+            .as_ref()
+            .and_then(|m| m["business_licence_id"].as_str().map(str::to_owned));
+        match (business, next(4)) {
+            (None, _) => {
+                let order = buy(&partner, org, json!([{ "type": "business", "module_id": module }])).await;
+                if next(2) == 0 {
+                    pay(&finance, &order).await;
+                }
+            }
+            (Some(licence), 0) => {
+                let r = partner
+                    .post(
+                        &format!("/api/organizations/{org}/business-licences/{licence}/deactivate"),
+                        json!({}),
+                    )
+                    .await;
+                assert!(r.status < 300, "{}", r.body);
+            }
+            (Some(_), _) => {
+                let order = buy(
+                    &partner,
+                    org,
+                    json!([{ "type": "credits", "module_id": module, "quantity": 1 + next(4) }]),
+                )
+                .await;
+                pay(&finance, &order).await;
+                if next(2) == 0 {
+                    let line = &order["lines"][0];
+                    let cents = 1 + next(
+                        (d(line["amount"].as_str().unwrap()) * Decimal::from(100))
+                            .try_into()
+                            .unwrap_or(1u64),
+                    );
+                    let r = finance
+                        .post(
+                            &format!("/api/invoices/{}/credit-notes", order["invoice"]["id"].as_str().unwrap()),
+                            json!({ "order_line_id": line["id"], "amount": Decimal::new(cents as i64, 2).to_string(), "reason": "random" }),
+                        )
+                        .await;
+                    assert_eq!(r.status, 201, "{}", r.body);
+                }
+            }
+        }
+        app.advance(chrono::Duration::days(1 + next(9) as i64));
+    }
+    let today = app.ctx.now().date_naive();
+    let finance = app.demo("finance@vendor.example").await;
+    let run = run(
+        &app,
+        &finance,
+        json!({ "period_start": period_first, "period_end": today }),
+    )
+    .await;
+    let files = download(&finance, &run).await;
+    assert_files_agree(&files, &run);
+
+    // Licence lines: the arithmetic of docs/billing.md over the stored licences, credits of a
+    // module with the same days together.
+    let mut conn = app.conn().await;
+    let held: Vec<Held> = diesel::sql_query(
+        "SELECT o.name AS customer, 'business' AS kind, m.name AS module, m.business_price AS unit,
+                (b.billable_from AT TIME ZONE 'UTC')::date AS first, (b.deactivated_at AT TIME ZONE 'UTC')::date AS last
+         FROM business_licences b JOIN organizations o ON o.id = b.organization_id JOIN modules m ON m.id = b.module_id
+         WHERE b.billable_from IS NOT NULL AND o.name IN ('Jansen Installatietechniek', 'Bakkerij de Vries', 'Müller Logistik')
+         UNION ALL
+         SELECT o.name, CASE WHEN u.user_id IS NULL THEN 'credit' ELSE 'user' END, m.name, m.user_price,
+                (u.billable_from AT TIME ZONE 'UTC')::date, (u.deactivated_at AT TIME ZONE 'UTC')::date
+         FROM user_licences u JOIN organizations o ON o.id = u.organization_id JOIN modules m ON m.id = u.module_id
+         WHERE u.billable_from IS NOT NULL AND o.name IN ('Jansen Installatietechniek', 'Bakkerij de Vries', 'Müller Logistik')"
+    )
+    .load(&mut *conn)
+    .await
+    .unwrap();
+    let mut groups: BTreeMap<Group, (Decimal, i64)> = BTreeMap::new();
+    for h in &held {
+        let to = h.last.unwrap_or(today).min(today);
+        let entry = groups
+            .entry((h.customer.clone(), h.kind.clone(), h.module.clone(), h.first, to))
+            .or_insert((h.unit, 0));
+        entry.1 += 1;
+    }
+    let mut expected: Vec<Billed> = Vec::new();
+    for ((customer, kind, module, from, to), (unit, n)) in groups {
+        let per_line = if kind == "credit" { vec![n] } else { vec![1; n as usize] };
+        for quantity in per_line {
+            for (f, t, amount) in prorated(unit, quantity, from.max(period_first), to) {
+                expected.push((customer.clone(), kind.clone(), module.clone(), f, t, amount));
+            }
+        }
+    }
+    let mut billed: Vec<Billed> = files
+        .csv
+        .iter()
+        .filter(|r| r["Item"] == "licence")
+        .map(|r| {
+            (
+                r["Customer"].clone(),
+                r["Licence kind"].clone(),
+                r["Module"].clone(),
+                r["Period from"].parse().unwrap(),
+                r["Period to"].parse().unwrap(),
+                d(&r["Amount"]),
+            )
+        })
+        .collect();
+    expected.sort();
+    billed.sort();
+    assert_eq!(billed, expected);
+
+    // Payments and refunds per customer: the database's sums.
+    let sums = |sql: &str| {
+        let sql = sql.to_owned();
+        let pool = app.pool.clone();
+        async move {
+            let mut conn = pool.get().await.unwrap();
+            let rows: Vec<Money> = diesel::sql_query(sql).load(&mut *conn).await.unwrap();
+            rows.into_iter()
+                .map(|m| (m.customer, m.amount))
+                .collect::<BTreeMap<String, Decimal>>()
+        }
+    };
+    let paid = sums(
+        "SELECT o.name AS customer, -sum(l.amount) AS amount FROM invoices i JOIN organizations o ON o.id = i.organization_id
+         JOIN order_lines l ON l.order_id = i.order_id
+         WHERE i.paid_at IS NOT NULL AND o.name IN ('Jansen Installatietechniek', 'Bakkerij de Vries', 'Müller Logistik')
+         GROUP BY o.name",
+    )
+    .await;
+    let refunded = sums(
+        "SELECT o.name AS customer, sum(c.amount) AS amount FROM credit_notes c JOIN invoices i ON i.id = c.invoice_id
+         JOIN organizations o ON o.id = i.organization_id GROUP BY o.name",
+    )
+    .await;
+    for (item, expected) in [("payment", paid), ("refund", refunded)] {
+        let mut billed: BTreeMap<String, Decimal> = BTreeMap::new();
+        for r in files.csv.iter().filter(|r| r["Item"] == item) {
+            *billed.entry(r["Customer"].clone()).or_default() += d(&r["Amount"]);
+        }
+        assert_eq!(billed, expected, "{item} lines");
+    }
+    assert!(
+        files.csv.iter().any(|r| r["Licence kind"] == "credit"),
+        "the run reached credits"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_run_shows_its_error_and_expired_files_are_deleted_while_the_run_stays() {
+    let app = TestApp::spawn().await;
+    let finance = some_billing(&app).await;
+    // Storage refuses the files: every attempt fails, the run says why.
+    app.sql(
+        "CREATE FUNCTION refuse_chunks() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'the disk is full'; END $$",
+    )
+    .await;
+    app.sql("CREATE TRIGGER refuse_chunks BEFORE INSERT ON billing_file_chunks FOR EACH ROW EXECUTE FUNCTION refuse_chunks()")
+        .await;
+    app.expect_failures();
+    let r = finance.post("/api/billing-runs", this_month(&app)).await;
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let attempts = "SELECT count(*) FROM job_runs r JOIN apalis.jobs j ON j.id = r.job_id
+                    WHERE j.job_type = 'render_billing_run' AND r.finished_at IS NOT NULL";
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(40);
+    while app.count(attempts).await < 5 {
+        assert!(tokio::time::Instant::now() < deadline, "the attempts did not run");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let failed = finance.get(&format!("/api/billing-runs/{id}")).await.body;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("the disk is full"),
+        "{failed}"
+    );
+    assert!(failed["files"].as_array().unwrap().is_empty() && failed["totals"].as_array().unwrap().is_empty());
+    assert_eq!(app.count(attempts).await, 5, "every attempt was made, no more");
+    app.sql("DROP TRIGGER refuse_chunks ON billing_file_chunks").await;
+
+    // A new version works; after the retention its files go, the run and totals stay.
+    let ok = run(&app, &finance, this_month(&app)).await;
+    assert_eq!(ok["version"], 2);
+    let ok_id = ok["id"].as_str().unwrap();
+    app.advance(chrono::Duration::days(91));
+    let deleted = partnerdesk_core::billing::prune_expired(&mut *app.conn().await, app.ctx.now())
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2);
+    let finance = app.demo("finance@vendor.example").await;
+    let kept = finance.get(&format!("/api/billing-runs/{ok_id}")).await.body;
+    assert_eq!(kept["status"], "ready");
+    assert!(kept["files"].as_array().unwrap().is_empty());
+    assert_eq!(kept["totals"], ok["totals"]);
+    assert_eq!(
+        finance.get_bytes(&format!("/api/billing-runs/{ok_id}/csv")).await.0,
+        404
+    );
+    assert_eq!(app.count("SELECT count(*) FROM billing_file_chunks").await, 0);
+}

@@ -1,0 +1,3 @@
+//! Commerce: modules, licences, quotes, trials, orders and invoices.
+
+mod licences;

@@ -1,0 +1,3 @@
+//! Earnings: commissions and payouts.
+
+mod commissions;

@@ -1,0 +1,3 @@
+//! Ops: the job queue view and its actions.
+
+mod queue;
