@@ -2,6 +2,7 @@
 //! own customers) start runs, watch them and download their XLSX and CSV. The same core
 //! calls as the API; which runs a person sees is decided there.
 
+use crate::pages::notice::{Notice, noticed};
 use chrono::NaiveDate;
 use partnerdesk_core::{
     Error as CoreError,
@@ -18,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Pairs, db, json_of, portal::Portal, reads, redirect};
+use super::{Pairs, db, json_of, portal::Portal, reads};
 use crate::{
     api::billing::{BillingRunView, chunks},
     state::AppState,
@@ -32,7 +33,8 @@ pub(super) fn routes(route: Route) -> Route {
 
 #[derive(Deserialize)]
 struct RunsQuery {
-    notice: Option<String>,
+    #[serde(default, deserialize_with = "crate::pages::notice::lenient")]
+    notice: Option<Notice>,
     cursor: Option<String>,
 }
 
@@ -73,7 +75,7 @@ async fn runs_ctx(portal: &Portal, state: &AppState, cursor: Option<&str>) -> po
 #[handler]
 async fn runs_page(portal: Portal, state: Data<&AppState>, Query(q): Query<RunsQuery>) -> poem::Result<Response> {
     Ok(match runs_ctx(&portal, &state, q.cursor.as_deref()).await? {
-        Ok(ctx) => portal.render_noticed(&state, "billing/billing", q.notice.as_deref(), ctx),
+        Ok(ctx) => portal.render_noticed(&state, "billing/billing", q.notice, ctx),
         Err(e) => portal.failed(&state, "Billing files", &e),
     })
 }
@@ -106,7 +108,7 @@ async fn start(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) 
     };
     drop(conn);
     Ok(match started {
-        Ok(_) => redirect("/billing?notice=billing_run_started"),
+        Ok(_) => noticed("/billing", Notice::BillingRunStarted),
         Err(e) => match runs_ctx(&portal, &state, None).await? {
             Ok(ctx) => {
                 let ctx = super::merge(ctx, json!({ "form": form.to_json() }));

@@ -1,12 +1,13 @@
 //! The vendor's desks (partner requests, partners, invoices, modules, releases): one list
 //! at one address with one template, a form on its rows, and the answer to each form.
 
+use crate::pages::notice::{Notice, noticed};
 use partnerdesk_core::Error as CoreError;
 use poem::Response;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{merge, portal::Portal, redirect};
+use super::{merge, portal::Portal};
 use crate::state::AppState;
 
 /// A desk's address: which rows (`status`, for the desks that filter) and a notice.
@@ -14,8 +15,8 @@ use crate::state::AppState;
 pub(crate) struct ListQuery {
     #[serde(default)]
     pub status: Option<String>,
-    #[serde(default)]
-    pub notice: Option<String>,
+    #[serde(default, deserialize_with = "crate::pages::notice::lenient")]
+    pub notice: Option<Notice>,
 }
 
 /// One of the vendor's desks: where it is and how it is shown.
@@ -30,7 +31,7 @@ impl Desk {
         &self,
         portal: &Portal,
         state: &AppState,
-        notice: Option<&str>,
+        notice: Option<Notice>,
         loaded: Result<Value, CoreError>,
     ) -> Response {
         match loaded {
@@ -47,7 +48,7 @@ impl Desk {
         portal: &Portal,
         state: &AppState,
         result: Result<T, CoreError>,
-        notice: &str,
+        notice: Notice,
         shown: Value,
         reload: impl FnOnce() -> F,
     ) -> poem::Result<Response>
@@ -55,7 +56,7 @@ impl Desk {
         F: Future<Output = poem::Result<Result<Value, CoreError>>>,
     {
         let e = match result {
-            Ok(_) => return Ok(redirect(&format!("{}?notice={notice}", self.path))),
+            Ok(_) => return Ok(noticed(self.path, notice)),
             Err(e) => e,
         };
         Ok(match reload().await? {

@@ -12,6 +12,7 @@
 //! their activity), [`commerce`] (licences, quotes, trials, orders, the catalogue),
 //! [`earnings`] (commissions, payouts), [`billing`] and [`ops`].
 
+use crate::pages::notice::Notice;
 use partnerdesk_core::{Error as CoreError, platform::db::PooledConn};
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ mod desk;
 mod dev;
 mod earnings;
 mod identity;
+mod notice;
 mod ops;
 pub(crate) mod portal;
 mod tabs;
@@ -53,8 +55,8 @@ pub fn routes() -> Route {
 /// An address that may carry a notice to show (`?notice=saved`).
 #[derive(Deserialize, Default)]
 struct NoticeQuery {
-    #[serde(default)]
-    notice: Option<String>,
+    #[serde(default, deserialize_with = "crate::pages::notice::lenient")]
+    notice: Option<Notice>,
 }
 
 /// The person the browser is logged in as, if any (for pages anyone may open).

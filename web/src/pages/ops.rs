@@ -3,6 +3,7 @@
 //! discard, retry all given-up, pause and resume. The same core calls as the API
 //! (`api::ops`), whose views the pages show; who may see and do this is decided there.
 
+use crate::pages::notice::{Notice, noticed};
 use partnerdesk_core::{
     Error as CoreError,
     ops::queue::{self as ops, JobFilter, JobState, QueueSummary},
@@ -16,7 +17,7 @@ use poem::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{NoticeQuery, db, filled, json_of, merge, portal::Portal, reads, redirect};
+use super::{NoticeQuery, db, filled, json_of, merge, portal::Portal, reads};
 use crate::{
     api::ops::{JobDetailView, JobView, QueueView, WorkerView},
     state::AppState,
@@ -98,7 +99,7 @@ async fn queues_ctx(portal: &Portal, state: &AppState) -> poem::Result<Result<Va
 #[handler]
 async fn queues_page(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQuery>) -> poem::Result<Response> {
     Ok(match queues_ctx(&portal, &state).await? {
-        Ok(ctx) => portal.render_noticed(&state, "ops/queues", q.notice.as_deref(), ctx),
+        Ok(ctx) => portal.render_noticed(&state, "ops/queues", q.notice, ctx),
         Err(e) => portal.failed(&state, "Job queue", &e),
     })
 }
@@ -109,10 +110,10 @@ async fn queue_answer<T>(
     portal: &Portal,
     state: &AppState,
     result: Result<T, CoreError>,
-    notice: &str,
+    notice: Notice,
 ) -> poem::Result<Response> {
     let e = match result {
-        Ok(_) => return Ok(redirect(&format!("/vendor/queues?notice={notice}"))),
+        Ok(_) => return Ok(noticed("/vendor/queues", notice)),
         Err(e) => e,
     };
     Ok(match queues_ctx(portal, state).await? {
@@ -124,19 +125,19 @@ async fn queue_answer<T>(
 #[handler]
 async fn pause(portal: Portal, state: Data<&AppState>, Path(queue): Path<String>) -> poem::Result<Response> {
     let result = ops::pause(&mut *db(&state).await?, &state.ctx, &portal.actor, &queue).await;
-    queue_answer(&portal, &state, result, "queue_paused").await
+    queue_answer(&portal, &state, result, Notice::QueuePaused).await
 }
 
 #[handler]
 async fn resume(portal: Portal, state: Data<&AppState>, Path(queue): Path<String>) -> poem::Result<Response> {
     let result = ops::resume(&mut *db(&state).await?, &state.ctx, &portal.actor, &queue).await;
-    queue_answer(&portal, &state, result, "queue_resumed").await
+    queue_answer(&portal, &state, result, Notice::QueueResumed).await
 }
 
 #[handler]
 async fn retry_given_up(portal: Portal, state: Data<&AppState>, Path(queue): Path<String>) -> poem::Result<Response> {
     let result = ops::retry_given_up(&mut *db(&state).await?, &state.ctx, &portal.actor, &queue).await;
-    queue_answer(&portal, &state, result, "jobs_retried").await
+    queue_answer(&portal, &state, result, Notice::JobsRetried).await
 }
 
 /// `/vendor/jobs` with the filter and the cursor of the next page.
@@ -196,7 +197,7 @@ async fn job_page(
     Query(q): Query<NoticeQuery>,
 ) -> poem::Result<Response> {
     Ok(match job_ctx(&portal, &state, &id).await? {
-        Ok(ctx) => portal.render_noticed(&state, "ops/job", q.notice.as_deref(), ctx),
+        Ok(ctx) => portal.render_noticed(&state, "ops/job", q.notice, ctx),
         Err(e) => portal.failed(&state, "Job", &e),
     })
 }
@@ -208,12 +209,12 @@ async fn job_answer(
     state: &AppState,
     id: &str,
     result: Result<(), CoreError>,
-    notice: &str,
+    notice: Notice,
 ) -> poem::Result<Response> {
     let e = match result {
         Ok(()) => {
             let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
-            return Ok(redirect(&format!("/vendor/jobs/{id}?notice={notice}")));
+            return Ok(noticed(&format!("/vendor/jobs/{id}"), notice));
         }
         Err(e) => e,
     };
@@ -226,13 +227,13 @@ async fn job_answer(
 #[handler]
 async fn retry(portal: Portal, state: Data<&AppState>, Path(id): Path<String>) -> poem::Result<Response> {
     let result = ops::retry(&mut *db(&state).await?, &state.ctx, &portal.actor, &id).await;
-    job_answer(&portal, &state, &id, result, "job_retried").await
+    job_answer(&portal, &state, &id, result, Notice::JobRetried).await
 }
 
 #[handler]
 async fn discard(portal: Portal, state: Data<&AppState>, Path(id): Path<String>) -> poem::Result<Response> {
     let result = ops::discard(&mut *db(&state).await?, &state.ctx, &portal.actor, &id).await;
-    job_answer(&portal, &state, &id, result, "job_discarded").await
+    job_answer(&portal, &state, &id, result, Notice::JobDiscarded).await
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! organization switcher; and the start page. Every portal page takes a [`Portal`] and
 //! renders through it.
 
+use crate::pages::notice::Notice;
 use partnerdesk_core::{
     Error as CoreError,
     delegation::sessions::{self, DelegatedSession},
@@ -39,7 +40,7 @@ async fn home(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQuer
         Ok(pending) => portal.render_noticed(
             &state,
             "home",
-            q.notice.as_deref(),
+            q.notice,
             json!({ "pending": pending.into_iter().map(|p| json_of(PendingInvitationView::from(p))).collect::<Vec<_>>() }),
         ),
         Err(e) => portal.failed(&state, "Home", &e),
@@ -114,69 +115,6 @@ fn login_path(req: &Request) -> String {
     let here = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
     format!("/login?next={next}")
-}
-
-/// Short confirmations shown after a form succeeded and redirected (`?notice=<key>`);
-/// only these texts can appear, whatever the address says.
-fn notice_text(key: &str) -> Option<&'static str> {
-    Some(match key {
-        "customer_added" => "The customer has been added.",
-        "customer_saved" => "The customer has been saved.",
-        "invitation_sent" => "The invitation is on its way.",
-        "invitation_resent" => "The invitation has been sent again.",
-        "invitation_revoked" => "The invitation has been revoked.",
-        "user_added" => "The user has been added and e-mailed.",
-        "user_saved" => "The user has been saved.",
-        "ordered" => "Ordered. The order and its payment link are below.",
-        "trial_started" => "The trial has started.",
-        "trial_users" => "The trial's users have been saved.",
-        "credits_assigned" => "The credits have been assigned.",
-        "licence_off" => "The licence has been switched off.",
-        "settings_saved" => "The settings have been saved.",
-        "details_saved" => "The details have been saved.",
-        "profile_cloned" => "The profile has been copied.",
-        "integration_saved" => "The integration has been saved.",
-        "integration_deleted" => "The integration has been deleted.",
-        "provider_chosen" => "Your service provider has been set.",
-        "provider_removed" => "Your service provider has been removed.",
-        "grants_saved" => "What your service provider may do has been saved.",
-        "member_invited" => "The invitation is on its way.",
-        "member_saved" => "The member has been saved.",
-        "member_removed" => "The member has been removed.",
-        "switched" => "You now act for this organization.",
-        "profile_saved" => "Your profile has been saved.",
-        "password_changed" => "Your password has been changed.",
-        "identity_linked" => "The identity has been linked: you can sign in with it now.",
-        "identity_removed" => "The identity has been removed: it no longer signs in to your account.",
-        "sign_in_policy_saved" => "How members sign in has been saved.",
-        "organization_left" => "You have left the organization.",
-        "token_revoked" => "The token has been revoked.",
-        "approved" => "The partner request has been approved.",
-        "rejected" => "The partner request has been rejected.",
-        "terms_saved" => "The partner's terms have been saved.",
-        "invoice_paid" => "The invoice is marked as paid.",
-        "module_saved" => "The module has been saved.",
-        "release_published" => "The release has been published.",
-        "commission_declined" => "The commission has been declined.",
-        "payout_created" => "The payout has been created.",
-        "payout_paid" => "The payout is marked as paid.",
-        "refunded" => "The refund has been recorded.",
-        "job_retried" => "The job will run again now.",
-        "job_discarded" => "The job has been discarded; it will not run.",
-        "jobs_retried" => "The given-up jobs will run again now.",
-        "queue_paused" => "The queue is paused: workers take none of its jobs until it is resumed.",
-        "queue_resumed" => "The queue has been resumed.",
-        "billing_run_started" => "The billing run has started; its files appear here when it is ready.",
-        "organization_created" => "The organization has been created.",
-        "partner_requested" => "Your request has been sent to our partner team.",
-        "managing" => "Your management session has started: you act with what the customer granted.",
-        "session_ended" => "The session has ended.",
-        "logged_in_as_ended" => "You are back in your own view.",
-        "request_accepted" => "The request has been accepted: your service provider holds the permissions now.",
-        "request_declined" => "The request has been declined.",
-        "grants_requested" => "Your request has been sent to the customer.",
-        _ => return None,
-    })
 }
 
 /// One navigation entry: label, address, shown when the permission is held in the
@@ -353,9 +291,9 @@ impl Portal {
         page(state, status, name, merge(ctx, self.frame(state)))
     }
 
-    /// A page with a notice from the address (`?notice=`), if it names a known one.
-    pub fn render_noticed(&self, state: &AppState, name: &str, notice: Option<&str>, ctx: Value) -> Response {
-        let notice = notice.and_then(notice_text);
+    /// A page with the notice its address names (`?notice=`), if any.
+    pub fn render_noticed(&self, state: &AppState, name: &str, notice: Option<Notice>, ctx: Value) -> Response {
+        let notice = notice.map(Notice::text);
         self.render(state, name, merge(ctx, json!({ "notice": notice })))
     }
 

@@ -2,6 +2,7 @@
 //! heading (the organization as the caller may see it, and the tabs they may open) and
 //! one tab's page and form answers.
 
+use crate::pages::notice::{Notice, noticed};
 use partnerdesk_core::{
     Error as CoreError, platform::authz::Permission, platform::db::PooledConn, tenancy::customers,
     tenancy::organizations,
@@ -10,7 +11,7 @@ use poem::Response;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{json_of, merge, portal::Portal, redirect};
+use super::{json_of, merge, portal::Portal};
 use crate::{api::tenancy::customers::CustomerView, state::AppState};
 
 /// The tabs every organization page shows.
@@ -91,7 +92,7 @@ impl<'a> Tab<'a> {
     pub(crate) async fn show(
         &self,
         conn: &mut PooledConn,
-        notice: Option<&str>,
+        notice: Option<Notice>,
         loaded: Result<Value, CoreError>,
     ) -> Response {
         let (portal, state, (path, name)) = (self.portal, self.state, self.page);
@@ -104,10 +105,10 @@ impl<'a> Tab<'a> {
 
     /// The answer to the tab's form: back to the tab with a notice, or the tab again
     /// with the error (field messages next to the fields) and `shown`.
-    pub(crate) async fn answer(&self, conn: &mut PooledConn, result: Result<&str, (CoreError, Value)>) -> Response {
+    pub(crate) async fn answer(&self, conn: &mut PooledConn, result: Result<Notice, (CoreError, Value)>) -> Response {
         let (portal, state, (path, name)) = (self.portal, self.state, self.page);
         match result {
-            Ok(notice) => redirect(&format!("/organizations/{}{path}?notice={notice}", self.id)),
+            Ok(notice) => noticed(&format!("/organizations/{}{path}", self.id), notice),
             Err((e, shown)) => match heading(conn, portal, self.id, path).await {
                 Ok(head) => portal.error(state, name, merge(head, shown), &e),
                 Err(e) => portal.failed(state, "Organization", &e),

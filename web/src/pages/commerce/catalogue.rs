@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::api::{commerce::catalogue::ModuleView, commerce::catalogue::release_view};
-use crate::pages::{Pairs, db, desk::Desk, desk::ListQuery, error_page, json_of, portal::Portal, reads, unavailable};
+use crate::pages::{
+    Pairs, db, desk::Desk, desk::ListQuery, error_page, json_of, notice::Notice, portal::Portal, reads, unavailable,
+};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -54,7 +56,7 @@ async fn releases_of(portal: &Portal, state: &AppState) -> poem::Result<Result<V
 #[handler]
 async fn modules_page(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQuery>) -> poem::Result<Response> {
     let loaded = modules_of(&portal, &state).await?;
-    Ok(MODULES.show(&portal, &state, q.notice.as_deref(), loaded))
+    Ok(MODULES.show(&portal, &state, q.notice, loaded))
 }
 
 fn module_input(form: &Pairs, creating: bool) -> ModuleInput {
@@ -75,7 +77,7 @@ async fn create_module(portal: Portal, state: Data<&AppState>, Form(form): Form<
     let result = modules::create(&mut *db(&state).await?, &state.ctx, &portal.actor, input).await;
     let shown = json!({ "form": form.to_json() });
     MODULES
-        .answer(&portal, &state, result, "module_saved", shown, || {
+        .answer(&portal, &state, result, Notice::ModuleSaved, shown, || {
             modules_of(&portal, &state)
         })
         .await
@@ -92,7 +94,7 @@ async fn save_module(
     let result = modules::update(&mut *db(&state).await?, &state.ctx, &portal.actor, id, input).await;
     let shown = json!({ "failed": id });
     MODULES
-        .answer(&portal, &state, result, "module_saved", shown, || {
+        .answer(&portal, &state, result, Notice::ModuleSaved, shown, || {
             modules_of(&portal, &state)
         })
         .await
@@ -101,7 +103,7 @@ async fn save_module(
 #[handler]
 async fn releases_page(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQuery>) -> poem::Result<Response> {
     let loaded = releases_of(&portal, &state).await?;
-    Ok(RELEASES.show(&portal, &state, q.notice.as_deref(), loaded))
+    Ok(RELEASES.show(&portal, &state, q.notice, loaded))
 }
 
 #[handler]
@@ -115,7 +117,7 @@ async fn publish(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>
     let result = releases::publish(&mut *db(&state).await?, &state.ctx, &portal.actor, input).await;
     let shown = json!({ "form": form.to_json() });
     RELEASES
-        .answer(&portal, &state, result, "release_published", shown, || {
+        .answer(&portal, &state, result, Notice::ReleasePublished, shown, || {
             releases_of(&portal, &state)
         })
         .await

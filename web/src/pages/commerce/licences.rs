@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::trials::user_ids;
 use crate::api::{commerce::licences::ModuleLicencesView, commerce::trials::TrialView, tenancy::users::view};
-use crate::pages::{NoticeQuery, Pairs, db, json_of, portal::Portal, tabs::Tab};
+use crate::pages::{NoticeQuery, Pairs, db, json_of, notice::Notice, portal::Portal, tabs::Tab};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -85,7 +85,7 @@ async fn modules(
     let mut conn = db(&state).await?;
     let loaded = modules_of(&mut conn, &portal, &state, id).await;
     Ok(Tab::new(&portal, &state, id, MODULES)
-        .show(&mut conn, q.notice.as_deref(), loaded)
+        .show(&mut conn, q.notice, loaded)
         .await)
 }
 
@@ -95,7 +95,7 @@ pub(super) async fn on_modules(
     state: &AppState,
     conn: &mut PooledConn,
     id: Uuid,
-    done: Result<&'static str, CoreError>,
+    done: Result<Notice, CoreError>,
 ) -> Response {
     let result = match done {
         Ok(notice) => Ok(notice),
@@ -113,7 +113,7 @@ async fn business_off(
     let mut conn = db(&state).await?;
     let done = licences::deactivate_business(&mut conn, &state.ctx, &portal.actor, id, lid)
         .await
-        .map(|_| "licence_off");
+        .map(|_| Notice::LicenceOff);
     Ok(on_modules(&portal, &state, &mut conn, id, done).await)
 }
 
@@ -126,7 +126,7 @@ async fn user_licence_off(
     let mut conn = db(&state).await?;
     let done = licences::deactivate_user_licence(&mut conn, &state.ctx, &portal.actor, id, lid)
         .await
-        .map(|_| "licence_off");
+        .map(|_| Notice::LicenceOff);
     Ok(on_modules(&portal, &state, &mut conn, id, done).await)
 }
 
@@ -142,7 +142,7 @@ async fn assign_credits(
     let done = match module {
         Some(module) => licences::assign_credits(&mut conn, &state.ctx, &portal.actor, id, module, &user_ids(&form))
             .await
-            .map(|_| "credits_assigned"),
+            .map(|_| Notice::CreditsAssigned),
         None => Err(CoreError::field("module_id", "required", "Choose a module")),
     };
     Ok(on_modules(&portal, &state, &mut conn, id, done).await)

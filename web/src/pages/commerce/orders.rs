@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::api::{commerce::orders::InvoiceView, commerce::orders::OrderView};
 use crate::pages::{
-    NoticeQuery, Pairs, db, desk::Desk, desk::ListQuery, error_page, json_of, merge, page, portal::Portal, reads,
-    redirect, tabs::Tab, unavailable,
+    NoticeQuery, Pairs, db, desk::Desk, desk::ListQuery, error_page, json_of, merge, notice::Notice, notice::noticed,
+    page, portal::Portal, reads, tabs::Tab, unavailable,
 };
 use crate::state::AppState;
 
@@ -61,14 +61,14 @@ async fn orders_tab(
         .await
         .map(|list| json!({ "orders": list.into_iter().map(|o| json_of(OrderView::from(o))).collect::<Vec<_>>() }));
     Ok(Tab::new(&portal, &state, id, ("/orders", "commerce/org_orders"))
-        .show(&mut conn, q.notice.as_deref(), loaded)
+        .show(&mut conn, q.notice, loaded)
         .await)
 }
 
 #[handler]
 async fn invoices(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQuery>) -> poem::Result<Response> {
     let loaded = invoices_of(&portal, &state, q.status.as_deref()).await?;
-    Ok(INVOICES.show(&portal, &state, q.notice.as_deref(), loaded))
+    Ok(INVOICES.show(&portal, &state, q.notice, loaded))
 }
 
 #[handler]
@@ -82,7 +82,7 @@ async fn mark_paid(
     let result = orders::mark_paid(&mut *db(&state).await?, &state.ctx, &portal.actor, id, &reference).await;
     let shown = json!({ "failed": id });
     INVOICES
-        .answer(&portal, &state, result, "invoice_paid", shown, || {
+        .answer(&portal, &state, result, Notice::InvoicePaid, shown, || {
             invoices_of(&portal, &state, None)
         })
         .await
@@ -100,7 +100,7 @@ async fn order(
         Ok(o) => portal.render_noticed(
             &state,
             "commerce/vendor_order",
-            q.notice.as_deref(),
+            q.notice,
             json!({ "order": json_of(OrderView::from(o)) }),
         ),
         Err(e) => portal.failed(&state, "Order", &e),
@@ -129,7 +129,7 @@ async fn refund(
     let mut conn = db(&state).await?;
     Ok(
         match payouts::refund(&mut conn, &state.ctx, &portal.actor, invoice, line, &amount, &reason).await {
-            Ok(_) => redirect(&format!("/vendor/orders/{order_id}?notice=refunded")),
+            Ok(_) => noticed(&format!("/vendor/orders/{order_id}"), Notice::Refunded),
             Err(e) => portal.failed(&state, "Refund", &e),
         },
     )

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{licences::MODULES, licences::modules_of};
 use crate::api::commerce::quotes::QuoteView;
-use crate::pages::{Pairs, db, json_of, portal::Portal, redirect, tabs::Tab};
+use crate::pages::{Pairs, db, json_of, notice::Notice, notice::noticed, portal::Portal, redirect, tabs::Tab};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -99,7 +99,7 @@ async fn confirm(
         Err(e) => Err(e),
     };
     Ok(match confirmed {
-        Ok(_) => redirect(&format!("/organizations/{id}/orders?notice=ordered")),
+        Ok(_) => noticed(&format!("/organizations/{id}/orders"), Notice::Ordered),
         Err(e) => {
             let shown = modules_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
             Tab::new(&portal, &state, id, MODULES)

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::licences::on_modules;
 use crate::api::commerce::trials::TrialOverviewRow;
-use crate::pages::{Pairs, db, json_of, portal::Portal, reads, redirect};
+use crate::pages::{Pairs, db, json_of, notice::Notice, portal::Portal, reads, redirect};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -32,7 +32,7 @@ async fn start_trial(
     let done = match module {
         Some(module) => trials::start(&mut conn, &state.ctx, &portal.actor, id, module)
             .await
-            .map(|_| "trial_started"),
+            .map(|_| Notice::TrialStarted),
         None => Err(CoreError::field("module_id", "required", "Choose a module")),
     };
     Ok(on_modules(&portal, &state, &mut conn, id, done).await)
@@ -55,7 +55,7 @@ async fn trial_users(
     let mut conn = db(&state).await?;
     let done = trials::assign_users(&mut conn, &state.ctx, &portal.actor, id, tid, &user_ids(&form))
         .await
-        .map(|_| "trial_users");
+        .map(|_| Notice::TrialUsers);
     Ok(on_modules(&portal, &state, &mut conn, id, done).await)
 }
 

@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use crate::api::{delegation::DelegatedSessionView, delegation::GrantRequestView, delegation::ServiceProviderView};
 use crate::pages::{
-    NoticeQuery, Pairs, db, json_of, merge, portal::Portal, redirect, tabs::Tab, tabs::permission_label,
+    NoticeQuery, Pairs, db, json_of, merge, notice::Notice, notice::noticed, portal::Portal, tabs::Tab,
+    tabs::permission_label,
 };
 use crate::state::AppState;
 
@@ -62,7 +63,7 @@ async fn provider(
     };
     let page = PROVIDER;
     Ok(Tab::new(&portal, &state, id, page)
-        .show(&mut conn, q.notice.as_deref(), loaded)
+        .show(&mut conn, q.notice, loaded)
         .await)
 }
 
@@ -77,7 +78,7 @@ async fn choose_provider(
     let mut conn = db(&state).await?;
     let result = service_providers::choose(&mut conn, &state.ctx, &portal.actor, id, &code)
         .await
-        .map(|_| "provider_chosen")
+        .map(|_| Notice::ProviderChosen)
         .map_err(|e| (e, json!({ "partner_code": code, "grants": delegable(&[]) })));
     Ok(Tab::new(&portal, &state, id, PROVIDER).answer(&mut conn, result).await)
 }
@@ -87,7 +88,7 @@ async fn remove_provider(portal: Portal, state: Data<&AppState>, Path(id): Path<
     let mut conn = db(&state).await?;
     let result = service_providers::remove(&mut conn, &state.ctx, &portal.actor, id)
         .await
-        .map(|_| "provider_removed")
+        .map(|_| Notice::ProviderRemoved)
         .map_err(|e| (e, json!({ "grants": delegable(&[]) })));
     Ok(Tab::new(&portal, &state, id, PROVIDER).answer(&mut conn, result).await)
 }
@@ -106,7 +107,7 @@ async fn save_grants(
         Err(e) => Err(e),
     };
     let result = result
-        .map(|_| "grants_saved")
+        .map(|_| Notice::GrantsSaved)
         .map_err(|e| (e, json!({ "grants": delegable(&[]) })));
     Ok(Tab::new(&portal, &state, id, PROVIDER).answer(&mut conn, result).await)
 }
@@ -127,9 +128,13 @@ fn grants_end(raw: Option<String>) -> Result<Option<chrono::DateTime<chrono::Utc
 async fn answer(portal: &Portal, state: &AppState, id: Uuid, request: Uuid, accept: bool) -> poem::Result<Response> {
     let answered =
         service_providers::answer_request(&mut *db(state).await?, &state.ctx, &portal.actor, id, request, accept).await;
-    let notice = if accept { "request_accepted" } else { "request_declined" };
+    let notice = if accept {
+        Notice::RequestAccepted
+    } else {
+        Notice::RequestDeclined
+    };
     Ok(match answered {
-        Ok(_) => redirect(&format!("/organizations/{id}/service-provider?notice={notice}")),
+        Ok(_) => noticed(&format!("/organizations/{id}/service-provider"), notice),
         Err(e) => portal.failed(state, "Service provider", &e),
     })
 }
@@ -193,7 +198,7 @@ async fn request_grants(
     let asked =
         service_providers::request_grants(&mut conn, &state.ctx, &portal.actor, id, &names, message.as_deref()).await;
     Ok(match asked {
-        Ok(_) => redirect(&format!("/organizations/{id}?notice=grants_requested")),
+        Ok(_) => noticed(&format!("/organizations/{id}"), Notice::GrantsRequested),
         Err(e) => match askable(&mut conn, &portal, id, &names).await {
             Ok(mut ctx) => {
                 ctx["message"] = json!(message);

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::pages::{Pairs, db, portal::Portal, redirect};
+use crate::pages::{Pairs, db, notice::Notice, notice::noticed, portal::Portal, redirect};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -37,7 +37,7 @@ async fn start_management(portal: Portal, state: Data<&AppState>, Path(id): Path
     let mut conn = db(&state).await?;
     let started = sessions::start_management(&mut conn, &state.ctx, &portal.actor, id).await;
     Ok(match enter(&mut conn, &portal, started).await {
-        Ok(customer) => redirect(&format!("/organizations/{customer}?notice=managing")),
+        Ok(customer) => noticed(&format!("/organizations/{customer}"), Notice::Managing),
         Err(e) => portal.failed(&state, "Management session", &e),
     })
 }
@@ -122,8 +122,8 @@ async fn exit(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> 
         accounts::Credential::Token { .. } => Ok(()),
     };
     Ok(match ended.and(left) {
-        Ok(_) if d.kind == DelegationKind::LoginAs => redirect("/customers?notice=logged_in_as_ended"),
-        Ok(_) => redirect(&format!("/organizations/{}?notice=session_ended", d.customer_id)),
+        Ok(_) if d.kind == DelegationKind::LoginAs => noticed("/customers", Notice::LoggedInAsEnded),
+        Ok(_) => noticed(&format!("/organizations/{}", d.customer_id), Notice::SessionEnded),
         Err(e) => portal.failed(&state, "Management session", &e),
     })
 }
@@ -136,7 +136,7 @@ async fn end_session(
 ) -> poem::Result<Response> {
     let ended = sessions::end_for_customer(&mut *db(&state).await?, &state.ctx, &portal.actor, id, session).await;
     Ok(match ended {
-        Ok(_) => redirect(&format!("/organizations/{id}/service-provider?notice=session_ended")),
+        Ok(_) => noticed(&format!("/organizations/{id}/service-provider"), Notice::SessionEnded),
         Err(e) => portal.failed(&state, "Service provider", &e),
     })
 }

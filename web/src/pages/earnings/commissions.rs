@@ -12,7 +12,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::{earnings::CommissionView, earnings::DashboardView};
-use crate::pages::{Pairs, csv_response, db, json_of, portal::Portal, reads, redirect};
+use crate::pages::{
+    Pairs, csv_response, db, json_of, notice::Notice, notice::noticed, portal::Portal, reads, redirect,
+};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -72,8 +74,8 @@ struct TableForm {
     partner_id: Option<Uuid>,
     #[serde(default)]
     cursor: Option<String>,
-    #[serde(default)]
-    notice: Option<String>,
+    #[serde(default, deserialize_with = "crate::pages::notice::lenient")]
+    notice: Option<Notice>,
 }
 
 impl TableForm {
@@ -130,7 +132,7 @@ async fn table(portal: Portal, state: Data<&AppState>, Query(form): Query<TableF
         Ok(page) => portal.render_noticed(
             &state,
             "earnings/commissions",
-            form.notice.as_deref(),
+            form.notice,
             crate::pages::merge(
                 ctx,
                 json!({
@@ -173,7 +175,10 @@ async fn decline(
     let mut conn = db(&state).await?;
     Ok(
         match commissions::decline(&mut conn, &state.ctx, &portal.actor, id, &reason).await {
-            Ok(()) => redirect(&format!("/commissions?partner_id={partner}&notice=commission_declined")),
+            Ok(()) => noticed(
+                &format!("/commissions?partner_id={partner}"),
+                Notice::CommissionDeclined,
+            ),
             Err(e) => portal.failed(&state, "Commissions", &e),
         },
     )

@@ -8,7 +8,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::{earnings::CommissionView, earnings::PayoutView};
-use crate::pages::{NoticeQuery, Pairs, csv_response, db, json_of, portal::Portal, reads, redirect};
+use crate::pages::{
+    NoticeQuery, Pairs, csv_response, db, json_of, notice::Notice, notice::noticed, portal::Portal, reads,
+};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -84,7 +86,7 @@ async fn finance_payouts(
     Query(q): Query<NoticeQuery>,
 ) -> poem::Result<Response> {
     Ok(match finance_ctx(&portal, &state).await? {
-        Ok(ctx) => portal.render_noticed(&state, "earnings/vendor_payouts", q.notice.as_deref(), ctx),
+        Ok(ctx) => portal.render_noticed(&state, "earnings/vendor_payouts", q.notice, ctx),
         Err(e) => portal.failed(&state, "Payouts", &e),
     })
 }
@@ -102,7 +104,7 @@ async fn create_payouts(portal: Portal, state: Data<&AppState>, Form(form): Form
     };
     drop(conn);
     Ok(match made {
-        Ok(_) => redirect("/vendor/payouts?notice=payout_created"),
+        Ok(_) => noticed("/vendor/payouts", Notice::PayoutCreated),
         Err(e) => match finance_ctx(&portal, &state).await? {
             Ok(ctx) => portal.error(&state, "earnings/vendor_payouts", ctx, &e),
             Err(e) => portal.failed(&state, "Payouts", &e),
@@ -121,7 +123,7 @@ async fn payout_paid(
     let mut conn = db(&state).await?;
     Ok(
         match payouts::mark_paid(&mut conn, &state.ctx, &portal.actor, id, &reference).await {
-            Ok(_) => redirect("/vendor/payouts?notice=payout_paid"),
+            Ok(_) => noticed("/vendor/payouts", Notice::PayoutPaid),
             Err(e) => portal.failed(&state, "Payouts", &e),
         },
     )

@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::identity::auth::ApiTokenView;
-use crate::pages::{NoticeQuery, Pairs, db, json_of, portal::Portal, redirect};
+use crate::pages::{NoticeQuery, Pairs, db, json_of, notice::Notice, notice::noticed, portal::Portal};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -29,7 +29,7 @@ async fn tokens(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQu
         return Ok(portal.failed(&state, "Account", &e));
     }
     let ctx = tokens_ctx(&portal, &state).await?;
-    Ok(portal.render_noticed(&state, "identity/tokens", q.notice.as_deref(), ctx))
+    Ok(portal.render_noticed(&state, "identity/tokens", q.notice, ctx))
 }
 
 /// Creates a token and shows it once, on this answer only.
@@ -75,7 +75,7 @@ async fn revoke_token(portal: Portal, state: Data<&AppState>, Path(id): Path<Uui
     let mut conn = db(&state).await?;
     Ok(
         match api_tokens::revoke_api_token(&mut conn, &state.ctx, &portal.principal, id).await {
-            Ok(_) => redirect("/tokens?notice=token_revoked"),
+            Ok(_) => noticed("/tokens", Notice::TokenRevoked),
             Err(e) => portal.failed(&state, "API tokens", &e),
         },
     )

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::api::identity::auth::login_input;
 use crate::auth;
-use crate::pages::{error_page, merge, page, redirect};
+use crate::pages::{error_page, merge, notice::Notice, notice::noticed, page, redirect};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -92,7 +92,7 @@ async fn sso_callback(
             redirect(next.as_deref().unwrap_or("/")),
             auth::set_session_cookie(&state, &token, state.ctx.config.session_ttl),
         ),
-        Ok(sso::Outcome::Linked { .. }) => redirect("/profile?notice=identity_linked"),
+        Ok(sso::Outcome::Linked { .. }) => noticed("/profile", Notice::IdentityLinked),
         Err(e) => error_page(&state, "identity/login", login_context(&state, json!({})), &e),
     };
     with_cookie(resp, done)

@@ -6,7 +6,7 @@ use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path,
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::pages::{NoticeQuery, Pairs, db, portal::Portal, redirect};
+use crate::pages::{NoticeQuery, Pairs, db, notice::Notice, notice::noticed, portal::Portal, redirect};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -44,7 +44,7 @@ async fn profile(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQ
         return Ok(portal.failed(&state, "Account", &e));
     }
     let ctx = profile_ctx(&portal, &state, own_names(&portal)).await?;
-    Ok(portal.render_noticed(&state, "identity/profile", q.notice.as_deref(), ctx))
+    Ok(portal.render_noticed(&state, "identity/profile", q.notice, ctx))
 }
 
 /// Starts linking an identity at a provider to the signed-in person's account.
@@ -74,7 +74,7 @@ async fn link_identity(portal: Portal, state: Data<&AppState>, Path(provider): P
 async fn remove_identity(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
     match sso::remove(&mut conn, &state.ctx, &portal.principal, id).await {
-        Ok(()) => Ok(redirect("/profile?notice=identity_removed")),
+        Ok(()) => Ok(noticed("/profile", Notice::IdentityRemoved)),
         Err(e) => {
             drop(conn);
             let ctx = profile_ctx(&portal, &state, own_names(&portal)).await?;
@@ -96,7 +96,7 @@ async fn save_profile(portal: Portal, state: Data<&AppState>, Form(form): Form<P
     let mut conn = db(&state).await?;
     Ok(
         match partnerdesk_core::identity::profile::update_me(&mut conn, &state.ctx, portal.user.id, input).await {
-            Ok(_) => redirect("/profile?notice=profile_saved"),
+            Ok(_) => noticed("/profile", Notice::ProfileSaved),
             Err(e) => {
                 drop(conn);
                 let ctx = profile_ctx(&portal, &state, form.to_json()).await?;
@@ -123,7 +123,7 @@ async fn change_password(portal: Portal, state: Data<&AppState>, Form(form): For
         )
         .await
         {
-            Ok(_) => redirect("/profile?notice=password_changed"),
+            Ok(_) => noticed("/profile", Notice::PasswordChanged),
             Err(e) => {
                 let ctx = profile_ctx(&portal, &state, own_names(&portal)).await?;
                 portal.error(&state, "identity/profile", ctx, &e)

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::tenancy::customers::CustomerView;
-use crate::pages::{db, filled, json_of, portal::Portal, reads, redirect};
+use crate::pages::{db, filled, json_of, notice::Notice, notice::noticed, portal::Portal, reads};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -33,8 +33,8 @@ struct ListForm {
     dir: Option<String>,
     #[serde(default)]
     cursor: Option<String>,
-    #[serde(default)]
-    notice: Option<String>,
+    #[serde(default, deserialize_with = "crate::pages::notice::lenient")]
+    notice: Option<Notice>,
 }
 
 impl ListForm {
@@ -105,7 +105,7 @@ async fn list(portal: Portal, state: Data<&AppState>, Query(form): Query<ListFor
         Ok(page) => portal.render_noticed(
             &state,
             "tenancy/customers",
-            form.notice.as_deref(),
+            form.notice,
             crate::pages::merge(
                 ctx,
                 json!({
@@ -176,7 +176,7 @@ async fn create(portal: Portal, state: Data<&AppState>, Form(form): Form<Custome
     let mut conn = db(&state).await?;
     Ok(
         match customers::create(&mut conn, &state.ctx, &portal.actor, form.into()).await {
-            Ok(c) => redirect(&format!("/organizations/{}?notice=customer_added", c.id)),
+            Ok(c) => noticed(&format!("/organizations/{}", c.id), Notice::CustomerAdded),
             Err(e) => portal.error(&state, "tenancy/customer_new", shown, &e),
         },
     )

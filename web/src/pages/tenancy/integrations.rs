@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::api::tenancy::integrations::IntegrationView;
-use crate::pages::{NoticeQuery, Pairs, db, json_of, portal::Portal, tabs::Tab};
+use crate::pages::{NoticeQuery, Pairs, db, json_of, notice::Notice, portal::Portal, tabs::Tab};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -36,7 +36,7 @@ async fn integrations_tab(
     });
     let page = INTEGRATIONS;
     Ok(Tab::new(&portal, &state, id, page)
-        .show(&mut conn, q.notice.as_deref(), loaded)
+        .show(&mut conn, q.notice, loaded)
         .await)
 }
 
@@ -63,7 +63,7 @@ async fn add_integration(
     let result = match input {
         Ok(input) => integrations::create(&mut conn, &state.ctx, &portal.actor, id, input)
             .await
-            .map(|_| "integration_saved"),
+            .map(|_| Notice::IntegrationSaved),
         Err(e) => Err(e),
     };
     let result = result.map_err(|e| (e, json!({ "form": form.to_json(), "integrations": [] })));
@@ -81,7 +81,7 @@ async fn delete_integration(
     let mut conn = db(&state).await?;
     let result = integrations::delete(&mut conn, &state.ctx, &portal.actor, id, iid)
         .await
-        .map(|_| "integration_deleted")
+        .map(|_| Notice::IntegrationDeleted)
         .map_err(|e| (e, json!({ "integrations": [] })));
     Ok(Tab::new(&portal, &state, id, INTEGRATIONS)
         .answer(&mut conn, result)

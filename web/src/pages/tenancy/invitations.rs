@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::pages::{
-    NoticeQuery, caller, db, error_context, error_page, filled, json_of, merge, page, portal::Portal, reads, redirect,
-    unavailable,
+    NoticeQuery, caller, db, error_context, error_page, filled, json_of, merge, notice::Notice, notice::noticed, page,
+    portal::Portal, reads, unavailable,
 };
 use crate::state::AppState;
 
@@ -36,7 +36,7 @@ async fn invitation_list(
             Ok(found) => portal.render_noticed(
                 &state,
                 "tenancy/invitations",
-                q.notice.as_deref(),
+                q.notice,
                 json!({ "invitations": found.into_iter().map(|i| json_of(crate::api::tenancy::invitations::view(i, now))).collect::<Vec<Value>>() }),
             ),
             Err(e) => portal.failed(&state, "Invitations", &e),
@@ -94,7 +94,7 @@ async fn invite(portal: Portal, state: Data<&AppState>, Form(form): Form<InviteF
     let mut conn = db(&state).await?;
     Ok(
         match invitations::create(&mut conn, &state.ctx, &portal.actor, form.into()).await {
-            Ok(_) => redirect("/invitations?notice=invitation_sent"),
+            Ok(_) => noticed("/invitations", Notice::InvitationSent),
             Err(e) => portal.error(&state, "tenancy/invitation_new", shown, &e),
         },
     )
@@ -105,7 +105,7 @@ async fn resend(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) ->
     let mut conn = db(&state).await?;
     Ok(
         match invitations::resend(&mut conn, &state.ctx, &portal.actor, id).await {
-            Ok(_) => redirect("/invitations?notice=invitation_resent"),
+            Ok(_) => noticed("/invitations", Notice::InvitationResent),
             Err(e) => portal.failed(&state, "Invitations", &e),
         },
     )
@@ -116,7 +116,7 @@ async fn revoke(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) ->
     let mut conn = db(&state).await?;
     Ok(
         match invitations::revoke(&mut conn, &state.ctx, &portal.actor, id).await {
-            Ok(_) => redirect("/invitations?notice=invitation_revoked"),
+            Ok(_) => noticed("/invitations", Notice::InvitationRevoked),
             Err(e) => portal.failed(&state, "Invitations", &e),
         },
     )

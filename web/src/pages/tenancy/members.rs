@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::api::tenancy::members::MemberView;
 use crate::pages::{
-    NoticeQuery, Pairs, caller, db, error_page, json_of, merge, page, portal::Portal, redirect, tabs::Tab,
-    tabs::permission_label, unavailable,
+    NoticeQuery, Pairs, caller, db, error_page, json_of, merge, notice::Notice, page, portal::Portal, redirect,
+    tabs::Tab, tabs::permission_label, unavailable,
 };
 use crate::state::AppState;
 
@@ -73,7 +73,7 @@ async fn members_tab(
         })
     });
     Ok(Tab::new(&portal, &state, id, MEMBERS)
-        .show(&mut conn, q.notice.as_deref(), loaded)
+        .show(&mut conn, q.notice, loaded)
         .await)
 }
 
@@ -99,7 +99,7 @@ async fn invite_member(
     let mut conn = db(&state).await?;
     let result = members::invite(&mut conn, &state.ctx, &portal.actor, id, input)
         .await
-        .map(|_| "member_invited")
+        .map(|_| Notice::MemberInvited)
         .map_err(|e| {
             (
                 e,
@@ -124,7 +124,7 @@ async fn save_member(
     let mut conn = db(&state).await?;
     let result = members::update(&mut conn, &state.ctx, &portal.actor, id, uid, input)
         .await
-        .map(|_| "member_saved")
+        .map(|_| Notice::MemberSaved)
         .map_err(|e| (e, json!({ "members": [], "choices": member_permissions(&[]) })));
     Ok(Tab::new(&portal, &state, id, MEMBERS).answer(&mut conn, result).await)
 }
@@ -138,7 +138,7 @@ async fn remove_member(
     let mut conn = db(&state).await?;
     let result = members::remove(&mut conn, &state.ctx, &portal.actor, id, uid)
         .await
-        .map(|_| "member_removed")
+        .map(|_| Notice::MemberRemoved)
         .map_err(|e| (e, json!({ "members": [], "choices": member_permissions(&[]) })));
     Ok(Tab::new(&portal, &state, id, MEMBERS).answer(&mut conn, result).await)
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::tenancy::organizations::OrganizationView;
-use crate::pages::{NoticeQuery, Pairs, db, json_of, portal::Portal, tabs::Tab};
+use crate::pages::{NoticeQuery, Pairs, db, json_of, notice::Notice, portal::Portal, tabs::Tab};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -43,7 +43,7 @@ async fn details(
         other => other,
     };
     Ok(Tab::new(&portal, &state, id, DETAILS)
-        .show(&mut conn, q.notice.as_deref(), org)
+        .show(&mut conn, q.notice, org)
         .await)
 }
 
@@ -63,7 +63,7 @@ async fn save_customer(
     let mut conn = db(&state).await?;
     let result = customers::update(&mut conn, &state.ctx, &portal.actor, id, input)
         .await
-        .map(|_| "customer_saved")
+        .map(|_| Notice::CustomerSaved)
         .map_err(|e| (e, json!({ "form": form.to_json() })));
     Ok(Tab::new(&portal, &state, id, DETAILS).answer(&mut conn, result).await)
 }
@@ -76,7 +76,7 @@ async fn set_active(portal: &Portal, state: &AppState, id: Uuid, active: bool) -
     let mut conn = db(state).await?;
     let result = customers::update(&mut conn, &state.ctx, &portal.actor, id, input)
         .await
-        .map(|_| "customer_saved")
+        .map(|_| Notice::CustomerSaved)
         .map_err(|e| (e, json!({})));
     Ok(Tab::new(portal, state, id, DETAILS).answer(&mut conn, result).await)
 }
@@ -108,7 +108,7 @@ async fn save_details(
     let mut conn = db(&state).await?;
     let result = organizations::update_details(&mut conn, &state.ctx, &portal.actor, id, input)
         .await
-        .map(|_| "details_saved")
+        .map(|_| Notice::DetailsSaved)
         .map_err(|e| (e, json!({ "details": form.to_json() })));
     Ok(Tab::new(&portal, &state, id, DETAILS).answer(&mut conn, result).await)
 }
@@ -127,7 +127,7 @@ async fn settings(
         .await
         .map(|o| settings_ctx(&portal, &state, &o, o.allow_updates, o.allow_beta));
     Ok(Tab::new(&portal, &state, id, SETTINGS)
-        .show(&mut conn, q.notice.as_deref(), loaded)
+        .show(&mut conn, q.notice, loaded)
         .await)
 }
 
@@ -159,7 +159,7 @@ async fn save_sign_in_policy(
     let required = form.has("require_sso");
     let mut conn = db(&state).await?;
     let result = match organizations::set_sso_requirement(&mut conn, &state.ctx, &portal.actor, id, required).await {
-        Ok(_) => Ok("sign_in_policy_saved"),
+        Ok(_) => Ok(Notice::SignInPolicySaved),
         Err(e) => match organizations::get(&mut conn, &portal.actor, id).await {
             Ok(org) => Err((
                 e,
@@ -182,7 +182,7 @@ async fn save_settings(
     let mut conn = db(&state).await?;
     let result = organizations::update_settings(&mut conn, &state.ctx, &portal.actor, id, Some(updates), Some(beta))
         .await
-        .map(|_| "settings_saved")
+        .map(|_| Notice::SettingsSaved)
         .map_err(|e| (e, json!({ "allow_updates": updates, "allow_beta": beta })));
     Ok(Tab::new(&portal, &state, id, SETTINGS).answer(&mut conn, result).await)
 }

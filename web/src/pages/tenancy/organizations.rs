@@ -10,7 +10,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::identity::auth::PendingInvitationView;
-use crate::pages::{NoticeQuery, Pairs, db, json_of, portal::Portal, redirect, tabs::permission_label};
+use crate::pages::{
+    NoticeQuery, Pairs, db, json_of, notice::Notice, notice::noticed, portal::Portal, tabs::permission_label,
+};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -45,7 +47,7 @@ async fn organizations_page(
         return Ok(portal.failed(&state, "Account", &e));
     }
     let ctx = organizations_ctx(&portal, &state).await?;
-    Ok(portal.render_noticed(&state, "tenancy/organizations", q.notice.as_deref(), ctx))
+    Ok(portal.render_noticed(&state, "tenancy/organizations", q.notice, ctx))
 }
 
 #[handler]
@@ -71,7 +73,7 @@ async fn create_organization(
     let created = organizations::create_own(&mut conn, &state.ctx, portal.user.id, input).await;
     drop(conn);
     Ok(match created {
-        Ok(_) => redirect("/organizations?notice=organization_created"),
+        Ok(_) => noticed("/organizations", Notice::OrganizationCreated),
         Err(e) => {
             let ctx = organizations_ctx(&portal, &state).await?;
             portal.error(
@@ -101,7 +103,7 @@ async fn switch(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>)
         )),
     };
     Ok(match switched {
-        Ok(()) => redirect("/?notice=switched"),
+        Ok(()) => noticed("/", Notice::Switched),
         Err(e) => portal.failed(&state, "Organizations", &e),
     })
 }
@@ -114,7 +116,7 @@ async fn leave(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> 
     let mut conn = db(&state).await?;
     Ok(
         match memberships::leave(&mut conn, &state.ctx, portal.user.id, id).await {
-            Ok(()) => redirect("/organizations?notice=organization_left"),
+            Ok(()) => noticed("/organizations", Notice::OrganizationLeft),
             Err(e) => portal.failed(&state, "Organizations", &e),
         },
     )

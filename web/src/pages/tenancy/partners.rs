@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::api::tenancy::partners::partner_view;
-use crate::pages::{Pairs, db, desk::Desk, desk::ListQuery, json_of, portal::Portal, reads};
+use crate::pages::{Pairs, db, desk::Desk, desk::ListQuery, json_of, notice::Notice, portal::Portal, reads};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -31,7 +31,7 @@ async fn partners_of(portal: &Portal, state: &AppState) -> poem::Result<Result<V
 #[handler]
 async fn partners_page(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQuery>) -> poem::Result<Response> {
     let loaded = partners_of(&portal, &state).await?;
-    Ok(PARTNERS.show(&portal, &state, q.notice.as_deref(), loaded))
+    Ok(PARTNERS.show(&portal, &state, q.notice, loaded))
 }
 
 #[handler]
@@ -48,7 +48,7 @@ async fn save_terms(
     drop(conn);
     let shown = json!({ "failed": id });
     PARTNERS
-        .answer(&portal, &state, result, "terms_saved", shown, || {
+        .answer(&portal, &state, result, Notice::TermsSaved, shown, || {
             partners_of(&portal, &state)
         })
         .await

@@ -14,8 +14,8 @@ use crate::api::{
     tenancy::partners::PartnerRequestForm, tenancy::partners::PartnerRequestView, tenancy::partners::partner_view,
 };
 use crate::pages::{
-    NoticeQuery, Pairs, db, desk::Desk, desk::ListQuery, error_context, error_page, json_of, merge, page,
-    portal::Portal, reads, redirect, unavailable,
+    NoticeQuery, Pairs, db, desk::Desk, desk::ListQuery, error_context, error_page, json_of, merge, notice::Notice,
+    notice::noticed, page, portal::Portal, reads, unavailable,
 };
 use crate::state::AppState;
 
@@ -201,7 +201,7 @@ async fn partner_request(
         }
         Err(e) => return Ok(portal.failed(&state, "Become a partner", &e)),
     };
-    Ok(portal.render_noticed(&state, "tenancy/partner_request", q.notice.as_deref(), ctx))
+    Ok(portal.render_noticed(&state, "tenancy/partner_request", q.notice, ctx))
 }
 
 #[handler]
@@ -230,7 +230,7 @@ async fn submit_partner_request(
         _ => partners::submit_request(&mut conn, &state.ctx, &portal.actor, input).await,
     };
     Ok(match result {
-        Ok(_) => redirect("/partner-request?notice=partner_requested"),
+        Ok(_) => noticed("/partner-request", Notice::PartnerRequested),
         Err(e) => portal.error(
             &state,
             "tenancy/partner_request",
@@ -243,7 +243,7 @@ async fn submit_partner_request(
 #[handler]
 async fn requests(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQuery>) -> poem::Result<Response> {
     let loaded = requests_of(&portal, &state, q.status.as_deref()).await?;
-    Ok(REQUESTS.show(&portal, &state, q.notice.as_deref(), loaded))
+    Ok(REQUESTS.show(&portal, &state, q.notice, loaded))
 }
 
 #[handler]
@@ -257,7 +257,7 @@ async fn approve(
     let result = partners::approve(&mut *db(&state).await?, &state.ctx, &portal.actor, id, rate.as_deref()).await;
     let shown = json!({ "failed": id });
     REQUESTS
-        .answer(&portal, &state, result, "approved", shown, || {
+        .answer(&portal, &state, result, Notice::Approved, shown, || {
             requests_of(&portal, &state, None)
         })
         .await
@@ -274,7 +274,7 @@ async fn reject(
     let result = partners::reject(&mut *db(&state).await?, &state.ctx, &portal.actor, id, &reason).await;
     let shown = json!({ "failed": id });
     REQUESTS
-        .answer(&portal, &state, result, "rejected", shown, || {
+        .answer(&portal, &state, result, Notice::Rejected, shown, || {
             requests_of(&portal, &state, None)
         })
         .await

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::api::tenancy::users::view;
-use crate::pages::{NoticeQuery, Pairs, db, json_of, portal::Portal, reads, tabs::Tab, tabs::heading};
+use crate::pages::{NoticeQuery, Pairs, db, json_of, notice::Notice, portal::Portal, reads, tabs::Tab, tabs::heading};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -49,7 +49,7 @@ async fn overview(
         .await
         .map(|u| json!({ "users": u }));
     Ok(Tab::new(&portal, &state, id, USERS)
-        .show(&mut conn, q.notice.as_deref(), loaded)
+        .show(&mut conn, q.notice, loaded)
         .await)
 }
 
@@ -70,7 +70,7 @@ async fn add(
     };
     let mut conn = db(&state).await?;
     let result = match users::add(&mut conn, &state.ctx, &portal.actor, id, input).await {
-        Ok(_) => Ok("user_added"),
+        Ok(_) => Ok(Notice::UserAdded),
         Err(e) => {
             let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
             Err((e, json!({ "form": form.to_json(), "users": list })))
@@ -144,7 +144,7 @@ async fn save(
     };
     let mut conn = db(&state).await?;
     let result = match users::update(&mut conn, &state.ctx, &portal.actor, id, uid, patch).await {
-        Ok(_) => Ok("user_saved"),
+        Ok(_) => Ok(Notice::UserSaved),
         Err(e) => {
             let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
             Err((e, json!({ "users": list })))
@@ -167,7 +167,7 @@ async fn profiles(
         .await
         .map(|u| json!({ "users": u }));
     Ok(Tab::new(&portal, &state, id, PROFILES)
-        .show(&mut conn, q.notice.as_deref(), loaded)
+        .show(&mut conn, q.notice, loaded)
         .await)
 }
 
@@ -190,7 +190,7 @@ async fn clone(
         None => Err(CoreError::field("source", "required", "Choose whose profile to copy")),
     };
     let result = match cloned {
-        Ok(_) => Ok("profile_cloned"),
+        Ok(_) => Ok(Notice::ProfileCloned),
         Err(e) => {
             let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
             Err((e, json!({ "users": list })))
