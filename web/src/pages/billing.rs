@@ -2,28 +2,20 @@
 //! own customers) start runs, watch them and download their XLSX and CSV. The same core
 //! calls as the API; which runs a person sees is decided there.
 
-use crate::pages::notice::{Notice, noticed};
 use chrono::NaiveDate;
 use partnerdesk_core::{
-    Error as CoreError,
-    billing::{self, StartInput},
-    platform::domain::DEFAULT_PAGE,
-    platform::money::{Currency, fixed2},
+    Error as CoreError, billing, billing::StartInput, platform::domain::DEFAULT_PAGE, platform::money::Currency,
+    platform::money::fixed2,
 };
-use poem::{
-    IntoResponse, Response, Route, get, handler,
-    http::header,
-    web::{Data, Form, Path, Query},
-};
+use poem::{IntoResponse, Response, Route, get, handler, http::header, web::Data, web::Path, web::Query};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Pairs, db, json_of, portal::Portal, reads};
-use crate::{
-    api::billing::{BillingRunView, chunks},
-    state::AppState,
-};
+use super::{db, json_of, portal::Portal, reads};
+use crate::api::{billing::BillingRunView, billing::chunks};
+use crate::pages::{form::Form, notice::Notice, notice::noticed};
+use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
     route
@@ -80,25 +72,36 @@ async fn runs_page(portal: Portal, state: Data<&AppState>, Query(q): Query<RunsQ
     })
 }
 
-fn date(form: &Pairs, name: &str) -> Result<Option<NaiveDate>, CoreError> {
-    match form.get(name).filter(|v| !v.trim().is_empty()) {
+/// The date typed in `name` (YYYY-MM-DD), if any.
+fn date(typed: Option<&str>, name: &str) -> Result<Option<NaiveDate>, CoreError> {
+    match typed {
         None => Ok(None),
-        Some(v) => NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+        Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
             .map(Some)
             .map_err(|_| CoreError::field(name, "invalid_date", "Enter a date as YYYY-MM-DD")),
     }
 }
 
+/// The start-a-billing-run form: the period, one partner or all, the CSV's shape.
+#[derive(Deserialize)]
+struct StartForm {
+    partner_code: Option<String>,
+    csv_separator: Option<String>,
+    csv_bom: Option<String>,
+    period_start: Option<String>,
+    period_end: Option<String>,
+}
+
 #[handler]
-async fn start(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+async fn start(portal: Portal, state: Data<&AppState>, form: Form<StartForm>) -> poem::Result<Response> {
     let input = (|| {
         Ok::<_, CoreError>(StartInput {
             partner_id: None,
-            partner_code: form.get("partner_code"),
-            period_start: date(&form, "period_start")?,
-            period_end: date(&form, "period_end")?,
-            csv_separator: form.get("csv_separator"),
-            csv_bom: form.has("csv_bom"),
+            partner_code: form.fields.partner_code,
+            period_start: date(form.fields.period_start.as_deref(), "period_start")?,
+            period_end: date(form.fields.period_end.as_deref(), "period_end")?,
+            csv_separator: form.fields.csv_separator,
+            csv_bom: form.fields.csv_bom.is_some(),
         })
     })();
     let mut conn = db(&state).await?;
@@ -111,7 +114,7 @@ async fn start(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) 
         Ok(_) => noticed("/billing", Notice::BillingRunStarted),
         Err(e) => match runs_ctx(&portal, &state, None).await? {
             Ok(ctx) => {
-                let ctx = super::merge(ctx, json!({ "form": form.to_json() }));
+                let ctx = super::merge(ctx, json!({ "form": form.typed.to_json() }));
                 portal.error(&state, "billing/billing", ctx, &e)
             }
             Err(e) => portal.failed(&state, "Billing files", &e),

@@ -33,6 +33,7 @@ mod delegation;
 mod desk;
 mod dev;
 mod earnings;
+mod form;
 mod identity;
 mod notice;
 mod ops;
@@ -219,46 +220,4 @@ fn filled(value: Option<String>) -> Option<String> {
 /// An API view as the JSON a template reads: pages show what the API shows.
 fn json_of<T: poem_openapi::types::ToJSON>(view: T) -> Value {
     view.to_json().unwrap_or(Value::Null)
-}
-
-/// A submitted form as its name/value pairs, for forms with repeated fields (a list of
-/// checkboxes) or optional ones.
-#[derive(serde::Deserialize, Default)]
-#[serde(transparent)]
-struct Pairs(Vec<(String, String)>);
-
-impl Pairs {
-    /// The field's first value, trimmed; `None` when missing or empty.
-    fn get(&self, name: &str) -> Option<String> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// Every value of a repeated field.
-    fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    /// Whether a checkbox was ticked.
-    fn has(&self, name: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == name)
-    }
-
-    /// The form as typed, to show it again; passwords and the CSRF token left out.
-    fn to_json(&self) -> Value {
-        let mut map = serde_json::Map::new();
-        for (k, v) in &self.0 {
-            if k != "password" && k != csrf::FIELD && !map.contains_key(k) {
-                map.insert(k.clone(), Value::String(v.clone()));
-            }
-        }
-        Value::Object(map)
-    }
 }

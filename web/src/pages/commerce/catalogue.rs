@@ -5,16 +5,15 @@ use partnerdesk_core::{
     Error as CoreError, commerce::modules, commerce::modules::ModuleInput, commerce::releases,
     commerce::releases::ReleaseInput,
 };
-use poem::{
-    Response, Route, get, handler, http::StatusCode, http::header, post, web::Data, web::Form, web::Path, web::Query,
-};
+use poem::{Response, Route, get, handler, http::StatusCode, http::header, post, web::Data, web::Path, web::Query};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::api::{commerce::catalogue::ModuleView, commerce::catalogue::release_view};
 use crate::pages::{
-    Pairs, db, desk::Desk, desk::ListQuery, error_page, json_of, notice::Notice, portal::Portal, reads, unavailable,
+    db, desk::Desk, desk::ListQuery, error_page, form::Form, json_of, notice::Notice, portal::Portal, reads,
+    unavailable,
 };
 use crate::state::AppState;
 
@@ -59,23 +58,35 @@ async fn modules_page(portal: Portal, state: Data<&AppState>, Query(q): Query<Li
     Ok(MODULES.show(&portal, &state, q.notice, loaded))
 }
 
-fn module_input(form: &Pairs, creating: bool) -> ModuleInput {
+/// A module's form, to add one or change one.
+#[derive(Deserialize)]
+struct ModuleForm {
+    code: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    currency: Option<String>,
+    business_price: Option<String>,
+    user_price: Option<String>,
+    active: Option<String>,
+}
+
+fn module_input(form: ModuleForm, creating: bool) -> ModuleInput {
     ModuleInput {
-        code: form.get("code"),
-        name: form.get("name"),
-        description: form.get("description"),
-        currency: form.get("currency"),
-        business_price: form.get("business_price"),
-        user_price: form.get("user_price"),
-        active: Some(creating || form.has("active")),
+        code: form.code,
+        name: form.name,
+        description: form.description,
+        currency: form.currency,
+        business_price: form.business_price,
+        user_price: form.user_price,
+        active: Some(creating || form.active.is_some()),
     }
 }
 
 #[handler]
-async fn create_module(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
-    let input = module_input(&form, true);
+async fn create_module(portal: Portal, state: Data<&AppState>, form: Form<ModuleForm>) -> poem::Result<Response> {
+    let input = module_input(form.fields, true);
     let result = modules::create(&mut *db(&state).await?, &state.ctx, &portal.actor, input).await;
-    let shown = json!({ "form": form.to_json() });
+    let shown = json!({ "form": form.typed.to_json() });
     MODULES
         .answer(&portal, &state, result, Notice::ModuleSaved, shown, || {
             modules_of(&portal, &state)
@@ -88,9 +99,9 @@ async fn save_module(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<ModuleForm>,
 ) -> poem::Result<Response> {
-    let input = module_input(&form, false);
+    let input = module_input(form.fields, false);
     let result = modules::update(&mut *db(&state).await?, &state.ctx, &portal.actor, id, input).await;
     let shown = json!({ "failed": id });
     MODULES
@@ -106,16 +117,28 @@ async fn releases_page(portal: Portal, state: Data<&AppState>, Query(q): Query<L
     Ok(RELEASES.show(&portal, &state, q.notice, loaded))
 }
 
+/// The publish-a-release form.
+#[derive(Deserialize)]
+struct PublishForm {
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    channel: String,
+    notes_md: Option<String>,
+    #[serde(default)]
+    file_location: String,
+}
+
 #[handler]
-async fn publish(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+async fn publish(portal: Portal, state: Data<&AppState>, form: Form<PublishForm>) -> poem::Result<Response> {
     let input = ReleaseInput {
-        version: form.get("version").unwrap_or_default(),
-        channel: form.get("channel").unwrap_or_default(),
-        notes_md: form.get("notes_md"),
-        file_location: form.get("file_location").unwrap_or_default(),
+        version: form.fields.version,
+        channel: form.fields.channel,
+        notes_md: form.fields.notes_md,
+        file_location: form.fields.file_location,
     };
     let result = releases::publish(&mut *db(&state).await?, &state.ctx, &portal.actor, input).await;
-    let shown = json!({ "form": form.to_json() });
+    let shown = json!({ "form": form.typed.to_json() });
     RELEASES
         .answer(&portal, &state, result, Notice::ReleasePublished, shown, || {
             releases_of(&portal, &state)

@@ -4,13 +4,14 @@ use partnerdesk_core::{
     Error as CoreError, commerce::licences, commerce::licences::ModuleLicences, commerce::trials,
     platform::db::PooledConn,
 };
-use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::trials::user_ids;
 use crate::api::{commerce::licences::ModuleLicencesView, commerce::trials::TrialView, tenancy::users::view};
-use crate::pages::{NoticeQuery, Pairs, db, json_of, notice::Notice, portal::Portal, tabs::Tab};
+use crate::pages::{NoticeQuery, db, form::Form, json_of, notice::Notice, portal::Portal, tabs::Tab};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -130,19 +131,34 @@ async fn user_licence_off(
     Ok(on_modules(&portal, &state, &mut conn, id, done).await)
 }
 
+/// Assigning a module's credits to the users ticked.
+#[derive(Deserialize)]
+struct AssignCreditsForm {
+    module_id: Option<String>,
+    #[serde(default)]
+    user_ids: Vec<String>,
+}
+
 #[handler]
 async fn assign_credits(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<AssignCreditsForm>,
 ) -> poem::Result<Response> {
-    let module = form.get("module_id").and_then(|m| Uuid::parse_str(&m).ok());
+    let module = form.fields.module_id.and_then(|m| Uuid::parse_str(&m).ok());
     let mut conn = db(&state).await?;
     let done = match module {
-        Some(module) => licences::assign_credits(&mut conn, &state.ctx, &portal.actor, id, module, &user_ids(&form))
-            .await
-            .map(|_| Notice::CreditsAssigned),
+        Some(module) => licences::assign_credits(
+            &mut conn,
+            &state.ctx,
+            &portal.actor,
+            id,
+            module,
+            &user_ids(&form.fields.user_ids),
+        )
+        .await
+        .map(|_| Notice::CreditsAssigned),
         None => Err(CoreError::field("module_id", "required", "Choose a module")),
     };
     Ok(on_modules(&portal, &state, &mut conn, id, done).await)

@@ -4,14 +4,15 @@
 use partnerdesk_core::{
     Error as CoreError, commerce::orders, earnings::payouts, platform::money::fixed2, platform::values::InvoiceStatus,
 };
-use poem::{Response, Route, get, handler, http::StatusCode, post, web::Data, web::Form, web::Path, web::Query};
+use poem::{Response, Route, get, handler, http::StatusCode, post, web::Data, web::Path, web::Query};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::api::{commerce::orders::InvoiceView, commerce::orders::OrderView};
 use crate::pages::{
-    NoticeQuery, Pairs, db, desk::Desk, desk::ListQuery, error_page, json_of, merge, notice::Notice, notice::noticed,
-    page, portal::Portal, reads, tabs::Tab, unavailable,
+    NoticeQuery, db, desk::Desk, desk::ListQuery, error_page, form::Form, json_of, merge, notice::Notice,
+    notice::noticed, page, portal::Portal, reads, tabs::Tab, unavailable,
 };
 use crate::state::AppState;
 
@@ -71,14 +72,21 @@ async fn invoices(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQu
     Ok(INVOICES.show(&portal, &state, q.notice, loaded))
 }
 
+/// Marking an invoice paid, with the bank's reference.
+#[derive(Deserialize)]
+struct MarkPaidForm {
+    #[serde(default)]
+    reference: String,
+}
+
 #[handler]
 async fn mark_paid(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<MarkPaidForm>,
 ) -> poem::Result<Response> {
-    let reference = form.get("reference").unwrap_or_default();
+    let reference = form.fields.reference;
     let result = orders::mark_paid(&mut *db(&state).await?, &state.ctx, &portal.actor, id, &reference).await;
     let shown = json!({ "failed": id });
     INVOICES
@@ -107,25 +115,35 @@ async fn order(
     })
 }
 
+/// A credit note on one order line: the amount and the reason.
+#[derive(Deserialize)]
+struct RefundForm {
+    order_line_id: Option<String>,
+    order_id: Option<String>,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    reason: String,
+}
+
 #[handler]
 async fn refund(
     portal: Portal,
     state: Data<&AppState>,
     Path(invoice): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<RefundForm>,
 ) -> poem::Result<Response> {
     let line = form
-        .get("order_line_id")
+        .fields
+        .order_line_id
         .and_then(|l| Uuid::parse_str(&l).ok())
         .unwrap_or_default();
     let order_id = form
-        .get("order_id")
+        .fields
+        .order_id
         .and_then(|o| Uuid::parse_str(&o).ok())
         .unwrap_or_default();
-    let (amount, reason) = (
-        form.get("amount").unwrap_or_default(),
-        form.get("reason").unwrap_or_default(),
-    );
+    let (amount, reason) = (form.fields.amount, form.fields.reason);
     let mut conn = db(&state).await?;
     Ok(
         match payouts::refund(&mut conn, &state.ctx, &portal.actor, invoice, line, &amount, &reason).await {

@@ -1,13 +1,14 @@
 //! Quotes: asked for on the modules tab, shown, confirmed into an order.
 
 use partnerdesk_core::{Error as CoreError, commerce::licences, commerce::licences::ItemRequest};
-use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path};
+use poem::{Response, Route, get, handler, post, web::Data, web::Path};
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{licences::MODULES, licences::modules_of};
 use crate::api::commerce::quotes::QuoteView;
-use crate::pages::{Pairs, db, json_of, notice::Notice, notice::noticed, portal::Portal, redirect, tabs::Tab};
+use crate::pages::{db, form::Form, json_of, notice::Notice, notice::noticed, portal::Portal, redirect, tabs::Tab};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -17,27 +18,36 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/organizations/:id/quotes/:qid/confirm", post(confirm))
 }
 
+/// A module's purchase form: what kind of licence, for which users, how many credits.
+#[derive(Deserialize)]
+struct ItemForm {
+    module_id: Option<String>,
+    kind: Option<String>,
+    #[serde(default)]
+    user_ids: Vec<String>,
+    all_users: Option<String>,
+    quantity: Option<String>,
+}
+
 /// The purchase a module's form asks about.
-fn item(form: &Pairs) -> Result<ItemRequest, CoreError> {
+fn item(form: &ItemForm) -> Result<ItemRequest, CoreError> {
     let module_id = form
-        .get("module_id")
-        .and_then(|m| Uuid::parse_str(&m).ok())
+        .module_id
+        .as_deref()
+        .and_then(|m| Uuid::parse_str(m).ok())
         .ok_or_else(|| CoreError::field("module_id", "required", "Choose a module"))?;
-    Ok(match form.get("kind").as_deref() {
+    Ok(match form.kind.as_deref() {
         Some("business") => ItemRequest::Business { module_id },
         Some("users") => ItemRequest::Users {
             module_id,
-            user_ids: form
-                .all("user_ids")
-                .iter()
-                .filter_map(|u| Uuid::parse_str(u).ok())
-                .collect(),
-            all_users: form.has("all_users"),
+            user_ids: form.user_ids.iter().filter_map(|u| Uuid::parse_str(u).ok()).collect(),
+            all_users: form.all_users.is_some(),
         },
         Some("credits") => ItemRequest::Credits {
             module_id,
             quantity: form
-                .get("quantity")
+                .quantity
+                .as_deref()
                 .and_then(|q| q.parse().ok())
                 .ok_or_else(|| CoreError::field("quantity", "invalid", "Enter a whole number of credits"))?,
         },
@@ -51,10 +61,10 @@ async fn ask_quote(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<ItemForm>,
 ) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
-    let quoted = match item(&form) {
+    let quoted = match item(&form.fields) {
         Ok(item) => licences::quote(&mut conn, &state.ctx, &portal.actor, id, vec![item]).await,
         Err(e) => Err(e),
     };

@@ -2,14 +2,14 @@
 //! overview of its customers' trials.
 
 use partnerdesk_core::{Error as CoreError, commerce::licences, commerce::trials};
-use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::licences::on_modules;
 use crate::api::commerce::trials::TrialOverviewRow;
-use crate::pages::{Pairs, db, json_of, notice::Notice, portal::Portal, reads, redirect};
+use crate::pages::{db, form::Form, json_of, notice::Notice, portal::Portal, reads, redirect};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -20,14 +20,20 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/trials", get(trials_overview))
 }
 
+/// Starting a module's trial.
+#[derive(Deserialize)]
+struct StartTrialForm {
+    module_id: Option<String>,
+}
+
 #[handler]
 async fn start_trial(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<StartTrialForm>,
 ) -> poem::Result<Response> {
-    let module = form.get("module_id").and_then(|m| Uuid::parse_str(&m).ok());
+    let module = form.fields.module_id.and_then(|m| Uuid::parse_str(&m).ok());
     let mut conn = db(&state).await?;
     let done = match module {
         Some(module) => trials::start(&mut conn, &state.ctx, &portal.actor, id, module)
@@ -38,11 +44,16 @@ async fn start_trial(
     Ok(on_modules(&portal, &state, &mut conn, id, done).await)
 }
 
-pub(super) fn user_ids(form: &Pairs) -> Vec<Uuid> {
-    form.all("user_ids")
-        .iter()
-        .filter_map(|u| Uuid::parse_str(u).ok())
-        .collect()
+/// The users ticked in a form, by id.
+pub(super) fn user_ids(ticked: &[String]) -> Vec<Uuid> {
+    ticked.iter().filter_map(|u| Uuid::parse_str(u).ok()).collect()
+}
+
+/// The users ticked for a trial.
+#[derive(Deserialize)]
+struct TrialUsersForm {
+    #[serde(default)]
+    user_ids: Vec<String>,
 }
 
 #[handler]
@@ -50,12 +61,19 @@ async fn trial_users(
     portal: Portal,
     state: Data<&AppState>,
     Path((id, tid)): Path<(Uuid, Uuid)>,
-    Form(form): Form<Pairs>,
+    form: Form<TrialUsersForm>,
 ) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
-    let done = trials::assign_users(&mut conn, &state.ctx, &portal.actor, id, tid, &user_ids(&form))
-        .await
-        .map(|_| Notice::TrialUsers);
+    let done = trials::assign_users(
+        &mut conn,
+        &state.ctx,
+        &portal.actor,
+        id,
+        tid,
+        &user_ids(&form.fields.user_ids),
+    )
+    .await
+    .map(|_| Notice::TrialUsers);
     Ok(on_modules(&portal, &state, &mut conn, id, done).await)
 }
 

@@ -5,13 +5,14 @@ use partnerdesk_core::{
     Error as CoreError, delegation::service_providers, delegation::sessions, platform::authz::Permission,
     platform::db::PooledConn,
 };
-use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::api::{delegation::DelegatedSessionView, delegation::GrantRequestView, delegation::ServiceProviderView};
 use crate::pages::{
-    NoticeQuery, Pairs, db, json_of, merge, notice::Notice, notice::noticed, portal::Portal, tabs::Tab,
+    NoticeQuery, db, form::Form, json_of, merge, notice::Notice, notice::noticed, portal::Portal, tabs::Tab,
     tabs::permission_label,
 };
 use crate::state::AppState;
@@ -67,14 +68,21 @@ async fn provider(
         .await)
 }
 
+/// Choosing a service provider by its partner code.
+#[derive(Deserialize)]
+struct ChooseProviderForm {
+    #[serde(default)]
+    partner_code: String,
+}
+
 #[handler]
 async fn choose_provider(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<ChooseProviderForm>,
 ) -> poem::Result<Response> {
-    let code = form.get("partner_code").unwrap_or_default();
+    let code = form.fields.partner_code;
     let mut conn = db(&state).await?;
     let result = service_providers::choose(&mut conn, &state.ctx, &portal.actor, id, &code)
         .await
@@ -93,16 +101,24 @@ async fn remove_provider(portal: Portal, state: Data<&AppState>, Path(id): Path<
     Ok(Tab::new(&portal, &state, id, PROVIDER).answer(&mut conn, result).await)
 }
 
+/// What the service provider may do, and until when.
+#[derive(Deserialize)]
+struct SaveGrantsForm {
+    #[serde(default)]
+    permissions: Vec<String>,
+    ends_at: Option<String>,
+}
+
 #[handler]
 async fn save_grants(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<SaveGrantsForm>,
 ) -> poem::Result<Response> {
-    let names = form.all("permissions");
+    let names = form.fields.permissions;
     let mut conn = db(&state).await?;
-    let result = match grants_end(form.get("ends_at")) {
+    let result = match grants_end(form.fields.ends_at) {
         Ok(ends_at) => service_providers::set_grants(&mut conn, &state.ctx, &portal.actor, id, &names, ends_at).await,
         Err(e) => Err(e),
     };
@@ -186,14 +202,22 @@ async fn request_form(portal: Portal, state: Data<&AppState>, Path(id): Path<Uui
     })
 }
 
+/// A service provider's request for more permissions, with a message.
+#[derive(Deserialize)]
+struct RequestGrantsForm {
+    #[serde(default)]
+    permissions: Vec<String>,
+    message: Option<String>,
+}
+
 #[handler]
 async fn request_grants(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<RequestGrantsForm>,
 ) -> poem::Result<Response> {
-    let (names, message) = (form.all("permissions"), form.get("message"));
+    let (names, message) = (form.fields.permissions, form.fields.message);
     let mut conn = db(&state).await?;
     let asked =
         service_providers::request_grants(&mut conn, &state.ctx, &portal.actor, id, &names, message.as_deref()).await;

@@ -5,12 +5,12 @@ use partnerdesk_core::{
     Error as CoreError, delegation::sessions, identity::accounts, platform::authz::DelegationKind,
     platform::db::PooledConn,
 };
-use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::pages::{Pairs, db, notice::Notice, notice::noticed, portal::Portal, redirect};
+use crate::pages::{db, form::Form, notice::Notice, notice::noticed, portal::Portal, redirect};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -79,15 +79,23 @@ async fn login_as_form(
     )
 }
 
+/// Logging in as one of the customer's users, with the reason.
+#[derive(Deserialize)]
+struct LoginAsForm {
+    user_id: Option<String>,
+    #[serde(default)]
+    reason: String,
+}
+
 #[handler]
 async fn login_as(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<LoginAsForm>,
 ) -> poem::Result<Response> {
-    let user = form.get("user_id").and_then(|u| u.parse::<Uuid>().ok());
-    let reason = form.get("reason").unwrap_or_default();
+    let user = form.fields.user_id.and_then(|u| u.parse::<Uuid>().ok());
+    let reason = form.fields.reason;
     let mut conn = db(&state).await?;
     let started = match user {
         Some(user) => sessions::login_as(&mut conn, &state.ctx, &portal.actor, id, user, &reason).await,

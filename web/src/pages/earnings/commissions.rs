@@ -6,14 +6,14 @@ use partnerdesk_core::{
     Error as CoreError, earnings::commissions, earnings::commissions::Kind, earnings::commissions::ListQuery,
     earnings::commissions::State, platform::domain::DEFAULT_PAGE,
 };
-use poem::{Response, Route, get, handler, http::header, post, web::Data, web::Form, web::Path, web::Query};
+use poem::{Response, Route, get, handler, http::header, post, web::Data, web::Path, web::Query};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::{earnings::CommissionView, earnings::DashboardView};
 use crate::pages::{
-    Pairs, csv_response, db, json_of, notice::Notice, notice::noticed, portal::Portal, reads, redirect,
+    csv_response, db, form::Form, json_of, notice::Notice, notice::noticed, portal::Portal, reads, redirect,
 };
 use crate::state::AppState;
 
@@ -163,15 +163,24 @@ async fn export(portal: Portal, state: Data<&AppState>, Query(form): Query<Table
     })
 }
 
+/// Declining a commission, with the reason.
+#[derive(Deserialize)]
+struct DeclineForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    partner_id: String,
+}
+
 #[handler]
 async fn decline(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<DeclineForm>,
 ) -> poem::Result<Response> {
-    let reason = form.get("reason").unwrap_or_default();
-    let partner = form.get("partner_id").unwrap_or_default();
+    let reason = form.fields.reason;
+    let partner = form.fields.partner_id;
     let mut conn = db(&state).await?;
     Ok(
         match commissions::decline(&mut conn, &state.ctx, &portal.actor, id, &reason).await {

@@ -3,13 +3,14 @@
 
 use chrono::NaiveDate;
 use partnerdesk_core::{Error as CoreError, earnings::payouts, platform::money::fixed2};
-use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::{earnings::CommissionView, earnings::PayoutView};
 use crate::pages::{
-    NoticeQuery, Pairs, csv_response, db, json_of, notice::Notice, notice::noticed, portal::Portal, reads,
+    NoticeQuery, csv_response, db, form::Form, json_of, notice::Notice, notice::noticed, portal::Portal, reads,
 };
 use crate::state::AppState;
 
@@ -91,11 +92,23 @@ async fn finance_payouts(
     })
 }
 
+/// The create-payouts form: which partner, commissions approved up to which date.
+#[derive(Deserialize)]
+struct CreatePayoutsForm {
+    partner_id: Option<String>,
+    up_to: Option<String>,
+}
+
 #[handler]
-async fn create_payouts(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
-    let partner = form.get("partner_id").and_then(|p| Uuid::parse_str(&p).ok());
+async fn create_payouts(
+    portal: Portal,
+    state: Data<&AppState>,
+    form: Form<CreatePayoutsForm>,
+) -> poem::Result<Response> {
+    let partner = form.fields.partner_id.and_then(|p| Uuid::parse_str(&p).ok());
     let up_to = form
-        .get("up_to")
+        .fields
+        .up_to
         .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
     let mut conn = db(&state).await?;
     let made = match (partner, up_to) {
@@ -112,14 +125,21 @@ async fn create_payouts(portal: Portal, state: Data<&AppState>, Form(form): Form
     })
 }
 
+/// Marking a payout paid, with the bank's reference.
+#[derive(Deserialize)]
+struct PayoutPaidForm {
+    #[serde(default)]
+    reference: String,
+}
+
 #[handler]
 async fn payout_paid(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<PayoutPaidForm>,
 ) -> poem::Result<Response> {
-    let reference = form.get("reference").unwrap_or_default();
+    let reference = form.fields.reference;
     let mut conn = db(&state).await?;
     Ok(
         match payouts::mark_paid(&mut conn, &state.ctx, &portal.actor, id, &reference).await {

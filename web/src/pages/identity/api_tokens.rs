@@ -1,12 +1,13 @@
 //! A person's API tokens: create one (shown once), list, revoke.
 
 use partnerdesk_core::{Error as CoreError, identity::api_tokens};
-use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::identity::auth::ApiTokenView;
-use crate::pages::{NoticeQuery, Pairs, db, json_of, notice::Notice, notice::noticed, portal::Portal};
+use crate::pages::{NoticeQuery, db, form::Form, json_of, notice::Notice, notice::noticed, portal::Portal};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -32,14 +33,22 @@ async fn tokens(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQu
     Ok(portal.render_noticed(&state, "identity/tokens", q.notice, ctx))
 }
 
+/// The new-token form: a name, and how many days it lasts (none: until revoked).
+#[derive(Deserialize)]
+struct CreateTokenForm {
+    #[serde(default)]
+    name: String,
+    expires_in_days: Option<String>,
+}
+
 /// Creates a token and shows it once, on this answer only.
 #[handler]
-async fn create_token(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+async fn create_token(portal: Portal, state: Data<&AppState>, form: Form<CreateTokenForm>) -> poem::Result<Response> {
     if let Err(e) = portal.personal() {
         return Ok(portal.failed(&state, "Account", &e));
     }
-    let name = form.get("name").unwrap_or_default();
-    let days = form.get("expires_in_days").map(|d| d.parse::<u32>());
+    let name = form.fields.name;
+    let days = form.fields.expires_in_days.map(|d| d.parse::<u32>());
     let mut conn = db(&state).await?;
     let created = match days {
         Some(Err(_)) => Err(CoreError::field(
@@ -61,7 +70,7 @@ async fn create_token(portal: Portal, state: Data<&AppState>, Form(form): Form<P
         Err(e) => portal.error(
             &state,
             "identity/tokens",
-            crate::pages::merge(ctx, json!({ "form": form.to_json() })),
+            crate::pages::merge(ctx, json!({ "form": form.typed.to_json() })),
             &e,
         ),
     })

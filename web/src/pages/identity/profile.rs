@@ -2,11 +2,12 @@
 //! sign-on providers linked to the account.
 
 use partnerdesk_core::{identity::profile::ProfileInput, identity::sso, platform::domain::format_time};
-use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::pages::{NoticeQuery, Pairs, db, notice::Notice, notice::noticed, portal::Portal, redirect};
+use crate::pages::{NoticeQuery, db, form::Form, notice::Notice, notice::noticed, portal::Portal, redirect};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -83,15 +84,23 @@ async fn remove_identity(portal: Portal, state: Data<&AppState>, Path(id): Path<
     }
 }
 
+/// The profile form: name and language.
+#[derive(Deserialize)]
+struct SaveProfileForm {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    language: Option<String>,
+}
+
 #[handler]
-async fn save_profile(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+async fn save_profile(portal: Portal, state: Data<&AppState>, form: Form<SaveProfileForm>) -> poem::Result<Response> {
     if let Err(e) = portal.personal() {
         return Ok(portal.failed(&state, "Account", &e));
     }
     let input = ProfileInput {
-        first_name: form.get("first_name"),
-        last_name: form.get("last_name"),
-        language: form.get("language"),
+        first_name: form.fields.first_name,
+        last_name: form.fields.last_name,
+        language: form.fields.language,
     };
     let mut conn = db(&state).await?;
     Ok(
@@ -99,20 +108,33 @@ async fn save_profile(portal: Portal, state: Data<&AppState>, Form(form): Form<P
             Ok(_) => noticed("/profile", Notice::ProfileSaved),
             Err(e) => {
                 drop(conn);
-                let ctx = profile_ctx(&portal, &state, form.to_json()).await?;
+                let ctx = profile_ctx(&portal, &state, form.typed.to_json()).await?;
                 portal.error(&state, "identity/profile", ctx, &e)
             }
         },
     )
 }
 
+/// The change-password form.
+#[derive(Deserialize)]
+struct ChangePasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
 #[handler]
-async fn change_password(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+async fn change_password(
+    portal: Portal,
+    state: Data<&AppState>,
+    form: Form<ChangePasswordForm>,
+) -> poem::Result<Response> {
     if let Err(e) = portal.personal() {
         return Ok(portal.failed(&state, "Account", &e));
     }
-    let current = form.get("current_password").unwrap_or_default();
-    let new = form.get("new_password").unwrap_or_default();
+    let current = form.fields.current_password;
+    let new = form.fields.new_password;
     Ok(
         match partnerdesk_core::identity::profile::change_password(
             &state.pool,

@@ -4,12 +4,13 @@ use partnerdesk_core::{
     Error as CoreError, platform::values::IntegrationKind, tenancy::integrations,
     tenancy::integrations::IntegrationInput,
 };
-use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::api::tenancy::integrations::IntegrationView;
-use crate::pages::{NoticeQuery, Pairs, db, json_of, notice::Notice, portal::Portal, tabs::Tab};
+use crate::pages::{NoticeQuery, db, form::Form, json_of, notice::Notice, portal::Portal, tabs::Tab};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -40,22 +41,30 @@ async fn integrations_tab(
         .await)
 }
 
+/// The add-an-integration form: kind, name, settings as JSON.
+#[derive(Deserialize)]
+struct AddIntegrationForm {
+    settings: Option<String>,
+    kind: Option<String>,
+    name: Option<String>,
+}
+
 #[handler]
 async fn add_integration(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<AddIntegrationForm>,
 ) -> poem::Result<Response> {
-    let parsed = match form.get("settings") {
+    let parsed = match form.fields.settings {
         None => Ok(None),
         Some(raw) => serde_json::from_str::<Value>(&raw)
             .map(Some)
             .map_err(|_| CoreError::field("settings", "invalid_json", "Enter the settings as a JSON object")),
     };
     let input = parsed.map(|document| IntegrationInput {
-        kind: form.get("kind").and_then(|k| IntegrationKind::parse(&k)),
-        name: form.get("name"),
+        kind: form.fields.kind.and_then(|k| IntegrationKind::parse(&k)),
+        name: form.fields.name,
         settings: document,
         active: Some(true),
     });
@@ -66,7 +75,7 @@ async fn add_integration(
             .map(|_| Notice::IntegrationSaved),
         Err(e) => Err(e),
     };
-    let result = result.map_err(|e| (e, json!({ "form": form.to_json(), "integrations": [] })));
+    let result = result.map_err(|e| (e, json!({ "form": form.typed.to_json(), "integrations": [] })));
     Ok(Tab::new(&portal, &state, id, INTEGRATIONS)
         .answer(&mut conn, result)
         .await)

@@ -5,16 +5,14 @@ use partnerdesk_core::{
     Error as CoreError, platform::authz::Permission, platform::authz::Role, tenancy::members,
     tenancy::members::InviteInput, tenancy::members::UpdateInput, tenancy::memberships,
 };
-use poem::{
-    Request, Response, Route, get, handler, http::StatusCode, post, web::Data, web::Form, web::Path, web::Query,
-};
+use poem::{Request, Response, Route, get, handler, http::StatusCode, post, web::Data, web::Path, web::Query};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::api::tenancy::members::MemberView;
 use crate::pages::{
-    NoticeQuery, Pairs, caller, db, error_page, json_of, merge, notice::Notice, page, portal::Portal, redirect,
+    NoticeQuery, caller, db, error_page, form::Form, json_of, merge, notice::Notice, page, portal::Portal, redirect,
     tabs::Tab, tabs::permission_label, unavailable,
 };
 use crate::state::AppState;
@@ -77,8 +75,19 @@ async fn members_tab(
         .await)
 }
 
-fn role_of(form: &Pairs) -> Option<Role> {
-    form.get("role").and_then(|r| Role::parse(&r))
+/// The invite-a-member form: who, the role or the permissions, the language.
+#[derive(Deserialize)]
+struct InviteMemberForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    permissions: Vec<String>,
+    language: Option<String>,
+    role: Option<String>,
 }
 
 #[handler]
@@ -86,15 +95,15 @@ async fn invite_member(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<InviteMemberForm>,
 ) -> poem::Result<Response> {
     let input = InviteInput {
-        email: form.get("email").unwrap_or_default(),
-        first_name: form.get("first_name").unwrap_or_default(),
-        last_name: form.get("last_name").unwrap_or_default(),
-        role: role_of(&form),
-        permissions: form.all("permissions"),
-        language: form.get("language"),
+        email: form.fields.email,
+        first_name: form.fields.first_name,
+        last_name: form.fields.last_name,
+        role: form.fields.role.as_deref().and_then(Role::parse),
+        permissions: form.fields.permissions,
+        language: form.fields.language,
     };
     let mut conn = db(&state).await?;
     let result = members::invite(&mut conn, &state.ctx, &portal.actor, id, input)
@@ -103,10 +112,19 @@ async fn invite_member(
         .map_err(|e| {
             (
                 e,
-                json!({ "form": form.to_json(), "members": [], "choices": member_permissions(&[]) }),
+                json!({ "form": form.typed.to_json(), "members": [], "choices": member_permissions(&[]) }),
             )
         });
     Ok(Tab::new(&portal, &state, id, MEMBERS).answer(&mut conn, result).await)
+}
+
+/// A member's row: the permissions ticked, and whether the member is active.
+#[derive(Deserialize)]
+struct SaveMemberForm {
+    #[serde(default)]
+    permissions: Vec<String>,
+    active: Option<String>,
+    role: Option<String>,
 }
 
 #[handler]
@@ -114,12 +132,12 @@ async fn save_member(
     portal: Portal,
     state: Data<&AppState>,
     Path((id, uid)): Path<(Uuid, Uuid)>,
-    Form(form): Form<Pairs>,
+    form: Form<SaveMemberForm>,
 ) -> poem::Result<Response> {
     let input = UpdateInput {
-        role: role_of(&form),
-        permissions: Some(form.all("permissions")),
-        active: Some(form.has("active")),
+        role: form.fields.role.as_deref().and_then(Role::parse),
+        permissions: Some(form.fields.permissions),
+        active: Some(form.fields.active.is_some()),
     };
     let mut conn = db(&state).await?;
     let result = members::update(&mut conn, &state.ctx, &portal.actor, id, uid, input)
@@ -173,7 +191,7 @@ async fn invitation_answer(
     state: Data<&AppState>,
     req: &Request,
     Path(token): Path<String>,
-    Form(form): Form<AnswerForm>,
+    poem::web::Form(form): poem::web::Form<AnswerForm>,
 ) -> Response {
     let Some(user) = caller(&state, req).await else {
         return redirect(&format!("/login?next={}", req.uri().path()));

@@ -6,12 +6,13 @@ use partnerdesk_core::{
     Error as CoreError, platform::authz::Permission, tenancy::customers, tenancy::customers::CustomerInput,
     tenancy::organizations, tenancy::organizations::DetailsInput,
 };
-use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::tenancy::organizations::OrganizationView;
-use crate::pages::{NoticeQuery, Pairs, db, json_of, notice::Notice, portal::Portal, tabs::Tab};
+use crate::pages::{NoticeQuery, db, form::Form, json_of, notice::Notice, portal::Portal, tabs::Tab};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -47,24 +48,33 @@ async fn details(
         .await)
 }
 
+/// A partner's terms for its customer: rate, debtor number, type.
+#[derive(Deserialize)]
+struct SaveCustomerForm {
+    commission_rate: Option<String>,
+    #[serde(default)]
+    debtor_number: String,
+    customer_type: Option<String>,
+}
+
 #[handler]
 async fn save_customer(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<SaveCustomerForm>,
 ) -> poem::Result<Response> {
     let input = CustomerInput {
-        commission_rate: form.get("commission_rate"),
-        debtor_number: Some(form.get("debtor_number").unwrap_or_default()),
-        customer_type: form.get("customer_type"),
+        commission_rate: form.fields.commission_rate,
+        debtor_number: Some(form.fields.debtor_number),
+        customer_type: form.fields.customer_type,
         ..Default::default()
     };
     let mut conn = db(&state).await?;
     let result = customers::update(&mut conn, &state.ctx, &portal.actor, id, input)
         .await
         .map(|_| Notice::CustomerSaved)
-        .map_err(|e| (e, json!({ "form": form.to_json() })));
+        .map_err(|e| (e, json!({ "form": form.typed.to_json() })));
     Ok(Tab::new(&portal, &state, id, DETAILS).answer(&mut conn, result).await)
 }
 
@@ -91,25 +101,35 @@ async fn deactivate(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>
     set_active(&portal, &state, id, false).await
 }
 
+/// An organization's details form.
+#[derive(Deserialize)]
+struct SaveDetailsForm {
+    name: Option<String>,
+    country: Option<String>,
+    language: Option<String>,
+    contact_email: Option<String>,
+    website: Option<String>,
+}
+
 #[handler]
 async fn save_details(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<SaveDetailsForm>,
 ) -> poem::Result<Response> {
     let input = DetailsInput {
-        name: form.get("name"),
-        country: form.get("country"),
-        language: form.get("language"),
-        contact_email: form.get("contact_email"),
-        website: form.get("website"),
+        name: form.fields.name,
+        country: form.fields.country,
+        language: form.fields.language,
+        contact_email: form.fields.contact_email,
+        website: form.fields.website,
     };
     let mut conn = db(&state).await?;
     let result = organizations::update_details(&mut conn, &state.ctx, &portal.actor, id, input)
         .await
         .map(|_| Notice::DetailsSaved)
-        .map_err(|e| (e, json!({ "details": form.to_json() })));
+        .map_err(|e| (e, json!({ "details": form.typed.to_json() })));
     Ok(Tab::new(&portal, &state, id, DETAILS).answer(&mut conn, result).await)
 }
 
@@ -149,14 +169,20 @@ fn settings_ctx(
     })
 }
 
+/// The sign-in policy: whether members must use single sign-on.
+#[derive(Deserialize)]
+struct SaveSignInPolicyForm {
+    require_sso: Option<String>,
+}
+
 #[handler]
 async fn save_sign_in_policy(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<SaveSignInPolicyForm>,
 ) -> poem::Result<Response> {
-    let required = form.has("require_sso");
+    let required = form.fields.require_sso.is_some();
     let mut conn = db(&state).await?;
     let result = match organizations::set_sso_requirement(&mut conn, &state.ctx, &portal.actor, id, required).await {
         Ok(_) => Ok(Notice::SignInPolicySaved),
@@ -171,14 +197,21 @@ async fn save_sign_in_policy(
     Ok(Tab::new(&portal, &state, id, SETTINGS).answer(&mut conn, result).await)
 }
 
+/// An organization's settings: updates and beta releases.
+#[derive(Deserialize)]
+struct SaveSettingsForm {
+    allow_updates: Option<String>,
+    allow_beta: Option<String>,
+}
+
 #[handler]
 async fn save_settings(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<SaveSettingsForm>,
 ) -> poem::Result<Response> {
-    let (updates, beta) = (form.has("allow_updates"), form.has("allow_beta"));
+    let (updates, beta) = (form.fields.allow_updates.is_some(), form.fields.allow_beta.is_some());
     let mut conn = db(&state).await?;
     let result = organizations::update_settings(&mut conn, &state.ctx, &portal.actor, id, Some(updates), Some(beta))
         .await

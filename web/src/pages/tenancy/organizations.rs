@@ -5,13 +5,14 @@ use partnerdesk_core::{
     Error as CoreError, identity::sessions, tenancy::memberships, tenancy::organizations,
     tenancy::organizations::CreateOrganizationInput,
 };
-use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
+use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::identity::auth::PendingInvitationView;
 use crate::pages::{
-    NoticeQuery, Pairs, db, json_of, notice::Notice, notice::noticed, portal::Portal, tabs::permission_label,
+    NoticeQuery, db, form::Form, json_of, notice::Notice, notice::noticed, portal::Portal, tabs::permission_label,
 };
 use crate::state::AppState;
 
@@ -50,22 +51,32 @@ async fn organizations_page(
     Ok(portal.render_noticed(&state, "tenancy/organizations", q.notice, ctx))
 }
 
+/// The new-organization form.
+#[derive(Deserialize)]
+struct CreateOrganizationForm {
+    #[serde(default)]
+    name: String,
+    country: Option<String>,
+    language: Option<String>,
+    website: Option<String>,
+}
+
 #[handler]
 async fn create_organization(
     portal: Portal,
     state: Data<&AppState>,
     req: &poem::Request,
-    Form(form): Form<Pairs>,
+    form: Form<CreateOrganizationForm>,
 ) -> poem::Result<Response> {
     if let Err(e) = portal.personal() {
         return Ok(portal.failed(&state, "Account", &e));
     }
     let followed = crate::affiliate::followed(&state, req);
     let input = CreateOrganizationInput {
-        name: form.get("name").unwrap_or_default(),
-        country: form.get("country"),
-        language: form.get("language"),
-        website: form.get("website"),
+        name: form.fields.name,
+        country: form.fields.country,
+        language: form.fields.language,
+        website: form.fields.website,
         affiliate_code: followed.as_ref().map(|f| f.0.clone()),
         affiliate_visited_on: followed.map(|f| f.1),
     };
@@ -79,7 +90,7 @@ async fn create_organization(
             portal.error(
                 &state,
                 "tenancy/organizations",
-                crate::pages::merge(ctx, json!({ "form": form.to_json() })),
+                crate::pages::merge(ctx, json!({ "form": form.typed.to_json() })),
                 &e,
             )
         }
@@ -87,12 +98,18 @@ async fn create_organization(
 }
 
 /// The organization switcher in the layout's header.
+#[derive(Deserialize)]
+struct SwitchForm {
+    organization_id: Option<String>,
+}
+
+/// The organization switcher in the layout's header.
 #[handler]
-async fn switch(portal: Portal, state: Data<&AppState>, Form(form): Form<Pairs>) -> poem::Result<Response> {
+async fn switch(portal: Portal, state: Data<&AppState>, form: Form<SwitchForm>) -> poem::Result<Response> {
     if let Err(e) = portal.personal() {
         return Ok(portal.failed(&state, "Account", &e));
     }
-    let org = form.get("organization_id").and_then(|o| Uuid::parse_str(&o).ok());
+    let org = form.fields.organization_id.and_then(|o| Uuid::parse_str(&o).ok());
     let mut conn = db(&state).await?;
     let switched = match org {
         Some(org) => sessions::switch_organization(&mut conn, &state.ctx, &portal.principal, org).await,

@@ -1,12 +1,13 @@
 //! The vendor's desk of partners and their terms.
 
 use partnerdesk_core::{Error as CoreError, platform::values::PartnerStanding, tenancy::partners};
-use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Path, web::Query};
+use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::api::tenancy::partners::partner_view;
-use crate::pages::{Pairs, db, desk::Desk, desk::ListQuery, json_of, notice::Notice, portal::Portal, reads};
+use crate::pages::{db, desk::Desk, desk::ListQuery, form::Form, json_of, notice::Notice, portal::Portal, reads};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -34,15 +35,22 @@ async fn partners_page(portal: Portal, state: Data<&AppState>, Query(q): Query<L
     Ok(PARTNERS.show(&portal, &state, q.notice, loaded))
 }
 
+/// A partner's terms: default commission rate and standing.
+#[derive(Deserialize)]
+struct SaveTermsForm {
+    default_commission_rate: Option<String>,
+    status: Option<String>,
+}
+
 #[handler]
 async fn save_terms(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<SaveTermsForm>,
 ) -> poem::Result<Response> {
-    let rate = form.get("default_commission_rate");
-    let status = form.get("status").and_then(|s| PartnerStanding::parse(&s));
+    let rate = form.fields.default_commission_rate;
+    let status = form.fields.status.and_then(|s| PartnerStanding::parse(&s));
     let mut conn = db(&state).await?;
     let result = partners::update_terms(&mut conn, &state.ctx, &portal.actor, id, rate.as_deref(), status).await;
     drop(conn);

@@ -5,7 +5,7 @@ use partnerdesk_core::{
     Error as CoreError, platform::values::PartnerRequestStatus, tenancy::partners, tenancy::partners::PartnerStatus,
     tenancy::partners::RequestInput, tenancy::registrations,
 };
-use poem::{Response, Route, get, handler, http::StatusCode, post, web::Data, web::Form, web::Path, web::Query};
+use poem::{Response, Route, get, handler, http::StatusCode, post, web::Data, web::Path, web::Query};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -14,8 +14,8 @@ use crate::api::{
     tenancy::partners::PartnerRequestForm, tenancy::partners::PartnerRequestView, tenancy::partners::partner_view,
 };
 use crate::pages::{
-    NoticeQuery, Pairs, db, desk::Desk, desk::ListQuery, error_context, error_page, json_of, merge, notice::Notice,
-    notice::noticed, page, portal::Portal, reads, unavailable,
+    NoticeQuery, db, desk::Desk, desk::ListQuery, error_context, error_page, form::Form, json_of, merge,
+    notice::Notice, notice::noticed, page, portal::Portal, reads, unavailable,
 };
 use crate::state::AppState;
 
@@ -66,7 +66,7 @@ struct StartForm {
 }
 
 #[handler]
-async fn register_start(state: Data<&AppState>, Form(form): Form<StartForm>) -> Response {
+async fn register_start(state: Data<&AppState>, poem::web::Form(form): poem::web::Form<StartForm>) -> Response {
     let Ok(mut conn) = state.conn().await else {
         return unavailable(&state);
     };
@@ -119,7 +119,7 @@ struct CompleteForm {
 async fn register_complete(
     state: Data<&AppState>,
     Path(token): Path<String>,
-    Form(form): Form<CompleteForm>,
+    poem::web::Form(form): poem::web::Form<CompleteForm>,
 ) -> Response {
     let expected = form
         .expected_customers
@@ -204,21 +204,37 @@ async fn partner_request(
     Ok(portal.render_noticed(&state, "tenancy/partner_request", q.notice, ctx))
 }
 
+/// The become-a-partner form.
+#[derive(Deserialize)]
+struct SubmitPartnerRequestForm {
+    expected_customers: Option<String>,
+    #[serde(default)]
+    company: String,
+    #[serde(default)]
+    contact_name: String,
+    #[serde(default)]
+    contact_email: String,
+    website: Option<String>,
+    #[serde(default)]
+    country: String,
+    message: Option<String>,
+}
+
 #[handler]
 async fn submit_partner_request(
     portal: Portal,
     state: Data<&AppState>,
-    Form(form): Form<Pairs>,
+    form: Form<SubmitPartnerRequestForm>,
 ) -> poem::Result<Response> {
-    let expected = form.get("expected_customers").map(|e| e.parse::<i64>());
+    let expected = form.fields.expected_customers.map(|e| e.parse::<i64>());
     let input = RequestInput {
-        company: form.get("company").unwrap_or_default(),
-        contact_name: form.get("contact_name").unwrap_or_default(),
-        contact_email: form.get("contact_email").unwrap_or_default(),
-        website: form.get("website"),
-        country: form.get("country").unwrap_or_default(),
+        company: form.fields.company,
+        contact_name: form.fields.contact_name,
+        contact_email: form.fields.contact_email,
+        website: form.fields.website,
+        country: form.fields.country,
         expected_customers: expected.clone().and_then(Result::ok),
-        message: form.get("message"),
+        message: form.fields.message,
     };
     let mut conn = db(&state).await?;
     let result = match expected {
@@ -234,7 +250,7 @@ async fn submit_partner_request(
         Err(e) => portal.error(
             &state,
             "tenancy/partner_request",
-            json!({ "state": "eligible", "form": form.to_json() }),
+            json!({ "state": "eligible", "form": form.typed.to_json() }),
             &e,
         ),
     })
@@ -246,14 +262,20 @@ async fn requests(portal: Portal, state: Data<&AppState>, Query(q): Query<ListQu
     Ok(REQUESTS.show(&portal, &state, q.notice, loaded))
 }
 
+/// Approving a partner request, at a default commission rate.
+#[derive(Deserialize)]
+struct ApproveForm {
+    default_commission_rate: Option<String>,
+}
+
 #[handler]
 async fn approve(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<ApproveForm>,
 ) -> poem::Result<Response> {
-    let rate = form.get("default_commission_rate");
+    let rate = form.fields.default_commission_rate;
     let result = partners::approve(&mut *db(&state).await?, &state.ctx, &portal.actor, id, rate.as_deref()).await;
     let shown = json!({ "failed": id });
     REQUESTS
@@ -263,14 +285,21 @@ async fn approve(
         .await
 }
 
+/// Rejecting a partner request, with the reason.
+#[derive(Deserialize)]
+struct RejectForm {
+    #[serde(default)]
+    reason: String,
+}
+
 #[handler]
 async fn reject(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<RejectForm>,
 ) -> poem::Result<Response> {
-    let reason = form.get("reason").unwrap_or_default();
+    let reason = form.fields.reason;
     let result = partners::reject(&mut *db(&state).await?, &state.ctx, &portal.actor, id, &reason).await;
     let shown = json!({ "failed": id });
     REQUESTS

@@ -5,12 +5,15 @@ use partnerdesk_core::{
     Error as CoreError, tenancy::users, tenancy::users::ImportReport, tenancy::users::UserInput,
     tenancy::users::UserPatch,
 };
-use poem::{Response, Route, get, handler, post, web::Data, web::Form, web::Multipart, web::Path, web::Query};
+use poem::{Response, Route, get, handler, post, web::Data, web::Multipart, web::Path, web::Query};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::api::tenancy::users::view;
-use crate::pages::{NoticeQuery, Pairs, db, json_of, notice::Notice, portal::Portal, reads, tabs::Tab, tabs::heading};
+use crate::pages::{
+    NoticeQuery, db, form::Form, json_of, notice::Notice, portal::Portal, reads, tabs::Tab, tabs::heading,
+};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -53,27 +56,41 @@ async fn overview(
         .await)
 }
 
+/// The add-a-user form.
+#[derive(Deserialize)]
+struct AddForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    extension: Option<String>,
+    company_admin: Option<String>,
+    language: Option<String>,
+}
+
 #[handler]
 async fn add(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<AddForm>,
 ) -> poem::Result<Response> {
     let input = UserInput {
-        email: form.get("email").unwrap_or_default(),
-        first_name: form.get("first_name").unwrap_or_default(),
-        last_name: form.get("last_name").unwrap_or_default(),
-        extension: form.get("extension"),
-        company_admin: form.has("company_admin"),
-        language: form.get("language"),
+        email: form.fields.email,
+        first_name: form.fields.first_name,
+        last_name: form.fields.last_name,
+        extension: form.fields.extension,
+        company_admin: form.fields.company_admin.is_some(),
+        language: form.fields.language,
     };
     let mut conn = db(&state).await?;
     let result = match users::add(&mut conn, &state.ctx, &portal.actor, id, input).await {
         Ok(_) => Ok(Notice::UserAdded),
         Err(e) => {
             let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
-            Err((e, json!({ "form": form.to_json(), "users": list })))
+            Err((e, json!({ "form": form.typed.to_json(), "users": list })))
         }
     };
     Ok(Tab::new(&portal, &state, id, USERS).answer(&mut conn, result).await)
@@ -127,20 +144,38 @@ async fn import(
     })
 }
 
+/// A user's row: names and extension, and (`role_fields` sent) the role and whether active.
+#[derive(Deserialize)]
+struct SaveForm {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    extension: Option<String>,
+    role_fields: Option<String>,
+    company_admin: Option<String>,
+    active: Option<String>,
+}
+
 #[handler]
 async fn save(
     portal: Portal,
     state: Data<&AppState>,
     Path((id, uid)): Path<(Uuid, Uuid)>,
-    Form(form): Form<Pairs>,
+    form: Form<SaveForm>,
 ) -> poem::Result<Response> {
     let patch = UserPatch {
-        first_name: form.get("first_name"),
-        last_name: form.get("last_name"),
-        extension: form.has("extension").then(|| form.get("extension").unwrap_or_default()),
+        first_name: form.fields.first_name,
+        last_name: form.fields.last_name,
+        extension: form
+            .typed
+            .has("extension")
+            .then(|| form.fields.extension.unwrap_or_default()),
         language: None,
-        company_admin: form.has("role_fields").then(|| form.has("company_admin")),
-        active: form.has("role_fields").then(|| form.has("active")),
+        company_admin: form
+            .fields
+            .role_fields
+            .is_some()
+            .then(|| form.fields.company_admin.is_some()),
+        active: form.fields.role_fields.is_some().then(|| form.fields.active.is_some()),
     };
     let mut conn = db(&state).await?;
     let result = match users::update(&mut conn, &state.ctx, &portal.actor, id, uid, patch).await {
@@ -171,16 +206,25 @@ async fn profiles(
         .await)
 }
 
+/// The clone-profiles form: whose profile, and the users it is copied to.
+#[derive(Deserialize)]
+struct CloneForm {
+    source: Option<String>,
+    #[serde(default)]
+    targets: Vec<String>,
+}
+
 #[handler]
 async fn clone(
     portal: Portal,
     state: Data<&AppState>,
     Path(id): Path<Uuid>,
-    Form(form): Form<Pairs>,
+    form: Form<CloneForm>,
 ) -> poem::Result<Response> {
-    let source = form.get("source").and_then(|s| Uuid::parse_str(&s).ok());
+    let source = form.fields.source.and_then(|s| Uuid::parse_str(&s).ok());
     let targets: Vec<Uuid> = form
-        .all("targets")
+        .fields
+        .targets
         .iter()
         .filter_map(|t| Uuid::parse_str(t).ok())
         .collect();
