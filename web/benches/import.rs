@@ -50,7 +50,7 @@ async fn main() {
     }
 
     let started = Instant::now();
-    let report = users::import(&mut conn, ctx, &actor, org.id, csv.as_bytes(), false)
+    let report = users::import(&mut conn, ctx, &actor, org.id.into(), csv.as_bytes(), false)
         .await
         .expect("import");
     let elapsed = started.elapsed();
@@ -66,7 +66,7 @@ async fn main() {
 
     // The same file again: every row is refused as an existing user, nothing changes.
     let started = Instant::now();
-    let refused = users::import(&mut conn, ctx, &actor, org.id, csv.as_bytes(), false).await;
+    let refused = users::import(&mut conn, ctx, &actor, org.id.into(), csv.as_bytes(), false).await;
     let elapsed = started.elapsed();
     let Err(partnerdesk_core::Error::Validation(errors)) = refused else {
         panic!("a re-import is refused")

@@ -30,6 +30,7 @@ use crate::{
     commerce::pricing::{self, Line},
     platform::authz::{self, Access, Actor, Permission},
     platform::error::Validator,
+    platform::ids::{OrgId, UserId},
     platform::money::cents,
     platform::values::{LicenceKind, LicencePlan, OrderSource, TrialStatus},
     schema::{business_licences as bl, quotes, trials, user_licences as ul},
@@ -611,10 +612,13 @@ pub async fn assign_credits(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    org: Uuid,
+    org: OrgId,
     module_id: Uuid,
-    user_ids: &[Uuid],
+    user_ids: &[UserId],
 ) -> Result<usize> {
+    let org = org.uuid();
+    let user_ids: Vec<Uuid> = user_ids.iter().map(|u| u.uuid()).collect();
+    let user_ids = &user_ids[..];
     op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
         store::check_user_list(user_ids, "Name the users to assign credits to")?;
         let assigned = store::assign_credits(op.conn, op.now, org, module_id, user_ids).await?;

@@ -24,6 +24,7 @@ use crate::{
     platform::audit::Who,
     platform::authz::{Actor, Permission},
     platform::domain::{Email, Language},
+    platform::ids::{OrgId, UserId},
     platform::mail::{self, EmailKind, Outgoing},
     platform::values::TrialStatus,
     schema::{business_licences as bl, service_provider_links as links, trials, user_licences as ul, users},
@@ -142,10 +143,13 @@ pub async fn assign_users(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    org: Uuid,
+    org: OrgId,
     trial_id: Uuid,
-    user_ids: &[Uuid],
+    user_ids: &[UserId],
 ) -> Result<Trial> {
+    let org = org.uuid();
+    let user_ids: Vec<Uuid> = user_ids.iter().map(|u| u.uuid()).collect();
+    let user_ids = &user_ids[..];
     op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
         store::check_user_list(user_ids, "Name the users to give a trial licence")?;
         // Locking the trial serializes concurrent assignments against the user limit.

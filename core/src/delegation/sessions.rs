@@ -20,6 +20,7 @@ use crate::{
     platform::audit::{Action, Who},
     platform::authz::{self, Actor, Delegation, DelegationKind as Kind, Permission, Via},
     platform::domain::{Email, Language},
+    platform::ids::{OrgId, UserId},
     platform::mail::EmailKind,
     platform::op,
     schema::{
@@ -314,9 +315,10 @@ async fn impersonable(conn: &mut AsyncPgConnection, actor: &Actor, customer: Uui
 pub async fn login_as_target(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    customer: Uuid,
-    user_id: Uuid,
+    customer: OrgId,
+    user_id: UserId,
 ) -> Result<String> {
+    let (customer, user_id) = (customer.uuid(), user_id.uuid());
     partner_access(conn, actor, customer, Permission::LoginAsUser).await?;
     let name: Option<(String, String)> = memberships::table
         .inner_join(users::table.on(users::id.eq(memberships::user_id)))
@@ -336,10 +338,11 @@ pub async fn login_as(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    customer: Uuid,
-    user_id: Uuid,
+    customer: OrgId,
+    user_id: UserId,
     reason: &str,
 ) -> Result<DelegatedSession> {
+    let (customer, user_id) = (customer.uuid(), user_id.uuid());
     op::run(conn, ctx, actor, customer, Permission::LoginAsUser, async |op| {
         let access = partner_access(op.conn, actor, customer, Permission::LoginAsUser).await?;
         let reason = reason.trim();

@@ -6,8 +6,8 @@
 //! * What every call carries: [`ctx`] (configuration, [`clock`], the password
 //!   [`hashing`] pool, the [`oidc`] providers), [`error`] (one error type, turned into
 //!   problem+json by `web`), [`db`] (pools, migrations, replica reads).
-//! * Values parsed at the edge ([`domain`]), fixed sets of values ([`values`]), and
-//!   [`money`] (currencies, amounts, rounding to cents).
+//! * Values parsed at the edge ([`domain`]), fixed sets of values ([`values`]), ids that
+//!   say what they name ([`ids`]), and [`money`] (currencies, amounts, rounding to cents).
 //! * What leaves the process: [`mail`] (queued in the transaction, sent by the worker),
 //!   [`jobs`] (payloads and transactional enqueue), [`links`] (every public link),
 //!   [`tokens`] (secrets in cookies, headers and links), [`csv_export`], [`audit`].
@@ -26,6 +26,7 @@ pub mod devclock;
 pub mod domain;
 pub(crate) mod error;
 pub(crate) mod hashing;
+pub mod ids;
 pub mod jobs;
 pub mod links;
 pub mod mail;

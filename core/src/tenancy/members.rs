@@ -20,6 +20,7 @@ use crate::{
     platform::authz::{self, Access, Actor, Permission, Role, Via},
     platform::domain::{Email, Language, required_text},
     platform::error::{Validator, validated},
+    platform::ids::{OrgId, UserId},
     platform::mail,
     schema::{memberships as m, users},
     tenancy::memberships::{self, NewMember},
@@ -269,10 +270,11 @@ pub async fn update(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    org_id: Uuid,
-    user_id: Uuid,
+    org_id: OrgId,
+    user_id: UserId,
     input: UpdateInput,
 ) -> Result<Member> {
+    let (org_id, user_id) = (org_id.uuid(), user_id.uuid());
     op::run(conn, ctx, actor, org_id, Permission::ManageMembers, async |op| {
         if user_id == actor.user_id {
             return Err(not_yourself());
@@ -337,7 +339,14 @@ pub async fn update(
 }
 
 /// Removes a member (pending or accepted) from the organization; the account remains.
-pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org_id: Uuid, user_id: Uuid) -> Result<()> {
+pub async fn remove(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    actor: &Actor,
+    org_id: OrgId,
+    user_id: UserId,
+) -> Result<()> {
+    let (org_id, user_id) = (org_id.uuid(), user_id.uuid());
     op::run(conn, ctx, actor, org_id, Permission::ManageMembers, async |op| {
         let (membership_id, role): (Uuid, String) = m::table
             .filter(m::organization_id.eq(org_id))

@@ -35,6 +35,7 @@ use crate::{
     platform::audit::Who,
     platform::authz::{self, Permission, Role},
     platform::domain::{Email, Language},
+    platform::ids::{OrgId, UserId},
     platform::links::Link,
     platform::mail::{EmailKind, Outgoing},
     platform::tokens,
@@ -463,7 +464,8 @@ fn no_invitation() -> Error {
 }
 
 /// The person accepts a pending membership (in the portal).
-pub async fn accept(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, org_id: Uuid) -> Result<()> {
+pub async fn accept(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: UserId, org_id: OrgId) -> Result<()> {
+    let (user_id, org_id) = (user_id.uuid(), org_id.uuid());
     op::run_as(conn, ctx, Who::user(user_id, Some(org_id)), async |op| {
         let (id, accepted_at): (Uuid, Option<DateTime<Utc>>) = m::table
             .filter(m::organization_id.eq(org_id))
@@ -572,7 +574,8 @@ pub async fn accept_link(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid,
 }
 
 /// The person declines a pending membership; the organization may invite again.
-pub async fn decline(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, org_id: Uuid) -> Result<()> {
+pub async fn decline(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: UserId, org_id: OrgId) -> Result<()> {
+    let (user_id, org_id) = (user_id.uuid(), org_id.uuid());
     op::run_as(conn, ctx, Who::person(user_id, org_id), async |op| {
         let id: Uuid = diesel::delete(
             m::table
@@ -591,7 +594,8 @@ pub async fn decline(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, org
 }
 
 /// The person leaves an organization (not as its last administrator).
-pub async fn leave(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, org_id: Uuid) -> Result<()> {
+pub async fn leave(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: UserId, org_id: OrgId) -> Result<()> {
+    let (user_id, org_id) = (user_id.uuid(), org_id.uuid());
     op::run_as(conn, ctx, Who::person(user_id, org_id), async |op| {
         let (id, role): (Uuid, String) = m::table
             .filter(m::organization_id.eq(org_id))

@@ -28,6 +28,7 @@ use crate::{
     platform::authz::{Actor, Permission, Role},
     platform::domain::{Email, Language, json_object, optional_text, required_text},
     platform::error::{Validator, validated},
+    platform::ids::{OrgId, UserId},
     platform::mail,
     schema::{memberships as ms, organizations as orgs, users},
     tenancy::members,
@@ -122,7 +123,8 @@ async fn load_one(conn: &mut AsyncPgConnection, org: Uuid, user: Uuid) -> Result
 
 /// The user overview: status, e-mail, names, modules, extension, last online, active,
 /// created, software version.
-pub async fn overview(conn: &mut AsyncPgConnection, actor: &Actor, org: Uuid) -> Result<Vec<UserOverview>> {
+pub async fn overview(conn: &mut AsyncPgConnection, actor: &Actor, org: OrgId) -> Result<Vec<UserOverview>> {
+    let org = org.uuid();
     op::read(conn, actor, org, Permission::ViewUsers, async |conn, access| {
         load(conn, access.org(), None).await
     })
@@ -151,9 +153,10 @@ pub async fn add(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    org: Uuid,
+    org: OrgId,
     input: UserInput,
 ) -> Result<UserOverview> {
+    let org = org.uuid();
     op::run(conn, ctx, actor, org, Permission::CreateUsers, async |op| {
         if input.company_admin {
             members::require_role_assignment(op, actor, org).await?;
@@ -249,10 +252,11 @@ pub async fn update(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    org: Uuid,
-    user_id: Uuid,
+    org: OrgId,
+    user_id: UserId,
     patch: UserPatch,
 ) -> Result<UserOverview> {
+    let (org, user_id) = (org.uuid(), user_id.uuid());
     op::run(conn, ctx, actor, org, Permission::EditUsers, async |op| {
         if patch.company_admin.is_some() || patch.active.is_some() {
             if user_id == actor.user_id {
@@ -743,10 +747,11 @@ pub async fn import(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    org: Uuid,
+    org: OrgId,
     file: &[u8],
     valid_only: bool,
 ) -> Result<ImportReport> {
+    let org = org.uuid();
     op::run(conn, ctx, actor, org, Permission::ImportUsers, async |op| {
         let (rows, mut errors, total) = parse_csv(file)?;
         let may_assign = members::require_role_assignment(op, actor, org).await.is_ok();
@@ -802,9 +807,10 @@ pub async fn import(
 pub async fn profile(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
-    org: Uuid,
-    user_id: Uuid,
+    org: OrgId,
+    user_id: UserId,
 ) -> Result<serde_json::Value> {
+    let (org, user_id) = (org.uuid(), user_id.uuid());
     op::read(conn, actor, org, Permission::ViewUsers, async |conn, access| {
         member_profile(conn, access.org(), user_id, false).await
     })
@@ -834,10 +840,11 @@ pub async fn set_profile(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    org: Uuid,
-    user_id: Uuid,
+    org: OrgId,
+    user_id: UserId,
     profile: serde_json::Value,
 ) -> Result<serde_json::Value> {
+    let (org, user_id) = (org.uuid(), user_id.uuid());
     op::run(conn, ctx, actor, org, Permission::EditUsers, async |op| {
         let size = json_object("profile", &profile, MAX_PROFILE_BYTES)?;
         let old = member_profile(op.conn, org, user_id, true).await?;
@@ -866,10 +873,13 @@ pub async fn clone_profile(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    org: Uuid,
-    source: Uuid,
-    targets: &[Uuid],
+    org: OrgId,
+    source: UserId,
+    targets: &[UserId],
 ) -> Result<usize> {
+    let (org, source) = (org.uuid(), source.uuid());
+    let targets: Vec<Uuid> = targets.iter().map(|t| t.uuid()).collect();
+    let targets = &targets[..];
     op::run(conn, ctx, actor, org, Permission::EditUsers, async |op| {
         if targets.is_empty() {
             return Err(Error::field(

@@ -245,8 +245,15 @@ impl DelegationApi {
         body: Body<LoginAsRequest>,
     ) -> ApiResult<Created<DelegatedSessionView>> {
         let mut conn = state.conn().await?;
-        let session =
-            sessions::login_as(&mut conn, &state.ctx, &auth.actor, id.0, body.0.user_id, &body.0.reason).await?;
+        let session = sessions::login_as(
+            &mut conn,
+            &state.ctx,
+            &auth.actor,
+            id.0.into(),
+            body.0.user_id.into(),
+            &body.0.reason,
+        )
+        .await?;
         Ok(Created::Created(Json(session.into())))
     }
 

@@ -169,9 +169,9 @@ impl LicencesApi {
             &mut conn,
             &state.ctx,
             &auth.actor,
-            id.0,
+            id.0.into(),
             body.0.module_id,
-            &body.0.user_ids,
+            &body.0.user_ids.iter().map(|&u| u.into()).collect::<Vec<_>>(),
         )
         .await?;
         Ok(Json(AssignedView { assigned: n as u64 }))

@@ -190,7 +190,15 @@ impl TrialsApi {
         body: Body<TrialUsersRequest>,
     ) -> ApiResult<Json<TrialView>> {
         let mut conn = state.conn().await?;
-        let t = trials::assign_users(&mut conn, &state.ctx, &auth.actor, id.0, trial_id.0, &body.0.user_ids).await?;
+        let t = trials::assign_users(
+            &mut conn,
+            &state.ctx,
+            &auth.actor,
+            id.0.into(),
+            trial_id.0,
+            &body.0.user_ids.iter().map(|&u| u.into()).collect::<Vec<_>>(),
+        )
+        .await?;
         Ok(Json(t.into()))
     }
 

@@ -529,7 +529,7 @@ impl AuthApi {
         organization_id: Path<Uuid>,
     ) -> ApiResult<NoContent> {
         let mut conn = state.conn().await?;
-        memberships::accept(&mut conn, &state.ctx, auth.personal()?, organization_id.0).await?;
+        memberships::accept(&mut conn, &state.ctx, auth.personal()?.into(), organization_id.0.into()).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -546,7 +546,7 @@ impl AuthApi {
         organization_id: Path<Uuid>,
     ) -> ApiResult<NoContent> {
         let mut conn = state.conn().await?;
-        memberships::decline(&mut conn, &state.ctx, auth.personal()?, organization_id.0).await?;
+        memberships::decline(&mut conn, &state.ctx, auth.personal()?.into(), organization_id.0.into()).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -560,7 +560,7 @@ impl AuthApi {
     )]
     async fn leave(&self, state: Data<&AppState>, auth: Auth, organization_id: Path<Uuid>) -> ApiResult<NoContent> {
         let mut conn = state.conn().await?;
-        memberships::leave(&mut conn, &state.ctx, auth.personal()?, organization_id.0).await?;
+        memberships::leave(&mut conn, &state.ctx, auth.personal()?.into(), organization_id.0.into()).await?;
         Ok(NoContent::NoContent)
     }
 

@@ -201,8 +201,8 @@ impl MembersApi {
             &mut conn,
             &state.ctx,
             &auth.actor,
-            id.0,
-            user_id.0,
+            id.0.into(),
+            user_id.0.into(),
             UpdateInput {
                 role,
                 permissions: b.permissions,
@@ -227,7 +227,7 @@ impl MembersApi {
         user_id: Path<Uuid>,
     ) -> ApiResult<NoContent> {
         let mut conn = state.conn().await?;
-        members::remove(&mut conn, &state.ctx, &auth.actor, id.0, user_id.0).await?;
+        members::remove(&mut conn, &state.ctx, &auth.actor, id.0.into(), user_id.0.into()).await?;
         Ok(NoContent::NoContent)
     }
 }

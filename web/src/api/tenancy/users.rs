@@ -339,7 +339,7 @@ impl UsersApi {
     async fn list(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<Vec<UserOverviewView>>> {
         let mut conn = state.read_conn().await?;
         let now = state.ctx.now();
-        let list = users::overview(&mut conn, &auth.actor, id.0).await?;
+        let list = users::overview(&mut conn, &auth.actor, id.0.into()).await?;
         Ok(Json(list.into_iter().map(|u| view(u, now)).collect()))
     }
 
@@ -355,7 +355,7 @@ impl UsersApi {
         body: Body<AddUserRequest>,
     ) -> ApiResult<Created<UserOverviewView>> {
         let mut conn = state.conn().await?;
-        let user = users::add(&mut conn, &state.ctx, &auth.actor, id.0, body.0.into()).await?;
+        let user = users::add(&mut conn, &state.ctx, &auth.actor, id.0.into(), body.0.into()).await?;
         Ok(Created::Created(Json(view(user, state.ctx.now()))))
     }
 
@@ -382,7 +382,7 @@ impl UsersApi {
     ) -> ApiResult<ImportResponse> {
         let file = file.into_bytes();
         let mut conn = state.conn().await?;
-        let report = users::import(&mut conn, &state.ctx, &auth.actor, id.0, &file, valid_only.0).await?;
+        let report = users::import(&mut conn, &state.ctx, &auth.actor, id.0.into(), &file, valid_only.0).await?;
         Ok(ImportResponse::Imported(Json(report.into())))
     }
 
@@ -404,7 +404,15 @@ impl UsersApi {
         body: Body<UpdateUserRequest>,
     ) -> ApiResult<Json<UserOverviewView>> {
         let mut conn = state.conn().await?;
-        let user = users::update(&mut conn, &state.ctx, &auth.actor, id.0, user_id.0, body.0.into()).await?;
+        let user = users::update(
+            &mut conn,
+            &state.ctx,
+            &auth.actor,
+            id.0.into(),
+            user_id.0.into(),
+            body.0.into(),
+        )
+        .await?;
         Ok(Json(view(user, state.ctx.now())))
     }
 
@@ -425,7 +433,7 @@ impl UsersApi {
     ) -> ApiResult<Json<ProfileBody>> {
         let mut conn = state.conn().await?;
         Ok(Json(ProfileBody {
-            profile: users::profile(&mut conn, &auth.actor, id.0, user_id.0).await?,
+            profile: users::profile(&mut conn, &auth.actor, id.0.into(), user_id.0.into()).await?,
         }))
     }
 
@@ -444,7 +452,15 @@ impl UsersApi {
         body: Body<ProfileBody>,
     ) -> ApiResult<Json<ProfileBody>> {
         let mut conn = state.conn().await?;
-        let profile = users::set_profile(&mut conn, &state.ctx, &auth.actor, id.0, user_id.0, body.0.profile).await?;
+        let profile = users::set_profile(
+            &mut conn,
+            &state.ctx,
+            &auth.actor,
+            id.0.into(),
+            user_id.0.into(),
+            body.0.profile,
+        )
+        .await?;
         Ok(Json(ProfileBody { profile }))
     }
 
@@ -465,7 +481,15 @@ impl UsersApi {
         body: Body<CloneProfileRequest>,
     ) -> ApiResult<Json<ClonedView>> {
         let mut conn = state.conn().await?;
-        let n = users::clone_profile(&mut conn, &state.ctx, &auth.actor, id.0, user_id.0, &body.0.user_ids).await?;
+        let n = users::clone_profile(
+            &mut conn,
+            &state.ctx,
+            &auth.actor,
+            id.0.into(),
+            user_id.0.into(),
+            &body.0.user_ids.iter().map(|&u| u.into()).collect::<Vec<_>>(),
+        )
+        .await?;
         Ok(Json(ClonedView { updated: n as u64 }))
     }
 

@@ -58,7 +58,7 @@ pub(super) async fn modules_of(
         other => other?,
     };
     let now = state.ctx.now();
-    let users: Vec<Value> = partnerdesk_core::tenancy::users::overview(conn, &portal.actor, id)
+    let users: Vec<Value> = partnerdesk_core::tenancy::users::overview(conn, &portal.actor, id.into())
         .await
         .unwrap_or_default()
         .into_iter()
@@ -153,7 +153,7 @@ async fn assign_credits(
             &mut conn,
             &state.ctx,
             &portal.actor,
-            id,
+            id.into(),
             module,
             &user_ids(&form.fields.user_ids),
         )

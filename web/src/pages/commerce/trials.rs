@@ -1,7 +1,7 @@
 //! Trials: started on the modules tab, their users, the upgrade, and a partner's
 //! overview of its customers' trials.
 
-use partnerdesk_core::{Error as CoreError, commerce::licences, commerce::trials};
+use partnerdesk_core::{Error as CoreError, commerce::licences, commerce::trials, platform::ids::UserId};
 use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
 use serde::Deserialize;
 use serde_json::json;
@@ -45,8 +45,8 @@ async fn start_trial(
 }
 
 /// The users ticked in a form, by id.
-pub(super) fn user_ids(ticked: &[String]) -> Vec<Uuid> {
-    ticked.iter().filter_map(|u| Uuid::parse_str(u).ok()).collect()
+pub(super) fn user_ids(ticked: &[String]) -> Vec<UserId> {
+    ticked.iter().filter_map(|u| u.parse().ok()).collect()
 }
 
 /// The users ticked for a trial.
@@ -68,7 +68,7 @@ async fn trial_users(
         &mut conn,
         &state.ctx,
         &portal.actor,
-        id,
+        id.into(),
         tid,
         &user_ids(&form.fields.user_ids),
     )

@@ -57,7 +57,7 @@ async fn login_as_context(
 ) -> Result<Value, CoreError> {
     let company = partnerdesk_core::tenancy::organizations::get(conn, &portal.actor, customer).await?;
     let user = user.ok_or(CoreError::not_found("user"))?;
-    let name = sessions::login_as_target(conn, &portal.actor, customer, user).await?;
+    let name = sessions::login_as_target(conn, &portal.actor, customer.into(), user.into()).await?;
     Ok(json!({
         "customer": { "id": customer, "name": company.name },
         "user": { "id": user, "name": name },
@@ -98,7 +98,7 @@ async fn login_as(
     let reason = form.fields.reason;
     let mut conn = db(&state).await?;
     let started = match user {
-        Some(user) => sessions::login_as(&mut conn, &state.ctx, &portal.actor, id, user, &reason).await,
+        Some(user) => sessions::login_as(&mut conn, &state.ctx, &portal.actor, id.into(), user.into(), &reason).await,
         None => Err(CoreError::not_found("user")),
     };
     Ok(match enter(&mut conn, &portal, started).await {

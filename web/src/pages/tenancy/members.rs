@@ -140,7 +140,7 @@ async fn save_member(
         active: Some(form.fields.active.is_some()),
     };
     let mut conn = db(&state).await?;
-    let result = members::update(&mut conn, &state.ctx, &portal.actor, id, uid, input)
+    let result = members::update(&mut conn, &state.ctx, &portal.actor, id.into(), uid.into(), input)
         .await
         .map(|_| Notice::MemberSaved)
         .map_err(|e| (e, json!({ "members": [], "choices": member_permissions(&[]) })));
@@ -154,7 +154,7 @@ async fn remove_member(
     Path((id, uid)): Path<(Uuid, Uuid)>,
 ) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
-    let result = members::remove(&mut conn, &state.ctx, &portal.actor, id, uid)
+    let result = members::remove(&mut conn, &state.ctx, &portal.actor, id.into(), uid.into())
         .await
         .map(|_| Notice::MemberRemoved)
         .map_err(|e| (e, json!({ "members": [], "choices": member_permissions(&[]) })));
@@ -204,7 +204,9 @@ async fn invitation_answer(
             .await
             .map(|_| ()),
         _ => match memberships::inspect_link(&mut conn, &state.ctx, &token).await {
-            Ok(p) if p.user_id == user => memberships::decline(&mut conn, &state.ctx, user, p.organization_id).await,
+            Ok(p) if p.user_id == user => {
+                memberships::decline(&mut conn, &state.ctx, user.into(), p.organization_id.into()).await
+            }
             Ok(_) => Err(CoreError::Forbidden {
                 code: "invitation_for_another_account",
                 message: "This invitation is for another account.".into(),
@@ -231,8 +233,8 @@ async fn membership_answer(
         return unavailable(&state);
     };
     let result = match answer.as_str() {
-        "accept" => memberships::accept(&mut conn, &state.ctx, user, org).await,
-        "decline" => memberships::decline(&mut conn, &state.ctx, user, org).await,
+        "accept" => memberships::accept(&mut conn, &state.ctx, user.into(), org.into()).await,
+        "decline" => memberships::decline(&mut conn, &state.ctx, user.into(), org.into()).await,
         _ => Err(CoreError::not_found("page")),
     };
     match result {

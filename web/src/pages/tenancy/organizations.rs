@@ -132,7 +132,7 @@ async fn leave(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> 
     }
     let mut conn = db(&state).await?;
     Ok(
-        match memberships::leave(&mut conn, &state.ctx, portal.user.id, id).await {
+        match memberships::leave(&mut conn, &state.ctx, portal.user.id.into(), id.into()).await {
             Ok(()) => noticed("/organizations", Notice::OrganizationLeft),
             Err(e) => portal.failed(&state, "Organizations", &e),
         },

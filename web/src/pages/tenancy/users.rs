@@ -2,7 +2,7 @@
 //! cloning profiles.
 
 use partnerdesk_core::{
-    Error as CoreError, tenancy::users, tenancy::users::ImportReport, tenancy::users::UserInput,
+    Error as CoreError, platform::ids::UserId, tenancy::users, tenancy::users::ImportReport, tenancy::users::UserInput,
     tenancy::users::UserPatch,
 };
 use poem::{Response, Route, get, handler, post, web::Data, web::Multipart, web::Path, web::Query};
@@ -33,7 +33,7 @@ async fn users_of(
     id: Uuid,
 ) -> Result<Vec<Value>, CoreError> {
     let now = state.ctx.now();
-    Ok(users::overview(conn, &portal.actor, id)
+    Ok(users::overview(conn, &portal.actor, id.into())
         .await?
         .into_iter()
         .map(|u| json_of(view(u, now)))
@@ -86,7 +86,7 @@ async fn add(
         language: form.fields.language,
     };
     let mut conn = db(&state).await?;
-    let result = match users::add(&mut conn, &state.ctx, &portal.actor, id, input).await {
+    let result = match users::add(&mut conn, &state.ctx, &portal.actor, id.into(), input).await {
         Ok(_) => Ok(Notice::UserAdded),
         Err(e) => {
             let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
@@ -133,7 +133,7 @@ async fn import(
         }
     }
     let mut conn = db(&state).await?;
-    let result = users::import(&mut conn, &state.ctx, &portal.actor, id, &file, valid_only).await;
+    let result = users::import(&mut conn, &state.ctx, &portal.actor, id.into(), &file, valid_only).await;
     let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
     let ctx = json!({ "users": list, "report": report(&result), "valid_only": valid_only });
     let head = heading(&mut conn, &portal, id, USERS.0).await;
@@ -178,7 +178,7 @@ async fn save(
         active: form.fields.role_fields.is_some().then(|| form.fields.active.is_some()),
     };
     let mut conn = db(&state).await?;
-    let result = match users::update(&mut conn, &state.ctx, &portal.actor, id, uid, patch).await {
+    let result = match users::update(&mut conn, &state.ctx, &portal.actor, id.into(), uid.into(), patch).await {
         Ok(_) => Ok(Notice::UserSaved),
         Err(e) => {
             let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
@@ -221,16 +221,11 @@ async fn clone(
     Path(id): Path<Uuid>,
     form: Form<CloneForm>,
 ) -> poem::Result<Response> {
-    let source = form.fields.source.and_then(|s| Uuid::parse_str(&s).ok());
-    let targets: Vec<Uuid> = form
-        .fields
-        .targets
-        .iter()
-        .filter_map(|t| Uuid::parse_str(t).ok())
-        .collect();
+    let source = form.fields.source.and_then(|s| s.parse::<UserId>().ok());
+    let targets: Vec<UserId> = form.fields.targets.iter().filter_map(|t| t.parse().ok()).collect();
     let mut conn = db(&state).await?;
     let cloned = match source {
-        Some(source) => users::clone_profile(&mut conn, &state.ctx, &portal.actor, id, source, &targets).await,
+        Some(source) => users::clone_profile(&mut conn, &state.ctx, &portal.actor, id.into(), source, &targets).await,
         None => Err(CoreError::field("source", "required", "Choose whose profile to copy")),
     };
     let result = match cloned {
