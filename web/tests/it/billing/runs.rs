@@ -854,7 +854,9 @@ async fn a_failed_run_shows_its_error_and_expired_files_are_deleted_while_the_ru
     let id = r.body["id"].as_str().unwrap().to_owned();
     let attempts = "SELECT count(*) FROM job_runs r JOIN apalis.jobs j ON j.id = r.job_id
                     WHERE j.job_type = 'render_billing_run' AND r.finished_at IS NOT NULL";
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(40);
+    // Waits on the attempts themselves; the deadline only stops a run that never ends
+    // (five renders and their backoffs took 20 s alone and over 40 s beside the suite).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
     while app.count(attempts).await < 5 {
         assert!(tokio::time::Instant::now() < deadline, "the attempts did not run");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
