@@ -30,6 +30,7 @@ use crate::{
     commerce::pricing::{self, Line},
     platform::authz::{self, Access, Actor, Permission},
     platform::error::Validator,
+    platform::ids::{LicenceId, ModuleId, TrialId},
     platform::ids::{OrgId, UserId},
     platform::money::cents,
     platform::values::{LicenceKind, LicencePlan, OrderSource, TrialStatus},
@@ -492,9 +493,10 @@ pub async fn quote_upgrade(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    org: Uuid,
-    trial_id: Uuid,
+    org: OrgId,
+    trial_id: TrialId,
 ) -> Result<Quote> {
+    let (org, trial_id) = (org.uuid(), trial_id.uuid());
     op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
         store_quote(op, org, vec![Item::UpgradeTrial { trial_id }]).await
     })
@@ -613,9 +615,10 @@ pub async fn assign_credits(
     ctx: &Ctx,
     actor: &Actor,
     org: OrgId,
-    module_id: Uuid,
+    module_id: ModuleId,
     user_ids: &[UserId],
 ) -> Result<usize> {
+    let module_id = module_id.uuid();
     let org = org.uuid();
     let user_ids: Vec<Uuid> = user_ids.iter().map(|u| u.uuid()).collect();
     let user_ids = &user_ids[..];
@@ -634,9 +637,10 @@ pub async fn deactivate_business(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    org: Uuid,
-    licence_id: Uuid,
+    org: OrgId,
+    licence_id: LicenceId,
 ) -> Result<usize> {
+    let (org, licence_id) = (org.uuid(), licence_id.uuid());
     op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
         let module: Uuid = bl::table
             .filter(bl::id.eq(licence_id))
@@ -662,9 +666,10 @@ pub async fn deactivate_user_licence(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    org: Uuid,
-    licence_id: Uuid,
+    org: OrgId,
+    licence_id: LicenceId,
 ) -> Result<()> {
+    let (org, licence_id) = (org.uuid(), licence_id.uuid());
     op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
         if !store::deactivate_user_licence(op.conn, op.now, org, licence_id).await? {
             return Err(Error::not_found("licence"));

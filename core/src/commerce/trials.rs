@@ -24,6 +24,7 @@ use crate::{
     platform::audit::Who,
     platform::authz::{Actor, Permission},
     platform::domain::{Email, Language},
+    platform::ids::{ModuleId, TrialId},
     platform::ids::{OrgId, UserId},
     platform::mail::{self, EmailKind, Outgoing},
     platform::values::TrialStatus,
@@ -63,9 +64,10 @@ pub async fn start(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    org: Uuid,
-    module_id: Uuid,
+    org: OrgId,
+    module_id: ModuleId,
 ) -> Result<Trial> {
+    let (org, module_id) = (org.uuid(), module_id.uuid());
     op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
         let module = modules::get(op.conn, module_id)
             .await
@@ -144,9 +146,10 @@ pub async fn assign_users(
     ctx: &Ctx,
     actor: &Actor,
     org: OrgId,
-    trial_id: Uuid,
+    trial_id: TrialId,
     user_ids: &[UserId],
 ) -> Result<Trial> {
+    let trial_id = trial_id.uuid();
     let org = org.uuid();
     let user_ids: Vec<Uuid> = user_ids.iter().map(|u| u.uuid()).collect();
     let user_ids = &user_ids[..];

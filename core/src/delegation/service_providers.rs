@@ -16,6 +16,7 @@ use crate::{
     platform::authz::{self, Actor, Permission},
     platform::domain::{Email, Language},
     platform::error::Validator,
+    platform::ids::OrgId,
     platform::mail::{EmailKind, Outgoing},
     platform::values::CustomerOrigin,
     schema::{organizations as orgs, partners, service_provider_links as links},
@@ -571,10 +572,11 @@ pub async fn answer_request(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    customer: Uuid,
+    customer: OrgId,
     id: Uuid,
     accept: bool,
 ) -> Result<GrantRequest> {
+    let customer = customer.uuid();
     use crate::schema::grant_requests as r;
     op::run(
         conn,

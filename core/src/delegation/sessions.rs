@@ -440,9 +440,10 @@ pub async fn end_for_customer(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    customer: Uuid,
+    customer: OrgId,
     id: Uuid,
 ) -> Result<DelegatedSession> {
+    let customer = customer.uuid();
     op::run(
         conn,
         ctx,

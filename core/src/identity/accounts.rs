@@ -241,7 +241,7 @@ impl Principal {
         if self.standing_for == Some(org) {
             return Ok(self.standing.clone());
         }
-        authz::standing(conn, self.user_id, org).await
+        authz::standing(conn, self.user_id.into(), org.into()).await
     }
 
     /// A portal session opened with single sign-on that satisfies organizations that
@@ -287,7 +287,7 @@ pub async fn memberships_of(conn: &mut AsyncPgConnection, user_id: Uuid) -> Resu
         .await?;
     let mut out = Vec::with_capacity(rows.len());
     for (org_id, name, role, require_sso) in rows {
-        let permissions = authz::grants_in(conn, user_id, org_id)
+        let permissions = authz::grants_in(conn, user_id.into(), org_id.into())
             .await?
             .map(|g| g.to_vec())
             .unwrap_or_default();

@@ -360,7 +360,7 @@ pub async fn switch_organization(
             "API clients choose the organization with the X-Organization header",
         ));
     };
-    match memberships::standing(conn, principal.user_id, org_id).await? {
+    match memberships::standing(conn, principal.user_id.into(), org_id.into()).await? {
         None => return Err(Error::forbidden()),
         Some(true) if !principal.sso_session() => {
             return Err(sso_required());

@@ -26,7 +26,12 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{Error, Result, platform::values::CustomerOrigin, schema};
+use crate::{
+    Error, Result,
+    platform::ids::{OrgId, UserId},
+    platform::values::CustomerOrigin,
+    schema,
+};
 
 crate::text_enum! {
     /// What a member may do. The names are the API's and the database's.
@@ -512,7 +517,8 @@ async fn load_membership(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uu
 
 /// The standing of `user_id` in `org_id`: an accepted, active membership (the account's
 /// own state is checked with its credential), in one query.
-pub async fn standing(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uuid) -> Result<Option<Standing>> {
+pub async fn standing(conn: &mut AsyncPgConnection, user_id: UserId, org_id: OrgId) -> Result<Option<Standing>> {
+    let (user_id, org_id) = (user_id.uuid(), org_id.uuid());
     use schema::{memberships as m, organizations as o, partners as p};
     type Row = (String, Vec<Option<String>>, bool, bool, Option<Uuid>);
     let row: Option<Row> = m::table
@@ -566,7 +572,8 @@ pub async fn org_kind(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<OrgK
 }
 
 /// The effective permissions of `user_id` in `org_id`, if a member.
-pub async fn grants_in(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uuid) -> Result<Option<Grants>> {
+pub async fn grants_in(conn: &mut AsyncPgConnection, user_id: UserId, org_id: OrgId) -> Result<Option<Grants>> {
+    let (user_id, org_id) = (user_id.uuid(), org_id.uuid());
     let Some(membership) = load_membership(conn, user_id, org_id).await? else {
         return Ok(None);
     };
@@ -603,7 +610,7 @@ async fn actor_grants(conn: &mut AsyncPgConnection, actor: &Actor, acting_org: U
     if let Some(grants) = actor.cache.lock().grants.clone() {
         return Ok(grants);
     }
-    let grants = grants_in(conn, actor.user_id, acting_org).await?;
+    let grants = grants_in(conn, actor.user_id.into(), acting_org.into()).await?;
     actor.cache.lock().grants = Some(grants.clone());
     Ok(grants)
 }

@@ -1,6 +1,6 @@
 //! Ids that say what they name. An organization's id and a person's id are both UUIDs in
-//! the database; as [`OrgId`] and [`UserId`] a call that passes one where the other
-//! belongs does not compile. Each is stored as `uuid`, sent as the UUID's string, and
+//! the database; as [`OrgId`] and [`UserId`] (and [`ModuleId`], [`TrialId`],
+//! [`LicenceId`]) a call that passes one where another belongs does not compile. Each is stored as `uuid`, sent as the UUID's string, and
 //! converts from and into a bare [`Uuid`] where a caller holds one (a path, a row).
 
 use uuid::Uuid;
@@ -77,6 +77,21 @@ uuid_id! {
 uuid_id! {
     /// A person's account.
     UserId
+}
+
+uuid_id! {
+    /// A module of the catalogue.
+    ModuleId
+}
+
+uuid_id! {
+    /// A trial of one module.
+    TrialId
+}
+
+uuid_id! {
+    /// A business or user licence.
+    LicenceId
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use crate::{
     platform::authz::{Access, Actor, Permission},
     platform::domain::required_text,
     platform::error::{Validator, validated},
+    platform::ids::OrgId,
     platform::op,
     platform::values::IntegrationKind,
     schema::integrations,
@@ -111,10 +112,11 @@ pub async fn update(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    org: Uuid,
+    org: OrgId,
     id: Uuid,
     input: IntegrationInput,
 ) -> Result<Integration> {
+    let org = org.uuid();
     op::run(conn, ctx, actor, org, Permission::ManageIntegrations, async |op| {
         let mut v = Validator::new();
         let name = input.name.as_deref().map(|n| v.check(required_text("name", n, 100)));
@@ -151,7 +153,8 @@ pub async fn update(
     .await
 }
 
-pub async fn delete(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org: Uuid, id: Uuid) -> Result<()> {
+pub async fn delete(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org: OrgId, id: Uuid) -> Result<()> {
+    let org = org.uuid();
     op::run(conn, ctx, actor, org, Permission::ManageIntegrations, async |op| {
         let n = diesel::delete(
             integrations::table

@@ -134,7 +134,7 @@ async fn check_permissions(
     let kind = authz::org_kind(conn, org_id).await?;
     let available = authz::effective_permissions(Role::Administrator, &[], kind);
     let granter = if access.via() == Via::Own {
-        authz::grants_in(conn, access.user_id(), access.acting_org()).await?
+        authz::grants_in(conn, access.user_id().into(), access.acting_org().into()).await?
     } else {
         None
     };

@@ -302,19 +302,6 @@ impl PasswordLinks {
     }
 }
 
-/// Whether the user holds an accepted, active membership of the organization.
-pub async fn is_member(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uuid) -> Result<bool> {
-    let n: i64 = m::table
-        .filter(m::user_id.eq(user_id))
-        .filter(m::organization_id.eq(org_id))
-        .filter(m::active.eq(true))
-        .filter(m::accepted_at.is_not_null())
-        .count()
-        .get_result(conn)
-        .await?;
-    Ok(n > 0)
-}
-
 /// The user's first (oldest) accepted, active membership.
 pub async fn default_organization(conn: &mut AsyncPgConnection, user_id: Uuid) -> Result<Option<Uuid>> {
     Ok(first_organization(conn, user_id, true).await?.map(|(org, _)| org))
@@ -346,7 +333,8 @@ pub async fn first_organization(
 
 /// Whether the user is an accepted, active member of the organization (`None` if not)
 /// and whether it requires single sign-on: one query for both.
-pub async fn standing(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uuid) -> Result<Option<bool>> {
+pub async fn standing(conn: &mut AsyncPgConnection, user_id: UserId, org_id: OrgId) -> Result<Option<bool>> {
+    let (user_id, org_id) = (user_id.uuid(), org_id.uuid());
     Ok(m::table
         .inner_join(orgs::table.on(orgs::id.eq(m::organization_id)))
         .filter(m::user_id.eq(user_id))

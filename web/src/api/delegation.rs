@@ -305,7 +305,7 @@ impl DelegationApi {
         session_id: Path<Uuid>,
     ) -> ApiResult<Json<DelegatedSessionView>> {
         let mut conn = state.conn().await?;
-        let session = sessions::end_for_customer(&mut conn, &state.ctx, &auth.actor, id.0, session_id.0).await?;
+        let session = sessions::end_for_customer(&mut conn, &state.ctx, &auth.actor, id.0.into(), session_id.0).await?;
         Ok(Json(session.into()))
     }
 
@@ -376,7 +376,8 @@ impl DelegationApi {
     ) -> ApiResult<Json<GrantRequestView>> {
         let mut conn = state.conn().await?;
         let request =
-            service_providers::answer_request(&mut conn, &state.ctx, &auth.actor, id.0, request_id.0, true).await?;
+            service_providers::answer_request(&mut conn, &state.ctx, &auth.actor, id.0.into(), request_id.0, true)
+                .await?;
         Ok(Json(request.into()))
     }
 
@@ -395,7 +396,8 @@ impl DelegationApi {
     ) -> ApiResult<Json<GrantRequestView>> {
         let mut conn = state.conn().await?;
         let request =
-            service_providers::answer_request(&mut conn, &state.ctx, &auth.actor, id.0, request_id.0, false).await?;
+            service_providers::answer_request(&mut conn, &state.ctx, &auth.actor, id.0.into(), request_id.0, false)
+                .await?;
         Ok(Json(request.into()))
     }
 

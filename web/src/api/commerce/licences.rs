@@ -127,7 +127,8 @@ impl LicencesApi {
         licence_id: Path<Uuid>,
     ) -> ApiResult<Json<DeactivatedView>> {
         let mut conn = state.conn().await?;
-        let n = licences::deactivate_business(&mut conn, &state.ctx, &auth.actor, id.0, licence_id.0).await?;
+        let n =
+            licences::deactivate_business(&mut conn, &state.ctx, &auth.actor, id.0.into(), licence_id.0.into()).await?;
         Ok(Json(DeactivatedView { deactivated: n as u64 }))
     }
 
@@ -145,7 +146,7 @@ impl LicencesApi {
         licence_id: Path<Uuid>,
     ) -> ApiResult<Json<DeactivatedView>> {
         let mut conn = state.conn().await?;
-        licences::deactivate_user_licence(&mut conn, &state.ctx, &auth.actor, id.0, licence_id.0).await?;
+        licences::deactivate_user_licence(&mut conn, &state.ctx, &auth.actor, id.0.into(), licence_id.0.into()).await?;
         Ok(Json(DeactivatedView { deactivated: 1 }))
     }
 
@@ -170,7 +171,7 @@ impl LicencesApi {
             &state.ctx,
             &auth.actor,
             id.0.into(),
-            body.0.module_id,
+            body.0.module_id.into(),
             &body.0.user_ids.iter().map(|&u| u.into()).collect::<Vec<_>>(),
         )
         .await?;

@@ -171,7 +171,7 @@ impl TrialsApi {
         body: Body<StartTrialRequest>,
     ) -> ApiResult<Created<TrialView>> {
         let mut conn = state.conn().await?;
-        let t = trials::start(&mut conn, &state.ctx, &auth.actor, id.0, body.0.module_id).await?;
+        let t = trials::start(&mut conn, &state.ctx, &auth.actor, id.0.into(), body.0.module_id.into()).await?;
         Ok(Created::Created(Json(t.into())))
     }
 
@@ -195,7 +195,7 @@ impl TrialsApi {
             &state.ctx,
             &auth.actor,
             id.0.into(),
-            trial_id.0,
+            trial_id.0.into(),
             &body.0.user_ids.iter().map(|&u| u.into()).collect::<Vec<_>>(),
         )
         .await?;
@@ -218,7 +218,7 @@ impl TrialsApi {
         trial_id: Path<Uuid>,
     ) -> ApiResult<Created<QuoteView>> {
         let mut conn = state.conn().await?;
-        let q = licences::quote_upgrade(&mut conn, &state.ctx, &auth.actor, id.0, trial_id.0).await?;
+        let q = licences::quote_upgrade(&mut conn, &state.ctx, &auth.actor, id.0.into(), trial_id.0.into()).await?;
         Ok(Created::Created(Json(q.into())))
     }
 }

@@ -138,7 +138,7 @@ impl IntegrationsApi {
             &mut conn,
             &state.ctx,
             &auth.actor,
-            id.0,
+            id.0.into(),
             integration_id.0,
             body.0.into(),
         )
@@ -160,7 +160,7 @@ impl IntegrationsApi {
         integration_id: Path<Uuid>,
     ) -> ApiResult<NoContent> {
         let mut conn = state.conn().await?;
-        integrations::delete(&mut conn, &state.ctx, &auth.actor, id.0, integration_id.0).await?;
+        integrations::delete(&mut conn, &state.ctx, &auth.actor, id.0.into(), integration_id.0).await?;
         Ok(NoContent::NoContent)
     }
 }

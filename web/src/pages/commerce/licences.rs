@@ -2,7 +2,7 @@
 
 use partnerdesk_core::{
     Error as CoreError, commerce::licences, commerce::licences::ModuleLicences, commerce::trials,
-    platform::db::PooledConn,
+    platform::db::PooledConn, platform::ids::ModuleId,
 };
 use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
 use serde::Deserialize;
@@ -112,7 +112,7 @@ async fn business_off(
     Path((id, lid)): Path<(Uuid, Uuid)>,
 ) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
-    let done = licences::deactivate_business(&mut conn, &state.ctx, &portal.actor, id, lid)
+    let done = licences::deactivate_business(&mut conn, &state.ctx, &portal.actor, id.into(), lid.into())
         .await
         .map(|_| Notice::LicenceOff);
     Ok(on_modules(&portal, &state, &mut conn, id, done).await)
@@ -125,7 +125,7 @@ async fn user_licence_off(
     Path((id, lid)): Path<(Uuid, Uuid)>,
 ) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
-    let done = licences::deactivate_user_licence(&mut conn, &state.ctx, &portal.actor, id, lid)
+    let done = licences::deactivate_user_licence(&mut conn, &state.ctx, &portal.actor, id.into(), lid.into())
         .await
         .map(|_| Notice::LicenceOff);
     Ok(on_modules(&portal, &state, &mut conn, id, done).await)
@@ -146,7 +146,7 @@ async fn assign_credits(
     Path(id): Path<Uuid>,
     form: Form<AssignCreditsForm>,
 ) -> poem::Result<Response> {
-    let module = form.fields.module_id.and_then(|m| Uuid::parse_str(&m).ok());
+    let module = form.fields.module_id.and_then(|m| m.parse::<ModuleId>().ok());
     let mut conn = db(&state).await?;
     let done = match module {
         Some(module) => licences::assign_credits(

@@ -1,7 +1,12 @@
 //! Trials: started on the modules tab, their users, the upgrade, and a partner's
 //! overview of its customers' trials.
 
-use partnerdesk_core::{Error as CoreError, commerce::licences, commerce::trials, platform::ids::UserId};
+use partnerdesk_core::{
+    Error as CoreError,
+    commerce::licences,
+    commerce::trials,
+    platform::ids::{ModuleId, UserId},
+};
 use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
 use serde::Deserialize;
 use serde_json::json;
@@ -33,10 +38,10 @@ async fn start_trial(
     Path(id): Path<Uuid>,
     form: Form<StartTrialForm>,
 ) -> poem::Result<Response> {
-    let module = form.fields.module_id.and_then(|m| Uuid::parse_str(&m).ok());
+    let module = form.fields.module_id.and_then(|m| m.parse::<ModuleId>().ok());
     let mut conn = db(&state).await?;
     let done = match module {
-        Some(module) => trials::start(&mut conn, &state.ctx, &portal.actor, id, module)
+        Some(module) => trials::start(&mut conn, &state.ctx, &portal.actor, id.into(), module)
             .await
             .map(|_| Notice::TrialStarted),
         None => Err(CoreError::field("module_id", "required", "Choose a module")),
@@ -69,7 +74,7 @@ async fn trial_users(
         &state.ctx,
         &portal.actor,
         id.into(),
-        tid,
+        tid.into(),
         &user_ids(&form.fields.user_ids),
     )
     .await
@@ -85,7 +90,7 @@ async fn upgrade(
 ) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
     Ok(
-        match licences::quote_upgrade(&mut conn, &state.ctx, &portal.actor, id, tid).await {
+        match licences::quote_upgrade(&mut conn, &state.ctx, &portal.actor, id.into(), tid.into()).await {
             Ok(q) => redirect(&format!("/organizations/{id}/quotes/{}", q.id)),
             Err(e) => on_modules(&portal, &state, &mut conn, id, Err(e)).await,
         },

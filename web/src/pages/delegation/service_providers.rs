@@ -142,8 +142,15 @@ fn grants_end(raw: Option<String>) -> Result<Option<chrono::DateTime<chrono::Utc
 }
 
 async fn answer(portal: &Portal, state: &AppState, id: Uuid, request: Uuid, accept: bool) -> poem::Result<Response> {
-    let answered =
-        service_providers::answer_request(&mut *db(state).await?, &state.ctx, &portal.actor, id, request, accept).await;
+    let answered = service_providers::answer_request(
+        &mut *db(state).await?,
+        &state.ctx,
+        &portal.actor,
+        id.into(),
+        request,
+        accept,
+    )
+    .await;
     let notice = if accept {
         Notice::RequestAccepted
     } else {

@@ -142,7 +142,8 @@ async fn end_session(
     state: Data<&AppState>,
     Path((id, session)): Path<(Uuid, Uuid)>,
 ) -> poem::Result<Response> {
-    let ended = sessions::end_for_customer(&mut *db(&state).await?, &state.ctx, &portal.actor, id, session).await;
+    let ended =
+        sessions::end_for_customer(&mut *db(&state).await?, &state.ctx, &portal.actor, id.into(), session).await;
     Ok(match ended {
         Ok(_) => noticed(&format!("/organizations/{id}/service-provider"), Notice::SessionEnded),
         Err(e) => portal.failed(&state, "Service provider", &e),

@@ -88,7 +88,7 @@ async fn delete_integration(
     Path((id, iid)): Path<(Uuid, Uuid)>,
 ) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
-    let result = integrations::delete(&mut conn, &state.ctx, &portal.actor, id, iid)
+    let result = integrations::delete(&mut conn, &state.ctx, &portal.actor, id.into(), iid)
         .await
         .map(|_| Notice::IntegrationDeleted)
         .map_err(|e| (e, json!({ "integrations": [] })));
