@@ -1,11 +1,15 @@
 //! Fixtures the areas' tests share: an app that pays out small sums, the catalogue's
 //! modules by code, and buying and paying for licences through the API as a partner and
-//! vendor finance would.
+//! vendor finance would. They answer in the API's own views.
 
+use partnerdesk_web::api::{
+    commerce::{catalogue::ModuleView, orders::OrderView, quotes::QuoteView},
+    identity::auth::MeView,
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{Client, Options, TestApp};
+use crate::harness::{Client, Options, Resp, TestApp};
 
 /// A test app whose payouts have no minimum worth speaking of, so one order's
 /// commission can be paid out.
@@ -17,43 +21,52 @@ pub(crate) async fn small_payouts() -> TestApp {
     .await
 }
 
-/// A module's id by its code, as the API lists it.
-pub(crate) async fn module_id(client: &Client, code: &str) -> String {
-    let modules = client.get("/api/modules").await.body;
-    modules
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["code"] == code)
-        .unwrap_or_else(|| panic!("module {code}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+/// A module's id by its code, as the API lists it (to the client's organization).
+pub(crate) async fn module_id(client: &Client, code: &str) -> Uuid {
+    let r = client.get("/api/modules").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.view::<Vec<ModuleView>>()
+        .into_iter()
+        .find(|m| m.code == code)
+        .unwrap_or_else(|| panic!("module {code}"))
+        .id
+}
+
+/// Asks for a quote for `org`; the response as it came.
+pub(crate) async fn quote(client: &Client, org: Uuid, items: Value) -> Resp {
+    client
+        .post(&format!("/api/organizations/{org}/quotes"), json!({ "items": items }))
+        .await
+}
+
+/// Confirms a quote; the response as it came.
+pub(crate) async fn confirm(client: &Client, quote: Uuid) -> Resp {
+    client.post(&format!("/api/quotes/{quote}/confirm"), json!({})).await
 }
 
 /// Buys for `org` (quote and confirm); returns the order.
-pub(crate) async fn buy(client: &Client, org: Uuid, items: Value) -> Value {
-    let q = client
-        .post(&format!("/api/organizations/{org}/quotes"), json!({ "items": items }))
-        .await;
+pub(crate) async fn buy(client: &Client, org: Uuid, items: Value) -> OrderView {
+    let q = quote(client, org, items).await;
     assert_eq!(q.status, 201, "{}", q.body);
-    let o = client
-        .post(
-            &format!("/api/quotes/{}/confirm", q.body["id"].as_str().unwrap()),
-            json!({}),
-        )
-        .await;
+    let o = confirm(client, q.view::<QuoteView>().id).await;
     assert_eq!(o.status, 201, "{}", o.body);
-    o.body
+    o.view()
 }
 
 /// Vendor finance marks the order's invoice paid.
-pub(crate) async fn pay(finance: &Client, order: &Value) {
+pub(crate) async fn pay(finance: &Client, order: &OrderView) {
     let r = finance
         .post(
-            &format!("/api/invoices/{}/mark-paid", order["invoice"]["id"].as_str().unwrap()),
+            &format!("/api/invoices/{}/mark-paid", order.invoice.id),
             json!({ "reference": "bank" }),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Who `client` is and whom it acts for (GET /api/me).
+pub(crate) async fn me(client: &Client) -> MeView {
+    let r = client.get("/api/me").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.view()
 }

@@ -416,7 +416,8 @@ impl TestApp {
             )
             .await;
         assert_eq!(done.status, 201, "{}", done.body);
-        done.body["organization_id"].as_str().unwrap().parse().unwrap()
+        done.view::<partnerdesk_web::api::tenancy::invitations::AcceptedView>()
+            .organization_id
     }
 
     /// Logs `browser` (a cookie-keeping client) in through the log-in page.
@@ -526,6 +527,8 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// The problem's code, or "" for a body that is no problem (the raw read is kept so
+    /// that any response can be asked).
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or_default()
     }
@@ -558,6 +561,20 @@ impl Resp {
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> T {
         serde_json::from_value(self.body.clone())
             .unwrap_or_else(|e| panic!("not a {}: {e}; body: {}", std::any::type_name::<T>(), self.body))
+    }
+
+    /// The body read into the API's own response type `T` (a poem-openapi `Object`, e.g.
+    /// `OrderView`); panics with the type and the body when it does not fit.
+    #[track_caller]
+    pub fn view<T: poem_openapi::types::ParseFromJSON>(&self) -> T {
+        T::parse_from_json(Some(self.body.clone())).unwrap_or_else(|e| {
+            panic!(
+                "not a {}: {}; body: {}",
+                std::any::type_name::<T>(),
+                e.message(),
+                self.body
+            )
+        })
     }
 
     /// The fields named in a validation problem.

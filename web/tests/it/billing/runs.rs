@@ -6,6 +6,11 @@ use std::{collections::BTreeMap, io::Cursor, str::FromStr};
 
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use chrono::{Datelike, NaiveDate};
+use partnerdesk_core::billing::BillingRunStatus;
+use partnerdesk_web::api::{
+    billing::{BillingRunPage, BillingRunView, BillingTotalView},
+    commerce::licences::ModuleLicencesView,
+};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -49,16 +54,25 @@ fn prorated(unit: Decimal, quantity: i64, from: NaiveDate, to: NaiveDate) -> Vec
 }
 
 /// Starts a run and waits until the worker has rendered it.
-async fn run(app: &TestApp, client: &Client, body: Value) -> Value {
+async fn run(app: &TestApp, client: &Client, body: Value) -> BillingRunView {
     let r = client.post("/api/billing-runs", body).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["status"], "queued");
+    let queued: BillingRunView = r.view();
+    assert_eq!(queued.status, BillingRunStatus::Queued);
     app.settle().await;
-    let id = r.body["id"].as_str().unwrap();
-    let done = client.get(&format!("/api/billing-runs/{id}")).await;
+    let done = client.get(&format!("/api/billing-runs/{}", queued.id)).await;
     assert_eq!(done.status, 200, "{}", done.body);
-    assert_eq!(done.body["status"], "ready", "{}", done.body);
-    done.body
+    let run: BillingRunView = done.view();
+    assert_eq!(run.status, BillingRunStatus::Ready, "{}", done.body);
+    run
+}
+
+/// A run's recorded totals, every field, to compare two reads of it.
+fn totals(run: &BillingRunView) -> Vec<(Option<Uuid>, &str, i64, &str)> {
+    run.totals
+        .iter()
+        .map(|t: &BillingTotalView| (t.partner_id, t.currency.as_str(), t.lines, t.amount.as_str()))
+        .collect()
 }
 
 /// One line of the CSV, by column name.
@@ -74,8 +88,8 @@ struct Files {
     partners: Vec<Vec<Data>>,
 }
 
-async fn download(client: &Client, run: &Value) -> Files {
-    let id = run["id"].as_str().unwrap();
+async fn download(client: &Client, run: &BillingRunView) -> Files {
+    let id = run.id;
     let (status, headers, csv_bytes) = client.get_bytes(&format!("/api/billing-runs/{id}/csv")).await;
     assert_eq!(status, 200);
     assert!(headers["content-type"].to_str().unwrap().starts_with("text/csv"));
@@ -84,13 +98,12 @@ async fn download(client: &Client, run: &Value) -> Files {
     assert!(headers["content-disposition"].to_str().unwrap().ends_with(".xlsx\""));
     // The sizes and checksums shown are the files'.
     use sha2::Digest;
-    let files = run["files"].as_array().unwrap();
     for (format, bytes) in [("csv", &csv_bytes), ("xlsx", &xlsx)] {
-        let f = files.iter().find(|f| f["format"] == format).unwrap();
-        assert_eq!(f["size"], bytes.len() as u64);
-        assert_eq!(f["sha256"], hex::encode(sha2::Sha256::digest(bytes)));
+        let f = run.files.iter().find(|f| f.format == format).unwrap();
+        assert_eq!(f.size, bytes.len() as i64);
+        assert_eq!(f.sha256, hex::encode(sha2::Sha256::digest(bytes)));
     }
-    let separator = run["csv_separator"].as_str().unwrap().as_bytes()[0];
+    let separator = run.csv_separator.as_bytes()[0];
     let text = csv_bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&csv_bytes);
     let mut reader = csv::ReaderBuilder::new().delimiter(separator).from_reader(text);
     let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
@@ -143,9 +156,9 @@ fn date(cell: &Data) -> NaiveDate {
 
 /// The XLSX lines are the CSV lines, cell for cell, and the totals sheets and the
 /// run's recorded totals are the sums of the lines, to the cent.
-fn assert_files_agree(files: &Files, run: &Value) {
+fn assert_files_agree(files: &Files, run: &BillingRunView) {
     assert_eq!(files.csv.len(), files.lines.len());
-    assert_eq!(files.csv.len() as u64, run["line_count"].as_u64().unwrap());
+    assert_eq!(files.csv.len() as i64, run.line_count.unwrap());
     for (row, cells) in files.csv.iter().zip(&files.lines) {
         assert_eq!(row["Partner"], text(&cells[0]));
         assert_eq!(row["Debtor number"], text(&cells[1]));
@@ -195,12 +208,7 @@ fn assert_files_agree(files: &Files, run: &Value) {
         })
         .collect();
     assert_eq!(sheet, per_partner, "the Partners sheet sums the lines");
-    let recorded: Decimal = run["totals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| d(t["amount"].as_str().unwrap()))
-        .sum();
+    let recorded: Decimal = run.totals.iter().map(|t| d(&t.amount)).sum();
     assert_eq!(
         recorded,
         per_partner.values().copied().sum::<Decimal>(),
@@ -233,11 +241,8 @@ async fn a_run_bills_licences_and_credits_prorated_less_payments_plus_refunds_ne
     // A refund on the business licence's line.
     let r = finance
         .post(
-            &format!(
-                "/api/invoices/{}/credit-notes",
-                order["invoice"]["id"].as_str().unwrap()
-            ),
-            json!({ "order_line_id": order["lines"][0]["id"], "amount": "1.00", "reason": "goodwill" }),
+            &format!("/api/invoices/{}/credit-notes", order.invoice.id),
+            json!({ "order_line_id": order.lines[0].id, "amount": "1.00", "reason": "goodwill" }),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -257,17 +262,13 @@ async fn a_run_bills_licences_and_credits_prorated_less_payments_plus_refunds_ne
     app.advance(chrono::Duration::days(4));
     let anna = app.demo("anna@northwind.example").await;
     let finance = app.demo("finance@vendor.example").await;
-    let licences = anna.get(&format!("/api/organizations/{devries}/licences")).await;
+    let licences: Vec<ModuleLicencesView> = anna.get(&format!("/api/organizations/{devries}/licences")).await.view();
     let crm_licence = licences
-        .body
-        .as_array()
-        .unwrap()
         .iter()
-        .find(|m| m["module"]["id"] == crm.as_str())
-        .unwrap()["business_licence_id"]
-        .as_str()
+        .find(|m| m.module.id == crm)
         .unwrap()
-        .to_owned();
+        .business_licence_id
+        .unwrap();
     let off = anna
         .post(
             &format!("/api/organizations/{devries}/business-licences/{crm_licence}/deactivate"),
@@ -346,7 +347,7 @@ async fn a_run_bills_licences_and_credits_prorated_less_payments_plus_refunds_ne
         .filter(|r| r["Item"] == "payment")
         .map(|r| d(&r["Amount"]))
         .sum();
-    assert_eq!(payments, -d(order["total"].as_str().unwrap()));
+    assert_eq!(payments, -d(&order.total));
     let refunds: Vec<&&Row> = jansen_rows.iter().filter(|r| r["Item"] == "refund").collect();
     assert_eq!(refunds.len(), 1);
     assert_eq!(refunds[0]["Amount"], "1.00");
@@ -397,25 +398,22 @@ async fn a_rerun_is_a_new_version_with_the_same_bytes_and_the_csv_can_use_semico
     let finance = some_billing(&app).await;
     let first = run(&app, &finance, this_month(&app)).await;
     let second = run(&app, &finance, this_month(&app)).await;
-    assert_eq!(
-        (first["version"].as_i64(), second["version"].as_i64()),
-        (Some(1), Some(2))
-    );
+    assert_eq!((first.version, second.version), (1, 2));
     let (a, b) = (download(&finance, &first).await, download(&finance, &second).await);
     assert_eq!(a.csv_bytes, b.csv_bytes, "the same data gives a byte-identical CSV");
-    assert_eq!(first["files"][1]["sha256"], second["files"][1]["sha256"]);
+    assert_eq!(first.files[1].sha256, second.files[1].sha256);
     assert_eq!(a.lines, b.lines, "and the same XLSX cells");
     assert_eq!((a.customers.len(), a.partners.len()), (3, 2));
     assert_files_agree(&a, &first);
     // The first version is still there, unchanged.
-    let listed = finance.get("/api/billing-runs").await.body;
-    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    let listed: BillingRunPage = finance.get("/api/billing-runs").await.view();
+    assert_eq!(listed.items.len(), 2);
 
     let mut body = this_month(&app);
     body["csv_separator"] = json!(";");
     body["csv_bom"] = json!(true);
     let semi = run(&app, &finance, body).await;
-    assert_eq!(semi["version"], 3);
+    assert_eq!(semi.version, 3);
     let c = download(&finance, &semi).await;
     assert!(c.csv_bytes.starts_with("\u{feff}Partner;Debtor number;".as_bytes()));
     assert_eq!(c.csv, a.csv, "the same lines, read with the separator");
@@ -448,10 +446,7 @@ async fn a_partner_bills_its_own_customers_and_sees_only_its_own_runs() {
     let max = app.demo("max@alpine.example").await;
     let northwind = app.org_id("Northwind IT Services").await;
     let own = run(&app, &anna, this_month(&app)).await;
-    assert_eq!(
-        (own["audience"].as_str(), own["partner_id"].as_str()),
-        (Some("partner"), Some(northwind.to_string().as_str()))
-    );
+    assert_eq!((own.audience.as_str(), own.partner_id), ("partner", Some(northwind)));
     let files = download(&anna, &own).await;
     assert_files_agree(&files, &own);
     let customers: std::collections::BTreeSet<&str> = files.csv.iter().map(|r| r["Customer"].as_str()).collect();
@@ -476,25 +471,16 @@ async fn a_partner_bills_its_own_customers_and_sees_only_its_own_runs() {
     );
 
     // Each sees its own runs only; another's run is not found.
-    let ids = |v: Value| -> Vec<String> {
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    assert_eq!(
-        ids(anna.get("/api/billing-runs").await.body),
-        [own["id"].as_str().unwrap()]
-    );
-    assert!(ids(max.get("/api/billing-runs").await.body).is_empty());
-    assert_eq!(ids(finance.get("/api/billing-runs").await.body).len(), 2);
-    let own_id = own["id"].as_str().unwrap();
+    let ids =
+        |r: crate::harness::Resp| -> Vec<Uuid> { r.view::<BillingRunPage>().items.into_iter().map(|r| r.id).collect() };
+    assert_eq!(ids(anna.get("/api/billing-runs").await), [own.id]);
+    assert!(ids(max.get("/api/billing-runs").await).is_empty());
+    assert_eq!(ids(finance.get("/api/billing-runs").await).len(), 2);
+    let own_id = own.id;
     assert_eq!(max.get(&format!("/api/billing-runs/{own_id}")).await.status, 404);
     assert_eq!(max.get_bytes(&format!("/api/billing-runs/{own_id}/xlsx")).await.0, 404);
     assert_eq!(finance.get(&format!("/api/billing-runs/{own_id}")).await.status, 404);
-    let all_id = all["id"].as_str().unwrap();
+    let all_id = all.id;
     assert_eq!(anna.get_bytes(&format!("/api/billing-runs/{all_id}/csv")).await.0, 404);
 }
 
@@ -509,7 +495,7 @@ async fn a_worker_killed_during_a_run_leaves_it_retryable_and_the_next_attempt_i
     let finance = some_billing(&app).await;
     let queued = finance.post("/api/billing-runs", this_month(&app)).await;
     assert_eq!(queued.status, 201, "{}", queued.body);
-    let id: Uuid = queued.body["id"].as_str().unwrap().parse().unwrap();
+    let id = queued.view::<BillingRunView>().id;
     let payload = json!({ "run_id": id });
 
     // Hold the file table so the attempt stops after writing every line, then kill it.
@@ -543,15 +529,15 @@ async fn a_worker_killed_during_a_run_leaves_it_retryable_and_the_next_attempt_i
     drop(blocker);
 
     // Nothing half-written: running, no files, no totals.
-    let r = finance.get(&format!("/api/billing-runs/{id}")).await.body;
-    assert_eq!(r["status"], "running");
-    assert!(r["files"].as_array().unwrap().is_empty() && r["totals"].as_array().unwrap().is_empty());
+    let r: BillingRunView = finance.get(&format!("/api/billing-runs/{id}")).await.view();
+    assert_eq!(r.status, BillingRunStatus::Running);
+    assert!(r.files.is_empty() && r.totals.is_empty());
     // The job's next attempt produces the whole, correct file.
     partnerdesk_worker::registry::run(app.application(), "render_billing_run", "test", payload)
         .await
         .unwrap();
-    let done = finance.get(&format!("/api/billing-runs/{id}")).await.body;
-    assert_eq!(done["status"], "ready", "{done}");
+    let done: BillingRunView = finance.get(&format!("/api/billing-runs/{id}")).await.view();
+    assert_eq!(done.status, BillingRunStatus::Ready, "{done:?}");
     let files = download(&finance, &done).await;
     assert_files_agree(&files, &done);
     // Licence and credit lines of two customers and Müller's licence; the two paid
@@ -585,19 +571,10 @@ async fn the_monthly_run_is_queued_once_however_many_workers_try() {
     assert_eq!(made.iter().flatten().count(), 1, "{made:?}");
     let (first, last) = partnerdesk_core::billing::previous_month(app.ctx.now().date_naive());
     let finance = app.demo("finance@vendor.example").await;
-    let runs = finance.get("/api/billing-runs").await.body;
-    let run = &runs["items"][0];
-    assert_eq!(
-        (run["scheduled"].as_bool(), run["status"].as_str()),
-        (Some(true), Some("queued"))
-    );
-    assert_eq!(
-        (
-            run["period_start"].as_str().unwrap(),
-            run["period_end"].as_str().unwrap()
-        ),
-        (first.to_string().as_str(), last.to_string().as_str())
-    );
+    let runs: BillingRunPage = finance.get("/api/billing-runs").await.view();
+    let run = &runs.items[0];
+    assert_eq!((run.scheduled, run.status), (true, BillingRunStatus::Queued));
+    assert_eq!((run.period_start, run.period_end), (first, last));
     assert_eq!(
         app.count("SELECT count(*) FROM apalis.jobs WHERE job_type = 'render_billing_run'")
             .await,
@@ -683,16 +660,11 @@ async fn the_files_agree_with_the_database_to_the_cent_on_random_purchases_refun
         let (email, org) = customers[next(3) as usize];
         let partner = app.demo(email).await;
         let module = if next(2) == 0 { &crm } else { &rec };
-        let licences = partner.get(&format!("/api/organizations/{org}/licences")).await.body;
-        let held = licences
-            .as_array()
-            .unwrap()
+        let licences: Vec<ModuleLicencesView> = partner.get(&format!("/api/organizations/{org}/licences")).await.view();
+        let business = licences
             .iter()
-            .find(|m| m["module"]["id"] == module.as_str())
-            .cloned();
-        let business = held
-            .as_ref()
-            .and_then(|m| m["business_licence_id"].as_str().map(str::to_owned));
+            .find(|m| m.module.id == *module)
+            .and_then(|m| m.business_licence_id);
         match (business, next(4)) {
             (None, _) => {
                 let order = buy(&partner, org, json!([{ "type": "business", "module_id": module }])).await;
@@ -718,16 +690,12 @@ async fn the_files_agree_with_the_database_to_the_cent_on_random_purchases_refun
                 .await;
                 pay(&finance, &order).await;
                 if next(2) == 0 {
-                    let line = &order["lines"][0];
-                    let cents = 1 + next(
-                        (d(line["amount"].as_str().unwrap()) * Decimal::from(100))
-                            .try_into()
-                            .unwrap_or(1u64),
-                    );
+                    let line = &order.lines[0];
+                    let cents = 1 + next((d(&line.amount) * Decimal::from(100)).try_into().unwrap_or(1u64));
                     let r = finance
                         .post(
-                            &format!("/api/invoices/{}/credit-notes", order["invoice"]["id"].as_str().unwrap()),
-                            json!({ "order_line_id": line["id"], "amount": Decimal::new(cents as i64, 2).to_string(), "reason": "random" }),
+                            &format!("/api/invoices/{}/credit-notes", order.invoice.id),
+                            json!({ "order_line_id": line.id, "amount": Decimal::new(cents as i64, 2).to_string(), "reason": "random" }),
                         )
                         .await;
                     assert_eq!(r.status, 201, "{}", r.body);
@@ -851,7 +819,8 @@ async fn a_failed_run_shows_its_error_and_expired_files_are_deleted_while_the_ru
         .await;
     app.expect_failures();
     let r = finance.post("/api/billing-runs", this_month(&app)).await;
-    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.view::<BillingRunView>().id;
     let attempts = "SELECT count(*) FROM job_runs r JOIN apalis.jobs j ON j.id = r.job_id
                     WHERE j.job_type = 'render_billing_run' AND r.finished_at IS NOT NULL";
     // Waits on the attempts themselves; the deadline only stops a run that never ends
@@ -861,30 +830,30 @@ async fn a_failed_run_shows_its_error_and_expired_files_are_deleted_while_the_ru
         assert!(tokio::time::Instant::now() < deadline, "the attempts did not run");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let failed = finance.get(&format!("/api/billing-runs/{id}")).await.body;
-    assert_eq!(failed["status"], "failed", "{failed}");
+    let failed: BillingRunView = finance.get(&format!("/api/billing-runs/{id}")).await.view();
+    assert_eq!(failed.status, BillingRunStatus::Failed, "{failed:?}");
     assert!(
-        failed["error"].as_str().unwrap().contains("the disk is full"),
-        "{failed}"
+        failed.error.as_deref().unwrap().contains("the disk is full"),
+        "{failed:?}"
     );
-    assert!(failed["files"].as_array().unwrap().is_empty() && failed["totals"].as_array().unwrap().is_empty());
+    assert!(failed.files.is_empty() && failed.totals.is_empty());
     assert_eq!(app.count(attempts).await, 5, "every attempt was made, no more");
     app.sql("DROP TRIGGER refuse_chunks ON billing_file_chunks").await;
 
     // A new version works; after the retention its files go, the run and totals stay.
     let ok = run(&app, &finance, this_month(&app)).await;
-    assert_eq!(ok["version"], 2);
-    let ok_id = ok["id"].as_str().unwrap();
+    assert_eq!(ok.version, 2);
+    let ok_id = ok.id;
     app.advance(chrono::Duration::days(91));
     let deleted = partnerdesk_core::billing::prune_expired(&mut *app.conn().await, app.ctx.now())
         .await
         .unwrap();
     assert_eq!(deleted, 2);
     let finance = app.demo("finance@vendor.example").await;
-    let kept = finance.get(&format!("/api/billing-runs/{ok_id}")).await.body;
-    assert_eq!(kept["status"], "ready");
-    assert!(kept["files"].as_array().unwrap().is_empty());
-    assert_eq!(kept["totals"], ok["totals"]);
+    let kept: BillingRunView = finance.get(&format!("/api/billing-runs/{ok_id}")).await.view();
+    assert_eq!(kept.status, BillingRunStatus::Ready);
+    assert!(kept.files.is_empty());
+    assert_eq!(totals(&kept), totals(&ok));
     assert_eq!(
         finance.get_bytes(&format!("/api/billing-runs/{ok_id}/csv")).await.0,
         404

@@ -4,11 +4,30 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{Datelike, Duration, NaiveDate, Utc};
+use partnerdesk_core::platform::values::{
+    Channel, InvoiceStatus, LicenceKind, LicencePlan, OrderSource, OrderStatus, TrialStatus,
+};
+use partnerdesk_web::api::{
+    commerce::{
+        catalogue::{ModuleView, ReleaseView},
+        licences::ModuleLicencesView,
+        orders::{InvoiceView, OrderView, PaymentPageView},
+        quotes::QuoteView,
+        trials::{TrialOverviewPage, TrialView},
+    },
+    dev::{ClockView, MailView},
+    tenancy::{
+        audit::AuditEntryView,
+        customers::CustomerView,
+        users::{ProfileBody, UserOverviewView},
+    },
+};
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
-use crate::harness::{Client, FieldError, Options, Resp, TestApp};
+use crate::fixtures::{buy, confirm, module_id, quote};
+use crate::harness::{Client, FieldError, Options, Problem, Resp, TestApp};
 
 struct Shop {
     app: TestApp,
@@ -19,27 +38,13 @@ struct Shop {
     rec: Uuid, // business 15.00, user 2.95
 }
 
-async fn module_id(app: &TestApp, code: &str) -> Uuid {
-    #[derive(diesel::QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = diesel::sql_types::Uuid)]
-        id: Uuid,
-    }
-    use diesel_async::RunQueryDsl;
-    let row: Id = diesel::sql_query(format!("SELECT id FROM modules WHERE code = '{code}'"))
-        .get_result(&mut app.conn().await)
-        .await
-        .unwrap();
-    row.id
-}
-
 async fn shop_with(options: Options) -> Shop {
     let app = TestApp::spawn_with(options).await;
     let anna = app.demo("anna@northwind.example").await;
     let jan = app.demo("jan@jansen.example").await;
     let jansen = app.org_id("Jansen Installatietechniek").await;
-    let crm = module_id(&app, "CRM").await;
-    let rec = module_id(&app, "REC").await;
+    let crm = module_id(&anna, "CRM").await;
+    let rec = module_id(&anna, "REC").await;
     Shop {
         app,
         anna,
@@ -75,25 +80,6 @@ fn d(s: &str) -> Decimal {
     s.parse().unwrap()
 }
 
-async fn quote(client: &Client, org: Uuid, items: Value) -> crate::harness::Resp {
-    client
-        .post(&format!("/api/organizations/{org}/quotes"), json!({ "items": items }))
-        .await
-}
-
-async fn confirm(client: &Client, quote_id: &str) -> crate::harness::Resp {
-    client.post(&format!("/api/quotes/{quote_id}/confirm"), json!({})).await
-}
-
-/// Quotes and confirms; returns the order.
-async fn buy(client: &Client, org: Uuid, items: Value) -> Value {
-    let q = quote(client, org, items).await;
-    assert_eq!(q.status, 201, "{}", q.body);
-    let o = confirm(client, q.body["id"].as_str().unwrap()).await;
-    assert_eq!(o.status, 201, "{}", o.body);
-    o.body
-}
-
 /// Adds users to Jansen through the import and returns their ids.
 async fn add_users(s: &Shop, n: usize) -> Vec<Uuid> {
     let mut csv = String::from("email,first_name,last_name\n");
@@ -119,19 +105,20 @@ async fn add_users(s: &Shop, n: usize) -> Vec<Uuid> {
     ids
 }
 
-async fn licences(s: &Shop) -> Value {
-    let r = s.anna.get(&format!("/api/organizations/{}/licences", s.jansen)).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body
+async fn licences(s: &Shop) -> Vec<ModuleLicencesView> {
+    licences_as(&s.anna, s.jansen).await
 }
 
-fn module_entry<'a>(overview: &'a Value, code: &str) -> &'a Value {
-    overview
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["module"]["code"] == code)
-        .unwrap_or(&Value::Null)
+/// Jansen's licences as `client` sees them.
+async fn licences_as(client: &Client, org: Uuid) -> Vec<ModuleLicencesView> {
+    let r = client.get(&format!("/api/organizations/{org}/licences")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.view()
+}
+
+/// The licences of a module in an overview, if any are on.
+fn module_entry(overview: Vec<ModuleLicencesView>, code: &str) -> Option<ModuleLicencesView> {
+    overview.into_iter().find(|m| m.module.code == code)
 }
 
 // --- Quotes and orders -------------------------------------------------------------
@@ -148,98 +135,83 @@ async fn a_quote_prices_exactly_and_confirming_it_creates_the_order() {
     )
     .await;
     assert_eq!(q.status, 201, "{}", q.body);
-    let lines = q.body["lines"].as_array().unwrap();
+    let q: QuoteView = q.view();
+    let lines = &q.lines;
     assert_eq!(lines.len(), 3);
     assert_eq!(
-        (
-            lines[0]["licence_kind"].as_str(),
-            lines[0]["quantity"].as_i64(),
-            lines[0]["unit_price"].as_str()
-        ),
-        (Some("business"), Some(1), Some("25.00"))
+        (lines[0].licence_kind, lines[0].quantity, lines[0].unit_price.as_str()),
+        (LicenceKind::Business, 1, "25.00")
     );
     assert_eq!(
         (
-            lines[1]["licence_kind"].as_str(),
-            lines[1]["quantity"].as_i64(),
-            lines[1]["monthly_amount"].as_str()
+            lines[1].licence_kind,
+            lines[1].quantity,
+            lines[1].monthly_amount.as_str()
         ),
-        (Some("user"), Some(2), Some("9.00"))
+        (LicenceKind::User, 2, "9.00")
     );
     assert_eq!(
         (
-            lines[2]["licence_kind"].as_str(),
-            lines[2]["quantity"].as_i64(),
-            lines[2]["monthly_amount"].as_str()
+            lines[2].licence_kind,
+            lines[2].quantity,
+            lines[2].monthly_amount.as_str()
         ),
-        (Some("credit"), Some(3), Some("13.50"))
+        (LicenceKind::Credit, 3, "13.50")
     );
-    assert_eq!(q.body["monthly_total"], "47.50");
+    assert_eq!(q.monthly_total, "47.50");
     let expected: Vec<Decimal> = [d("25.00"), d("9.00"), d("13.50")]
         .into_iter()
         .map(rest_of_month)
         .collect();
     for (line, want) in lines.iter().zip(&expected) {
-        assert_eq!(d(line["amount"].as_str().unwrap()), *want, "{line}");
+        assert_eq!(d(&line.amount), *want, "{line:?}");
     }
     let period_total: Decimal = expected.iter().sum();
-    assert_eq!(d(q.body["period_total"].as_str().unwrap()), period_total);
+    assert_eq!(d(&q.period_total), period_total);
 
     // Nothing is active before confirmation.
-    assert!(module_entry(&licences(&s).await, "CRM").is_null());
+    assert!(module_entry(licences(&s).await, "CRM").is_none());
 
-    let o = confirm(&s.anna, q.body["id"].as_str().unwrap()).await;
+    let o = confirm(&s.anna, q.id).await;
     assert_eq!(o.status, 201, "{}", o.body);
-    assert_eq!(o.body["total"], q.body["period_total"]);
-    assert_eq!(o.body["invoice"]["amount"], q.body["period_total"]);
-    assert_eq!(o.body["invoice"]["status"], "open");
+    let o: OrderView = o.view();
+    assert_eq!(o.total, q.period_total);
+    assert_eq!(o.invoice.amount, q.period_total);
+    assert_eq!(o.invoice.status, InvoiceStatus::Open);
     assert_eq!(
-        o.body["source"], "add_products",
+        o.source,
+        OrderSource::AddProducts,
         "the partner added products for its customer"
     );
-    assert_eq!(o.body["lines"].as_array().unwrap().len(), 3);
-    assert!(o.body["invoice"]["number"].as_str().unwrap().starts_with("INV-"));
+    assert_eq!(o.lines.len(), 3);
+    assert!(o.invoice.number.starts_with("INV-"));
 
-    let crm = module_entry(&licences(&s).await, "CRM").clone();
-    assert_eq!(crm["business_kind"], "paid");
-    let holders: Vec<&str> = crm["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["user_id"].as_str().unwrap())
-        .collect();
-    assert!(holders.contains(&jan_id.to_string().as_str()) && holders.contains(&eva_id.to_string().as_str()));
-    assert_eq!(crm["free_credits"], 3);
+    let crm = module_entry(licences(&s).await, "CRM").unwrap();
+    assert_eq!(crm.business_kind, Some(LicencePlan::Paid));
+    let holders: Vec<Uuid> = crm.users.iter().map(|u| u.user_id).collect();
+    assert!(holders.contains(&jan_id) && holders.contains(&eva_id));
+    assert_eq!(crm.free_credits, 3);
 
     // The customer list and user overview see it.
-    let c = s.anna.get(&format!("/api/customers/{}", s.jansen)).await;
-    assert_eq!(c.body["usage"], json!({ "used": 2, "total": 5 }));
-    let users = s.jan.get(&format!("/api/organizations/{}/users", s.jansen)).await;
-    assert!(
-        users
-            .body
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|u| u["activated_modules"] == json!(["CRM"]))
-    );
+    let c: CustomerView = s.anna.get(&format!("/api/customers/{}", s.jansen)).await.view();
+    assert_eq!((c.usage.used, c.usage.total), (2, 5));
+    let users: Vec<UserOverviewView> = s
+        .jan
+        .get(&format!("/api/organizations/{}/users", s.jansen))
+        .await
+        .view();
+    assert!(users.iter().all(|u| u.activated_modules == ["CRM"]));
 
     // The confirmation with the payment link reaches the partner.
     let mail = s.app.smtp.expect_one("anna@northwind.example", "INV-").await;
-    assert!(
-        mail.text.contains(o.body["payment_url"].as_str().unwrap()),
-        "{}",
-        mail.text
-    );
+    assert!(mail.text.contains(&o.payment_url), "{}", mail.text);
 
     // A second confirmation is refused.
-    confirm(&s.anna, q.body["id"].as_str().unwrap())
-        .await
-        .assert_problem(409, "quote_confirmed");
+    confirm(&s.anna, q.id).await.assert_problem(409, "quote_confirmed");
     // Activating the business licence again is refused at quote time.
     let r = quote(&s.anna, s.jansen, json!([{ "type": "business", "module_id": s.crm }])).await;
     r.assert_problem(422, "validation_failed");
-    assert_eq!(r.body["errors"][0]["code"], "licence_exists");
+    assert_eq!(r.field_errors()[0].code, "licence_exists");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -255,24 +227,24 @@ async fn stale_expired_and_foreign_quotes_are_refused() {
             .status,
         200
     );
-    confirm(&s.anna, q.body["id"].as_str().unwrap())
+    confirm(&s.anna, q.view::<QuoteView>().id)
         .await
         .assert_problem(409, "quote_stale");
 
     // Stale: the state changed (someone else activated it first).
     let first = quote(&s.anna, s.jansen, json!([{ "type": "business", "module_id": s.rec }])).await;
     let second = quote(&s.anna, s.jansen, json!([{ "type": "business", "module_id": s.rec }])).await;
-    assert_eq!(confirm(&s.anna, first.body["id"].as_str().unwrap()).await.status, 201);
-    confirm(&s.anna, second.body["id"].as_str().unwrap())
+    assert_eq!(confirm(&s.anna, first.view::<QuoteView>().id).await.status, 201);
+    confirm(&s.anna, second.view::<QuoteView>().id)
         .await
         .assert_problem(409, "quote_stale");
 
     // Foreign: another partner, or the customer's own company administrator.
     let q = quote(&s.anna, s.jansen, json!([{ "type": "business", "module_id": s.crm }])).await;
-    let id = q.body["id"].as_str().unwrap().to_owned();
+    let id = q.view::<QuoteView>().id;
     let max = s.app.demo("max@alpine.example").await;
-    confirm(&max, &id).await.assert_problem(404, "not_found");
-    confirm(&s.jan, &id).await.assert_problem(404, "not_found");
+    confirm(&max, id).await.assert_problem(404, "not_found");
+    confirm(&s.jan, id).await.assert_problem(404, "not_found");
     max.get(&format!("/api/quotes/{id}"))
         .await
         .assert_problem(404, "not_found");
@@ -280,9 +252,9 @@ async fn stale_expired_and_foreign_quotes_are_refused() {
     // Expired.
     s.app.advance(Duration::minutes(31));
     let anna = s.app.demo("anna@northwind.example").await;
-    confirm(&anna, &id).await.assert_problem(409, "quote_expired");
+    confirm(&anna, id).await.assert_problem(409, "quote_expired");
     assert!(
-        module_entry(&licences(&s).await, "CRM").is_null(),
+        module_entry(licences(&s).await, "CRM").is_none(),
         "nothing was activated"
     );
 }
@@ -362,22 +334,23 @@ async fn credits_are_billed_unassigned_and_consumed_on_assignment() {
         json!([{ "type": "business", "module_id": s.crm }, { "type": "credits", "module_id": s.crm, "quantity": 3 }]),
     )
     .await;
-    let credit_line = order["lines"]
-        .as_array()
-        .unwrap()
+    let credit_line = order
+        .lines
         .iter()
-        .find(|l| l["licence_kind"] == "credit")
-        .unwrap()
-        .clone();
+        .find(|l| l.licence_kind == LicenceKind::Credit)
+        .unwrap();
     assert_eq!(
-        d(credit_line["amount"].as_str().unwrap()),
+        d(&credit_line.amount),
         rest_of_month(d("13.50")),
         "billed from the moment they exist"
     );
-    assert_eq!(
-        s.anna.get(&format!("/api/customers/{}", s.jansen)).await.body["usage"],
-        json!({ "used": 0, "total": 3 })
-    );
+    let usage = s
+        .anna
+        .get(&format!("/api/customers/{}", s.jansen))
+        .await
+        .view::<CustomerView>()
+        .usage;
+    assert_eq!((usage.used, usage.total), (0, 3));
 
     let jan = s.app.user_id("jan@jansen.example").await;
     let eva = s.app.user_id("eva@jansen.example").await;
@@ -387,19 +360,20 @@ async fn credits_are_billed_unassigned_and_consumed_on_assignment() {
         .post(&url, json!({ "module_id": s.crm, "user_ids": [jan, eva] }))
         .await;
     assert_eq!(r.body, json!({ "assigned": 2 }));
-    assert_eq!(module_entry(&licences(&s).await, "CRM")["free_credits"], 1);
-    assert_eq!(
-        s.anna.get(&format!("/api/customers/{}", s.jansen)).await.body["usage"],
-        json!({ "used": 2, "total": 3 })
-    );
+    assert_eq!(module_entry(licences(&s).await, "CRM").unwrap().free_credits, 1);
+    let usage = s
+        .anna
+        .get(&format!("/api/customers/{}", s.jansen))
+        .await
+        .view::<CustomerView>()
+        .usage;
+    assert_eq!((usage.used, usage.total), (2, 3));
     // No new order for assignments.
     assert_eq!(
         s.anna
             .get(&format!("/api/organizations/{}/orders", s.jansen))
             .await
-            .body
-            .as_array()
-            .unwrap()
+            .view::<Vec<OrderView>>()
             .len(),
         1
     );
@@ -408,7 +382,7 @@ async fn credits_are_billed_unassigned_and_consumed_on_assignment() {
     let r = s.anna.post(&url, json!({ "module_id": s.crm, "user_ids": more })).await;
     r.assert_problem(409, "not_enough_credits");
     assert_eq!(
-        module_entry(&licences(&s).await, "CRM")["free_credits"],
+        module_entry(licences(&s).await, "CRM").unwrap().free_credits,
         1,
         "nothing taken by a refused assignment"
     );
@@ -441,9 +415,9 @@ async fn concurrent_assignments_never_take_more_credits_than_exist() {
         .filter(|r| r.as_ref().unwrap().code() == "not_enough_credits")
         .count();
     assert_eq!((ok, refused), (5, 7));
-    let crm = module_entry(&licences(&s).await, "CRM").clone();
-    assert_eq!(crm["free_credits"], 0);
-    assert_eq!(crm["users"].as_array().unwrap().len(), 5);
+    let crm = module_entry(licences(&s).await, "CRM").unwrap();
+    assert_eq!(crm.free_credits, 0);
+    assert_eq!(crm.users.len(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -471,9 +445,9 @@ async fn concurrent_assignments_all_succeed_while_enough_credits_are_free() {
         })
         .collect();
     assert!(statuses.iter().all(|(s, _)| *s == 200), "none refused: {statuses:?}");
-    let crm = module_entry(&licences(&s).await, "CRM").clone();
-    assert_eq!(crm["free_credits"], 0);
-    assert_eq!(crm["users"].as_array().unwrap().len(), 6);
+    let crm = module_entry(licences(&s).await, "CRM").unwrap();
+    assert_eq!(crm.free_credits, 0);
+    assert_eq!(crm.users.len(), 6);
 }
 
 // --- Trials -----------------------------------------------------------------------
@@ -489,11 +463,10 @@ async fn a_trial_allows_five_users_and_one_trial_per_module() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["max_users"], 5);
-    let trial = r.id();
-    let ends = chrono::DateTime::parse_from_rfc3339(r.body["ends_at"].as_str().unwrap()).unwrap();
-    let starts = chrono::DateTime::parse_from_rfc3339(r.body["starts_at"].as_str().unwrap()).unwrap();
-    assert_eq!(ends - starts, Duration::days(30));
+    let t: TrialView = r.view();
+    assert_eq!(t.max_users, 5);
+    let trial = t.id;
+    assert_eq!(t.ends_at - t.starts_at, Duration::days(30));
     s.app.smtp.expect_one("anna@northwind.example", "CRM connector").await;
 
     let users = add_users(&s, 6).await;
@@ -513,28 +486,22 @@ async fn a_trial_allows_five_users_and_one_trial_per_module() {
     again.assert_problem(409, "trial_exists");
     // A trial's business licence blocks buying the same module outright: upgrade instead.
     let r = quote(&s.anna, s.jansen, json!([{ "type": "business", "module_id": s.crm }])).await;
-    assert_eq!(r.body["errors"][0]["code"], "trial_active");
+    assert_eq!(r.field_errors()[0].code, "trial_active");
 
-    let overview = s.anna.get("/api/trials").await;
-    let row = overview.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["trial_id"] == trial.to_string())
-        .unwrap()
-        .clone();
+    let overview: TrialOverviewPage = s.anna.get("/api/trials").await.view();
+    let row = overview.items.iter().find(|t| t.trial_id == trial).unwrap();
     assert_eq!(
-        (
-            row["company"].as_str(),
-            row["users_assigned"].as_i64(),
-            row["active"].as_bool()
-        ),
-        (Some("Jansen Installatietechniek"), Some(5), Some(true))
+        (row.company.as_str(), row.users_assigned, row.active),
+        ("Jansen Installatietechniek", 5, true)
     );
     assert!(
-        s.app.demo("max@alpine.example").await.get("/api/trials").await.body["items"]
-            .as_array()
-            .unwrap()
+        s.app
+            .demo("max@alpine.example")
+            .await
+            .get("/api/trials")
+            .await
+            .view::<TrialOverviewPage>()
+            .items
             .is_empty()
     );
 }
@@ -626,11 +593,8 @@ async fn reminders_go_out_once_each_with_two_workers_and_a_restart_and_the_trial
     );
     // Licences are still on during the last day.
     let anna = s.app.demo("anna@northwind.example").await;
-    let overview = anna
-        .get(&format!("/api/organizations/{}/licences", s.jansen))
-        .await
-        .body;
-    assert_eq!(module_entry(&overview, "REC")["users"].as_array().unwrap().len(), 2);
+    let overview = licences_as(&anna, s.jansen).await;
+    assert_eq!(module_entry(overview, "REC").unwrap().users.len(), 2);
 
     s.app.advance(Duration::days(1));
     s.app
@@ -641,16 +605,10 @@ async fn reminders_go_out_once_each_with_two_workers_and_a_restart_and_the_trial
     s.app.settle().await;
     assert_eq!(trial_mails(&s.app, "has ended"), everyone);
     let anna = s.app.demo("anna@northwind.example").await;
-    let overview = anna
-        .get(&format!("/api/organizations/{}/licences", s.jansen))
-        .await
-        .body;
-    assert!(module_entry(&overview, "REC").is_null(), "the trial licences are off");
-    let row = anna.get("/api/trials").await.body["items"][0].clone();
-    assert_eq!(
-        (row["status"].as_str(), row["active"].as_bool()),
-        (Some("ended"), Some(false))
-    );
+    let overview = licences_as(&anna, s.jansen).await;
+    assert!(module_entry(overview, "REC").is_none(), "the trial licences are off");
+    let row = &anna.get("/api/trials").await.view::<TrialOverviewPage>().items[0];
+    assert_eq!((row.status, row.active), (TrialStatus::Ended, false));
     stop_third.send(true).unwrap();
     third.await.unwrap();
 }
@@ -683,37 +641,33 @@ async fn upgrading_a_trial_keeps_its_users_and_creates_the_order() {
         )
         .await;
     assert_eq!(q.status, 201, "{}", q.body);
-    assert_eq!(q.body["monthly_total"], "34.00", "25.00 + 2 × 4.50");
-    let o = confirm(&s.anna, q.body["id"].as_str().unwrap()).await;
+    let q: QuoteView = q.view();
+    assert_eq!(q.monthly_total, "34.00", "25.00 + 2 × 4.50");
+    let o = confirm(&s.anna, q.id).await;
     assert_eq!(o.status, 201, "{}", o.body);
-    assert_eq!(o.body["source"], "trial_upgrade");
-    assert_eq!(
-        d(o.body["total"].as_str().unwrap()),
-        rest_of_month(d("25.00")) + rest_of_month(d("9.00"))
-    );
+    let o: OrderView = o.view();
+    assert_eq!(o.source, OrderSource::TrialUpgrade);
+    assert_eq!(d(&o.total), rest_of_month(d("25.00")) + rest_of_month(d("9.00")));
 
-    let crm = module_entry(&licences(&s).await, "CRM").clone();
-    assert_eq!(crm["business_kind"], "paid");
-    assert!(crm["business_ends_at"].is_null());
-    let mut holders: Vec<String> = crm["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["user_id"].as_str().unwrap().to_owned())
-        .collect();
+    let crm = module_entry(licences(&s).await, "CRM").unwrap();
+    assert_eq!(crm.business_kind, Some(LicencePlan::Paid));
+    assert!(crm.business_ends_at.is_none());
+    let mut holders: Vec<Uuid> = crm.users.iter().map(|u| u.user_id).collect();
     holders.sort();
-    let mut expected = vec![jan.to_string(), eva.to_string()];
+    let mut expected = vec![jan, eva];
     expected.sort();
     assert_eq!(holders, expected, "the same users keep their licences");
     assert!(
-        crm["users"]
-            .as_array()
-            .unwrap()
+        crm.users
             .iter()
-            .all(|u| u["kind"] == "paid" && u["ends_at"].is_null())
+            .all(|u| u.kind == LicencePlan::Paid && u.ends_at.is_none())
     );
-    let trials = s.anna.get(&format!("/api/organizations/{}/trials", s.jansen)).await;
-    assert_eq!(trials.body[0]["status"], "upgraded");
+    let trials: Vec<TrialView> = s
+        .anna
+        .get(&format!("/api/organizations/{}/trials", s.jansen))
+        .await
+        .view();
+    assert_eq!(trials[0].status, TrialStatus::Upgraded);
     // The upgraded trial is not ended by the clock any more.
     s.app.advance(Duration::days(40));
     let mut conn = s.app.conn().await;
@@ -721,11 +675,8 @@ async fn upgrading_a_trial_keeps_its_users_and_creates_the_order() {
         .await
         .unwrap();
     let anna = s.app.demo("anna@northwind.example").await;
-    let overview = anna.get(&format!("/api/organizations/{}/licences", s.jansen)).await;
-    assert_eq!(
-        module_entry(&overview.body, "CRM")["users"].as_array().unwrap().len(),
-        2
-    );
+    let overview = licences_as(&anna, s.jansen).await;
+    assert_eq!(module_entry(overview, "CRM").unwrap().users.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -738,15 +689,14 @@ async fn deactivating_a_customer_switches_every_licence_off_at_once() {
             json!({ "module_id": s.rec }),
         )
         .await;
-    assert_eq!(licences(&s).await.as_array().unwrap().len(), 2);
+    assert_eq!(licences(&s).await.len(), 2);
     let r = s
         .anna
         .post(&format!("/api/customers/{}/deactivate", s.jansen), json!({}))
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        licences(&s).await,
-        json!([]),
+    assert!(
+        licences(&s).await.is_empty(),
         "business, user, credit and trial licences all off"
     );
     quote(&s.anna, s.jansen, json!([{ "type": "business", "module_id": s.crm }]))
@@ -757,17 +707,11 @@ async fn deactivating_a_customer_switches_every_licence_off_at_once() {
         .demo("admin@vendor.example")
         .await
         .get(&format!("/api/organizations/{}/audit", s.jansen))
-        .await;
-    let entry = audit
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "customer.deactivated")
-        .unwrap()
-        .clone();
+        .await
+        .view::<Vec<AuditEntryView>>();
+    let entry = audit.into_iter().find(|e| e.action == "customer.deactivated").unwrap();
     assert_eq!(
-        entry["changes"]["licences_deactivated"], 6,
+        entry.changes["licences_deactivated"], 6,
         "1 business + 2 users + 2 credits + 1 trial business licence"
     );
 }
@@ -781,8 +725,8 @@ async fn deactivating_a_business_licence_takes_its_user_licences_along() {
         json!([{ "type": "business", "module_id": s.crm }, { "type": "users", "module_id": s.crm, "all_users": true }]),
     )
     .await;
-    let crm = module_entry(&licences(&s).await, "CRM").clone();
-    let single = crm["users"][0]["id"].as_str().unwrap().to_owned();
+    let crm = module_entry(licences(&s).await, "CRM").unwrap();
+    let single = crm.users[0].id;
     let r = s
         .anna
         .post(
@@ -791,14 +735,8 @@ async fn deactivating_a_business_licence_takes_its_user_licences_along() {
         )
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        module_entry(&licences(&s).await, "CRM")["users"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
-    let bl = crm["business_licence_id"].as_str().unwrap();
+    assert_eq!(module_entry(licences(&s).await, "CRM").unwrap().users.len(), 1);
+    let bl = crm.business_licence_id.unwrap();
     let r = s
         .anna
         .post(
@@ -807,7 +745,7 @@ async fn deactivating_a_business_licence_takes_its_user_licences_along() {
         )
         .await;
     assert_eq!(r.body, json!({ "deactivated": 2 }));
-    assert_eq!(licences(&s).await, json!([]));
+    assert!(licences(&s).await.is_empty());
     s.anna
         .post(
             &format!("/api/organizations/{}/business-licences/{bl}/deactivate", s.jansen),
@@ -836,18 +774,19 @@ async fn a_payment_link_shows_its_invoice_and_pays_once() {
         .sql("UPDATE users SET language = 'en' WHERE email = 'anna@northwind.example'")
         .await;
     let order = buy(&s.anna, s.jansen, json!([{ "type": "business", "module_id": s.crm }])).await;
-    let url = order["payment_url"].as_str().unwrap().to_owned();
+    let url = order.payment_url.clone();
     let token = token_of(&url);
     assert_eq!(token.len(), 43, "256 bits of HMAC, not derived from anything public");
-    assert!(!token.contains(&order["invoice"]["id"].as_str().unwrap()[..8]));
+    assert!(!token.contains(&order.invoice.id.to_string()[..8]));
 
     let anon = s.app.anonymous();
     let page = anon.get(&format!("/api/payments/{token}")).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert_eq!(page.body["invoice"]["number"], order["invoice"]["number"]);
-    assert_eq!(page.body["invoice"]["amount"], order["total"]);
-    assert_eq!(page.body["customer"], "Jansen Installatietechniek");
-    assert_eq!(page.body["pays_online"], true);
+    let page: PaymentPageView = page.view();
+    assert_eq!(page.invoice.number, order.invoice.number);
+    assert_eq!(page.invoice.amount, order.total);
+    assert_eq!(page.customer, "Jansen Installatietechniek");
+    assert!(page.pays_online);
 
     // A token one character off finds nothing.
     let mut wrong = token.clone();
@@ -860,22 +799,20 @@ async fn a_payment_link_shows_its_invoice_and_pays_once() {
     // The HTML page.
     let html = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(
-        html.contains(order["invoice"]["number"].as_str().unwrap()) && html.contains("Pay EUR"),
+        html.contains(&order.invoice.number) && html.contains("Pay EUR"),
         "{html}"
     );
 
     let paid = anon.post(&format!("/api/payments/{token}/pay"), json!({})).await;
     assert_eq!(paid.status, 200, "{}", paid.body);
-    assert_eq!(paid.body["status"], "paid");
-    assert!(paid.body["paid_at"].is_string());
+    let paid: InvoiceView = paid.view();
+    assert_eq!(paid.status, InvoiceStatus::Paid);
+    assert!(paid.paid_at.is_some());
     anon.post(&format!("/api/payments/{token}/pay"), json!({}))
         .await
         .assert_problem(409, "invoice_paid");
-    let o = s
-        .anna
-        .get(&format!("/api/orders/{}", order["id"].as_str().unwrap()))
-        .await;
-    assert_eq!(o.body["status"], "paid");
+    let o: OrderView = s.anna.get(&format!("/api/orders/{}", order.id)).await.view();
+    assert_eq!(o.status, OrderStatus::Paid);
     s.app.smtp.expect_one("anna@northwind.example", "is paid").await;
 }
 
@@ -883,7 +820,7 @@ async fn a_payment_link_shows_its_invoice_and_pays_once() {
 async fn a_bank_transfer_is_recorded_by_finance_once() {
     let s = shop().await;
     let order = buy(&s.anna, s.jansen, json!([{ "type": "business", "module_id": s.crm }])).await;
-    let token = token_of(order["payment_url"].as_str().unwrap());
+    let token = token_of(&order.payment_url);
     let r = s
         .app
         .anonymous()
@@ -891,16 +828,15 @@ async fn a_bank_transfer_is_recorded_by_finance_once() {
         .await;
     r.assert_problem(409, "pay_by_bank_transfer");
     assert!(
-        r.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains(order["invoice"]["number"].as_str().unwrap())
+        r.parse::<Problem>().detail.contains(&order.invoice.number),
+        "{}",
+        r.body
     );
 
     let finance = s.app.demo("finance@vendor.example").await;
     let open = finance.get("/api/invoices?status=open").await;
-    assert_eq!(open.body.as_array().unwrap().len(), 1);
-    let invoice = order["invoice"]["id"].as_str().unwrap();
+    assert_eq!(open.view::<Vec<InvoiceView>>().len(), 1);
+    let invoice = order.invoice.id;
     let r = finance
         .post(
             &format!("/api/invoices/{invoice}/mark-paid"),
@@ -926,12 +862,8 @@ async fn a_bank_transfer_is_recorded_by_finance_once() {
 
 // --- Software -----------------------------------------------------------------------
 
-fn versions(body: &Value) -> Vec<String> {
-    body.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["version"].as_str().unwrap().to_owned())
-        .collect()
+fn versions(r: &Resp) -> Vec<String> {
+    r.view::<Vec<ReleaseView>>().into_iter().map(|r| r.version).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -940,21 +872,20 @@ async fn customers_see_the_releases_their_settings_allow() {
     let settings = format!("/api/organizations/{}/settings", s.jansen);
     // Default: updates and beta allowed; alpha is for test organizations.
     assert_eq!(
-        versions(&s.jan.get("/api/software").await.body),
+        versions(&s.jan.get("/api/software").await),
         ["4.13.0-beta.2", "4.12.1", "4.11.2"]
     );
     let eva = s.app.demo("eva@jansen.example").await;
     let r = eva.get("/api/software").await;
     assert_eq!(r.status, 200, "a plain user may download");
     assert!(
-        r.body[1]["notes_html"]
-            .as_str()
-            .unwrap()
+        r.view::<Vec<ReleaseView>>()[1]
+            .notes_html
             .contains("<strong>CRM connector</strong>")
     );
 
     s.anna.put(&settings, json!({ "allow_beta": false })).await;
-    assert_eq!(versions(&s.jan.get("/api/software").await.body), ["4.12.1", "4.11.2"]);
+    assert_eq!(versions(&s.jan.get("/api/software").await), ["4.12.1", "4.11.2"]);
 
     // Updates off: nothing published afterwards shows.
     s.anna.put(&settings, json!({ "allow_updates": false })).await;
@@ -962,10 +893,10 @@ async fn customers_see_the_releases_their_settings_allow() {
     s.app.advance(Duration::seconds(1));
     let r = admin.post("/api/releases", json!({ "version": "4.12.2", "channel": "stable", "notes": "fixes", "file_location": "https://downloads.vendor.example/4.12.2.msi" })).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(versions(&s.jan.get("/api/software").await.body), ["4.12.1", "4.11.2"]);
+    assert_eq!(versions(&s.jan.get("/api/software").await), ["4.12.1", "4.11.2"]);
     s.anna.put(&settings, json!({ "allow_updates": true })).await;
     assert_eq!(
-        versions(&s.jan.get("/api/software").await.body),
+        versions(&s.jan.get("/api/software").await),
         ["4.12.2", "4.12.1", "4.11.2"]
     );
 
@@ -978,7 +909,7 @@ async fn customers_see_the_releases_their_settings_allow() {
         .await;
     s.anna.put(&settings, json!({ "allow_beta": true })).await;
     assert_eq!(
-        versions(&s.jan.get("/api/software").await.body)[..3],
+        versions(&s.jan.get("/api/software").await)[..3],
         ["4.12.2", "4.14.0-alpha.1", "4.13.0-beta.2"]
     );
 
@@ -1001,15 +932,9 @@ async fn customers_see_the_releases_their_settings_allow() {
 #[tokio::test(flavor = "multi_thread")]
 async fn download_links_are_signed_and_expire() {
     let s = shop().await;
-    let list = s.jan.get("/api/software").await.body;
-    let stable = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["version"] == "4.12.1")
-        .unwrap()
-        .clone();
-    let url = stable["download_url"].as_str().unwrap().to_owned();
+    let list: Vec<ReleaseView> = s.jan.get("/api/software").await.view();
+    let stable = list.iter().find(|r| r.version == "4.12.1").unwrap();
+    let url = stable.download_url.clone();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -1022,16 +947,8 @@ async fn download_links_are_signed_and_expire() {
     );
 
     // Tampered: another release id, a later expiry, or a changed signature.
-    let other = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["version"] == "4.11.2")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let swapped = url.replace(stable["id"].as_str().unwrap(), &other);
+    let other = list.iter().find(|r| r.version == "4.11.2").unwrap().id;
+    let swapped = url.replace(&stable.id.to_string(), &other.to_string());
     let expires: i64 = url
         .split("expires=")
         .nth(1)
@@ -1079,7 +996,8 @@ async fn a_profile_is_cloned_to_selected_users_in_one_go() {
         s.jan
             .get(&format!("/api/organizations/{}/users/{eva}/profile", s.jansen))
             .await
-            .body["profile"],
+            .view::<ProfileBody>()
+            .profile,
         json!({})
     );
 
@@ -1093,19 +1011,17 @@ async fn a_profile_is_cloned_to_selected_users_in_one_go() {
             s.anna
                 .get(&format!("/api/organizations/{}/users/{u}/profile", s.jansen))
                 .await
-                .body["profile"],
+                .view::<ProfileBody>()
+                .profile,
             profile
         );
     }
-    let audit = s.anna.get(&format!("/api/organizations/{}/audit", s.jansen)).await;
-    assert!(
-        audit
-            .body
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["action"] == "user.profile_cloned")
-    );
+    let audit: Vec<AuditEntryView> = s
+        .anna
+        .get(&format!("/api/organizations/{}/audit", s.jansen))
+        .await
+        .view();
+    assert!(audit.iter().any(|e| e.action == "user.profile_cloned"));
     let plain = s.app.demo("eva@jansen.example").await;
     plain
         .post(&clone_url, json!({ "user_ids": [eva] }))
@@ -1126,13 +1042,10 @@ async fn the_vendor_maintains_the_catalogue() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
+    let fax: ModuleView = r.view();
     assert_eq!(
-        (
-            r.body["code"].as_str(),
-            r.body["business_price"].as_str(),
-            r.body["user_price"].as_str()
-        ),
-        (Some("FAX"), Some("5.00"), Some("0.50"))
+        (fax.code.as_str(), fax.business_price.as_str(), fax.user_price.as_str()),
+        ("FAX", "5.00", "0.50")
     );
     admin
         .post(
@@ -1145,36 +1058,21 @@ async fn the_vendor_maintains_the_catalogue() {
     let mut fields = r.error_fields();
     fields.sort();
     assert_eq!(fields, ["business_price", "code", "currency", "name", "user_price"]);
-    let fax = r.body.clone();
-    let _ = fax;
-    let id = admin
-        .get("/api/modules")
-        .await
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["code"] == "FAX")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        admin
+    let id = module_id(&admin, "FAX").await;
+    assert!(
+        !admin
             .patch(&format!("/api/modules/{id}"), json!({ "active": false }))
             .await
-            .body["active"],
-        false
+            .view::<ModuleView>()
+            .active
     );
     let codes: Vec<String> = s
         .anna
         .get("/api/modules")
         .await
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["code"].as_str().unwrap().to_owned())
+        .view::<Vec<ModuleView>>()
+        .into_iter()
+        .map(|m| m.code)
         .collect();
     assert_eq!(codes, ["CRM", "REC", "WALLBOARD"], "partners see active modules only");
 }
@@ -1231,21 +1129,17 @@ async fn the_done_when_journey_from_trial_to_payment_and_download() {
     let anon = s.app.anonymous();
     let moved = anon.post("/api/dev/clock", json!({ "by": "23d" })).await;
     assert_eq!(moved.status, 200, "{}", moved.body);
-    assert_eq!(moved.body["offset_seconds"], 23 * 86_400);
+    assert_eq!(moved.view::<ClockView>().offset_seconds, 23 * 86_400);
     let deadline = tokio::time::Instant::now() + StdDuration::from_secs(20);
     loop {
-        let mails = anon.get("/api/dev/mailbox?to=eva@jansen.example").await.body;
-        if mails
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["subject"].as_str().unwrap().contains("7"))
-        {
+        let mails = anon.get("/api/dev/mailbox?to=eva@jansen.example").await;
+        if mails.view::<Vec<MailView>>().iter().any(|m| m.subject.contains("7")) {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the 7-day reminder reaches the mailbox: {mails}"
+            "the 7-day reminder reaches the mailbox: {}",
+            mails.body
         );
         tokio::time::sleep(StdDuration::from_millis(200)).await;
     }
@@ -1257,9 +1151,9 @@ async fn the_done_when_journey_from_trial_to_payment_and_download() {
             json!({}),
         )
         .await;
-    let order = confirm(&anna, q.body["id"].as_str().unwrap()).await;
+    let order = confirm(&anna, q.view::<QuoteView>().id).await;
     assert_eq!(order.status, 201, "{}", order.body);
-    let pay_url = order.body["payment_url"].as_str().unwrap().to_owned();
+    let pay_url = order.view::<OrderView>().payment_url;
     let http = crate::harness::browser_client();
     let html = http.get(&pay_url).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("now</button>"), "{html}");
@@ -1273,19 +1167,13 @@ async fn the_done_when_journey_from_trial_to_payment_and_download() {
     assert!(paid.text().await.unwrap().contains("Paid"));
 
     let eva = s.app.demo("eva@jansen.example").await;
-    let software = eva.get("/api/software").await.body;
-    let stable = software
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["channel"] == "stable")
-        .unwrap()
-        .clone();
+    let software: Vec<ReleaseView> = eva.get("/api/software").await.view();
+    let stable = software.iter().find(|r| r.channel == Channel::Stable).unwrap();
     let download = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-        .get(stable["download_url"].as_str().unwrap())
+        .get(&stable.download_url)
         .send()
         .await
         .unwrap();

@@ -4,16 +4,22 @@
 
 use std::str::FromStr;
 
+use partnerdesk_core::earnings::commissions::{Kind, State};
+use partnerdesk_web::api::{
+    commerce::orders::OrderLineView,
+    earnings::{AffiliateView, CommissionPage, CommissionView, DashboardView, PayoutDetailView, PayoutView},
+    tenancy::customers::CustomerPage,
+};
 use reqwest::StatusCode;
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::fixtures::{buy, module_id, pay, small_payouts};
 use crate::harness::{Client, TestApp, browser_client, csrf_token};
 
-fn d(v: &Value) -> Decimal {
-    Decimal::from_str(v.as_str().unwrap_or_else(|| panic!("not a decimal string: {v}"))).unwrap()
+fn d(v: &str) -> Decimal {
+    Decimal::from_str(v).unwrap_or_else(|e| panic!("not a decimal string: {v}: {e}"))
 }
 
 /// base × rate / 100, half away from zero, to cents: the documented rule.
@@ -21,16 +27,16 @@ fn commission_of(base: Decimal, rate: Decimal) -> Decimal {
     (base * rate / Decimal::from(100)).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
-async fn commissions(client: &Client) -> Vec<Value> {
+async fn commissions(client: &Client) -> Vec<CommissionView> {
     let r = client.get("/api/commissions?limit=200").await;
     assert_eq!(r.status, 200, "{}", r.body);
-    r.body["items"].as_array().unwrap().clone()
+    r.view::<CommissionPage>().items
 }
 
-fn sum(rows: &[Value], states: &[&str]) -> Decimal {
+fn sum(rows: &[CommissionView], states: &[State]) -> Decimal {
     rows.iter()
-        .filter(|c| states.contains(&c["state"].as_str().unwrap()))
-        .map(|c| d(&c["amount"]))
+        .filter(|c| states.contains(&c.state))
+        .map(|c| d(&c.amount))
         .sum()
 }
 
@@ -39,25 +45,25 @@ async fn assert_dashboard_agrees(client: &Client) {
     let rows = commissions(client).await;
     let dash = client.get("/api/partner/dashboard").await;
     assert_eq!(dash.status, 200, "{}", dash.body);
-    let dash = dash.body;
+    let dash: DashboardView = dash.view();
     assert_eq!(
-        d(&dash["total_commission"]),
-        sum(&rows, &["pending", "approved", "paid"]),
-        "{dash}"
+        d(&dash.total_commission),
+        sum(&rows, &[State::Pending, State::Approved, State::Paid]),
+        "{dash:?}"
     );
-    assert_eq!(d(&dash["paid_commission"]), sum(&rows, &["paid"]), "{dash}");
+    assert_eq!(d(&dash.paid_commission), sum(&rows, &[State::Paid]), "{dash:?}");
     assert_eq!(
-        d(&dash["open_commission"]),
-        sum(&rows, &["pending", "approved"]),
-        "{dash}"
+        d(&dash.open_commission),
+        sum(&rows, &[State::Pending, State::Approved]),
+        "{dash:?}"
     );
 }
 
-async fn refund(finance: &Client, invoice: &str, line: &Value, amount: String) -> crate::harness::Resp {
+async fn refund(finance: &Client, invoice: Uuid, line: &OrderLineView, amount: String) -> crate::harness::Resp {
     finance
         .post(
             &format!("/api/invoices/{invoice}/credit-notes"),
-            json!({ "order_line_id": line["id"], "amount": amount, "reason": "cancelled" }),
+            json!({ "order_line_id": line.id, "amount": amount, "reason": "cancelled" }),
         )
         .await
 }
@@ -101,18 +107,18 @@ async fn each_paid_order_line_earns_a_commission_exact_to_the_cent_held_then_app
     pay(&finance, &order).await;
 
     let rows = commissions(&anna).await;
-    let lines = order["lines"].as_array().unwrap();
+    let lines = &order.lines;
     assert_eq!(rows.len(), lines.len(), "one commission per order line");
     for line in lines {
         let c = rows
             .iter()
-            .find(|c| c["order_line_id"] == line["id"])
+            .find(|c| c.order_line_id == line.id)
             .expect("the line's commission");
-        assert_eq!(c["type"], "partner");
-        assert_eq!(c["rate"], "15.00", "Jansen's rate");
-        assert_eq!(d(&c["base_amount"]), d(&line["amount"]));
-        assert_eq!(d(&c["amount"]), commission_of(d(&line["amount"]), Decimal::from(15)));
-        assert_eq!(c["state"], "pending");
+        assert_eq!(c.kind, Kind::Partner);
+        assert_eq!(c.rate, "15.00", "Jansen's rate");
+        assert_eq!(d(&c.base_amount), d(&line.amount));
+        assert_eq!(d(&c.amount), commission_of(d(&line.amount), Decimal::from(15)));
+        assert_eq!(c.state, State::Pending);
     }
     assert_dashboard_agrees(&anna).await;
 
@@ -123,7 +129,7 @@ async fn each_paid_order_line_earns_a_commission_exact_to_the_cent_held_then_app
     assert_eq!(approve_due(&app).await, lines.len());
     let anna = app.demo("anna@northwind.example").await;
     let approved = commissions(&anna).await;
-    assert!(approved.iter().all(|c| c["state"] == "approved"));
+    assert!(approved.iter().all(|c| c.state == State::Approved));
     assert_eq!(approve_due(&app).await, 0, "approving twice changes nothing");
     // The partner's administrator hears of it, in her language, with the total.
     let mail = app
@@ -131,7 +137,8 @@ async fn each_paid_order_line_earns_a_commission_exact_to_the_cent_held_then_app
         .expect_one("anna@northwind.example", "commissies goedgekeurd")
         .await;
     assert!(
-        mail.text.contains(&format!("EUR {}", sum(&approved, &["approved"]))),
+        mail.text
+            .contains(&format!("EUR {}", sum(&approved, &[State::Approved]))),
         "{}",
         mail.text
     );
@@ -223,25 +230,15 @@ async fn attribution_follows_invitation_self_choice_and_affiliate_link_first_tou
     assert!(r.status < 300, "{}", r.body);
     assert_eq!(attribution(&app, piet_org).await, Some((northwind, "affiliate".into())));
     // Affiliate-only customers are not in My customers; the affiliate figures count it.
-    let mine = anna.get("/api/customers?status=both").await.body;
-    assert!(
-        !mine["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["company"] == "Piet Logistiek")
-    );
+    let mine: CustomerPage = anna.get("/api/customers?status=both").await.view();
+    assert!(!mine.items.iter().any(|c| c.company == "Piet Logistiek"));
     let figures = anna.get("/api/partner/affiliate").await;
     assert_eq!(figures.status, 200, "{}", figures.body);
-    assert_eq!(figures.body["visits"], 1);
-    assert_eq!(figures.body["sign_ups"], 1);
-    assert_eq!(figures.body["paying_customers"], 0);
-    assert!(
-        figures.body["affiliate_link"]
-            .as_str()
-            .unwrap()
-            .ends_with("/a/NWAFFIL1")
-    );
+    let figures: AffiliateView = figures.view();
+    assert_eq!(figures.visits, 1);
+    assert_eq!(figures.sign_ups, 1);
+    assert_eq!(figures.paying_customers, 0);
+    assert!(figures.affiliate_link.ends_with("/a/NWAFFIL1"));
 
     // An unknown code lands the visitor all the same, remembering nothing.
     let stranger = browser_client();
@@ -293,30 +290,24 @@ async fn refunds_reduce_or_reverse_unpaid_commissions_and_claw_back_paid_ones_fr
     )
     .await;
     pay(&finance, &order).await;
-    let invoice = order["invoice"]["id"].as_str().unwrap().to_owned();
-    let (first, second) = (&order["lines"][0], &order["lines"][1]);
+    let invoice = order.invoice.id;
+    let (first, second) = (&order.lines[0], &order.lines[1]);
 
     // A partial refund before approval reduces the commission; a full one reverses it.
-    let half = (d(&first["amount"]) / Decimal::from(2)).round_dp(2);
-    let r = refund(&finance, &invoice, first, half.to_string()).await;
+    let half = (d(&first.amount) / Decimal::from(2)).round_dp(2);
+    let r = refund(&finance, invoice, first, half.to_string()).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let r = refund(
-        &finance,
-        &invoice,
-        second,
-        second["amount"].as_str().unwrap().to_owned(),
-    )
-    .await;
+    let r = refund(&finance, invoice, second, second.amount.clone()).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let too_much = refund(&finance, &invoice, second, "0.01".into()).await;
+    let too_much = refund(&finance, invoice, second, "0.01".into()).await;
     assert_eq!(too_much.status, 422, "nothing is left to refund: {}", too_much.body);
     let rows = commissions(&anna).await;
-    let c1 = rows.iter().find(|c| c["order_line_id"] == first["id"]).unwrap();
-    let left = d(&first["amount"]) - half;
-    assert_eq!(d(&c1["base_amount"]), left);
-    assert_eq!(d(&c1["amount"]), commission_of(left, Decimal::from(15)));
-    let c2 = rows.iter().find(|c| c["order_line_id"] == second["id"]).unwrap();
-    assert_eq!(c2["state"], "reversed");
+    let c1 = rows.iter().find(|c| c.order_line_id == first.id).unwrap();
+    let left = d(&first.amount) - half;
+    assert_eq!(d(&c1.base_amount), left);
+    assert_eq!(d(&c1.amount), commission_of(left, Decimal::from(15)));
+    let c2 = rows.iter().find(|c| c.order_line_id == second.id).unwrap();
+    assert_eq!(c2.state, State::Reversed);
     assert_dashboard_agrees(&anna).await;
 
     // Approved after holding, paid out.
@@ -331,27 +322,27 @@ async fn refunds_reduce_or_reverse_unpaid_commissions_and_claw_back_paid_ones_fr
         .post("/api/payouts", json!({ "partner_id": northwind, "up_to": today }))
         .await;
     assert_eq!(made.status, 201, "{}", made.body);
-    let payout = made.body[0].clone();
-    assert_eq!(d(&payout["amount"]), commission_of(left, Decimal::from(15)));
+    let payout = made.view::<Vec<PayoutView>>().remove(0);
+    assert_eq!(d(&payout.amount), commission_of(left, Decimal::from(15)));
     let again = finance
         .post("/api/payouts", json!({ "partner_id": northwind, "up_to": today }))
         .await;
     assert_eq!(again.status, 409, "nothing is left to pay out: {}", again.body);
     let r = finance
         .post(
-            &format!("/api/payouts/{}/mark-paid", payout["id"].as_str().unwrap()),
+            &format!("/api/payouts/{}/mark-paid", payout.id),
             json!({ "reference": "SEPA 1" }),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let paid = commissions(&anna).await;
     assert_eq!(
-        paid.iter().find(|c| c["order_line_id"] == first["id"]).unwrap()["state"],
-        "paid"
+        paid.iter().find(|c| c.order_line_id == first.id).unwrap().state,
+        State::Paid
     );
     let mail = app.smtp.expect_one("anna@northwind.example", "Uitbetaling").await;
     assert!(
-        mail.text.contains("SEPA 1") && mail.text.contains(payout["amount"].as_str().unwrap()),
+        mail.text.contains("SEPA 1") && mail.text.contains(&payout.amount),
         "{}",
         mail.text
     );
@@ -359,18 +350,18 @@ async fn refunds_reduce_or_reverse_unpaid_commissions_and_claw_back_paid_ones_fr
 
     // A refund after payout: the paid commission stays; a clawback is approved.
     let rest = left.to_string();
-    let r = refund(&finance, &invoice, first, rest.clone()).await;
+    let r = refund(&finance, invoice, first, rest.clone()).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let rows = commissions(&anna).await;
     let original = rows
         .iter()
-        .find(|c| c["order_line_id"] == first["id"] && c["clawback_of"].is_null())
+        .find(|c| c.order_line_id == first.id && c.clawback_of.is_none())
         .unwrap();
-    assert_eq!(original["state"], "paid");
-    assert_eq!(d(&original["base_amount"]), left, "a paid commission is never edited");
-    let clawback = rows.iter().find(|c| !c["clawback_of"].is_null()).expect("a clawback");
-    assert_eq!(clawback["state"], "approved");
-    assert_eq!(d(&clawback["amount"]), -commission_of(left, Decimal::from(15)));
+    assert_eq!(original.state, State::Paid);
+    assert_eq!(d(&original.base_amount), left, "a paid commission is never edited");
+    let clawback = rows.iter().find(|c| c.clawback_of.is_some()).expect("a clawback");
+    assert_eq!(clawback.state, State::Approved);
+    assert_eq!(d(&clawback.amount), -commission_of(left, Decimal::from(15)));
     assert_dashboard_agrees(&anna).await;
 
     // The next payout deducts it from new commissions.
@@ -387,19 +378,20 @@ async fn refunds_reduce_or_reverse_unpaid_commissions_and_claw_back_paid_ones_fr
         app.demo("anna@northwind.example").await,
         app.demo("finance@vendor.example").await,
     );
-    let earned2 = commission_of(d(&order2["lines"][0]["amount"]), Decimal::from(15));
+    let earned2 = commission_of(d(&order2.lines[0].amount), Decimal::from(15));
     let today = app.ctx.now().date_naive().to_string();
     let made = finance
         .post("/api/payouts", json!({ "partner_id": northwind, "up_to": today }))
         .await;
     assert_eq!(made.status, 201, "{}", made.body);
-    assert_eq!(d(&made.body[0]["amount"]), earned2 + d(&clawback["amount"]));
+    let made = made.view::<Vec<PayoutView>>().remove(0);
+    assert_eq!(d(&made.amount), earned2 + d(&clawback.amount));
 
     // The partner sees its payouts and their lines; another partner does not.
-    let id = made.body[0]["id"].as_str().unwrap();
+    let id = made.id;
     let detail = anna.get(&format!("/api/payouts/{id}")).await;
     assert_eq!(detail.status, 200, "{}", detail.body);
-    assert_eq!(detail.body["commissions"].as_array().unwrap().len(), 2);
+    assert_eq!(detail.view::<PayoutDetailView>().commissions.len(), 2);
     let max = app.demo("max@alpine.example").await;
     assert_eq!(max.get(&format!("/api/payouts/{id}")).await.status, 404);
     let csv = anna.get(&format!("/api/payouts/{id}/export")).await;
@@ -409,7 +401,7 @@ async fn refunds_reduce_or_reverse_unpaid_commissions_and_claw_back_paid_ones_fr
         "{}",
         csv.body
     );
-    assert_eq!(anna.get("/api/payouts").await.body.as_array().unwrap().len(), 2);
+    assert_eq!(anna.get("/api/payouts").await.view::<Vec<PayoutView>>().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -465,13 +457,13 @@ async fn a_rate_change_recomputes_unpaid_commissions_only() {
     assert_eq!(r.status, 200, "{}", r.body);
     app.settle().await;
     let rows = commissions(&anna).await;
-    let paid = rows.iter().find(|c| c["state"] == "paid").unwrap();
-    assert_eq!(paid["rate"], "15.00", "a paid commission never changes");
-    let pending = rows.iter().find(|c| c["state"] == "pending").unwrap();
-    assert_eq!(pending["rate"], "30.00");
+    let paid = rows.iter().find(|c| c.state == State::Paid).unwrap();
+    assert_eq!(paid.rate, "15.00", "a paid commission never changes");
+    let pending = rows.iter().find(|c| c.state == State::Pending).unwrap();
+    assert_eq!(pending.rate, "30.00");
     assert_eq!(
-        d(&pending["amount"]),
-        commission_of(d(&pending["base_amount"]), Decimal::from(30))
+        d(&pending.amount),
+        commission_of(d(&pending.base_amount), Decimal::from(30))
     );
     assert_dashboard_agrees(&anna).await;
 }
@@ -521,9 +513,9 @@ async fn the_dashboard_agrees_with_the_commission_table_on_random_orders_refunds
             let step = [Step::Refund, Step::RateChange, Step::Decline, Step::Payout][next(4) as usize];
             match step {
                 Step::Refund => {
-                    let line = &order["lines"][0];
-                    let cents = 1 + next((d(&line["amount"]) * Decimal::from(100)).try_into().unwrap_or(1u64));
-                    let invoice = order["invoice"]["id"].as_str().unwrap();
+                    let line = &order.lines[0];
+                    let cents = 1 + next((d(&line.amount) * Decimal::from(100)).try_into().unwrap_or(1u64));
+                    let invoice = order.invoice.id;
                     let r = refund(&finance, invoice, line, Decimal::new(cents as i64, 2).to_string()).await;
                     assert_eq!(r.status, 201, "{start:x} round {round}: {}", r.body);
                 }
@@ -540,10 +532,10 @@ async fn the_dashboard_agrees_with_the_commission_table_on_random_orders_refunds
                 }
                 Step::Decline => {
                     let rows = commissions(&anna).await;
-                    if let Some(c) = rows.iter().find(|c| c["state"] == "pending") {
+                    if let Some(c) = rows.iter().find(|c| c.state == State::Pending) {
                         let r = finance
                             .post(
-                                &format!("/api/commissions/{}/decline", c["id"].as_str().unwrap()),
+                                &format!("/api/commissions/{}/decline", c.id),
                                 json!({ "reason": "random" }),
                             )
                             .await;
@@ -560,7 +552,7 @@ async fn the_dashboard_agrees_with_the_commission_table_on_random_orders_refunds
                         .post("/api/payouts", json!({ "partner_id": northwind, "up_to": today }))
                         .await;
                     if made.status == 201 && next(2) == 0 {
-                        let id = made.body[0]["id"].as_str().unwrap().to_owned();
+                        let id = made.view::<Vec<PayoutView>>()[0].id;
                         finance
                             .post(&format!("/api/payouts/{id}/mark-paid"), json!({ "reference": "r" }))
                             .await;
@@ -583,8 +575,8 @@ async fn the_dashboard_agrees_with_the_commission_table_on_random_orders_refunds
     assert_eq!(drift, 0);
     let states = app.count("SELECT count(DISTINCT state) FROM commissions").await;
     assert!(states >= 4, "the run reached only {states} states");
-    let dash = anna.get("/api/partner/dashboard").await.body;
-    assert_eq!(dash["customers"], 2);
+    let dash: DashboardView = anna.get("/api/partner/dashboard").await.view();
+    assert_eq!(dash.customers, 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -599,8 +591,8 @@ async fn the_partners_own_account_earns_nothing() {
     pay(&finance, &order).await;
     assert!(commissions(&anna).await.is_empty());
     assert_eq!(attribution(&app, northwind).await, None);
-    let dash = anna.get("/api/partner/dashboard").await.body;
-    assert_eq!(dash["total_commission"], "0.00");
+    let dash: DashboardView = anna.get("/api/partner/dashboard").await.view();
+    assert_eq!(dash.total_commission, "0.00");
     // A customer's paid order in the same run does earn: the rule is about the own account.
     let jansen = app.org_id("Jansen Installatietechniek").await;
     let order = buy(&anna, jansen, json!([{ "type": "business", "module_id": crm }])).await;
