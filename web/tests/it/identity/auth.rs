@@ -1,9 +1,12 @@
 //! Sign-up, login, sessions and API tokens.
 
 use chrono::Duration;
+use partnerdesk_core::platform::authz::Role;
+use partnerdesk_web::api::identity::auth::{ApiTokenView, CreatedToken, LoginResult, SignupView, UserView};
 use serde_json::json;
 
-use crate::harness::{DEMO_PASSWORD, TestApp};
+use crate::fixtures::me;
+use crate::harness::{DEMO_PASSWORD, Problem, TestApp};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_password_and_unknown_user_get_the_same_refusal() {
@@ -46,18 +49,14 @@ async fn a_session_cookie_identifies_the_user_until_logout() {
         "{cookie}"
     );
     assert_eq!(
-        r.body["acting_organization_id"],
-        app.org_id("Northwind IT Services").await.to_string()
+        r.view::<LoginResult>().acting_organization_id,
+        Some(app.org_id("Northwind IT Services").await)
     );
 
-    let me = client.get("/api/me").await;
-    assert_eq!(me.status, 200);
-    assert_eq!(me.body["user"]["email"], "anna@northwind.example");
-    assert_eq!(
-        me.body["organizations"][0]["organization_name"],
-        "Northwind IT Services"
-    );
-    assert_eq!(me.body["organizations"][0]["role"], "administrator");
+    let who = me(&client).await;
+    assert_eq!(who.user.email, "anna@northwind.example");
+    assert_eq!(who.organizations[0].organization_name, "Northwind IT Services");
+    assert_eq!(who.organizations[0].role, Role::Administrator);
 
     let out = client.post("/api/auth/logout", json!({})).await;
     assert_eq!(out.status, 204);
@@ -88,8 +87,8 @@ async fn a_session_cookie_identifies_the_user_until_logout() {
         .await
         .unwrap();
     assert_eq!(replay.status(), 401);
-    let body: serde_json::Value = replay.json().await.unwrap();
-    assert_eq!(body["code"], "session_revoked");
+    let problem: Problem = replay.json().await.unwrap();
+    assert_eq!(problem.code, "session_revoked");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -112,21 +111,24 @@ async fn api_tokens_work_until_revoked_or_expired() {
     let anna = app.demo("anna@northwind.example").await;
     let r = anna.post("/api/me/tokens", json!({ "name": "CRM integration" })).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let token = r.body["token"].as_str().unwrap().to_owned();
+    let created: CreatedToken = r.view();
+    let token = created.token;
     assert!(token.starts_with("pd_"));
-    assert!(token.starts_with(r.body["prefix"].as_str().unwrap()));
-    let token_id = r.id();
+    assert!(token.starts_with(&created.details.prefix));
+    let token_id = created.details.id;
 
     let bot = anna.with_bearer(&token);
-    assert_eq!(bot.get("/api/me").await.body["user"]["email"], "anna@northwind.example");
+    assert_eq!(me(&bot).await.user.email, "anna@northwind.example");
     let list = anna.get("/api/me/tokens").await;
-    assert_eq!(list.body.as_array().unwrap().len(), 1);
+    let tokens: Vec<ApiTokenView> = list.view();
+    assert_eq!(tokens.len(), 1);
+    // The wire itself: the listed token has no `token` field at all.
     assert!(list.body[0].get("token").is_none(), "the raw token is shown once only");
-    assert!(list.body[0]["last_used_at"].is_string());
+    assert!(tokens[0].last_used_at.is_some());
 
     let revoked = anna.delete(&format!("/api/me/tokens/{token_id}")).await;
     assert_eq!(revoked.status, 200);
-    assert!(revoked.body["revoked_at"].is_string());
+    assert!(revoked.view::<ApiTokenView>().revoked_at.is_some());
     bot.get("/api/me").await.assert_problem(401, "token_revoked");
 
     anna.with_bearer("pd_made-up")
@@ -144,7 +146,7 @@ async fn api_tokens_work_until_revoked_or_expired() {
     let r = anna
         .post("/api/me/tokens", json!({ "name": "short", "expires_in_days": 1 }))
         .await;
-    let short = anna.with_bearer(r.body["token"].as_str().unwrap());
+    let short = anna.with_bearer(&r.view::<CreatedToken>().token);
     assert_eq!(short.get("/api/me").await.status, 200);
     app.advance(Duration::days(2));
     short.get("/api/me").await.assert_problem(401, "token_expired");
@@ -194,22 +196,18 @@ async fn sign_up_validates_each_field_and_confirms_the_address_before_the_accoun
         .await;
     let info = anon.get(&format!("/api/auth/signups/{token}")).await;
     assert_eq!(info.status, 200, "{}", info.body);
-    assert_eq!(info.body["email"], "new@example.com");
+    assert_eq!(info.view::<SignupView>().email, "new@example.com");
     let confirmed = anon
         .post(&format!("/api/auth/signups/{token}/confirm"), json!({}))
         .await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.body);
-    assert_eq!(confirmed.body["first_name"], "New");
+    assert_eq!(confirmed.view::<UserView>().first_name, "New");
     anon.post(&format!("/api/auth/signups/{token}/confirm"), json!({}))
         .await
         .assert_problem(410, "link_used");
-    let me = app
-        .login("new@example.com", "long enough password")
-        .await
-        .get("/api/me")
-        .await;
-    assert_eq!(me.body["organizations"], json!([]));
-    assert!(me.body.get("acting_organization_id").is_none() || me.body["acting_organization_id"].is_null());
+    let who = me(&app.login("new@example.com", "long enough password").await).await;
+    assert!(who.organizations.is_empty());
+    assert!(who.acting_organization_id.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -227,14 +225,8 @@ async fn the_organization_header_chooses_among_the_callers_organizations() {
     let side = r.id();
     let northwind = app.org_id("Northwind IT Services").await;
 
-    assert_eq!(
-        anna.get("/api/me").await.body["acting_organization_id"],
-        northwind.to_string()
-    );
-    assert_eq!(
-        anna.acting_as(side).get("/api/me").await.body["acting_organization_id"],
-        side.to_string()
-    );
+    assert_eq!(me(&anna).await.acting_organization_id, Some(northwind));
+    assert_eq!(me(&anna.acting_as(side)).await.acting_organization_id, Some(side));
 
     // The session remembers a switch.
     assert_eq!(
@@ -243,10 +235,7 @@ async fn the_organization_header_chooses_among_the_callers_organizations() {
             .status,
         204
     );
-    assert_eq!(
-        anna.get("/api/me").await.body["acting_organization_id"],
-        side.to_string()
-    );
+    assert_eq!(me(&anna).await.acting_organization_id, Some(side));
 
     // Someone else's organization cannot be chosen.
     let alpine = app.org_id("Alpine Systems GmbH").await;

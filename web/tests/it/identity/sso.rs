@@ -3,8 +3,16 @@
 //! profile, every refusal (state, nonce, audience, expiry, signature, unverified
 //! address), key rotation, and organizations that require it.
 
+use partnerdesk_web::api::{
+    identity::{
+        auth::CreatedToken,
+        sso::{IdentityView, SsoCompleted, SsoProviderView, SsoStarted},
+    },
+    tenancy::organizations::SettingsView,
+};
 use serde_json::json;
 
+use crate::fixtures::me;
 use crate::harness::{Client, DEMO_PASSWORD, Options, TestApp, browser_client, csrf_token};
 use crate::oidc::{self, Provider};
 
@@ -34,18 +42,17 @@ async fn a_verified_address_links_the_identity_and_signs_in_for_good() {
         "/profile",
         "back where the sign-in started"
     );
-    let me = api_of(&app, &browser).get("/api/me").await;
-    assert_eq!(me.status, 200, "{}", me.body);
-    assert_eq!(me.body["user"]["email"], ANNA);
+    let who = me(&api_of(&app, &browser)).await;
+    assert_eq!(who.user.email, ANNA);
     assert_eq!(
-        me.body["acting_organization_id"],
-        app.org_id("Northwind IT Services").await.to_string()
+        who.acting_organization_id,
+        Some(app.org_id("Northwind IT Services").await)
     );
 
-    let identities = api_of(&app, &browser).get("/api/me/identities").await;
-    assert_eq!(identities.body.as_array().unwrap().len(), 1);
-    assert_eq!(identities.body[0]["provider"], "test");
-    assert_eq!(identities.body[0]["linked_via"], "verified_email");
+    let identities: Vec<IdentityView> = api_of(&app, &browser).get("/api/me/identities").await.view();
+    assert_eq!(identities.len(), 1);
+    assert_eq!(identities[0].provider, "test");
+    assert_eq!(identities[0].linked_via, "verified_email");
     assert_eq!(
         app.count("SELECT count(*) FROM audit_log WHERE action = 'identity.linked'")
             .await,
@@ -62,7 +69,7 @@ async fn a_verified_address_links_the_identity_and_signs_in_for_good() {
     provider.account("anna-at-idp", "pieter@northwind.example", true).await;
     let later = browser_client();
     assert_eq!(oidc::portal_sign_in(&app, &later, "anna-at-idp").await.status(), 303);
-    assert_eq!(api_of(&app, &later).get("/api/me").await.body["user"]["email"], ANNA);
+    assert_eq!(me(&api_of(&app, &later)).await.user.email, ANNA);
     assert_eq!(
         app.count("SELECT count(*) FROM identity_links").await,
         1,
@@ -76,13 +83,12 @@ async fn an_unknown_verified_address_starts_an_account_without_organizations() {
     provider.account("newcomer", "newcomer@example.org", true).await;
     let browser = browser_client();
     assert_eq!(oidc::portal_sign_in(&app, &browser, "newcomer").await.status(), 303);
-    let me = api_of(&app, &browser).get("/api/me").await;
-    assert_eq!(me.body["user"]["email"], "newcomer@example.org");
-    assert_eq!(me.body["user"]["first_name"], "Sam");
-    assert!(me.body["acting_organization_id"].is_null());
-    assert_eq!(
-        me.body["organizations"],
-        json!([]),
+    let who = me(&api_of(&app, &browser)).await;
+    assert_eq!(who.user.email, "newcomer@example.org");
+    assert_eq!(who.user.first_name, "Sam");
+    assert!(who.acting_organization_id.is_none());
+    assert!(
+        who.organizations.is_empty(),
         "no organization without an accepted membership"
     );
     // No password: the password log-in refuses it like any wrong password.
@@ -197,7 +203,7 @@ async fn an_attackers_identity_with_the_victims_unverified_address_gets_nothing(
     provider.account("anna-at-idp", ANNA, true).await;
     let anna = app.demo(ANNA).await;
     let linked = link_through_api(&anna, "anna-at-idp").await;
-    assert_eq!(linked["identity"]["linked_via"], "profile");
+    assert_eq!(linked.identity.expect("the linked identity").linked_via, "profile");
     assert_eq!(
         oidc::portal_sign_in(&app, &browser_client(), "attacker").await.status(),
         403
@@ -236,20 +242,16 @@ async fn the_providers_new_signing_key_is_fetched_when_a_token_names_it() {
 
 /// Links an identity through the API (`link: true`) as `client`, signing in at the
 /// provider as `account`: the completion's body.
-async fn link_through_api(client: &Client, account: &str) -> serde_json::Value {
+async fn link_through_api(client: &Client, account: &str) -> SsoCompleted {
     let started = client
         .post("/api/auth/sso/test/start", json!({ "link": true, "next": "/profile" }))
         .await;
     assert_eq!(started.status, 200, "{}", started.body);
-    let callback = oidc::sign_in_at_provider(
-        &client.http(),
-        started.body["authorization_url"].as_str().unwrap(),
-        account,
-    )
-    .await;
+    let callback =
+        oidc::sign_in_at_provider(&client.http(), &started.view::<SsoStarted>().authorization_url, account).await;
     let done = client.post("/api/auth/sso/test/complete", query_of(&callback)).await;
     assert_eq!(done.status, 200, "{}", done.body);
-    done.body
+    done.view()
 }
 
 /// The callback's query parameters as the completion's body.
@@ -265,11 +267,11 @@ fn query_of(callback: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_flow_signs_in_links_lists_and_removes_identities() {
     let (provider, app) = setup().await;
-    let providers = app.anonymous().get("/api/auth/sso/providers").await;
-    assert_eq!(providers.body[0]["name"], "test");
-    assert_eq!(providers.body[0]["label"], "Test ID");
+    let providers: Vec<SsoProviderView> = app.anonymous().get("/api/auth/sso/providers").await.view();
+    assert_eq!(providers[0].name, "test");
+    assert_eq!(providers[0].label, "Test ID");
     assert_eq!(
-        providers.body[0]["redirect_url"],
+        providers[0].redirect_url,
         format!("{}/auth/sso/test/callback", app.base)
     );
     app.anonymous()
@@ -286,20 +288,18 @@ async fn the_api_flow_signs_in_links_lists_and_removes_identities() {
     let client = app.anonymous();
     let started = client.post("/api/auth/sso/test/start", json!({})).await;
     assert_eq!(started.status, 200, "{}", started.body);
-    let url = started.body["authorization_url"].as_str().unwrap();
+    let url = started.view::<SsoStarted>().authorization_url;
     assert!(
         url.contains("code_challenge_method=S256") && url.contains("nonce="),
         "{url}"
     );
-    let callback = oidc::sign_in_at_provider(&client.http(), url, "newcomer").await;
+    let callback = oidc::sign_in_at_provider(&client.http(), &url, "newcomer").await;
     let done = client.post("/api/auth/sso/test/complete", query_of(&callback)).await;
     assert_eq!(done.status, 200, "{}", done.body);
-    assert_eq!(done.body["signed_in"], true);
-    assert_eq!(done.body["new_account"], true);
-    assert_eq!(
-        client.get("/api/me").await.body["user"]["email"],
-        "api-newcomer@example.org"
-    );
+    let done: SsoCompleted = done.view();
+    assert!(done.signed_in);
+    assert!(done.new_account);
+    assert_eq!(me(&client).await.user.email, "api-newcomer@example.org");
     // The same answer again: the provider's code is used up.
     client
         .post("/api/auth/sso/test/complete", query_of(&callback))
@@ -307,10 +307,7 @@ async fn the_api_flow_signs_in_links_lists_and_removes_identities() {
         .assert_problem(400, "sso_code_refused");
 
     // The only way into a password-less account stays.
-    let only = client.get("/api/me/identities").await.body[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let only = client.get("/api/me/identities").await.view::<Vec<IdentityView>>()[0].id;
     client
         .delete(&format!("/api/me/identities/{only}"))
         .await
@@ -320,8 +317,8 @@ async fn the_api_flow_signs_in_links_lists_and_removes_identities() {
     provider.account("anna-at-idp", ANNA, false).await;
     let anna = app.demo(ANNA).await;
     let linked = link_through_api(&anna, "anna-at-idp").await;
-    assert_eq!(linked["signed_in"], false);
-    assert_eq!(linked["user"]["email"], ANNA);
+    assert!(!linked.signed_in);
+    assert_eq!(linked.user.email, ANNA);
     // Linked by Anna herself, the identity signs in although its address is unverified.
     assert_eq!(
         oidc::portal_sign_in(&app, &browser_client(), "anna-at-idp")
@@ -334,7 +331,7 @@ async fn the_api_flow_signs_in_links_lists_and_removes_identities() {
     let started = max.post("/api/auth/sso/test/start", json!({ "link": true })).await;
     let callback = oidc::sign_in_at_provider(
         &max.http(),
-        started.body["authorization_url"].as_str().unwrap(),
+        &started.view::<SsoStarted>().authorization_url,
         "anna-at-idp",
     )
     .await;
@@ -342,10 +339,12 @@ async fn the_api_flow_signs_in_links_lists_and_removes_identities() {
         .await
         .assert_problem(409, "sso_identity_linked_elsewhere");
 
-    let id = linked["identity"]["id"].as_str().unwrap();
+    let id = linked.identity.expect("the linked identity").id;
     let gone = anna.delete(&format!("/api/me/identities/{id}")).await;
     assert_eq!(gone.status, 204, "{}", gone.body);
-    assert_eq!(anna.get("/api/me/identities").await.body, json!([]));
+    let identities = anna.get("/api/me/identities").await;
+    assert_eq!(identities.status, 200, "{}", identities.body);
+    assert!(identities.view::<Vec<IdentityView>>().is_empty());
     let resp = oidc::portal_sign_in(&app, &browser_client(), "anna-at-idp").await;
     assert_eq!(
         resp.status(),
@@ -386,18 +385,13 @@ async fn an_organization_can_require_single_sign_on_of_its_members() {
         .assert_problem(403, "not_authorized");
     let set = sso_anna.put(&policy, json!({ "require_sso": true })).await;
     assert_eq!(set.status, 200, "{}", set.body);
-    assert_eq!(set.body["require_sso"], true);
-    assert_eq!(
-        sso_anna.get("/api/me").await.body["acting_organization_id"],
-        northwind.to_string()
-    );
+    assert!(set.view::<SettingsView>().require_sso);
+    assert_eq!(me(&sso_anna).await.acting_organization_id, Some(northwind));
     assert_eq!(sso_anna.get("/api/customers").await.status, 200);
 
     // Password sessions act for Northwind no more, nor tokens they make.
     let pieter = app.demo("pieter@northwind.example").await;
-    let me = pieter.get("/api/me").await;
-    assert_eq!(me.status, 200);
-    assert!(me.body["acting_organization_id"].is_null());
+    assert!(me(&pieter).await.acting_organization_id.is_none());
     pieter
         .acting_as(northwind)
         .get("/api/customers")
@@ -406,7 +400,7 @@ async fn an_organization_can_require_single_sign_on_of_its_members() {
     let token = pieter
         .post("/api/me/tokens", json!({ "name": "from a password" }))
         .await;
-    let bearer = app.anonymous().with_bearer(token.body["token"].as_str().unwrap());
+    let bearer = app.anonymous().with_bearer(&token.view::<CreatedToken>().token);
     bearer
         .acting_as(northwind)
         .get("/api/customers")
@@ -424,10 +418,7 @@ async fn an_organization_can_require_single_sign_on_of_its_members() {
     let browser = browser_client();
     assert_eq!(oidc::portal_sign_in(&app, &browser, "mallory").await.status(), 303);
     let mallory = api_of(&app, &browser);
-    assert_eq!(
-        mallory.get("/api/me").await.body["user"]["email"],
-        "pieter@northwind.example"
-    );
+    assert_eq!(me(&mallory).await.user.email, "pieter@northwind.example");
     mallory
         .acting_as(northwind)
         .get("/api/customers")
@@ -454,7 +445,7 @@ async fn an_organization_can_require_single_sign_on_of_its_members() {
 
     // API tokens made for Northwind keep working.
     let token = sso_anna.post("/api/me/tokens", json!({ "name": "automation" })).await;
-    let bearer = app.anonymous().with_bearer(token.body["token"].as_str().unwrap());
+    let bearer = app.anonymous().with_bearer(&token.view::<CreatedToken>().token);
     assert_eq!(bearer.get("/api/customers").await.status, 200);
 }
 
