@@ -1,10 +1,18 @@
 //! My customers: the customer form, debtor numbers, list filters/search/sort/paging,
 //! activation, tenants, and My account.
 
+use partnerdesk_core::platform::{
+    authz::Permission,
+    values::{CustomerOrigin, CustomerType},
+};
+use partnerdesk_web::api::tenancy::{
+    audit::AuditEntryView,
+    customers::{CustomerPage, CustomerView, MyAccountView},
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{Client, TestApp};
+use crate::harness::{Client, Problem, Resp, TestApp};
 
 fn form(name: &str) -> Value {
     json!({ "name": name, "active": true, "commission_rate": "15", "country": "nl", "debtor_number": null, "language": "nl" })
@@ -16,12 +24,11 @@ async fn create(client: &Client, body: Value) -> Uuid {
     r.id()
 }
 
-fn companies(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["company"].as_str().unwrap().to_owned())
+fn companies(page: &Resp) -> Vec<String> {
+    page.view::<CustomerPage>()
+        .items
+        .into_iter()
+        .map(|c| c.company)
         .collect()
 }
 
@@ -34,37 +41,31 @@ async fn a_customer_is_created_with_defaults_and_listed() {
         .post("/api/customers", json!({ "name": "Visser Transport", "active": true, "commission_rate": "12.5", "country": "nl", "debtor_number": "D-3000", "contact_email": "Info@Visser.example" }))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let c = &r.body;
-    assert_eq!(c["company"], "Visser Transport");
-    assert_eq!(c["customer_type"], "CUSTOMER");
-    assert_eq!(c["partner_account_id"], northwind.to_string());
-    assert_eq!(c["commission_rate"], "12.50");
-    assert_eq!(c["country"], "NL");
-    assert_eq!(c["contact_email"], "info@visser.example");
-    assert_eq!(c["origin"], "created_by_partner");
-    assert_eq!(c["usage"], json!({ "used": 0, "total": 0 }));
-    assert!(c["coming_expiry_date"].is_null());
-    assert!(
-        c["granted_permissions"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("import_users"))
-    );
+    let c: CustomerView = r.view();
+    assert_eq!(c.company, "Visser Transport");
+    assert_eq!(c.customer_type, CustomerType::Customer);
+    assert_eq!(c.partner_account_id, northwind);
+    assert_eq!(c.commission_rate, "12.50");
+    assert_eq!(c.country.as_deref(), Some("NL"));
+    assert_eq!(c.contact_email.as_deref(), Some("info@visser.example"));
+    assert_eq!(c.origin, CustomerOrigin::CreatedByPartner);
+    assert_eq!((c.usage.used, c.usage.total), (0, 0));
+    assert!(c.coming_expiry_date.is_none());
+    assert!(c.granted_permissions.contains(&Permission::ImportUsers));
 
     let list = anna.get("/api/customers").await;
     assert_eq!(
-        companies(&list.body),
+        companies(&list),
         ["Bakkerij de Vries", "Jansen Installatietechniek", "Visser Transport"]
     );
-    let jansen = list.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["company"] == "Jansen Installatietechniek")
-        .unwrap()
-        .clone();
-    assert_eq!(jansen["name"], "Jan Jansen", "the primary contact");
-    assert_eq!(jansen["debtor_number"], "D-1001");
+    let jansen = list
+        .view::<CustomerPage>()
+        .items
+        .into_iter()
+        .find(|c| c.company == "Jansen Installatietechniek")
+        .unwrap();
+    assert_eq!(jansen.name.as_deref(), Some("Jan Jansen"), "the primary contact");
+    assert_eq!(jansen.debtor_number.as_deref(), Some("D-1001"));
 
     // The creation is in the customer's audit log, done by Anna acting as Northwind.
     let id = r.id();
@@ -72,22 +73,16 @@ async fn a_customer_is_created_with_defaults_and_listed() {
         .demo("admin@vendor.example")
         .await
         .get(&format!("/api/organizations/{id}/audit"))
-        .await;
+        .await
+        .view::<Vec<AuditEntryView>>();
     let entry = audit
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "customer.created")
-        .expect("audited")
-        .clone();
-    assert_eq!(
-        entry["actor_user_id"],
-        app.user_id("anna@northwind.example").await.to_string()
-    );
-    assert_eq!(entry["acting_organization_id"], northwind.to_string());
-    assert_eq!(entry["on_behalf_of_organization_id"], id.to_string());
-    assert_eq!(entry["changes"]["debtor_number"], "D-3000");
+        .into_iter()
+        .find(|e| e.action == "customer.created")
+        .expect("audited");
+    assert_eq!(entry.actor_user_id, Some(app.user_id("anna@northwind.example").await));
+    assert_eq!(entry.acting_organization_id, Some(northwind));
+    assert_eq!(entry.on_behalf_of_organization_id, Some(id));
+    assert_eq!(entry.changes["debtor_number"], "D-3000");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -129,13 +124,8 @@ async fn every_invalid_field_of_the_form_is_named_in_one_response() {
             "partner_account_id"
         ]
     );
-    let errors = r.body["errors"].as_array().unwrap();
-    let code = |f: &str| {
-        errors.iter().find(|e| e["field"] == f).unwrap()["code"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let errors = r.field_errors();
+    let code = |f: &str| errors.iter().find(|e| e.field == f).unwrap().code.clone();
     assert_eq!(code("commission_rate"), "invalid_rate");
     assert_eq!(code("country"), "invalid_country");
     assert_eq!(code("partner_account_id"), "invalid_partner_account");
@@ -163,7 +153,7 @@ async fn every_invalid_field_of_the_form_is_named_in_one_response() {
     }
     // Nothing half-written: only the valid ones exist.
     let all = anna.get("/api/customers?status=both&q=Rate&limit=50").await;
-    assert_eq!(companies(&all.body), ["Rate 0", "Rate 100", "Rate 99.99"]);
+    assert_eq!(companies(&all), ["Rate 0", "Rate 100", "Rate 99.99"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -179,7 +169,7 @@ async fn debtor_numbers_are_unique_per_partner() {
         )
         .await;
     r.assert_problem(409, "debtor_number_taken");
-    assert_eq!(r.body["field"], "debtor_number");
+    assert_eq!(r.parse::<Problem>().field.as_deref(), Some("debtor_number"));
     // The same number at another partner is fine.
     create(
         &max,
@@ -239,18 +229,19 @@ async fn edits_are_audited_and_deactivation_switches_licences_off() {
         "INSERT INTO user_licences (id, organization_id, module_id, kind, starts_at, created_at) VALUES (gen_random_uuid(), '{jansen}', (SELECT id FROM modules WHERE code = 'CRM'), 'paid', now(), now())"
     ))
     .await;
-    let before = anna.get(&format!("/api/customers/{jansen}")).await;
-    assert_eq!(before.body["usage"], json!({ "used": 1, "total": 2 }));
-    assert!(before.body["coming_expiry_date"].is_string());
+    let before: CustomerView = anna.get(&format!("/api/customers/{jansen}")).await.view();
+    assert_eq!((before.usage.used, before.usage.total), (1, 2));
+    assert!(before.coming_expiry_date.is_some());
 
     let r = anna
         .post(&format!("/api/customers/{jansen}/deactivate"), json!({}))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["active"], false);
+    let after: CustomerView = r.view();
+    assert!(!after.active);
     assert_eq!(
-        r.body["usage"],
-        json!({ "used": 0, "total": 0 }),
+        (after.usage.used, after.usage.total),
+        (0, 0),
         "every licence switched off"
     );
 
@@ -270,37 +261,24 @@ async fn edits_are_audited_and_deactivation_switches_licences_off() {
     assert_eq!(active.n, 0);
 
     // Inactive customers leave the default list and show under inactive.
-    assert!(!companies(&anna.get("/api/customers").await.body).contains(&"Jansen Installatietechniek".to_owned()));
+    assert!(!companies(&anna.get("/api/customers").await).contains(&"Jansen Installatietechniek".to_owned()));
     assert_eq!(
-        companies(&anna.get("/api/customers?status=inactive").await.body),
+        companies(&anna.get("/api/customers?status=inactive").await),
         ["Jansen Installatietechniek"]
     );
     let r = anna.post(&format!("/api/customers/{jansen}/activate"), json!({})).await;
-    assert_eq!(r.body["active"], true);
+    assert!(r.view::<CustomerView>().active);
 
     let admin = app.demo("admin@vendor.example").await;
-    let audit = admin.get(&format!("/api/organizations/{jansen}/audit")).await;
-    let actions: Vec<&str> = audit
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let audit: Vec<AuditEntryView> = admin.get(&format!("/api/organizations/{jansen}/audit")).await.view();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
     assert!(
         actions.starts_with(&["customer.activated", "customer.deactivated"]),
         "{actions:?}"
     );
-    let deactivated = audit
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "customer.deactivated")
-        .unwrap()
-        .clone();
-    assert_eq!(deactivated["changes"]["licences_deactivated"], 3);
-    assert_eq!(deactivated["changes"]["active"], json!({ "old": true, "new": false }));
+    let deactivated = audit.iter().find(|e| e.action == "customer.deactivated").unwrap();
+    assert_eq!(deactivated.changes["licences_deactivated"], 3);
+    assert_eq!(deactivated.changes["active"], json!({ "old": true, "new": false }));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -309,7 +287,7 @@ async fn a_partner_cannot_see_or_change_another_partners_customers() {
     let anna = app.demo("anna@northwind.example").await;
     let max = app.demo("max@alpine.example").await;
     let mueller = app.org_id("Müller Logistik").await;
-    assert!(!companies(&anna.get("/api/customers?status=both").await.body).contains(&"Müller Logistik".to_owned()));
+    assert!(!companies(&anna.get("/api/customers?status=both").await).contains(&"Müller Logistik".to_owned()));
     anna.get(&format!("/api/customers/{mueller}"))
         .await
         .assert_problem(404, "not_found");
@@ -336,9 +314,9 @@ async fn a_partner_cannot_see_or_change_another_partners_customers() {
     .await
     .assert_problem(404, "not_found");
     // Max's own view is untouched.
-    let r = max.get(&format!("/api/customers/{mueller}")).await;
-    assert_eq!(r.body["commission_rate"], "10.00");
-    assert_eq!(r.body["active"], true);
+    let r: CustomerView = max.get(&format!("/api/customers/{mueller}")).await.view();
+    assert_eq!(r.commission_rate, "10.00");
+    assert!(r.active);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -376,7 +354,7 @@ async fn customers_who_only_came_through_the_affiliate_link_are_not_listed() {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let anna = app.demo("anna@northwind.example").await;
-    let list = companies(&anna.get("/api/customers?status=both").await.body);
+    let list = companies(&anna.get("/api/customers?status=both").await);
     assert!(!list.contains(&"Came Through The Link".to_owned()), "{list:?}");
     // The attribution is kept for commissions.
     #[derive(diesel::QueryableByName)]
@@ -422,28 +400,28 @@ async fn filters_search_sort_and_keyset_paging() {
         async move { max.get(&format!("/api/customers?{q}")).await }
     };
     assert_eq!(
-        companies(&get("").await.body),
+        companies(&get("").await),
         ["alpha", "Bravo", "Charlie", "Delta", "Müller Logistik"],
         "name, case-insensitive"
     );
-    assert_eq!(companies(&get("status=inactive").await.body), ["Echo"]);
+    assert_eq!(companies(&get("status=inactive").await), ["Echo"]);
     assert_eq!(
-        companies(&get("status=both&dir=desc").await.body),
+        companies(&get("status=both&dir=desc").await),
         ["Müller Logistik", "Echo", "Delta", "Charlie", "Bravo", "alpha"]
     );
-    assert_eq!(companies(&get("q=ALP").await.body), ["alpha"], "search on name");
+    assert_eq!(companies(&get("q=ALP").await), ["alpha"], "search on name");
     assert_eq!(
-        companies(&get("q=X-9&status=both").await.body),
+        companies(&get("q=X-9&status=both").await),
         ["Charlie"],
         "search on debtor number"
     );
     assert_eq!(
-        companies(&get("q=%25").await.body),
+        companies(&get("q=%25").await),
         Vec::<String>::new(),
         "% is matched literally"
     );
     assert_eq!(
-        companies(&get("sort=created&status=both").await.body),
+        companies(&get("sort=created&status=both").await),
         ["Müller Logistik", "Delta", "alpha", "Echo", "Charlie", "Bravo"]
     );
 
@@ -462,11 +440,11 @@ async fn filters_search_sort_and_keyset_paging() {
     }
     // Without an expiry, oldest first (ascending) or newest first (descending), always last.
     assert_eq!(
-        companies(&get("sort=expiry").await.body),
+        companies(&get("sort=expiry").await),
         ["Delta", "Charlie", "Bravo", "Müller Logistik", "alpha"]
     );
     assert_eq!(
-        companies(&get("sort=expiry&dir=desc").await.body),
+        companies(&get("sort=expiry&dir=desc").await),
         ["Bravo", "Charlie", "Delta", "alpha", "Müller Logistik"]
     );
 
@@ -476,8 +454,8 @@ async fn filters_search_sort_and_keyset_paging() {
             let q = format!("status=both&sort={sort}&dir={dir}&limit=2");
             let mut seen = Vec::new();
             let first = get(&q).await;
-            seen.extend(companies(&first.body));
-            let mut cursor = first.body["next_cursor"].as_str().map(str::to_owned);
+            seen.extend(companies(&first));
+            let mut cursor = first.view::<CustomerPage>().next_cursor;
             // Customers arrive between page loads, before and after the cursor.
             create(
                 &max,
@@ -492,8 +470,8 @@ async fn filters_search_sort_and_keyset_paging() {
             while let Some(c) = cursor {
                 let page = get(&format!("{q}&cursor={c}")).await;
                 assert_eq!(page.status, 200, "{}", page.body);
-                seen.extend(companies(&page.body));
-                cursor = page.body["next_cursor"].as_str().map(str::to_owned);
+                seen.extend(companies(&page));
+                cursor = page.view::<CustomerPage>().next_cursor;
             }
             let originals = ["alpha", "Bravo", "Charlie", "Delta", "Echo", "Müller Logistik"];
             for name in originals {
@@ -513,9 +491,9 @@ async fn filters_search_sort_and_keyset_paging() {
     // A cursor that was not issued for this query is a malformed request, not a field error.
     let garbage = get("cursor=garbage").await;
     garbage.assert_problem(400, "invalid_cursor");
-    assert_eq!(garbage.body["field"], "cursor");
+    assert_eq!(garbage.parse::<Problem>().field.as_deref(), Some("cursor"));
     let first = get("limit=1").await;
-    let c = first.body["next_cursor"].as_str().unwrap();
+    let c = first.view::<CustomerPage>().next_cursor.unwrap();
     get(&format!("limit=1&sort=created&cursor={c}"))
         .await
         .assert_problem(400, "invalid_cursor");
@@ -527,8 +505,9 @@ async fn my_account_is_never_billed_and_can_have_users() {
     let anna = app.demo("anna@northwind.example").await;
     let r = anna.get("/api/my-account").await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["never_billed"], true);
-    assert_eq!(r.body["organization"]["name"], "Northwind IT Services");
+    let account: MyAccountView = r.view();
+    assert!(account.never_billed);
+    assert_eq!(account.organization.name, "Northwind IT Services");
     let northwind = app.org_id("Northwind IT Services").await;
     // The partner uses the product itself: users in its own account.
     let r = anna
@@ -539,7 +518,5 @@ async fn my_account_is_never_billed_and_can_have_users() {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     // It is not one of its own customers.
-    assert!(
-        !companies(&anna.get("/api/customers?status=both").await.body).contains(&"Northwind IT Services".to_owned())
-    );
+    assert!(!companies(&anna.get("/api/customers?status=both").await).contains(&"Northwind IT Services".to_owned()));
 }

@@ -2,9 +2,30 @@
 //! the SMTP sink; reuse, expiry, resend and revoke.
 
 use chrono::Duration;
+use partnerdesk_core::platform::{
+    authz::Role,
+    values::{CustomerOrigin, InvitationStatus},
+};
+use partnerdesk_web::api::{
+    delegation::ServiceProviderState,
+    dev::MailView,
+    tenancy::{
+        customers::CustomerPage,
+        invitations::{AcceptedView, InvitationPreview, InvitationView},
+        users::{ImportResult, UserOverviewView},
+    },
+};
 use serde_json::json;
 
-use crate::harness::TestApp;
+use crate::fixtures::me;
+use crate::harness::{Client, TestApp};
+
+/// The partner's customer invitations, as listed with `query` (e.g. `?status=all`).
+async fn invitations(client: &Client, query: &str) -> Vec<InvitationView> {
+    let r = client.get(&format!("/api/customer-invitations{query}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.view()
+}
 
 /// Invites and returns (invitation id, token from the newest e-mail).
 async fn invite(app: &TestApp, client: &crate::harness::Client, email: &str, language: &str) -> (uuid::Uuid, String) {
@@ -53,54 +74,56 @@ async fn an_invited_customer_registers_and_appears_in_my_customers() {
     );
     assert!(!mail.text.contains("Hello"), "Dutch, not English: {}", mail.text);
 
-    let open = anna.get("/api/customer-invitations").await;
-    assert_eq!(open.body.as_array().unwrap().len(), 1);
-    assert_eq!(open.body[0]["status"], "open");
-    assert_eq!(open.body[0]["commission_rate"], "20.00", "the partner's default rate");
+    let open = invitations(&anna, "").await;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].status, InvitationStatus::Open);
+    assert_eq!(open[0].commission_rate, "20.00", "the partner's default rate");
 
     let anon = app.anonymous();
     let preview = anon.get(&format!("/api/customer-registrations/{token}")).await;
     assert_eq!(preview.status, 200, "{}", preview.body);
-    assert_eq!(preview.body["partner_name"], "Northwind IT Services");
-    assert_eq!(preview.body["company_name"], "Visser Transport");
+    let preview: InvitationPreview = preview.view();
+    assert_eq!(preview.partner_name, "Northwind IT Services");
+    assert_eq!(preview.company_name, "Visser Transport");
 
     let r = anon
         .post(&format!("/api/customer-registrations/{token}"), registration())
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let org = r.body["organization_id"].as_str().unwrap().to_owned();
+    let org = r.view::<AcceptedView>().organization_id;
 
     // In My customers, with origin invitation and the invitation's details.
-    let list = anna.get("/api/customers").await;
-    let visser = list.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["company"] == "Visser Transport")
-        .expect("listed")
-        .clone();
-    assert_eq!(visser["origin"], "invitation");
-    assert_eq!(visser["debtor_number"], "D-vera@visser.example");
-    assert_eq!(visser["name"], "Vera Visser");
-    assert_eq!(
-        visser["granted_permissions"],
-        json!([]),
+    let list: CustomerPage = anna.get("/api/customers").await.view();
+    let visser = list
+        .items
+        .into_iter()
+        .find(|c| c.company == "Visser Transport")
+        .expect("listed");
+    assert_eq!(visser.origin, CustomerOrigin::Invitation);
+    assert_eq!(visser.debtor_number.as_deref(), Some("D-vera@visser.example"));
+    assert_eq!(visser.name.as_deref(), Some("Vera Visser"));
+    assert!(
+        visser.granted_permissions.is_empty(),
         "the customer decides what the partner may do"
     );
     assert_eq!(
-        anna.get("/api/customer-invitations?status=accepted").await.body[0]["organization_id"],
-        org.as_str()
+        invitations(&anna, "?status=accepted").await[0].organization_id,
+        Some(org)
     );
-    assert_eq!(anna.get("/api/customer-invitations").await.body, json!([]));
+    assert!(invitations(&anna, "").await.is_empty());
 
     // The partner hears about it; the customer's administrator can log in and sees its partner.
     app.smtp.expect_one("anna@northwind.example", "Visser Transport").await;
     let vera = app.login("vera@visser.example", "vera's long password").await;
-    let sp = vera.get(&format!("/api/organizations/{org}/service-provider")).await;
-    assert_eq!(sp.body["service_provider"]["name"], "Northwind IT Services");
-    assert_eq!(sp.body["service_provider"]["origin"], "invitation");
-    let me = vera.get("/api/me").await;
-    assert_eq!(me.body["organizations"][0]["role"], "administrator");
+    let sp = vera
+        .get(&format!("/api/organizations/{org}/service-provider"))
+        .await
+        .view::<ServiceProviderState>()
+        .service_provider
+        .expect("a service provider");
+    assert_eq!(sp.name, "Northwind IT Services");
+    assert_eq!(sp.origin, CustomerOrigin::Invitation);
+    assert_eq!(me(&vera).await.organizations[0].role, Role::Administrator);
 
     // The link works once.
     anon.get(&format!("/api/customer-registrations/{token}"))
@@ -155,14 +178,11 @@ async fn links_expire_can_be_resent_and_revoked() {
     anon.get(&format!("/api/customer-registrations/{second}"))
         .await
         .assert_problem(410, "link_expired");
-    assert_eq!(
-        anna.get("/api/customer-invitations?status=expired").await.body[0]["id"],
-        id.to_string()
-    );
+    assert_eq!(invitations(&anna, "?status=expired").await[0].id, id);
     let r = anna
         .post(&format!("/api/customer-invitations/{id}/resend"), json!({}))
         .await;
-    assert_eq!(r.body["status"], "open");
+    assert_eq!(r.view::<InvitationView>().status, InvitationStatus::Open);
 
     // Revoke.
     let (other, token) = invite(&app, &anna, "kees@example.com", "de").await;
@@ -170,7 +190,7 @@ async fn links_expire_can_be_resent_and_revoked() {
         .post(&format!("/api/customer-invitations/{other}/revoke"), json!({}))
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.body["status"], "revoked");
+    assert_eq!(r.view::<InvitationView>().status, InvitationStatus::Revoked);
     anon.get(&format!("/api/customer-registrations/{token}"))
         .await
         .assert_problem(410, "link_revoked");
@@ -190,7 +210,7 @@ async fn links_expire_can_be_resent_and_revoked() {
 
     // Another partner sees none of this and cannot touch it.
     let max = app.demo("max@alpine.example").await;
-    assert_eq!(max.get("/api/customer-invitations?status=all").await.body, json!([]));
+    assert!(invitations(&max, "?status=all").await.is_empty());
     max.post(&format!("/api/customer-invitations/{id}/resend"), json!({}))
         .await
         .assert_problem(404, "not_found");
@@ -220,7 +240,7 @@ async fn the_invitation_form_is_validated() {
             "language"
         ]
     );
-    assert_eq!(anna.get("/api/customer-invitations?status=all").await.body, json!([]));
+    assert!(invitations(&anna, "?status=all").await.is_empty());
     app.settle().await;
     assert!(app.smtp.messages().is_empty());
 }
@@ -246,7 +266,7 @@ async fn the_done_when_journey_through_the_development_mailbox() {
     assert_eq!(r.status, 201);
     app.settle().await;
     let mailbox = app.anonymous().get("/api/dev/mailbox?to=owner@newco.example").await;
-    let text = mailbox.body[0]["text"].as_str().unwrap().to_owned();
+    let text = mailbox.view::<Vec<MailView>>().remove(0).text;
     let prefix = format!("{}/register/customer/", app.base);
     let start = text.find(&prefix).unwrap();
     let token: String = text[start + prefix.len()..]
@@ -258,13 +278,14 @@ async fn the_done_when_journey_through_the_development_mailbox() {
         .post(&format!("/api/customer-registrations/{token}"), registration())
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let org = r.body["organization_id"].as_str().unwrap().to_owned();
+    let org = r.view::<AcceptedView>().organization_id;
     assert!(
-        anna.get("/api/customers").await.body["items"]
-            .as_array()
-            .unwrap()
+        anna.get("/api/customers")
+            .await
+            .view::<CustomerPage>()
+            .items
             .iter()
-            .any(|c| c["company"] == "NewCo")
+            .any(|c| c.company == "NewCo")
     );
 
     let owner = app.login("owner@newco.example", "vera's long password").await;
@@ -286,16 +307,11 @@ async fn the_done_when_journey_through_the_development_mailbox() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["imported"], 2);
-    assert_eq!(r.body["skipped"][0]["line"], 3);
-    let users = owner.get(&format!("/api/organizations/{org}/users")).await;
-    let emails: Vec<&str> = users
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["email"].as_str().unwrap())
-        .collect();
+    let result: ImportResult = r.view();
+    assert_eq!(result.imported, 2);
+    assert_eq!(result.skipped[0].line, 3);
+    let users: Vec<UserOverviewView> = owner.get(&format!("/api/organizations/{org}/users")).await.view();
+    let emails: Vec<&str> = users.iter().map(|u| u.email.as_str()).collect();
     assert_eq!(
         emails,
         ["owner@newco.example", "ann@newco.example", "cees@newco.example"],

@@ -1,9 +1,15 @@
 //! Inviting members, setting a password through the e-mailed link, permissions and the
 //! rule that an organization keeps an administrator.
 
+use partnerdesk_core::platform::authz::{Permission, Role};
+use partnerdesk_web::api::{
+    identity::auth::{JoinedView, PasswordLinkView},
+    tenancy::{audit::AuditEntryView, members::MemberView},
+};
 use serde_json::json;
 
-use crate::harness::TestApp;
+use crate::fixtures::me;
+use crate::harness::{Problem, TestApp};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invited_person_sets_a_password_through_the_link_once() {
@@ -18,15 +24,13 @@ async fn an_invited_person_sets_a_password_through_the_link_once() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["email"], "sophie@northwind.example");
-    assert_eq!(r.body["role"], "member");
-    assert_eq!(r.body["permissions"], json!(["partner.create_customers"]));
+    let sophie: MemberView = r.view();
+    assert_eq!(sophie.email, "sophie@northwind.example");
+    assert_eq!(sophie.role, Role::Member);
+    assert_eq!(sophie.permissions, [Permission::CreateCustomers]);
     // Pending until she sets her password: only the address Anna typed is shown.
-    assert_eq!(r.body["pending"], true);
-    assert_eq!(
-        (r.body["first_name"].as_str(), r.body["last_name"].as_str()),
-        (Some(""), Some(""))
-    );
+    assert!(sophie.pending);
+    assert_eq!((sophie.first_name.as_str(), sophie.last_name.as_str()), ("", ""));
 
     let mail = app
         .smtp
@@ -44,7 +48,7 @@ async fn an_invited_person_sets_a_password_through_the_link_once() {
     let anon = app.anonymous();
     let info = anon.get(&format!("/api/auth/password-links/{token}")).await;
     assert_eq!(info.status, 200);
-    assert_eq!(info.body["email"], "sophie@northwind.example");
+    assert_eq!(info.view::<PasswordLinkView>().email, "sophie@northwind.example");
     anon.post(
         &format!("/api/auth/password-links/{token}"),
         json!({ "password": "short" }),
@@ -70,23 +74,19 @@ async fn an_invited_person_sets_a_password_through_the_link_once() {
 
     // She can log in and holds what she was given, and what it implies.
     let sophie = app.login("sophie@northwind.example", "sophie's long password").await;
-    let me = sophie.get("/api/me").await;
-    let perms = me.body["organizations"][0]["permissions"].as_array().unwrap().clone();
+    let perms = me(&sophie).await.organizations.remove(0).permissions;
     assert!(
-        perms.contains(&json!("partner.create_customers")) && perms.contains(&json!("partner.manage_customers")),
+        perms.contains(&Permission::CreateCustomers) && perms.contains(&Permission::ManageCustomers),
         "{perms:?}"
     );
-    assert!(!perms.contains(&json!("partner.manage_portal")));
+    assert!(!perms.contains(&Permission::ManagePartnerPortal));
 
     // The invitation is audited for the organization.
-    let audit = anna.get(&format!("/api/organizations/{northwind}/audit")).await;
+    let audit: Vec<AuditEntryView> = anna.get(&format!("/api/organizations/{northwind}/audit")).await.view();
     assert!(
         audit
-            .body
-            .as_array()
-            .unwrap()
             .iter()
-            .any(|e| e["action"] == "member.invited" && e["changes"]["email"] == "sophie@northwind.example")
+            .any(|e| e.action == "member.invited" && e.changes["email"] == "sophie@northwind.example")
     );
 }
 
@@ -117,9 +117,11 @@ async fn someone_with_an_account_joins_only_after_accepting() {
         }
         b
     };
+    // The wire itself, field for field: the two answers differ in nothing else.
     assert_eq!(shape(&max.body), shape(&new.body), "no account enumeration");
-    assert_eq!(max.body["pending"], true);
-    assert_eq!(max.body["first_name"], "", "Northwind does not see his name yet");
+    let max: MemberView = max.view();
+    assert!(max.pending);
+    assert_eq!(max.first_name, "", "Northwind does not see his name yet");
 
     // He is asked, in his own language; until he accepts he gains nothing.
     let mail = app
@@ -131,17 +133,12 @@ async fn someone_with_an_account_joins_only_after_accepting() {
         .expect("an invitation link");
     let token = link.rsplit('/').next().unwrap().to_owned();
     let max_client = app.demo("max@alpine.example").await;
-    let me = max_client.get("/api/me").await.body;
-    assert_eq!(
-        me["pending_invitations"][0]["organization_name"],
-        "Northwind IT Services"
-    );
+    let who = me(&max_client).await;
+    assert_eq!(who.pending_invitations[0].organization_name, "Northwind IT Services");
     assert!(
-        !me["organizations"]
-            .as_array()
-            .unwrap()
+        !who.organizations
             .iter()
-            .any(|o| o["organization_name"] == "Northwind IT Services")
+            .any(|o| o.organization_name == "Northwind IT Services")
     );
     max_client
         .acting_as(northwind)
@@ -157,7 +154,7 @@ async fn someone_with_an_account_joins_only_after_accepting() {
         .post(&format!("/api/membership-invitations/{token}/accept"), json!({}))
         .await;
     assert_eq!(joined.status, 200, "{}", joined.body);
-    assert_eq!(joined.body["organization_id"], northwind.to_string());
+    assert_eq!(joined.view::<JoinedView>().organization_id, northwind);
     assert_eq!(
         max_client
             .acting_as(northwind)
@@ -166,18 +163,9 @@ async fn someone_with_an_account_joins_only_after_accepting() {
             .status,
         200
     );
-    let listed = anna.get(&url).await.body;
-    let max_row = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["email"] == "max@alpine.example")
-        .unwrap()
-        .clone();
-    assert_eq!(
-        (max_row["pending"].as_bool(), max_row["first_name"].as_str()),
-        (Some(false), Some("Max"))
-    );
+    let listed: Vec<MemberView> = anna.get(&url).await.view();
+    let max_row = listed.iter().find(|m| m.email == "max@alpine.example").unwrap();
+    assert_eq!((max_row.pending, max_row.first_name.as_str()), (false, "Max"));
 
     // Adding the same person twice is a conflict on the e-mail field.
     let again = anna
@@ -187,7 +175,7 @@ async fn someone_with_an_account_joins_only_after_accepting() {
         )
         .await;
     again.assert_problem(409, "already_member");
-    assert_eq!(again.body["field"], "email");
+    assert_eq!(again.parse::<Problem>().field.as_deref(), Some("email"));
 
     // Removed and added again, he is asked again (one e-mail per membership).
     let max_id = app.user_id("max@alpine.example").await;
@@ -213,12 +201,7 @@ async fn someone_with_an_account_joins_only_after_accepting() {
         .post(&format!("/api/me/invitations/{northwind}/decline"), json!({}))
         .await;
     assert_eq!(decline.status, 204, "{}", decline.body);
-    assert!(
-        max_client.get("/api/me").await.body["pending_invitations"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(me(&max_client).await.pending_invitations.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -236,12 +219,10 @@ async fn permissions_are_checked_when_given() {
         )
         .await;
     r.assert_problem(422, "validation_failed");
-    let errors = r.body["errors"].as_array().unwrap();
+    let errors = r.field_errors();
     assert_eq!(errors.len(), 2, "{errors:?}");
-    assert_eq!(errors[0]["field"], "permissions[0]");
-    assert_eq!(errors[0]["code"], "permission_not_available");
-    assert_eq!(errors[1]["field"], "permissions[1]");
-    assert_eq!(errors[1]["code"], "unknown_permission");
+    assert_eq!(errors[0].pair(), ("permissions[0]", "permission_not_available"));
+    assert_eq!(errors[1].pair(), ("permissions[1]", "unknown_permission"));
 
     // A member with manage_members cannot hand out what they do not hold.
     let pieter_id = app.user_id("pieter@northwind.example").await;
@@ -255,7 +236,7 @@ async fn permissions_are_checked_when_given() {
     let pieter = app.demo("pieter@northwind.example").await;
     let r = pieter.post(&url, person(json!(["partner.manage_portal"]))).await;
     r.assert_problem(422, "validation_failed");
-    assert_eq!(r.body["errors"][0]["code"], "permission_not_held");
+    assert_eq!(r.field_errors()[0].code, "permission_not_held");
     let r = pieter.post(&url, person(json!(["partner.manage_customers"]))).await;
     assert_eq!(r.status, 201, "{}", r.body);
 }
@@ -301,7 +282,7 @@ async fn an_organization_keeps_an_administrator() {
         .patch(&format!("{url}/{pieter_id}"), json!({ "role": "administrator" }))
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.body["role"], "administrator");
+    assert_eq!(r.view::<MemberView>().role, Role::Administrator);
     let pieter = app.demo("pieter@northwind.example").await;
     let r = pieter
         .patch(
@@ -316,11 +297,9 @@ async fn an_organization_keeps_an_administrator() {
     let names: Vec<String> = pieter
         .get(&url)
         .await
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["email"].as_str().unwrap().to_owned())
+        .view::<Vec<MemberView>>()
+        .into_iter()
+        .map(|m| m.email)
         .collect();
     assert_eq!(names, ["pieter@northwind.example"]);
     anna.get("/api/partner-status")
@@ -365,7 +344,7 @@ async fn a_member_who_manages_members_cannot_promote_anyone() {
         )
         .await;
     assert_eq!(sophie.status, 201, "{}", sophie.body);
-    let sophie_id = sophie.body["user_id"].as_str().unwrap().to_owned();
+    let sophie_id = sophie.view::<MemberView>().user_id;
     for role in ["administrator", "company_admin"] {
         pieter
             .patch(&format!("{url}/{sophie_id}"), json!({ "role": role }))
@@ -388,17 +367,10 @@ async fn a_member_who_manages_members_cannot_promote_anyone() {
         .await
         .assert_problem(403, "not_authorized");
     // Nothing changed.
-    let members = anna.get(&url).await.body;
-    let role_of = |email: &str| {
-        members
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["email"] == email)
-            .map(|m| (m["role"].as_str().unwrap().to_owned(), m["active"].as_bool().unwrap()))
-    };
-    assert_eq!(role_of("anna@northwind.example"), Some(("administrator".into(), true)));
-    assert_eq!(role_of("pieter@northwind.example"), Some(("member".into(), true)));
-    assert_eq!(role_of("sophie@northwind.example"), Some(("member".into(), true)));
+    let members: Vec<MemberView> = anna.get(&url).await.view();
+    let role_of = |email: &str| members.iter().find(|m| m.email == email).map(|m| (m.role, m.active));
+    assert_eq!(role_of("anna@northwind.example"), Some((Role::Administrator, true)));
+    assert_eq!(role_of("pieter@northwind.example"), Some((Role::Member, true)));
+    assert_eq!(role_of("sophie@northwind.example"), Some((Role::Member, true)));
     assert_eq!(role_of("administrator@northwind.example"), None);
 }

@@ -2,18 +2,29 @@
 //! organization sets for a person stays in that organization, and licences belong to
 //! an organization.
 
-use serde_json::{Value, json};
+use partnerdesk_core::platform::authz::Role;
+use partnerdesk_web::api::{
+    commerce::{licences::ModuleLicencesView, quotes::QuoteView},
+    identity::auth::CreatedToken,
+    tenancy::{
+        customers::{CustomerPage, CustomerView},
+        invitations::{AcceptedView, InvitationPreview},
+        users::{ProfileBody, UserOverviewView},
+    },
+};
+use serde_json::json;
 use uuid::Uuid;
 
-use crate::fixtures::module_id;
-use crate::harness::{DEMO_PASSWORD, TestApp, csrf_token};
+use crate::fixtures::{confirm, me, module_id, quote};
+use crate::harness::{DEMO_PASSWORD, Resp, TestApp, csrf_token};
 
-fn row<'a>(list: &'a Value, email: &str) -> &'a Value {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["email"] == email)
-        .unwrap_or_else(|| panic!("{email} in {list}"))
+/// The row of `email` in a list of an organization's users.
+fn row(list: &Resp, email: &str) -> UserOverviewView {
+    assert_eq!(list.status, 200, "{}", list.body);
+    list.view::<Vec<UserOverviewView>>()
+        .into_iter()
+        .find(|u| u.email == email)
+        .unwrap_or_else(|| panic!("{email} in {}", list.body))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,7 +70,7 @@ async fn an_address_someone_else_signed_up_for_never_becomes_their_account() {
     app.set_passwords(&["victim@example.com".to_owned()]).await;
     let victim = app.login("victim@example.com", "a long enough password").await;
     assert_eq!(
-        victim.get("/api/me").await.body["organizations"][0]["organization_name"],
+        me(&victim).await.organizations[0].organization_name,
         "Jansen Installatietechniek"
     );
     // The attacker's old confirmation link no longer creates anything.
@@ -117,10 +128,11 @@ async fn what_one_organization_sets_for_a_person_stays_there() {
     let users_of = |org: Uuid| format!("/api/organizations/{org}/users");
 
     // Jansen's settings for Eva, and the version her software reports there.
-    let jansen_token = eva.post("/api/me/tokens", json!({ "name": "softphone" })).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let jansen_token = eva
+        .post("/api/me/tokens", json!({ "name": "softphone" }))
+        .await
+        .view::<CreatedToken>()
+        .token;
     let software = eva.with_bearer(&jansen_token);
     let r = software
         .post("/api/client/heartbeat", json!({ "software_version": "4.1.0" }))
@@ -143,20 +155,19 @@ async fn what_one_organization_sets_for_a_person_stays_there() {
         )
         .await;
     assert_eq!(added.status, 201, "{}", added.body);
-    let seen = anna.get(&users_of(devries)).await.body;
-    let before = row(&seen, "eva@jansen.example");
-    assert_eq!(before["pending"], true);
-    for key in ["first_name", "last_name"] {
-        assert_eq!(before[key], "", "{key}: {before}");
+    let before = row(&anna.get(&users_of(devries)).await, "eva@jansen.example");
+    assert!(before.pending);
+    for (key, value) in [("first_name", &before.first_name), ("last_name", &before.last_name)] {
+        assert_eq!(value, "", "{key}: {before:?}");
     }
-    for key in ["software_version", "last_online", "extension"] {
-        assert!(before[key].is_null(), "{key}: {before}");
-    }
-    assert_eq!(before["online"], false);
-    assert_eq!(before["activated_modules"], json!([]));
+    assert!(before.software_version.is_none(), "software_version: {before:?}");
+    assert!(before.last_online.is_none(), "last_online: {before:?}");
+    assert!(before.extension.is_none(), "extension: {before:?}");
+    assert!(!before.online);
+    assert!(before.activated_modules.is_empty());
     let profile_in_devries = anna.get(&format!("{}/{eva_id}/profile", users_of(devries))).await;
     assert_eq!(
-        profile_in_devries.body["profile"],
+        profile_in_devries.view::<ProfileBody>().profile,
         json!({}),
         "Jansen's profile is not shown"
     );
@@ -171,7 +182,11 @@ async fn what_one_organization_sets_for_a_person_stays_there() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["first_name"], "Eva", "her own name, not what was typed");
+    assert_eq!(
+        r.view::<UserOverviewView>().first_name,
+        "Eva",
+        "her own name, not what was typed"
+    );
     let profile = json!({ "profile": { "dial_prefix": "9" } });
     assert_eq!(
         anna.put(&format!("{}/{eva_id}/profile", users_of(devries)), profile)
@@ -183,10 +198,8 @@ async fn what_one_organization_sets_for_a_person_stays_there() {
         .acting_as(devries)
         .post("/api/me/tokens", json!({ "name": "bakery softphone" }))
         .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .view::<CreatedToken>()
+        .token;
     let r = eva
         .with_bearer(&devries_token)
         .post("/api/client/heartbeat", json!({ "software_version": "5.0.0" }))
@@ -200,26 +213,30 @@ async fn what_one_organization_sets_for_a_person_stays_there() {
         .assert_problem(403, "not_authorized");
 
     // Neither organization sees or changes what the other set.
-    let in_jansen = jan.get(&users_of(jansen)).await.body;
-    let in_devries = anna.get(&users_of(devries)).await.body;
     let (j, d) = (
-        row(&in_jansen, "eva@jansen.example"),
-        row(&in_devries, "eva@jansen.example"),
+        row(&jan.get(&users_of(jansen)).await, "eva@jansen.example"),
+        row(&anna.get(&users_of(devries)).await, "eva@jansen.example"),
     );
     assert_eq!(
-        (j["extension"].as_str(), d["extension"].as_str()),
+        (j.extension.as_deref(), d.extension.as_deref()),
         (Some("202"), Some("900"))
     );
     assert_eq!(
-        (j["software_version"].as_str(), d["software_version"].as_str()),
+        (j.software_version.as_deref(), d.software_version.as_deref()),
         (Some("4.1.0"), Some("5.0.0"))
     );
     assert_eq!(
-        jan.get(&format!("{}/{eva_id}/profile", users_of(jansen))).await.body["profile"],
+        jan.get(&format!("{}/{eva_id}/profile", users_of(jansen)))
+            .await
+            .view::<ProfileBody>()
+            .profile,
         json!({ "dial_prefix": "0" })
     );
     assert_eq!(
-        anna.get(&format!("{}/{eva_id}/profile", users_of(devries))).await.body["profile"],
+        anna.get(&format!("{}/{eva_id}/profile", users_of(devries)))
+            .await
+            .view::<ProfileBody>()
+            .profile,
         json!({ "dial_prefix": "9" })
     );
     // Her names belong to her: de Vries did not create the account, and Jansen no longer
@@ -236,7 +253,7 @@ async fn what_one_organization_sets_for_a_person_stays_there() {
     let r = eva.patch("/api/me", json!({ "first_name": "Eveline" })).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
-        row(&jan.get(&users_of(jansen)).await.body, "eva@jansen.example")["first_name"],
+        row(&jan.get(&users_of(jansen)).await, "eva@jansen.example").first_name,
         "Eveline"
     );
 }
@@ -283,35 +300,26 @@ async fn a_trial_in_one_organization_does_not_block_a_licence_in_another() {
     .await
     .assert_problem(422, "validation_failed");
     app.accept_invitation(&eva, devries).await;
-    let q = anna
-        .post(
-            &format!("/api/organizations/{devries}/quotes"),
-            json!({ "items": [{ "type": "business", "module_id": crm }, { "type": "users", "module_id": crm, "user_ids": [eva_id] }] }),
-        )
-        .await;
+    let q = quote(
+        &anna,
+        devries,
+        json!([{ "type": "business", "module_id": crm }, { "type": "users", "module_id": crm, "user_ids": [eva_id] }]),
+    )
+    .await;
     assert_eq!(q.status, 201, "{}", q.body);
-    let order = anna
-        .post(
-            &format!("/api/quotes/{}/confirm", q.body["id"].as_str().unwrap()),
-            json!({}),
-        )
-        .await;
+    let order = confirm(&anna, q.view::<QuoteView>().id).await;
     assert_eq!(order.status, 201, "{}", order.body);
     for org in [jansen, devries] {
-        let overview = anna.get(&format!("/api/organizations/{org}/licences")).await.body;
-        let crm_users = &overview
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["module"]["code"] == "CRM")
-            .unwrap()["users"];
+        let overview = anna.get(&format!("/api/organizations/{org}/licences")).await;
+        let crm = overview
+            .view::<Vec<ModuleLicencesView>>()
+            .into_iter()
+            .find(|m| m.module.code == "CRM")
+            .unwrap();
         assert!(
-            crm_users
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|u| u["user_id"] == eva_id.to_string()),
-            "Eva holds CRM in {org}: {overview}"
+            crm.users.iter().any(|u| u.user_id == eva_id),
+            "Eva holds CRM in {org}: {}",
+            overview.body
         );
     }
 }
@@ -330,7 +338,7 @@ async fn an_invited_customer_with_an_account_registers_with_it() {
     let token = app.link_token("max@alpine.example", "", "/register/customer/").await;
     let anon = app.anonymous();
     let preview = anon.get(&format!("/api/customer-registrations/{token}")).await;
-    assert_eq!(preview.body["has_account"], true, "{}", preview.body);
+    assert!(preview.view::<InvitationPreview>().has_account, "{}", preview.body);
     // Without logging in the person is told to, before anything is created.
     anon.post(
         &format!("/api/customer-registrations/{token}"),
@@ -355,28 +363,27 @@ async fn an_invited_customer_with_an_account_registers_with_it() {
         .await;
     assert_eq!(done.status, 201, "{}", done.body);
     assert_eq!(
-        done.body["user_id"],
-        app.user_id("max@alpine.example").await.to_string()
+        done.view::<AcceptedView>().user_id,
+        app.user_id("max@alpine.example").await
     );
-    let me = max.get("/api/me").await.body;
-    let huber = me["organizations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["organization_name"] == "Huber Holzbau")
-        .expect("Max runs the new company")
-        .clone();
-    assert_eq!(huber["role"], "administrator");
+    let huber = me(&max)
+        .await
+        .organizations
+        .into_iter()
+        .find(|o| o.organization_name == "Huber Holzbau")
+        .expect("Max runs the new company");
+    assert_eq!(huber.role, Role::Administrator);
     // The partner is told and has the customer.
     app.smtp.expect_one("anna@northwind.example", "Huber Holzbau").await;
-    let customers = anna.get("/api/customers?status=both").await.body;
+    let customers = anna.get("/api/customers?status=both").await;
     assert!(
-        customers["items"]
-            .as_array()
-            .unwrap()
+        customers
+            .view::<CustomerPage>()
+            .items
             .iter()
-            .any(|c| c["company"] == "Huber Holzbau"),
-        "{customers}"
+            .any(|c| c.company == "Huber Holzbau"),
+        "{}",
+        customers.body
     );
 }
 
@@ -412,7 +419,7 @@ async fn a_partner_changes_a_customers_status_only_where_it_may() {
         .patch(&format!("/api/customers/{visser}"), json!({ "active": false }))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["active"], false);
+    assert!(!r.view::<CustomerView>().active);
 
     // A deactivated customer buys nothing, starts no trial, and its members download nothing.
     let crm = module_id(&anna, "CRM").await;

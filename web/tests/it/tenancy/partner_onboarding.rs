@@ -3,9 +3,28 @@
 
 use std::time::Duration;
 
+use partnerdesk_core::platform::{
+    authz::Permission,
+    values::{PartnerRequestStatus, PartnerStanding},
+};
+use partnerdesk_web::api::{
+    dev::MailView,
+    identity::auth::MeView,
+    tenancy::{
+        audit::AuditEntryView,
+        partners::{ApprovalView, PartnerRequestView, PartnerState, PartnerStatusView},
+    },
+};
 use serde_json::json;
 
-use crate::harness::{Options, TestApp};
+use crate::harness::{Client, Options, Problem, TestApp};
+
+/// The state `client`'s organization is in, as far as partner status goes.
+async fn partner_state(client: &Client) -> PartnerState {
+    let r = client.get("/api/partner-status").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.view::<PartnerStatusView>().state
+}
 
 const NO_ORGANIZATION: &str = "Your account does not yet have an organization";
 const NOT_AUTHORIZED: &str = "You do not have the necessary authorization to view this page";
@@ -46,7 +65,7 @@ async fn an_account_without_an_organization_is_told_so() {
             .await,
     ] {
         r.assert_problem(403, "no_organization");
-        assert_eq!(r.body["detail"], NO_ORGANIZATION);
+        assert_eq!(r.parse::<Problem>().detail, NO_ORGANIZATION);
     }
 }
 
@@ -61,7 +80,7 @@ async fn a_member_without_the_permission_is_refused_until_granted() {
             .await,
     ] {
         r.assert_problem(403, "not_authorized");
-        assert_eq!(r.body["detail"], NOT_AUTHORIZED);
+        assert_eq!(r.parse::<Problem>().detail, NOT_AUTHORIZED);
     }
 
     // Dave is a member of Frank's organization without permissions.
@@ -69,10 +88,12 @@ async fn a_member_without_the_permission_is_refused_until_granted() {
     let dave = app
         .sign_up("dave@fabrikam.example", "Dave", "Smit", "long enough password")
         .await;
-    let org = frank.get("/api/me").await.body["acting_organization_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let org = frank
+        .get("/api/me")
+        .await
+        .view::<MeView>()
+        .acting_organization_id
+        .unwrap();
     let r = frank
         .post(
             &format!("/api/organizations/{org}/members"),
@@ -84,10 +105,10 @@ async fn a_member_without_the_permission_is_refused_until_granted() {
     dave.get("/api/partner-status")
         .await
         .assert_problem(403, "no_organization");
-    app.accept_invitation(&dave, org.parse().unwrap()).await;
+    app.accept_invitation(&dave, org).await;
     let r = dave.get("/api/partner-status").await;
     r.assert_problem(403, "not_authorized");
-    assert_eq!(r.body["detail"], NOT_AUTHORIZED);
+    assert_eq!(r.parse::<Problem>().detail, NOT_AUTHORIZED);
 
     // His administrator grants "request partner status"; now he sees the form.
     let dave_id = app.user_id("dave@fabrikam.example").await;
@@ -100,9 +121,11 @@ async fn a_member_without_the_permission_is_refused_until_granted() {
     assert_eq!(r.status, 200, "{}", r.body);
     let r = dave.get("/api/partner-status").await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["state"], "eligible");
-    assert_eq!(r.body["prefill"]["company"], "Fabrikam Networks");
-    assert_eq!(r.body["prefill"]["contact_email"], "dave@fabrikam.example");
+    let status: PartnerStatusView = r.view();
+    assert_eq!(status.state, PartnerState::Eligible);
+    let prefill = status.prefill.expect("a prefilled form");
+    assert_eq!(prefill.company, "Fabrikam Networks");
+    assert_eq!(prefill.contact_email, "dave@fabrikam.example");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -115,14 +138,13 @@ async fn approval_creates_the_partner_and_emails_the_decision_once() {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let request_id = r.id();
-    assert_eq!(r.body["status"], "open");
+    assert_eq!(r.view::<PartnerRequestView>().status, PartnerRequestStatus::Open);
     app.smtp
         .expect_one("frank@fabrikam.example", "We received your partner request")
         .await;
 
     // The request waits for sales; a second one is refused.
-    let r = frank.get("/api/partner-status").await;
-    assert_eq!(r.body["state"], "requested");
+    assert_eq!(partner_state(&frank).await, PartnerState::Requested);
     frank
         .post("/api/partner-requests", request_form("frank@fabrikam.example"))
         .await
@@ -131,12 +153,10 @@ async fn approval_creates_the_partner_and_emails_the_decision_once() {
     let sales = app.demo("sales@vendor.example").await;
     let open = sales.get("/api/partner-requests?status=open").await;
     assert_eq!(open.status, 200);
-    let companies: Vec<&str> = open
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["company"].as_str().unwrap())
+    let companies: Vec<String> = open
+        .view::<Vec<PartnerRequestView>>()
+        .into_iter()
+        .map(|r| r.company)
         .collect();
     assert_eq!(companies, ["Contoso Consulting", "Fabrikam Networks"]);
 
@@ -147,19 +167,15 @@ async fn approval_creates_the_partner_and_emails_the_decision_once() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["request"]["status"], "approved");
-    let partner = &r.body["partner"];
-    assert_eq!(partner["default_commission_rate"], "22.50");
-    assert_eq!(partner["status"], "active");
-    let partner_code = partner["partner_code"].as_str().unwrap().to_owned();
+    let approval: ApprovalView = r.view();
+    assert_eq!(approval.request.status, PartnerRequestStatus::Approved);
+    let partner = &approval.partner;
+    assert_eq!(partner.default_commission_rate, "22.50");
+    assert_eq!(partner.status, PartnerStanding::Active);
+    let partner_code = partner.partner_code.clone();
     assert_eq!(partner_code.len(), 8);
-    assert_ne!(partner["partner_code"], partner["affiliate_code"]);
-    assert!(
-        partner["affiliate_link"]
-            .as_str()
-            .unwrap()
-            .ends_with(partner["affiliate_code"].as_str().unwrap())
-    );
+    assert_ne!(partner.partner_code, partner.affiliate_code);
+    assert!(partner.affiliate_link.ends_with(&partner.affiliate_code));
 
     // Deciding twice is refused.
     sales
@@ -187,37 +203,29 @@ async fn approval_creates_the_partner_and_emails_the_decision_once() {
     assert_eq!(decisions.len(), 1);
 
     // The organization's administrator now holds the partner permissions.
-    let me = frank.get("/api/me").await;
-    let perms = me.body["organizations"][0]["permissions"].as_array().unwrap().clone();
-    assert!(perms.contains(&json!("partner.manage_portal")), "{perms:?}");
-    let status = frank.get("/api/partner-status").await;
-    assert_eq!(status.body["state"], "partner");
-    assert_eq!(status.body["partner"]["partner_code"], partner_code.as_str());
+    let me: MeView = frank.get("/api/me").await.view();
+    let perms = &me.organizations[0].permissions;
+    assert!(perms.contains(&Permission::ManagePartnerPortal), "{perms:?}");
+    let status: PartnerStatusView = frank.get("/api/partner-status").await.view();
+    assert_eq!(status.state, PartnerState::Partner);
+    assert_eq!(status.partner.expect("the partner").partner_code, partner_code);
 
     // The decision is in the organization's audit log with both identities.
-    let org = me.body["organizations"][0]["organization_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let org = me.organizations[0].organization_id;
     let audit = frank.get(&format!("/api/organizations/{org}/audit")).await;
     assert_eq!(audit.status, 200, "{}", audit.body);
     let approved = audit
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "partner_request.approved")
+        .view::<Vec<AuditEntryView>>()
+        .into_iter()
+        .find(|e| e.action == "partner_request.approved")
         .expect("audited");
+    assert_eq!(approved.actor_user_id, Some(app.user_id("sales@vendor.example").await));
     assert_eq!(
-        approved["actor_user_id"],
-        app.user_id("sales@vendor.example").await.to_string()
+        approved.acting_organization_id,
+        Some(app.org_id("Partnerdesk Software B.V.").await)
     );
-    assert_eq!(
-        approved["acting_organization_id"],
-        app.org_id("Partnerdesk Software B.V.").await.to_string()
-    );
-    assert_eq!(approved["on_behalf_of_organization_id"], org.as_str());
-    assert_eq!(approved["changes"]["status"]["new"], "approved");
+    assert_eq!(approved.on_behalf_of_organization_id, Some(org));
+    assert_eq!(approved.changes["status"]["new"], "approved");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -225,15 +233,12 @@ async fn rejection_emails_the_reason_once() {
     let app = TestApp::spawn().await;
     let sales = app.demo("sales@vendor.example").await;
     let open = sales.get("/api/partner-requests?status=open").await;
-    let contoso = open
-        .body
-        .as_array()
+    let id = open
+        .view::<Vec<PartnerRequestView>>()
+        .into_iter()
+        .find(|r| r.company == "Contoso Consulting")
         .unwrap()
-        .iter()
-        .find(|r| r["company"] == "Contoso Consulting")
-        .unwrap()
-        .clone();
-    let id = contoso["id"].as_str().unwrap();
+        .id;
 
     sales
         .post(&format!("/api/partner-requests/{id}/reject"), json!({ "reason": "  " }))
@@ -246,10 +251,11 @@ async fn rejection_emails_the_reason_once() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["status"], "rejected");
+    let rejected: PartnerRequestView = r.view();
+    assert_eq!(rejected.status, PartnerRequestStatus::Rejected);
     assert_eq!(
-        r.body["decision_reason"],
-        "We already have enough partners in Flanders."
+        rejected.decision_reason.as_deref(),
+        Some("We already have enough partners in Flanders.")
     );
     sales
         .post(&format!("/api/partner-requests/{id}/approve"), json!({}))
@@ -266,7 +272,7 @@ async fn rejection_emails_the_reason_once() {
 
     // Carla may request again now that nothing is open.
     let carla = app.demo("carla@contoso.example").await;
-    assert_eq!(carla.get("/api/partner-status").await.body["state"], "eligible");
+    assert_eq!(partner_state(&carla).await, PartnerState::Eligible);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -290,7 +296,7 @@ async fn the_request_form_names_every_invalid_field() {
         ["company", "contact_email", "country", "expected_customers", "website"]
     );
     // Nothing was written.
-    assert_eq!(frank.get("/api/partner-status").await.body["state"], "eligible");
+    assert_eq!(partner_state(&frank).await, PartnerState::Eligible);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -304,22 +310,19 @@ async fn the_demo_approval_lands_in_the_development_mailbox() {
     .await;
     let sales = app.demo("sales@vendor.example").await;
     let open = sales.get("/api/partner-requests?status=open").await;
-    let id = open.body[0]["id"].as_str().unwrap().to_owned();
+    let id = open.view::<Vec<PartnerRequestView>>()[0].id;
     let r = sales
         .post(&format!("/api/partner-requests/{id}/approve"), json!({}))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["partner"]["default_commission_rate"], "20.00");
+    assert_eq!(r.view::<ApprovalView>().partner.default_commission_rate, "20.00");
     app.settle().await;
 
     let mailbox = app.anonymous().get("/api/dev/mailbox?to=carla@contoso.example").await;
     assert_eq!(mailbox.status, 200, "{}", mailbox.body);
-    let mails = mailbox.body.as_array().unwrap();
+    let mails: Vec<MailView> = mailbox.view();
     assert_eq!(mails.len(), 1, "{mails:?}");
-    assert_eq!(
-        mails[0]["subject"],
-        "Welcome aboard: Contoso Consulting is now a partner"
-    );
+    assert_eq!(mails[0].subject, "Welcome aboard: Contoso Consulting is now a partner");
     assert!(
         app.smtp.messages().is_empty(),
         "nothing goes over SMTP without SMTP_URL"

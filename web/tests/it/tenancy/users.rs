@@ -2,9 +2,19 @@
 //! by line, a plain user, the user overview and the software heartbeat.
 
 use chrono::Duration;
+use partnerdesk_core::platform::authz::Permission;
+use partnerdesk_web::api::{
+    identity::auth::CreatedToken,
+    tenancy::{
+        audit::AuditEntryView,
+        integrations::IntegrationView,
+        users::{ImportResult, UserOverviewView},
+    },
+};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::fixtures::me;
 use crate::harness::{Client, Resp, TestApp};
 
 struct Jansen {
@@ -43,13 +53,7 @@ async fn import(client: &Client, org: Uuid, csv: &str, valid_only: bool) -> Resp
 async fn emails(client: &Client, org: Uuid) -> Vec<String> {
     let r = client.get(&format!("/api/organizations/{org}/users")).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let mut e: Vec<String> = r
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["email"].as_str().unwrap().to_owned())
-        .collect();
+    let mut e: Vec<String> = r.view::<Vec<UserOverviewView>>().into_iter().map(|u| u.email).collect();
     e.sort();
     e
 }
@@ -61,7 +65,8 @@ async fn company_admin_can_see_users_with_status_and_software_version() {
     let t = jansen().await;
     let r = t.jan.get(&format!("/api/organizations/{}/users", t.org)).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let eva = r
+    // The wire itself: every column is sent, null or not.
+    let raw = r
         .body
         .as_array()
         .unwrap()
@@ -78,10 +83,15 @@ async fn company_admin_can_see_users_with_status_and_software_version() {
         "active",
         "created_at",
     ] {
-        assert!(eva.get(key).is_some(), "{key} is shown");
+        assert!(raw.get(key).is_some(), "{key} is shown");
     }
-    assert_eq!(eva["online"], false);
-    assert_eq!(eva["extension"], "202");
+    let eva = r
+        .view::<Vec<UserOverviewView>>()
+        .into_iter()
+        .find(|u| u.email == "eva@jansen.example")
+        .unwrap();
+    assert!(!eva.online);
+    assert_eq!(eva.extension.as_deref(), Some("202"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -96,9 +106,10 @@ async fn company_admin_can_edit_names() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    let eva: UserOverviewView = r.view();
     assert_eq!(
-        (r.body["first_name"].as_str(), r.body["last_name"].as_str()),
-        (Some("Eveline"), Some("Jansen-Bos"))
+        (eva.first_name.as_str(), eva.last_name.as_str()),
+        ("Eveline", "Jansen-Bos")
     );
 }
 
@@ -114,7 +125,7 @@ async fn company_admin_can_add_internal_numbers() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["extension"], "299");
+    assert_eq!(r.view::<UserOverviewView>().extension.as_deref(), Some("299"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -128,7 +139,7 @@ async fn company_admin_can_create_users_one_at_a_time() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["company_admin"], false);
+    assert!(!r.view::<UserOverviewView>().company_admin);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -159,10 +170,10 @@ async fn company_admin_can_manage_connectors_and_integrations() {
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.id();
     let r = t.jan.patch(&format!("{url}/{id}"), json!({ "active": false })).await;
-    assert_eq!(r.body["active"], false);
+    assert!(!r.view::<IntegrationView>().active);
     let r = t.jan.post(&url, json!({ "kind": "crm", "name": "HubSpot" })).await;
     assert_eq!(r.status, 201);
-    assert_eq!(t.jan.get(&url).await.body.as_array().unwrap().len(), 2);
+    assert_eq!(t.jan.get(&url).await.view::<Vec<IntegrationView>>().len(), 2);
     assert_eq!(t.jan.delete(&format!("{url}/{id}")).await.status, 204);
     t.jan
         .post(&url, json!({ "kind": "fax", "name": "" }))
@@ -235,12 +246,10 @@ async fn company_admin_cannot_buy_or_assign_licences() {
         .await
         .is_ok()
     );
-    let me = t.jan.get("/api/me").await;
     assert!(
-        !me.body["organizations"][0]["permissions"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("manage_licences"))
+        !me(&t.jan).await.organizations[0]
+            .permissions
+            .contains(&Permission::ManageLicences)
     );
 }
 
@@ -296,16 +305,16 @@ async fn company_admin_cannot_make_company_administrators_or_deactivate_users() 
             json!({ "company_admin": true }),
         )
         .await;
-    assert_eq!(r.body["company_admin"], true);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.view::<UserOverviewView>().company_admin);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_without_administrator_rights_sees_only_software_downloads() {
     let t = jansen().await;
-    let me = t.eva.get("/api/me").await;
     assert_eq!(
-        me.body["organizations"][0]["permissions"],
-        json!(["view_organization", "download_software"])
+        me(&t.eva).await.organizations[0].permissions,
+        [Permission::ViewOrganization, Permission::DownloadSoftware]
     );
     let org = t.org;
     let eva_id = t.app.user_id("eva@jansen.example").await;
@@ -350,8 +359,9 @@ async fn an_added_user_gets_a_set_password_email_in_the_companys_language() {
         .post(&format!("/api/organizations/{}/users", t.org), json!({ "email": "Piet@Jansen.example", "first_name": "Piet", "last_name": "Jansen", "extension": "205", "company_admin": true }))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["company_admin"], true);
-    assert_eq!(r.body["pending"], true);
+    let piet: UserOverviewView = r.view();
+    assert!(piet.company_admin);
+    assert!(piet.pending);
     let mail = t
         .app
         .smtp
@@ -410,18 +420,11 @@ async fn a_clean_file_is_imported_with_invitation_emails() {
     assert_eq!(r.status, 201, "{}", r.body);
     // Max has an account; the report does not tell.
     assert_eq!(r.body, json!({ "rows": 3, "imported": 3, "skipped": [] }));
-    let users = t.anna.get(&format!("/api/organizations/{}/users", t.org)).await;
-    let bob = users
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["email"] == "bob@jansen.example")
-        .unwrap()
-        .clone();
-    assert_eq!(bob["company_admin"], true);
-    assert!(bob["extension"].is_null());
-    assert_eq!(bob["pending"], true);
+    let users: Vec<UserOverviewView> = t.anna.get(&format!("/api/organizations/{}/users", t.org)).await.view();
+    let bob = users.iter().find(|u| u.email == "bob@jansen.example").unwrap();
+    assert!(bob.company_admin);
+    assert!(bob.extension.is_none());
+    assert!(bob.pending);
     // Each new person is invited to set a password; Max, who has an account, is asked
     // to join.
     t.app
@@ -436,16 +439,9 @@ async fn a_clean_file_is_imported_with_invitation_emails() {
         .smtp
         .expect_one("max@alpine.example", "Jansen Installatietechniek")
         .await;
-    let audit = t.anna.get(&format!("/api/organizations/{}/audit", t.org)).await;
-    let entry = audit
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "users.imported")
-        .unwrap()
-        .clone();
-    assert_eq!(entry["changes"]["imported"], 3);
+    let audit: Vec<AuditEntryView> = t.anna.get(&format!("/api/organizations/{}/audit", t.org)).await.view();
+    let entry = audit.iter().find(|e| e.action == "users.imported").unwrap();
+    assert_eq!(entry.changes["imported"], 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -480,7 +476,7 @@ async fn a_bom_and_semicolons_are_understood() {
     let csv = "\u{feff}Email;First_Name;Last_Name;Extension\r\nann@jansen.example;Ann;Smit;301\r\ncees@jansen.example;Cees;Kok;302\r\n";
     let r = import(&t.anna, t.org, csv, false).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["imported"], 2);
+    assert_eq!(r.view::<ImportResult>().imported, 2);
     assert!(emails(&t.anna, t.org).await.contains(&"ann@jansen.example".to_owned()));
 }
 
@@ -508,8 +504,8 @@ dirk@jansen.example,Dirk,Dam,,perhaps
             "rows[7].company_admin"
         ]
     );
-    let errors = r.body["errors"].as_array().unwrap();
-    let codes: Vec<&str> = errors.iter().map(|e| e["code"].as_str().unwrap()).collect();
+    let errors = r.field_errors();
+    let codes: Vec<&str> = errors.iter().map(|e| e.code.as_str()).collect();
     assert_eq!(
         codes,
         [
@@ -520,11 +516,7 @@ dirk@jansen.example,Dirk,Dam,,perhaps
             "invalid_boolean"
         ]
     );
-    assert!(
-        errors[2]["message"].as_str().unwrap().contains("line 2"),
-        "{}",
-        errors[2]
-    );
+    assert!(errors[2].message.contains("line 2"), "{:?}", errors[2]);
     assert_eq!(emails(&t.anna, t.org).await, before, "nothing imported");
     t.app.settle().await;
     assert!(t.app.smtp.messages().is_empty(), "no invitations for a refused file");
@@ -532,13 +524,9 @@ dirk@jansen.example,Dirk,Dam,,perhaps
     // Asking for the valid rows only imports Ann and reports the rest.
     let r = import(&t.anna, t.org, csv, true).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["imported"], 1);
-    let lines: Vec<u64> = r.body["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["line"].as_u64().unwrap())
-        .collect();
+    let result: ImportResult = r.view();
+    assert_eq!(result.imported, 1);
+    let lines: Vec<u64> = result.skipped.iter().map(|s| s.line).collect();
     assert_eq!(lines, [3, 4, 5, 6, 7]);
 }
 
@@ -584,7 +572,7 @@ async fn ten_thousand_rows_are_imported_in_one_transaction() {
     }
     let r = import(&t.anna, t.org, &csv, false).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["imported"], 10_000);
+    assert_eq!(r.view::<ImportResult>().imported, 10_000);
     #[derive(diesel::QueryableByName)]
     struct N {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -615,10 +603,8 @@ async fn the_software_reports_presence_and_version() {
         .eva
         .post("/api/me/tokens", json!({ "name": "desktop app" }))
         .await
-        .body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .view::<CreatedToken>()
+        .token;
     let software = t.eva.with_bearer(&token);
     assert_eq!(
         software
@@ -628,24 +614,22 @@ async fn the_software_reports_presence_and_version() {
         204
     );
 
-    let find = |body: &serde_json::Value| {
-        body.as_array()
+    let find = |r: Resp| {
+        r.view::<Vec<UserOverviewView>>()
+            .into_iter()
+            .find(|u| u.email == "eva@jansen.example")
             .unwrap()
-            .iter()
-            .find(|u| u["email"] == "eva@jansen.example")
-            .unwrap()
-            .clone()
     };
-    let eva = find(&t.jan.get(&format!("/api/organizations/{}/users", t.org)).await.body);
-    assert_eq!(eva["online"], true);
-    assert_eq!(eva["software_version"], "4.12.1");
-    assert!(eva["last_online"].is_string());
+    let eva = find(t.jan.get(&format!("/api/organizations/{}/users", t.org)).await);
+    assert!(eva.online);
+    assert_eq!(eva.software_version.as_deref(), Some("4.12.1"));
+    assert!(eva.last_online.is_some());
 
     t.app.advance(Duration::minutes(6));
     let jan = t.app.demo("jan@jansen.example").await;
-    let eva = find(&jan.get(&format!("/api/organizations/{}/users", t.org)).await.body);
-    assert_eq!(eva["online"], false, "offline after five minutes without a heartbeat");
-    assert_eq!(eva["software_version"], "4.12.1");
+    let eva = find(jan.get(&format!("/api/organizations/{}/users", t.org)).await);
+    assert!(!eva.online, "offline after five minutes without a heartbeat");
+    assert_eq!(eva.software_version.as_deref(), Some("4.12.1"));
 
     t.app
         .anonymous()
