@@ -2,10 +2,19 @@
 //! customer act within exactly what the customer granted, for a bounded time, audited
 //! with both identities; the customer sees and ends them.
 
-use serde_json::{Value, json};
+use partnerdesk_core::{
+    delegation::service_providers::RequestStatus,
+    platform::authz::{DelegationKind, Permission},
+};
+use partnerdesk_web::api::{
+    delegation::{ActivityView, DelegatedSessionView, GrantRequestView, ServiceProviderState, ServiceProviderView},
+    identity::auth::CreatedToken,
+    tenancy::audit::AuditEntryView,
+};
+use serde_json::json;
 use uuid::Uuid;
 
-use crate::harness::{Client, TestApp};
+use crate::harness::{Client, Resp, TestApp};
 
 /// A self-registered company whose administrator chose Northwind and granted `grants`.
 async fn customer_of_northwind(app: &TestApp, grants: &[&str]) -> (Client, Uuid) {
@@ -28,20 +37,27 @@ async fn customer_of_northwind(app: &TestApp, grants: &[&str]) -> (Client, Uuid)
     (olga, org)
 }
 
-fn session_id(body: &Value) -> Uuid {
-    body["id"].as_str().and_then(|s| s.parse().ok()).expect("a session id")
+fn session_id(r: &Resp) -> Uuid {
+    r.view::<DelegatedSessionView>().id
+}
+
+/// The permissions `org` granted its service provider.
+async fn granted(olga: &Client, org: Uuid) -> Vec<Permission> {
+    let r = olga.get(&format!("/api/organizations/{org}/service-provider")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.view::<ServiceProviderState>()
+        .service_provider
+        .expect("a service provider")
+        .granted_permissions
 }
 
 /// The audit entries of `org` made in delegated session `session`.
-async fn entries_in(olga: &Client, org: Uuid, session: Uuid) -> Vec<Value> {
+async fn entries_in(olga: &Client, org: Uuid, session: Uuid) -> Vec<AuditEntryView> {
     let audit = olga.get(&format!("/api/organizations/{org}/audit")).await;
     audit
-        .body
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter(|e| e["delegated_session_id"] == json!(session.to_string()))
-        .cloned()
+        .view::<Vec<AuditEntryView>>()
+        .into_iter()
+        .filter(|e| e.delegated_session_id == Some(session))
         .collect()
 }
 
@@ -56,10 +72,11 @@ async fn a_management_session_acts_with_exactly_the_grants_until_it_ends() {
         .post(&format!("/api/customers/{org}/management-sessions"), json!({}))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["kind"], "manage");
-    assert_eq!(r.body["customer_name"], "Olsen Bakery");
-    assert_eq!(r.body["active"], true);
-    let session = session_id(&r.body);
+    let started: DelegatedSessionView = r.view();
+    assert_eq!(started.kind, DelegationKind::Manage);
+    assert_eq!(started.customer_name, "Olsen Bakery");
+    assert!(started.active);
+    let session = started.id;
     let inside = anna.in_delegated_session(session);
 
     // Granted: seeing and editing users. Not granted: ordering licences, company details.
@@ -67,7 +84,7 @@ async fn a_management_session_acts_with_exactly_the_grants_until_it_ends() {
     // An API client sends its token and the session's id.
     let token = anna.post("/api/me/tokens", json!({ "name": "support tool" })).await;
     let client = anna
-        .with_bearer(token.body["token"].as_str().expect("the token, once"))
+        .with_bearer(&token.view::<CreatedToken>().token)
         .in_delegated_session(session);
     assert_eq!(client.get(&format!("/api/organizations/{org}/users")).await.status, 200);
     let r = inside
@@ -90,14 +107,14 @@ async fn a_management_session_acts_with_exactly_the_grants_until_it_ends() {
     let entries = entries_in(&olga, org, session).await;
     let edit = entries
         .iter()
-        .find(|e| e["action"] == "user.updated")
+        .find(|e| e.action == "user.updated")
         .unwrap_or_else(|| panic!("the edit is in the customer's log: {entries:?}"));
     let anna_id = app.user_id("anna@northwind.example").await;
     let northwind = app.org_id("Northwind IT Services").await;
-    assert_eq!(edit["actor_user_id"], json!(anna_id.to_string()));
-    assert_eq!(edit["acting_organization_id"], json!(northwind.to_string()));
-    assert_eq!(edit["on_behalf_of_organization_id"], json!(org.to_string()));
-    assert!(entries.iter().any(|e| e["action"] == "delegation.started"));
+    assert_eq!(edit.actor_user_id, Some(anna_id));
+    assert_eq!(edit.acting_organization_id, Some(northwind));
+    assert_eq!(edit.on_behalf_of_organization_id, Some(org));
+    assert!(entries.iter().any(|e| e.action == "delegation.started"));
 
     // Revoking a grant mid-session takes effect on the next request.
     olga.put(
@@ -113,8 +130,9 @@ async fn a_management_session_acts_with_exactly_the_grants_until_it_ends() {
     // The customer sees the open session and ends it; the next request is refused.
     let list = olga.get(&format!("/api/organizations/{org}/delegated-sessions")).await;
     assert_eq!(list.status, 200, "{}", list.body);
-    assert_eq!(list.body[0]["id"], json!(session.to_string()));
-    assert_eq!(list.body[0]["active"], true);
+    let sessions: Vec<DelegatedSessionView> = list.view();
+    assert_eq!(sessions[0].id, session);
+    assert!(sessions[0].active);
     let r = olga
         .post(
             &format!("/api/organizations/{org}/delegated-sessions/{session}/end"),
@@ -122,7 +140,7 @@ async fn a_management_session_acts_with_exactly_the_grants_until_it_ends() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["active"], false);
+    assert!(!r.view::<DelegatedSessionView>().active);
     inside
         .get(&format!("/api/organizations/{org}/users"))
         .await
@@ -132,7 +150,7 @@ async fn a_management_session_acts_with_exactly_the_grants_until_it_ends() {
     let r = anna
         .post(&format!("/api/customers/{org}/management-sessions"), json!({}))
         .await;
-    let inside = anna.in_delegated_session(session_id(&r.body));
+    let inside = anna.in_delegated_session(session_id(&r));
     assert_eq!(inside.get(&format!("/api/customers/{org}")).await.status, 200);
     app.advance(chrono::Duration::minutes(61));
     inside
@@ -164,7 +182,7 @@ async fn sessions_are_for_a_partners_own_customers_and_its_staff_only() {
     let r = anna
         .post(&format!("/api/customers/{org}/management-sessions"), json!({}))
         .await;
-    let session = session_id(&r.body);
+    let session = session_id(&r);
     let pieter = app.demo("pieter@northwind.example").await;
     pieter
         .in_delegated_session(session)
@@ -180,11 +198,11 @@ async fn sessions_are_for_a_partners_own_customers_and_its_staff_only() {
     )
     .await
     .assert_problem(403, "not_authorized");
-    assert_eq!(
+    assert!(
         olga.get(&format!("/api/organizations/{org}/delegated-sessions"))
             .await
-            .body[0]["active"],
-        true
+            .view::<Vec<DelegatedSessionView>>()[0]
+            .active
     );
 }
 
@@ -198,7 +216,7 @@ async fn grants_with_an_end_date_are_gone_once_it_passes() {
         .put(&grants, json!({ "permissions": ["view_users"], "ends_at": in_an_hour }))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body["grants_end_at"].is_string(), "{}", r.body);
+    assert!(r.view::<ServiceProviderView>().grants_end_at.is_some(), "{}", r.body);
 
     let anna = app.demo("anna@northwind.example").await;
     assert_eq!(anna.get(&format!("/api/organizations/{org}/users")).await.status, 200);
@@ -235,9 +253,10 @@ async fn login_as_shows_the_users_view_within_the_grants_never_their_credentials
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["kind"], "login_as");
-    assert_eq!(r.body["impersonated_user_id"], json!(jan_id.to_string()));
-    let session = session_id(&r.body);
+    let started: DelegatedSessionView = r.view();
+    assert_eq!(started.kind, DelegationKind::LoginAs);
+    assert_eq!(started.impersonated_user_id, Some(jan_id));
+    let session = started.id;
     app.smtp
         // Jan reads Dutch.
         .expect_one(
@@ -309,7 +328,7 @@ async fn login_as_shows_the_users_view_within_the_grants_never_their_credentials
         .post(&format!("/api/delegated-sessions/{session}/exit"), json!({}))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["active"], false);
+    assert!(!r.view::<DelegatedSessionView>().active);
     as_jan
         .get(&format!("/api/organizations/{jansen}/users"))
         .await
@@ -320,7 +339,7 @@ async fn login_as_shows_the_users_view_within_the_grants_never_their_credentials
     let r = anna
         .post(&login_as, json!({ "user_id": eva_id, "reason": "Check her licence" }))
         .await;
-    let as_eva = anna.in_delegated_session(session_id(&r.body));
+    let as_eva = anna.in_delegated_session(session_id(&r));
     assert_eq!(as_eva.get(&format!("/api/organizations/{jansen}")).await.status, 200);
     app.advance(chrono::Duration::minutes(31));
     as_eva
@@ -443,8 +462,9 @@ async fn a_partner_asks_for_more_and_the_customer_accepts_declines_or_lets_it_ex
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["status"], "open");
-    let first = r.id();
+    let asked: GrantRequestView = r.view();
+    assert_eq!(asked.status, RequestStatus::Open);
+    let first = asked.id;
     app.smtp
         .expect_one("olga@olsen.example", "Northwind IT Services asks for more permissions")
         .await;
@@ -457,15 +477,14 @@ async fn a_partner_asks_for_more_and_the_customer_accepts_declines_or_lets_it_ex
     anna.post(&format!("{requests}/{first}/accept"), json!({}))
         .await
         .assert_problem(403, "not_authorized");
-    assert_eq!(anna.get(&requests).await.body[0]["id"], json!(first.to_string()));
+    assert_eq!(anna.get(&requests).await.view::<Vec<GrantRequestView>>()[0].id, first);
 
     let r = olga.post(&format!("{requests}/{first}/accept"), json!({})).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["status"], "accepted");
-    let granted = olga.get(&format!("/api/organizations/{org}/service-provider")).await;
+    assert_eq!(r.view::<GrantRequestView>().status, RequestStatus::Accepted);
     assert_eq!(
-        granted.body["service_provider"]["granted_permissions"],
-        json!(["view_users", "import_users"])
+        granted(&olga, org).await,
+        [Permission::ViewUsers, Permission::ImportUsers]
     );
     app.smtp
         .expect_one("anna@northwind.example", "Olsen Bakery accepted your request")
@@ -480,11 +499,10 @@ async fn a_partner_asks_for_more_and_the_customer_accepts_declines_or_lets_it_ex
         .await
         .id();
     let r = olga.post(&format!("{requests}/{second}/decline"), json!({})).await;
-    assert_eq!(r.body["status"], "declined");
-    let granted = olga.get(&format!("/api/organizations/{org}/service-provider")).await;
+    assert_eq!(r.view::<GrantRequestView>().status, RequestStatus::Declined);
     assert_eq!(
-        granted.body["service_provider"]["granted_permissions"],
-        json!(["view_users", "import_users"])
+        granted(&olga, org).await,
+        [Permission::ViewUsers, Permission::ImportUsers]
     );
 
     // Unanswered, a request expires (14 days by default).
@@ -497,7 +515,10 @@ async fn a_partner_asks_for_more_and_the_customer_accepts_declines_or_lets_it_ex
     olga.post(&format!("{requests}/{third}/accept"), json!({}))
         .await
         .assert_problem(410, "grant_request_expired");
-    assert_eq!(olga.get(&requests).await.body[0]["status"], "expired");
+    assert_eq!(
+        olga.get(&requests).await.view::<Vec<GrantRequestView>>()[0].status,
+        RequestStatus::Expired
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -513,8 +534,7 @@ async fn the_customer_reads_and_exports_what_its_service_provider_did_and_nobody
     let session = session_id(
         &anna
             .post(&format!("/api/customers/{org}/management-sessions"), json!({}))
-            .await
-            .body,
+            .await,
     );
     let r = anna
         .in_delegated_session(session)
@@ -528,22 +548,20 @@ async fn the_customer_reads_and_exports_what_its_service_provider_did_and_nobody
     let activity = format!("/api/organizations/{org}/service-provider/activity");
     let all = olga.get(&activity).await;
     assert_eq!(all.status, 200, "{}", all.body);
-    let edits: Vec<&Value> = all
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["action"] == "user.updated")
+    let edits: Vec<ActivityView> = all
+        .view::<Vec<ActivityView>>()
+        .into_iter()
+        .filter(|a| a.action == "user.updated")
         .collect();
     assert_eq!(edits.len(), 2, "{}", all.body);
-    assert_eq!(edits[0]["person_name"], "Pieter Smit");
-    assert_eq!(edits[0]["delegated_session_id"], Value::Null);
-    assert_eq!(edits[1]["person_name"], "Anna de Boer");
-    assert_eq!(edits[1]["partner_name"], "Northwind IT Services");
-    assert_eq!(edits[1]["delegated_session_id"], json!(session.to_string()));
+    assert_eq!(edits[0].person_name.as_deref(), Some("Pieter Smit"));
+    assert_eq!(edits[0].delegated_session_id, None);
+    assert_eq!(edits[1].person_name.as_deref(), Some("Anna de Boer"));
+    assert_eq!(edits[1].partner_name.as_deref(), Some("Northwind IT Services"));
+    assert_eq!(edits[1].delegated_session_id, Some(session));
     assert!(
-        edits[1]["changes"].to_string().contains("100"),
-        "before/after: {}",
+        edits[1].changes.to_string().contains("100"),
+        "before/after: {:?}",
         edits[1]
     );
 
@@ -551,19 +569,23 @@ async fn the_customer_reads_and_exports_what_its_service_provider_did_and_nobody
     let only_anna = olga.get(&format!("{activity}?person_id={anna_id}")).await;
     assert!(
         only_anna
-            .body
-            .as_array()
-            .unwrap()
+            .view::<Vec<ActivityView>>()
             .iter()
-            .all(|a| a["person_id"] == json!(anna_id.to_string()))
+            .all(|a| a.person_id == Some(anna_id))
     );
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%d");
-    assert_eq!(olga.get(&format!("{activity}?from={tomorrow}")).await.body, json!([]));
-    let page = olga.get(&format!("{activity}?limit=1")).await;
+    let none = olga.get(&format!("{activity}?from={tomorrow}")).await;
+    assert_eq!(none.status, 200, "{}", none.body);
+    assert!(none.view::<Vec<ActivityView>>().is_empty());
+    let page = olga
+        .get(&format!("{activity}?limit=1"))
+        .await
+        .view::<Vec<ActivityView>>();
     let next = olga
-        .get(&format!("{activity}?limit=1&before_id={}", page.body[0]["id"]))
-        .await;
-    assert!(next.body[0]["id"].as_i64() < page.body[0]["id"].as_i64());
+        .get(&format!("{activity}?limit=1&before_id={}", page[0].id))
+        .await
+        .view::<Vec<ActivityView>>();
+    assert!(next[0].id < page[0].id);
 
     let (status, headers, csv) = olga.get_bytes(&format!("{activity}/export")).await;
     assert_eq!(status, 200);
@@ -604,8 +626,7 @@ async fn every_delegable_permission_follows_the_customers_grant() {
     let session = session_id(
         &anna
             .post(&format!("/api/customers/{org}/management-sessions"), json!({}))
-            .await
-            .body,
+            .await,
     );
     let mut conn = app.conn().await;
     // Each check is a new request: a new actor, nothing reused.

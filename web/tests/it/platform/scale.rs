@@ -3,7 +3,14 @@
 
 use partnerdesk_core::identity::passwords;
 use partnerdesk_core::platform::domain::Password;
+use partnerdesk_core::platform::values::OrderSource;
 use partnerdesk_seeds::{PASSWORD, ScaleReport, ScaleSize};
+use partnerdesk_web::api::{
+    commerce::{orders::OrderView, trials::TrialOverviewPage},
+    earnings::{CommissionPage, DashboardView, PayoutDetailView, PayoutView},
+    ops::{JobDetailView, JobPage, QueueView, WorkerView},
+    tenancy::{customers::CustomerPage, users::UserOverviewView},
+};
 
 use crate::harness::{Client, Options, TestApp};
 
@@ -62,11 +69,12 @@ async fn the_scale_seed_makes_a_consistent_usable_data_set_once() {
     let big = app.login("admin@p1.scale.example", PASSWORD).await;
     let page = big.get("/api/customers?limit=50").await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert_eq!(page.body["items"].as_array().unwrap().len(), 50);
-    assert!(page.body["next_cursor"].is_string());
+    let page: CustomerPage = page.view();
+    assert_eq!(page.items.len(), 50);
+    assert!(page.next_cursor.is_some());
     let second = app.login("admin@p2.scale.example", PASSWORD).await;
     let first = second.get("/api/customers?limit=1").await;
-    let customer = first.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let customer = first.view::<CustomerPage>().items[0].id;
     big.get(&format!("/api/customers/{customer}"))
         .await
         .assert_problem(404, "not_found");
@@ -74,14 +82,14 @@ async fn the_scale_seed_makes_a_consistent_usable_data_set_once() {
     // partner created its customers, so it may look inside them.
     let trials = big.get("/api/trials").await;
     assert_eq!(trials.status, 200, "{}", trials.body);
-    assert_eq!(trials.body["items"].as_array().unwrap().len(), 50, "{}", trials.body);
-    let own = page.body["items"][0]["id"].as_str().unwrap();
+    assert_eq!(trials.view::<TrialOverviewPage>().items.len(), 50, "{}", trials.body);
+    let own = page.items[0].id;
     let users = big.get(&format!("/api/organizations/{own}/users")).await;
     assert_eq!(users.status, 200, "{}", users.body);
-    assert_eq!(users.body.as_array().unwrap().len(), 2, "{}", users.body);
+    assert_eq!(users.view::<Vec<UserOverviewView>>().len(), 2, "{}", users.body);
     // The dashboard counts the customers made (every twentieth is inactive, still counted).
     let dashboard = big.get("/api/partner/dashboard").await;
-    assert_eq!(dashboard.body["customers"], 300, "{}", dashboard.body);
+    assert_eq!(dashboard.view::<DashboardView>().customers, 300, "{}", dashboard.body);
     let vendor = app.login("admin@vendor.scale.example", PASSWORD).await;
     assert_eq!(vendor.get("/api/partners").await.status, 200);
 
@@ -207,9 +215,9 @@ async fn commissions_are_consistent(app: &TestApp, made: &ScaleReport) {
 async fn commerce_is_usable(app: &TestApp, big: &Client, vendor: &Client) {
     let page = big.get("/api/commissions?limit=50").await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert_eq!(page.body["items"].as_array().unwrap().len(), 50);
+    assert_eq!(page.view::<CommissionPage>().items.len(), 50);
     let paid = big.get("/api/commissions?state=paid&limit=10").await;
-    assert_eq!(paid.body["items"].as_array().unwrap().len(), 10, "{}", paid.body);
+    assert_eq!(paid.view::<CommissionPage>().items.len(), 10, "{}", paid.body);
     let dashboard = big.get("/api/partner/dashboard").await;
     assert_eq!(dashboard.status, 200, "{}", dashboard.body);
     let total = app
@@ -219,35 +227,29 @@ async fn commerce_is_usable(app: &TestApp, big: &Client, vendor: &Client) {
         )
         .await;
     assert_eq!(
-        dashboard.body["total_commission"],
+        dashboard.view::<DashboardView>().total_commission,
         format!("{}.{:02}", total / 100, total % 100)
     );
     let payouts = big.get("/api/payouts").await;
     assert_eq!(payouts.status, 200, "{}", payouts.body);
-    let payout = payouts.body[0]["id"].as_str().expect("a payout").to_owned();
+    let payout = payouts.view::<Vec<PayoutView>>().first().expect("a payout").id;
     let detail = big.get(&format!("/api/payouts/{payout}")).await;
     assert_eq!(detail.status, 200, "{}", detail.body);
-    assert!(!detail.body["commissions"].as_array().unwrap().is_empty());
+    assert!(!detail.view::<PayoutDetailView>().commissions.is_empty());
 
     // An active customer with four orders (the 31st), its orders as vendor staff see them.
     let customer = app.org_id("Customer 0000031 BV").await;
     let orders = vendor.get(&format!("/api/organizations/{customer}/orders")).await;
     assert_eq!(orders.status, 200, "{}", orders.body);
-    let orders = orders.body.as_array().unwrap().clone();
+    let orders: Vec<OrderView> = orders.view();
     assert_eq!(orders.len(), 4);
     let order = orders.last().unwrap();
-    assert_eq!(order["source"], "add_products");
-    assert_eq!(
-        order["lines"].as_array().unwrap().len(),
-        2,
-        "an odd customer: the first module only"
-    );
-    let one = vendor
-        .get(&format!("/api/orders/{}", order["id"].as_str().unwrap()))
-        .await;
+    assert_eq!(order.source, OrderSource::AddProducts);
+    assert_eq!(order.lines.len(), 2, "an odd customer: the first module only");
+    let one = vendor.get(&format!("/api/orders/{}", order.id)).await;
     assert_eq!(one.status, 200, "{}", one.body);
     // The invoice's payment link works on this server.
-    let url = order["payment_url"].as_str().unwrap();
+    let url = &order.payment_url;
     let path = &url[url.find("/pay/").expect("a payment link")..];
     let page = app.anonymous().get(path).await;
     assert_eq!(page.status, 200, "{path}");
@@ -274,31 +276,27 @@ async fn job_history_is_usable(app: &TestApp, made: &ScaleReport, vendor: &Clien
 
     let queues = vendor.get("/api/ops/queues").await;
     assert_eq!(queues.status, 200, "{}", queues.body);
-    let queues = queues.body.as_array().unwrap().clone();
+    let queues: Vec<QueueView> = queues.view();
     assert_eq!(queues.len(), 4);
-    let sum = |field: &str| queues.iter().map(|q| q[field].as_i64().unwrap()).sum::<i64>();
-    assert_eq!((sum("given_up"), sum("discarded"), sum("scheduled")), (21, 1, 1));
-    assert!(sum("done_last_day") > 0 && sum("done_last_hour") > 0);
+    let sum = |field: fn(&QueueView) -> i64| queues.iter().map(field).sum::<i64>();
+    assert_eq!(
+        (sum(|q| q.given_up), sum(|q| q.discarded), sum(|q| q.scheduled)),
+        (21, 1, 1)
+    );
+    assert!(sum(|q| q.done_last_day) > 0 && sum(|q| q.done_last_hour) > 0);
     let emails = vendor.get("/api/ops/jobs?queue=send_email&state=done&limit=50").await;
     assert_eq!(emails.status, 200, "{}", emails.body);
-    assert_eq!(emails.body["items"].as_array().unwrap().len(), 50);
+    assert_eq!(emails.view::<JobPage>().items.len(), 50);
     let given_up = vendor.get("/api/ops/jobs?state=given_up&limit=50").await;
-    let items = given_up.body["items"].as_array().unwrap().clone();
+    let items = given_up.view::<JobPage>().items;
     assert_eq!(items.len(), 21, "{}", given_up.body);
-    let job = vendor
-        .get(&format!("/api/ops/jobs/{}", items[0]["id"].as_str().unwrap()))
-        .await;
+    let job = vendor.get(&format!("/api/ops/jobs/{}", items[0].id)).await;
     assert_eq!(job.status, 200, "{}", job.body);
-    assert!(!job.body["runs"].as_array().unwrap().is_empty(), "{}", job.body);
+    assert!(!job.view::<JobDetailView>().runs.is_empty(), "{}", job.body);
     let workers = vendor.get("/api/ops/workers").await;
     assert_eq!(workers.status, 200, "{}", workers.body);
-    let names: Vec<&str> = workers
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|w| w["name"].as_str())
-        .collect();
+    let workers: Vec<WorkerView> = workers.view();
+    let names: Vec<&str> = workers.iter().map(|w| w.name.as_str()).collect();
     assert!(
         names.iter().filter(|n| n.starts_with("scale-worker-")).count() == 2,
         "{names:?}"
