@@ -1,12 +1,12 @@
 //! An organization's audit log tab.
 
 use poem::{Response, Route, get, handler, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::tenancy::audit::AuditEntryView;
-use crate::pages::{json_of, portal::Portal, reads, tabs::Tab};
+use crate::pages::context::{View, views};
+use crate::pages::{portal::Portal, reads, tabs::Tab};
 use crate::state::AppState;
 
 const AUDIT: (&str, &str) = ("/audit", "tenancy/org_audit");
@@ -19,6 +19,13 @@ pub(super) fn routes(route: Route) -> Route {
 struct AuditQuery {
     #[serde(default)]
     before: Option<i64>,
+}
+
+/// One page of an organization's audit log, newest first, and the link to older entries.
+#[derive(Serialize)]
+struct AuditPage {
+    entries: View<Vec<AuditEntryView>>,
+    older: Option<String>,
 }
 
 #[handler]
@@ -41,10 +48,10 @@ async fn audit(
                             .map(|e| format!("/organizations/{id}/audit?before={}", e.id))
                     })
                     .flatten();
-                json!({
-                    "entries": entries.into_iter().map(|e| json_of(AuditEntryView::from(e))).collect::<Vec<_>>(),
-                    "older": older,
-                })
+                AuditPage {
+                    entries: views(entries),
+                    older,
+                }
             });
     Ok(Tab::new(&portal, &state, id, AUDIT).show(&mut conn, None, loaded).await)
 }

@@ -7,12 +7,12 @@ use partnerdesk_core::{
     tenancy::organizations, tenancy::organizations::DetailsInput,
 };
 use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::tenancy::organizations::OrganizationView;
-use crate::pages::{NoticeQuery, db, form::Form, json_of, notice::Notice, portal::Portal, tabs::Tab};
+use crate::pages::context::{Typed, View};
+use crate::pages::{NoticeQuery, db, form::Form, notice::Notice, portal::Portal, tabs::Tab};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -28,6 +28,12 @@ pub(super) fn routes(route: Route) -> Route {
 
 const DETAILS: (&str, &str) = ("", "tenancy/org_details");
 
+/// The details tab: the organization's details, as stored or as typed when refused.
+#[derive(Serialize)]
+struct DetailsPage<D> {
+    details: D,
+}
+
 #[handler]
 async fn details(
     portal: Portal,
@@ -36,12 +42,13 @@ async fn details(
     Query(q): Query<NoticeQuery>,
 ) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
-    let org = organizations::get(&mut conn, &portal.actor, id)
-        .await
-        .map(|o| json!({ "details": json_of(OrganizationView::from(o)) }));
-    let org = match org {
-        Err(CoreError::Forbidden { .. }) => Ok(json!({})),
-        other => other,
+    let org = match organizations::get(&mut conn, &portal.actor, id).await {
+        Ok(o) => Ok(Some(DetailsPage {
+            details: View(OrganizationView::from(o)),
+        })),
+        // The partner's part of the tab shows without the details.
+        Err(CoreError::Forbidden { .. }) => Ok(None),
+        Err(e) => Err(e),
     };
     Ok(Tab::new(&portal, &state, id, DETAILS)
         .show(&mut conn, q.notice, org)
@@ -74,7 +81,7 @@ async fn save_customer(
     let result = customers::update(&mut conn, &state.ctx, &portal.actor, id, input)
         .await
         .map(|_| Notice::CustomerSaved)
-        .map_err(|e| (e, json!({ "form": form.typed.to_json() })));
+        .map_err(|e| (e, Typed { form: &form.typed }));
     Ok(Tab::new(&portal, &state, id, DETAILS).answer(&mut conn, result).await)
 }
 
@@ -87,7 +94,7 @@ async fn set_active(portal: &Portal, state: &AppState, id: Uuid, active: bool) -
     let result = customers::update(&mut conn, &state.ctx, &portal.actor, id, input)
         .await
         .map(|_| Notice::CustomerSaved)
-        .map_err(|e| (e, json!({})));
+        .map_err(|e| (e, ()));
     Ok(Tab::new(portal, state, id, DETAILS).answer(&mut conn, result).await)
 }
 
@@ -129,7 +136,7 @@ async fn save_details(
     let result = organizations::update_details(&mut conn, &state.ctx, &portal.actor, id, input)
         .await
         .map(|_| Notice::DetailsSaved)
-        .map_err(|e| (e, json!({ "details": form.typed.to_json() })));
+        .map_err(|e| (e, DetailsPage { details: &form.typed }));
     Ok(Tab::new(&portal, &state, id, DETAILS).answer(&mut conn, result).await)
 }
 
@@ -153,20 +160,30 @@ async fn settings(
 
 /// The settings tab: updates and betas, and (for the organization's own
 /// administrators) whether members must sign in with single sign-on.
+#[derive(Serialize)]
+struct SettingsPage {
+    allow_updates: bool,
+    allow_beta: bool,
+    require_sso: bool,
+    /// Whether the sign-in policy form shows.
+    sign_in_policy: bool,
+}
+
+/// The settings tab of `org` as the caller sees it, with updates and betas as given.
 fn settings_ctx(
     portal: &Portal,
     state: &AppState,
     org: &organizations::Organization,
     allow_updates: bool,
     allow_beta: bool,
-) -> serde_json::Value {
+) -> SettingsPage {
     let own_admin = portal.org() == Some(org.id) && portal.delegated.is_none() && portal.holds(Permission::AssignRoles);
-    json!({
-        "allow_updates": allow_updates,
-        "allow_beta": allow_beta,
-        "require_sso": org.require_sso,
-        "sign_in_policy": own_admin && (!state.ctx.config.sso.is_empty() || org.require_sso),
-    })
+    SettingsPage {
+        allow_updates,
+        allow_beta,
+        require_sso: org.require_sso,
+        sign_in_policy: own_admin && (!state.ctx.config.sso.is_empty() || org.require_sso),
+    }
 }
 
 /// The sign-in policy: whether members must use single sign-on.
@@ -189,9 +206,9 @@ async fn save_sign_in_policy(
         Err(e) => match organizations::get(&mut conn, &portal.actor, id).await {
             Ok(org) => Err((
                 e,
-                settings_ctx(&portal, &state, &org, org.allow_updates, org.allow_beta),
+                Some(settings_ctx(&portal, &state, &org, org.allow_updates, org.allow_beta)),
             )),
-            Err(_) => Err((e, json!({}))),
+            Err(_) => Err((e, None)),
         },
     };
     Ok(Tab::new(&portal, &state, id, SETTINGS).answer(&mut conn, result).await)
@@ -204,6 +221,13 @@ struct SaveSettingsForm {
     allow_beta: Option<String>,
 }
 
+/// The settings as ticked, shown again when refused.
+#[derive(Serialize)]
+struct SettingsShown {
+    allow_updates: bool,
+    allow_beta: bool,
+}
+
 #[handler]
 async fn save_settings(
     portal: Portal,
@@ -212,10 +236,14 @@ async fn save_settings(
     form: Form<SaveSettingsForm>,
 ) -> poem::Result<Response> {
     let (updates, beta) = (form.fields.allow_updates.is_some(), form.fields.allow_beta.is_some());
+    let shown = SettingsShown {
+        allow_updates: updates,
+        allow_beta: beta,
+    };
     let mut conn = db(&state).await?;
     let result = organizations::update_settings(&mut conn, &state.ctx, &portal.actor, id, Some(updates), Some(beta))
         .await
         .map(|_| Notice::SettingsSaved)
-        .map_err(|e| (e, json!({ "allow_updates": updates, "allow_beta": beta })));
+        .map_err(|e| (e, shown));
     Ok(Tab::new(&portal, &state, id, SETTINGS).answer(&mut conn, result).await)
 }

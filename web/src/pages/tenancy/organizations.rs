@@ -1,18 +1,19 @@
 //! The organizations a person belongs to: switching between them, creating one,
 //! leaving one.
 
+use partnerdesk_core::platform::authz::Role;
 use partnerdesk_core::{
     Error as CoreError, identity::sessions, tenancy::memberships, tenancy::organizations,
     tenancy::organizations::CreateOrganizationInput,
 };
 use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::identity::auth::PendingInvitationView;
+use crate::pages::context::{Typed, View, views, with};
 use crate::pages::{
-    NoticeQuery, db, form::Form, json_of, notice::Notice, notice::noticed, portal::Portal, tabs::permission_label,
+    NoticeQuery, db, form::Form, notice::Notice, notice::noticed, portal::Portal, tabs::permission_label,
 };
 use crate::state::AppState;
 
@@ -23,19 +24,44 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/organizations/:id/leave", post(leave))
 }
 
-async fn organizations_ctx(portal: &Portal, state: &AppState) -> poem::Result<serde_json::Value> {
+/// A person's organizations (the one they act for marked), and the organizations
+/// waiting for their answer to an invitation.
+#[derive(Serialize)]
+struct OrganizationsPage<'a> {
+    memberships: Vec<MembershipRow<'a>>,
+    pending: View<Vec<PendingInvitationView>>,
+}
+
+/// An organization the person belongs to: their role and permissions in plain words.
+#[derive(Serialize)]
+struct MembershipRow<'a> {
+    id: Uuid,
+    name: &'a str,
+    role: Role,
+    permissions: Vec<&'static str>,
+    current: bool,
+}
+
+async fn organizations_ctx<'a>(portal: &'a Portal, state: &AppState) -> poem::Result<OrganizationsPage<'a>> {
     let mut conn = db(state).await?;
     let pending = memberships::pending_for(&mut conn, portal.user.id)
         .await
         .unwrap_or_default();
-    Ok(json!({
-        "memberships": portal.memberships.iter().map(|m| json!({
-            "id": m.organization_id, "name": m.organization_name, "role": m.role.as_str(),
-            "permissions": m.permissions.iter().map(|p| permission_label(*p)).collect::<Vec<_>>(),
-            "current": Some(m.organization_id) == portal.org(),
-        })).collect::<Vec<_>>(),
-        "pending": pending.into_iter().map(|p| json_of(PendingInvitationView::from(p))).collect::<Vec<_>>(),
-    }))
+    let memberships = portal
+        .memberships
+        .iter()
+        .map(|m| MembershipRow {
+            id: m.organization_id,
+            name: &m.organization_name,
+            role: m.role,
+            permissions: m.permissions.iter().map(|p| permission_label(*p)).collect(),
+            current: Some(m.organization_id) == portal.org(),
+        })
+        .collect();
+    Ok(OrganizationsPage {
+        memberships,
+        pending: views(pending),
+    })
 }
 
 #[handler]
@@ -90,7 +116,7 @@ async fn create_organization(
             portal.error(
                 &state,
                 "tenancy/organizations",
-                crate::pages::merge(ctx, json!({ "form": form.typed.to_json() })),
+                with(ctx, Typed { form: &form.typed }),
                 &e,
             )
         }

@@ -2,12 +2,12 @@
 
 use partnerdesk_core::{Error as CoreError, platform::values::PartnerStanding, tenancy::partners};
 use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::api::tenancy::partners::partner_view;
-use crate::pages::{db, desk::Desk, desk::ListQuery, form::Form, json_of, notice::Notice, portal::Portal, reads};
+use crate::api::tenancy::partners::{PartnerView, partner_view};
+use crate::pages::context::{Failed, View};
+use crate::pages::{db, desk::Desk, desk::ListQuery, form::Form, notice::Notice, portal::Portal, reads};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -21,12 +21,37 @@ const PARTNERS: Desk = Desk {
     template: "tenancy/vendor_partners",
 };
 
+/// The vendor's partners, each with its terms to change, and the standings to choose from.
+#[derive(Serialize)]
+struct PartnersPage {
+    partners: View<Vec<PartnerView>>,
+    standings: Vec<(&'static str, &'static str)>,
+}
+
+/// A partner's standing as the select shows it (the value itself, as it always has).
+fn standing_label(s: PartnerStanding) -> &'static str {
+    match s {
+        PartnerStanding::Active => "active",
+        PartnerStanding::Suspended => "suspended",
+    }
+}
+
 /// The vendor's partners, read from the replica when there is one.
-async fn partners_of(portal: &Portal, state: &AppState) -> poem::Result<Result<Value, CoreError>> {
+async fn partners_of(portal: &Portal, state: &AppState) -> poem::Result<Result<PartnersPage, CoreError>> {
     let mut conn = reads(state).await?;
-    Ok(partners::list_partners(&mut conn, &portal.actor).await.map(|list| {
-        json!({ "partners": list.into_iter().map(|s| json_of(partner_view(state, s.partner, Some(s.name)))).collect::<Vec<_>>() })
-    }))
+    Ok(partners::list_partners(&mut conn, &portal.actor)
+        .await
+        .map(|list| PartnersPage {
+            partners: View(
+                list.into_iter()
+                    .map(|s| partner_view(state, s.partner, Some(s.name)))
+                    .collect(),
+            ),
+            standings: PartnerStanding::ALL
+                .iter()
+                .map(|s| (s.as_str(), standing_label(*s)))
+                .collect(),
+        }))
 }
 
 #[handler]
@@ -54,7 +79,7 @@ async fn save_terms(
     let mut conn = db(&state).await?;
     let result = partners::update_terms(&mut conn, &state.ctx, &portal.actor, id, rate.as_deref(), status).await;
     drop(conn);
-    let shown = json!({ "failed": id });
+    let shown = Failed { failed: id };
     PARTNERS
         .answer(&portal, &state, result, Notice::TermsSaved, shown, || {
             partners_of(&portal, &state)

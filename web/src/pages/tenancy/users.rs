@@ -6,14 +6,12 @@ use partnerdesk_core::{
     tenancy::users::UserPatch,
 };
 use poem::{Response, Route, get, handler, post, web::Data, web::Multipart, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::api::tenancy::users::view;
-use crate::pages::{
-    NoticeQuery, db, form::Form, json_of, notice::Notice, portal::Portal, reads, tabs::Tab, tabs::heading,
-};
+use crate::api::tenancy::users::{UserOverviewView, view};
+use crate::pages::context::{Typed, View, with};
+use crate::pages::{NoticeQuery, db, form::Form, notice::Notice, portal::Portal, reads, tabs::Tab, tabs::heading};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -26,17 +24,29 @@ pub(super) fn routes(route: Route) -> Route {
 
 const USERS: (&str, &str) = ("/users", "tenancy/org_users");
 
+/// An organization's users (the users and the clone-profiles tabs).
+#[derive(Serialize)]
+struct UsersPage {
+    users: View<Vec<UserOverviewView>>,
+}
+
+impl UsersPage {
+    fn of(users: Vec<UserOverviewView>) -> Self {
+        UsersPage { users: View(users) }
+    }
+}
+
 async fn users_of(
     conn: &mut partnerdesk_core::platform::db::PooledConn,
     portal: &Portal,
     state: &AppState,
     id: Uuid,
-) -> Result<Vec<Value>, CoreError> {
+) -> Result<Vec<UserOverviewView>, CoreError> {
     let now = state.ctx.now();
     Ok(users::overview(conn, &portal.actor, id.into())
         .await?
         .into_iter()
-        .map(|u| json_of(view(u, now)))
+        .map(|u| view(u, now))
         .collect())
 }
 
@@ -48,9 +58,7 @@ async fn overview(
     Query(q): Query<NoticeQuery>,
 ) -> poem::Result<Response> {
     let mut conn = reads(&state).await?;
-    let loaded = users_of(&mut conn, &portal, &state, id)
-        .await
-        .map(|u| json!({ "users": u }));
+    let loaded = users_of(&mut conn, &portal, &state, id).await.map(UsersPage::of);
     Ok(Tab::new(&portal, &state, id, USERS)
         .show(&mut conn, q.notice, loaded)
         .await)
@@ -90,27 +98,74 @@ async fn add(
         Ok(_) => Ok(Notice::UserAdded),
         Err(e) => {
             let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
-            Err((e, json!({ "form": form.typed.to_json(), "users": list })))
+            Err((e, with(UsersPage::of(list), Typed { form: &form.typed })))
         }
     };
     Ok(Tab::new(&portal, &state, id, USERS).answer(&mut conn, result).await)
 }
 
+/// The users tab after an import: the users, the import's report, and whether only
+/// the valid rows were to be imported.
+#[derive(Serialize)]
+struct ImportedPage<'a> {
+    users: View<Vec<UserOverviewView>>,
+    report: Option<Report<'a>>,
+    valid_only: bool,
+}
+
+/// What an import did: rows read (when it ran), rows imported, and the rows left out.
+#[derive(Serialize)]
+struct Report<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rows: Option<usize>,
+    imported: usize,
+    skipped: Vec<Skipped<'a>>,
+}
+
+/// A row left out of an import: its line, the column and what is wrong.
+#[derive(Serialize)]
+struct Skipped<'a> {
+    line: String,
+    field: &'a str,
+    message: &'a str,
+}
+
 /// The report of an import as table rows: line, column, message. A refused import
 /// (some row bad, "valid rows only" not chosen) reports the same way, importing none.
-fn report(result: &Result<ImportReport, CoreError>) -> Option<Value> {
+fn report(result: &Result<ImportReport, CoreError>) -> Option<Report<'_>> {
     match result {
-        Ok(r) => Some(json!({
-            "rows": r.rows, "imported": r.imported,
-            "skipped": r.skipped.iter().map(|e| json!({ "line": e.line, "field": e.field, "message": e.message })).collect::<Vec<_>>(),
-        })),
-        Err(CoreError::Validation(fields)) if fields.iter().any(|f| f.field.starts_with("rows[")) => Some(json!({
-            "imported": 0,
-            "skipped": fields.iter().map(|f| {
-                let (line, column) = f.field.trim_start_matches("rows[").split_once("].").unwrap_or(("", &f.field));
-                json!({ "line": line, "field": column, "message": f.message })
-            }).collect::<Vec<_>>(),
-        })),
+        Ok(r) => Some(Report {
+            rows: Some(r.rows),
+            imported: r.imported,
+            skipped: r
+                .skipped
+                .iter()
+                .map(|e| Skipped {
+                    line: e.line.to_string(),
+                    field: &e.field,
+                    message: &e.message,
+                })
+                .collect(),
+        }),
+        Err(CoreError::Validation(fields)) if fields.iter().any(|f| f.field.starts_with("rows[")) => Some(Report {
+            rows: None,
+            imported: 0,
+            skipped: fields
+                .iter()
+                .map(|f| {
+                    let (line, column) = f
+                        .field
+                        .trim_start_matches("rows[")
+                        .split_once("].")
+                        .unwrap_or(("", &f.field));
+                    Skipped {
+                        line: line.to_owned(),
+                        field: column,
+                        message: &f.message,
+                    }
+                })
+                .collect(),
+        }),
         Err(_) => None,
     }
 }
@@ -135,11 +190,15 @@ async fn import(
     let mut conn = db(&state).await?;
     let result = users::import(&mut conn, &state.ctx, &portal.actor, id.into(), &file, valid_only).await;
     let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
-    let ctx = json!({ "users": list, "report": report(&result), "valid_only": valid_only });
+    let ctx = ImportedPage {
+        users: View(list),
+        report: report(&result),
+        valid_only,
+    };
     let head = heading(&mut conn, &portal, id, USERS.0).await;
-    Ok(match (head, result) {
-        (Ok(head), Ok(_)) => portal.render(&state, USERS.1, crate::pages::merge(head, ctx)),
-        (Ok(head), Err(e)) => portal.error(&state, USERS.1, crate::pages::merge(head, ctx), &e),
+    Ok(match (head, &result) {
+        (Ok(head), Ok(_)) => portal.render(&state, USERS.1, with(head, ctx)),
+        (Ok(head), Err(e)) => portal.error(&state, USERS.1, with(head, ctx), e),
         (Err(e), _) => portal.failed(&state, "Users", &e),
     })
 }
@@ -182,7 +241,7 @@ async fn save(
         Ok(_) => Ok(Notice::UserSaved),
         Err(e) => {
             let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
-            Err((e, json!({ "users": list })))
+            Err((e, UsersPage::of(list)))
         }
     };
     Ok(Tab::new(&portal, &state, id, USERS).answer(&mut conn, result).await)
@@ -198,9 +257,7 @@ async fn profiles(
     Query(q): Query<NoticeQuery>,
 ) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
-    let loaded = users_of(&mut conn, &portal, &state, id)
-        .await
-        .map(|u| json!({ "users": u }));
+    let loaded = users_of(&mut conn, &portal, &state, id).await.map(UsersPage::of);
     Ok(Tab::new(&portal, &state, id, PROFILES)
         .show(&mut conn, q.notice, loaded)
         .await)
@@ -232,7 +289,7 @@ async fn clone(
         Ok(_) => Ok(Notice::ProfileCloned),
         Err(e) => {
             let list = users_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
-            Err((e, json!({ "users": list })))
+            Err((e, UsersPage::of(list)))
         }
     };
     Ok(Tab::new(&portal, &state, id, PROFILES).answer(&mut conn, result).await)
