@@ -5,12 +5,13 @@ use partnerdesk_core::{
     tenancy::integrations::IntegrationInput,
 };
 use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::api::tenancy::integrations::IntegrationView;
-use crate::pages::{NoticeQuery, db, form::Form, json_of, notice::Notice, portal::Portal, tabs::Tab};
+use crate::pages::context::{Typed, View, views, with};
+use crate::pages::{NoticeQuery, db, form::Form, notice::Notice, portal::Portal, tabs::Tab};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -24,6 +25,39 @@ pub(super) fn routes(route: Route) -> Route {
 
 const INTEGRATIONS: (&str, &str) = ("/integrations", "tenancy/org_integrations");
 
+/// An organization's integrations, and the kinds the add form offers.
+#[derive(Serialize)]
+struct IntegrationsPage {
+    integrations: View<Vec<IntegrationView>>,
+    kinds: Vec<(&'static str, &'static str)>,
+}
+
+impl IntegrationsPage {
+    fn of(integrations: View<Vec<IntegrationView>>) -> Self {
+        IntegrationsPage {
+            integrations,
+            kinds: IntegrationKind::ALL
+                .iter()
+                .map(|k| (k.as_str(), kind_label(*k)))
+                .collect(),
+        }
+    }
+
+    /// The tab with no integrations listed: the add form alone.
+    fn empty() -> Self {
+        Self::of(View(Vec::new()))
+    }
+}
+
+/// An integration kind in plain words.
+fn kind_label(kind: IntegrationKind) -> &'static str {
+    match kind {
+        IntegrationKind::PhoneConnector => "Phone connector",
+        IntegrationKind::Crm => "CRM",
+        IntegrationKind::Erp => "ERP",
+    }
+}
+
 #[handler]
 async fn integrations_tab(
     portal: Portal,
@@ -32,13 +66,15 @@ async fn integrations_tab(
     Query(q): Query<NoticeQuery>,
 ) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
-    let loaded = integrations::list(&mut conn, &portal.actor, id).await.map(|list| {
-        json!({ "integrations": list.into_iter().map(|i| json_of(IntegrationView::from(i))).collect::<Vec<_>>() })
-    });
-    let page = INTEGRATIONS;
-    Ok(Tab::new(&portal, &state, id, page)
-        .show(&mut conn, q.notice, loaded)
-        .await)
+    let tab = Tab::new(&portal, &state, id, INTEGRATIONS);
+    Ok(match integrations::list(&mut conn, &portal.actor, id).await {
+        Ok(list) => {
+            let loaded = Ok(IntegrationsPage::of(views(list)));
+            tab.show(&mut conn, q.notice, loaded).await
+        }
+        // The add form still shows, with its kinds, next to the error.
+        Err(e) => tab.answer(&mut conn, Err((e, IntegrationsPage::empty()))).await,
+    })
 }
 
 /// The add-an-integration form: kind, name, settings as JSON.
@@ -75,7 +111,7 @@ async fn add_integration(
             .map(|_| Notice::IntegrationSaved),
         Err(e) => Err(e),
     };
-    let result = result.map_err(|e| (e, json!({ "form": form.typed.to_json(), "integrations": [] })));
+    let result = result.map_err(|e| (e, with(IntegrationsPage::empty(), Typed { form: &form.typed })));
     Ok(Tab::new(&portal, &state, id, INTEGRATIONS)
         .answer(&mut conn, result)
         .await)
@@ -91,7 +127,7 @@ async fn delete_integration(
     let result = integrations::delete(&mut conn, &state.ctx, &portal.actor, id.into(), iid)
         .await
         .map(|_| Notice::IntegrationDeleted)
-        .map_err(|e| (e, json!({ "integrations": [] })));
+        .map_err(|e| (e, IntegrationsPage::empty()));
     Ok(Tab::new(&portal, &state, id, INTEGRATIONS)
         .answer(&mut conn, result)
         .await)

@@ -6,14 +6,14 @@ use partnerdesk_core::{
     tenancy::members::InviteInput, tenancy::members::UpdateInput, tenancy::memberships,
 };
 use poem::{Request, Response, Route, get, handler, http::StatusCode, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::tenancy::members::MemberView;
+use crate::pages::context::{Message, Typed, View, with};
 use crate::pages::{
-    NoticeQuery, caller, db, error_page, form::Form, json_of, merge, notice::Notice, page, portal::Portal, redirect,
-    tabs::Tab, tabs::permission_label, unavailable,
+    NoticeQuery, caller, db, error_page, form::Form, notice::Notice, page, portal::Portal, redirect, tabs::Tab,
+    tabs::permission_label, unavailable,
 };
 use crate::state::AppState;
 
@@ -28,8 +28,58 @@ pub(super) fn routes(route: Route) -> Route {
 
 const MEMBERS: (&str, &str) = ("/members", "tenancy/org_members");
 
+/// An organization's members, each with the permissions one can give, the permissions
+/// and roles the invite form offers.
+#[derive(Serialize)]
+struct MembersPage {
+    members: Vec<MemberRow>,
+    choices: Vec<PermissionChoice>,
+    roles: Vec<(&'static str, &'static str)>,
+}
+
+impl MembersPage {
+    fn of(members: Vec<MemberRow>) -> Self {
+        MembersPage {
+            members,
+            choices: member_permissions(&[]),
+            // From the least a member may do to the most.
+            roles: Role::ALL.iter().rev().map(|r| (r.as_str(), role_label(*r))).collect(),
+        }
+    }
+
+    /// The tab with no members listed: the invite form alone.
+    fn empty() -> Self {
+        Self::of(Vec::new())
+    }
+}
+
+/// A member as the table shows it: the API's view, and the permissions to tick.
+#[derive(Serialize)]
+struct MemberRow {
+    #[serde(flatten)]
+    view: View<MemberView>,
+    choices: Vec<PermissionChoice>,
+}
+
+/// A permission one can give a member, and whether the member holds it.
+#[derive(Serialize)]
+struct PermissionChoice {
+    name: &'static str,
+    label: &'static str,
+    held: bool,
+}
+
+/// A role in plain words.
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Administrator => "Administrator",
+        Role::CompanyAdmin => "Company administrator",
+        Role::Member => "Member",
+    }
+}
+
 /// Permissions a member can be given, with whether `held` has each.
-fn member_permissions(held: &[Permission]) -> Vec<Value> {
+fn member_permissions(held: &[Permission]) -> Vec<PermissionChoice> {
     use Permission::*;
     [
         ManageMembers,
@@ -49,7 +99,11 @@ fn member_permissions(held: &[Permission]) -> Vec<Value> {
         ManagePartnerPortal,
     ]
     .iter()
-    .map(|p| json!({ "name": p.as_str(), "label": permission_label(*p), "held": held.contains(p) }))
+    .map(|p| PermissionChoice {
+        name: p.as_str(),
+        label: permission_label(*p),
+        held: held.contains(p),
+    })
     .collect()
 }
 
@@ -61,18 +115,21 @@ async fn members_tab(
     Query(q): Query<NoticeQuery>,
 ) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
-    let loaded = members::list(&mut conn, &portal.actor, id).await.map(|list| {
-        json!({
-            "members": list.into_iter().map(|m| {
-                let perms = member_permissions(&m.permissions);
-                merge(json_of(MemberView::from(m)), json!({ "choices": perms }))
-            }).collect::<Vec<_>>(),
-            "choices": member_permissions(&[]),
-        })
-    });
-    Ok(Tab::new(&portal, &state, id, MEMBERS)
-        .show(&mut conn, q.notice, loaded)
-        .await)
+    let tab = Tab::new(&portal, &state, id, MEMBERS);
+    Ok(match members::list(&mut conn, &portal.actor, id).await {
+        Ok(list) => {
+            let rows = list
+                .into_iter()
+                .map(|m| MemberRow {
+                    choices: member_permissions(&m.permissions),
+                    view: View(m.into()),
+                })
+                .collect();
+            tab.show(&mut conn, q.notice, Ok(MembersPage::of(rows))).await
+        }
+        // The invite form still shows, with its roles, next to the error.
+        Err(e) => tab.answer(&mut conn, Err((e, MembersPage::empty()))).await,
+    })
 }
 
 /// The invite-a-member form: who, the role or the permissions, the language.
@@ -109,12 +166,7 @@ async fn invite_member(
     let result = members::invite(&mut conn, &state.ctx, &portal.actor, id, input)
         .await
         .map(|_| Notice::MemberInvited)
-        .map_err(|e| {
-            (
-                e,
-                json!({ "form": form.typed.to_json(), "members": [], "choices": member_permissions(&[]) }),
-            )
-        });
+        .map_err(|e| (e, with(MembersPage::empty(), Typed { form: &form.typed })));
     Ok(Tab::new(&portal, &state, id, MEMBERS).answer(&mut conn, result).await)
 }
 
@@ -143,7 +195,7 @@ async fn save_member(
     let result = members::update(&mut conn, &state.ctx, &portal.actor, id.into(), uid.into(), input)
         .await
         .map(|_| Notice::MemberSaved)
-        .map_err(|e| (e, json!({ "members": [], "choices": member_permissions(&[]) })));
+        .map_err(|e| (e, MembersPage::empty()));
     Ok(Tab::new(&portal, &state, id, MEMBERS).answer(&mut conn, result).await)
 }
 
@@ -157,8 +209,18 @@ async fn remove_member(
     let result = members::remove(&mut conn, &state.ctx, &portal.actor, id.into(), uid.into())
         .await
         .map(|_| Notice::MemberRemoved)
-        .map_err(|e| (e, json!({ "members": [], "choices": member_permissions(&[]) })));
+        .map_err(|e| (e, MembersPage::empty()));
     Ok(Tab::new(&portal, &state, id, MEMBERS).answer(&mut conn, result).await)
+}
+
+/// An invitation to join an organization, for the invited person to accept or decline
+/// (after logging in).
+#[derive(Serialize)]
+struct InvitationPage<'a> {
+    organization: String,
+    email: String,
+    logged_in: bool,
+    next: &'a str,
 }
 
 #[handler]
@@ -168,16 +230,16 @@ async fn invitation_page(state: Data<&AppState>, req: &Request, Path(token): Pat
         return unavailable(&state);
     };
     match memberships::inspect_link(&mut conn, &state.ctx, &token).await {
-        Ok(p) => page(
-            &state,
-            StatusCode::OK,
-            "tenancy/invitation",
-            json!({
-                "organization": p.organization_name, "email": p.email,
-                "logged_in": user.is_some(), "next": req.uri().path(),
-            }),
-        ),
-        Err(e) => error_page(&state, "message", json!({ "title": "Invitation", "login": true }), &e),
+        Ok(p) => {
+            let ctx = InvitationPage {
+                organization: p.organization_name,
+                email: p.email,
+                logged_in: user.is_some(),
+                next: req.uri().path(),
+            };
+            page(&state, StatusCode::OK, "tenancy/invitation", ctx)
+        }
+        Err(e) => error_page(&state, "message", Message::titled("Invitation").with_login(), &e),
     }
 }
 
@@ -216,7 +278,7 @@ async fn invitation_answer(
     };
     match result {
         Ok(()) => redirect("/"),
-        Err(e) => error_page(&state, "message", json!({ "title": "Invitation" }), &e),
+        Err(e) => error_page(&state, "message", Message::titled("Invitation"), &e),
     }
 }
 
@@ -239,6 +301,6 @@ async fn membership_answer(
     };
     match result {
         Ok(()) => redirect("/"),
-        Err(e) => error_page(&state, "message", json!({ "title": "Invitation" }), &e),
+        Err(e) => error_page(&state, "message", Message::titled("Invitation"), &e),
     }
 }
