@@ -7,10 +7,10 @@ use partnerdesk_core::{
 };
 use poem::{Response, Route, get, handler, web::Data, web::Form, web::Query};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::api::tenancy::customers::CustomerView;
-use crate::pages::{db, filled, json_of, notice::Notice, notice::noticed, portal::Portal, reads};
+use crate::api::tenancy::{customers::CustomerView, organizations::OrganizationView};
+use crate::pages::context::{Typed, View, views};
+use crate::pages::{db, filled, notice::Notice, notice::noticed, portal::Portal, reads};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -37,20 +37,44 @@ struct ListForm {
     notice: Option<Notice>,
 }
 
+/// The customers the list can show, in the order the filter offers them.
+const STATUSES: [StatusFilter; 3] = [StatusFilter::Active, StatusFilter::Inactive, StatusFilter::Both];
+
+/// Which customers the list shows: the value the address carries, and its label.
+fn status_choice(status: StatusFilter) -> (&'static str, &'static str) {
+    match status {
+        StatusFilter::Active => ("active", "Active"),
+        StatusFilter::Inactive => ("inactive", "Non-active"),
+        StatusFilter::Both => ("both", "Both"),
+    }
+}
+
+/// The orders the list can be sorted in, as the select offers them.
+const SORTS: [SortKey; 3] = [SortKey::Name, SortKey::Created, SortKey::Expiry];
+
+/// What the list is sorted by: the value the address carries, and its label.
+fn sort_choice(sort: SortKey) -> (&'static str, &'static str) {
+    match sort {
+        SortKey::Name => ("name", "Company"),
+        SortKey::Created => ("created", "Created"),
+        SortKey::Expiry => ("expiry", "Coming expiry"),
+    }
+}
+
 impl ListForm {
     fn query(&self) -> ListQuery {
+        let status = self.status.as_deref();
+        let sort = self.sort.as_deref();
         ListQuery {
-            status: match self.status.as_deref() {
-                Some("inactive") => StatusFilter::Inactive,
-                Some("both") => StatusFilter::Both,
-                _ => StatusFilter::Active,
-            },
+            status: STATUSES
+                .into_iter()
+                .find(|s| Some(status_choice(*s).0) == status)
+                .unwrap_or_default(),
             search: filled(self.q.clone()),
-            sort: match self.sort.as_deref() {
-                Some("created") => SortKey::Created,
-                Some("expiry") => SortKey::Expiry,
-                _ => SortKey::Name,
-            },
+            sort: SORTS
+                .into_iter()
+                .find(|s| Some(sort_choice(*s).0) == sort)
+                .unwrap_or_default(),
             descending: self.dir.as_deref() == Some("desc"),
             limit: DEFAULT_PAGE,
             cursor: filled(self.cursor.clone()),
@@ -92,39 +116,60 @@ impl ListForm {
     }
 }
 
+/// A partner's customers: the filters as given and the choices they offer, the column
+/// headings' links, one page of customers and the address of the next.
+#[derive(Serialize)]
+struct CustomersPage<'a> {
+    filter: &'a ListForm,
+    statuses: Vec<(&'static str, &'static str)>,
+    sorts: Vec<(&'static str, &'static str)>,
+    sort_links: SortLinks,
+    can_add: bool,
+    customers: View<Vec<CustomerView>>,
+    next_page: Option<String>,
+}
+
+/// The sortable column headings' links.
+#[derive(Serialize)]
+struct SortLinks {
+    name: String,
+    created: String,
+    expiry: String,
+}
+
 #[handler]
 async fn list(portal: Portal, state: Data<&AppState>, Query(form): Query<ListForm>) -> poem::Result<Response> {
     let mut conn = reads(&state).await?;
     let result = customers::list(&mut conn, &portal.actor, form.query()).await;
-    let ctx = json!({
-        "filter": form,
-        "sort_links": { "name": form.sort_link("name"), "created": form.sort_link("created"), "expiry": form.sort_link("expiry") },
-        "can_add": portal.holds(partnerdesk_core::platform::authz::Permission::CreateCustomers),
-    });
-    Ok(match result {
-        Ok(page) => portal.render_noticed(
-            &state,
-            "tenancy/customers",
-            form.notice,
-            crate::pages::merge(
-                ctx,
-                json!({
-                    "customers": page.items.into_iter().map(|c| json_of(CustomerView::from(c))).collect::<Vec<_>>(),
-                    "next_page": page.next_cursor.map(|c| form.with("cursor", &c)),
-                }),
-            ),
+    let (customers, next_page, failed) = match result {
+        Ok(page) => (
+            views(page.items),
+            page.next_cursor.map(|c| form.with("cursor", &c)),
+            None,
         ),
-        Err(e) => portal.error(
-            &state,
-            "tenancy/customers",
-            crate::pages::merge(ctx, json!({ "customers": [] })),
-            &e,
-        ),
+        Err(e) => (View(Vec::new()), None, Some(e)),
+    };
+    let ctx = CustomersPage {
+        filter: &form,
+        statuses: STATUSES.into_iter().map(status_choice).collect(),
+        sorts: SORTS.into_iter().map(sort_choice).collect(),
+        sort_links: SortLinks {
+            name: form.sort_link("name"),
+            created: form.sort_link("created"),
+            expiry: form.sort_link("expiry"),
+        },
+        can_add: portal.holds(partnerdesk_core::platform::authz::Permission::CreateCustomers),
+        customers,
+        next_page,
+    };
+    Ok(match failed {
+        None => portal.render_noticed(&state, "tenancy/customers", form.notice, ctx),
+        Some(e) => portal.error(&state, "tenancy/customers", ctx, &e),
     })
 }
 
 /// The add-customer form as typed; shown again with the messages when refused.
-#[derive(Deserialize, Serialize, Default)]
+#[derive(Deserialize, Serialize, Default, Clone)]
 struct CustomerForm {
     #[serde(default)]
     name: String,
@@ -167,34 +212,40 @@ fn new_form(portal: Portal, state: Data<&AppState>) -> Response {
         commission_rate: "0.00".into(),
         ..Default::default()
     };
-    portal.render(&state, "tenancy/customer_new", json!({ "form": form }))
+    portal.render(&state, "tenancy/customer_new", Typed { form })
 }
 
 #[handler]
 async fn create(portal: Portal, state: Data<&AppState>, Form(form): Form<CustomerForm>) -> poem::Result<Response> {
-    let shown = json!({ "form": &form });
     let mut conn = db(&state).await?;
     Ok(
-        match customers::create(&mut conn, &state.ctx, &portal.actor, form.into()).await {
+        match customers::create(&mut conn, &state.ctx, &portal.actor, form.clone().into()).await {
             Ok(c) => noticed(&format!("/organizations/{}", c.id), Notice::CustomerAdded),
-            Err(e) => portal.error(&state, "tenancy/customer_new", shown, &e),
+            Err(e) => portal.error(&state, "tenancy/customer_new", Typed { form: &form }, &e),
         },
     )
+}
+
+/// A customer's own account: its organization and the user licences in use of all.
+#[derive(Serialize)]
+struct MyAccountPage {
+    account: View<OrganizationView>,
+    used: i64,
+    total: i64,
 }
 
 #[handler]
 async fn my_account(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
     Ok(match customers::my_account(&mut conn, &portal.actor).await {
-        Ok(account) => portal.render(
-            &state,
-            "tenancy/my_account",
-            json!({
-                "account": json_of(crate::api::tenancy::organizations::OrganizationView::from(account.organization)),
-                "used": account.seats_used,
-                "total": account.seats_total,
-            }),
-        ),
+        Ok(account) => {
+            let ctx = MyAccountPage {
+                account: View(account.organization.into()),
+                used: account.seats_used,
+                total: account.seats_total,
+            };
+            portal.render(&state, "tenancy/my_account", ctx)
+        }
         Err(e) => portal.failed(&state, "My account", &e),
     })
 }

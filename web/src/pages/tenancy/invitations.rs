@@ -5,12 +5,13 @@ use poem::{
     Request, Response, Route, get, handler, http::StatusCode, post, web::Data, web::Form, web::Path, web::Query,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::api::tenancy::invitations::{InvitationView, view};
+use crate::pages::context::{Message, Shown, Typed, View, with};
 use crate::pages::{
-    NoticeQuery, caller, db, error_context, error_page, filled, json_of, merge, notice::Notice, notice::noticed, page,
-    portal::Portal, reads, unavailable,
+    NoticeQuery, caller, db, error_page, filled, notice::Notice, notice::noticed, page, portal::Portal, reads,
+    unavailable,
 };
 use crate::state::AppState;
 
@@ -23,6 +24,12 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/register/customer/:token", get(customer_form).post(customer_accept))
 }
 
+/// A partner's open invitations.
+#[derive(Serialize)]
+struct InvitationsPage {
+    invitations: View<Vec<InvitationView>>,
+}
+
 #[handler]
 async fn invitation_list(
     portal: Portal,
@@ -33,18 +40,19 @@ async fn invitation_list(
     let now = state.ctx.clock.now();
     Ok(
         match invitations::list(&mut conn, &state.ctx, &portal.actor, Some("open")).await {
-            Ok(found) => portal.render_noticed(
-                &state,
-                "tenancy/invitations",
-                q.notice,
-                json!({ "invitations": found.into_iter().map(|i| json_of(crate::api::tenancy::invitations::view(i, now))).collect::<Vec<Value>>() }),
-            ),
+            Ok(found) => {
+                let ctx = InvitationsPage {
+                    invitations: View(found.into_iter().map(|i| view(i, now)).collect()),
+                };
+                portal.render_noticed(&state, "tenancy/invitations", q.notice, ctx)
+            }
             Err(e) => portal.failed(&state, "Invitations", &e),
         },
     )
 }
 
-#[derive(Deserialize, Serialize, Default)]
+/// The invite-a-customer form as typed; shown again with the messages when refused.
+#[derive(Deserialize, Serialize, Default, Clone)]
 struct InviteForm {
     #[serde(default)]
     email: String,
@@ -84,18 +92,19 @@ fn invite_form(portal: Portal, state: Data<&AppState>) -> Response {
     portal.render(
         &state,
         "tenancy/invitation_new",
-        json!({ "form": InviteForm::default() }),
+        Typed {
+            form: InviteForm::default(),
+        },
     )
 }
 
 #[handler]
 async fn invite(portal: Portal, state: Data<&AppState>, Form(form): Form<InviteForm>) -> poem::Result<Response> {
-    let shown = json!({ "form": &form });
     let mut conn = db(&state).await?;
     Ok(
-        match invitations::create(&mut conn, &state.ctx, &portal.actor, form.into()).await {
+        match invitations::create(&mut conn, &state.ctx, &portal.actor, form.clone().into()).await {
             Ok(_) => noticed("/invitations", Notice::InvitationSent),
-            Err(e) => portal.error(&state, "tenancy/invitation_new", shown, &e),
+            Err(e) => portal.error(&state, "tenancy/invitation_new", Typed { form: &form }, &e),
         },
     )
 }
@@ -122,6 +131,24 @@ async fn revoke(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) ->
     )
 }
 
+/// The invited customer's registration: who invited whom, whether the address has an
+/// account (and whether it is the one logged in), and the form, prefilled or as typed.
+#[derive(Serialize)]
+struct CustomerRegisterPage<'a, F> {
+    email: String,
+    partner: String,
+    form: F,
+    has_account: bool,
+    logged_in: bool,
+    next: &'a str,
+}
+
+/// The registration form as the partner's invitation fills it in.
+#[derive(Serialize)]
+struct Prefilled {
+    company_name: String,
+}
+
 #[handler]
 async fn customer_form(state: Data<&AppState>, req: &Request, Path(token): Path<String>) -> Response {
     let logged_in = caller(&state, req).await.is_some();
@@ -130,26 +157,31 @@ async fn customer_form(state: Data<&AppState>, req: &Request, Path(token): Path<
     };
     let result = invitations::inspect(&mut conn, &state.ctx, &token).await;
     match result {
-        Ok(p) => page(
-            &state,
-            StatusCode::OK,
-            "tenancy/customer_register",
-            json!({
-                "email": p.email, "partner": p.partner_name, "form": { "company_name": p.company_name },
-                "has_account": p.has_account, "logged_in": logged_in, "next": req.uri().path(),
-            }),
-        ),
-        Err(e) => error_page(&state, "message", json!({ "title": "Invitation" }), &e),
+        Ok(p) => {
+            let ctx = CustomerRegisterPage {
+                email: p.email,
+                partner: p.partner_name,
+                form: Prefilled {
+                    company_name: p.company_name,
+                },
+                has_account: p.has_account,
+                logged_in,
+                next: req.uri().path(),
+            };
+            page(&state, StatusCode::OK, "tenancy/customer_register", ctx)
+        }
+        Err(e) => error_page(&state, "message", Message::titled("Invitation"), &e),
     }
 }
 
-#[derive(Deserialize, serde::Serialize)]
+/// The invited customer's registration form; shown again (never the password) when refused.
+#[derive(Deserialize, Serialize)]
 struct AcceptForm {
     #[serde(default)]
     first_name: String,
     #[serde(default)]
     last_name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     password: String,
     company_name: String,
     #[serde(default)]
@@ -168,36 +200,41 @@ async fn customer_accept(
         Ok(mut conn) => invitations::inspect(&mut conn, &state.ctx, &token).await,
         Err(_) => return unavailable(&state),
     };
-    let mut shown = serde_json::to_value(&form).unwrap_or_default();
-    shown["password"] = json!("");
     let input = invitations::AcceptInput {
-        first_name: form.first_name,
-        last_name: form.last_name,
-        password: form.password,
-        company_name: Some(form.company_name),
-        country: form.country.filter(|c| !c.trim().is_empty()),
+        first_name: form.first_name.clone(),
+        last_name: form.last_name.clone(),
+        password: form.password.clone(),
+        company_name: Some(form.company_name.clone()),
+        country: form.country.clone().filter(|c| !c.trim().is_empty()),
     };
     match invitations::accept(&state.pool, &state.ctx, &token, user, input).await {
-        Ok(done) => page(
-            &state,
-            StatusCode::OK,
-            "message",
-            json!({ "title": "Welcome", "message": format!("{} has been created. You can log in now.", done.organization.name), "login": true }),
-        ),
+        Ok(done) => {
+            let created = format!("{} has been created. You can log in now.", done.organization.name);
+            page(
+                &state,
+                StatusCode::OK,
+                "message",
+                Message::titled("Welcome").saying(created).with_login(),
+            )
+        }
         Err(e @ CoreError::Gone { .. }) => page(
             &state,
             StatusCode::GONE,
             "message",
-            merge(json!({ "title": "Invitation" }), error_context(&e)),
+            with(Message::titled("Invitation"), Shown::of(&e)),
         ),
         Err(e) => {
             let (email, partner, has_account) = preview
                 .map(|p| (p.email, p.partner_name, p.has_account))
                 .unwrap_or_default();
-            let ctx = json!({
-                "email": email, "partner": partner, "form": shown, "has_account": has_account,
-                "logged_in": user.is_some(), "next": req.uri().path(),
-            });
+            let ctx = CustomerRegisterPage {
+                email,
+                partner,
+                form: &form,
+                has_account,
+                logged_in: user.is_some(),
+                next: req.uri().path(),
+            };
             error_page(&state, "tenancy/customer_register", ctx, &e)
         }
     }

@@ -6,16 +6,14 @@ use partnerdesk_core::{
     tenancy::partners::RequestInput, tenancy::registrations,
 };
 use poem::{Response, Route, get, handler, http::StatusCode, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::api::{
-    tenancy::partners::PartnerRequestForm, tenancy::partners::PartnerRequestView, tenancy::partners::partner_view,
-};
+use crate::api::tenancy::partners::{PartnerRequestForm, PartnerRequestView, PartnerView, partner_view};
+use crate::pages::context::{Failed, Message, Shown, View, views, with};
 use crate::pages::{
-    NoticeQuery, db, desk::Desk, desk::ListQuery, error_context, error_page, form::Form, json_of, merge,
-    notice::Notice, notice::noticed, page, portal::Portal, reads, unavailable,
+    NoticeQuery, db, desk::Desk, desk::ListQuery, error_page, form::Form, notice::Notice, notice::noticed, page,
+    portal::Portal, reads, unavailable,
 };
 use crate::state::AppState;
 
@@ -34,28 +32,53 @@ const REQUESTS: Desk = Desk {
     template: "tenancy/vendor_requests",
 };
 
+/// The vendor's partner requests of one status (or `all`), and the statuses to choose from.
+#[derive(Serialize)]
+struct RequestsPage {
+    status: &'static str,
+    statuses: Vec<(&'static str, &'static str)>,
+    requests: View<Vec<PartnerRequestView>>,
+}
+
+/// A partner request's status in plain words.
+fn status_label(status: PartnerRequestStatus) -> &'static str {
+    match status {
+        PartnerRequestStatus::Open => "Open",
+        PartnerRequestStatus::Approved => "Approved",
+        PartnerRequestStatus::Rejected => "Rejected",
+    }
+}
+
 /// Partner requests, read from the replica when there is one: open ones by default,
 /// every one for `all`.
 async fn requests_of(
     portal: &Portal,
     state: &AppState,
     status: Option<&str>,
-) -> poem::Result<Result<Value, CoreError>> {
+) -> poem::Result<Result<RequestsPage, CoreError>> {
     let mut conn = reads(state).await?;
     let status = status.map_or(Some(PartnerRequestStatus::Open), PartnerRequestStatus::parse);
     Ok(partners::list_requests(&mut conn, &portal.actor, status)
         .await
-        .map(|list| {
-            json!({
-                "status": status.map_or("all", |s| s.as_str()),
-                "requests": list.into_iter().map(|r| json_of(PartnerRequestView::from(r))).collect::<Vec<_>>(),
-            })
+        .map(|list| RequestsPage {
+            status: status.map_or("all", |s| s.as_str()),
+            statuses: PartnerRequestStatus::ALL
+                .iter()
+                .map(|s| (s.as_str(), status_label(*s)))
+                .collect(),
+            requests: views(list),
         }))
+}
+
+/// The address a registration link went to.
+#[derive(Serialize)]
+struct SentPage<'a> {
+    email: &'a str,
 }
 
 #[handler]
 fn register_start_form(state: Data<&AppState>) -> Response {
-    page(&state, StatusCode::OK, "tenancy/register_start", json!({}))
+    page(&state, StatusCode::OK, "tenancy/register_start", ())
 }
 
 #[derive(Deserialize)]
@@ -77,11 +100,22 @@ async fn register_start(state: Data<&AppState>, poem::web::Form(form): poem::web
             &state,
             StatusCode::OK,
             "tenancy/register_sent",
-            json!({ "email": form.email }),
+            SentPage { email: &form.email },
         ),
-        Err(e) => error_page(&state, "tenancy/register_start", json!({ "email": form.email }), &e),
+        Err(e) => error_page(&state, "tenancy/register_start", SentPage { email: &form.email }, &e),
     }
 }
+
+/// The partner registration form for the address the link went to: blank, or as typed.
+#[derive(Serialize)]
+struct RegisterFormPage<'a, F> {
+    email: &'a str,
+    form: F,
+}
+
+/// A form not filled in yet.
+#[derive(Serialize)]
+struct Blank {}
 
 #[handler]
 async fn register_form(state: Data<&AppState>, Path(token): Path<String>) -> Response {
@@ -90,20 +124,23 @@ async fn register_form(state: Data<&AppState>, Path(token): Path<String>) -> Res
     };
     let result = registrations::inspect(&mut conn, &state.ctx, &token).await;
     match result {
-        Ok(r) => page(
-            &state,
-            StatusCode::OK,
-            "tenancy/register_form",
-            json!({ "email": r.email, "form": {} }),
-        ),
-        Err(e) => error_page(&state, "message", json!({ "title": "Registration link" }), &e),
+        Ok(r) => {
+            let ctx = RegisterFormPage {
+                email: &r.email,
+                form: Blank {},
+            };
+            page(&state, StatusCode::OK, "tenancy/register_form", ctx)
+        }
+        Err(e) => error_page(&state, "message", Message::titled("Registration link"), &e),
     }
 }
 
-#[derive(Deserialize, serde::Serialize)]
+/// The partner registration form; shown again (never the password) when refused.
+#[derive(Deserialize, Serialize)]
 struct CompleteForm {
     first_name: String,
     last_name: String,
+    #[serde(skip_serializing)]
     password: String,
     company: String,
     #[serde(default)]
@@ -134,52 +171,73 @@ async fn register_complete(
         .await
         .map(|r| r.email)
         .unwrap_or_default();
-    let mut shown = serde_json::to_value(&form).unwrap_or_default();
-    shown["password"] = json!("");
     let expected = match expected {
         Some(Err(_)) => {
+            let ctx = RegisterFormPage {
+                email: &email,
+                form: &form,
+            };
+            let shown = Shown::field("expected_customers", "Enter a whole number");
             return page(
                 &state,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "tenancy/register_form",
-                json!({ "email": email, "form": shown, "error": "Please correct the marked fields.",
-                        "field_errors": { "expected_customers": "Enter a whole number" } }),
+                with(ctx, shown),
             );
         }
         Some(Ok(n)) => Some(n),
         None => None,
     };
     let input = registrations::CompleteInput {
-        first_name: form.first_name,
-        last_name: form.last_name,
-        password: form.password,
-        company: form.company,
-        website: form.website,
-        country: form.country,
+        first_name: form.first_name.clone(),
+        last_name: form.last_name.clone(),
+        password: form.password.clone(),
+        company: form.company.clone(),
+        website: form.website.clone(),
+        country: form.country.clone(),
         expected_customers: expected,
-        message: form.message,
+        message: form.message.clone(),
     };
     drop(conn);
     match registrations::complete(&state.pool, &state.ctx, &token, input).await {
-        Ok(done) => page(
-            &state,
-            StatusCode::OK,
-            "tenancy/register_done",
-            json!({ "company": done.organization.name, "email": done.user.email }),
-        ),
+        Ok(done) => {
+            let ctx = RegisterDonePage {
+                company: done.organization.name,
+                email: done.user.email,
+            };
+            page(&state, StatusCode::OK, "tenancy/register_done", ctx)
+        }
         Err(e @ CoreError::Gone { .. }) => page(
             &state,
             StatusCode::GONE,
             "message",
-            merge(json!({ "title": "Registration link" }), error_context(&e)),
+            with(Message::titled("Registration link"), Shown::of(&e)),
         ),
-        Err(e) => error_page(
-            &state,
-            "tenancy/register_form",
-            json!({ "email": email, "form": shown }),
-            &e,
-        ),
+        Err(e) => {
+            let ctx = RegisterFormPage {
+                email: &email,
+                form: &form,
+            };
+            error_page(&state, "tenancy/register_form", ctx, &e)
+        }
     }
+}
+
+/// A registered partner's company and the address its log-in details went to.
+#[derive(Serialize)]
+struct RegisterDonePage {
+    company: String,
+    email: String,
+}
+
+/// Becoming a partner, as far as the organization got: the request form (prefilled, or
+/// as typed when refused), the request waiting for the vendor, or its partner terms.
+#[derive(Serialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+enum PartnerRequestPage<F> {
+    Eligible { form: F },
+    Requested { request: View<PartnerRequestView> },
+    Partner { partner: View<PartnerView> },
 }
 
 #[handler]
@@ -190,15 +248,15 @@ async fn partner_request(
 ) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
     let ctx = match partners::status(&mut conn, &portal.actor).await {
-        Ok(PartnerStatus::Eligible { prefill }) => {
-            json!({ "state": "eligible", "form": json_of(PartnerRequestForm::from(prefill)) })
-        }
-        Ok(PartnerStatus::Requested(r)) => {
-            json!({ "state": "requested", "request": json_of(PartnerRequestView::from(r)) })
-        }
-        Ok(PartnerStatus::Partner(p)) => {
-            json!({ "state": "partner", "partner": json_of(partner_view(&state, p, None)) })
-        }
+        Ok(PartnerStatus::Eligible { prefill }) => PartnerRequestPage::Eligible {
+            form: View(PartnerRequestForm::from(prefill)),
+        },
+        Ok(PartnerStatus::Requested(r)) => PartnerRequestPage::Requested {
+            request: View(r.into()),
+        },
+        Ok(PartnerStatus::Partner(p)) => PartnerRequestPage::Partner {
+            partner: View(partner_view(&state, p, None)),
+        },
         Err(e) => return Ok(portal.failed(&state, "Become a partner", &e)),
     };
     Ok(portal.render_noticed(&state, "tenancy/partner_request", q.notice, ctx))
@@ -250,7 +308,7 @@ async fn submit_partner_request(
         Err(e) => portal.error(
             &state,
             "tenancy/partner_request",
-            json!({ "state": "eligible", "form": form.typed.to_json() }),
+            PartnerRequestPage::Eligible { form: &form.typed },
             &e,
         ),
     })
@@ -277,7 +335,7 @@ async fn approve(
 ) -> poem::Result<Response> {
     let rate = form.fields.default_commission_rate;
     let result = partners::approve(&mut *db(&state).await?, &state.ctx, &portal.actor, id, rate.as_deref()).await;
-    let shown = json!({ "failed": id });
+    let shown = Failed { failed: id };
     REQUESTS
         .answer(&portal, &state, result, Notice::Approved, shown, || {
             requests_of(&portal, &state, None)
@@ -301,7 +359,7 @@ async fn reject(
 ) -> poem::Result<Response> {
     let reason = form.fields.reason;
     let result = partners::reject(&mut *db(&state).await?, &state.ctx, &portal.actor, id, &reason).await;
-    let shown = json!({ "failed": id });
+    let shown = Failed { failed: id };
     REQUESTS
         .answer(&portal, &state, result, Notice::Rejected, shown, || {
             requests_of(&portal, &state, None)
