@@ -13,6 +13,10 @@ use minijinja::value::Kwargs;
 /// The languages pages are written in.
 pub const LANGUAGES: [&str; 3] = ["en", "nl", "de"];
 
+/// Each language and its name in itself, as selects offer them (`languages` in every
+/// template).
+pub const LANGUAGE_NAMES: [(&str, &str); 3] = [("en", "English"), ("nl", "Nederlands"), ("de", "Deutsch")];
+
 type Catalog = HashMap<String, String>;
 
 fn catalog(json: &str, name: &str) -> Catalog {

@@ -20,6 +20,10 @@ impl PageTemplates {
         env.add_global("stylesheet", crate::assets::STYLESHEET.path.clone());
         env.add_global("script", crate::assets::SCRIPT.path.clone());
         env.add_function("t", crate::i18n::t);
+        // What selects offer: the languages and the values of core's enums.
+        for (name, choices) in crate::pages::choices::globals() {
+            env.add_global(name, minijinja::Value::from(minijinja::value::Serde(choices)));
+        }
         PageTemplates { env }
     }
 

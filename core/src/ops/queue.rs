@@ -73,6 +73,27 @@ impl JobState {
         }
     }
 
+    /// Not finished: the job may still run.
+    pub fn unfinished(self) -> bool {
+        matches!(
+            self,
+            JobState::Pending | JobState::Scheduled | JobState::Running | JobState::Retrying
+        )
+    }
+
+    /// The states [`retry`] applies to.
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            JobState::Retrying | JobState::GivenUp | JobState::Scheduled | JobState::Discarded
+        )
+    }
+
+    /// The states [`discard`] applies to.
+    pub fn discardable(self) -> bool {
+        matches!(self, JobState::Pending | JobState::Scheduled | JobState::Retrying)
+    }
+
     pub fn parse(raw: &str) -> Result<JobState> {
         JobState::ALL
             .into_iter()

@@ -1,5 +1,5 @@
 //! The template environment e-mails and pages share: HTML escaping that leaves `/`
-//! alone (links stay readable), and whitespace control.
+//! alone (links stay readable), an absent value shown as nothing, and whitespace control.
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
@@ -8,6 +8,10 @@ pub fn environment(undefined: UndefinedBehavior) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(undefined);
     env.set_formatter(|out, state, value| {
+        // An absent optional value shows as nothing, never as "none".
+        if value.is_none() {
+            return Ok(());
+        }
         if *state.auto_escape() == AutoEscape::Html && !value.is_safe() && !value.is_undefined() {
             out.write_str(&escape_html(&value.to_string()))
                 .map_err(minijinja::Error::from)

@@ -4,15 +4,15 @@
 
 use chrono::NaiveDate;
 use partnerdesk_core::{
-    Error as CoreError, billing, billing::StartInput, platform::domain::DEFAULT_PAGE, platform::money::Currency,
-    platform::money::fixed2,
+    Error as CoreError, billing, billing::BillingRunStatus, billing::StartInput, platform::domain::DEFAULT_PAGE,
+    platform::money::Currency, platform::money::fixed2,
 };
 use poem::{IntoResponse, Response, Route, get, handler, http::header, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{db, json_of, portal::Portal, reads};
+use super::context::{Typed, View, with};
+use super::{db, portal::Portal, reads};
 use crate::api::{billing::BillingRunView, billing::chunks};
 use crate::pages::{form::Form, notice::Notice, notice::noticed};
 use crate::state::AppState;
@@ -30,14 +30,54 @@ struct RunsQuery {
     cursor: Option<String>,
 }
 
-/// The runs the person may see, and whether the form offers a partner (finance).
-async fn runs_ctx(portal: &Portal, state: &AppState, cursor: Option<&str>) -> poem::Result<Result<Value, CoreError>> {
+/// The billing runs page: the runs the person may see, whether one is still being
+/// made (the page refreshes), whether the form offers a partner (finance), and the
+/// form's defaults (last month).
+#[derive(Serialize)]
+struct RunsPage {
+    runs: Vec<Run>,
+    next_cursor: Option<String>,
+    busy: bool,
+    vendor: bool,
+    form: StartDefaults,
+}
+
+/// A run, and its total per currency.
+#[derive(Serialize)]
+struct Run {
+    #[serde(flatten)]
+    run: View<BillingRunView>,
+    sums: Vec<Sum>,
+}
+
+#[derive(Serialize)]
+struct Sum {
+    currency: Currency,
+    amount: String,
+}
+
+#[derive(Serialize)]
+struct StartDefaults {
+    period_start: NaiveDate,
+    period_end: NaiveDate,
+    csv_separator: &'static str,
+}
+
+async fn runs_ctx(
+    portal: &Portal,
+    state: &AppState,
+    cursor: Option<&str>,
+) -> poem::Result<Result<RunsPage, CoreError>> {
     let mut conn = reads(state).await?;
     let page = match billing::list(&mut conn, &portal.actor, cursor, DEFAULT_PAGE).await {
         Ok(p) => p,
         Err(e) => return Ok(Err(e)),
     };
-    let runs: Vec<Value> = page
+    let busy = page
+        .items
+        .iter()
+        .any(|r| matches!(r.run.status, BillingRunStatus::Queued | BillingRunStatus::Running));
+    let runs = page
         .items
         .into_iter()
         .map(|d| {
@@ -46,22 +86,31 @@ async fn runs_ctx(portal: &Portal, state: &AppState, cursor: Option<&str>) -> po
             for t in &d.totals {
                 *sums.entry(t.currency).or_default() += t.amount;
             }
-            let sums: Vec<Value> = sums
+            let sums = sums
                 .into_iter()
-                .map(|(currency, amount)| json!({ "currency": currency, "amount": fixed2(amount) }))
+                .map(|(currency, amount)| Sum {
+                    currency,
+                    amount: fixed2(amount),
+                })
                 .collect();
-            super::merge(json_of(BillingRunView::from(d)), json!({ "sums": sums }))
+            Run {
+                run: View(d.into()),
+                sums,
+            }
         })
         .collect();
-    let busy = runs.iter().any(|r| r["status"] == "queued" || r["status"] == "running");
     let (first, last) = billing::previous_month(state.ctx.now().date_naive());
-    Ok(Ok(json!({
-        "runs": runs,
-        "next_cursor": page.next_cursor,
-        "busy": busy,
-        "vendor": portal.holds(partnerdesk_core::platform::authz::Permission::VendorFinance),
-        "form": { "period_start": first.to_string(), "period_end": last.to_string(), "csv_separator": "," },
-    })))
+    Ok(Ok(RunsPage {
+        runs,
+        next_cursor: page.next_cursor,
+        busy,
+        vendor: portal.holds(partnerdesk_core::platform::authz::Permission::VendorFinance),
+        form: StartDefaults {
+            period_start: first,
+            period_end: last,
+            csv_separator: ",",
+        },
+    }))
 }
 
 #[handler]
@@ -114,7 +163,7 @@ async fn start(portal: Portal, state: Data<&AppState>, form: Form<StartForm>) ->
         Ok(_) => noticed("/billing", Notice::BillingRunStarted),
         Err(e) => match runs_ctx(&portal, &state, None).await? {
             Ok(ctx) => {
-                let ctx = super::merge(ctx, json!({ "form": form.typed.to_json() }));
+                let ctx = with(ctx, Typed { form: &form.typed });
                 portal.error(&state, "billing/billing", ctx, &e)
             }
             Err(e) => portal.failed(&state, "Billing files", &e),

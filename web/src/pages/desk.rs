@@ -4,10 +4,9 @@
 use crate::pages::notice::{Notice, noticed};
 use partnerdesk_core::Error as CoreError;
 use poem::Response;
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
-use super::{merge, portal::Portal};
+use super::{context::with, portal::Portal};
 use crate::state::AppState;
 
 /// A desk's address: which rows (`status`, for the desks that filter) and a notice.
@@ -32,7 +31,7 @@ impl Desk {
         portal: &Portal,
         state: &AppState,
         notice: Option<Notice>,
-        loaded: Result<Value, CoreError>,
+        loaded: Result<impl Serialize, CoreError>,
     ) -> Response {
         match loaded {
             Ok(ctx) => portal.render_noticed(state, self.template, notice, ctx),
@@ -43,24 +42,25 @@ impl Desk {
     /// The answer to one of the desk's forms: back to the list with `notice`, or the
     /// list (loaded again by `reload`) with the error and `shown`: the form as typed, or
     /// which row failed.
-    pub(crate) async fn answer<T, F>(
+    pub(crate) async fn answer<T, C, F>(
         &self,
         portal: &Portal,
         state: &AppState,
         result: Result<T, CoreError>,
         notice: Notice,
-        shown: Value,
+        shown: impl Serialize,
         reload: impl FnOnce() -> F,
     ) -> poem::Result<Response>
     where
-        F: Future<Output = poem::Result<Result<Value, CoreError>>>,
+        C: Serialize,
+        F: Future<Output = poem::Result<Result<C, CoreError>>>,
     {
         let e = match result {
             Ok(_) => return Ok(noticed(self.path, notice)),
             Err(e) => e,
         };
         Ok(match reload().await? {
-            Ok(ctx) => portal.error(state, self.template, merge(ctx, shown), &e),
+            Ok(ctx) => portal.error(state, self.template, with(ctx, shown), &e),
             Err(e) => portal.failed(state, "Vendor", &e),
         })
     }

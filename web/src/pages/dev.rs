@@ -1,9 +1,9 @@
 //! Development only: the mailbox of e-mails the service sent.
 
 use poem::{IntoResponse, Response, Route, get, handler, http::StatusCode, web::Data};
-use serde_json::json;
+use serde::Serialize;
 
-use crate::pages::{error_page, page, unavailable};
+use crate::pages::{context::Message, error_page, page, unavailable};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -20,7 +20,13 @@ async fn mailbox(state: Data<&AppState>) -> Response {
     };
     let mails = partnerdesk_core::platform::mail::outbox(&mut conn, None, 100).await;
     match mails {
-        Ok(mails) => page(&state, StatusCode::OK, "mailbox", json!({ "mails": mails })),
-        Err(e) => error_page(&state, "message", json!({ "title": "Mailbox" }), &e),
+        Ok(mails) => page(&state, StatusCode::OK, "mailbox", Mailbox { mails }),
+        Err(e) => error_page(&state, "message", Message::titled("Mailbox"), &e),
     }
+}
+
+/// The mailbox: the latest e-mails, newest first.
+#[derive(Serialize)]
+struct Mailbox {
+    mails: Vec<partnerdesk_core::platform::mail::OutboxMessage>,
 }

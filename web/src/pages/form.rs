@@ -6,7 +6,6 @@
 
 use poem::{FromRequest, Request, RequestBody, error::ParseFormError};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 /// A submitted form: `fields` as the struct the handler reads, and `typed`, the form as
 /// typed, to show it again next to the messages when it is refused.
@@ -48,16 +47,19 @@ impl Pairs {
     pub(crate) fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(k, _)| k == name)
     }
+}
 
-    /// The form as typed, to show it again; passwords and the CSRF token left out.
-    pub(crate) fn to_json(&self) -> Value {
-        let mut map = serde_json::Map::new();
+/// The form as typed, to show it again: each field's first value, never a password or
+/// the CSRF token.
+impl serde::Serialize for Pairs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut shown = std::collections::BTreeMap::new();
         for (k, v) in &self.0 {
-            if k != "password" && k != super::csrf::FIELD && !map.contains_key(k) {
-                map.insert(k.clone(), Value::String(v.clone()));
+            if k != "password" && k != super::csrf::FIELD {
+                shown.entry(k.as_str()).or_insert(v.as_str());
             }
         }
-        Value::Object(map)
+        s.collect_map(shown)
     }
 }
 
@@ -107,7 +109,12 @@ mod tests {
 
     #[test]
     fn the_form_shown_again_leaves_out_passwords_and_the_csrf_token() {
-        let shown = typed(&[("email", "a@b.c"), ("password", "secret"), ("csrf_token", "t")]).to_json();
+        let shown = serde_json::to_value(typed(&[
+            ("email", "a@b.c"),
+            ("password", "secret"),
+            ("csrf_token", "t"),
+        ]))
+        .unwrap();
         assert_eq!(shown, serde_json::json!({ "email": "a@b.c" }));
     }
 }

@@ -12,6 +12,7 @@
 //! their activity), [`commerce`] (licences, quotes, trials, orders, the catalogue),
 //! [`earnings`] (commissions, payouts), [`billing`] and [`ops`].
 
+use crate::pages::context::{Message, Shown, with};
 use crate::pages::notice::Notice;
 use partnerdesk_core::{Error as CoreError, platform::db::PooledConn};
 use std::sync::Arc;
@@ -21,13 +22,15 @@ use poem::{
     http::{StatusCode, header},
     web::Html,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::{auth, error::status_of, state::AppState};
 
 mod billing;
+pub(crate) mod choices;
 mod commerce;
+pub(crate) mod context;
 pub mod csrf;
 mod delegation;
 mod desk;
@@ -102,22 +105,47 @@ pub async fn around_pages<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result
         .ok()
         .and_then(|p| p["detail"].as_str().map(str::to_owned));
     let title = status.canonical_reason().unwrap_or("Error");
-    let ctx = json!({ "title": title, "error": detail, "lang": lang });
-    let mut resp = page(&state, status, "message", ctx);
+    let ctx = Message {
+        title,
+        error: detail,
+        ..Default::default()
+    };
+    let mut resp = page(&state, status, "message", with(ctx, Lang { lang }));
     if let Some(allow) = allow {
         resp.headers_mut().insert(header::ALLOW, allow);
     }
     Ok(resp)
 }
 
-/// Renders `templates/pages/<name>.html` with the request's CSRF token.
-fn page(state: &AppState, status: StatusCode, name: &str, mut ctx: Value) -> Response {
-    ctx["dev"] = json!(state.ctx.config.is_development());
-    ctx["csrf_token"] = json!(csrf::current());
-    if ctx["lang"].is_null() {
-        ctx["lang"] = json!(BROWSER_LANGUAGE.try_with(|l| *l).unwrap_or("en"));
-    }
-    match state.pages.render(name, &ctx) {
+/// The language a page is shown in (the person's; the browser's when nobody is logged in).
+#[derive(Serialize)]
+struct Lang {
+    lang: &'static str,
+}
+
+/// What every page's template may read beside its own context.
+#[derive(Serialize)]
+struct Layout<C> {
+    dev: bool,
+    csrf_token: Option<String>,
+    /// The browser's language; a page that knows the person's says so in its context.
+    lang: &'static str,
+    #[serde(flatten)]
+    page: C,
+}
+
+/// Renders `templates/pages/<name>.html` with its context and the request's CSRF token.
+fn page(state: &AppState, status: StatusCode, name: &str, ctx: impl Serialize) -> Response {
+    let layout = Layout {
+        dev: state.ctx.config.is_development(),
+        csrf_token: csrf::current(),
+        lang: BROWSER_LANGUAGE.try_with(|l| *l).unwrap_or("en"),
+        page: ctx,
+    };
+    let rendered = serde_json::to_value(layout)
+        .map_err(|e| CoreError::internal(format!("a page's context: {e}")))
+        .and_then(|ctx| state.pages.render(name, &ctx));
+    match rendered {
         Ok(html) => Html(html).with_status(status).into_response(),
         Err(err) => {
             tracing::error!(%err, page = name, "rendering a page failed");
@@ -128,39 +156,47 @@ fn page(state: &AppState, status: StatusCode, name: &str, mut ctx: Value) -> Res
 
 /// A page showing a service error: the status it maps to, the message, and each
 /// failing field next to its input.
-fn error_page(state: &AppState, name: &str, ctx: Value, err: &CoreError) -> Response {
-    page(state, status_of(err), name, merge(ctx, error_context(err)))
+fn error_page(state: &AppState, name: &str, ctx: impl Serialize, err: &CoreError) -> Response {
+    page(state, status_of(err), name, with(ctx, Shown::of(err)))
 }
 
-/// A request refused before any handler ran (an expired or foreign form).
+/// A single sign-on provider, for its button.
+#[derive(Serialize)]
+pub(crate) struct SsoButton<'a> {
+    name: &'a str,
+    label: &'a str,
+}
+
 /// The configured single sign-on providers, for buttons.
-pub(crate) fn sso_providers(state: &AppState) -> Vec<Value> {
+pub(crate) fn sso_providers(state: &AppState) -> Vec<SsoButton<'_>> {
     state
         .ctx
         .config
         .sso
         .iter()
-        .map(|p| json!({ "name": p.name, "label": p.label }))
+        .map(|p| SsoButton {
+            name: &p.name,
+            label: &p.label,
+        })
         .collect()
 }
 
+/// A request refused before any handler ran (an expired or foreign form).
 pub(crate) fn refused(state: &AppState, status: StatusCode, message: &str) -> Response {
-    page(
-        state,
-        status,
-        "message",
-        json!({ "title": "Refused", "error": message }),
-    )
+    let ctx = Message {
+        error: Some(message.to_owned()),
+        ..Message::titled("Refused")
+    };
+    page(state, status, "message", ctx)
 }
 
 /// The page shown when the database cannot be reached.
 fn unavailable(state: &AppState) -> Response {
-    page(
-        state,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "message",
-        json!({ "title": "Unavailable", "error": "The service cannot reach its database. Try again later." }),
-    )
+    let ctx = Message {
+        error: Some("The service cannot reach its database. Try again later.".into()),
+        ..Message::titled("Unavailable")
+    };
+    page(state, StatusCode::SERVICE_UNAVAILABLE, "message", ctx)
 }
 
 /// The request's database connection, or the unavailable page.
@@ -186,38 +222,7 @@ fn redirect(to: &str) -> Response {
         .finish()
 }
 
-/// Renders a service error on a page: field errors next to the form, anything else as a
-/// message.
-fn error_context(err: &CoreError) -> Value {
-    match err {
-        CoreError::Validation(fields) => {
-            let map: serde_json::Map<String, Value> = fields
-                .iter()
-                .map(|f| (f.field.clone(), Value::String(f.message.clone())))
-                .collect();
-            json!({ "field_errors": map, "error": "Please correct the marked fields." })
-        }
-        CoreError::Internal(detail) => {
-            tracing::error!(%detail, "internal error on a page");
-            json!({ "error": "Something went wrong on our side. Please try again later." })
-        }
-        other => json!({ "error": other.to_string() }),
-    }
-}
-
-fn merge(mut a: Value, b: Value) -> Value {
-    if let (Value::Object(a), Value::Object(b)) = (&mut a, b) {
-        a.extend(b);
-    }
-    a
-}
-
 /// A form's optional text: `None` when left empty.
 fn filled(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-/// An API view as the JSON a template reads: pages show what the API shows.
-fn json_of<T: poem_openapi::types::ToJSON>(view: T) -> Value {
-    view.to_json().unwrap_or(Value::Null)
 }

@@ -14,10 +14,10 @@ use poem::{
     Response, Route, get, handler, post,
     web::{Data, Path, Query},
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use super::{NoticeQuery, db, filled, json_of, merge, portal::Portal, reads};
+use super::context::{View, views, with};
+use super::{NoticeQuery, db, filled, portal::Portal, reads};
 use crate::{
     api::ops::{JobDetailView, JobView, QueueView, WorkerView},
     state::AppState,
@@ -65,34 +65,56 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 /// A queue as the table shows it: the API's view, with its age and rates in words.
-fn queue_row(q: QueueSummary) -> Value {
-    let shown = json!({
-        "oldest_pending": q.oldest_pending_seconds.map(age),
-        "throughput": format!("{:.1}", q.throughput_per_minute),
-        "failure_percent": q.failure_rate.map(|r| format!("{:.1}", r * 100.0)),
-    });
-    merge(json_of(QueueView::from(q)), shown)
+#[derive(Serialize)]
+struct QueueRow {
+    #[serde(flatten)]
+    view: View<QueueView>,
+    oldest_pending: Option<String>,
+    throughput: String,
+    failure_percent: Option<String>,
+}
+
+fn queue_row(q: QueueSummary) -> QueueRow {
+    QueueRow {
+        oldest_pending: q.oldest_pending_seconds.map(age),
+        throughput: format!("{:.1}", q.throughput_per_minute),
+        failure_percent: q.failure_rate.map(|r| format!("{:.1}", r * 100.0)),
+        view: View(q.into()),
+    }
 }
 
 /// A job as a list shows it: the API's view, with its last error shortened.
-fn job_row(view: JobView) -> Value {
-    let short = view.last_error.as_deref().map(|e| shorten(e, 80));
-    merge(json_of(view), json!({ "last_error_short": short }))
+#[derive(Serialize)]
+struct JobRow {
+    last_error_short: Option<String>,
+    #[serde(flatten)]
+    view: View<JobView>,
+}
+
+fn job_row(view: JobView) -> JobRow {
+    JobRow {
+        last_error_short: view.last_error.as_deref().map(|e| shorten(e, 80)),
+        view: View(view),
+    }
 }
 
 /// Every queue and the worker processes.
-async fn queues_ctx(portal: &Portal, state: &AppState) -> poem::Result<Result<Value, CoreError>> {
+#[derive(Serialize)]
+struct QueuesPage {
+    queues: Vec<QueueRow>,
+    workers: View<Vec<WorkerView>>,
+}
+
+async fn queues_ctx(portal: &Portal, state: &AppState) -> poem::Result<Result<QueuesPage, CoreError>> {
     let mut conn = reads(state).await?;
     let loaded = async {
         let queues = ops::queues(&mut conn, &portal.actor).await?;
         let workers = ops::workers(&mut conn, &state.ctx, &portal.actor).await?;
         Ok::<_, CoreError>((queues, workers))
     };
-    Ok(loaded.await.map(|(queues, workers)| {
-        json!({
-            "queues": queues.into_iter().map(queue_row).collect::<Vec<_>>(),
-            "workers": workers.into_iter().map(|w| json_of(WorkerView::from(w))).collect::<Vec<_>>(),
-        })
+    Ok(loaded.await.map(|(queues, workers)| QueuesPage {
+        queues: queues.into_iter().map(queue_row).collect(),
+        workers: views(workers),
     }))
 }
 
@@ -160,32 +182,69 @@ async fn jobs_page(portal: Portal, state: Data<&AppState>, Query(q): Query<JobsQ
         cursor: filled(q.cursor),
     };
     // The filter form, whatever the list holds.
-    let form = json!({
-        "queue": filter.queue,
-        "state": filter.state,
-        "queues": QUEUES,
-        "states": JobState::ALL.map(JobState::as_str),
-    });
+    let form = JobsFilter {
+        queue: filter.queue.clone(),
+        state: filter.state.clone(),
+        queues: QUEUES,
+        states: JobState::ALL.map(JobState::as_str),
+    };
     let mut conn = reads(&state).await?;
     let found = ops::jobs(&mut conn, &portal.actor, &filter, DEFAULT_PAGE).await;
     drop(conn);
     Ok(match found {
         Ok(page) => {
-            let jobs: Vec<Value> = page.items.into_iter().map(|j| job_row(j.into())).collect();
-            let next = page.next_cursor.map(|c| jobs_link(&filter, &c));
-            portal.render(&state, "ops/jobs", merge(form, json!({ "jobs": jobs, "next": next })))
+            let jobs = Jobs {
+                jobs: page.items.into_iter().map(|j| job_row(j.into())).collect(),
+                next: page.next_cursor.map(|c| jobs_link(&filter, &c)),
+            };
+            portal.render(&state, "ops/jobs", with(form, jobs))
         }
         Err(e @ CoreError::Validation(_)) => portal.error(&state, "ops/jobs", form, &e),
         Err(e) => portal.failed(&state, "Jobs", &e),
     })
 }
 
-/// One job with its runs, and its payload as indented JSON.
-async fn job_ctx(portal: &Portal, state: &AppState, id: &str) -> poem::Result<Result<Value, CoreError>> {
+/// The jobs page's filter form: the chosen queue and state, and the choices.
+#[derive(Serialize)]
+struct JobsFilter {
+    queue: Option<String>,
+    state: Option<String>,
+    queues: &'static [&'static str],
+    states: [&'static str; 7],
+}
+
+/// A page of jobs, and the next page's address.
+#[derive(Serialize)]
+struct Jobs {
+    jobs: Vec<JobRow>,
+    next: Option<String>,
+}
+
+/// One job with its runs, its payload as indented JSON, and what can be done with it
+/// (the same rules as `retry` and `discard`).
+#[derive(Serialize)]
+struct JobPage {
+    #[serde(flatten)]
+    detail: View<JobDetailView>,
+    payload_text: String,
+    /// Not finished: the page refreshes itself.
+    unfinished: bool,
+    can_retry: bool,
+    can_discard: bool,
+}
+
+async fn job_ctx(portal: &Portal, state: &AppState, id: &str) -> poem::Result<Result<JobPage, CoreError>> {
     let mut conn = db(state).await?;
     Ok(ops::job(&mut conn, &portal.actor, id).await.map(|detail| {
-        let payload = serde_json::to_string_pretty(&detail.payload).unwrap_or_default();
-        merge(json_of(JobDetailView::from(detail)), json!({ "payload_text": payload }))
+        let payload_text = serde_json::to_string_pretty(&detail.payload).unwrap_or_default();
+        let job = JobState::parse(&detail.job.state).ok();
+        JobPage {
+            payload_text,
+            unfinished: job.is_some_and(JobState::unfinished),
+            can_retry: job.is_some_and(JobState::retryable),
+            can_discard: job.is_some_and(JobState::discardable),
+            detail: View(detail.into()),
+        }
     }))
 }
 

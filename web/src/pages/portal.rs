@@ -15,10 +15,11 @@ use poem::{
     http::StatusCode,
     web::{Data, Query},
 };
-use serde_json::{Value, json};
+use serde::Serialize;
 use uuid::Uuid;
 
-use super::{NoticeQuery, db, error_context, json_of, merge, page, redirect, unavailable};
+use super::context::{Message, Shown, View, views, with};
+use super::{NoticeQuery, SsoButton, db, page, redirect, unavailable};
 use crate::api::identity::auth::PendingInvitationView;
 use crate::{auth, error::status_of, state::AppState};
 use partnerdesk_core::tenancy::memberships;
@@ -41,10 +42,18 @@ async fn home(portal: Portal, state: Data<&AppState>, Query(q): Query<NoticeQuer
             &state,
             "home",
             q.notice,
-            json!({ "pending": pending.into_iter().map(|p| json_of(PendingInvitationView::from(p))).collect::<Vec<_>>() }),
+            Home {
+                pending: views(pending),
+            },
         ),
         Err(e) => portal.failed(&state, "Home", &e),
     })
+}
+
+/// The start page.
+#[derive(Serialize)]
+struct Home {
+    pending: View<Vec<PendingInvitationView>>,
 }
 
 /// A logged-in person on a portal page.
@@ -103,7 +112,7 @@ impl<'a> FromRequest<'a> for Portal {
             Err(e) => Err(poem::Error::from_response(super::error_page(
                 state,
                 "message",
-                json!({ "title": "Error" }),
+                Message::titled("Error"),
                 &e,
             ))),
         }
@@ -156,7 +165,7 @@ impl Portal {
 
     /// The navigation, by section, of what the person may do where they act: the
     /// partner's work, the company's own pages, the vendor's desks.
-    fn nav(&self) -> Vec<Value> {
+    fn nav(&self) -> Vec<NavSection> {
         use Permission::*;
         let org = self.org().map(|o| o.to_string()).unwrap_or_default();
         let at = |tab: &str| format!("/organizations/{org}{tab}");
@@ -207,61 +216,78 @@ impl Portal {
                 ],
             ),
         ];
-        let mut out: Vec<Value> = sections
+        let mut out: Vec<NavSection> = sections
             .into_iter()
             .filter_map(|(title, entries)| {
-                let items: Vec<Value> = entries
+                let items: Vec<NavItem> = entries
                     .into_iter()
                     .filter(|entry| self.holds(entry.needs))
-                    .map(|entry| self.item(entry.label, &entry.href))
+                    .map(|entry| self.item(entry.label, entry.href))
                     .collect();
-                (!items.is_empty()).then(|| json!({ "title": title, "items": items }))
+                (!items.is_empty()).then_some(NavSection { title, items })
             })
             .collect();
         if self.granted.is_none() {
-            out.push(json!({ "title": "Account", "items": [
-                self.item("Profile", "/profile"),
-                self.item("Organizations", "/organizations"),
-                self.item("API tokens", "/tokens"),
-            ]}));
+            out.push(NavSection {
+                title: "Account",
+                items: vec![
+                    self.item("Profile", "/profile".into()),
+                    self.item("Organizations", "/organizations".into()),
+                    self.item("API tokens", "/tokens".into()),
+                ],
+            });
         }
         out
     }
 
-    fn item(&self, label: &str, href: &str) -> Value {
+    fn item(&self, label: &'static str, href: String) -> NavItem {
         // Pages reached from an entry that live under another address.
         const ALSO: &[(&str, &str)] = &[("/vendor/queues", "/vendor/jobs")];
         let under = |prefix: &str| self.path == prefix || self.path.starts_with(&format!("{prefix}/"));
         let active = self.path == href
-            || (href != "/" && under(href))
+            || (href != "/" && under(&href))
             || ALSO.iter().any(|(entry, also)| *entry == href && under(also));
-        json!({ "label": label, "href": href, "active": active })
+        NavItem { label, href, active }
     }
 
     /// What every portal page shows around its content.
-    fn frame(&self, state: &AppState) -> Value {
-        let current = self.current();
-        json!({
-            "me": { "first_name": self.user.first_name, "last_name": self.user.last_name, "email": self.user.email },
-            "nav": self.nav(),
-            "organization": current.map(|m| json!({ "id": m.organization_id, "name": m.organization_name, "role": m.role.as_str() })),
-            "organizations": self.memberships.iter().map(|m| json!({
-                "id": m.organization_id, "name": m.organization_name, "current": Some(m.organization_id) == self.org(),
-            })).collect::<Vec<_>>(),
-            "path": self.path,
-            "lang": crate::i18n::supported(&self.user.language),
-            "sso_needed": self.sso_needed(),
-            "sso_providers": super::sso_providers(state),
-            "delegated": self.delegated.as_ref().map(|d| json!({
-                "id": d.id,
-                "kind": d.kind.as_str(),
-                "customer_id": d.customer_id,
-                "customer_name": d.customer_name,
-                "impersonated_name": d.impersonated_name,
-                "staff_name": d.staff_name,
-                "minutes_left": (d.expires_at - self.actor.now).num_minutes().max(0) + 1,
-            })),
-        })
+    fn frame<'s>(&'s self, state: &'s AppState) -> Frame<'s> {
+        let me = &self.user;
+        Frame {
+            me: Me {
+                first_name: &me.first_name,
+                last_name: &me.last_name,
+                email: &me.email,
+            },
+            nav: self.nav(),
+            organization: self.current().map(|m| Acting {
+                id: m.organization_id,
+                name: &m.organization_name,
+                role: m.role.as_str(),
+            }),
+            organizations: self
+                .memberships
+                .iter()
+                .map(|m| Switch {
+                    id: m.organization_id,
+                    name: &m.organization_name,
+                    current: Some(m.organization_id) == self.org(),
+                })
+                .collect(),
+            path: &self.path,
+            lang: crate::i18n::supported(&self.user.language),
+            sso_needed: self.sso_needed(),
+            sso_providers: super::sso_providers(state),
+            delegated: self.delegated.as_ref().map(|d| Banner {
+                id: d.id,
+                kind: d.kind.as_str(),
+                customer_id: d.customer_id,
+                customer_name: &d.customer_name,
+                impersonated_name: d.impersonated_name.as_deref(),
+                staff_name: &d.staff_name,
+                minutes_left: (d.expires_at - self.actor.now).num_minutes().max(0) + 1,
+            }),
+        }
     }
 
     /// Organizations of the person that require single sign-on, when this session was
@@ -283,28 +309,104 @@ impl Portal {
     }
 
     /// A portal page in the layout.
-    pub fn render(&self, state: &AppState, name: &str, ctx: Value) -> Response {
+    pub fn render(&self, state: &AppState, name: &str, ctx: impl Serialize) -> Response {
         self.render_status(state, StatusCode::OK, name, ctx)
     }
 
-    pub fn render_status(&self, state: &AppState, status: StatusCode, name: &str, ctx: Value) -> Response {
-        page(state, status, name, merge(ctx, self.frame(state)))
+    pub fn render_status(&self, state: &AppState, status: StatusCode, name: &str, ctx: impl Serialize) -> Response {
+        page(state, status, name, with(ctx, self.frame(state)))
     }
 
     /// A page with the notice its address names (`?notice=`), if any.
-    pub fn render_noticed(&self, state: &AppState, name: &str, notice: Option<Notice>, ctx: Value) -> Response {
+    pub fn render_noticed(
+        &self,
+        state: &AppState,
+        name: &str,
+        notice: Option<Notice>,
+        ctx: impl Serialize,
+    ) -> Response {
         let notice = notice.map(Notice::text);
-        self.render(state, name, merge(ctx, json!({ "notice": notice })))
+        self.render(state, name, with(ctx, Noticed { notice }))
     }
 
     /// The form page again with the service's error: field messages next to the
     /// fields, anything else above the form.
-    pub fn error(&self, state: &AppState, name: &str, ctx: Value, err: &CoreError) -> Response {
-        self.render_status(state, status_of(err), name, merge(ctx, error_context(err)))
+    pub fn error(&self, state: &AppState, name: &str, ctx: impl Serialize, err: &CoreError) -> Response {
+        self.render_status(state, status_of(err), name, with(ctx, Shown::of(err)))
     }
 
     /// A page in the layout that says what went wrong.
-    pub fn failed(&self, state: &AppState, title: &str, err: &CoreError) -> Response {
-        self.error(state, "message", json!({ "title": title }), err)
+    pub fn failed(&self, state: &AppState, title: &'static str, err: &CoreError) -> Response {
+        self.error(state, "message", Message::titled(title), err)
     }
+}
+
+/// A notice above a page's content.
+#[derive(Serialize)]
+struct Noticed {
+    notice: Option<&'static str>,
+}
+
+/// What every portal page shows around its content: the person, the navigation, the
+/// organization switcher and the banner of a delegated session.
+#[derive(Serialize)]
+struct Frame<'a> {
+    me: Me<'a>,
+    nav: Vec<NavSection>,
+    organization: Option<Acting<'a>>,
+    organizations: Vec<Switch<'a>>,
+    path: &'a str,
+    lang: &'static str,
+    sso_needed: Vec<&'a str>,
+    sso_providers: Vec<SsoButton<'a>>,
+    delegated: Option<Banner<'a>>,
+}
+
+#[derive(Serialize)]
+struct Me<'a> {
+    first_name: &'a str,
+    last_name: &'a str,
+    email: &'a str,
+}
+
+/// A section of the navigation and its entries.
+#[derive(Serialize)]
+struct NavSection {
+    title: &'static str,
+    items: Vec<NavItem>,
+}
+
+#[derive(Serialize)]
+struct NavItem {
+    label: &'static str,
+    href: String,
+    active: bool,
+}
+
+/// The organization the person acts as.
+#[derive(Serialize)]
+struct Acting<'a> {
+    id: Uuid,
+    name: &'a str,
+    role: &'static str,
+}
+
+/// An organization in the switcher.
+#[derive(Serialize)]
+struct Switch<'a> {
+    id: Uuid,
+    name: &'a str,
+    current: bool,
+}
+
+/// The banner of a delegated session: whose organization, as whom, how long is left.
+#[derive(Serialize)]
+struct Banner<'a> {
+    id: Uuid,
+    kind: &'static str,
+    customer_id: Uuid,
+    customer_name: &'a str,
+    impersonated_name: Option<&'a str>,
+    staff_name: &'a str,
+    minutes_left: i64,
 }

@@ -8,10 +8,12 @@ use partnerdesk_core::{
     tenancy::organizations,
 };
 use poem::Response;
-use serde_json::{Value, json};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use super::{json_of, merge, portal::Portal};
+use super::context::{View, with};
+use super::portal::Portal;
 use crate::{api::tenancy::customers::CustomerView, state::AppState};
 
 /// The tabs every organization page shows.
@@ -39,7 +41,7 @@ const TABS: &[(&str, &str, Permission)] = &[
 /// The organization a tab is about, as the caller may see it: a partner sees its
 /// customer (with its own fields: rate, debtor number, type), anyone else the
 /// organization's details. Another partner's customer is "not found".
-pub(crate) async fn heading(conn: &mut PooledConn, portal: &Portal, id: Uuid, tab: &str) -> Result<Value, CoreError> {
+pub(crate) async fn heading(conn: &mut PooledConn, portal: &Portal, id: Uuid, tab: &str) -> Result<Heading, CoreError> {
     let own = portal.org() == Some(id);
     let customer = if own {
         None
@@ -47,10 +49,10 @@ pub(crate) async fn heading(conn: &mut PooledConn, portal: &Portal, id: Uuid, ta
         customers::get(conn, &portal.actor, id).await.ok()
     };
     let (name, customer) = match customer {
-        Some(c) => (c.name.clone(), Some(json_of(CustomerView::from(c)))),
+        Some(c) => (c.name.clone(), Some(View(CustomerView::from(c)))),
         None => (organizations::get(conn, &portal.actor, id).await?.name, None),
     };
-    let tabs: Vec<Value> = TABS
+    let tabs: Vec<TabLink> = TABS
         .iter()
         .filter(|(path, _, needs)| {
             *path == tab
@@ -60,13 +62,49 @@ pub(crate) async fn heading(conn: &mut PooledConn, portal: &Portal, id: Uuid, ta
                     !matches!(*path, "/service-provider" | "/members")
                 }
         })
-        .map(|(path, label, _)| json!({ "href": format!("/organizations/{id}{path}"), "label": label, "active": *path == tab }))
+        .map(|(path, label, _)| TabLink {
+            href: format!("/organizations/{id}{path}"),
+            label,
+            active: *path == tab,
+        })
         .collect();
-    let labels: serde_json::Map<String, Value> = Permission::DELEGABLE
+    let labels = Permission::DELEGABLE
         .iter()
-        .map(|p| (p.as_str().to_owned(), json!(permission_label(*p))))
+        .map(|p| (p.as_str(), permission_label(*p)))
         .collect();
-    Ok(json!({ "org": { "id": id, "name": name, "own": own, "customer": customer, "labels": labels }, "tabs": tabs }))
+    let org = Org {
+        id,
+        name,
+        own,
+        customer,
+        labels,
+    };
+    Ok(Heading { org, tabs })
+}
+
+/// The heading of an organization's page: the organization and its tabs.
+#[derive(Serialize)]
+pub(crate) struct Heading {
+    org: Org,
+    tabs: Vec<TabLink>,
+}
+
+/// The organization a tab is about: its partner's view of it when the caller is its
+/// partner (`customer`), and the delegable permissions in plain words.
+#[derive(Serialize)]
+struct Org {
+    id: Uuid,
+    name: String,
+    own: bool,
+    customer: Option<View<CustomerView>>,
+    labels: BTreeMap<&'static str, &'static str>,
+}
+
+#[derive(Serialize)]
+struct TabLink {
+    href: String,
+    label: &'static str,
+    active: bool,
 }
 
 /// One tab of an organization's page, as the person on the page sees it.
@@ -93,11 +131,11 @@ impl<'a> Tab<'a> {
         &self,
         conn: &mut PooledConn,
         notice: Option<Notice>,
-        loaded: Result<Value, CoreError>,
+        loaded: Result<impl Serialize, CoreError>,
     ) -> Response {
         let (portal, state, (path, name)) = (self.portal, self.state, self.page);
         match (heading(conn, portal, self.id, path).await, loaded) {
-            (Ok(head), Ok(ctx)) => portal.render_noticed(state, name, notice, merge(head, ctx)),
+            (Ok(head), Ok(ctx)) => portal.render_noticed(state, name, notice, with(head, ctx)),
             (Ok(head), Err(e)) => portal.error(state, name, head, &e),
             (Err(e), _) => portal.failed(state, "Organization", &e),
         }
@@ -105,12 +143,16 @@ impl<'a> Tab<'a> {
 
     /// The answer to the tab's form: back to the tab with a notice, or the tab again
     /// with the error (field messages next to the fields) and `shown`.
-    pub(crate) async fn answer(&self, conn: &mut PooledConn, result: Result<Notice, (CoreError, Value)>) -> Response {
+    pub(crate) async fn answer(
+        &self,
+        conn: &mut PooledConn,
+        result: Result<Notice, (CoreError, impl Serialize)>,
+    ) -> Response {
         let (portal, state, (path, name)) = (self.portal, self.state, self.page);
         match result {
             Ok(notice) => noticed(&format!("/organizations/{}{path}", self.id), notice),
             Err((e, shown)) => match heading(conn, portal, self.id, path).await {
-                Ok(head) => portal.error(state, name, merge(head, shown), &e),
+                Ok(head) => portal.error(state, name, with(head, shown), &e),
                 Err(e) => portal.failed(state, "Organization", &e),
             },
         }

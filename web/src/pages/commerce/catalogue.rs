@@ -6,14 +6,15 @@ use partnerdesk_core::{
     commerce::releases::ReleaseInput,
 };
 use poem::{Response, Route, get, handler, http::StatusCode, http::header, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::api::{commerce::catalogue::ModuleView, commerce::catalogue::release_view};
+use crate::api::{
+    commerce::catalogue::ModuleView, commerce::catalogue::ReleaseView, commerce::catalogue::release_view,
+};
+use crate::pages::context::{Failed, Message, Typed, View, views};
 use crate::pages::{
-    db, desk::Desk, desk::ListQuery, error_page, form::Form, json_of, notice::Notice, portal::Portal, reads,
-    unavailable,
+    db, desk::Desk, desk::ListQuery, error_page, form::Form, notice::Notice, portal::Portal, reads, unavailable,
 };
 use crate::state::AppState;
 
@@ -32,11 +33,32 @@ const MODULES: Desk = Desk {
 };
 
 /// Every module, read from the replica when there is one.
-async fn modules_of(portal: &Portal, state: &AppState) -> poem::Result<Result<Value, CoreError>> {
+/// The vendor's modules.
+#[derive(Serialize)]
+struct ModulesPage {
+    modules: View<Vec<ModuleView>>,
+}
+
+async fn modules_of(portal: &Portal, state: &AppState) -> poem::Result<Result<ModulesPage, CoreError>> {
     let mut conn = reads(state).await?;
     Ok(modules::list_all(&mut conn, &portal.actor)
         .await
-        .map(|list| json!({ "modules": list.into_iter().map(|m| json_of(ModuleView::from(m))).collect::<Vec<_>>() })))
+        .map(|list| ModulesPage { modules: views(list) }))
+}
+
+/// Releases: all of them for the vendor, the ones an organization may download for
+/// its people.
+#[derive(Serialize)]
+struct ReleasesPage {
+    releases: View<Vec<ReleaseView>>,
+}
+
+impl ReleasesPage {
+    fn of(state: &AppState, list: Vec<releases::Release>) -> Self {
+        ReleasesPage {
+            releases: View(list.into_iter().map(|r| release_view(state, r)).collect()),
+        }
+    }
 }
 
 const RELEASES: Desk = Desk {
@@ -45,11 +67,11 @@ const RELEASES: Desk = Desk {
 };
 
 /// Every release, read from the replica when there is one.
-async fn releases_of(portal: &Portal, state: &AppState) -> poem::Result<Result<Value, CoreError>> {
+async fn releases_of(portal: &Portal, state: &AppState) -> poem::Result<Result<ReleasesPage, CoreError>> {
     let mut conn = reads(state).await?;
-    Ok(releases::list_all(&mut conn, &portal.actor).await.map(
-        |list| json!({ "releases": list.into_iter().map(|r| json_of(release_view(state, r))).collect::<Vec<_>>() }),
-    ))
+    Ok(releases::list_all(&mut conn, &portal.actor)
+        .await
+        .map(|list| ReleasesPage::of(state, list)))
 }
 
 #[handler]
@@ -86,7 +108,7 @@ fn module_input(form: ModuleForm, creating: bool) -> ModuleInput {
 async fn create_module(portal: Portal, state: Data<&AppState>, form: Form<ModuleForm>) -> poem::Result<Response> {
     let input = module_input(form.fields, true);
     let result = modules::create(&mut *db(&state).await?, &state.ctx, &portal.actor, input).await;
-    let shown = json!({ "form": form.typed.to_json() });
+    let shown = Typed { form: &form.typed };
     MODULES
         .answer(&portal, &state, result, Notice::ModuleSaved, shown, || {
             modules_of(&portal, &state)
@@ -103,7 +125,7 @@ async fn save_module(
 ) -> poem::Result<Response> {
     let input = module_input(form.fields, false);
     let result = modules::update(&mut *db(&state).await?, &state.ctx, &portal.actor, id, input).await;
-    let shown = json!({ "failed": id });
+    let shown = Failed { failed: id };
     MODULES
         .answer(&portal, &state, result, Notice::ModuleSaved, shown, || {
             modules_of(&portal, &state)
@@ -138,7 +160,7 @@ async fn publish(portal: Portal, state: Data<&AppState>, form: Form<PublishForm>
         file_location: form.fields.file_location,
     };
     let result = releases::publish(&mut *db(&state).await?, &state.ctx, &portal.actor, input).await;
-    let shown = json!({ "form": form.typed.to_json() });
+    let shown = Typed { form: &form.typed };
     RELEASES
         .answer(&portal, &state, result, Notice::ReleasePublished, shown, || {
             releases_of(&portal, &state)
@@ -150,11 +172,7 @@ async fn publish(portal: Portal, state: Data<&AppState>, form: Form<PublishForm>
 async fn software(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
     Ok(match releases::visible(&mut conn, &portal.actor).await {
-        Ok(list) => portal.render(
-            &state,
-            "commerce/software",
-            json!({ "releases": list.into_iter().map(|r| json_of(release_view(&state, r))).collect::<Vec<_>>() }),
-        ),
+        Ok(list) => portal.render(&state, "commerce/software", ReleasesPage::of(&state, list)),
         Err(e) => portal.failed(&state, "Software", &e),
     })
 }
@@ -180,6 +198,6 @@ async fn download(
             .status(StatusCode::FOUND)
             .header(header::LOCATION, location)
             .finish(),
-        Err(e) => error_page(&state, "message", json!({ "title": "Download" }), &e),
+        Err(e) => error_page(&state, "message", Message::titled("Download"), &e),
     }
 }

@@ -5,13 +5,16 @@ use partnerdesk_core::{
     platform::db::PooledConn, platform::ids::ModuleId,
 };
 use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::trials::user_ids;
-use crate::api::{commerce::licences::ModuleLicencesView, commerce::trials::TrialView, tenancy::users::view};
-use crate::pages::{NoticeQuery, db, form::Form, json_of, notice::Notice, portal::Portal, tabs::Tab};
+use crate::api::{
+    commerce::licences::ModuleLicencesView, commerce::trials::TrialView, tenancy::users::UserOverviewView,
+    tenancy::users::view,
+};
+use crate::pages::context::View;
+use crate::pages::{NoticeQuery, db, form::Form, notice::Notice, portal::Portal, tabs::Tab};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -24,13 +27,26 @@ pub(super) fn routes(route: Route) -> Route {
 
 pub(super) const MODULES: (&str, &str) = ("/modules", "commerce/org_modules");
 
-/// Per module: its licences, the trial if any, and the organization's users to pick.
+/// The modules tab: per module its licences and the trial if any, and the
+/// organization's users to pick.
+#[derive(Serialize)]
+pub(super) struct ModulesTab {
+    modules: Vec<ModuleRow>,
+    users: View<Vec<UserOverviewView>>,
+}
+
+#[derive(Serialize)]
+struct ModuleRow {
+    licences: View<ModuleLicencesView>,
+    trial: Option<View<TrialView>>,
+}
+
 pub(super) async fn modules_of(
     conn: &mut PooledConn,
     portal: &Portal,
     state: &AppState,
     id: Uuid,
-) -> Result<Value, CoreError> {
+) -> Result<ModulesTab, CoreError> {
     let mut held = licences::overview(conn, &portal.actor, id).await?;
     // Every module on offer, with what the organization holds of it; then any module
     // held that is no longer on offer.
@@ -58,22 +74,28 @@ pub(super) async fn modules_of(
         other => other?,
     };
     let now = state.ctx.now();
-    let users: Vec<Value> = partnerdesk_core::tenancy::users::overview(conn, &portal.actor, id.into())
+    let users = partnerdesk_core::tenancy::users::overview(conn, &portal.actor, id.into())
         .await
         .unwrap_or_default()
         .into_iter()
         .filter(|u| u.active && !u.pending)
-        .map(|u| json_of(view(u, now)))
+        .map(|u| view(u, now))
         .collect();
-    let rows: Vec<Value> = all
+    let rows = all
         .into_iter()
         .map(|m| {
             let module_id = m.module.id;
             let trial = trials.iter().find(|t| t.module_id == module_id).cloned();
-            json!({ "licences": json_of(ModuleLicencesView::from(m)), "trial": trial.map(|t| json_of(TrialView::from(t))) })
+            ModuleRow {
+                licences: View(m.into()),
+                trial: trial.map(|t| View(t.into())),
+            }
         })
         .collect();
-    Ok(json!({ "modules": rows, "users": users }))
+    Ok(ModulesTab {
+        modules: rows,
+        users: View(users),
+    })
 }
 
 #[handler]
@@ -100,7 +122,7 @@ pub(super) async fn on_modules(
 ) -> Response {
     let result = match done {
         Ok(notice) => Ok(notice),
-        Err(e) => Err((e, modules_of(conn, portal, state, id).await.unwrap_or_default())),
+        Err(e) => Err((e, modules_of(conn, portal, state, id).await.ok())),
     };
     Tab::new(portal, state, id, MODULES).answer(conn, result).await
 }

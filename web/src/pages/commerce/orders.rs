@@ -2,17 +2,18 @@
 //! order with its credit notes, and the public payment link.
 
 use partnerdesk_core::{
-    Error as CoreError, commerce::orders, earnings::payouts, platform::money::fixed2, platform::values::InvoiceStatus,
+    Error as CoreError, commerce::orders, earnings::payouts, platform::money::Currency, platform::money::fixed2,
+    platform::values::InvoiceStatus,
 };
 use poem::{Response, Route, get, handler, http::StatusCode, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::{commerce::orders::InvoiceView, commerce::orders::OrderView};
+use crate::pages::context::{Failed, Message, View, views};
 use crate::pages::{
-    NoticeQuery, db, desk::Desk, desk::ListQuery, error_page, form::Form, json_of, merge, notice::Notice,
-    notice::noticed, page, portal::Portal, reads, tabs::Tab, unavailable,
+    NoticeQuery, db, desk::Desk, desk::ListQuery, error_page, form::Form, notice::Notice, notice::noticed, page,
+    portal::Portal, reads, tabs::Tab, unavailable,
 };
 use crate::state::AppState;
 
@@ -37,17 +38,34 @@ async fn invoices_of(
     portal: &Portal,
     state: &AppState,
     status: Option<&str>,
-) -> poem::Result<Result<Value, CoreError>> {
+) -> poem::Result<Result<InvoicesPage, CoreError>> {
     let mut conn = reads(state).await?;
     let status = status.map_or(Some(InvoiceStatus::Open), InvoiceStatus::parse);
     Ok(orders::list_invoices(&mut conn, &portal.actor, status)
         .await
-        .map(|list| {
-            json!({
-                "status": status.map_or("all", |s| s.as_str()),
-                "invoices": list.into_iter().map(|i| json_of(InvoiceView::from(i))).collect::<Vec<_>>(),
-            })
+        .map(|list| InvoicesPage {
+            status: status.map_or("all", |s| s.as_str()),
+            invoices: views(list),
         }))
+}
+
+/// Vendor finance's invoices, by status ("all" for every one).
+#[derive(Serialize)]
+struct InvoicesPage {
+    status: &'static str,
+    invoices: View<Vec<InvoiceView>>,
+}
+
+/// An organization's orders.
+#[derive(Serialize)]
+struct OrdersTab {
+    orders: View<Vec<OrderView>>,
+}
+
+/// One order, for vendor finance.
+#[derive(Serialize)]
+struct OrderPage {
+    order: View<OrderView>,
 }
 
 #[handler]
@@ -60,7 +78,7 @@ async fn orders_tab(
     let mut conn = reads(&state).await?;
     let loaded = orders::list(&mut conn, &state.ctx, &portal.actor, id)
         .await
-        .map(|list| json!({ "orders": list.into_iter().map(|o| json_of(OrderView::from(o))).collect::<Vec<_>>() }));
+        .map(|list| OrdersTab { orders: views(list) });
     Ok(Tab::new(&portal, &state, id, ("/orders", "commerce/org_orders"))
         .show(&mut conn, q.notice, loaded)
         .await)
@@ -88,7 +106,7 @@ async fn mark_paid(
 ) -> poem::Result<Response> {
     let reference = form.fields.reference;
     let result = orders::mark_paid(&mut *db(&state).await?, &state.ctx, &portal.actor, id, &reference).await;
-    let shown = json!({ "failed": id });
+    let shown = Failed { failed: id };
     INVOICES
         .answer(&portal, &state, result, Notice::InvoicePaid, shown, || {
             invoices_of(&portal, &state, None)
@@ -109,7 +127,7 @@ async fn order(
             &state,
             "commerce/vendor_order",
             q.notice,
-            json!({ "order": json_of(OrderView::from(o)) }),
+            OrderPage { order: View(o.into()) },
         ),
         Err(e) => portal.failed(&state, "Order", &e),
     })
@@ -153,22 +171,58 @@ async fn refund(
     )
 }
 
-fn payment_context(p: &orders::PaymentPage) -> Value {
-    json!({
-        "customer": p.customer,
-        "order_number": p.order_number,
-        "number": p.invoice.number,
-        "status": p.invoice.status,
-        "currency": p.invoice.currency,
-        "amount": fixed2(p.invoice.amount),
-        "due_on": p.invoice.due_at.format("%Y-%m-%d").to_string(),
-        "paid_on": p.invoice.paid_at.map(|d| d.format("%Y-%m-%d").to_string()),
-        "pays_online": p.pays_online,
-        "lines": p.lines.iter().map(|l| json!({
-            "description": l.description, "quantity": l.quantity, "unit_price": fixed2(l.unit_price), "amount": fixed2(l.amount),
-            "period": format!("{} – {}", l.period_start, l.period_end),
-        })).collect::<Vec<_>>(),
-    })
+/// The invoice a payment link shows: who, what, how much, and whether it can be paid
+/// online.
+#[derive(Serialize)]
+struct PaymentContext<'a> {
+    customer: &'a str,
+    order_number: i64,
+    number: &'a str,
+    status: InvoiceStatus,
+    currency: Currency,
+    amount: String,
+    due_on: String,
+    paid_on: Option<String>,
+    pays_online: bool,
+    lines: Vec<PaymentLine<'a>>,
+    /// The payment was just made, on this answer.
+    just_paid: bool,
+}
+
+#[derive(Serialize)]
+struct PaymentLine<'a> {
+    description: &'a str,
+    quantity: i32,
+    unit_price: String,
+    amount: String,
+    period: String,
+}
+
+fn payment_context(p: &orders::PaymentPage) -> PaymentContext<'_> {
+    let day = |d: chrono::DateTime<chrono::Utc>| d.format("%Y-%m-%d").to_string();
+    PaymentContext {
+        customer: &p.customer,
+        order_number: p.order_number,
+        number: &p.invoice.number,
+        status: p.invoice.status,
+        currency: p.invoice.currency,
+        amount: fixed2(p.invoice.amount),
+        due_on: day(p.invoice.due_at),
+        paid_on: p.invoice.paid_at.map(day),
+        pays_online: p.pays_online,
+        lines: p
+            .lines
+            .iter()
+            .map(|l| PaymentLine {
+                description: &l.description,
+                quantity: l.quantity,
+                unit_price: fixed2(l.unit_price),
+                amount: fixed2(l.amount),
+                period: format!("{} – {}", l.period_start, l.period_end),
+            })
+            .collect(),
+        just_paid: false,
+    }
 }
 
 #[handler]
@@ -179,7 +233,7 @@ async fn payment_page(state: Data<&AppState>, Path(token): Path<String>) -> Resp
     let result = orders::payment_page(&mut conn, &state.ctx, &token).await;
     match result {
         Ok(p) => page(&state, StatusCode::OK, "commerce/invoice", payment_context(&p)),
-        Err(e) => error_page(&state, "message", json!({ "title": "Invoice" }), &e),
+        Err(e) => error_page(&state, "message", Message::titled("Invoice"), &e),
     }
 }
 
@@ -194,9 +248,12 @@ async fn payment_submit(state: Data<&AppState>, Path(token): Path<String>) -> Re
             &state,
             StatusCode::OK,
             "commerce/invoice",
-            merge(payment_context(&p), json!({ "just_paid": true })),
+            PaymentContext {
+                just_paid: true,
+                ..payment_context(&p)
+            },
         ),
         (Err(e), Ok(p)) => error_page(&state, "commerce/invoice", payment_context(&p), &e),
-        (_, Err(e)) => error_page(&state, "message", json!({ "title": "Invoice" }), &e),
+        (_, Err(e)) => error_page(&state, "message", Message::titled("Invoice"), &e),
     }
 }

@@ -2,13 +2,13 @@
 
 use partnerdesk_core::{Error as CoreError, commerce::licences, commerce::licences::ItemRequest};
 use poem::{Response, Route, get, handler, post, web::Data, web::Path};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{licences::MODULES, licences::modules_of};
 use crate::api::commerce::quotes::QuoteView;
-use crate::pages::{db, form::Form, json_of, notice::Notice, notice::noticed, portal::Portal, redirect, tabs::Tab};
+use crate::pages::context::View;
+use crate::pages::{db, form::Form, notice::Notice, notice::noticed, portal::Portal, redirect, tabs::Tab};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -71,7 +71,7 @@ async fn ask_quote(
     Ok(match quoted {
         Ok(q) => redirect(&format!("/organizations/{id}/quotes/{}", q.id)),
         Err(e) => {
-            let shown = modules_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
+            let shown = modules_of(&mut conn, &portal, &state, id).await.ok();
             Tab::new(&portal, &state, id, MODULES)
                 .answer(&mut conn, Err((e, shown)))
                 .await
@@ -87,7 +87,7 @@ async fn quote_page(
 ) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
     let loaded = match licences::get_quote(&mut conn, &portal.actor, qid).await {
-        Ok(q) if q.organization_id == id => Ok(json!({ "quote": json_of(QuoteView::from(q)) })),
+        Ok(q) if q.organization_id == id => Ok(QuotePage { quote: View(q.into()) }),
         Ok(_) => Err(CoreError::not_found("quote")),
         Err(e) => Err(e),
     };
@@ -111,10 +111,16 @@ async fn confirm(
     Ok(match confirmed {
         Ok(_) => noticed(&format!("/organizations/{id}/orders"), Notice::Ordered),
         Err(e) => {
-            let shown = modules_of(&mut conn, &portal, &state, id).await.unwrap_or_default();
+            let shown = modules_of(&mut conn, &portal, &state, id).await.ok();
             Tab::new(&portal, &state, id, MODULES)
                 .answer(&mut conn, Err((e, shown)))
                 .await
         }
     })
+}
+
+/// A quote, to confirm or leave.
+#[derive(Serialize)]
+struct QuotePage {
+    quote: View<QuoteView>,
 }

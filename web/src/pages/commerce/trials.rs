@@ -8,13 +8,13 @@ use partnerdesk_core::{
     platform::ids::{ModuleId, UserId},
 };
 use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::licences::on_modules;
 use crate::api::commerce::trials::TrialOverviewRow;
-use crate::pages::{db, form::Form, json_of, notice::Notice, portal::Portal, reads, redirect};
+use crate::pages::context::{View, views};
+use crate::pages::{db, form::Form, notice::Notice, portal::Portal, reads, redirect};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -105,6 +105,14 @@ struct TrialsQuery {
     cursor: Option<String>,
 }
 
+/// A partner's trials: the filter, one page, the next page's address.
+#[derive(Serialize)]
+struct TrialsPage {
+    active: Option<String>,
+    trials: View<Vec<TrialOverviewRow>>,
+    next_page: Option<String>,
+}
+
 #[handler]
 async fn trials_overview(
     portal: Portal,
@@ -127,15 +135,12 @@ async fn trials_overview(
                 }
                 format!("/trials?{}", next.append_pair("cursor", &c).finish())
             });
-            portal.render(
-                &state,
-                "commerce/trials",
-                json!({
-                    "active": q.active,
-                    "trials": page.items.into_iter().map(|r| json_of(TrialOverviewRow::from(r))).collect::<Vec<_>>(),
-                    "next_page": next_page,
-                }),
-            )
+            let ctx = TrialsPage {
+                active: q.active,
+                trials: views(page.items),
+                next_page,
+            };
+            portal.render(&state, "commerce/trials", ctx)
         }
         Err(e) => portal.failed(&state, "Trials", &e),
     })

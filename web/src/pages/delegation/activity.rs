@@ -2,19 +2,20 @@
 
 use partnerdesk_core::{Error as CoreError, delegation::activity, delegation::sessions};
 use poem::{Response, Route, get, handler, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::sessions::Named;
 use crate::api::{delegation::ActivityView, delegation::DelegatedSessionView};
-use crate::pages::{json_of, portal::Portal, reads};
+use crate::pages::context::{View, views};
+use crate::pages::{portal::Portal, reads};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
     route.at("/organizations/:id/service-provider/activity", get(activity_page))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 struct ActivityQuery {
     #[serde(default)]
     person: Option<String>,
@@ -22,8 +23,26 @@ struct ActivityQuery {
     from: Option<String>,
     #[serde(default)]
     to: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     before: Option<i64>,
+}
+
+/// What the service provider did in the customer's organization: one page of it with
+/// the filters as given, the people and sessions to filter by, the next page, the CSV.
+#[derive(Serialize)]
+struct ActivityPage<'a> {
+    org: OrgRef,
+    rows: View<Vec<ActivityView>>,
+    people: Vec<Named>,
+    sessions: View<Vec<DelegatedSessionView>>,
+    filters: &'a ActivityQuery,
+    next: Option<i64>,
+    export: String,
+}
+
+#[derive(Serialize)]
+struct OrgRef {
+    id: Uuid,
 }
 
 /// "What my service provider did": filters, one page, the next page, the CSV.
@@ -54,7 +73,6 @@ async fn activity_page(
             .unwrap_or_default();
         Ok::<_, CoreError>((rows, people, sessions))
     };
-    let filters = json!({ "person": q.person, "from": q.from, "to": q.to });
     let export = format!(
         "/api/organizations/{id}/service-provider/activity/export?{}",
         url::form_urlencoded::Serializer::new(String::new())
@@ -66,20 +84,15 @@ async fn activity_page(
     let ctx = match loaded.await {
         Ok((rows, people, sessions)) => {
             let next = (rows.len() as i64 == PAGE).then(|| rows.last().map(|r| r.id)).flatten();
-            let rows: Vec<Value> = rows.into_iter().map(|r| json_of(ActivityView::from(r))).collect();
-            let sessions: Vec<Value> = sessions
-                .into_iter()
-                .map(|s| json_of(DelegatedSessionView::from(s)))
-                .collect();
-            json!({
-                "org": { "id": id },
-                "rows": rows,
-                "people": people.into_iter().map(|(id, name)| json!({ "id": id, "name": name })).collect::<Vec<_>>(),
-                "sessions": sessions,
-                "filters": filters,
-                "next": next,
-                "export": export,
-            })
+            ActivityPage {
+                org: OrgRef { id },
+                rows: views(rows),
+                people: people.into_iter().map(|(id, name)| Named { id, name }).collect(),
+                sessions: views(sessions),
+                filters: &q,
+                next,
+                export,
+            }
         }
         Err(e) => return Ok(portal.failed(&state, "What my service provider did", &e)),
     };

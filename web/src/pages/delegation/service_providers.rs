@@ -6,14 +6,16 @@ use partnerdesk_core::{
     platform::db::PooledConn,
 };
 use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::{delegation::DelegatedSessionView, delegation::GrantRequestView, delegation::ServiceProviderView};
 use crate::pages::{
-    NoticeQuery, db, form::Form, json_of, merge, notice::Notice, notice::noticed, portal::Portal, tabs::Tab,
-    tabs::permission_label,
+    NoticeQuery, db, form::Form, notice::Notice, notice::noticed, portal::Portal, tabs::Tab, tabs::permission_label,
+};
+use crate::pages::{
+    context::{View, views, with},
+    delegation::sessions::Named,
 };
 use crate::state::AppState;
 
@@ -38,12 +40,39 @@ pub(super) fn routes(route: Route) -> Route {
 
 const PROVIDER: (&str, &str) = ("/service-provider", "delegation/org_provider");
 
-/// Every permission a customer may grant its partner, in plain words.
-fn delegable(granted: &[Permission]) -> Vec<Value> {
+/// A permission a customer may grant its partner, in plain words, and whether it does.
+#[derive(Serialize)]
+struct Grant {
+    name: &'static str,
+    label: &'static str,
+    granted: bool,
+}
+
+/// Every permission a customer may grant its partner.
+fn delegable(granted: &[Permission]) -> Vec<Grant> {
     Permission::DELEGABLE
         .iter()
-        .map(|p| json!({ "name": p.as_str(), "label": permission_label(*p), "granted": granted.contains(p) }))
+        .map(|p| Grant {
+            name: p.as_str(),
+            label: permission_label(*p),
+            granted: granted.contains(p),
+        })
         .collect()
+}
+
+/// The service-provider tab: the provider and what it is granted.
+#[derive(Serialize)]
+struct ProviderTab {
+    provider: Option<View<ServiceProviderView>>,
+    grants: Vec<Grant>,
+}
+
+/// The tab again after a failed form: the partner code typed, and the grants' choices.
+#[derive(Serialize)]
+struct ProviderRetry {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partner_code: Option<String>,
+    grants: Vec<Grant>,
 }
 
 #[handler]
@@ -56,10 +85,13 @@ async fn provider(
     let mut conn = db(&state).await?;
     let loaded = service_providers::get(&mut conn, &portal.actor, id).await.map(|sp| {
         let granted = sp.as_ref().map(|s| s.granted_permissions.clone()).unwrap_or_default();
-        json!({ "provider": sp.map(|s| json_of(ServiceProviderView::from(s))), "grants": delegable(&granted) })
+        ProviderTab {
+            provider: sp.map(|s| View(s.into())),
+            grants: delegable(&granted),
+        }
     });
     let loaded = match loaded {
-        Ok(ctx) => Ok(merge(ctx, provider_extras(&mut conn, &portal, id).await)),
+        Ok(ctx) => Ok(with(ctx, provider_extras(&mut conn, &portal, id).await)),
         Err(e) => Err(e),
     };
     let page = PROVIDER;
@@ -87,7 +119,13 @@ async fn choose_provider(
     let result = service_providers::choose(&mut conn, &state.ctx, &portal.actor, id, &code)
         .await
         .map(|_| Notice::ProviderChosen)
-        .map_err(|e| (e, json!({ "partner_code": code, "grants": delegable(&[]) })));
+        .map_err(|e| {
+            let shown = ProviderRetry {
+                partner_code: Some(code),
+                grants: delegable(&[]),
+            };
+            (e, shown)
+        });
     Ok(Tab::new(&portal, &state, id, PROVIDER).answer(&mut conn, result).await)
 }
 
@@ -97,7 +135,13 @@ async fn remove_provider(portal: Portal, state: Data<&AppState>, Path(id): Path<
     let result = service_providers::remove(&mut conn, &state.ctx, &portal.actor, id)
         .await
         .map(|_| Notice::ProviderRemoved)
-        .map_err(|e| (e, json!({ "grants": delegable(&[]) })));
+        .map_err(|e| {
+            let shown = ProviderRetry {
+                partner_code: None,
+                grants: delegable(&[]),
+            };
+            (e, shown)
+        });
     Ok(Tab::new(&portal, &state, id, PROVIDER).answer(&mut conn, result).await)
 }
 
@@ -122,9 +166,13 @@ async fn save_grants(
         Ok(ends_at) => service_providers::set_grants(&mut conn, &state.ctx, &portal.actor, id, &names, ends_at).await,
         Err(e) => Err(e),
     };
-    let result = result
-        .map(|_| Notice::GrantsSaved)
-        .map_err(|e| (e, json!({ "grants": delegable(&[]) })));
+    let result = result.map(|_| Notice::GrantsSaved).map_err(|e| {
+        let shown = ProviderRetry {
+            partner_code: None,
+            grants: delegable(&[]),
+        };
+        (e, shown)
+    });
     Ok(Tab::new(&portal, &state, id, PROVIDER).answer(&mut conn, result).await)
 }
 
@@ -186,19 +234,47 @@ async fn askable(
     portal: &Portal,
     customer: Uuid,
     chosen: &[String],
-) -> Result<Value, CoreError> {
+) -> Result<RequestPage, CoreError> {
     let company = partnerdesk_core::tenancy::organizations::get(conn, &portal.actor, customer).await?;
     let partner = portal.org().unwrap_or_default();
     let granted = partnerdesk_core::platform::authz::granted_to(conn, portal.actor.now, partner, customer)
         .await?
         .map(|(_, g)| g)
         .unwrap_or_default();
-    let options: Vec<Value> = Permission::DELEGABLE
+    let options = Permission::DELEGABLE
         .iter()
         .filter(|p| !granted.contains(p))
-        .map(|p| json!({ "name": p.as_str(), "label": permission_label(*p), "chosen": chosen.iter().any(|c| c == p.as_str()) }))
+        .map(|p| Askable {
+            name: p.as_str(),
+            label: permission_label(*p),
+            chosen: chosen.iter().any(|c| c == p.as_str()),
+        })
         .collect();
-    Ok(json!({ "customer": { "id": customer, "name": company.name }, "options": options }))
+    Ok(RequestPage {
+        customer: Named {
+            id: customer,
+            name: company.name,
+        },
+        options,
+        message: None,
+    })
+}
+
+/// Asking a customer for more permissions: the customer, the permissions to choose
+/// from, and the message typed.
+#[derive(Serialize)]
+struct RequestPage {
+    customer: Named,
+    options: Vec<Askable>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Askable {
+    name: &'static str,
+    label: &'static str,
+    chosen: bool,
 }
 
 #[handler]
@@ -231,8 +307,8 @@ async fn request_grants(
     Ok(match asked {
         Ok(_) => noticed(&format!("/organizations/{id}"), Notice::GrantsRequested),
         Err(e) => match askable(&mut conn, &portal, id, &names).await {
-            Ok(mut ctx) => {
-                ctx["message"] = json!(message);
+            Ok(ctx) => {
+                let ctx = RequestPage { message, ..ctx };
                 portal.error(&state, "delegation/grant_request", ctx, &e)
             }
             Err(_) => portal.failed(&state, "Ask for more permissions", &e),
@@ -242,20 +318,37 @@ async fn request_grants(
 
 /// Requests for more permissions and the service provider's sessions, for the customer's
 /// service-provider tab.
-pub(crate) async fn provider_extras(conn: &mut PooledConn, portal: &Portal, id: Uuid) -> Value {
+pub(crate) async fn provider_extras(conn: &mut PooledConn, portal: &Portal, id: Uuid) -> ProviderExtras {
     let requests = service_providers::grant_requests(conn, &portal.actor, id)
         .await
         .unwrap_or_default();
     let sessions = sessions::list_for_customer(conn, &portal.actor, id)
         .await
         .unwrap_or_default();
-    json!({
-        "requests": requests.into_iter().map(|r| {
-            let labels: Vec<&str> = r.permissions.iter().map(|p| permission_label(*p)).collect();
-            let mut v = json_of(GrantRequestView::from(r));
-            v["labels"] = json!(labels);
-            v
-        }).collect::<Vec<_>>(),
-        "sessions": sessions.into_iter().filter(|s| s.active).map(|s| json_of(DelegatedSessionView::from(s))).collect::<Vec<_>>(),
-    })
+    let requests = requests
+        .into_iter()
+        .map(|r| Request {
+            labels: r.permissions.iter().map(|p| permission_label(*p)).collect(),
+            request: View(r.into()),
+        })
+        .collect();
+    ProviderExtras {
+        requests,
+        sessions: views(sessions.into_iter().filter(|s| s.active)),
+    }
+}
+
+/// The customer's requests for more permissions and the provider's open sessions.
+#[derive(Serialize)]
+pub(crate) struct ProviderExtras {
+    requests: Vec<Request>,
+    sessions: View<Vec<DelegatedSessionView>>,
+}
+
+/// A request for more permissions, with the permissions in plain words.
+#[derive(Serialize)]
+struct Request {
+    #[serde(flatten)]
+    request: View<GrantRequestView>,
+    labels: Vec<&'static str>,
 }

@@ -6,8 +6,7 @@ use partnerdesk_core::{
     platform::db::PooledConn,
 };
 use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::pages::{db, form::Form, notice::Notice, notice::noticed, portal::Portal, redirect};
@@ -48,20 +47,39 @@ struct UserQuery {
     user: Option<Uuid>,
 }
 
+/// The log-in-as form: which customer, as which of its users, and the reason typed.
+#[derive(Serialize)]
+struct LoginAsPage {
+    customer: Named,
+    user: Named,
+    reason: Option<String>,
+}
+
+/// An organization or a person, by id and name.
+#[derive(Serialize)]
+pub(crate) struct Named {
+    pub id: Uuid,
+    pub name: String,
+}
+
 /// The user a partner is about to log in as, from the customer's users.
 async fn login_as_context(
     conn: &mut PooledConn,
     portal: &Portal,
     customer: Uuid,
     user: Option<Uuid>,
-) -> Result<Value, CoreError> {
+) -> Result<LoginAsPage, CoreError> {
     let company = partnerdesk_core::tenancy::organizations::get(conn, &portal.actor, customer).await?;
     let user = user.ok_or(CoreError::not_found("user"))?;
     let name = sessions::login_as_target(conn, &portal.actor, customer.into(), user.into()).await?;
-    Ok(json!({
-        "customer": { "id": customer, "name": company.name },
-        "user": { "id": user, "name": name },
-    }))
+    Ok(LoginAsPage {
+        customer: Named {
+            id: customer,
+            name: company.name,
+        },
+        user: Named { id: user, name },
+        reason: None,
+    })
 }
 
 #[handler]
@@ -104,15 +122,16 @@ async fn login_as(
     Ok(match enter(&mut conn, &portal, started).await {
         Ok(_) => redirect("/"),
         Err(e) => match login_as_context(&mut conn, &portal, id, user).await {
-            Ok(ctx) => portal.error(&state, "delegation/login_as", merge_reason(ctx, &reason), &e),
+            Ok(ctx) => {
+                let ctx = LoginAsPage {
+                    reason: Some(reason),
+                    ..ctx
+                };
+                portal.error(&state, "delegation/login_as", ctx, &e)
+            }
             Err(_) => portal.failed(&state, "Log in as", &e),
         },
     })
-}
-
-fn merge_reason(mut ctx: Value, reason: &str) -> Value {
-    ctx["reason"] = json!(reason);
-    ctx
 }
 
 /// Exit: the session ends and the portal returns to the person's own view.

@@ -8,13 +8,11 @@ use partnerdesk_core::{
 };
 use poem::{Response, Route, get, handler, http::header, post, web::Data, web::Path, web::Query};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::api::{earnings::CommissionView, earnings::DashboardView};
-use crate::pages::{
-    csv_response, db, form::Form, json_of, notice::Notice, notice::noticed, portal::Portal, reads, redirect,
-};
+use crate::pages::context::{View, views, with};
+use crate::pages::{csv_response, db, form::Form, notice::Notice, notice::noticed, portal::Portal, reads, redirect};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -27,6 +25,12 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/a/:code", get(affiliate_landing))
 }
 
+/// A partner's dashboard: its figures.
+#[derive(Serialize)]
+struct DashboardPage {
+    figures: View<DashboardView>,
+}
+
 #[handler]
 async fn dashboard(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> {
     let mut conn = reads(&state).await?;
@@ -35,26 +39,40 @@ async fn dashboard(portal: Portal, state: Data<&AppState>) -> poem::Result<Respo
             Ok(d) => portal.render(
                 &state,
                 "earnings/dashboard",
-                json!({ "figures": json_of(DashboardView::from(d)) }),
+                DashboardPage {
+                    figures: View(d.into()),
+                },
             ),
             Err(e) => portal.failed(&state, "Dashboard", &e),
         },
     )
 }
 
+/// A partner's affiliate link and what it brought.
+#[derive(Serialize)]
+struct AffiliatePage {
+    link: String,
+    visits: i64,
+    sign_ups: i64,
+    paying_customers: i64,
+    /// How long a visit is remembered for its sign-up.
+    window_days: u64,
+}
+
 #[handler]
 async fn affiliate(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
     Ok(match commissions::affiliate_figures(&mut conn, &portal.actor).await {
-        Ok(f) => portal.render(
-            &state,
-            "earnings/affiliate",
-            json!({
-                "link": partnerdesk_core::platform::links::affiliate(&state.ctx.config, &f.affiliate_code),
-                "visits": f.visits, "sign_ups": f.sign_ups, "paying_customers": f.paying_customers,
-                "window_days": state.ctx.config.affiliate_window.as_secs() / 86_400,
-            }),
-        ),
+        Ok(f) => {
+            let ctx = AffiliatePage {
+                link: partnerdesk_core::platform::links::affiliate(&state.ctx.config, &f.affiliate_code),
+                visits: f.visits,
+                sign_ups: f.sign_ups,
+                paying_customers: f.paying_customers,
+                window_days: state.ctx.config.affiliate_window.as_secs() / 86_400,
+            };
+            portal.render(&state, "earnings/affiliate", ctx)
+        }
         Err(e) => portal.failed(&state, "Affiliate link", &e),
     })
 }
@@ -126,28 +144,46 @@ async fn table(portal: Portal, state: Data<&AppState>, Query(form): Query<TableF
         Ok(q) => commissions::list(&mut conn, &portal.actor, form.partner_id, q).await,
         Err(e) => Err(e),
     };
-    let finance = form.partner_id.is_some_and(|p| Some(p) != portal.org());
-    let ctx = json!({ "filter": &form, "export": form.address("/commissions/export", None), "finance": finance });
+    let ctx = TablePage {
+        filter: &form,
+        export: form.address("/commissions/export", None),
+        finance: form.partner_id.is_some_and(|p| Some(p) != portal.org()),
+    };
     Ok(match listed {
-        Ok(page) => portal.render_noticed(
-            &state,
-            "earnings/commissions",
-            form.notice,
-            crate::pages::merge(
-                ctx,
-                json!({
-                    "commissions": page.items.into_iter().map(|c| json_of(CommissionView::from(c))).collect::<Vec<_>>(),
-                    "next_page": page.next_cursor.map(|c| form.address("/commissions", Some(&c))),
-                }),
-            ),
-        ),
-        Err(e) => portal.error(
-            &state,
-            "earnings/commissions",
-            crate::pages::merge(ctx, json!({ "commissions": [] })),
-            &e,
-        ),
+        Ok(page) => {
+            let rows = Rows {
+                commissions: views(page.items),
+                next_page: page.next_cursor.map(|c| form.address("/commissions", Some(&c))),
+            };
+            portal.render_noticed(&state, "earnings/commissions", form.notice, with(ctx, rows))
+        }
+        Err(e) => portal.error(&state, "earnings/commissions", with(ctx, Rows::none()), &e),
     })
+}
+
+/// The commission table around its rows: the filters as given, the CSV's address, and
+/// whether vendor finance is looking at a partner's table.
+#[derive(Serialize)]
+struct TablePage<'a> {
+    filter: &'a TableForm,
+    export: String,
+    finance: bool,
+}
+
+/// A page of commissions, and the next page's address.
+#[derive(Serialize)]
+struct Rows {
+    commissions: View<Vec<CommissionView>>,
+    next_page: Option<String>,
+}
+
+impl Rows {
+    fn none() -> Self {
+        Rows {
+            commissions: View(Vec::new()),
+            next_page: None,
+        }
+    }
 }
 
 #[handler]

@@ -2,16 +2,14 @@
 //! and mark them paid.
 
 use chrono::NaiveDate;
-use partnerdesk_core::{Error as CoreError, earnings::payouts, platform::money::fixed2};
+use partnerdesk_core::{Error as CoreError, earnings::payouts, platform::money::Currency, platform::money::fixed2};
 use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::{earnings::CommissionView, earnings::PayoutView};
-use crate::pages::{
-    NoticeQuery, csv_response, db, form::Form, json_of, notice::Notice, notice::noticed, portal::Portal, reads,
-};
+use crate::pages::context::{View, views};
+use crate::pages::{NoticeQuery, csv_response, db, form::Form, notice::Notice, notice::noticed, portal::Portal, reads};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -23,31 +21,39 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/vendor/payouts/:id/paid", post(payout_paid))
 }
 
+/// A partner's payouts.
+#[derive(Serialize)]
+struct PayoutsPage {
+    payouts: View<Vec<PayoutView>>,
+}
+
 #[handler]
 async fn payout_list(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> {
     let mut conn = reads(&state).await?;
     Ok(match payouts::list(&mut conn, &portal.actor, portal.org()).await {
-        Ok(list) => portal.render(
-            &state,
-            "earnings/payouts",
-            json!({ "payouts": list.into_iter().map(|p| json_of(PayoutView::from(p))).collect::<Vec<_>>() }),
-        ),
+        Ok(list) => portal.render(&state, "earnings/payouts", PayoutsPage { payouts: views(list) }),
         Err(e) => portal.failed(&state, "Payouts", &e),
     })
+}
+
+/// One payout and the commissions it pays.
+#[derive(Serialize)]
+struct PayoutPage {
+    payout: View<PayoutView>,
+    commissions: View<Vec<CommissionView>>,
 }
 
 #[handler]
 async fn payout(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
     Ok(match payouts::get(&mut conn, &portal.actor, id).await {
-        Ok((p, lines)) => portal.render(
-            &state,
-            "earnings/payout",
-            json!({
-                "payout": json_of(PayoutView::from(p)),
-                "commissions": lines.into_iter().map(|c| json_of(CommissionView::from(c))).collect::<Vec<_>>(),
-            }),
-        ),
+        Ok((p, lines)) => {
+            let ctx = PayoutPage {
+                payout: View(p.into()),
+                commissions: views(lines),
+            };
+            portal.render(&state, "earnings/payout", ctx)
+        }
         Err(e) => portal.failed(&state, "Payouts", &e),
     })
 }
@@ -61,22 +67,46 @@ async fn payout_csv(portal: Portal, state: Data<&AppState>, Path(id): Path<Uuid>
     })
 }
 
-async fn finance_ctx(portal: &Portal, state: &AppState) -> poem::Result<Result<serde_json::Value, CoreError>> {
+/// Vendor finance's payouts: what is due per partner, and the payouts made.
+#[derive(Serialize)]
+struct FinancePage {
+    due: Vec<Due>,
+    payouts: View<Vec<PayoutView>>,
+    /// The default "up to" date.
+    today: NaiveDate,
+}
+
+/// A partner's approved commissions not yet paid out.
+#[derive(Serialize)]
+struct Due {
+    partner_id: Uuid,
+    name: String,
+    currency: Currency,
+    amount: String,
+    commissions: i64,
+}
+
+async fn finance_ctx(portal: &Portal, state: &AppState) -> poem::Result<Result<FinancePage, CoreError>> {
     let mut conn = db(state).await?;
     let due = match payouts::due(&mut conn, &portal.actor).await {
         Ok(d) => d,
         Err(e) => return Ok(Err(e)),
     };
     let list = payouts::list(&mut conn, &portal.actor, None).await;
-    Ok(list.map(|list| {
-        json!({
-            "due": due.into_iter().map(|d| json!({
-                "partner_id": d.partner_id, "name": d.name, "currency": d.currency,
-                "amount": fixed2(d.amount), "commissions": d.commissions,
-            })).collect::<Vec<_>>(),
-            "payouts": list.into_iter().map(|p| json_of(PayoutView::from(p))).collect::<Vec<_>>(),
-            "today": state.ctx.now().date_naive().to_string(),
+    let due = due
+        .into_iter()
+        .map(|d| Due {
+            partner_id: d.partner_id,
+            name: d.name,
+            currency: d.currency,
+            amount: fixed2(d.amount),
+            commissions: d.commissions,
         })
+        .collect();
+    Ok(list.map(|list| FinancePage {
+        due,
+        payouts: views(list),
+        today: state.ctx.now().date_naive(),
     }))
 }
 

@@ -2,12 +2,12 @@
 
 use partnerdesk_core::{Error as CoreError, identity::api_tokens};
 use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::identity::auth::ApiTokenView;
-use crate::pages::{NoticeQuery, db, form::Form, json_of, notice::Notice, notice::noticed, portal::Portal};
+use crate::pages::context::{Typed, View, views, with};
+use crate::pages::{NoticeQuery, db, form::Form, notice::Notice, notice::noticed, portal::Portal};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -16,12 +16,30 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/tokens/:id/revoke", post(revoke_token))
 }
 
-async fn tokens_ctx(portal: &Portal, state: &AppState) -> poem::Result<serde_json::Value> {
+/// The person's API tokens.
+#[derive(Serialize)]
+struct TokensPage {
+    tokens: View<Vec<ApiTokenView>>,
+}
+
+/// A token just created, shown this once.
+#[derive(Serialize)]
+struct Created {
+    created: NewToken,
+}
+
+#[derive(Serialize)]
+struct NewToken {
+    name: String,
+    token: String,
+}
+
+async fn tokens_ctx(portal: &Portal, state: &AppState) -> poem::Result<TokensPage> {
     let mut conn = db(state).await?;
     let list = api_tokens::list_api_tokens(&mut conn, &portal.principal)
         .await
         .unwrap_or_default();
-    Ok(json!({ "tokens": list.into_iter().map(|t| json_of(ApiTokenView::from(t))).collect::<Vec<_>>() }))
+    Ok(TokensPage { tokens: views(list) })
 }
 
 #[handler]
@@ -62,17 +80,16 @@ async fn create_token(portal: Portal, state: Data<&AppState>, form: Form<CreateT
     drop(conn);
     let ctx = tokens_ctx(&portal, &state).await?;
     Ok(match created {
-        Ok((token, raw)) => portal.render(
-            &state,
-            "identity/tokens",
-            crate::pages::merge(ctx, json!({ "created": { "name": token.name, "token": raw } })),
-        ),
-        Err(e) => portal.error(
-            &state,
-            "identity/tokens",
-            crate::pages::merge(ctx, json!({ "form": form.typed.to_json() })),
-            &e,
-        ),
+        Ok((token, raw)) => {
+            let created = Created {
+                created: NewToken {
+                    name: token.name,
+                    token: raw,
+                },
+            };
+            portal.render(&state, "identity/tokens", with(ctx, created))
+        }
+        Err(e) => portal.error(&state, "identity/tokens", with(ctx, Typed { form: &form.typed }), &e),
     })
 }
 

@@ -3,12 +3,11 @@
 
 use partnerdesk_core::{identity::sessions, identity::sso, identity::sso::local_path};
 use poem::{Request, Response, Route, get, handler, http::StatusCode, http::header, web::Data, web::Form, web::Path};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::api::identity::auth::login_input;
 use crate::auth;
-use crate::pages::{error_page, merge, notice::Notice, notice::noticed, page, redirect};
+use crate::pages::{SsoButton, error_page, notice::Notice, notice::noticed, page, redirect};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -26,17 +25,27 @@ struct NextQuery {
 
 #[handler]
 fn login_form(state: Data<&AppState>, poem::web::Query(q): poem::web::Query<NextQuery>) -> Response {
-    page(
-        &state,
-        StatusCode::OK,
-        "identity/login",
-        login_context(&state, json!({ "next": local_path(q.next.as_deref()) })),
-    )
+    let ctx = LoginPage::new(&state, None, local_path(q.next.as_deref()));
+    page(&state, StatusCode::OK, "identity/login", ctx)
 }
 
-/// The log-in page's context: the form's values and the single sign-on buttons.
-fn login_context(state: &AppState, ctx: Value) -> Value {
-    merge(ctx, json!({ "sso_providers": crate::pages::sso_providers(state) }))
+/// The log-in page: the address typed, where to go after, and the single sign-on
+/// buttons.
+#[derive(Serialize)]
+struct LoginPage<'a> {
+    email: Option<String>,
+    next: Option<String>,
+    sso_providers: Vec<SsoButton<'a>>,
+}
+
+impl<'a> LoginPage<'a> {
+    fn new(state: &'a AppState, email: Option<String>, next: Option<String>) -> Self {
+        LoginPage {
+            email,
+            next,
+            sso_providers: crate::pages::sso_providers(state),
+        }
+    }
 }
 
 fn with_cookie(mut resp: Response, cookie: String) -> Response {
@@ -59,7 +68,7 @@ async fn sso_start(
             redirect(&started.authorization_url),
             auth::set_sso_cookie(&state, &started.cookie, std::time::Duration::from_secs(600)),
         ),
-        Err(e) => error_page(&state, "identity/login", login_context(&state, json!({})), &e),
+        Err(e) => error_page(&state, "identity/login", LoginPage::new(&state, None, None), &e),
     }
 }
 
@@ -93,7 +102,7 @@ async fn sso_callback(
             auth::set_session_cookie(&state, &token, state.ctx.config.session_ttl),
         ),
         Ok(sso::Outcome::Linked { .. }) => noticed("/profile", Notice::IdentityLinked),
-        Err(e) => error_page(&state, "identity/login", login_context(&state, json!({})), &e),
+        Err(e) => error_page(&state, "identity/login", LoginPage::new(&state, None, None), &e),
     };
     with_cookie(resp, done)
 }
@@ -122,7 +131,7 @@ async fn login(state: Data<&AppState>, req: &Request, Form(form): Form<LoginForm
         Err(e) => error_page(
             &state,
             "identity/login",
-            login_context(&state, json!({ "email": form.email, "next": next })),
+            LoginPage::new(&state, Some(form.email), next),
             &e,
         ),
     }

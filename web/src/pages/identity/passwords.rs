@@ -2,10 +2,10 @@
 
 use partnerdesk_core::{Error as CoreError, identity::password_links};
 use poem::{Response, Route, get, handler, http::StatusCode, web::Data, web::Form, web::Path};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
-use crate::pages::{error_context, error_page, page, unavailable};
+use crate::pages::context::{Message, Shown};
+use crate::pages::{error_page, page, unavailable};
 use crate::state::AppState;
 
 pub(super) fn routes(route: Route) -> Route {
@@ -21,14 +21,22 @@ async fn password_form(state: Data<&AppState>, Path(token): Path<String>) -> Res
     };
     let result = password_links::inspect_password_link(&mut conn, &state.ctx, &token).await;
     match result {
-        Ok(info) => page(
-            &state,
-            StatusCode::OK,
-            "identity/password_form",
-            json!({ "email": info.email, "first_name": info.first_name }),
-        ),
-        Err(e) => error_page(&state, "message", json!({ "title": "Set your password" }), &e),
+        Ok(info) => {
+            let ctx = Whose {
+                email: info.email,
+                first_name: info.first_name,
+            };
+            page(&state, StatusCode::OK, "identity/password_form", ctx)
+        }
+        Err(e) => error_page(&state, "message", Message::titled("Set your password"), &e),
     }
+}
+
+/// Whose password the link sets.
+#[derive(Serialize)]
+struct Whose {
+    email: String,
+    first_name: String,
 }
 
 #[derive(Deserialize)]
@@ -40,19 +48,19 @@ struct PasswordForm {
 async fn password_set(state: Data<&AppState>, Path(token): Path<String>, Form(form): Form<PasswordForm>) -> Response {
     let result = password_links::set_password_with_link(&state.pool, &state.ctx, &token, &form.password).await;
     match result {
-        Ok(user) => page(
-            &state,
-            StatusCode::OK,
-            "message",
-            json!({ "title": "Password set", "message": format!("Your password is set. Log in with {}.", user.email), "login": true }),
-        ),
+        Ok(user) => {
+            let done = Message::titled("Password set")
+                .saying(format!("Your password is set. Log in with {}.", user.email))
+                .with_login();
+            page(&state, StatusCode::OK, "message", done)
+        }
         Err(e @ CoreError::Validation(_)) => page(
             &state,
             StatusCode::UNPROCESSABLE_ENTITY,
             "identity/password_form",
-            error_context(&e),
+            Shown::of(&e),
         ),
-        Err(e) => error_page(&state, "message", json!({ "title": "Set your password" }), &e),
+        Err(e) => error_page(&state, "message", Message::titled("Set your password"), &e),
     }
 }
 
@@ -63,7 +71,7 @@ struct ForgotForm {
 
 #[handler]
 fn forgot_form(state: Data<&AppState>) -> Response {
-    page(&state, StatusCode::OK, "identity/password_forgot", json!({}))
+    page(&state, StatusCode::OK, "identity/password_forgot", ())
 }
 
 #[handler]
@@ -76,8 +84,14 @@ async fn forgot(state: Data<&AppState>, Form(form): Form<ForgotForm>) -> Respons
             &state,
             StatusCode::OK,
             "tenancy/register_sent",
-            json!({ "email": form.email }),
+            Address { email: &form.email },
         ),
-        Err(e) => error_page(&state, "identity/password_forgot", json!({ "email": form.email }), &e),
+        Err(e) => error_page(&state, "identity/password_forgot", Address { email: &form.email }, &e),
     }
+}
+
+/// The address a link was (or would be) sent to.
+#[derive(Serialize)]
+pub(crate) struct Address<'a> {
+    pub email: &'a str,
 }

@@ -3,8 +3,7 @@
 
 use partnerdesk_core::{identity::profile::ProfileInput, identity::sso, platform::domain::format_time};
 use poem::{Response, Route, get, handler, post, web::Data, web::Path, web::Query};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::pages::{NoticeQuery, db, form::Form, notice::Notice, notice::noticed, portal::Portal, redirect};
@@ -18,25 +17,58 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/profile/identities/:id/remove", post(remove_identity))
 }
 
-/// The profile's form values and the linked identities.
-async fn profile_ctx(portal: &Portal, state: &AppState, form: serde_json::Value) -> poem::Result<serde_json::Value> {
+/// The profile page: the form's values and the linked identities.
+#[derive(Serialize)]
+struct ProfilePage<F> {
+    form: F,
+    identities: Vec<Identity>,
+}
+
+/// An identity at a single sign-on provider, linked to the account.
+#[derive(Serialize)]
+struct Identity {
+    id: Uuid,
+    label: String,
+    email: Option<String>,
+    linked_at: String,
+    last_used_at: Option<String>,
+}
+
+/// The name and language the profile form starts with.
+#[derive(Serialize)]
+struct OwnNames<'a> {
+    first_name: &'a str,
+    last_name: &'a str,
+    language: &'a str,
+}
+
+async fn profile_ctx<F: Serialize>(portal: &Portal, state: &AppState, form: F) -> poem::Result<ProfilePage<F>> {
     let mut conn = db(state).await?;
     let identities = sso::list(&mut conn, &portal.principal).await.unwrap_or_default();
     let config = &state.ctx.config;
-    Ok(json!({
-        "form": form,
-        "identities": identities.into_iter().map(|i| json!({
-            "id": i.id,
-            "label": config.sso_provider(&i.provider).map(|p| p.label.clone()).unwrap_or(i.provider),
-            "email": i.email,
-            "linked_at": format_time(i.created_at),
-            "last_used_at": i.last_used_at.map(format_time),
-        })).collect::<Vec<_>>(),
-    }))
+    let identities = identities
+        .into_iter()
+        .map(|i| Identity {
+            id: i.id,
+            label: config
+                .sso_provider(&i.provider)
+                .map(|p| p.label.clone())
+                .unwrap_or(i.provider),
+            email: i.email,
+            linked_at: format_time(i.created_at),
+            last_used_at: i.last_used_at.map(format_time),
+        })
+        .collect();
+    Ok(ProfilePage { form, identities })
 }
 
-fn own_names(portal: &Portal) -> serde_json::Value {
-    json!({ "first_name": portal.user.first_name, "last_name": portal.user.last_name, "language": portal.user.language })
+fn own_names(portal: &Portal) -> OwnNames<'_> {
+    let me = &portal.user;
+    OwnNames {
+        first_name: &me.first_name,
+        last_name: &me.last_name,
+        language: &me.language,
+    }
 }
 
 #[handler]
@@ -108,7 +140,7 @@ async fn save_profile(portal: Portal, state: Data<&AppState>, form: Form<SavePro
             Ok(_) => noticed("/profile", Notice::ProfileSaved),
             Err(e) => {
                 drop(conn);
-                let ctx = profile_ctx(&portal, &state, form.typed.to_json()).await?;
+                let ctx = profile_ctx(&portal, &state, &form.typed).await?;
                 portal.error(&state, "identity/profile", ctx, &e)
             }
         },

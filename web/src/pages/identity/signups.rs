@@ -2,9 +2,10 @@
 
 use partnerdesk_core::identity::signups;
 use poem::{Response, Route, get, handler, http::StatusCode, web::Data, web::Form, web::Path};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
+use super::passwords::Address;
+use crate::pages::context::{Message, Typed};
 use crate::pages::{error_page, page, unavailable};
 use crate::state::AppState;
 
@@ -22,36 +23,49 @@ struct SignupForm {
     last_name: String,
     #[serde(default)]
     email: String,
-    #[serde(default)]
+    /// Never shown again.
+    #[serde(default, skip_serializing)]
     password: String,
     #[serde(default)]
     language: Option<String>,
 }
 
+/// Who confirms their address.
+#[derive(Serialize)]
+struct Confirming {
+    email: String,
+    first_name: String,
+}
+
 #[handler]
 fn signup_form(state: Data<&AppState>) -> Response {
-    page(&state, StatusCode::OK, "identity/signup", json!({ "form": {} }))
+    page(
+        &state,
+        StatusCode::OK,
+        "identity/signup",
+        Typed {
+            form: SignupForm::default(),
+        },
+    )
 }
 
 #[handler]
 async fn signup(state: Data<&AppState>, Form(form): Form<SignupForm>) -> Response {
-    let mut shown = serde_json::to_value(&form).unwrap_or_default();
-    shown["password"] = json!("");
     let input = signups::SignUpInput {
         email: form.email.clone(),
-        password: form.password,
-        first_name: form.first_name,
-        last_name: form.last_name,
-        language: form.language,
+        password: form.password.clone(),
+        first_name: form.first_name.clone(),
+        last_name: form.last_name.clone(),
+        language: form.language.clone(),
     };
     match signups::start(&state.pool, &state.ctx, input).await {
         Ok(()) => page(
             &state,
             StatusCode::OK,
             "tenancy/register_sent",
-            json!({ "email": form.email }),
+            Address { email: &form.email },
         ),
-        Err(e) => error_page(&state, "identity/signup", json!({ "form": shown }), &e),
+        Err(e) => error_page(&state, "identity/signup", Typed { form: &form }, &e),
     }
 }
 
@@ -61,13 +75,14 @@ async fn signup_confirm_form(state: Data<&AppState>, Path(token): Path<String>) 
         return unavailable(&state);
     };
     match signups::inspect(&mut conn, &state.ctx, &token).await {
-        Ok(p) => page(
-            &state,
-            StatusCode::OK,
-            "identity/signup_confirm",
-            json!({ "email": p.email, "first_name": p.first_name }),
-        ),
-        Err(e) => error_page(&state, "message", json!({ "title": "Confirm your e-mail address" }), &e),
+        Ok(p) => {
+            let ctx = Confirming {
+                email: p.email,
+                first_name: p.first_name,
+            };
+            page(&state, StatusCode::OK, "identity/signup_confirm", ctx)
+        }
+        Err(e) => error_page(&state, "message", Message::titled("Confirm your e-mail address"), &e),
     }
 }
 
@@ -77,17 +92,15 @@ async fn signup_confirm(state: Data<&AppState>, Path(token): Path<String>) -> Re
         return unavailable(&state);
     };
     match signups::confirm(&mut conn, &state.ctx, &token).await {
-        Ok(user) => page(
-            &state,
-            StatusCode::OK,
-            "message",
-            json!({ "title": "Account created", "message": format!("Your address {} is confirmed. Log in to go on.", user.email), "login": true }),
-        ),
-        Err(e) => error_page(
-            &state,
-            "message",
-            json!({ "title": "Confirm your e-mail address", "login": true }),
-            &e,
-        ),
+        Ok(user) => {
+            let done = Message::titled("Account created")
+                .saying(format!("Your address {} is confirmed. Log in to go on.", user.email))
+                .with_login();
+            page(&state, StatusCode::OK, "message", done)
+        }
+        Err(e) => {
+            let ctx = Message::titled("Confirm your e-mail address").with_login();
+            error_page(&state, "message", ctx, &e)
+        }
     }
 }
