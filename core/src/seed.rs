@@ -415,8 +415,16 @@ async fn add_people(
                 Permission::parse_grantable(name).ok_or_else(|| bad(&p.email, format!("unknown permission {name}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        crate::tenancy::memberships::insert_active(conn, now, org, user.id, role, &permissions, p.extension.as_deref())
-            .await?;
+        crate::tenancy::memberships::insert_active(
+            conn,
+            now,
+            org.into(),
+            user.id.into(),
+            role,
+            &permissions,
+            p.extension.as_deref(),
+        )
+        .await?;
         if let Some(password) = &p.password {
             logins.push(Login {
                 email: email.to_string(),

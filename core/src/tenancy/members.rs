@@ -81,7 +81,7 @@ fn to_member(row: MemberRow) -> Member {
     }
 }
 
-async fn load(conn: &mut AsyncPgConnection, org_id: Uuid, user_id: Option<Uuid>) -> Result<Vec<Member>> {
+async fn load(conn: &mut AsyncPgConnection, org_id: OrgId, user_id: Option<UserId>) -> Result<Vec<Member>> {
     let mut query = m::table
         .inner_join(users::table.on(users::id.eq(m::user_id)))
         .filter(m::organization_id.eq(org_id))
@@ -107,7 +107,7 @@ async fn load(conn: &mut AsyncPgConnection, org_id: Uuid, user_id: Option<Uuid>)
     Ok(rows.into_iter().map(to_member).collect())
 }
 
-async fn load_one(conn: &mut AsyncPgConnection, org_id: Uuid, user_id: Uuid) -> Result<Member> {
+async fn load_one(conn: &mut AsyncPgConnection, org_id: OrgId, user_id: UserId) -> Result<Member> {
     load(conn, org_id, Some(user_id))
         .await?
         .pop()
@@ -117,7 +117,7 @@ async fn load_one(conn: &mut AsyncPgConnection, org_id: Uuid, user_id: Uuid) -> 
 /// The members of an organization, pending ones included.
 pub async fn list(conn: &mut AsyncPgConnection, actor: &Actor, org_id: Uuid) -> Result<Vec<Member>> {
     op::read(conn, actor, org_id, Permission::ManageMembers, async |conn, access| {
-        load(conn, access.org(), None).await
+        load(conn, access.org().into(), None).await
     })
     .await
 }
@@ -241,7 +241,8 @@ pub async fn invite(
             extension: None,
         };
         mail::check_address_rate(op.conn, ctx, &person.email).await?;
-        let added = memberships::add_people(op, org_id, actor.user_id, std::slice::from_ref(&person)).await?;
+        let added =
+            memberships::add_people(op, org_id.into(), actor.user_id.into(), std::slice::from_ref(&person)).await?;
         let user_id = added[0].user_id;
         op.audit(
             Action::MemberInvited,
@@ -253,7 +254,7 @@ pub async fn invite(
             }),
         )
         .await?;
-        load_one(op.conn, org_id, user_id).await
+        load_one(op.conn, org_id.into(), user_id.into()).await
     })
     .await
 }
@@ -307,7 +308,10 @@ pub async fn update(
         }
         let was_admin = old_role == Role::Administrator && old_active;
         let stays_admin = role == Role::Administrator && active;
-        if was_admin && !stays_admin && memberships::other_active_administrators(op.conn, org_id, user_id).await? == 0 {
+        if was_admin
+            && !stays_admin
+            && memberships::other_active_administrators(op.conn, org_id.into(), user_id.into()).await? == 0
+        {
             return Err(memberships::last_administrator("role"));
         }
         diesel::update(
@@ -333,7 +337,7 @@ pub async fn update(
             }),
         )
         .await?;
-        load_one(op.conn, org_id, user_id).await
+        load_one(op.conn, org_id.into(), user_id.into()).await
     })
     .await
 }
@@ -361,7 +365,8 @@ pub async fn remove(
         if is_elevated(role) && user_id != actor.user_id {
             require_role_assignment(op, actor, org_id).await?;
         }
-        if role == Role::Administrator && memberships::other_active_administrators(op.conn, org_id, user_id).await? == 0
+        if role == Role::Administrator
+            && memberships::other_active_administrators(op.conn, org_id.into(), user_id.into()).await? == 0
         {
             return Err(memberships::last_administrator("role"));
         }

@@ -47,8 +47,8 @@ use crate::{
 pub(crate) async fn insert_active(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
-    org_id: Uuid,
-    user_id: Uuid,
+    org_id: OrgId,
+    user_id: UserId,
     role: Role,
     permissions: &[Permission],
     extension: Option<&str>,
@@ -107,8 +107,8 @@ struct Existing {
 /// none of them is a member yet and records the audit event.
 pub(crate) async fn add_people(
     op: &mut Op<'_>,
-    org_id: Uuid,
-    invited_by: Uuid,
+    org_id: OrgId,
+    invited_by: UserId,
     people: &[NewMember],
 ) -> Result<Vec<Added>> {
     let (ctx, now) = (op.ctx, op.now);
@@ -147,7 +147,7 @@ pub(crate) async fn add_people(
                     id,
                     None,
                     EmailKind::MemberInvitation {
-                        organization_id: org_id,
+                        organization_id: org_id.into(),
                         password_link_id: link_id,
                     },
                     p.language,
@@ -163,7 +163,7 @@ pub(crate) async fn add_people(
         });
         added.push(Added { membership_id, user_id });
     }
-    new_users.insert(op.conn, org_id, now).await?;
+    new_users.insert(op.conn, org_id.into(), now).await?;
     rows.insert(op.conn, org_id, invited_by, now, invite_expires).await?;
     links.insert(op.conn, now, password_expires).await?;
     op.emails(outgoing).await?;
@@ -236,8 +236,8 @@ impl MembershipRows {
     async fn insert(
         &self,
         conn: &mut AsyncPgConnection,
-        org_id: Uuid,
-        invited_by: Uuid,
+        org_id: OrgId,
+        invited_by: UserId,
         now: DateTime<Utc>,
         expires: DateTime<Utc>,
     ) -> Result<()> {
@@ -380,8 +380,8 @@ pub(crate) async fn administrators(conn: &mut AsyncPgConnection, org: Uuid) -> R
 /// Accepted, active administrators other than `except`.
 pub(crate) async fn other_active_administrators(
     conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-    except: Uuid,
+    org_id: OrgId,
+    except: UserId,
 ) -> Result<i64> {
     Ok(m::table
         .filter(m::organization_id.eq(org_id))
@@ -467,7 +467,7 @@ pub async fn accept(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: UserId, or
         if accepted_at.is_some() {
             return Ok(());
         }
-        record_acceptance(op, id, user_id, org_id, "portal").await
+        record_acceptance(op, id, user_id.into(), org_id.into(), "portal").await
     })
     .await
 }
@@ -475,12 +475,12 @@ pub async fn accept(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: UserId, or
 async fn record_acceptance(
     op: &mut Op<'_>,
     membership_id: Uuid,
-    user_id: Uuid,
-    org_id: Uuid,
+    user_id: UserId,
+    org_id: OrgId,
     through: &str,
 ) -> Result<()> {
     mark_accepted(op.conn, op.now, membership_id).await?;
-    op.who = Who::user(user_id, Some(org_id));
+    op.who = Who::user(user_id.into(), Some(org_id.into()));
     op.audit(Action::MembershipAccepted, membership_id, json!({ "through": through }))
         .await
 }
@@ -555,7 +555,14 @@ pub async fn accept_link(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid,
                 message: "This invitation is for another account. Log in with the address it was sent to.".into(),
             });
         }
-        record_acceptance(op, preview.membership_id, user_id, preview.organization_id, "link").await?;
+        record_acceptance(
+            op,
+            preview.membership_id,
+            user_id.into(),
+            preview.organization_id.into(),
+            "link",
+        )
+        .await?;
         Ok(preview.organization_id)
     })
     .await
@@ -595,7 +602,9 @@ pub async fn leave(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: UserId, org
             .await
             .optional()?
             .ok_or(Error::not_found("membership"))?;
-        if role == Role::Administrator.as_str() && other_active_administrators(op.conn, org_id, user_id).await? == 0 {
+        if role == Role::Administrator.as_str()
+            && other_active_administrators(op.conn, org_id.into(), user_id.into()).await? == 0
+        {
             return Err(last_administrator("organization_id"));
         }
         diesel::delete(m::table.find(id)).execute(op.conn).await?;

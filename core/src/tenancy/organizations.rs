@@ -102,8 +102,16 @@ pub(crate) async fn insert(
 /// that person for the new organization.
 pub(crate) async fn found(op: &mut Op<'_>, user_id: Uuid, new: &NewOrganization<'_>) -> Result<Organization> {
     let org = insert(op.conn, op.now, new).await?;
-    crate::tenancy::memberships::insert_active(op.conn, op.now, org.id, user_id, Role::Administrator, &[], None)
-        .await?;
+    crate::tenancy::memberships::insert_active(
+        op.conn,
+        op.now,
+        org.id.into(),
+        user_id.into(),
+        Role::Administrator,
+        &[],
+        None,
+    )
+    .await?;
     op.who = Who::user(user_id, Some(org.id));
     let changes = json!({
         "name": org.name, "country": org.country, "signup_origin": org.signup_origin,

@@ -104,7 +104,7 @@ const OVERVIEW: &str = "
     FROM memberships m JOIN users u ON u.id = m.user_id
     WHERE m.organization_id = $1";
 
-async fn load(conn: &mut AsyncPgConnection, org: Uuid, user: Option<Uuid>) -> Result<Vec<UserOverview>> {
+async fn load(conn: &mut AsyncPgConnection, org: OrgId, user: Option<UserId>) -> Result<Vec<UserOverview>> {
     Ok(sql_query(format!(
         "{OVERVIEW} AND ($2::uuid IS NULL OR u.id = $2)
          ORDER BY m.accepted_at IS NULL,
@@ -117,7 +117,7 @@ async fn load(conn: &mut AsyncPgConnection, org: Uuid, user: Option<Uuid>) -> Re
     .await?)
 }
 
-async fn load_one(conn: &mut AsyncPgConnection, org: Uuid, user: Uuid) -> Result<UserOverview> {
+async fn load_one(conn: &mut AsyncPgConnection, org: OrgId, user: UserId) -> Result<UserOverview> {
     load(conn, org, Some(user)).await?.pop().ok_or(Error::not_found("user"))
 }
 
@@ -126,7 +126,7 @@ async fn load_one(conn: &mut AsyncPgConnection, org: Uuid, user: Uuid) -> Result
 pub async fn overview(conn: &mut AsyncPgConnection, actor: &Actor, org: OrgId) -> Result<Vec<UserOverview>> {
     let org = org.uuid();
     op::read(conn, actor, org, Permission::ViewUsers, async |conn, access| {
-        load(conn, access.org(), None).await
+        load(conn, access.org().into(), None).await
     })
     .await
 }
@@ -196,13 +196,13 @@ pub async fn add(
             permissions: Vec::new(),
             extension: extension.clone(),
         };
-        let added = memberships::add_people(op, org, actor.user_id, std::slice::from_ref(&person)).await?;
+        let added = memberships::add_people(op, org.into(), actor.user_id.into(), std::slice::from_ref(&person)).await?;
         op.audit(Action::UserCreated,
             added[0].membership_id,
             json!({ "email": email.as_str(), "first_name": first, "last_name": last, "extension": extension, "company_admin": input.company_admin }),
         )
         .await?;
-        load_one(op.conn, org, added[0].user_id).await
+        load_one(op.conn, org.into(), (added[0].user_id).into()).await
     })
     .await
 }
@@ -219,13 +219,13 @@ pub struct UserPatch {
 
 /// Whether the organization manages the account exclusively: it created the account
 /// and the person is a member of no other organization.
-async fn manages_exclusively(conn: &mut AsyncPgConnection, org: Uuid, user_id: Uuid) -> Result<bool> {
+async fn manages_exclusively(conn: &mut AsyncPgConnection, org: OrgId, user_id: UserId) -> Result<bool> {
     let managed_by: Option<Uuid> = users::table
         .find(user_id)
         .select(users::managed_by_organization_id)
         .first(conn)
         .await?;
-    if managed_by != Some(org) {
+    if managed_by != Some(org.into()) {
         return Ok(false);
     }
     let elsewhere: i64 = ms::table
@@ -277,17 +277,17 @@ pub async fn update(
             .await
             .optional()?
             .ok_or(Error::not_found("user"))?;
-        let before = load_one(op.conn, org, user_id).await?;
+        let before = load_one(op.conn, org.into(), user_id.into()).await?;
         let mut changes = serde_json::Map::new();
         if valid.first.is_some() || valid.last.is_some() || valid.language.is_some() {
-            update_person(op, org, user_id, &valid, &mut changes).await?;
+            update_person(op, org.into(), user_id.into(), &valid, &mut changes).await?;
         }
         update_membership(op, &before, org, &valid, &patch, &mut changes).await?;
         if !changes.is_empty() {
             op.audit(Action::UserUpdated, user_id, serde_json::Value::Object(changes))
                 .await?;
         }
-        load_one(op.conn, org, user_id).await
+        load_one(op.conn, org.into(), user_id.into()).await
     })
     .await
 }
@@ -330,8 +330,8 @@ impl ValidPatch {
 /// organization alone manages.
 async fn update_person(
     op: &mut Op<'_>,
-    org: Uuid,
-    user_id: Uuid,
+    org: OrgId,
+    user_id: UserId,
     valid: &ValidPatch,
     changes: &mut serde_json::Map<String, serde_json::Value>,
 ) -> Result<()> {
@@ -405,7 +405,7 @@ async fn update_membership(
     if active != before.active {
         if !active
             && before.role == Role::Administrator
-            && memberships::other_active_administrators(op.conn, org, before.user_id).await? == 0
+            && memberships::other_active_administrators(op.conn, org.into(), before.user_id.into()).await? == 0
         {
             return Err(memberships::last_administrator("active"));
         }
@@ -779,7 +779,7 @@ pub async fn import(
                 extension: row.extension.clone(),
             })
             .collect();
-        memberships::add_people(op, org, actor.user_id, &people).await?;
+        memberships::add_people(op, org.into(), actor.user_id.into(), &people).await?;
         op.audit(
             Action::UsersImported,
             org,
@@ -812,15 +812,15 @@ pub async fn profile(
 ) -> Result<serde_json::Value> {
     let (org, user_id) = (org.uuid(), user_id.uuid());
     op::read(conn, actor, org, Permission::ViewUsers, async |conn, access| {
-        member_profile(conn, access.org(), user_id, false).await
+        member_profile(conn, access.org().into(), user_id.into(), false).await
     })
     .await
 }
 
 async fn member_profile(
     conn: &mut AsyncPgConnection,
-    org: Uuid,
-    user_id: Uuid,
+    org: OrgId,
+    user_id: UserId,
     lock: bool,
 ) -> Result<serde_json::Value> {
     let query = ms::table
@@ -847,7 +847,7 @@ pub async fn set_profile(
     let (org, user_id) = (org.uuid(), user_id.uuid());
     op::run(conn, ctx, actor, org, Permission::EditUsers, async |op| {
         let size = json_object("profile", &profile, MAX_PROFILE_BYTES)?;
-        let old = member_profile(op.conn, org, user_id, true).await?;
+        let old = member_profile(op.conn, org.into(), user_id.into(), true).await?;
         diesel::update(
             ms::table
                 .filter(ms::organization_id.eq(org))
@@ -888,7 +888,7 @@ pub async fn clone_profile(
                 "Select the users to copy the profile to",
             ));
         }
-        let profile = member_profile(op.conn, org, source, false).await?;
+        let profile = member_profile(op.conn, org.into(), source.into(), false).await?;
         let members: Vec<Uuid> = ms::table
             .filter(ms::organization_id.eq(org))
             .filter(ms::user_id.eq_any(targets))
