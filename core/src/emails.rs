@@ -91,7 +91,7 @@ pub async fn context(conn: &mut AsyncPgConnection, ctx: &Ctx, kind: &EmailKind) 
             value(invitations::InvitationEmail::load(conn, config, invitation_id).await?)
         }
         EmailKind::CustomerRegistered { invitation_id, user_id } => {
-            value(invitations::RegisteredEmail::load(conn, config, invitation_id, user_id).await?)
+            value(invitations::RegisteredEmail::load(conn, config, invitation_id.into(), user_id.into()).await?)
         }
         EmailKind::ServiceProviderAdded { .. }
         | EmailKind::ServiceProviderRemoved { .. }
@@ -133,22 +133,25 @@ async fn provider_context(conn: &mut AsyncPgConnection, kind: &EmailKind) -> Res
             link_id,
             user_id,
             for_partner,
-        } => value(service_providers::ServiceProviderEmail::load(conn, link_id, user_id, for_partner).await?),
+        } => value(
+            service_providers::ServiceProviderEmail::load(conn, link_id.into(), user_id.map(Into::into), for_partner)
+                .await?,
+        ),
         EmailKind::GrantsEnding {
             link_id,
             user_id,
             for_partner,
             days,
         } => value(
-            service_providers::ServiceProviderEmail::load(conn, link_id, user_id, for_partner)
+            service_providers::ServiceProviderEmail::load(conn, link_id.into(), user_id.map(Into::into), for_partner)
                 .await?
                 .map(|e| service_providers::ServiceProviderEmail { days, ..e }),
         ),
         EmailKind::GrantsRequested { request_id, user_id } => {
-            value(service_providers::GrantRequestEmail::load(conn, request_id, user_id).await?)
+            value(service_providers::GrantRequestEmail::load(conn, request_id.into(), user_id.map(Into::into)).await?)
         }
         EmailKind::GrantRequestAnswered { request_id } => {
-            value(service_providers::GrantRequestEmail::load(conn, request_id, None).await?)
+            value(service_providers::GrantRequestEmail::load(conn, request_id.into(), None).await?)
         }
         EmailKind::LoggedInAs { session_id } => {
             value(crate::delegation::sessions::LoggedInAsEmail::load(conn, session_id).await?)

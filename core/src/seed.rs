@@ -224,7 +224,7 @@ async fn seed_partner(op: &mut Op<'_>, p: &SeedPartner, hashes: &Hashes, logins:
         p.affiliate_code.to_ascii_uppercase(),
     );
     let codes = Some((partner_code.as_str(), affiliate_code.as_str()));
-    partners::insert_partner(op.conn, op.now, org, rate.value(), None, None, codes).await?;
+    partners::insert_partner(op.conn, op.now, org.into(), rate.value(), None, None, codes).await?;
     add_people(op.conn, op.ctx, org, &p.organization.staff, hashes, logins).await?;
     for c in &p.customers {
         let customer = create_org(op.conn, op.ctx, &c.organization, "created_by_partner", false).await?;
@@ -250,8 +250,8 @@ async fn seed_partner(op: &mut Op<'_>, p: &SeedPartner, hashes: &Hashes, logins:
         let evidence = serde_json::json!({ "created_by_partner": true, "seed": true });
         crate::earnings::commissions::attribute(
             op,
-            customer,
-            org,
+            customer.into(),
+            org.into(),
             crate::earnings::commissions::Kind::Partner,
             evidence,
         )
@@ -292,7 +292,7 @@ async fn seed_request(op: &mut Op<'_>, r: &SeedPartnerRequest, hashes: &Hashes, 
     );
     v.finish()?;
     let valid = crate::platform::error::validated(valid);
-    let request = partners::insert_request(op.conn, op.now, org, requester_id, &valid).await?;
+    let request = partners::insert_request(op.conn, op.now, org.into(), requester_id.into(), &valid).await?;
     let who = Who::user(requester_id, Some(org));
     op.audit_as(who, Action::PartnerRequestSubmitted, request.id, json!({}))
         .await

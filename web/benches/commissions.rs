@@ -59,7 +59,7 @@ async fn main() {
         .await
         .expect("rate change");
     let started = Instant::now();
-    let recomputed = commissions::recompute(&mut conn, partner.id, None)
+    let recomputed = commissions::recompute(&mut conn, partner.id.into(), None)
         .await
         .expect("recompute");
     let elapsed = started.elapsed();

@@ -19,7 +19,12 @@ pub async fn run(app: &App, queue: &str, job_id: &str, payload: serde_json::Valu
         RecomputeCommissions::QUEUE => {
             let job: RecomputeCommissions = jobs::decode(payload)?;
             let mut conn = app.pool.get().await.map_err(|e| JobError::Retry(e.to_string()))?;
-            partnerdesk_core::earnings::commissions::recompute(&mut conn, job.partner_id, job.customer_id).await?;
+            partnerdesk_core::earnings::commissions::recompute(
+                &mut conn,
+                job.partner_id.into(),
+                job.customer_id.map(Into::into),
+            )
+            .await?;
             Ok(())
         }
         RenderBillingRun::QUEUE => {

@@ -4,6 +4,7 @@
 //! caller confirms that quote; confirming creates the order, its invoice and the
 //! licences in one transaction.
 
+use crate::platform::ids::OrderId;
 use chrono::{DateTime, Duration, Utc};
 use diesel::{
     ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable,
@@ -239,7 +240,7 @@ impl Pricing {
                 format!("At most {MAX_USERS_PER_ITEM} users per item"),
             ));
         } else {
-            store::check_licensable(conn, org, m.id, user_ids, field, v).await?;
+            store::check_licensable(conn, org.into(), m.id.into(), user_ids, field, v).await?;
             let n = user_ids.len() as i32;
             self.add(m, LicenceKind::User, n, format!("{} user licences", m.name));
         }
@@ -262,8 +263,8 @@ impl Pricing {
     async fn trial_upgrade(
         &mut self,
         conn: &mut AsyncPgConnection,
-        org: Uuid,
-        trial_id: Uuid,
+        org: OrgId,
+        trial_id: TrialId,
         field: &str,
         v: &mut Validator,
     ) -> Result<()> {
@@ -348,7 +349,8 @@ async fn price(
         let field = |f: &str| format!("items[{i}].{f}");
         let module_id = match item {
             Item::UpgradeTrial { trial_id } => {
-                p.trial_upgrade(conn, org, *trial_id, &field("trial_id"), v).await?;
+                p.trial_upgrade(conn, org.into(), (*trial_id).into(), &field("trial_id"), v)
+                    .await?;
                 continue;
             }
             Item::Business { module_id } | Item::Users { module_id, .. } | Item::Credits { module_id, .. } => {
@@ -397,8 +399,10 @@ async fn resolve(conn: &mut AsyncPgConnection, org: Uuid, requests: Vec<ItemRequ
             } => {
                 let mut ids = user_ids;
                 if all_users {
-                    let licensed: HashSet<Uuid> =
-                        store::licensed_users(conn, org, module_id).await?.into_iter().collect();
+                    let licensed: HashSet<Uuid> = store::licensed_users(conn, org.into(), module_id.into())
+                        .await?
+                        .into_iter()
+                        .collect();
                     ids.extend(
                         memberships::active_member_ids(conn, org)
                             .await?
@@ -525,7 +529,7 @@ pub async fn confirm(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, quo
         let quote = check_confirmable(op, row).await?;
         let order = orders::create(
             op,
-            org,
+            org.into(),
             order_source(op, &quote.items)?,
             quote.currency,
             &quote.lines,
@@ -533,7 +537,7 @@ pub async fn confirm(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, quo
         )
         .await?;
         for item in &quote.items {
-            apply(op, org, item, order.id).await?;
+            apply(op, org.into(), item, order.id.into()).await?;
         }
         diesel::update(quotes::table.find(quote_id))
             .set((quotes::confirmed_at.eq(op.now), quotes::order_id.eq(order.id)))
@@ -585,27 +589,31 @@ fn order_source(op: &Op<'_>, items: &[Item]) -> Result<OrderSource> {
 }
 
 /// Carries out one confirmed item.
-async fn apply(op: &mut Op<'_>, org: Uuid, item: &Item, order_id: Uuid) -> Result<()> {
-    let paid = Plan::Paid { order_id };
+async fn apply(op: &mut Op<'_>, org: OrgId, item: &Item, order_id: OrderId) -> Result<()> {
+    let paid = Plan::Paid {
+        order_id: order_id.into(),
+    };
     match item {
         Item::Business { module_id } => {
-            let id = store::add_business(op.conn, op.now, org, *module_id, paid).await?;
+            let id = store::add_business(op.conn, op.now, org, (*module_id).into(), paid).await?;
             let changes = json!({ "module_id": module_id, "order_id": order_id });
             op.audit(Action::BusinessLicenceActivated, id, changes).await
         }
         Item::Users { module_id, user_ids } => {
             let users: Vec<Option<Uuid>> = user_ids.iter().copied().map(Some).collect();
-            store::add_users(op.conn, op.now, org, *module_id, &users, paid).await?;
+            store::add_users(op.conn, op.now, org, (*module_id).into(), &users, paid).await?;
             let changes = json!({ "module_id": module_id, "user_ids": user_ids, "order_id": order_id });
             op.audit(Action::UserLicencesActivated, org, changes).await
         }
         Item::Credits { module_id, quantity } => {
             let credits = vec![None; *quantity as usize];
-            store::add_users(op.conn, op.now, org, *module_id, &credits, paid).await?;
+            store::add_users(op.conn, op.now, org, (*module_id).into(), &credits, paid).await?;
             let changes = json!({ "module_id": module_id, "quantity": quantity, "order_id": order_id });
             op.audit(Action::CreditsAdded, org, changes).await
         }
-        Item::UpgradeTrial { trial_id } => crate::commerce::trials::convert_to_paid(op, org, *trial_id, order_id).await,
+        Item::UpgradeTrial { trial_id } => {
+            crate::commerce::trials::convert_to_paid(op, org, (*trial_id).into(), order_id).await
+        }
     }
 }
 
@@ -624,7 +632,7 @@ pub async fn assign_credits(
     let user_ids = &user_ids[..];
     op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
         store::check_user_list(user_ids, "Name the users to assign credits to")?;
-        let assigned = store::assign_credits(op.conn, op.now, org, module_id, user_ids).await?;
+        let assigned = store::assign_credits(op.conn, op.now, org.into(), module_id.into(), user_ids).await?;
         let changes = json!({ "module_id": module_id, "user_ids": user_ids });
         op.audit(Action::CreditsAssigned, org, changes).await?;
         Ok(assigned)
@@ -671,7 +679,7 @@ pub async fn deactivate_user_licence(
 ) -> Result<()> {
     let (org, licence_id) = (org.uuid(), licence_id.uuid());
     op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
-        if !store::deactivate_user_licence(op.conn, op.now, org, licence_id).await? {
+        if !store::deactivate_user_licence(op.conn, op.now, org.into(), licence_id.into()).await? {
             return Err(Error::not_found("licence"));
         }
         op.audit(Action::UserLicenceDeactivated, licence_id, json!({})).await

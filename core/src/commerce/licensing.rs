@@ -3,6 +3,7 @@
 //! operation's transaction; many rows are written with one statement.
 
 use crate::platform::db::sql_query;
+use crate::platform::ids::{LicenceId, ModuleId, OrderId, OrgId, TrialId};
 use chrono::{DateTime, Utc};
 use diesel::{
     ExpressionMethods, NullableExpressionMethods, OptionalExtension, QueryDsl,
@@ -73,8 +74,8 @@ impl Plan {
 pub(crate) async fn add_business(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
-    org: Uuid,
-    module: Uuid,
+    org: OrgId,
+    module: ModuleId,
     plan: Plan,
 ) -> Result<Uuid> {
     let id = Uuid::now_v7();
@@ -100,8 +101,8 @@ pub(crate) async fn add_business(
 pub(crate) async fn add_users(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
-    org: Uuid,
-    module: Uuid,
+    org: OrgId,
+    module: ModuleId,
     users: &[Option<Uuid>],
     plan: Plan,
 ) -> Result<usize> {
@@ -128,7 +129,7 @@ pub(crate) async fn add_users(
 }
 
 /// The users holding an active licence of the module.
-pub(crate) async fn licensed_users(conn: &mut AsyncPgConnection, org: Uuid, module: Uuid) -> Result<Vec<Uuid>> {
+pub(crate) async fn licensed_users(conn: &mut AsyncPgConnection, org: OrgId, module: ModuleId) -> Result<Vec<Uuid>> {
     Ok(ul::table
         .filter(ul::organization_id.eq(org))
         .filter(ul::module_id.eq(module))
@@ -144,13 +145,13 @@ pub(crate) async fn licensed_users(conn: &mut AsyncPgConnection, org: Uuid, modu
 /// user licence.
 pub(crate) async fn check_licensable(
     conn: &mut AsyncPgConnection,
-    org: Uuid,
-    module: Uuid,
+    org: OrgId,
+    module: ModuleId,
     user_ids: &[Uuid],
     field: &str,
     v: &mut Validator,
 ) -> Result<()> {
-    let members = memberships::active_member_ids(conn, org).await?;
+    let members = memberships::active_member_ids(conn, org.into()).await?;
     let licensed = licensed_users(conn, org, module).await?;
     for u in user_ids {
         if !members.contains(u) {
@@ -176,8 +177,8 @@ pub(crate) async fn check_licensable(
 pub(crate) async fn assign_credits(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
-    org: Uuid,
-    module: Uuid,
+    org: OrgId,
+    module: ModuleId,
     user_ids: &[Uuid],
 ) -> Result<usize> {
     bl::table
@@ -279,8 +280,8 @@ pub(crate) async fn deactivate(
 pub(crate) async fn deactivate_user_licence(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
-    org: Uuid,
-    licence: Uuid,
+    org: OrgId,
+    licence: LicenceId,
 ) -> Result<bool> {
     let n = diesel::update(
         ul::table
@@ -300,8 +301,8 @@ pub(crate) async fn deactivate_user_licence(
 pub(crate) async fn convert_trial(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
-    trial: Uuid,
-    order_id: Uuid,
+    trial: TrialId,
+    order_id: OrderId,
 ) -> Result<usize> {
     diesel::update(bl::table.filter(bl::trial_id.eq(trial)).filter(bl::active.eq(true)))
         .set((

@@ -4,6 +4,7 @@
 //! that pays at once. The paid state is recorded with its time.
 
 use crate::platform::db::sql_query;
+use crate::platform::ids::OrgId;
 use crate::platform::money::Currency;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use diesel::{
@@ -88,7 +89,7 @@ pub fn payment_url(config: &Config, invoice_id: Uuid) -> String {
 /// Creates an order with its lines and invoice, and queues the confirmation e-mail.
 pub(crate) async fn create(
     op: &mut Op<'_>,
-    org: Uuid,
+    org: OrgId,
     source: OrderSource,
     currency: Currency,
     lines: &[Line],
@@ -146,7 +147,7 @@ pub(crate) async fn create(
         json!({ "number": order.number, "source": source, "total": fixed2(total), "currency": currency, "invoice": number }),
     )
     .await?;
-    let outgoing = order_recipients(op.conn, org, partner)
+    let outgoing = order_recipients(op.conn, org, partner.map(Into::into))
         .await?
         .into_iter()
         .map(|(email, lang)| Outgoing {
@@ -196,8 +197,8 @@ async fn insert_invoice(op: &mut Op<'_>, order: &Order, total: Decimal) -> Resul
 /// address) and the partner's administrators.
 pub(crate) async fn order_recipients(
     conn: &mut AsyncPgConnection,
-    org: Uuid,
-    partner: Option<Uuid>,
+    org: OrgId,
+    partner: Option<OrgId>,
 ) -> Result<Vec<(Email, Language)>> {
     let mut out: Vec<(Email, Language)> = Vec::new();
     let mut add = |address: &str, lang: &str| {
@@ -207,7 +208,7 @@ pub(crate) async fn order_recipients(
             out.push((e, Language::from_db(lang)));
         }
     };
-    let admins = crate::tenancy::memberships::administrators(conn, org).await?;
+    let admins = crate::tenancy::memberships::administrators(conn, org.into()).await?;
     if admins.is_empty() {
         let (contact, lang): (Option<String>, String) = orgs::table
             .find(org)
@@ -222,7 +223,7 @@ pub(crate) async fn order_recipients(
         add(e, l);
     }
     if let Some(p) = partner {
-        for (_, e, l) in crate::tenancy::memberships::administrators(conn, p).await? {
+        for (_, e, l) in crate::tenancy::memberships::administrators(conn, p.into()).await? {
             add(&e, &l);
         }
     }
@@ -392,7 +393,7 @@ async fn mark(op: &mut Op<'_>, invoice: &Invoice, reference: &str) -> Result<Inv
         .select(orders::partner_id)
         .first(op.conn)
         .await?;
-    let outgoing = order_recipients(op.conn, invoice.organization_id, partner)
+    let outgoing = order_recipients(op.conn, invoice.organization_id.into(), partner.map(Into::into))
         .await?
         .into_iter()
         .map(|(email, lang)| Outgoing {

@@ -4,6 +4,7 @@
 //! to paid licences in one action (see `licences::quote_upgrade`).
 
 use crate::platform::db::sql_query;
+use crate::platform::ids::OrderId;
 use chrono::{DateTime, Duration, Utc};
 use diesel::{
     ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl, Queryable, QueryableByName,
@@ -46,7 +47,7 @@ pub struct Trial {
     pub created_at: DateTime<Utc>,
 }
 
-async fn get_in(conn: &mut AsyncPgConnection, org: Uuid, id: Uuid, lock: bool) -> Result<Trial> {
+async fn get_in(conn: &mut AsyncPgConnection, org: OrgId, id: TrialId, lock: bool) -> Result<Trial> {
     let q = trials::table
         .filter(trials::id.eq(id))
         .filter(trials::organization_id.eq(org))
@@ -120,7 +121,7 @@ pub async fn start(
             trial_id: trial.id,
             ends_at: trial.ends_at,
         };
-        store::add_business(op.conn, op.now, org, module_id, plan).await?;
+        store::add_business(op.conn, op.now, org.into(), module_id.into(), plan).await?;
         op.audit(
             Action::TrialStarted,
             trial.id,
@@ -156,7 +157,7 @@ pub async fn assign_users(
     op::run(conn, ctx, actor, org, Permission::ManageLicences, async |op| {
         store::check_user_list(user_ids, "Name the users to give a trial licence")?;
         // Locking the trial serializes concurrent assignments against the user limit.
-        let trial = get_in(op.conn, org, trial_id, true).await?;
+        let trial = get_in(op.conn, org.into(), trial_id.into(), true).await?;
         if trial.status != TrialStatus::Active || trial.ends_at <= op.now {
             return Err(Error::conflict(
                 "trial_not_active",
@@ -165,7 +166,15 @@ pub async fn assign_users(
             ));
         }
         let mut v = Validator::new();
-        store::check_licensable(op.conn, org, trial.module_id, user_ids, "user_ids", &mut v).await?;
+        store::check_licensable(
+            op.conn,
+            org.into(),
+            trial.module_id.into(),
+            user_ids,
+            "user_ids",
+            &mut v,
+        )
+        .await?;
         v.finish()?;
         let assigned: i64 = ul::table
             .filter(ul::trial_id.eq(trial_id))
@@ -189,7 +198,7 @@ pub async fn assign_users(
             trial_id: trial.id,
             ends_at: trial.ends_at,
         };
-        store::add_users(op.conn, op.now, org, trial.module_id, &users, plan).await?;
+        store::add_users(op.conn, op.now, org.into(), trial.module_id.into(), &users, plan).await?;
         op.audit(Action::TrialUsersAssigned, trial.id, json!({ "user_ids": user_ids }))
             .await?;
         Ok(trial)
@@ -199,7 +208,7 @@ pub async fn assign_users(
 
 /// Turns a trial's licences into paid ones, keeping the assignments (called when an
 /// upgrade quote is confirmed).
-pub(crate) async fn convert_to_paid(op: &mut Op<'_>, org: Uuid, trial_id: Uuid, order_id: Uuid) -> Result<()> {
+pub(crate) async fn convert_to_paid(op: &mut Op<'_>, org: OrgId, trial_id: TrialId, order_id: OrderId) -> Result<()> {
     let n = diesel::update(
         trials::table
             .filter(trials::id.eq(trial_id))

@@ -3,6 +3,7 @@
 //! organization. At most one service provider at a time; every change is audited and
 //! e-mailed to both sides.
 
+use crate::platform::ids::{GrantRequestId, LinkId, UserId};
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -122,7 +123,7 @@ async fn side_recipients(conn: &mut AsyncPgConnection, org: Uuid) -> Result<Vec<
 
 /// E-mails both sides: the customer's administrators (or its contact address) and the
 /// partner's administrators.
-async fn notify(op: &mut Op<'_>, link_id: Uuid, customer: Uuid, partner: Uuid, added: bool) -> Result<()> {
+async fn notify(op: &mut Op<'_>, link_id: LinkId, customer: OrgId, partner: OrgId, added: bool) -> Result<()> {
     let mut out = Vec::new();
     let event = if added {
         "service_provider.added"
@@ -130,16 +131,16 @@ async fn notify(op: &mut Op<'_>, link_id: Uuid, customer: Uuid, partner: Uuid, a
         "service_provider.removed"
     };
     for (side_org, for_partner) in [(customer, false), (partner, true)] {
-        for (user_id, recipient, lang) in side_recipients(op.conn, side_org).await? {
+        for (user_id, recipient, lang) in side_recipients(op.conn, side_org.into()).await? {
             let kind = if added {
                 EmailKind::ServiceProviderAdded {
-                    link_id,
+                    link_id: link_id.into(),
                     user_id,
                     for_partner,
                 }
             } else {
                 EmailKind::ServiceProviderRemoved {
-                    link_id,
+                    link_id: link_id.into(),
                     user_id,
                     for_partner,
                 }
@@ -204,8 +205,8 @@ pub async fn choose(
         let link = customers::insert_link(
             op.conn,
             op.now,
-            org,
-            partner_id,
+            org.into(),
+            partner_id.into(),
             CustomerOrigin::ChosenByCustomer,
             rate,
             None,
@@ -223,14 +224,14 @@ pub async fn choose(
             let evidence = json!({ "chosen_by_customer": true, "service_provider_link": link });
             crate::earnings::commissions::attribute(
                 op,
-                org,
-                partner_id,
+                org.into(),
+                partner_id.into(),
                 crate::earnings::commissions::Kind::SelfChosen,
                 evidence,
             )
             .await?;
         }
-        notify(op, link, org, partner_id, true).await?;
+        notify(op, link.into(), org.into(), partner_id.into(), true).await?;
         current(op.conn, org).await?.ok_or(Error::not_found("service provider"))
     })
     .await
@@ -256,8 +257,8 @@ pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org:
             json!({ "partner_id": sp.partner_id }),
         )
         .await?;
-        crate::earnings::commissions::unattribute(op, org, sp.partner_id).await?;
-        notify(op, sp.link_id, org, sp.partner_id, false).await
+        crate::earnings::commissions::unattribute(op, org.into(), sp.partner_id.into()).await?;
+        notify(op, sp.link_id.into(), org.into(), sp.partner_id.into(), false).await
     })
     .await
 }
@@ -406,8 +407,8 @@ fn to_request(row: RequestRow, now: DateTime<Utc>) -> GrantRequest {
 async fn load_requests(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
-    customer: Uuid,
-    id: Option<Uuid>,
+    customer: OrgId,
+    id: Option<GrantRequestId>,
 ) -> Result<Vec<GrantRequest>> {
     use crate::schema::grant_requests as r;
     let mut query = r::table
@@ -443,8 +444,8 @@ async fn load_requests(
 async fn one_request(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
-    customer: Uuid,
-    id: Uuid,
+    customer: OrgId,
+    id: GrantRequestId,
 ) -> Result<GrantRequest> {
     load_requests(conn, now, customer, Some(id))
         .await?
@@ -546,7 +547,7 @@ pub async fn request_grants(
             });
         }
         op.emails(out).await?;
-        one_request(op.conn, op.now, customer, id).await
+        one_request(op.conn, op.now, customer.into(), id.into()).await
     })
     .await
 }
@@ -555,7 +556,7 @@ pub async fn request_grants(
 /// and for the partner that asked.
 pub async fn grant_requests(conn: &mut AsyncPgConnection, actor: &Actor, customer: Uuid) -> Result<Vec<GrantRequest>> {
     let access = op::grant(conn, actor, customer.into(), Permission::ViewOrganization).await?;
-    let mut requests = load_requests(conn, actor.now, access.org(), None).await?;
+    let mut requests = load_requests(conn, actor.now, access.org().into(), None).await?;
     match access.via() {
         authz::Via::Own => {
             op::grant(conn, actor, access.org().into(), Permission::ManageServiceProvider).await?;
@@ -585,7 +586,7 @@ pub async fn answer_request(
         customer,
         Permission::ManageServiceProvider,
         async |op| {
-            let request = one_request(op.conn, op.now, customer, id).await?;
+            let request = one_request(op.conn, op.now, customer.into(), id.into()).await?;
             match request.status {
                 RequestStatus::Open => {}
                 RequestStatus::Expired => {
@@ -625,7 +626,7 @@ pub async fn answer_request(
                 grant_requested(op, customer, &request).await?;
             }
             tell_requester(op, &request).await?;
-            one_request(op.conn, op.now, customer, id).await
+            one_request(op.conn, op.now, customer.into(), id.into()).await
         },
     )
     .await
@@ -719,7 +720,11 @@ pub struct GrantRequestEmail {
 }
 
 impl GrantRequestEmail {
-    pub async fn load(conn: &mut AsyncPgConnection, request_id: Uuid, user_id: Option<Uuid>) -> Result<Option<Self>> {
+    pub async fn load(
+        conn: &mut AsyncPgConnection,
+        request_id: GrantRequestId,
+        user_id: Option<UserId>,
+    ) -> Result<Option<Self>> {
         use crate::schema::{grant_requests as r, users};
         let row: Option<(Uuid, Option<Uuid>)> = r::table
             .find(request_id)
@@ -730,12 +735,16 @@ impl GrantRequestEmail {
         let Some((customer, requester)) = row else {
             return Ok(None);
         };
-        let Some(request) = load_requests(conn, Utc::now(), customer, Some(request_id)).await?.pop() else {
+        let Some(request) = load_requests(conn, Utc::now(), customer.into(), Some(request_id))
+            .await?
+            .pop()
+        else {
             return Ok(None);
         };
         let company: String = orgs::table.find(customer).select(orgs::name).first(conn).await?;
         // To the customer's administrators, or (answered) to the partner's staff member who asked.
-        let first_name = match user_id.or(requester.filter(|_| request.status != RequestStatus::Open)) {
+        let first_name = match user_id.or((requester.filter(|_| request.status != RequestStatus::Open)).map(Into::into))
+        {
             Some(id) => users::table
                 .find(id)
                 .select(users::first_name)
@@ -831,8 +840,8 @@ pub struct ServiceProviderEmail {
 impl ServiceProviderEmail {
     pub async fn load(
         conn: &mut AsyncPgConnection,
-        link_id: Uuid,
-        user_id: Option<Uuid>,
+        link_id: LinkId,
+        user_id: Option<UserId>,
         for_partner: bool,
     ) -> Result<Option<Self>> {
         let sides: Option<(Uuid, Uuid, Option<DateTime<Utc>>)> = links::table
@@ -847,7 +856,7 @@ impl ServiceProviderEmail {
         let company: String = orgs::table.find(customer_id).select(orgs::name).first(conn).await?;
         let partner: String = orgs::table.find(partner_id).select(orgs::name).first(conn).await?;
         let first_name = match user_id {
-            Some(id) => crate::identity::accounts::first_name(conn, id)
+            Some(id) => crate::identity::accounts::first_name(conn, id.into())
                 .await?
                 .unwrap_or_default(),
             None => String::new(),

@@ -9,6 +9,7 @@
 //! on every request: still open, not past its time, the partner still the customer's
 //! service provider and the staff member still its member.
 
+use crate::platform::ids::DelegatedSessionId;
 use chrono::{DateTime, Duration, Utc};
 use diesel::{BoolExpressionMethods, ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -155,7 +156,12 @@ fn ended(code: &'static str, message: &str) -> Error {
 /// Checks a delegated session for a request of `user_id` (the staff member): open, not
 /// past its time, the partner still serving the customer, the staff member still a
 /// member of the partner. Anything else is refused with `delegated_session_ended`.
-pub async fn resolve(conn: &mut AsyncPgConnection, now: DateTime<Utc>, user_id: Uuid, id: Uuid) -> Result<Delegation> {
+pub async fn resolve(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    user_id: UserId,
+    id: DelegatedSessionId,
+) -> Result<Delegation> {
     type Row = (
         Uuid,
         Kind,
@@ -278,7 +284,7 @@ pub async fn start_management(
 
 /// Why a user cannot be impersonated, if so: only an active member of the customer who
 /// is not vendor staff, not staff of any partner, and not the actor.
-async fn impersonable(conn: &mut AsyncPgConnection, actor: &Actor, customer: Uuid, user_id: Uuid) -> Result<()> {
+async fn impersonable(conn: &mut AsyncPgConnection, actor: &Actor, customer: OrgId, user_id: UserId) -> Result<()> {
     let member_of_customer: i64 = memberships::table
         .inner_join(users::table.on(users::id.eq(memberships::user_id)))
         .filter(memberships::user_id.eq(user_id))
@@ -356,7 +362,7 @@ pub async fn login_as(
                 format!("At most {REASON_MAX} characters"),
             ));
         }
-        impersonable(op.conn, actor, customer, user_id).await?;
+        impersonable(op.conn, actor, customer.into(), user_id.into()).await?;
         let id = Uuid::new_v4();
         diesel::insert_into(ds::table)
             .values((
@@ -414,23 +420,28 @@ async fn end_session(op: &mut op::Op<'_>, session: &DelegatedSession, ended_by: 
 
 /// The staff member leaves their own session (Exit); a session that already ended is
 /// left as it is.
-pub async fn exit(conn: &mut AsyncPgConnection, ctx: &Ctx, staff_user_id: Uuid, id: Uuid) -> Result<DelegatedSession> {
-    let session = one(conn, ctx.now(), id).await?;
-    if session.staff_user_id != staff_user_id {
+pub async fn exit(
+    conn: &mut AsyncPgConnection,
+    ctx: &Ctx,
+    staff_user_id: UserId,
+    id: DelegatedSessionId,
+) -> Result<DelegatedSession> {
+    let session = one(conn, ctx.now(), id.into()).await?;
+    if staff_user_id != session.staff_user_id {
         return Err(Error::not_found("delegated session"));
     }
     let who = Who {
-        user_id: Some(staff_user_id),
+        user_id: Some(staff_user_id.into()),
         acting_org: Some(session.partner_id),
         on_behalf_of: Some(session.customer_id),
         impersonator: None,
-        delegated_session: Some(id),
+        delegated_session: Some(id.into()),
     };
     op::run_as(conn, ctx, who, async |op| {
         if session.active {
-            end_session(op, &session, staff_user_id).await?;
+            end_session(op, &session, staff_user_id.into()).await?;
         }
-        one(op.conn, op.now, id).await
+        one(op.conn, op.now, id.into()).await
     })
     .await
 }

@@ -24,6 +24,7 @@
 //! in a payout is never edited: a negative *clawback* commission for the refunded part
 //! is approved at once and deducted from the partner's next payout.
 
+use crate::platform::ids::OrgId;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::{
     ExpressionMethods, OptionalExtension, QueryDsl, QueryableByName,
@@ -75,8 +76,8 @@ crate::text_enum! {
 /// wins). Returns whether this attribution was recorded.
 pub(crate) async fn attribute(
     op: &mut Op<'_>,
-    customer: Uuid,
-    partner: Uuid,
+    customer: OrgId,
+    partner: OrgId,
     kind: Kind,
     evidence: Value,
 ) -> Result<bool> {
@@ -96,7 +97,7 @@ pub(crate) async fn attribute(
         .await?;
     if inserted == 1 {
         let who = Who {
-            on_behalf_of: Some(customer),
+            on_behalf_of: Some(customer.into()),
             ..op.who.clone()
         };
         op.audit_as(
@@ -124,7 +125,7 @@ pub(crate) async fn has_paid_order(conn: &mut AsyncPgConnection, customer: Uuid)
 
 /// The customer dropped `partner` as its service provider: an attribution to it as
 /// partner or self that is not fixed yet ends with the relation.
-pub(crate) async fn unattribute(op: &mut Op<'_>, customer: Uuid, partner: Uuid) -> Result<()> {
+pub(crate) async fn unattribute(op: &mut Op<'_>, customer: OrgId, partner: OrgId) -> Result<()> {
     let removed = diesel::delete(
         attributions::table
             .filter(attributions::customer_id.eq(customer))
@@ -136,7 +137,7 @@ pub(crate) async fn unattribute(op: &mut Op<'_>, customer: Uuid, partner: Uuid) 
     .await?;
     if removed == 1 {
         let who = Who {
-            on_behalf_of: Some(customer),
+            on_behalf_of: Some(customer.into()),
             ..op.who.clone()
         };
         op.audit_as(
@@ -319,7 +320,7 @@ struct PartnerTotal {
 /// Recomputes the rate and amount of the commissions not yet in a payout of one
 /// partner (optionally of one customer), after its terms or a customer's rate changed.
 /// Idempotent and set-based; paid commissions and clawbacks never change.
-pub async fn recompute(conn: &mut AsyncPgConnection, partner: Uuid, customer: Option<Uuid>) -> Result<usize> {
+pub async fn recompute(conn: &mut AsyncPgConnection, partner: OrgId, customer: Option<OrgId>) -> Result<usize> {
     // The rate is decided once per customer, then joined to its commissions.
     Ok(crate::platform::db::sql_query(format!(
         "WITH r AS MATERIALIZED (

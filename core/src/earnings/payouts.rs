@@ -1,6 +1,7 @@
 //! Money back and money out: refunds (credit notes on paid invoices, which reduce,
 //! reverse or claw back commissions) and payouts of approved commissions to partners.
 
+use crate::platform::ids::{InvoiceId, OrderLineId};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::{
     ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
@@ -47,8 +48,8 @@ pub async fn refund(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     actor: &Actor,
-    invoice_id: Uuid,
-    order_line_id: Uuid,
+    invoice_id: InvoiceId,
+    order_line_id: OrderLineId,
     amount: &str,
     reason: &str,
 ) -> Result<CreditNote> {
@@ -99,8 +100,8 @@ pub async fn refund(
 /// of it before, when `amount` may be refunded of the line.
 async fn refundable(
     op: &mut Op<'_>,
-    invoice_id: Uuid,
-    line: Uuid,
+    invoice_id: InvoiceId,
+    line: OrderLineId,
     amount: Decimal,
 ) -> Result<(String, Uuid, Uuid, Decimal, Decimal)> {
     let (number, status, order_id, customer): (String, InvoiceStatus, Uuid, Uuid) = invoices::table
@@ -131,7 +132,7 @@ async fn refundable(
         .await
         .optional()?
         .ok_or_else(|| Error::field("order_line_id", "not_on_invoice", "This line is not on the invoice"))?;
-    let refunded = refunded_so_far(op.conn, line).await?;
+    let refunded = refunded_so_far(op.conn, line.into()).await?;
     if amount <= Decimal::ZERO || amount > line_amount - refunded {
         return Err(Error::field(
             "amount",

@@ -143,7 +143,8 @@ enum Acting {
 impl Principal {
     /// Runs the request inside delegated session `id` of this person (API clients).
     pub async fn enter_delegation(&mut self, conn: &mut AsyncPgConnection, ctx: &Ctx, id: Uuid) -> Result<()> {
-        self.delegation = Some(crate::delegation::sessions::resolve(conn, ctx.now(), self.user_id, id).await?);
+        self.delegation =
+            Some(crate::delegation::sessions::resolve(conn, ctx.now(), self.user_id.into(), id.into()).await?);
         Ok(())
     }
 

@@ -119,7 +119,7 @@ pub async fn set_password_with_link(pool: &Pool, ctx: &Ctx, token: &str, passwor
             .returning(User::as_returning())
             .get_result(op.conn)
             .await?;
-        let ended = end_other_sessions(op.conn, op.now, user.id, None).await?;
+        let ended = end_other_sessions(op.conn, op.now, user.id.into(), None).await?;
         let accepted_org: Option<Uuid> = match info.membership_id {
             Some(membership) if memberships::mark_accepted(op.conn, op.now, membership).await? => m::table
                 .find(membership)

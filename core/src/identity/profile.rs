@@ -104,7 +104,7 @@ pub async fn change_password(pool: &Pool, ctx: &Ctx, principal: &Principal, curr
             .set((users::password_hash.eq(Some(&hash)), users::updated_at.eq(op.now)))
             .execute(op.conn)
             .await?;
-        let ended = end_other_sessions(op.conn, op.now, principal.user_id, principal.session_id()).await?;
+        let ended = end_other_sessions(op.conn, op.now, principal.user_id.into(), principal.session_id()).await?;
         op.audit(
             Action::UserPasswordChanged,
             principal.user_id,

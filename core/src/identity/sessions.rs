@@ -3,6 +3,7 @@
 //! logging out.
 
 use crate::platform::db::sql_query;
+use crate::platform::ids::UserId;
 use chrono::{DateTime, Duration, Utc};
 use diesel::{
     ExpressionMethods, OptionalExtension, QueryDsl, Queryable, QueryableByName, Selectable, SelectableHelper,
@@ -255,7 +256,7 @@ pub async fn resolve_session(
     // A delegated session that ended or ran out of time returns the portal to the
     // person's own view.
     let delegation = match session.delegated_session_id {
-        Some(id) => match crate::delegation::sessions::resolve(conn, now, session.user_id, id).await {
+        Some(id) => match crate::delegation::sessions::resolve(conn, now, session.user_id.into(), id.into()).await {
             Ok(d) => Some(d),
             Err(Error::Internal(e)) => return Err(Error::Internal(e)),
             Err(_) => {
@@ -331,7 +332,7 @@ pub async fn logout(conn: &mut AsyncPgConnection, ctx: &Ctx, principal: &Princip
 pub(crate) async fn end_other_sessions(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
-    user_id: Uuid,
+    user_id: UserId,
     keep: Option<Uuid>,
 ) -> Result<usize> {
     Ok(diesel::update(

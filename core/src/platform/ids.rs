@@ -1,7 +1,9 @@
 //! Ids that say what they name. An organization's id and a person's id are both UUIDs in
-//! the database; as [`OrgId`] and [`UserId`] (and [`ModuleId`], [`TrialId`],
-//! [`LicenceId`]) a call that passes one where another belongs does not compile. Each is stored as `uuid`, sent as the UUID's string, and
-//! converts from and into a bare [`Uuid`] where a caller holds one (a path, a row).
+//! the database; as [`OrgId`] and [`UserId`] (and the ids of modules, trials, licences,
+//! orders, order lines, invoices, service-provider links, grant requests, delegated
+//! sessions and invitations) a call that passes one where another belongs does not
+//! compile. Each is stored as `uuid`, sent as the UUID's string, and converts from and
+//! into a bare [`Uuid`] where a caller holds one (a path, a row).
 
 use uuid::Uuid;
 
@@ -92,6 +94,41 @@ uuid_id! {
 uuid_id! {
     /// A business or user licence.
     LicenceId
+}
+
+uuid_id! {
+    /// An order.
+    OrderId
+}
+
+uuid_id! {
+    /// One line of an order.
+    OrderLineId
+}
+
+uuid_id! {
+    /// An invoice.
+    InvoiceId
+}
+
+uuid_id! {
+    /// The link between a customer and its service provider.
+    LinkId
+}
+
+uuid_id! {
+    /// A partner's request to a customer for more permissions.
+    GrantRequestId
+}
+
+uuid_id! {
+    /// A management or log-in-as session of a partner's staff member.
+    DelegatedSessionId
+}
+
+uuid_id! {
+    /// An invitation to create an organization.
+    InvitationId
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! keyset paging, activating and deactivating, and the partner's own account.
 
 use crate::platform::db::sql_query;
+use crate::platform::ids::OrgId;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use diesel::{
@@ -120,7 +121,7 @@ const COLUMNS: &str = "
            l.seats_used, l.seats_total, l.coming_expiry,
            array_to_string(l.granted_permissions, ',') AS granted_permissions, l.grants_end_at";
 
-async fn load_one(conn: &mut AsyncPgConnection, partner: Uuid, customer: Uuid) -> Result<Customer> {
+async fn load_one(conn: &mut AsyncPgConnection, partner: OrgId, customer: OrgId) -> Result<Customer> {
     sql_query(format!(
         "{COLUMNS}
          FROM service_provider_links l JOIN organizations o ON o.id = l.customer_id
@@ -157,9 +158,9 @@ pub(crate) fn check_type(v: &mut Validator, raw: Option<&str>) -> Option<Custome
 /// invitations (the same number at two partners is fine).
 pub(crate) async fn debtor_number_taken(
     conn: &mut AsyncPgConnection,
-    partner: Uuid,
+    partner: OrgId,
     number: &str,
-    except_customer: Option<Uuid>,
+    except_customer: Option<OrgId>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let mut q = links::table
@@ -270,7 +271,7 @@ pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inpu
         let valid = validate(&input, true, partner)?;
         let debtor = valid.debtor_number.clone().flatten();
         if let Some(d) = &debtor
-            && debtor_number_taken(op.conn, partner, d, None, op.now).await?
+            && debtor_number_taken(op.conn, partner.into(), d, None, op.now).await?
         {
             return Err(debtor_number_conflict());
         }
@@ -291,10 +292,10 @@ pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inpu
         )
         .await?;
         let rate = valid.rate.unwrap_or_default();
-        let link = insert_link(op.conn, op.now, org.id, partner, CustomerOrigin::CreatedByPartner, rate, debtor.as_deref(), Permission::DELEGABLE, Some(actor.user_id))
+        let link = insert_link(op.conn, op.now, org.id.into(), partner.into(), CustomerOrigin::CreatedByPartner, rate, debtor.as_deref(), Permission::DELEGABLE, Some(actor.user_id))
             .await?;
         let evidence = json!({ "created_by_partner": true, "service_provider_link": link });
-        crate::earnings::commissions::attribute(op, org.id, partner, crate::earnings::commissions::Kind::Partner, evidence).await?;
+        crate::earnings::commissions::attribute(op, org.id.into(), partner.into(), crate::earnings::commissions::Kind::Partner, evidence).await?;
         op.audit_for(org.id, Action::CustomerCreated,
             org.id,
             json!({
@@ -303,7 +304,7 @@ pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inpu
             }),
         )
         .await?;
-        load_one(op.conn, partner, org.id).await
+        load_one(op.conn, partner.into(), org.id.into()).await
     })
     .await
 }
@@ -312,8 +313,8 @@ pub async fn create(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, inpu
 pub(crate) async fn insert_link(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
-    customer: Uuid,
-    partner: Uuid,
+    customer: OrgId,
+    partner: OrgId,
     origin: CustomerOrigin,
     rate: Decimal,
     debtor_number: Option<&str>,
@@ -345,7 +346,7 @@ pub async fn get(conn: &mut AsyncPgConnection, actor: &Actor, id: Uuid) -> Resul
     let partner = op::grant(conn, actor, partner.into(), Permission::ManageCustomers)
         .await?
         .org();
-    let mut customer = load_one(conn, partner, id).await?;
+    let mut customer = load_one(conn, partner.into(), id.into()).await?;
     if customer.grants_end_at.is_some_and(|end| end <= actor.now) {
         customer.granted_permissions = None;
     }
@@ -370,15 +371,15 @@ pub async fn update(
 ) -> Result<Customer> {
     let partner = partner_of(actor)?;
     op::run(conn, ctx, actor, partner, Permission::CreateCustomers, async |op| {
-        let seen = load_one(op.conn, partner, id).await?;
+        let seen = load_one(op.conn, partner.into(), id.into()).await?;
         let valid = validate(&input, false, partner)?;
         authorize_update(op, actor, &seen, &valid).await?;
         // The customer's row and its link are locked, so the audit's before is true.
-        lock_customer(op.conn, partner, id).await?;
-        let current = load_one(op.conn, partner, id).await?;
+        lock_customer(op.conn, partner.into(), id.into()).await?;
+        let current = load_one(op.conn, partner.into(), id.into()).await?;
         if let Some(Some(d)) = &valid.debtor_number
             && current.debtor_number.as_deref() != Some(d.as_str())
-            && debtor_number_taken(op.conn, partner, d, Some(id), op.now).await?
+            && debtor_number_taken(op.conn, partner.into(), d, Some(id.into()), op.now).await?
         {
             return Err(debtor_number_conflict());
         }
@@ -405,7 +406,7 @@ pub async fn update(
             _ => Action::CustomerUpdated,
         };
         op.audit_for(id, action, id, Value::Object(changes)).await?;
-        load_one(op.conn, partner, id).await
+        load_one(op.conn, partner.into(), id.into()).await
     })
     .await
 }
@@ -510,7 +511,7 @@ impl Edited {
     }
 }
 
-async fn lock_customer(conn: &mut AsyncPgConnection, partner: Uuid, id: Uuid) -> Result<()> {
+async fn lock_customer(conn: &mut AsyncPgConnection, partner: OrgId, id: OrgId) -> Result<()> {
     links::table
         .filter(links::customer_id.eq(id))
         .filter(links::partner_id.eq(partner))

@@ -5,6 +5,7 @@
 //! or revoked.
 
 use crate::identity::passwords;
+use crate::platform::ids::{InvitationId, OrgId, UserId};
 use chrono::{DateTime, Duration, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -133,7 +134,7 @@ pub async fn create(
         );
         mail::check_address_rate(op.conn, ctx, &email).await?;
         if let Some(d) = &debtor
-            && customers::debtor_number_taken(op.conn, partner, d, None, op.now).await?
+            && customers::debtor_number_taken(op.conn, partner.into(), d, None, op.now).await?
         {
             return Err(customers::debtor_number_conflict());
         }
@@ -207,7 +208,7 @@ pub async fn list(
         .collect())
 }
 
-async fn lock_own(conn: &mut AsyncPgConnection, partner: Uuid, id: Uuid) -> Result<Invitation> {
+async fn lock_own(conn: &mut AsyncPgConnection, partner: OrgId, id: InvitationId) -> Result<Invitation> {
     inv::table
         .filter(inv::id.eq(id))
         .filter(inv::partner_id.eq(partner))
@@ -223,7 +224,7 @@ async fn lock_own(conn: &mut AsyncPgConnection, partner: Uuid, id: Uuid) -> Resu
 pub async fn resend(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: Uuid) -> Result<Invitation> {
     let partner = actor.acting_org.ok_or_else(Error::no_organization)?;
     op::run(conn, ctx, actor, partner, Permission::CreateCustomers, async |op| {
-        let current = lock_own(op.conn, partner, id).await?;
+        let current = lock_own(op.conn, partner.into(), id.into()).await?;
         match current.status(op.now) {
             InvitationStatus::Accepted => {
                 return Err(Error::conflict(
@@ -271,7 +272,7 @@ pub async fn resend(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: 
 pub async fn revoke(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: Uuid) -> Result<Invitation> {
     let partner = actor.acting_org.ok_or_else(Error::no_organization)?;
     op::run(conn, ctx, actor, partner, Permission::CreateCustomers, async |op| {
-        let current = lock_own(op.conn, partner, id).await?;
+        let current = lock_own(op.conn, partner.into(), id.into()).await?;
         if current.accepted_at.is_some() {
             return Err(Error::conflict(
                 "invitation_accepted",
@@ -507,8 +508,8 @@ async fn register(op: &mut Op<'_>, i: &Invitation, form: &Form) -> Result<Accept
     let link = customers::insert_link(
         op.conn,
         op.now,
-        org.id,
-        i.partner_id,
+        org.id.into(),
+        i.partner_id.into(),
         CustomerOrigin::Invitation,
         i.commission_rate,
         debtor.as_deref(),
@@ -519,8 +520,8 @@ async fn register(op: &mut Op<'_>, i: &Invitation, form: &Form) -> Result<Accept
     let evidence = json!({ "invitation_id": i.id, "service_provider_link": link });
     crate::earnings::commissions::attribute(
         op,
-        org.id,
-        i.partner_id,
+        org.id.into(),
+        i.partner_id.into(),
         crate::earnings::commissions::Kind::Partner,
         evidence,
     )
@@ -658,8 +659,8 @@ impl RegisteredEmail {
     pub async fn load(
         conn: &mut AsyncPgConnection,
         config: &Config,
-        invitation_id: Uuid,
-        user_id: Uuid,
+        invitation_id: InvitationId,
+        user_id: UserId,
     ) -> Result<Option<Self>> {
         let row: Option<(String, String)> = inv::table
             .inner_join(orgs::table.on(inv::organization_id.eq(orgs::id.nullable())))
@@ -668,7 +669,7 @@ impl RegisteredEmail {
             .first(conn)
             .await
             .optional()?;
-        let first_name = crate::identity::accounts::first_name(conn, user_id).await?;
+        let first_name = crate::identity::accounts::first_name(conn, user_id.into()).await?;
         Ok(match (row, first_name) {
             (Some((company, email)), Some(first_name)) => Some(RegisteredEmail {
                 company,

@@ -189,7 +189,7 @@ pub async fn create_own(
         let org = found(op, user_id, &new).await?;
         if let Some(partner) = affiliate {
             let evidence = json!({ "affiliate_code": input.affiliate_code.as_deref().map(str::trim), "visited_on": input.affiliate_visited_on });
-            crate::earnings::commissions::attribute(op, org.id, partner, crate::earnings::commissions::Kind::Affiliate, evidence).await?;
+            crate::earnings::commissions::attribute(op, org.id.into(), partner.into(), crate::earnings::commissions::Kind::Affiliate, evidence).await?;
         }
         Ok(org)
     })

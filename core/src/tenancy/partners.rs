@@ -1,6 +1,7 @@
 //! Partner onboarding: requests for partner status, the sales team's decision, and the
 //! partner records it creates.
 
+use crate::platform::ids::{OrgId, UserId};
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -181,8 +182,8 @@ pub async fn status(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Partn
 pub(crate) async fn insert_request(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
-    org_id: Uuid,
-    requested_by: Uuid,
+    org_id: OrgId,
+    requested_by: UserId,
     req: &ValidRequest,
 ) -> Result<PartnerRequest> {
     Ok(diesel::insert_into(partner_requests::table)
@@ -248,7 +249,7 @@ pub async fn submit_request(
         let valid = validate_request(&input, &mut v);
         v.finish()?;
         let valid = validated(valid);
-        let request = insert_request(op.conn, op.now, org_id, actor.user_id, &valid).await?;
+        let request = insert_request(op.conn, op.now, org_id.into(), actor.user_id.into(), &valid).await?;
         op.audit(Action::PartnerRequestSubmitted,
             request.id,
             json!({ "company": request.company, "country": request.country, "expected_customers": request.expected_customers }),
@@ -350,10 +351,10 @@ async fn unused_code(conn: &mut AsyncPgConnection, affiliate: bool) -> Result<St
 pub(crate) async fn insert_partner(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
-    org_id: Uuid,
+    org_id: OrgId,
     rate: Decimal,
     request_id: Option<Uuid>,
-    approved_by: Option<Uuid>,
+    approved_by: Option<UserId>,
     codes: Option<(&str, &str)>,
 ) -> Result<Partner> {
     let (partner_code, affiliate_code) = match codes {
@@ -414,10 +415,10 @@ pub async fn approve(
             let partner = insert_partner(
                 op.conn,
                 op.now,
-                request.organization_id,
+                request.organization_id.into(),
                 rate,
                 Some(request.id),
-                Some(actor.user_id),
+                Some(actor.user_id.into()),
                 None,
             )
             .await?;

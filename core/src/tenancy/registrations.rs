@@ -246,7 +246,7 @@ pub async fn complete(pool: &Pool, ctx: &Ctx, token: &str, input: CompleteInput)
             ..Default::default()
         };
         let org = organizations::found(op, user.id, &new).await?;
-        let partner_request = partners::insert_request(op.conn, op.now, org.id, user.id, &request).await?;
+        let partner_request = partners::insert_request(op.conn, op.now, org.id.into(), user.id.into(), &request).await?;
         diesel::update(reg::table.find(registration.id))
             .set((reg::completed_at.eq(op.now), reg::organization_id.eq(org.id), reg::user_id.eq(user.id)))
             .execute(op.conn)

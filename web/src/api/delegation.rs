@@ -265,7 +265,7 @@ impl DelegationApi {
     )]
     async fn exit(&self, state: Data<&AppState>, auth: Auth, id: Path<Uuid>) -> ApiResult<Json<DelegatedSessionView>> {
         let mut conn = state.conn().await?;
-        let session = sessions::exit(&mut conn, &state.ctx, auth.principal.user_id, id.0).await?;
+        let session = sessions::exit(&mut conn, &state.ctx, auth.principal.user_id.into(), id.0.into()).await?;
         Ok(Json(session.into()))
     }
 

@@ -415,8 +415,8 @@ impl CommissionsApi {
             &mut conn,
             &state.ctx,
             &auth.actor,
-            id.0,
-            b.order_line_id,
+            id.0.into(),
+            b.order_line_id.into(),
             &b.amount,
             &b.reason,
         )

@@ -164,7 +164,17 @@ async fn refund(
     let (amount, reason) = (form.fields.amount, form.fields.reason);
     let mut conn = db(&state).await?;
     Ok(
-        match payouts::refund(&mut conn, &state.ctx, &portal.actor, invoice, line, &amount, &reason).await {
+        match payouts::refund(
+            &mut conn,
+            &state.ctx,
+            &portal.actor,
+            invoice.into(),
+            line.into(),
+            &amount,
+            &reason,
+        )
+        .await
+        {
             Ok(_) => noticed(&format!("/vendor/orders/{order_id}"), Notice::Refunded),
             Err(e) => portal.failed(&state, "Refund", &e),
         },

@@ -141,7 +141,7 @@ async fn exit(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> 
     let Some(d) = portal.principal.delegation.clone() else {
         return Ok(redirect("/"));
     };
-    let ended = sessions::exit(&mut conn, &state.ctx, portal.principal.user_id, d.id).await;
+    let ended = sessions::exit(&mut conn, &state.ctx, portal.principal.user_id.into(), d.id.into()).await;
     let left = match &portal.principal.credential {
         accounts::Credential::Session { id, .. } => {
             partnerdesk_core::identity::sessions::leave_delegation(&mut conn, *id).await

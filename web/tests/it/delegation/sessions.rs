@@ -648,7 +648,7 @@ async fn every_delegable_permission_follows_the_customers_grant() {
             .await
             .unwrap_or_else(|e| panic!("{name}: allowed once granted: {e:?}"));
         assert_eq!(access.via(), Via::ServiceProvider);
-        let d = sessions::resolve(&mut conn, now, anna_id, session)
+        let d = sessions::resolve(&mut conn, now, anna_id.into(), session.into())
             .await
             .expect("the session is open");
         let access = authz::authorize(&mut conn, &Actor::delegated(d.clone(), now), org, *perm)
