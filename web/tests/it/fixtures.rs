@@ -5,6 +5,7 @@
 use partnerdesk_web::api::{
     commerce::{catalogue::ModuleView, orders::OrderView, quotes::QuoteView},
     identity::auth::MeView,
+    tenancy::{customers::CustomerPage, organizations::OrganizationView},
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -69,4 +70,26 @@ pub(crate) async fn me(client: &Client) -> MeView {
     let r = client.get("/api/me").await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.view()
+}
+
+/// Olga Olsen signs up and registers her own company, Olsen Bakery (Denmark), which has
+/// no partner yet; returns her, logged in, and the company.
+pub(crate) async fn olsen_bakery(app: &TestApp) -> (Client, Uuid) {
+    let olga = app
+        .sign_up("olga@olsen.example", "Olga", "Olsen", "long enough password")
+        .await;
+    let r = olga
+        .post("/api/organizations", json!({ "name": "Olsen Bakery", "country": "DK" }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    (olga, r.view::<OrganizationView>().id)
+}
+
+/// The companies on a page of My customers (GET /api/customers), in order.
+pub(crate) fn companies(page: &Resp) -> Vec<String> {
+    page.view::<CustomerPage>()
+        .items
+        .into_iter()
+        .map(|c| c.company)
+        .collect()
 }

@@ -1,26 +1,21 @@
 //! My service provider: a customer chooses a partner by code, removes it, and decides
 //! what the partner may do; both sides are e-mailed and every change is audited.
 
+use partnerdesk_core::platform::{authz::Permission, values::CustomerOrigin};
+use partnerdesk_web::api::{
+    delegation::{ServiceProviderState, ServiceProviderView},
+    tenancy::{audit::AuditEntryView, customers::CustomerView},
+};
 use serde_json::json;
 
-use crate::harness::{Client, TestApp};
-
-/// A self-registered company with its administrator.
-async fn own_company(app: &TestApp) -> (Client, uuid::Uuid) {
-    let olga = app
-        .sign_up("olga@olsen.example", "Olga", "Olsen", "long enough password")
-        .await;
-    let r = olga
-        .post("/api/organizations", json!({ "name": "Olsen Bakery", "country": "DK" }))
-        .await;
-    (olga, r.id())
-}
+use crate::{fixtures::olsen_bakery, harness::TestApp};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_customer_chooses_and_drops_a_partner_by_code() {
     let app = TestApp::spawn().await;
-    let (olga, org) = own_company(&app).await;
+    let (olga, org) = olsen_bakery(&app).await;
     let url = format!("/api/organizations/{org}/service-provider");
+    // The wire shape: without a service provider the field is absent (not null).
     assert_eq!(olga.get(&url).await.body, json!({}), "no service provider yet");
 
     olga.put(&url, json!({ "partner_code": "NOPE1234" }))
@@ -35,9 +30,10 @@ async fn a_customer_chooses_and_drops_a_partner_by_code() {
 
     let r = olga.put(&url, json!({ "partner_code": "northwnd" })).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["name"], "Northwind IT Services");
-    assert_eq!(r.body["origin"], "chosen_by_customer");
-    assert_eq!(r.body["granted_permissions"], json!([]));
+    let chosen: ServiceProviderView = r.view();
+    assert_eq!(chosen.name, "Northwind IT Services");
+    assert_eq!(chosen.origin, CustomerOrigin::ChosenByCustomer);
+    assert!(chosen.granted_permissions.is_empty());
 
     // Both sides are told.
     app.smtp
@@ -57,8 +53,9 @@ async fn a_customer_chooses_and_drops_a_partner_by_code() {
     let anna = app.demo("anna@northwind.example").await;
     let c = anna.get(&format!("/api/customers/{org}")).await;
     assert_eq!(c.status, 200, "{}", c.body);
-    assert_eq!(c.body["origin"], "chosen_by_customer");
-    assert_eq!(c.body["commission_rate"], "20.00");
+    let c: CustomerView = c.view();
+    assert_eq!(c.origin, CustomerOrigin::ChosenByCustomer);
+    assert_eq!(c.commission_rate, "20.00");
     anna.get(&format!("/api/organizations/{org}/users"))
         .await
         .assert_problem(403, "not_authorized");
@@ -76,7 +73,10 @@ async fn a_customer_chooses_and_drops_a_partner_by_code() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["granted_permissions"], json!(["view_users", "create_users"]));
+    assert_eq!(
+        r.view::<ServiceProviderView>().granted_permissions,
+        [Permission::ViewUsers, Permission::CreateUsers]
+    );
     assert_eq!(anna.get(&format!("/api/organizations/{org}/users")).await.status, 200);
     anna.patch(&format!("/api/organizations/{org}"), json!({ "name": "Renamed" }))
         .await
@@ -90,6 +90,7 @@ async fn a_customer_chooses_and_drops_a_partner_by_code() {
 
     // Dropping the partner ends all of it.
     assert_eq!(olga.delete(&url).await.status, 204);
+    // The wire shape again: the field is absent.
     assert_eq!(olga.get(&url).await.body, json!({}));
     anna.get(&format!("/api/customers/{org}"))
         .await
@@ -105,14 +106,8 @@ async fn a_customer_chooses_and_drops_a_partner_by_code() {
     // Another partner can now be chosen.
     assert_eq!(olga.put(&url, json!({ "partner_code": "ALPINESY" })).await.status, 200);
 
-    let audit = olga.get(&format!("/api/organizations/{org}/audit")).await;
-    let actions: Vec<&str> = audit
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let audit: Vec<AuditEntryView> = olga.get(&format!("/api/organizations/{org}/audit")).await.view();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
     // Choosing a partner before any paid order attributes the customer to it; dropping it
     // ends that attribution (both in the customer's audit log).
     assert!(
@@ -137,9 +132,10 @@ async fn only_the_organization_administrator_manages_the_service_provider() {
     let jan = app.demo("jan@jansen.example").await; // company administrator
     let jansen = app.org_id("Jansen Installatietechniek").await;
     let url = format!("/api/organizations/{jansen}/service-provider");
+    let state: ServiceProviderState = jan.get(&url).await.view();
     assert_eq!(
-        jan.get(&url).await.body["service_provider"]["name"],
-        "Northwind IT Services",
+        state.service_provider.map(|p| p.name).as_deref(),
+        Some("Northwind IT Services"),
         "may see it"
     );
     jan.delete(&url).await.assert_problem(403, "not_authorized");

@@ -4,25 +4,23 @@
 //! lists and figures show it at once; and the harness fails any test that leaves a copy
 //! different from what it copies.
 
-use serde_json::{Value, json};
+use partnerdesk_web::api::{
+    commerce::trials::{TrialOverviewPage, TrialOverviewRow},
+    earnings::DashboardView,
+    tenancy::customers::{CustomerPage, CustomerView},
+};
+use serde_json::json;
 
-use crate::fixtures::module_id;
-use crate::harness::{Client, TestApp};
+use crate::{
+    fixtures::{buy, companies, module_id, olsen_bakery},
+    harness::{Client, Resp, TestApp},
+};
 
 async fn dashboard(anna: &Client) -> (i64, i64, i64) {
     let d = anna.get("/api/partner/dashboard").await;
     assert_eq!(d.status, 200, "{}", d.body);
-    let n = |k: &str| d.body[k].as_i64().unwrap_or_else(|| panic!("{k} in {}", d.body));
-    (n("customers"), n("active_customers"), n("customers_in_trial"))
-}
-
-fn names(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("a page: {page}"))
-        .iter()
-        .map(|c| c["company"].as_str().unwrap().to_owned())
-        .collect()
+    let d: DashboardView = d.view();
+    (d.customers, d.active_customers, d.customers_in_trial)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -42,7 +40,7 @@ async fn lists_and_figures_follow_every_change_at_once() {
         .id();
     assert_eq!(dashboard(&anna).await, (customers + 1, paying, in_trial));
     assert_eq!(
-        names(&anna.get("/api/customers").await.body).last().unwrap(),
+        companies(&anna.get("/api/customers").await).last().unwrap(),
         "Zeta Listing BV"
     );
     let r = anna
@@ -52,21 +50,21 @@ async fn lists_and_figures_follow_every_change_at_once() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(names(&anna.get("/api/customers").await.body)[0], "Aardvark Listing BV");
+    assert_eq!(companies(&anna.get("/api/customers").await)[0], "Aardvark Listing BV");
     assert_eq!(
-        names(&anna.get("/api/customers?q=aardvark").await.body),
+        companies(&anna.get("/api/customers?q=aardvark").await),
         ["Aardvark Listing BV"]
     );
-    assert!(names(&anna.get("/api/customers?q=zeta").await.body).is_empty());
+    assert!(companies(&anna.get("/api/customers?q=zeta").await).is_empty());
 
     // Deactivated, it leaves the active list and shows among the inactive ones.
     let r = anna
         .patch(&format!("/api/customers/{zeta}"), json!({ "active": false }))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(!names(&anna.get("/api/customers").await.body).contains(&"Aardvark Listing BV".to_owned()));
+    assert!(!companies(&anna.get("/api/customers").await).contains(&"Aardvark Listing BV".to_owned()));
     assert_eq!(
-        names(&anna.get("/api/customers?status=inactive").await.body),
+        companies(&anna.get("/api/customers?status=inactive").await),
         ["Aardvark Listing BV"]
     );
 
@@ -80,13 +78,13 @@ async fn lists_and_figures_follow_every_change_at_once() {
         .await;
     assert!(trial.status < 300, "{}", trial.body);
     assert_eq!(dashboard(&anna).await, (customers + 1, paying, in_trial + 1));
-    let overview = anna.get("/api/trials?active=true").await.body;
-    assert_eq!(overview["items"][0]["organization_id"], jansen.to_string());
-    let by_expiry = anna.get("/api/customers?sort=expiry").await.body;
-    assert_eq!(by_expiry["items"][0]["company"], "Jansen Installatietechniek");
+    let overview: TrialOverviewPage = anna.get("/api/trials?active=true").await.view();
+    assert_eq!(overview.items[0].organization_id, jansen);
+    let by_expiry: CustomerPage = anna.get("/api/customers?sort=expiry").await.view();
+    assert_eq!(by_expiry.items[0].company, "Jansen Installatietechniek");
     assert_eq!(
-        by_expiry["items"][0]["coming_expiry_date"],
-        overview["items"][0]["expires_at"]
+        by_expiry.items[0].coming_expiry_date,
+        Some(overview.items[0].expires_at)
     );
 
     // Licences bought: seats in use and in total, and a paying customer.
@@ -95,25 +93,20 @@ async fn lists_and_figures_follow_every_change_at_once() {
         "SELECT count(*) FROM business_licences WHERE organization_id = '{jansen}' AND active AND kind = 'paid'"
     );
     let was_paying = i64::from(app.count(&paid_licences).await > 0);
-    let quote = anna
-        .post(
-            &format!("/api/organizations/{jansen}/quotes"),
-            json!({ "items": [{ "type": "business", "module_id": crm }, { "type": "users", "module_id": crm, "all_users": true }] }),
-        )
-        .await;
-    assert_eq!(quote.status, 201, "{}", quote.body);
-    let order = anna
-        .post(&format!("/api/quotes/{}/confirm", quote.id()), json!({}))
-        .await;
-    assert!(order.status < 300, "{}", order.body);
-    let row = anna.get(&format!("/api/customers/{jansen}")).await.body;
+    buy(
+        &anna,
+        jansen,
+        json!([{ "type": "business", "module_id": crm }, { "type": "users", "module_id": crm, "all_users": true }]),
+    )
+    .await;
+    let row = anna.get(&format!("/api/customers/{jansen}")).await;
     let held = app
         .count(&format!(
             "SELECT count(*) FROM user_licences WHERE organization_id = '{jansen}' AND active AND user_id IS NOT NULL"
         ))
         .await;
     assert!(held > 0);
-    assert_eq!(row["usage"]["used"].as_i64(), Some(held), "{row}");
+    assert_eq!(row.view::<CustomerView>().usage.used, held, "{}", row.body);
     assert!(app.count(&paid_licences).await > 0);
     assert_eq!(
         dashboard(&anna).await,
@@ -121,13 +114,7 @@ async fn lists_and_figures_follow_every_change_at_once() {
     );
 
     // A company that chooses Northwind is counted; when it leaves, it and its trial go.
-    let olga = app
-        .sign_up("olga@olsen.example", "Olga", "Olsen", "long enough password")
-        .await;
-    let olsen = olga
-        .post("/api/organizations", json!({ "name": "Olsen Bakery", "country": "DK" }))
-        .await
-        .id();
+    let (olga, olsen) = olsen_bakery(&app).await;
     let provider = format!("/api/organizations/{olsen}/service-provider");
     assert_eq!(
         olga.put(&provider, json!({ "partner_code": "northwnd" })).await.status,
@@ -142,18 +129,17 @@ async fn lists_and_figures_follow_every_change_at_once() {
     assert!(trial.status < 300, "{}", trial.body);
     let (with_olsen, _, trials_with_olsen) = dashboard(&anna).await;
     assert_eq!((with_olsen, trials_with_olsen), (customers + 2, in_trial + 2));
-    let listed = |page: &Value| {
-        page["items"]
-            .as_array()
-            .unwrap()
+    let listed = |page: &Resp| {
+        page.view::<TrialOverviewPage>()
+            .items
             .iter()
-            .any(|t| t["organization_id"] == olsen.to_string())
+            .any(|t| t.organization_id == olsen)
     };
-    assert!(listed(&anna.get("/api/trials").await.body));
+    assert!(listed(&anna.get("/api/trials").await));
     assert_eq!(olga.delete(&provider).await.status, 204);
     assert_eq!(dashboard(&anna).await.0, customers + 1);
     assert_eq!(dashboard(&anna).await.2, in_trial + 1);
-    assert!(!listed(&anna.get("/api/trials").await.body));
+    assert!(!listed(&anna.get("/api/trials").await));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -176,32 +162,39 @@ async fn the_trials_overview_pages_by_end_date() {
         assert!(r.status < 300, "{}", r.body);
         app.advance(chrono::Duration::hours(1));
     }
-    let all = anna.get("/api/trials?limit=200").await.body;
-    let mut seen = Vec::new();
+    let all: TrialOverviewPage = anna.get("/api/trials?limit=200").await.view();
+    let mut seen: Vec<TrialOverviewRow> = Vec::new();
     let mut path = "/api/trials?limit=1".to_owned();
     loop {
         let page = anna.get(&path).await;
         assert_eq!(page.status, 200, "{}", page.body);
-        assert!(page.body["items"].as_array().unwrap().len() <= 1);
-        seen.extend(page.body["items"].as_array().unwrap().iter().cloned());
-        match page.body["next_cursor"].as_str() {
-            Some(c) => path = format!("/api/trials?limit=1&cursor={}", urlencode(c)),
+        let page: TrialOverviewPage = page.view();
+        assert!(page.items.len() <= 1);
+        seen.extend(page.items);
+        match page.next_cursor {
+            Some(c) => path = format!("/api/trials?limit=1&cursor={}", urlencode(&c)),
             None => break,
         }
     }
     assert_eq!(seen.len(), 3);
-    assert_eq!(Value::Array(seen.clone()), all["items"]);
-    let ends: Vec<&str> = seen.iter().map(|t| t["expires_at"].as_str().unwrap()).collect();
+    // Every field alike (the views have no PartialEq; their Debug shows every field).
+    assert_eq!(format!("{seen:?}"), format!("{:?}", all.items));
+    let ends: Vec<_> = seen.iter().map(|t| t.expires_at).collect();
     let mut sorted = ends.clone();
     sorted.sort();
     assert_eq!(ends, sorted, "soonest end first");
     let refused = anna.get("/api/trials?cursor=nonsense").await;
     refused.assert_problem(422, "validation_failed");
-    assert_eq!(refused.body["errors"][0]["field"], "cursor");
-    assert_eq!(refused.body["errors"][0]["code"], "invalid_cursor");
+    assert_eq!(refused.field_errors()[0].pair(), ("cursor", "invalid_cursor"));
     // Another partner sees none of them.
     let max = app.demo("max@alpine.example").await;
-    assert_eq!(max.get("/api/trials").await.body["items"], json!([]));
+    assert!(
+        max.get("/api/trials")
+            .await
+            .view::<TrialOverviewPage>()
+            .items
+            .is_empty()
+    );
 }
 
 fn urlencode(s: &str) -> String {
