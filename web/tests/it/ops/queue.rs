@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
 use partnerdesk_testkit::metric;
+use partnerdesk_web::api::ops::{JobDetailView, JobPage, QueueView, RetriedJobs};
+use serde_json::json;
 
-use crate::harness::{Options, TestApp};
+use crate::harness::{Client, Options, Resp, TestApp};
 
 /// Inserts a `ping` job (its handler does nothing and succeeds) in an apalis state.
 async fn ping_job(app: &TestApp, status: &str, attempts: i32, max_attempts: i32, run_at: &str) -> String {
@@ -51,13 +51,19 @@ async fn counted(app: &TestApp, minutes_ago: i64, done: i64, failed: i64) {
         .expect("recording counts");
 }
 
-fn queue<'a>(queues: &'a Value, name: &str) -> &'a Value {
+fn queue(queues: &Resp, name: &str) -> QueueView {
     queues
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["queue"] == name)
-        .unwrap_or_else(|| panic!("queue {name} in {queues}"))
+        .view::<Vec<QueueView>>()
+        .into_iter()
+        .find(|q| q.queue == name)
+        .unwrap_or_else(|| panic!("queue {name} in {}", queues.body))
+}
+
+/// A job's page (GET /api/ops/jobs/{id}).
+async fn job_page(ops: &Client, id: &str) -> JobDetailView {
+    let r = ops.get(&format!("/api/ops/jobs/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.view()
 }
 
 fn no_worker() -> Options {
@@ -112,44 +118,34 @@ async fn counts_by_state_match_the_jobs_and_lists_page_newest_first() {
 
     let queues = ops.get("/api/ops/queues").await;
     assert_eq!(queues.status, 200, "{}", queues.body);
-    let ping = queue(&queues.body, "ping");
-    for (field, n) in [
-        ("pending", 3),
-        ("scheduled", 2),
-        ("running", 1),
-        ("retrying", 2),
-        ("given_up", 2),
-        ("discarded", 0),
-        ("done_last_hour", 4),
-        ("done_last_day", 15),
+    let ping = queue(&queues, "ping");
+    for (field, got, n) in [
+        ("pending", ping.pending, 3),
+        ("scheduled", ping.scheduled, 2),
+        ("running", ping.running, 1),
+        ("retrying", ping.retrying, 2),
+        ("given_up", ping.given_up, 2),
+        ("discarded", ping.discarded, 0),
+        ("done_last_hour", ping.done_last_hour, 4),
+        ("done_last_day", ping.done_last_day, 15),
     ] {
-        assert_eq!(ping[field], n, "{field} in {ping}");
+        assert_eq!(got, n, "{field} in {}", queues.body);
     }
-    let oldest = ping["oldest_pending_seconds"].as_f64().unwrap();
+    let oldest = ping.oldest_pending_seconds.unwrap();
     assert!((90.0..600.0).contains(&oldest), "the oldest waits 90 s: {oldest}");
-    assert_eq!(ping["failure_rate"].as_f64().unwrap(), 2.0 / 6.0);
-    assert_eq!(ping["throughput_per_minute"].as_f64().unwrap(), 6.0 / 60.0);
-    assert_eq!(ping["paused"], false);
+    assert_eq!(ping.failure_rate.unwrap(), 2.0 / 6.0);
+    assert_eq!(ping.throughput_per_minute, 6.0 / 60.0);
+    assert!(!ping.paused);
     // Every queue the worker runs is listed, even without jobs.
-    let names: Vec<&str> = queues
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| q["queue"].as_str().unwrap())
-        .collect();
+    let names: Vec<String> = queues.view::<Vec<QueueView>>().into_iter().map(|q| q.queue).collect();
     assert_eq!(names, partnerdesk_core::platform::jobs::QUEUES);
 
     // Each state's list holds exactly its jobs, newest first.
     for state in ["pending", "scheduled", "running", "retrying", "given_up", "done"] {
         let list = ops.get(&format!("/api/ops/jobs?queue=ping&state={state}")).await;
         assert_eq!(list.status, 200, "{}", list.body);
-        let got: Vec<&str> = list.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|j| j["id"].as_str().unwrap())
-            .collect();
+        let items = list.view::<JobPage>().items;
+        let got: Vec<&str> = items.iter().map(|j| j.id.as_str()).collect();
         let mut expected: Vec<&str> = made
             .iter()
             .filter(|(_, s)| *s == state)
@@ -160,28 +156,16 @@ async fn counts_by_state_match_the_jobs_and_lists_page_newest_first() {
         }
         expected.sort_unstable_by(|a, b| b.cmp(a));
         assert_eq!(got, expected, "{state}");
-        assert!(
-            list.body["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|j| j["state"] == state)
-        );
+        assert!(items.iter().all(|j| j.state == state));
     }
 
     // Keyset paging over all of them: every job once, newest first.
     let mut seen: Vec<String> = Vec::new();
     let mut path = "/api/ops/jobs?queue=ping&limit=4".to_owned();
     loop {
-        let page = ops.get(&path).await.body;
-        seen.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|j| j["id"].as_str().unwrap().to_owned()),
-        );
-        match page["next_cursor"].as_str() {
+        let page: JobPage = ops.get(&path).await.view();
+        seen.extend(page.items.into_iter().map(|j| j.id));
+        match page.next_cursor {
             Some(cursor) => path = format!("/api/ops/jobs?queue=ping&limit=4&cursor={cursor}"),
             None => break,
         }
@@ -197,8 +181,7 @@ async fn counts_by_state_match_the_jobs_and_lists_page_newest_first() {
     ] {
         let refused = ops.get(&format!("/api/ops/jobs?{query}")).await;
         refused.assert_problem(422, "validation_failed");
-        assert_eq!(refused.body["errors"][0]["field"], field);
-        assert_eq!(refused.body["errors"][0]["code"], code);
+        assert_eq!(refused.field_errors()[0].pair(), (field, code));
     }
     ops.get(&format!("/api/ops/jobs/{}", ulid::Ulid::new()))
         .await
@@ -211,9 +194,9 @@ async fn a_retried_given_up_job_runs_and_succeeds_and_the_retry_is_audited() {
     let ops = app.demo("ops@vendor.example").await;
     let ops_id = app.user_id("ops@vendor.example").await;
     let job = ping_job(&app, "Killed", 1, 1, "now()").await;
-    let page = ops.get(&format!("/api/ops/jobs/{job}")).await.body;
-    assert_eq!(page["job"]["state"], "given_up");
-    assert_eq!(page["job"]["last_error"], "it broke");
+    let page = job_page(&ops, &job).await;
+    assert_eq!(page.job.state, "given_up");
+    assert_eq!(page.job.last_error.as_deref(), Some("it broke"));
 
     // Someone without ops may not, and nothing changes.
     let finance = app.demo("finance@vendor.example").await;
@@ -221,25 +204,27 @@ async fn a_retried_given_up_job_runs_and_succeeds_and_the_retry_is_audited() {
         .post(&format!("/api/ops/jobs/{job}/retry"), json!({}))
         .await
         .assert_problem(403, "not_authorized");
-    assert_eq!(
-        ops.get(&format!("/api/ops/jobs/{job}")).await.body["job"]["state"],
-        "given_up"
-    );
+    assert_eq!(job_page(&ops, &job).await.job.state, "given_up");
 
     let retried = ops.post(&format!("/api/ops/jobs/{job}/retry"), json!({})).await;
     assert_eq!(retried.status, 204, "{}", retried.body);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let detail = loop {
-        let detail = ops.get(&format!("/api/ops/jobs/{job}")).await.body;
-        if detail["job"]["state"] == "done" {
+        let r = ops.get(&format!("/api/ops/jobs/{job}")).await;
+        let detail: JobDetailView = r.view();
+        if detail.job.state == "done" {
             break detail;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the retried job runs: {detail}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the retried job runs: {}",
+            r.body
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(detail["job"]["attempts"], 2);
-    assert_eq!(detail["runs"].as_array().unwrap().len(), 1);
-    assert_eq!(detail["runs"][0]["outcome"], "done");
+    assert_eq!(detail.job.attempts, 2);
+    assert_eq!(detail.runs.len(), 1);
+    assert_eq!(detail.runs[0].outcome.as_deref(), Some("done"));
     assert_eq!(
         app.count(&format!(
             "SELECT count(*) FROM audit_log WHERE action = 'job.retried' AND subject_id = '{job}'
@@ -274,7 +259,7 @@ async fn a_discarded_pending_job_is_never_run_while_the_others_are() {
 
     let (stop, worker) = app.start_extra_worker();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while ops.get(&format!("/api/ops/jobs/{kept}")).await.body["job"]["state"] != "done" {
+    while job_page(&ops, &kept).await.job.state != "done" {
         assert!(tokio::time::Instant::now() < deadline, "the other job runs");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -282,10 +267,10 @@ async fn a_discarded_pending_job_is_never_run_while_the_others_are() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let _ = stop.send(true);
     let _ = worker.await;
-    let detail = ops.get(&format!("/api/ops/jobs/{discarded}")).await.body;
-    assert_eq!(detail["job"]["state"], "discarded");
-    assert_eq!(detail["runs"], json!([]));
-    assert_eq!(queue(&ops.get("/api/ops/queues").await.body, "ping")["discarded"], 1);
+    let detail = job_page(&ops, &discarded).await;
+    assert_eq!(detail.job.state, "discarded");
+    assert!(detail.runs.is_empty());
+    assert_eq!(queue(&ops.get("/api/ops/queues").await, "ping").discarded, 1);
     assert_eq!(
         app.count(&format!(
             "SELECT count(*) FROM audit_log WHERE action = 'job.discarded' AND subject_id = '{discarded}'"
@@ -307,17 +292,11 @@ async fn retry_all_given_up_and_pause_and_resume_are_shown_and_audited() {
 
     let answer = ops.post("/api/ops/queues/ping/retry-given-up", json!({})).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert_eq!(answer.body["retried"], 3);
-    let ping = queue(&ops.get("/api/ops/queues").await.body, "ping").clone();
-    assert_eq!(
-        (ping["given_up"].as_i64(), ping["pending"].as_i64()),
-        (Some(0), Some(3))
-    );
-    assert_eq!(ping["retrying"], 1, "a job with attempts left is not touched");
-    assert_eq!(
-        ops.get(&format!("/api/ops/jobs/{retrying}")).await.body["job"]["state"],
-        "retrying"
-    );
+    assert_eq!(answer.view::<RetriedJobs>().retried, 3);
+    let ping = queue(&ops.get("/api/ops/queues").await, "ping");
+    assert_eq!((ping.given_up, ping.pending), (0, 3));
+    assert_eq!(ping.retrying, 1, "a job with attempts left is not touched");
+    assert_eq!(job_page(&ops, &retrying).await.job.state, "retrying");
     assert_eq!(
         app.count("SELECT count(*) FROM audit_log WHERE action = 'jobs.retried' AND subject_id = 'ping' AND changes ->> 'jobs' = '3'")
             .await,
@@ -328,17 +307,17 @@ async fn retry_all_given_up_and_pause_and_resume_are_shown_and_audited() {
     ops.post("/api/ops/queues/ping/pause", json!({}))
         .await
         .assert_problem(409, "queue_paused");
-    let ping = queue(&ops.get("/api/ops/queues").await.body, "ping").clone();
-    assert_eq!(ping["paused"], true);
-    assert_eq!(ping["paused_by"], app.user_id("ops@vendor.example").await.to_string());
+    let ping = queue(&ops.get("/api/ops/queues").await, "ping");
+    assert!(ping.paused);
+    assert_eq!(ping.paused_by, Some(app.user_id("ops@vendor.example").await));
     assert_eq!(ops.post("/api/ops/queues/ping/resume", json!({})).await.status, 204);
     ops.post("/api/ops/queues/ping/resume", json!({}))
         .await
         .assert_problem(409, "queue_not_paused");
-    assert_eq!(queue(&ops.get("/api/ops/queues").await.body, "ping")["paused"], false);
+    assert!(!queue(&ops.get("/api/ops/queues").await, "ping").paused);
     let refused = ops.post("/api/ops/queues/nope/pause", json!({})).await;
     refused.assert_problem(422, "validation_failed");
-    assert_eq!(refused.body["errors"][0]["code"], "unknown_queue");
+    assert_eq!(refused.field_errors()[0].code, "unknown_queue");
     assert_eq!(
         app.count(
             "SELECT count(*) FROM audit_log WHERE action IN ('queue.paused', 'queue.resumed') AND subject_id = 'ping'"
@@ -356,6 +335,7 @@ async fn retry_all_given_up_and_pause_and_resume_are_shown_and_audited() {
 async fn metrics_parse_as_prometheus_text_and_count_requests() {
     let app = TestApp::spawn().await;
     let ops = app.demo("ops@vendor.example").await;
+    // `/metrics` is Prometheus text, not an API view: read raw.
     let scrape = || async {
         let resp = reqwest::get(format!("{}/metrics", app.base)).await.unwrap();
         assert_eq!(resp.status(), 200);
