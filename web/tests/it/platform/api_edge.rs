@@ -1,9 +1,13 @@
 //! The API edge as a new user meets it: misspelt fields, wrong enum values, sloppy
 //! amounts and out-of-range page sizes are refused with the field named.
 
+use partnerdesk_web::api::tenancy::customers::{CustomerPage, CustomerView};
 use serde_json::json;
 
-use crate::harness::{Problem, TestApp};
+use crate::{
+    fixtures::quote,
+    harness::{Problem, TestApp},
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_misspelt_field_is_refused_with_the_field_named() {
@@ -21,16 +25,16 @@ async fn a_misspelt_field_is_refused_with_the_field_named() {
     assert!(errors[0].message.contains("`country`"), "{errors:?}");
     // Nothing was created on the way.
     let list = anna.get("/api/customers?q=Visser").await;
-    assert_eq!(list.body["items"], json!([]));
+    assert!(list.view::<CustomerPage>().items.is_empty(), "{}", list.body);
 
     // Nested objects and list items are checked too.
     let jansen = app.org_id("Jansen Installatietechniek").await;
-    let r = anna
-        .post(
-            &format!("/api/organizations/{jansen}/quotes"),
-            json!({ "items": [{ "type": "business", "module_id": uuid::Uuid::nil(), "quantty": 2 }] }),
-        )
-        .await;
+    let r = quote(
+        &anna,
+        jansen,
+        json!([{ "type": "business", "module_id": uuid::Uuid::nil(), "quantty": 2 }]),
+    )
+    .await;
     r.assert_problem(422, "validation_failed");
     assert_eq!(r.error_fields(), ["items[0].quantty"], "{}", r.body);
 }
@@ -42,13 +46,14 @@ async fn a_bad_enum_value_lists_the_allowed_values() {
     let r = anna.get("/api/customers?status=everything").await;
     r.assert_problem(400, "invalid_parameter");
     assert_eq!(r.error_fields(), ["status"]);
-    let message = r.body["errors"][0]["message"].as_str().unwrap();
+    let message = &r.field_errors()[0].message;
     for allowed in ["active", "inactive", "both"] {
         assert!(message.contains(allowed), "{message}");
     }
     let r = anna.get("/api/customers?sort=size").await;
-    assert_eq!(r.body["errors"][0]["code"], "invalid_value", "{}", r.body);
-    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("expiry"));
+    let error = &r.field_errors()[0];
+    assert_eq!(error.code, "invalid_value", "{}", r.body);
+    assert!(error.message.contains("expiry"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -64,7 +69,7 @@ async fn amounts_are_plain_decimals_with_at_most_two_places() {
             .await;
         r.assert_problem(422, "validation_failed");
         assert_eq!(r.error_fields(), ["commission_rate"], "{sloppy:?}: {}", r.body);
-        assert_eq!(r.body["errors"][0]["code"], "invalid_rate", "{sloppy:?}");
+        assert_eq!(r.field_errors()[0].code, "invalid_rate", "{sloppy:?}");
     }
     let r = anna
         .post(
@@ -73,7 +78,7 @@ async fn amounts_are_plain_decimals_with_at_most_two_places() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["commission_rate"], "12.50");
+    assert_eq!(r.view::<CustomerView>().commission_rate, "12.50");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,7 +95,7 @@ async fn page_sizes_out_of_range_are_refused_not_clamped() {
         r.assert_problem(400, "invalid_parameter");
         assert_eq!(r.parse::<Problem>().field.as_deref(), Some("limit"), "{path}");
         assert_eq!(r.error_fields(), ["limit"], "{path}");
-        assert_eq!(r.body["errors"][0]["code"], "out_of_range", "{path}");
+        assert_eq!(r.field_errors()[0].code, "out_of_range", "{path}");
     }
     assert_eq!(anna.get("/api/customers?limit=200").await.status, 200);
 }

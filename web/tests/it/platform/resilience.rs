@@ -9,7 +9,12 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::harness::{Options, TestApp};
+use partnerdesk_web::api::commerce::quotes::QuoteView;
+
+use crate::{
+    fixtures::{confirm, module_id, quote},
+    harness::{Options, Problem, TestApp},
+};
 
 /// Resident memory of this process (the service runs in it), in MiB.
 fn rss_mib() -> f64 {
@@ -249,33 +254,26 @@ async fn a_row_lock_held_for_long_stops_neither_other_requests_nor_readyz() {
     .await;
     let anna = app.demo("anna@northwind.example").await;
     let jansen = app.org_id("Jansen Installatietechniek").await;
-    let crm = anna.get("/api/modules").await.body.as_array().unwrap()[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let q = anna
-        .post(
-            &format!("/api/organizations/{jansen}/quotes"),
-            json!({ "items": [{ "type": "business", "module_id": crm }] }),
-        )
-        .await;
+    // CRM is the first module listed (the list sorts by code).
+    let crm = module_id(&anna, "CRM").await;
+    let q = quote(&anna, jansen, json!([{ "type": "business", "module_id": crm }])).await;
     assert_eq!(q.status, 201, "{}", q.body);
-    let quote = q.body["id"].as_str().unwrap().to_owned();
+    let quote_id = q.view::<QuoteView>().id;
 
     // Someone holds the quote's row lock (a transaction that does not finish).
     use diesel_async::{AsyncConnection, SimpleAsyncConnection};
     let url = app.ctx.config.database_url.clone();
     let mut holder = diesel_async::AsyncPgConnection::establish(&url).await.unwrap();
     holder
-        .batch_execute(&format!("BEGIN; SELECT 1 FROM quotes WHERE id = '{quote}' FOR UPDATE"))
+        .batch_execute(&format!("BEGIN; SELECT 1 FROM quotes WHERE id = '{quote_id}' FOR UPDATE"))
         .await
         .unwrap();
 
     // Twelve confirmations pile up on it...
     let confirms: Vec<_> = (0..12)
         .map(|_| {
-            let (client, path) = (anna.clone(), format!("/api/quotes/{quote}/confirm"));
-            tokio::spawn(async move { client.post(&path, json!({})).await })
+            let client = anna.clone();
+            tokio::spawn(async move { confirm(&client, quote_id).await })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -304,7 +302,7 @@ async fn a_row_lock_held_for_long_stops_neither_other_requests_nor_readyz() {
 
     // Once the lock is gone the quote confirms normally.
     holder.batch_execute("ROLLBACK").await.unwrap();
-    let r = anna.post(&format!("/api/quotes/{quote}/confirm"), json!({})).await;
+    let r = confirm(&anna, quote_id).await;
     assert_eq!(r.status, 201, "{}", r.body);
 }
 
@@ -319,13 +317,12 @@ async fn nul_characters_are_refused_with_the_field_named() {
         )
         .await;
     r.assert_problem(422, "validation_failed");
-    assert_eq!(r.body["errors"][0]["field"], "first_name");
-    assert_eq!(r.body["errors"][0]["code"], "invalid_characters");
+    assert_eq!(r.field_errors()[0].pair(), ("first_name", "invalid_characters"));
 
     let anna = app.demo("anna@northwind.example").await;
     let r = anna.get("/api/customers?search=a%00b").await;
     r.assert_problem(422, "validation_failed");
-    assert_eq!(r.body["errors"][0]["field"], "search");
+    assert_eq!(r.field_errors()[0].field, "search");
 
     let jansen = app.org_id("Jansen Installatietechniek").await;
     let r = anna
@@ -336,8 +333,7 @@ async fn nul_characters_are_refused_with_the_field_named() {
         )
         .await;
     r.assert_problem(422, "validation_failed");
-    assert_eq!(r.body["errors"][0]["field"], "rows[2].first_name");
-    assert_eq!(r.body["errors"][0]["code"], "invalid_characters");
+    assert_eq!(r.field_errors()[0].pair(), ("rows[2].first_name", "invalid_characters"));
 
     let form = reqwest::Client::new()
         .post(format!("{}/login", app.base))
@@ -347,6 +343,6 @@ async fn nul_characters_are_refused_with_the_field_named() {
         .await
         .unwrap();
     assert_eq!(form.status(), 422);
-    let body: serde_json::Value = form.json().await.unwrap();
-    assert_eq!(body["errors"][0]["field"], "email");
+    let problem: Problem = form.json().await.unwrap();
+    assert_eq!(problem.errors[0].field, "email");
 }
