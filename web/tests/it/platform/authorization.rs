@@ -3,9 +3,22 @@
 
 use std::collections::BTreeSet;
 
+use partnerdesk_core::platform::values::{InvitationStatus, PartnerRequestStatus};
+use partnerdesk_web::api::{
+    commerce::{catalogue::ModuleView, licences::ModuleLicencesView, quotes::QuoteView},
+    identity::{auth::ApiTokenView, sso::IdentityView},
+    ops::JobPage,
+    tenancy::{
+        integrations::IntegrationView, invitations::InvitationView, partners::PartnerRequestView,
+        partners::PartnerView, users::UserOverviewView,
+    },
+};
 use serde_json::{Value, json};
 
-use crate::harness::{Client, TestApp};
+use crate::{
+    fixtures::{buy, module_id, quote},
+    harness::{Client, TestApp},
+};
 
 /// Endpoints anyone may call.
 const PUBLIC: &[(&str, &str)] = &[
@@ -70,11 +83,13 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
     let northwind = app.org_id("Northwind IT Services").await;
     let alpine = app.org_id("Alpine Systems GmbH").await;
     let pieter_id = app.user_id("pieter@northwind.example").await;
-    let request_id = sales.get("/api/partner-requests?status=open").await.body[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let request_id = sales
+        .get("/api/partner-requests?status=open")
+        .await
+        .view::<Vec<PartnerRequestView>>()[0]
+        .id;
     let token_id = anna.post("/api/me/tokens", json!({ "name": "anna's" })).await.id();
+    // Whole answers kept as JSON, to check below that they are exactly as they were.
     let members_before = anna.get(&format!("/api/organizations/{northwind}/members")).await.body;
     let max_as_northwind = max.acting_as(northwind);
     let jan = app.demo("jan@jansen.example").await; // company administrator
@@ -96,39 +111,17 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         .id();
 
     // Licences, a trial, an order and an open quote at Jansen.
-    let module = |code: &str| {
-        let code = code.to_owned();
-        let anna = anna.clone();
-        async move {
-            anna.get("/api/modules")
-                .await
-                .body
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m["code"] == code.as_str())
-                .unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let (crm, rec) = (module("CRM").await, module("REC").await);
-    let q = anna
-        .post(&format!("/api/organizations/{jansen}/quotes"), json!({ "items": [{ "type": "business", "module_id": crm }, { "type": "users", "module_id": crm, "all_users": true }] }))
-        .await;
-    let order = anna
-        .post(
-            &format!("/api/quotes/{}/confirm", q.body["id"].as_str().unwrap()),
-            json!({}),
-        )
-        .await
-        .body;
-    let order_id = order["id"].as_str().unwrap().to_owned();
-    let invoice_id = order["invoice"]["id"].as_str().unwrap().to_owned();
-    let overview = anna.get(&format!("/api/organizations/{jansen}/licences")).await.body;
-    let business_licence = overview[0]["business_licence_id"].as_str().unwrap().to_owned();
-    let user_licence = overview[0]["users"][0]["id"].as_str().unwrap().to_owned();
+    let (crm, rec) = (module_id(&anna, "CRM").await, module_id(&anna, "REC").await);
+    let order = buy(
+        &anna,
+        jansen,
+        json!([{ "type": "business", "module_id": crm }, { "type": "users", "module_id": crm, "all_users": true }]),
+    )
+    .await;
+    let (order_id, invoice_id) = (order.id, order.invoice.id);
+    let overview: Vec<ModuleLicencesView> = anna.get(&format!("/api/organizations/{jansen}/licences")).await.view();
+    let business_licence = overview[0].business_licence_id.unwrap();
+    let user_licence = overview[0].users[0].id;
     let trial = anna
         .post(
             &format!("/api/organizations/{jansen}/trials"),
@@ -136,26 +129,29 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         )
         .await
         .id();
-    let open_quote = anna
-        .post(
-            &format!("/api/organizations/{jansen}/quotes"),
-            json!({ "items": [{ "type": "credits", "module_id": crm, "quantity": 2 }] }),
-        )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let open_quote = quote(
+        &anna,
+        jansen,
+        json!([{ "type": "credits", "module_id": crm, "quantity": 2 }]),
+    )
+    .await
+    .view::<QuoteView>()
+    .id;
     let licences_before = anna.get(&format!("/api/organizations/{jansen}/licences")).await.body;
     // Northwind's own billing run.
     let billing_run = anna.post("/api/billing-runs", json!({})).await.id();
     let customers_before = anna.get("/api/customers?status=both").await.body;
     // A job of the queue (the invitation above queued an e-mail).
     let ops = app.demo("ops@vendor.example").await;
-    let job = ops.get("/api/ops/jobs?queue=send_email&limit=1").await.body["items"][0]["id"]
-        .as_str()
+    let job = ops
+        .get("/api/ops/jobs?queue=send_email&limit=1")
+        .await
+        .view::<JobPage>()
+        .items
+        .into_iter()
+        .next()
         .expect("an e-mail job")
-        .to_owned();
+        .id;
 
     let invite =
         json!({ "email": "intruder@example.com", "first_name": "In", "last_name": "Truder", "role": "administrator" });
@@ -1517,6 +1513,7 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         {
             continue;
         }
+        // The whole answers compared as JSON: exactly alike, whatever their type.
         let existing = call(&max, check.method, &check.path, &check.body).await;
         let unknown = check
             .path
@@ -1537,29 +1534,36 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 
-    // Nothing a refused call attempted happened.
+    // Nothing a refused call attempted happened (the whole answers taken before are
+    // compared as JSON, exactly).
     assert_eq!(
         anna.get(&format!("/api/organizations/{northwind}/members")).await.body,
         members_before
     );
     assert_eq!(
-        sales.get(&format!("/api/partner-requests/{request_id}")).await.body["status"],
-        "open"
+        sales
+            .get(&format!("/api/partner-requests/{request_id}"))
+            .await
+            .view::<PartnerRequestView>()
+            .status,
+        PartnerRequestStatus::Open
     );
-    let partners = sales.get("/api/partners").await;
-    let nw = partners
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["organization_id"] == northwind.to_string())
-        .unwrap()
-        .clone();
-    assert_eq!(nw["default_commission_rate"], "20.00");
-    assert!(anna.get("/api/me/tokens").await.body[0]["revoked_at"].is_null());
+    let nw = sales
+        .get("/api/partners")
+        .await
+        .view::<Vec<PartnerView>>()
+        .into_iter()
+        .find(|p| p.organization_id == northwind)
+        .unwrap();
+    assert_eq!(nw.default_commission_rate, "20.00");
+    assert!(
+        anna.get("/api/me/tokens").await.view::<Vec<ApiTokenView>>()[0]
+            .revoked_at
+            .is_none()
+    );
     assert_eq!(
-        anna.get("/api/me/identities").await.body[0]["id"],
-        anna_identity.to_string()
+        anna.get("/api/me/identities").await.view::<Vec<IdentityView>>()[0].id,
+        anna_identity
     );
     assert_eq!(
         app.count("SELECT count(*) FROM organizations WHERE require_sso").await,
@@ -1593,26 +1597,38 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
         0,
         "no refused job action was taken"
     );
-    assert_eq!(anna.get("/api/customer-invitations").await.body[0]["status"], "open");
     assert_eq!(
-        jan.get(&format!("/api/organizations/{jansen}/integrations")).await.body[0]["active"],
-        true
+        anna.get("/api/customer-invitations")
+            .await
+            .view::<Vec<InvitationView>>()[0]
+            .status,
+        InvitationStatus::Open
     );
-    let users = jan.get(&format!("/api/organizations/{jansen}/users")).await.body;
-    assert_eq!(users.as_array().unwrap().len(), 2, "no user was added");
+    assert!(
+        jan.get(&format!("/api/organizations/{jansen}/integrations"))
+            .await
+            .view::<Vec<IntegrationView>>()[0]
+            .active
+    );
+    let users: Vec<UserOverviewView> = jan.get(&format!("/api/organizations/{jansen}/users")).await.view();
+    assert_eq!(users.len(), 2, "no user was added");
     assert_eq!(
         anna.get(&format!("/api/organizations/{jansen}/licences")).await.body,
         licences_before,
         "no licence changed"
     );
-    assert_eq!(
-        anna.get(&format!("/api/quotes/{open_quote}")).await.body["confirmed_at"],
-        Value::Null
+    assert!(
+        anna.get(&format!("/api/quotes/{open_quote}"))
+            .await
+            .view::<QuoteView>()
+            .confirmed_at
+            .is_none()
     );
-    let modules = anna.get("/api/modules").await.body;
-    assert_eq!(modules[0]["business_price"], "25.00");
+    let modules: Vec<ModuleView> = anna.get("/api/modules").await.view();
+    assert_eq!(modules[0].business_price, "25.00");
 
-    // Every documented operation is either public or checked above.
+    // Every documented operation is either public or checked above (the OpenAPI
+    // document is read as JSON: it is the contract, not a view).
     let spec = anon.get("/api/openapi.json").await.body;
     let public: BTreeSet<(String, String)> = PUBLIC.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
     for (path, item) in spec["paths"].as_object().unwrap() {
