@@ -2,9 +2,13 @@
 //! password reset, and sessions that end when they should.
 
 use chrono::Duration;
+use partnerdesk_web::api::identity::auth::{CreatedToken, PasswordChanged};
 use serde_json::json;
 
-use crate::harness::{DEMO_PASSWORD, Options, TestApp};
+use crate::{
+    fixtures::{module_id, quote},
+    harness::{DEMO_PASSWORD, Options, TestApp},
+};
 
 fn login(email: &str, password: &str) -> serde_json::Value {
     json!({ "email": email, "password": password })
@@ -183,10 +187,11 @@ async fn changing_the_password_ends_the_other_sessions() {
     let app = TestApp::spawn().await;
     let laptop = app.demo("anna@northwind.example").await;
     let phone = app.demo("anna@northwind.example").await;
-    let token = laptop.post("/api/me/tokens", json!({ "name": "crm" })).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = laptop
+        .post("/api/me/tokens", json!({ "name": "crm" }))
+        .await
+        .view::<CreatedToken>()
+        .token;
     laptop
         .put(
             "/api/me/password",
@@ -201,7 +206,7 @@ async fn changing_the_password_ends_the_other_sessions() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["sessions_ended"], 1);
+    assert_eq!(r.view::<PasswordChanged>().sessions_ended, 1);
     assert_eq!(laptop.get("/api/me").await.status, 200, "this session goes on");
     phone.get("/api/me").await.assert_problem(401, "session_revoked");
     assert_eq!(
@@ -316,28 +321,20 @@ async fn a_quote_holds_a_bounded_number_of_items() {
     let app = TestApp::spawn().await;
     let anna = app.demo("anna@northwind.example").await;
     let jansen = app.org_id("Jansen Installatietechniek").await;
-    let crm = anna.get("/api/modules").await.body[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // CRM is the first module listed (the list sorts by code).
+    let crm = module_id(&anna, "CRM").await;
     let items: Vec<_> = (0..21)
         .map(|_| json!({ "type": "credits", "module_id": crm, "quantity": 1 }))
         .collect();
-    let r = anna
-        .post(
-            &format!("/api/organizations/{jansen}/quotes"),
-            json!({ "items": items }),
-        )
-        .await;
+    let r = quote(&anna, jansen, json!(items)).await;
     r.assert_problem(422, "validation_failed");
-    assert_eq!(r.body["errors"][0]["field"], "items");
-    assert_eq!(r.body["errors"][0]["code"], "too_many");
-    let r = anna
-        .post(
-            &format!("/api/organizations/{jansen}/quotes"),
-            json!({ "items": [{ "type": "business", "module_id": crm }, { "type": "credits", "module_id": crm, "quantity": 1001 }] }),
-        )
-        .await;
+    assert_eq!(r.field_errors()[0].pair(), ("items", "too_many"));
+    let r = quote(
+        &anna,
+        jansen,
+        json!([{ "type": "business", "module_id": crm }, { "type": "credits", "module_id": crm, "quantity": 1001 }]),
+    )
+    .await;
     r.assert_problem(422, "validation_failed");
-    assert_eq!(r.body["errors"][0]["field"], "items[1].quantity");
+    assert_eq!(r.field_errors()[0].field, "items[1].quantity");
 }

@@ -2,6 +2,10 @@
 //! and every way a link can stop working.
 
 use chrono::Duration;
+use partnerdesk_web::api::tenancy::{
+    partners::{PartnerRequestView, PartnerState, PartnerStatusView},
+    registrations::RegistrationView,
+};
 use serde_json::json;
 
 use crate::harness::TestApp;
@@ -52,7 +56,7 @@ async fn a_partner_registers_through_the_emailed_link() {
 
     let info = anon.get(&format!("/api/partner-registrations/{token}")).await;
     assert_eq!(info.status, 200, "{}", info.body);
-    assert_eq!(info.body["email"], "frank@fabrikam.example");
+    assert_eq!(info.view::<RegistrationView>().email, "frank@fabrikam.example");
 
     // Field errors come back together and nothing is created.
     let (organizations, requests) = (
@@ -98,18 +102,15 @@ async fn a_partner_registers_through_the_emailed_link() {
     // Frank can log in; his organization's request waits for sales.
     let frank = app.login("frank@fabrikam.example", "a long passphrase").await;
     let status = frank.get("/api/partner-status").await;
-    assert_eq!(status.body["state"], "requested");
-    assert_eq!(status.body["request"]["country"], "NL");
-    assert_eq!(status.body["request"]["website"], "https://fabrikam.example/");
+    assert_eq!(status.status, 200, "{}", status.body);
+    let status: PartnerStatusView = status.view();
+    assert_eq!(status.state, PartnerState::Requested);
+    let request = status.request.expect("the request");
+    assert_eq!(request.country, "NL");
+    assert_eq!(request.website.as_deref(), Some("https://fabrikam.example/"));
     let sales = app.demo("sales@vendor.example").await;
-    let open = sales.get("/api/partner-requests?status=open").await;
-    assert!(
-        open.body
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["company"] == "Fabrikam Networks")
-    );
+    let open: Vec<PartnerRequestView> = sales.get("/api/partner-requests?status=open").await.view();
+    assert!(open.iter().any(|r| r.company == "Fabrikam Networks"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
