@@ -2,8 +2,12 @@
 //! users and vendor staff do in pages, each step checked by what the person sees and by
 //! what the service then holds.
 
+use partnerdesk_web::api::billing::BillingRunPage;
+use serde_json::json;
+
 use crate::{
     browser::Browser,
+    fixtures::{buy, module_id, olsen_bakery},
     harness::{DEMO_PASSWORD, TestApp},
 };
 
@@ -346,30 +350,9 @@ async fn a_partner_sees_its_commissions_on_the_dashboard_and_finance_pays_them_o
     let jansen = app.org_id("Jansen Installatietechniek").await;
     // Anna buys a licence for Jansen through the API; finance records the payment.
     let anna_api = app.demo("anna@northwind.example").await;
-    let crm = anna_api
-        .get("/api/modules")
-        .await
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["code"] == "CRM")
-        .unwrap()["id"]
-        .clone();
-    let q = anna_api
-        .post(
-            &format!("/api/organizations/{jansen}/quotes"),
-            serde_json::json!({ "items": [{ "type": "business", "module_id": crm }] }),
-        )
-        .await;
-    let order = anna_api
-        .post(
-            &format!("/api/quotes/{}/confirm", q.body["id"].as_str().unwrap()),
-            serde_json::json!({}),
-        )
-        .await
-        .body;
-    let amount: rust_decimal::Decimal = order["lines"][0]["amount"].as_str().unwrap().parse().unwrap();
+    let crm = module_id(&anna_api, "CRM").await;
+    let order = buy(&anna_api, jansen, json!([{ "type": "business", "module_id": crm }])).await;
+    let amount: rust_decimal::Decimal = order.lines[0].amount.parse().unwrap();
     let expected = (amount * rust_decimal::Decimal::from(15) / rust_decimal::Decimal::from(100))
         .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
 
@@ -429,19 +412,9 @@ async fn finance_and_a_partner_start_billing_runs_and_download_their_files() {
     app.in_english().await;
     let anna_api = app.demo("anna@northwind.example").await;
     let jansen = app.org_id("Jansen Installatietechniek").await;
-    let crm = anna_api.get("/api/modules").await.body[0]["id"].clone();
-    let q = anna_api
-        .post(
-            &format!("/api/organizations/{jansen}/quotes"),
-            serde_json::json!({ "items": [{ "type": "business", "module_id": crm }] }),
-        )
-        .await;
-    anna_api
-        .post(
-            &format!("/api/quotes/{}/confirm", q.body["id"].as_str().unwrap()),
-            serde_json::json!({}),
-        )
-        .await;
+    // CRM is the first module listed (the list sorts by code).
+    let crm = module_id(&anna_api, "CRM").await;
+    buy(&anna_api, jansen, json!([{ "type": "business", "module_id": crm }])).await;
     let today = app.ctx.now().date_naive();
     let first = today.with_day(1).unwrap().to_string();
 
@@ -487,17 +460,13 @@ async fn finance_and_a_partner_start_billing_runs_and_download_their_files() {
              return fetch(a.href).then(r => r.arrayBuffer()).then(b => [b.byteLength, new TextDecoder().decode(b.slice(0, 2))]);",
         )
         .await;
+    // What the page's script answered (JSON from the browser, not an API view).
     let size = fetched[0].as_u64().unwrap();
     assert_eq!(fetched[1], "PK");
     let api = app.demo("finance@vendor.example").await;
-    let run = &api.get("/api/billing-runs").await.body["items"][0];
-    let xlsx = run["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["format"] == "xlsx")
-        .unwrap();
-    assert_eq!(xlsx["size"].as_u64().unwrap(), size);
+    let runs: BillingRunPage = api.get("/api/billing-runs").await.view();
+    let xlsx = runs.items[0].files.iter().find(|f| f.format == "xlsx").unwrap();
+    assert_eq!(u64::try_from(xlsx.size).unwrap(), size);
     let csv = finance
         .eval(
             "const a = [...document.querySelectorAll('#runs a')].find(a => a.textContent === 'CSV');
@@ -549,11 +518,7 @@ async fn ops_retry_a_given_up_job_from_the_job_queue_and_watch_it_finish() {
     let current = ops
         .eval("return document.querySelector('nav.side a[aria-current=page]').textContent")
         .await;
-    assert_eq!(
-        current,
-        serde_json::json!("Job queue"),
-        "the job's page belongs to the job queue"
-    );
+    assert_eq!(current, json!("Job queue"), "the job's page belongs to the job queue");
     assert_eq!(ops.text_of("#job-state").await, "given up");
     assert_eq!(ops.text_of("#job td.field-error").await, "boom");
 
@@ -629,7 +594,7 @@ async fn a_management_session_shows_its_banner_and_disables_ordering_that_was_no
     let buttons = anna
         .eval("return Array.from(document.querySelectorAll('main button')).map(b => b.textContent + ':' + b.disabled).join('|')")
         .await;
-    assert_eq!(buying_disabled, serde_json::json!(true), "{buttons}");
+    assert_eq!(buying_disabled, json!(true), "{buttons}");
 
     // Users: editing was granted, adding one was not.
     anna.visit(&format!("/organizations/{jansen}/users")).await;
@@ -640,7 +605,7 @@ async fn a_management_session_shows_its_banner_and_disables_ordering_that_was_no
         .await;
     assert_eq!(
         add,
-        serde_json::json!([true, "Your customer has not granted “Add users one at a time”.", false])
+        json!([true, "Your customer has not granted “Add users one at a time”.", false])
     );
 
     anna.press("End session").await;
@@ -648,7 +613,7 @@ async fn a_management_session_shows_its_banner_and_disables_ordering_that_was_no
     assert!(
         anna.eval("return document.getElementById('delegated-session') === null")
             .await
-            == serde_json::json!(true)
+            == json!(true)
     );
     assert_eq!(
         app.count("SELECT count(*) FROM delegated_sessions WHERE ended_at IS NOT NULL")
@@ -685,7 +650,7 @@ async fn login_as_shows_the_users_view_under_a_red_bar_and_exit_returns() {
     let red = anna
         .eval("return document.getElementById('delegated-session').classList.contains('login_as')")
         .await;
-    assert_eq!(red, serde_json::json!(true));
+    assert_eq!(red, json!(true));
     let nav = anna.navigation().await;
     assert!(
         nav.contains(&"Users".to_owned()) && !nav.contains(&"My customers".to_owned()),
@@ -707,38 +672,25 @@ async fn login_as_shows_the_users_view_under_a_red_bar_and_exit_returns() {
 async fn the_customer_reads_what_its_service_provider_did_and_ends_its_session() {
     let app = TestApp::spawn().await;
     app.in_english().await;
-    let olga = app
-        .sign_up("olga@olsen.example", "Olga", "Olsen", "long enough password")
-        .await;
-    let org = olga
-        .post(
-            "/api/organizations",
-            serde_json::json!({ "name": "Olsen Bakery", "country": "DK" }),
-        )
-        .await
-        .id();
+    let (olga, org) = olsen_bakery(&app).await;
     let provider = format!("/api/organizations/{org}/service-provider");
-    olga.put(&provider, serde_json::json!({ "partner_code": "northwnd" }))
-        .await;
+    olga.put(&provider, json!({ "partner_code": "northwnd" })).await;
     olga.put(
         &format!("{provider}/grants"),
-        serde_json::json!({ "permissions": ["view_users", "edit_users"] }),
+        json!({ "permissions": ["view_users", "edit_users"] }),
     )
     .await;
     let olga_id = app.user_id("olga@olsen.example").await;
     let anna = app.demo("anna@northwind.example").await;
     let session = anna
-        .post(
-            &format!("/api/customers/{org}/management-sessions"),
-            serde_json::json!({}),
-        )
+        .post(&format!("/api/customers/{org}/management-sessions"), json!({}))
         .await
         .id();
     let r = anna
         .in_delegated_session(session)
         .patch(
             &format!("/api/organizations/{org}/users/{olga_id}"),
-            serde_json::json!({ "extension": "4711" }),
+            json!({ "extension": "4711" }),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);

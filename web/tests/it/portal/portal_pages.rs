@@ -2,6 +2,7 @@
 //! error, and a PNG of it is written (to `SCREENSHOTS_DIR`, which `just screenshots`
 //! sets, else a temporary folder). And every page refuses whoever may not see it.
 
+use partnerdesk_web::api::identity::auth::CreatedToken;
 use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
@@ -426,7 +427,7 @@ async fn pages_refuse_people_without_the_permission_and_other_tenants() {
         .await
         .id();
     let anna_token = anna.post("/api/me/tokens", json!({ "name": "anna's" })).await;
-    let token_id = anna_token.body["id"].as_str().unwrap().to_owned();
+    let token_id = anna_token.view::<CreatedToken>().details.id;
     let page = eva
         .get(format!("{}/", app.base))
         .send()
