@@ -73,7 +73,9 @@ pub async fn context(conn: &mut AsyncPgConnection, ctx: &Ctx, kind: &EmailKind) 
         EmailKind::MemberInvitation {
             organization_id,
             password_link_id,
-        } => value(memberships::MemberInvitationEmail::load(conn, config, organization_id, password_link_id).await?),
+        } => value(
+            memberships::MemberInvitationEmail::load(conn, config, organization_id.into(), password_link_id).await?,
+        ),
         EmailKind::MembershipInvitation { membership_id } => {
             value(memberships::MembershipInvitationEmail::load(conn, config, membership_id).await?)
         }

@@ -293,7 +293,7 @@ async fn seed_request(op: &mut Op<'_>, r: &SeedPartnerRequest, hashes: &Hashes, 
     v.finish()?;
     let valid = crate::platform::error::validated(valid);
     let request = partners::insert_request(op.conn, op.now, org.into(), requester_id.into(), &valid).await?;
-    let who = Who::user(requester_id, Some(org));
+    let who = Who::user(requester_id.into(), Some(org.into()));
     op.audit_as(who, Action::PartnerRequestSubmitted, request.id, json!({}))
         .await
 }

@@ -471,7 +471,7 @@ async fn check_request<'m>(
         ));
     }
     let partner = op.access()?.acting_org();
-    let granted = authz::granted_to(op.conn, op.now, partner, customer)
+    let granted = authz::granted_to(op.conn, op.now, partner.into(), customer.into())
         .await?
         .map(|(_, g)| g)
         .unwrap_or_default();

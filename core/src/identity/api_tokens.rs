@@ -64,30 +64,35 @@ pub async fn create_api_token(
     v.finish()?;
     let name = validated(name);
     let raw = format!("{TOKEN_PREFIX}{}", tokens::random_token());
-    op::run_as(conn, ctx, Who::user(actor.user_id, actor.acting_org), async |op| {
-        let expires_at = expires_in_days.map(|d| op.now + Duration::days(i64::from(d)));
-        let token = diesel::insert_into(api_tokens::table)
-            .values((
-                api_tokens::id.eq(Uuid::now_v7()),
-                api_tokens::user_id.eq(actor.user_id),
-                api_tokens::organization_id.eq(actor.acting_org),
-                api_tokens::name.eq(&name),
-                api_tokens::token_hash.eq(tokens::hash(&raw)),
-                api_tokens::token_prefix.eq(&raw[..TOKEN_PREFIX.len() + 6]),
-                api_tokens::created_at.eq(op.now),
-                api_tokens::expires_at.eq(expires_at),
-            ))
-            .returning(ApiToken::as_returning())
-            .get_result(op.conn)
+    op::run_as(
+        conn,
+        ctx,
+        Who::user(actor.user_id.into(), actor.acting_org.map(Into::into)),
+        async |op| {
+            let expires_at = expires_in_days.map(|d| op.now + Duration::days(i64::from(d)));
+            let token = diesel::insert_into(api_tokens::table)
+                .values((
+                    api_tokens::id.eq(Uuid::now_v7()),
+                    api_tokens::user_id.eq(actor.user_id),
+                    api_tokens::organization_id.eq(actor.acting_org),
+                    api_tokens::name.eq(&name),
+                    api_tokens::token_hash.eq(tokens::hash(&raw)),
+                    api_tokens::token_prefix.eq(&raw[..TOKEN_PREFIX.len() + 6]),
+                    api_tokens::created_at.eq(op.now),
+                    api_tokens::expires_at.eq(expires_at),
+                ))
+                .returning(ApiToken::as_returning())
+                .get_result(op.conn)
+                .await?;
+            op.audit(
+                Action::ApiTokenCreated,
+                token.id,
+                json!({ "name": name, "organization_id": actor.acting_org }),
+            )
             .await?;
-        op.audit(
-            Action::ApiTokenCreated,
-            token.id,
-            json!({ "name": name, "organization_id": actor.acting_org }),
-        )
-        .await?;
-        Ok((token, raw.clone()))
-    })
+            Ok((token, raw.clone()))
+        },
+    )
     .await
 }
 
@@ -109,7 +114,7 @@ pub async fn revoke_api_token(
     token_id: Uuid,
 ) -> Result<ApiToken> {
     principal.personal()?;
-    op::run_as(conn, ctx, Who::user(principal.user_id, None), async |op| {
+    op::run_as(conn, ctx, Who::user(principal.user_id.into(), None), async |op| {
         let token: ApiToken = api_tokens::table
             .filter(api_tokens::id.eq(token_id))
             .filter(api_tokens::user_id.eq(principal.user_id))
@@ -128,7 +133,7 @@ pub async fn revoke_api_token(
             .get_result(op.conn)
             .await?;
         op.audit_as(
-            Who::user(principal.user_id, token.organization_id),
+            Who::user(principal.user_id.into(), token.organization_id.map(Into::into)),
             Action::ApiTokenRevoked,
             token_id,
             json!({}),

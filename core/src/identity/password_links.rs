@@ -134,7 +134,7 @@ pub async fn set_password_with_link(pool: &Pool, ctx: &Ctx, token: &str, passwor
             None => memberships::default_organization(op.conn, user.id).await?,
         };
         op.audit_as(
-            Who::user(user.id, org),
+            Who::user(user.id.into(), org.map(Into::into)),
             Action::UserPasswordSet,
             user.id,
             json!({ "sessions_ended": ended, "membership_accepted": accepted_org }),
@@ -142,7 +142,7 @@ pub async fn set_password_with_link(pool: &Pool, ctx: &Ctx, token: &str, passwor
         .await?;
         if let (Some(org), Some(membership)) = (accepted_org, info.membership_id) {
             op.audit_as(
-                Who::user(user.id, Some(org)),
+                Who::user(user.id.into(), Some(org.into())),
                 Action::MembershipAccepted,
                 membership,
                 json!({ "through": "password_link" }),

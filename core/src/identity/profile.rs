@@ -40,7 +40,7 @@ pub async fn update_me(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, i
         .map(|l| v.check(required_text("last_name", l, 100)));
     let language = input.language.as_deref().map(|l| v.check(Language::parse(l)));
     v.finish()?;
-    op::run_as(conn, ctx, Who::user(user_id, None), async |op| {
+    op::run_as(conn, ctx, Who::user(user_id.into(), None), async |op| {
         let old: User = users::table
             .find(user_id)
             .select(User::as_select())
@@ -99,7 +99,7 @@ pub async fn change_password(pool: &Pool, ctx: &Ctx, principal: &Principal, curr
     }
     let hash = hash_password(ctx, &new).await?;
     let mut conn = pool.get().await?;
-    op::run_as(&mut conn, ctx, Who::user(principal.user_id, None), async |op| {
+    op::run_as(&mut conn, ctx, Who::user(principal.user_id.into(), None), async |op| {
         diesel::update(users::table.find(principal.user_id))
             .set((users::password_hash.eq(Some(&hash)), users::updated_at.eq(op.now)))
             .execute(op.conn)

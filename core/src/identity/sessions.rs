@@ -100,8 +100,8 @@ pub async fn login(pool: &Pool, ctx: &Ctx, input: LoginInput) -> Result<(Session
         user_agent: input.user_agent,
         previous_session: input.previous_session,
     };
-    op::run_as(&mut conn, ctx, Who::user(user_id, None), async |op| {
-        open_session(op, user_id, &meta, None, false).await
+    op::run_as(&mut conn, ctx, Who::user(user_id.into(), None), async |op| {
+        open_session(op, user_id.into(), &meta, None, false).await
     })
     .await
 }
@@ -121,7 +121,7 @@ pub struct SessionMeta {
 /// `sso`), audits. Returns the session and the raw cookie token.
 pub(crate) async fn open_session(
     op: &mut op::Op<'_>,
-    user_id: Uuid,
+    user_id: UserId,
     meta: &SessionMeta,
     identity_link: Option<Uuid>,
     sso: bool,
@@ -138,7 +138,7 @@ pub(crate) async fn open_session(
         .execute(op.conn)
         .await?;
     }
-    let acting = memberships::first_organization(op.conn, user_id, sso)
+    let acting = memberships::first_organization(op.conn, user_id.into(), sso)
         .await?
         .map(|(org, _)| org);
     let session = diesel::insert_into(sessions::table)
@@ -160,7 +160,7 @@ pub(crate) async fn open_session(
         .get_result(op.conn)
         .await?;
     op.audit_as(
-        Who::user(user_id, acting),
+        Who::user(user_id, acting.map(Into::into)),
         Action::SessionCreated,
         session.id,
         json!({ "method": if identity_link.is_some() { "sso" } else { "password" } }),
@@ -317,13 +317,18 @@ pub async fn logout(conn: &mut AsyncPgConnection, ctx: &Ctx, principal: &Princip
             "Log out ends a portal session; revoke API tokens instead",
         ));
     };
-    op::run_as(conn, ctx, Who::user(principal.user_id, *acting_org), async |op| {
-        diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
-            .set(sessions::revoked_at.eq(op.now))
-            .execute(op.conn)
-            .await?;
-        op.audit(Action::SessionEnded, id, json!({})).await
-    })
+    op::run_as(
+        conn,
+        ctx,
+        Who::user(principal.user_id.into(), (*acting_org).map(Into::into)),
+        async |op| {
+            diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
+                .set(sessions::revoked_at.eq(op.now))
+                .execute(op.conn)
+                .await?;
+            op.audit(Action::SessionEnded, id, json!({})).await
+        },
+    )
     .await
 }
 
@@ -368,17 +373,22 @@ pub async fn switch_organization(
         }
         Some(_) => {}
     }
-    op::run_as(conn, ctx, Who::user(principal.user_id, Some(org_id)), async |op| {
-        diesel::update(sessions::table.find(id))
-            .set(sessions::acting_organization_id.eq(org_id))
-            .execute(op.conn)
-            .await?;
-        op.audit(
-            Action::SessionOrganizationSwitched,
-            id,
-            json!({ "acting_organization_id": org_id }),
-        )
-        .await
-    })
+    op::run_as(
+        conn,
+        ctx,
+        Who::user(principal.user_id.into(), Some(org_id.into())),
+        async |op| {
+            diesel::update(sessions::table.find(id))
+                .set(sessions::acting_organization_id.eq(org_id))
+                .execute(op.conn)
+                .await?;
+            op.audit(
+                Action::SessionOrganizationSwitched,
+                id,
+                json!({ "acting_organization_id": org_id }),
+            )
+            .await
+        },
+    )
     .await
 }

@@ -192,7 +192,7 @@ pub async fn confirm(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) -> Re
             .execute(op.conn)
             .await?;
         op.audit_as(
-            Who::user(user.id, None),
+            Who::user(user.id.into(), None),
             Action::UserSignedUp,
             user.id,
             json!({ "email": user.email, "signup_id": pending.id }),

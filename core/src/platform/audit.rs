@@ -1,6 +1,7 @@
 //! The audit log: every mutation records who, acting as which organization, on behalf
 //! of which organization, what, when, and the changed fields, in the same transaction.
 
+use crate::platform::ids::{OrgId, UserId};
 use chrono::{DateTime, Utc};
 use diesel::{BoolExpressionMethods, ExpressionMethods, QueryDsl, Queryable, Selectable, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -40,9 +41,10 @@ impl From<&Access> for Who {
 
 impl Who {
     /// A person acting for their own organization (or for none yet, e.g. at sign-up).
-    pub fn user(user_id: Uuid, org: Option<Uuid>) -> Self {
+    pub fn user(user_id: UserId, org: Option<OrgId>) -> Self {
+        let org = org.map(OrgId::uuid);
         Who {
-            user_id: Some(user_id),
+            user_id: Some(user_id.uuid()),
             acting_org: org,
             on_behalf_of: org,
             ..Default::default()
@@ -51,10 +53,10 @@ impl Who {
 
     /// A person acting for themselves about an organization they do not act as (e.g.
     /// declining or leaving it).
-    pub fn person(user_id: Uuid, about: Uuid) -> Self {
+    pub fn person(user_id: UserId, about: OrgId) -> Self {
         Who {
-            user_id: Some(user_id),
-            on_behalf_of: Some(about),
+            user_id: Some(user_id.uuid()),
+            on_behalf_of: Some(about.uuid()),
             ..Default::default()
         }
     }

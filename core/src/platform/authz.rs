@@ -498,7 +498,11 @@ struct MembershipRow {
 
 /// The accepted, active membership of an active account: a pending membership grants
 /// nothing.
-async fn load_membership(conn: &mut AsyncPgConnection, user_id: Uuid, org_id: Uuid) -> Result<Option<MembershipRow>> {
+async fn load_membership(
+    conn: &mut AsyncPgConnection,
+    user_id: UserId,
+    org_id: OrgId,
+) -> Result<Option<MembershipRow>> {
     use schema::{memberships as m, organizations as o, users as u};
     let row = m::table
         .inner_join(o::table)
@@ -574,7 +578,7 @@ pub async fn org_kind(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<OrgK
 /// The effective permissions of `user_id` in `org_id`, if a member.
 pub async fn grants_in(conn: &mut AsyncPgConnection, user_id: UserId, org_id: OrgId) -> Result<Option<Grants>> {
     let (user_id, org_id) = (user_id.uuid(), org_id.uuid());
-    let Some(membership) = load_membership(conn, user_id, org_id).await? else {
+    let Some(membership) = load_membership(conn, user_id.into(), org_id.into()).await? else {
         return Ok(None);
     };
     let kind = org_kind(conn, org_id).await?;
@@ -664,7 +668,7 @@ async fn decide(conn: &mut AsyncPgConnection, actor: &Actor, target_org: Uuid, p
         if acting_kind.is_vendor {
             Some(vendor_allows(&grants, perm).then_some(Via::Vendor))
         } else if acting_kind.is_partner && grants.holds(ManageCustomers) {
-            service_provider_allows(conn, actor.now, &grants, acting_org, target_org, perm)
+            service_provider_allows(conn, actor.now, &grants, acting_org.into(), target_org.into(), perm)
                 .await?
                 .map(|allowed| allowed.then_some(Via::ServiceProvider))
         } else {
@@ -692,8 +696,8 @@ async fn decide(conn: &mut AsyncPgConnection, actor: &Actor, target_org: Uuid, p
 pub async fn granted_to(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
-    partner: Uuid,
-    customer: Uuid,
+    partner: OrgId,
+    customer: OrgId,
 ) -> Result<Option<(CustomerOrigin, Vec<Permission>)>> {
     use schema::service_provider_links as l;
     type Row = (CustomerOrigin, Vec<Option<String>>, Option<DateTime<Utc>>);
@@ -726,7 +730,7 @@ async fn login_as_allows(
     if matches!(perm, ViewOrganization | DownloadSoftware) {
         return Ok(true);
     }
-    let granted = granted_to(conn, actor.now, d.partner_id, d.customer_id).await?;
+    let granted = granted_to(conn, actor.now, d.partner_id.into(), d.customer_id.into()).await?;
     Ok(granted.is_some_and(|(_, granted)| perm.is_delegable() && perm != LoginAsUser && granted.contains(&perm)))
 }
 
@@ -739,8 +743,8 @@ async fn service_provider_allows(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
     grants: &Grants,
-    partner: Uuid,
-    customer: Uuid,
+    partner: OrgId,
+    customer: OrgId,
     perm: Permission,
 ) -> Result<Option<bool>> {
     let Some((origin, granted)) = granted_to(conn, now, partner, customer).await? else {

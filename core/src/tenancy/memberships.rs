@@ -142,7 +142,7 @@ pub(crate) async fn add_people(
                 let id = Uuid::now_v7();
                 new_users.push(id, p);
                 let link_id = Uuid::now_v7();
-                links.push(link_id, id, membership_id, ctx);
+                links.push(link_id, id.into(), membership_id, ctx);
                 (
                     id,
                     None,
@@ -154,7 +154,7 @@ pub(crate) async fn add_people(
                 )
             }
         };
-        rows.push(membership_id, user_id, p, token_hash);
+        rows.push(membership_id, user_id.into(), p, token_hash);
         outgoing.push(Outgoing {
             event_key: format!("membership.invited:{membership_id}"),
             recipient: p.email.clone(),
@@ -222,9 +222,9 @@ struct MembershipRows {
 }
 
 impl MembershipRows {
-    fn push(&mut self, id: Uuid, user: Uuid, p: &NewMember, token_hash: Option<String>) {
+    fn push(&mut self, id: Uuid, user: UserId, p: &NewMember, token_hash: Option<String>) {
         self.ids.push(id);
-        self.users.push(user);
+        self.users.push(user.into());
         self.roles.push(p.role.as_str().to_owned());
         self.permissions
             .push(p.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(","));
@@ -274,9 +274,9 @@ struct PasswordLinks {
 }
 
 impl PasswordLinks {
-    fn push(&mut self, id: Uuid, user: Uuid, membership: Uuid, ctx: &Ctx) {
+    fn push(&mut self, id: Uuid, user: UserId, membership: Uuid, ctx: &Ctx) {
         self.ids.push(id);
-        self.users.push(user);
+        self.users.push(user.into());
         self.memberships.push(membership);
         self.hashes.push(Link::Password.token_hash(ctx.secret(), id, 1));
     }
@@ -454,7 +454,7 @@ fn no_invitation() -> Error {
 /// The person accepts a pending membership (in the portal).
 pub async fn accept(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: UserId, org_id: OrgId) -> Result<()> {
     let (user_id, org_id) = (user_id.uuid(), org_id.uuid());
-    op::run_as(conn, ctx, Who::user(user_id, Some(org_id)), async |op| {
+    op::run_as(conn, ctx, Who::user(user_id.into(), Some(org_id.into())), async |op| {
         let (id, accepted_at): (Uuid, Option<DateTime<Utc>>) = m::table
             .filter(m::organization_id.eq(org_id))
             .filter(m::user_id.eq(user_id))
@@ -480,7 +480,7 @@ async fn record_acceptance(
     through: &str,
 ) -> Result<()> {
     mark_accepted(op.conn, op.now, membership_id).await?;
-    op.who = Who::user(user_id.into(), Some(org_id.into()));
+    op.who = Who::user(user_id, Some(org_id));
     op.audit(Action::MembershipAccepted, membership_id, json!({ "through": through }))
         .await
 }
@@ -547,7 +547,7 @@ pub async fn inspect_link(conn: &mut AsyncPgConnection, ctx: &Ctx, token: &str) 
 /// The person, logged in, accepts through the e-mailed link. The link is only for the
 /// account it was sent to.
 pub async fn accept_link(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid, token: &str) -> Result<Uuid> {
-    op::run_as(conn, ctx, Who::user(user_id, None), async |op| {
+    op::run_as(conn, ctx, Who::user(user_id.into(), None), async |op| {
         let preview = open_link(op.conn, ctx, token, true).await?;
         if preview.user_id != user_id {
             return Err(Error::Forbidden {
@@ -571,7 +571,7 @@ pub async fn accept_link(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: Uuid,
 /// The person declines a pending membership; the organization may invite again.
 pub async fn decline(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: UserId, org_id: OrgId) -> Result<()> {
     let (user_id, org_id) = (user_id.uuid(), org_id.uuid());
-    op::run_as(conn, ctx, Who::person(user_id, org_id), async |op| {
+    op::run_as(conn, ctx, Who::person(user_id.into(), org_id.into()), async |op| {
         let id: Uuid = diesel::delete(
             m::table
                 .filter(m::organization_id.eq(org_id))
@@ -591,7 +591,7 @@ pub async fn decline(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: UserId, o
 /// The person leaves an organization (not as its last administrator).
 pub async fn leave(conn: &mut AsyncPgConnection, ctx: &Ctx, user_id: UserId, org_id: OrgId) -> Result<()> {
     let (user_id, org_id) = (user_id.uuid(), org_id.uuid());
-    op::run_as(conn, ctx, Who::person(user_id, org_id), async |op| {
+    op::run_as(conn, ctx, Who::person(user_id.into(), org_id.into()), async |op| {
         let (id, role): (Uuid, String) = m::table
             .filter(m::organization_id.eq(org_id))
             .filter(m::user_id.eq(user_id))
@@ -631,7 +631,7 @@ impl MemberInvitationEmail {
     pub async fn load(
         conn: &mut AsyncPgConnection,
         config: &Config,
-        organization_id: Uuid,
+        organization_id: OrgId,
         password_link_id: Uuid,
     ) -> Result<Option<Self>> {
         use crate::schema::password_links as pl;

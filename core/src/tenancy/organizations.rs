@@ -112,7 +112,7 @@ pub(crate) async fn found(op: &mut Op<'_>, user_id: Uuid, new: &NewOrganization<
         None,
     )
     .await?;
-    op.who = Who::user(user_id, Some(org.id));
+    op.who = Who::user(user_id.into(), Some(org.id.into()));
     let changes = json!({
         "name": org.name, "country": org.country, "signup_origin": org.signup_origin,
         "affiliate_partner_id": new.affiliate_partner_id,
@@ -176,7 +176,7 @@ pub async fn create_own(
         validated(language),
         validated(website),
     );
-    op::run_as(conn, ctx, Who::user(user_id, None), async |op| {
+    op::run_as(conn, ctx, Who::user(user_id.into(), None), async |op| {
         let new = NewOrganization {
             name: &name,
             country,

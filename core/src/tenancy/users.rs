@@ -433,33 +433,38 @@ async fn update_membership(
 pub async fn heartbeat(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, version: Option<&str>) -> Result<()> {
     let org = actor.acting_org.ok_or_else(Error::no_organization)?;
     let version = optional_text("software_version", version, 50)?;
-    op::run_as(conn, ctx, Who::user(actor.user_id, Some(org)), async |op| {
-        let (membership_id, previous): (Uuid, Option<String>) = ms::table
-            .filter(ms::organization_id.eq(org))
-            .filter(ms::user_id.eq(actor.user_id))
-            .filter(ms::accepted_at.is_not_null())
-            .select((ms::id, ms::software_version))
-            .for_update()
-            .first(op.conn)
-            .await
-            .optional()?
-            .ok_or_else(Error::forbidden)?;
-        let version = version.clone().or(previous.clone());
-        diesel::update(ms::table.find(membership_id))
-            .set((ms::last_seen_at.eq(op.now), ms::software_version.eq(&version)))
-            .execute(op.conn)
-            .await?;
-        // Presence is not a change worth a log line each minute; a new version is.
-        if version != previous {
-            op.audit(
-                Action::UserSoftwareVersionReported,
-                actor.user_id,
-                json!({ "old": previous, "new": version }),
-            )
-            .await?;
-        }
-        Ok(())
-    })
+    op::run_as(
+        conn,
+        ctx,
+        Who::user(actor.user_id.into(), Some(org.into())),
+        async |op| {
+            let (membership_id, previous): (Uuid, Option<String>) = ms::table
+                .filter(ms::organization_id.eq(org))
+                .filter(ms::user_id.eq(actor.user_id))
+                .filter(ms::accepted_at.is_not_null())
+                .select((ms::id, ms::software_version))
+                .for_update()
+                .first(op.conn)
+                .await
+                .optional()?
+                .ok_or_else(Error::forbidden)?;
+            let version = version.clone().or(previous.clone());
+            diesel::update(ms::table.find(membership_id))
+                .set((ms::last_seen_at.eq(op.now), ms::software_version.eq(&version)))
+                .execute(op.conn)
+                .await?;
+            // Presence is not a change worth a log line each minute; a new version is.
+            if version != previous {
+                op.audit(
+                    Action::UserSoftwareVersionReported,
+                    actor.user_id,
+                    json!({ "old": previous, "new": version }),
+                )
+                .await?;
+            }
+            Ok(())
+        },
+    )
     .await
 }
 

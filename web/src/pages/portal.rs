@@ -91,7 +91,8 @@ impl<'a> FromRequest<'a> for Portal {
             let granted = match (&actor.impersonator, &actor.delegation) {
                 (Some(_), Some(d)) => {
                     memberships.retain(|m| m.organization_id == d.customer_id);
-                    let granted = authz::granted_to(&mut conn, actor.now, d.partner_id, d.customer_id).await?;
+                    let granted =
+                        authz::granted_to(&mut conn, actor.now, d.partner_id.into(), d.customer_id.into()).await?;
                     Some(granted.map(|(_, g)| g).unwrap_or_default())
                 }
                 _ => None,

@@ -92,7 +92,7 @@ pub(super) async fn sign_in(
             return Err(Error::unauthenticated("account_disabled", "The account is disabled"));
         }
         let (session, token) =
-            crate::identity::sessions::open_session(op, user_id, meta, Some(link_id), counts).await?;
+            crate::identity::sessions::open_session(op, user_id.into(), meta, Some(link_id), counts).await?;
         Ok((session, token, new_account))
     })
     .await
@@ -170,7 +170,7 @@ async fn new_account(op: &mut Op<'_>, identity: &VerifiedIdentity, email: &Email
         .unwrap_or(Language::En);
     let user = accounts::insert_user(op.conn, op.now, email, None, &first, &last, language).await?;
     op.audit_as(
-        Who::user(user.id, None),
+        Who::user(user.id.into(), None),
         Action::UserSignedUp,
         user.id,
         json!({ "email": user.email, "provider": identity.provider }),
@@ -226,7 +226,7 @@ async fn insert_link(
         .await?;
     }
     op.audit_as(
-        Who::user(user_id, None),
+        Who::user(user_id.into(), None),
         Action::IdentityLinked,
         id,
         json!({
@@ -248,7 +248,7 @@ pub(super) async fn link(
     identity: &VerifiedIdentity,
     sso_session: bool,
 ) -> Result<Identity> {
-    op::run_as(conn, ctx, Who::user(user_id, None), async |op| {
+    op::run_as(conn, ctx, Who::user(user_id.into(), None), async |op| {
         let linked: Option<(Uuid, Uuid)> = l::table
             .filter(l::issuer.eq(&identity.issuer))
             .filter(l::subject.eq(&identity.subject))
@@ -293,7 +293,7 @@ pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, principal: &Princip
         accounts::Credential::Session { id, .. } => Some(id),
         accounts::Credential::Token { .. } => None,
     };
-    op::run_as(conn, ctx, Who::user(user_id, None), async |op| {
+    op::run_as(conn, ctx, Who::user(user_id.into(), None), async |op| {
         let (provider, has_password): (String, bool) = l::table
             .inner_join(users::table)
             .filter(l::id.eq(id))

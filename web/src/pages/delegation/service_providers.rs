@@ -237,10 +237,11 @@ async fn askable(
 ) -> Result<RequestPage, CoreError> {
     let company = partnerdesk_core::tenancy::organizations::get(conn, &portal.actor, customer).await?;
     let partner = portal.org().unwrap_or_default();
-    let granted = partnerdesk_core::platform::authz::granted_to(conn, portal.actor.now, partner, customer)
-        .await?
-        .map(|(_, g)| g)
-        .unwrap_or_default();
+    let granted =
+        partnerdesk_core::platform::authz::granted_to(conn, portal.actor.now, partner.into(), customer.into())
+            .await?
+            .map(|(_, g)| g)
+            .unwrap_or_default();
     let options = Permission::DELEGABLE
         .iter()
         .filter(|p| !granted.contains(p))
