@@ -159,6 +159,7 @@ async fn an_existing_account_is_sent_to_log_in() {
             json!({ "email": "nobody@fabrikam.example" }),
         )
         .await;
+    // The whole answers compared as JSON: exactly alike, so nothing tells them apart.
     assert_eq!((known.status, &known.body), (unknown.status, &unknown.body));
     let note = app
         .smtp
