@@ -21,6 +21,51 @@ pub fn fixed2(value: Decimal) -> String {
     cents(value).to_string()
 }
 
+// An amount or a rate as the API and the pages show it, made only from a `Decimal` by
+// `fixed2`, so nothing unrounded is sent. The doc line below is its title in the API
+// document.
+/// A decimal with exactly two places, as text: 12.50, never 12.5.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::NewType))]
+pub struct Fixed2(String);
+
+impl Fixed2 {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Decimal> for Fixed2 {
+    fn from(value: Decimal) -> Self {
+        Fixed2(fixed2(value))
+    }
+}
+
+impl AsRef<str> for Fixed2 {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Fixed2 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<&str> for Fixed2 {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<str> for Fixed2 {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
 /// An ISO 4217 currency code: three capital letters (EUR, USD).
 #[derive(
     Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
@@ -128,6 +173,18 @@ mod tests {
         assert_eq!(Currency::parse("€"), None);
         assert_eq!(serde_json::to_string(&Currency::EUR).unwrap(), "\"EUR\"");
         assert!(serde_json::from_str::<Currency>("\"EU\"").is_err());
+    }
+
+    #[test]
+    fn a_fixed_amount_has_two_decimals_and_reads_as_its_decimal() {
+        use std::str::FromStr;
+        let shown = Fixed2::from(Decimal::from_str("12.5").unwrap());
+        assert_eq!(shown, "12.50");
+        assert_eq!(serde_json::to_value(&shown).unwrap(), serde_json::json!("12.50"));
+        assert_eq!(
+            Decimal::from_str(shown.as_str()).unwrap(),
+            Decimal::from_str("12.50").unwrap()
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use futures::stream;
 use partnerdesk_core::{
     billing::{self, RunDetail, StartInput},
     platform::db::Reads,
-    platform::money::fixed2,
+    platform::money::Fixed2,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -73,7 +73,7 @@ pub struct BillingTotalView {
     pub currency: String,
     pub lines: i64,
     /// Two decimals.
-    pub amount: String,
+    pub amount: Fixed2,
 }
 
 #[derive(Object, Debug)]
@@ -137,7 +137,7 @@ impl From<RunDetail> for BillingRunView {
                     partner_id: t.partner_id,
                     currency: t.currency.to_string(),
                     lines: t.lines,
-                    amount: fixed2(t.amount),
+                    amount: Fixed2::from(t.amount),
                 })
                 .collect(),
             id: r.id,

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use partnerdesk_core::{
     earnings::commissions::{self, Commission, Dashboard, Kind, ListQuery, State},
     earnings::payouts::{self, CreditNote, Payout},
-    platform::money::fixed2,
+    platform::money::Fixed2,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -31,10 +31,10 @@ pub struct DashboardView {
     pub active_customers: i64,
     pub customers_in_trial: i64,
     /// Everything earned, not reversed or declined, clawbacks deducted. Two decimals.
-    pub total_commission: String,
-    pub paid_commission: String,
+    pub total_commission: Fixed2,
+    pub paid_commission: Fixed2,
     /// Pending and approved, not yet paid.
-    pub open_commission: String,
+    pub open_commission: Fixed2,
 }
 
 impl From<Dashboard> for DashboardView {
@@ -44,9 +44,9 @@ impl From<Dashboard> for DashboardView {
             open_invitations: d.open_invitations,
             active_customers: d.active_customers,
             customers_in_trial: d.customers_in_trial,
-            total_commission: fixed2(d.total_commission),
-            paid_commission: fixed2(d.paid_commission),
-            open_commission: fixed2(d.open_commission),
+            total_commission: Fixed2::from(d.total_commission),
+            paid_commission: Fixed2::from(d.paid_commission),
+            open_commission: Fixed2::from(d.open_commission),
         }
     }
 }
@@ -82,11 +82,11 @@ pub struct CommissionView {
     pub clawback_of: Option<Uuid>,
     pub currency: String,
     /// The line's amount less its refunds (negative for a clawback). Two decimals.
-    pub base_amount: String,
+    pub base_amount: Fixed2,
     /// Percent, two decimals.
-    pub rate: String,
+    pub rate: Fixed2,
     /// base × rate / 100, rounded half away from zero to cents.
-    pub amount: String,
+    pub amount: Fixed2,
     /// pending, approved, paid, reversed or declined.
     pub state: State,
     /// When the order was paid.
@@ -113,9 +113,9 @@ impl From<Commission> for CommissionView {
             kind: c.kind,
             clawback_of: c.clawback_of,
             currency: c.currency.to_string(),
-            base_amount: fixed2(c.base_amount),
-            rate: fixed2(c.rate),
-            amount: fixed2(c.amount),
+            base_amount: Fixed2::from(c.base_amount),
+            rate: Fixed2::from(c.rate),
+            amount: Fixed2::from(c.amount),
             state: c.state,
             earned_at: c.earned_at,
             approve_after: c.approve_after,
@@ -140,7 +140,7 @@ pub struct PayoutView {
     pub partner_id: Uuid,
     pub currency: String,
     /// Two decimals; clawbacks deducted.
-    pub amount: String,
+    pub amount: Fixed2,
     /// Approved commissions earned up to this day are in it.
     pub up_to: NaiveDate,
     pub status: partnerdesk_core::earnings::payouts::PayoutStatus,
@@ -158,7 +158,7 @@ impl From<Payout> for PayoutView {
             number: p.number,
             partner_id: p.partner_id,
             currency: p.currency.to_string(),
-            amount: fixed2(p.amount),
+            amount: Fixed2::from(p.amount),
             up_to: p.up_to,
             status: p.status,
             reference: p.reference,
@@ -180,7 +180,7 @@ pub struct CreditNoteView {
     pub number: String,
     pub invoice_id: Uuid,
     pub order_line_id: Uuid,
-    pub amount: String,
+    pub amount: Fixed2,
     pub reason: String,
     pub created_at: DateTime<Utc>,
 }
@@ -192,7 +192,7 @@ impl From<CreditNote> for CreditNoteView {
             number: n.number,
             invoice_id: n.invoice_id,
             order_line_id: n.order_line_id,
-            amount: fixed2(n.amount),
+            amount: Fixed2::from(n.amount),
             reason: n.reason,
             created_at: n.created_at,
         }

@@ -93,3 +93,10 @@ pub(crate) fn companies(page: &Resp) -> Vec<String> {
         .map(|c| c.company)
         .collect()
 }
+
+/// An amount or rate the API sent ("12.50") as a Decimal, for arithmetic.
+#[track_caller]
+pub(crate) fn d(v: impl AsRef<str>) -> rust_decimal::Decimal {
+    let v = v.as_ref();
+    v.parse().unwrap_or_else(|e| panic!("not a decimal string: {v}: {e}"))
+}

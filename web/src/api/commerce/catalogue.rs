@@ -6,7 +6,7 @@ use partnerdesk_core::platform::values::Channel;
 use partnerdesk_core::{
     commerce::modules::{self, Module, ModuleInput},
     commerce::releases::{self, Release, ReleaseInput},
-    platform::money::fixed2,
+    platform::money::Fixed2,
 };
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
@@ -26,9 +26,9 @@ pub struct ModuleView {
     pub description: String,
     pub currency: String,
     /// Monthly price of the business licence, two decimals.
-    pub business_price: String,
+    pub business_price: Fixed2,
     /// Monthly price of one user licence, two decimals.
-    pub user_price: String,
+    pub user_price: Fixed2,
     pub active: bool,
 }
 
@@ -40,8 +40,8 @@ impl From<Module> for ModuleView {
             name: m.name,
             description: m.description,
             currency: m.currency.to_string(),
-            business_price: fixed2(m.business_price),
-            user_price: fixed2(m.user_price),
+            business_price: Fixed2::from(m.business_price),
+            user_price: Fixed2::from(m.user_price),
             active: m.active,
         }
     }

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use partnerdesk_core::platform::values::{InvoiceStatus, LicenceKind, OrderSource, OrderStatus};
 use partnerdesk_core::{
     commerce::orders::{self, Invoice, OrderDetails, OrderLine},
-    platform::money::fixed2,
+    platform::money::Fixed2,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -25,7 +25,7 @@ pub struct OrdersApi;
 pub struct InvoiceView {
     pub id: Uuid,
     pub number: String,
-    pub amount: String,
+    pub amount: Fixed2,
     pub currency: String,
     /// open, paid or void.
     pub status: InvoiceStatus,
@@ -42,7 +42,7 @@ impl From<Invoice> for InvoiceView {
         InvoiceView {
             id: i.id,
             number: i.number,
-            amount: fixed2(i.amount),
+            amount: Fixed2::from(i.amount),
             currency: i.currency.to_string(),
             status: i.status,
             payment_provider: i.payment_provider,
@@ -62,8 +62,8 @@ pub struct OrderLineView {
     pub licence_kind: LicenceKind,
     pub description: String,
     pub quantity: i32,
-    pub unit_price: String,
-    pub amount: String,
+    pub unit_price: Fixed2,
+    pub amount: Fixed2,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
 }
@@ -76,8 +76,8 @@ impl From<OrderLine> for OrderLineView {
             licence_kind: l.licence_kind,
             description: l.description,
             quantity: l.quantity,
-            unit_price: fixed2(l.unit_price),
-            amount: fixed2(l.amount),
+            unit_price: Fixed2::from(l.unit_price),
+            amount: Fixed2::from(l.amount),
             period_start: l.period_start,
             period_end: l.period_end,
         }
@@ -94,7 +94,7 @@ pub struct OrderView {
     /// activation, credits, trial_upgrade or add_products.
     pub source: OrderSource,
     pub currency: String,
-    pub total: String,
+    pub total: Fixed2,
     /// open, paid, cancelled or refunded.
     pub status: OrderStatus,
     pub created_at: DateTime<Utc>,
@@ -113,7 +113,7 @@ impl From<OrderDetails> for OrderView {
             partner_id: d.order.partner_id,
             source: d.order.source,
             currency: d.order.currency.to_string(),
-            total: fixed2(d.order.total),
+            total: Fixed2::from(d.order.total),
             status: d.order.status,
             created_at: d.order.created_at,
             lines: d.lines.into_iter().map(Into::into).collect(),

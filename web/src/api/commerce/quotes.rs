@@ -6,7 +6,7 @@ use partnerdesk_core::{
     commerce::licences::{self, ItemRequest, Quote},
     commerce::orders::{self},
     commerce::pricing::Line,
-    platform::money::fixed2,
+    platform::money::Fixed2,
 };
 use poem::web::Data;
 use poem_openapi::{Enum, Object, OpenApi, param::Path, payload::Json, types::Example};
@@ -81,11 +81,11 @@ pub struct LineView {
     pub description: String,
     pub quantity: i32,
     /// Monthly price of one licence.
-    pub unit_price: String,
+    pub unit_price: Fixed2,
     /// Per month for this line.
-    pub monthly_amount: String,
+    pub monthly_amount: Fixed2,
     /// For the rest of the current month.
-    pub amount: String,
+    pub amount: Fixed2,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
 }
@@ -98,9 +98,9 @@ impl From<&Line> for LineView {
             licence_kind: l.licence_kind,
             description: l.description.clone(),
             quantity: l.quantity,
-            unit_price: fixed2(l.unit_price),
-            monthly_amount: fixed2(l.monthly_amount),
-            amount: fixed2(l.amount),
+            unit_price: Fixed2::from(l.unit_price),
+            monthly_amount: Fixed2::from(l.monthly_amount),
+            amount: Fixed2::from(l.amount),
             period_start: l.period_start,
             period_end: l.period_end,
         }
@@ -114,9 +114,9 @@ pub struct QuoteView {
     pub currency: String,
     pub lines: Vec<LineView>,
     /// What it costs per month.
-    pub monthly_total: String,
+    pub monthly_total: Fixed2,
     /// What the rest of the current month costs: the amount of the order.
-    pub period_total: String,
+    pub period_total: Fixed2,
     /// Confirm before this; afterwards ask for a new quote.
     pub expires_at: DateTime<Utc>,
     #[oai(nullable)]
@@ -132,8 +132,8 @@ impl From<Quote> for QuoteView {
             organization_id: q.organization_id,
             currency: q.currency.to_string(),
             lines: q.lines.iter().map(Into::into).collect(),
-            monthly_total: fixed2(q.monthly_total),
-            period_total: fixed2(q.period_total),
+            monthly_total: Fixed2::from(q.monthly_total),
+            period_total: Fixed2::from(q.period_total),
             expires_at: q.expires_at,
             confirmed_at: q.confirmed_at,
             order_id: q.order_id,

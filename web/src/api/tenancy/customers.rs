@@ -6,7 +6,7 @@ use partnerdesk_core::{
     platform::values::{CustomerOrigin, CustomerType},
 };
 use partnerdesk_core::{
-    platform::money::fixed2,
+    platform::money::Fixed2,
     tenancy::customers::{self, Customer, CustomerInput, ListQuery, SortKey, StatusFilter},
 };
 use poem::web::Data;
@@ -55,7 +55,7 @@ pub struct CustomerView {
     /// invitation, created_by_partner or chosen_by_customer.
     pub origin: CustomerOrigin,
     /// Percent, two decimals.
-    pub commission_rate: String,
+    pub commission_rate: Fixed2,
     pub language: String,
     #[oai(nullable)]
     pub contact_email: Option<String>,
@@ -82,7 +82,7 @@ impl From<Customer> for CustomerView {
             debtor_number: c.debtor_number,
             country: c.country,
             origin: c.origin,
-            commission_rate: fixed2(c.commission_rate),
+            commission_rate: Fixed2::from(c.commission_rate),
             language: c.language,
             contact_email: c.contact_email,
             granted_permissions: granted,

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use partnerdesk_core::platform::values::{CustomerType, InvitationStatus};
 use partnerdesk_core::{
-    platform::money::fixed2,
+    platform::money::Fixed2,
     tenancy::invitations::{self, AcceptInput, Invitation, InvitationInput},
 };
 use poem::web::Data;
@@ -32,7 +32,7 @@ pub struct InvitationView {
     #[oai(nullable)]
     pub country: Option<String>,
     /// Percent, two decimals.
-    pub commission_rate: String,
+    pub commission_rate: Fixed2,
     #[oai(nullable)]
     pub debtor_number: Option<String>,
     pub customer_type: CustomerType,
@@ -59,7 +59,7 @@ pub(crate) fn view(i: Invitation, now: DateTime<Utc>) -> InvitationView {
         contact_name: i.contact_name,
         language: i.language,
         country: i.country,
-        commission_rate: fixed2(i.commission_rate),
+        commission_rate: Fixed2::from(i.commission_rate),
         debtor_number: i.debtor_number,
         customer_type: i.customer_type,
         sent_at: i.sent_at,

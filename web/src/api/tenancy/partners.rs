@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use partnerdesk_core::platform::values::{PartnerRequestStatus, PartnerStanding};
 use partnerdesk_core::{
-    platform::money::fixed2,
+    platform::money::Fixed2,
     tenancy::partners::{self, Partner, PartnerRequest, PartnerStatus, PartnerSummary, RequestInput},
 };
 use poem::web::Data;
@@ -135,7 +135,7 @@ pub struct PartnerView {
     pub affiliate_code: String,
     pub affiliate_link: String,
     /// Percent, two decimals, e.g. "20.00".
-    pub default_commission_rate: String,
+    pub default_commission_rate: Fixed2,
     pub approved_at: DateTime<Utc>,
 }
 
@@ -147,7 +147,7 @@ pub(crate) fn partner_view(state: &AppState, p: Partner, name: Option<String>) -
         affiliate_link: partnerdesk_core::platform::links::affiliate(&state.ctx.config, &p.affiliate_code),
         partner_code: p.partner_code,
         affiliate_code: p.affiliate_code,
-        default_commission_rate: fixed2(p.default_commission_rate),
+        default_commission_rate: Fixed2::from(p.default_commission_rate),
         approved_at: p.approved_at,
     }
 }

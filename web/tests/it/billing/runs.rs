@@ -2,7 +2,7 @@
 //! files downloaded and read back with independent readers (calamine for XLSX, the csv
 //! crate for CSV), and compared line by line with what the rules in docs/billing.md say.
 
-use std::{collections::BTreeMap, io::Cursor, str::FromStr};
+use std::{collections::BTreeMap, io::Cursor};
 
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use chrono::{Datelike, NaiveDate};
@@ -15,14 +15,11 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::fixtures::d;
 use crate::{
     fixtures::{buy, module_id, pay},
     harness::{Client, Options, TestApp},
 };
-
-fn d(v: &str) -> Decimal {
-    Decimal::from_str(v).unwrap()
-}
 
 fn cents(v: Decimal) -> Decimal {
     v.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)

@@ -26,7 +26,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::fixtures::{buy, confirm, module_id, quote};
+use crate::fixtures::{buy, confirm, d, module_id, quote};
 use crate::harness::{Client, FieldError, Options, Problem, Resp, TestApp};
 
 struct Shop {
@@ -74,10 +74,6 @@ fn rest_of_month(monthly: Decimal) -> Decimal {
         .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
     v.rescale(2);
     v
-}
-
-fn d(s: &str) -> Decimal {
-    s.parse().unwrap()
 }
 
 /// Adds users to Jansen through the import and returns their ids.

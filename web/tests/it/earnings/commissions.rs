@@ -2,8 +2,6 @@
 //! clawbacks and payouts, the affiliate link, and the dashboard agreeing with the
 //! commission table.
 
-use std::str::FromStr;
-
 use partnerdesk_core::earnings::commissions::{Kind, State};
 use partnerdesk_web::api::{
     commerce::orders::OrderLineView,
@@ -15,12 +13,8 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::fixtures::{buy, module_id, pay, small_payouts};
+use crate::fixtures::{buy, d, module_id, pay, small_payouts};
 use crate::harness::{Client, TestApp, browser_client, csrf_token};
-
-fn d(v: &str) -> Decimal {
-    Decimal::from_str(v).unwrap_or_else(|e| panic!("not a decimal string: {v}: {e}"))
-}
 
 /// base × rate / 100, half away from zero, to cents: the documented rule.
 fn commission_of(base: Decimal, rate: Decimal) -> Decimal {
@@ -297,7 +291,7 @@ async fn refunds_reduce_or_reverse_unpaid_commissions_and_claw_back_paid_ones_fr
     let half = (d(&first.amount) / Decimal::from(2)).round_dp(2);
     let r = refund(&finance, invoice, first, half.to_string()).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let r = refund(&finance, invoice, second, second.amount.clone()).await;
+    let r = refund(&finance, invoice, second, second.amount.to_string()).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let too_much = refund(&finance, invoice, second, "0.01".into()).await;
     assert_eq!(too_much.status, 422, "nothing is left to refund: {}", too_much.body);
@@ -342,7 +336,7 @@ async fn refunds_reduce_or_reverse_unpaid_commissions_and_claw_back_paid_ones_fr
     );
     let mail = app.smtp.expect_one("anna@northwind.example", "Uitbetaling").await;
     assert!(
-        mail.text.contains("SEPA 1") && mail.text.contains(&payout.amount),
+        mail.text.contains("SEPA 1") && mail.text.contains(payout.amount.as_str()),
         "{}",
         mail.text
     );

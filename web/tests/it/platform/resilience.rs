@@ -265,7 +265,9 @@ async fn a_row_lock_held_for_long_stops_neither_other_requests_nor_readyz() {
     let url = app.ctx.config.database_url.clone();
     let mut holder = diesel_async::AsyncPgConnection::establish(&url).await.unwrap();
     holder
-        .batch_execute(&format!("BEGIN; SELECT 1 FROM quotes WHERE id = '{quote_id}' FOR UPDATE"))
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM quotes WHERE id = '{quote_id}' FOR UPDATE"
+        ))
         .await
         .unwrap();
 

@@ -227,8 +227,8 @@ async fn commerce_is_usable(app: &TestApp, big: &Client, vendor: &Client) {
         )
         .await;
     assert_eq!(
-        dashboard.view::<DashboardView>().total_commission,
-        format!("{}.{:02}", total / 100, total % 100)
+        dashboard.view::<DashboardView>().total_commission.as_str(),
+        format!("{}.{:02}", total / 100, total % 100).as_str()
     );
     let payouts = big.get("/api/payouts").await;
     assert_eq!(payouts.status, 200, "{}", payouts.body);

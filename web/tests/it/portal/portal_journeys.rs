@@ -352,7 +352,7 @@ async fn a_partner_sees_its_commissions_on_the_dashboard_and_finance_pays_them_o
     let anna_api = app.demo("anna@northwind.example").await;
     let crm = module_id(&anna_api, "CRM").await;
     let order = buy(&anna_api, jansen, json!([{ "type": "business", "module_id": crm }])).await;
-    let amount: rust_decimal::Decimal = order.lines[0].amount.parse().unwrap();
+    let amount: rust_decimal::Decimal = crate::fixtures::d(&order.lines[0].amount);
     let expected = (amount * rust_decimal::Decimal::from(15) / rust_decimal::Decimal::from(100))
         .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
 
