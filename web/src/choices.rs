@@ -1,9 +1,18 @@
-//! What a form's selects offer, from `core`'s enums: each value with its English label
-//! (templates translate it with `t`). Every template reads these as globals, so no
-//! template repeats an enum's values.
+//! `core`'s enums as templates read them, as globals, so no template repeats an enum's
+//! values: what a form's selects offer (each value with its English label, which the
+//! template translates with `t`), and each enum's values by variant name for
+//! comparisons (`{% if p.status == PayoutStatus.Open %}`).
 
+use std::collections::BTreeMap;
+
+use partnerdesk_core::billing::BillingRunStatus;
+use partnerdesk_core::delegation::service_providers::RequestStatus;
 use partnerdesk_core::earnings::commissions::{Kind, State};
-use partnerdesk_core::platform::values::{Channel, CustomerType, InvoiceStatus};
+use partnerdesk_core::earnings::payouts::PayoutStatus;
+use partnerdesk_core::platform::authz::{DelegationKind, Role};
+use partnerdesk_core::platform::values::{
+    Channel, CustomerType, InvoiceStatus, LicencePlan, PartnerRequestStatus, TrialStatus,
+};
 
 /// A select's options: `(value, label)`, read in templates as `o[0]` and `o[1]`.
 pub(crate) type Choices = Vec<(&'static str, &'static str)>;
@@ -37,6 +46,23 @@ pub(crate) fn globals() -> Vec<(&'static str, Choices)> {
                 channel,
             ),
         ),
+    ]
+}
+
+/// Each enum templates compare with, by its name: variant name → value.
+pub(crate) fn enums() -> Vec<(&'static str, BTreeMap<&'static str, &'static str>)> {
+    let of = |variants: &'static [(&'static str, &'static str)]| variants.iter().copied().collect();
+    vec![
+        ("BillingRunStatus", of(BillingRunStatus::VARIANTS)),
+        ("CommissionState", of(State::VARIANTS)),
+        ("DelegationKind", of(DelegationKind::VARIANTS)),
+        ("GrantRequestStatus", of(RequestStatus::VARIANTS)),
+        ("InvoiceStatus", of(InvoiceStatus::VARIANTS)),
+        ("LicencePlan", of(LicencePlan::VARIANTS)),
+        ("PartnerRequestStatus", of(PartnerRequestStatus::VARIANTS)),
+        ("PayoutStatus", of(PayoutStatus::VARIANTS)),
+        ("Role", of(Role::VARIANTS)),
+        ("TrialStatus", of(TrialStatus::VARIANTS)),
     ]
 }
 

@@ -18,6 +18,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod body;
+pub mod choices;
 pub mod error;
 pub mod i18n;
 pub mod middleware;

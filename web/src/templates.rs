@@ -20,9 +20,12 @@ impl PageTemplates {
         env.add_global("stylesheet", crate::assets::STYLESHEET.path.clone());
         env.add_global("script", crate::assets::SCRIPT.path.clone());
         env.add_function("t", crate::i18n::t);
-        // What selects offer: the languages and the values of core's enums.
-        for (name, choices) in crate::pages::choices::globals() {
+        // What selects offer, and core's enums by name for comparisons.
+        for (name, choices) in crate::choices::globals() {
             env.add_global(name, minijinja::Value::from(minijinja::value::Serde(choices)));
+        }
+        for (name, values) in crate::choices::enums() {
+            env.add_global(name, minijinja::Value::from(minijinja::value::Serde(values)));
         }
         PageTemplates { env }
     }

@@ -31,6 +31,9 @@ macro_rules! text_enum {
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
+            /// Each variant's name and its text, for templates (`InvoiceStatus.Open`).
+            pub const VARIANTS: &'static [(&'static str, &'static str)] = &[$((stringify!($variant), $text)),+];
+
             pub fn as_str(&self) -> &'static str {
                 match self {
                     $($name::$variant => $text,)+

@@ -28,7 +28,6 @@ use serde_json::Value;
 use crate::{auth, error::status_of, state::AppState};
 
 mod billing;
-pub(crate) mod choices;
 mod commerce;
 pub(crate) mod context;
 pub mod csrf;
