@@ -8,7 +8,7 @@
 //! | state       | apalis                                                   |
 //! |-------------|----------------------------------------------------------|
 //! | `pending`   | `Pending` or `Queued` (fetched, not started), due         |
-//! | `scheduled` | `Pending`, due later                                      |
+//! | `scheduled` | `Pending` (or `Queued`), due later                        |
 //! | `running`   | `Running`                                                 |
 //! | `retrying`  | `Failed` with attempts left (due at `run_at`)             |
 //! | `given_up`  | `Killed` (permanent failure), or `Failed` with none left  |
@@ -37,42 +37,21 @@ use crate::{
 use crate::platform::jobs::{Job, QUEUES, SendEmail};
 use crate::platform::mail::DeliveryStatus;
 
-/// A job's state as ops see it (see the module's table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    Pending,
-    Scheduled,
-    Running,
-    Retrying,
-    GivenUp,
-    Discarded,
-    Done,
+crate::text_enum! {
+    /// A job's state: pending (due), scheduled (due later), running, retrying (failed,
+    /// attempts left), given_up, discarded or done.
+    pub enum JobState {
+        Pending = "pending",
+        Scheduled = "scheduled",
+        Running = "running",
+        Retrying = "retrying",
+        GivenUp = "given_up",
+        Discarded = "discarded",
+        Done = "done",
+    }
 }
 
 impl JobState {
-    pub const ALL: [JobState; 7] = [
-        JobState::Pending,
-        JobState::Scheduled,
-        JobState::Running,
-        JobState::Retrying,
-        JobState::GivenUp,
-        JobState::Discarded,
-        JobState::Done,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Pending => "pending",
-            JobState::Scheduled => "scheduled",
-            JobState::Running => "running",
-            JobState::Retrying => "retrying",
-            JobState::GivenUp => "given_up",
-            JobState::Discarded => "discarded",
-            JobState::Done => "done",
-        }
-    }
-
     /// Not finished: the job may still run.
     pub fn unfinished(self) -> bool {
         matches!(
@@ -94,18 +73,16 @@ impl JobState {
         matches!(self, JobState::Pending | JobState::Scheduled | JobState::Retrying)
     }
 
-    pub fn parse(raw: &str) -> Result<JobState> {
-        JobState::ALL
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .ok_or_else(|| Error::field("state", "unknown_state", "Not a job state"))
+    /// The state a filter names; anything else is the `state` field's error.
+    pub fn parse_field(raw: &str) -> Result<JobState> {
+        JobState::parse(raw).ok_or_else(|| Error::field("state", "unknown_state", "Not a job state"))
     }
 
     /// The SQL condition on `apalis.jobs` (aliased `j`) that selects this state.
     fn condition(self) -> &'static str {
         match self {
             JobState::Pending => "j.status IN ('Pending', 'Queued') AND j.run_at <= now()",
-            JobState::Scheduled => "j.status = 'Pending' AND j.run_at > now()",
+            JobState::Scheduled => "j.status IN ('Pending', 'Queued') AND j.run_at > now()",
             JobState::Running => "j.status = 'Running'",
             JobState::Retrying => "j.status = 'Failed' AND j.attempts < j.max_attempts",
             JobState::GivenUp => "(j.status = 'Killed' OR (j.status = 'Failed' AND j.attempts >= j.max_attempts))",
@@ -115,7 +92,9 @@ impl JobState {
     }
 }
 
-/// The state of each row, in SQL: every condition above, in one expression.
+/// The state of each row, in SQL: every condition above, in one expression. The arms
+/// cover every status apalis writes (and `Discarded`, the project's own); a status it
+/// adds later reads as no `JobState` and fails loudly rather than shows as another.
 fn state_expression() -> String {
     let arms: String = JobState::ALL
         .iter()
@@ -357,7 +336,7 @@ pub struct JobItem {
     #[diesel(sql_type = Text)]
     pub queue: String,
     #[diesel(sql_type = Text)]
-    pub state: String,
+    pub state: JobState,
     #[diesel(sql_type = Integer)]
     pub attempts: i32,
     #[diesel(sql_type = Integer)]
@@ -386,7 +365,7 @@ impl JobItem {
 
     /// A given-up e-mail job whose e-mail never went out.
     pub fn email_unsent(&self) -> bool {
-        self.state == JobState::GivenUp.as_str() && self.email_status.is_some_and(|s| !s.is_settled())
+        self.state == JobState::GivenUp && self.email_status.is_some_and(|s| !s.is_settled())
     }
 }
 
@@ -430,7 +409,7 @@ pub async fn jobs(
         .state
         .as_deref()
         .filter(|s| !s.is_empty())
-        .map(JobState::parse)
+        .map(JobState::parse_field)
         .transpose()?;
     if let Some(cursor) = filter.cursor.as_deref() {
         ulid::Ulid::from_string(cursor)

@@ -78,8 +78,7 @@ pub struct JobView {
     /// A ULID: sorts by creation time.
     pub id: String,
     pub queue: String,
-    /// pending, scheduled, running, retrying, given_up, discarded or done.
-    pub state: String,
+    pub state: partnerdesk_core::ops::queue::JobState,
     pub attempts: i32,
     pub max_attempts: i32,
     #[oai(nullable)]

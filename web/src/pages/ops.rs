@@ -186,7 +186,7 @@ async fn jobs_page(portal: Portal, state: Data<&AppState>, Query(q): Query<JobsQ
         queue: filter.queue.clone(),
         state: filter.state.clone(),
         queues: QUEUES,
-        states: JobState::ALL.map(JobState::as_str),
+        states: JobState::ALL.iter().map(JobState::as_str).collect(),
     };
     let mut conn = reads(&state).await?;
     let found = ops::jobs(&mut conn, &portal.actor, &filter, DEFAULT_PAGE).await;
@@ -210,7 +210,7 @@ struct JobsFilter {
     queue: Option<String>,
     state: Option<String>,
     queues: &'static [&'static str],
-    states: [&'static str; 7],
+    states: Vec<&'static str>,
 }
 
 /// A page of jobs, and the next page's address.
@@ -237,12 +237,12 @@ async fn job_ctx(portal: &Portal, state: &AppState, id: &str) -> poem::Result<Re
     let mut conn = db(state).await?;
     Ok(ops::job(&mut conn, &portal.actor, id).await.map(|detail| {
         let payload_text = serde_json::to_string_pretty(&detail.payload).unwrap_or_default();
-        let job = JobState::parse(&detail.job.state).ok();
+        let job = detail.job.state;
         JobPage {
             payload_text,
-            unfinished: job.is_some_and(JobState::unfinished),
-            can_retry: job.is_some_and(JobState::retryable),
-            can_discard: job.is_some_and(JobState::discardable),
+            unfinished: job.unfinished(),
+            can_retry: job.retryable(),
+            can_discard: job.discardable(),
             detail: View(detail.into()),
         }
     }))

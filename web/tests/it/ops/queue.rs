@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use partnerdesk_core::ops::queue::JobState;
 use partnerdesk_testkit::metric;
 use partnerdesk_web::api::ops::{JobDetailView, JobPage, QueueView, RetriedJobs};
 use serde_json::json;
@@ -156,7 +157,7 @@ async fn counts_by_state_match_the_jobs_and_lists_page_newest_first() {
         }
         expected.sort_unstable_by(|a, b| b.cmp(a));
         assert_eq!(got, expected, "{state}");
-        assert!(items.iter().all(|j| j.state == state));
+        assert!(items.iter().all(|j| j.state.as_str() == state));
     }
 
     // Keyset paging over all of them: every job once, newest first.
@@ -195,7 +196,7 @@ async fn a_retried_given_up_job_runs_and_succeeds_and_the_retry_is_audited() {
     let ops_id = app.user_id("ops@vendor.example").await;
     let job = ping_job(&app, "Killed", 1, 1, "now()").await;
     let page = job_page(&ops, &job).await;
-    assert_eq!(page.job.state, "given_up");
+    assert_eq!(page.job.state, JobState::GivenUp);
     assert_eq!(page.job.last_error.as_deref(), Some("it broke"));
 
     // Someone without ops may not, and nothing changes.
@@ -204,7 +205,7 @@ async fn a_retried_given_up_job_runs_and_succeeds_and_the_retry_is_audited() {
         .post(&format!("/api/ops/jobs/{job}/retry"), json!({}))
         .await
         .assert_problem(403, "not_authorized");
-    assert_eq!(job_page(&ops, &job).await.job.state, "given_up");
+    assert_eq!(job_page(&ops, &job).await.job.state, JobState::GivenUp);
 
     let retried = ops.post(&format!("/api/ops/jobs/{job}/retry"), json!({})).await;
     assert_eq!(retried.status, 204, "{}", retried.body);
@@ -212,7 +213,7 @@ async fn a_retried_given_up_job_runs_and_succeeds_and_the_retry_is_audited() {
     let detail = loop {
         let r = ops.get(&format!("/api/ops/jobs/{job}")).await;
         let detail: JobDetailView = r.view();
-        if detail.job.state == "done" {
+        if detail.job.state == JobState::Done {
             break detail;
         }
         assert!(
@@ -259,7 +260,7 @@ async fn a_discarded_pending_job_is_never_run_while_the_others_are() {
 
     let (stop, worker) = app.start_extra_worker();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while job_page(&ops, &kept).await.job.state != "done" {
+    while job_page(&ops, &kept).await.job.state != JobState::Done {
         assert!(tokio::time::Instant::now() < deadline, "the other job runs");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -268,7 +269,7 @@ async fn a_discarded_pending_job_is_never_run_while_the_others_are() {
     let _ = stop.send(true);
     let _ = worker.await;
     let detail = job_page(&ops, &discarded).await;
-    assert_eq!(detail.job.state, "discarded");
+    assert_eq!(detail.job.state, JobState::Discarded);
     assert!(detail.runs.is_empty());
     assert_eq!(queue(&ops.get("/api/ops/queues").await, "ping").discarded, 1);
     assert_eq!(
@@ -296,7 +297,7 @@ async fn retry_all_given_up_and_pause_and_resume_are_shown_and_audited() {
     let ping = queue(&ops.get("/api/ops/queues").await, "ping");
     assert_eq!((ping.given_up, ping.pending), (0, 3));
     assert_eq!(ping.retrying, 1, "a job with attempts left is not touched");
-    assert_eq!(job_page(&ops, &retrying).await.job.state, "retrying");
+    assert_eq!(job_page(&ops, &retrying).await.job.state, JobState::Retrying);
     assert_eq!(
         app.count("SELECT count(*) FROM audit_log WHERE action = 'jobs.retried' AND subject_id = 'ping' AND changes ->> 'jobs' = '3'")
             .await,
