@@ -93,7 +93,7 @@ async fn dashboards(conn: &mut db::PooledConn, ctx: &Ctx) {
         .get_result(conn)
         .await
         .expect("partner admin");
-        Actor::new(a.user_id, Some(a.org), chrono::Utc::now())
+        Actor::new(a.user_id.into(), Some(a.org.into()), chrono::Utc::now())
     }
     async fn median_ms(conn: &mut db::PooledConn, ctx: &Ctx, actor: &Actor) -> f64 {
         let mut times = Vec::new();

@@ -38,7 +38,7 @@ async fn main() {
         .get_result(&mut conn)
         .await
         .expect("partner admin");
-    let actor = Actor::new(anna.id, Some(partner.id), chrono::Utc::now());
+    let actor = Actor::new(anna.id.into(), Some(partner.id.into()), chrono::Utc::now());
 
     let mut csv = String::from("\u{feff}email;first_name;last_name;extension;company_admin\n");
     for i in 0..ROWS {

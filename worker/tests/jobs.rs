@@ -483,7 +483,7 @@ async fn vendor_actor(s: &Setup) -> partnerdesk_core::platform::authz::Actor {
     let vendor = partnerdesk_core::platform::authz::vendor_org_id(&mut s.pool.get().await.unwrap())
         .await
         .unwrap();
-    partnerdesk_core::platform::authz::Actor::new(s.user, Some(vendor), chrono::Utc::now())
+    partnerdesk_core::platform::authz::Actor::new(s.user.into(), Some(vendor.into()), chrono::Utc::now())
 }
 
 /// Two worker processes; the one that takes an e-mail job is killed with SIGKILL after

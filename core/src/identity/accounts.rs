@@ -228,11 +228,11 @@ impl Principal {
             if requested_org.is_some() {
                 return Err(sso_required());
             }
-            return Ok(Actor::new(self.user_id, None, now));
+            return Ok(Actor::new(self.user_id.into(), None, now));
         }
         Ok(match acting {
             Acting::Member(standing) => Actor::standing_in(self.user_id, &standing, now),
-            Acting::First(first) => Actor::new(self.user_id, first.map(|(org, _)| org), now),
+            Acting::First(first) => Actor::new(self.user_id.into(), first.map(|(org, _)| org.into()), now),
         })
     }
 

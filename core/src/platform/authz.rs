@@ -202,10 +202,10 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub fn new(user_id: Uuid, acting_org: Option<Uuid>, now: DateTime<Utc>) -> Self {
+    pub fn new(user_id: UserId, acting_org: Option<OrgId>, now: DateTime<Utc>) -> Self {
         Self {
-            user_id,
-            acting_org,
+            user_id: user_id.uuid(),
+            acting_org: acting_org.map(OrgId::uuid),
             impersonator: None,
             delegation: None,
             now,
@@ -216,7 +216,7 @@ impl Actor {
     /// The actor of a member acting in the organization whose standing was read with the
     /// credential: authorizing it there needs no further query.
     pub fn standing_in(user_id: Uuid, standing: &Standing, now: DateTime<Utc>) -> Self {
-        let actor = Actor::new(user_id, Some(standing.organization_id), now);
+        let actor = Actor::new(user_id.into(), Some(standing.organization_id.into()), now);
         {
             let mut known = actor.cache.lock();
             known.grants = Some(Some(standing.grants.clone()));
@@ -762,7 +762,7 @@ async fn service_provider_allows(
 
 /// Whether an organization is active (deactivated customers are blocked from what
 /// [`Permission::blocked_when_inactive`] lists).
-async fn organization_active(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<bool> {
+pub(crate) async fn organization_active(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<bool> {
     use schema::organizations as o;
     Ok(o::table
         .find(org_id)

@@ -32,11 +32,11 @@ async fn password_form(state: Data<&AppState>, Path(token): Path<String>) -> Res
     }
 }
 
-/// Whose password the link sets.
+/// Whose e-mailed link this is (to set a password, to confirm an address).
 #[derive(Serialize)]
-struct Whose {
-    email: String,
-    first_name: String,
+pub(crate) struct Whose {
+    pub email: String,
+    pub first_name: String,
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,7 @@ use partnerdesk_core::identity::signups;
 use poem::{Response, Route, get, handler, http::StatusCode, web::Data, web::Form, web::Path};
 use serde::{Deserialize, Serialize};
 
-use super::passwords::Address;
+use super::passwords::{Address, Whose};
 use crate::pages::context::{Message, Typed};
 use crate::pages::{error_page, page, unavailable};
 use crate::state::AppState;
@@ -15,7 +15,7 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/signup/confirm/:token", get(signup_confirm_form).post(signup_confirm))
 }
 
-#[derive(Deserialize, serde::Serialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 struct SignupForm {
     #[serde(default)]
     first_name: String,
@@ -28,13 +28,6 @@ struct SignupForm {
     password: String,
     #[serde(default)]
     language: Option<String>,
-}
-
-/// Who confirms their address.
-#[derive(Serialize)]
-struct Confirming {
-    email: String,
-    first_name: String,
 }
 
 #[handler]
@@ -76,7 +69,7 @@ async fn signup_confirm_form(state: Data<&AppState>, Path(token): Path<String>) 
     };
     match signups::inspect(&mut conn, &state.ctx, &token).await {
         Ok(p) => {
-            let ctx = Confirming {
+            let ctx = Whose {
                 email: p.email,
                 first_name: p.first_name,
             };

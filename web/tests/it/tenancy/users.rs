@@ -209,8 +209,8 @@ async fn company_admin_cannot_buy_or_assign_licences() {
     // "manage licences"; the company administrator does not hold it, the partner does.
     let mut conn = t.app.conn().await;
     let jan = partnerdesk_core::platform::authz::Actor::new(
-        t.app.user_id("jan@jansen.example").await,
-        Some(t.org),
+        t.app.user_id("jan@jansen.example").await.into(),
+        Some(t.org.into()),
         chrono::Utc::now(),
     );
     let refused = partnerdesk_core::platform::authz::authorize(
@@ -232,8 +232,8 @@ async fn company_admin_cannot_buy_or_assign_licences() {
     );
     let northwind = t.app.org_id("Northwind IT Services").await;
     let anna = partnerdesk_core::platform::authz::Actor::new(
-        t.app.user_id("anna@northwind.example").await,
-        Some(northwind),
+        t.app.user_id("anna@northwind.example").await.into(),
+        Some(northwind.into()),
         chrono::Utc::now(),
     );
     assert!(
