@@ -504,6 +504,7 @@ pub async fn request_grants(
         let sp = current(op.conn, customer)
             .await?
             .ok_or(Error::not_found("organization"))?;
+        within_request_limit(op, sp.link_id).await?;
         diesel::update(r::table.filter(r::link_id.eq(sp.link_id)).filter(r::decision.is_null()))
             .set((
                 r::decision.eq(RequestStatus::Withdrawn.as_str()),
@@ -550,6 +551,37 @@ pub async fn request_grants(
         one_request(op.conn, op.now, customer.into(), id.into()).await
     })
     .await
+}
+
+/// Each request e-mails the customer's administrators, so a partner may ask one customer
+/// as often in an hour as anyone may e-mail one address (`EMAILS_PER_ADDRESS_PER_HOUR`);
+/// the next answers 429 until the oldest of them is an hour old. Requests for one link
+/// take turns (the link's row is locked), so parallel requests cannot pass together.
+async fn within_request_limit(op: &mut Op<'_>, link_id: Uuid) -> Result<()> {
+    use crate::schema::grant_requests as r;
+    links::table
+        .find(link_id)
+        .select(links::id)
+        .for_update()
+        .first::<Uuid>(op.conn)
+        .await?;
+    let since = op.now - chrono::Duration::hours(1);
+    let recent: Vec<DateTime<Utc>> = r::table
+        .filter(r::link_id.eq(link_id))
+        .filter(r::requested_at.gt(since))
+        .select(r::requested_at)
+        .order(r::requested_at.asc())
+        .load(op.conn)
+        .await?;
+    let limit = op.ctx.config.limits.emails_per_address_per_hour as usize;
+    match <[_]>::first(&recent) {
+        Some(oldest) if recent.len() >= limit => Err(Error::too_many(
+            "too_many_grant_requests",
+            "This customer was asked too often in the last hour; try again later",
+            (*oldest + chrono::Duration::hours(1) - op.now).num_seconds().max(1) as u64,
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A customer's requests for more permissions, newest first: for its administrators,

@@ -522,6 +522,44 @@ async fn a_partner_asks_for_more_and_the_customer_accepts_declines_or_lets_it_ex
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_partner_asks_one_customer_a_bounded_number_of_times_an_hour() {
+    let app = TestApp::spawn().await;
+    let (_olga, org) = customer_of_northwind(&app, &["view_users"]).await;
+    app.sql("UPDATE users SET language = 'en'").await;
+    let anna = app.demo("anna@northwind.example").await;
+    let ask = format!("/api/customers/{org}/grant-requests");
+    for permission in [
+        "import_users",
+        "edit_users",
+        "manage_licences",
+        "import_users",
+        "edit_users",
+    ] {
+        let r = anna.post(&ask, json!({ "permissions": [permission] })).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let refused = anna.post(&ask, json!({ "permissions": ["manage_licences"] })).await;
+    refused.assert_problem(429, "too_many_grant_requests");
+    assert!(refused.headers.get("retry-after").is_some());
+    let asked = |m: &partnerdesk_testkit::ReceivedMail| {
+        m.envelope_to.iter().any(|t| t == "olga@olsen.example") && m.subject.contains("asks for more permissions")
+    };
+    app.smtp.wait_for(5, std::time::Duration::from_secs(20), asked).await;
+    app.settle().await;
+    assert_eq!(
+        app.smtp.messages().iter().filter(|m| asked(m)).count(),
+        5,
+        "as many as anyone may e-mail one address in an hour"
+    );
+
+    // An hour later the partner may ask again.
+    app.advance(chrono::Duration::minutes(61));
+    let anna = app.demo("anna@northwind.example").await;
+    let r = anna.post(&ask, json!({ "permissions": ["manage_licences"] })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_customer_reads_and_exports_what_its_service_provider_did_and_nobody_else_does() {
     let app = TestApp::spawn().await;
     let (olga, org) = customer_of_northwind(&app, &["view_users", "edit_users", "login_as_user"]).await;
@@ -631,7 +669,7 @@ async fn every_delegable_permission_follows_the_customers_grant() {
     let mut conn = app.conn().await;
     // Each check is a new request: a new actor, nothing reused.
     let now = chrono::Utc::now();
-    let direct = |at| Actor::new(anna_id, Some(northwind), at);
+    let direct = |at| Actor::new(anna_id.into(), Some(northwind.into()), at);
     for perm in Permission::DELEGABLE {
         let name = perm.as_str();
         let refused = |r: Result<authz::Access, Error>| matches!(r, Err(Error::Forbidden { .. }));
