@@ -11,6 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::platform::audit::Action;
+use crate::platform::ids::OrgId;
 use crate::platform::op;
 use crate::{
     Ctx, Error, FieldError, Result,
@@ -184,9 +185,9 @@ pub async fn visible(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<
 }
 
 /// A download link that works until it expires (DOWNLOAD_LINK_TTL_HOURS).
-pub fn download_url(config: &Config, release: Uuid, now: DateTime<Utc>) -> String {
+pub fn download_url(config: &Config, release: Uuid, org: OrgId, now: DateTime<Utc>) -> String {
     let expires = (now + Duration::from_std(config.download_link_ttl).unwrap_or(Duration::days(7))).timestamp();
-    links::download(config, release, expires)
+    links::download(config, release, org.uuid(), expires)
 }
 
 /// Checks a download link; the file's location when valid.
@@ -194,10 +195,11 @@ pub async fn resolve_download(
     conn: &mut AsyncPgConnection,
     ctx: &Ctx,
     release: Uuid,
+    org: OrgId,
     expires: i64,
     sig: &str,
 ) -> Result<String> {
-    if !links::download_signature_valid(&ctx.config, release, expires, sig) {
+    if !links::download_signature_valid(&ctx.config, release, org.uuid(), expires, sig) {
         return Err(Error::Forbidden {
             code: "invalid_signature",
             message: "This download link is not valid".into(),
@@ -207,6 +209,14 @@ pub async fn resolve_download(
         return Err(Error::gone(
             "link_expired",
             "This download link has expired; get a new one from the portal",
+        ));
+    }
+    // A link outlives nothing of its organization: deactivated, it downloads nothing.
+    if !crate::platform::authz::organization_active(conn, org.uuid()).await? {
+        return Err(Error::conflict(
+            "organization_inactive",
+            None,
+            "The organization is deactivated; activate it first",
         ));
     }
     let location: String = releases::table

@@ -137,26 +137,30 @@ pub fn payout(config: &Config, payout: Uuid) -> String {
 pub const DOWNLOAD_PATH: &str = "/downloads/";
 const DOWNLOAD_PURPOSE: &str = "download";
 
-fn download_message(release: Uuid, expires: i64) -> String {
-    format!("{release}:{expires}")
+fn download_message(release: Uuid, org: Uuid, expires: i64) -> String {
+    format!("{release}:{org}:{expires}")
 }
 
-/// A signed link to download a release, valid until `expires` (Unix seconds).
-pub fn download(config: &Config, release: Uuid, expires: i64) -> String {
+/// A signed link for `org` to download a release, valid until `expires` (Unix seconds).
+/// The organization is part of the link, so the link stops working when it does.
+pub fn download(config: &Config, release: Uuid, org: Uuid, expires: i64) -> String {
     let sig = tokens::sign(
         &config.secret_key,
         DOWNLOAD_PURPOSE,
-        &download_message(release, expires),
+        &download_message(release, org, expires),
     );
-    config.url(&format!("{DOWNLOAD_PATH}{release}?expires={expires}&sig={sig}"))
+    config.url(&format!(
+        "{DOWNLOAD_PATH}{release}?org={org}&expires={expires}&sig={sig}"
+    ))
 }
 
-/// Whether a download link's signature is genuine (its expiry is checked by the caller).
-pub fn download_signature_valid(config: &Config, release: Uuid, expires: i64, sig: &str) -> bool {
+/// Whether a download link's signature is genuine (its expiry and organization are
+/// checked by the caller).
+pub fn download_signature_valid(config: &Config, release: Uuid, org: Uuid, expires: i64, sig: &str) -> bool {
     tokens::verify(
         &config.secret_key,
         DOWNLOAD_PURPOSE,
-        &download_message(release, expires),
+        &download_message(release, org, expires),
         sig,
     )
 }

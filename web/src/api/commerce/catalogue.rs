@@ -2,6 +2,7 @@
 //! may download.
 
 use chrono::{DateTime, Utc};
+use partnerdesk_core::platform::ids::OrgId;
 use partnerdesk_core::platform::values::Channel;
 use partnerdesk_core::{
     commerce::modules::{self, Module, ModuleInput},
@@ -110,9 +111,16 @@ pub struct ReleaseView {
     pub download_url: String,
 }
 
-pub(crate) fn release_view(state: &AppState, r: Release) -> ReleaseView {
+/// The organization the caller acts as, whose download links a list carries (a list
+/// is refused before this to anyone acting as none).
+pub(crate) fn acting(actor: &partnerdesk_core::platform::authz::Actor) -> OrgId {
+    actor.acting_org.unwrap_or_default().into()
+}
+
+/// A release as `org` sees it: its download link is `org`'s own.
+pub(crate) fn release_view(state: &AppState, org: OrgId, r: Release) -> ReleaseView {
     ReleaseView {
-        download_url: releases::download_url(&state.ctx.config, r.id, state.ctx.now()),
+        download_url: releases::download_url(&state.ctx.config, r.id, org, state.ctx.now()),
         notes_html: releases::render_notes(&r.notes_md),
         id: r.id,
         version: r.version,
@@ -212,7 +220,8 @@ impl CatalogueApi {
     async fn software(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<ReleaseView>>> {
         let mut conn = state.conn().await?;
         let list = releases::visible(&mut conn, &auth.actor).await?;
-        Ok(Json(list.into_iter().map(|r| release_view(&state, r)).collect()))
+        let org = acting(&auth.actor);
+        Ok(Json(list.into_iter().map(|r| release_view(&state, org, r)).collect()))
     }
 
     /// All releases (vendor administrators)
@@ -220,7 +229,8 @@ impl CatalogueApi {
     async fn releases(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<ReleaseView>>> {
         let mut conn = state.conn().await?;
         let list = releases::list_all(&mut conn, &auth.actor).await?;
-        Ok(Json(list.into_iter().map(|r| release_view(&state, r)).collect()))
+        let org = acting(&auth.actor);
+        Ok(Json(list.into_iter().map(|r| release_view(&state, org, r)).collect()))
     }
 
     /// Publish a release (vendor administrators)
@@ -233,6 +243,6 @@ impl CatalogueApi {
     ) -> ApiResult<Created<ReleaseView>> {
         let mut conn = state.conn().await?;
         let r = releases::publish(&mut conn, &state.ctx, &auth.actor, body.0.into()).await?;
-        Ok(Created::Created(Json(release_view(&state, r))))
+        Ok(Created::Created(Json(release_view(&state, acting(&auth.actor), r))))
     }
 }

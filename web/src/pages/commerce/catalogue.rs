@@ -54,9 +54,10 @@ struct ReleasesPage {
 }
 
 impl ReleasesPage {
-    fn of(state: &AppState, list: Vec<releases::Release>) -> Self {
+    fn of(state: &AppState, portal: &Portal, list: Vec<releases::Release>) -> Self {
+        let org = crate::api::commerce::catalogue::acting(&portal.actor);
         ReleasesPage {
-            releases: View(list.into_iter().map(|r| release_view(state, r)).collect()),
+            releases: View(list.into_iter().map(|r| release_view(state, org, r)).collect()),
         }
     }
 }
@@ -71,7 +72,7 @@ async fn releases_of(portal: &Portal, state: &AppState) -> poem::Result<Result<R
     let mut conn = reads(state).await?;
     Ok(releases::list_all(&mut conn, &portal.actor)
         .await
-        .map(|list| ReleasesPage::of(state, list)))
+        .map(|list| ReleasesPage::of(state, portal, list)))
 }
 
 #[handler]
@@ -172,13 +173,14 @@ async fn publish(portal: Portal, state: Data<&AppState>, form: Form<PublishForm>
 async fn software(portal: Portal, state: Data<&AppState>) -> poem::Result<Response> {
     let mut conn = db(&state).await?;
     Ok(match releases::visible(&mut conn, &portal.actor).await {
-        Ok(list) => portal.render(&state, "commerce/software", ReleasesPage::of(&state, list)),
+        Ok(list) => portal.render(&state, "commerce/software", ReleasesPage::of(&state, &portal, list)),
         Err(e) => portal.failed(&state, "Software", &e),
     })
 }
 
 #[derive(Deserialize)]
 struct DownloadQuery {
+    org: uuid::Uuid,
     expires: i64,
     sig: String,
 }
@@ -192,7 +194,7 @@ async fn download(
     let Ok(mut conn) = state.conn().await else {
         return unavailable(&state);
     };
-    let result = releases::resolve_download(&mut conn, &state.ctx, release, q.expires, &q.sig).await;
+    let result = releases::resolve_download(&mut conn, &state.ctx, release, q.org.into(), q.expires, &q.sig).await;
     match result {
         Ok(location) => Response::builder()
             .status(StatusCode::FOUND)

@@ -105,6 +105,17 @@ async fn licences(s: &Shop) -> Vec<ModuleLicencesView> {
     licences_as(&s.anna, s.jansen).await
 }
 
+/// Jansen's seats as its partner sees them: used and total.
+async fn seats(s: &Shop) -> (i64, i64) {
+    let usage = s
+        .anna
+        .get(&format!("/api/customers/{}", s.jansen))
+        .await
+        .view::<CustomerView>()
+        .usage;
+    (usage.used, usage.total)
+}
+
 /// Jansen's licences as `client` sees them.
 async fn licences_as(client: &Client, org: Uuid) -> Vec<ModuleLicencesView> {
     let r = client.get(&format!("/api/organizations/{org}/licences")).await;
@@ -340,13 +351,7 @@ async fn credits_are_billed_unassigned_and_consumed_on_assignment() {
         rest_of_month(d("13.50")),
         "billed from the moment they exist"
     );
-    let usage = s
-        .anna
-        .get(&format!("/api/customers/{}", s.jansen))
-        .await
-        .view::<CustomerView>()
-        .usage;
-    assert_eq!((usage.used, usage.total), (0, 3));
+    assert_eq!(seats(&s).await, (0, 3));
 
     let jan = s.app.user_id("jan@jansen.example").await;
     let eva = s.app.user_id("eva@jansen.example").await;
@@ -357,13 +362,7 @@ async fn credits_are_billed_unassigned_and_consumed_on_assignment() {
         .await;
     assert_eq!(r.body, json!({ "assigned": 2 }));
     assert_eq!(module_entry(licences(&s).await, "CRM").unwrap().free_credits, 1);
-    let usage = s
-        .anna
-        .get(&format!("/api/customers/{}", s.jansen))
-        .await
-        .view::<CustomerView>()
-        .usage;
-    assert_eq!((usage.used, usage.total), (2, 3));
+    assert_eq!(seats(&s).await, (2, 3));
     // No new order for assignments.
     assert_eq!(
         s.anna
@@ -673,6 +672,42 @@ async fn upgrading_a_trial_keeps_its_users_and_creates_the_order() {
     let anna = s.app.demo("anna@northwind.example").await;
     let overview = licences_as(&anna, s.jansen).await;
     assert_eq!(module_entry(overview, "CRM").unwrap().users.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deactivated_customers_earlier_download_links_stop_working() {
+    let s = shop().await;
+    let eva = s.app.demo("eva@jansen.example").await;
+    let software: Vec<ReleaseView> = eva.get("/api/software").await.view();
+    let link = &software
+        .iter()
+        .find(|r| r.channel == Channel::Stable)
+        .unwrap()
+        .download_url;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    assert_eq!(http.get(link).send().await.unwrap().status(), 302);
+
+    let r = s
+        .anna
+        .post(&format!("/api/customers/{}/deactivate", s.jansen), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let used = http.get(link).send().await.unwrap();
+    assert_eq!(
+        used.status(),
+        409,
+        "the link downloads nothing once its organization is off"
+    );
+    assert!(used.headers().get("location").is_none());
+
+    // Another organization's link cannot be made from this one.
+    let northwind = s.app.org_id("Northwind IT Services").await;
+    let forged = link.replace(&format!("org={}", s.jansen), &format!("org={northwind}"));
+    assert_ne!(&forged, link);
+    assert_eq!(http.get(&forged).send().await.unwrap().status(), 403);
 }
 
 #[tokio::test(flavor = "multi_thread")]
