@@ -5,9 +5,10 @@
 //!   import) within a deadline, so a large or trickling body costs neither memory nor a
 //!   worker for long: 413 or 408 problem+json. Query strings and form bodies with a NUL
 //!   character are refused with 422 naming the parameter.
-//! * `security_headers`: every answer says nosniff and a same-origin Referrer-Policy;
-//!   pages also forbid framing and carry a Content-Security-Policy that allows scripts,
-//!   styles and forms from this site only (no inline script).
+//! * `security_headers`: every answer says nosniff and a same-origin Referrer-Policy,
+//!   and may not be framed (the API and its docs included); pages carry a
+//!   Content-Security-Policy that allows scripts, styles and forms from this site only
+//!   (no inline script); with an https `PUBLIC_URL`, every answer sends HSTS.
 //! * `allow`: a 405 from the API names the methods the path has in `Allow`.
 //! * `read_your_writes`: with a replica configured, a browser that changed something
 //!   reads its lists from the primary for a few seconds after (a cookie says so).
@@ -273,18 +274,28 @@ fn record_request(
 pub const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
-/// Security headers on every answer; the page policy on everything but the API (whose
-/// interactive docs bring their own inline script).
+/// The Content-Security-Policy of the API and its interactive docs (which bring their own
+/// inline script): nobody may frame them.
+pub const API_POLICY: &str = "frame-ancestors 'none'";
+
+/// How long a browser keeps to https once it has seen this site over https (a year).
+const HSTS: &str = "max-age=31536000";
+
+/// Security headers on every answer: no framing anywhere (pages, the API and its docs),
+/// the page policy on everything but the API, and HSTS when the public address is https.
 pub async fn security_headers<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
     use poem::http::{HeaderValue, header};
     let api = req.uri().path().starts_with("/api/") || req.uri().path() == "/api";
+    let https = state(&req).ctx.config.public_url.scheme() == "https";
     let mut resp = ep.call(req).await?.into_response();
     let headers = resp.headers_mut();
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    if !api {
-        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_POLICY));
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    let policy = if api { API_POLICY } else { PAGE_POLICY };
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(policy));
+    if https {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
     }
     Ok(resp)
 }

@@ -1,7 +1,7 @@
 //! What every portal page is served with: security headers, and its stylesheet from the
 //! binary itself.
 
-use crate::harness::TestApp;
+use crate::harness::{Options, TestApp};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_carry_security_headers_and_no_inline_code() {
@@ -30,10 +30,39 @@ async fn pages_carry_security_headers_and_no_inline_code() {
             );
         }
     }
-    // The API answers with nosniff too; its interactive docs keep their own script.
-    let api = anon.get("/api/openapi.json").await;
-    assert_eq!(api.headers["x-content-type-options"], "nosniff");
-    assert!(api.headers.get("content-security-policy").is_none());
+    // The API and its interactive docs cannot be framed either; the docs keep their own
+    // script, so their policy says only that.
+    for path in ["/api/openapi.json", "/api/docs/", "/api/me"] {
+        let api = anon.get(path).await;
+        assert_eq!(api.headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(api.headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(
+            api.headers["content-security-policy"], "frame-ancestors 'none'",
+            "{path}"
+        );
+    }
+    // Served over http, the site does not ask browsers to insist on https.
+    assert!(
+        anon.get("/login")
+            .await
+            .headers
+            .get("strict-transport-security")
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_site_served_over_https_asks_browsers_to_keep_to_https() {
+    let app = TestApp::spawn_with(Options {
+        extra: vec![("PUBLIC_URL", "https://partners.example".into())],
+        ..Default::default()
+    })
+    .await;
+    let anon = app.anonymous();
+    for path in ["/login", "/api/openapi.json", "/api/docs/"] {
+        let r = anon.get(path).await;
+        assert_eq!(r.headers["strict-transport-security"], "max-age=31536000", "{path}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
