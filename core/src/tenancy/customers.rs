@@ -646,6 +646,21 @@ fn decode_cursor(query: &ListQuery) -> Result<Option<Cursor>> {
             "The cursor belongs to another sort order",
         ));
     }
+    // The key is what `sort_value` wrote for this sort: a name, or a time (none for a
+    // customer without a coming expiry). Anything else never came from a page.
+    let time = |k: &str| DateTime::parse_from_rfc3339(k).is_ok();
+    let fits = match (c.sort, c.key.as_deref()) {
+        (SortKey::Name, Some(_)) | (SortKey::Expiry, None) => true,
+        (SortKey::Created | SortKey::Expiry, Some(k)) => time(k),
+        (SortKey::Name | SortKey::Created, None) => false,
+    };
+    if !fits {
+        return Err(Error::bad_request(
+            "invalid_cursor",
+            Some("cursor"),
+            "Not a cursor from a previous page",
+        ));
+    }
     Ok(Some(c))
 }
 

@@ -520,3 +520,22 @@ async fn my_account_is_never_billed_and_can_have_users() {
     // It is not one of its own customers.
     assert!(!companies(&anna.get("/api/customers?status=both").await).contains(&"Northwind IT Services".to_owned()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cursor_whose_key_does_not_fit_its_sort_is_refused_not_a_server_error() {
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    let anna = app.demo("anna@northwind.example").await;
+    for (sort, key) in [
+        ("created", json!("garbage")),
+        ("expiry", json!("garbage")),
+        ("created", Value::Null),
+        ("name", Value::Null),
+    ] {
+        let cursor = json!({ "sort": sort, "desc": false, "key": key, "id": Uuid::nil() }).to_string();
+        let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(cursor);
+        anna.get(&format!("/api/customers?sort={sort}&cursor={cursor}"))
+            .await
+            .assert_problem(400, "invalid_cursor");
+    }
+}
