@@ -666,7 +666,10 @@ async fn decide(conn: &mut AsyncPgConnection, actor: &Actor, target_org: Uuid, p
     } else {
         let acting_kind = actor_kind(conn, actor, acting_org).await?;
         if acting_kind.is_vendor {
-            Some(vendor_allows(&grants, perm).then_some(Via::Vendor))
+            // The vendor reaches every organization there is, and none that is not.
+            organization_exists(conn, target_org)
+                .await?
+                .then(|| vendor_allows(&grants, perm).then_some(Via::Vendor))
         } else if acting_kind.is_partner && grants.holds(ManageCustomers) {
             service_provider_allows(conn, actor.now, &grants, acting_org.into(), target_org.into(), perm)
                 .await?
@@ -758,6 +761,18 @@ async fn service_provider_allows(
         p if p.is_delegable() => granted.contains(&p),
         _ => false,
     }))
+}
+
+/// Whether an organization of this id exists.
+async fn organization_exists(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<bool> {
+    use schema::organizations as o;
+    Ok(o::table
+        .find(org_id)
+        .select(o::id)
+        .first::<Uuid>(conn)
+        .await
+        .optional()?
+        .is_some())
 }
 
 /// Whether an organization is active (deactivated customers are blocked from what

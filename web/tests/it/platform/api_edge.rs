@@ -99,3 +99,20 @@ async fn page_sizes_out_of_range_are_refused_not_clamped() {
     }
     assert_eq!(anna.get("/api/customers?limit=200").await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vendor_staff_acting_on_an_organization_that_does_not_exist_get_not_found() {
+    let app = TestApp::spawn().await;
+    let admin = app.demo("admin@vendor.example").await;
+    let nowhere = uuid::Uuid::now_v7();
+    let url = format!("/api/organizations/{nowhere}/integrations");
+    admin
+        .post(&url, json!({ "kind": "crm", "name": "CRM", "settings": {} }))
+        .await
+        .assert_problem(404, "not_found");
+    admin.get(&url).await.assert_problem(404, "not_found");
+    admin
+        .get(&format!("/api/organizations/{nowhere}/users"))
+        .await
+        .assert_problem(404, "not_found");
+}
