@@ -120,16 +120,30 @@ pub async fn run_named(
     monitor.run_with_signal(signal).await?;
     maintenance.await?;
     control.await?;
+    finish(&app, &name, &counts, recorder, recording).await;
+    tracing::info!(worker = %name, "worker stopped");
+    Ok(())
+}
+
+/// After a clean stop: counts and run records of the last jobs written, then the process
+/// leaves the list of workers.
+async fn finish(app: &App, name: &str, counts: &Counts, recorder: Recorder, recording: tokio::task::JoinHandle<()>) {
     // What finished since the control loop's last flush, the jobs of the stop included.
     if let Ok(mut conn) = app.pool.get().await {
-        counts.flush(&mut conn, &name).await;
+        counts.flush(&mut conn, name).await;
     }
     drop(recorder);
     if tokio::time::timeout(Duration::from_secs(10), recording).await.is_err() {
         tracing::warn!("the last job runs were not recorded in time");
     }
-    tracing::info!(worker = %name, "worker stopped");
-    Ok(())
+    match app.pool.get().await {
+        Ok(mut conn) => {
+            if let Err(err) = queue::deregister(&mut conn, name).await {
+                tracing::warn!(%err, "the worker could not deregister; it shows as gone after the lease");
+            }
+        }
+        Err(err) => tracing::warn!(%err, "the worker could not deregister; it shows as gone after the lease"),
+    }
 }
 
 /// How a queue is fetched. A worker silent for the lease has its jobs put back by the

@@ -149,13 +149,16 @@ async fn count(pool: &Pool, sql: &str) -> i64 {
         .n
 }
 
-/// Waits until no job is unfinished twice in a row, 50 ms apart (the runs' records are
-/// written in batches right after each job).
-async fn settle(pool: &Pool, timeout: Duration) {
+/// Waits until no job is unfinished (or finished with its run still being recorded)
+/// twice in a row, 50 ms apart.
+async fn settle(s: &Setup, timeout: Duration) {
+    let pool = &s.pool;
     let deadline = tokio::time::Instant::now() + timeout;
     let mut idle_checks = 0;
     loop {
-        let n = jobs::unfinished_count(&mut pool.get().await.unwrap()).await.unwrap();
+        let n = jobs::unfinished_count(&mut pool.get().await.unwrap(), s.ctx.config.worker_lease)
+            .await
+            .unwrap();
         idle_checks = if n == 0 { idle_checks + 1 } else { 0 };
         if idle_checks >= 2 {
             return;
@@ -215,7 +218,7 @@ async fn a_committed_job_runs_and_a_rolled_back_one_leaves_nothing() {
         .expect_one("kept@example.com", "You already have an account at Partnerdesk")
         .await;
     assert_eq!(mail.envelope_from, "no-reply@partnerdesk.localhost");
-    settle(&s.pool, Duration::from_secs(10)).await;
+    settle(&s, Duration::from_secs(10)).await;
     assert!(s.smtp.to("dropped@example.com").is_empty());
     assert_eq!(
         count(
@@ -264,7 +267,7 @@ async fn a_payload_that_does_not_decode_fails_and_the_worker_goes_on() {
     s.smtp
         .expect_one("next@example.com", "You already have an account")
         .await;
-    settle(&s.pool, Duration::from_secs(10)).await;
+    settle(&s, Duration::from_secs(10)).await;
 
     #[derive(QueryableByName)]
     struct Status {
@@ -297,7 +300,7 @@ async fn a_temporary_smtp_failure_is_retried_after_a_backoff_and_sent_once() {
     s.smtp
         .expect_one("retry@example.com", "You already have an account")
         .await;
-    settle(&s.pool, Duration::from_secs(15)).await;
+    settle(&s, Duration::from_secs(15)).await;
     assert_eq!(s.smtp.to("retry@example.com").len(), 1);
 
     #[derive(QueryableByName)]
@@ -362,7 +365,7 @@ async fn two_worker_processes_never_run_the_same_job_twice() {
     drop(conn);
 
     s.smtp.wait_for(JOBS, Duration::from_secs(180), |_| true).await;
-    settle(&s.pool, Duration::from_secs(60)).await;
+    settle(&s, Duration::from_secs(60)).await;
 
     let received = s.smtp.messages();
     assert_eq!(received.len(), JOBS, "each e-mail exactly once");
@@ -430,7 +433,7 @@ async fn finished_jobs_are_pruned_after_their_retention() {
     s.smtp
         .expect_one("prune@example.com", "You already have an account")
         .await;
-    settle(&s.pool, Duration::from_secs(10)).await;
+    settle(&s, Duration::from_secs(10)).await;
     stop.send(true).unwrap();
     worker.await.unwrap().unwrap();
 
@@ -544,7 +547,7 @@ async fn killed_mid_delivery(backoff_base: &str, backoff_max: &str) {
     s.smtp
         .wait_for(1, Duration::from_secs(60), |m| m.envelope_to == ["victim@example.com"])
         .await;
-    settle(&s.pool, Duration::from_secs(30)).await;
+    settle(&s, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(s.smtp.to("victim@example.com").len(), 1, "delivered exactly once");
     assert_eq!(
@@ -586,6 +589,10 @@ async fn killed_mid_delivery(backoff_base: &str, backoff_max: &str) {
         "the survivor is alive"
     );
 
+    let survivor_name = seen.iter().find(|w| w.name != holder).unwrap().name.clone();
+
+    // A worker stopped cleanly leaves the list at once instead of showing as live until
+    // its lease runs out.
     let survivor = &mut *survivor.into_iter().next().unwrap();
     let pid = survivor.id().unwrap();
     std::process::Command::new("kill")
@@ -594,6 +601,13 @@ async fn killed_mid_delivery(backoff_base: &str, backoff_max: &str) {
         .status()
         .unwrap();
     survivor.wait().await.unwrap();
+    let seen = queue::workers(&mut s.pool.get().await.unwrap(), &s.ctx, &vendor_actor(&s).await)
+        .await
+        .unwrap();
+    assert!(
+        seen.iter().all(|w| w.name != survivor_name),
+        "the stopped worker is no longer listed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -709,7 +723,7 @@ async fn the_worker_serves_metrics_and_health_and_its_counters_move() {
         .unwrap();
     drop(conn);
     s.smtp.wait_for(1, Duration::from_secs(30), |_| true).await;
-    settle(&s.pool, Duration::from_secs(30)).await;
+    settle(&s, Duration::from_secs(30)).await;
     let after = get("/metrics").await;
     for name in [
         "partnerdesk_jobs_started_total",
@@ -780,7 +794,7 @@ async fn a_given_up_job_whose_email_was_never_sent_shows_as_unsent_and_a_retry_s
     s.smtp
         .wait_for(1, Duration::from_secs(30), |m| m.envelope_to == ["lost@example.com"])
         .await;
-    settle(&s.pool, Duration::from_secs(30)).await;
+    settle(&s, Duration::from_secs(30)).await;
     let email = queue::queues(&mut conn, &actor).await.unwrap();
     let email = email.iter().find(|q| q.queue == "send_email").unwrap();
     assert_eq!((email.given_up, email.unsent_emails), (0, 0));

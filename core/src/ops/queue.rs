@@ -34,7 +34,7 @@ use crate::{
     schema::{queue_pauses, worker_processes},
 };
 
-use crate::platform::jobs::{Job, QUEUES, SendEmail};
+use crate::platform::jobs::{self, Job, QUEUES, SendEmail};
 use crate::platform::mail::DeliveryStatus;
 
 crate::text_enum! {
@@ -480,6 +480,9 @@ pub struct JobDetail {
     pub payload: Value,
     pub idempotency_key: Option<String>,
     pub locked_at: Option<DateTime<Utc>>,
+    /// The last attempt is over and its worker is still writing the end of its run (a
+    /// moment): `runs` does not show how it ended yet.
+    pub recording: bool,
     pub runs: Vec<JobRun>,
 }
 
@@ -491,6 +494,8 @@ struct JobExtra {
     idempotency_key: Option<String>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     lock_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    recording: bool,
 }
 
 /// Keys whose values a job page never shows.
@@ -525,7 +530,7 @@ pub fn redact(value: Value) -> Value {
     }
 }
 
-pub async fn job(conn: &mut AsyncPgConnection, actor: &Actor, id: &str) -> Result<JobDetail> {
+pub async fn job(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, id: &str) -> Result<JobDetail> {
     ops_access(conn, actor).await?;
     let item: JobItem = sql_query(format!("SELECT {} FROM apalis.jobs j WHERE j.id = $1", item_columns()))
         .bind::<Text, _>(id)
@@ -533,10 +538,14 @@ pub async fn job(conn: &mut AsyncPgConnection, actor: &Actor, id: &str) -> Resul
         .await
         .optional()?
         .ok_or_else(|| Error::not_found("job"))?;
-    let extra: JobExtra = sql_query("SELECT job, idempotency_key, lock_at FROM apalis.jobs WHERE id = $1")
-        .bind::<Text, _>(id)
-        .get_result(conn)
-        .await?;
+    let extra: JobExtra = sql_query(format!(
+        "SELECT j.job, j.idempotency_key, j.lock_at, ({}) AS recording FROM apalis.jobs j WHERE j.id = $2",
+        jobs::RUN_BEING_RECORDED
+    ))
+    .bind::<Double, _>(ctx.config.worker_lease.as_secs_f64())
+    .bind::<Text, _>(id)
+    .get_result(conn)
+    .await?;
     let payload = serde_json::from_slice(&extra.job)
         .unwrap_or_else(|_| Value::String(format!("({} bytes that are not JSON)", extra.job.len())));
     let runs: Vec<JobRun> = sql_query(
@@ -551,6 +560,7 @@ pub async fn job(conn: &mut AsyncPgConnection, actor: &Actor, id: &str) -> Resul
         payload: redact(payload),
         idempotency_key: extra.idempotency_key,
         locked_at: extra.lock_at,
+        recording: extra.recording,
         runs,
     })
 }
@@ -830,6 +840,15 @@ pub async fn heartbeat(
         .on_conflict(worker_processes::name)
         .do_update()
         .set(worker_processes::last_seen.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Forgets a worker process that stopped cleanly (its jobs are finished and recorded),
+/// so that it no longer shows as live.
+pub async fn deregister(conn: &mut AsyncPgConnection, name: &str) -> Result<()> {
+    diesel::delete(worker_processes::table.filter(worker_processes::name.eq(name)))
         .execute(conn)
         .await?;
     Ok(())

@@ -162,6 +162,9 @@ pub struct JobDetailView {
     pub idempotency_key: Option<String>,
     #[oai(nullable)]
     pub locked_at: Option<DateTime<Utc>>,
+    /// The last attempt is over and its worker is still writing the end of its run (a
+    /// moment): `runs` does not show how it ended yet.
+    pub recording: bool,
     /// Executions, newest first.
     pub runs: Vec<JobRunView>,
 }
@@ -173,6 +176,7 @@ impl From<JobDetail> for JobDetailView {
             payload: d.payload,
             idempotency_key: d.idempotency_key,
             locked_at: d.locked_at,
+            recording: d.recording,
             runs: d.runs.into_iter().map(Into::into).collect(),
         }
     }
@@ -271,7 +275,7 @@ impl OpsApi {
         #[oai(validator(max_length = 40))] id: Path<String>,
     ) -> ApiResult<Json<JobDetailView>> {
         let mut conn = state.conn().await?;
-        Ok(Json(ops::job(&mut conn, &auth.actor, &id.0).await?.into()))
+        Ok(Json(ops::job(&mut conn, &state.ctx, &auth.actor, &id.0).await?.into()))
     }
 
     /// Retry a job now

@@ -235,12 +235,12 @@ struct JobPage {
 
 async fn job_ctx(portal: &Portal, state: &AppState, id: &str) -> poem::Result<Result<JobPage, CoreError>> {
     let mut conn = db(state).await?;
-    Ok(ops::job(&mut conn, &portal.actor, id).await.map(|detail| {
+    Ok(ops::job(&mut conn, &state.ctx, &portal.actor, id).await.map(|detail| {
         let payload_text = serde_json::to_string_pretty(&detail.payload).unwrap_or_default();
         let job = detail.job.state;
         JobPage {
             payload_text,
-            unfinished: job.unfinished(),
+            unfinished: job.unfinished() || detail.recording,
             can_retry: job.retryable(),
             can_discard: job.discardable(),
             detail: View(detail.into()),

@@ -221,12 +221,14 @@ impl TestApp {
         self.pool.get().await.expect("connection")
     }
 
-    /// Waits until no job is waiting or running.
+    /// Waits until no job is waiting or running, or finished with its run still being
+    /// recorded.
     pub async fn settle(&self) {
+        let lease = self.application.ctx.config.worker_lease;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let mut idle_checks = 0;
         loop {
-            let n = jobs::unfinished_count(&mut *self.conn().await)
+            let n = jobs::unfinished_count(&mut *self.conn().await, lease)
                 .await
                 .expect("counting jobs");
             idle_checks = if n == 0 { idle_checks + 1 } else { 0 };

@@ -290,13 +290,31 @@ struct Count {
     n: i64,
 }
 
-/// Jobs that are waiting, running, or failed and due for another attempt.
-pub async fn unfinished_count(conn: &mut AsyncPgConnection) -> Result<i64> {
-    let row: Count = sql_query(
-        "SELECT count(*) AS n FROM apalis.jobs
-         WHERE status IN ('Pending', 'Queued', 'Running')
-            OR (status = 'Failed' AND attempts < max_attempts AND run_at <= now())",
-    )
+/// A job (`j`, a row of `apalis.jobs`) whose last attempt is over while the end of its
+/// run is not written yet, and whose worker is alive to write it: the handlers hand their
+/// run records to a batch writer, and apalis acknowledges the job on its own schedule, so
+/// either may land first. A run whose worker is gone stays unfinished (lost), and a worker
+/// that stops cleanly writes its records before it leaves.
+pub const RUN_BEING_RECORDED: &str = "j.status IN ('Done', 'Failed', 'Killed')
+    AND j.lock_by IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM job_runs r
+                    WHERE r.job_id = j.id AND r.worker = j.lock_by AND r.attempt = j.attempts
+                      AND r.finished_at IS NOT NULL)
+    AND EXISTS (SELECT 1 FROM worker_processes w
+                WHERE j.lock_by = ANY (SELECT w.name || ':' || q FROM unnest(w.queues) AS q)
+                  AND w.last_seen >= now() - make_interval(secs => $1))";
+
+/// Jobs that are waiting, running, failed and due for another attempt, or finished
+/// while their run is still being recorded: zero once everything enqueued so far is
+/// done and shows as done everywhere.
+pub async fn unfinished_count(conn: &mut AsyncPgConnection, lease: Duration) -> Result<i64> {
+    let row: Count = sql_query(format!(
+        "SELECT count(*) AS n FROM apalis.jobs j
+         WHERE j.status IN ('Pending', 'Queued', 'Running')
+            OR (j.status = 'Failed' AND j.attempts < j.max_attempts AND j.run_at <= now())
+            OR ({RUN_BEING_RECORDED})"
+    ))
+    .bind::<diesel::sql_types::Double, _>(lease.as_secs_f64())
     .get_result(conn)
     .await?;
     Ok(row.n)

@@ -213,7 +213,7 @@ async fn a_retried_given_up_job_runs_and_succeeds_and_the_retry_is_audited() {
     let detail = loop {
         let r = ops.get(&format!("/api/ops/jobs/{job}")).await;
         let detail: JobDetailView = r.view();
-        if detail.job.state == JobState::Done {
+        if detail.job.state == JobState::Done && !detail.recording {
             break detail;
         }
         assert!(
@@ -238,6 +238,80 @@ async fn a_retried_given_up_job_runs_and_succeeds_and_the_retry_is_audited() {
     ops.post(&format!("/api/ops/jobs/{job}/retry"), json!({}))
         .await
         .assert_problem(409, "job_state");
+}
+
+/// A job apalis shows as done while its worker has not written the end of the run yet
+/// (the two are written apart) says so, in the API and on its page, instead of showing a
+/// run without an outcome; once the end is written it shows the outcome. A worker that is
+/// gone leaves its run unfinished: lost, not being recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finished_job_whose_run_is_not_written_yet_says_it_is_being_recorded() {
+    use partnerdesk_core::{
+        ops::queue::heartbeat,
+        platform::jobs::{self, RunEnd, RunStart},
+    };
+    let app = TestApp::spawn_with(no_worker()).await;
+    let ops = app.demo("ops@vendor.example").await;
+    let started = chrono::Utc::now();
+    heartbeat(&mut *app.conn().await, "w-1", "host", 1, &["ping"], started)
+        .await
+        .unwrap();
+    app.sql("INSERT INTO apalis.workers (id, worker_type, storage_name) VALUES ('w-1:ping', 'ping', 'test')")
+        .await;
+    let job = ping_job(&app, "Done", 1, 8, "now()").await;
+    app.sql(&format!(
+        "UPDATE apalis.jobs SET lock_by = 'w-1:ping' WHERE id = '{job}'"
+    ))
+    .await;
+    let start = RunStart {
+        job_id: job.clone(),
+        queue: "ping",
+        worker: "w-1:ping".into(),
+        attempt: 1,
+        at: started,
+    };
+    jobs::record_runs(&mut *app.conn().await, &[start], &[]).await.unwrap();
+
+    let detail = job_page(&ops, &job).await;
+    assert_eq!(detail.job.state, JobState::Done);
+    assert!(detail.recording, "the run is being recorded");
+    assert_eq!(detail.runs[0].outcome, None);
+    let page = ops.get(&format!("/vendor/jobs/{job}")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.as_str().unwrap().contains("id=\"run-recording\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.as_str().unwrap().contains("http-equiv=\"refresh\""),
+        "the page refreshes itself"
+    );
+
+    let end = RunEnd {
+        job_id: job.clone(),
+        worker: "w-1:ping".into(),
+        attempt: 1,
+        at: chrono::Utc::now(),
+        outcome: "done",
+        error: None,
+    };
+    jobs::record_runs(&mut *app.conn().await, &[], &[end]).await.unwrap();
+    let detail = job_page(&ops, &job).await;
+    assert!(!detail.recording);
+    assert_eq!(detail.runs[0].outcome.as_deref(), Some("done"));
+    let page = ops.get(&format!("/vendor/jobs/{job}")).await;
+    assert!(!page.body.as_str().unwrap().contains("id=\"run-recording\""));
+
+    // The same gap on a worker that stopped answering: its run is lost, not pending.
+    let lost = ping_job(&app, "Done", 1, 8, "now()").await;
+    app.sql(&format!(
+        "UPDATE apalis.jobs SET lock_by = 'w-1:ping' WHERE id = '{lost}'"
+    ))
+    .await;
+    app.sql("UPDATE worker_processes SET last_seen = now() - interval '1 hour'")
+        .await;
+    assert!(!job_page(&ops, &lost).await.recording);
 }
 
 #[tokio::test(flavor = "multi_thread")]
