@@ -90,8 +90,27 @@ pub(crate) async fn principal_from(req: &Request, state: &AppState) -> Result<Op
     principal_on(&mut conn, req, state).await
 }
 
-/// The caller, read with the request's one connection.
+/// The caller, read with the request's one connection, inside the delegated session the
+/// request names (`X-Delegated-Session`), if any.
 pub(crate) async fn principal_on(
+    conn: &mut diesel_async::AsyncPgConnection,
+    req: &Request,
+    state: &AppState,
+) -> Result<Option<Principal>, ApiError> {
+    let Some(mut principal) = credential_on(conn, req, state).await? else {
+        return Ok(None);
+    };
+    if let Some(id) = delegated_session(req)? {
+        principal
+            .enter_delegation(conn, &state.ctx, id)
+            .await
+            .map_err(ApiError::from)?;
+    }
+    Ok(Some(principal))
+}
+
+/// Whose bearer token or session cookie the request carries.
+async fn credential_on(
     conn: &mut diesel_async::AsyncPgConnection,
     req: &Request,
     state: &AppState,
@@ -182,13 +201,6 @@ impl<'a> ApiExtractor<'a> for Auth {
                 "Log in or send an API token",
             ))
         })?;
-        let mut principal = principal;
-        if let Some(id) = delegated_session(req)? {
-            principal
-                .enter_delegation(&mut conn, &state.ctx, id)
-                .await
-                .map_err(ApiError::from)?;
-        }
         let org = requested_org(req)?;
         let actor = principal
             .actor(&mut conn, &state.ctx, org)

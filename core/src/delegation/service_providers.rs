@@ -3,6 +3,7 @@
 //! organization. At most one service provider at a time; every change is audited and
 //! e-mailed to both sides.
 
+use crate::delegation::sessions::{Ending, end_all};
 use crate::platform::ids::{GrantRequestId, LinkId, UserId};
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl};
@@ -258,6 +259,11 @@ pub async fn remove(conn: &mut AsyncPgConnection, ctx: &Ctx, actor: &Actor, org:
         )
         .await?;
         crate::earnings::commissions::unattribute(op, org.into(), sp.partner_id.into()).await?;
+        let ending = Ending::Link {
+            partner: sp.partner_id.into(),
+            customer: org.into(),
+        };
+        end_all(op, ending, "service_provider_removed").await?;
         notify(op, sp.link_id.into(), org.into(), sp.partner_id.into(), false).await
     })
     .await

@@ -11,6 +11,7 @@
 
 use crate::platform::ids::DelegatedSessionId;
 use chrono::{DateTime, Duration, Utc};
+use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::{BoolExpressionMethods, ExpressionMethods, JoinOnDsl, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
@@ -24,6 +25,7 @@ use crate::{
     platform::ids::{OrgId, UserId},
     platform::mail::EmailKind,
     platform::op,
+    platform::values::PartnerStanding,
     schema::{
         delegated_sessions as ds, memberships, organizations as orgs, partners, service_provider_links as links, users,
     },
@@ -154,8 +156,9 @@ fn ended(code: &'static str, message: &str) -> Error {
 }
 
 /// Checks a delegated session for a request of `user_id` (the staff member): open, not
-/// past its time, the partner still serving the customer, the staff member still a
-/// member of the partner. Anything else is refused with `delegated_session_ended`.
+/// past its time, the partner active and still serving the customer, the customer
+/// active, the staff member still a member of the partner. Anything else is refused
+/// with `delegated_session_ended`.
 pub async fn resolve(
     conn: &mut AsyncPgConnection,
     now: DateTime<Utc>,
@@ -199,19 +202,23 @@ pub async fn resolve(
     }
     let serving: i64 = links::table
         .inner_join(memberships::table.on(memberships::organization_id.eq(links::partner_id)))
+        .inner_join(partners::table.on(partners::organization_id.eq(links::partner_id)))
+        .inner_join(orgs::table.on(orgs::id.eq(links::customer_id)))
         .filter(links::customer_id.eq(customer))
         .filter(links::partner_id.eq(partner))
         .filter(links::ended_at.is_null())
         .filter(memberships::user_id.eq(staff))
         .filter(memberships::active.eq(true))
         .filter(memberships::accepted_at.is_not_null())
+        .filter(partners::status.eq(PartnerStanding::Active))
+        .filter(orgs::active.eq(true))
         .count()
         .get_result(conn)
         .await?;
     if serving == 0 {
         return Err(ended(
             "delegated_session_ended",
-            "The partner no longer serves this customer",
+            "The partner no longer serves this customer, or one of them is no longer active",
         ));
     }
     Ok(Delegation {
@@ -416,6 +423,60 @@ async fn end_session(op: &mut op::Op<'_>, session: &DelegatedSession, ended_by: 
     op.who.delegated_session = Some(session.id);
     op.audit(Action::DelegationEnded, session.id, json!({ "kind": session.kind }))
         .await
+}
+
+/// Whose sessions a change leaves without ground.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ending {
+    /// The partner was suspended.
+    Partner(OrgId),
+    /// The customer was deactivated.
+    Customer(OrgId),
+    /// The partner no longer serves the customer.
+    Link { partner: OrgId, customer: OrgId },
+}
+
+/// Ends every open session of `which` in the change's transaction, each audited for its
+/// customer with `reason` (a suspended partner's sessions stay ended when it is active
+/// again). [`resolve`] refuses them on the next request either way.
+pub(crate) async fn end_all(op: &mut op::Op<'_>, which: Ending, reason: &str) -> Result<()> {
+    let (partner, customer) = match which {
+        Ending::Partner(p) => (Some(p.uuid()), None),
+        Ending::Customer(c) => (None, Some(c.uuid())),
+        Ending::Link { partner, customer } => (Some(partner.uuid()), Some(customer.uuid())),
+    };
+    let ended: Vec<Ended> = crate::platform::db::sql_query(
+        "UPDATE delegated_sessions SET ended_at = $1, ended_by = $2
+         WHERE ended_at IS NULL AND expires_at > $1
+           AND ($3::uuid IS NULL OR partner_id = $3) AND ($4::uuid IS NULL OR customer_id = $4)
+         RETURNING id, kind, customer_id",
+    )
+    .bind::<Timestamptz, _>(op.now)
+    .bind::<Nullable<SqlUuid>, _>(op.who.user_id)
+    .bind::<Nullable<SqlUuid>, _>(partner)
+    .bind::<Nullable<SqlUuid>, _>(customer)
+    .load(op.conn)
+    .await?;
+    for Ended { id, kind, customer_id } in ended {
+        op.audit_for(
+            customer_id,
+            Action::DelegationEnded,
+            id,
+            json!({ "kind": kind, "reason": reason }),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[derive(diesel::QueryableByName)]
+struct Ended {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = SqlUuid)]
+    customer_id: Uuid,
 }
 
 /// The staff member leaves their own session (Exit); a session that already ended is

@@ -2,6 +2,7 @@
 //! provider. Creating and editing them, listing them with filter, search, sort and
 //! keyset paging, activating and deactivating, and the partner's own account.
 
+use crate::delegation::sessions::{Ending, end_all};
 use crate::platform::db::sql_query;
 use crate::platform::ids::OrgId;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -399,6 +400,7 @@ pub async fn update(
         if current.active && !new.active {
             let (business, users) = store::deactivate(op.conn, op.now, Which::Organization(id)).await?;
             changes.insert("licences_deactivated".into(), json!(business + users));
+            end_all(op, Ending::Customer(id.into()), "customer_deactivated").await?;
         }
         let action = match (current.active, new.active) {
             (true, false) => Action::CustomerDeactivated,

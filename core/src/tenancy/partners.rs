@@ -1,6 +1,7 @@
 //! Partner onboarding: requests for partner status, the sales team's decision, and the
 //! partner records it creates.
 
+use crate::delegation::sessions::{Ending, end_all};
 use crate::platform::ids::{OrgId, UserId};
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper};
@@ -585,6 +586,9 @@ pub async fn update_terms(
                     customer_id: None,
                 };
                 op.job(&job, None).await?;
+            }
+            if old.status == PartnerStanding::Active && new_status != PartnerStanding::Active {
+                end_all(op, Ending::Partner(org_id.into()), "partner_suspended").await?;
             }
             op.audit_for(
                 org_id,

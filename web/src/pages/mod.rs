@@ -62,9 +62,14 @@ struct NoticeQuery {
     notice: Option<Notice>,
 }
 
-/// The person the browser is logged in as, if any (for pages anyone may open).
+/// The person the browser is logged in as, if any (for pages anyone may open); nobody
+/// while logged in as someone else (`Principal::personal`).
 async fn caller(state: &AppState, req: &Request) -> Option<uuid::Uuid> {
-    auth::principal_from(req, state).await.ok().flatten().map(|p| p.user_id)
+    auth::principal_from(req, state)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|p| p.personal().ok())
 }
 
 /// A CSV file to download as `name`.

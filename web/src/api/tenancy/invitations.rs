@@ -294,8 +294,9 @@ impl InvitationsApi {
         token: Path<String>,
         body: Body<AcceptInvitationRequest>,
     ) -> ApiResult<Created<AcceptedView>> {
+        // Logged in as someone else, nobody registers as the person behind it.
         let caller = match crate::auth::principal_from(req, &state).await {
-            Ok(Some(principal)) => Some(principal.user_id),
+            Ok(Some(principal)) => Some(principal.personal().map_err(crate::error::ApiError::from)?),
             _ => None,
         };
         let done = invitations::accept(&state.pool, &state.ctx, &token.0, caller, body.0.into()).await?;

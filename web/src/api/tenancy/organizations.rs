@@ -196,7 +196,7 @@ impl OrganizationsApi {
         body: Body<CreateOrganizationRequest>,
     ) -> ApiResult<Created<OrganizationView>> {
         let mut conn = state.conn().await?;
-        let org = organizations::create_own(&mut conn, &state.ctx, auth.principal.user_id, body.0.into()).await?;
+        let org = organizations::create_own(&mut conn, &state.ctx, auth.personal()?, body.0.into()).await?;
         Ok(Created::Created(Json(org.into())))
     }
 

@@ -719,3 +719,145 @@ async fn every_delegable_permission_follows_the_customers_grant() {
         );
     }
 }
+
+/// Suspending the partner, deactivating the customer or ending the partner's link ends
+/// every open management and login-as session at once: the next request in any of them
+/// is refused, each is shown ended to the customer with the reason, and a partner made
+/// active again does not bring them back.
+#[tokio::test(flavor = "multi_thread")]
+async fn suspension_deactivation_and_removal_end_every_open_session_at_once() {
+    let app = TestApp::spawn().await;
+    let anna = app.demo("anna@northwind.example").await;
+    let sales = app.demo("sales@vendor.example").await;
+    let northwind = app.org_id("Northwind IT Services").await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let jan_id = app.user_id("jan@jansen.example").await;
+    let users = format!("/api/organizations/{jansen}/users");
+    let start = async |anna: &Client| {
+        let as_jan = anna
+            .post(
+                &format!("/api/customers/{jansen}/login-as"),
+                json!({ "user_id": jan_id, "reason": "Ticket 4711" }),
+            )
+            .await;
+        assert_eq!(as_jan.status, 201, "{}", as_jan.body);
+        let managing = anna
+            .post(&format!("/api/customers/{jansen}/management-sessions"), json!({}))
+            .await;
+        assert_eq!(managing.status, 201, "{}", managing.body);
+        [session_id(&as_jan), session_id(&managing)]
+    };
+
+    // Vendor sales suspends Northwind: both sessions end with the request that did it.
+    let sessions = start(&anna).await;
+    for s in sessions {
+        assert_eq!(anna.in_delegated_session(s).get(&users).await.status, 200);
+    }
+    let r = sales
+        .patch(&format!("/api/partners/{northwind}"), json!({ "status": "suspended" }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for s in sessions {
+        let inside = anna.in_delegated_session(s);
+        inside.get(&users).await.assert_problem(410, "delegated_session_ended");
+        inside
+            .post(
+                &users,
+                json!({ "email": "new@jansen.example", "first_name": "N", "last_name": "N" }),
+            )
+            .await
+            .assert_problem(410, "delegated_session_ended");
+    }
+    let reasons = app
+        .count(&format!(
+            "SELECT count(*) FROM audit_log WHERE action = 'delegation.ended'
+               AND on_behalf_of_organization_id = '{jansen}' AND changes ->> 'reason' = 'partner_suspended'"
+        ))
+        .await;
+    assert_eq!(reasons, 2);
+    // Active again, Northwind's old sessions stay ended.
+    let r = sales
+        .patch(&format!("/api/partners/{northwind}"), json!({ "status": "active" }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for s in sessions {
+        anna.in_delegated_session(s)
+            .get(&users)
+            .await
+            .assert_problem(410, "delegated_session_ended");
+    }
+
+    // Northwind deactivates Jansen: the same.
+    let sessions = start(&anna).await;
+    let r = anna
+        .post(&format!("/api/customers/{jansen}/deactivate"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for s in sessions {
+        anna.in_delegated_session(s)
+            .get(&format!("/api/organizations/{jansen}"))
+            .await
+            .assert_problem(410, "delegated_session_ended");
+    }
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM delegated_sessions WHERE customer_id = '{jansen}' AND ended_at IS NULL"
+        ))
+        .await,
+        0
+    );
+
+    // A customer that drops its service provider: its sessions end with the link.
+    let (olga, org) = customer_of_northwind(&app, &["view_users"]).await;
+    let managing = anna
+        .post(&format!("/api/customers/{org}/management-sessions"), json!({}))
+        .await;
+    let inside = anna.in_delegated_session(session_id(&managing));
+    assert_eq!(inside.get(&format!("/api/organizations/{org}/users")).await.status, 200);
+    assert_eq!(
+        olga.delete(&format!("/api/organizations/{org}/service-provider"))
+            .await
+            .status,
+        204
+    );
+    inside
+        .get(&format!("/api/organizations/{org}/users"))
+        .await
+        .assert_problem(410, "delegated_session_ended");
+    let list: Vec<DelegatedSessionView> = olga
+        .get(&format!("/api/organizations/{org}/delegated-sessions"))
+        .await
+        .view();
+    assert!(list.iter().all(|s| !s.active), "{list:?}");
+}
+
+/// Logged in as a customer's user, nothing runs as the partner's staff member behind
+/// it: founding an organization is refused and founds none.
+#[tokio::test(flavor = "multi_thread")]
+async fn inside_login_as_nothing_runs_as_the_staff_member() {
+    let app = TestApp::spawn().await;
+    let anna = app.demo("anna@northwind.example").await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let jan_id = app.user_id("jan@jansen.example").await;
+    let r = anna
+        .post(
+            &format!("/api/customers/{jansen}/login-as"),
+            json!({ "user_id": jan_id, "reason": "Ticket 4711" }),
+        )
+        .await;
+    let as_jan = anna.in_delegated_session(session_id(&r));
+    as_jan
+        .post("/api/organizations", json!({ "name": "Founded inside" }))
+        .await
+        .assert_problem(403, "not_while_logged_in_as");
+    assert_eq!(
+        app.count("SELECT count(*) FROM organizations WHERE name = 'Founded inside'")
+            .await,
+        0
+    );
+    // Outside the session Anna founds it herself.
+    let r = anna
+        .post("/api/organizations", json!({ "name": "Founded outside" }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
