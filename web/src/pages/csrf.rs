@@ -5,8 +5,10 @@
 //! changes at log-in and log-out. Pages read the token of the request they render
 //! ([`current`]) into a hidden `csrf_token` field. A state-changing request to a page
 //! must carry it and, when the browser names an Origin, come from this site; anything
-//! else is refused with a page saying so. The JSON API is not covered: it takes no
-//! forms, and a cross-site page cannot send it JSON with the session cookie.
+//! else is refused with a page saying so. A state-changing API request authenticated by
+//! the session cookie (not a bearer token) is held to the same Origin rule: a
+//! cross-site page can send a form-encoded or empty POST with the cookie, so a foreign
+//! Origin (or `Sec-Fetch-Site: cross-site`) is refused with 403 `cross_site_request`.
 
 use std::sync::Arc;
 
@@ -48,10 +50,32 @@ fn field(body: &[u8], name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Whether the browser says the request comes from another site: an Origin other than
+/// `PUBLIC_URL`'s, or `Sec-Fetch-Site: cross-site`.
+fn cross_site(req: &Request) -> bool {
+    let state = req.data::<AppState>().expect("AppState is attached");
+    let public = state.ctx.config.public_url.origin().ascii_serialization();
+    req.header("origin").is_some_and(|origin| origin != public) || req.header("sec-fetch-site") == Some("cross-site")
+}
+
+/// Whether the session cookie is what authenticates the request (a bearer token wins
+/// when both are sent, as in `auth`).
+fn cookie_authenticated(req: &Request) -> bool {
+    req.headers().get(header::AUTHORIZATION).is_none() && crate::auth::session_cookie(req).is_some()
+}
+
 /// Checks the token (and Origin) of state-changing page requests; lends the token to
 /// the pages it renders; gives a new browser its cookie.
 pub async fn protect<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !is_page(req.uri().path()) {
+        if !safe && cookie_authenticated(&req) && cross_site(&req) {
+            return Ok(crate::error::problem_response(crate::error::Problem::new(
+                StatusCode::FORBIDDEN,
+                "cross_site_request",
+                "A request with the session cookie must come from this site; API clients send a bearer token",
+            )));
+        }
         return ep.call(req).await.map(IntoResponse::into_response);
     }
     let state = req.data::<AppState>().expect("AppState is attached").clone();
@@ -66,10 +90,8 @@ pub async fn protect<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<
         &browser,
         crate::auth::session_cookie(&req).as_deref(),
     );
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
-        let public = state.ctx.config.public_url.origin().ascii_serialization();
-        let cross_site = req.header("origin").is_some_and(|origin| origin != public);
+        let cross_site = cross_site(&req);
         let body = req.take_body().into_vec().await?;
         // A file upload (multipart) carries its token in the form's address instead.
         let sent = field(&body, FIELD)

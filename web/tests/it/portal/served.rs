@@ -176,3 +176,72 @@ async fn a_form_posted_without_its_token_or_from_another_site_is_refused() {
         .unwrap();
     assert_ne!(crate::harness::csrf_token(&home), token, "a new token after log-in");
 }
+
+/// The API's writes authenticated by the session cookie follow the portal's Origin
+/// rule: a page of another site that posts a form (which needs no preflight) with the
+/// browser's cookie is refused and changes nothing; the same request from this site, or
+/// from an API client with a bearer token, goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn cookie_authenticated_api_writes_from_another_site_are_refused() {
+    let app = TestApp::spawn().await;
+    let anna = app.demo("anna@northwind.example").await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let url = format!("{}/api/customers/{jansen}/deactivate", app.base);
+    let active = async || {
+        app.count(&format!(
+            "SELECT count(*) FROM organizations WHERE id = '{jansen}' AND active"
+        ))
+        .await
+    };
+    for (what, request) in [
+        (
+            "a foreign Origin",
+            anna.http()
+                .post(&url)
+                .header("origin", "https://evil.example")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("a=b"),
+        ),
+        (
+            "Sec-Fetch-Site: cross-site",
+            anna.http().post(&url).header("sec-fetch-site", "cross-site"),
+        ),
+    ] {
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 403, "{what}");
+        assert_eq!(
+            r.headers()["content-type"].to_str().unwrap(),
+            "application/problem+json",
+            "{what}"
+        );
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "cross_site_request", "{what}");
+        assert_eq!(active().await, 1, "{what} changed nothing");
+    }
+    // A bearer token is no cookie a foreign page could borrow.
+    let token = anna
+        .post("/api/me/tokens", serde_json::json!({ "name": "script" }))
+        .await
+        .view::<partnerdesk_web::api::identity::auth::CreatedToken>()
+        .token;
+    let reactivate = format!("{}/api/customers/{jansen}/activate", app.base);
+    let r = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&token)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(active().await, 0);
+    // From this site, with the cookie.
+    let r = anna
+        .http()
+        .post(&reactivate)
+        .header("origin", &app.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(active().await, 1);
+}
