@@ -96,7 +96,8 @@ fn nul_field(value: &Value, path: String) -> Option<String> {
 }
 
 /// Every key of the body that its schema does not name, at any depth (`items[1].emial`):
-/// a misspelt optional field would otherwise be ignored without a word.
+/// a misspelt optional field would otherwise be ignored without a word; and every number
+/// or boolean sent for a text field.
 fn unknown_fields<T: Type>(value: &Value) -> Vec<partnerdesk_core::FieldError> {
     let mut registry = Registry::new();
     T::register(&mut registry);
@@ -148,6 +149,15 @@ fn collect_unknown(
                     collect_unknown(registry, item, v, &format!("{path}[{i}]"), found);
                 }
             }
+        }
+        // poem-openapi reads a number or a boolean into a text field as its text; text
+        // fields (amounts and rates among them) take strings only.
+        Value::Number(_) | Value::Bool(_) if schema.ty == "string" => {
+            found.push(partnerdesk_core::FieldError::new(
+                if path.is_empty() { "body" } else { path },
+                "invalid_type",
+                "Expected a string",
+            ));
         }
         _ => {}
     }

@@ -54,7 +54,7 @@ pub async fn refund(
     reason: &str,
 ) -> Result<CreditNote> {
     op::run(conn, ctx, actor, op::Scope::Vendor, Permission::VendorFinance, async |op| {
-        let amount = crate::platform::domain::plain_amount("amount", amount.trim(), "invalid_amount")?;
+        let amount = crate::platform::domain::plain_amount("amount", amount, "invalid_amount")?;
         let reason = crate::platform::domain::required_text("reason", reason, 500)?;
         let (number, order_id, customer, line_amount, refunded) =
             refundable(op, invoice_id, order_line_id, amount).await?;

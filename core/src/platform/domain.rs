@@ -317,6 +317,14 @@ pub fn json_object(field: &str, value: &serde_json::Value, max_bytes: usize) -> 
     if text.contains("\\u0000") {
         return Err(invalid_characters(field));
     }
+    // What is stored must read back as the same document.
+    if serde_json::from_str::<serde_json::Value>(&text).ok().as_ref() != Some(value) {
+        return Err(FieldError::new(
+            field,
+            "unreadable_value",
+            "Holds a value that cannot be read back exactly (a number too large or too precise)",
+        ));
+    }
     Ok(text.len())
 }
 

@@ -170,7 +170,8 @@ async fn refund(
             &portal.actor,
             invoice.into(),
             line.into(),
-            &amount,
+            // A typed amount may carry spaces around it; the API takes it exactly.
+            amount.trim(),
             &reason,
         )
         .await

@@ -1060,6 +1060,39 @@ async fn a_profile_is_cloned_to_selected_users_in_one_go() {
         .assert_problem(403, "not_authorized");
 }
 
+/// Whatever number a profile is saved with reads back exactly, in a read, an update and a
+/// clone: the largest and smallest floats, a tiny one, a long integer. jsonb keeps a
+/// float as its full decimal expansion, which once could not be read back, and the
+/// user's profile was lost to every read after.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_profile_with_extreme_numbers_reads_back_exactly() {
+    let s = shop().await;
+    let jan = s.app.user_id("jan@jansen.example").await;
+    let eva = s.app.user_id("eva@jansen.example").await;
+    let url = |u: uuid::Uuid| format!("/api/organizations/{}/users/{u}/profile", s.jansen);
+    let profile: serde_json::Value = serde_json::from_str(
+        r#"{ "max": 1.7976931348623157e308, "min": -1.7976931348623157e308, "tiny": 5e-324,
+             "third": 0.3333333333333333, "big": 18446744073709551615, "list": [1e300, -2.5e-300] }"#,
+    )
+    .unwrap();
+    let r = s.jan.put(&url(jan), json!({ "profile": profile })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let read = s.jan.get(&url(jan)).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.view::<ProfileBody>().profile, profile);
+    let r = s
+        .jan
+        .post(
+            &format!("/api/organizations/{}/users/{jan}/clone-profile", s.jansen),
+            json!({ "user_ids": [eva] }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.jan.get(&url(eva)).await.view::<ProfileBody>().profile, profile);
+    let r = s.jan.put(&url(jan), json!({ "profile": { "max": 1 } })).await;
+    assert_eq!(r.status, 200, "the profile is updated again: {}", r.body);
+}
+
 // --- The catalogue and the development clock ---------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]

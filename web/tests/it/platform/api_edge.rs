@@ -116,3 +116,46 @@ async fn vendor_staff_acting_on_an_organization_that_does_not_exist_get_not_foun
         .await
         .assert_problem(404, "not_found");
 }
+
+/// Strict input: amounts and rates are plain decimal strings, exactly as typed (no
+/// spaces, no JSON numbers), and text fields take strings only (a boolean or a number is
+/// not stored as its text).
+#[tokio::test(flavor = "multi_thread")]
+async fn amounts_rates_and_text_are_strings_exactly() {
+    let app = TestApp::spawn().await;
+    let finance = app.demo("finance@vendor.example").await;
+    let sales = app.demo("sales@vendor.example").await;
+    let anna = app.demo("anna@northwind.example").await;
+    let northwind = app.org_id("Northwind IT Services").await;
+    let notes = format!("/api/invoices/{}/credit-notes", uuid::Uuid::now_v7());
+    let line = uuid::Uuid::now_v7();
+    for (amount, code) in [(json!(" 1.00 "), "invalid_amount"), (json!(5), "invalid_type")] {
+        let r = finance
+            .post(
+                &notes,
+                json!({ "order_line_id": line, "amount": amount, "reason": "cancelled" }),
+            )
+            .await;
+        r.assert_problem(422, "validation_failed");
+        assert_eq!(r.field_errors()[0].pair(), ("amount", code), "{amount}: {}", r.body);
+    }
+    let r = sales
+        .patch(
+            &format!("/api/partners/{northwind}"),
+            json!({ "default_commission_rate": 12.5 }),
+        )
+        .await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.field_errors()[0].pair(), ("default_commission_rate", "invalid_type"));
+    let r = anna.post("/api/organizations", json!({ "name": false })).await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.field_errors()[0].pair(), ("name", "invalid_type"));
+    assert_eq!(
+        app.count("SELECT count(*) FROM organizations WHERE name = 'false'")
+            .await,
+        0
+    );
+    // The same fields as strings go through.
+    let r = anna.post("/api/organizations", json!({ "name": "false" })).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
