@@ -65,8 +65,15 @@ fn metrics(state: Data<&AppState>, req: &Request) -> Response {
         .body(partnerdesk_core::platform::telemetry::metrics().render())
 }
 
+/// The private metrics listener's routes (`METRICS_ADDR`): `/metrics` only.
+pub fn metrics_app(state: AppState) -> impl Endpoint {
+    Route::new().at("/metrics", get(metrics)).with(AddData::new(state))
+}
+
 /// The whole service.
 pub fn app(state: AppState) -> impl Endpoint {
+    // Counting starts now, not at the first scrape.
+    partnerdesk_core::platform::telemetry::metrics();
     // What the layers below the API learn of it: its paths (for `Allow`) and its
     // schemas (for the values a refused enum takes).
     middleware::know_api_routes(<api::Api as poem_openapi::OpenApi>::meta());
@@ -81,13 +88,17 @@ pub fn app(state: AppState) -> impl Endpoint {
             .body(document.clone())
     });
     let docs = service.swagger_ui();
-    Route::new()
+    // With a private metrics listener (`METRICS_ADDR`), the portal's address has none.
+    let route = match state.ctx.config.metrics_addr {
+        None => Route::new().at("/metrics", get(metrics)),
+        Some(_) => Route::new(),
+    };
+    route
         .nest("/api", service)
         .at("/api/openapi.json", spec)
         .nest("/api/docs", docs)
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
-        .at("/metrics", get(metrics))
         .at("/assets/:name", get(assets::serve))
         .nest("/", pages::routes())
         .catch_all_error(error::to_problem)

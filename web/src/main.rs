@@ -14,7 +14,10 @@ use partnerdesk_core::{
     seed,
 };
 use partnerdesk_web::{app, state::AppState};
-use poem::{Server, listener::TcpListener};
+use poem::{
+    Server,
+    listener::{Listener, TcpListener},
+};
 
 /// See the workspace's Cargo.toml: glibc's allocator cost a third of the CPU under load.
 #[global_allocator]
@@ -63,6 +66,7 @@ fn read_seed(path: Option<&String>) -> anyhow::Result<seed::Seed> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    config.web_refusals()?;
     db::migrate(&config.database_url).await?;
     let addr = config.http_addr;
     let state = AppState::new(&App::build(config)?);
@@ -77,6 +81,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
         });
+    }
+    if let Some(metrics_addr) = state.ctx.config.metrics_addr {
+        // Bound now: a taken address stops the start instead of leaving no metrics.
+        let acceptor = TcpListener::bind(metrics_addr)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("METRICS_ADDR {metrics_addr}"))?;
+        let metrics = partnerdesk_web::metrics_app(state.clone());
+        tokio::spawn(async move {
+            if let Err(err) = Server::new_with_acceptor(acceptor).run(metrics).await {
+                tracing::error!(%err, "the metrics listener stopped");
+            }
+        });
+        tracing::info!(%metrics_addr, "metrics listening");
     }
     tracing::info!(%addr, "web service listening");
     Server::new(TcpListener::bind(addr))

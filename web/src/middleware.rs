@@ -178,8 +178,9 @@ const TOKEN_PREFIXES: &[&str] = &[
     "/api/membership-invitations/",
 ];
 
-/// Query parameters that carry a secret.
-const SECRET_PARAMETERS: &[&str] = &["sig", "token"];
+/// Query parameters that carry a secret: signatures, tokens, and the authorization code
+/// a single sign-on provider sends back to the callback.
+const SECRET_PARAMETERS: &[&str] = &["sig", "token", "code", "id_token", "access_token"];
 
 /// The path and query of a request as logs may show them: tokens replaced by `***`.
 pub fn redact(path: &str, query: Option<&str>) -> String {
@@ -375,6 +376,10 @@ mod tests {
         assert_eq!(
             redact("/downloads/0190-aa", Some("expires=1&sig=abcdef")),
             "/downloads/0190-aa?expires=1&sig=***"
+        );
+        assert_eq!(
+            redact("/auth/sso/acme/callback", Some("code=SplxlOBeZQQYbYS6WxSbIA&state=xyz")),
+            "/auth/sso/acme/callback?code=***&state=xyz"
         );
         assert_eq!(
             redact("/api/customers", Some("status=both")),

@@ -1,12 +1,18 @@
-//! Log-in throttling, per account and per client address, kept in PostgreSQL so that
-//! every web process agrees.
+//! Log-in throttling, kept in PostgreSQL so that every web process agrees. As ASVS
+//! recommends, one address guessing an account's password cannot lock its owner out:
 //!
-//! Each key counts failed log-ins within a window (`LOGIN_WINDOW_MINUTES`). Past the
-//! free attempts (`LOGIN_FAILURES_PER_ACCOUNT`, `LOGIN_FAILURES_PER_ADDRESS`) every
-//! further failure blocks the key for twice as long as the previous one (2 s, 4 s, 8 s,
-//! ... up to `LOGIN_MAX_DELAY_SECONDS`); a blocked key is answered 429 with
-//! Retry-After without looking at the password. A successful log-in clears the
-//! account's count; the address's count runs out with its window.
+//! * per account **and** client address, strict (`LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS`,
+//!   5): the guessing address is slowed, the owner elsewhere is not;
+//! * per account from all addresses, soft (`LOGIN_FAILURES_PER_ACCOUNT`, 50): guessing
+//!   spread over many addresses is slowed too;
+//! * per client address (`LOGIN_FAILURES_PER_ADDRESS`, 20): one address guessing many
+//!   accounts.
+//!
+//! Each key counts failed log-ins within a window (`LOGIN_WINDOW_MINUTES`). Past its
+//! free attempts every further failure blocks the key for twice as long as the previous
+//! one (2 s, 4 s, 8 s, ... up to `LOGIN_MAX_DELAY_SECONDS`); an attempt with a blocked
+//! key is answered 429 with Retry-After without looking at the password. A successful
+//! log-in clears the account's counts; the address's count runs out with its window.
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::{ExpressionMethods, QueryDsl};
@@ -24,10 +30,16 @@ impl Keys {
     pub fn new(ctx: &Ctx, account: Option<&Email>, client_address: Option<&str>) -> Self {
         let limits = &ctx.config.limits;
         let mut keys = Vec::new();
+        let address = client_address.filter(|a| !a.is_empty());
         if let Some(email) = account {
-            keys.push((format!("account:{}", email.as_str()), limits.login_failures_per_account));
+            let account = format!("account:{}", email.as_str());
+            keys.push((
+                format!("{account} address:{}", address.unwrap_or("")),
+                limits.login_failures_per_account_and_address,
+            ));
+            keys.push((account, limits.login_failures_per_account));
         }
-        if let Some(addr) = client_address.filter(|a| !a.is_empty()) {
+        if let Some(addr) = address {
             keys.push((format!("address:{addr}"), limits.login_failures_per_address));
         }
         Keys { keys }
@@ -37,11 +49,13 @@ impl Keys {
         self.keys.iter().map(|(k, _)| k.clone()).collect()
     }
 
-    fn account(&self) -> Option<&str> {
+    /// The account's keys (alone and with this address).
+    fn account(&self) -> Vec<String> {
         self.keys
             .iter()
-            .map(|(k, _)| k.as_str())
-            .find(|k| k.starts_with("account:"))
+            .map(|(k, _)| k.clone())
+            .filter(|k| k.starts_with("account:"))
+            .collect()
     }
 }
 
@@ -115,10 +129,13 @@ pub async fn record_failure(conn: &mut AsyncPgConnection, ctx: &Ctx, keys: &Keys
     .await
 }
 
-/// A successful log-in clears the account's count.
+/// A successful log-in clears the account's counts.
 pub async fn record_success(conn: &mut AsyncPgConnection, keys: &Keys) -> Result<()> {
-    if let Some(account) = keys.account() {
-        diesel::delete(t::table.find(account)).execute(conn).await?;
+    let account = keys.account();
+    if !account.is_empty() {
+        diesel::delete(t::table.filter(t::key.eq_any(account)))
+            .execute(conn)
+            .await?;
     }
     Ok(())
 }

@@ -82,7 +82,12 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// Password hashes computed at once (each takes about 19 MiB).
     pub password_hash_concurrency: usize,
-    /// Failed log-ins per account before each further one waits longer.
+    /// Failed log-ins per account from one client address before each further one from
+    /// there waits longer.
+    pub login_failures_per_account_and_address: u32,
+    /// Failed log-ins per account from all addresses together before each further one
+    /// waits longer, wherever it comes from (a softer limit against guessing spread over
+    /// many addresses).
     pub login_failures_per_account: u32,
     /// Failed log-ins per client address before each further one waits longer.
     pub login_failures_per_address: u32,
@@ -159,6 +164,9 @@ pub struct Config {
     pub worker_metrics_addr: SocketAddr,
     /// When set, the web service's `/metrics` answers only `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,
+    /// When set, the web service serves `/metrics` on this address only (a private
+    /// listener), not beside the portal. Production needs this or `metrics_token`.
+    pub metrics_addr: Option<SocketAddr>,
     pub maintenance_interval: Duration,
     pub log_format: LogFormat,
     pub trial_days: u32,
@@ -258,6 +266,7 @@ impl Config {
             worker_lease: Duration::from_secs(v.number("WORKER_LEASE_SECONDS", 60).max(2)),
             worker_metrics_addr: v.worker_metrics_addr(),
             metrics_token: get("METRICS_TOKEN").filter(|v| !v.trim().is_empty()),
+            metrics_addr: v.metrics_addr(),
             maintenance_interval: Duration::from_secs(v.number("MAINTENANCE_INTERVAL_SECONDS", 60).max(1)),
             log_format: v.choice("LOG_FORMAT", "text", "text or json", LogFormat::parse),
             trial_days: v.number("TRIAL_DAYS", 30).max(1) as u32,
@@ -284,6 +293,18 @@ impl Config {
 
     pub fn is_development(&self) -> bool {
         self.environment == Environment::Development
+    }
+
+    /// What the web service (not the worker, whose metrics listener is private) refuses
+    /// to serve with in production: `/metrics` open to everyone beside the portal.
+    pub fn web_refusals(&self) -> Result<(), ConfigError> {
+        if self.environment == Environment::Production && self.metrics_token.is_none() && self.metrics_addr.is_none() {
+            return Err(ConfigError(vec![
+                "METRICS_TOKEN or METRICS_ADDR: /metrics lists every route with its counts; require a bearer token or serve it on a private address"
+                    .to_owned(),
+            ]));
+        }
+        Ok(())
     }
 
     /// An absolute URL below PUBLIC_URL.
@@ -543,6 +564,17 @@ impl Vars<'_> {
         })
     }
 
+    fn metrics_addr(&mut self) -> Option<SocketAddr> {
+        let raw = self.text("METRICS_ADDR", "");
+        if raw.trim().is_empty() {
+            return None;
+        }
+        raw.trim().parse().map(Some).unwrap_or_else(|_| {
+            self.errors.push(format!("METRICS_ADDR: not a socket address: {raw:?}"));
+            None
+        })
+    }
+
     fn worker_metrics_addr(&mut self) -> SocketAddr {
         self.parsed(
             "WORKER_METRICS_ADDR",
@@ -676,7 +708,9 @@ impl Vars<'_> {
             max_import_bytes: self.number("MAX_IMPORT_BYTES", 16 * 1024 * 1024).max(1024) as usize,
             body_read_timeout: Duration::from_secs(self.number("BODY_READ_TIMEOUT_SECONDS", 30).max(1)),
             password_hash_concurrency: self.number("PASSWORD_HASH_CONCURRENCY", cpus).max(1) as usize,
-            login_failures_per_account: self.number("LOGIN_FAILURES_PER_ACCOUNT", 5).max(1) as u32,
+            login_failures_per_account_and_address: self.number("LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS", 5).max(1)
+                as u32,
+            login_failures_per_account: self.number("LOGIN_FAILURES_PER_ACCOUNT", 50).max(1) as u32,
             login_failures_per_address: self.number("LOGIN_FAILURES_PER_ADDRESS", 20).max(1) as u32,
             login_window: minutes(self.number("LOGIN_WINDOW_MINUTES", 15).max(1)),
             login_max_delay: Duration::from_secs(self.number("LOGIN_MAX_DELAY_SECONDS", 900).max(1)),
@@ -697,6 +731,7 @@ mod tests {
             ("SECRET_KEY", "a-production-secret-of-at-least-32-chars".to_owned()),
             ("PUBLIC_URL", "https://portal.example".to_owned()),
             ("SMTP_URL", "smtp://mail.example:25".to_owned()),
+            ("METRICS_TOKEN", "a-scrape-token".to_owned()),
         ];
         for (k, v) in extra {
             vars.retain(|(key, _)| key != k);
@@ -741,6 +776,17 @@ mod tests {
             .contains("PUBLIC_URL")
         );
         assert!(refusal(&[("MAIL_OUTBOX", "maybe")]).contains("MAIL_OUTBOX"));
+        assert!(refusal(&[("METRICS_ADDR", "not an address")]).contains("METRICS_ADDR"));
+        // The web service's /metrics is never public in production: a token, or a
+        // private listener.
+        let open = production(&[("METRICS_TOKEN", "")]).expect("the worker starts");
+        let refused = open.web_refusals().expect_err("the web service does not").to_string();
+        assert!(refused.contains("METRICS_TOKEN or METRICS_ADDR"), "{refused}");
+        assert!(production(&[]).unwrap().web_refusals().is_ok());
+        let private =
+            production(&[("METRICS_TOKEN", ""), ("METRICS_ADDR", "127.0.0.1:9188")]).expect("a private listener");
+        assert!(private.web_refusals().is_ok());
+        assert_eq!(private.metrics_addr, Some(SocketAddr::from(([127, 0, 0, 1], 9188))));
     }
 
     fn with_sso(extra: &[(&'static str, &str)]) -> Result<Config, ConfigError> {

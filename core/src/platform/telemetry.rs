@@ -15,8 +15,10 @@ pub fn init(format: LogFormat) {
     };
 }
 
-/// The process's Prometheus recorder (installed on first use): every `metrics` counter,
-/// gauge and histogram of the process, rendered by `/metrics`.
+/// The process's Prometheus recorder: every `metrics` counter, gauge and histogram of
+/// the process, rendered by `/metrics`. Each binary calls it as it starts, so nothing
+/// counted before the first scrape is lost; every metric is described (`# HELP`,
+/// `# TYPE`) from then on.
 pub fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
     static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
@@ -27,14 +29,81 @@ pub fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
         ];
         // Statements a request sends: an N+1 shows as a tail here.
         const STATEMENTS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0];
-        PrometheusBuilder::new()
+        let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
             .expect("buckets are not empty")
             .set_buckets_for_metric(Matcher::Suffix("_db_statements".into()), STATEMENTS)
             .expect("buckets are not empty")
             .install_recorder()
-            .expect("no other metrics recorder is installed in this process")
+            .expect("no other metrics recorder is installed in this process");
+        describe();
+        handle
     })
+}
+
+/// What every metric of the service means (Prometheus's `# HELP`), and the build this
+/// process runs (`partnerdesk_build_info`, always 1), so that the first scrape after a
+/// start already names the process.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    metrics::gauge!("partnerdesk_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    describe_gauge!("partnerdesk_build_info", "The version this process runs (always 1)");
+    describe_counter!(
+        "partnerdesk_http_requests_total",
+        "HTTP requests answered, by method, route pattern and status"
+    );
+    describe_histogram!(
+        "partnerdesk_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request, by method and route pattern"
+    );
+    describe_histogram!(
+        "partnerdesk_http_request_db_statements",
+        Unit::Count,
+        "Database statements one HTTP request sent, by method and route pattern"
+    );
+    describe_counter!(
+        "partnerdesk_db_replica_fallbacks_total",
+        "Reads meant for the replica that went to the primary because the replica was unavailable"
+    );
+    describe_gauge!("partnerdesk_db_pool_size", "Most connections the pool opens, by pool");
+    describe_gauge!(
+        "partnerdesk_db_pool_connections",
+        "Connections the pool holds now, by pool"
+    );
+    describe_gauge!("partnerdesk_db_pool_in_use", "Connections in use now, by pool");
+    describe_gauge!(
+        "partnerdesk_db_pool_waiting",
+        "Tasks waiting for a connection now, by pool"
+    );
+    describe_counter!("partnerdesk_emails_sent_total", "E-mails the SMTP server accepted");
+    describe_counter!("partnerdesk_emails_failed_total", "E-mail sending attempts that failed");
+    describe_counter!("partnerdesk_jobs_started_total", "Job executions started, by queue");
+    describe_counter!(
+        "partnerdesk_jobs_succeeded_total",
+        "Job executions that succeeded, by queue"
+    );
+    describe_counter!(
+        "partnerdesk_jobs_retried_total",
+        "Job executions that failed and will be retried, by queue"
+    );
+    describe_counter!(
+        "partnerdesk_jobs_failed_total",
+        "Job executions that failed for good (given up), by queue"
+    );
+    describe_histogram!(
+        "partnerdesk_job_duration_seconds",
+        Unit::Seconds,
+        "Time a job execution took, by queue"
+    );
+    describe_gauge!("partnerdesk_queue_depth", "Jobs due and waiting, by queue");
+    describe_gauge!("partnerdesk_queue_jobs", "Jobs by queue and state");
+    describe_gauge!(
+        "partnerdesk_queue_oldest_pending_seconds",
+        Unit::Seconds,
+        "Age of the oldest job waiting, by queue"
+    );
+    describe_gauge!("partnerdesk_queue_paused", "1 when ops paused the queue, by queue");
 }
 
 /// The database pools' gauges (label `pool`: primary, replica), read when metrics are

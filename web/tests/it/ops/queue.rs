@@ -459,3 +459,80 @@ async fn metrics_parse_as_prometheus_text_and_count_requests() {
     );
     assert!(metric(&text, "partnerdesk_db_pool_size", &[]) >= 1.0);
 }
+
+/// A free port on this machine.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The service binary counts from its start, not from the first scrape: requests answered
+/// before anyone scraped are in the first scrape, every metric carries its `# HELP` and
+/// `# TYPE`, and with `METRICS_ADDR` the metrics are served there only, not beside the
+/// portal.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_process_counts_from_its_start_and_serves_metrics_on_its_private_address() {
+    let db = partnerdesk_testkit::TestDb::new().await;
+    let (http, private) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let _service = tokio::process::Command::new(env!("CARGO_BIN_EXE_partnerdesk-web"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db.url)
+        .env("HTTP_ADDR", &http)
+        .env("METRICS_ADDR", &private)
+        .env("MAIL_OUTBOX", "true")
+        // Production, which accepts a private metrics listener instead of a token.
+        .env("SECRET_KEY", "a-production-secret-of-at-least-32-chars")
+        .env("PUBLIC_URL", format!("http://{http}"))
+        .env("ALLOW_HTTP_PUBLIC_URL", "true")
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting the service");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !reqwest::get(format!("http://{http}/healthz"))
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the service starts");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            reqwest::get(format!("http://{http}/login")).await.unwrap().status(),
+            200
+        );
+    }
+    assert_eq!(
+        reqwest::get(format!("http://{http}/metrics")).await.unwrap().status(),
+        404,
+        "no metrics beside the portal"
+    );
+    let text = reqwest::get(format!("http://{private}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let login = [("route", "/login"), ("method", "GET"), ("status", "200")];
+    assert_eq!(metric(&text, "partnerdesk_http_requests_total", &login), 3.0, "{text}");
+    for (name, kind) in [
+        ("partnerdesk_http_requests_total", "counter"),
+        ("partnerdesk_http_request_duration_seconds", "histogram"),
+        ("partnerdesk_db_pool_size", "gauge"),
+        ("partnerdesk_build_info", "gauge"),
+    ] {
+        assert!(text.contains(&format!("# HELP {name} ")), "{name} described: {text}");
+        assert!(
+            text.contains(&format!("# TYPE {name} {kind}\n")),
+            "{name} typed: {text}"
+        );
+    }
+}

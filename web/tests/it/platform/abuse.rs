@@ -69,6 +69,60 @@ async fn repeated_wrong_passwords_are_throttled() {
         .assert_problem(429, "too_many_attempts");
 }
 
+/// A log-in from a given client address (behind a proxy that names it).
+async fn login_from(app: &TestApp, address: &str, email: &str, password: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/auth/login", app.base))
+        .header("x-forwarded-for", address)
+        .json(&login(email, password))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap();
+    (status, body["code"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Someone guessing an account's password from one address slows down that address, not
+/// the account's owner logging in from another; guessing spread over many addresses
+/// meets the softer limit per account, which then holds wherever the attempt comes from.
+#[tokio::test(flavor = "multi_thread")]
+async fn guessing_from_one_address_does_not_lock_the_owner_out() {
+    let app = TestApp::spawn_with(Options {
+        extra: vec![
+            ("TRUST_PROXY_HEADERS", "true".into()),
+            ("LOGIN_FAILURES_PER_ACCOUNT", "12".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let anna = "anna@northwind.example";
+    let attacker = "203.0.113.9";
+    for _ in 0..6 {
+        let (status, _) = login_from(&app, attacker, anna, "guess").await;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(
+        login_from(&app, attacker, anna, DEMO_PASSWORD).await,
+        (429, "too_many_attempts".to_owned()),
+        "the guessing address waits"
+    );
+    let (status, code) = login_from(&app, "198.51.100.7", anna, DEMO_PASSWORD).await;
+    assert_eq!(status, 200, "the owner elsewhere logs in: {code}");
+    // The owner's success does not free the guessing address.
+    assert_eq!(login_from(&app, attacker, anna, DEMO_PASSWORD).await.0, 429);
+
+    // Spread over many addresses: past the per-account limit every address waits.
+    for i in 0..13 {
+        let (status, code) = login_from(&app, &format!("192.0.2.{i}"), anna, "guess").await;
+        assert_eq!(status, 401, "{code}");
+    }
+    assert_eq!(
+        login_from(&app, "198.51.100.7", anna, DEMO_PASSWORD).await,
+        (429, "too_many_attempts".to_owned())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn repeated_requests_for_one_address_send_a_bounded_number_of_emails() {
     let app = TestApp::spawn().await;
@@ -268,8 +322,9 @@ async fn production_refuses_to_start_with_unsafe_settings() {
         ("SECRET_KEY", "a-production-secret-of-at-least-32-chars"),
         ("PUBLIC_URL", "https://portal.example"),
         ("SMTP_URL", "smtp://127.0.0.1:1"),
+        ("METRICS_TOKEN", "a-scrape-token"),
     ];
-    let unsafe_settings: [(&str, &str, &str); 4] = [
+    let unsafe_settings: [(&str, &str, &str); 5] = [
         ("PAYMENT_PROVIDER", "test", "PAYMENT_PROVIDER"),
         ("SMTP_URL", "", "SMTP_URL"),
         (
@@ -278,6 +333,7 @@ async fn production_refuses_to_start_with_unsafe_settings() {
             "SECRET_KEY",
         ),
         ("PUBLIC_URL", "http://portal.example", "PUBLIC_URL"),
+        ("METRICS_TOKEN", "", "METRICS_TOKEN or METRICS_ADDR"),
     ];
     for (key, value, named) in unsafe_settings {
         {
