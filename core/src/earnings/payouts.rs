@@ -205,19 +205,26 @@ async fn adjust_commission(op: &mut Op<'_>, note: &CreditNote, left: Decimal) ->
         .execute(op.conn)
         .await?;
     } else if state == State::Paid.as_str() || payout.is_some() {
+        // What the line should have earned after every refund, less what it earned
+        // already (the paid commission and earlier clawbacks): the partner ends with the
+        // same cents whether the refund came before or after the payout.
         crate::platform::db::sql_query(
             "INSERT INTO commissions (id, partner_id, customer_id, order_id, order_line_id, kind, clawback_of, credit_note_id,
                                       currency, base_amount, rate, amount, state, earned_at, approve_after, approved_at,
                                       created_at, updated_at)
-             SELECT $2, partner_id, customer_id, order_id, order_line_id, kind, id, $3, currency,
-                    -$4, rate, -round($4 * rate / 100, 2), 'approved', $5, $5, $5, $5, $5
-             FROM commissions WHERE id = $1",
+             SELECT $2, c.partner_id, c.customer_id, c.order_id, c.order_line_id, c.kind, c.id, $3, c.currency,
+                    -$4, c.rate,
+                    round($6 * c.rate / 100, 2)
+                      - c.amount - COALESCE((SELECT sum(k.amount) FROM commissions k WHERE k.clawback_of = c.id), 0),
+                    'approved', $5, $5, $5, $5, $5
+             FROM commissions c WHERE c.id = $1",
         )
         .bind::<SqlUuid, _>(id)
         .bind::<SqlUuid, _>(Uuid::now_v7())
         .bind::<SqlUuid, _>(note.id)
         .bind::<Numeric, _>(note.amount)
         .bind::<Timestamptz, _>(op.now)
+        .bind::<Numeric, _>(left)
         .execute(op.conn)
         .await?;
     }

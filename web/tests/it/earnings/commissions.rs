@@ -398,6 +398,74 @@ async fn refunds_reduce_or_reverse_unpaid_commissions_and_claw_back_paid_ones_fr
     assert_eq!(anna.get("/api/payouts").await.view::<Vec<PayoutView>>().len(), 2);
 }
 
+/// A refund after the payout leaves the partner exactly what the same refunds before the
+/// payout would: the clawback is what the line should have earned after every refund,
+/// less what it earned already, never the refund's own rounded commission (which drifts
+/// by a cent). Refund amounts are chosen where the two differ.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clawback_after_payout_leaves_the_same_cents_as_a_refund_before() {
+    let app = small_payouts().await;
+    let sales = app.demo("sales@vendor.example").await;
+    let northwind = app.org_id("Northwind IT Services").await;
+    let r = sales
+        .patch(
+            &format!("/api/partners/{northwind}"),
+            json!({ "default_commission_rate": "12.35" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let anna = app.demo("anna@northwind.example").await;
+    let finance = app.demo("finance@vendor.example").await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let crm = module_id(&anna, "CRM").await;
+    let order = buy(&anna, jansen, json!([{ "type": "business", "module_id": crm }])).await;
+    pay(&finance, &order).await;
+    let line = &order.lines[0];
+    let amount = d(&line.amount);
+    let rate = d(&commissions(&anna).await[0].rate);
+    let cents = |x: Decimal| (x * Decimal::from(100)).round().to_string().parse::<i64>().unwrap();
+    // A refund whose own commission rounds apart from the difference of the two totals.
+    let drifting = |left: Decimal| {
+        (1..cents(left))
+            .map(|c| Decimal::new(c, 2))
+            .find(|r| commission_of(left, rate) - commission_of(*r, rate) != commission_of(left - r, rate))
+            .expect("a refund amount where rounding drifts")
+    };
+
+    app.advance(chrono::Duration::days(31));
+    approve_due(&app).await;
+    let (anna, finance) = (
+        app.demo("anna@northwind.example").await,
+        app.demo("finance@vendor.example").await,
+    );
+    let today = app.ctx.now().date_naive().to_string();
+    let made = finance
+        .post("/api/payouts", json!({ "partner_id": northwind, "up_to": today }))
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let earned = |rows: &[CommissionView]| -> Decimal {
+        rows.iter()
+            .filter(|c| c.order_line_id == line.id)
+            .map(|c| d(&c.amount))
+            .sum()
+    };
+    // Two refunds after the payout, each where a rounded clawback of its own would drift.
+    let mut left = amount;
+    for _ in 0..2 {
+        let refunded = drifting(left);
+        let r = refund(&finance, order.invoice.id, line, refunded.to_string()).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        left -= refunded;
+        let rows = commissions(&anna).await;
+        assert_eq!(
+            earned(&rows),
+            commission_of(left, rate),
+            "after refunding down to {left}: {rows:?}"
+        );
+    }
+    assert_dashboard_agrees(&anna).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_payouts_never_pay_one_commission_twice() {
     let app = small_payouts().await;
