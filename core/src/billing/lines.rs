@@ -80,6 +80,10 @@ pub struct Line {
     /// The order or credit note a payment or refund line comes from.
     #[diesel(sql_type = Nullable<Text>)]
     pub reference: Option<String>,
+    /// The quantities it merges, each priced on its own as it was bought (credits of
+    /// one module and days bought in several orders); `[quantity]` otherwise.
+    #[diesel(sql_type = diesel::sql_types::Array<Integer>)]
+    pub parts: Vec<i32>,
 }
 
 /// Which customers a run covers.
@@ -99,7 +103,6 @@ impl Line {
             return emit(&self);
         }
         let (first, last) = (self.period_from, self.period_to);
-        let monthly = self.unit_price * Decimal::from(self.quantity);
         let mut start = first;
         while start <= last {
             let month_end = pricing::month_end(start);
@@ -107,7 +110,13 @@ impl Line {
             let days = (end - start).num_days() + 1;
             self.period_from = start;
             self.period_to = end;
-            self.amount = pricing::prorate(monthly, days, i64::from(chrono::Datelike::day(&month_end)));
+            let month_days = i64::from(chrono::Datelike::day(&month_end));
+            // A merged line is the sum of its parts as each was priced, never re-rounded.
+            self.amount = self
+                .parts
+                .iter()
+                .map(|&q| pricing::prorate(self.unit_price * Decimal::from(q), days, month_days))
+                .sum();
             emit(&self)?;
             start = end + chrono::Duration::days(1);
         }
@@ -168,7 +177,7 @@ fn with_lines(first: NaiveDate, last: NaiveDate, customers: Customers, licences:
          lines AS ({licences} UNION ALL {PAYMENT_LINES} UNION ALL {REFUND_LINES})
          SELECT ln.partner_id, po.name AS partner, ln.debtor_number, ln.customer_id, ln.customer, ln.country,
                 ln.item, ln.module, ln.licence_kind, ln.user_email, ln.quantity, ln.unit_price, ln.amount,
-                ln.period_from, ln.period_to, ln.currency, ln.reference
+                ln.period_from, ln.period_to, ln.currency, ln.reference, ln.parts
          FROM lines ln LEFT JOIN organizations po ON po.id = ln.partner_id
          {order}"
     )
@@ -187,30 +196,34 @@ const BILLED: &str = "WHERE NOT o.is_vendor AND NOT o.billing_exempt
      AND NOT EXISTS (SELECT 1 FROM partners p WHERE p.organization_id = o.id)";
 
 /// Licences in force on a day of the period: first and last billable day (no last day:
-/// still on). Credits of a module with the same days are one item.
+/// still on). Credits of a module with the same days are one item, whose parts are the
+/// quantities bought in each order.
 const LICENCES: &str = "licences AS (
        SELECT c.id AS customer_id, 'business' AS kind, b.module_id, NULL::uuid AS user_id, 1 AS quantity,
-              b.id::text AS item_key,
+              ARRAY[1] AS parts, b.id::text AS item_key,
               (b.billable_from AT TIME ZONE 'UTC')::date AS first_day,
               (least(b.deactivated_at, b.ends_at) AT TIME ZONE 'UTC')::date AS last_day
        FROM customers c JOIN business_licences b ON b.organization_id = c.id, bounds x
        WHERE b.billable_from < x.to_ts
          AND (least(b.deactivated_at, b.ends_at) IS NULL OR least(b.deactivated_at, b.ends_at) >= x.from_ts)
        UNION ALL
-       SELECT c.id, 'user', u.module_id, u.user_id, 1, u.id::text,
+       SELECT c.id, 'user', u.module_id, u.user_id, 1, ARRAY[1], u.id::text,
               (u.billable_from AT TIME ZONE 'UTC')::date,
               (least(u.deactivated_at, u.ends_at) AT TIME ZONE 'UTC')::date
        FROM customers c JOIN user_licences u ON u.organization_id = c.id, bounds x
        WHERE u.user_id IS NOT NULL AND u.billable_from < x.to_ts
          AND (least(u.deactivated_at, u.ends_at) IS NULL OR least(u.deactivated_at, u.ends_at) >= x.from_ts)
        UNION ALL
-       SELECT c.id, 'credit', u.module_id, NULL, count(*)::int, min(u.id::text),
-              (u.billable_from AT TIME ZONE 'UTC')::date AS first_day,
-              (least(u.deactivated_at, u.ends_at) AT TIME ZONE 'UTC')::date AS last_day
-       FROM customers c JOIN user_licences u ON u.organization_id = c.id, bounds x
-       WHERE u.user_id IS NULL AND u.billable_from < x.to_ts
-         AND (least(u.deactivated_at, u.ends_at) IS NULL OR least(u.deactivated_at, u.ends_at) >= x.from_ts)
-       GROUP BY c.id, u.module_id, 7, 8
+       SELECT p.customer_id, 'credit', p.module_id, NULL, sum(p.quantity)::int,
+              array_agg(p.quantity ORDER BY p.quantity), min(p.item_key), p.first_day, p.last_day
+       FROM (SELECT c.id AS customer_id, u.module_id, count(*)::int AS quantity, min(u.id::text) AS item_key,
+                    (u.billable_from AT TIME ZONE 'UTC')::date AS first_day,
+                    (least(u.deactivated_at, u.ends_at) AT TIME ZONE 'UTC')::date AS last_day
+             FROM customers c JOIN user_licences u ON u.organization_id = c.id, bounds x
+             WHERE u.user_id IS NULL AND u.billable_from < x.to_ts
+               AND (least(u.deactivated_at, u.ends_at) IS NULL OR least(u.deactivated_at, u.ends_at) >= x.from_ts)
+             GROUP BY c.id, u.module_id, u.order_id, 5, 6) p
+       GROUP BY p.customer_id, p.module_id, p.first_day, p.last_day
      )";
 
 /// A licence's billable days in the period, priced by [`Line::months`].
@@ -219,7 +232,7 @@ const LICENCE_ITEMS: &str = "SELECT c.partner_id, c.debtor_number, c.id AS custo
             us.email AS user_email, l.quantity,
             CASE l.kind WHEN 'business' THEN m.business_price ELSE m.user_price END AS unit_price,
             0::numeric AS amount, d.period_from, d.period_to, m.currency::text AS currency, NULL::text AS reference,
-            l.item_key
+            l.item_key, l.parts
      FROM licences l
      JOIN customers c ON c.id = l.customer_id
      JOIN modules m ON m.id = l.module_id
@@ -235,9 +248,10 @@ const LICENCE_LINES: &str = "SELECT c.partner_id, c.debtor_number, c.id AS custo
             'licence' AS item, 1 AS item_order, m.code AS module_code, m.name AS module, l.kind AS licence_kind,
             us.email AS user_email, l.quantity,
             CASE l.kind WHEN 'business' THEN m.business_price ELSE m.user_price END AS unit_price,
-            round(CASE l.kind WHEN 'business' THEN m.business_price ELSE m.user_price END * l.quantity
-                  * (d.period_to - d.period_from + 1) / mo.month_days, 2) AS amount,
-            d.period_from, d.period_to, m.currency::text AS currency, NULL::text AS reference, l.item_key
+            (SELECT sum(round(CASE l.kind WHEN 'business' THEN m.business_price ELSE m.user_price END * q
+                              * (d.period_to - d.period_from + 1) / mo.month_days, 2))
+             FROM unnest(l.parts) AS q) AS amount,
+            d.period_from, d.period_to, m.currency::text AS currency, NULL::text AS reference, l.item_key, l.parts
      FROM licences l
      JOIN customers c ON c.id = l.customer_id
      JOIN modules m ON m.id = l.module_id
@@ -250,7 +264,7 @@ const LICENCE_LINES: &str = "SELECT c.partner_id, c.debtor_number, c.id AS custo
 /// Order lines whose invoice was paid in the period: already paid, so negative.
 const PAYMENT_LINES: &str = "SELECT c.partner_id, c.debtor_number, c.id, c.name, c.country,
             'payment', 2, m.code, m.name, ol.licence_kind, NULL, ol.quantity, ol.unit_price, -ol.amount,
-            ol.period_start, ol.period_end, o.currency::text, 'Order ' || o.number, ol.id::text
+            ol.period_start, ol.period_end, o.currency::text, 'Order ' || o.number, ol.id::text, ARRAY[ol.quantity]
      FROM customers c
      JOIN invoices i ON i.organization_id = c.id
      JOIN bounds x ON i.paid_at >= x.from_ts AND i.paid_at < x.to_ts
@@ -261,7 +275,7 @@ const PAYMENT_LINES: &str = "SELECT c.partner_id, c.debtor_number, c.id, c.name,
 /// Credit notes recorded in the period: money given back, so positive.
 const REFUND_LINES: &str = "SELECT c.partner_id, c.debtor_number, c.id, c.name, c.country,
             'refund', 3, m.code, m.name, ol.licence_kind, NULL, 1, cn.amount, cn.amount,
-            ol.period_start, ol.period_end, i.currency::text, 'Credit note ' || cn.number, cn.id::text
+            ol.period_start, ol.period_end, i.currency::text, 'Credit note ' || cn.number, cn.id::text, ARRAY[1]
      FROM customers c
      JOIN invoices i ON i.organization_id = c.id
      JOIN credit_notes cn ON cn.invoice_id = i.id

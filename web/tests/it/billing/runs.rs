@@ -363,6 +363,71 @@ async fn a_run_bills_licences_and_credits_prorated_less_payments_plus_refunds_ne
     assert!(files.csv_bytes.windows(2).filter(|w| w == b"\r\n").count() == rows.len() + 1);
 }
 
+/// Credits of one module bought twice the same day are one line of the month's file,
+/// and that line is what the two orders were priced at, to the cent: the customer paid
+/// for the month already and is billed nothing more. Quantities are chosen where pricing
+/// the merged quantity anew would round a cent apart.
+#[tokio::test(flavor = "multi_thread")]
+async fn credits_bought_in_two_orders_are_billed_as_they_were_priced() {
+    let app = TestApp::spawn().await;
+    if app.ctx.now().day() == 1 {
+        // On a month's first day a month costs exactly its price: nothing to round.
+        app.advance(chrono::Duration::days(1));
+    }
+    let anna = app.demo("anna@northwind.example").await;
+    let finance = app.demo("finance@vendor.example").await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let crm = module_id(&anna, "CRM").await;
+    let modules: Vec<partnerdesk_web::api::commerce::catalogue::ModuleView> = anna.get("/api/modules").await.view();
+    let price = d(&modules.iter().find(|m| m.id == crm).unwrap().user_price);
+    let today = app.ctx.now().date_naive();
+    let month_end = last_of_month(today);
+    let (days, month) = (
+        Decimal::from((month_end - today).num_days() + 1),
+        Decimal::from(month_end.day()),
+    );
+    let priced = |q: i64| cents(price * Decimal::from(q) * days / month);
+    let (a, b) = (1..=40i64)
+        .flat_map(|a| (1..=40i64).map(move |b| (a, b)))
+        .find(|&(a, b)| priced(a) + priced(b) != priced(a + b))
+        .expect("quantities whose merged price rounds apart");
+    // Credits need the module's business licence: the first order brings it along.
+    let mut paid = Decimal::ZERO;
+    for (quantity, business) in [(a, true), (b, false)] {
+        let mut items = vec![json!({ "type": "credits", "module_id": crm, "quantity": quantity })];
+        if business {
+            items.insert(0, json!({ "type": "business", "module_id": crm }));
+        }
+        let order = buy(&anna, jansen, json!(items)).await;
+        pay(&finance, &order).await;
+        let credits = order.lines.iter().find(|l| {
+            l.quantity == quantity as i32 && l.licence_kind != partnerdesk_core::platform::values::LicenceKind::Business
+        });
+        paid += d(&credits.expect("the credits' line").amount);
+    }
+    assert_eq!(paid, priced(a) + priced(b));
+
+    app.advance(chrono::Duration::days((month_end - today).num_days() + 1));
+    let finance = app.demo("finance@vendor.example").await;
+    let run = run(
+        &app,
+        &finance,
+        json!({ "period_start": today.with_day(1).unwrap(), "period_end": month_end }),
+    )
+    .await;
+    let files = download(&finance, &run).await;
+    assert_files_agree(&files, &run);
+    let credits: Vec<&Row> = files
+        .csv
+        .iter()
+        .filter(|r| r["Customer"] == "Jansen Installatietechniek" && r["Licence kind"] == "credit")
+        .filter(|r| r["Item"] == "licence")
+        .collect();
+    assert_eq!(credits.len(), 1, "one merged credit line: {credits:?}");
+    assert_eq!(credits[0]["Quantity"], (a + b).to_string());
+    assert_eq!(d(&credits[0]["Amount"]), paid, "billed as the orders were priced");
+}
+
 /// Jansen with a business licence, credits and a refund; returns the finance client.
 async fn some_billing(app: &TestApp) -> Client {
     let anna = app.demo("anna@northwind.example").await;
@@ -623,6 +688,10 @@ struct Held {
     first: NaiveDate,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Date>)]
     last: Option<NaiveDate>,
+    /// The order it was bought in (credits of several orders merge into one line, each
+    /// order's part priced on its own).
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    order_id: Option<uuid::Uuid>,
 }
 
 #[derive(diesel::QueryableByName, Debug)]
@@ -717,31 +786,45 @@ async fn the_files_agree_with_the_database_to_the_cent_on_random_purchases_refun
     let mut conn = app.conn().await;
     let held: Vec<Held> = diesel::sql_query(
         "SELECT o.name AS customer, 'business' AS kind, m.name AS module, m.business_price AS unit,
-                (b.billable_from AT TIME ZONE 'UTC')::date AS first, (b.deactivated_at AT TIME ZONE 'UTC')::date AS last
+                (b.billable_from AT TIME ZONE 'UTC')::date AS first, (b.deactivated_at AT TIME ZONE 'UTC')::date AS last,
+                NULL::uuid AS order_id
          FROM business_licences b JOIN organizations o ON o.id = b.organization_id JOIN modules m ON m.id = b.module_id
          WHERE b.billable_from IS NOT NULL AND o.name IN ('Jansen Installatietechniek', 'Bakkerij de Vries', 'Müller Logistik')
          UNION ALL
          SELECT o.name, CASE WHEN u.user_id IS NULL THEN 'credit' ELSE 'user' END, m.name, m.user_price,
-                (u.billable_from AT TIME ZONE 'UTC')::date, (u.deactivated_at AT TIME ZONE 'UTC')::date
+                (u.billable_from AT TIME ZONE 'UTC')::date, (u.deactivated_at AT TIME ZONE 'UTC')::date, u.order_id
          FROM user_licences u JOIN organizations o ON o.id = u.organization_id JOIN modules m ON m.id = u.module_id
          WHERE u.billable_from IS NOT NULL AND o.name IN ('Jansen Installatietechniek', 'Bakkerij de Vries', 'Müller Logistik')"
     )
     .load(&mut *conn)
     .await
     .unwrap();
-    let mut groups: BTreeMap<Group, (Decimal, i64)> = BTreeMap::new();
+    // Per group, the quantity of each order.
+    let mut groups: BTreeMap<Group, (Decimal, BTreeMap<Option<uuid::Uuid>, i64>)> = BTreeMap::new();
     for h in &held {
         let to = h.last.unwrap_or(today).min(today);
         let entry = groups
             .entry((h.customer.clone(), h.kind.clone(), h.module.clone(), h.first, to))
-            .or_insert((h.unit, 0));
-        entry.1 += 1;
+            .or_insert((h.unit, BTreeMap::new()));
+        *entry.1.entry(h.order_id).or_default() += 1;
     }
     let mut expected: Vec<Billed> = Vec::new();
-    for ((customer, kind, module, from, to), (unit, n)) in groups {
-        let per_line = if kind == "credit" { vec![n] } else { vec![1; n as usize] };
-        for quantity in per_line {
-            for (f, t, amount) in prorated(unit, quantity, from.max(period_first), to) {
+    for ((customer, kind, module, from, to), (unit, orders)) in groups {
+        let n: i64 = orders.values().sum();
+        // A credit line merges its orders; each order's part is priced on its own.
+        let lines: Vec<Vec<i64>> = if kind == "credit" {
+            vec![orders.values().copied().collect()]
+        } else {
+            vec![vec![1]; n as usize]
+        };
+        for parts in lines {
+            let mut months = prorated(unit, 0, from.max(period_first), to);
+            for q in parts {
+                for (month, (_, _, amount)) in months.iter_mut().zip(prorated(unit, q, from.max(period_first), to)) {
+                    month.2 += amount;
+                }
+            }
+            for (f, t, amount) in months {
                 expected.push((customer.clone(), kind.clone(), module.clone(), f, t, amount));
             }
         }
