@@ -7,7 +7,8 @@
 //!   and began last; its debtor number is that link's. Customers without one are the
 //!   vendor's direct customers (vendor runs for all partners only).
 //! - **Licences**: every paid business licence, user licence and credit (a user licence
-//!   with no user yet; the credits of a module with the same days are one line) in force
+//!   with no user yet; the credits of a module with the same days are one line, the sum
+//!   of each order's part priced on its own) in force
 //!   on a day of the period, from the day it became billable (a trial made paid: the day
 //!   it was paid for; trials are never billed) up to and including the day it was
 //!   switched off (a deactivated customer's licences are switched off with it). Per

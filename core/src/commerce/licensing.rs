@@ -275,6 +275,61 @@ pub(crate) async fn deactivate(
     Ok((b, u))
 }
 
+/// Switches off what one order line bought (its credit note gave all of it back):
+/// a business line's licence with the module's user licences, as switching the module
+/// off does; a user or credit line's licences of that order, as many as it bought (credits
+/// still unassigned first for a credit line, assigned ones first for a user line).
+/// Returns how many business and user licences were switched off.
+pub(crate) async fn deactivate_order_line(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    line: crate::platform::ids::OrderLineId,
+) -> Result<(usize, usize)> {
+    use crate::platform::values::LicenceKind;
+    use crate::schema::{order_lines as ol, orders};
+    let (order, org, module, kind, quantity): (Uuid, Uuid, Uuid, LicenceKind, i32) = ol::table
+        .inner_join(orders::table)
+        .filter(ol::id.eq(line))
+        .select((
+            ol::order_id,
+            orders::organization_id,
+            ol::module_id,
+            ol::licence_kind,
+            ol::quantity,
+        ))
+        .first(conn)
+        .await?;
+    if kind == LicenceKind::Business {
+        let held: Option<Uuid> = bl::table
+            .filter(bl::order_id.eq(order))
+            .filter(bl::module_id.eq(module))
+            .filter(bl::active.eq(true))
+            .select(bl::id)
+            .first(conn)
+            .await
+            .optional()?;
+        return match held {
+            Some(_) => deactivate(conn, now, Which::Module { org, module }).await,
+            None => Ok((0, 0)),
+        };
+    }
+    let users = sql_query(
+        "UPDATE user_licences SET active = false, deactivated_at = $1
+         WHERE id IN (SELECT id FROM user_licences
+                      WHERE order_id = $2 AND module_id = $3 AND active
+                      ORDER BY (user_id IS NULL) = $4 DESC, created_at, id
+                      LIMIT $5)",
+    )
+    .bind::<Timestamptz, _>(now)
+    .bind::<SqlUuid, _>(order)
+    .bind::<SqlUuid, _>(module)
+    .bind::<diesel::sql_types::Bool, _>(kind == LicenceKind::Credit)
+    .bind::<diesel::sql_types::Integer, _>(quantity)
+    .execute(conn)
+    .await?;
+    Ok((0, users))
+}
+
 /// Switches off one user licence (or credit); `false` when the organization holds no
 /// such active licence.
 pub(crate) async fn deactivate_user_licence(

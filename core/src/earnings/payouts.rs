@@ -53,46 +53,63 @@ pub async fn refund(
     amount: &str,
     reason: &str,
 ) -> Result<CreditNote> {
-    op::run(conn, ctx, actor, op::Scope::Vendor, Permission::VendorFinance, async |op| {
-        let amount = crate::platform::domain::plain_amount("amount", amount, "invalid_amount")?;
-        let reason = crate::platform::domain::required_text("reason", reason, 500)?;
-        let (number, order_id, customer, line_amount, refunded) =
-            refundable(op, invoice_id, order_line_id, amount).await?;
-        let count: i64 = credit_notes::table
-            .filter(credit_notes::invoice_id.eq(invoice_id))
-            .count()
-            .get_result(op.conn)
-            .await?;
-        let note: CreditNote = diesel::insert_into(credit_notes::table)
-            .values((
-                credit_notes::id.eq(Uuid::now_v7()),
-                credit_notes::number.eq(format!("{number}-C{}", count + 1)),
-                credit_notes::invoice_id.eq(invoice_id),
-                credit_notes::order_line_id.eq(order_line_id),
-                credit_notes::amount.eq(amount),
-                credit_notes::reason.eq(&reason),
-                credit_notes::recorded_by.eq(Some(op.who.user_id).flatten()),
-                credit_notes::created_at.eq(op.now),
-            ))
-            .returning(CreditNote::as_returning())
-            .get_result(op.conn)
-            .await?;
-        if fully_refunded(op.conn, order_id).await? {
-            diesel::update(orders::table.find(order_id))
-                .set(orders::status.eq("refunded"))
-                .execute(op.conn)
+    op::run(
+        conn,
+        ctx,
+        actor,
+        op::Scope::Vendor,
+        Permission::VendorFinance,
+        async |op| {
+            let amount = crate::platform::domain::plain_amount("amount", amount, "invalid_amount")?;
+            let reason = crate::platform::domain::required_text("reason", reason, 500)?;
+            let (number, order_id, customer, line_amount, refunded) =
+                refundable(op, invoice_id, order_line_id, amount).await?;
+            let count: i64 = credit_notes::table
+                .filter(credit_notes::invoice_id.eq(invoice_id))
+                .count()
+                .get_result(op.conn)
                 .await?;
-        }
-        adjust_commission(op, &note, line_amount - refunded - amount).await?;
-        op.audit_for(
+            let note: CreditNote = diesel::insert_into(credit_notes::table)
+                .values((
+                    credit_notes::id.eq(Uuid::now_v7()),
+                    credit_notes::number.eq(format!("{number}-C{}", count + 1)),
+                    credit_notes::invoice_id.eq(invoice_id),
+                    credit_notes::order_line_id.eq(order_line_id),
+                    credit_notes::amount.eq(amount),
+                    credit_notes::reason.eq(&reason),
+                    credit_notes::recorded_by.eq(Some(op.who.user_id).flatten()),
+                    credit_notes::created_at.eq(op.now),
+                ))
+                .returning(CreditNote::as_returning())
+                .get_result(op.conn)
+                .await?;
+            if fully_refunded(op.conn, order_id).await? {
+                diesel::update(orders::table.find(order_id))
+                    .set(orders::status.eq("refunded"))
+                    .execute(op.conn)
+                    .await?;
+            }
+            let left = line_amount - refunded - amount;
+            adjust_commission(op, &note, left).await?;
+            // All of the line given back: what it bought is switched off and billed no more.
+            let switched_off = if left.is_zero() {
+                let (business, users) =
+                    crate::commerce::licensing::deactivate_order_line(op.conn, op.now, order_line_id).await?;
+                business + users
+            } else {
+                0
+            };
+            op.audit_for(
             customer,
             Action::CreditNoteRecorded,
             note.id,
-            json!({ "number": note.number, "invoice": number, "order_line_id": order_line_id, "amount": fixed2(amount), "reason": reason }),
+            json!({ "number": note.number, "invoice": number, "order_line_id": order_line_id, "amount": fixed2(amount),
+                    "reason": reason, "licences_deactivated": switched_off }),
         )
         .await?;
-        Ok(note)
-    })
+            Ok(note)
+        },
+    )
     .await
 }
 

@@ -396,7 +396,9 @@ impl CommissionsApi {
     ///
     /// A credit note for (part of) one order line. The line's commission is reduced, or
     /// reversed when nothing is left; if it was already paid out, an approved negative
-    /// clawback is deducted from the partner's next payout.
+    /// clawback is deducted from the partner's next payout. A line refunded in full
+    /// switches off what it bought (a business licence with the module's user licences,
+    /// or the line's user licences and credits), which is then billed no more.
     #[oai(
         operation_id = "refundInvoiceLine",
         path = "/invoices/:id/credit-notes",

@@ -428,6 +428,108 @@ async fn credits_bought_in_two_orders_are_billed_as_they_were_priced() {
     assert_eq!(d(&credits[0]["Amount"]), paid, "billed as the orders were priced");
 }
 
+/// A line refunded in full switches off what it bought, and later months bill it no
+/// more: refunding the credits line leaves the business licence billed; refunding the
+/// business line switches the module off with its user licences.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_licence_refunded_in_full_is_switched_off_and_billed_no_more() {
+    let app = TestApp::spawn().await;
+    let anna = app.demo("anna@northwind.example").await;
+    let finance = app.demo("finance@vendor.example").await;
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let crm = module_id(&anna, "CRM").await;
+    let order = buy(
+        &anna,
+        jansen,
+        json!([{ "type": "business", "module_id": crm }, { "type": "credits", "module_id": crm, "quantity": 2 }]),
+    )
+    .await;
+    pay(&finance, &order).await;
+    let active = async |kind: &str| {
+        app.count(&format!(
+            "SELECT count(*) FROM {kind}_licences WHERE organization_id = '{jansen}' AND active"
+        ))
+        .await
+    };
+    let (business, credits) = (active("business").await, active("user").await);
+    assert_eq!(credits, 2);
+    let refund = async |line: &partnerdesk_web::api::commerce::orders::OrderLineView, amount: &str| {
+        let r = finance
+            .post(
+                &format!("/api/invoices/{}/credit-notes", order.invoice.id),
+                json!({ "order_line_id": line.id, "amount": amount, "reason": "returned" }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    };
+    let credits_line = order.lines.iter().find(|l| l.quantity == 2).unwrap();
+    // Part of it: nothing is switched off.
+    refund(credits_line, "0.01").await;
+    assert_eq!(active("user").await, 2);
+    let rest = (d(&credits_line.amount) - Decimal::new(1, 2)).to_string();
+    refund(credits_line, &rest).await;
+    assert_eq!(active("user").await, 0, "the credits are off");
+    assert_eq!(active("business").await, business, "the business licence stays");
+
+    // Next month bills the business licence and no credits.
+    let today = app.ctx.now().date_naive();
+    let next_first = last_of_month(today).succ_opt().unwrap();
+    let next_last = last_of_month(next_first);
+    app.advance(chrono::Duration::days((next_last - today).num_days() + 1));
+    let finance2 = app.demo("finance@vendor.example").await;
+    let billed = async |finance: &Client| {
+        let run = run(
+            &app,
+            finance,
+            json!({ "period_start": next_first, "period_end": next_last }),
+        )
+        .await;
+        let files = download(finance, &run).await;
+        assert_files_agree(&files, &run);
+        files
+            .csv
+            .into_iter()
+            .filter(|r| {
+                r["Customer"] == "Jansen Installatietechniek"
+                    && r["Item"] == "licence"
+                    && r["Module"] == "CRM connector"
+            })
+            .map(|r| r["Licence kind"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(billed(&finance2).await, ["business"]);
+
+    // The business line refunded in full: the module is off, nothing of it is billed.
+    let business_line = order.lines.iter().find(|l| l.quantity == 1).unwrap();
+    let r = finance2
+        .post(
+            &format!("/api/invoices/{}/credit-notes", order.invoice.id),
+            json!({ "order_line_id": business_line.id, "amount": business_line.amount, "reason": "returned" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(active("business").await, business - 1);
+    // Billed up to the day it was switched off; the month after, not at all.
+    let now = app.ctx.now().date_naive();
+    let after = last_of_month(now).succ_opt().unwrap();
+    let after_last = last_of_month(after);
+    app.advance(chrono::Duration::days((after_last - now).num_days() + 1));
+    let finance3 = app.demo("finance@vendor.example").await;
+    let run = run(
+        &app,
+        &finance3,
+        json!({ "period_start": after, "period_end": after_last }),
+    )
+    .await;
+    let files = download(&finance3, &run).await;
+    assert!(
+        !files.csv.iter().any(|r| r["Customer"] == "Jansen Installatietechniek"
+            && r["Item"] == "licence"
+            && r["Module"] == "CRM connector"),
+        "nothing of CRM is billed for Jansen"
+    );
+}
+
 /// Jansen with a business licence, credits and a refund; returns the finance client.
 async fn some_billing(app: &TestApp) -> Client {
     let anna = app.demo("anna@northwind.example").await;

@@ -358,13 +358,9 @@ async fn refunds_reduce_or_reverse_unpaid_commissions_and_claw_back_paid_ones_fr
     assert_eq!(d(&clawback.amount), -commission_of(left, Decimal::from(15)));
     assert_dashboard_agrees(&anna).await;
 
-    // The next payout deducts it from new commissions.
-    let order2 = buy(
-        &anna,
-        jansen,
-        json!([{ "type": "credits", "module_id": crm, "quantity": 40 }]),
-    )
-    .await;
+    // The next payout deducts it from new commissions. (Refunded in full, the CRM
+    // licence was switched off: the customer buys it anew.)
+    let order2 = buy(&anna, jansen, json!([{ "type": "business", "module_id": crm }])).await;
     pay(&finance, &order2).await;
     app.advance(chrono::Duration::days(31));
     approve_due(&app).await;
