@@ -96,8 +96,8 @@ fn nul_field(value: &Value, path: String) -> Option<String> {
 }
 
 /// Every key of the body that its schema does not name, at any depth (`items[1].emial`):
-/// a misspelt optional field would otherwise be ignored without a word; and every number
-/// or boolean sent for a text field.
+/// a misspelt optional field would otherwise be ignored without a word; and every value
+/// of the wrong type (a number or a boolean for a text field among them).
 fn unknown_fields<T: Type>(value: &Value) -> Vec<partnerdesk_core::FieldError> {
     let mut registry = Registry::new();
     T::register(&mut registry);
@@ -150,16 +150,17 @@ fn collect_unknown(
                 }
             }
         }
-        // poem-openapi reads a number or a boolean into a text field as its text; text
-        // fields (amounts and rates among them) take strings only.
-        Value::Number(_) | Value::Bool(_) if schema.ty == "string" => {
-            found.push(partnerdesk_core::FieldError::new(
-                if path.is_empty() { "body" } else { path },
-                "invalid_type",
-                "Expected a string",
-            ));
+        // A value of the wrong type, named with the others. (poem-openapi would read a
+        // number or a boolean into a text field as its text: text fields, amounts and
+        // rates among them, take strings only.)
+        // (A body that is not an object at all is answered by `schema_problem`.)
+        Value::Null => {}
+        _ if path.is_empty() => {}
+        _ => {
+            if let Some((code, message)) = type_matches(schema, value) {
+                found.push(partnerdesk_core::FieldError::new(path, code, message));
+            }
         }
-        _ => {}
     }
 }
 
