@@ -573,13 +573,18 @@ pub struct Due {
     pub amount: Decimal,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub commissions: i64,
+    /// When the oldest of them was earned.
+    #[diesel(sql_type = Timestamptz)]
+    pub oldest: DateTime<Utc>,
 }
 
-/// For finance: what each partner could be paid now (approved, not in a payout).
+/// For finance: what each partner could be paid now (approved, not in a payout), per
+/// currency.
 pub async fn due(conn: &mut AsyncPgConnection, actor: &Actor) -> Result<Vec<Due>> {
     op::grant(conn, actor, op::Scope::Vendor, Permission::VendorFinance).await?;
     Ok(crate::platform::db::sql_query(
-        "SELECT c.partner_id, o.name, c.currency::text AS currency, sum(c.amount) AS amount, count(*) AS commissions
+        "SELECT c.partner_id, o.name, c.currency::text AS currency, sum(c.amount) AS amount, count(*) AS commissions,
+                min(c.earned_at) AS oldest
          FROM commissions c JOIN organizations o ON o.id = c.partner_id
          WHERE c.state = 'approved' AND c.payout_id IS NULL
          GROUP BY c.partner_id, o.name, c.currency ORDER BY o.name, c.partner_id",

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use partnerdesk_core::{
     earnings::commissions::{self, Commission, Dashboard, Kind, ListQuery, State},
-    earnings::payouts::{self, CreditNote, Payout},
+    earnings::payouts::{self, CreditNote, Due, Payout},
     platform::money::Fixed2,
 };
 use poem::web::Data;
@@ -131,6 +131,34 @@ pub struct CommissionPage {
     /// Pass as `cursor` for the next page; null on the last page.
     #[oai(nullable)]
     pub next_cursor: Option<String>,
+}
+
+/// What a partner could be paid now in one currency: its approved commissions not yet in
+/// a payout.
+#[derive(Object, Debug)]
+pub struct DueView {
+    pub partner_id: Uuid,
+    pub partner: String,
+    pub currency: String,
+    /// Their sum (clawbacks deducted). Two decimals.
+    pub amount: Fixed2,
+    /// How many commissions (and clawbacks) make it up.
+    pub commissions: i64,
+    /// When the oldest of them was earned.
+    pub oldest: DateTime<Utc>,
+}
+
+impl From<Due> for DueView {
+    fn from(d: Due) -> Self {
+        DueView {
+            partner_id: d.partner_id,
+            partner: d.name,
+            currency: d.currency.as_str().to_owned(),
+            amount: d.amount.into(),
+            commissions: d.commissions,
+            oldest: d.oldest,
+        }
+    }
 }
 
 #[derive(Object, Debug)]
@@ -440,6 +468,17 @@ impl CommissionsApi {
         let mut conn = state.read_conn().await?;
         let list = payouts::list(&mut conn, &auth.actor, partner_id.0).await?;
         Ok(Json(list.into_iter().map(Into::into).collect()))
+    }
+
+    /// What is due per partner (finance)
+    ///
+    /// Every partner with approved commissions not yet in a payout, per currency: the
+    /// amount, how many commissions, and when the oldest was earned. By partner name.
+    #[oai(operation_id = "listDuePayouts", path = "/payouts/due", method = "get")]
+    async fn due(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<DueView>>> {
+        let mut conn = state.read_conn().await?;
+        let due = payouts::due(&mut conn, &auth.actor).await?;
+        Ok(Json(due.into_iter().map(Into::into).collect()))
     }
 
     /// Create payouts (finance)

@@ -355,7 +355,7 @@ impl PartnersApi {
         Ok(Json(request.into()))
     }
 
-    /// List partners (sales)
+    /// List partners (sales, finance)
     #[oai(operation_id = "listPartners", path = "/partners", method = "get")]
     async fn list_partners(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<Json<Vec<PartnerView>>> {
         let mut conn = state.read_conn().await?;

@@ -5,7 +5,7 @@
 use partnerdesk_core::earnings::commissions::{Kind, State};
 use partnerdesk_web::api::{
     commerce::orders::OrderLineView,
-    earnings::{AffiliateView, CommissionPage, CommissionView, DashboardView, PayoutDetailView, PayoutView},
+    earnings::{AffiliateView, CommissionPage, CommissionView, DashboardView, DueView, PayoutDetailView, PayoutView},
     tenancy::customers::CustomerPage,
 };
 use reqwest::StatusCode;
@@ -312,12 +312,31 @@ async fn refunds_reduce_or_reverse_unpaid_commissions_and_claw_back_paid_ones_fr
         app.demo("finance@vendor.example").await,
     );
     let today = app.ctx.now().date_naive().to_string();
+    // Finance finds what is due, and whom to pay, in the API.
+    let due: Vec<DueView> = finance.get("/api/payouts/due").await.view();
+    let northwind_due: Vec<&DueView> = due.iter().filter(|r| r.partner_id == northwind).collect();
+    assert_eq!(northwind_due.len(), 1, "{due:?}");
+    assert_eq!(d(&northwind_due[0].amount), commission_of(left, Decimal::from(15)));
+    assert_eq!(northwind_due[0].commissions, 1);
+    assert_eq!(northwind_due[0].partner, "Northwind IT Services");
+    assert_eq!(northwind_due[0].currency, "EUR");
+    assert!(northwind_due[0].oldest <= app.ctx.now() - chrono::Duration::days(30));
+    let partners = finance.get("/api/partners").await;
+    assert_eq!(partners.status, 200, "{}", partners.body);
+    assert!(
+        partners
+            .view::<Vec<partnerdesk_web::api::tenancy::partners::PartnerView>>()
+            .iter()
+            .any(|p| p.organization_id == northwind)
+    );
     let made = finance
         .post("/api/payouts", json!({ "partner_id": northwind, "up_to": today }))
         .await;
     assert_eq!(made.status, 201, "{}", made.body);
     let payout = made.view::<Vec<PayoutView>>().remove(0);
     assert_eq!(d(&payout.amount), commission_of(left, Decimal::from(15)));
+    let due: Vec<DueView> = finance.get("/api/payouts/due").await.view();
+    assert!(due.iter().all(|r| r.partner_id != northwind), "paid out: {due:?}");
     let again = finance
         .post("/api/payouts", json!({ "partner_id": northwind, "up_to": today }))
         .await;

@@ -380,7 +380,17 @@ async fn every_endpoint_refuses_the_unauthorized_and_other_tenants() {
             refused: vec![
                 ("anonymous", &anon, 401, "authentication_required"),
                 ("a partner", &anna, 403, "not_authorized"),
-                ("vendor finance", &finance, 403, "not_authorized"),
+            ],
+        },
+        Check {
+            method: "get",
+            template: "/payouts/due",
+            path: "/payouts/due".into(),
+            body: json!(null),
+            refused: vec![
+                ("anonymous", &anon, 401, "authentication_required"),
+                ("a partner", &anna, 403, "not_authorized"),
+                ("vendor sales", &sales, 403, "not_authorized"),
             ],
         },
         Check {
