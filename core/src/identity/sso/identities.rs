@@ -59,7 +59,7 @@ pub(super) async fn sign_in(
     provider: &SsoProvider,
     identity: &VerifiedIdentity,
     meta: &SessionMeta,
-) -> Result<(Session, String, bool)> {
+) -> Result<SignedIn> {
     op::run_as(conn, ctx, Who::system(None), async |op| {
         let linked: Option<(Uuid, Uuid, bool)> = l::table
             .filter(l::issuer.eq(&identity.issuer))
@@ -69,6 +69,7 @@ pub(super) async fn sign_in(
             .first(op.conn)
             .await
             .optional()?;
+        let new_link = linked.is_none();
         let (link_id, user_id, counts, new_account) = match linked {
             Some((link_id, user_id, counts)) => {
                 let counts = counts || vouches_for_account(op, user_id, identity).await?;
@@ -93,9 +94,33 @@ pub(super) async fn sign_in(
         }
         let (session, token) =
             crate::identity::sessions::open_session(op, user_id.into(), meta, Some(link_id), counts).await?;
-        Ok((session, token, new_account))
+        let linked = match new_link {
+            true => Some(
+                l::table
+                    .find(link_id)
+                    .select(Identity::as_select())
+                    .first(op.conn)
+                    .await?,
+            ),
+            false => None,
+        };
+        Ok(SignedIn {
+            session,
+            token,
+            new_account,
+            linked,
+        })
     })
     .await
+}
+
+/// A sign-in: the session opened, and the identity this sign-in linked (to an account
+/// found by its verified address, or to the account it made), if it was not linked yet.
+pub(super) struct SignedIn {
+    pub session: Session,
+    pub token: String,
+    pub new_account: bool,
+    pub linked: Option<Identity>,
 }
 
 /// Whether the provider now vouches for the account's own address: an identity linked

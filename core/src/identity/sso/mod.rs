@@ -143,6 +143,8 @@ pub enum Outcome {
         token: String,
         /// The account was made by this sign-in.
         new_account: bool,
+        /// The identity this sign-in linked, when it was not linked before.
+        linked: Option<Identity>,
         next: Option<String>,
     },
     Linked {
@@ -211,11 +213,12 @@ pub async fn complete(
             })
         }
         None => {
-            let (session, token, new_account) = identities::sign_in(&mut conn, ctx, provider, &identity, &meta).await?;
+            let signed_in = identities::sign_in(&mut conn, ctx, provider, &identity, &meta).await?;
             Ok(Outcome::SignedIn {
-                session,
-                token,
-                new_account,
+                session: signed_in.session,
+                token: signed_in.token,
+                new_account: signed_in.new_account,
+                linked: signed_in.linked,
                 next: attempt.next,
             })
         }

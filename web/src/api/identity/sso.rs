@@ -141,7 +141,8 @@ pub struct SsoCompleted {
     pub acting_organization_id: Option<Uuid>,
     #[oai(nullable)]
     pub session_expires_at: Option<DateTime<Utc>>,
-    /// The identity linked by this attempt.
+    /// The identity this attempt linked: to the signed-in caller, or, signing in, to the
+    /// account found by its verified address (or made for it); none when it was linked before.
     #[oai(nullable)]
     pub identity: Option<IdentityView>,
     /// The path the attempt was started with.
@@ -292,6 +293,7 @@ impl SsoApi {
                 session,
                 token,
                 new_account,
+                linked,
                 next,
             } => {
                 let user = accounts::get_user(&mut conn, session.user_id).await?;
@@ -302,7 +304,7 @@ impl SsoApi {
                         new_account,
                         acting_organization_id: session.acting_organization_id,
                         session_expires_at: Some(session.expires_at),
-                        identity: None,
+                        identity: linked.map(Into::into),
                         next,
                     }),
                     Some(session_auth::set_session_cookie(

@@ -299,12 +299,38 @@ async fn the_api_flow_signs_in_links_lists_and_removes_identities() {
     let done: SsoCompleted = done.view();
     assert!(done.signed_in);
     assert!(done.new_account);
+    assert_eq!(
+        done.identity
+            .expect("the identity this sign-in linked")
+            .email
+            .as_deref(),
+        Some("api-newcomer@example.org")
+    );
     assert_eq!(me(&client).await.user.email, "api-newcomer@example.org");
     // The same answer again: the provider's code is used up.
     client
         .post("/api/auth/sso/test/complete", query_of(&callback))
         .await
         .assert_problem(400, "sso_code_refused");
+
+    // Signing in an existing account by its verified address links the identity, and
+    // the answer says which; signing in with it again links nothing new.
+    provider.account("sales-at-idp", "sales@vendor.example", true).await;
+    for first in [true, false] {
+        let sales = app.anonymous();
+        let started = sales.post("/api/auth/sso/test/start", json!({})).await;
+        let callback = oidc::sign_in_at_provider(
+            &sales.http(),
+            &started.view::<SsoStarted>().authorization_url,
+            "sales-at-idp",
+        )
+        .await;
+        let done = sales.post("/api/auth/sso/test/complete", query_of(&callback)).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        let done: SsoCompleted = done.view();
+        assert!(done.signed_in && !done.new_account);
+        assert_eq!(done.identity.is_some(), first, "{:?}", done.identity);
+    }
 
     // The only way into a password-less account stays.
     let only = client.get("/api/me/identities").await.view::<Vec<IdentityView>>()[0].id;
