@@ -8,7 +8,8 @@ document.addEventListener("click", function (event) {
   event.preventDefault();
   navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
     var label = button.textContent;
-    button.textContent = "Copied";
+    // The page says "Copied" in the reader's language.
+    button.textContent = button.getAttribute("data-copied") || "Copied";
     setTimeout(function () { button.textContent = label; }, 1500);
   });
 });

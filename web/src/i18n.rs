@@ -81,6 +81,19 @@ pub fn translate(text: &str) -> String {
     found.map_or_else(|| text.to_owned(), Clone::clone)
 }
 
+/// The template function `line(description)`: an order line's stored (English)
+/// description in the language being rendered, when it is one of core's
+/// `LINE_DESCRIPTIONS`; as it is otherwise.
+pub fn line(description: &str) -> String {
+    for pattern in partnerdesk_core::commerce::licences::LINE_DESCRIPTIONS {
+        let suffix = pattern.trim_start_matches("{module}");
+        if let Some(module) = description.strip_suffix(suffix).filter(|m| !m.is_empty()) {
+            return translate(pattern).replace("{module}", module);
+        }
+    }
+    description.to_owned()
+}
+
 /// The template function `t("Welcome, {name}", name=...)`: the translation, with each
 /// `{key}` replaced by its value.
 pub fn t(text: &str, values: Kwargs) -> Result<String, minijinja::Error> {

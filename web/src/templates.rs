@@ -20,6 +20,7 @@ impl PageTemplates {
         env.add_global("stylesheet", crate::assets::STYLESHEET.path.clone());
         env.add_global("script", crate::assets::SCRIPT.path.clone());
         env.add_function("t", crate::i18n::t);
+        env.add_function("line", crate::i18n::line);
         // What selects offer, and core's enums by name for comparisons.
         for (name, choices) in crate::choices::globals() {
             env.add_global(name, minijinja::Value::from(minijinja::value::Serde(choices)));

@@ -124,6 +124,21 @@ impl TryFrom<QuoteRow> for Quote {
     }
 }
 
+/// How an order line describes what it bought, stored as written (English); pages show
+/// it in the reader's language by matching it against these ([`LINE_DESCRIPTIONS`]).
+const BUSINESS: &str = "{module} business licence";
+const USERS: &str = "{module} user licences";
+const CREDITS: &str = "{module} credits (user licences to assign later)";
+const BUSINESS_FROM_TRIAL: &str = "{module} business licence (was a trial)";
+const USERS_FROM_TRIAL: &str = "{module} user licences (were trial users)";
+
+/// Every way an order line is described, `{module}` standing for the module's name.
+pub const LINE_DESCRIPTIONS: &[&str] = &[BUSINESS, USERS, CREDITS, BUSINESS_FROM_TRIAL, USERS_FROM_TRIAL];
+
+fn describe(pattern: &str, module: &str) -> String {
+    pattern.replace("{module}", module)
+}
+
 fn line(m: &Module, kind: LicenceKind, quantity: i32, description: String, now: DateTime<Utc>) -> Line {
     let unit = if kind == LicenceKind::Business {
         m.business_price
@@ -217,7 +232,7 @@ impl Pricing {
             )),
             None => {
                 self.business_in_quote.push(m.id);
-                self.add(m, LicenceKind::Business, 1, format!("{} business licence", m.name));
+                self.add(m, LicenceKind::Business, 1, describe(BUSINESS, &m.name));
             }
         }
     }
@@ -242,14 +257,14 @@ impl Pricing {
         } else {
             store::check_licensable(conn, org.into(), m.id.into(), user_ids, field, v).await?;
             let n = user_ids.len() as i32;
-            self.add(m, LicenceKind::User, n, format!("{} user licences", m.name));
+            self.add(m, LicenceKind::User, n, describe(USERS, &m.name));
         }
         Ok(())
     }
 
     fn credits(&mut self, m: &Module, quantity: i32, field: &str, v: &mut Validator) {
         if (1..=MAX_CREDITS).contains(&quantity) {
-            let description = format!("{} credits (user licences to assign later)", m.name);
+            let description = describe(CREDITS, &m.name);
             self.add(m, LicenceKind::Credit, quantity, description);
         } else {
             v.push(FieldError::new(
@@ -303,14 +318,9 @@ impl Pricing {
             .get_result(conn)
             .await?;
         self.check_currency(&m, field, v);
-        self.add(
-            &m,
-            LicenceKind::Business,
-            1,
-            format!("{} business licence (was a trial)", m.name),
-        );
+        self.add(&m, LicenceKind::Business, 1, describe(BUSINESS_FROM_TRIAL, &m.name));
         if users > 0 {
-            let description = format!("{} user licences (were trial users)", m.name);
+            let description = describe(USERS_FROM_TRIAL, &m.name);
             self.add(&m, LicenceKind::User, users as i32, description);
         }
         Ok(())

@@ -91,6 +91,8 @@ tokio::task_local! {
 pub async fn around_pages<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
     let page_request = csrf::is_page(req.uri().path());
     let state = req.data::<AppState>().cloned();
+    // Enough of the request to find the person again for an error page.
+    let asked = page_request.then(|| (req.uri().path().to_owned(), auth::session_cookie(&req)));
     let lang = crate::i18n::from_accept_language(req.header(header::ACCEPT_LANGUAGE));
     let resp = BROWSER_LANGUAGE
         .scope(lang, async move { ep.call(req).await.map(IntoResponse::into_response) })
@@ -109,16 +111,37 @@ pub async fn around_pages<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result
         .ok()
         .and_then(|p| p["detail"].as_str().map(str::to_owned));
     let title = status.canonical_reason().unwrap_or("Error");
+    // An address the page cannot read (a parameter twice, or of the wrong kind) says so
+    // in the person's words, not the parser's.
+    let detail = match status {
+        StatusCode::BAD_REQUEST => Some("This address is not valid. Go back and try again.".to_owned()),
+        _ => detail,
+    };
     let ctx = Message {
         title,
         error: detail,
         ..Default::default()
     };
-    let mut resp = page(&state, status, "message", with(ctx, Lang { lang }));
+    // Someone logged in sees it in the portal's layout and their language.
+    let portal = match asked {
+        Some((path, Some(raw))) => signed_in(&state, &raw, &path).await,
+        _ => None,
+    };
+    let mut resp = match portal {
+        Some(portal) => portal.render_status(&state, status, "message", ctx),
+        None => page(&state, status, "message", with(ctx, Lang { lang })),
+    };
     if let Some(allow) = allow {
         resp.headers_mut().insert(header::ALLOW, allow);
     }
     Ok(resp)
+}
+
+/// The person logged in with the request's session, for a page shown instead of the one
+/// asked for.
+async fn signed_in(state: &AppState, raw: &str, path: &str) -> Option<portal::Portal> {
+    let mut conn = state.conn().await.ok()?;
+    portal::Portal::load(&mut conn, state, raw, path).await.ok().flatten()
 }
 
 /// The language a page is shown in (the person's; the browser's when nobody is logged in).

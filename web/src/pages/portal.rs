@@ -81,35 +81,9 @@ impl<'a> FromRequest<'a> for Portal {
         };
         let to_login = || poem::Error::from_response(redirect(&login_path(req)));
         let raw = auth::session_cookie(req).ok_or_else(to_login)?;
-        let principal = partnerdesk_core::identity::sessions::resolve_session(&mut conn, &state.ctx, &raw, None)
-            .await
-            .map_err(|_| to_login())?;
-        let loaded = async {
-            let actor = principal.actor(&mut conn, &state.ctx, None).await?;
-            let user = accounts::get_user(&mut conn, actor.user_id).await?;
-            let mut memberships = accounts::memberships_of(&mut conn, actor.user_id).await?;
-            let granted = match (&actor.impersonator, &actor.delegation) {
-                (Some(_), Some(d)) => {
-                    memberships.retain(|m| m.organization_id == d.customer_id);
-                    let granted =
-                        authz::granted_to(&mut conn, actor.now, d.partner_id.into(), d.customer_id.into()).await?;
-                    Some(granted.map(|(_, g)| g).unwrap_or_default())
-                }
-                _ => None,
-            };
-            let delegated = sessions::current(&mut conn, &actor).await?;
-            Ok::<_, CoreError>((actor, user, memberships, granted, delegated))
-        };
-        match loaded.await {
-            Ok((actor, user, memberships, granted, delegated)) => Ok(Portal {
-                principal,
-                actor,
-                user,
-                memberships,
-                granted,
-                delegated,
-                path: req.uri().path().to_owned(),
-            }),
+        match Portal::load(&mut conn, state, &raw, req.uri().path()).await {
+            Ok(Some(portal)) => Ok(portal),
+            Ok(None) => Err(to_login()),
             Err(e) => Err(poem::Error::from_response(super::error_page(
                 state,
                 "message",
@@ -117,6 +91,47 @@ impl<'a> FromRequest<'a> for Portal {
                 &e,
             ))),
         }
+    }
+}
+
+impl Portal {
+    /// The person of a session token, at `path`; `None` when the session is not valid.
+    pub(crate) async fn load(
+        conn: &mut partnerdesk_core::platform::db::PooledConn,
+        state: &AppState,
+        raw: &str,
+        path: &str,
+    ) -> Result<Option<Portal>, CoreError> {
+        let Ok(principal) = partnerdesk_core::identity::sessions::resolve_session(conn, &state.ctx, raw, None).await
+        else {
+            return Ok(None);
+        };
+        let conn = &mut **conn;
+        let loaded = async {
+            let actor = principal.actor(conn, &state.ctx, None).await?;
+            let user = accounts::get_user(conn, actor.user_id).await?;
+            let mut memberships = accounts::memberships_of(conn, actor.user_id).await?;
+            let granted = match (&actor.impersonator, &actor.delegation) {
+                (Some(_), Some(d)) => {
+                    memberships.retain(|m| m.organization_id == d.customer_id);
+                    let granted = authz::granted_to(conn, actor.now, d.partner_id.into(), d.customer_id.into()).await?;
+                    Some(granted.map(|(_, g)| g).unwrap_or_default())
+                }
+                _ => None,
+            };
+            let delegated = sessions::current(conn, &actor).await?;
+            Ok::<_, CoreError>((actor, user, memberships, granted, delegated))
+        };
+        let (actor, user, memberships, granted, delegated) = loaded.await?;
+        Ok(Some(Portal {
+            principal,
+            actor,
+            user,
+            memberships,
+            granted,
+            delegated,
+            path: path.to_owned(),
+        }))
     }
 }
 

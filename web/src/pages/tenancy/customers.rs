@@ -83,6 +83,11 @@ impl ListForm {
 
     /// The address of this list with one parameter changed (and the page reset).
     fn with(&self, key: &str, value: &str) -> String {
+        self.with_all(&[(key, value)])
+    }
+
+    /// The address of this list with some parameters changed, each named once.
+    fn with_all(&self, changed: &[(&str, &str)]) -> String {
         let mut pairs = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
             ("status", &self.status),
@@ -90,14 +95,14 @@ impl ListForm {
             ("sort", &self.sort),
             ("dir", &self.dir),
         ] {
-            match (k == key, v) {
-                (true, _) => pairs.append_pair(k, value),
-                (false, Some(v)) if !v.is_empty() => pairs.append_pair(k, v),
+            match (changed.iter().find(|(c, _)| *c == k), v) {
+                (Some((_, value)), _) => pairs.append_pair(k, value),
+                (None, Some(v)) if !v.is_empty() => pairs.append_pair(k, v),
                 _ => &mut pairs,
             };
         }
-        if key == "cursor" {
-            pairs.append_pair("cursor", value);
+        if let Some((_, cursor)) = changed.iter().find(|(c, _)| *c == "cursor") {
+            pairs.append_pair("cursor", cursor);
         }
         format!("/customers?{}", pairs.finish())
     }
@@ -111,8 +116,7 @@ impl ListForm {
         } else {
             "asc"
         };
-        let base = self.with("sort", key);
-        format!("{base}&dir={dir}")
+        self.with_all(&[("sort", key), ("dir", dir)])
     }
 }
 

@@ -245,3 +245,53 @@ async fn cookie_authenticated_api_writes_from_another_site_are_refused() {
     assert_eq!(r.status(), 200);
     assert_eq!(active().await, 1);
 }
+
+/// A page as the client's browser gets it: status and HTML.
+async fn page_of(client: &crate::harness::Client, base: &str, path: &str) -> (u16, String) {
+    let r = client.http().get(format!("{base}{path}")).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The portal keeps to the person's language and layout: a column heading clicked twice
+/// sorts the other way (one `dir` in its link), and an address the page cannot read is a
+/// page in the layout, in Dutch for Anna; order lines, granted permissions, the sort
+/// direction and the copy button's confirmation are Dutch too, and an order is a
+/// "Bestelling", not a sort order.
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_keep_the_persons_language_and_layout_on_errors_and_in_every_detail() {
+    let app = TestApp::spawn().await;
+    let anna = app.demo("anna@northwind.example").await;
+    let (status, html) = page_of(&anna, &app.base, "/customers?sort=name&dir=asc").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("href=\"/customers?sort=name&amp;dir=desc\""), "{html}");
+    assert!(html.contains("<label for=\"dir\">Volgorde</label>"));
+
+    let (status, html) = page_of(&anna, &app.base, "/customers?sort=name&dir=asc&dir=desc").await;
+    assert_eq!(status, 400);
+    assert!(html.contains("Dit adres is niet geldig."), "{html}");
+    assert!(!html.contains("duplicate field"), "{html}");
+    assert!(html.contains("href=\"/customers\""), "the portal's navigation: {html}");
+
+    let jansen = app.org_id("Jansen Installatietechniek").await;
+    let crm = crate::fixtures::module_id(&anna, "CRM").await;
+    crate::fixtures::buy(
+        &anna,
+        jansen,
+        serde_json::json!([{ "type": "business", "module_id": crm }]),
+    )
+    .await;
+    let (status, html) = page_of(&anna, &app.base, &format!("/organizations/{jansen}/orders")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("CRM connector bedrijfslicentie"), "{html}");
+    assert!(html.contains("Bestelling"), "{html}");
+    assert!(!html.contains("business licence"), "{html}");
+    assert!(html.contains("data-copied=\"Gekopieerd\""), "{html}");
+
+    let (_, html) = page_of(&anna, &app.base, &format!("/organizations/{jansen}")).await;
+    assert!(!html.contains("view_users"), "granted permissions in words: {html}");
+    let (_, html) = page_of(&anna, &app.base, "/organizations").await;
+    assert!(
+        !html.contains("manage_customers") && !html.contains("Partner: manage customers"),
+        "{html}"
+    );
+}
