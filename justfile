@@ -120,15 +120,17 @@ contract:
         "$venv/bin/pip" install --quiet --disable-pip-version-check \
             "schemathesis==4.32.5" "openapi-python-client==0.29.1"
     fi
-    cargo build --quiet --bin partnerdesk-web
+    cargo build --quiet --bin partnerdesk-web --bin partnerdesk-worker
     export DATABASE_URL="$server/partnerdesk_contract_$$"
     export PARTNERDESK_ENV=development HTTP_ADDR="127.0.0.1:${CONTRACT_PORT:-18181}"
     export PUBLIC_URL="http://$HTTP_ADDR" LOGIN_FAILURES_PER_ADDRESS=1000000 EMAILS_PER_ADDRESS_PER_HOUR=1000000
     target/debug/partnerdesk-web migrate >/dev/null
     target/debug/partnerdesk-web seed seeds/demo.json >/dev/null
     target/debug/partnerdesk-web serve >target/contract-web.log 2>&1 & web=$!
+    # The worker renders the billing run whose files the generated client downloads.
+    WORKER_METRICS_ADDR=127.0.0.1:0 target/debug/partnerdesk-worker >target/contract-worker.log 2>&1 & worker=$!
     finish() {
-        kill -TERM "$web" 2>/dev/null || true; wait "$web" 2>/dev/null || true
+        kill -TERM "$web" "$worker" 2>/dev/null || true; wait "$web" "$worker" 2>/dev/null || true
         if command -v psql >/dev/null; then psql "$server/postgres" -qc "DROP DATABASE IF EXISTS partnerdesk_contract_$$ WITH (FORCE)" || true; fi
         just _postgres-stop
     }

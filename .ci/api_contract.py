@@ -17,7 +17,9 @@ from pathlib import Path
 BASE, BIN = sys.argv[1].rstrip("/"), Path(sys.argv[2])
 API = f"{BASE}/api"
 PASSWORD = "partnerdesk-demo"
-# Each run of schemathesis is bounded; together they stay within a few minutes.
+# Each role's run is bounded by its example budget (`generation.max-examples` per
+# operation and phase in schemathesis.toml: about 5,000 cases, a minute or two here;
+# schemathesis prints the count); the timeout only stops a run that hangs.
 ROLE_SECONDS = 300
 
 
@@ -70,7 +72,7 @@ def roles():
     return [
         ("partner", anna, jansen, eva),
         ("customer administrator", jan, jansen, eva),
-        ("vendor staff", vendor, vendor_org, me["user"]["id"]),
+        ("vendor administrator (admin@vendor.example)", vendor, vendor_org, me["user"]["id"]),
     ]
 
 
@@ -118,19 +120,53 @@ def journey():
     page = list_customers.sync_detailed(client=api, q="Generated")
     assert isinstance(page.parsed, CustomerPage), page.content
     assert [c.company for c in page.parsed.items] == ["Generated Client BV"], page.content
+    downloads(api)
     print("journey through the generated client: ok")
+
+
+def downloads(api):
+    """Files come back as their bytes: the commissions as CSV, and a billing run (rendered
+    by the worker) as XLSX and CSV."""
+    import time
+    from partnerdesk_client.api.billing import (
+        download_billing_csv, download_billing_xlsx, get_billing_run, start_billing_run,
+    )
+    from partnerdesk_client.api.commissions import export_commissions
+    from partnerdesk_client.models import BillingRunStatus, BillingRunView, StartBillingRunRequest
+    from partnerdesk_client.types import File
+
+    csv = export_commissions.sync_detailed(client=api)
+    assert isinstance(csv.parsed, File), csv.content
+    header = csv.parsed.payload.read().decode().lstrip("\ufeff").splitlines()[0]
+    assert "customer" in header and "amount" in header, header
+    run = start_billing_run.sync_detailed(client=api, body=StartBillingRunRequest())
+    assert isinstance(run.parsed, BillingRunView), run.content
+    deadline = time.monotonic() + 120
+    while run.parsed.status != BillingRunStatus.READY:
+        assert run.parsed.status != BillingRunStatus.FAILED and time.monotonic() < deadline, run.content
+        time.sleep(0.5)
+        run = get_billing_run.sync_detailed(id=run.parsed.id, client=api)
+    xlsx = download_billing_xlsx.sync_detailed(id=run.parsed.id, client=api)
+    assert isinstance(xlsx.parsed, File), xlsx.content[:200]
+    assert xlsx.parsed.payload.read()[:2] == b"PK", "an XLSX workbook is a zip file"
+    lines = download_billing_csv.sync_detailed(id=run.parsed.id, client=api)
+    assert isinstance(lines.parsed, File), lines.content[:200]
+    assert lines.parsed.payload.read(), "the billing CSV has its header at least"
 
 
 def conformance():
     failed = []
+    import time
     for name, token, org, user in roles():
         print(f"schemathesis as {name}", flush=True)
+        started = time.monotonic()
         env = dict(os.environ, PD_ID=org, PD_USER_ID=user)
         run = subprocess.run(
             [BIN / "st", "--config-file", Path(__file__).with_name("schemathesis.toml"), "run", f"{API}/openapi.json",
              "--url", API, "--header", f"Authorization: Bearer {token}"],
             env=env, timeout=ROLE_SECONDS,
         )
+        print(f"schemathesis as {name}: {time.monotonic() - started:.0f} s", flush=True)
         if run.returncode != 0:
             failed.append(name)
     assert not failed, f"responses broke the document's promises as: {', '.join(failed)}"

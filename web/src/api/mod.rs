@@ -125,7 +125,38 @@ pub fn document(config: &Config) -> String {
     let mut doc: serde_json::Value =
         serde_json::from_str(&service(config).spec()).expect("poem-openapi writes valid JSON");
     simplify_all_of(&mut doc);
+    declare_downloads(&mut doc);
     serde_json::to_string_pretty(&doc).expect("a JSON value serializes")
+}
+
+/// Every file a response sends (`format: binary`: CSV, XLSX) is declared as
+/// `application/octet-stream` too, first: generated clients read such a response as
+/// bytes, where they would read `text/csv` as text into a byte buffer (and fail) and skip
+/// a spreadsheet's own media type altogether. The file is still sent with its own type,
+/// which stays declared.
+fn declare_downloads(doc: &mut serde_json::Value) {
+    const BYTES: &str = "application/octet-stream";
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let responses = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.get_mut("responses").and_then(|r| r.as_object_mut()))
+        .flat_map(|responses| responses.values_mut());
+    for response in responses {
+        let Some(content) = response.get_mut("content").and_then(|c| c.as_object_mut()) else {
+            continue;
+        };
+        let file = content.values().find_map(|media| {
+            let schema = media.get("schema")?;
+            (schema.get("format").and_then(|f| f.as_str()) == Some("binary")).then(|| media.clone())
+        });
+        if let Some(media) = file {
+            content.entry(BYTES).or_insert(media);
+        }
+    }
 }
 
 fn simplify_all_of(value: &mut serde_json::Value) {
